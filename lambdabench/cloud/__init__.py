@@ -1,0 +1,1 @@
+"""Lambda Cloud: the API client, its models and its errors."""

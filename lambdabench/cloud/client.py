@@ -1,0 +1,400 @@
+"""LambdaCloud: the Lambda Cloud API over httpx, paced, retried where safe, errors typed."""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import tenacity
+
+from lambdabench import __version__
+from lambdabench.cloud.errors import (
+    CloudError,
+    NotFoundError,
+    ProviderError,
+    RateLimitedError,
+    TransportError,
+    UnknownCloudError,
+    error_from_response,
+)
+from lambdabench.cloud.models import (
+    Filesystem,
+    FirewallRule,
+    FirewallRuleset,
+    Image,
+    Instance,
+    InstanceType,
+    Region,
+    SSHKey,
+    TypeAvailability,
+)
+from lambdabench.cloud.pacing import Pacer
+from lambdabench.secrets import Secret, redact
+
+DEFAULT_API_URL = "https://cloud.lambda.ai/api/v1"
+MAX_BODY = 16 * 1024 * 1024
+
+
+@dataclass
+class RetryPolicy:
+    """How hard to retry idempotent calls: attempts and a total time budget."""
+
+    attempts: int = 8
+    budget_s: float = 600.0
+    base_s: float = 1.0
+    max_backoff_s: float = 60.0
+    rate_limit_s: float = 60.0  # the documented lock-out when no Retry-After is given
+    launch_lookup_s: float = 60.0  # how long a lost launch is looked for by name
+
+
+def _retryable(exc: BaseException) -> bool:
+    return isinstance(exc, (RateLimitedError, ProviderError, TransportError))
+
+
+class LambdaCloud:
+    """A client for the Lambda Cloud API (spec 1.10.0); one instance may be shared by threads."""
+
+    def __init__(
+        self,
+        api_key: Secret | str,
+        base_url: str = DEFAULT_API_URL,
+        *,
+        transport: httpx.BaseTransport | None = None,
+        pacer: Pacer | None = None,
+        retry: RetryPolicy | None = None,
+        timeout: float = 30.0,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._key = api_key if isinstance(api_key, Secret) else Secret(api_key)
+        self.base_url = base_url.rstrip("/")
+        self.pacer = pacer or Pacer()
+        self.retry = retry or RetryPolicy()
+        self._sleep = sleep
+        self._clock = clock
+        self._http = httpx.Client(
+            base_url=self.base_url,
+            transport=transport,
+            timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
+            headers={"User-Agent": f"lambdabench/{__version__}", "Accept": "application/json"},
+            follow_redirects=False,
+        )
+        self.requests_sent = 0
+        self.on_request: Callable[[str, str, int], None] | None = None
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> LambdaCloud:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- transport ---------------------------------------------------------------------------
+
+    def _send(self, method: str, path: str, body: dict[str, Any] | None = None, *, launch: bool = False) -> Any:
+        """One paced request; returns `data` or raises a typed CloudError."""
+        self.pacer.acquire(launch=launch)
+        headers = {"Authorization": f"Bearer {self._key.reveal()}"}
+        content = json.dumps(body).encode() if body is not None else None
+        if content is not None:
+            headers["Content-Type"] = "application/json"
+        self.requests_sent += 1
+        try:
+            resp = self._http.request(method, path, content=content, headers=headers)
+        except httpx.TimeoutException as exc:
+            raise TransportError(f"Lambda API timed out on {method} {path}") from exc
+        except httpx.HTTPError as exc:
+            raise TransportError(
+                f"Could not reach the Lambda API at {self.base_url} ({type(exc).__name__}: {redact(str(exc))})"
+            ) from exc
+        if self.on_request:
+            self.on_request(method, path, resp.status_code)
+        raw = resp.content[:MAX_BODY]
+        if 300 <= resp.status_code < 400:
+            raise TransportError(
+                f"Lambda API redirected {method} {path} to {resp.headers.get('location', '?')}",
+                "Set LAMBDABENCH_API_URL to the current API address (https://cloud.lambda.ai/api/v1).",
+                status=resp.status_code,
+            )
+        if resp.status_code != 200:
+            err = error_from_response(
+                resp.status_code, raw, resp.headers.get("content-type", ""), resp.headers.get("retry-after")
+            )
+            if isinstance(err, RateLimitedError):
+                self.pacer.hold(err.retry_after if err.retry_after is not None else self.retry.rate_limit_s)
+            raise err
+        try:
+            payload = json.loads(raw)
+        except (ValueError, UnicodeDecodeError):
+            raise ProviderError(
+                f"Lambda API answered {method} {path} with a body that is not JSON", status=200
+            ) from None
+        if not isinstance(payload, dict) or "data" not in payload:
+            raise ProviderError(f"Lambda API answered {method} {path} without a `data` field", status=200)
+        return payload["data"]
+
+    def _wait(self, state: tenacity.RetryCallState) -> float:
+        exc = state.outcome.exception() if state.outcome else None
+        if isinstance(exc, RateLimitedError):
+            # the pacer already holds everybody back; sleep is done by the next acquire()
+            return 0.0
+        backoff = min(self.retry.max_backoff_s, self.retry.base_s * (2 ** (state.attempt_number - 1)))
+        return random.uniform(backoff / 2, backoff)
+
+    def _call(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
+        """An idempotent call: retried with jittered backoff on 429, 5xx, provider and transport errors."""
+        started = self._clock()
+        retrying = tenacity.Retrying(
+            retry=tenacity.retry_if_exception(_retryable),
+            stop=tenacity.stop_after_attempt(self.retry.attempts)
+            | tenacity.stop_before_delay(self.retry.budget_s),
+            wait=self._wait,
+            sleep=self._sleep,
+            reraise=True,
+        )
+        try:
+            return retrying(self._send, method, path, body)
+        except (RateLimitedError, ProviderError, TransportError) as exc:
+            spent = self._clock() - started
+            if spent > 1 or self.retry.attempts > 1:
+                exc.message = f"{exc.message} (gave up after {self.retry.attempts} tries / {spent:.0f}s)"
+            raise
+
+    # -- instance types, regions, images -------------------------------------------------------
+
+    def list_instance_types(self) -> list[TypeAvailability]:
+        data = self._call("GET", "/instance-types")
+        if not isinstance(data, dict):
+            raise ProviderError("Lambda API returned malformed instance types (expected an object)")
+        out: list[TypeAvailability] = []
+        for key, item in data.items():
+            if not isinstance(item, dict):
+                continue
+            raw_type = item.get("instance_type") if isinstance(item.get("instance_type"), dict) else None
+            if raw_type is None:
+                continue
+            raw_type = {"name": key, **raw_type}
+            regions = item.get("regions_with_capacity_available")
+            out.append(
+                TypeAvailability(
+                    InstanceType.from_api(raw_type),
+                    tuple(
+                        Region.from_api(r)
+                        for r in (regions if isinstance(regions, list) else [])
+                        if isinstance(r, dict) and r.get("name")
+                    ),
+                )
+            )
+        return sorted(out, key=lambda t: (t.instance_type.gpus == 0, t.instance_type.name))
+
+    def list_regions(self) -> list[Region]:
+        return [Region.from_api(r) for r in _list(self._call("GET", "/regions"), "regions")]
+
+    def list_images(self) -> list[Image]:
+        return [Image.from_api(i) for i in _list(self._call("GET", "/images"), "images")]
+
+    # -- instances -----------------------------------------------------------------------------
+
+    def list_instances(self) -> list[Instance]:
+        return [Instance.from_api(i) for i in _list(self._call("GET", "/instances"), "instances")]
+
+    def get_instance(self, instance_id: str) -> Instance:
+        return Instance.from_api(self._call("GET", f"/instances/{instance_id}"))
+
+    def find_by_name(self, name: str) -> list[Instance]:
+        return [i for i in self.list_instances() if i.name == name]
+
+    def launch(
+        self,
+        *,
+        instance_type: str,
+        region: str,
+        ssh_key_name: str,
+        name: str,
+        tags: Sequence[tuple[str, str]] = (),
+        hostname: str | None = None,
+        file_system_names: Sequence[str] = (),
+        image_family: str | None = None,
+        user_data: str | None = None,
+        firewall_ruleset_ids: Sequence[str] = (),
+    ) -> str:
+        """Launch one instance under a unique `name`; returns its id.
+
+        Never resent blindly: if the answer is lost (transport error, 5xx), the instance may exist,
+        so it is looked up by name first, and only a confirmed absence allows one more try.
+        A 429 means the request was not processed, so it is safe to send again after the lock-out.
+        """
+        body: dict[str, Any] = {
+            "region_name": region,
+            "instance_type_name": instance_type,
+            "ssh_key_names": [ssh_key_name],
+            "name": name,
+        }
+        if tags:
+            body["tags"] = [{"key": k, "value": v} for k, v in tags]
+        if hostname:
+            body["hostname"] = hostname
+        if file_system_names:
+            body["file_system_names"] = list(file_system_names)
+        if image_family:
+            body["image"] = {"family": image_family}
+        if user_data:
+            body["user_data"] = user_data
+        if firewall_ruleset_ids:
+            body["firewall_rulesets"] = [{"id": i} for i in firewall_ruleset_ids]
+        deadline = self._clock() + self.retry.budget_s
+        ambiguous_tries = 0
+        while True:
+            try:
+                data = self._send("POST", "/instance-operations/launch", body, launch=True)
+            except RateLimitedError:
+                if self._clock() > deadline:
+                    raise
+                continue  # not processed; the pacer holds until the lock-out ends
+            except (ProviderError, TransportError):
+                found = self._look_for_launch(name)
+                if found:
+                    return found
+                ambiguous_tries += 1
+                if ambiguous_tries >= 2 or self._clock() > deadline:
+                    raise
+                continue
+            ids = data.get("instance_ids") if isinstance(data, dict) else None
+            if not isinstance(ids, list) or not ids or not isinstance(ids[0], str):
+                found = self._look_for_launch(name)
+                if found:
+                    return found
+                raise ProviderError("Lambda API accepted a launch but returned no instance id")
+            return ids[0]
+
+    def _look_for_launch(self, name: str) -> str | None:
+        """After an ambiguous launch failure: poll the list for our unique name for a bounded time."""
+        deadline = self._clock() + self.retry.launch_lookup_s
+        while True:
+            try:
+                matches = self.find_by_name(name)
+            except CloudError:
+                matches = []
+            live = [i for i in matches if not i.is_ending] or matches
+            if live:
+                return live[0].id
+            if self._clock() >= deadline:
+                return None
+            self._sleep(min(5.0, max(0.05, self.retry.launch_lookup_s / 12)))
+
+    def terminate(self, instance_ids: Iterable[str]) -> list[Instance]:
+        """Terminate; an instance already terminating or gone counts as success after a re-check."""
+        ids = list(dict.fromkeys(instance_ids))
+        if not ids:
+            return []
+        try:
+            data = self._call("POST", "/instance-operations/terminate", {"instance_ids": ids})
+            items = data.get("terminated_instances") if isinstance(data, dict) else None
+            return [Instance.from_api(i) for i in items or [] if isinstance(i, dict)]
+        except (UnknownCloudError, NotFoundError, CloudError) as exc:
+            if isinstance(exc, (RateLimitedError, TransportError)) or exc.family in ("auth", "account"):
+                raise
+            # global/unknown on an already-terminating instance, or a 404 for a gone one: re-check each
+            current = {i.id: i for i in self.list_instances()}
+            still_alive = [i for i in ids if i in current and not current[i].is_ending]
+            if not still_alive:
+                return [current[i] for i in ids if i in current]
+            if len(still_alive) < len(ids):
+                return self.terminate(still_alive) + [current[i] for i in ids if i in current and i not in still_alive]
+            raise
+
+    def restart(self, instance_ids: Iterable[str]) -> list[Instance]:
+        data = self._call("POST", "/instance-operations/restart", {"instance_ids": list(instance_ids)})
+        items = data.get("restarted_instances") if isinstance(data, dict) else None
+        return [Instance.from_api(i) for i in items or [] if isinstance(i, dict)]
+
+    def rename(self, instance_id: str, name: str) -> Instance:
+        return Instance.from_api(self._call("POST", f"/instances/{instance_id}", {"name": name}))
+
+    # -- SSH keys ------------------------------------------------------------------------------
+
+    def list_ssh_keys(self) -> list[SSHKey]:
+        return [SSHKey.from_api(k) for k in _list(self._call("GET", "/ssh-keys"), "SSH keys")]
+
+    def add_ssh_key(self, name: str, public_key: str) -> SSHKey:
+        return SSHKey.from_api(self._send_once("POST", "/ssh-keys", {"name": name, "public_key": public_key}))
+
+    def delete_ssh_key(self, key_id: str) -> None:
+        self._call("DELETE", f"/ssh-keys/{key_id}")
+
+    # -- filesystems ---------------------------------------------------------------------------
+
+    def list_filesystems(self) -> list[Filesystem]:
+        return [Filesystem.from_api(f) for f in _list(self._call("GET", "/file-systems"), "filesystems")]
+
+    def create_filesystem(self, name: str, region: str) -> Filesystem:
+        data = self._send_once("POST", "/filesystems", {"name": name, "region": region})
+        if isinstance(data, list):
+            data = data[0] if data else {}
+        return Filesystem.from_api(data)
+
+    def delete_filesystem(self, fs_id: str) -> None:
+        self._call("DELETE", f"/filesystems/{fs_id}")
+
+    # -- firewall ------------------------------------------------------------------------------
+
+    def list_firewall_rules(self) -> list[FirewallRule]:
+        return [FirewallRule.from_api(r) for r in _list(self._call("GET", "/firewall-rules"), "firewall rules")]
+
+    def set_firewall_rules(self, rules: Sequence[FirewallRule]) -> list[FirewallRule]:
+        data = self._call("PUT", "/firewall-rules", {"data": [r.to_api() for r in rules]})
+        return [FirewallRule.from_api(r) for r in _list(data, "firewall rules")]
+
+    def list_firewall_rulesets(self) -> list[FirewallRuleset]:
+        data = self._call("GET", "/firewall-rulesets")
+        return [FirewallRuleset.from_api(r) for r in _list(data, "firewall rulesets")]
+
+    def get_firewall_ruleset(self, ruleset_id: str) -> FirewallRuleset:
+        return FirewallRuleset.from_api(self._call("GET", f"/firewall-rulesets/{ruleset_id}"))
+
+    def create_firewall_ruleset(self, name: str, region: str, rules: Sequence[FirewallRule]) -> FirewallRuleset:
+        body = {"name": name, "region": region, "rules": [r.to_api() for r in rules]}
+        return FirewallRuleset.from_api(self._send_once("POST", "/firewall-rulesets", body))
+
+    def update_firewall_ruleset(
+        self, ruleset_id: str, *, name: str | None = None, rules: Sequence[FirewallRule] | None = None
+    ) -> FirewallRuleset:
+        body: dict[str, Any] = {}
+        if name is not None:
+            body["name"] = name
+        if rules is not None:
+            body["rules"] = [r.to_api() for r in rules]
+        return FirewallRuleset.from_api(self._call("PATCH", f"/firewall-rulesets/{ruleset_id}", body))
+
+    def delete_firewall_ruleset(self, ruleset_id: str) -> None:
+        self._call("DELETE", f"/firewall-rulesets/{ruleset_id}")
+
+    def get_global_firewall_ruleset(self) -> FirewallRuleset:
+        return FirewallRuleset.from_api(self._call("GET", "/firewall-rulesets/global"))
+
+    def update_global_firewall_ruleset(self, rules: Sequence[FirewallRule]) -> FirewallRuleset:
+        body = {"rules": [r.to_api() for r in rules]}
+        return FirewallRuleset.from_api(self._call("PATCH", "/firewall-rulesets/global", body))
+
+    def _send_once(self, method: str, path: str, body: dict[str, Any]) -> Any:
+        """A creating call: retried only on 429 (not processed), never on ambiguous failures."""
+        deadline = self._clock() + self.retry.budget_s
+        while True:
+            try:
+                return self._send(method, path, body)
+            except RateLimitedError:
+                if self._clock() > deadline:
+                    raise
+
+
+def _list(data: Any, what: str) -> list[Any]:
+    if not isinstance(data, list):
+        raise ProviderError(f"Lambda API returned malformed {what} (expected a list)")
+    return data

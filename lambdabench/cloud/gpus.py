@@ -1,0 +1,73 @@
+"""Resolve what users type (`a10`, `8xh100`, `a100-80gb`, full type names) against the live type list."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+from lambdabench.cloud.models import InstanceType, parse_type_name
+from lambdabench.errors import UsageError
+
+_SPEC = re.compile(r"^(?:(?P<n>\d+)\s*x\s*)?(?P<rest>[a-z0-9][a-z0-9_\-]*)$")
+
+
+def short_name(itype: InstanceType) -> str:
+    """The shortest user-facing name for a type, e.g. `8xh100-sxm5` → shown as a hint."""
+    parsed = parse_type_name(itype.name)
+    if not parsed or parsed.kind != "gpu":
+        return itype.name
+    prefix = "" if parsed.count == 1 else f"{parsed.count}x"
+    variant = f"-{parsed.variant.replace('_', '-')}" if parsed.variant else ""
+    return f"{prefix}{parsed.model}{variant}"
+
+
+def _rank(variant_tokens: list[str]) -> tuple[int, int]:
+    """Lower is preferred when a short name matches several types: bare, then SXM, then the rest."""
+    if not variant_tokens:
+        return (0, 0)
+    has_mem = any(t.endswith("gb") for t in variant_tokens)
+    sxm = any(t.startswith("sxm") for t in variant_tokens)
+    return (1 + int(has_mem), 0 if sxm else 1)
+
+
+def resolve_gpu(spec: str, types: Sequence[InstanceType]) -> InstanceType:
+    """One user-typed name to one instance type, or a UsageError listing the valid choices."""
+    raw = spec.strip().lower()
+    by_name = {t.name: t for t in types}
+    if raw in by_name:
+        return by_name[raw]
+    choices = ", ".join(sorted({short_name(t) for t in types if t.gpus > 0})) or "(no GPU types listed)"
+    m = _SPEC.match(raw)
+    if not raw or not m:
+        raise UsageError(f"GPU name {spec!r} is not valid", f"Use one of: {choices}.")
+    count = int(m["n"]) if m["n"] else 1
+    tokens = [t for t in re.split(r"[-_]", m["rest"]) if t]
+    if tokens and tokens[0] == "gpu" and len(tokens) > 1:
+        tokens = tokens[1:]
+    model, wanted = tokens[0], tokens[1:]
+    candidates: list[tuple[tuple[int, int], InstanceType]] = []
+    for t in types:
+        parsed = parse_type_name(t.name)
+        if not parsed or parsed.kind != "gpu" or parsed.count != count or parsed.model != model:
+            continue
+        variant_tokens = [v for v in parsed.variant.split("_") if v]
+        if all(w in variant_tokens for w in wanted):
+            candidates.append((_rank(variant_tokens), t))
+    if not candidates:
+        raise UsageError(f"Unknown GPU {spec!r}", f"Use one of: {choices}.")
+    candidates.sort(key=lambda c: (c[0], c[1].name))
+    best = [c for c in candidates if c[0] == candidates[0][0]]
+    if len(best) > 1:
+        names = ", ".join(f"{short_name(t)} ({t.name})" for _, t in best)
+        raise UsageError(f"GPU name {spec!r} is ambiguous", f"Say which: {names}.")
+    return best[0][1]
+
+
+def parse_gpu_list(text: str) -> list[str]:
+    """Split `a10,a100, 8xh100` into names; empty entries are an error."""
+    items = [p.strip() for p in text.split(",")]
+    if not text.strip() or any(not p for p in items):
+        raise UsageError(f"--gpus {text!r} has an empty entry", "Write a comma-separated list, e.g. a10,a100,8xh100.")
+    if len(items) > 64:
+        raise UsageError("--gpus lists more than 64 types", "Split the sweep.")
+    return items

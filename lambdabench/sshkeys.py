@@ -1,0 +1,88 @@
+"""The local SSH key: generated once (ed25519, 0600), registered under a name derived from its fingerprint."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from lambdabench.errors import ConfigError
+
+if TYPE_CHECKING:
+    from lambdabench.cloud.client import LambdaCloud
+
+
+@dataclass(frozen=True)
+class LocalKey:
+    private_path: Path
+    public_key: str  # "ssh-ed25519 AAAA... comment"
+
+    @property
+    def blob(self) -> bytes:
+        return base64.b64decode(self.public_key.split()[1])
+
+    @property
+    def fingerprint(self) -> str:
+        digest = hashlib.sha256(self.blob).digest()
+        return "SHA256:" + base64.b64encode(digest).decode().rstrip("=")
+
+    @property
+    def registered_name(self) -> str:
+        """Same key, same name: registering is idempotent and never races on a duplicate name."""
+        return "lambdabench-" + hashlib.sha256(self.blob).hexdigest()[:16]
+
+
+def ensure_local_key(path: Path) -> LocalKey:
+    """Load the key at `path`, generating an ed25519 pair there (0600) if absent."""
+    pub_path = path.with_name(path.name + ".pub")
+    if path.exists():
+        if not pub_path.exists():
+            raise ConfigError(f"SSH key {path} has no {pub_path.name} beside it", "Restore it or delete both.")
+        text = pub_path.read_text().strip()
+        if len(text.split()) < 2:
+            raise ConfigError(f"{pub_path} is not an OpenSSH public key")
+        return LocalKey(path, text)
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    key = Ed25519PrivateKey.generate()
+    private = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.OpenSSH, serialization.NoEncryption()
+    )
+    public = key.public_key().public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(private)
+    os.replace(tmp, path)
+    pub_text = public.decode() + " lambdabench"
+    pub_path.write_text(pub_text + "\n")
+    return LocalKey(path, pub_text)
+
+
+def register_key(cloud: LambdaCloud, key: LocalKey) -> str:
+    """Make sure Lambda knows this key; returns the name to launch with."""
+    from lambdabench.cloud.errors import ConflictError, InvalidParametersError
+
+    def find() -> str | None:
+        for k in cloud.list_ssh_keys():
+            parts = k.public_key.split()
+            if len(parts) >= 2 and parts[1] == key.public_key.split()[1]:
+                return k.name
+        return None
+
+    existing = find()
+    if existing:
+        return existing
+    try:
+        return cloud.add_ssh_key(key.registered_name, key.public_key).name
+    except (ConflictError, InvalidParametersError):
+        # someone registered it at the same moment (or the name exists): the list tells
+        existing = find()
+        if existing:
+            return existing
+        raise
