@@ -1,0 +1,651 @@
+"""SSH sessions to instances: readiness, pinned host keys, timed commands, OpenSSH argv helpers."""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import fcntl
+import hashlib
+import os
+import re
+import select
+import shutil
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any, NoReturn
+
+from lambdabench.errors import RemoteError, UsageError
+from lambdabench.remote import shell
+from lambdabench.secrets import Secret, redact
+
+if TYPE_CHECKING:
+    import fabric
+    import paramiko
+
+DEFAULT_USER = "ubuntu"
+DEFAULT_PORT = 22
+TAIL_LINES = 20
+_STDERR_KEEP = 64 * 1024
+_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+
+
+def lambdabench_home() -> Path:
+    """LAMBDABENCH_HOME, else the platform's user data dir (the CLI normally passes this in)."""
+    env = os.environ.get("LAMBDABENCH_HOME")
+    if env:
+        return Path(env)
+    import platformdirs
+
+    return Path(platformdirs.user_data_dir("lambdabench"))
+
+
+def default_known_hosts() -> Path:
+    """<LAMBDABENCH_HOME>/known_hosts: lambdabench's own pins, never ~/.ssh/known_hosts."""
+    return lambdabench_home() / "known_hosts"
+
+
+@dataclass(frozen=True)
+class SshTarget:
+    """Where to connect: address, port, user, private key, and the instance the host key belongs to."""
+
+    host: str
+    key_path: Path
+    user: str = DEFAULT_USER
+    port: int = DEFAULT_PORT
+    instance_id: str | None = None
+
+    @property
+    def host_key_alias(self) -> str:
+        """The known_hosts name of this host key: per instance, since Lambda reuses IPs with new keys."""
+        if self.instance_id:
+            return f"lambdabench-instance-{self.instance_id}"
+        return f"lambdabench-host-{self.host}-{self.port}"
+
+    def describe(self) -> str:
+        return f"{self.user}@{self.host}:{self.port}"
+
+
+def target_from_env(
+    host: str, instance_id: str | None = None, *, home: Path | None = None
+) -> SshTarget:
+    """A target using LAMBDABENCH_SSH_USER/PORT/KEY (defaults ubuntu, 22, <home>/id_ed25519)."""
+    home = home or lambdabench_home()
+    port_text = os.environ.get("LAMBDABENCH_SSH_PORT", str(DEFAULT_PORT))
+    try:
+        port = int(port_text)
+    except ValueError:
+        raise UsageError(
+            f"LAMBDABENCH_SSH_PORT is not a port number: {port_text!r}", "set it to e.g. 22"
+        ) from None
+    return SshTarget(
+        host=host,
+        port=port,
+        user=os.environ.get("LAMBDABENCH_SSH_USER", DEFAULT_USER),
+        key_path=Path(os.environ.get("LAMBDABENCH_SSH_KEY", str(home / "id_ed25519"))),
+        instance_id=instance_id,
+    )
+
+
+def fingerprint(key: paramiko.PKey) -> str:
+    """OpenSSH-style SHA256 fingerprint of a public key."""
+    digest = hashlib.sha256(key.asbytes()).digest()
+    return "SHA256:" + base64.b64encode(digest).decode().rstrip("=")
+
+
+class HostKeyChanged(RemoteError):
+    """The host presented a key different from the one pinned for it."""
+
+
+class ConnectionLost(RemoteError):
+    """The SSH connection dropped while a command ran."""
+
+
+class KnownHosts:
+    """lambdabench's known_hosts file: one pinned key per alias, OpenSSH format, safe across processes."""
+
+    def __init__(self, path: Path | None = None) -> None:
+        self.path = path or default_known_hosts()
+        self._lock = threading.Lock()
+
+    def _entries(self) -> list[tuple[str, str, str]]:
+        if not self.path.exists():
+            return []
+        entries = []
+        for line in self.path.read_text().splitlines():
+            parts = line.split()
+            if len(parts) >= 3 and not line.startswith("#"):
+                entries.append((parts[0], parts[1], parts[2]))
+        return entries
+
+    def lookup(self, alias: str) -> tuple[str, str] | None:
+        """(key type, base64 key) pinned for alias, or None."""
+        for name, keytype, b64 in self._entries():
+            if alias in name.split(","):
+                return keytype, b64
+        return None
+
+    @contextlib.contextmanager
+    def _locked(self) -> Any:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with self._lock, open(self.path.with_suffix(".lock"), "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            yield
+
+    def _write(self, entries: list[tuple[str, str, str]]) -> None:
+        tmp = self.path.with_suffix(".tmp")
+        tmp.write_text("".join(f"{a} {t} {k}\n" for a, t, k in entries))
+        tmp.chmod(0o600)
+        os.replace(tmp, self.path)
+
+    def verify_or_pin(self, alias: str, key: paramiko.PKey, expected: str | None = None) -> None:
+        """Trust on first use (or check the expected fingerprint), then refuse any other key."""
+        offered = (key.get_name(), key.get_base64())
+        with self._locked():
+            pinned = self.lookup(alias)
+            if pinned is None:
+                if expected and fingerprint(key) != expected:
+                    raise HostKeyChanged(
+                        f"host key for {alias} is {fingerprint(key)}, expected {expected}",
+                        "the address may belong to another machine; do not connect",
+                    )
+                self._write([*self._entries(), (alias, *offered)])
+                return
+        if pinned != offered:
+            was = _fingerprint_b64(pinned[1])
+            raise HostKeyChanged(
+                f"host key for {alias} changed: pinned {pinned[0]} {was}, offered "
+                f"{offered[0]} {fingerprint(key)}; refusing to connect",
+                f"if the instance was really relaunched, forget its pin in {self.path}; "
+                "otherwise the connection may be intercepted",
+            )
+
+    def forget(self, alias: str) -> bool:
+        """Drop the pin for alias (after terminate); True if there was one."""
+        with self._locked():
+            entries = self._entries()
+            kept = [e for e in entries if alias not in e[0].split(",")]
+            if len(kept) != len(entries):
+                self._write(kept)
+                return True
+        return False
+
+
+def _fingerprint_b64(b64: str) -> str:
+    digest = hashlib.sha256(base64.b64decode(b64)).digest()
+    return "SHA256:" + base64.b64encode(digest).decode().rstrip("=")
+
+
+@dataclass
+class CommandResult:
+    """What one remote command did."""
+
+    command: str
+    exit_status: int
+    stdout: str
+    stderr: str
+    seconds: float
+
+    @property
+    def ok(self) -> bool:
+        return self.exit_status == 0
+
+
+def stderr_tail(text: str, lines: int = TAIL_LINES) -> str:
+    """The last lines of stderr, secrets scrubbed."""
+    return redact("\n".join(text.rstrip().splitlines()[-lines:]))
+
+
+def _short(command: str, limit: int = 160) -> str:
+    text = " ".join(redact(command).split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+@dataclass
+class Session:
+    """One SSH connection (Fabric) to an instance, with pinned host key and keepalives."""
+
+    target: SshTarget
+    known_hosts: KnownHosts = field(default_factory=KnownHosts)
+    connect_timeout: float = 15.0
+    keepalive_s: int = 15
+    verbose: bool = False
+    expected_fingerprint: str | None = None
+    _conn: fabric.Connection | None = field(default=None, init=False, repr=False)
+
+    # -- connection -------------------------------------------------------------------------
+    def open(self) -> Session:
+        """Connect and authenticate; the host key is checked against our pin before auth."""
+        if self.connected:
+            return self
+        import paramiko
+        from fabric import Config, Connection
+
+        if not self.target.key_path.exists():
+            raise RemoteError(
+                f"SSH private key not found: {self.target.key_path}",
+                "set LAMBDABENCH_SSH_KEY or create the key",
+            )
+        # An explicit empty SSHConfig and lazy=True: never read ~/.ssh/config or fabric files.
+        config = Config(ssh_config=paramiko.SSHConfig(), lazy=True)
+        conn = Connection(
+            self.target.host,
+            user=self.target.user,
+            port=self.target.port,
+            config=config,
+            connect_timeout=max(1, round(self.connect_timeout)),
+            connect_kwargs={
+                "key_filename": str(self.target.key_path),
+                "look_for_keys": False,
+                "allow_agent": False,
+                "banner_timeout": self.connect_timeout,
+                "auth_timeout": self.connect_timeout,
+            },
+        )
+        # Fabric's own client auto-adds keys; ours starts empty so every key goes through the pin.
+        client = paramiko.SSHClient()
+        client.set_missing_host_key_policy(_PinPolicy(self))
+        conn.client = client
+        try:
+            conn.open()
+        except HostKeyChanged:
+            raise
+        except paramiko.AuthenticationException as exc:
+            raise RemoteError(
+                f"SSH authentication failed for {self.target.describe()}: {exc}",
+                f"check that the instance was launched with the public key of {self.target.key_path}",
+            ) from exc
+        except (OSError, EOFError, paramiko.SSHException) as exc:
+            raise ConnectionLost(
+                f"cannot connect to {self.target.describe()}: {exc}",
+                "the instance may still be booting; retry",
+            ) from exc
+        transport = conn.client.get_transport()
+        assert transport is not None
+        transport.set_keepalive(self.keepalive_s)
+        self._conn = conn
+        return self
+
+    @property
+    def connected(self) -> bool:
+        if self._conn is None:
+            return False
+        transport = self._conn.client.get_transport()
+        return transport is not None and transport.is_active()
+
+    def close(self) -> None:
+        if self._conn is not None:
+            with contextlib.suppress(Exception):
+                self._conn.close()
+            self._conn = None
+
+    def reopen(self) -> Session:
+        """A fresh connection: new group memberships (usermod -aG docker) apply only to new logins."""
+        self.close()
+        return self.open()
+
+    def __enter__(self) -> Session:
+        return self.open()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def transport(self) -> paramiko.Transport:
+        if not self.connected:
+            self.open()
+        assert self._conn is not None
+        transport = self._conn.client.get_transport()
+        assert transport is not None
+        return transport
+
+    # -- commands ---------------------------------------------------------------------------
+    def run(
+        self,
+        command: str,
+        *,
+        timeout: float | None = None,
+        stdin: bytes | str | Secret | None = None,
+        log_path: Path | None = None,
+        check: bool = True,
+        echo: bool | None = None,
+    ) -> CommandResult:
+        """Run command under bash in $HOME; output streamed to log_path (and stderr if verbose)."""
+        echo = self.verbose if echo is None else echo
+        wrapped = shell.bash_c('cd "$HOME" 2>/dev/null; ' + command)
+        data = _stdin_bytes(stdin)
+        started = time.monotonic()
+        deadline = None if timeout is None else started + timeout
+        out_chunks: list[bytes] = []
+        err_buf = bytearray()
+        log: IO[bytes] | None = None
+        if log_path is not None:
+            log_path.parent.mkdir(parents=True, exist_ok=True)
+            log = open(log_path, "ab")
+        try:
+            try:
+                chan = self.transport.open_session(timeout=self.connect_timeout)
+                chan.exec_command(wrapped)
+                if data:
+                    chan.sendall(data)
+                chan.shutdown_write()
+            except (OSError, EOFError) as exc:
+                raise self._lost(command, exc) from exc
+            except Exception as exc:  # paramiko.SSHException without importing at module level
+                raise self._lost(command, exc) from exc
+            status = self._pump(chan, command, deadline, timeout, out_chunks, err_buf, log, echo)
+        finally:
+            if log is not None:
+                log.close()
+        stdout = b"".join(out_chunks).decode("utf-8", "replace")
+        stderr = err_buf.decode("utf-8", "replace")
+        result = CommandResult(command, status, stdout, stderr, time.monotonic() - started)
+        if check and status != 0:
+            tail = stderr_tail(stderr) or stderr_tail(stdout)
+            last = tail.splitlines()[-1] if tail else "no output"
+            raise RemoteError(
+                f"`{_short(command)}` exited {status} on {self.target.describe()}: {last}",
+                f"see {log_path}" if log_path else "rerun with --verbose to see its output",
+                command=redact(command),
+                exit_status=status,
+                stderr_tail=tail,
+            )
+        return result
+
+    def _pump(
+        self,
+        chan: paramiko.Channel,
+        command: str,
+        deadline: float | None,
+        timeout: float | None,
+        out_chunks: list[bytes],
+        err_buf: bytearray,
+        log: IO[bytes] | None,
+        echo: bool,
+    ) -> int:
+        """Drain a channel until the command exits, the deadline passes or the link drops."""
+        transport = chan.get_transport()
+        try:
+            while True:
+                select.select([chan], [], [], 0.25)
+                got = False
+                while chan.recv_ready():
+                    chunk = chan.recv(65536)
+                    got = True
+                    out_chunks.append(chunk)
+                    _emit(chunk, log, echo)
+                while chan.recv_stderr_ready():
+                    chunk = chan.recv_stderr(65536)
+                    got = True
+                    err_buf += chunk
+                    if len(err_buf) > _STDERR_KEEP:
+                        del err_buf[: len(err_buf) - _STDERR_KEEP]
+                    _emit(chunk, log, echo)
+                if got:
+                    continue
+                if chan.exit_status_ready() and not chan.recv_ready() and not chan.recv_stderr_ready():
+                    return chan.recv_exit_status()
+                if chan.closed or transport is None or not transport.is_active():
+                    raise self._lost(command, "connection closed")
+                if deadline is not None and time.monotonic() > deadline:
+                    raise RemoteError(
+                        f"`{_short(command)}` timed out after {timeout:g}s on {self.target.describe()}",
+                        "raise the step's timeout, or run it detached",
+                        command=redact(command),
+                        stderr_tail=stderr_tail(err_buf.decode("utf-8", "replace")),
+                    )
+        finally:
+            chan.close()
+
+    def _lost(self, command: str, exc: object) -> ConnectionLost:
+        self.close()
+        return ConnectionLost(
+            f"SSH connection to {self.target.describe()} lost during `{_short(command)}`: {exc}",
+            "detached steps survive this; rerun to reattach",
+            command=redact(command),
+        )
+
+    def exec(self, argv: Sequence[object], **kwargs: Any) -> CommandResult:
+        """Run argv exactly (every word quoted)."""
+        return self.run(shell.join(argv), **kwargs)
+
+    def open_stream(self, command: str) -> paramiko.Channel:
+        """A channel running command, for callers that consume raw bytes (transfer)."""
+        chan = self.transport.open_session(timeout=self.connect_timeout)
+        chan.exec_command(shell.bash_c('cd "$HOME" 2>/dev/null; ' + command))
+        return chan
+
+    def put(self, local: Path, remote: str, mode: int | None = None) -> None:
+        """Upload one file over SFTP."""
+        assert self._conn is not None or self.open()
+        assert self._conn is not None
+        sftp = self._conn.sftp()
+        sftp.put(str(local), remote)
+        if mode is not None:
+            sftp.chmod(remote, mode)
+
+    def get(self, remote: str, local: Path) -> None:
+        """Download one file over SFTP."""
+        assert self._conn is not None or self.open()
+        assert self._conn is not None
+        local.parent.mkdir(parents=True, exist_ok=True)
+        self._conn.sftp().get(remote, str(local))
+
+    def write_private(self, remote: str, data: bytes | str | Secret) -> None:
+        """Write a 0600 file in a 0700 folder, the content travelling on stdin (never argv)."""
+        parent = remote.rsplit("/", 1)[0] if "/" in remote else "."
+        self.run(
+            f"umask 077 && mkdir -p {shell.quote(parent)} && chmod 700 {shell.quote(parent)} "
+            f"&& cat > {shell.quote(remote)}",
+            stdin=data,
+        )
+
+    # -- OpenSSH ----------------------------------------------------------------------------
+    def openssh_argv(
+        self, command: str | None = None, *, tty: bool = False, batch: bool = True
+    ) -> list[str]:
+        """argv for OpenSSH `ssh` with our key and pinned known_hosts; see openssh_argv()."""
+        return openssh_argv(self.target, self.known_hosts.path, command, tty=tty, batch=batch)
+
+
+class _PinPolicy:
+    """paramiko policy: every host key passes through our pin (the client loads no others)."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def missing_host_key(self, client: Any, hostname: str, key: paramiko.PKey) -> None:
+        s = self.session
+        s.known_hosts.verify_or_pin(s.target.host_key_alias, key, s.expected_fingerprint)
+
+
+def _emit(chunk: bytes, log: IO[bytes] | None, echo: bool) -> None:
+    if log is None and not echo:
+        return
+    text = redact(chunk.decode("utf-8", "replace"))
+    if log is not None:
+        log.write(text.encode())
+        log.flush()
+    if echo:
+        sys.stderr.write(text)
+        sys.stderr.flush()
+
+
+def _stdin_bytes(stdin: bytes | str | Secret | None) -> bytes:
+    if stdin is None:
+        return b""
+    if isinstance(stdin, Secret):
+        return stdin.reveal().encode()
+    return stdin.encode() if isinstance(stdin, str) else stdin
+
+
+def wait_for_ssh(
+    target: SshTarget,
+    *,
+    timeout: float = 600.0,
+    first_delay: float = 1.0,
+    max_delay: float = 15.0,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+    **session_kwargs: Any,
+) -> Session:
+    """Open a session once sshd answers (sshd lags `active`): bounded, exponential backoff."""
+    deadline = clock() + timeout
+    delay = first_delay
+    attempts = 0
+    while True:
+        attempts += 1
+        session = Session(target, **session_kwargs)
+        try:
+            session.open()
+            session.run("true", timeout=session.connect_timeout)
+            return session
+        except HostKeyChanged:
+            raise
+        except RemoteError as exc:
+            session.close()
+            last = exc
+        if clock() + delay > deadline:
+            raise RemoteError(
+                f"SSH on {target.describe()} not ready after {timeout:g}s ({attempts} attempts): "
+                f"{last.message}",
+                "the instance may be unhealthy; check it, or terminate it to stop billing",
+            )
+        sleep(delay)
+        delay = min(max_delay, delay * 2)
+
+
+def openssh_argv(
+    target: SshTarget,
+    known_hosts: Path,
+    command: str | None = None,
+    *,
+    tty: bool = False,
+    batch: bool = True,
+    extra: Sequence[str] = (),
+) -> list[str]:
+    """OpenSSH argv that reads no user config, uses our key and only our pinned host key."""
+    ssh = shutil.which("ssh") or "ssh"
+    argv = [
+        ssh,
+        "-F", "/dev/null",
+        "-o", f"UserKnownHostsFile={known_hosts}",
+        "-o", "GlobalKnownHostsFile=/dev/null",
+        "-o", f"HostKeyAlias={target.host_key_alias}",
+        "-o", "StrictHostKeyChecking=yes",
+        "-o", "IdentitiesOnly=yes",
+        "-o", f"IdentityFile={target.key_path}",
+        "-o", "ServerAliveInterval=15",
+        "-o", "ServerAliveCountMax=4",
+        "-o", "ConnectTimeout=15",
+        "-o", "LogLevel=ERROR",
+        "-p", str(target.port),
+        "-l", target.user,
+    ]  # fmt: skip
+    if batch:
+        argv += ["-o", "BatchMode=yes"]
+    argv += ["-t"] if tty else ["-T"]
+    argv += list(extra)
+    argv.append(target.host)
+    if command is not None:
+        argv += ["--", command]
+    return argv
+
+
+def interactive_shell(target: SshTarget, known_hosts: Path | None = None) -> NoReturn:
+    """Replace this process with OpenSSH `ssh -t` (a real terminal), pinned key, no user config."""
+    kh = known_hosts or default_known_hosts()
+    if KnownHosts(kh).lookup(target.host_key_alias) is None:
+        # Pin through paramiko first: OpenSSH with StrictHostKeyChecking=yes refuses unknown keys.
+        Session(target, known_hosts=KnownHosts(kh)).open().close()
+    argv = openssh_argv(target, kh, tty=True, batch=False)
+    os.execvp(argv[0], argv)
+
+
+def exec_argv(session: Session, argv: Sequence[object], **kwargs: Any) -> CommandResult:
+    """Run argv on the instance with every word quoted (for `lambdabench exec`)."""
+    return session.exec(argv, **kwargs)
+
+
+def tunnel_argv(
+    target: SshTarget,
+    known_hosts: Path | None = None,
+    *,
+    local_port: int = 16006,
+    remote_port: int = 6006,
+    remote_host: str = "localhost",
+) -> list[str]:
+    """`ssh -N -L 127.0.0.1:<local>:<remote_host>:<remote>` (TensorBoard by default)."""
+    return openssh_argv(
+        target,
+        known_hosts or default_known_hosts(),
+        extra=[
+            "-N",
+            "-o", "ExitOnForwardFailure=yes",
+            "-L", f"127.0.0.1:{local_port}:{remote_host}:{remote_port}",
+        ],
+    )  # fmt: skip
+
+
+def start_tunnel(
+    target: SshTarget,
+    known_hosts: Path | None = None,
+    *,
+    local_port: int = 16006,
+    remote_port: int = 6006,
+    ready_timeout: float = 15.0,
+) -> subprocess.Popen[bytes]:
+    """Start a port forward in the background and wait until the local port accepts connections."""
+    argv = tunnel_argv(target, known_hosts, local_port=local_port, remote_port=remote_port)
+    proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + ready_timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            err = proc.stderr.read().decode(errors="replace").strip() if proc.stderr else ""
+            raise RemoteError(
+                f"tunnel 127.0.0.1:{local_port} → {target.host}:{remote_port} failed: {err}",
+                f"is port {local_port} already in use locally?",
+            )
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", local_port), 0.5):
+            return proc
+        time.sleep(0.1)
+    proc.terminate()
+    raise RemoteError(f"tunnel to {target.host} not ready after {ready_timeout:g}s")
+
+
+def _ssh_config_value(value: object) -> str:
+    text = str(value)
+    if any(c in text for c in '"\n\r'):
+        raise UsageError(f"cannot write {text!r} into an ssh config file")
+    return f'"{text}"' if any(c.isspace() for c in text) else text
+
+
+def ssh_config_entry(name: str, target: SshTarget, known_hosts: Path | None = None) -> str:
+    """A `Host lambdabench-<name>` block so `ssh lambdabench-<name>` and VS Code Remote work."""
+    if not _NAME_RE.match(name):
+        raise UsageError(f"instance name {name!r} cannot be an ssh host alias", "use letters, digits, . _ -")
+    kh = known_hosts or default_known_hosts()
+    rows = [
+        ("HostName", target.host),
+        ("User", target.user),
+        ("Port", target.port),
+        ("IdentityFile", target.key_path),
+        ("IdentitiesOnly", "yes"),
+        ("UserKnownHostsFile", kh),
+        ("HostKeyAlias", target.host_key_alias),
+        ("StrictHostKeyChecking", "yes"),
+        ("ServerAliveInterval", 15),
+    ]
+    body = "".join(f"    {k} {_ssh_config_value(v)}\n" for k, v in rows)
+    return f"Host lambdabench-{name}\n{body}"
+
+
+def ssh_config_include(entries: dict[str, SshTarget], known_hosts: Path | None = None) -> str:
+    """Content for a file the user `Include`s from ~/.ssh/config: one block per instance."""
+    header = "# Written by lambdabench; regenerated on every change. Include it from ~/.ssh/config.\n"
+    return header + "\n".join(ssh_config_entry(n, t, known_hosts) for n, t in sorted(entries.items()))
