@@ -1,0 +1,347 @@
+"""What runs cost: per-minute billing from ledger timestamps and the price captured at launch.
+
+Lambda has no billing API, so we estimate from our own timestamps, two ways:
+
+* policy estimate — current docs: billing starts when the instance passes health checks
+  (``first_active``) and ends at terminate (``terminate_called``); 0 if it never became active.
+* upper bound — older docs billed from launch: ``launch_accepted`` → ``gone`` (or
+  ``terminate_called`` when gone was never seen).
+
+Both round each instance up to whole minutes: ``ceil(seconds / 60)``, and an instance that
+billed at all bills at least one minute. An instance still running (no end yet) is costed up to
+``now`` and flagged ``open``.
+
+Money is exact: an instance costs ``minutes × price_cents_per_hour`` *cent-minutes* (an int);
+sums stay ints and turn into Decimal dollars (÷ 6000) only at the end, so totals never drift.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from typing import TYPE_CHECKING, Literal
+
+from lambdabench.errors import BudgetError, UsageError
+
+if TYPE_CHECKING:
+    from lambdabench.ledger import InstanceRow, Ledger
+
+CENT_MINUTES_PER_DOLLAR = 6000  # 100 cents × 60 minutes
+Outcome = Literal["billed", "never_active", "never_accepted"]
+
+
+# --------------------------------------------------------------------------------------------------
+# arithmetic
+
+
+def billed_minutes(start: float | None, end: float | None) -> int:
+    """Whole minutes billed from start to end: ceil(seconds/60), at least 1 once started, 0 if never."""
+    if start is None or end is None:
+        return 0
+    # round to the millisecond first: float epoch subtraction turns an exact 60 s into 60.000000001
+    seconds = max(0.0, round(end - start, 3))
+    return max(1, math.ceil(seconds / 60))
+
+
+def dollars(cent_minutes: int) -> Decimal:
+    """Exact dollars for an amount in cent-minutes (minutes × cents per hour)."""
+    return Decimal(cent_minutes) / CENT_MINUTES_PER_DOLLAR
+
+
+def cents_to_dollars(cents: int) -> Decimal:
+    """Whole cents as Decimal dollars."""
+    return Decimal(cents) / 100
+
+
+def parse_dollars(text: str | int | Decimal) -> Decimal:
+    """Parse a user's dollar amount ("25", "$7.50"); UsageError if it is not a non-negative number."""
+    raw = str(text).strip().removeprefix("$").replace(",", "")
+    try:
+        value = Decimal(raw)
+    except InvalidOperation:
+        value = Decimal("NaN")
+    if not value.is_finite() or value < 0:
+        raise UsageError(
+            f"not a dollar amount: {text!r}", "give a number of dollars, e.g. --max-cost 25"
+        )
+    return value
+
+
+def format_dollars(amount: Decimal | None, places: int | None = None) -> str:
+    """$ with 2 decimals from $1 up, 4 below (so cents-per-minute amounts stay visible); '—' for None."""
+    if amount is None:
+        return "—"
+    if places is None:
+        places = 2 if amount == 0 or abs(amount) >= 1 else 4
+    quantum = Decimal(1).scaleb(-places)
+    value = amount.quantize(quantum, rounding=ROUND_HALF_UP)
+    sign = "-" if value < 0 else ""
+    return f"{sign}${abs(value):,.{places}f}"
+
+
+def per_million_steps(cost: Decimal, env_steps: float | None) -> Decimal | None:
+    """Dollars per million environment steps; None when steps are unknown or zero."""
+    if env_steps is None or env_steps <= 0 or not math.isfinite(env_steps):
+        return None
+    return cost * 1_000_000 / Decimal(repr(float(env_steps)))
+
+
+# --------------------------------------------------------------------------------------------------
+# instances and runs
+
+
+@dataclass(frozen=True)
+class InstanceCost:
+    """The cost of one instance, policy estimate and upper bound, in whole minutes and cent-minutes."""
+
+    name: str
+    run_id: int
+    instance_type: str
+    region: str | None
+    price_cents_per_hour: int
+    simulated: bool
+    outcome: Outcome
+    policy_minutes: int
+    upper_minutes: int
+    open: bool  # no end timestamp yet: costed up to `now`, still billing
+
+    @property
+    def policy_cent_minutes(self) -> int:
+        return self.policy_minutes * self.price_cents_per_hour
+
+    @property
+    def upper_cent_minutes(self) -> int:
+        return self.upper_minutes * self.price_cents_per_hour
+
+    @property
+    def policy_dollars(self) -> Decimal:
+        return dollars(self.policy_cent_minutes)
+
+    @property
+    def upper_dollars(self) -> Decimal:
+        return dollars(self.upper_cent_minutes)
+
+    @property
+    def failed_launch(self) -> bool:
+        return self.outcome != "billed"
+
+
+def instance_cost(inst: InstanceRow, now: float | None = None) -> InstanceCost:
+    """Cost one ledger instance; `now` closes intervals of instances still running."""
+    now = time.time() if now is None else now
+    if inst.launch_accepted is None:
+        outcome: Outcome = "never_accepted"
+    elif inst.first_active is None:
+        outcome = "never_active"
+    else:
+        outcome = "billed"
+    # a preempted instance may be gone without our terminate call: billing stopped when it went
+    policy_end = inst.terminate_called if inst.terminate_called is not None else inst.gone
+    upper_end = inst.gone if inst.gone is not None else inst.terminate_called
+    is_open = inst.launch_accepted is not None and upper_end is None
+    policy_minutes = billed_minutes(inst.first_active, now if policy_end is None else policy_end)
+    upper_minutes = billed_minutes(inst.launch_accepted, now if upper_end is None else upper_end)
+    return InstanceCost(
+        name=inst.name,
+        run_id=inst.run_id,
+        instance_type=inst.instance_type,
+        region=inst.region,
+        price_cents_per_hour=inst.price_cents_per_hour,
+        simulated=inst.simulated,
+        outcome=outcome,
+        policy_minutes=policy_minutes,
+        upper_minutes=max(upper_minutes, policy_minutes),
+        open=is_open,
+    )
+
+
+@dataclass(frozen=True)
+class CostTotals:
+    """Sums over a set of instances, with failed launches (never accepted/active) kept apart."""
+
+    instances: int
+    failed_launches: int
+    policy_minutes: int
+    upper_minutes: int
+    policy_cent_minutes: int
+    upper_cent_minutes: int
+    failed_upper_cent_minutes: int  # what failed launches may have cost under the old policy
+    open: int  # instances still billing
+
+    @property
+    def policy_dollars(self) -> Decimal:
+        return dollars(self.policy_cent_minutes)
+
+    @property
+    def upper_dollars(self) -> Decimal:
+        return dollars(self.upper_cent_minutes)
+
+    @property
+    def failed_upper_dollars(self) -> Decimal:
+        return dollars(self.failed_upper_cent_minutes)
+
+
+def totals(costs: Iterable[InstanceCost]) -> CostTotals:
+    """Add instance costs exactly."""
+    items = list(costs)
+    failed = [c for c in items if c.failed_launch]
+    return CostTotals(
+        instances=len(items),
+        failed_launches=len(failed),
+        policy_minutes=sum(c.policy_minutes for c in items),
+        upper_minutes=sum(c.upper_minutes for c in items),
+        policy_cent_minutes=sum(c.policy_cent_minutes for c in items),
+        upper_cent_minutes=sum(c.upper_cent_minutes for c in items),
+        failed_upper_cent_minutes=sum(c.upper_cent_minutes for c in failed),
+        open=sum(1 for c in items if c.open),
+    )
+
+
+@dataclass(frozen=True)
+class RunCost:
+    """The cost of one run: all its instances (retries after failed launches included)."""
+
+    run_id: int
+    instance_type: str
+    instances: tuple[InstanceCost, ...]
+    totals: CostTotals
+    price_cents_per_hour: int | None  # of the instance that ran (last billed), else the last tried
+    env_steps: float | None
+
+    @property
+    def policy_dollars(self) -> Decimal:
+        return self.totals.policy_dollars
+
+    @property
+    def upper_dollars(self) -> Decimal:
+        return self.totals.upper_dollars
+
+    @property
+    def dollars_per_hour(self) -> Decimal | None:
+        if self.price_cents_per_hour is None:
+            return None
+        return cents_to_dollars(self.price_cents_per_hour)
+
+    @property
+    def dollars_per_million_steps(self) -> Decimal | None:
+        return per_million_steps(self.policy_dollars, self.env_steps)
+
+
+def run_cost(
+    run_id: int,
+    instance_type: str,
+    instances: Sequence[InstanceRow],
+    *,
+    env_steps: float | None = None,
+    now: float | None = None,
+) -> RunCost:
+    """Cost one run from its instance rows (pure: no ledger access)."""
+    now = time.time() if now is None else now
+    costs = tuple(instance_cost(i, now) for i in instances)
+    billed = [c for c in costs if not c.failed_launch]
+    chosen = billed[-1] if billed else (costs[-1] if costs else None)
+    return RunCost(
+        run_id=run_id,
+        instance_type=instance_type,
+        instances=costs,
+        totals=totals(costs),
+        price_cents_per_hour=None if chosen is None else chosen.price_cents_per_hour,
+        env_steps=env_steps,
+    )
+
+
+def sweep_costs(ledger: Ledger, sweep_id: int, *, now: float | None = None) -> list[RunCost]:
+    """Cost every run of a sweep, with env_steps from its metrics when recorded."""
+    from lambdabench.ledger import MetricKey
+
+    now = time.time() if now is None else now
+    steps: dict[int, float] = {}
+    for m in ledger.metrics(sweep_id=sweep_id):
+        if m.key == MetricKey.ENV_STEPS:
+            steps[m.run_id] = max(steps.get(m.run_id, 0.0), m.value)
+    by_run: dict[int, list[InstanceRow]] = {}
+    for inst in ledger.instances(sweep_id=sweep_id):
+        by_run.setdefault(inst.run_id, []).append(inst)
+    return [
+        run_cost(r.id, r.instance_type, by_run.get(r.id, []), env_steps=steps.get(r.id), now=now)
+        for r in ledger.runs(sweep_id)
+    ]
+
+
+# --------------------------------------------------------------------------------------------------
+# projections, for --dry-run and --max-cost
+
+
+@dataclass(frozen=True)
+class PlannedRun:
+    """One line of a plan: count runs on a type, each allowed at most max_duration_s (launch → gone)."""
+
+    instance_type: str
+    price_cents_per_hour: int
+    max_duration_s: float
+    count: int = 1
+    label: str = ""
+
+    @property
+    def minutes_per_run(self) -> int:
+        return billed_minutes(0.0, self.max_duration_s) if self.max_duration_s > 0 else 0
+
+    @property
+    def cent_minutes(self) -> int:
+        return self.count * self.minutes_per_run * self.price_cents_per_hour
+
+    @property
+    def worst_case_dollars(self) -> Decimal:
+        return dollars(self.cent_minutes)
+
+
+@dataclass(frozen=True)
+class Projection:
+    """The worst-case cost of a plan: every run lasts its full allowance at the launch price."""
+
+    items: tuple[PlannedRun, ...]
+
+    @property
+    def runs(self) -> int:
+        return sum(i.count for i in self.items)
+
+    @property
+    def cent_minutes(self) -> int:
+        return sum(i.cent_minutes for i in self.items)
+
+    @property
+    def worst_case_dollars(self) -> Decimal:
+        return dollars(self.cent_minutes)
+
+    def by_type(self) -> Mapping[str, Decimal]:
+        """Worst-case dollars per instance type."""
+        out: dict[str, int] = {}
+        for item in self.items:
+            out[item.instance_type] = out.get(item.instance_type, 0) + item.cent_minutes
+        return {k: dollars(v) for k, v in out.items()}
+
+
+def project_plan(plan: Iterable[PlannedRun]) -> Projection:
+    """Project a plan's worst-case cost; rejects negative counts, prices or durations."""
+    items = tuple(plan)
+    for item in items:
+        if item.count < 0 or item.price_cents_per_hour < 0 or item.max_duration_s < 0:
+            raise UsageError(
+                f"invalid plan line for {item.instance_type}: counts, prices and durations must be >= 0",
+                "check the sweep plan",
+            )
+    return Projection(items)
+
+
+def check_budget(projection: Projection, max_cost: Decimal, *, spent: Decimal = Decimal(0)) -> None:
+    """Raise BudgetError if spent + the plan's worst case passes max_cost (dollars)."""
+    worst = spent + projection.worst_case_dollars
+    if worst > max_cost:
+        raise BudgetError(
+            f"worst case {format_dollars(worst)} passes --max-cost {format_dollars(max_cost)}"
+            f" ({projection.runs} runs, {format_dollars(spent)} already spent)",
+            "raise --max-cost, run fewer types/repeats, or lower the per-run time limit",
+        )
