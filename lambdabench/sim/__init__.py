@@ -6,5 +6,12 @@ from lambdabench.sim.catalog import DEFAULT_TYPES, SimType
 from lambdabench.sim.core import HostBackend, HostInfo, SimCloud, SimResponse
 from lambdabench.sim.scenario import Scenario
 
-__all__ = ["DEFAULT_TYPES", "HostBackend", "HostInfo", "Scenario", "SimCloud", "SimResponse",
-           "SimType"]
+__all__ = [
+    "DEFAULT_TYPES",
+    "HostBackend",
+    "HostInfo",
+    "Scenario",
+    "SimCloud",
+    "SimResponse",
+    "SimType",
+]

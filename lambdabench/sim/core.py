@@ -94,8 +94,12 @@ def _invalid(message: str, suggestion: str | None = None) -> _ApiError:
 
 
 def _instance_not_found() -> _ApiError:
-    return _ApiError(404, "global/object-does-not-exist", "Specified instance does not exist.",
-                     "Check the instance ID; new instances can take a moment to appear.")
+    return _ApiError(
+        404,
+        "global/object-does-not-exist",
+        "Specified instance does not exist.",
+        "Check the instance ID; new instances can take a moment to appear.",
+    )
 
 
 @dataclass
@@ -178,10 +182,17 @@ class SimCloud:
         self._filesystems: dict[str, dict[str, Any]] = {}
         self._rulesets: dict[str, dict[str, Any]] = {}
         self._global_rules: list[dict[str, Any]] = [
-            {"protocol": "tcp", "port_range": [22, 22], "source_network": "0.0.0.0/0",
-             "description": "Allow SSH from anywhere"},
-            {"protocol": "icmp", "source_network": "0.0.0.0/0",
-             "description": "Allow ICMP from anywhere"},
+            {
+                "protocol": "tcp",
+                "port_range": [22, 22],
+                "source_network": "0.0.0.0/0",
+                "description": "Allow SSH from anywhere",
+            },
+            {
+                "protocol": "icmp",
+                "source_network": "0.0.0.0/0",
+                "description": "Allow ICMP from anywhere",
+            },
         ]
         self._capacity_override: dict[tuple[str, str], int] = {}
         self._faults = [_FaultState(f) for f in self.scenario.faults]
@@ -221,7 +232,9 @@ class SimCloud:
                     inst.starting = True
                     to_start.append(inst)
                 elif inst.status == "terminating" and inst.terminate_called_at is not None:
-                    if now >= inst.terminate_called_at + self._real(self.scenario.terminate_seconds):
+                    if now >= inst.terminate_called_at + self._real(
+                        self.scenario.terminate_seconds
+                    ):
                         inst.status = "terminated"
                         inst.gone_at = now
                         if inst.has_host:
@@ -229,8 +242,12 @@ class SimCloud:
                             inst.has_host = False
                         inst.ip = inst.private_ip = None
                         changed = True
-                elif (inst.status == "terminated" and not inst.removed and inst.gone_at is not None
-                      and now >= inst.gone_at + self._real(self.scenario.linger_seconds)):
+                elif (
+                    inst.status == "terminated"
+                    and not inst.removed
+                    and inst.gone_at is not None
+                    and now >= inst.gone_at + self._real(self.scenario.linger_seconds)
+                ):
                     inst.removed = True
         for inst in to_start:
             self._start_host(inst)
@@ -331,23 +348,25 @@ class SimCloud:
                 billed = math.ceil(max(0.0, end - start) / 60) if start is not None else 0
                 upper = math.ceil(max(0.0, end - inst.launched_at) / 60)
                 price = inst.price_cents_per_hour
-                out.append({
-                    "id": inst.id,
-                    "name": inst.name,
-                    "instance_type": inst.type.name,
-                    "region": inst.region,
-                    "status": inst.status,
-                    "price_cents_per_hour": price,
-                    "launch_accepted_at": inst.launched_at,
-                    "first_active_at": inst.first_active_at,
-                    "billing_started_at": start,
-                    "terminate_called_at": inst.terminate_called_at,
-                    "gone_at": inst.gone_at,
-                    "billed_minutes": billed,
-                    "upper_bound_minutes": upper,
-                    "cost_cents": billed * price / 60,
-                    "upper_bound_cost_cents": upper * price / 60,
-                })
+                out.append(
+                    {
+                        "id": inst.id,
+                        "name": inst.name,
+                        "instance_type": inst.type.name,
+                        "region": inst.region,
+                        "status": inst.status,
+                        "price_cents_per_hour": price,
+                        "launch_accepted_at": inst.launched_at,
+                        "first_active_at": inst.first_active_at,
+                        "billing_started_at": start,
+                        "terminate_called_at": inst.terminate_called_at,
+                        "gone_at": inst.gone_at,
+                        "billed_minutes": billed,
+                        "upper_bound_minutes": upper,
+                        "cost_cents": billed * price / 60,
+                        "upper_bound_cost_cents": upper * price / 60,
+                    }
+                )
             return out
 
     def requests(self) -> list[dict[str, Any]]:
@@ -358,15 +377,29 @@ class SimCloud:
     def instances_debug(self) -> list[dict[str, Any]]:
         """Every instance with simulator-only detail: host address, faults, timings."""
         with self._lock:
-            return [{
-                "id": i.id, "name": i.name, "status": i.status, "instance_type": i.type.name,
-                "region": i.region, "ip": i.ip, "port": i.port, "private_ip": i.private_ip,
-                "nth": i.nth, "launched_at": i.launched_at, "visible_at": i.visible_at,
-                "boot_end_at": i.boot_end_at, "unhealthy": i.unhealthy,
-                "never_active": i.never_active, "host_faults": i.host_faults,
-                "missing_window": list(i.missing_window) if i.missing_window else None,
-                "removed": i.removed, "host_error": i.host_error,
-            } for i in self._instances.values()]
+            return [
+                {
+                    "id": i.id,
+                    "name": i.name,
+                    "status": i.status,
+                    "instance_type": i.type.name,
+                    "region": i.region,
+                    "ip": i.ip,
+                    "port": i.port,
+                    "private_ip": i.private_ip,
+                    "nth": i.nth,
+                    "launched_at": i.launched_at,
+                    "visible_at": i.visible_at,
+                    "boot_end_at": i.boot_end_at,
+                    "unhealthy": i.unhealthy,
+                    "never_active": i.never_active,
+                    "host_faults": i.host_faults,
+                    "missing_window": list(i.missing_window) if i.missing_window else None,
+                    "removed": i.removed,
+                    "host_error": i.host_error,
+                }
+                for i in self._instances.values()
+            ]
 
     def set_capacity(self, instance_type: str, region: str, count: int | None) -> None:
         """Override stock of one (type, region) at run time; None goes back to the scenario."""
@@ -401,8 +434,11 @@ class SimCloud:
         return count
 
     def _available(self, type_name: str, region: str, now: float) -> int:
-        used = sum(1 for i in self._instances.values()
-                   if i.type.name == type_name and i.region == region and i.status in LIVE)
+        used = sum(
+            1
+            for i in self._instances.values()
+            if i.type.name == type_name and i.region == region and i.status in LIVE
+        )
         return self._capacity(type_name, region, now) - used
 
     # ---- HTTP entry -------------------------------------------------------------------------
@@ -420,8 +456,10 @@ class SimCloud:
         method = method.upper()
         headers = {k.lower(): v for k, v in headers.items()}
         if not path.startswith(API_PREFIX + "/") and path != API_PREFIX:
-            return _json(404, _error_body("global/not-found", "The requested resource was not found."))
-        rel = path[len(API_PREFIX):].rstrip("/") or "/"
+            return _json(
+                404, _error_body("global/not-found", "The requested resource was not found.")
+            )
+        rel = path[len(API_PREFIX) :].rstrip("/") or "/"
         if rel.startswith("/_sim/"):
             return self._sim_endpoint(method, rel, headers, body)
         delay = 0.0
@@ -433,37 +471,69 @@ class SimCloud:
                 fault = self._pick_fault(endpoint)
                 kind = fault.kind if fault else None
                 if fault is not None and kind == "transport_timeout":
-                    delay = self._real(fault.seconds if fault.seconds is not None
-                                       else self.scenario.transport_timeout_seconds)
-                    resp = (_hangup() if fault.mode == "hangup"
-                            else _html(fault.status or 504, _GATEWAY_TIMEOUT))
+                    delay = self._real(
+                        fault.seconds
+                        if fault.seconds is not None
+                        else self.scenario.transport_timeout_seconds
+                    )
+                    resp = (
+                        _hangup()
+                        if fault.mode == "hangup"
+                        else _html(fault.status or 504, _GATEWAY_TIMEOUT)
+                    )
                 elif kind == "http_429":
                     resp = self._too_many(now)
                 elif fault is not None and kind == "http_5xx":
                     status = fault.status or 500
-                    resp = (_json(500, _error_body("global/internal-error",
-                                                   "An internal server error occurred.",
-                                                   "Try again later. Contact Support if the problem persists."))
-                            if status == 500 else _html(status, _BAD_GATEWAY))
+                    resp = (
+                        _json(
+                            500,
+                            _error_body(
+                                "global/internal-error",
+                                "An internal server error occurred.",
+                                "Try again later. Contact Support if the problem persists.",
+                            ),
+                        )
+                        if status == 500
+                        else _html(status, _BAD_GATEWAY)
+                    )
                 elif kind == "invalid_api_key" or not self._authorized(headers):
-                    resp = _json(401, _error_body(
-                        "global/invalid-api-key", "API key was invalid, expired, or deleted.",
-                        "Check your API key or create a new one, then try again."))
+                    resp = _json(
+                        401,
+                        _error_body(
+                            "global/invalid-api-key",
+                            "API key was invalid, expired, or deleted.",
+                            "Check your API key or create a new one, then try again.",
+                        ),
+                    )
                 elif kind == "insufficient_capacity":
-                    resp = _json(400, _error_body(
-                        "instance-operations/launch/insufficient-capacity",
-                        "Not enough capacity to fulfill launch request.",
-                        "Try a different region or instance type."))
+                    resp = _json(
+                        400,
+                        _error_body(
+                            "instance-operations/launch/insufficient-capacity",
+                            "Not enough capacity to fulfill launch request.",
+                            "Try a different region or instance type.",
+                        ),
+                    )
                 elif kind == "quota_exceeded":
-                    resp = _json(400, _error_body("global/quota-exceeded", "Quota exceeded.",
-                                                  "Contact Support to increase your quota."))
+                    resp = _json(
+                        400,
+                        _error_body(
+                            "global/quota-exceeded",
+                            "Quota exceeded.",
+                            "Contact Support to increase your quota.",
+                        ),
+                    )
                 elif kind == "global_unknown":
                     resp = _json(500, _error_body("global/unknown", "An unknown error occurred."))
                 else:
                     resp = self._route(method, rel, query, body, now)
                     if fault is not None and kind == "lost_response":
-                        resp = (_html(fault.status or 502, _BAD_GATEWAY) if fault.mode == "http"
-                                else _hangup())
+                        resp = (
+                            _html(fault.status or 502, _BAD_GATEWAY)
+                            if fault.mode == "http"
+                            else _hangup()
+                        )
             self._record(now, method, path, query, body, endpoint, resp)
         if delay > 0:
             self._sleep(delay)
@@ -530,14 +600,30 @@ class SimCloud:
             return user == self.scenario.api_key
         return False
 
-    def _record(self, now: float, method: str, path: str, query: dict[str, str], body: bytes,
-                endpoint: str, resp: SimResponse) -> None:
+    def _record(
+        self,
+        now: float,
+        method: str,
+        path: str,
+        query: dict[str, str],
+        body: bytes,
+        endpoint: str,
+        resp: SimResponse,
+    ) -> None:
         entry: dict[str, Any] = {
-            "t": now, "method": method, "path": path, "query": dict(query),
-            "endpoint": endpoint, "status": resp.status, "hangup": resp.hangup,
+            "t": now,
+            "method": method,
+            "path": path,
+            "query": dict(query),
+            "endpoint": endpoint,
+            "status": resp.status,
+            "hangup": resp.hangup,
             "body": self._scrub(body),
         }
-        if resp.headers.get("Content-Type", "").startswith("application/json") and resp.status >= 400:
+        if (
+            resp.headers.get("Content-Type", "").startswith("application/json")
+            and resp.status >= 400
+        ):
             with contextlib.suppress(ValueError, KeyError, TypeError):
                 entry["error_code"] = json.loads(resp.body)["error"]["code"]
         self._log.append(entry)
@@ -567,11 +653,18 @@ class SimCloud:
 
     # ---- simulator-only endpoints -----------------------------------------------------------
 
-    def _sim_endpoint(self, method: str, rel: str, headers: dict[str, str], body: bytes) -> SimResponse:
+    def _sim_endpoint(
+        self, method: str, rel: str, headers: dict[str, str], body: bytes
+    ) -> SimResponse:
         if not self._authorized(headers):
-            return _json(401, _error_body("global/invalid-api-key",
-                                          "API key was invalid, expired, or deleted.",
-                                          "Check your API key or create a new one, then try again."))
+            return _json(
+                401,
+                _error_body(
+                    "global/invalid-api-key",
+                    "API key was invalid, expired, or deleted.",
+                    "Check your API key or create a new one, then try again.",
+                ),
+            )
         try:
             if method == "GET" and rel == "/_sim/billing":
                 return _ok(self.billing())
@@ -597,7 +690,9 @@ class SimCloud:
 
     # ---- API routing ------------------------------------------------------------------------
 
-    def _route(self, method: str, rel: str, query: dict[str, str], body: bytes, now: float) -> SimResponse:
+    def _route(
+        self, method: str, rel: str, query: dict[str, str], body: bytes, now: float
+    ) -> SimResponse:
         parts = rel.strip("/").split("/")
         try:
             handler = self._dispatch(method, parts)
@@ -631,8 +726,11 @@ class SimCloud:
             ("DELETE", "firewall-rulesets", 2): self._delete_ruleset,
         }
         if head == "instance-operations" and n == 2 and method == "POST":
-            return {"launch": self._launch, "terminate": self._terminate,
-                    "restart": self._restart}.get(parts[1])
+            return {
+                "launch": self._launch,
+                "terminate": self._terminate,
+                "restart": self._restart,
+            }.get(parts[1])
         return table.get((method, head, n))
 
     # ---- instances --------------------------------------------------------------------------
@@ -650,7 +748,9 @@ class SimCloud:
             "ssh_key_names": [inst.ssh_key_name],
             "file_system_names": list(inst.file_system_names),
             "file_system_mounts": [dict(m) for m in inst.file_system_mounts],
-            "region": region.api_json() if region else {"name": inst.region, "description": inst.region},
+            "region": region.api_json()
+            if region
+            else {"name": inst.region, "description": inst.region},
             "instance_type": type_json,
             "is_reserved": False,
             "actions": _actions(inst.status),
@@ -663,8 +763,9 @@ class SimCloud:
             data["ip"] = inst.ip
             data["hostname"] = inst.hostname or inst.ip.replace(".", "-")
             data["jupyter_token"] = inst.jupyter_token
-            data["jupyter_url"] = (f"https://jupyter-{inst.id}.lambdaspaces.com/"
-                                   f"?token={inst.jupyter_token}")
+            data["jupyter_url"] = (
+                f"https://jupyter-{inst.id}.lambdaspaces.com/?token={inst.jupyter_token}"
+            )
             if inst.private_ip is not None:
                 data["private_ip"] = inst.private_ip
         if self.scenario.extra_fields:
@@ -675,14 +776,18 @@ class SimCloud:
 
     def _find(self, instance_id: str, now: float, *, hidden_ok: bool = False) -> _Instance:
         if not HEX32.match(instance_id):
-            raise _invalid(f"Invalid instance ID {instance_id!r}: expected a 32-character hex ID.",
-                           "Pass the instance ID, not its name.")
+            raise _invalid(
+                f"Invalid instance ID {instance_id!r}: expected a 32-character hex ID.",
+                "Pass the instance ID, not its name.",
+            )
         inst = self._instances.get(instance_id)
         if inst is None or inst.removed or (not hidden_ok and now < inst.visible_at):
             raise _instance_not_found()
         return inst
 
-    def _list_instances(self, parts: list[str], query: dict[str, str], body: bytes, now: float) -> Any:
+    def _list_instances(
+        self, parts: list[str], query: dict[str, str], body: bytes, now: float
+    ) -> Any:
         if query.get("cluster_id"):
             return []  # the simulator has no clusters
         out = []
@@ -694,10 +799,14 @@ class SimCloud:
             out.append(self._instance_json(inst))
         return out
 
-    def _get_instance(self, parts: list[str], query: dict[str, str], body: bytes, now: float) -> Any:
+    def _get_instance(
+        self, parts: list[str], query: dict[str, str], body: bytes, now: float
+    ) -> Any:
         return self._instance_json(self._find(parts[1], now))
 
-    def _update_instance(self, parts: list[str], query: dict[str, str], body: bytes, now: float) -> Any:
+    def _update_instance(
+        self, parts: list[str], query: dict[str, str], body: bytes, now: float
+    ) -> Any:
         inst = self._find(parts[1], now)
         data = _object(body)
         if "name" in data:
@@ -722,8 +831,10 @@ class SimCloud:
         if not isinstance(region, str) or region not in catalog.regions:
             raise _invalid(f"Invalid region {region!r}.", "List regions with GET /regions.")
         if not isinstance(type_name, str) or type_name not in catalog.types:
-            raise _invalid(f"Invalid instance type {type_name!r}.",
-                           "List instance types with GET /instance-types.")
+            raise _invalid(
+                f"Invalid instance type {type_name!r}.",
+                "List instance types with GET /instance-types.",
+            )
         sim_type = catalog.types[type_name]
         keys = data["ssh_key_names"]
         if not isinstance(keys, list) or len(keys) != 1 or not isinstance(keys[0], str):
@@ -736,44 +847,82 @@ class SimCloud:
             raise _invalid("hostname must match ^[a-z0-9][0-9a-z-]{0,62}$.")
         tags = self._validate_tags(data.get("tags", []))
         user_data = data.get("user_data")
-        if user_data is not None and (not isinstance(user_data, str)
-                                      or len(user_data.encode()) > USER_DATA_LIMIT):
+        if user_data is not None and (
+            not isinstance(user_data, str) or len(user_data.encode()) > USER_DATA_LIMIT
+        ):
             raise _invalid("user_data must be plain text of at most 1 MB.")
         self._validate_image(data.get("image"), sim_type)
         key = next((k for k in self._ssh_keys.values() if k["name"] == keys[0]), None)
         if key is None:
-            raise _ApiError(404, "global/object-does-not-exist",
-                            f"SSH key {keys[0]!r} does not exist.",
-                            "Add the key with POST /ssh-keys or check its name.")
+            raise _ApiError(
+                404,
+                "global/object-does-not-exist",
+                f"SSH key {keys[0]!r} does not exist.",
+                "Add the key with POST /ssh-keys or check its name.",
+            )
         fs_names, fs_mounts = self._validate_filesystems(data, region)
         rulesets = self._validate_rulesets(data.get("firewall_rulesets", []), region)
         if self.scenario.quota is not None:
-            live = sum(1 for i in self._instances.values()
-                       if i.status in ("booting", "active", "unhealthy"))
+            live = sum(
+                1
+                for i in self._instances.values()
+                if i.status in ("booting", "active", "unhealthy")
+            )
             if live >= self.scenario.quota:
-                raise _ApiError(400, "global/quota-exceeded", "Quota exceeded.",
-                                "Contact Support to increase your quota.")
+                raise _ApiError(
+                    400,
+                    "global/quota-exceeded",
+                    "Quota exceeded.",
+                    "Contact Support to increase your quota.",
+                )
         if self._available(type_name, region, now) <= 0:
-            raise _ApiError(400, "instance-operations/launch/insufficient-capacity",
-                            "Not enough capacity to fulfill launch request.",
-                            "Try a different region or instance type.")
-        return {"instance_ids": [self._create(sim_type, region, key, name, hostname, tags,
-                                              fs_names, fs_mounts, rulesets, now).id]}
+            raise _ApiError(
+                400,
+                "instance-operations/launch/insufficient-capacity",
+                "Not enough capacity to fulfill launch request.",
+                "Try a different region or instance type.",
+            )
+        return {
+            "instance_ids": [
+                self._create(
+                    sim_type, region, key, name, hostname, tags, fs_names, fs_mounts, rulesets, now
+                ).id
+            ]
+        }
 
-    def _create(self, sim_type: SimType, region: str, key: dict[str, Any], name: str | None,
-                hostname: str | None, tags: list[dict[str, str]], fs_names: list[str],
-                fs_mounts: list[dict[str, str]], rulesets: list[str], now: float) -> _Instance:
+    def _create(
+        self,
+        sim_type: SimType,
+        region: str,
+        key: dict[str, Any],
+        name: str | None,
+        hostname: str | None,
+        tags: list[dict[str, str]],
+        fs_names: list[str],
+        fs_mounts: list[dict[str, str]],
+        rulesets: list[str],
+        now: float,
+    ) -> _Instance:
         nth = self._launch_counts.get(sim_type.name, 0) + 1
         self._launch_counts[sim_type.name] = nth
         lo, hi = sim_type.boot_seconds
         boot = self._rng.uniform(lo, hi)
         instance_id = f"{self._rng.getrandbits(128):032x}"
         inst = _Instance(
-            id=instance_id, name=name, type=sim_type,
-            price_cents_per_hour=sim_type.price_cents_per_hour, region=region,
-            ssh_key_name=key["name"], public_key=key["public_key"], hostname=hostname,
-            tags=tags, file_system_names=fs_names, file_system_mounts=fs_mounts,
-            firewall_rulesets=rulesets, nth=nth, launched_at=now,
+            id=instance_id,
+            name=name,
+            type=sim_type,
+            price_cents_per_hour=sim_type.price_cents_per_hour,
+            region=region,
+            ssh_key_name=key["name"],
+            public_key=key["public_key"],
+            hostname=hostname,
+            tags=tags,
+            file_system_names=fs_names,
+            file_system_mounts=fs_mounts,
+            firewall_rulesets=rulesets,
+            nth=nth,
+            launched_at=now,
             visible_at=now + self._real(self.scenario.visibility_delay),
             boot_end_at=now + self._real(boot),
             jupyter_token=f"{self._rng.getrandbits(128):032x}",
@@ -807,11 +956,16 @@ class SimCloud:
             raise _invalid("tags must be a list of {key, value} objects.")
         out = []
         for tag in tags:
-            if not isinstance(tag, dict) or not isinstance(tag.get("key"), str) \
-                    or not isinstance(tag.get("value"), str):
+            if (
+                not isinstance(tag, dict)
+                or not isinstance(tag.get("key"), str)
+                or not isinstance(tag.get("value"), str)
+            ):
                 raise _invalid("Each tag needs a string key and a string value.")
             if not TAG_KEY.match(tag["key"]) or len(tag["key"]) > 55:
-                raise _invalid(f"Invalid tag key {tag['key']!r}: keys must match ^[a-z][a-z0-9-:]+$.")
+                raise _invalid(
+                    f"Invalid tag key {tag['key']!r}: keys must match ^[a-z][a-z0-9-:]+$."
+                )
             if len(tag["value"]) > 128:
                 raise _invalid("Tag values must be at most 128 characters.")
             out.append({"key": tag["key"], "value": tag["value"]})
@@ -821,20 +975,28 @@ class SimCloud:
         if image is None:
             return
         if not isinstance(image, dict) or not (("family" in image) ^ ("id" in image)):
-            raise _invalid("image must be {\"family\": ...} or {\"id\": ...}.")
+            raise _invalid('image must be {"family": ...} or {"id": ...}.')
         images = self._images_json()
         if "family" in image:
             match = [i for i in images if i["family"] == image["family"]]
         else:
             match = [i for i in images if i["id"] == image["id"]]
         if not match:
-            raise _ApiError(404, "global/object-does-not-exist", "Image does not exist.",
-                            "List images with GET /images.")
+            raise _ApiError(
+                404,
+                "global/object-does-not-exist",
+                "Image does not exist.",
+                "List images with GET /images.",
+            )
         if all(i["architecture"] != sim_type.arch for i in match):
-            raise _invalid(f"Image architecture does not match instance type {sim_type.name} "
-                           f"({sim_type.arch}).")
+            raise _invalid(
+                f"Image architecture does not match instance type {sim_type.name} "
+                f"({sim_type.arch})."
+            )
 
-    def _validate_filesystems(self, data: dict[str, Any], region: str) -> tuple[list[str], list[dict[str, str]]]:
+    def _validate_filesystems(
+        self, data: dict[str, Any], region: str
+    ) -> tuple[list[str], list[dict[str, str]]]:
         names = data.get("file_system_names", [])
         mounts = data.get("file_system_mounts", [])
         if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
@@ -846,24 +1008,37 @@ class SimCloud:
         for fs_name in names:
             fs = by_name.get(fs_name)
             if fs is None:
-                raise _ApiError(404, "global/object-does-not-exist",
-                                f"Filesystem {fs_name!r} does not exist.",
-                                "Create it with POST /filesystems.")
+                raise _ApiError(
+                    404,
+                    "global/object-does-not-exist",
+                    f"Filesystem {fs_name!r} does not exist.",
+                    "Create it with POST /filesystems.",
+                )
             chosen[fs["id"]] = f"/lambda/nfs/{fs_name}"
         for m in mounts:
-            if not isinstance(m, dict) or not isinstance(m.get("file_system_id"), str) \
-                    or not isinstance(m.get("mount_point"), str) \
-                    or not MOUNT_POINT.match(m["mount_point"]):
+            if (
+                not isinstance(m, dict)
+                or not isinstance(m.get("file_system_id"), str)
+                or not isinstance(m.get("mount_point"), str)
+                or not MOUNT_POINT.match(m["mount_point"])
+            ):
                 raise _invalid("Invalid file_system_mounts entry.")
             if m["file_system_id"] not in self._filesystems:
-                raise _ApiError(404, "global/object-does-not-exist", "Filesystem does not exist.",
-                                "Check the filesystem ID.")
+                raise _ApiError(
+                    404,
+                    "global/object-does-not-exist",
+                    "Filesystem does not exist.",
+                    "Check the filesystem ID.",
+                )
             chosen[m["file_system_id"]] = m["mount_point"]
         for fs_id in chosen:
             if self._filesystems[fs_id]["region"] != region:
-                raise _ApiError(400, "instance-operations/launch/file-system-in-wrong-region",
-                                "Filesystem is in a different region than the instance.",
-                                "Launch in the filesystem's region.")
+                raise _ApiError(
+                    400,
+                    "instance-operations/launch/file-system-in-wrong-region",
+                    "Filesystem is in a different region than the instance.",
+                    "Launch in the filesystem's region.",
+                )
         fs_names = [self._filesystems[i]["name"] for i in chosen]
         return fs_names, [{"mount_point": mp, "file_system_id": i} for i, mp in chosen.items()]
 
@@ -876,8 +1051,12 @@ class SimCloud:
                 raise _invalid("firewall_rulesets entries need an id.")
             rs = self._rulesets.get(e["id"])
             if rs is None:
-                raise _ApiError(404, "global/object-does-not-exist",
-                                "Firewall ruleset does not exist.", "Check the ruleset ID.")
+                raise _ApiError(
+                    404,
+                    "global/object-does-not-exist",
+                    "Firewall ruleset does not exist.",
+                    "Check the ruleset ID.",
+                )
             if rs["region"] != region:
                 raise _invalid("Firewall ruleset is in a different region than the instance.")
             out.append(e["id"])
@@ -910,8 +1089,11 @@ class SimCloud:
         found = [self._find(i, now) for i in self._ids(body)]
         for inst in found:
             if inst.status != "active":
-                raise _ApiError(409, "global/conflict",
-                                f"Instance {inst.id} is {inst.status} and cannot be restarted.")
+                raise _ApiError(
+                    409,
+                    "global/conflict",
+                    f"Instance {inst.id} is {inst.status} and cannot be restarted.",
+                )
         return {"restarted_instances": [self._instance_json(i) for i in found]}
 
     # ---- catalog ----------------------------------------------------------------------------
@@ -920,29 +1102,43 @@ class SimCloud:
         catalog = self.scenario.catalog
         out: dict[str, Any] = {}
         for t in catalog.types.values():
-            regions = [r.api_json() for r in catalog.regions.values()
-                       if self._available(t.name, r.name, now) > 0]
-            out[t.name] = {"instance_type": t.api_json(), "regions_with_capacity_available": regions}
+            regions = [
+                r.api_json()
+                for r in catalog.regions.values()
+                if self._available(t.name, r.name, now) > 0
+            ]
+            out[t.name] = {
+                "instance_type": t.api_json(),
+                "regions_with_capacity_available": regions,
+            }
         return out
 
-    def _list_regions(self, parts: list[str], query: dict[str, str], body: bytes, now: float) -> Any:
+    def _list_regions(
+        self, parts: list[str], query: dict[str, str], body: bytes, now: float
+    ) -> Any:
         return [r.api_json() for r in self.scenario.catalog.regions.values()]
 
     def _images_json(self) -> list[dict[str, Any]]:
         out = []
         for region in self.scenario.catalog.regions.values():
             for img in self.scenario.catalog.images:
-                out.append({
-                    "id": str(uuid.uuid5(uuid.NAMESPACE_URL, f"lambdabench-sim/{img.family}/{region.name}")),
-                    "created_time": img.created_time,
-                    "updated_time": img.updated_time,
-                    "name": img.name,
-                    "description": img.description,
-                    "family": img.family,
-                    "version": img.version,
-                    "architecture": img.architecture,
-                    "region": region.api_json(),
-                })
+                out.append(
+                    {
+                        "id": str(
+                            uuid.uuid5(
+                                uuid.NAMESPACE_URL, f"lambdabench-sim/{img.family}/{region.name}"
+                            )
+                        ),
+                        "created_time": img.created_time,
+                        "updated_time": img.updated_time,
+                        "name": img.name,
+                        "description": img.description,
+                        "family": img.family,
+                        "version": img.version,
+                        "architecture": img.architecture,
+                        "region": region.api_json(),
+                    }
+                )
         return out
 
     def _list_images(self, parts: list[str], query: dict[str, str], body: bytes, now: float) -> Any:
@@ -956,7 +1152,9 @@ class SimCloud:
             data["workspace_id"] = "ws-" + key["id"][:12]
         return data
 
-    def _list_ssh_keys(self, parts: list[str], query: dict[str, str], body: bytes, now: float) -> Any:
+    def _list_ssh_keys(
+        self, parts: list[str], query: dict[str, str], body: bytes, now: float
+    ) -> Any:
         return [self._key_json(k) for k in self._ssh_keys.values()]
 
     def _add_ssh_key(self, parts: list[str], query: dict[str, str], body: bytes, now: float) -> Any:
@@ -966,24 +1164,34 @@ class SimCloud:
             raise _invalid("name must be a string of 1 to 64 characters.")
         if any(k["name"] == name for k in self._ssh_keys.values()):
             # the spec allows only invalid-parameters here (global/duplicate is for filesystems)
-            raise _invalid(f"An SSH key named {name!r} already exists.",
-                           "Choose another name or delete the existing key.")
+            raise _invalid(
+                f"An SSH key named {name!r} already exists.",
+                "Choose another name or delete the existing key.",
+            )
         public_key = data.get("public_key")
         private_key = None
         if public_key is None:
             public_key, private_key = _generate_keypair(name)
-        elif (not isinstance(public_key, str) or not 1 <= len(public_key) <= 4096
-              or not _looks_like_public_key(public_key)):
+        elif (
+            not isinstance(public_key, str)
+            or not 1 <= len(public_key) <= 4096
+            or not _looks_like_public_key(public_key)
+        ):
             raise _invalid("public_key is not a valid OpenSSH public key.")
-        key = {"id": f"{self._rng.getrandbits(128):032x}", "name": name,
-               "public_key": public_key.strip()}
+        key = {
+            "id": f"{self._rng.getrandbits(128):032x}",
+            "name": name,
+            "public_key": public_key.strip(),
+        }
         self._ssh_keys[key["id"]] = key
         out = self._key_json(key)
         if private_key is not None:
             out["private_key"] = private_key
         return out
 
-    def _delete_ssh_key(self, parts: list[str], query: dict[str, str], body: bytes, now: float) -> Any:
+    def _delete_ssh_key(
+        self, parts: list[str], query: dict[str, str], body: bytes, now: float
+    ) -> Any:
         key_id = parts[1]
         if not HEX32.match(key_id):
             raise _invalid(f"Invalid SSH key ID {key_id!r}.", "Pass the key's ID, not its name.")
@@ -994,22 +1202,32 @@ class SimCloud:
     # ---- filesystems ------------------------------------------------------------------------
 
     def _fs_json(self, fs: dict[str, Any]) -> dict[str, Any]:
-        in_use = any(fs["name"] in i.file_system_names and i.status in LIVE
-                     for i in self._instances.values())
+        in_use = any(
+            fs["name"] in i.file_system_names and i.status in LIVE for i in self._instances.values()
+        )
         return {
-            "id": fs["id"], "name": fs["name"], "mount_point": f"/lambda/nfs/{fs['name']}",
+            "id": fs["id"],
+            "name": fs["name"],
+            "mount_point": f"/lambda/nfs/{fs['name']}",
             "created": fs["created"],
-            "created_by": {"id": "0" * 31 + "1", "email": "sim@lambdabench.invalid",
-                           "status": "active"},
+            "created_by": {
+                "id": "0" * 31 + "1",
+                "email": "sim@lambdabench.invalid",
+                "status": "active",
+            },
             "is_in_use": in_use,
             "region": self.scenario.catalog.regions[fs["region"]].api_json(),
             "bytes_used": 0,
         }
 
-    def _list_filesystems(self, parts: list[str], query: dict[str, str], body: bytes, now: float) -> Any:
+    def _list_filesystems(
+        self, parts: list[str], query: dict[str, str], body: bytes, now: float
+    ) -> Any:
         return [self._fs_json(f) for f in self._filesystems.values()]
 
-    def _create_filesystem(self, parts: list[str], query: dict[str, str], body: bytes, now: float) -> Any:
+    def _create_filesystem(
+        self, parts: list[str], query: dict[str, str], body: bytes, now: float
+    ) -> Any:
         data = _object(body)
         name, region = data.get("name"), data.get("region")
         if not isinstance(name, str) or not 1 <= len(name) <= 60 or not FS_NAME.match(name):
@@ -1018,12 +1236,18 @@ class SimCloud:
             raise _invalid(f"Invalid region {region!r}.")
         if any(f["name"] == name for f in self._filesystems.values()):
             raise _ApiError(400, "global/duplicate", f"A filesystem named {name!r} already exists.")
-        fs = {"id": f"{self._rng.getrandbits(128):032x}", "name": name, "region": region,
-              "created": _iso(now)}
+        fs = {
+            "id": f"{self._rng.getrandbits(128):032x}",
+            "name": name,
+            "region": region,
+            "created": _iso(now),
+        }
         self._filesystems[fs["id"]] = fs
         return self._fs_json(fs)
 
-    def _delete_filesystem(self, parts: list[str], query: dict[str, str], body: bytes, now: float) -> Any:
+    def _delete_filesystem(
+        self, parts: list[str], query: dict[str, str], body: bytes, now: float
+    ) -> Any:
         fs_id = parts[1]
         if not HEX32.match(fs_id):
             raise _invalid(f"Invalid filesystem ID {fs_id!r}.", "Pass the filesystem's ID.")
@@ -1031,52 +1255,76 @@ class SimCloud:
         if fs is None:
             raise _ApiError(404, "global/object-does-not-exist", "Filesystem was not found.")
         if self._fs_json(fs)["is_in_use"]:
-            raise _ApiError(400, "filesystems/filesystem-in-use", "Filesystem is in use.",
-                            "Terminate the instances using it first.")
+            raise _ApiError(
+                400,
+                "filesystems/filesystem-in-use",
+                "Filesystem is in use.",
+                "Terminate the instances using it first.",
+            )
         del self._filesystems[fs_id]
         return {"deleted_ids": [fs_id]}
 
     # ---- firewall ---------------------------------------------------------------------------
 
-    def _get_firewall_rules(self, parts: list[str], query: dict[str, str], body: bytes, now: float) -> Any:
+    def _get_firewall_rules(
+        self, parts: list[str], query: dict[str, str], body: bytes, now: float
+    ) -> Any:
         return [dict(r) for r in self._global_rules]
 
-    def _put_firewall_rules(self, parts: list[str], query: dict[str, str], body: bytes, now: float) -> Any:
+    def _put_firewall_rules(
+        self, parts: list[str], query: dict[str, str], body: bytes, now: float
+    ) -> Any:
         data = _object(body)
         self._global_rules = _validate_rules(data.get("data"))
         return [dict(r) for r in self._global_rules]
 
     def _ruleset_json(self, rs: dict[str, Any]) -> dict[str, Any]:
-        return {"id": rs["id"], "name": rs["name"],
-                "region": self.scenario.catalog.regions[rs["region"]].api_json(),
-                "rules": [dict(r) for r in rs["rules"]], "created": rs["created"],
-                "instance_ids": list(rs["instance_ids"])}
+        return {
+            "id": rs["id"],
+            "name": rs["name"],
+            "region": self.scenario.catalog.regions[rs["region"]].api_json(),
+            "rules": [dict(r) for r in rs["rules"]],
+            "created": rs["created"],
+            "instance_ids": list(rs["instance_ids"]),
+        }
 
     def _global_ruleset_json(self) -> dict[str, Any]:
         return {"id": "global", "name": "Global", "rules": [dict(r) for r in self._global_rules]}
 
-    def _list_rulesets(self, parts: list[str], query: dict[str, str], body: bytes, now: float) -> Any:
+    def _list_rulesets(
+        self, parts: list[str], query: dict[str, str], body: bytes, now: float
+    ) -> Any:
         return [self._ruleset_json(r) for r in self._rulesets.values()]
 
-    def _create_ruleset(self, parts: list[str], query: dict[str, str], body: bytes, now: float) -> Any:
+    def _create_ruleset(
+        self, parts: list[str], query: dict[str, str], body: bytes, now: float
+    ) -> Any:
         data = _object(body)
         name, region = data.get("name"), data.get("region")
         if not isinstance(name, str) or not 1 <= len(name) <= 64:
             raise _invalid("name must be a string of 1 to 64 characters.")
         if not isinstance(region, str) or region not in self.scenario.catalog.regions:
             raise _invalid(f"Invalid region {region!r}.")
-        rs = {"id": f"{self._rng.getrandbits(128):032x}", "name": name, "region": region,
-              "rules": _validate_rules(data.get("rules")), "created": _iso(now),
-              "instance_ids": []}
+        rs = {
+            "id": f"{self._rng.getrandbits(128):032x}",
+            "name": name,
+            "region": region,
+            "rules": _validate_rules(data.get("rules")),
+            "created": _iso(now),
+            "instance_ids": [],
+        }
         self._rulesets[rs["id"]] = rs
         return self._ruleset_json(rs)
 
     def _ruleset(self, ruleset_id: str) -> dict[str, Any]:
         rs = self._rulesets.get(ruleset_id)
         if rs is None:
-            raise _ApiError(404, "global/object-does-not-exist",
-                            "Firewall ruleset does not exist or you do not have permission to access it.",
-                            "Check your firewall ruleset ID and try again.")
+            raise _ApiError(
+                404,
+                "global/object-does-not-exist",
+                "Firewall ruleset does not exist or you do not have permission to access it.",
+                "Check your firewall ruleset ID and try again.",
+            )
         return rs
 
     def _get_ruleset(self, parts: list[str], query: dict[str, str], body: bytes, now: float) -> Any:
@@ -1084,7 +1332,9 @@ class SimCloud:
             return self._global_ruleset_json()
         return self._ruleset_json(self._ruleset(parts[1]))
 
-    def _patch_ruleset(self, parts: list[str], query: dict[str, str], body: bytes, now: float) -> Any:
+    def _patch_ruleset(
+        self, parts: list[str], query: dict[str, str], body: bytes, now: float
+    ) -> Any:
         data = _object(body)
         if parts[1] == "global":
             if "rules" in data:
@@ -1099,26 +1349,35 @@ class SimCloud:
             rs["rules"] = _validate_rules(data["rules"])
         return self._ruleset_json(rs)
 
-    def _delete_ruleset(self, parts: list[str], query: dict[str, str], body: bytes, now: float) -> Any:
+    def _delete_ruleset(
+        self, parts: list[str], query: dict[str, str], body: bytes, now: float
+    ) -> Any:
         if parts[1] == "global":
             raise _invalid("The global ruleset cannot be deleted.")
         rs = self._ruleset(parts[1])
         if rs["instance_ids"]:
-            raise _ApiError(400, "firewall-rulesets/firewall-ruleset-in-use",
-                            "Firewall ruleset is in use by one or more instances.",
-                            "Terminate all instances that are using the ruleset before deleting it.")
+            raise _ApiError(
+                400,
+                "firewall-rulesets/firewall-ruleset-in-use",
+                "Firewall ruleset is in use by one or more instances.",
+                "Terminate all instances that are using the ruleset before deleting it.",
+            )
         del self._rulesets[rs["id"]]
         return {}
 
 
 # ---- helpers ----------------------------------------------------------------------------------
 
-_GATEWAY_TIMEOUT = (b"<html>\r\n<head><title>504 Gateway Time-out</title></head>\r\n<body>\r\n"
-                    b"<center><h1>504 Gateway Time-out</h1></center>\r\n<hr><center>cloudflare"
-                    b"</center>\r\n</body>\r\n</html>\r\n")
-_BAD_GATEWAY = (b"<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n"
-                b"<center><h1>502 Bad Gateway</h1></center>\r\n<hr><center>cloudflare</center>"
-                b"\r\n</body>\r\n</html>\r\n")
+_GATEWAY_TIMEOUT = (
+    b"<html>\r\n<head><title>504 Gateway Time-out</title></head>\r\n<body>\r\n"
+    b"<center><h1>504 Gateway Time-out</h1></center>\r\n<hr><center>cloudflare"
+    b"</center>\r\n</body>\r\n</html>\r\n"
+)
+_BAD_GATEWAY = (
+    b"<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n"
+    b"<center><h1>502 Bad Gateway</h1></center>\r\n<hr><center>cloudflare</center>"
+    b"\r\n</body>\r\n</html>\r\n"
+)
 
 
 def _endpoint_name(method: str, rel: str) -> str:
@@ -1129,9 +1388,14 @@ def _endpoint_name(method: str, rel: str) -> str:
     if head == "instances":
         return "list" if len(parts) == 1 else "get"
     return {
-        "instance-types": "types", "regions": "regions", "images": "images",
-        "ssh-keys": "ssh-keys", "file-systems": "file-systems", "filesystems": "file-systems",
-        "firewall-rules": "firewall", "firewall-rulesets": "firewall",
+        "instance-types": "types",
+        "regions": "regions",
+        "images": "images",
+        "ssh-keys": "ssh-keys",
+        "file-systems": "file-systems",
+        "filesystems": "file-systems",
+        "firewall-rules": "firewall",
+        "firewall-rulesets": "firewall",
     }.get(head, "other")
 
 
@@ -1143,8 +1407,7 @@ def _error_body(code: str, message: str, suggestion: str | None = None) -> dict[
 
 
 def _json(status: int, payload: Any) -> SimResponse:
-    return SimResponse(status, {"Content-Type": "application/json"},
-                       json.dumps(payload).encode())
+    return SimResponse(status, {"Content-Type": "application/json"}, json.dumps(payload).encode())
 
 
 def _ok(data: Any) -> SimResponse:
@@ -1152,8 +1415,9 @@ def _ok(data: Any) -> SimResponse:
 
 
 def _html(status: int, body: bytes) -> SimResponse:
-    return SimResponse(status, {"Content-Type": "text/html; charset=UTF-8", "Server": "cloudflare"},
-                       body)
+    return SimResponse(
+        status, {"Content-Type": "text/html; charset=UTF-8", "Server": "cloudflare"}, body
+    )
 
 
 def _hangup() -> SimResponse:
@@ -1179,8 +1443,10 @@ def _actions(status: str) -> dict[str, Any]:
     if status == "active":
         return {n: dict(yes) for n in (*names, "terminate")}
     if status in ("terminating", "terminated", "preempted"):
-        return {n: no("vm-is-terminating", "The instance is terminating.")
-                for n in (*names, "terminate")}
+        return {
+            n: no("vm-is-terminating", "The instance is terminating.")
+            for n in (*names, "terminate")
+        }
     out = {n: no("vm-has-not-launched", "The instance has not launched yet.") for n in names}
     out["terminate"] = dict(yes)
     return out
@@ -1206,16 +1472,22 @@ def _validate_rules(rules: Any) -> list[dict[str, Any]]:
             net = None
         if net is None:
             raise _invalid(f"source_network {source!r} is not an IPv4 CIDR block.")
-        clean: dict[str, Any] = {"protocol": protocol, "source_network": str(net),
-                                 "description": description}
+        clean: dict[str, Any] = {
+            "protocol": protocol,
+            "source_network": str(net),
+            "description": description,
+        }
         ports = rule.get("port_range")
         if protocol == "icmp":
             if ports is not None:
                 raise _invalid("port_range is not allowed for icmp.")
         elif protocol in ("tcp", "udp") or ports is not None:
-            if (not isinstance(ports, list) or len(ports) != 2
-                    or not all(isinstance(p, int) and 1 <= p <= 65535 for p in ports)
-                    or ports[0] > ports[1]):
+            if (
+                not isinstance(ports, list)
+                or len(ports) != 2
+                or not all(isinstance(p, int) and 1 <= p <= 65535 for p in ports)
+                or ports[0] > ports[1]
+            ):
                 raise _invalid("port_range must be [min, max] with ports 1-65535.")
             clean["port_range"] = list(ports)
         out.append(clean)
@@ -1224,8 +1496,9 @@ def _validate_rules(rules: Any) -> list[dict[str, Any]]:
 
 def _looks_like_public_key(text: str) -> bool:
     parts = text.strip().split()
-    if len(parts) < 2 or not (parts[0].startswith("ssh-") or parts[0].startswith("ecdsa-")
-                              or parts[0].startswith("sk-")):
+    if len(parts) < 2 or not (
+        parts[0].startswith("ssh-") or parts[0].startswith("ecdsa-") or parts[0].startswith("sk-")
+    ):
         return False
     try:
         base64.b64decode(parts[1], validate=True)
@@ -1239,8 +1512,14 @@ def _generate_keypair(comment: str) -> tuple[str, str]:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
     key = Ed25519PrivateKey.generate()
-    private = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.OpenSSH,
-                                serialization.NoEncryption()).decode()
-    public = key.public_key().public_bytes(serialization.Encoding.OpenSSH,
-                                           serialization.PublicFormat.OpenSSH).decode()
+    private = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.OpenSSH,
+        serialization.NoEncryption(),
+    ).decode()
+    public = (
+        key.public_key()
+        .public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH)
+        .decode()
+    )
     return f"{public} {comment}", private

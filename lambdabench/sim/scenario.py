@@ -15,15 +15,37 @@ DEFAULT_API_KEY = "sim-5e1f0c3a9d2b4c7e8f60a1b2c3d4e5f6"
 DEFAULT_NGC_API_KEY = "nvapi-sim-0f9e8d7c6b5a49382716a5b4c3d2e1f0"
 
 API_ENDPOINTS = (
-    "launch", "terminate", "restart", "list", "get", "types", "regions", "images",
-    "ssh-keys", "file-systems", "firewall", "any",
+    "launch",
+    "terminate",
+    "restart",
+    "list",
+    "get",
+    "types",
+    "regions",
+    "images",
+    "ssh-keys",
+    "file-systems",
+    "firewall",
+    "any",
 )
 API_FAULT_KINDS = (
-    "http_429", "http_5xx", "transport_timeout", "lost_response", "insufficient_capacity",
-    "quota_exceeded", "global_unknown", "invalid_api_key",
+    "http_429",
+    "http_5xx",
+    "transport_timeout",
+    "lost_response",
+    "insufficient_capacity",
+    "quota_exceeded",
+    "global_unknown",
+    "invalid_api_key",
 )
 INSTANCE_FAULT_KINDS = (
-    "unhealthy", "never_active", "sshd_late", "ssh_drop", "cuda_802", "disk_full", "slow_disk",
+    "unhealthy",
+    "never_active",
+    "sshd_late",
+    "ssh_drop",
+    "cuda_802",
+    "disk_full",
+    "slow_disk",
     "missing_from_list",
 )
 # Faults that live on the machine, not in the API: handed to the host backend at start.
@@ -32,9 +54,24 @@ HOST_FAULT_KINDS = ("sshd_late", "ssh_drop", "cuda_802", "disk_full", "slow_disk
 HOST_FAULT_DURATIONS = ("seconds", "after")
 
 _TOP_KEYS = {
-    "name", "description", "seed", "api_key", "ngc_api_key", "regions", "types", "capacity",
-    "quota", "boot_seconds", "visibility_delay", "terminate_seconds", "linger_seconds",
-    "missing_private_ip", "extra_fields", "rate_limits", "transport_timeout_seconds", "faults",
+    "name",
+    "description",
+    "seed",
+    "api_key",
+    "ngc_api_key",
+    "regions",
+    "types",
+    "capacity",
+    "quota",
+    "boot_seconds",
+    "visibility_delay",
+    "terminate_seconds",
+    "linger_seconds",
+    "missing_private_ip",
+    "extra_fields",
+    "rate_limits",
+    "transport_timeout_seconds",
+    "faults",
     "instance_faults",
 }
 
@@ -262,14 +299,19 @@ class _Parser:
             if isinstance(quota, dict):
                 quota = quota.get("max_instances")
             sc.quota = self.integer(quota, "quota.max_instances")
-        for key in ("visibility_delay", "terminate_seconds", "linger_seconds",
-                    "transport_timeout_seconds"):
+        for key in (
+            "visibility_delay",
+            "terminate_seconds",
+            "linger_seconds",
+            "transport_timeout_seconds",
+        ):
             if key in data:
                 setattr(sc, key, self.number(data[key], key))
         if "missing_private_ip" in data:
             value = data["missing_private_ip"]
             sc.missing_private_ip = (
-                (1.0 if value else 0.0) if isinstance(value, bool)
+                (1.0 if value else 0.0)
+                if isinstance(value, bool)
                 else self.probability(value, "missing_private_ip")
             )
         if "extra_fields" in data:
@@ -279,7 +321,9 @@ class _Parser:
         if "rate_limits" in data:
             sc.rate_limits = self.rate_limits(data["rate_limits"])
         if "faults" in data:
-            sc.faults = [self.api_fault(f, i) for i, f in enumerate(self.seq(data["faults"], "faults"))]
+            sc.faults = [
+                self.api_fault(f, i) for i, f in enumerate(self.seq(data["faults"], "faults"))
+            ]
         if "instance_faults" in data:
             sc.instance_faults = [
                 self.instance_fault(f, i)
@@ -330,7 +374,9 @@ class _Parser:
                 try:
                     out[type_name] = SimType(**spec)
                 except TypeError as exc:
-                    raise self.fail(f"types.{type_name} is a new type and needs every field: {exc}") from exc
+                    raise self.fail(
+                        f"types.{type_name} is a new type and needs every field: {exc}"
+                    ) from exc
         return out
 
     def capacity(
@@ -353,10 +399,12 @@ class _Parser:
                     steps: list[tuple[float, int]] = []
                     for j, step in enumerate(spec):
                         step = self.mapping(step, f"{where}[{j}]")
-                        steps.append((
-                            self.number(step.get("at"), f"{where}[{j}].at"),
-                            self.integer(step.get("count"), f"{where}[{j}].count"),
-                        ))
+                        steps.append(
+                            (
+                                self.number(step.get("at"), f"{where}[{j}].at"),
+                                self.integer(step.get("count"), f"{where}[{j}].count"),
+                            )
+                        )
                     out[(type_name, region)] = sorted(steps) or [(0.0, 0)]
                 else:
                     out[(type_name, region)] = [(0.0, self.integer(spec, where))]
@@ -371,8 +419,12 @@ class _Parser:
                 setattr(rl, key, raw)
             elif key == "burst":
                 rl.burst = self.integer(raw, "rate_limits.burst", minimum=1)
-            elif key in ("request_interval", "launch_interval", "launch_tolerance",
-                         "lockout_seconds"):
+            elif key in (
+                "request_interval",
+                "launch_interval",
+                "launch_tolerance",
+                "lockout_seconds",
+            ):
                 setattr(rl, key, self.number(raw, f"rate_limits.{key}"))
             else:
                 raise self.fail(f"rate_limits: unknown key {key!r}")
@@ -387,11 +439,15 @@ class _Parser:
         endpoint = value.get("endpoint", "any")
         kind = value.get("kind")
         if endpoint not in API_ENDPOINTS:
-            raise self.fail(f"{where}.endpoint {endpoint!r} is not one of {', '.join(API_ENDPOINTS)}")
+            raise self.fail(
+                f"{where}.endpoint {endpoint!r} is not one of {', '.join(API_ENDPOINTS)}"
+            )
         if kind not in API_FAULT_KINDS:
             raise self.fail(f"{where}.kind {kind!r} is not one of {', '.join(API_FAULT_KINDS)}")
         count_raw = value.get("count", 1)
-        count = None if count_raw in (None, "forever") else self.integer(count_raw, f"{where}.count")
+        count = (
+            None if count_raw in (None, "forever") else self.integer(count_raw, f"{where}.count")
+        )
         fault = ApiFault(
             endpoint=endpoint,
             kind=kind,
@@ -432,7 +488,9 @@ class _Parser:
         for key, raw in value.items():
             if key in ("seconds", "after", "start"):
                 # `seconds: forever` (or null) means the fault never clears
-                params[key] = None if raw in (None, "forever") else self.number(raw, f"{where}.{key}")
+                params[key] = (
+                    None if raw in (None, "forever") else self.number(raw, f"{where}.{key}")
+                )
             elif key == "bytes_per_second":
                 params[key] = self.integer(raw, f"{where}.bytes_per_second", minimum=1)
             elif key in ("phase", "path"):

@@ -55,8 +55,13 @@ class _Handler(BaseHTTPRequestHandler):
 class SimServer:
     """Serve a SimCloud over HTTP on loopback and tick it in the background."""
 
-    def __init__(self, core: SimCloud, host: str = "127.0.0.1", port: int = 0,
-                 extra_env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        core: SimCloud,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        extra_env: dict[str, str] | None = None,
+    ) -> None:
         self.core = core
         self.host = host
         self.port = port
@@ -83,8 +88,12 @@ class SimServer:
         self._httpd.daemon_threads = True
         self.port = self._httpd.server_address[1]
         self._stop.clear()
-        serve = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.1},
-                                 name=f"sim-http-{self.port}", daemon=True)
+        serve = threading.Thread(
+            target=self._httpd.serve_forever,
+            kwargs={"poll_interval": 0.1},
+            name=f"sim-http-{self.port}",
+            daemon=True,
+        )
         ticker = threading.Thread(target=self._tick_loop, name=f"sim-tick-{self.port}", daemon=True)
         self._threads = [serve, ticker]
         for t in self._threads:
@@ -143,9 +152,15 @@ def _export_lines(env: dict[str, str]) -> str:
     return "".join(f"export {k}={shlex.quote(v)}\n" for k, v in env.items())
 
 
-def serve_forever(core: SimCloud, port: int = 0, env_file: Path | None = None, *,
-                  host: str = "127.0.0.1", extra_env: dict[str, str] | None = None,
-                  stop: threading.Event | None = None) -> int:
+def serve_forever(
+    core: SimCloud,
+    port: int = 0,
+    env_file: Path | None = None,
+    *,
+    host: str = "127.0.0.1",
+    extra_env: dict[str, str] | None = None,
+    stop: threading.Event | None = None,
+) -> int:
     """Serve until SIGINT/SIGTERM (or stop is set), print the env, then close the core cleanly."""
     stop = stop or threading.Event()
     server = SimServer(core, host, port, extra_env)
@@ -164,8 +179,11 @@ def serve_forever(core: SimCloud, port: int = 0, env_file: Path | None = None, *
             write_env_file(env_file, env)
         sys.stdout.write(_export_lines(env))
         sys.stdout.flush()
-        print(f"simulator listening on {server.url} (time scale {core.time_scale:g}); "
-              "Ctrl-C to stop", file=sys.stderr, flush=True)
+        print(
+            f"simulator listening on {server.url} (time scale {core.time_scale:g}); Ctrl-C to stop",
+            file=sys.stderr,
+            flush=True,
+        )
         while not stop.wait(0.2):
             pass
     finally:
@@ -180,13 +198,20 @@ def serve_forever(core: SimCloud, port: int = 0, env_file: Path | None = None, *
 HostsFactory = Callable[[Scenario, float], HostBackend]
 
 
-def run_serve(port: int, scenario_path: Path | None, time_scale: float, env_file: Path | None,
-              hosts_factory: HostsFactory | None = None, *,
-              state_dir: Path | None = None) -> int:
+def run_serve(
+    port: int,
+    scenario_path: Path | None,
+    time_scale: float,
+    env_file: Path | None,
+    hosts_factory: HostsFactory | None = None,
+    *,
+    state_dir: Path | None = None,
+) -> int:
     """Entry point for `lambdabench sim serve`: load the scenario, build hosts, serve."""
     if time_scale <= 0:
-        raise SimulatorError(f"time scale must be positive, got {time_scale:g}",
-                             "pass e.g. --time-scale 60")
+        raise SimulatorError(
+            f"time scale must be positive, got {time_scale:g}", "pass e.g. --time-scale 60"
+        )
     scenario = Scenario.load(scenario_path) if scenario_path is not None else Scenario()
     hosts = hosts_factory(scenario, time_scale) if hosts_factory is not None else None
     # the host backend adds its SSH settings (user, port, key) to what clients are told
