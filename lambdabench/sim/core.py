@@ -226,7 +226,7 @@ class SimCloud:
                     if inst.unhealthy:
                         # Lambda bills unhealthy machines: the machine exists, checks failed
                         inst.status = "unhealthy"
-                        inst.billing_started_at = now
+                        inst.billing_started_at = inst.boot_end_at
                         changed = True
                         continue
                     inst.starting = True
@@ -236,7 +236,9 @@ class SimCloud:
                         self.scenario.terminate_seconds
                     ):
                         inst.status = "terminated"
-                        inst.gone_at = now
+                        inst.gone_at = inst.terminate_called_at + self._real(
+                            self.scenario.terminate_seconds
+                        )
                         if inst.has_host:
                             to_stop.append(inst.id)
                             inst.has_host = False
@@ -258,6 +260,9 @@ class SimCloud:
             self._persist_billing()
 
     def _start_host(self, inst: _Instance) -> None:
+        # stamp transitions at their due time, so a late tick (or a test's clock jump) does not
+        # shift billing; the host's own start-up time still counts
+        began = self.clock()
         info: HostInfo | None = None
         error: str | None = None
         if self.hosts is not None:
@@ -278,7 +283,7 @@ class SimCloud:
                 inst.host_error = error
                 if inst.status == "booting":
                     inst.status = "unhealthy"
-                    inst.billing_started_at = now
+                    inst.billing_started_at = min(inst.boot_end_at + max(0.0, now - began), now)
                 return
             if inst.status != "booting":  # terminated while the host came up
                 stop_after = info is not None
@@ -292,7 +297,8 @@ class SimCloud:
                     n = self._private_counter
                     inst.private_ip = f"10.19.{n // 250}.{n % 250 + 2}"
                 inst.status = "active"
-                inst.first_active_at = inst.billing_started_at = now
+                due = inst.boot_end_at + max(0.0, now - began)
+                inst.first_active_at = inst.billing_started_at = min(due, now)
         if stop_after:
             self._stop_host(inst.id)
 
