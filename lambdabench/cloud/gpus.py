@@ -40,19 +40,20 @@ def resolve_gpu(spec: str, types: Sequence[InstanceType]) -> InstanceType:
     m = _SPEC.match(raw)
     if not raw or not m:
         raise UsageError(f"GPU name {spec!r} is not valid", f"Use one of: {choices}.")
-    count = int(m["n"]) if m["n"] else 1
+    explicit_count = m["n"] is not None
+    count = int(m["n"]) if explicit_count else 1
     tokens = [t for t in re.split(r"[-_]", m["rest"]) if t]
     if tokens and tokens[0] == "gpu" and len(tokens) > 1:
         tokens = tokens[1:]
     model, wanted = tokens[0], tokens[1:]
-    candidates: list[tuple[tuple[int, int], InstanceType]] = []
-    for t in types:
-        parsed = parse_type_name(t.name)
-        if not parsed or parsed.kind != "gpu" or parsed.count != count or parsed.model != model:
-            continue
-        variant_tokens = [v for v in parsed.variant.split("_") if v]
-        if all(w in variant_tokens for w in wanted):
-            candidates.append((_rank(variant_tokens), t))
+    candidates = _matches(types, model, wanted, count)
+    if not candidates and not explicit_count:
+        # `a100-80gb` when only an 8x type has that variant: take the smallest count that exists
+        by_count = sorted({c for c in (_count(t) for t in types) if c})
+        for other in by_count:
+            candidates = _matches(types, model, wanted, other)
+            if candidates:
+                break
     if not candidates:
         raise UsageError(f"Unknown GPU {spec!r}", f"Use one of: {choices}.")
     candidates.sort(key=lambda c: (c[0], c[1].name))
@@ -61,6 +62,25 @@ def resolve_gpu(spec: str, types: Sequence[InstanceType]) -> InstanceType:
         names = ", ".join(f"{short_name(t)} ({t.name})" for _, t in best)
         raise UsageError(f"GPU name {spec!r} is ambiguous", f"Say which: {names}.")
     return best[0][1]
+
+
+def _count(t: InstanceType) -> int:
+    parsed = parse_type_name(t.name)
+    return parsed.count if parsed and parsed.kind == "gpu" else 0
+
+
+def _matches(
+    types: Sequence[InstanceType], model: str, wanted: list[str], count: int
+) -> list[tuple[tuple[int, int], InstanceType]]:
+    out = []
+    for t in types:
+        parsed = parse_type_name(t.name)
+        if not parsed or parsed.kind != "gpu" or parsed.count != count or parsed.model != model:
+            continue
+        variant_tokens = [v for v in parsed.variant.split("_") if v]
+        if all(w in variant_tokens for w in wanted):
+            out.append((_rank(variant_tokens), t))
+    return out
 
 
 def parse_gpu_list(text: str) -> list[str]:

@@ -31,9 +31,9 @@ TYPES = [
     ("spec", "name"),
     [
         ("a10", "gpu_1x_a10"), ("A10", "gpu_1x_a10"), ("a100", "gpu_1x_a100"), ("a100-sxm4", "gpu_1x_a100_sxm4"),
-        ("8xa100", "gpu_8x_a100_80gb_sxm4"), ("8xa100-80gb", "gpu_8x_a100_80gb_sxm4"),
+        ("8xa100", "gpu_8x_a100_80gb_sxm4"), ("8xa100-80gb", "gpu_8x_a100_80gb_sxm4"), ("a100-80gb", "gpu_8x_a100_80gb_sxm4"),
         ("h100", "gpu_1x_h100_sxm5"), ("h100-pcie", "gpu_1x_h100_pcie"), ("8xh100", "gpu_8x_h100_sxm5"),
-        ("8x h100", "gpu_8x_h100_sxm5"), ("gh200", "gpu_1x_gh200"), ("8xb200", "gpu_8x_b200_sxm6"),
+        ("8x h100", "gpu_8x_h100_sxm5"), ("gh200", "gpu_1x_gh200"), ("8xb200", "gpu_8x_b200_sxm6"), ("b200", "gpu_8x_b200_sxm6"),
         ("gpu_1x_h100_pcie", "gpu_1x_h100_pcie"), ("1xa10", "gpu_1x_a10"),
     ],
 )
@@ -41,7 +41,7 @@ def test_resolve(spec: str, name: str) -> None:
     assert resolve_gpu(spec, TYPES).name == name
 
 
-@pytest.mark.parametrize("spec", ["v100", "b200", "4xh100", "", "a10;rm -rf /", "h100-sxm9"])
+@pytest.mark.parametrize("spec", ["v100", "b300", "4xh100", "", "a10;rm -rf /", "h100-sxm9"])
 def test_unknown_lists_choices(spec: str) -> None:
     with pytest.raises(UsageError) as info:
         resolve_gpu(spec, TYPES)
