@@ -1,0 +1,214 @@
+"""Isaac Lab benchmark outputs: 2.x ``kpis_*.json`` and 3.x phase lists / result bundles.
+
+2.x (``scripts/benchmarks/benchmark_*.py`` with the OmniPerf KPI backend) writes
+``{"<phase>": {"task": ..., "num_envs": ..., "<measurement>": value}}`` with phases ``startup``,
+``runtime``, ``train``. Every value is labelled "ms" whatever it is, so units come from the
+measurement *name*: the start-up times are milliseconds (converted to seconds here), "... FPS" are
+env-steps/s, rewards and lengths are plain numbers. Raw values are always kept.
+
+3.x's JSON backend writes a list of phases, each ``{"measurements": [{"name", "value"|"mean"...,
+"unit"}], "metadata": [{"name", "data"}]}``, measurement names possibly prefixed by
+"<workflow> <phase> "; a typed bundle (nested dicts) is flattened and searched for the same names.
+The 3.x shapes are read tolerantly: unknown entries land in ``raw`` rather than failing.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from lambdabench.metrics import MetricsError
+
+__all__ = ["KpiReport", "load_kpi", "parse_kpi"]
+
+# 2.x start-up measurement names (values in ms) → our keys (seconds)
+STARTUP_NAMES = {
+    "App Launch Time": "app_launch_s",
+    "Python Imports Time": "python_imports_s",
+    "Task Creation and Start Time": "task_creation_s",
+    "Scene Creation Time": "scene_creation_s",
+    "Simulation Start Time": "simulation_start_s",
+    "Total Start Time (Launch to Train)": "total_start_s",
+    "Newton Finalize Builder Time": "newton_finalize_builder_s",
+    "Newton Initialize Solver Time": "newton_initialize_solver_s",
+}
+TRAIN_NAMES = {
+    "Max Rewards": "max_reward",
+    "Last Reward": "last_reward",
+    "EMA 0.95 Reward": "ema_reward",
+    "Max Episode Lengths": "max_episode_length",
+    "Last Episode Length": "last_episode_length",
+    "EMA 0.95 Episode Length": "ema_episode_length",
+}
+# Preferred end-to-end training rate first: rsl_rl/skrl "Total FPS", rl_games' full-step FPS.
+_TOTAL_RATE_PATTERNS = (
+    re.compile(r"^total fps$", re.I),
+    re.compile(r"policy update fps$", re.I),
+    re.compile(r"fps$", re.I),
+)
+_STAT = re.compile(r"^(Min|Max|Mean|Std) (.+)$")
+_METADATA_KEYS = {"task", "num_envs", "seed", "max_iterations", "workflow_name", "phase"}
+
+
+@dataclass
+class KpiReport:
+    """What an Isaac Lab benchmark reported, in named units; raw keeps every value as written."""
+
+    source: str
+    task: str | None = None
+    num_envs: int | None = None
+    workflow: str | None = None
+    startup_s: dict[str, float] = field(default_factory=dict)
+    throughput: dict[str, dict[str, float]] = field(default_factory=dict)
+    train: dict[str, float] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    raw: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def env_steps_per_s(self) -> dict[str, float] | None:
+        """Statistics (mean/min/max/std) of the end-to-end env-steps/s, by the best name present."""
+        for pattern in _TOTAL_RATE_PATTERNS:
+            for name, stats in self.throughput.items():
+                if pattern.search(name) and "mean" in stats:
+                    return stats
+        return None
+
+
+def _finite(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    number = float(value)
+    return number if math.isfinite(number) else None
+
+
+def _absorb(report: KpiReport, phase: str, name: str, value: Any) -> None:
+    report.raw.setdefault(phase, {})[name] = value
+    if name in ("task", "workflow_name") and isinstance(value, str):
+        setattr(report, "task" if name == "task" else "workflow", value)
+        return
+    if name == "num_envs":
+        number = _finite(value) if not isinstance(value, str) else _finite(_to_number(value))
+        if number is not None:
+            report.num_envs = int(number)
+        return
+    number = _finite(value)
+    if number is None:
+        return
+    if name in STARTUP_NAMES:
+        report.startup_s[STARTUP_NAMES[name]] = number / 1000.0
+    elif name in TRAIN_NAMES:
+        report.train[TRAIN_NAMES[name]] = number
+    else:
+        stat = _STAT.match(name)
+        if stat and "fps" in stat.group(2).lower():
+            report.throughput.setdefault(stat.group(2), {})[stat.group(1).lower()] = number
+
+
+def _to_number(text: str) -> float | None:
+    try:
+        return float(text)
+    except ValueError:
+        return None
+
+
+def _strip_prefix(name: str, phase: str) -> str:
+    """3.x JSON names read "<workflow> <phase> <name>"."""
+    marker = f" {phase} "
+    return name.split(marker, 1)[1] if phase and marker in name else name
+
+
+def _from_phase_list(phases: list[Any], report: KpiReport) -> None:
+    for entry in phases:
+        if not isinstance(entry, dict):
+            continue
+        metadata = {
+            str(m.get("name")): m.get("data")
+            for m in entry.get("metadata", [])
+            if isinstance(m, dict) and "name" in m
+        }
+        phase = str(entry.get("phase_name") or _phase_from(metadata) or "unknown")
+        for name, data in metadata.items():
+            _absorb(report, phase, _strip_prefix(name, phase), data)
+        for m in entry.get("measurements", []):
+            if not isinstance(m, dict) or "name" not in m:
+                continue
+            name = _strip_prefix(str(m["name"]), phase)
+            if "value" in m:
+                _absorb(report, phase, name, m["value"])
+            for stat in ("mean", "std", "min", "max"):
+                if stat in m:
+                    _absorb(report, phase, f"{stat.capitalize()} {name}", m[stat])
+
+
+def _phase_from(metadata: dict[str, Any]) -> str | None:
+    for name, data in metadata.items():
+        if name == "phase" or name.endswith(" phase"):
+            return str(data)
+    return None
+
+
+def _flatten(value: Any, prefix: str = "") -> dict[str, Any]:
+    if isinstance(value, dict):
+        out: dict[str, Any] = {}
+        for key, item in value.items():
+            out.update(_flatten(item, f"{prefix}.{key}" if prefix else str(key)))
+        return out
+    return {prefix: value}
+
+
+def parse_kpi(data: Any) -> KpiReport:
+    """Read any of the known Isaac Lab benchmark output shapes."""
+    if isinstance(data, list):
+        report = KpiReport(source="isaaclab3-phases")
+        _from_phase_list(data, report)
+    elif isinstance(data, dict) and isinstance(data.get("phases"), list):
+        report = KpiReport(source="isaaclab3-phases")
+        _from_phase_list(data["phases"], report)
+    elif (
+        isinstance(data, dict)
+        and data
+        and all(isinstance(v, dict) for v in data.values())
+        and ({"startup", "runtime", "train"} & set(data))
+    ):
+        report = KpiReport(source="isaaclab2-kpi")
+        for phase, values in data.items():
+            for name, value in values.items():
+                _absorb(report, str(phase), str(name), value)
+        report.notes.append("2.x KPI values are all labelled ms; units taken from names")
+    elif isinstance(data, dict):
+        report = KpiReport(source="isaaclab3-bundle")
+        for path, value in _flatten(data).items():
+            phase, _, name = path.rpartition(".")
+            parent = phase.rpartition(".")[2]
+            if name in ("mean", "std", "min", "max", "peak") and parent:
+                # {"total_fps": {"mean": ...}} reads like the 2.x "Mean Total FPS"
+                stat = "Max" if name == "peak" else name.capitalize()
+                _absorb(report, phase, f"{stat} {parent}", value)
+                continue
+            _absorb(report, phase or "bundle", name, value)
+        report.notes.append("3.x bundle read by field names; unknown fields kept in raw")
+    else:
+        raise MetricsError(
+            "Isaac Lab benchmark output is neither a JSON object nor a list of phases",
+            "pass a kpis_*.json or a 3.x result file",
+        )
+    if not (report.startup_s or report.throughput or report.train or report.task):
+        raise MetricsError(
+            f"no known Isaac Lab benchmark measurements found ({report.source} shape)",
+            "is this a benchmark script's output?",
+        )
+    return report
+
+
+def load_kpi(path: Path) -> KpiReport:
+    """Read a kpis_*.json or a 3.x result file."""
+    try:
+        data = json.loads(path.read_text())
+    except OSError as exc:
+        raise MetricsError(f"cannot read {path}: {exc.strerror}") from exc
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise MetricsError(f"{path} is not valid JSON", "was the benchmark cut off?") from exc
+    return parse_kpi(data)
