@@ -1,0 +1,125 @@
+"""The built-in simulator wired up: API server + sshd hosts, as `sim serve` or in-process for demo and tests."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from lambdabench.errors import SimulatorError
+
+
+def _host_manager(state_dir: Path, ngc_api_key: str | None) -> Any:
+    from lambdabench.sim.hosts import HostManager
+
+    if not Path("/usr/sbin/sshd").exists():
+        raise SimulatorError(
+            "OpenSSH sshd is not installed (/usr/sbin/sshd), so simulated instances cannot accept SSH",
+            "Install it (`apt-get install openssh-server`, or run `bash .ci/setup`), or pass --no-hosts.",
+        )
+    return HostManager(state_dir / "hosts", ngc_api_key=ngc_api_key)
+
+
+def client_env(time_scale: float, lockout_seconds: float = 60.0) -> dict[str, str]:
+    """Settings beyond the API address that make the client fit a time-scaled simulator."""
+    return {
+        "LAMBDABENCH_TIME_SCALE": f"{time_scale:g}",
+        "LAMBDABENCH_RATE_LIMIT_BACKOFF": f"{lockout_seconds / time_scale:.6g}",
+        "LAMBDABENCH_SIMULATED": "1",
+    }
+
+
+def serve(*, port: int, scenario: Path | None, time_scale: float, env_file: Path | None, hosts: bool) -> int:
+    """`lambdabench sim serve`: block serving until SIGINT/SIGTERM, hosts included."""
+    from lambdabench.sim.scenario import Scenario
+    from lambdabench.sim.server import run_serve
+
+    state_dir = Path(tempfile.mkdtemp(prefix="lambdabench-sim-"))
+
+    def factory(sc: Scenario, scale: float) -> Any:
+        manager = _host_manager(state_dir, sc.ngc_api_key)
+        extra = client_env(scale, sc.rate_limits.lockout_seconds)
+        host_env = getattr(manager, "env", None)
+
+        class _WithEnv:
+            def __getattr__(self, name: str) -> Any:
+                return getattr(manager, name)
+
+            def env(self) -> dict[str, str]:
+                return {**(host_env() if callable(host_env) else {}), **extra}
+
+        return _WithEnv()
+
+    if not hosts:
+        sc = Scenario.load(scenario) if scenario else Scenario()
+        from lambdabench.sim.core import SimCloud
+        from lambdabench.sim.server import serve_forever
+
+        core = SimCloud(sc, time_scale=time_scale, state_dir=state_dir)
+        return serve_forever(core, port, env_file, extra_env=client_env(time_scale, sc.rate_limits.lockout_seconds))
+    return run_serve(port, scenario, time_scale, env_file, factory, state_dir=state_dir)
+
+
+class RunningSim:
+    """A simulator running in this process (threads): its core, server, hosts and client env."""
+
+    def __init__(self, core: Any, server: Any, hosts: Any, env: dict[str, str]) -> None:
+        self.core = core
+        self.server = server
+        self.hosts = hosts
+        self.env = env
+
+
+@contextmanager
+def running_simulator(
+    *,
+    scenario: Any = None,
+    time_scale: float = 60.0,
+    hosts: bool = True,
+    state_dir: Path | None = None,
+) -> Iterator[RunningSim]:
+    """Start API + hosts in-process; yields the env pointing a client at it; stops everything after."""
+    from lambdabench.sim.core import SimCloud
+    from lambdabench.sim.scenario import Scenario
+    from lambdabench.sim.server import SimServer
+
+    sc = scenario if isinstance(scenario, Scenario) else (Scenario.load(scenario) if scenario else Scenario())
+    own_dir = state_dir is None
+    state = Path(tempfile.mkdtemp(prefix="lambdabench-sim-")) if own_dir else state_dir
+    assert state is not None
+    manager = _host_manager(state, sc.ngc_api_key) if hosts else None
+    core = SimCloud(sc, time_scale=time_scale, hosts=manager, state_dir=state / "api")
+    extra = client_env(time_scale, sc.rate_limits.lockout_seconds)
+    if manager is not None and callable(getattr(manager, "env", None)):
+        extra.update(manager.env())
+    server = SimServer(core, extra_env=extra)
+    server.start()
+    try:
+        yield RunningSim(core, server, manager, server.env())
+    finally:
+        server.stop()
+        core.close()
+        if manager is not None:
+            manager.close()
+        if own_dir:
+            import shutil
+
+            shutil.rmtree(state, ignore_errors=True)
+
+
+def apply_env(env: dict[str, str]) -> dict[str, str | None]:
+    """Set env vars; returns the previous values for restore_env."""
+    previous = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    return previous
+
+
+def restore_env(previous: dict[str, str | None]) -> None:
+    for k, v in previous.items():
+        if v is None:
+            os.environ.pop(k, None)
+        else:
+            os.environ[k] = v

@@ -1,0 +1,165 @@
+"""Every first command through the real entry point against the simulator's HTTP server."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from lambdabench.sim.core import SimCloud
+from lambdabench.sim.scenario import Scenario
+from lambdabench.sim.server import SimServer
+from lambdabench.simulate import client_env
+from tests.core.clihelp import assert_one_line_error, run
+
+SCALE = 600.0
+
+
+@pytest.fixture
+def server() -> Iterator[tuple[SimCloud, dict[str, str]]]:
+    core = SimCloud(Scenario(), time_scale=SCALE)
+    srv = SimServer(core, extra_env=client_env(SCALE)).start()
+    env = {**srv.env(), "LAMBDABENCH_RETRY_BUDGET": "3"}
+    yield core, env
+    srv.stop()
+    core.close()
+
+
+def live(core: SimCloud) -> list[dict[str, Any]]:
+    return [b for b in core.billing() if b["status"] not in ("terminated", "terminating")]
+
+
+def test_help_lists_commands() -> None:
+    result = run(["--help"])
+    assert result.exit_code == 0
+    for cmd in ["types", "ls", "launch", "down", "keys", "config", "sim"]:
+        assert cmd in result.output
+
+
+def test_types_table_and_json(server: tuple[SimCloud, dict[str, str]]) -> None:
+    core, env = server
+    table = run(["types"], env)
+    assert table.exit_code == 0, table.stderr
+    assert "gpu_1x_a10" in table.stdout and "gpu_8x_h100_sxm5" in table.stdout
+    data = json.loads(run(["types", "--json"], env).stdout)
+    a10 = next(t for t in data if t["name"] == "gpu_1x_a10")
+    assert a10["gpus"] == 1 and a10["price_cents_per_hour"] > 0 and a10["regions"]
+    only = json.loads(run(["types", "--gpu", "8xh100", "--json"], env).stdout)
+    assert [t["name"] for t in only] == ["gpu_8x_h100_sxm5"]
+    for t in data:
+        core.set_capacity(t["name"], t["regions"][0], 0) if t["regions"] else None
+    avail = json.loads(run(["types", "--available", "--json"], env).stdout)
+    assert all(t["regions"] for t in avail)
+
+
+def test_launch_ls_down(server: tuple[SimCloud, dict[str, str]]) -> None:
+    core, env = server
+    res = run(["launch", "--gpu", "a10", "--name", "demo box", "--wait", "--json"], env)
+    assert res.exit_code == 0, res.stderr
+    launched = json.loads(res.stdout)
+    assert launched["name"].startswith("lambdabench-demo-box-") and launched["status"] == "active" and launched["ip"]
+    rows = json.loads(run(["ls", "--json"], env).stdout)
+    row = next(r for r in rows if r["id"] == launched["id"])
+    assert row["mine"] and row["cost_so_far"] is not None and row["age_s"] is not None
+    out = run(["down", launched["name"]], env)
+    assert out.exit_code == 0, out.stderr
+    assert f"gone: {launched['name']}" in out.stdout
+    assert live(core) == []
+
+
+def test_down_all_mine_never_touches_others(server: tuple[SimCloud, dict[str, str]]) -> None:
+    core, env = server
+    import httpx
+
+    key = env["LAMBDA_API_KEY"]
+    api = httpx.Client(base_url=env["LAMBDABENCH_API_URL"], headers={"Authorization": f"Bearer {key}"})
+    api.post("/ssh-keys", json={"name": "hand", "public_key": "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIB7yOBv3+dxcbT8m5n3ZcdmSjAmvaRnBaCcNyq6i7p0M x"})
+    region = next(t for t in json.loads(run(["types", "--json"], env).stdout) if t["name"] == "gpu_1x_a10")["regions"][0]
+    import time
+
+    time.sleep(12.6 / SCALE * 2)
+    hand = api.post("/instance-operations/launch", json={"region_name": region, "instance_type_name": "gpu_1x_a10",
+                                                         "ssh_key_names": ["hand"], "name": "my-own-box"})
+    assert hand.status_code == 200, hand.text
+    mine = json.loads(run(["launch", "--gpu", "a10", "--json"], env).stdout)
+    out = run(["down", "--all-mine"], env)
+    assert out.exit_code == 0, out.stderr
+    still = {b["name"] for b in live(core)}
+    assert still == {"my-own-box"} and mine["name"] not in still
+
+
+def test_keys_and_config_show_redacts(server: tuple[SimCloud, dict[str, str]]) -> None:
+    _, env = server
+    out = run(["keys", "--json"], env)
+    assert out.exit_code == 0, out.stderr
+    data = json.loads(out.stdout)
+    assert data["fingerprint"].startswith("SHA256:")
+    env2 = {**env, "NGC_API_KEY": "nvapi-sentinel-ngc-000111"}
+    shown = run(["config", "show"], env2)
+    assert shown.exit_code == 0
+    assert env["LAMBDA_API_KEY"] not in shown.output and "nvapi-sentinel-ngc-000111" not in shown.output
+    assert "LAMBDA_API_KEY" in shown.stdout and "***" in shown.stdout
+
+
+# -- bad input: one line, non-zero, nothing launched ------------------------------------------------
+
+
+def test_missing_key(tmp_path: Any) -> None:
+    assert_one_line_error(run(["types"], {}), "no lambda api key", "LAMBDA_API_KEY")
+
+
+def test_unknown_gpu_lists_choices(server: tuple[SimCloud, dict[str, str]]) -> None:
+    core, env = server
+    err = assert_one_line_error(run(["launch", "--gpu", "v100"], env), "unknown gpu", "a10")
+    assert "8xh100" in err
+    assert core.billing() == []
+
+
+def test_bad_api_key_401(server: tuple[SimCloud, dict[str, str]]) -> None:
+    core, env = server
+    err = assert_one_line_error(run(["launch", "--gpu", "a10"], {**env, "LAMBDA_API_KEY": "not-the-key-42"}),
+                                "invalid-api-key")
+    assert "not-the-key-42" not in err
+    assert core.billing() == []
+
+
+def test_unknown_region_400(server: tuple[SimCloud, dict[str, str]]) -> None:
+    core, env = server
+    assert_one_line_error(run(["launch", "--gpu", "a10", "--region", "mars-north-1"], env), "region")
+    assert core.billing() == []
+
+
+def test_api_400_from_lambda_is_one_line(server: tuple[SimCloud, dict[str, str]]) -> None:
+    core, env = server
+    # a real 400 from the API: down on an id Lambda does not know
+    assert_one_line_error(run(["down", "0" * 32], env), "no instance")
+    assert core.billing() == []
+
+
+def test_429_storm_outlasting_the_budget() -> None:
+    core = SimCloud(Scenario.from_dict({"faults": [{"endpoint": "any", "kind": "http_429", "count": "forever"}]}),
+                    time_scale=SCALE)
+    srv = SimServer(core, extra_env=client_env(SCALE)).start()
+    try:
+        env = {**srv.env(), "LAMBDABENCH_RETRY_BUDGET": "0.5"}
+        assert_one_line_error(run(["launch", "--gpu", "a10"], env), "rate limit")
+        assert core.billing() == []
+    finally:
+        srv.stop()
+        core.close()
+
+
+def test_bad_setting_and_usage_errors(server: tuple[SimCloud, dict[str, str]]) -> None:
+    _, env = server
+    assert_one_line_error(run(["types"], {**env, "LAMBDABENCH_SSH_PORT": "twenty-two"}), "LAMBDABENCH_SSH_PORT")
+    assert_one_line_error(run(["launch"], env), "--gpu")
+    assert_one_line_error(run(["nosuchcommand"], env), "nosuchcommand")
+    assert_one_line_error(run(["down"], env), "nothing to terminate")
+
+
+def test_traceback_only_when_asked(server: tuple[SimCloud, dict[str, str]]) -> None:
+    _, env = server
+    with pytest.raises(Exception):  # noqa: B017 - any exception type: the point is that it propagates
+        run(["launch", "--gpu", "v100"], {**env, "LAMBDABENCH_TRACEBACK": "1"})
