@@ -858,8 +858,8 @@ class SimCloud:
         ):
             raise _invalid("user_data must be plain text of at most 1 MB.")
         self._validate_image(data.get("image"), sim_type)
-        key = next((k for k in self._ssh_keys.values() if k["name"] == keys[0]), None)
-        if key is None:
+        ssh_key = next((k for k in self._ssh_keys.values() if k["name"] == keys[0]), None)
+        if ssh_key is None:
             raise _ApiError(
                 404,
                 "global/object-does-not-exist",
@@ -891,7 +891,16 @@ class SimCloud:
         return {
             "instance_ids": [
                 self._create(
-                    sim_type, region, key, name, hostname, tags, fs_names, fs_mounts, rulesets, now
+                    sim_type,
+                    region,
+                    ssh_key,
+                    name,
+                    hostname,
+                    tags,
+                    fs_names,
+                    fs_mounts,
+                    rulesets,
+                    now,
                 ).id
             ]
         }
@@ -1311,7 +1320,7 @@ class SimCloud:
             raise _invalid("name must be a string of 1 to 64 characters.")
         if not isinstance(region, str) or region not in self.scenario.catalog.regions:
             raise _invalid(f"Invalid region {region!r}.")
-        rs = {
+        rs: dict[str, Any] = {
             "id": f"{self._rng.getrandbits(128):032x}",
             "name": name,
             "region": region,

@@ -173,7 +173,8 @@ class Scenario:
             ) from exc
         if data is None:
             data = {}
-        data.setdefault("name", path.stem)
+        if isinstance(data, dict):
+            data.setdefault("name", path.stem)
         return cls.from_dict(data, source=str(path))
 
     @classmethod

@@ -165,7 +165,7 @@ def serve_forever(
     stop = stop or threading.Event()
     server = SimServer(core, host, port, extra_env)
     server.start()
-    previous: dict[int, Any] = {}
+    previous: dict[signal.Signals, Any] = {}
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
         stop.set()
