@@ -168,10 +168,19 @@ class SweepRow:
     finished: float | None
     max_cost_cents: int | None
     plan_json: str | None
+    owner_pid: int | None = None
+    owner_host: str | None = None
+    owner_start: str | None = None
 
     @property
     def plan(self) -> Any:
         return json.loads(self.plan_json) if self.plan_json else None
+
+    @property
+    def owner(self) -> ProcessIdentity | None:
+        if self.owner_pid is None or self.owner_host is None:
+            return None
+        return ProcessIdentity(self.owner_pid, self.owner_host, self.owner_start)
 
 
 @dataclass(frozen=True)
@@ -399,10 +408,18 @@ def _m2_attention_ip_indexes(conn: sqlite3.Connection) -> None:
     conn.execute("CREATE UNIQUE INDEX metrics_unique ON metrics(run_id, key, source)")
 
 
+def _m3_sweep_owner(conn: sqlite3.Connection) -> None:
+    # which process drives a sweep, so `sweep --resume` never runs beside a live owner
+    conn.execute("ALTER TABLE sweeps ADD COLUMN owner_pid INTEGER")
+    conn.execute("ALTER TABLE sweeps ADD COLUMN owner_host TEXT")
+    conn.execute("ALTER TABLE sweeps ADD COLUMN owner_start TEXT")
+
+
 Migration = tuple[str, Callable[[sqlite3.Connection], None]]
 MIGRATIONS: tuple[Migration, ...] = (
     ("core tables", _m1_core),
     ("attention reason, ip, indexes, unique metrics", _m2_attention_ip_indexes),
+    ("sweep owner", _m3_sweep_owner),
 )
 LATEST_VERSION = len(MIGRATIONS)
 
@@ -570,20 +587,53 @@ class Ledger:
         plan: Any = None,
         max_cost_cents: int | None = None,
     ) -> int:
-        """Record a new sweep (status running) and return its id; plan is any JSON-able value."""
+        """Record a new sweep (status running, owned by this process); plan is any JSON-able value."""
+        owner = self.owner
         with self._write() as conn:
             cur = conn.execute(
-                "INSERT INTO sweeps (name, simulated, created, max_cost_cents, plan_json)"
-                " VALUES (?, ?, ?, ?, ?)",
+                "INSERT INTO sweeps (name, simulated, created, max_cost_cents, plan_json,"
+                " owner_pid, owner_host, owner_start) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     name,
                     int(simulated),
                     self._clock(),
                     max_cost_cents,
                     None if plan is None else json.dumps(plan, sort_keys=True),
+                    owner.pid,
+                    owner.host,
+                    owner.start,
                 ),
             )
             return int(cur.lastrowid or 0)
+
+    def claim_sweep(self, sweep_id: int, *, force: bool = False) -> SweepRow:
+        """Take over a sweep to resume it: refused while its owner lives (or may live elsewhere, unless force)."""
+        me = self.owner
+        with self._write() as conn:
+            row = conn.execute("SELECT * FROM sweeps WHERE id = ?", (sweep_id,)).fetchone()
+            if row is None:
+                self._require(0, "sweep", sweep_id)
+            owner = _from_row(SweepRow, row).owner
+            if owner is not None and owner != me:
+                alive = is_process_alive(owner)
+                if alive or (alive is None and not force):
+                    where = f"pid {owner.pid} on {owner.host}"
+                    raise LedgerError(
+                        f"sweep {sweep_id} is still driven by {where}"
+                        + ("" if alive else " (cannot check another host)"),
+                        "wait for it to finish, stop that process, or pass --force if it is dead",
+                    )
+            conn.execute(
+                "UPDATE sweeps SET owner_pid = ?, owner_host = ?, owner_start = ?, status = 'running',"
+                " finished = NULL WHERE id = ?",
+                (me.pid, me.host, me.start, sweep_id),
+            )
+        return self.sweep(sweep_id)
+
+    def unfinished_sweeps(self) -> list[SweepRow]:
+        """Sweeps still marked running (their owner may have died: check row.owner)."""
+        rows = self._query("SELECT * FROM sweeps WHERE status = 'running' ORDER BY id")
+        return [_from_row(SweepRow, r) for r in rows]
 
     def finish_sweep(self, sweep_id: int, status: str = "finished") -> None:
         """Close a sweep as finished or aborted."""

@@ -252,9 +252,37 @@ def test_process_identity_and_orphans(hermetic_env: Path) -> None:
         led.close()
 
 
-def _v1_database(path: Path) -> None:
+def test_claim_sweep_refuses_live_owner(hermetic_env: Path) -> None:
+    me = ProcessIdentity.current()
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        child_id = ProcessIdentity(child.pid, me.host, process_start_token(child.pid))
+        with Ledger(hermetic_env, owner=child_id) as theirs:
+            sweep = theirs.create_sweep("theirs")
+            theirs.finish_sweep(sweep, "aborted")
+        elsewhere = Ledger(hermetic_env, owner=ProcessIdentity(1, "elsewhere", "x:1"))
+        remote_sweep = elsewhere.create_sweep("remote")
+        elsewhere.close()
+        with Ledger(hermetic_env) as mine:
+            assert [s.name for s in mine.unfinished_sweeps()] == ["remote"]
+            with pytest.raises(LedgerError, match=f"pid {child.pid}"):
+                mine.claim_sweep(sweep)
+            child.kill()
+            child.wait()
+            claimed = mine.claim_sweep(sweep)
+            assert claimed.owner == me and claimed.status == "running" and claimed.finished is None
+            assert mine.claim_sweep(sweep).owner == me  # claiming again is harmless
+            with pytest.raises(LedgerError, match="another host"):
+                mine.claim_sweep(remote_sweep)
+            assert mine.claim_sweep(remote_sweep, force=True).owner == me
+    finally:
+        child.kill()
+        child.wait()
+
+
+def _old_database(path: Path, version: int) -> None:
     conn = connect(path)
-    assert migrate(conn, target=1) == 1
+    assert migrate(conn, target=version) == version
     conn.execute("INSERT INTO sweeps (id, name, created) VALUES (1, 'old', 1.0)")
     conn.execute(
         "INSERT INTO runs (id, sweep_id, instance_type, created) VALUES (1, 1, 'gpu_1x_a10', 1.0)"
@@ -265,7 +293,7 @@ def _v1_database(path: Path) -> None:
         " 'active', 1.0, 2.0)"
     )
     # version 1 allowed duplicate metrics; migration 2 keeps the latest
-    for value in (1.0, 2.0):
+    for value in (1.0, 2.0) if version == 1 else (2.0,):
         conn.execute(
             "INSERT INTO metrics (run_id, key, value, recorded) VALUES (1, 'env_steps', ?, 1.0)",
             (value,),
@@ -273,9 +301,12 @@ def _v1_database(path: Path) -> None:
     conn.close()
 
 
-def test_migrates_from_version_1(hermetic_env: Path) -> None:
-    _v1_database(ledger_path(hermetic_env))
+@pytest.mark.parametrize("version", range(1, LATEST_VERSION))
+def test_migrates_from_older_version(hermetic_env: Path, version: int) -> None:
+    _old_database(ledger_path(hermetic_env), version)
     with Ledger(hermetic_env) as led:
+        assert led.sweep(1).owner is None  # sweeps from before owners existed
+        assert led.claim_sweep(1).owner == ProcessIdentity.current()
         inst = led.instance("lambdabench-old")
         assert inst.id == "i-old" and inst.attention_reason is None and inst.ip is None
         assert [m.value for m in led.metrics(run_id=1)] == [2.0]
