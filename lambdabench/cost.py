@@ -22,13 +22,16 @@ import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from lambdabench.errors import BudgetError, UsageError
 
 if TYPE_CHECKING:
     from lambdabench.ledger import InstanceRow, Ledger
 
+BILLING_POLICY = (
+    "per minute, rounded up, from first active to terminate (upper bound: accepted to gone)"
+)
 CENT_MINUTES_PER_DOLLAR = 6000  # 100 cents × 60 minutes
 Outcome = Literal["billed", "never_active", "never_accepted"]
 
@@ -228,6 +231,24 @@ class RunCost:
     @property
     def dollars_per_million_steps(self) -> Decimal | None:
         return per_million_steps(self.policy_dollars, self.env_steps)
+
+    def record_section(self) -> dict[str, Any]:
+        """The `cost` section of a run record (lambdabench.metrics.record), from the exact sums."""
+        per_m = self.dollars_per_million_steps
+        return {
+            "price_cents_per_hour": self.price_cents_per_hour,
+            "billing_policy": BILLING_POLICY,
+            "billed_minutes_policy": self.totals.policy_minutes,
+            "billed_minutes_upper": self.totals.upper_minutes,
+            "usd_policy": _json_dollars(self.policy_dollars),
+            "usd_upper_bound": _json_dollars(self.upper_dollars),
+            "usd_per_million_steps": None if per_m is None else _json_dollars(per_m, 9),
+        }
+
+
+def _json_dollars(amount: Decimal, places: int = 6) -> float:
+    """Dollars rounded once, for JSON consumers (the sums behind it are exact)."""
+    return float(amount.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP))
 
 
 def run_cost(

@@ -227,3 +227,27 @@ def test_projection_worst_case_and_budget() -> None:
     with pytest.raises(UsageError):
         project_plan([PlannedRun("gpu_1x_a10", 75, max_duration_s=-1)])
     assert project_plan([PlannedRun("gpu_1x_a10", 75, max_duration_s=0)]).cent_minutes == 0
+
+
+def test_record_section_fits_the_run_record_schema(led: Ledger) -> None:
+    import jsonschema
+
+    from lambdabench.metrics.record import RECORD_SCHEMA
+
+    run = led.add_run(led.create_sweep(), instance_type="gpu_1x_a10")
+    _ledger_instance(
+        led,
+        run,
+        "lambdabench-rec",
+        75,
+        launch_accepted=T0,
+        first_active=T0,
+        terminate_called=T0 + 61,
+    )
+    section = run_cost(
+        run, "gpu_1x_a10", led.instances(run_id=run), env_steps=1e6, now=T0
+    ).record_section()
+    assert section["billed_minutes_policy"] == 2 and section["usd_policy"] == 0.025
+    assert section["usd_per_million_steps"] == 0.025
+    assert set(section) == set(RECORD_SCHEMA["properties"]["cost"]["properties"])
+    jsonschema.Draft202012Validator(RECORD_SCHEMA["properties"]["cost"]).validate(section)
