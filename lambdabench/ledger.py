@@ -446,7 +446,13 @@ def migrate(
         )
     for version in range(current + 1, target + 1):
         name, apply = migrations[version - 1]
-        conn.execute("BEGIN IMMEDIATE")
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:
+            raise LedgerError(
+                f"cannot migrate the ledger: {exc}",
+                "another lambdabench holds it; retry in a moment",
+            ) from exc
         try:
             # re-check under the write lock: another process may have migrated meanwhile
             if schema_version(conn) >= version:
@@ -472,6 +478,7 @@ def migrate(
 
 def connect(path: Path) -> sqlite3.Connection:
     """Open a raw connection with our pragmas (WAL, synchronous=FULL, foreign keys, busy timeout)."""
+    conn: sqlite3.Connection | None = None
     try:
         conn = sqlite3.connect(
             str(path), timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=False
@@ -482,6 +489,8 @@ def connect(path: Path) -> sqlite3.Connection:
         conn.execute("PRAGMA synchronous = FULL")
         conn.execute("PRAGMA foreign_keys = ON")
     except sqlite3.Error as exc:
+        if conn is not None:
+            conn.close()
         raise LedgerError(
             f"cannot open the ledger at {path}: {exc}",
             "check the folder is writable, or set LAMBDABENCH_HOME",
@@ -509,14 +518,23 @@ class Ledger:
         owner: ProcessIdentity | None = None,
     ) -> None:
         self.home = Path(home)
-        self.home.mkdir(parents=True, exist_ok=True)
         self.path = ledger_path(self.home)
+        try:
+            self.home.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise LedgerError(
+                f"cannot create {self.home} for the ledger: {exc.strerror}",
+                "set LAMBDABENCH_HOME to a writable folder",
+            ) from exc
         self._clock = clock
         self._owner = owner
         self._lock = threading.RLock()
         self._conn: sqlite3.Connection | None = connect(self.path)
-        with self._lock:
+        try:
             migrate(self._conn, clock=clock)
+        except BaseException:
+            self._conn.close()
+            raise
 
     # -- plumbing ------------------------------------------------------------------------------
 
@@ -559,8 +577,12 @@ class Ledger:
                 ) from exc
             try:
                 yield conn
-            except BaseException:
+            except BaseException as exc:
                 conn.execute("ROLLBACK")
+                if isinstance(exc, sqlite3.Error):
+                    raise LedgerError(
+                        f"ledger write failed: {exc}", "nothing was written; retry, or run gc"
+                    ) from exc
                 raise
             try:
                 conn.execute("COMMIT")
@@ -572,7 +594,12 @@ class Ledger:
 
     def _query(self, sql: str, args: Sequence[Any] = ()) -> list[sqlite3.Row]:
         with self._lock:
-            return list(self._db().execute(sql, args).fetchall())
+            try:
+                return list(self._db().execute(sql, args).fetchall())
+            except sqlite3.Error as exc:
+                raise LedgerError(
+                    f"cannot read the ledger at {self.path}: {exc}", "retry in a moment"
+                ) from exc
 
     def _now(self, ts: float | None) -> float:
         return self._clock() if ts is None else float(ts)

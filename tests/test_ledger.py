@@ -451,3 +451,41 @@ def test_iso_utc() -> None:
     assert iso_utc(0.0) == "1970-01-01T00:00:00Z"
     assert iso_utc(1_700_000_000.4) == "2023-11-14T22:13:20Z"
     assert iso_utc(None) is None
+
+
+def test_unusable_home_or_file_is_a_ledger_error(hermetic_env: Path) -> None:
+    ledger_path(hermetic_env).write_bytes(b"this is not a database, just text" * 100)
+    with pytest.raises(LedgerError, match="cannot open the ledger"):
+        Ledger(hermetic_env)
+    a_file = hermetic_env / "plain-file"
+    a_file.write_text("x")
+    with pytest.raises(LedgerError, match="cannot create"):
+        Ledger(a_file)
+
+
+PROCESS_WRITER = textwrap.dedent(
+    """
+    import sys
+    from pathlib import Path
+    from lambdabench.ledger import Ledger
+    led = Ledger(Path(sys.argv[1]))
+    for i in range(40):
+        led.record_metric(int(sys.argv[2]), f"{sys.argv[3]}-{i}", float(i))
+    """
+)
+
+
+def test_concurrent_writers_from_processes(hermetic_env: Path) -> None:
+    with Ledger(hermetic_env) as led:
+        run = _run(led)
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", PROCESS_WRITER, str(hermetic_env), str(run), tag], env=env
+        )
+        for tag in ("p1", "p2", "p3")
+    ]
+    assert [p.wait(timeout=60) for p in procs] == [0, 0, 0]
+    with Ledger(hermetic_env) as led:
+        assert len(led.metrics(run_id=run)) == 120
+        assert led.integrity_check() == []
