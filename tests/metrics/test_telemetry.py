@@ -192,3 +192,14 @@ def test_sampler_without_nvidia_smi_fails_clearly(tmp_path: Path) -> None:
     result = _sh("start", str(tmp_path / "a.csv"), str(tmp_path / "a.pid"), env=env)
     assert result.returncode == 3 and "nvidia-smi not found" in result.stderr
     assert _sh("start", "only-one-arg", env=env).returncode == 2
+
+
+def test_capture_from_a_real_h100() -> None:
+    """Seven rows captured by telemetry_sampler.sh from nvidia-smi 580.159.04 on an idle H100."""
+    parsed = load_telemetry(Path(__file__).parent / "nvidia_smi_h100_driver580.csv")
+    assert parsed.skipped_rows == 0 and len(parsed.samples) == 7
+    summary = summarize(parsed)
+    assert summary.gpu_names == ["NVIDIA H100 80GB HBM3"] and summary.memory_total_mib == 81559
+    assert summary.duration_s == pytest.approx(3.008)
+    # ~71.65 W idle for ~3 s
+    assert summary.energy_wh == pytest.approx(71.65 * 3.008 / 3600, rel=1e-3)
