@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import json
 import re
@@ -212,7 +213,7 @@ def test_html_self_contained_with_svg_per_chart(tmp_path: Path, report: Report) 
         video_from_file(clip, embed=True, label="a10 run 1"),
         video_from_file(clip, relative_to=tmp_path, label="linked"),
     )
-    page = render_html(Report(**{**report.__dict__, "videos": videos}))
+    page = render_html(dataclasses.replace(report, videos=videos))
     assert not re.search(r"https?://", page)
     parser = _Collector()
     parser.feed(page)
