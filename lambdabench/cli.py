@@ -168,6 +168,148 @@ def sim_serve(port: int, scenario: Path | None, time_scale: float, out_env: Path
     sys.exit(serve(port=port, scenario=scenario, time_scale=time_scale, env_file=out_env, hosts=not no_hosts))
 
 
+@cli.command()
+@click.option("--gpus", required=True, help="Comma-separated GPU types, e.g. a10,a100,8xh100.")
+@click.option("--playbook", default="gpu-probe", show_default=True, help="Benchmark playbook (see `playbooks list`).")
+@click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="Playbook variable (repeatable).")
+@click.option("--repeat", type=int, default=1, show_default=True, help="Runs per GPU type.")
+@click.option("--max-cost", metavar="USD", help="Never let the projected spend pass this many dollars.")
+@click.option("--max-parallel", type=int, default=0, help="At most K instances at once (0: all).")
+@click.option("--max-run-minutes", type=float, help="Per-run maximum duration, boot included (default 180).")
+@click.option("--region", help="Only this region (default: any with capacity, with failover).")
+@click.option("--keep-on-failure", is_flag=True, help="Leave failed runs' instances up for debugging.")
+@click.option("--dry-run", is_flag=True, help="Print the plan and its worst-case cost; launch nothing.")
+@click.option("--name", help="A name for the sweep in the ledger and report.")
+@click.option("--format", "fmt", type=click.Choice(["table", "json", "csv", "md", "html"]), default="table",
+              show_default=True, help="Report format printed at the end.")
+@click.option("--export", "export_uri", metavar="S3_URI", help="Upload artifacts, records and report to s3://bucket/prefix.")
+@click.pass_context
+def sweep(click_ctx: click.Context, gpus: str, playbook: str, sets: tuple[str, ...], repeat: int,
+          max_cost: str | None, max_parallel: int, max_run_minutes: float | None, region: str | None,
+          keep_on_failure: bool, dry_run: bool, name: str | None, fmt: str, export_uri: str | None) -> None:
+    """Benchmark several GPU types side by side; every instance is torn down, whatever happens."""
+    from lambdabench import sweep_ops
+    from lambdabench.errors import LambdabenchError, UsageError
+
+    ctx = _ctx(click_ctx)
+    if max_parallel < 0:
+        raise UsageError(f"--max-parallel {max_parallel} is negative", "Use 0 (all at once) or more.")
+    if max_run_minutes is not None and not 0 < max_run_minutes <= 7 * 24 * 60:
+        raise UsageError(f"--max-run-minutes {max_run_minutes:g} is out of range", "Use more than 0, at most a week.")
+    req = sweep_ops.SweepRequest(gpus, playbook, sweep_ops.parse_sets(sets), repeat, max_cost, max_parallel,
+                                 keep_on_failure, region, max_run_minutes, name)
+    plan = sweep_ops.plan_sweep(ctx, req)
+    if export_uri:
+        from lambdabench.export import parse_s3_uri
+
+        parse_s3_uri(export_uri)
+    _print_plan(plan, dry_run)
+    if dry_run:
+        return
+    result = sweep_ops.run_sweep(ctx, plan, name=name)
+    _print_report(ctx, [result.sweep_id], fmt)
+    if export_uri:
+        from lambdabench import export_ops
+
+        export_ops.export_sweep(ctx, result.sweep_id, export_uri)
+    if result.not_terminated:
+        raise LambdabenchError(f"{len(result.not_terminated)} instance(s) NOT confirmed terminated: "
+                               f"{', '.join(result.not_terminated)}", "Run `lambdabench gc` now.")
+    if result.interrupted:
+        raise LambdabenchError("sweep interrupted; every instance was terminated",
+                               f"Continue with `lambdabench resume {result.sweep_id}`.")
+    if result.failed:
+        raise LambdabenchError(f"{len(result.failed)} of {len(plan.runs)} runs failed: "
+                               + "; ".join(f"{k}: {v}" for k, v in result.failed.items()),
+                               "See the report above and `lambdabench report --format json`.")
+
+
+def _print_plan(plan: Any, dry_run: bool) -> None:
+    from lambdabench import render
+
+    rows = plan.describe()
+    out = click.echo if dry_run else (lambda m: click.echo(m, err=True))
+    out(render.table(["#", "RUN", "TYPE", "$/H", "BOOT~MIN", "MAX MIN", "WORST CASE"],
+                     [[r["order"], r["run"], r["type"], f"{r['price_per_hour']:.2f}", r["expected_boot_min"],
+                       r["max_minutes"], f"${r['worst_case']:.2f}"] for r in rows]))
+    cap = f" (cap ${plan.max_cost_cents / 100:.2f})" if plan.max_cost_cents is not None else ""
+    out(f"worst case: ${plan.total_worst_case_cents / 100:.2f} for {len(rows)} run(s){cap}; "
+        f"playbook {plan.playbook}; at most {plan.max_parallel} at once")
+    if plan.max_cost_cents is not None and plan.total_worst_case_cents > plan.max_cost_cents:
+        out("note: runs whose worst case would pass --max-cost are not launched")
+
+
+def _print_report(ctx: Context, sweep_ids: list[int] | None, fmt: str, out_file: Path | None = None) -> None:
+    from lambdabench.report import build_report, render
+
+    text = render(build_report(ctx.ledger, sweep_ids), fmt)
+    if out_file:
+        out_file.write_text(text)
+        click.echo(f"report written to {out_file}", err=True)
+    else:
+        click.echo(text.rstrip("\n"))
+
+
+@cli.command()
+@click.argument("sweeps", nargs=-1, type=int)
+@click.option("--format", "fmt", type=click.Choice(["table", "json", "csv", "md", "html"]), default="table",
+              show_default=True)
+@click.option("-o", "--output", type=click.Path(path_type=Path), help="Write to a file instead of stdout.")
+@click.pass_context
+def report(click_ctx: click.Context, sweeps: tuple[int, ...], fmt: str, output: Path | None) -> None:
+    """Cost-per-run report of sweeps (default: the latest), per GPU type side by side."""
+    _print_report(_ctx(click_ctx), list(sweeps) or None, fmt, output)
+
+
+@cli.command()
+@click.option("--dry-run", is_flag=True, help="Only show what would be terminated.")
+@click.pass_context
+def gc(click_ctx: click.Context, dry_run: bool) -> None:
+    """Terminate instances this tool named that no live lambdabench process owns (never others)."""
+    from lambdabench import sweep_ops
+    from lambdabench.errors import LambdabenchError
+
+    res = sweep_ops.gc(_ctx(click_ctx), dry_run=dry_run)
+    verb = "would terminate" if dry_run else "terminated"
+    for name in res.terminated:
+        click.echo(f"{verb}: {name}")
+    for name in res.skipped_owned:
+        click.echo(f"owned by a running lambdabench, left alone: {name}")
+    for name in res.foreign:
+        click.echo(f"named by lambdabench but not in this machine's ledger, left alone: {name}")
+    if not (res.terminated or res.skipped_owned or res.foreign):
+        click.echo("nothing to clean up")
+    if res.failed:
+        raise LambdabenchError(f"NOT confirmed terminated: {', '.join(res.failed)}", "Retry `lambdabench gc`.")
+
+
+@cli.command()
+@click.argument("sweep_id", type=int)
+@click.option("--force", is_flag=True, help="Take over even if the owner may live on another host.")
+@click.option("--format", "fmt", type=click.Choice(["table", "json", "csv", "md", "html"]), default="table")
+@click.pass_context
+def resume(click_ctx: click.Context, sweep_id: int, force: bool, fmt: str) -> None:
+    """Continue a crashed or interrupted sweep without redoing finished runs."""
+    from lambdabench import sweep_ops
+
+    ctx = _ctx(click_ctx)
+    sweep_ops.resume(ctx, sweep_id, force=force)
+    _print_report(ctx, [sweep_id], fmt)
+
+
+@cli.command()
+@click.option("--gpus", default="a10,a100,8xh100", show_default=True, help="GPU types for the demo sweep.")
+@click.option("--playbook", default=None, help="Playbook (default: isaaclab-train when present, else gpu-probe).")
+@click.option("--time-scale", type=click.FloatRange(min=1, max=10000), default=120.0, show_default=True,
+              help="How much faster than real the simulated cloud runs.")
+@click.option("--format", "fmt", type=click.Choice(["table", "json", "csv", "md", "html"]), default="table")
+def demo(gpus: str, playbook: str | None, time_scale: float, fmt: str) -> None:
+    """Start the built-in simulator, run a sweep on it end to end, print the report, stop everything."""
+    from lambdabench.demo import run_demo
+
+    sys.exit(run_demo(gpus=gpus, playbook=playbook, time_scale=time_scale, fmt=fmt))
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point: the one place errors become one line and an exit code."""
     from lambdabench.errors import LambdabenchError
