@@ -297,6 +297,19 @@ def resume(click_ctx: click.Context, sweep_id: int, force: bool, fmt: str) -> No
     _print_report(ctx, [sweep_id], fmt)
 
 
+@cli.command("export")
+@click.argument("sweep_id", type=int)
+@click.argument("uri")
+@click.option("--endpoint-url", help="S3-compatible endpoint (e.g. https://files.<region>.lambda.ai).")
+@click.pass_context
+def export_cmd(click_ctx: click.Context, sweep_id: int, uri: str, endpoint_url: str | None) -> None:
+    """Upload a sweep's artifacts, run records and report to s3://bucket/prefix (idempotent)."""
+    from lambdabench import export_ops
+
+    up, skipped, nbytes = export_ops.export_sweep(_ctx(click_ctx), sweep_id, uri, endpoint_url=endpoint_url)
+    click.echo(f"{up} uploaded, {skipped} already there, {nbytes:,} bytes")
+
+
 @cli.command()
 @click.option("--gpus", default="a10,a100,8xh100", show_default=True, help="GPU types for the demo sweep.")
 @click.option("--playbook", default=None, help="Playbook (default: isaaclab-train when present, else gpu-probe).")
