@@ -297,6 +297,59 @@ def resume(click_ctx: click.Context, sweep_id: int, force: bool, fmt: str) -> No
     _print_report(ctx, [sweep_id], fmt)
 
 
+@cli.command("exec", context_settings={"ignore_unknown_options": True})
+@click.argument("instance")
+@click.argument("command", nargs=-1, type=click.UNPROCESSED, required=True)
+@click.option("--timeout", type=float, help="Seconds before the command is abandoned.")
+@click.pass_context
+def exec_(click_ctx: click.Context, instance: str, command: tuple[str, ...], timeout: float | None) -> None:
+    """Run a command on an instance: `lambdabench exec NAME -- nvidia-smi -L` (every word quoted)."""
+    from lambdabench import remote_ops
+
+    sys.exit(remote_ops.exec_command(_ctx(click_ctx), instance, list(command), timeout=timeout))
+
+
+@cli.command()
+@click.argument("instance", required=False)
+@click.option("--gpu", help="Launch one of this type for the session (terminated on exit).")
+@click.option("--setup", is_flag=True, help="Run the setup playbook first (docker group, NGC login, Isaac Lab).")
+@click.option("--keep", is_flag=True, help="Leave a launched instance running on exit.")
+@click.pass_context
+def shell(click_ctx: click.Context, instance: str | None, gpu: str | None, setup: bool, keep: bool) -> None:
+    """An interactive shell on an instance; what it launched is terminated on exit unless --keep."""
+    from lambdabench import remote_ops
+
+    out = remote_ops.shell(_ctx(click_ctx), ref=instance, gpu=gpu, keep=keep, setup=setup)
+    sys.exit(out.exit_status)
+
+
+@cli.command()
+@click.argument("instance")
+@click.option("--port", "local_port", type=click.IntRange(1, 65535), default=16006, show_default=True)
+@click.option("--remote-port", type=click.IntRange(1, 65535), default=6006, show_default=True)
+@click.pass_context
+def tensorboard(click_ctx: click.Context, instance: str, local_port: int, remote_port: int) -> None:
+    """Forward localhost:16006 to TensorBoard on the instance (start it with the tensorboard playbook)."""
+    from lambdabench import remote_ops
+
+    sys.exit(remote_ops.tensorboard(_ctx(click_ctx), instance, local_port=local_port, remote_port=remote_port))
+
+
+@cli.command("ssh-config")
+@click.option("-o", "--output", type=click.Path(path_type=Path), help="Write here (e.g. ~/.ssh/lambdabench.conf).")
+@click.pass_context
+def ssh_config(click_ctx: click.Context, output: Path | None) -> None:
+    """An OpenSSH Include file so `ssh lambdabench-<name>` and VS Code Remote work."""
+    from lambdabench import remote_ops
+
+    text = remote_ops.ssh_config(_ctx(click_ctx))
+    if output:
+        output.write_text(text)
+        click.echo(f"wrote {output}; add `Include {output}` at the top of ~/.ssh/config", err=True)
+    else:
+        click.echo(text.rstrip("\n"))
+
+
 @cli.command("export")
 @click.argument("sweep_id", type=int)
 @click.argument("uri")

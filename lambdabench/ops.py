@@ -48,18 +48,14 @@ def find_type(ctx: Context, gpu: str) -> tuple[InstanceType, TypeAvailability]:
 
 def instance_rows(ctx: Context) -> list[dict[str, Any]]:
     """Every instance on the account, with age and cost so far where our ledger knows it."""
+    from lambdabench.cost import dollars, instance_cost
+
     now = time.time()
     rows = []
     for inst in ctx.cloud.list_instances():
         row = ctx.ledger.instance_by_id(inst.id)
         started = row.launch_accepted if row else None
-        active = row.first_active if row else None
-        end = (row.terminate_called if row and row.terminate_called else now)
-        billed_s = max(0.0, end - active) if active else None
-        cost = None
-        if billed_s is not None:
-            minutes = int(-(-billed_s // 60))
-            cost = round(minutes * inst.price_cents_per_hour / 60 / 100, 4)
+        cost = float(dollars(instance_cost(row, now).policy_cent_minutes)) if row and row.first_active else None
         rows.append(
             {
                 "id": inst.id,

@@ -1,0 +1,130 @@
+"""The library calls behind the commands that reach into an instance: exec, shell, tensorboard, ssh-config."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from lambdabench.cloud.models import Instance
+from lambdabench.context import Context
+from lambdabench.errors import UsageError
+
+
+def find_instance(ctx: Context, ref: str) -> Instance:
+    """An instance by id or name, active with an IP, or a one-line error."""
+    listed = ctx.cloud.list_instances()
+    match = [i for i in listed if i.id == ref or i.name == ref]
+    if not match:
+        raise UsageError(f"No instance with id or name {ref!r}", "List them with `lambdabench ls`.")
+    live = [i for i in match if not i.is_ending] or match
+    inst = live[0]
+    if inst.status != "active" or not inst.ip:
+        raise UsageError(f"Instance {ref} is {inst.status}, not active", "Wait for it (`lambdabench ls`).")
+    return inst
+
+
+def exec_command(ctx: Context, ref: str, argv: list[str], *, timeout: float | None) -> int:
+    """Run argv (each word quoted) on the instance; streams output; returns its exit status."""
+    from lambdabench.phases import open_session
+
+    if not argv:
+        raise UsageError("No command given", "Write it after --, e.g. `lambdabench exec NAME -- nvidia-smi`.")
+    inst = find_instance(ctx, ref)
+    session = open_session(ctx, inst.ip or "", inst.id, timeout=60)
+    try:
+        res = session.exec(argv, timeout=timeout, check=False, echo=False)
+    finally:
+        session.close()
+    sys.stdout.write(res.stdout)
+    sys.stderr.write(res.stderr)
+    return res.exit_status
+
+
+def ssh_config(ctx: Context) -> str:
+    """An OpenSSH Include file with one `Host lambdabench-<name>` per active instance of ours."""
+    from lambdabench.instances import is_ours
+    from lambdabench.phases import known_hosts_path, ssh_target
+    from lambdabench.remote.ssh import ssh_config_include
+
+    entries = {}
+    for inst in ctx.cloud.list_instances():
+        if inst.status == "active" and inst.ip and inst.name and is_ours(inst):
+            entries[inst.name.removeprefix("lambdabench-")] = ssh_target(ctx, inst.ip, inst.id)
+    return ssh_config_include(entries, known_hosts_path(ctx))
+
+
+def tensorboard(ctx: Context, ref: str, *, local_port: int, remote_port: int) -> int:
+    """Forward 127.0.0.1:<local> to the instance's TensorBoard until Ctrl-C."""
+    from lambdabench.phases import known_hosts_path, open_session, ssh_target
+    from lambdabench.remote.ssh import start_tunnel
+
+    inst = find_instance(ctx, ref)
+    open_session(ctx, inst.ip or "", inst.id, timeout=60).close()  # pins the host key
+    proc = start_tunnel(ssh_target(ctx, inst.ip or "", inst.id), known_hosts_path(ctx),
+                        local_port=local_port, remote_port=remote_port)
+    print(f"TensorBoard of {inst.name or inst.id}: http://localhost:{local_port}  (Ctrl-C to close)", flush=True)
+    try:
+        return proc.wait()
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        if proc.poll() is None:
+            proc.terminate()
+            proc.wait(timeout=5)
+
+
+@dataclass
+class ShellOutcome:
+    exit_status: int
+    launched: str | None
+    kept: bool
+    cost_line: str | None
+
+
+def shell(ctx: Context, *, ref: str | None, gpu: str | None, keep: bool, setup: bool,
+          command: str | None = None) -> ShellOutcome:
+    """An interactive shell on an instance; one launched here is terminated on exit unless --keep."""
+    from lambdabench import ops
+    from lambdabench.cost import dollars as cent_minutes_to_dollars
+    from lambdabench.cost import format_dollars, instance_cost
+    from lambdabench.instances import terminate_and_verify
+    from lambdabench.phases import known_hosts_path, open_session, ssh_target
+    from lambdabench.remote.ssh import openssh_argv
+
+    if (ref is None) == (gpu is None):
+        raise UsageError("Give either an INSTANCE or --gpu", "e.g. `lambdabench shell --gpu a10`.")
+    launched_name = None
+    try:
+        if gpu is not None:
+            res = ops.launch(ctx, gpu, region=None, label="shell", wait=True)
+            launched_name = res.name
+            inst = find_instance(ctx, res.id)
+        else:
+            inst = find_instance(ctx, ref or "")
+        session = open_session(ctx, inst.ip or "", inst.id, timeout=600 / ctx.settings.time_scale)
+        if launched_name:
+            ctx.ledger.mark(launched_name, "ssh_ready")
+        if setup:
+            from lambdabench.phases import run_named_playbook
+
+            run_named_playbook(ctx, session, "setup", {}, inst, Path(ctx.settings.home / "runs" / "shell"))
+        session.close()
+        argv = openssh_argv(ssh_target(ctx, inst.ip or "", inst.id), known_hosts_path(ctx), command,
+                            tty=command is None and sys.stdin.isatty(), batch=False)
+        status = subprocess.run(argv, check=False).returncode
+    finally:
+        cost_line = None
+        if launched_name and not keep:
+            terminate_and_verify(ctx.cloud, ctx.ledger, [launched_name], timeouts=ctx.timeouts, notify=ctx.notify)
+            row = ctx.ledger.instance(launched_name)
+            c = instance_cost(row)
+            cost_line = (f"{launched_name} terminated; this session cost "
+                         f"{format_dollars(cent_minutes_to_dollars(c.policy_cent_minutes))} "
+                         f"({c.policy_minutes} billed min, at most "
+                         f"{format_dollars(cent_minutes_to_dollars(c.upper_cent_minutes))})")
+            ctx.notify(cost_line)
+        elif launched_name:
+            ctx.notify(f"{launched_name} kept running (--keep): it bills until `lambdabench down {launched_name}`")
+    return ShellOutcome(status, launched_name, keep, cost_line)
