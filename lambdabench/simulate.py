@@ -23,13 +23,21 @@ def _host_manager(state_dir: Path, ngc_api_key: str | None) -> Any:
     return HostManager(state_dir / "hosts", ngc_api_key=ngc_api_key)
 
 
-def client_env(time_scale: float, lockout_seconds: float = 60.0) -> dict[str, str]:
+def client_env(time_scale: float, lockout_seconds: float = 60.0, ngc_api_key: str | None = None) -> dict[str, str]:
     """Settings beyond the API address that make the client fit a time-scaled simulator."""
-    return {
+    env = {
         "LAMBDABENCH_TIME_SCALE": f"{time_scale:g}",
         "LAMBDABENCH_RATE_LIMIT_BACKOFF": f"{lockout_seconds / time_scale:.6g}",
         "LAMBDABENCH_SIMULATED": "1",
     }
+    if ngc_api_key:
+        env["NGC_API_KEY"] = ngc_api_key  # the simulator's own NGC key, accepted by its docker stand-in
+    return env
+
+
+def host_env(manager: Any) -> dict[str, str]:
+    """How to reach the simulator's sshd hosts: the local user they accept, and their port."""
+    return {"LAMBDABENCH_SSH_USER": str(manager.user), "LAMBDABENCH_SSH_PORT": str(manager.port)}
 
 
 def serve(*, port: int, scenario: Path | None, time_scale: float, env_file: Path | None, hosts: bool) -> int:
@@ -41,15 +49,14 @@ def serve(*, port: int, scenario: Path | None, time_scale: float, env_file: Path
 
     def factory(sc: Scenario, scale: float) -> Any:
         manager = _host_manager(state_dir, sc.ngc_api_key)
-        extra = client_env(scale, sc.rate_limits.lockout_seconds)
-        host_env = getattr(manager, "env", None)
+        extra = {**client_env(scale, sc.rate_limits.lockout_seconds, sc.ngc_api_key), **host_env(manager)}
 
         class _WithEnv:
             def __getattr__(self, name: str) -> Any:
                 return getattr(manager, name)
 
             def env(self) -> dict[str, str]:
-                return {**(host_env() if callable(host_env) else {}), **extra}
+                return extra
 
         return _WithEnv()
 
@@ -59,7 +66,8 @@ def serve(*, port: int, scenario: Path | None, time_scale: float, env_file: Path
         from lambdabench.sim.server import serve_forever
 
         core = SimCloud(sc, time_scale=time_scale, state_dir=state_dir)
-        return serve_forever(core, port, env_file, extra_env=client_env(time_scale, sc.rate_limits.lockout_seconds))
+        return serve_forever(core, port, env_file,
+                             extra_env=client_env(time_scale, sc.rate_limits.lockout_seconds, sc.ngc_api_key))
     return run_serve(port, scenario, time_scale, env_file, factory, state_dir=state_dir)
 
 
@@ -92,9 +100,9 @@ def running_simulator(
     assert state is not None
     manager = _host_manager(state, sc.ngc_api_key) if hosts else None
     core = SimCloud(sc, time_scale=time_scale, hosts=manager, state_dir=state / "api")
-    extra = client_env(time_scale, sc.rate_limits.lockout_seconds)
-    if manager is not None and callable(getattr(manager, "env", None)):
-        extra.update(manager.env())
+    extra = client_env(time_scale, sc.rate_limits.lockout_seconds, sc.ngc_api_key)
+    if manager is not None:
+        extra.update(host_env(manager))
     server = SimServer(core, extra_env=extra)
     server.start()
     try:
