@@ -210,8 +210,9 @@ class HostManager:
         for instance_id in ids:
             self.stop(instance_id)
         self._wake.set()
-        if self._monitor is not None and self._monitor is not threading.current_thread():
-            self._monitor.join(timeout=2)
+        monitor = self._monitor
+        if monitor is not None and monitor is not threading.current_thread():
+            monitor.join(timeout=2)
         if self._watchdog_fd is not None:
             os.close(self._watchdog_fd)  # EOF: the watchdog sweeps (nothing left) and exits
             self._watchdog_fd = None
@@ -558,7 +559,7 @@ class HostManager:
     # ---- ssh_drop monitor ---------------------------------------------------------------------
 
     def _ensure_monitor(self) -> None:
-        if self._monitor is None or not self._monitor.is_alive():
+        if self._monitor is None:
             self._monitor = threading.Thread(
                 target=self._watch_drops, name="sim-ssh-drop", daemon=True
             )
@@ -567,9 +568,11 @@ class HostManager:
     def _watch_drops(self) -> None:
         while not self._wake.wait(0.05):
             with self._lock:
-                if self._closed:
-                    return
                 pending = [h for h in self._hosts.values() if h.faults.drop and not h.dropped]
+                if self._closed or not pending:
+                    # exit under the lock: a host started later sees no monitor and starts one
+                    self._monitor = None
+                    return
             for host in pending:
                 if self._drop_due(host) and _has_children(host.proc.pid):
                     try:
@@ -625,7 +628,9 @@ def _parse_faults(faults: dict[str, Any]) -> _Faults:
         elif kind == "disk_full":
             _only(kind, params, {"bytes", "_"})
             value = params.get("bytes", params.get("_"))
-            plan.disk_bytes = DEFAULT_DISK_FULL_BYTES if value in (None, True, {}) else _size(value)
+            plan.disk_bytes = (
+                DEFAULT_DISK_FULL_BYTES if value is None or value is True else _size(value)
+            )
         elif kind == "slow_disk":
             _only(kind, params, {"bytes_per_second", "_"})
             value = params.get("bytes_per_second", params.get("_"))
@@ -644,7 +649,7 @@ def _only(kind: str, params: dict[str, Any], allowed: set[str]) -> None:
 
 
 def _seconds(kind: str, value: Any, *, forever_ok: bool = False) -> float | None:
-    if value in (None, "forever", True) and forever_ok:
+    if forever_ok and (value is None or value is True or value == "forever"):
         return None
     if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
         raise SimulatorError(f"host fault {kind}: seconds must be a number >= 0, got {value!r}")

@@ -759,9 +759,13 @@ def cmd_dpkg_query(args: list[str]) -> int:
             "db:Status-Abbrev": "ii " if name in installed else "un ",
             "Architecture": _arch(),
         }
-        out = re.sub(r"\$\{([^}]+)\}", lambda m, f=fields: f.get(m.group(1), ""), fmt)
+        out = _fill(fmt, fields)
         sys.stdout.write(out.encode().decode("unicode_escape"))
     return code
+
+
+def _fill(fmt: str, fields: dict[str, str]) -> str:
+    return re.sub(r"\$\{([^}]+)\}", lambda m: fields.get(m.group(1), ""), fmt)
 
 
 def cmd_apt_get(args: list[str]) -> int:
@@ -826,8 +830,10 @@ def cmd_throttle(args: list[str]) -> int:
     chunk = max(1, min(65536, rate // 20))
     start = time.monotonic()
     sent = 0
-    read = sys.stdin.buffer.raw.read  # type: ignore[attr-defined]
-    out = sys.stdout.buffer.raw  # type: ignore[attr-defined]
+    # unbuffered ends: each chunk leaves as soon as the rate allows
+    source = os.fdopen(sys.stdin.fileno(), "rb", buffering=0, closefd=False)
+    out = os.fdopen(sys.stdout.fileno(), "wb", buffering=0, closefd=False)
+    read = source.read
     while True:
         data = read(chunk)
         if not data:

@@ -14,26 +14,43 @@ import sys
 import time
 
 
-def marked_pids(marker: bytes) -> list[int]:
-    """Pids whose environment holds the marker (sshd daemons, sessions, detached user processes)."""
-    found = []
+def marked_pids(root: str) -> list[int]:
+    """Our processes: environment marker (sessions, detached work), sshd config path under root
+    (sshd rewrites its environ block for its process title), and all their descendants."""
+    marker = f"LAMBDABENCH_SIM_ROOT={root}".encode()
+    config = f"{root.rstrip('/')}/".encode()
+    parents: dict[int, int] = {}
+    found: set[int] = set()
     for name in os.listdir("/proc"):
         if not name.isdigit() or int(name) == os.getpid():
             continue
+        pid = int(name)
         try:
+            with open(f"/proc/{name}/stat", "rb") as fh:
+                stat = fh.read()
+            parents[pid] = int(stat[stat.rfind(b")") + 2 :].split()[1])
+            with open(f"/proc/{name}/cmdline", "rb") as fh:
+                cmdline = fh.read()
             with open(f"/proc/{name}/environ", "rb") as fh:
-                if marker in fh.read().split(b"\0"):
-                    found.append(int(name))
-        except OSError:
+                environ = fh.read()
+        except (OSError, ValueError, IndexError):
             continue
-    return found
+        if marker in environ.split(b"\0") or (b"sshd" in cmdline and config in cmdline):
+            found.add(pid)
+    grew = True
+    while grew:
+        grew = False
+        for pid, ppid in parents.items():
+            if ppid in found and pid not in found:
+                found.add(pid)
+                grew = True
+    return sorted(found)
 
 
 def sweep(root: str) -> None:
     """Kill marked processes until none are left (bounded), then lazily unmount disks under root."""
-    marker = f"LAMBDABENCH_SIM_ROOT={root}".encode()
     for _ in range(20):
-        pids = marked_pids(marker)
+        pids = marked_pids(root)
         if not pids:
             break
         for pid in pids:
