@@ -317,7 +317,7 @@ class Session:
     ) -> CommandResult:
         """Run command under bash in $HOME; output streamed to log_path (and stderr if verbose)."""
         echo = self.verbose if echo is None else echo
-        wrapped = shell.bash_c('cd "$HOME" 2>/dev/null; ' + command)
+        wrapped = self.wrap(command)
         data = _stdin_bytes(stdin)
         started = time.monotonic()
         deadline = None if timeout is None else started + timeout
@@ -326,7 +326,7 @@ class Session:
         log: IO[bytes] | None = None
         if log_path is not None:
             log_path.parent.mkdir(parents=True, exist_ok=True)
-            log = open(log_path, "ab")
+            log = open(log_path, "ab")  # noqa: SIM115 - closed in the finally below
         try:
             try:
                 chan = self.transport.open_session(timeout=self.connect_timeout)
@@ -388,7 +388,11 @@ class Session:
                     _emit(chunk, log, echo)
                 if got:
                     continue
-                if chan.exit_status_ready() and not chan.recv_ready() and not chan.recv_stderr_ready():
+                if (
+                    chan.exit_status_ready()
+                    and not chan.recv_ready()
+                    and not chan.recv_stderr_ready()
+                ):
                     return chan.recv_exit_status()
                 if chan.closed or transport is None or not transport.is_active():
                     raise self._lost(command, "connection closed")
@@ -410,6 +414,11 @@ class Session:
             command=redact(command),
         )
 
+    @staticmethod
+    def wrap(command: str) -> str:
+        """The line sent to sshd: bash, pipefail, in $HOME (sshd starts in the passwd home dir)."""
+        return shell.bash_c('cd "$HOME" 2>/dev/null; ' + command)
+
     def exec(self, argv: Sequence[object], **kwargs: Any) -> CommandResult:
         """Run argv exactly (every word quoted)."""
         return self.run(shell.join(argv), **kwargs)
@@ -417,7 +426,7 @@ class Session:
     def open_stream(self, command: str) -> paramiko.Channel:
         """A channel running command, for callers that consume raw bytes (transfer)."""
         chan = self.transport.open_session(timeout=self.connect_timeout)
-        chan.exec_command(shell.bash_c('cd "$HOME" 2>/dev/null; ' + command))
+        chan.exec_command(self.wrap(command))
         return chan
 
     def put(self, local: Path, remote: str, mode: int | None = None) -> None:
@@ -628,7 +637,9 @@ def _ssh_config_value(value: object) -> str:
 def ssh_config_entry(name: str, target: SshTarget, known_hosts: Path | None = None) -> str:
     """A `Host lambdabench-<name>` block so `ssh lambdabench-<name>` and VS Code Remote work."""
     if not _NAME_RE.match(name):
-        raise UsageError(f"instance name {name!r} cannot be an ssh host alias", "use letters, digits, . _ -")
+        raise UsageError(
+            f"instance name {name!r} cannot be an ssh host alias", "use letters, digits, . _ -"
+        )
     kh = known_hosts or default_known_hosts()
     rows = [
         ("HostName", target.host),
@@ -647,5 +658,9 @@ def ssh_config_entry(name: str, target: SshTarget, known_hosts: Path | None = No
 
 def ssh_config_include(entries: dict[str, SshTarget], known_hosts: Path | None = None) -> str:
     """Content for a file the user `Include`s from ~/.ssh/config: one block per instance."""
-    header = "# Written by lambdabench; regenerated on every change. Include it from ~/.ssh/config.\n"
-    return header + "\n".join(ssh_config_entry(n, t, known_hosts) for n, t in sorted(entries.items()))
+    header = (
+        "# Written by lambdabench; regenerated on every change. Include it from ~/.ssh/config.\n"
+    )
+    return header + "\n".join(
+        ssh_config_entry(n, t, known_hosts) for n, t in sorted(entries.items())
+    )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 import shutil
@@ -52,10 +53,8 @@ class Host:
 
     def drop_connections(self) -> None:
         for pid in self.session_children():
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
 
     def regenerate_host_key(self) -> None:
         """Restart sshd with a new host key (a relaunched instance, or an attacker)."""
@@ -81,9 +80,7 @@ class Host:
 
 
 def _keygen(path: Path) -> None:
-    subprocess.run(
-        ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(path)], check=True
-    )
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(path)], check=True)
 
 
 def _free_address() -> tuple[str, int]:
@@ -104,7 +101,7 @@ def _start_sshd(config: Path, ip: str, port: int) -> subprocess.Popen[bytes]:
         [SSHD, "-D", "-e", "-f", str(config)],
         stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,
-        stderr=open(config.with_suffix(".log"), "ab"),
+        stderr=open(config.with_suffix(".log"), "ab"),  # noqa: SIM115 - sshd keeps it
     )
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
@@ -147,7 +144,17 @@ def host(tmp_path: Path) -> Iterator[Host]:
         "Subsystem sftp internal-sftp\n"
     )
     proc = _start_sshd(config, ip, port)
-    h = Host(ip, port, base / "home", bin_dir, client_key, host_key, "i" + os.urandom(8).hex(), proc, config)
+    h = Host(
+        ip,
+        port,
+        base / "home",
+        bin_dir,
+        client_key,
+        host_key,
+        "i" + os.urandom(8).hex(),
+        proc,
+        config,
+    )
     try:
         yield h
     finally:

@@ -9,7 +9,7 @@ import pytest
 
 from lambdabench.errors import RemoteError
 from lambdabench.remote import ssh
-from lambdabench.remote.ssh import HostKeyChanged, KnownHosts, Session, wait_for_ssh
+from lambdabench.remote.ssh import HostKeyChanged, Session, wait_for_ssh
 from lambdabench.secrets import Secret
 
 
@@ -89,7 +89,9 @@ def test_wait_for_ssh_backs_off_then_connects(host, known_hosts):
         if len(sleeps) == 3:
             host.start()
 
-    s = wait_for_ssh(host.target(), known_hosts=known_hosts, sleep=sleep, first_delay=0.01, connect_timeout=3)
+    s = wait_for_ssh(
+        host.target(), known_hosts=known_hosts, sleep=sleep, first_delay=0.01, connect_timeout=3
+    )
     assert s.run("echo up").stdout == "up\n"
     s.close()
     assert sleeps[:3] == [0.01, 0.02, 0.04]
@@ -140,9 +142,13 @@ def test_tunnel_forwards_a_port(host, session, known_hosts):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         local = s.getsockname()[1]
-    server = session.open_stream("cd /tmp && exec timeout 20 python3 -m http.server 16999 --bind 127.0.0.1")
+    server = session.open_stream(
+        "cd /tmp && exec timeout 20 python3 -m http.server 16999 --bind 127.0.0.1"
+    )
     try:
-        tunnel = ssh.start_tunnel(host.target(), known_hosts.path, local_port=local, remote_port=16999)
+        tunnel = ssh.start_tunnel(
+            host.target(), known_hosts.path, local_port=local, remote_port=16999
+        )
         try:
             for _ in range(50):
                 try:

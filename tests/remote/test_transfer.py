@@ -1,0 +1,129 @@
+"""Artifact pull against a real sshd: verification, corruption, resume, traversal, compression."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import tarfile
+from pathlib import Path
+
+import pytest
+
+from lambdabench.errors import RemoteError
+from lambdabench.remote.transfer import STATE_FILE, pull
+
+
+def make_tree(root: Path) -> dict[str, bytes]:
+    files = {
+        "rl_games/cartpole/2025-01-01_00-00-00/summaries/events.out.tfevents.1": os.urandom(
+            200_000
+        ),
+        "rl_games/cartpole/2025-01-01_00-00-00/nn/cartpole.pth": os.urandom(3_000_000),
+        "rl_games/cartpole/2025-01-01_00-00-00/params/env.yaml": b"seed: 42\n",
+        "odd names/it's a $(file);\n.txt": b"inert\n",
+        "-starts-with-dash.txt": b"dash\n",
+        "empty.txt": b"",
+        "marked.bin": b"x" * 1000 + b"CORRUPTME" + b"y" * 1000,
+    }
+    for rel, data in files.items():
+        p = root / rel
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_bytes(data)
+    (root / "link-out").symlink_to("/etc/passwd")
+    return files
+
+
+def check_local(local: Path, files: dict[str, bytes]) -> None:
+    for rel, data in files.items():
+        assert (local / rel).read_bytes() == data, rel
+
+
+@pytest.mark.parametrize(
+    ("transport", "compress"),
+    [("openssh", None), ("paramiko", None), ("openssh", "gzip"), ("paramiko", "zstd")],
+)
+def test_pull_verifies_every_file(host, session, tmp_path, transport, compress):
+    files = make_tree(host.home / "logs")
+    local = tmp_path / "run"
+    result = pull(session, "logs", local, transport=transport, compress=compress)
+    assert result.ok, result.problems
+    assert sorted(f.path for f in result.files) == sorted(files)
+    assert all(f.verified for f in result.files)
+    for f in result.files:
+        assert f.sha256 == hashlib.sha256(files[f.path]).hexdigest()
+        assert f.size == len(files[f.path])
+    check_local(local, files)
+    assert not (local / "link-out").exists()  # symlinks on the instance are not followed
+    assert result.bytes == sum(len(d) for d in files.values())
+
+
+def test_include_globs_and_coreutils_hasher(host, session, tmp_path):
+    files = make_tree(host.home / "logs")
+    result = pull(
+        session, "logs", tmp_path / "run", include=["*.yaml", "*/nn/*"], hasher="coreutils"
+    )
+    assert result.ok, result.problems
+    assert sorted(f.path for f in result.files) == sorted(
+        p for p in files if p.endswith((".yaml", ".pth"))
+    )
+
+
+def _wrap_tar(host, body: str) -> None:
+    wrapper = host.bin_dir / "tar"
+    wrapper.write_text("#!/bin/bash\n" + body)
+    wrapper.chmod(0o755)
+
+
+@pytest.mark.parametrize("transport", ["openssh", "paramiko"])
+def test_corruption_in_transit_is_caught(host, session, tmp_path, transport):
+    files = make_tree(host.home / "logs")
+    # flip bytes of one file inside the stream (same length, so the tar stays well-formed)
+    _wrap_tar(
+        host, "/usr/bin/tar \"$@\" | LC_ALL=C sed 's/CORRUPTME/CORRUPTYO/' | head -c 100000000\n"
+    )
+    result = pull(session, "logs", tmp_path / "run", transport=transport)
+    assert [f.path for f in result.failed] == ["marked.bin"]
+    assert not result.ok and "marked.bin" in result.problems[0]
+    assert all(f.verified for f in result.files if f.path != "marked.bin")
+    # with the link healthy again, the bad file is re-fetched and the good ones are skipped
+    (host.bin_dir / "tar").unlink()
+    again = pull(session, "logs", tmp_path / "run", transport=transport)
+    assert again.ok and again.skipped == len(files) - 1
+    assert again.bytes == len(files["marked.bin"])
+
+
+def test_pull_resumes_after_a_drop(host, session, tmp_path):
+    files = make_tree(host.home / "logs")
+    # the stream dies after the first few files (as when the link drops)
+    _wrap_tar(host, '/usr/bin/tar "$@" | head -c 250000\n')
+    local = tmp_path / "run"
+    with pytest.raises(RemoteError):
+        pull(session, "logs", local, transport="openssh")
+    done_before = (local / STATE_FILE).read_text().count("\n")
+    assert done_before >= 1
+    (host.bin_dir / "tar").unlink()
+    result = pull(session, "logs", local)
+    assert result.ok, result.problems
+    assert result.skipped == done_before
+    check_local(local, files)
+    # a local file changed since the pull is fetched again
+    (local / "empty.txt").write_bytes(b"tampered")
+    third = pull(session, "logs", local)
+    assert third.ok and third.bytes == 0 and (local / "empty.txt").read_bytes() == b""
+
+
+def test_path_traversal_in_tar_is_refused(host, session, tmp_path):
+    make_tree(host.home / "logs")
+    evil = host.home / "evil.tar"
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        data = b"owned"
+        info = tarfile.TarInfo("../../escaped.txt")
+        info.size = len(data)
+        tar.addfile(info, io.BytesIO(data))
+    evil.write_bytes(buf.getvalue())
+    _wrap_tar(host, f"cat {evil}\n")
+    with pytest.raises(RemoteError, match="unsafe path"):
+        pull(session, "logs", tmp_path / "a" / "run")
+    assert not (tmp_path / "escaped.txt").exists()
