@@ -29,8 +29,12 @@ def one_sweep(gpus: str, repeat: int, scale: float) -> tuple[float, float, int, 
     from lambdabench.simulate import running_simulator
     from lambdabench.sweep_ops import SweepRequest, plan_sweep, run_sweep
 
+    from lambdabench.sim.scenario import Scenario
+
     home = Path(tempfile.mkdtemp(prefix="lb-bench-"))
-    with running_simulator(time_scale=scale) as sim:
+    # ample capacity in one region: the bench measures our overhead, not waiting for stock
+    capacity = {t: {"us-east-1": 32} for t in ("gpu_1x_a10", "gpu_1x_a100", "gpu_1x_h100_sxm5", "gpu_8x_h100_sxm5")}
+    with running_simulator(scenario=Scenario.from_dict({"capacity": capacity}), time_scale=scale) as sim:
         env = {**os.environ, **sim.env, "LAMBDABENCH_HOME": str(home)}
         ctx = Context(Settings.load(env=env, cwd=home))
         ctx.notify = lambda m: None  # type: ignore[method-assign]

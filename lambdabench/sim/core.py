@@ -419,9 +419,15 @@ class SimCloud:
         if self.state_dir is None:
             return
         target = self.state_dir / "billing.json"
-        tmp = target.with_suffix(".tmp")
-        tmp.write_text(json.dumps(self.billing(), indent=1))
-        tmp.replace(target)
+        # one temp file per thread: two threads persisting at once must not rename each other's file
+        tmp = target.with_name(f".billing.{threading.get_ident()}.tmp")
+        try:
+            tmp.write_text(json.dumps(self.billing(), indent=1))
+            tmp.replace(target)
+        except FileNotFoundError:
+            if self._closed:
+                return  # the state dir went away with the simulator
+            raise
 
     # ---- capacity ---------------------------------------------------------------------------
 
