@@ -1,0 +1,242 @@
+"""Shared parts of the reliability suite: a simulator harness, the invariants checked after every fault, a results writer."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from lambdabench.config import Settings
+from lambdabench.context import Context
+from lambdabench.errors import RemoteError
+
+LB = [sys.executable, "-m", "lambdabench.cli"]
+needs_sshd = pytest.mark.skipif(not Path("/usr/sbin/sshd").exists(), reason="OpenSSH sshd not installed")
+ENDED = ("terminated", "terminating")
+
+# ---- results: counted by the tests, written at the end of the session --------------------------
+
+RESULTS: Counter[str] = Counter()
+_RESULTS_LOCK = threading.Lock()
+_OUT: dict[str, str | None] = {"path": None}
+
+
+def record(key: str, n: int = 1) -> None:
+    """Count one survived case (a fault × scenario, a kill, a hypothesis example, a secrets check)."""
+    with _RESULTS_LOCK:
+        RESULTS[key] += n
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # read now: the hermetic fixture clears LAMBDABENCH_* variables during tests
+    _OUT["path"] = os.environ.get("LAMBDABENCH_RELIABILITY_OUT")
+
+
+def summary() -> dict[str, Any]:
+    """The figures for the README: totals per family plus every counter."""
+    with _RESULTS_LOCK:
+        counts = dict(sorted(RESULTS.items()))
+    fam: Counter[str] = Counter()
+    for key, n in counts.items():
+        fam[key.split(":", 1)[0]] += n
+    return {"families": dict(sorted(fam.items())), "counts": counts}
+
+
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+    if not RESULTS:
+        return
+    data = summary()
+    fam = data["families"]
+    line = (
+        f"reliability: {fam.get('fault', 0)} faults x scenarios survived, {fam.get('kill', 0)} kill -9s survived, "
+        f"{fam.get('hypothesis', 0)} generated hostile inputs, {fam.get('secrets', 0)} secret checks, "
+        f"{fam.get('ssh', 0)} SSH checks"
+    )
+    terminalreporter.write_line(line)
+    out = _OUT["path"]
+    if out:
+        data["long"] = bool(config.getoption("--long"))
+        data["exitstatus"] = int(exitstatus)
+        Path(out).write_text(json.dumps(data, indent=1) + "\n")
+        terminalreporter.write_line(f"reliability figures written to {out}")
+
+
+# ---- the simulator -----------------------------------------------------------------------------
+
+
+class Sim:
+    """An in-process simulator (API over loopback HTTP + real sshd hosts) and views of its truth."""
+
+    def __init__(self, running: Any) -> None:
+        self.running = running
+        self.core = running.core
+        self.hosts = running.hosts
+        self.env: dict[str, str] = dict(running.env)
+
+    def context(self, home: Path, **extra: str) -> Context:
+        env = {**os.environ, **self.env, "LAMBDABENCH_HOME": str(home), **extra}
+        return Context(Settings.load(env=env))
+
+    def client_env(self, home: Path, **extra: str) -> dict[str, str]:
+        return {**os.environ, **self.env, "LAMBDABENCH_HOME": str(home), **extra}
+
+    def live(self) -> list[dict[str, Any]]:
+        return [b for b in self.core.billing() if b["status"] not in ENDED]
+
+    def settle(self, timeout: float = 10.0) -> list[dict[str, Any]]:
+        """Wait until nothing is running (terminating counts as stopped: billing ends at the call)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if not self.live():
+                return []
+            time.sleep(0.05)
+        return self.live()
+
+    def launches(self) -> list[dict[str, Any]]:
+        return [r for r in self.core.requests() if r["path"].endswith("/instance-operations/launch")]
+
+
+@contextmanager
+def simulator(scenario: dict[str, Any] | None = None, *, scale: float = 300.0, hosts: bool = True) -> Iterator[Sim]:
+    """A simulator for one test; every host is stopped afterwards."""
+    from lambdabench.sim.scenario import Scenario
+    from lambdabench.simulate import running_simulator
+
+    sc = Scenario.from_dict(scenario) if scenario else Scenario()
+    with running_simulator(scenario=sc, time_scale=scale, hosts=hosts) as running:
+        yield Sim(running)
+
+
+# ---- a staged remote phase: preflight, setup, benchmark, pull (through the RemotePhase seam) ----
+
+
+def sha256_file(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+class StagedPhase:
+    """Real SSH through the library: preflight (CUDA init), setup, benchmark, pull with verification.
+
+    Each stage announces itself (LAMBDABENCH_PHASE=...) so the simulator's ssh_drop faults hit it. The
+    instance's own sha256 of every result file is kept, to check pulled artifacts independently.
+    """
+
+    def __init__(self, bench_bytes: int = 300_000) -> None:
+        self.bench_bytes = bench_bytes
+        self.remote_sha: dict[int, dict[str, str]] = {}
+        self.lock = threading.Lock()
+
+    def __call__(self, rc: Any) -> None:
+        from lambdabench.phases import open_session, ssh_timeout
+        from lambdabench.remote.transfer import pull
+
+        ip = rc.instance.ip
+        if not ip:
+            raise RemoteError(f"{rc.launched.name} has no IP address")
+        session = open_session(rc.ctx, ip, rc.launched.id, timeout=ssh_timeout(rc.ctx))
+        logs = rc.run_dir / "logs"
+        try:
+            rc.ledger.mark(rc.launched.name, "ssh_ready")
+            session.run("nvidia-smi -L && sim-cuda-init", timeout=30, log_path=logs / "preflight.log")
+            session.run("export LAMBDABENCH_PHASE=setup; mkdir -p work && sleep 0.3 && echo ok > work/setup.done",
+                        timeout=30, log_path=logs / "setup.log")
+            rc.ledger.mark(rc.launched.name, "bench_start")
+            session.run(
+                "export LAMBDABENCH_PHASE=benchmark; mkdir -p results && sleep 0.3 && "
+                f"{{ head -c {self.bench_bytes} /dev/urandom > results/data.bin || true; }} && "
+                "echo '{\"env_steps_per_s\": 1000}' > results/metrics.json",
+                timeout=30, log_path=logs / "benchmark.log",
+            )
+            rc.ledger.mark(rc.launched.name, "bench_end")
+            sums = session.run("cd results && sha256sum -- *", timeout=30).stdout
+            remote = {line.split("  ", 1)[1]: line.split("  ", 1)[0] for line in sums.splitlines() if "  " in line}
+            with self.lock:
+                self.remote_sha[rc.run_id] = remote
+            session.run("export LAMBDABENCH_PHASE=pull; sleep 0.3", timeout=30)
+            res = pull(session, "results", rc.run_dir / "artifacts")
+            for f in res.files:
+                rc.ledger.record_artifact(rc.run_id, f.path, size=f.size, sha256=f.sha256, verified=f.verified)
+            if not res.ok:
+                raise RemoteError(f"pull from {rc.launched.name} incomplete: {'; '.join(res.problems)[:200]}")
+        finally:
+            session.close()
+
+
+# ---- invariants after every fault ---------------------------------------------------------------
+
+
+def assert_one_line(message: str) -> None:
+    assert message and "\n" not in message and "\r" not in message, repr(message)
+    assert "Traceback" not in message, message
+
+
+def check_invariants(
+    sim: Sim, ctx: Context, sweep_id: int, *, phase: StagedPhase | None = None, check_cost: bool = True
+) -> None:
+    """Zero instances running, ledger costs equal billing truth, verified artifacts match the instance."""
+    from lambdabench.cost import instance_cost
+
+    assert sim.settle() == [], "instances left running"
+    ledger = ctx.ledger
+    assert ledger.integrity_check() == []
+    truth = {b["id"]: b for b in sim.core.billing()}
+    rows = ledger.instances(sweep_id=sweep_id)
+    names = {r.name for r in rows}
+    # every instance the cloud created under our names is known to the ledger (lost launches included)
+    for b in truth.values():
+        if (b["name"] or "").startswith("lambdabench-"):
+            assert b["name"] in names, f"{b['name']} ({b['id']}) exists in the cloud but not in the ledger"
+    for row in rows:
+        assert not row.needs_attention, (row.name, row.attention_reason)
+        if row.id is None:
+            assert row.name not in {b["name"] for b in truth.values()}, f"{row.name} launched but has no id"
+            continue
+        assert row.id in truth, row
+        assert row.gone is not None, f"{row.name} not confirmed gone in the ledger"
+        if check_cost:
+            mine = instance_cost(row)
+            # minutes are whole and every run here lasts seconds: both sides bill 1 minute (or 0), so
+            # equality is exact; the ledger's timestamps bracket the cloud's, hence upper >= truth
+            assert mine.policy_minutes == truth[row.id]["billed_minutes"], (row.name, mine, truth[row.id])
+            assert mine.upper_minutes >= truth[row.id]["billed_minutes"]
+            assert mine.price_cents_per_hour == truth[row.id]["price_cents_per_hour"]
+    for err in ledger.errors(sweep_id=sweep_id):
+        assert_one_line(err.message)
+    if phase is not None:
+        run_dirs = {p.name.split("-")[1]: p for p in (ctx.settings.home / "runs" / f"sweep-{sweep_id}").glob("run-*")}
+        for run in ledger.runs(sweep_id):
+            for art in ledger.artifacts(run.id):
+                if not art.verified:
+                    continue
+                local = run_dirs[str(run.id)] / "artifacts" / art.path
+                on_instance = phase.remote_sha.get(run.id, {}).get(art.path)
+                assert on_instance is not None, f"{art.path} verified but the instance never had it"
+                assert sha256_file(local) == on_instance == art.sha256, f"{art.path} verified but differs"
+
+
+def cli(args: list[str], env: dict[str, str], timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*LB, *args], env=env, capture_output=True, text=True, timeout=timeout)
+
+
+def error_lines(stderr: str) -> list[str]:
+    return [line for line in stderr.splitlines() if line.startswith("error:")]
+
+
+def assert_cli_one_error(proc: subprocess.CompletedProcess[str]) -> str:
+    """A failed command says what happened in exactly one `error:` line, no traceback."""
+    assert proc.returncode != 0, proc.stderr
+    assert "Traceback" not in proc.stderr, proc.stderr
+    lines = error_lines(proc.stderr)
+    assert len(lines) == 1, proc.stderr
+    return lines[0]
