@@ -339,9 +339,16 @@ class HostManager:
                 tried.add(ip)
                 config = hdir / "sshd_config"
                 config.write_text(self._sshd_config(hdir, ip))
-                proc = self._spawn(hdir, instance_id, config, plan.late, log)
                 if plan.late > 0:
+                    holder = _hold_address(ip, self.port)
+                    if holder is None:
+                        with self._lock:
+                            self._reserved.discard(ip)
+                        continue
+                    with holder:
+                        proc = self._spawn(hdir, instance_id, config, plan.late, log, holder)
                     break
+                proc = self._spawn(hdir, instance_id, config, plan.late, log)
                 outcome = _wait_listening(proc, ip, self.port, SSHD_START_TIMEOUT)
                 if outcome == "ok":
                     break
@@ -466,13 +473,21 @@ class HostManager:
         return "\n".join(lines) + "\n"
 
     def _spawn(
-        self, hdir: Path, instance_id: str, config: Path, late: float, log: Any
+        self,
+        hdir: Path,
+        instance_id: str,
+        config: Path,
+        late: float,
+        log: Any,
+        holder: socket.socket | None = None,
     ) -> subprocess.Popen[bytes]:
         argv = [self.sshd_path, "-D", "-e", "-f", str(config)]
         if late > 0:
-            # sleep, then become sshd: the pid is known now and stop() can kill the wait too
+            # Sleep, then become sshd: the pid is known now and stop() can kill the wait too.
+            # The child gets the address holder as stdin and drops it just before the exec, so
+            # no other sshd can take the address meanwhile and connects are refused until then.
             delay = "infinity" if late == float("inf") else f"{late:.3f}"
-            argv = ["/bin/sh", "-c", 'sleep "$0" && exec "$@"', delay, *argv]
+            argv = ["/bin/sh", "-c", 'sleep "$0" && exec "$@" </dev/null', delay, *argv]
         env = {
             "PATH": "/usr/sbin:/usr/bin:/sbin:/bin",
             "LANG": "C.UTF-8",
@@ -484,7 +499,7 @@ class HostManager:
         # hosts from short-lived threads; the watchdog covers the simulator's death instead
         return subprocess.Popen(
             argv,
-            stdin=subprocess.DEVNULL,
+            stdin=holder.fileno() if holder is not None else subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,
             env=env,
@@ -703,6 +718,18 @@ def _bindable(ip: str, port: int) -> bool:
         except OSError:
             return False
     return True
+
+
+def _hold_address(ip: str, port: int) -> socket.socket | None:
+    """Bind ip:port without SO_REUSEADDR and without listening: blocks every other bind there
+    (sshd's included) while connects are refused, as with no sshd yet."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        sock.bind((ip, port))
+    except OSError:
+        sock.close()
+        return None
+    return sock
 
 
 def _default_port() -> int:

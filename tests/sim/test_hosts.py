@@ -61,6 +61,12 @@ def _processes_mentioning(text: str) -> list[int]:
     return found
 
 
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
 def _children(pid: int) -> list[int]:
     try:
         return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
@@ -129,7 +135,8 @@ def key(tmp_path: Path) -> Path:
 @pytest.fixture
 def manager(tmp_path: Path) -> Iterator[HostManager]:
     """A HostManager under tmp_path; afterwards no sshd or session of it may be left alive."""
-    hosts = HostManager(tmp_path / "sim")
+    # a port of its own: other test runs on this box hold 127.0.0.N:22 at unpredictable times
+    hosts = HostManager(tmp_path / "sim", port=_free_port())
     try:
         yield hosts
     finally:
@@ -270,7 +277,7 @@ def test_nvidia_smi_on_a_cpu_type_fails_like_without_a_driver(tmp_path: Path) ->
 
 
 def test_fault_parameters_are_validated(tmp_path: Path, key: Path) -> None:
-    hosts = HostManager(tmp_path / "sim", port=2222)
+    hosts = HostManager(tmp_path / "sim")
     try:
         for faults, needle in [
             ({"gpu_melt": {}}, "unknown host fault"),
@@ -293,6 +300,8 @@ def test_fault_parameters_are_validated(tmp_path: Path, key: Path) -> None:
                 "../x", authorized_key=key.with_suffix(".pub").read_text(), instance_type=A10
             )
         assert hosts.running() == []
+        if os.geteuid() == 0:
+            assert hosts.port == 22  # root serves on the real SSH port unless told otherwise
     finally:
         hosts.close()
 
@@ -714,7 +723,7 @@ def test_paramiko_client_connects_and_sees_the_reported_host_key(
 @requires_sshd
 def test_ngc_key_is_checkable_on_the_host_but_never_written(tmp_path: Path, key: Path) -> None:
     secret = "nvapi-" + "s3cr3t" * 6
-    hosts = HostManager(tmp_path / "sim", ngc_api_key=secret)
+    hosts = HostManager(tmp_path / "sim", port=_free_port(), ngc_api_key=secret)
     try:
         info = _start(hosts, key, "ngc00001")
         client = Client(key, tmp_path / "known_hosts", hosts.user)
