@@ -13,6 +13,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -116,8 +117,66 @@ def _start_sshd(config: Path, ip: str, port: int) -> subprocess.Popen[bytes]:
     raise RuntimeError("sshd did not start")
 
 
+@dataclass
+class SimHost:
+    """An instance host from the simulator (lambdabench.sim.hosts.HostManager)."""
+
+    manager: Any
+    ip: str
+    port: int
+    home: Path
+    key_path: Path
+    instance_id: str
+
+    def target(self) -> SshTarget:
+        return SshTarget(
+            host=self.ip,
+            port=self.port,
+            user=self.manager.user,
+            key_path=self.key_path,
+            instance_id=self.instance_id,
+        )
+
+    def drop_connections(self) -> None:
+        self.manager.drop_sessions(self.instance_id)
+
+
 @pytest.fixture
-def host(tmp_path: Path) -> Iterator[Host]:
+def host(tmp_path: Path) -> Iterator[SimHost]:
+    """A simulated instance (gpu_1x_a10): real sshd, image tools such as sudo and nvidia-smi."""
+    from types import SimpleNamespace
+
+    from lambdabench.sim.hosts import HostManager
+
+    if not Path(SSHD).exists():
+        pytest.skip("needs OpenSSH sshd")
+    key = tmp_path / "lbhome" / "id_ed25519"
+    key.parent.mkdir(exist_ok=True)
+    _keygen(key)
+    itype = SimpleNamespace(
+        name="gpu_1x_a10",
+        gpus=1,
+        gpu_model="NVIDIA A10",
+        gpu_memory_mib=24564,
+        rtx=True,
+        arch="x86_64",
+        vcpus=30,
+        memory_gib=200,
+    )
+    manager = HostManager(tmp_path / "sim")
+    instance_id = os.urandom(16).hex()
+    try:
+        info = manager.start(
+            instance_id, authorized_key=Path(str(key) + ".pub").read_text(), instance_type=itype
+        )
+        yield SimHost(manager, info.ip, info.port, manager.disk_dir(instance_id), key, instance_id)
+    finally:
+        manager.close()
+
+
+@pytest.fixture
+def raw_host(tmp_path: Path) -> Iterator[Host]:
+    """A bare sshd we control fully: restart it, change its key, put fault wrappers first on PATH."""
     if not Path(SSHD).exists() or os.getuid() != 0:
         pytest.skip("needs root and OpenSSH sshd")
     base = tmp_path / "instance"
@@ -167,8 +226,18 @@ def known_hosts(hermetic_env: Path) -> KnownHosts:
 
 
 @pytest.fixture
-def session(host: Host, known_hosts: KnownHosts) -> Iterator[Session]:
+def session(host: SimHost, known_hosts: KnownHosts) -> Iterator[Session]:
     s = Session(host.target(), known_hosts=known_hosts)
+    s.open()
+    try:
+        yield s
+    finally:
+        s.close()
+
+
+@pytest.fixture
+def raw_session(raw_host: Host, known_hosts: KnownHosts) -> Iterator[Session]:
+    s = Session(raw_host.target(), known_hosts=known_hosts)
     s.open()
     try:
         yield s

@@ -13,15 +13,15 @@ from lambdabench.remote.ssh import HostKeyChanged, Session, wait_for_ssh
 from lambdabench.secrets import Secret
 
 
-def test_run_streams_to_log_and_pins_key(host, session, known_hosts, tmp_path):
+def test_run_streams_to_log_and_pins_key(raw_host, raw_session, known_hosts, tmp_path):
     log = tmp_path / "step.log"
-    result = session.run("echo out; echo err >&2; pwd", log_path=log)
+    result = raw_session.run("echo out; echo err >&2; pwd", log_path=log)
     assert result.ok
-    assert result.stdout.splitlines() == ["out", str(host.home)]
+    assert result.stdout.splitlines() == ["out", str(raw_host.home)]
     assert "err" in log.read_text() and "out" in log.read_text()
-    pinned = known_hosts.lookup(host.target().host_key_alias)
+    pinned = known_hosts.lookup(raw_host.target().host_key_alias)
     assert pinned is not None
-    assert pinned[1] in Path(str(host.host_key) + ".pub").read_text()
+    assert pinned[1] in Path(str(raw_host.host_key) + ".pub").read_text()
 
 
 def test_failure_carries_command_status_and_stderr_tail(session):
@@ -49,17 +49,17 @@ def test_stdin_secret_never_in_argv_or_log(session, tmp_path):
     assert "***" in log.read_text()
 
 
-def test_changed_host_key_is_refused(host, known_hosts):
-    Session(host.target(), known_hosts=known_hosts).open().close()
-    host.regenerate_host_key()
+def test_changed_host_key_is_refused(raw_host, known_hosts):
+    Session(raw_host.target(), known_hosts=known_hosts).open().close()
+    raw_host.regenerate_host_key()
     with pytest.raises(HostKeyChanged, match="changed"):
-        Session(host.target(), known_hosts=known_hosts).open()
+        Session(raw_host.target(), known_hosts=known_hosts).open()
     # OpenSSH with our known_hosts refuses it as well
-    argv = ssh.openssh_argv(host.target(), known_hosts.path, "true")
+    argv = ssh.openssh_argv(raw_host.target(), known_hosts.path, "true")
     assert subprocess.run(argv, capture_output=True, timeout=20).returncode == 255
     # a relaunched instance gets a new id, hence a new pin
-    assert known_hosts.forget(host.target().host_key_alias)
-    Session(host.target(), known_hosts=known_hosts).open().close()
+    assert known_hosts.forget(raw_host.target().host_key_alias)
+    Session(raw_host.target(), known_hosts=known_hosts).open().close()
 
 
 def test_expected_fingerprint_mismatch_refused(host, known_hosts):
@@ -80,29 +80,33 @@ def test_user_ssh_config_is_never_read(host, known_hosts, monkeypatch, tmp_path)
     assert subprocess.run(argv, capture_output=True, timeout=20).stdout == b"ok\n"
 
 
-def test_wait_for_ssh_backs_off_then_connects(host, known_hosts):
-    host.stop()
+def test_wait_for_ssh_backs_off_then_connects(raw_host, known_hosts):
+    raw_host.stop()
     sleeps: list[float] = []
 
     def sleep(seconds: float) -> None:
         sleeps.append(seconds)
         if len(sleeps) == 3:
-            host.start()
+            raw_host.start()
 
     s = wait_for_ssh(
-        host.target(), known_hosts=known_hosts, sleep=sleep, first_delay=0.01, connect_timeout=3
+        raw_host.target(),
+        known_hosts=known_hosts,
+        sleep=sleep,
+        first_delay=0.01,
+        connect_timeout=3,
     )
     assert s.run("echo up").stdout == "up\n"
     s.close()
     assert sleeps[:3] == [0.01, 0.02, 0.04]
 
 
-def test_wait_for_ssh_is_bounded(host, known_hosts):
-    host.stop()
+def test_wait_for_ssh_is_bounded(raw_host, known_hosts):
+    raw_host.stop()
     now = [0.0]
     with pytest.raises(RemoteError, match="not ready after 5s"):
         wait_for_ssh(
-            host.target(),
+            raw_host.target(),
             known_hosts=known_hosts,
             timeout=5,
             clock=lambda: now[0],

@@ -76,46 +76,47 @@ def _wrap_tar(host, body: str) -> None:
 
 
 @pytest.mark.parametrize("transport", ["openssh", "paramiko"])
-def test_corruption_in_transit_is_caught(host, session, tmp_path, transport):
-    files = make_tree(host.home / "logs")
+def test_corruption_in_transit_is_caught(raw_host, raw_session, tmp_path, transport):
+    files = make_tree(raw_host.home / "logs")
     # flip bytes of one file inside the stream (same length, so the tar stays well-formed)
     _wrap_tar(
-        host, "/usr/bin/tar \"$@\" | LC_ALL=C sed 's/CORRUPTME/CORRUPTYO/' | head -c 100000000\n"
+        raw_host,
+        "/usr/bin/tar \"$@\" | LC_ALL=C sed 's/CORRUPTME/CORRUPTYO/' | head -c 100000000\n",
     )
-    result = pull(session, "logs", tmp_path / "run", transport=transport)
+    result = pull(raw_session, "logs", tmp_path / "run", transport=transport)
     assert [f.path for f in result.failed] == ["marked.bin"]
     assert not result.ok and "marked.bin" in result.problems[0]
     assert all(f.verified for f in result.files if f.path != "marked.bin")
     # with the link healthy again, the bad file is re-fetched and the good ones are skipped
-    (host.bin_dir / "tar").unlink()
-    again = pull(session, "logs", tmp_path / "run", transport=transport)
+    (raw_host.bin_dir / "tar").unlink()
+    again = pull(raw_session, "logs", tmp_path / "run", transport=transport)
     assert again.ok and again.skipped == len(files) - 1
     assert again.bytes == len(files["marked.bin"])
 
 
-def test_pull_resumes_after_a_drop(host, session, tmp_path):
-    files = make_tree(host.home / "logs")
+def test_pull_resumes_after_a_drop(raw_host, raw_session, tmp_path):
+    files = make_tree(raw_host.home / "logs")
     # the stream dies after the first few files (as when the link drops)
-    _wrap_tar(host, '/usr/bin/tar "$@" | head -c 250000\n')
+    _wrap_tar(raw_host, '/usr/bin/tar "$@" | head -c 250000\n')
     local = tmp_path / "run"
     with pytest.raises(RemoteError):
-        pull(session, "logs", local, transport="openssh")
+        pull(raw_session, "logs", local, transport="openssh")
     done_before = (local / STATE_FILE).read_text().count("\n")
     assert done_before >= 1
-    (host.bin_dir / "tar").unlink()
-    result = pull(session, "logs", local)
+    (raw_host.bin_dir / "tar").unlink()
+    result = pull(raw_session, "logs", local)
     assert result.ok, result.problems
     assert result.skipped == done_before
     check_local(local, files)
     # a local file changed since the pull is fetched again
     (local / "empty.txt").write_bytes(b"tampered")
-    third = pull(session, "logs", local)
+    third = pull(raw_session, "logs", local)
     assert third.ok and third.bytes == 0 and (local / "empty.txt").read_bytes() == b""
 
 
-def test_path_traversal_in_tar_is_refused(host, session, tmp_path):
-    make_tree(host.home / "logs")
-    evil = host.home / "evil.tar"
+def test_path_traversal_in_tar_is_refused(raw_host, raw_session, tmp_path):
+    make_tree(raw_host.home / "logs")
+    evil = raw_host.home / "evil.tar"
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w") as tar:
         data = b"owned"
@@ -123,7 +124,7 @@ def test_path_traversal_in_tar_is_refused(host, session, tmp_path):
         info.size = len(data)
         tar.addfile(info, io.BytesIO(data))
     evil.write_bytes(buf.getvalue())
-    _wrap_tar(host, f"cat {evil}\n")
+    _wrap_tar(raw_host, f"cat {evil}\n")
     with pytest.raises(RemoteError, match="unsafe path"):
-        pull(session, "logs", tmp_path / "a" / "run")
+        pull(raw_session, "logs", tmp_path / "a" / "run")
     assert not (tmp_path / "escaped.txt").exists()

@@ -1,0 +1,282 @@
+"""Playbooks against a real sshd: step kinds, quoting, secrets, detached steps across a drop."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from lambdabench.errors import PlaybookError, UsageError
+from lambdabench.remote.playbook import (
+    Expr,
+    check_requirements,
+    find_playbook,
+    list_playbooks,
+    load_playbook,
+    run_playbook,
+)
+from lambdabench.secrets import Secret
+
+PROJECT = Path(__file__).resolve().parents[2] / "playbooks"
+
+
+def write(tmp_path: Path, text: str, name: str = "t.yaml") -> Path:
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+KINDS = """
+name: kinds
+vars:
+  label: {type: str, default: "plain"}
+  count: {type: int, default: 2}
+  loud: {type: bool, default: false}
+steps:
+  - name: echo label
+    run: >-
+      printf '%s|' {{ label }} > label.txt; echo n={{ count }} {{ loud | flag: --loud }}
+    capture: facts
+  - name: as root
+    sudo: id -u > uid.txt
+  - name: script
+    script: |
+      set -e
+      printf 'script saw %s\\n' {{ label }} > script.txt
+      [ -n "$GREETING" ] && echo "$GREETING" >> script.txt || true
+    env: {GREETING: hello}
+  - name: only when loud
+    when: loud and facts.n == '2 --loud'
+    run: touch loud.txt
+  - name: upload
+    put: {src: payload.txt, dest: in/payload.txt, mode: "0600"}
+  - name: download
+    get: {src: in, dest: back}
+"""
+
+
+def test_every_step_kind(host, session, tmp_path):
+    path = write(tmp_path, KINDS)
+    (tmp_path / "payload.txt").write_text("payload")
+    seen = []
+    res = run_playbook(
+        session,
+        load_playbook(path),
+        {"loud": "yes"},
+        {},
+        {},
+        tmp_path / "logs",
+        on_step=seen.append,
+    )
+    assert res.ok, res.error
+    assert [s.name for s in seen] == [s.name for s in res.steps]
+    assert (host.home / "label.txt").read_text() == "plain|"
+    assert (host.home / "uid.txt").read_text().strip() == "0"
+    assert (host.home / "script.txt").read_text() == "script saw plain\nhello\n"
+    assert (host.home / "loud.txt").exists()
+    assert res.facts["n"] == "2 --loud"
+    assert (tmp_path / "back" / "payload.txt").read_text() == "payload"
+    assert oct((host.home / "in" / "payload.txt").stat().st_mode & 0o777) == "0o600"
+    assert all(s.log_path and s.log_path.exists() for s in res.steps)
+
+
+@pytest.mark.parametrize(
+    "hostile",
+    [
+        'it\'s "quoted"',
+        "$(touch pwned)",
+        "`touch pwned`",
+        "a; touch pwned",
+        "line\ntouch pwned",
+        "--x --y",
+    ],
+)
+def test_hostile_values_stay_inert(host, session, tmp_path, hostile):
+    path = write(tmp_path, KINDS)
+    (tmp_path / "payload.txt").write_text("p")
+    res = run_playbook(session, load_playbook(path), {"label": hostile}, {}, {}, tmp_path / "logs")
+    assert res.ok, res.error
+    assert (host.home / "label.txt").read_text() == hostile + "|"
+    assert (host.home / "script.txt").read_text().startswith(f"script saw {hostile}\n")
+    assert not (host.home / "pwned").exists()
+
+
+SECRET = """
+name: secret
+secrets:
+  NGC_API_KEY: {required: true}
+steps:
+  - name: login
+    run: sleep 1.5; cat > got-stdin.txt
+    stdin: NGC_API_KEY
+  - name: file
+    run: sleep 1.5; cat "$NGC_API_KEY_FILE" > got-file.txt; stat -c %a "$NGC_API_KEY_FILE" > mode.txt
+    secret_files: [NGC_API_KEY]
+"""
+
+
+def test_secret_never_in_argv_or_logs(host, session, tmp_path):
+    sentinel = "sentinel-ngc-" + os.urandom(6).hex()
+    hits: list[str] = []
+    stop = threading.Event()
+
+    def sample() -> None:
+        while not stop.is_set():
+            for pid in os.listdir("/proc"):
+                if pid.isdigit():
+                    try:
+                        with open(f"/proc/{pid}/cmdline", "rb") as f:
+                            if sentinel.encode() in f.read():
+                                hits.append(pid)
+                    except OSError:
+                        pass
+            time.sleep(0.02)
+
+    sampler = threading.Thread(target=sample)
+    sampler.start()
+    try:
+        res = run_playbook(
+            session,
+            load_playbook(write(tmp_path, SECRET)),
+            {},
+            {},
+            {"NGC_API_KEY": Secret(sentinel)},
+            tmp_path / "logs",
+        )
+    finally:
+        stop.set()
+        sampler.join()
+    assert res.ok, res.error
+    assert hits == []
+    assert (host.home / "got-stdin.txt").read_text() == sentinel
+    assert (host.home / "got-file.txt").read_text() == sentinel
+    assert (host.home / "mode.txt").read_text().strip() == "600"
+    leftovers = [
+        p
+        for p in (host.home / ".lambdabench").rglob("*")
+        if p.is_file() and sentinel in p.read_text()
+    ]
+    assert leftovers == []  # secret files removed after their step
+    for log in (tmp_path / "logs").iterdir():
+        assert sentinel not in log.read_text()
+    with pytest.raises(UsageError, match="needs secret"):
+        run_playbook(session, load_playbook(write(tmp_path, SECRET)), {}, {}, {}, tmp_path / "l2")
+
+
+DETACHED = """
+name: detached
+steps:
+  - name: long job
+    run: for i in 1 2 3 4 5 6; do echo tick $i; sleep 0.5; done; exit 7
+    detach: true
+    timeout: 60
+"""
+
+
+def test_detached_step_survives_a_drop(host, session, tmp_path):
+    dropped = []
+
+    def sleep(seconds: float) -> None:
+        if not dropped and (tmp_path / "logs" / "01-long-job.log").exists():
+            host.drop_connections()
+            dropped.append(True)
+        time.sleep(min(seconds, 0.3))
+
+    res = run_playbook(
+        session,
+        load_playbook(write(tmp_path, DETACHED)),
+        {},
+        {},
+        {},
+        tmp_path / "logs",
+        poll_s=0.3,
+        sleep=sleep,
+    )
+    step = res.steps[0]
+    assert dropped and step.reattached >= 1
+    assert step.exit_status == 7 and not res.ok
+    assert "exited 7" in res.error.message
+    log = step.log_path.read_text()
+    assert [line for line in log.splitlines() if line.startswith("tick")] == [
+        f"tick {i}" for i in range(1, 7)
+    ]
+
+
+def test_validation_errors_name_file_and_line(tmp_path):
+    bad = write(tmp_path, "name: x\nsteps:\n  - name: a\n    run: echo {{ nope }}\n")
+    with pytest.raises(PlaybookError, match=r"t\.yaml:4: unknown name 'nope'"):
+        load_playbook(bad)
+    bad = write(tmp_path, "name: x\nsteps:\n  - run: ok\n  - name: b\n    when: a ==\n    run: x\n")
+    with pytest.raises(PlaybookError, match=r"t\.yaml:5: bad expression"):
+        load_playbook(bad)
+    bad = write(tmp_path, "name: x\nvars:\n  n: {type: int, default: many}\nsteps: [{run: x}]\n")
+    with pytest.raises(PlaybookError, match=r"t\.yaml:3: default does not fit"):
+        load_playbook(bad)
+    bad = write(tmp_path, "name: x\nsteps:\n  - run: x\n    stdin: KEY\n")
+    with pytest.raises(PlaybookError, match=r"t\.yaml:4: secret 'KEY' is not declared"):
+        load_playbook(bad)
+
+
+def test_expressions():
+    names = {"a": 2, "lib": "sb3", "facts.gpus": 8, "task": "Isaac-Camera-v0"}
+    assert Expr("a == 2 and lib in ['sb3', 'skrl']").evaluate(names)
+    assert Expr("not (a > 3) or false").evaluate(names)
+    assert Expr("'Camera' in task and facts.gpus >= 8").evaluate(names)
+    assert not Expr("facts.missing > 1").evaluate(names)
+    assert Expr("lib not in ['rl_games']").evaluate(names)
+    with pytest.raises(ValueError):
+        Expr("__import__('os')")
+
+
+def test_project_playbooks_validate_and_list():
+    books = {b.name: b for b in list_playbooks([PROJECT])}
+    assert {
+        "setup",
+        "gpu-preflight",
+        "isaaclab-train",
+        "isaaclab-play",
+        "list-envs",
+        "tensorboard",
+        "collect",
+    } <= set(books)
+    assert find_playbook("isaaclab-train", [PROJECT]).name == "isaaclab-train"
+
+
+H100 = {
+    "name": "gpu_1x_h100_sxm5",
+    "gpus": 1,
+    "gpu_model": "H100",
+    "vram_gb": 80,
+    "rtx": False,
+    "arch": "x86_64",
+}
+A10 = {
+    "name": "gpu_1x_a10",
+    "gpus": 1,
+    "gpu_model": "A10",
+    "vram_gb": 24,
+    "rtx": True,
+    "arch": "x86_64",
+}
+H100X8 = {**H100, "name": "gpu_8x_h100_sxm5", "gpus": 8}
+
+
+def test_requirements_refuse_video_on_non_rtx_and_bad_multi_gpu():
+    train = find_playbook("isaaclab-train", [PROJECT])
+    assert check_requirements(train, {}, H100) == []
+    problems = check_requirements(train, {"video": "true"}, H100)
+    assert len(problems) == 1 and "RT cores" in problems[0]
+    assert check_requirements(train, {"video": "true"}, A10) == []
+    assert check_requirements(train, {"task": "Isaac-Franka-Camera-v0"}, H100)
+    assert check_requirements(train, {"library": "rl_games"}, H100X8) == []
+    sb3 = check_requirements(train, {"library": "sb3"}, H100X8)
+    assert sb3 and "sb3" in sb3[0] and "multi_gpu=off" in sb3[0]
+    assert check_requirements(train, {"library": "sb3", "multi_gpu": "off"}, H100X8) == []
+    assert check_requirements(train, {"library": "rsl_rl", "isaaclab_version": "1"}, H100X8)
+    assert check_requirements(train, {"library": "rsl_rl", "isaaclab_version": "2"}, H100X8) == []
+    play = find_playbook("isaaclab-play", [PROJECT])
+    assert check_requirements(play, {"checkpoint": "/x.pt"}, H100)  # video on by default
+    assert check_requirements(play, {"checkpoint": "/x.pt", "disable_video": "true"}, H100) == []
