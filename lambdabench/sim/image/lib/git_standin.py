@@ -49,10 +49,33 @@ def url_env() -> dict[str, str]:
     return env
 
 
+NETWORK = {"clone", "fetch", "pull", "ls-remote", "submodule", "push", "archive"}
+_VALUED_GLOBALS = {"-C", "-c", "--git-dir", "--work-tree", "--namespace", "--exec-path"}
+
+
+def subcommand(argv: list[str]) -> str | None:
+    """The git subcommand after the global options."""
+    i = 0
+    while i < len(argv):
+        arg = argv[i]
+        if arg in _VALUED_GLOBALS:
+            i += 2
+        elif arg.startswith("-"):
+            i += 1
+        else:
+            return arg
+    return None
+
+
 def main(argv: list[str]) -> int:
-    """Record argv, add the URL rewrites, become real git."""
+    """Record argv, add the URL rewrites (network commands only), become real git."""
     simhost.log_argv("git", argv)
     env = dict(os.environ)
+    sub = subcommand(argv)
+    remote_update = sub == "remote" and "update" in argv
+    if sub not in NETWORK and not remote_update:
+        # local commands (remote get-url, config, log, ...) see the configured URL, as on a real box
+        os.execve(REAL_GIT, ["git", *argv], env)
     if env.get("GIT_CONFIG_COUNT"):
         # keep the caller's GIT_CONFIG_* entries: ours go after them
         base = int(env["GIT_CONFIG_COUNT"])
