@@ -19,7 +19,7 @@ from lambdabench.errors import LambdabenchError
 from tests.reliability.conftest import assert_cli_one_error, cli, record, simulator
 
 CI_EXAMPLES = 1000
-LONG_EXAMPLES = 10000
+LONG_EXAMPLES = 5000
 
 
 def examples(request: pytest.FixtureRequest) -> int:
