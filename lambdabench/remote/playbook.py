@@ -805,7 +805,9 @@ class _Runner:
         job = self.remote_dir("jobs", f"{self.run_id}-{index:02d}-{_slug(step.name)}")
         qjob = f'"$HOME"/{shell.quote(job)}'
         rm = "".join(f' "$HOME"/{shell.quote(p)}' for p in cleanup)
-        script = f"{command}\n" if not rm else f"trap 'rm -f --{rm}' EXIT\n{command}\n"
+        # steps run in $HOME, detached ones too (the job folder only holds the log and status)
+        body = f'cd "$HOME" || exit 1\n{command}\n'
+        script = body if not rm else f"trap 'rm -f --{rm}' EXIT\n{body}"
         self.session.write_private(job + "/cmd.sh", script)
         self.session.run(
             f"cd {qjob} && setsid nohup bash -c 'bash cmd.sh > log 2>&1 < /dev/null; "
