@@ -350,6 +350,100 @@ def ssh_config(click_ctx: click.Context, output: Path | None) -> None:
         click.echo(text.rstrip("\n"))
 
 
+@cli.command("run")
+@click.argument("instance")
+@click.argument("playbook")
+@click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="Playbook variable (repeatable).")
+@click.pass_context
+def run_cmd(click_ctx: click.Context, instance: str, playbook: str, sets: tuple[str, ...]) -> None:
+    """Run a playbook on an instance (requirements checked first; logs kept locally)."""
+    from lambdabench import remote_ops, sweep_ops
+
+    out_dir, facts = remote_ops.run_playbook_on(_ctx(click_ctx), instance, playbook, sweep_ops.parse_sets(sets))
+    for key, value in sorted(facts.items()):
+        click.echo(f"{key}={value}")
+    click.echo(f"logs: {out_dir}", err=True)
+
+
+@cli.command()
+@click.argument("instance")
+@click.option("--src", help="Remote folder to pull (default: Isaac Lab's logs, copied out of the container first).")
+@click.option("--include", multiple=True, metavar="GLOB", help="Only files matching (repeatable), e.g. '*.mp4'.")
+@click.option("--dest", type=click.Path(path_type=Path), help="Local folder (default: under LAMBDABENCH_HOME/runs).")
+@click.pass_context
+def pull(click_ctx: click.Context, instance: str, src: str | None, include: tuple[str, ...], dest: Path | None) -> None:
+    """Pull artifacts from an instance in one stream, each file verified (size + sha256); resumable."""
+    from lambdabench import remote_ops
+
+    where, count, nbytes = remote_ops.pull(_ctx(click_ctx), instance, src=src, include=list(include), dest=dest)
+    click.echo(f"{count} file(s), {nbytes:,} bytes, all verified: {where}")
+
+
+@cli.command()
+@click.argument("instance")
+@click.option("--mode", type=click.Choice(["1", "2"]), default="1", show_default=True,
+              help="1: Omniverse Streaming Client, 2: WebRTC.")
+@click.option("--script", default="source/standalone/demos/quadrupeds.py", show_default=True,
+              help="Isaac Lab script to stream (e.g. a play.py with --checkpoint).")
+@click.option("--container", default="isaac-lab-base", show_default=True)
+@click.pass_context
+def stream(click_ctx: click.Context, instance: str, mode: str, script: str, container: str) -> None:
+    """Livestream Isaac Sim from an RTX instance; firewall opened for your address only, closed after."""
+    from lambdabench import remote_ops
+
+    remote_ops.stream(_ctx(click_ctx), instance, mode=mode, script=script, container=container)
+
+
+@cli.group()
+def playbooks() -> None:
+    """The YAML playbooks (shipped in playbooks/, yours in LAMBDABENCH_HOME/playbooks)."""
+
+
+@playbooks.command("list")
+@click.option("--json", "as_json", is_flag=True)
+def playbooks_list(as_json: bool) -> None:
+    """Every playbook with its description."""
+    from lambdabench.remote.playbook import list_playbooks
+
+    books = list_playbooks()
+    rows = [{"name": b.name, "description": " ".join(b.description.split()), "path": str(b.path)} for b in books]
+    _out(rows, as_json, ["NAME", "DESCRIPTION"], [[r["name"], r["description"][:90]] for r in rows])
+
+
+@playbooks.command("show")
+@click.argument("name")
+def playbooks_show(name: str) -> None:
+    """A playbook's variables (type, default), requirements and steps."""
+    from lambdabench import render
+    from lambdabench.remote.playbook import find_playbook
+
+    b = find_playbook(name)
+    click.echo(f"{b.name}: {' '.join(b.description.split())}")
+    click.echo(f"file: {b.path}")
+    click.echo(render.table(["VAR", "TYPE", "DEFAULT", "DESCRIPTION"],
+                            [[v.name, v.type + (f" {v.choices}" if v.choices else ""), v.default, v.description]
+                             for v in b.vars.values()]))
+    for i, step in enumerate(b.steps, 1):
+        flags = " (detached)" if step.detach else ""
+        click.echo(f"{i:2d}. {step.name} [{step.kind}]{flags}")
+
+
+@playbooks.command("validate")
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+def playbooks_validate(paths: tuple[Path, ...]) -> None:
+    """Check playbook files (default: every known one); errors name file and line."""
+    from lambdabench.errors import PlaybookError
+    from lambdabench.remote.playbook import list_playbooks, validate
+
+    files = list(paths) or [b.path for b in list_playbooks()]
+    problems = [p for f in files for p in validate(f)]
+    for f in files:
+        if not validate(f):
+            click.echo(f"ok: {f}")
+    if problems:
+        raise PlaybookError(problems[0] + (f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""))
+
+
 @cli.command("export")
 @click.argument("sweep_id", type=int)
 @click.argument("uri")

@@ -128,3 +128,114 @@ def shell(ctx: Context, *, ref: str | None, gpu: str | None, keep: bool, setup: 
         elif launched_name:
             ctx.notify(f"{launched_name} kept running (--keep): it bills until `lambdabench down {launched_name}`")
     return ShellOutcome(status, launched_name, keep, cost_line)
+
+
+def _adhoc_dir(ctx: Context, inst: Instance, what: str) -> Path:
+    import time
+
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    return ctx.settings.home / "runs" / "adhoc" / (inst.name or inst.id) / f"{stamp}-{what}"
+
+
+def run_playbook_on(ctx: Context, ref: str, name: str, variables: dict[str, str]) -> tuple[Path, dict[str, object]]:
+    """`lambdabench run INSTANCE PLAYBOOK`: requirements checked first, then every step, logs kept locally."""
+    from lambdabench.gpuinfo import type_facts
+    from lambdabench.phases import open_session, run_named_playbook
+    from lambdabench.remote.playbook import check_requirements, find_playbook
+
+    playbook = find_playbook(name)
+    unknown = sorted(set(variables) - set(playbook.vars))
+    if unknown:
+        raise UsageError(f"playbook {name} has no variable {unknown[0]!r}",
+                         f"Its variables: {', '.join(sorted(playbook.vars)) or '(none)'}.")
+    playbook.resolve_vars(variables)
+    inst = find_instance(ctx, ref)
+    if inst.instance_type is not None:
+        problems = check_requirements(playbook, variables, type_facts(inst.instance_type))
+        if problems:
+            raise UsageError(problems[0], "Nothing was run.")
+    out_dir = _adhoc_dir(ctx, inst, name)
+    session = open_session(ctx, inst.ip or "", inst.id, timeout=600 / ctx.settings.time_scale)
+    try:
+        facts = run_named_playbook(ctx, session, name, variables, inst, out_dir)
+    finally:
+        session.close()
+    return out_dir, facts
+
+
+def pull(ctx: Context, ref: str, *, src: str | None, include: list[str], dest: Path | None) -> tuple[Path, int, int]:
+    """`lambdabench pull`: Isaac Lab logs copied out of the container first (or SRC), then pulled, verified."""
+    from lambdabench.errors import RemoteError
+    from lambdabench.phases import open_session, run_named_playbook
+    from lambdabench.remote.transfer import pull as pull_dir
+
+    inst = find_instance(ctx, ref)
+    out_dir = dest or _adhoc_dir(ctx, inst, "pull")
+    session = open_session(ctx, inst.ip or "", inst.id, timeout=600 / ctx.settings.time_scale)
+    try:
+        if src is None:
+            run_named_playbook(ctx, session, "collect", {"pull": "false"}, inst, out_dir)
+            src = "lambdabench-artifacts/logs"
+        result = pull_dir(session, src, out_dir / "artifacts", include=include or None)
+    finally:
+        session.close()
+    if not result.ok:
+        raise RemoteError(f"{len(result.failed)} file(s) failed verification: {', '.join(f.path for f in result.failed[:5])}",
+                          "Run `lambdabench pull` again: verified files are skipped, the rest re-fetched.")
+    return out_dir / "artifacts", len(result.files), result.bytes
+
+
+LIVESTREAM_PORTS = {  # Isaac Sim's native streaming client (1) and WebRTC (2)
+    "1": [("tcp", 47995, 48012), ("udp", 47995, 48012), ("tcp", 49000, 49007), ("udp", 49000, 49007),
+          ("tcp", 49100, 49100)],
+    "2": [("tcp", 8211, 8211), ("udp", 8211, 8211), ("tcp", 49100, 49100)],
+}
+
+
+def stream(ctx: Context, ref: str, *, mode: str, script: str, container: str, until: object = None) -> str:
+    """Livestream on an RTX instance: firewall opened for the caller's address only, closed afterwards."""
+    from lambdabench.cloud.models import FirewallRule
+    from lambdabench.gpuinfo import type_facts
+    from lambdabench.phases import open_session
+    from lambdabench.remote import shell as sh
+
+    inst = find_instance(ctx, ref)
+    facts = type_facts(inst.instance_type) if inst.instance_type else {"rtx": False, "name": "?"}
+    if not facts["rtx"]:
+        raise UsageError(
+            f"{inst.instance_type.name if inst.instance_type else ref} has no RT cores: Isaac Sim cannot livestream there",
+            "Use an RTX type such as a10 (train on any type, then play back on an RTX one).",
+        )
+    session = open_session(ctx, inst.ip or "", inst.id, timeout=60)
+    # the instance sees our public address as the SSH client: no third-party lookup needed
+    caller = session.run('printf %s "${SSH_CLIENT%% *}"', timeout=30).stdout.strip()
+    if not caller:
+        raise UsageError("could not tell this machine's address as the instance sees it")
+    description = f"lambdabench-stream {inst.id}"
+    before = ctx.cloud.list_firewall_rules()
+    ours = [FirewallRule(proto, f"{caller}/32", description, (lo, hi)) for proto, lo, hi in LIVESTREAM_PORTS[mode]]
+    ctx.cloud.set_firewall_rules([*before, *ours])
+    ctx.notify(f"firewall: opened {len(ours)} livestream rule(s) for {caller}/32 only")
+    try:
+        cmd = (f"/workspace/isaaclab/isaaclab.sh -p {sh.quote(script)} --livestream {sh.quote(mode)} --headless")
+        session.run(sh.in_container(container, f"setsid nohup {cmd} > /tmp/livestream.log 2>&1 &"), timeout=120)
+        ctx.notify(f"livestream starting on {inst.ip}: connect your Omniverse Streaming Client to {inst.ip} "
+                   "(Ctrl-C here stops it and closes the firewall)")
+        if callable(until):
+            until()
+        else:
+            import time
+
+            while True:
+                time.sleep(3600)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        try:
+            session.run(sh.in_container(container, "pkill -INT -f -- '--livestream' || true"), timeout=60, check=False)
+        finally:
+            session.close()
+            current = ctx.cloud.list_firewall_rules()
+            ctx.cloud.set_firewall_rules([r for r in current if r.description != description])
+            ctx.notify("firewall: livestream rules removed")
+    return caller

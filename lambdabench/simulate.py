@@ -66,9 +66,19 @@ def serve(*, port: int, scenario: Path | None, time_scale: float, env_file: Path
         from lambdabench.sim.server import serve_forever
 
         core = SimCloud(sc, time_scale=time_scale, state_dir=state_dir)
-        return serve_forever(core, port, env_file,
-                             extra_env=client_env(time_scale, sc.rate_limits.lockout_seconds, sc.ngc_api_key))
-    return run_serve(port, scenario, time_scale, env_file, factory, state_dir=state_dir)
+        try:
+            return serve_forever(core, port, env_file,
+                                 extra_env=client_env(time_scale, sc.rate_limits.lockout_seconds, sc.ngc_api_key))
+        finally:
+            import shutil
+
+            shutil.rmtree(state_dir, ignore_errors=True)
+    try:
+        return run_serve(port, scenario, time_scale, env_file, factory, state_dir=state_dir)
+    finally:
+        import shutil
+
+        shutil.rmtree(state_dir, ignore_errors=True)
 
 
 class RunningSim:

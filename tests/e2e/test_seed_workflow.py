@@ -1,0 +1,60 @@
+"""The seed's whole recipe on a simulated A10 with lambdabench commands alone (issue: remote execution)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from tests.e2e.conftest import SimProcess, needs_sshd
+
+pytestmark = needs_sshd
+
+LIBRARIES = ["skrl", "rl_games", "rsl_rl", "sb3"]
+
+
+def ok(out) -> str:  # type: ignore[no-untyped-def]
+    assert out.returncode == 0, out.stderr[-3000:]
+    return str(out.stdout)
+
+
+def test_seed_workflow_on_a_simulated_a10(simproc: SimProcess) -> None:
+    launched = json.loads(ok(simproc.cli("launch", "--gpu", "a10", "--wait", "--json")))
+    name = launched["name"]
+    facts = ok(simproc.cli("run", name, "setup", timeout=300))
+    assert "gpu_in_docker=ok" in facts and "isaaclab_commit=" in facts
+    for lib in LIBRARIES:
+        ok(simproc.cli("run", name, "isaaclab-train", "--set", f"library={lib}", "--set", "max_iterations=3",
+                       "--set", "num_envs=16", timeout=300))
+    pulled = ok(simproc.cli("pull", name, "--dest", str(simproc.home / "pulled"), timeout=300))
+    assert "all verified" in pulled
+    logs = simproc.home / "pulled" / "artifacts"
+    from lambdabench.metrics.tensorboard import find_event_files, load_series
+
+    for lib in LIBRARIES:
+        events = find_event_files(logs / lib)
+        assert events, f"no TensorBoard events for {lib}"
+        series = load_series(events[0].parent if lib not in ("rl_games",) else events[0].parent.parent, library=lib)
+        assert series.points and any((p.env_steps_per_s or 0) > 0 for p in series.points)
+    checkpoint = next(logs.glob("skrl/*/*/checkpoints/*.pt"))
+    in_container = "/workspace/isaaclab/logs/" + str(checkpoint.relative_to(logs))
+    ok(simproc.cli("run", name, "isaaclab-play", "--set", "library=skrl", "--set", f"checkpoint={in_container}",
+                   "--set", "play_seconds=8", timeout=300))
+    ok(simproc.cli("pull", name, "--include", "*.mp4", "--dest", str(simproc.home / "videos"), timeout=300))
+    videos = list((simproc.home / "videos").rglob("*.mp4"))
+    assert videos and all(v.stat().st_size > 0 for v in videos)
+    # the keys never reached a command line: the hosts' recorded argv and every file the simulator wrote
+    secrets = [simproc.env["LAMBDA_API_KEY"].encode(), simproc.env["NGC_API_KEY"].encode()]
+    for path in Path(simproc.state).rglob("*"):
+        if path.is_file() and not path.is_symlink():
+            data = path.read_bytes()
+            assert not any(s in data for s in secrets), f"a key leaked into {path}"
+    ok(simproc.cli("down", name))
+    assert simproc.running() == []
+
+
+def test_video_on_a_non_rtx_type_is_refused_before_anything_runs(simproc: SimProcess) -> None:
+    out = simproc.cli("sweep", "--gpus", "a10,h100", "--playbook", "isaaclab-train", "--set", "video=true")
+    assert out.returncode == 2
+    assert "RT cores" in out.stderr and out.stderr.count("\n") == 1
+    launches = [r for r in simproc.api("/_sim/requests") if r["path"].endswith("/launch")]
+    assert launches == []
