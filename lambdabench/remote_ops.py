@@ -218,7 +218,7 @@ def stream(ctx: Context, ref: str, *, mode: str, script: str, container: str, un
     ctx.notify(f"firewall: opened {len(ours)} livestream rule(s) for {caller}/32 only")
     try:
         cmd = (f"/workspace/isaaclab/isaaclab.sh -p {sh.quote(script)} --livestream {sh.quote(mode)} --headless")
-        session.run(sh.in_container(container, f"setsid nohup {cmd} > /tmp/livestream.log 2>&1 &"), timeout=120)
+        session.run(sh.in_container(container, f"setsid nohup {cmd} > \"$HOME\"/livestream.log 2>&1 &"), timeout=120)
         ctx.notify(f"livestream starting on {inst.ip}: connect your Omniverse Streaming Client to {inst.ip} "
                    "(Ctrl-C here stops it and closes the firewall)")
         if callable(until):
