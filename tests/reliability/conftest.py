@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import subprocess
 import sys
 import threading
 import time
-from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -20,6 +18,7 @@ import pytest
 from lambdabench.config import Settings
 from lambdabench.context import Context
 from lambdabench.errors import RemoteError
+from tests.reliability.results import record  # noqa: F401 - re-exported to the test modules
 
 LB = [sys.executable, "-m", "lambdabench.cli"]
 needs_sshd = pytest.mark.skipif(not Path("/usr/sbin/sshd").exists(), reason="OpenSSH sshd not installed")
@@ -27,15 +26,7 @@ ENDED = ("terminated", "terminating")
 
 # ---- results: counted by the tests, written at the end of the session --------------------------
 
-RESULTS: Counter[str] = Counter()
-_RESULTS_LOCK = threading.Lock()
 _OUT: dict[str, str | None] = {"path": None}
-
-
-def record(key: str, n: int = 1) -> None:
-    """Count one survived case (a fault × scenario, a kill, a hypothesis example, a secrets check)."""
-    with _RESULTS_LOCK:
-        RESULTS[key] += n
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -43,32 +34,15 @@ def pytest_configure(config: pytest.Config) -> None:
     _OUT["path"] = os.environ.get("LAMBDABENCH_RELIABILITY_OUT")
 
 
-def summary() -> dict[str, Any]:
-    """The figures for the README: totals per family plus every counter."""
-    with _RESULTS_LOCK:
-        counts = dict(sorted(RESULTS.items()))
-    fam: Counter[str] = Counter()
-    for key, n in counts.items():
-        fam[key.split(":", 1)[0]] += n
-    return {"families": dict(sorted(fam.items())), "counts": counts}
-
-
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
-    if not RESULTS:
+    from tests.reliability import results
+
+    if not results.RESULTS:
         return
-    data = summary()
-    fam = data["families"]
-    line = (
-        f"reliability: {fam.get('fault', 0)} faults x scenarios survived, {fam.get('kill', 0)} kill -9s survived, "
-        f"{fam.get('hypothesis', 0)} generated hostile inputs, {fam.get('secrets', 0)} secret checks, "
-        f"{fam.get('ssh', 0)} SSH checks"
-    )
-    terminalreporter.write_line(line)
+    terminalreporter.write_line(results.one_line(results.summary()))
     out = _OUT["path"]
     if out:
-        data["long"] = bool(config.getoption("--long"))
-        data["exitstatus"] = int(exitstatus)
-        Path(out).write_text(json.dumps(data, indent=1) + "\n")
+        results.write(Path(out), {"long": bool(config.getoption("--long")), "exitstatus": int(exitstatus)})
         terminalreporter.write_line(f"reliability figures written to {out}")
 
 
