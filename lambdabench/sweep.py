@@ -150,20 +150,69 @@ class RemotePhase(Protocol):
 
 
 class Progress:
-    """Per-run stage lines on stderr (stdout stays for the report)."""
+    """Per-run stage lines on stderr (stdout stays for the report); on a terminal, a live board below them."""
 
-    def __init__(self, notify: Callable[[str], None]) -> None:
+    def __init__(self, notify: Callable[[str], None], *, live: bool | None = None) -> None:
+        import sys
+
         self._notify = notify
-        self._lock = threading.Lock()
-        self.stages: dict[str, str] = {}
+        self._lock = threading.RLock()
+        self.stages: dict[str, tuple[str, float]] = {}
+        self.live = sys.stderr.isatty() if live is None else live
+        self._drawn = 0
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        if self.live and self._thread is None:
+            self._thread = threading.Thread(target=self._tick, name="progress", daemon=True)
+            self._thread.start()
+
+    def close(self) -> None:
+        self._stop.set()
+        with self._lock:
+            self._erase()
 
     def stage(self, label: str, stage: str) -> None:
         with self._lock:
-            self.stages[label] = stage
-        self._notify(f"[{label}] {stage}")
+            self.stages[label] = (stage, time.monotonic())
+            self._line(f"[{label}] {stage}")
 
     def say(self, label: str, message: str) -> None:
-        self._notify(f"[{label}] {message}")
+        with self._lock:
+            self._line(f"[{label}] {message}")
+
+    def _line(self, text: str) -> None:
+        self._erase()
+        self._notify(text)
+        self._draw()
+
+    def _tick(self) -> None:
+        while not self._stop.wait(1.0):
+            with self._lock:
+                self._erase()
+                self._draw()
+
+    def _erase(self) -> None:
+        import sys
+
+        if self.live and self._drawn:
+            sys.stderr.write(f"\x1b[{self._drawn}F\x1b[J")
+            sys.stderr.flush()
+            self._drawn = 0
+
+    def _draw(self) -> None:
+        import sys
+
+        if not self.live or self._stop.is_set() or not self.stages:
+            return
+        now = time.monotonic()
+        width = max(len(k) for k in self.stages)
+        lines = [f"  {label.ljust(width)}  {stage[:60]:<60}  {now - since:6.0f}s"
+                 for label, (stage, since) in sorted(self.stages.items())]
+        sys.stderr.write("\x1b[2m" + "\n".join(lines) + "\x1b[0m\n")
+        sys.stderr.flush()
+        self._drawn = len(lines)
 
 
 @dataclass
@@ -234,6 +283,7 @@ class SweepRunner:
                 )
         self.result.sweep_id = sweep_id
         previous = self._install_handlers()
+        self.progress.start()
         try:
             self._key_name = self.ctx.ssh_key_name()
             self._launch_all(sweep_id)
@@ -242,8 +292,10 @@ class SweepRunner:
             self.stop.set()
             self.result.interrupted = True
         finally:
-            self.stop.set() if self.result.interrupted else None
+            if self.result.interrupted:
+                self.stop.set()
             self._teardown_all(sweep_id)
+            self.progress.close()
             self._restore_handlers(previous)
             status = "aborted" if self.result.interrupted else "finished"
             ledger.finish_sweep(sweep_id, status)
