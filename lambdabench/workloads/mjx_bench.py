@@ -380,7 +380,7 @@ def _version(dist_name: str) -> str | None:
 # ---------------------------------------------------------------- the benchmark
 
 
-def build(seed: int, steps_per_call: int) -> tuple[Any, Callable[..., Any], Callable[..., Any]]:
+def build(seed: int, steps_per_call: int) -> tuple[Any, Callable[..., Any], Any]:
     """The MJX model, a batch maker (N envs) and the jitted vmapped K-step rollout."""
     import jax
     import mujoco
@@ -427,7 +427,7 @@ def bench_one(
     n: int,
     args: argparse.Namespace,
     coord: Coordinator,
-    parts: tuple[Any, Callable[..., Any], Callable[..., Any]],
+    parts: tuple[Any, Callable[..., Any], Any],
 ) -> dict[str, Any]:
     """Compile, warm up, agree on work per rep, then time args.reps barrier-started reps."""
     import jax.numpy as jnp
