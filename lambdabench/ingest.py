@@ -41,7 +41,6 @@ def ingest_run(rc: RunContext, *, facts: dict[str, Any], library: str | None = N
     ledger, run_id, run_dir = rc.ledger, rc.run_id, rc.run_dir
     notes: list[str] = []
     series = None
-    stats = None
     env_steps: float | None = None
     source = ""
     mjx = run_dir / "results" / "mjx-result.json"
@@ -105,9 +104,7 @@ def ingest_run(rc: RunContext, *, facts: dict[str, Any], library: str | None = N
             startup["container_start"] = step.ended - step.started
             ledger.record_metric(run_id, MetricKey.CONTAINER_START_S, startup["container_start"], unit="s",
                                  source="steps")
-    record = _write_record(rc, facts, series, telemetry, startup, notes)
-    del stats
-    return record
+    return _write_record(rc, facts, series, telemetry, startup, notes)
 
 
 def _write_record(rc: RunContext, facts: dict[str, Any], series: Any, telemetry: Any,

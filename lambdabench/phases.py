@@ -217,15 +217,11 @@ class PlaybookPhase:
 
     def _record_log(self, rc: RunContext, step: Any) -> None:
         """The verified files a `get` step pulled (its log lists `ok SIZE SHA256 PATH`)."""
-        dest = None
-        for s in (self.playbook, ):
-            del s
         for line in Path(step.log_path).read_text().splitlines():
             parts = line.split(" ", 3)
-            if len(parts) == 4:
+            if len(parts) == 4 and parts[0] in ("ok", "FAILED") and parts[1].isdigit():
                 verdict, size, sha, path = parts
                 rc.ledger.record_artifact(rc.run_id, path, size=int(size), sha256=sha, verified=verdict == "ok")
-        del dest
 
     def _record_files(self, rc: RunContext, files: Any, prefix: str) -> None:
         for f in files:
