@@ -173,6 +173,8 @@ def sim_serve(port: int, scenario: Path | None, time_scale: float, out_env: Path
 @click.option("--playbook", default="gpu-probe", show_default=True, help="Benchmark playbook (see `playbooks list`).")
 @click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="Playbook variable (repeatable).")
 @click.option("--repeat", type=int, default=1, show_default=True, help="Runs per GPU type.")
+@click.option("--nodes", type=int, default=1, show_default=True,
+              help="Instances per run, one training across them with torchrun (docs/multinode.md).")
 @click.option("--max-cost", metavar="USD", help="Never let the projected spend pass this many dollars.")
 @click.option("--max-parallel", type=int, default=0, help="At most K instances at once (0: all).")
 @click.option("--max-run-minutes", type=float, help="Per-run maximum duration, boot included (default 180).")
@@ -184,7 +186,7 @@ def sim_serve(port: int, scenario: Path | None, time_scale: float, out_env: Path
               show_default=True, help="Report format printed at the end.")
 @click.option("--export", "export_uri", metavar="S3_URI", help="Upload artifacts, records and report to s3://bucket/prefix.")
 @click.pass_context
-def sweep(click_ctx: click.Context, gpus: str, playbook: str, sets: tuple[str, ...], repeat: int,
+def sweep(click_ctx: click.Context, gpus: str, playbook: str, sets: tuple[str, ...], repeat: int, nodes: int,
           max_cost: str | None, max_parallel: int, max_run_minutes: float | None, region: str | None,
           keep_on_failure: bool, dry_run: bool, name: str | None, fmt: str, export_uri: str | None) -> None:
     """Benchmark several GPU types side by side; every instance is torn down, whatever happens."""
@@ -197,7 +199,7 @@ def sweep(click_ctx: click.Context, gpus: str, playbook: str, sets: tuple[str, .
     if max_run_minutes is not None and not 0 < max_run_minutes <= 7 * 24 * 60:
         raise UsageError(f"--max-run-minutes {max_run_minutes:g} is out of range", "Use more than 0, at most a week.")
     req = sweep_ops.SweepRequest(gpus, playbook, sweep_ops.parse_sets(sets), repeat, max_cost, max_parallel,
-                                 keep_on_failure, region, max_run_minutes, name)
+                                 keep_on_failure, region, max_run_minutes, name, nodes=nodes)
     plan = sweep_ops.plan_sweep(ctx, req)
     if export_uri:
         from lambdabench.export import parse_s3_uri

@@ -279,7 +279,8 @@ class SweepRunner:
             for r in self.plan.runs:
                 r.run_id = ledger.add_run(
                     sweep_id, instance_type=r.itype.name, region=self.plan.region, workload=self.plan.playbook,
-                    params={"vars": self.plan.variables, "repeat": r.repeat, "label": r.label},
+                    params={"vars": self.plan.variables, "repeat": r.repeat, "label": r.label,
+                            **({"nodes": self.plan.nodes} if self.plan.nodes > 1 else {})},
                 )
         self.result.sweep_id = sweep_id
         previous = self._install_handlers()
@@ -399,6 +400,10 @@ class SweepRunner:
 
     def _launch(self, run: PlannedRun) -> Launched:
         assert run.run_id is not None and self._key_name is not None
+        if self.plan.nodes > 1:  # N instances in one region, all or none
+            from lambdabench.multinode import launch_group
+
+            return launch_group(self, run)  # type: ignore[return-value]
         self.ledger.set_run_status(run.run_id, "running")
         self.progress.stage(run.label, "launching")
         regions = capacity_regions(self.cloud, run.itype.name, [self.plan.region] if self.plan.region else [])
@@ -430,6 +435,11 @@ class SweepRunner:
 
     def _worker(self, sweep_id: int, run: PlannedRun, launched: Launched) -> None:
         assert run.run_id is not None
+        if self.plan.nodes > 1:
+            from lambdabench.multinode import run_cluster
+
+            run_cluster(self, sweep_id, run, launched)  # type: ignore[arg-type]
+            return
         failed: str | None = None
         stage = "boot"
         try:

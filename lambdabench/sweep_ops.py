@@ -36,8 +36,12 @@ def parse_sets(pairs: Sequence[str]) -> dict[str, str]:
     return out
 
 
-def phase_for(ctx: Context, playbook: str, variables: dict[str, str]) -> RemotePhase:
+def phase_for(ctx: Context, playbook: str, variables: dict[str, str], nodes: int = 1) -> RemotePhase:
     """The remote phase that runs this playbook (built-in probe, or a YAML playbook)."""
+    if nodes > 1:
+        from lambdabench.multinode import phase_for_cluster
+
+        return phase_for_cluster(ctx, playbook, variables)  # type: ignore[return-value]
     if playbook == "gpu-probe":
         from lambdabench.phases import ProbePhase
 
@@ -86,6 +90,10 @@ def plan_sweep(ctx: Context, req: SweepRequest) -> SweepPlan:
     scale = ctx.settings.time_scale
     max_run = (req.max_run_minutes * 60 if req.max_run_minutes else DEFAULT_MAX_RUN_SECONDS) / scale
     phase_check(ctx, req, types)
+    if req.nodes > 1:
+        from lambdabench.multinode import check_multinode
+
+        check_multinode(ctx, req.playbook, req.sets, types, req.nodes)
     return make_plan(
         types, playbook=req.playbook, variables=req.sets, repeat=req.repeat, max_run_seconds=max_run,
         max_cost_cents=max_cost_cents, max_parallel=req.max_parallel, keep_on_failure=req.keep_on_failure,
@@ -105,7 +113,7 @@ def phase_check(ctx: Context, req: SweepRequest, types: Sequence[object]) -> Non
 
 
 def run_sweep(ctx: Context, plan: SweepPlan, *, name: str | None, remote: RemotePhase | None = None) -> SweepResult:
-    phase = remote or phase_for(ctx, plan.playbook, plan.variables)
+    phase = remote or phase_for(ctx, plan.playbook, plan.variables, plan.nodes)
     return SweepRunner(ctx, plan, phase, name=name).run()
 
 
@@ -197,5 +205,5 @@ def resume(ctx: Context, sweep_id: int, *, force: bool = False) -> SweepResult:
         ledger.set_run_status(run.id, "pending")
         plan.runs.append(PlannedRun(itype, int((run.params or {}).get("repeat", 1)), run_id=run.id))
     plan.max_parallel = len(plan.runs)
-    phase = phase_for(ctx, plan.playbook, plan.variables)
+    phase = phase_for(ctx, plan.playbook, plan.variables, plan.nodes)
     return SweepRunner(ctx, plan, phase, resume_sweep=sweep_id).run()

@@ -84,29 +84,32 @@ def _torchrun(args: list[str]) -> int:
         sys.stderr.write("torchrun: error: the following arguments are required: training_script\n")
         return 2
     nproc = int(opts.get("nproc_per_node", "1"))
-    nnodes = opts.get("nnodes", "1")
-    if nnodes not in ("1", "1:1"):
-        sys.stderr.write(
-            "torch.distributed.DistNetworkError: (simulated) multi-node rendezvous is not "
-            "simulated: run with --nnodes=1\n"
-        )
-        return 1
+    nnodes = int(opts.get("nnodes", "1").split(":")[-1])
+    node_rank = int(opts.get("node_rank", "0"))
     script, script_args = rest[0], rest[1:]
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = opts.get("master_port") or str(sock.getsockname()[1])
+    master, run_id = "127.0.0.1", "none"
+    if nnodes > 1:
+        joined = _rendezvous(opts, nnodes, node_rank)
+        if joined is None:
+            return 1
+        master, port, run_id = joined
+    else:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = opts.get("master_port") or str(sock.getsockname()[1])
     procs = []
-    for rank in range(nproc):
+    for local in range(nproc):
+        rank = node_rank * nproc + local
         env = dict(
             os.environ,
             RANK=str(rank),
-            LOCAL_RANK=str(rank),
-            WORLD_SIZE=str(nproc),
+            LOCAL_RANK=str(local),
+            WORLD_SIZE=str(nproc * nnodes),
             LOCAL_WORLD_SIZE=str(nproc),
-            GROUP_RANK="0",
-            MASTER_ADDR="127.0.0.1",
+            GROUP_RANK=str(node_rank),
+            MASTER_ADDR=master,
             MASTER_PORT=port,
-            TORCHELASTIC_RUN_ID="none",
+            TORCHELASTIC_RUN_ID=run_id,
         )
         procs.append(subprocess.Popen([sys.executable, script, *script_args], env=env))
     failed: tuple[int, int] | None = None
@@ -135,10 +138,63 @@ def _torchrun(args: list[str]) -> int:
         + "=" * 60 + f"\n{script} FAILED\n" + "-" * 60 + "\nFailures:\n  <NO_OTHER_FAILURES>\n"
         + "-" * 60 + "\nRoot Cause (first observed failure):\n[0]:\n"
         + f"  time      : {datetime.now():%Y-%m-%d_%H:%M:%S}\n  host      : {socket.gethostname()}\n"
-        + f"  rank      : {rank} (local_rank: {rank})\n  exitcode  : {code} (pid: {procs[rank].pid})\n"
+        + f"  rank      : {node_rank * nproc + rank} (local_rank: {rank})\n  exitcode  : {code} (pid: {procs[rank].pid})\n"
         + "=" * 60 + "\n"
     )  # fmt: skip
     return 1
+
+
+def _rendezvous(opts: dict[str, str], nnodes: int, node_rank: int) -> tuple[str, str, str] | None:
+    """c10d rendezvous, simulated: node 0 (or is_host) listens on the endpoint until every node has joined."""
+    if opts.get("rdzv_backend", "static") != "c10d" or not opts.get("rdzv_endpoint"):
+        sys.stderr.write("torchrun: error: --nnodes > 1 needs --rdzv_backend=c10d --rdzv_endpoint=HOST:PORT (simulated)\n")
+        return None
+    host, _, port_text = opts["rdzv_endpoint"].rpartition(":")
+    conf = dict(kv.partition("=")[::2] for kv in opts.get("rdzv_conf", "").split(",") if kv)
+    timeout = float(conf.get("join_timeout", "600"))
+    is_host = conf.get("is_host", str(node_rank == 0)).lower() in ("1", "true", "yes")
+    run_id = opts.get("rdzv_id", "none")
+    deadline = time.monotonic() + timeout
+    print(f"[simulated torchrun] node {node_rank}/{nnodes}: rendezvous {run_id} at {host}:{port_text}", flush=True)
+    try:
+        if is_host:
+            with socket.socket() as server:
+                server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                server.bind((host, int(port_text)))
+                server.listen(nnodes)
+                peers = []
+                while len(peers) < nnodes - 1:
+                    server.settimeout(max(0.01, deadline - time.monotonic()))
+                    conn, _ = server.accept()
+                    conn.settimeout(max(0.01, deadline - time.monotonic()))
+                    if conn.recv(256).decode().strip().split(" ")[0] != run_id:
+                        conn.close()
+                        continue
+                    peers.append(conn)
+                for conn in peers:
+                    conn.sendall(b"go\n")
+                    conn.close()
+        else:
+            while True:
+                try:
+                    with socket.create_connection((host, int(port_text)), timeout=2) as conn:
+                        conn.sendall(f"{run_id} {node_rank}\n".encode())
+                        conn.settimeout(max(0.01, deadline - time.monotonic()))
+                        if conn.recv(16).strip() == b"go":
+                            break
+                except OSError:  # not listening yet, or reset: try again until the deadline
+                    pass
+                if time.monotonic() > deadline:
+                    raise TimeoutError
+                time.sleep(0.1)
+    except OSError as exc:
+        sys.stderr.write(
+            "torch.distributed.elastic.rendezvous.api.RendezvousTimeoutError: (simulated) "
+            f"rendezvous {run_id} at {host}:{port_text} did not complete in {timeout:g}s ({exc or 'timeout'})\n"
+        )
+        return None
+    print(f"[simulated torchrun] node {node_rank}: all {nnodes} nodes joined", flush=True)
+    return host, str(int(port_text) + 1), run_id
 
 
 def python(args: list[str]) -> int:

@@ -1,0 +1,97 @@
+"""The simulator in-process (real HTTP API) with or without real sshd hosts, and a Context for it."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import socket
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from lambdabench.config import Settings
+from lambdabench.context import Context
+from lambdabench.sim.core import SimCloud
+from lambdabench.sim.scenario import Scenario
+from lambdabench.sim.server import SimServer
+from lambdabench.simulate import client_env, host_env
+
+SCALE = 600.0
+HAS_TORCH = importlib.util.find_spec("torch") is not None
+needs_torch = pytest.mark.skipif(
+    not HAS_TORCH,
+    reason="torch is not importable by the simulator's python (.venv/bin/pip install torch==2.13.0: CPU wheel)",
+)
+needs_sshd = pytest.mark.skipif(not Path("/usr/sbin/sshd").exists(), reason="OpenSSH sshd not installed")
+
+
+@dataclass
+class Sim:
+    core: SimCloud
+    env: dict[str, str]
+    hosts: Any = None
+
+    def context(self, **extra: str) -> Context:
+        return Context(Settings.load(env={**os.environ, **self.env, **extra}))
+
+    def live(self) -> list[dict[str, Any]]:
+        return [b for b in self.core.billing() if b["status"] not in ("terminated", "terminating")]
+
+    def requests(self, suffix: str, method: str | None = None) -> list[dict[str, Any]]:
+        return [r for r in self.core.requests()
+                if r["path"].rstrip("/").endswith(suffix) and (method is None or r["method"] == method)]
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def start(tmp: Path, scenario: dict[str, Any] | None = None, *, hosts: bool = False) -> tuple[Sim, SimServer]:
+    manager = None
+    if hosts:
+        from lambdabench.sim.hosts import HostManager
+
+        manager = HostManager(tmp / "sim", port=_free_port())
+    core = SimCloud(Scenario.from_dict(scenario) if scenario else Scenario(), time_scale=SCALE, hosts=manager)
+    extra = {**client_env(SCALE), **(host_env(manager) if manager else {})}
+    srv = SimServer(core, extra_env=extra).start()
+    return Sim(core, {**srv.env(), **extra, "LAMBDABENCH_RETRY_BUDGET": "5"}, manager), srv
+
+
+@pytest.fixture
+def api_sim(tmp_path: Path) -> Iterator[Sim]:
+    sim, srv = start(tmp_path)
+    yield sim
+    srv.stop()
+    sim.core.close()
+
+
+@pytest.fixture
+def host_sim(tmp_path: Path) -> Iterator[Sim]:
+    sim, srv = start(tmp_path, hosts=True)
+    yield sim
+    srv.stop()
+    sim.core.close()
+    if sim.hosts is not None:
+        sim.hosts.close()
+
+
+def processes_mentioning(marker: str) -> list[str]:
+    """Command lines of live processes that mention marker (a tmp path of one test)."""
+    out = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            cmd = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            env = (entry / "environ").read_bytes().decode(errors="replace")
+        except OSError:
+            continue
+        if f"LAMBDABENCH_SIM_STATE={marker}" in env or (marker in cmd and "sshd" not in cmd):
+            out.append(f"{entry.name}: {cmd[:200]}")
+    return out
