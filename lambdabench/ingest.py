@@ -50,7 +50,7 @@ def ingest_run(rc: RunContext, *, facts: dict[str, Any], library: str | None = N
         if runs:
             best = max(runs, key=lambda r: r.get("num_envs_total", r.get("num_envs", 0)))
             rate = best["env_steps_per_s"]
-            stats_doc = {"mean": rate["mean"], "std": rate.get("std", 0.0), "peak": rate.get("max", rate["mean"])}
+            stats_doc = {"mean": rate["mean"], "std": rate.get("std", 0.0), "peak": rate.get("peak", rate["mean"])}
             env_steps = float(sum(r.get("total_env_steps", 0) for r in runs))
             ledger.record_metric(run_id, MetricKey.ENV_STEPS_PER_S, stats_doc["mean"], unit="steps/s",
                                  source="mjx")

@@ -43,7 +43,9 @@ def open_session(ctx: Context, host: str, instance_id: str | None, *, timeout: f
 
 
 def ssh_timeout(ctx: Context) -> float:
-    return 600.0 / ctx.settings.time_scale
+    """How long sshd may lag `active`: 10 cloud minutes, but never under a minute of real time (a
+    loaded machine is slow to log in however fast the simulated cloud runs)."""
+    return max(60.0, 600.0 / ctx.settings.time_scale)
 
 
 class ProbePhase:
@@ -210,7 +212,7 @@ class PlaybookPhase:
         scale = rc.ctx.settings.time_scale
         result = run_playbook(
             session, playbook, _declared(playbook, variables), facts, secrets, log_dir, on_step,
-            local_dir=rc.run_dir, poll_s=max(0.05, 2.0 / scale), reattach_timeout=max(5.0, 300.0 / scale),
+            local_dir=rc.run_dir, poll_s=max(0.05, 2.0 / scale), reattach_timeout=max(60.0, 300.0 / scale),
         )
         result.raise_for_status()
         return dict(result.facts)
@@ -257,7 +259,7 @@ def run_named_playbook(ctx: Context, session: Session, name: str, variables: dic
     scale = ctx.settings.time_scale
     result = run_playbook(session, playbook, {k: v for k, v in variables.items() if k in playbook.vars}, facts,
                           secrets, log_root / "logs" / name, on_step, local_dir=log_root,
-                          poll_s=max(0.05, 2.0 / scale), reattach_timeout=max(5.0, 300.0 / scale))
+                          poll_s=max(0.05, 2.0 / scale), reattach_timeout=max(60.0, 300.0 / scale))
     result.raise_for_status()
     return dict(result.facts)
 

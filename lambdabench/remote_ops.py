@@ -90,7 +90,7 @@ def shell(ctx: Context, *, ref: str | None, gpu: str | None, keep: bool, setup: 
     from lambdabench.cost import dollars as cent_minutes_to_dollars
     from lambdabench.cost import format_dollars, instance_cost
     from lambdabench.instances import terminate_and_verify
-    from lambdabench.phases import known_hosts_path, open_session, ssh_target
+    from lambdabench.phases import known_hosts_path, open_session, ssh_target, ssh_timeout
     from lambdabench.remote.ssh import openssh_argv
 
     if (ref is None) == (gpu is None):
@@ -103,7 +103,7 @@ def shell(ctx: Context, *, ref: str | None, gpu: str | None, keep: bool, setup: 
             inst = find_instance(ctx, res.id)
         else:
             inst = find_instance(ctx, ref or "")
-        session = open_session(ctx, inst.ip or "", inst.id, timeout=600 / ctx.settings.time_scale)
+        session = open_session(ctx, inst.ip or "", inst.id, timeout=ssh_timeout(ctx))
         if launched_name:
             ctx.ledger.mark(launched_name, "ssh_ready")
         if setup:
@@ -140,7 +140,7 @@ def _adhoc_dir(ctx: Context, inst: Instance, what: str) -> Path:
 def run_playbook_on(ctx: Context, ref: str, name: str, variables: dict[str, str]) -> tuple[Path, dict[str, object]]:
     """`lambdabench run INSTANCE PLAYBOOK`: requirements checked first, then every step, logs kept locally."""
     from lambdabench.gpuinfo import type_facts
-    from lambdabench.phases import open_session, run_named_playbook
+    from lambdabench.phases import open_session, run_named_playbook, ssh_timeout
     from lambdabench.remote.playbook import check_requirements, find_playbook
 
     playbook = find_playbook(name)
@@ -155,7 +155,7 @@ def run_playbook_on(ctx: Context, ref: str, name: str, variables: dict[str, str]
         if problems:
             raise UsageError(problems[0], "Nothing was run.")
     out_dir = _adhoc_dir(ctx, inst, name)
-    session = open_session(ctx, inst.ip or "", inst.id, timeout=600 / ctx.settings.time_scale)
+    session = open_session(ctx, inst.ip or "", inst.id, timeout=ssh_timeout(ctx))
     try:
         facts = run_named_playbook(ctx, session, name, variables, inst, out_dir)
     finally:
@@ -166,12 +166,12 @@ def run_playbook_on(ctx: Context, ref: str, name: str, variables: dict[str, str]
 def pull(ctx: Context, ref: str, *, src: str | None, include: list[str], dest: Path | None) -> tuple[Path, int, int]:
     """`lambdabench pull`: Isaac Lab logs copied out of the container first (or SRC), then pulled, verified."""
     from lambdabench.errors import RemoteError
-    from lambdabench.phases import open_session, run_named_playbook
+    from lambdabench.phases import open_session, run_named_playbook, ssh_timeout
     from lambdabench.remote.transfer import pull as pull_dir
 
     inst = find_instance(ctx, ref)
     out_dir = dest or _adhoc_dir(ctx, inst, "pull")
-    session = open_session(ctx, inst.ip or "", inst.id, timeout=600 / ctx.settings.time_scale)
+    session = open_session(ctx, inst.ip or "", inst.id, timeout=ssh_timeout(ctx))
     try:
         if src is None:
             run_named_playbook(ctx, session, "collect", {"pull": "false"}, inst, out_dir)

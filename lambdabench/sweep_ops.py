@@ -88,7 +88,12 @@ def plan_sweep(ctx: Context, req: SweepRequest) -> SweepPlan:
     if req.region and req.region not in {r.name for r in ctx.cloud.list_regions()}:
         raise UsageError(f"Unknown region {req.region!r}", "See `lambdabench types` for regions.")
     scale = ctx.settings.time_scale
-    max_run = (req.max_run_minutes * 60 if req.max_run_minutes else DEFAULT_MAX_RUN_SECONDS) / scale
+    if req.max_run_minutes:
+        max_run = req.max_run_minutes * 60 / scale
+    else:
+        # the default cap is 3 cloud hours; on a fast-forwarded simulator it never drops under 10 real
+        # minutes, since set-up and benchmarks run at the local machine's own speed
+        max_run = DEFAULT_MAX_RUN_SECONDS / scale if scale <= 1 else max(DEFAULT_MAX_RUN_SECONDS / scale, 600.0)
     phase_check(ctx, req, types)
     if req.nodes > 1:
         from lambdabench.multinode import check_multinode

@@ -1,0 +1,37 @@
+"""The portable MJX benchmark playbook on a simulated A10 (CPU, small N), through a whole sweep."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+
+import pytest
+
+from lambdabench.ledger import Ledger
+from tests.e2e.conftest import SimProcess, needs_sshd
+
+pytestmark = [
+    needs_sshd,
+    pytest.mark.skipif(
+        importlib.util.find_spec("jax") is None or importlib.util.find_spec("mujoco") is None,
+        reason="jax and mujoco-mjx are not installed (bash .ci/setup installs the [mjx] extra)",
+    ),
+]
+
+
+def test_mjx_sweep_on_the_simulator(simproc: SimProcess) -> None:
+    out = simproc.cli("sweep", "--gpus", "a10", "--playbook", "mjx-locomotion", "--max-run-minutes", "1500",
+                      "--format", "json", timeout=600)
+    assert out.returncode == 0, out.stderr[-3000:]
+    report = json.loads(out.stdout)
+    assert "simulated" in json.dumps(report).lower()
+    ledger = Ledger(simproc.home)
+    run = ledger.runs()[-1]
+    metrics = {m.key: m.value for m in ledger.metrics(run_id=run.id)}
+    assert metrics["env_steps_per_s"] > 0 and metrics["env_steps"] > 0
+    arts = ledger.artifacts(run.id)
+    assert any(a.path.endswith("mjx-result.json") and a.verified for a in arts)
+    run_dirs = list((simproc.home / "runs").glob(f"sweep-{run.sweep_id}/run-{run.id}-*"))
+    record = json.loads((run_dirs[0] / "result.json").read_text())
+    assert record["simulated"] is True and record["schema_version"] == 1
+    assert simproc.running() == []
