@@ -233,6 +233,8 @@ def wait_active(
                 if inst.ip:
                     return inst
             elif inst.status == "unhealthy":
+                # Lambda bills unhealthy instances too: for the cost model this is where billing starts
+                ledger.mark(launched.name, "first_active")
                 unhealthy_since = unhealthy_since or now
                 if now - unhealthy_since > timeouts.unhealthy:
                     raise BootError(f"{launched.name} stayed unhealthy for {now - unhealthy_since:.0f}s",

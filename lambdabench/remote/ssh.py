@@ -393,7 +393,12 @@ class Session:
                     and not chan.recv_ready()
                     and not chan.recv_stderr_ready()
                 ):
-                    return chan.recv_exit_status()
+                    status = chan.recv_exit_status()
+                    if status == -1:
+                        # paramiko also marks a channel "exited" when it closes without an exit status:
+                        # that is a dropped connection, not a command that exited
+                        raise self._lost(command, "the channel closed without an exit status")
+                    return status
                 if chan.closed or transport is None or not transport.is_active():
                     raise self._lost(command, "connection closed")
                 if deadline is not None and time.monotonic() > deadline:
