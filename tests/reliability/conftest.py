@@ -157,8 +157,11 @@ def assert_one_line(message: str) -> None:
 
 def check_invariants(
     sim: Sim, ctx: Context, sweep_id: int, *, phase: StagedPhase | None = None, check_cost: bool = True
-) -> None:
-    """Zero instances running, ledger costs equal billing truth, verified artifacts match the instance."""
+) -> int:
+    """Zero instances running, ledger costs equal billing truth, verified artifacts match the instance.
+
+    Returns how many verified artifacts were checked against the instance's own hashes.
+    """
     from lambdabench.cost import instance_cost
 
     assert sim.settle() == [], "instances left running"
@@ -187,6 +190,7 @@ def check_invariants(
             assert mine.price_cents_per_hour == truth[row.id]["price_cents_per_hour"]
     for err in ledger.errors(sweep_id=sweep_id):
         assert_one_line(err.message)
+    checked = 0
     if phase is not None:
         run_dirs = {p.name.split("-")[1]: p for p in (ctx.settings.home / "runs" / f"sweep-{sweep_id}").glob("run-*")}
         for run in ledger.runs(sweep_id):
@@ -197,6 +201,8 @@ def check_invariants(
                 on_instance = phase.remote_sha.get(run.id, {}).get(art.path)
                 assert on_instance is not None, f"{art.path} verified but the instance never had it"
                 assert sha256_file(local) == on_instance == art.sha256, f"{art.path} verified but differs"
+                checked += 1
+    return checked
 
 
 def cli(args: list[str], env: dict[str, str], timeout: float = 120) -> subprocess.CompletedProcess[str]:

@@ -112,9 +112,12 @@ def run_case(case: Case, gpus: str, home: Path) -> tuple[Any, Any]:
             phase: Any = StagedPhase(**case.extra) if case.staged else ProbePhase()
             result = SweepRunner(ctx, plan, phase, install_signal_handlers=False).run()
             assert not result.not_terminated, result
-            check_invariants(sim, ctx, result.sweep_id, phase=phase if case.staged else None,
-                             check_cost=case.check_cost)
+            verified = check_invariants(sim, ctx, result.sweep_id, phase=phase if case.staged else None,
+                                        check_cost=case.check_cost)
             labels = [r.label for r in plan.runs]
+            if case.staged and result.succeeded:
+                # every successful staged run pulled data.bin and metrics.json, checked against the instance
+                assert verified >= 2 * len(result.succeeded), verified
             for why in [*result.failed.values(), *result.skipped.values()]:
                 assert_one_line(why)
             a10 = next(lb for lb in labels if lb.startswith("a10"))
