@@ -20,6 +20,7 @@ from lambdabench.sim.server import SimServer
 from lambdabench.simulate import client_env, host_env
 
 SCALE = 600.0
+HOST_SCALE = 100.0  # SSH waits are 600 s / scale: leave a loaded machine a few seconds
 HAS_TORCH = importlib.util.find_spec("torch") is not None
 needs_torch = pytest.mark.skipif(
     not HAS_TORCH,
@@ -51,14 +52,15 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def start(tmp: Path, scenario: dict[str, Any] | None = None, *, hosts: bool = False) -> tuple[Sim, SimServer]:
+def start(tmp: Path, scenario: dict[str, Any] | None = None, *, hosts: bool = False,
+          scale: float = SCALE) -> tuple[Sim, SimServer]:
     manager = None
     if hosts:
         from lambdabench.sim.hosts import HostManager
 
         manager = HostManager(tmp / "sim", port=_free_port())
-    core = SimCloud(Scenario.from_dict(scenario) if scenario else Scenario(), time_scale=SCALE, hosts=manager)
-    extra = {**client_env(SCALE), **(host_env(manager) if manager else {})}
+    core = SimCloud(Scenario.from_dict(scenario) if scenario else Scenario(), time_scale=scale, hosts=manager)
+    extra = {**client_env(scale), **(host_env(manager) if manager else {})}
     srv = SimServer(core, extra_env=extra).start()
     return Sim(core, {**srv.env(), **extra, "LAMBDABENCH_RETRY_BUDGET": "5"}, manager), srv
 
@@ -73,7 +75,7 @@ def api_sim(tmp_path: Path) -> Iterator[Sim]:
 
 @pytest.fixture
 def host_sim(tmp_path: Path) -> Iterator[Sim]:
-    sim, srv = start(tmp_path, hosts=True)
+    sim, srv = start(tmp_path, hosts=True, scale=HOST_SCALE)
     yield sim
     srv.stop()
     sim.core.close()
@@ -92,6 +94,6 @@ def processes_mentioning(marker: str) -> list[str]:
             env = (entry / "environ").read_bytes().decode(errors="replace")
         except OSError:
             continue
-        if f"LAMBDABENCH_SIM_STATE={marker}" in env or (marker in cmd and "sshd" not in cmd):
+        if f"LAMBDABENCH_SIM_STATE={marker}" in env or (marker in cmd and "sshd" not in cmd and "sim-watchdog" not in cmd):
             out.append(f"{entry.name}: {cmd[:200]}")
     return out

@@ -1,0 +1,140 @@
+"""Without torch: group launch all-or-none with rollback, the run's ruleset, cost of N nodes, scaling metrics."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from lambdabench.cost import run_cost
+from lambdabench.ledger import Ledger, MetricKey
+from lambdabench.multinode import ClusterContext, record_scaling
+from lambdabench.sweep import SweepRunner
+from lambdabench.sweep_ops import SweepRequest, plan_sweep
+from tests.multinode.conftest import Sim, start
+
+
+class FakeCluster:
+    """A cluster phase that records what it was given (no SSH)."""
+
+    def __init__(self, fail: bool = False) -> None:
+        self.seen: list[ClusterContext] = []
+        self.fail = fail
+
+    def __call__(self, cc: ClusterContext) -> None:
+        from lambdabench.errors import RemoteError
+
+        self.seen.append(cc)
+        if self.fail:
+            raise RemoteError(f"multi-node step failed on {cc.nodes[1].label}: exited 1")
+        cc.rc.ledger.record_metric(cc.rc.run_id, MetricKey.ENV_STEPS_PER_S, 1800.0, source="test")
+
+
+@pytest.fixture
+def short_sim(tmp_path: Path):  # type: ignore[no-untyped-def]
+    # us-east-1 can give only one 8xH100, us-west-3 two: the group must end up in us-west-3
+    sim, srv = start(tmp_path, {"capacity": {"gpu_8x_h100_sxm5": {"us-east-1": 1, "us-west-3": 2}}})
+    yield sim
+    srv.stop()
+    sim.core.close()
+
+
+def test_short_region_is_rolled_back_and_the_group_launches_in_one_region(short_sim: Sim) -> None:
+    ctx = short_sim.context()
+    plan = plan_sweep(ctx, SweepRequest("8xh100", "isaaclab-train", {}, nodes=2, region=None))
+    phase = FakeCluster()
+    result = SweepRunner(ctx, plan, phase, install_signal_handlers=False).run()  # type: ignore[arg-type]
+    assert result.succeeded == ["8xh100-sxm5#1"], result.failed
+    assert short_sim.live() == []
+    rows = ctx.ledger.instances(sweep_id=result.sweep_id)
+    accepted = [r for r in rows if r.id]
+    by_region: dict[str, list] = {}
+    for r in accepted:
+        by_region.setdefault(r.region, []).append(r)
+    # one instance got up in us-east-1 before its stock ran out, and was terminated (rollback)
+    assert len(by_region.get("us-east-1", [])) == 1 and len(by_region["us-west-3"]) == 2
+    assert all(r.gone for r in rows)
+    cc = phase.seen[0]
+    assert {n.launched.region for n in cc.nodes} == {"us-west-3"} and len(cc.nodes) == 2
+    assert [n.rank for n in cc.nodes] == [0, 1] and cc.cluster.addrs == tuple(sorted(cc.cluster.addrs))
+    # a ruleset per region tried, attached at launch, opened for both nodes, deleted after teardown
+    launches = short_sim.requests("/instance-operations/launch", "POST")
+    assert len(launches) == 4
+    assert all(len((r.get("body") or {}).get("firewall_rulesets") or []) == 1 for r in launches), launches[0]
+    created = short_sim.requests("/firewall-rulesets", "POST")
+    patched = [r for r in short_sim.core.requests() if r["method"] == "PATCH" and "firewall-rulesets/" in r["path"]]
+    deleted = [r for r in short_sim.core.requests() if r["method"] == "DELETE" and "firewall-rulesets/" in r["path"]]
+    assert len(created) == 2 and len(patched) == 1 and len(deleted) >= 2
+    assert ctx.cloud.list_firewall_rulesets() == []
+    # cost: both nodes' rows count; metrics name the node count
+    run = ctx.ledger.runs(result.sweep_id)[0]
+    cost = run_cost(run.id, run.instance_type, rows)
+    per_node = [run_cost(run.id, run.instance_type, [r]).policy_dollars for r in rows]
+    assert cost.policy_dollars == sum(per_node) and cost.totals.policy_minutes > 0
+    metrics = {m.key: m.value for m in ctx.ledger.metrics(run_id=run.id)}
+    assert metrics["nodes"] == 2.0
+    assert (run.params or {}).get("nodes") == 2
+    ctx.close()
+
+
+def test_no_region_with_capacity_for_all_fails_and_leaves_nothing(tmp_path: Path) -> None:
+    sim, srv = start(tmp_path, {"capacity": {"gpu_8x_h100_sxm5": {"us-east-1": 1, "us-west-3": 1}}})
+    try:
+        ctx = sim.context(LAMBDABENCH_CAPACITY_WAIT="1")
+        plan = plan_sweep(ctx, SweepRequest("8xh100", "isaaclab-train", {}, nodes=2))
+        runner = SweepRunner(ctx, plan, FakeCluster(), install_signal_handlers=False)  # type: ignore[arg-type]
+        runner.timeouts = type(runner.timeouts)(capacity_wait=0.5, poll=0.05, terminate=30)
+        result = runner.run()
+        assert "8xh100-sxm5#1" in result.failed and "capacity" in result.failed["8xh100-sxm5#1"]
+        assert sim.live() == []
+        assert all(r.gone for r in ctx.ledger.instances(sweep_id=result.sweep_id))
+        assert ctx.cloud.list_firewall_rulesets() == []
+        ctx.close()
+    finally:
+        srv.stop()
+        sim.core.close()
+
+
+def test_failed_cluster_step_tears_every_node_down(api_sim: Sim) -> None:
+    ctx = api_sim.context()
+    plan = plan_sweep(ctx, SweepRequest("a10", "torchrun", {"script": "t.py"}, nodes=3))
+    result = SweepRunner(ctx, plan, FakeCluster(fail=True), install_signal_handlers=False).run()  # type: ignore[arg-type]
+    assert "node 1" in result.failed["a10#1"]
+    assert api_sim.live() == []
+    rows = ctx.ledger.instances(sweep_id=result.sweep_id)
+    assert len([r for r in rows if r.id]) == 3 and all(r.gone for r in rows)
+    ctx.close()
+
+
+def _run(ledger: Ledger, sweep: int, *, nodes: int, rate: float, library: str = "rl_games",
+         source: str = "tensorboard") -> int:
+    run_id = ledger.add_run(sweep, instance_type="gpu_8x_h100_sxm5", region="r", workload="isaaclab-train",
+                            params={"vars": {"library": library}, "repeat": 1})
+    ledger.record_metric(run_id, MetricKey.ENV_STEPS_PER_S, rate, source=source)
+    if nodes > 1:
+        ledger.record_metric(run_id, "nodes", float(nodes), source="multinode")
+    ledger.set_run_status(run_id, "running")
+    ledger.set_run_status(run_id, "succeeded")
+    return run_id
+
+
+def test_scaling_efficiency_against_the_newest_one_node_run(tmp_path: Path) -> None:
+    ledger = Ledger(tmp_path / "home")
+    sweep = ledger.create_sweep("s", simulated=True, plan={}, max_cost_cents=None)
+    assert record_scaling(ledger, _run(ledger, sweep, nodes=2, rate=1000.0), library="rl_games") == {
+        "nodes": 2.0, "env_steps_per_s": 1000.0, "env_steps_per_s_per_node": 500.0}  # no reference yet
+    _run(ledger, sweep, nodes=1, rate=900.0)
+    ref = _run(ledger, sweep, nodes=1, rate=1000.0)
+    two = _run(ledger, sweep, nodes=2, rate=1800.0)
+    got = record_scaling(ledger, two, library="rl_games")
+    assert got["scaling_efficiency"] == pytest.approx(0.9) and got["scaling_reference_run"] == ref
+    assert got["env_steps_per_s_per_node"] == pytest.approx(900.0)
+    stored = {m.key: m.value for m in ledger.metrics(run_id=two)}
+    assert stored["scaling_efficiency"] == pytest.approx(0.9)
+    # skrl's TensorBoard rate counts rank 0's envs: scaled by the ranks on both sides
+    _run(ledger, sweep, nodes=1, rate=100.0, library="skrl")
+    skrl = _run(ledger, sweep, nodes=2, rate=95.0, library="skrl")
+    got = record_scaling(ledger, skrl, library="skrl")
+    assert got["env_steps_per_s"] == pytest.approx(95.0 * 16)
+    assert got["scaling_efficiency"] == pytest.approx(95.0 * 16 / (2 * 100.0 * 8))
+    ledger.close()
