@@ -110,10 +110,8 @@ def test_changed_host_key_is_refused(host: tuple[Sim, Path, str], tmp_path: Path
     record("ssh:host-key-refused")
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: a dropped SSH connection mid-command is reported as "
-                   "'exited -1 ... no output' (RemoteError) instead of ConnectionLost: Session._pump trusts "
-                   "exit_status_ready(), which paramiko also sets when the channel closes")
 def test_dropped_connection_is_reported_as_lost(host: tuple[Sim, Path, str]) -> None:
+    """A drop mid-command is ConnectionLost, not `exited -1` (was a bug, fixed in 0dd4e90)."""
     from lambdabench.phases import open_session
     from lambdabench.remote.ssh import ConnectionLost
 
