@@ -381,9 +381,22 @@ _STEP_KEYS = set(STEP_KINDS) | {
 
 def load_playbook(path: Path | str) -> Playbook:
     """Parse and validate one playbook file; PlaybookError names file and line."""
+    path = Path(path)
+    try:
+        return _load_playbook(path)
+    except PlaybookError:
+        raise
+    except (TypeError, ValueError, AttributeError, KeyError, IndexError) as exc:
+        # a shape the checks below did not foresee: still one line naming the file, never a traceback
+        raise PlaybookError(
+            f"{path}: malformed playbook ({type(exc).__name__}: {' '.join(str(exc).split())[:160]})",
+            "see docs/playbooks.md for the schema",
+        ) from None
+
+
+def _load_playbook(path: Path) -> Playbook:
     import yaml
 
-    path = Path(path)
     try:
         data = yaml.load(path.read_text(), Loader=_loader(path))  # noqa: S506 - SafeLoader subclass
     except yaml.YAMLError as exc:
@@ -460,6 +473,9 @@ def load_playbook(path: Path | str) -> Playbook:
             if cond is not None:
                 check_names(data["derived"], dname, cond.names)
 
+    for section in ("requires", "secrets", "env", "vars", "derived"):
+        if data.get(section) is not None and not isinstance(data.get(section), dict):
+            raise fail(data, f"`{section}` must be a mapping", section)
     req_data = data.get("requires") or _LineDict()
     requires = Requirements()
     if "rtx" in req_data:

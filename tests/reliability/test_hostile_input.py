@@ -438,10 +438,6 @@ def test_cli_hostile_flags_one_error_line_nothing_launched(tmp_path: Path) -> No
     assert not Path("/tmp/lb-pwned").exists()
 
 
-
-
-@pytest.mark.xfail(strict=True, reason="BUG: load_playbook crashes with AttributeError ('_LineList' object has no "
-                   "attribute 'get') when `requires:` is a list instead of a mapping (found by hypothesis, --long)")
 def test_playbook_requires_as_a_list_is_a_playbook_error(tmp_path: Path) -> None:
     playbook = pytest.importorskip("lambdabench.remote.playbook")
     path = tmp_path / "requires-list.yaml"
