@@ -119,7 +119,9 @@ def test_sentinel_keys_appear_nowhere(sentinel_sim: Sim, s3_endpoint: str, tmp_p
     s3_client(s3_endpoint).create_bucket(Bucket="lb-secrets")
     outputs: dict[str, str] = {}
     with CmdlineSampler() as sampler:
-        sweep = cli(["sweep", "--gpus", "a10,a100,h100", "--playbook", "gpu-probe", "--format", "json",
+        # the Isaac Lab playbooks: setup logs in to nvcr.io with the NGC key (on stdin), train, collect, pull
+        sweep = cli(["sweep", "--gpus", "a10,a100,h100", "--playbook", "isaaclab-train", "--set", "library=rsl_rl",
+                     "--set", "max_iterations=3", "--set", "num_envs=16", "--format", "json",
                      "--export", "s3://lb-secrets/run1"], env)
         assert sweep.returncode == 0, sweep.stderr
         outputs["sweep stdout"], outputs["sweep stderr"] = sweep.stdout, sweep.stderr
@@ -177,6 +179,9 @@ def test_sentinel_keys_appear_nowhere(sentinel_sim: Sim, s3_endpoint: str, tmp_p
     assert found == {}, found
     argv_logs = list(Path(sim.hosts.hosts_dir).glob("*/argv.log")) + list(Path(sim.hosts.hosts_dir).glob("*/sessions.log"))
     assert argv_logs, "the hosts recorded no argv/session logs"
+    logins = [line for p in Path(sim.hosts.hosts_dir).glob("*/argv.log") for line in p.read_text().splitlines()
+              if "login" in line and "nvcr.io" in line]
+    assert logins and all("--password-stdin" in line for line in logins), "docker login did not take the key on stdin"
     record("secrets:sim-files", sum(1 for p in state_root.rglob("*") if p.is_file()))
 
 
