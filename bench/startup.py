@@ -2,7 +2,7 @@
 
 Also times SkyPilot's `sky --help` and dstack's `dstack --help` when they are installed in the same
 environment (pip install skypilot dstack), so every figure comes from the same run on the same machine.
-Usage: python bench/startup.py [--runs 15]
+Usage: python bench/startup.py [--runs 15] [--peers-bin /path/to/venv-with-skypilot-and-dstack/bin]
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ def median_ms(argv: list[str], runs: int) -> float:
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--runs", type=int, default=15)
+    ap.add_argument("--peers-bin", help="a bin folder holding sky and dstack (e.g. a venv of its own)")
     args = ap.parse_args()
     bindir = Path(sys.executable).parent
     lb = str(bindir / "lambdabench")
@@ -37,7 +38,8 @@ def main() -> int:
     rows.append(("lambdabench --help", median_ms([lb, "--help"], args.runs)))
     rows.append(("lambdabench types --help", median_ms([lb, "types", "--help"], args.runs)))
     for tool in ("sky", "dstack"):
-        exe = shutil.which(tool, path=str(bindir)) or shutil.which(tool)
+        exe = (shutil.which(tool, path=args.peers_bin) if args.peers_bin else None) or \
+            shutil.which(tool, path=str(bindir)) or shutil.which(tool)
         if exe:
             rows.append((f"{tool} --help", median_ms([exe, "--help"], max(3, args.runs // 3))))
         else:
