@@ -610,10 +610,14 @@ class _NodeRun:
 class ClusterPlaybookPhase:
     """A benchmark playbook across the nodes: preflight and setup everywhere, then the step on all at once."""
 
-    def __init__(self, ctx: Context, name: str, variables: dict[str, str]) -> None:
+    def __init__(self, ctx: Context, name: str, variables: dict[str, str], *,
+                 reattach_timeout: float | None = None) -> None:
         from lambdabench.phases import ISAACLAB_PREFIX
         from lambdabench.remote.playbook import find_playbook
 
+        scale = ctx.settings.time_scale
+        # as for one instance: never under a minute of real time (a loaded machine is slow to log in)
+        self.reattach_timeout = reattach_timeout if reattach_timeout is not None else max(60.0, 300.0 / scale)
         self.name = name
         self.variables = dict(variables)
         self.playbook = find_playbook(name)
@@ -699,7 +703,7 @@ class ClusterPlaybookPhase:
             first = min((r for r in runs.values() if r.error is not None), key=lambda r: r.ended_at or 0)
             rc.notify(f"{first.node.label} failed; stopping the step on {len(others)} other node(s)")
             _parallel([r.node for r in others], lambda n: self._stop(cc, n))
-            grace = max(5.0, 300.0 / rc.ctx.settings.time_scale) + 10.0
+            grace = self.reattach_timeout + 10.0  # a lost node's follower gives up after its reattach window
             for t in threads:
                 t.join(timeout=max(0.1, grace))
         for node in cc.nodes:
@@ -813,7 +817,7 @@ class ClusterPlaybookPhase:
         scale = rc.ctx.settings.time_scale
         values = {k: v for k, v in variables.items() if k in playbook.vars}
         return run_playbook(nr.session, playbook, values, nr.facts, secrets, log_dir, on_step, local_dir=local_dir,
-                            poll_s=max(0.05, 2.0 / scale), reattach_timeout=max(5.0, 300.0 / scale))
+                            poll_s=max(0.05, 2.0 / scale), reattach_timeout=self.reattach_timeout)
 
 
 def phase_for_cluster(ctx: Context, playbook: str, variables: dict[str, str]) -> ClusterPhase:

@@ -53,14 +53,14 @@ def _free_port() -> int:
 
 
 def start(tmp: Path, scenario: dict[str, Any] | None = None, *, hosts: bool = False,
-          scale: float = SCALE) -> tuple[Sim, SimServer]:
+          scale: float = SCALE, ngc_api_key: str | None = None) -> tuple[Sim, SimServer]:
     manager = None
     if hosts:
         from lambdabench.sim.hosts import HostManager
 
-        manager = HostManager(tmp / "sim", port=_free_port())
+        manager = HostManager(tmp / "sim", port=_free_port(), ngc_api_key=ngc_api_key)
     core = SimCloud(Scenario.from_dict(scenario) if scenario else Scenario(), time_scale=scale, hosts=manager)
-    extra = {**client_env(scale), **(host_env(manager) if manager else {})}
+    extra = {**client_env(scale, ngc_api_key=ngc_api_key), **(host_env(manager) if manager else {})}
     srv = SimServer(core, extra_env=extra).start()
     return Sim(core, {**srv.env(), **extra, "LAMBDABENCH_RETRY_BUDGET": "5"}, manager), srv
 

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from lambdabench.multinode import ClusterPlaybookPhase
 from lambdabench.sweep_ops import SweepRequest, plan_sweep, run_sweep
 from tests.multinode.conftest import Sim, needs_sshd, needs_torch, processes_mentioning
 
@@ -82,7 +83,9 @@ def test_a_node_lost_mid_run_fails_the_step_cleanly(host_sim: Sim, tmp_path: Pat
 
     killer = threading.Thread(target=kill_node_1_when_training, daemon=True)
     killer.start()
-    result = run_sweep(ctx, plan, name="ddp-lost")
+    # a short reattach window (the default floor is a minute): the lost node is given up on sooner
+    phase = ClusterPlaybookPhase(ctx, plan.playbook, plan.variables, reattach_timeout=8.0)
+    result = run_sweep(ctx, plan, name="ddp-lost", remote=phase)  # type: ignore[arg-type]
     killer.join(timeout=5)
     assert killed, "training never started on node 1"
     why = result.failed["a10#1"]
