@@ -338,7 +338,9 @@ def launch_group(runner: SweepRunner, run: PlannedRun, *, nodes: int | None = No
     assert run.run_id is not None and runner._key_name is not None
     count = nodes or runner.plan.nodes
     cloud, ledger, itype = runner.cloud, runner.ledger, run.itype
-    say = lambda m: runner.progress.say(run.label, m)  # noqa: E731
+    def say(message: str) -> None:
+        runner.progress.say(run.label, message)
+
     ledger.set_run_status(run.run_id, "running")
     runner.progress.stage(run.label, f"launching {count} nodes")
     preferred = [runner.plan.region] if runner.plan.region else []
