@@ -466,6 +466,10 @@ class HostManager:
             "LogLevel INFO",
             f"Subsystem sftp {sftp}",
             f"ForceCommand exec {session} {shlex.quote(str(hdir))}",
+            # sshd starts the ForceCommand through the login shell, and Debian's bash sources ~/.bashrc
+            # when run by sshd even without a terminal: point HOME at the instance's disk so the host
+            # user's own rc files (pyenv init, its rehash lock, ...) never run in a simulated session
+            f"SetEnv HOME={hdir / 'disk'}",
         ]
         if _sshd_version(self.sshd_path) >= (9, 8):
             # our readiness probes and test retries must not get 127.0.0.1 penalised
