@@ -7,8 +7,9 @@ Goals: big files ratio (scp time / our time) >= 0.9; small files >= 3x scp -r, >
 Every transfer starts from a cold connection: ours opens one OpenSSH connection with one session
 (transport "auto"), exactly like scp and rsync, and the paramiko session the bench holds is not
 used for data. Tools take turns in a rotating order for --rounds rounds; the table shows medians
-(ratios are median over median) and the fastest of each. Destinations are emptied before the
-clock starts. The machine's load is printed with the results: on a shared box it moves them a lot.
+(ratios are median over median) and the fastest of each. Each transfer gets a new empty folder;
+they are deleted only at the end. The machine's load is printed with the results: on a shared box
+it moves them a lot.
 """
 
 from __future__ import annotations
@@ -160,8 +161,9 @@ def main() -> None:
             for r in range(args.rounds):
                 order = names[r % len(names) :] + names[: r % len(names)]
                 for tool in order:
-                    dest = work / "out" / tool.replace(" ", "")
-                    shutil.rmtree(dest, ignore_errors=True)
+                    # a fresh folder; old ones are deleted at the end, since deleting thousands of
+                    # files here slows the next tool's file creation (ext4 journal, discard)
+                    dest = work / "out" / f"{name}-{tool.replace(' ', '')}-{r}"
                     dest.mkdir(parents=True)
                     subprocess.run(["sync"], check=True)  # writeback of the last run off the clock
                     started = time.perf_counter()
