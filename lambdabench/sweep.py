@@ -442,6 +442,7 @@ class SweepRunner:
             return
         failed: str | None = None
         stage = "boot"
+        rc: RunContext | None = None
         try:
             self.progress.stage(run.label, f"booting ({launched.region})")
             deadline = time.monotonic() + self.plan.max_run_seconds
@@ -489,6 +490,17 @@ class SweepRunner:
                 self.result.succeeded.append(run.label)
                 self.ledger.set_run_status(run.run_id, "succeeded")
                 self.progress.stage(run.label, "done")
+            if rc is not None:
+                self._finalize_record(rc)
+
+    def _finalize_record(self, rc: RunContext) -> None:
+        """The run record's cost, once the instance is gone (never fails the run)."""
+        from lambdabench.ingest import finalize_record
+
+        try:
+            finalize_record(rc)
+        except Exception as exc:  # noqa: BLE001 - the record is a by-product; the ledger is the truth
+            self.ledger.record_error("record", "internal", f"run record not finalised: {exc}", run_id=rc.run_id)
 
     def _run_remote(self, rc: RunContext) -> None:
         """The remote phase under the run's maximum duration: past it, the run fails and is torn down."""

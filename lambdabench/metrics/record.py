@@ -110,7 +110,7 @@ RECORD_SCHEMA: dict[str, Any] = {
                 "dropped": _int,
                 "warmup_rule": _str,
                 "total_env_steps": _int,
-                "source": {"enum": ["tensorboard", "console", "kpi", None]},
+                "source": {"enum": ["tensorboard", "console", "kpi", "mjx", None]},
             },
             ["unit", "mean"],
         ),

@@ -33,5 +33,10 @@ def test_mjx_sweep_on_the_simulator(simproc: SimProcess) -> None:
     assert any(a.path.endswith("mjx-result.json") and a.verified for a in arts)
     run_dirs = list((simproc.home / "runs").glob(f"sweep-{run.sweep_id}/run-{run.id}-*"))
     record = json.loads((run_dirs[0] / "result.json").read_text())
-    assert record["simulated"] is True and record["schema_version"] == 1
+    assert record["simulated"] is True and record["schema_version"] == 1 and "error" not in record
+    assert record["throughput"]["source"] == "mjx" and record["throughput"]["mean"] > 0
+    assert record["cost"]["billed_minutes_policy"] >= 1 and record["run"]["status"] == "succeeded"
+    from lambdabench.metrics.record import validate_record
+
+    validate_record(record)
     assert simproc.running() == []
