@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from lambdabench.errors import LambdabenchError, RemoteError, UsageError
 from lambdabench.remote import shell
+from lambdabench.remote.ssh import ConnectionLost
 
 if TYPE_CHECKING:
     from lambdabench.cloud.client import LambdaCloud
@@ -704,7 +705,13 @@ class ClusterPlaybookPhase:
                     r.stopped = True
             first = min((r for r in runs.values() if r.error is not None), key=lambda r: r.ended_at or 0)
             rc.notify(f"{first.node.label} failed; stopping the step on {len(others)} other node(s)")
-            _parallel([r.node for r in others], lambda n: self._stop(cc, n))
+            unreachable = _parallel([r.node for r in others], lambda n: self._stop(cc, n))
+            for r in others:
+                exc = unreachable.get(r.node.rank)
+                if isinstance(exc, ConnectionLost):
+                    # the node we wanted to stop cannot be reached: it is lost, and likely the root cause
+                    with lock:
+                        r.error, r.stopped = exc, False
             grace = self.reattach_timeout + 10.0  # a lost node's follower gives up after its reattach window
             for t in threads:
                 t.join(timeout=max(0.1, grace))
@@ -716,7 +723,7 @@ class ClusterPlaybookPhase:
 
     def _failure(self, cc: ClusterContext, failed: list[_NodeRun], stopped: list[_NodeRun]) -> RemoteError:
         """Name the node that failed first: a lost node, else the earliest job end on the nodes' clocks."""
-        from lambdabench.remote.ssh import ConnectionLost
+
 
         def lost(r: _NodeRun) -> bool:
             return isinstance(r.error, ConnectionLost) or "lost SSH" in str(getattr(r.error, "message", ""))
@@ -761,7 +768,7 @@ class ClusterPlaybookPhase:
                                    timeout=max(2.0, 30.0 / ctx.settings.time_scale))
         except LambdabenchError as exc:
             cc.rc.notify(f"could not reach {node.label} to stop its step ({exc.one_line()}); teardown will")
-            return
+            raise ConnectionLost(f"lost SSH to {node.label}: {exc.message}") from exc
         try:
             session.run(_STOP_JOBS.replace("GRACE", f"{grace:g}"), timeout=60 + grace, check=False)
             if not ctx.settings.simulated:

@@ -45,7 +45,7 @@ COST_NOTE = (
 )
 
 _REMOTE = re.compile(r"^([a-zA-Z][a-zA-Z0-9+.-]*:)?//")
-Kind = Literal["text", "int", "money", "small_money", "rate", "seconds", "pct", "wh", "bool"]
+Kind = Literal["text", "int", "money", "small_money", "rate", "seconds", "pct", "pct_ratio", "wh", "bool"]
 
 
 # --------------------------------------------------------------------------------------------------
@@ -86,6 +86,9 @@ class RunReport:
     gpu_util_pct: float | None
     energy_wh: float | None
     errors: int
+    nodes: int = 1
+    env_steps_per_s_per_node: float | None = None
+    scaling_efficiency: float | None = None
 
 
 @dataclass(frozen=True)
@@ -116,6 +119,9 @@ class GroupReport:
     pull_s: float | None
     gpu_util_pct: float | None
     energy_wh: float | None
+    nodes: int = 1
+    env_steps_per_s_per_node: float | None = None
+    scaling_efficiency: float | None = None
 
 
 @dataclass(frozen=True)
@@ -225,10 +231,18 @@ def build_run_report(
     wall = _span(run.started, run.ended)
     if wall is None and instances:
         wall = _span(instances[0].launch_requested, instances[-1].gone)
+    nodes = int(metrics.get("nodes") or 1)
+
+    def slowest(start: str, end: str) -> float | None:
+        # a multi-node run waits for its slowest node
+        spans = [_span(getattr(i, start), getattr(i, end)) for i in billed[-nodes:]]
+        known = [x for x in spans if x is not None]
+        return max(known) if known else None
+
     return RunReport(
         run_id=run.id,
         sweep_id=run.sweep_id,
-        instance_type=run.instance_type,
+        instance_type=run.instance_type if nodes <= 1 else f"{run.instance_type} ×{nodes} nodes",
         region=inst.region if inst else run.region,
         workload=run.workload,
         status=run.status,
@@ -246,16 +260,19 @@ def build_run_report(
         env_steps_per_s=metrics.get(MetricKey.ENV_STEPS_PER_S),
         usd_per_million_steps=cost.dollars_per_million_steps,
         wall_s=wall,
-        boot_s=_span(inst.launch_accepted, inst.first_active) if inst else None,
-        ssh_wait_s=_span(inst.first_active, inst.ssh_ready) if inst else None,
-        setup_s=_span(inst.setup_start, inst.setup_end) if inst else None,
+        boot_s=slowest("launch_accepted", "first_active"),
+        ssh_wait_s=slowest("first_active", "ssh_ready"),
+        setup_s=slowest("setup_start", "setup_end"),
         image_pull_s=metrics.get(MetricKey.IMAGE_PULL_S),
         container_start_s=metrics.get(MetricKey.CONTAINER_START_S),
-        bench_s=_span(inst.bench_start, inst.bench_end) if inst else None,
-        pull_s=_span(inst.bench_end, inst.pull_end) if inst else None,
+        bench_s=slowest("bench_start", "bench_end"),
+        pull_s=slowest("bench_end", "pull_end"),
         gpu_util_pct=metrics.get(MetricKey.GPU_UTIL_PCT),
         energy_wh=metrics.get(MetricKey.ENERGY_WH),
         errors=errors,
+        nodes=nodes,
+        env_steps_per_s_per_node=metrics.get("env_steps_per_s_per_node"),
+        scaling_efficiency=metrics.get("scaling_efficiency"),
     )
 
 
@@ -297,6 +314,9 @@ def group_runs(runs: Sequence[RunReport]) -> tuple[GroupReport, ...]:
                 container_start_s=_mean(r.container_start_s for r in rs),
                 bench_s=_mean(r.bench_s for r in rs),
                 pull_s=_mean(r.pull_s for r in rs),
+                nodes=max(r.nodes for r in rs),
+                env_steps_per_s_per_node=_mean(r.env_steps_per_s_per_node for r in rs),
+                scaling_efficiency=_mean(r.scaling_efficiency for r in rs),
                 gpu_util_pct=_mean(r.gpu_util_pct for r in rs),
                 energy_wh=_mean(r.energy_wh for r in rs),
             )
@@ -375,6 +395,8 @@ GROUP_COLUMNS: tuple[Column, ...] = (
     Column("usd_per_run", "$/run", "money"),
     Column("usd_per_hour", "$/h", "money"),
     Column("env_steps_per_s", "env-steps/s", "rate"),
+    Column("env_steps_per_s_per_node", "  per node", "rate"),
+    Column("scaling_efficiency", "  scaling efficiency", "pct_ratio"),
     Column("usd_per_million_steps", "$/M env-steps", "small_money"),
     Column("wall_s", "wall time", "seconds"),
     Column("boot_s", "boot", "seconds"),
@@ -406,6 +428,9 @@ RUN_COLUMNS: tuple[Column, ...] = (
     Column("still_billing", "still billing", "bool"),
     Column("env_steps", "env-steps", "rate"),
     Column("env_steps_per_s", "env-steps/s", "rate"),
+    Column("nodes", "nodes", "int"),
+    Column("env_steps_per_s_per_node", "env-steps/s per node", "rate"),
+    Column("scaling_efficiency", "scaling efficiency", "pct_ratio"),
     Column("usd_per_million_steps", "$/M env-steps", "small_money"),
     Column("wall_s", "wall", "seconds"),
     Column("boot_s", "boot", "seconds"),
@@ -423,6 +448,9 @@ RUN_COLUMNS: tuple[Column, ...] = (
 
 # summary rows that only add noise when no run recorded them
 _OPTIONAL = {
+    "env_steps_per_s_per_node",
+    "scaling_efficiency",
+    "nodes",
     "image_pull_s",
     "container_start_s",
     "gpu_util_pct",
@@ -466,6 +494,8 @@ def format_cell(value: Any, kind: Kind) -> str:
         return format_seconds(value)
     if kind == "pct":
         return f"{value:.1f}%"
+    if kind == "pct_ratio":
+        return f"{value * 100:.1f}%"
     if kind == "wh":
         return f"{value:,.1f} Wh"
     if kind == "bool":
