@@ -279,7 +279,9 @@ def gc(click_ctx: click.Context, dry_run: bool) -> None:
         click.echo(f"owned by a running lambdabench, left alone: {name}")
     for name in res.foreign:
         click.echo(f"named by lambdabench but not in this machine's ledger, left alone: {name}")
-    if not (res.terminated or res.skipped_owned or res.foreign):
+    for name in res.closed:
+        click.echo(f"deleted leftover firewall ruleset: {name}")
+    if not (res.terminated or res.skipped_owned or res.foreign or res.closed):
         click.echo("nothing to clean up")
     if res.failed:
         raise LambdabenchError(f"NOT confirmed terminated: {', '.join(res.failed)}", "Retry `lambdabench gc`.")

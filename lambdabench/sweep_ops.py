@@ -179,7 +179,29 @@ def gc(ctx: Context, *, dry_run: bool = False) -> GcResult:
         outcome = terminate_and_verify(ctx.cloud, ledger, to_terminate, timeouts=ctx.timeouts, notify=ctx.notify)
         result.terminated = outcome.gone
         result.failed = outcome.failed
+    result.closed = _gc_rulesets(ctx, listed)
     return result
+
+
+def _gc_rulesets(ctx: Context, listed: list) -> list[str]:  # type: ignore[type-arg]
+    """Multi-node rendezvous rulesets left by a forced exit: ours by name, attached to no live instance."""
+    from lambdabench.cloud.errors import CloudError
+    from lambdabench.instances import NAME_PREFIX
+
+    live = {i.id for i in listed if not i.is_ending}
+    closed = []
+    try:
+        rulesets = ctx.cloud.list_firewall_rulesets()
+    except CloudError:
+        return closed
+    for rs in rulesets:
+        if rs.name.startswith(NAME_PREFIX) and "-rdzv-" in rs.name and not (set(rs.instance_ids) & live):
+            try:
+                ctx.cloud.delete_firewall_ruleset(rs.id)
+                closed.append(rs.name)
+            except CloudError as exc:
+                ctx.notify(f"could not delete firewall ruleset {rs.name}: {exc.one_line()}")
+    return closed
 
 
 def resume(ctx: Context, sweep_id: int, *, force: bool = False) -> SweepResult:

@@ -125,3 +125,25 @@ def test_launch_left_running_by_a_dead_process_is_collected(simproc: SimProcess)
     assert out.returncode == 0 and "terminated:" in out.stdout, out.stdout + out.stderr
     assert settle(simproc) == []
     _ = subprocess  # keep import for type checkers
+
+
+def test_gc_deletes_leftover_rendezvous_rulesets_only(simproc: SimProcess) -> None:
+    import urllib.request
+
+    env = simproc.env
+
+    def call(method: str, path: str, body: dict | None = None) -> dict:  # type: ignore[type-arg]
+        req = urllib.request.Request(env["LAMBDABENCH_API_URL"] + path, method=method,
+                                     data=json.dumps(body).encode() if body is not None else None,
+                                     headers={"Authorization": f"Bearer {env['LAMBDA_API_KEY']}",
+                                              "Content-Type": "application/json"})
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            return json.loads(resp.read())["data"]
+
+    call("POST", "/firewall-rulesets", {"name": "lambdabench-a10-1-rdzv-0badf00d", "region": "us-east-1", "rules": []})
+    call("POST", "/firewall-rulesets", {"name": "my-own-rules", "region": "us-east-1", "rules": []})
+    out = simproc.cli("gc")
+    assert out.returncode == 0, out.stderr
+    assert "deleted leftover firewall ruleset: lambdabench-a10-1-rdzv-0badf00d" in out.stdout
+    names = [r["name"] for r in call("GET", "/firewall-rulesets")]
+    assert "my-own-rules" in names and not any("rdzv" in n for n in names)
