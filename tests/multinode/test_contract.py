@@ -98,9 +98,12 @@ def test_plan_refuses_a_playbook_that_would_not_train_across_nodes(api_sim: Sim)
 
     ctx = api_sim.context()
     types = {a.instance_type.name: a.instance_type for a in ctx.cloud.list_instance_types()}
-    with pytest.raises(UsageError, match="no torch.distributed.run step on gpu_1x_a10"):
-        check_multinode(ctx, "isaaclab-train", {}, [types["gpu_1x_a10"]], 2)
+    # isaaclab-train distributes across nodes even of 1-GPU types (one process per node)...
+    check_multinode(ctx, "isaaclab-train", {}, [types["gpu_1x_a10"]], 2)
     check_multinode(ctx, "isaaclab-train", {}, [types["gpu_8x_h100_sxm5"]], 2)
+    # ...unless told not to, or with a library that cannot (sb3): then --nodes would be N separate trainings
+    with pytest.raises(UsageError, match="no torch.distributed.run step on gpu_1x_a10"):
+        check_multinode(ctx, "isaaclab-train", {"multi_gpu": "off"}, [types["gpu_1x_a10"]], 2)
     check_multinode(ctx, "torchrun", {"script": "t.py"}, [types["gpu_1x_a10"]], 2)
     with pytest.raises(UsageError, match="--nodes 17 is out of range"):
         plan_sweep(ctx, SweepRequest("a10", "gpu-probe", {}, nodes=17))
