@@ -498,10 +498,9 @@ def _read_manifest(src: _Source) -> _Manifest:
             size, name = rec.split(b" ", 1)
             sizes[_rel(name)] = int(size)
         elif section == b"#sums":  # sha256sum --zero: "<sha>  <name>" (or "<sha> *<name>")
-            digest, name = rec[:64].decode(), rec[66:]
-            path = _rel(name)
+            path = _rel(rec[66:])
             if path in sizes:
-                files[path] = (sizes[path], digest)
+                files[path] = (sizes[path], rec[:64].decode())
         else:
             size, digest, name = rec.split(b" ", 2)
             files[_rel(name)] = (int(size), digest.decode())
