@@ -244,7 +244,12 @@ def _print_plan(plan: Any, dry_run: bool) -> None:
 def _print_report(ctx: Context, sweep_ids: list[int] | None, fmt: str, out_file: Path | None = None) -> None:
     from lambdabench.report import build_report, render
 
-    text = render(build_report(ctx.ledger, sweep_ids), fmt)
+    videos = []
+    if fmt == "html":
+        from lambdabench.export_ops import sweep_videos
+
+        videos = sweep_videos(ctx, sweep_ids, relative_to=out_file.parent if out_file else Path.cwd())
+    text = render(build_report(ctx.ledger, sweep_ids, videos=videos), fmt)
     if out_file:
         out_file.write_text(text)
         click.echo(f"report written to {out_file}", err=True)

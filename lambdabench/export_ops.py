@@ -12,13 +12,35 @@ def sweep_dir(ctx: Context, sweep_id: int) -> Path:
     return ctx.settings.home / "runs" / f"sweep-{sweep_id}"
 
 
+EMBED_LIMIT = 24 * 1024 * 1024  # video bytes embedded in one HTML report; past it, videos are linked
+
+
+def sweep_videos(ctx: Context, sweep_ids: list[int] | None, *, relative_to: Path | None = None) -> list:  # type: ignore[type-arg]
+    """The run videos (training and playback MP4s) pulled for these sweeps, for the HTML report."""
+    from lambdabench.report import video_from_file
+
+    if sweep_ids is None:
+        latest = ctx.ledger.latest_sweep()
+        sweep_ids = [latest.id] if latest else []
+    videos, embedded = [], 0
+    for sid in sweep_ids:
+        for path in sorted(sweep_dir(ctx, sid).rglob("*.mp4")):
+            run = next((p.name for p in path.parents if p.name.startswith("run-")), "")
+            label = f"{run}: {path.parent.name}/{path.name}" if run else path.name
+            size = path.stat().st_size
+            embed = embedded + size <= EMBED_LIMIT
+            embedded += size if embed else 0
+            videos.append(video_from_file(path, label=label, embed=embed, relative_to=relative_to))
+    return videos
+
+
 def write_reports(ctx: Context, sweep_id: int) -> list[Path]:
     """The sweep's report in every machine and human format, written beside its runs."""
     from lambdabench.report import build_report, render
 
     root = sweep_dir(ctx, sweep_id)
     root.mkdir(parents=True, exist_ok=True)
-    report = build_report(ctx.ledger, [sweep_id])
+    report = build_report(ctx.ledger, [sweep_id], videos=sweep_videos(ctx, [sweep_id], relative_to=root))
     out = []
     for fmt, ext in (("json", "json"), ("md", "md"), ("html", "html"), ("csv", "csv")):
         path = root / f"report.{ext}"

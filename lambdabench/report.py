@@ -45,7 +45,7 @@ COST_NOTE = (
 )
 
 _REMOTE = re.compile(r"^([a-zA-Z][a-zA-Z0-9+.-]*:)?//")
-Kind = Literal["text", "int", "money", "small_money", "rate", "seconds", "pct", "pct_ratio", "wh", "bool"]
+Kind = Literal["text", "int", "money", "small_money", "rate", "seconds", "pct", "pct_ratio", "float", "wh", "bool"]
 
 
 # --------------------------------------------------------------------------------------------------
@@ -89,6 +89,7 @@ class RunReport:
     nodes: int = 1
     env_steps_per_s_per_node: float | None = None
     scaling_efficiency: float | None = None
+    reward: float | None = None
 
 
 @dataclass(frozen=True)
@@ -122,6 +123,7 @@ class GroupReport:
     nodes: int = 1
     env_steps_per_s_per_node: float | None = None
     scaling_efficiency: float | None = None
+    reward: float | None = None
 
 
 @dataclass(frozen=True)
@@ -273,6 +275,7 @@ def build_run_report(
         nodes=nodes,
         env_steps_per_s_per_node=metrics.get("env_steps_per_s_per_node"),
         scaling_efficiency=metrics.get("scaling_efficiency"),
+        reward=metrics.get("reward"),
     )
 
 
@@ -317,6 +320,7 @@ def group_runs(runs: Sequence[RunReport]) -> tuple[GroupReport, ...]:
                 nodes=max(r.nodes for r in rs),
                 env_steps_per_s_per_node=_mean(r.env_steps_per_s_per_node for r in rs),
                 scaling_efficiency=_mean(r.scaling_efficiency for r in rs),
+                reward=_mean(r.reward for r in rs),
                 gpu_util_pct=_mean(r.gpu_util_pct for r in rs),
                 energy_wh=_mean(r.energy_wh for r in rs),
             )
@@ -398,6 +402,7 @@ GROUP_COLUMNS: tuple[Column, ...] = (
     Column("env_steps_per_s_per_node", "  per node", "rate"),
     Column("scaling_efficiency", "  scaling efficiency", "pct_ratio"),
     Column("usd_per_million_steps", "$/M env-steps", "small_money"),
+    Column("reward", "final reward", "float"),
     Column("wall_s", "wall time", "seconds"),
     Column("boot_s", "boot", "seconds"),
     Column("ssh_wait_s", "SSH wait", "seconds"),
@@ -432,6 +437,7 @@ RUN_COLUMNS: tuple[Column, ...] = (
     Column("env_steps_per_s_per_node", "env-steps/s per node", "rate"),
     Column("scaling_efficiency", "scaling efficiency", "pct_ratio"),
     Column("usd_per_million_steps", "$/M env-steps", "small_money"),
+    Column("reward", "final reward", "float"),
     Column("wall_s", "wall", "seconds"),
     Column("boot_s", "boot", "seconds"),
     Column("ssh_wait_s", "SSH wait", "seconds"),
@@ -448,6 +454,7 @@ RUN_COLUMNS: tuple[Column, ...] = (
 
 # summary rows that only add noise when no run recorded them
 _OPTIONAL = {
+    "reward",
     "env_steps_per_s_per_node",
     "scaling_efficiency",
     "nodes",
@@ -496,6 +503,8 @@ def format_cell(value: Any, kind: Kind) -> str:
         return f"{value:.1f}%"
     if kind == "pct_ratio":
         return f"{value * 100:.1f}%"
+    if kind == "float":
+        return f"{value:,.3g}"
     if kind == "wh":
         return f"{value:,.1f} Wh"
     if kind == "bool":

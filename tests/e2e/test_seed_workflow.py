@@ -58,3 +58,16 @@ def test_video_on_a_non_rtx_type_is_refused_before_anything_runs(simproc: SimPro
     assert "RT cores" in out.stderr and out.stderr.count("\n") == 1
     launches = [r for r in simproc.api("/_sim/requests") if r["path"].endswith("/launch")]
     assert launches == []
+
+
+def test_sweep_with_video_has_videos_and_reward_in_the_report(simproc: SimProcess, tmp_path: Path) -> None:
+    out = simproc.cli("sweep", "--gpus", "a10", "--playbook", "isaaclab-train", "--set", "video=true",
+                      "--set", "library=rl_games", "--set", "max_iterations=4", "--set", "num_envs=16", timeout=600)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert "final reward" in out.stdout and "GPU util" in out.stdout
+    page = tmp_path / "report.html"
+    rep = simproc.cli("report", "--format", "html", "-o", str(page))
+    assert rep.returncode == 0, rep.stderr
+    html = page.read_text()
+    assert "<video" in html and "data:video/mp4;base64," in html
+    assert "http://" not in html and "https://" not in html
