@@ -501,8 +501,9 @@ def main(argv: list[str] | None = None) -> None:
         if show_tb:
             raise
         hint = ""
-        if getattr(exc, "ctx", None) is not None:
-            hint = f" — see `{exc.ctx.command_path} --help`"  # type: ignore[union-attr]
+        exc_ctx = getattr(exc, "ctx", None)
+        if exc_ctx is not None:
+            hint = f" — see `{exc_ctx.command_path} --help`"
         click.echo(f"error: {' '.join(exc.format_message().split())}{hint}", err=True)
         code = exc.exit_code
     except KeyboardInterrupt:

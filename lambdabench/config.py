@@ -139,9 +139,9 @@ class Settings:
                 if key in _BY_ENV and value != "":
                     values[key] = value
                     sources[key] = source
-        for value in (values.get(s.env) for s in SETTINGS if s.secret):
-            if value:
-                Secret(value)  # registers it for redaction everywhere
+        for secret in (values.get(s.env) for s in SETTINGS if s.secret):
+            if secret:
+                Secret(secret)  # registers it for redaction everywhere
         settings = cls(values, sources)
         settings.validate()
         return settings

@@ -54,7 +54,7 @@ def ingest_run(rc: RunContext, *, facts: dict[str, Any], library: str | None = N
                          "samples": rate.get("samples"), "source": "mjx",
                          "warmup_rule": doc.get("warmup_rule")}
             env_steps = float(sum(r.get("total_env_steps", 0) for r in runs))
-            ledger.record_metric(run_id, MetricKey.ENV_STEPS_PER_S, stats_doc["mean"], unit="steps/s",
+            ledger.record_metric(run_id, MetricKey.ENV_STEPS_PER_S, float(stats_doc["mean"]), unit="steps/s",
                                  source="mjx")
             mjx_stats = stats_doc
             ledger.record_metric(run_id, "num_envs", float(best.get("num_envs_total", best.get("num_envs", 0))),
@@ -104,9 +104,9 @@ def ingest_run(rc: RunContext, *, facts: dict[str, Any], library: str | None = N
     startup: dict[str, float | None] = {}
     for step in ledger.steps(run_id):
         if step.name.endswith("start the container") and step.ended and step.started:
-            startup["container_start"] = step.ended - step.started
-            ledger.record_metric(run_id, MetricKey.CONTAINER_START_S, startup["container_start"], unit="s",
-                                 source="steps")
+            seconds = step.ended - step.started
+            startup["container_start"] = seconds
+            ledger.record_metric(run_id, MetricKey.CONTAINER_START_S, seconds, unit="s", source="steps")
     if env_steps and mjx_stats is not None:
         mjx_stats["total_env_steps"] = int(env_steps)
     return _write_record(rc, facts, series, telemetry, startup, notes, mjx_stats)

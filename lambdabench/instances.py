@@ -56,7 +56,7 @@ class Timeouts:
 
     @classmethod
     def scaled(cls, time_scale: float, **overrides: float) -> Timeouts:
-        base = cls(**overrides)  # type: ignore[arg-type]
+        base = cls(**overrides)
         s = max(time_scale, 1e-9)
         return cls(
             capacity_wait=base.capacity_wait / s,

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from lambdabench.cloud.gpus import parse_gpu_list, resolve_gpu
+from lambdabench.cloud.models import InstanceType
 from lambdabench.context import Context
 from lambdabench.errors import UsageError
 from lambdabench.sweep import (
@@ -79,7 +80,7 @@ def plan_sweep(ctx: Context, req: SweepRequest) -> SweepPlan:
     if req.max_cost is not None:
         max_cost_cents = int(parse_dollars(req.max_cost) * 100)
     avail = ctx.cloud.list_instance_types()
-    types = []
+    types: list[InstanceType] = []
     for name in names:
         itype = resolve_gpu(name, [a.instance_type for a in avail])
         if itype.name in {t.name for t in types}:
@@ -133,7 +134,8 @@ class GcResult:
 
 def gc(ctx: Context, *, dry_run: bool = False) -> GcResult:
     """Terminate instances this tool named that no live lambdabench process owns; never others."""
-    from lambdabench.instances import NAME_PREFIX, is_ours, terminate_and_verify
+    from lambdabench import NAME_PREFIX
+    from lambdabench.instances import is_ours, terminate_and_verify
     from lambdabench.ledger import is_process_alive
 
     ledger = ctx.ledger
@@ -185,11 +187,11 @@ def gc(ctx: Context, *, dry_run: bool = False) -> GcResult:
 
 def _gc_rulesets(ctx: Context, listed: list) -> list[str]:  # type: ignore[type-arg]
     """Multi-node rendezvous rulesets left by a forced exit: ours by name, attached to no live instance."""
+    from lambdabench import NAME_PREFIX
     from lambdabench.cloud.errors import CloudError
-    from lambdabench.instances import NAME_PREFIX
 
     live = {i.id for i in listed if not i.is_ending}
-    closed = []
+    closed: list[str] = []
     try:
         rulesets = ctx.cloud.list_firewall_rulesets()
     except CloudError:

@@ -38,7 +38,7 @@ class _LineList(list[Any]):
 def _loader(path: Path) -> type:
     import yaml
 
-    class Loader(yaml.SafeLoader):
+    class Loader(yaml.SafeLoader):  # type: ignore[misc]
         pass
 
     def mapping(loader: yaml.SafeLoader, node: yaml.MappingNode) -> _LineDict:
@@ -434,7 +434,7 @@ def _load_playbook(path: Path) -> Playbook:
         if vtype == "choice" and not choices:
             raise fail(spec, f"var {vname}: a choice needs `choices`", "type")
         v = VarSpec(
-            vname, vtype, spec.get("default"), choices, str(spec.get("description", "")), spec.line
+            vname, vtype, spec.get("default"), choices, str(spec.get("description", "")), _line(spec)
         )
         if v.default is not None:
             try:
@@ -504,7 +504,9 @@ def _load_playbook(path: Path) -> Playbook:
     steps = []
     for index, raw in enumerate(raw_steps):
         if not isinstance(raw, dict):
-            raise PlaybookError(f"{path}:{raw_steps.item_lines[index]}: a step is a mapping")
+            item_lines = getattr(raw_steps, "item_lines", None)
+            at = item_lines[index] if item_lines and index < len(item_lines) else _line(raw_steps)
+            raise PlaybookError(f"{path}:{at}: a step is a mapping")
         for key in raw:
             if key not in _STEP_KEYS:
                 raise fail(raw, f"unknown step key {key!r}", key)
@@ -516,7 +518,7 @@ def _load_playbook(path: Path) -> Playbook:
             name=str(raw.get("name") or f"step {index + 1}"),
             kind=kind,
             body=raw[kind],
-            line=raw.line,
+            line=_line(raw),
             when=expr(raw, "when") if "when" in raw else None,
             timeout=float(raw["timeout"]) if "timeout" in raw else None,
             retries=int(raw.get("retries", 0)),
@@ -770,16 +772,16 @@ class _Runner:
         if step.kind == "get":
             from lambdabench.remote.transfer import pull
 
-            src = render(str(step.body["src"]), self.names, quote=False)
-            dest = self.local_dir / render(str(step.body["dest"]), self.names, quote=False)
-            pulled = pull(self.session, src, dest, include=step.include or None)
+            remote_src = render(str(step.body["src"]), self.names, quote=False)
+            local_dest = self.local_dir / render(str(step.body["dest"]), self.names, quote=False)
+            pulled = pull(self.session, remote_src, local_dest, include=step.include or None)
             with open(log_path, "a") as log:
                 for f in pulled.files:
                     log.write(f"{'ok' if f.verified else 'FAILED'} {f.size} {f.sha256} {f.path}\n")
             result.exit_status = 0 if pulled.ok else 1
             if not pulled.ok:
                 raise RemoteError(
-                    f"{len(pulled.failed)} file(s) from {src} failed verification: {pulled.problems[0]}"
+                    f"{len(pulled.failed)} file(s) from {remote_src} failed verification: {pulled.problems[0]}"
                 )
             return
         command, cleanup = self.command_for(step, index)

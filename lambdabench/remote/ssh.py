@@ -393,7 +393,7 @@ class Session:
                     and not chan.recv_ready()
                     and not chan.recv_stderr_ready()
                 ):
-                    status = chan.recv_exit_status()
+                    status = int(chan.recv_exit_status())
                     if status == -1:
                         # paramiko also marks a channel "exited" when it closes without an exit status:
                         # that is a dropped connection, not a command that exited
