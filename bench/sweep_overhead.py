@@ -26,10 +26,9 @@ def lower_bound(boots: list[float], launch_interval: float) -> float:
 def one_sweep(gpus: str, repeat: int, scale: float) -> tuple[float, float, int, int]:
     from lambdabench.config import Settings
     from lambdabench.context import Context
+    from lambdabench.sim.scenario import Scenario
     from lambdabench.simulate import running_simulator
     from lambdabench.sweep_ops import SweepRequest, plan_sweep, run_sweep
-
-    from lambdabench.sim.scenario import Scenario
 
     home = Path(tempfile.mkdtemp(prefix="lb-bench-"))
     # ample capacity in one region: the bench measures our overhead, not waiting for stock
