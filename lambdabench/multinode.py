@@ -521,15 +521,7 @@ def run_cluster(runner: SweepRunner, sweep_id: int, run: PlannedRun, group: Laun
                 delete_ruleset(runner.cloud, group.ruleset_id, lambda m: runner.progress.say(run.label, m),
                                delay=runner.timeouts.poll)
         runner._slots.release()
-        if failed is not None or runner.stop.is_set():
-            why = failed or "interrupted"
-            runner.result.failed[run.label] = why
-            runner.ledger.set_run_status(run.run_id, "failed" if failed else "cancelled")
-            runner.progress.stage(run.label, f"FAILED: {why}" if failed else "cancelled")
-        else:
-            runner.result.succeeded.append(run.label)
-            runner.ledger.set_run_status(run.run_id, "succeeded")
-            runner.progress.stage(run.label, "done")
+        runner.conclude(run, failed)
 
 
 # ---------------------------------------------------------------------------------------------

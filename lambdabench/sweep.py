@@ -481,17 +481,22 @@ class SweepRunner:
                     with self._lock:
                         self.result.not_terminated.extend(outcome.failed)
             self._slots.release()
-            if failed is not None or self.stop.is_set():
-                why = failed or "interrupted"
-                self.result.failed[run.label] = why
-                self.ledger.set_run_status(run.run_id, "failed" if failed else "cancelled")
-                self.progress.stage(run.label, f"FAILED: {why}" if failed else "cancelled")
-            else:
-                self.result.succeeded.append(run.label)
-                self.ledger.set_run_status(run.run_id, "succeeded")
-                self.progress.stage(run.label, "done")
+            self.conclude(run, failed)
             if rc is not None:
                 self._finalize_record(rc)
+
+    def conclude(self, run: PlannedRun, failed: str | None) -> None:
+        """A torn-down run's final status in the result, the ledger and the progress display."""
+        assert run.run_id is not None
+        if failed is not None or self.stop.is_set():
+            why = failed or "interrupted"
+            self.result.failed[run.label] = why
+            self.ledger.set_run_status(run.run_id, "failed" if failed else "cancelled")
+            self.progress.stage(run.label, f"FAILED: {why}" if failed else "cancelled")
+        else:
+            self.result.succeeded.append(run.label)
+            self.ledger.set_run_status(run.run_id, "succeeded")
+            self.progress.stage(run.label, "done")
 
     def _finalize_record(self, rc: RunContext) -> None:
         """The run record's cost, once the instance is gone (never fails the run)."""
