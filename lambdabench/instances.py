@@ -187,12 +187,10 @@ def launch_with_failover(
             ledger.record_launch_accepted(name, instance_id)
             return Launched(name, instance_id, itype, region)
         if clock() >= deadline:
-            if last_error is not None:
-                raise CapacityError(
-                    f"no capacity for {itype.name} in any region within {timeouts.capacity_wait:.0f}s",
-                    code=last_error.code,
-                )
-            raise CapacityError(f"no capacity for {itype.name} in any region within {timeouts.capacity_wait:.0f}s")
+            raise CapacityError(
+                f"no capacity for {itype.name} in any region within {timeouts.capacity_wait:.0f}s",
+                code=last_error.code if last_error is not None else None,
+            )
         sleep(min(timeouts.poll * 6, max(0.05, deadline - clock())))
 
 

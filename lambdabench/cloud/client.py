@@ -15,11 +15,9 @@ import tenacity
 from lambdabench import __version__
 from lambdabench.cloud.errors import (
     CloudError,
-    NotFoundError,
     ProviderError,
     RateLimitedError,
     TransportError,
-    UnknownCloudError,
     error_from_response,
 )
 from lambdabench.cloud.models import (
@@ -298,7 +296,7 @@ class LambdaCloud:
             data = self._call("POST", "/instance-operations/terminate", {"instance_ids": ids})
             items = data.get("terminated_instances") if isinstance(data, dict) else None
             return [Instance.from_api(i) for i in items or [] if isinstance(i, dict)]
-        except (UnknownCloudError, NotFoundError, CloudError) as exc:
+        except CloudError as exc:
             if isinstance(exc, (RateLimitedError, TransportError)) or exc.family in ("auth", "account"):
                 raise
             # global/unknown on an already-terminating instance, or a 404 for a gone one: re-check each

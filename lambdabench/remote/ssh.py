@@ -40,9 +40,9 @@ def lambdabench_home() -> Path:
     env = os.environ.get("LAMBDABENCH_HOME")
     if env:
         return Path(env)
-    import platformdirs
+    from lambdabench.config import default_home
 
-    return Path(platformdirs.user_data_dir("lambdabench"))
+    return default_home()
 
 
 def default_known_hosts() -> Path:
@@ -69,27 +69,6 @@ class SshTarget:
 
     def describe(self) -> str:
         return f"{self.user}@{self.host}:{self.port}"
-
-
-def target_from_env(
-    host: str, instance_id: str | None = None, *, home: Path | None = None
-) -> SshTarget:
-    """A target using LAMBDABENCH_SSH_USER/PORT/KEY (defaults ubuntu, 22, <home>/id_ed25519)."""
-    home = home or lambdabench_home()
-    port_text = os.environ.get("LAMBDABENCH_SSH_PORT", str(DEFAULT_PORT))
-    try:
-        port = int(port_text)
-    except ValueError:
-        raise UsageError(
-            f"LAMBDABENCH_SSH_PORT is not a port number: {port_text!r}", "set it to e.g. 22"
-        ) from None
-    return SshTarget(
-        host=host,
-        port=port,
-        user=os.environ.get("LAMBDABENCH_SSH_USER", DEFAULT_USER),
-        key_path=Path(os.environ.get("LAMBDABENCH_SSH_KEY", str(home / "id_ed25519"))),
-        instance_id=instance_id,
-    )
 
 
 def fingerprint(key: paramiko.PKey) -> str:
