@@ -285,6 +285,18 @@ class MetricRow:
 
 
 @dataclass(frozen=True)
+class SeriesRow:
+    """One recorded curve of a run: (wall time, x, value) points; (run, name, source) is unique."""
+
+    run_id: int
+    name: str
+    unit: str
+    source: str
+    points: tuple[tuple[float | None, float | None, float], ...]
+    recorded: float
+
+
+@dataclass(frozen=True)
 class ErrorRow:
     """One failure, at a stage of a run or instance; message already redacted."""
 
@@ -415,11 +427,27 @@ def _m3_sweep_owner(conn: sqlite3.Connection) -> None:
     conn.execute("ALTER TABLE sweeps ADD COLUMN owner_start TEXT")
 
 
+def _m4_series(conn: sqlite3.Connection) -> None:
+    # whole curves (reward over time, GPU telemetry) for the report's charts; one row per curve,
+    # its points as JSON [[t, x, value], ...] (t: epoch seconds or null, x: step/iteration or null)
+    conn.execute(
+        """CREATE TABLE series (
+            run_id INTEGER NOT NULL REFERENCES runs(id),
+            name TEXT NOT NULL,
+            unit TEXT NOT NULL DEFAULT '',
+            source TEXT NOT NULL DEFAULT '',
+            points_json TEXT NOT NULL,
+            recorded REAL NOT NULL,
+            PRIMARY KEY (run_id, name, source))"""
+    )
+
+
 Migration = tuple[str, Callable[[sqlite3.Connection], None]]
 MIGRATIONS: tuple[Migration, ...] = (
     ("core tables", _m1_core),
     ("attention reason, ip, indexes, unique metrics", _m2_attention_ip_indexes),
     ("sweep owner", _m3_sweep_owner),
+    ("series", _m4_series),
 )
 LATEST_VERSION = len(MIGRATIONS)
 
@@ -1065,6 +1093,44 @@ class Ledger:
             sql += " AND r.sweep_id = ?"
             args.append(sweep_id)
         return [_from_row(MetricRow, r) for r in self._query(sql + " ORDER BY m.id", args)]
+
+    def record_series(
+        self,
+        run_id: int,
+        name: str,
+        points: Sequence[tuple[float | None, float | None, float]],
+        *,
+        unit: str = "",
+        source: str = "",
+    ) -> None:
+        """Store a whole curve as (t, x, value) points; the same (run, name, source) again replaces it."""
+        clean = [
+            [None if t is None else float(t), None if x is None else float(x), float(v)]
+            for t, x, v in points
+        ]
+        with self._write() as conn:
+            conn.execute(
+                "INSERT INTO series (run_id, name, unit, source, points_json, recorded) VALUES (?, ?, ?, ?, ?, ?)"
+                " ON CONFLICT(run_id, name, source) DO UPDATE SET points_json = excluded.points_json,"
+                " unit = excluded.unit, recorded = excluded.recorded",
+                (run_id, name, unit, source, json.dumps(clean, allow_nan=False), self._clock()),
+            )
+
+    def series(
+        self, *, run_id: int | None = None, sweep_id: int | None = None, name: str | None = None
+    ) -> list[SeriesRow]:
+        """Curves of a run, of a sweep, or all; optionally only one name."""
+        sql = "SELECT s.* FROM series s JOIN runs r ON r.id = s.run_id WHERE 1 = 1"
+        args: list[Any] = []
+        for column, value in (("s.run_id", run_id), ("r.sweep_id", sweep_id), ("s.name", name)):
+            if value is not None:
+                sql += f" AND {column} = ?"
+                args.append(value)
+        out = []
+        for r in self._query(sql + " ORDER BY s.run_id, s.name, s.source", args):
+            points = tuple((p[0], p[1], p[2]) for p in json.loads(r["points_json"]))
+            out.append(SeriesRow(r["run_id"], r["name"], r["unit"], r["source"], points, r["recorded"]))
+        return out
 
     def record_error(
         self,

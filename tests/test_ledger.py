@@ -489,3 +489,23 @@ def test_concurrent_writers_from_processes(hermetic_env: Path) -> None:
     with Ledger(hermetic_env) as led:
         assert len(led.metrics(run_id=run)) == 120
         assert led.integrity_check() == []
+
+
+def test_series_round_trip_and_replace(tmp_path: Path) -> None:
+    from lambdabench.ledger import Ledger
+
+    with Ledger(tmp_path) as ledger:
+        sweep = ledger.create_sweep("s", simulated=True)
+        run = ledger.add_run(sweep, instance_type="gpu_1x_a10")
+        other = ledger.add_run(ledger.create_sweep("t", simulated=True), instance_type="gpu_1x_a10")
+        ledger.record_series(run, "reward", [(1.0, 10, 0.5), (2.0, 20, 0.75)], source="tensorboard")
+        ledger.record_series(run, "gpu_util_pct", [(1.0, None, 90.0)], unit="%", source="nvidia-smi")
+        ledger.record_series(other, "reward", [(None, 1, 1.0)])
+        ledger.record_series(run, "reward", [(3.0, 30, 0.9)], source="tensorboard")  # replaces
+        rows = ledger.series(run_id=run)
+        assert [(r.name, r.points) for r in rows] == [
+            ("gpu_util_pct", ((1.0, None, 90.0),)),
+            ("reward", ((3.0, 30.0, 0.9),)),
+        ]
+        assert [r.run_id for r in ledger.series(sweep_id=sweep, name="reward")] == [run]
+        assert len(ledger.series(name="reward")) == 2
