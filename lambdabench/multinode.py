@@ -607,7 +607,6 @@ class ClusterPlaybookPhase:
 
     def __init__(self, ctx: Context, name: str, variables: dict[str, str], *,
                  reattach_timeout: float | None = None) -> None:
-        from lambdabench.phases import ISAACLAB_PREFIX
         from lambdabench.remote.playbook import find_playbook
 
         scale = ctx.settings.time_scale
@@ -616,7 +615,6 @@ class ClusterPlaybookPhase:
         self.name = name
         self.variables = dict(variables)
         self.playbook = find_playbook(name)
-        self.isaaclab = name.startswith(ISAACLAB_PREFIX)
 
     def __call__(self, cc: ClusterContext) -> None:
         runs = {n.rank: _NodeRun(n) for n in cc.nodes}
@@ -645,9 +643,10 @@ class ClusterPlaybookPhase:
         rc.ledger.mark(node.launched.name, "ssh_ready")
         nr.facts = {**type_facts(node.launched.instance_type), "simulated": rc.ctx.settings.simulated}
         nr.facts.update(self._run(cc, nr, "gpu-preflight", {}))
-        if self.isaaclab:
+        if self.playbook.before:
             rc.ledger.mark(node.launched.name, "setup_start")
-            nr.facts.update(self._run(cc, nr, "setup", self.variables))
+            for before in self.playbook.before:
+                nr.facts.update(self._run(cc, nr, before, self.variables))
             rc.ledger.mark(node.launched.name, "setup_end")
 
     def _bench_vars(self, cc: ClusterContext) -> dict[str, str]:
@@ -774,8 +773,8 @@ class ClusterPlaybookPhase:
             session.close()
 
     def _collect(self, cc: ClusterContext, rank0: _NodeRun) -> None:
-        if self.isaaclab:
-            self._run(cc, rank0, "collect", {})
+        for after in self.playbook.after:
+            self._run(cc, rank0, after, self.variables)
         cc.rc.ledger.mark(rank0.node.launched.name, "pull_end")
 
     # -- one playbook on one node -------------------------------------------------------------------

@@ -77,7 +77,6 @@ class ProbePhase:
             session.close()
 
 
-ISAACLAB_PREFIX = "isaaclab-"
 SAMPLER = Path(__file__).parent / "remote" / "telemetry_sampler.sh"
 REMOTE_SAMPLER = ".lambdabench/telemetry_sampler.sh"
 
@@ -93,7 +92,7 @@ def check_playbook_for_types(ctx: Context, name: str, variables: dict[str, str],
     from lambdabench.remote.playbook import check_requirements, find_playbook
 
     playbook = find_playbook(name)
-    helpers = [find_playbook("setup"), find_playbook("collect")] if name.startswith(ISAACLAB_PREFIX) else []
+    helpers = [find_playbook(n) for n in (*playbook.before, *playbook.after)]
     known = set(playbook.vars) | {v for h in helpers for v in h.vars}
     unknown = sorted(set(variables) - known)
     if unknown:
@@ -123,7 +122,6 @@ class PlaybookPhase:
         self.name = name
         self.variables = dict(variables)
         self.playbook = find_playbook(name)
-        self.isaaclab = name.startswith(ISAACLAB_PREFIX)
         text = " ".join(str(s.body) for s in self.playbook.steps)
         self.own_telemetry = "telemetry_sampler.sh" in text
 
@@ -143,9 +141,10 @@ class PlaybookPhase:
             rc.notify("ssh ready")
             facts: dict[str, Any] = {**type_facts(rc.launched.instance_type), "simulated": rc.ctx.settings.simulated}
             facts.update(self._run(rc, session, "gpu-preflight", {}, facts))
-            if self.isaaclab:
+            if self.playbook.before:
                 rc.ledger.mark(rc.launched.name, "setup_start")
-                facts.update(self._run(rc, session, "setup", self.variables, facts))
+                for before in self.playbook.before:
+                    facts.update(self._run(rc, session, before, self.variables, facts))
                 rc.ledger.mark(rc.launched.name, "setup_end")
             bench_vars = dict(self.variables)
             if "gpus" in self.playbook.vars and "gpus" not in bench_vars:
@@ -162,8 +161,8 @@ class PlaybookPhase:
                 rc.ledger.mark(rc.launched.name, "bench_end")
                 if sampling:
                     self._sampler(session, "stop")
-            if self.isaaclab:
-                self._run(rc, session, "collect", {}, facts)
+            for after in self.playbook.after:
+                self._run(rc, session, after, self.variables, facts)
             if sampling:
                 from lambdabench.remote.transfer import pull
 

@@ -340,6 +340,9 @@ class Playbook:
     secrets: dict[str, dict[str, Any]]
     env: dict[str, str]
     steps: list[Step]
+    # playbooks a sweep runs on the instance before and after this one as a benchmark (setup, collect)
+    before: list[str] = field(default_factory=list)
+    after: list[str] = field(default_factory=list)
 
     def resolve_vars(self, overrides: Mapping[str, Any]) -> dict[str, Any]:
         """Defaults overlaid with overrides, typed; unknown names refused."""
@@ -372,7 +375,7 @@ class Playbook:
 # ---------------------------------------------------------------------------------------------
 # loading and validation
 
-_TOP_KEYS = {"name", "description", "vars", "derived", "requires", "secrets", "env", "steps"}
+_TOP_KEYS = {"name", "description", "vars", "derived", "requires", "secrets", "env", "steps", "before", "after"}
 _STEP_KEYS = set(STEP_KINDS) | {
     "name", "when", "timeout", "retries", "env", "detach", "container", "stdin", "secret_files",
     "reopen_session", "capture", "ignore_errors", "mode", "include",
@@ -497,6 +500,16 @@ def _load_playbook(path: Path) -> Playbook:
 
     secrets = {str(k): dict(v or {}) for k, v in (data.get("secrets") or {}).items()}
     env = {str(k): str(v) for k, v in (data.get("env") or {}).items()}
+    around: dict[str, list[str]] = {}
+    for key in ("before", "after"):
+        names_list = data.get(key) or []
+        if not isinstance(names_list, list) or not all(
+            isinstance(n, str) and re.match(r"^[a-z0-9][a-z0-9_-]*$", n) for n in names_list
+        ):
+            raise fail(data, f"`{key}` must be a list of playbook names", key)
+        if name in names_list:
+            raise fail(data, f"`{key}` names the playbook itself", key)
+        around[key] = list(names_list)
 
     raw_steps = data.get("steps")
     if not isinstance(raw_steps, list) or not raw_steps:
@@ -570,6 +583,8 @@ def _load_playbook(path: Path) -> Playbook:
         secrets=secrets,
         env=env,
         steps=steps,
+        before=around["before"],
+        after=around["after"],
     )
 
 

@@ -280,3 +280,19 @@ def test_requirements_refuse_video_on_non_rtx_and_bad_multi_gpu():
     play = find_playbook("isaaclab-play", [PROJECT])
     assert check_requirements(play, {"checkpoint": "/x.pt"}, H100)  # video on by default
     assert check_requirements(play, {"checkpoint": "/x.pt", "disable_video": "true"}, H100) == []
+
+
+def test_before_and_after_name_the_playbooks_around_a_benchmark(tmp_path):
+    from lambdabench.remote.playbook import find_playbook, load_playbook
+
+    train = find_playbook("isaaclab-train")
+    assert (train.before, train.after) == (["setup"], ["collect"])
+    assert find_playbook("mjx-locomotion").before == []
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: bad\nbefore: setup\nsteps: [{run: 'true'}]\n")
+    with pytest.raises(PlaybookError, match="bad.yaml:2: `before` must be a list"):
+        load_playbook(bad)
+    loop = tmp_path / "loop.yaml"
+    loop.write_text("name: loop\nafter: [loop]\nsteps: [{run: 'true'}]\n")
+    with pytest.raises(PlaybookError, match="names the playbook itself"):
+        load_playbook(loop)
