@@ -33,8 +33,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("LAMBDABENCH_SSH_USER", "ubuntu", "SSH user on instances"),
     Setting("LAMBDABENCH_SSH_PORT", "22", "SSH port on instances"),
     Setting("LAMBDABENCH_SSH_KEY", None, "private key to use (default: <home>/keys/id_ed25519, generated once)"),
-    Setting("LAMBDABENCH_MIN_REQUEST_INTERVAL", "1.0", "seconds between API requests (Lambda: ~1 req/s)"),
-    Setting("LAMBDABENCH_MIN_LAUNCH_INTERVAL", "12.0", "seconds between launches (Lambda: 1 per 12 s)"),
+    # Lambda documents ~1 request/s and 1 launch per 12 s and sends no Retry-After: pacing exactly on
+    # the limits leaves no room for clock jitter, so keep a 10 % margin (FIELD-NOTES "Rate limits")
+    Setting("LAMBDABENCH_MIN_REQUEST_INTERVAL", "1.1", "seconds between API requests (Lambda: ~1 req/s, +10 %)"),
+    Setting("LAMBDABENCH_MIN_LAUNCH_INTERVAL", "13.2", "seconds between launches (Lambda: 1 per 12 s, +10 %)"),
     Setting("LAMBDABENCH_RATE_LIMIT_BACKOFF", "60", "seconds to hold after a 429 without Retry-After"),
     Setting("LAMBDABENCH_RETRY_BUDGET", "600", "seconds an idempotent call may keep retrying"),
     Setting("LAMBDABENCH_TIME_SCALE", "1", "the simulator's time scale (boot/wait timeouts divide by it)"),
@@ -66,15 +68,32 @@ def parse_env_file(path: Path) -> dict[str, str]:
             raise ConfigError(
                 f"{path}:{lineno}: not a KEY=VALUE line", "Fix or comment out that line (see .env.example)."
             )
-        key, value = m.group(1), m.group(2)
-        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
-            value = value[1:-1]
-        elif " #" in value:
-            value = value.split(" #", 1)[0].rstrip()
+        key, value = m.group(1), _unquote(m.group(2))
+        if value is None:
+            raise ConfigError(
+                f"{path}:{lineno}: unbalanced quotes in the value of {key}",
+                "Close the quote, or write the value without quotes.",
+            )
         if "\x00" in value:
             raise ConfigError(f"{path}:{lineno}: value contains a NUL byte")
         out[key] = value
     return out
+
+
+def _unquote(raw: str) -> str | None:
+    """A value as written after `=`: quoted (then anything after the closing quote must be a comment)
+    or bare (a ` #` starts a comment); None when a quote is not closed."""
+    if raw[:1] in ("'", '"'):
+        end = raw.find(raw[0], 1)
+        if end < 0:
+            return None
+        rest = raw[end + 1 :].strip()
+        if rest and not rest.startswith("#"):
+            return None
+        return raw[1:end]
+    if raw.startswith("#"):
+        return ""
+    return raw.split(" #", 1)[0].rstrip()
 
 
 def _lambda_keys_file(user_home: Path) -> dict[str, str]:
@@ -139,9 +158,19 @@ class Settings:
                 if key in _BY_ENV and value != "":
                     values[key] = value
                     sources[key] = source
-        for secret in (values.get(s.env) for s in SETTINGS if s.secret):
-            if secret:
-                Secret(secret)  # registers it for redaction everywhere
+        for spec in SETTINGS:
+            raw = values.get(spec.env)
+            if not spec.secret or not raw:
+                continue
+            Secret(raw)  # registered as written, so even the raw form is redacted
+            clean = raw.strip()
+            if any(ord(c) < 32 or ord(c) == 127 for c in clean):
+                raise ConfigError(
+                    f"{spec.env} (from {sources[spec.env]}) contains control characters",
+                    "Paste the key again as one line of plain text.",
+                )
+            values[spec.env] = clean
+            Secret(clean)
         settings = cls(values, sources)
         settings.validate()
         return settings

@@ -38,6 +38,12 @@ class BudgetError(LambdabenchError):
     exit_code = 3
 
 
+class Cancelled(LambdabenchError):
+    """The user stopped the work (Ctrl-C, SIGTERM, SIGHUP): not a failure, resumable."""
+
+    exit_code = 130
+
+
 class RemoteError(LambdabenchError):
     """A command or transfer on an instance failed."""
 

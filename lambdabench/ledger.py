@@ -32,7 +32,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, fields
 from datetime import datetime, timezone
 from pathlib import Path
@@ -64,6 +64,7 @@ RUN_FINISHED = ("succeeded", "failed", "cancelled")
 SWEEP_STATUSES = ("running", "finished", "aborted")
 # Our own instance states around Lambda's (booting, active, unhealthy, terminating, terminated, preempted).
 INSTANCE_REQUESTED = "requested"
+INSTANCE_KINDS = ("lambda", "host", "local")
 INSTANCE_LAUNCH_FAILED = "launch_failed"
 
 
@@ -237,6 +238,35 @@ class InstanceRow:
     pull_end: float | None
     terminate_called: float | None
     gone: float | None
+    kind: str = "lambda"  # lambda (launched here; ours to terminate) | host (a BYO SSH host) | local
+    kept: bool = False  # left running on purpose (launch, shell --keep, --keep-on-failure): gc skips it
+    label: str | None = None  # what the user called it (`launch --name x`): `down x` finds it
+
+    @property
+    def owner(self) -> ProcessIdentity | None:
+        if self.owner_pid is None or self.owner_host is None:
+            return None
+        return ProcessIdentity(self.owner_pid, self.owner_host, self.owner_start)
+
+    @property
+    def launched_here(self) -> bool:
+        """An instance this tool launched on Lambda (never a host the user brought)."""
+        return self.kind == "lambda"
+
+
+@dataclass(frozen=True)
+class RulesetRow:
+    """A firewall ruleset a multi-node run created; deleted after its run, or by gc once its owner is gone."""
+
+    id: str
+    name: str
+    region: str
+    run_id: int
+    owner_pid: int | None
+    owner_host: str | None
+    owner_start: str | None
+    created: float
+    deleted: float | None
 
     @property
     def owner(self) -> ProcessIdentity | None:
@@ -442,12 +472,33 @@ def _m4_series(conn: sqlite3.Connection) -> None:
     )
 
 
+def _m5_ownership(conn: sqlite3.Connection) -> None:
+    # ownership made explicit: what kind of machine a row is (gc and down touch only `lambda` rows),
+    # whether it was kept on purpose, the user's own label; and the rulesets multi-node runs create
+    conn.execute("ALTER TABLE instances ADD COLUMN kind TEXT NOT NULL DEFAULT 'lambda'")
+    conn.execute("ALTER TABLE instances ADD COLUMN kept INTEGER NOT NULL DEFAULT 0")
+    conn.execute("ALTER TABLE instances ADD COLUMN label TEXT")
+    conn.execute(
+        """CREATE TABLE rulesets (
+            id TEXT PRIMARY KEY,
+            name TEXT NOT NULL,
+            region TEXT NOT NULL,
+            run_id INTEGER NOT NULL REFERENCES runs(id),
+            owner_pid INTEGER,
+            owner_host TEXT,
+            owner_start TEXT,
+            created REAL NOT NULL,
+            deleted REAL)"""
+    )
+
+
 Migration = tuple[str, Callable[[sqlite3.Connection], None]]
 MIGRATIONS: tuple[Migration, ...] = (
     ("core tables", _m1_core),
     ("attention reason, ip, indexes, unique metrics", _m2_attention_ip_indexes),
     ("sweep owner", _m3_sweep_owner),
     ("series", _m4_series),
+    ("instance kind, kept, label; rulesets", _m5_ownership),
 )
 LATEST_VERSION = len(MIGRATIONS)
 
@@ -524,6 +575,14 @@ def connect(path: Path) -> sqlite3.Connection:
             "check the folder is writable, or set LAMBDABENCH_HOME",
         ) from exc
     return conn
+
+
+def _rollback(conn: sqlite3.Connection) -> None:
+    """Roll back if a transaction is still open: SQLite may already have rolled back on its own
+    (disk full, I/O error), and "cannot rollback" must never hide the error that caused it."""
+    if conn.in_transaction:
+        with suppress(sqlite3.Error):
+            conn.execute("ROLLBACK")
 
 
 def ledger_path(home: Path) -> Path:
@@ -606,7 +665,7 @@ class Ledger:
             try:
                 yield conn
             except BaseException as exc:
-                conn.execute("ROLLBACK")
+                _rollback(conn)
                 if isinstance(exc, sqlite3.Error):
                     raise LedgerError(
                         f"ledger write failed: {exc}", "nothing was written; retry, or run gc"
@@ -615,7 +674,7 @@ class Ledger:
             try:
                 conn.execute("COMMIT")
             except sqlite3.Error as exc:
-                conn.execute("ROLLBACK")
+                _rollback(conn)
                 raise LedgerError(
                     f"ledger commit failed: {exc}", "retry; check disk space"
                 ) from exc
@@ -825,8 +884,16 @@ class Ledger:
         *,
         simulated: bool | None = None,
         ts: float | None = None,
+        kind: str = "lambda",
+        label: str | None = None,
     ) -> InstanceRow:
-        """Write the launch intent (launch_requested, owner) BEFORE calling launch; name must be unique."""
+        """Write the launch intent (launch_requested, owner) BEFORE calling launch; name must be unique.
+
+        kind "host"/"local" rows are machines the user brought: they carry a price for the report's
+        cost columns and timestamps, and nothing ever terminates them.
+        """
+        if kind not in INSTANCE_KINDS:
+            raise UsageError(f"unknown instance kind {kind!r}", f"use one of {', '.join(INSTANCE_KINDS)}")
         if not isinstance(price_cents_per_hour, int) or price_cents_per_hour < 0:
             raise UsageError(
                 f"price_cents_per_hour must be a non-negative int, got {price_cents_per_hour!r}",
@@ -842,8 +909,8 @@ class Ledger:
             try:
                 conn.execute(
                     "INSERT INTO instances (name, run_id, instance_type, region, price_cents_per_hour,"
-                    " status, simulated, owner_pid, owner_host, owner_start, launch_requested)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    " status, simulated, owner_pid, owner_host, owner_start, launch_requested, kind, label)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (
                         name,
                         run_id,
@@ -856,6 +923,8 @@ class Ledger:
                         owner.host,
                         owner.start,
                         self._now(ts),
+                        kind,
+                        label,
                     ),
                 )
             except sqlite3.IntegrityError as exc:
@@ -956,6 +1025,50 @@ class Ledger:
                 (name,),
             )
             self._require(cur.rowcount, "instance", name)
+
+    def set_kept(self, name: str, kept: bool = True) -> None:
+        """Mark an instance as left running on purpose: gc leaves it alone, `down` still ends it."""
+        with self._write() as conn:
+            cur = conn.execute("UPDATE instances SET kept = ? WHERE name = ?", (int(kept), name))
+            self._require(cur.rowcount, "instance", name)
+
+    def unmark(self, name: str, event: str) -> None:
+        """Clear a lifecycle timestamp that turned out not to have happened (a refused terminate)."""
+        if event not in INSTANCE_EVENTS or event in ("launch_requested", "gone"):
+            raise UsageError(f"cannot unmark {event!r}")
+        with self._write() as conn:
+            cur = conn.execute(f"UPDATE instances SET {event} = NULL WHERE name = ?", (name,))
+            self._require(cur.rowcount, "instance", name)
+
+    def instances_labelled(self, label: str) -> list[InstanceRow]:
+        """Instances whose user label is `label` (what `launch --name` was given), newest first."""
+        rows = self._query(
+            "SELECT * FROM instances WHERE label = ? ORDER BY launch_requested DESC, rowid DESC", (label,)
+        )
+        return [_from_row(InstanceRow, r) for r in rows]
+
+    # -- rulesets ------------------------------------------------------------------------------
+
+    def record_ruleset(self, ruleset_id: str, name: str, region: str, run_id: int) -> None:
+        """A firewall ruleset this process created for a run (owner = this process)."""
+        owner = self.owner
+        with self._write() as conn:
+            conn.execute(
+                "INSERT OR IGNORE INTO rulesets (id, name, region, run_id, owner_pid, owner_host,"
+                " owner_start, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (ruleset_id, name, region, run_id, owner.pid, owner.host, owner.start, self._clock()),
+            )
+
+    def ruleset_deleted(self, ruleset_id: str) -> None:
+        with self._write() as conn:
+            conn.execute(
+                "UPDATE rulesets SET deleted = COALESCE(deleted, ?) WHERE id = ?", (self._clock(), ruleset_id)
+            )
+
+    def rulesets(self, *, live: bool = False) -> list[RulesetRow]:
+        """Rulesets this ledger created (only those not deleted yet with live=True)."""
+        sql = "SELECT * FROM rulesets" + (" WHERE deleted IS NULL" if live else "") + " ORDER BY created"
+        return [_from_row(RulesetRow, r) for r in self._query(sql)]
 
     def adopt_instance(self, name: str) -> None:
         """Make this process the owner (resume or gc taking over an orphan)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import threading
 
 REDACTED = "***"
@@ -64,3 +65,54 @@ def mask(value: str | None) -> str:
     if len(value) < 12:
         return REDACTED
     return f"{REDACTED}{value[-4:]}"
+
+
+class StreamRedactor:
+    """redact() for text that arrives in pieces: a secret split across two reads is still scrubbed.
+
+    feed() returns what is safe to emit now; the raw tail that could be the start of a secret (or
+    lies inside one) is held back until more text arrives or close() is called. Bytes are decoded
+    incrementally, so a UTF-8 character split across reads is not mangled either.
+    """
+
+    def __init__(self) -> None:
+        self._held = ""
+        self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+
+    def feed(self, data: bytes | str) -> str:
+        text = self._decoder.decode(data) if isinstance(data, bytes) else data
+        buf = self._held + text
+        cut = _safe_cut(buf)
+        self._held = buf[cut:]
+        return redact(buf[:cut])
+
+    def close(self) -> str:
+        """Everything still held, redacted."""
+        tail = self._held + self._decoder.decode(b"", final=True)
+        self._held = ""
+        return redact(tail)
+
+
+def _safe_cut(buf: str) -> int:
+    """The largest index such that no secret occurrence, whole or possibly continuing, crosses it."""
+    with _lock:
+        values = list(_known)
+    cut = len(buf)
+    changed = True
+    while changed:
+        changed = False
+        for value in values:
+            # a suffix of buf[:cut] that is a prefix of the secret may continue in the next read
+            for k in range(min(len(value) - 1, cut), 0, -1):
+                if buf.endswith(value[:k], 0, cut):
+                    if cut - k < cut:
+                        cut, changed = cut - k, True
+                    break
+            # a whole occurrence that the cut would split moves the cut to its start
+            start = buf.find(value, max(0, cut - len(value) + 1))
+            while start != -1 and start < cut:
+                if start + len(value) > cut:
+                    cut, changed = start, True
+                    break
+                start = buf.find(value, start + 1)
+    return cut

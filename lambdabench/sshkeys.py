@@ -36,32 +36,66 @@ class LocalKey:
 
 
 def ensure_local_key(path: Path) -> LocalKey:
-    """Load the key at `path`, generating an ed25519 pair there (0600) if absent."""
-    pub_path = path.with_name(path.name + ".pub")
-    if path.exists():
-        if not pub_path.exists():
-            raise ConfigError(f"SSH key {path} has no {pub_path.name} beside it", "Restore it or delete both.")
-        text = pub_path.read_text().strip()
-        if len(text.split()) < 2:
-            raise ConfigError(f"{pub_path} is not an OpenSSH public key")
-        return LocalKey(path, text)
+    """Load the key at `path`, generating an ed25519 pair there (0600) if absent.
+
+    Two commands on a fresh home used to race here: both generated a key, and once the private key
+    and the .pub came from different runs every later launch was unreachable. Creation now happens
+    under an exclusive lock, and the .pub is always the one derived from the private key.
+    """
+    import fcntl
+
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    lock_path = path.with_name(f".{path.name}.lock")
+    with open(lock_path, "a") as lock:
+        fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
+        try:
+            if not path.exists():
+                _generate(path)
+            return _load(path)
+        finally:
+            fcntl.flock(lock.fileno(), fcntl.LOCK_UN)
+
+
+def _generate(path: Path) -> None:
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     key = Ed25519PrivateKey.generate()
     private = key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.OpenSSH, serialization.NoEncryption()
     )
-    public = key.public_key().public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "wb") as fh:
         fh.write(private)
+        fh.flush()
+        os.fsync(fh.fileno())
     os.replace(tmp, path)
-    pub_text = public.decode() + " lambdabench"
-    pub_path.write_text(pub_text + "\n")
-    return LocalKey(path, pub_text)
+
+
+def _load(path: Path) -> LocalKey:
+    """The key pair with its public half derived from the private key (the .pub rewritten if it differs)."""
+    from cryptography.hazmat.primitives import serialization
+
+    pub_path = path.with_name(path.name + ".pub")
+    try:
+        private = serialization.load_ssh_private_key(path.read_bytes(), password=None)
+    except (ValueError, TypeError) as exc:
+        raise ConfigError(
+            f"SSH key {path} cannot be read ({exc})",
+            "Point LAMBDABENCH_SSH_KEY at an unencrypted OpenSSH private key, or delete it to make a new one.",
+        ) from None
+    public = private.public_key().public_bytes(
+        serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH
+    ).decode()
+    existing = pub_path.read_text().strip() if pub_path.exists() else ""
+    if existing.split()[:2] != public.split()[:2]:
+        pub_text = public + " lambdabench"
+        tmp = pub_path.with_name(f".{pub_path.name}.{os.getpid()}.tmp")
+        tmp.write_text(pub_text + "\n")
+        os.replace(tmp, pub_path)
+        return LocalKey(path, pub_text)
+    return LocalKey(path, existing)
 
 
 def register_key(cloud: LambdaCloud, key: LocalKey) -> str:

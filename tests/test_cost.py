@@ -201,10 +201,14 @@ def test_format_dollars_fixed_places() -> None:
 
 def test_parse_dollars() -> None:
     assert parse_dollars("$7.50") == Decimal("7.50")
-    assert parse_dollars("1,000") == Decimal(1000)
-    for bad in ("abc", "-1", "nan", "inf", ""):
+    assert parse_dollars("1000") == Decimal(1000)
+    for bad in ("abc", "-1", "nan", "inf", "", "1e309", "1e8"):
         with pytest.raises(UsageError):
             parse_dollars(bad)
+    # a comma is never dropped: "0,50" was read as $50 and "1,5" as $15
+    for ambiguous in ("0,50", "1,5", "1,000"):
+        with pytest.raises(UsageError, match="ambiguous"):
+            parse_dollars(ambiguous)
 
 
 def test_projection_worst_case_and_budget() -> None:

@@ -15,9 +15,13 @@ import tenacity
 from lambdabench import __version__
 from lambdabench.cloud.errors import (
     CloudError,
+    LaunchOutcomeUnknown,
+    NotFoundError,
     ProviderError,
     RateLimitedError,
+    RedirectedError,
     TransportError,
+    UnknownCloudError,
     error_from_response,
 )
 from lambdabench.cloud.models import (
@@ -116,9 +120,12 @@ class LambdaCloud:
             self.on_request(method, path, resp.status_code)
         raw = resp.content[:MAX_BODY]
         if 300 <= resp.status_code < 400:
-            raise TransportError(
-                f"Lambda API redirected {method} {path} to {resp.headers.get('location', '?')}",
-                "Set LAMBDABENCH_API_URL to the current API address (https://cloud.lambda.ai/api/v1).",
+            # an old base URL (cloud.lambdalabs.com) redirects, and a redirected POST may turn into a
+            # GET (FIELD-NOTES "Contract essentials"): fail at once, naming where it points
+            location = redact(resp.headers.get("location", "?"))
+            raise RedirectedError(
+                f"the Lambda API at {self.base_url} redirected {method} {path} to {location}",
+                f"Set LAMBDABENCH_API_URL to the new address (e.g. {DEFAULT_API_URL}).",
                 status=resp.status_code,
             )
         if resp.status_code != 200:
@@ -225,9 +232,12 @@ class LambdaCloud:
     ) -> str:
         """Launch one instance under a unique `name`; returns its id.
 
-        Never resent blindly: if the answer is lost (transport error, 5xx), the instance may exist,
-        so it is looked up by name first, and only a confirmed absence allows one more try.
-        A 429 means the request was not processed, so it is safe to send again after the lock-out.
+        Sent once. A 429 means the request was not processed (the spec's rate-limit section), so it
+        goes again after the lock-out. Any other ambiguous answer (5xx, `global/unknown`, a lost or
+        malformed answer) may come AFTER the instance was created (SkyPilot PR #3410): the name is
+        looked up for a bounded time and, if it is not listed yet, LaunchOutcomeUnknown is raised —
+        never a second launch (SkyPilot and dstack never resend; a late first instance would become
+        an untracked twin).
         """
         body: dict[str, Any] = {
             "region_name": region,
@@ -248,7 +258,6 @@ class LambdaCloud:
         if firewall_ruleset_ids:
             body["firewall_rulesets"] = [{"id": i} for i in firewall_ruleset_ids]
         deadline = self._clock() + self.retry.budget_s
-        ambiguous_tries = 0
         while True:
             try:
                 data = self._send("POST", "/instance-operations/launch", body, launch=True)
@@ -256,24 +265,28 @@ class LambdaCloud:
                 if self._clock() > deadline:
                     raise
                 continue  # not processed; the pacer holds until the lock-out ends
-            except (ProviderError, TransportError):
-                found = self._look_for_launch(name)
-                if found:
-                    return found
-                ambiguous_tries += 1
-                if ambiguous_tries >= 2 or self._clock() > deadline:
-                    raise
-                continue
+            except (ProviderError, TransportError, UnknownCloudError) as exc:
+                return self._reconcile_launch(name, exc)
             ids = data.get("instance_ids") if isinstance(data, dict) else None
             if not isinstance(ids, list) or not ids or not isinstance(ids[0], str):
-                found = self._look_for_launch(name)
-                if found:
-                    return found
-                raise ProviderError("Lambda API accepted a launch but returned no instance id")
+                return self._reconcile_launch(
+                    name, ProviderError("Lambda API accepted a launch but returned no instance id")
+                )
             return ids[0]
 
+    def _reconcile_launch(self, name: str, cause: CloudError) -> str:
+        found = self._look_for_launch(name)
+        if found:
+            return found
+        raise LaunchOutcomeUnknown(
+            f"launch of {name} answered ambiguously ({cause.one_line()}) and the name is not listed "
+            f"after {self.retry.launch_lookup_s:.0f}s",
+            name=name,
+            cause=cause,
+        )
+
     def _look_for_launch(self, name: str) -> str | None:
-        """After an ambiguous launch failure: poll the list for our unique name for a bounded time."""
+        """After an ambiguous launch answer: poll the list for our unique name for a bounded time."""
         deadline = self._clock() + self.retry.launch_lookup_s
         while True:
             try:
@@ -288,25 +301,29 @@ class LambdaCloud:
             self._sleep(min(5.0, max(0.05, self.retry.launch_lookup_s / 12)))
 
     def terminate(self, instance_ids: Iterable[str]) -> list[Instance]:
-        """Terminate; an instance already terminating or gone counts as success after a re-check."""
+        """One terminate request (retried on 429/5xx/transport); returns what the API says it terminated.
+
+        Errors are raised as they come: `global/unknown` is what an already-terminating instance gets
+        (SkyPilot PR #3410) and a 404 what an id still invisible after launch may get — the caller
+        decides by re-checking that id (see lambdabench.run.nodes.terminate_and_verify).
+        """
         ids = list(dict.fromkeys(instance_ids))
         if not ids:
             return []
+        data = self._call("POST", "/instance-operations/terminate", {"instance_ids": ids})
+        items = data.get("terminated_instances") if isinstance(data, dict) else None
+        if not isinstance(items, list):
+            raise ProviderError(
+                "Lambda API answered a terminate without a `terminated_instances` list", status=200
+            )
+        return [Instance.from_api(i) for i in items if isinstance(i, dict)]
+
+    def instance_or_none(self, instance_id: str) -> Instance | None:
+        """GET /instances/{id}; None for a 404 (not known, or not visible yet)."""
         try:
-            data = self._call("POST", "/instance-operations/terminate", {"instance_ids": ids})
-            items = data.get("terminated_instances") if isinstance(data, dict) else None
-            return [Instance.from_api(i) for i in items or [] if isinstance(i, dict)]
-        except CloudError as exc:
-            if isinstance(exc, (RateLimitedError, TransportError)) or exc.family in ("auth", "account"):
-                raise
-            # global/unknown on an already-terminating instance, or a 404 for a gone one: re-check each
-            current = {i.id: i for i in self.list_instances()}
-            still_alive = [i for i in ids if i in current and not current[i].is_ending]
-            if not still_alive:
-                return [current[i] for i in ids if i in current]
-            if len(still_alive) < len(ids):
-                return self.terminate(still_alive) + [current[i] for i in ids if i in current and i not in still_alive]
-            raise
+            return self.get_instance(instance_id)
+        except NotFoundError:
+            return None
 
     def restart(self, instance_ids: Iterable[str]) -> list[Instance]:
         data = self._call("POST", "/instance-operations/restart", {"instance_ids": list(instance_ids)})

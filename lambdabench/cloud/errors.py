@@ -97,6 +97,30 @@ class TransportError(CloudError):
     default_hint = "Check your network connection and LAMBDABENCH_API_URL."
 
 
+class RedirectedError(CloudError):
+    """The API base URL answered with a redirect (an old host): never retried, never followed."""
+
+    family = "redirect"
+    exit_code = 2
+    default_hint = "Set LAMBDABENCH_API_URL to the current API address (https://cloud.lambda.ai/api/v1)."
+
+
+class LaunchOutcomeUnknown(CloudError):
+    """A launch was answered ambiguously (5xx, global/unknown, lost answer) and its name is not listed yet.
+
+    Lambda's catch-all has been seen AFTER the action happened (SkyPilot PR #3410): the instance may
+    exist. The reservation stays open and is reconciled by its unique name; the launch is never resent.
+    """
+
+    family = "launch-unknown"
+    default_hint = "It may still appear under its name; the sweep's teardown and `lambdabench gc` look for it."
+
+    def __init__(self, message: str, hint: str | None = None, *, name: str, cause: CloudError) -> None:
+        super().__init__(message, hint, code=cause.code, status=cause.status)
+        self.name = name
+        self.cause = cause
+
+
 _BY_CODE: dict[str, type[CloudError]] = {
     "instance-operations/launch/insufficient-capacity": CapacityError,
     "global/quota-exceeded": QuotaError,

@@ -128,7 +128,8 @@ class Instance:
         if not ident:
             raise ProviderError("Lambda API returned an instance without an id")
         tags: list[tuple[str, str]] = []
-        for tag in d.get("tags") or []:
+        raw_tags = d.get("tags")
+        for tag in raw_tags if isinstance(raw_tags, list) else []:
             if isinstance(tag, dict) and isinstance(tag.get("key"), str):
                 tags.append((tag["key"], str(tag.get("value", ""))))
         region = d.get("region")

@@ -10,6 +10,7 @@ import json
 import math
 import random
 import re
+import secrets
 import threading
 import time
 import uuid
@@ -144,6 +145,12 @@ class _FaultState:
     spec: ApiFault
     seen: int = 0
     fired: int = 0
+
+
+def _new_id() -> str:
+    """A 32-hex id, unique across simulator starts as Lambda's are (a ledger outlives a simulator:
+    seeded ids repeated on every start and broke the second `lambdabench demo`)."""
+    return secrets.token_hex(16)
 
 
 def _iso(ts: float) -> str:
@@ -295,7 +302,10 @@ class SimCloud:
                 self._private_counter += 1
                 if self._rng.random() >= self.scenario.missing_private_ip:
                     n = self._private_counter
-                    inst.private_ip = f"10.19.{n // 250}.{n % 250 + 2}"
+                    # with real hosts the simulated private network is this machine's loopback (every
+                    # node's sshd lives here), so the private address is one the other nodes reach;
+                    # API-only, a 10.x address as Lambda gives (the value is not documented: a guess)
+                    inst.private_ip = info.ip if inst.has_host else f"10.19.{n // 250}.{n % 250 + 2}"
                 inst.status = "active"
                 due = inst.boot_end_at + max(0.0, now - began)
                 inst.first_active_at = inst.billing_started_at = min(due, now)
@@ -541,11 +551,17 @@ class SimCloud:
                 else:
                     resp = self._route(method, rel, query, body, now)
                     if fault is not None and kind == "lost_response":
-                        resp = (
-                            _html(fault.status or 502, _BAD_GATEWAY)
-                            if fault.mode == "http"
-                            else _hangup()
-                        )
+                        # the action happened; what the client gets back says otherwise
+                        if fault.mode == "http":
+                            resp = _html(fault.status or 502, _BAD_GATEWAY)
+                        elif fault.mode == "unknown":
+                            # Lambda's catch-all, seen AFTER the action (SkyPilot PR #3410)
+                            resp = _json(
+                                fault.status or 500,
+                                _error_body("global/unknown", "An unknown error occurred."),
+                            )
+                        else:
+                            resp = _hangup()
             self._record(now, method, path, query, body, endpoint, resp)
         if delay > 0:
             self._sleep(delay)
@@ -928,7 +944,7 @@ class SimCloud:
         self._launch_counts[sim_type.name] = nth
         lo, hi = sim_type.boot_seconds
         boot = self._rng.uniform(lo, hi)
-        instance_id = f"{self._rng.getrandbits(128):032x}"
+        instance_id = _new_id()
         inst = _Instance(
             id=instance_id,
             name=name,
@@ -1091,8 +1107,10 @@ class SimCloud:
         return ids
 
     def _terminate(self, parts: list[str], query: dict[str, str], body: bytes, now: float) -> Any:
-        # the control plane knows a new id before listings show it: terminate must work at once
-        found = [self._find(i, now, hidden_ok=True) for i in self._ids(body)]
+        # by default the control plane knows a new id before listings show it; `hidden_terminate:
+        # not_found` makes terminate 404 for it like GET /instances/{id} does (undocumented: a guess)
+        hidden_ok = self.scenario.hidden_terminate == "accept"
+        found = [self._find(i, now, hidden_ok=hidden_ok) for i in self._ids(body)]
         if any(inst.status in ("terminating", "terminated") for inst in found):
             # what SkyPilot saw (PR #3410): not a tidy "already terminating" error
             raise _ApiError(500, "global/unknown", "An unknown error occurred.")
@@ -1200,7 +1218,7 @@ class SimCloud:
         ):
             raise _invalid("public_key is not a valid OpenSSH public key.")
         key = {
-            "id": f"{self._rng.getrandbits(128):032x}",
+            "id": _new_id(),
             "name": name,
             "public_key": public_key.strip(),
         }
@@ -1258,7 +1276,7 @@ class SimCloud:
         if any(f["name"] == name for f in self._filesystems.values()):
             raise _ApiError(400, "global/duplicate", f"A filesystem named {name!r} already exists.")
         fs = {
-            "id": f"{self._rng.getrandbits(128):032x}",
+            "id": _new_id(),
             "name": name,
             "region": region,
             "created": _iso(now),
@@ -1327,7 +1345,7 @@ class SimCloud:
         if not isinstance(region, str) or region not in self.scenario.catalog.regions:
             raise _invalid(f"Invalid region {region!r}.")
         rs: dict[str, Any] = {
-            "id": f"{self._rng.getrandbits(128):032x}",
+            "id": _new_id(),
             "name": name,
             "region": region,
             "rules": _validate_rules(data.get("rules")),
