@@ -1,31 +1,37 @@
-"""The command line: each command parses, makes one library call, renders. One error boundary in main()."""
+"""The command line: each command parses, makes one Lab call, renders. One error boundary in main()."""
 
 from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
 
 if TYPE_CHECKING:
-    from lambdabench.context import Context
+    from lambdabench.lab import Lab
+    from lambdabench.run.plan import SweepPlan
+    from lambdabench.run.sweep import SweepResult
 
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+FORMATS = ["table", "json", "csv", "md", "html"]
 
 
-def _ctx(click_ctx: click.Context) -> Context:
-    """Build Settings and the Context on first use (so --help never reads files or imports much)."""
+def _lab(click_ctx: click.Context, *, progress: bool = False) -> Lab:
+    """Build Settings and the Lab on first use (so --help never reads files or imports much)."""
     obj = click_ctx.find_root().obj
-    if obj.get("ctx") is None:
+    if obj.get("lab") is None:
         from lambdabench.config import Settings
-        from lambdabench.context import Context
+        from lambdabench.lab import Lab
+        from lambdabench.progress import Progress
 
         settings = Settings.load(env_file=obj.get("env_file"))
-        obj["ctx"] = Context(settings, verbose=obj.get("verbose", False))
-    ctx: Context = obj["ctx"]
-    return ctx
+        obj["progress"] = Progress()
+        obj["lab"] = Lab(settings, verbose=obj.get("verbose", False), events=obj["progress"])
+    lab: Lab = obj["lab"]
+    return lab
 
 
 def _out(data: Any, as_json: bool, headers: list[str] | None = None, rows: list[list[Any]] | None = None) -> None:
@@ -37,6 +43,10 @@ def _out(data: Any, as_json: bool, headers: list[str] | None = None, rows: list[
         click.echo(render.table(headers, rows) if rows else "(none)")
 
 
+def json_option(f: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option("--json", "as_json", is_flag=True, help="JSON for scripts.")(f)
+
+
 @click.group(context_settings=CONTEXT_SETTINGS)
 @click.option("-v", "--verbose", is_flag=True, help="Stream remote output to the terminal.")
 @click.option("--env-file", type=click.Path(path_type=Path), help="Read settings from this file instead of ./.env.")
@@ -46,51 +56,56 @@ def cli(click_ctx: click.Context, verbose: bool, env_file: Path | None) -> None:
     """Benchmark Isaac Sim / Isaac Lab across Lambda Cloud GPUs, and know what every run cost."""
     click_ctx.ensure_object(dict)
     click_ctx.obj.update(verbose=verbose, env_file=env_file)
+    click_ctx.call_on_close(lambda: _close(click_ctx.obj))
+
+
+def _close(obj: dict[str, Any]) -> None:
+    if obj.get("progress") is not None:
+        obj["progress"].close()
+    if obj.get("lab") is not None:
+        obj["lab"].close()
 
 
 @cli.command()
 @click.option("--available", is_flag=True, help="Only types with capacity somewhere now.")
 @click.option("--gpu", help="Only this GPU (e.g. a10, 8xh100, gpu_1x_h100_sxm5).")
-@click.option("--json", "as_json", is_flag=True, help="JSON for scripts.")
+@json_option
 @click.pass_context
 def types(click_ctx: click.Context, available: bool, gpu: str | None, as_json: bool) -> None:
     """GPU types, prices and live availability."""
-    from lambdabench import ops
-
-    rows = ops.type_rows(_ctx(click_ctx), available=available, gpu=gpu)
+    rows = _lab(click_ctx).types(available=available, gpu=gpu)
     _out(rows, as_json, ["NAME", "SHORT", "GPUS", "VCPU", "RAM", "$/H", "REGIONS WITH CAPACITY"],
          [[r["name"], r["short"], r["gpus"], r["vcpus"], f"{r['memory_gib']}G", f"{r['price_per_hour']:.2f}",
            ",".join(r["regions"]) or "-"] for r in rows])
 
 
 @cli.command("ls")
-@click.option("--json", "as_json", is_flag=True, help="JSON for scripts.")
+@json_option
 @click.pass_context
 def ls_(click_ctx: click.Context, as_json: bool) -> None:
     """Instances on the account, with age and cost so far."""
-    from lambdabench import ops, render
+    from lambdabench import render
 
-    rows = ops.instance_rows(_ctx(click_ctx))
-    _out(rows, as_json, ["ID", "NAME", "STATUS", "TYPE", "REGION", "IP", "AGE", "COST"],
+    rows = _lab(click_ctx).instances()
+    _out(rows, as_json, ["ID", "NAME", "STATUS", "TYPE", "REGION", "IP", "AGE", "COST", "KEPT"],
          [[r["id"], r["name"] or "", r["status"], r["type"], r["region"], r["ip"] or "-",
            render.duration(r["age_s"]) if r["age_s"] is not None else "?",
-           f"${r['cost_so_far']:.2f}" if r["cost_so_far"] is not None else "?"] for r in rows])
+           f"${r['cost_so_far']:.2f}" if r["cost_so_far"] is not None else "?", "yes" if r["kept"] else ""]
+          for r in rows])
 
 
 @cli.command()
 @click.option("--gpu", required=True, help="GPU type (a10, a100, h100, 8xh100, gh200, or a full type name).")
 @click.option("--region", help="Region; default: the first with capacity.")
-@click.option("--name", "label", help="A label in the instance name (lambdabench-<label>-<random>).")
+@click.option("--name", "label", help="A label: the instance is named lambdabench-<label>-<random>; `down <label>` finds it.")
 @click.option("--wait/--no-wait", default=False, help="Wait until the instance is active.")
-@click.option("--json", "as_json", is_flag=True)
+@json_option
 @click.pass_context
 def launch(click_ctx: click.Context, gpu: str, region: str | None, label: str | None, wait: bool, as_json: bool) -> None:
-    """Launch one instance (recorded in the ledger before the call)."""
+    """Launch one instance (recorded in the ledger before the call); it runs until `lambdabench down`."""
     from dataclasses import asdict
 
-    from lambdabench import ops
-
-    res = ops.launch(_ctx(click_ctx), gpu, region=region, label=label, wait=wait)
+    res = _lab(click_ctx).launch(gpu, region=region, label=label, wait=wait)
     if as_json:
         _out(asdict(res), True)
     else:
@@ -99,39 +114,36 @@ def launch(click_ctx: click.Context, gpu: str, region: str | None, label: str | 
 
 @cli.command()
 @click.argument("targets", nargs=-1)
-@click.option("--all-mine", is_flag=True, help="Every instance this tool named (never others).")
+@click.option("--all-mine", is_flag=True, help="Every instance this tool launched (never others).")
 @click.pass_context
 def down(click_ctx: click.Context, targets: tuple[str, ...], all_mine: bool) -> None:
-    """Terminate instances by id or name and confirm they are gone."""
-    from lambdabench import ops
+    """Terminate instances by id, name or label and prove they are gone."""
     from lambdabench.errors import LambdabenchError
 
-    gone, failed = ops.down(_ctx(click_ctx), list(targets), all_mine=all_mine)
-    for name in gone:
+    res = _lab(click_ctx).down(list(targets), all_mine=all_mine)
+    for name in res.gone:
         click.echo(f"gone: {name}")
-    if failed:
+    for name in res.never_listed:
+        click.echo(f"never appeared (launch outcome unknown): {name}")
+    if res.failed:
         raise LambdabenchError(
-            f"NOT confirmed terminated: {', '.join(failed)} — they may still bill",
+            f"NOT proven terminated: {', '.join(res.failed)} — they may still bill",
             "Retry `lambdabench down`, check the Lambda console; they are flagged in the ledger.",
         )
 
 
 @cli.command()
-@click.option("--json", "as_json", is_flag=True)
+@json_option
 @click.pass_context
 def keys(click_ctx: click.Context, as_json: bool) -> None:
     """The local SSH key and the keys registered on the account."""
-    ctx = _ctx(click_ctx)
-    local = ctx.local_key
-    registered = ctx.cloud.list_ssh_keys()
-    mine = local.public_key.split()[1]
-    rows = [{"id": k.id, "name": k.name, "local": len(k.public_key.split()) > 1 and k.public_key.split()[1] == mine}
-            for k in registered]
+    info = _lab(click_ctx).keys()
     if as_json:
-        _out({"local_key": str(local.private_path), "fingerprint": local.fingerprint, "registered": rows}, True)
+        _out(info, True)
         return
-    click.echo(f"local key: {local.private_path} ({local.fingerprint})")
-    _out(rows, False, ["ID", "NAME", "THIS MACHINE"], [[r["id"], r["name"], "yes" if r["local"] else ""] for r in rows])
+    click.echo(f"local key: {info['local_key']} ({info['fingerprint']})")
+    _out(info["registered"], False, ["ID", "NAME", "THIS MACHINE"],
+         [[r["id"], r["name"], "yes" if r["local"] else ""] for r in info["registered"]])
 
 
 @cli.group()
@@ -140,11 +152,11 @@ def config() -> None:
 
 
 @config.command("show")
-@click.option("--json", "as_json", is_flag=True)
+@json_option
 @click.pass_context
 def config_show(click_ctx: click.Context, as_json: bool) -> None:
     """Every setting, where it came from, secrets redacted."""
-    rows = _ctx(click_ctx).settings.redacted()
+    rows = _lab(click_ctx).settings.redacted()
     _out([{"name": n, "value": v, "source": s} for n, v, s in rows], as_json,
          ["SETTING", "VALUE", "SOURCE"], [list(r) for r in rows])
 
@@ -169,38 +181,37 @@ def sim_serve(port: int, scenario: Path | None, time_scale: float, out_env: Path
 
 
 @cli.command()
-@click.option("--gpus", required=True, help="Comma-separated GPU types, e.g. a10,a100,8xh100.")
-@click.option("--playbook", default="gpu-probe", show_default=True, help="Benchmark playbook (see `playbooks list`).")
+@click.option("--gpus", default="", help="Comma-separated GPU types, e.g. a10,a100,8xh100.")
+@click.option("--host", "hosts", multiple=True, metavar="[USER@]ADDR[:PORT][,label=..][,price=..]",
+              help="A machine of yours over SSH, benchmarked beside the Lambda types (repeatable; never terminated).")
+@click.option("--local", is_flag=True, help="This machine too (no SSH; never terminated).")
+@click.option("--playbook", default=None, help="Benchmark playbook (see `playbooks list`; default: gpu-probe).")
 @click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="Playbook variable (repeatable).")
 @click.option("--repeat", type=int, default=1, show_default=True, help="Runs per GPU type.")
 @click.option("--nodes", type=int, default=1, show_default=True,
               help="Instances per run, one training across them with torchrun (docs/multinode.md).")
-@click.option("--max-cost", metavar="USD", help="Never let the projected spend pass this many dollars.")
-@click.option("--max-parallel", type=int, default=0, help="At most K instances at once (0: all).")
-@click.option("--max-run-minutes", type=float, help="Per-run maximum duration, boot included (default 180).")
+@click.option("--max-cost", metavar="USD", help="Never let the worst case pass this many dollars.")
+@click.option("--max-parallel", type=int, default=0, help="At most K runs at once (0: all).")
+@click.option("--max-run-minutes", type=float, help="Per-run maximum, every billed minute: boot, set-up, benchmark, pull.")
 @click.option("--region", help="Only this region (default: any with capacity, with failover).")
 @click.option("--keep-on-failure", is_flag=True, help="Leave failed runs' instances up for debugging.")
 @click.option("--dry-run", is_flag=True, help="Print the plan and its worst-case cost; launch nothing.")
 @click.option("--name", help="A name for the sweep in the ledger and report.")
-@click.option("--format", "fmt", type=click.Choice(["table", "json", "csv", "md", "html"]), default="table",
-              show_default=True, help="Report format printed at the end.")
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True,
+              help="Report format printed at the end.")
 @click.option("--export", "export_uri", metavar="S3_URI", help="Upload artifacts, records and report to s3://bucket/prefix.")
 @click.pass_context
-def sweep(click_ctx: click.Context, gpus: str, playbook: str, sets: tuple[str, ...], repeat: int, nodes: int,
-          max_cost: str | None, max_parallel: int, max_run_minutes: float | None, region: str | None,
-          keep_on_failure: bool, dry_run: bool, name: str | None, fmt: str, export_uri: str | None) -> None:
+def sweep(click_ctx: click.Context, gpus: str, hosts: tuple[str, ...], local: bool, playbook: str | None,
+          sets: tuple[str, ...], repeat: int, nodes: int, max_cost: str | None, max_parallel: int,
+          max_run_minutes: float | None, region: str | None, keep_on_failure: bool, dry_run: bool,
+          name: str | None, fmt: str, export_uri: str | None) -> None:
     """Benchmark several GPU types side by side; every instance is torn down, whatever happens."""
-    from lambdabench import sweep_ops
-    from lambdabench.errors import LambdabenchError, UsageError
+    from lambdabench.run.plan import SweepRequest, parse_sets
 
-    ctx = _ctx(click_ctx)
-    if max_parallel < 0:
-        raise UsageError(f"--max-parallel {max_parallel} is negative", "Use 0 (all at once) or more.")
-    if max_run_minutes is not None and not 0 < max_run_minutes <= 7 * 24 * 60:
-        raise UsageError(f"--max-run-minutes {max_run_minutes:g} is out of range", "Use more than 0, at most a week.")
-    req = sweep_ops.SweepRequest(gpus, playbook, sweep_ops.parse_sets(sets), repeat, max_cost, max_parallel,
-                                 keep_on_failure, region, max_run_minutes, name, nodes=nodes)
-    plan = sweep_ops.plan_sweep(ctx, req)
+    lab = _lab(click_ctx)
+    req = SweepRequest(gpus, playbook, parse_sets(sets), repeat, max_cost, max_parallel, keep_on_failure, region,
+                       max_run_minutes, name, nodes, list(hosts), local)
+    plan = lab.plan(req)
     if export_uri:
         from lambdabench.export import parse_s3_uri
 
@@ -208,48 +219,65 @@ def sweep(click_ctx: click.Context, gpus: str, playbook: str, sets: tuple[str, .
     _print_plan(plan, dry_run)
     if dry_run:
         return
-    result = sweep_ops.run_sweep(ctx, plan, name=name)
-    _print_report(ctx, [result.sweep_id], fmt)
+    result = lab.sweep(plan, name=name)
+    click_ctx.find_root().obj["progress"].close()
+    _print_report(lab, [result.sweep_id], fmt)
     if export_uri:
-        from lambdabench import export_ops
+        lab.export(result.sweep_id, export_uri)
+    _sweep_verdict(lab, plan, result)
 
-        export_ops.export_sweep(ctx, result.sweep_id, export_uri)
+
+def _sweep_verdict(lab: Lab, plan: SweepPlan, result: SweepResult) -> None:
+    """The truth, in one line, with the exit code to match."""
+    from lambdabench.errors import Cancelled, LambdabenchError
+    from lambdabench.run.recovery import resumable_runs
+
     if result.not_terminated:
-        raise LambdabenchError(f"{len(result.not_terminated)} instance(s) NOT confirmed terminated: "
-                               f"{', '.join(result.not_terminated)}", "Run `lambdabench gc` now.")
+        raise LambdabenchError(f"{len(result.not_terminated)} instance(s) NOT proven terminated: "
+                               f"{', '.join(result.not_terminated)} — they may still bill", "Run `lambdabench gc` now.")
+    if result.never_listed:
+        raise LambdabenchError(f"{len(result.never_listed)} launch(es) answered ambiguously never appeared: "
+                               f"{', '.join(result.never_listed)}", "Run `lambdabench gc` in a few minutes.")
     if result.interrupted:
-        raise LambdabenchError("sweep interrupted; every instance was terminated",
-                               f"Continue with `lambdabench resume {result.sweep_id}`.")
+        resumable = resumable_runs(lab.ledger, result.sweep_id)
+        raise Cancelled("sweep interrupted; every instance it launched was terminated and proven gone",
+                        f"Continue with `lambdabench resume {result.sweep_id}` ({len(resumable)} run(s) left)."
+                        if resumable else None)
     if result.failed:
         raise LambdabenchError(f"{len(result.failed)} of {len(plan.runs)} runs failed: "
                                + "; ".join(f"{k}: {v}" for k, v in result.failed.items()),
                                "See the report above and `lambdabench report --format json`.")
 
 
-def _print_plan(plan: Any, dry_run: bool) -> None:
+def _print_plan(plan: SweepPlan, dry_run: bool) -> None:
     from lambdabench import render
 
     rows = plan.describe()
-    out = click.echo if dry_run else (lambda m: click.echo(m, err=True))
-    out(render.table(["#", "RUN", "TYPE", "$/H", "BOOT~MIN", "MAX MIN", "WORST CASE"],
-                     [[r["order"], r["run"], r["type"], f"{r['price_per_hour']:.2f}", r["expected_boot_min"],
-                       r["max_minutes"], f"${r['worst_case']:.2f}"] for r in rows]))
+    out: Callable[[str], None] = click.echo if dry_run else (lambda m: click.echo(m, err=True))
+    out(render.table(["#", "RUN", "TYPE", "NODES", "GPUS", "$/H", "BOOT~MIN", "MAX MIN", "WORST CASE"],
+                     [[r["order"], r["run"], r["type"], r["nodes"], r["gpus"] or "?", f"{r['price_per_hour']:.2f}",
+                       r["expected_boot_min"], r["max_minutes"], f"${r['worst_case']:.2f}"] for r in rows]))
     cap = f" (cap ${plan.max_cost_cents / 100:.2f})" if plan.max_cost_cents is not None else ""
-    out(f"worst case: ${plan.total_worst_case_cents / 100:.2f} for {len(rows)} run(s){cap}; "
-        f"playbook {plan.playbook}; at most {plan.max_parallel} at once")
+    out(f"worst case: ${plan.total_worst_case_cents / 100:.2f} for {len(rows)} run(s){cap} — every run billed for "
+        f"its whole {plan.max_minutes}-minute cap (boot, set-up, benchmark and pull all count) plus a minute "
+        f"to terminate")
+    out(f"benchmark: playbook {plan.playbook}"
+        + (f" after {', '.join(b.name for b in plan.benchmark.before)}" if plan.benchmark.before else "")
+        + (f", then {', '.join(b.name for b in plan.benchmark.after)}" if plan.benchmark.after else "")
+        + f"; at most {plan.max_parallel} at once")
+    byo = [r["run"] for r in rows if not r["terminated_by_lambdabench"]]
+    if byo:
+        out(f"your machines ({', '.join(byo)}): used as they are, never terminated or reaped by lambdabench")
     if plan.max_cost_cents is not None and plan.total_worst_case_cents > plan.max_cost_cents:
         out("note: runs whose worst case would pass --max-cost are not launched")
 
 
-def _print_report(ctx: Context, sweep_ids: list[int] | None, fmt: str, out_file: Path | None = None) -> None:
-    from lambdabench.report import build_report, render
+def _print_report(lab: Lab, sweep_ids: list[int] | None, fmt: str, out_file: Path | None = None,
+                  **options: Any) -> None:
+    from lambdabench.report import render
 
-    videos = []
-    if fmt == "html":
-        from lambdabench.export_ops import sweep_videos
-
-        videos = sweep_videos(ctx, sweep_ids, relative_to=out_file.parent if out_file else Path.cwd())
-    text = render(build_report(ctx.ledger, sweep_ids, videos=videos), fmt)
+    html_dir = (out_file.parent if out_file else Path.cwd()) if fmt == "html" else None
+    text = render(lab.report(sweep_ids, html_dir=html_dir, **options), fmt)
     if out_file:
         out_file.write_text(text)
         click.echo(f"report written to {out_file}", err=True)
@@ -259,51 +287,54 @@ def _print_report(ctx: Context, sweep_ids: list[int] | None, fmt: str, out_file:
 
 @cli.command()
 @click.argument("sweeps", nargs=-1, type=int)
-@click.option("--format", "fmt", type=click.Choice(["table", "json", "csv", "md", "html"]), default="table",
-              show_default=True)
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True)
 @click.option("-o", "--output", type=click.Path(path_type=Path), help="Write to a file instead of stdout.")
 @click.pass_context
 def report(click_ctx: click.Context, sweeps: tuple[int, ...], fmt: str, output: Path | None) -> None:
     """Cost-per-run report of sweeps (default: the latest), per GPU type side by side."""
-    _print_report(_ctx(click_ctx), list(sweeps) or None, fmt, output)
+    _print_report(_lab(click_ctx), list(sweeps) or None, fmt, output)
 
 
 @cli.command()
 @click.option("--dry-run", is_flag=True, help="Only show what would be terminated.")
 @click.pass_context
 def gc(click_ctx: click.Context, dry_run: bool) -> None:
-    """Terminate instances this tool named that no live lambdabench process owns (never others)."""
-    from lambdabench import sweep_ops
+    """Terminate what this machine launched that no live lambdabench owns (never others', never kept ones)."""
+    from lambdabench import render
     from lambdabench.errors import LambdabenchError
 
-    res = sweep_ops.gc(_ctx(click_ctx), dry_run=dry_run)
-    verb = "would terminate" if dry_run else "terminated"
-    for name in res.terminated:
-        click.echo(f"{verb}: {name}")
-    for name in res.skipped_owned:
-        click.echo(f"owned by a running lambdabench, left alone: {name}")
-    for name in res.foreign:
-        click.echo(f"named by lambdabench but not in this machine's ledger, left alone: {name}")
-    for name in res.closed:
-        click.echo(f"deleted leftover firewall ruleset: {name}")
-    if not (res.terminated or res.skipped_owned or res.foreign or res.closed):
-        click.echo("nothing to clean up")
+    res = _lab(click_ctx).gc(dry_run=dry_run)
+    p = render.printable
+    lines = [f"would terminate: {p(n)}" for n in res.would_terminate]
+    lines += [f"terminated (terminate sent, proven gone): {p(n)}" for n in res.terminated]
+    lines += [f"owned by a running lambdabench, left alone: {p(n)}" for n in res.owned]
+    lines += [f"kept on purpose, left alone (`lambdabench down {p(n)}` ends it): {p(n)}" for n in res.kept]
+    lines += [f"launched by lambdabench elsewhere (not in this machine's ledger), left alone: {p(n)}"
+              for n in res.foreign]
+    lines += [f"never appeared (launch outcome unknown): {p(n)}" for n in res.never_listed]
+    lines += [f"deleted leftover firewall ruleset: {p(n)}" for n in res.rulesets]
+    for line in lines or ["nothing to clean up"]:
+        click.echo(line)
     if res.failed:
-        raise LambdabenchError(f"NOT confirmed terminated: {', '.join(res.failed)}", "Retry `lambdabench gc`.")
+        raise LambdabenchError(f"terminate sent but NOT proven gone: {', '.join(res.failed)} — they may still bill",
+                               "Retry `lambdabench gc`, check the Lambda console.")
 
 
 @cli.command()
 @click.argument("sweep_id", type=int)
 @click.option("--force", is_flag=True, help="Take over even if the owner may live on another host.")
-@click.option("--format", "fmt", type=click.Choice(["table", "json", "csv", "md", "html"]), default="table")
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default="table")
 @click.pass_context
 def resume(click_ctx: click.Context, sweep_id: int, force: bool, fmt: str) -> None:
     """Continue a crashed or interrupted sweep without redoing finished runs."""
-    from lambdabench import sweep_ops
+    lab = _lab(click_ctx)
+    result = lab.resume(sweep_id, force=force)
+    click_ctx.find_root().obj["progress"].close()
+    _print_report(lab, [sweep_id], fmt)
+    if result.not_terminated:
+        from lambdabench.errors import LambdabenchError
 
-    ctx = _ctx(click_ctx)
-    sweep_ops.resume(ctx, sweep_id, force=force)
-    _print_report(ctx, [sweep_id], fmt)
+        raise LambdabenchError(f"NOT proven terminated: {', '.join(result.not_terminated)}", "Run `lambdabench gc`.")
 
 
 @cli.command("exec", context_settings={"ignore_unknown_options": True})
@@ -313,9 +344,9 @@ def resume(click_ctx: click.Context, sweep_id: int, force: bool, fmt: str) -> No
 @click.pass_context
 def exec_(click_ctx: click.Context, instance: str, command: tuple[str, ...], timeout: float | None) -> None:
     """Run a command on an instance: `lambdabench exec NAME -- nvidia-smi -L` (every word quoted)."""
-    from lambdabench import remote_ops
+    from lambdabench import interactive
 
-    sys.exit(remote_ops.exec_command(_ctx(click_ctx), instance, list(command), timeout=timeout))
+    sys.exit(interactive.exec_command(_lab(click_ctx), instance, list(command), timeout=timeout))
 
 
 @cli.command()
@@ -326,9 +357,9 @@ def exec_(click_ctx: click.Context, instance: str, command: tuple[str, ...], tim
 @click.pass_context
 def shell(click_ctx: click.Context, instance: str | None, gpu: str | None, setup: bool, keep: bool) -> None:
     """An interactive shell on an instance; what it launched is terminated on exit unless --keep."""
-    from lambdabench import remote_ops
+    from lambdabench import interactive
 
-    out = remote_ops.shell(_ctx(click_ctx), ref=instance, gpu=gpu, keep=keep, setup=setup)
+    out = interactive.shell(_lab(click_ctx), ref=instance, gpu=gpu, keep=keep, setup=setup)
     sys.exit(out.exit_status)
 
 
@@ -339,9 +370,9 @@ def shell(click_ctx: click.Context, instance: str | None, gpu: str | None, setup
 @click.pass_context
 def tensorboard(click_ctx: click.Context, instance: str, local_port: int, remote_port: int) -> None:
     """Forward localhost:16006 to TensorBoard on the instance (start it with the tensorboard playbook)."""
-    from lambdabench import remote_ops
+    from lambdabench import interactive
 
-    sys.exit(remote_ops.tensorboard(_ctx(click_ctx), instance, local_port=local_port, remote_port=remote_port))
+    sys.exit(interactive.tensorboard(_lab(click_ctx), instance, local_port=local_port, remote_port=remote_port))
 
 
 @cli.command("ssh-config")
@@ -349,9 +380,9 @@ def tensorboard(click_ctx: click.Context, instance: str, local_port: int, remote
 @click.pass_context
 def ssh_config(click_ctx: click.Context, output: Path | None) -> None:
     """An OpenSSH Include file so `ssh lambdabench-<name>` and VS Code Remote work."""
-    from lambdabench import remote_ops
+    from lambdabench import interactive
 
-    text = remote_ops.ssh_config(_ctx(click_ctx))
+    text = interactive.ssh_config(_lab(click_ctx))
     if output:
         output.write_text(text)
         click.echo(f"wrote {output}; add `Include {output}` at the top of ~/.ssh/config", err=True)
@@ -366,9 +397,10 @@ def ssh_config(click_ctx: click.Context, output: Path | None) -> None:
 @click.pass_context
 def run_cmd(click_ctx: click.Context, instance: str, playbook: str, sets: tuple[str, ...]) -> None:
     """Run a playbook on an instance (requirements checked first; logs kept locally)."""
-    from lambdabench import remote_ops, sweep_ops
+    from lambdabench import interactive
+    from lambdabench.run.plan import parse_sets
 
-    out_dir, facts = remote_ops.run_playbook_on(_ctx(click_ctx), instance, playbook, sweep_ops.parse_sets(sets))
+    out_dir, facts = interactive.run_playbook_on(_lab(click_ctx), instance, playbook, parse_sets(sets))
     for key, value in sorted(facts.items()):
         click.echo(f"{key}={value}")
     click.echo(f"logs: {out_dir}", err=True)
@@ -382,9 +414,9 @@ def run_cmd(click_ctx: click.Context, instance: str, playbook: str, sets: tuple[
 @click.pass_context
 def pull(click_ctx: click.Context, instance: str, src: str | None, include: tuple[str, ...], dest: Path | None) -> None:
     """Pull artifacts from an instance in one stream, each file verified (size + sha256); resumable."""
-    from lambdabench import remote_ops
+    from lambdabench import interactive
 
-    where, count, nbytes = remote_ops.pull(_ctx(click_ctx), instance, src=src, include=list(include), dest=dest)
+    where, count, nbytes = interactive.pull(_lab(click_ctx), instance, src=src, include=list(include), dest=dest)
     click.echo(f"{count} file(s), {nbytes:,} bytes, all verified: {where}")
 
 
@@ -398,9 +430,9 @@ def pull(click_ctx: click.Context, instance: str, src: str | None, include: tupl
 @click.pass_context
 def stream(click_ctx: click.Context, instance: str, mode: str, script: str, container: str) -> None:
     """Livestream Isaac Sim from an RTX instance; firewall opened for your address only, closed after."""
-    from lambdabench import remote_ops
+    from lambdabench import interactive
 
-    remote_ops.stream(_ctx(click_ctx), instance, mode=mode, script=script, container=container)
+    interactive.stream(_lab(click_ctx), instance, mode=mode, script=script, container=container)
 
 
 @cli.group()
@@ -409,26 +441,36 @@ def playbooks() -> None:
 
 
 @playbooks.command("list")
-@click.option("--json", "as_json", is_flag=True)
-def playbooks_list(as_json: bool) -> None:
+@json_option
+@click.pass_context
+def playbooks_list(click_ctx: click.Context, as_json: bool) -> None:
     """Every playbook with its description."""
     from lambdabench.remote.playbook import list_playbooks
 
-    books = list_playbooks()
+    books = list_playbooks(_dirs(click_ctx))
     rows = [{"name": b.name, "description": " ".join(b.description.split()), "path": str(b.path)} for b in books]
     _out(rows, as_json, ["NAME", "DESCRIPTION"], [[r["name"], r["description"][:90]] for r in rows])
 
 
+def _dirs(click_ctx: click.Context) -> list[Path]:
+    from lambdabench.remote.playbook import default_dirs
+
+    return default_dirs(_lab(click_ctx).settings.home)
+
+
 @playbooks.command("show")
 @click.argument("name")
-def playbooks_show(name: str) -> None:
+@click.pass_context
+def playbooks_show(click_ctx: click.Context, name: str) -> None:
     """A playbook's variables (type, default), requirements and steps."""
     from lambdabench import render
     from lambdabench.remote.playbook import find_playbook
 
-    b = find_playbook(name)
+    b = find_playbook(name, _dirs(click_ctx))
     click.echo(f"{b.name}: {' '.join(b.description.split())}")
     click.echo(f"file: {b.path}")
+    if b.before or b.after:
+        click.echo(f"as a sweep's benchmark: {' → '.join([*b.before, b.name, *b.after])}")
     click.echo(render.table(["VAR", "TYPE", "DEFAULT", "DESCRIPTION"],
                             [[v.name, v.type + (f" {v.choices}" if v.choices else ""), v.default, v.description]
                              for v in b.vars.values()]))
@@ -439,15 +481,18 @@ def playbooks_show(name: str) -> None:
 
 @playbooks.command("validate")
 @click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
-def playbooks_validate(paths: tuple[Path, ...]) -> None:
+@click.pass_context
+def playbooks_validate(click_ctx: click.Context, paths: tuple[Path, ...]) -> None:
     """Check playbook files (default: every known one); errors name file and line."""
     from lambdabench.errors import PlaybookError
-    from lambdabench.remote.playbook import list_playbooks, validate
+    from lambdabench.remote.playbook import playbook_files, validate
 
-    files = list(paths) or [b.path for b in list_playbooks()]
-    problems = [p for f in files for p in validate(f)]
+    files = list(paths) or playbook_files(_dirs(click_ctx))
+    problems = []
     for f in files:
-        if not validate(f):
+        found = validate(f)
+        problems += found
+        if not found:
             click.echo(f"ok: {f}")
     if problems:
         raise PlaybookError(problems[0] + (f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""))
@@ -460,18 +505,16 @@ def playbooks_validate(paths: tuple[Path, ...]) -> None:
 @click.pass_context
 def export_cmd(click_ctx: click.Context, sweep_id: int, uri: str, endpoint_url: str | None) -> None:
     """Upload a sweep's artifacts, run records and report to s3://bucket/prefix (idempotent)."""
-    from lambdabench import export_ops
-
-    up, skipped, nbytes = export_ops.export_sweep(_ctx(click_ctx), sweep_id, uri, endpoint_url=endpoint_url)
+    up, skipped, nbytes = _lab(click_ctx).export(sweep_id, uri, endpoint_url=endpoint_url)
     click.echo(f"{up} uploaded, {skipped} already there, {nbytes:,} bytes")
 
 
 @cli.command()
 @click.option("--gpus", default="a10,a100,8xh100", show_default=True, help="GPU types for the demo sweep.")
-@click.option("--playbook", default=None, help="Playbook (default: isaaclab-train when present, else gpu-probe).")
+@click.option("--playbook", default=None, help="Playbook (default: isaaclab-train).")
 @click.option("--time-scale", type=click.FloatRange(min=1, max=10000), default=120.0, show_default=True,
               help="How much faster than real the simulated cloud runs.")
-@click.option("--format", "fmt", type=click.Choice(["table", "json", "csv", "md", "html"]), default="table")
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default="table")
 def demo(gpus: str, playbook: str | None, time_scale: float, fmt: str) -> None:
     """Start the built-in simulator, run a sweep on it end to end, print the report, stop everything."""
     from lambdabench.demo import run_demo
@@ -492,10 +535,10 @@ def main(argv: list[str] | None = None) -> None:
             raise
         from lambdabench.secrets import redact
 
-        click.echo(f"error: {redact(exc.one_line())}", err=True)
+        _err(f"error: {redact(exc.one_line())}")
         code = exc.exit_code
     except click.exceptions.Abort:
-        click.echo("error: interrupted", err=True)
+        _err("error: interrupted")
         code = 130
     except click.ClickException as exc:
         if show_tb:
@@ -504,22 +547,37 @@ def main(argv: list[str] | None = None) -> None:
         exc_ctx = getattr(exc, "ctx", None)
         if exc_ctx is not None:
             hint = f" — see `{exc_ctx.command_path} --help`"
-        click.echo(f"error: {' '.join(exc.format_message().split())}{hint}", err=True)
+        _err(f"error: {' '.join(exc.format_message().split())}{hint}")
         code = exc.exit_code
     except KeyboardInterrupt:
-        click.echo("error: interrupted", err=True)
+        _err("error: interrupted")
         code = 130
+    except BrokenPipeError:
+        code = 1  # stdout went away (`| head`): nothing left to say
     except Exception as exc:  # the boundary: never a traceback unless asked
         if show_tb:
             raise
         from lambdabench.secrets import redact
 
-        click.echo(
-            f"error: internal error: {type(exc).__name__}: {redact(' '.join(str(exc).split()))[:300]} "
-            "— set LAMBDABENCH_TRACEBACK=1 for details and report it",
-            err=True,
-        )
+        _err(f"error: internal error: {type(exc).__name__}: {redact(' '.join(str(exc).split()))[:300]} "
+             "— set LAMBDABENCH_TRACEBACK=1 for details and report it")
         code = 1
+    _quiet_exit(code)
+
+
+def _err(line: str) -> None:
+    import contextlib
+
+    with contextlib.suppress(OSError):  # a closed terminal: the exit code still says it
+        click.echo(line, err=True)
+
+
+def _quiet_exit(code: int) -> None:
+    """Exit without Python's "Exception ignored … BrokenPipeError" when stdout is already gone."""
+    try:
+        sys.stdout.flush()
+    except OSError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     sys.exit(code)
 
 

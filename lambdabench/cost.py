@@ -19,12 +19,12 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any, Literal
 
-from lambdabench.errors import BudgetError, UsageError
+from lambdabench.errors import UsageError
 
 if TYPE_CHECKING:
     from lambdabench.ledger import InstanceRow, Ledger
@@ -59,9 +59,21 @@ def cents_to_dollars(cents: int) -> Decimal:
     return Decimal(cents) / 100
 
 
+MAX_DOLLARS = Decimal(10_000_000)
+
+
 def parse_dollars(text: str | int | Decimal) -> Decimal:
-    """Parse a user's dollar amount ("25", "$7.50"); UsageError if it is not a non-negative number."""
-    raw = str(text).strip().removeprefix("$").replace(",", "")
+    """Parse a user's dollar amount ("25", "$7.50"); UsageError if it is not a plain, sane number.
+
+    A comma is refused, not dropped: "0,50" is half a dollar in much of the world and "1,5" is not
+    fifteen; guessing either way spends someone's money.
+    """
+    raw = str(text).strip().removeprefix("$")
+    if "," in raw:
+        raise UsageError(
+            f"ambiguous dollar amount {text!r} (a comma)",
+            "write it with a decimal point and no thousands separator, e.g. 0.50 or 1500",
+        )
     try:
         value = Decimal(raw)
     except InvalidOperation:
@@ -69,6 +81,11 @@ def parse_dollars(text: str | int | Decimal) -> Decimal:
     if not value.is_finite() or value < 0:
         raise UsageError(
             f"not a dollar amount: {text!r}", "give a number of dollars, e.g. --max-cost 25"
+        )
+    if value > MAX_DOLLARS:
+        raise UsageError(
+            f"dollar amount {text!r} is beyond any real budget",
+            f"give at most {MAX_DOLLARS:,} dollars",
         )
     return value
 
@@ -290,79 +307,3 @@ def sweep_costs(ledger: Ledger, sweep_id: int, *, now: float | None = None) -> l
         run_cost(r.id, r.instance_type, by_run.get(r.id, []), env_steps=steps.get(r.id), now=now)
         for r in ledger.runs(sweep_id)
     ]
-
-
-# --------------------------------------------------------------------------------------------------
-# projections, for --dry-run and --max-cost
-
-
-@dataclass(frozen=True)
-class PlannedRun:
-    """One line of a plan: count runs on a type, each allowed at most max_duration_s (launch → gone)."""
-
-    instance_type: str
-    price_cents_per_hour: int
-    max_duration_s: float
-    count: int = 1
-    label: str = ""
-
-    @property
-    def minutes_per_run(self) -> int:
-        return billed_minutes(0.0, self.max_duration_s) if self.max_duration_s > 0 else 0
-
-    @property
-    def cent_minutes(self) -> int:
-        return self.count * self.minutes_per_run * self.price_cents_per_hour
-
-    @property
-    def worst_case_dollars(self) -> Decimal:
-        return dollars(self.cent_minutes)
-
-
-@dataclass(frozen=True)
-class Projection:
-    """The worst-case cost of a plan: every run lasts its full allowance at the launch price."""
-
-    items: tuple[PlannedRun, ...]
-
-    @property
-    def runs(self) -> int:
-        return sum(i.count for i in self.items)
-
-    @property
-    def cent_minutes(self) -> int:
-        return sum(i.cent_minutes for i in self.items)
-
-    @property
-    def worst_case_dollars(self) -> Decimal:
-        return dollars(self.cent_minutes)
-
-    def by_type(self) -> Mapping[str, Decimal]:
-        """Worst-case dollars per instance type."""
-        out: dict[str, int] = {}
-        for item in self.items:
-            out[item.instance_type] = out.get(item.instance_type, 0) + item.cent_minutes
-        return {k: dollars(v) for k, v in out.items()}
-
-
-def project_plan(plan: Iterable[PlannedRun]) -> Projection:
-    """Project a plan's worst-case cost; rejects negative counts, prices or durations."""
-    items = tuple(plan)
-    for item in items:
-        if item.count < 0 or item.price_cents_per_hour < 0 or item.max_duration_s < 0:
-            raise UsageError(
-                f"invalid plan line for {item.instance_type}: counts, prices and durations must be >= 0",
-                "check the sweep plan",
-            )
-    return Projection(items)
-
-
-def check_budget(projection: Projection, max_cost: Decimal, *, spent: Decimal = Decimal(0)) -> None:
-    """Raise BudgetError if spent + the plan's worst case passes max_cost (dollars)."""
-    worst = spent + projection.worst_case_dollars
-    if worst > max_cost:
-        raise BudgetError(
-            f"worst case {format_dollars(worst)} passes --max-cost {format_dollars(max_cost)}"
-            f" ({projection.runs} runs, {format_dollars(spent)} already spent)",
-            "raise --max-cost, run fewer types/repeats, or lower the per-run time limit",
-        )

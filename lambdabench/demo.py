@@ -8,44 +8,40 @@ from pathlib import Path
 
 from lambdabench.errors import LambdabenchError
 
-
-def _default_playbook() -> str:
-    from lambdabench.phases import playbook_exists
-
-    return "isaaclab-train" if playbook_exists("isaaclab-train") else "gpu-probe"
+DEMO_SETS = {"isaaclab-train": {"library": "skrl", "task": "Isaac-Cartpole-v0", "max_iterations": "20"}}
 
 
 def run_demo(*, gpus: str, playbook: str | None, time_scale: float, fmt: str, home: Path | None = None) -> int:
-    """Simulator up → sweep → report → simulator down; returns the exit code."""
+    """Simulator up → sweep → report (and an HTML file) → simulator down; returns the exit code."""
     from lambdabench.config import Settings, default_home
-    from lambdabench.context import Context
-    from lambdabench.report import build_report, render
+    from lambdabench.lab import Lab
+    from lambdabench.progress import Progress
+    from lambdabench.report import render
+    from lambdabench.run.plan import SweepRequest
     from lambdabench.simulate import running_simulator
-    from lambdabench.sweep_ops import SweepRequest, plan_sweep, run_sweep
 
     base = Path(os.environ["LAMBDABENCH_HOME"]) if os.environ.get("LAMBDABENCH_HOME") else default_home()
     home = home or base / "demo"
-    playbook = playbook or _default_playbook()
+    playbook = playbook or "isaaclab-train"
+    say = Progress()
     print(f"demo: starting the simulated Lambda Cloud (time x{time_scale:g}); state in {home}", file=sys.stderr)
     with running_simulator(time_scale=time_scale) as sim:
         env = {**sim.env, "LAMBDABENCH_HOME": str(home), "HOME": os.environ.get("HOME", str(Path.home()))}
-        settings = Settings.load(env=env, cwd=home)
-        ctx = Context(settings)
-        try:
-            sets = {"library": "skrl", "task": "Isaac-Cartpole-v0", "max_iterations": "20"} \
-                if playbook == "isaaclab-train" else {}
-            plan = plan_sweep(ctx, SweepRequest(gpus, playbook, sets, max_cost="50"))
+        with Lab(Settings.load(env=env, cwd=home), events=say) as lab:
+            plan = lab.plan(SweepRequest(gpus, playbook, dict(DEMO_SETS.get(playbook, {})), max_cost="50"))
             print(f"demo: sweep {gpus} with playbook {playbook}; worst case "
                   f"${plan.total_worst_case_cents / 100:.2f} (simulated money)", file=sys.stderr)
-            result = run_sweep(ctx, plan, name=f"demo {gpus}")
-            print(render(build_report(ctx.ledger, [result.sweep_id]), fmt).rstrip("\n"))
+            result = lab.sweep(plan, name=f"demo {gpus}")
+            say.close()
+            print(render(lab.report([result.sweep_id]), fmt).rstrip("\n"))
+            html = lab.write_reports(result.sweep_id)[2]
             live = [b for b in sim.core.billing() if b["status"] not in ("terminated", "terminating")]
             print(f"demo: {len(result.succeeded)} run(s) succeeded, {len(result.failed)} failed; "
                   f"{len(live)} simulated instance(s) still running; {result.api_requests} API requests",
                   file=sys.stderr)
-            if result.failed or live or result.not_terminated:
+            print(f"demo: report with charts: {html} (or `LAMBDABENCH_HOME={home} lambdabench report "
+                  f"{result.sweep_id} --format html -o report.html`)", file=sys.stderr)
+            if result.failed or live or not result.all_gone:
                 raise LambdabenchError("the demo sweep did not finish cleanly", "See the lines above.")
-        finally:
-            ctx.close()
     print("demo: simulator stopped; nothing left running", file=sys.stderr)
     return 0

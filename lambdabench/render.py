@@ -7,9 +7,18 @@ from collections.abc import Sequence
 from typing import Any
 
 
+def printable(text: object) -> str:
+    """Text from outside (names and tags from the API) safe for a terminal: control characters,
+    escape sequences and newlines shown escaped, never interpreted."""
+    s = "" if text is None else str(text)
+    if s.isprintable():
+        return s
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in s)
+
+
 def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
-    """An aligned text table; numbers right-aligned."""
-    cells = [[("" if v is None else str(v)) for v in row] for row in rows]
+    """An aligned text table; numbers right-aligned; cells made printable."""
+    cells = [[printable(v) for v in row] for row in rows]
     widths = [len(h) for h in headers]
     for row in cells:
         for i, v in enumerate(row):

@@ -27,12 +27,11 @@ from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from lambdabench.cost import RunCost, dollars, format_dollars, run_cost
+from lambdabench.cost import RunCost, format_dollars, run_cost
 from lambdabench.errors import UsageError
 from lambdabench.ledger import InstanceRow, MetricKey, RunRow, iso_utc
 
 if TYPE_CHECKING:
-    from lambdabench.cost import Projection
     from lambdabench.ledger import Ledger, MetricRow
 
 FORMATS = ("table", "json", "csv", "md", "html")
@@ -922,52 +921,3 @@ def render(report: Report, fmt: str, **options: Any) -> str:
     if fmt not in renderers:
         raise UsageError(f"unknown report format {fmt!r}", f"use one of {', '.join(FORMATS)}")
     return renderers[fmt](report, **options)
-
-
-# -- dry-run projection ----------------------------------------------------------------------------
-
-
-def render_projection(
-    projection: Projection,
-    fmt: Literal["table", "json"] = "table",
-    *,
-    max_cost: Decimal | None = None,
-) -> str:
-    """The worst-case cost of a plan, for --dry-run (pure)."""
-    if fmt == "json":
-        doc = {
-            "runs": projection.runs,
-            "worst_case_usd": _machine(projection.worst_case_dollars),
-            "max_cost_usd": None if max_cost is None else _machine(max_cost),
-            "items": [
-                {
-                    "instance_type": i.instance_type,
-                    "label": i.label,
-                    "count": i.count,
-                    "price_usd_per_hour": _machine(Decimal(i.price_cents_per_hour) / 100),
-                    "max_minutes_per_run": i.minutes_per_run,
-                    "worst_case_usd": _machine(i.worst_case_dollars),
-                }
-                for i in projection.items
-            ],
-        }
-        return json.dumps(doc, indent=2) + "\n"
-    header = ["GPU type", "label", "runs", "$/h", "max min/run", "worst case"]
-    rows = [
-        [
-            i.instance_type,
-            i.label or "",
-            f"{i.count:,}",
-            format_dollars(Decimal(i.price_cents_per_hour) / 100),
-            f"{i.minutes_per_run:,}",
-            format_dollars(i.worst_case_dollars),
-        ]
-        for i in projection.items
-    ]
-    lines = _align(header, rows)
-    total = (
-        f"worst case {format_dollars(dollars(projection.cent_minutes))} for {projection.runs} runs"
-    )
-    if max_cost is not None:
-        total += f" (--max-cost {format_dollars(max_cost)})"
-    return "\n".join([*lines, "", total]) + "\n"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -126,18 +125,3 @@ def running_simulator(
             import shutil
 
             shutil.rmtree(state, ignore_errors=True)
-
-
-def apply_env(env: dict[str, str]) -> dict[str, str | None]:
-    """Set env vars; returns the previous values for restore_env."""
-    previous = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
-    return previous
-
-
-def restore_env(previous: dict[str, str | None]) -> None:
-    for k, v in previous.items():
-        if v is None:
-            os.environ.pop(k, None)
-        else:
-            os.environ[k] = v

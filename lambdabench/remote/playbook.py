@@ -13,8 +13,10 @@ from typing import Any
 
 from lambdabench.errors import PlaybookError, RemoteError, UsageError
 from lambdabench.remote import shell
-from lambdabench.remote.ssh import ConnectionLost, Session
-from lambdabench.secrets import Secret, redact
+from lambdabench.remote.ssh import ConnectionLost
+from lambdabench.remote.transfer import PulledFile
+from lambdabench.remote.transport import Transport
+from lambdabench.secrets import Secret, StreamRedactor, redact
 
 STEP_KINDS = ("run", "sudo", "script", "put", "get")
 VAR_TYPES = ("str", "int", "float", "bool", "choice")
@@ -317,6 +319,7 @@ class Step:
 class Refusal:
     when: Expr
     message: str
+    hint: str = ""  # what to do about it (printed after the message)
 
 
 @dataclass
@@ -494,9 +497,12 @@ def _load_playbook(path: Path) -> Playbook:
     for item in req_data.get("refuse") or []:
         if not isinstance(item, dict) or "when" not in item or "message" not in item:
             raise fail(req_data, "each `refuse` entry needs `when` and `message`", "refuse")
+        unknown_keys = set(item) - {"when", "message", "hint"}
+        if unknown_keys:
+            raise fail(item, f"unknown `refuse` key {sorted(unknown_keys)[0]!r} (known: when, message, hint)")
         e = expr(item, "when")
         check_names(item, "when", e.names)
-        requires.refuse.append(Refusal(e, str(item["message"])))
+        requires.refuse.append(Refusal(e, str(item["message"]), str(item.get("hint", ""))))
 
     secrets = {str(k): dict(v or {}) for k, v in (data.get("secrets") or {}).items()}
     env = {str(k): str(v) for k, v in (data.get("env") or {}).items()}
@@ -603,27 +609,37 @@ def validate(path: Path | str) -> list[str]:
     return []
 
 
-def default_dirs() -> list[Path]:
-    """Where playbooks are looked up: <LAMBDABENCH_HOME>/playbooks, then the project's playbooks/."""
-    from lambdabench.remote.ssh import lambdabench_home
+def default_dirs(home: Path | None = None) -> list[Path]:
+    """Where playbooks are looked up: <home>/playbooks (yours, when a home is given), then the shipped ones."""
+    return ([Path(home) / "playbooks"] if home is not None else []) + [PROJECT_PLAYBOOKS]
 
-    return [lambdabench_home() / "playbooks", PROJECT_PLAYBOOKS]
+
+def playbook_files(dirs: Iterable[Path] | None = None) -> list[Path]:
+    """One file per playbook name, the first dir winning a clash (what `list_playbooks` loads)."""
+    found: dict[str, Path] = {}
+    for d in dirs or default_dirs():
+        for path in sorted(Path(d).glob("*.yaml")):
+            found.setdefault(path.stem, path)
+    return [found[n] for n in sorted(found)]
 
 
 def list_playbooks(dirs: Iterable[Path] | None = None) -> list[Playbook]:
     """Every playbook in dirs (first dir wins on a name clash), sorted by name."""
     found: dict[str, Playbook] = {}
-    for d in dirs or default_dirs():
-        for path in sorted(Path(d).glob("*.yaml")):
-            book = load_playbook(path)
-            found.setdefault(book.name, book)
+    for path in playbook_files(dirs):
+        book = load_playbook(path)
+        found.setdefault(book.name, book)
     return [found[n] for n in sorted(found)]
 
 
 def find_playbook(name: str, dirs: Iterable[Path] | None = None) -> Playbook:
-    """A playbook by name or path."""
+    """A playbook by name or by path (a path is resolved now, so every later use reads the same file)."""
     if name.endswith((".yaml", ".yml")) or "/" in name:
-        return load_playbook(Path(name))
+        path = Path(name).expanduser()
+        if not path.is_file():
+            raise UsageError(f"playbook file {name!r} does not exist", "Give a path to a .yaml file, or a name "
+                             "from `lambdabench playbooks list`.")
+        return load_playbook(path.resolve())
     dirs = list(dirs or default_dirs())
     for d in dirs:
         path = Path(d) / f"{name}.yaml"
@@ -640,37 +656,54 @@ def find_playbook(name: str, dirs: Iterable[Path] | None = None) -> Playbook:
 def check_requirements(
     playbook: Playbook, vars: Mapping[str, Any], instance_type_facts: Mapping[str, Any]
 ) -> list[str]:
-    """Why this playbook with these vars cannot run on this instance type (empty: it can).
+    """Why this playbook with these vars cannot run on this instance type (empty: it can)."""
+    return [message for message, _ in refusals(playbook, vars, instance_type_facts)]
 
-    instance_type_facts keys: name, gpus, gpu_model, vram_gb (per GPU), rtx, arch.
+
+def refusals(
+    playbook: Playbook, vars: Mapping[str, Any], instance_type_facts: Mapping[str, Any]
+) -> list[tuple[str, str]]:
+    """(why it cannot run, what to do) for each reason this playbook cannot run here; empty: it can.
+
+    instance_type_facts keys: name, gpus, gpu_model, vram_gb (per GPU), rtx, arch. A fact that is
+    None (a BYO host before its preflight) decides nothing. Each hint fits its own reason.
     """
     values = playbook.resolve_vars({k: v for k, v in vars.items() if k in playbook.vars})
     names = playbook.namespace(values, instance_type_facts)
     req = playbook.requires
-    problems = []
+    problems: list[tuple[str, str]] = []
     type_name = instance_type_facts.get("name", "this type")
     need_rtx = req.rtx.evaluate(names) if isinstance(req.rtx, Expr) else req.rtx
-    if need_rtx and not instance_type_facts.get("rtx", False):
+    if need_rtx and instance_type_facts.get("rtx") is False:
         model = instance_type_facts.get("gpu_model") or type_name
-        problems.append(
-            f"{playbook.name} on {type_name}: {render(req.rtx_reason, names, quote=False)}; {model} has no RT cores"
-        )
+        problems.append((
+            f"{playbook.name} on {type_name}: {render(req.rtx_reason, names, quote=False)}; {model} has no RT cores",
+            "Pick an RTX type (e.g. a10) or drop the option that needs it.",
+        ))
     gpus = instance_type_facts.get("gpus")
-    if req.min_gpus is not None and (gpus or 0) < req.min_gpus:
-        problems.append(
-            f"{playbook.name} needs at least {req.min_gpus} GPU(s); {type_name} has {gpus or 0}"
-        )
+    if req.min_gpus is not None and gpus is not None and gpus < req.min_gpus:
+        problems.append((
+            f"{playbook.name} needs at least {req.min_gpus} GPU(s); {type_name} has {gpus}",
+            f"Pick a type with {req.min_gpus} or more GPUs (e.g. {req.min_gpus}x…).",
+        ))
     vram = instance_type_facts.get("vram_gb")
     if req.min_vram_gb is not None and vram is not None and vram < req.min_vram_gb:
-        problems.append(
-            f"{playbook.name} needs {req.min_vram_gb:g} GB of GPU memory; {type_name} has {vram:g} GB"
-        )
+        problems.append((
+            f"{playbook.name} needs {req.min_vram_gb:g} GB of GPU memory; {type_name} has {vram:g} GB",
+            "Pick a type with more GPU memory.",
+        ))
     arch = instance_type_facts.get("arch")
     if req.arch and arch and arch not in req.arch:
-        problems.append(f"{playbook.name} runs on {'/'.join(req.arch)}; {type_name} is {arch}")
+        problems.append((
+            f"{playbook.name} runs on {'/'.join(req.arch)}; {type_name} is {arch}",
+            f"Pick a {'/'.join(req.arch)} type.",
+        ))
     for refusal in req.refuse:
         if refusal.when.evaluate(names):
-            problems.append(render(refusal.message, names, quote=False))
+            problems.append((
+                render(refusal.message, names, quote=False),
+                render(refusal.hint, names, quote=False) if refusal.hint else "Change the setting the message names.",
+            ))
     return problems
 
 
@@ -692,6 +725,8 @@ class StepResult:
     reattached: int = 0
     facts: dict[str, str] = field(default_factory=dict)
     error: str | None = None
+    pulled: list[PulledFile] = field(default_factory=list)  # a `get` step's files, as verified
+    pulled_into: str = ""  # ...under this folder of the local run folder (the step's dest)
 
     @property
     def ok(self) -> bool:
@@ -720,7 +755,7 @@ def _slug(text: str) -> str:
 
 @dataclass
 class _Runner:
-    session: Session
+    session: Transport
     playbook: Playbook
     names: dict[str, Any]
     facts: dict[str, Any]
@@ -788,11 +823,19 @@ class _Runner:
             from lambdabench.remote.transfer import pull
 
             remote_src = render(str(step.body["src"]), self.names, quote=False)
-            local_dest = self.local_dir / render(str(step.body["dest"]), self.names, quote=False)
-            pulled = pull(self.session, remote_src, local_dest, include=step.include or None)
-            with open(log_path, "a") as log:
+            dest = render(str(step.body["dest"]), self.names, quote=False)
+            present = self.session.run(f"test -d {shell.quote(remote_src)}", timeout=60, check=False)
+            if present.exit_status != 0:
+                # a benchmark that wrote no output is the playbook's business, not a failed pull
+                log_path.parent.mkdir(parents=True, exist_ok=True)
+                log_path.write_text(f"nothing to pull: {remote_src} does not exist on the instance\n")
+                result.exit_status, result.pulled_into = 0, dest
+                return
+            pulled = pull(self.session, remote_src, self.local_dir / dest, include=step.include or None)
+            result.pulled, result.pulled_into = list(pulled.files), dest
+            with open(log_path, "a") as log:  # for people: the run reads result.pulled, not this
                 for f in pulled.files:
-                    log.write(f"{'ok' if f.verified else 'FAILED'} {f.size} {f.sha256} {f.path}\n")
+                    log.write(f"{'ok' if f.verified else 'FAILED'} {f.size} {f.sha256} {f.display_path}\n")
             result.exit_status = 0 if pulled.ok else 1
             if not pulled.ok:
                 raise RemoteError(
@@ -849,9 +892,27 @@ class _Runner:
             timeout=60,
         )
         result.detached = True
-        offset = 0
         started = time.monotonic()
         log_path.parent.mkdir(parents=True, exist_ok=True)
+        scrub = StreamRedactor()  # a secret split across two polls is still scrubbed
+        try:
+            return self._follow(step, qjob, log_path, result, scrub, started)
+        finally:
+            tail = scrub.close()
+            if tail:
+                with open(log_path, "a") as log:
+                    log.write(tail)
+
+    def _follow(
+        self,
+        step: Step,
+        qjob: str,
+        log_path: Path,
+        result: StepResult,
+        scrub: StreamRedactor,
+        started: float,
+    ) -> int:
+        offset = 0
         while True:
             if not self.session.connected:  # dropped while we slept: count it and reconnect
                 self.reattach(step)
@@ -870,12 +931,14 @@ class _Runner:
             status_text, size_text, data = (poll.stdout.split("\n", 2) + ["", ""])[:3]
             size = int(size_text or 0)
             if data:
+                text = scrub.feed(data)
                 with open(log_path, "a") as log:
-                    log.write(redact(data))
+                    log.write(text)
                 if self.session.verbose:
                     import sys
 
-                    sys.stderr.write(redact(data))
+                    with contextlib.suppress(OSError):
+                        sys.stderr.write(text)
                 offset = min(size, offset + 1048576)
             if status_text.strip() and offset >= size:
                 return int(status_text.strip())
@@ -923,7 +986,7 @@ def _tail(path: Path, lines: int = 20) -> str:
 
 
 def run_playbook(
-    session: Session,
+    session: Transport,
     playbook: Playbook,
     vars: Mapping[str, Any],
     facts: Mapping[str, Any],

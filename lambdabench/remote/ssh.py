@@ -18,11 +18,11 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any, NoReturn
+from typing import IO, TYPE_CHECKING, Any
 
 from lambdabench.errors import RemoteError, UsageError
 from lambdabench.remote import shell
-from lambdabench.secrets import Secret, redact
+from lambdabench.secrets import Secret, StreamRedactor, redact
 
 if TYPE_CHECKING:
     import fabric
@@ -33,21 +33,6 @@ DEFAULT_PORT = 22
 TAIL_LINES = 20
 _STDERR_KEEP = 64 * 1024
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
-
-
-def lambdabench_home() -> Path:
-    """LAMBDABENCH_HOME, else the platform's user data dir (the CLI normally passes this in)."""
-    env = os.environ.get("LAMBDABENCH_HOME")
-    if env:
-        return Path(env)
-    from lambdabench.config import default_home
-
-    return default_home()
-
-
-def default_known_hosts() -> Path:
-    """<LAMBDABENCH_HOME>/known_hosts: lambdabench's own pins, never ~/.ssh/known_hosts."""
-    return lambdabench_home() / "known_hosts"
 
 
 @dataclass(frozen=True)
@@ -88,8 +73,8 @@ class ConnectionLost(RemoteError):
 class KnownHosts:
     """lambdabench's known_hosts file: one pinned key per alias, OpenSSH format, safe across processes."""
 
-    def __init__(self, path: Path | None = None) -> None:
-        self.path = path or default_known_hosts()
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)  # <LAMBDABENCH_HOME>/known_hosts: lambdabench's own pins, never ~/.ssh's
         self._lock = threading.Lock()
 
     def _entries(self) -> list[tuple[str, str, str]]:
@@ -190,7 +175,7 @@ class Session:
     """One SSH connection (Fabric) to an instance, with pinned host key and keepalives."""
 
     target: SshTarget
-    known_hosts: KnownHosts = field(default_factory=KnownHosts)
+    known_hosts: KnownHosts
     connect_timeout: float = 15.0
     keepalive_s: int = 15
     verbose: bool = False
@@ -306,6 +291,7 @@ class Session:
         if log_path is not None:
             log_path.parent.mkdir(parents=True, exist_ok=True)
             log = open(log_path, "ab")  # noqa: SIM115 - closed in the finally below
+        scrub = _Scrubbed(log, echo)
         try:
             try:
                 chan = self.transport.open_session(timeout=self.connect_timeout)
@@ -317,8 +303,9 @@ class Session:
                 raise self._lost(command, exc) from exc
             except Exception as exc:  # paramiko.SSHException without importing at module level
                 raise self._lost(command, exc) from exc
-            status = self._pump(chan, command, deadline, timeout, out_chunks, err_buf, log, echo)
+            status = self._pump(chan, command, deadline, timeout, out_chunks, err_buf, scrub)
         finally:
+            scrub.close()
             if log is not None:
                 log.close()
         stdout = b"".join(out_chunks).decode("utf-8", "replace")
@@ -344,8 +331,7 @@ class Session:
         timeout: float | None,
         out_chunks: list[bytes],
         err_buf: bytearray,
-        log: IO[bytes] | None,
-        echo: bool,
+        scrub: _Scrubbed,
     ) -> int:
         """Drain a channel until the command exits, the deadline passes or the link drops."""
         transport = chan.get_transport()
@@ -357,14 +343,14 @@ class Session:
                     chunk = chan.recv(65536)
                     got = True
                     out_chunks.append(chunk)
-                    _emit(chunk, log, echo)
+                    scrub.write(chunk)
                 while chan.recv_stderr_ready():
                     chunk = chan.recv_stderr(65536)
                     got = True
                     err_buf += chunk
                     if len(err_buf) > _STDERR_KEEP:
                         del err_buf[: len(err_buf) - _STDERR_KEEP]
-                    _emit(chunk, log, echo)
+                    scrub.write(chunk)
                 if got:
                     continue
                 if (
@@ -406,6 +392,17 @@ class Session:
     def exec(self, argv: Sequence[object], **kwargs: Any) -> CommandResult:
         """Run argv exactly (every word quoted)."""
         return self.run(shell.join(argv), **kwargs)
+
+    def stream_argv(self, command: str, extra: Sequence[str] = ()) -> list[str] | None:
+        """OpenSSH `ssh … -- <command>` when OpenSSH is installed (native speed for bulk streams)."""
+        if not shutil.which("ssh"):
+            return None
+        return openssh_argv(self.target, self.known_hosts.path, self.wrap(command), extra=list(extra))
+
+    def ensure_pinned(self) -> None:
+        """OpenSSH trusts only the key pinned when a paramiko session first connected."""
+        if self.known_hosts.lookup(self.target.host_key_alias) is None:
+            self.open()
 
     def open_stream(self, command: str) -> paramiko.Channel:
         """A channel running command, for callers that consume raw bytes (transfer)."""
@@ -457,16 +454,33 @@ class _PinPolicy:
         s.known_hosts.verify_or_pin(s.target.host_key_alias, key, s.expected_fingerprint)
 
 
-def _emit(chunk: bytes, log: IO[bytes] | None, echo: bool) -> None:
-    if log is None and not echo:
-        return
-    text = redact(chunk.decode("utf-8", "replace"))
-    if log is not None:
-        log.write(text.encode())
-        log.flush()
-    if echo:
-        sys.stderr.write(text)
-        sys.stderr.flush()
+class _Scrubbed:
+    """A command's output on its way to the step log (and stderr with -v), redacted as a stream."""
+
+    def __init__(self, log: IO[bytes] | None, echo: bool) -> None:
+        self.log = log
+        self.echo = echo
+        self.redactor = StreamRedactor() if log is not None or echo else None
+
+    def write(self, chunk: bytes) -> None:
+        if self.redactor is not None:
+            self._emit(self.redactor.feed(chunk))
+
+    def close(self) -> None:
+        if self.redactor is not None:
+            self._emit(self.redactor.close())
+            self.redactor = None
+
+    def _emit(self, text: str) -> None:
+        if not text:
+            return
+        if self.log is not None:
+            self.log.write(text.encode("utf-8", "surrogateescape"))
+            self.log.flush()
+        if self.echo:
+            with contextlib.suppress(OSError):  # a closed terminal must not fail the command
+                sys.stderr.write(text)
+                sys.stderr.flush()
 
 
 def _stdin_bytes(stdin: bytes | str | Secret | None) -> bytes:
@@ -550,24 +564,9 @@ def openssh_argv(
     return argv
 
 
-def interactive_shell(target: SshTarget, known_hosts: Path | None = None) -> NoReturn:
-    """Replace this process with OpenSSH `ssh -t` (a real terminal), pinned key, no user config."""
-    kh = known_hosts or default_known_hosts()
-    if KnownHosts(kh).lookup(target.host_key_alias) is None:
-        # Pin through paramiko first: OpenSSH with StrictHostKeyChecking=yes refuses unknown keys.
-        Session(target, known_hosts=KnownHosts(kh)).open().close()
-    argv = openssh_argv(target, kh, tty=True, batch=False)
-    os.execvp(argv[0], argv)
-
-
-def exec_argv(session: Session, argv: Sequence[object], **kwargs: Any) -> CommandResult:
-    """Run argv on the instance with every word quoted (for `lambdabench exec`)."""
-    return session.exec(argv, **kwargs)
-
-
 def tunnel_argv(
     target: SshTarget,
-    known_hosts: Path | None = None,
+    known_hosts: Path,
     *,
     local_port: int = 16006,
     remote_port: int = 6006,
@@ -576,7 +575,7 @@ def tunnel_argv(
     """`ssh -N -L 127.0.0.1:<local>:<remote_host>:<remote>` (TensorBoard by default)."""
     return openssh_argv(
         target,
-        known_hosts or default_known_hosts(),
+        known_hosts,
         extra=[
             "-N",
             "-o", "ExitOnForwardFailure=yes",
@@ -587,7 +586,7 @@ def tunnel_argv(
 
 def start_tunnel(
     target: SshTarget,
-    known_hosts: Path | None = None,
+    known_hosts: Path,
     *,
     local_port: int = 16006,
     remote_port: int = 6006,
@@ -618,13 +617,13 @@ def _ssh_config_value(value: object) -> str:
     return f'"{text}"' if any(c.isspace() for c in text) else text
 
 
-def ssh_config_entry(name: str, target: SshTarget, known_hosts: Path | None = None) -> str:
+def ssh_config_entry(name: str, target: SshTarget, known_hosts: Path) -> str:
     """A `Host lambdabench-<name>` block so `ssh lambdabench-<name>` and VS Code Remote work."""
     if not _NAME_RE.match(name):
         raise UsageError(
             f"instance name {name!r} cannot be an ssh host alias", "use letters, digits, . _ -"
         )
-    kh = known_hosts or default_known_hosts()
+    kh = known_hosts
     rows = [
         ("HostName", target.host),
         ("User", target.user),
@@ -640,7 +639,7 @@ def ssh_config_entry(name: str, target: SshTarget, known_hosts: Path | None = No
     return f"Host lambdabench-{name}\n{body}"
 
 
-def ssh_config_include(entries: dict[str, SshTarget], known_hosts: Path | None = None) -> str:
+def ssh_config_include(entries: dict[str, SshTarget], known_hosts: Path) -> str:
     """Content for a file the user `Include`s from ~/.ssh/config: one block per instance."""
     header = (
         "# Written by lambdabench; regenerated on every change. Include it from ~/.ssh/config.\n"

@@ -14,7 +14,6 @@ import fnmatch
 import hashlib
 import json
 import os
-import shutil
 import subprocess
 import threading
 import time
@@ -27,7 +26,8 @@ from typing import IO, Any, Literal, NamedTuple
 
 from lambdabench.errors import RemoteError
 from lambdabench.remote import shell
-from lambdabench.remote.ssh import ConnectionLost, Session, openssh_argv
+from lambdabench.remote.ssh import ConnectionLost
+from lambdabench.remote.transport import Transport
 
 STATE_FILE = ".lambdabench-pull.jsonl"
 Compression = Literal["gzip", "zstd"] | None
@@ -124,10 +124,21 @@ printf '#end\0'
 class PulledFile(NamedTuple):
     """One file of a pull: its path under the run folder, size, sha256 (from the instance), verdict."""
 
-    path: str
+    path: str  # os.fsdecode'd: a non-UTF-8 name keeps its bytes as surrogates
     size: int
     sha256: str
     verified: bool
+
+    @property
+    def display_path(self) -> str:
+        """The path as printable UTF-8 text: undecodable bytes and control characters escaped."""
+        return display_name(self.path)
+
+
+def display_name(path: str) -> str:
+    """A file name safe for logs, the ledger and terminals (\n, ESC and invalid UTF-8 escaped)."""
+    text = path.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 @dataclass
@@ -569,20 +580,16 @@ def _pipe_reader(fd: int) -> Callable[[memoryview], int]:
 class _Stream:
     """One running pull command: its stdout as readinto, stdin for the name list, stderr, status."""
 
-    def __init__(self, session: Session, command: str, transport: str) -> None:
+    def __init__(self, session: Transport, command: str, transport: str) -> None:
         self.session = session
         self.command = command
         self.proc: subprocess.Popen[bytes] | None = None
         self.chan: Any = None
         self._err: list[bytes] = []
-        use_openssh = transport == "openssh" or (transport == "auto" and shutil.which("ssh"))
-        if use_openssh:
-            argv = openssh_argv(
-                session.target,
-                session.known_hosts.path,
-                session.wrap(command),
-                extra=["-o", f"Ciphers={_CIPHERS}"],
-            )
+        argv = session.stream_argv(command, ["-o", f"Ciphers={_CIPHERS}"]) if transport != "paramiko" else None
+        if argv is None and transport == "openssh":
+            raise ConnectionLost("OpenSSH `ssh` is not installed here", "install openssh-client")
+        if argv is not None:
             self.proc = subprocess.Popen(
                 argv,
                 stdin=subprocess.PIPE,
@@ -667,7 +674,7 @@ class _Stream:
 
 
 def _fetch(
-    session: Session,
+    session: Transport,
     remote_dir: str,
     receiver: _Receiver,
     names: bytes,
@@ -724,7 +731,7 @@ def _fetch(
     return manifest, err
 
 
-def _failed(session: Session, remote_dir: str, command: str, status: int, err: str) -> RemoteError:
+def _failed(session: Transport, remote_dir: str, command: str, status: int, err: str) -> RemoteError:
     if status == 255 or status < 0:
         return ConnectionLost(
             f"pull of {remote_dir} from {session.target.host} lost its connection: "
@@ -761,7 +768,7 @@ def _names(paths: Sequence[str]) -> bytes:
 
 
 def pull(
-    session: Session,
+    session: Transport,
     remote_dir: str,
     local_dir: Path,
     include: Sequence[str] | None = None,
@@ -787,8 +794,7 @@ def pull(
         for p in state.entries
         if (sha := state.cached_sha(local_dir, p)) is not None
     }
-    if session.known_hosts.lookup(session.target.host_key_alias) is None:
-        session.open()  # OpenSSH trusts only the key pinned when our session first connected
+    session.ensure_pinned()
     receiver = _Receiver(local_dir, state, {STATE_FILE})
     options: dict[str, Any] = {
         "include": include,

@@ -1,0 +1,482 @@
+"""Lab: the library's face. Everything the CLI does is one Lab method; so is everything a script does.
+
+    from lambdabench import Lab, SweepRequest
+    with Lab() as lab:                                    # settings: env > ./.env > config file
+        plan = lab.plan(SweepRequest(gpus="a10,h100", playbook="mjx-locomotion", max_cost="5"))
+        result = lab.sweep(plan)
+        print(lab.report([result.sweep_id]).render("md"))
+
+The seams are injected, as httpx's `Client(transport=…)`: `cloud=` (a LambdaCloud, e.g. on the
+simulator's in-process transport), `ledger=`, `connect=` (how nodes are reached), `events=` (where
+progress goes). Nothing costly is built until a method needs it.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from lambdabench.errors import LambdabenchError, UsageError
+
+if TYPE_CHECKING:
+    from lambdabench.cloud.client import LambdaCloud
+    from lambdabench.cloud.models import Instance
+    from lambdabench.config import Settings
+    from lambdabench.ledger import InstanceRow, Ledger
+    from lambdabench.report import Report
+    from lambdabench.run.context import Connector
+    from lambdabench.run.env import RunEnv
+    from lambdabench.run.plan import SweepPlan, SweepRequest
+    from lambdabench.run.recovery import GcResult
+    from lambdabench.run.sweep import Events, SweepResult
+    from lambdabench.sshkeys import LocalKey
+
+EMBED_LIMIT = 24 * 1024 * 1024  # video bytes embedded in one HTML report; past it, videos are linked
+
+
+@dataclass
+class LaunchResult:
+    name: str
+    id: str
+    type: str
+    region: str
+    ip: str | None
+    status: str
+
+
+@dataclass
+class DownResult:
+    gone: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
+    never_listed: list[str] = field(default_factory=list)
+
+
+class Lab:
+    """One session of lambdabench: settings, the cloud client, the ledger, the SSH key, all lazy."""
+
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        *,
+        cloud: LambdaCloud | None = None,
+        ledger: Ledger | None = None,
+        connect: Connector | None = None,
+        events: Events | None = None,
+        verbose: bool = False,
+    ) -> None:
+        if settings is None:
+            from lambdabench.config import Settings
+
+            settings = Settings.load()
+        self.settings = settings
+        self.verbose = verbose
+        self.events = events
+        if cloud is not None:
+            self.__dict__["cloud"] = cloud
+        if ledger is not None:
+            self.__dict__["ledger"] = ledger
+        self._connect = connect
+
+    def __enter__(self) -> Lab:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if "cloud" in self.__dict__:
+            self.cloud.close()
+        if "ledger" in self.__dict__:
+            self.ledger.close()
+
+    # -- the seams ------------------------------------------------------------------------------------
+
+    @cached_property
+    def cloud(self) -> LambdaCloud:
+        from lambdabench.cloud.client import LambdaCloud, RetryPolicy
+        from lambdabench.cloud.pacing import shared_pacer
+
+        s = self.settings
+        scale = s.time_scale
+        return LambdaCloud(
+            s.require_api_key(), s.api_url,
+            pacer=shared_pacer(s.request_interval, s.launch_interval),
+            retry=RetryPolicy(budget_s=s.retry_budget, rate_limit_s=s.rate_limit_backoff, base_s=1.0 / scale,
+                              max_backoff_s=60.0 / scale, launch_lookup_s=self.env.timeouts.launch_lookup),
+        )
+
+    @cached_property
+    def ledger(self) -> Ledger:
+        from lambdabench.ledger import Ledger
+
+        return Ledger(self.settings.home)
+
+    @cached_property
+    def env(self) -> RunEnv:
+        from lambdabench.run.env import RunEnv
+
+        return RunEnv.from_settings(self.settings, verbose=self.verbose)
+
+    @cached_property
+    def local_key(self) -> LocalKey:
+        from lambdabench.sshkeys import ensure_local_key
+
+        return ensure_local_key(self.settings.ssh_key_path)
+
+    @property
+    def connect(self) -> Connector:
+        if self._connect is None:
+            from lambdabench.run.connect import Connect
+
+            self._connect = Connect(self.env, ensure_key=lambda: self.local_key)
+        return self._connect
+
+    def ssh_key_name(self) -> str:
+        from lambdabench.sshkeys import register_key
+
+        return register_key(self.cloud, self.local_key)
+
+    def notify(self, message: str) -> None:
+        if self.events is not None:
+            from lambdabench.run.sweep import Event
+
+            try:
+                self.events(Event("say", message))
+            except Exception:  # noqa: BLE001 - output is never worth a failed teardown
+                self.events = None
+
+    # -- simple commands ------------------------------------------------------------------------------
+
+    def types(self, *, available: bool = False, gpu: str | None = None) -> list[dict[str, Any]]:
+        """Instance types with specs, price and the regions that have capacity now."""
+        from lambdabench.cloud.gpus import resolve_gpu, short_name
+
+        avail = self.cloud.list_instance_types()
+        if gpu:
+            wanted = resolve_gpu(gpu, [a.instance_type for a in avail])
+            avail = [a for a in avail if a.instance_type.name == wanted.name]
+        rows = []
+        for a in avail:
+            if available and not a.regions:
+                continue
+            t = a.instance_type
+            rows.append({
+                "name": t.name, "short": short_name(t), "gpus": t.gpus, "gpu": t.gpu_description,
+                "vcpus": t.vcpus, "memory_gib": t.memory_gib, "storage_gib": t.storage_gib,
+                "price_per_hour": round(t.price_cents_per_hour / 100, 2),
+                "price_cents_per_hour": t.price_cents_per_hour, "regions": [r.name for r in a.regions],
+            })
+        return rows
+
+    def instances(self) -> list[dict[str, Any]]:
+        """Every instance on the account, with age and cost so far where our ledger knows it."""
+        from lambdabench.cost import dollars, instance_cost
+        from lambdabench.run.nodes import is_ours
+
+        now = time.time()
+        rows = []
+        for inst in self.cloud.list_instances():
+            row = self.ledger.instance_by_id(inst.id)
+            started = row.launch_accepted if row else None
+            cost = float(dollars(instance_cost(row, now).policy_cent_minutes)) if row and row.first_active else None
+            rows.append({
+                "id": inst.id, "name": inst.name, "status": inst.status, "type": inst.type_name,
+                "region": inst.region_name, "ip": inst.ip, "price_per_hour": inst.price_cents_per_hour / 100,
+                "age_s": round(now - started, 1) if started else None, "cost_so_far": cost, "mine": is_ours(inst),
+                "kept": bool(row and row.kept),
+            })
+        return rows
+
+    def launch(self, gpu: str, *, region: str | None = None, label: str | None = None,
+               wait: bool = False, keep: bool = True) -> LaunchResult:
+        """Launch one instance (ledger first); kept on purpose unless keep=False: gc leaves it, `down` ends it."""
+        from lambdabench.cloud.gpus import resolve_gpu, short_name
+        from lambdabench.run.nodes import Poller, launch_nodes, terminate_and_verify, wait_active
+        from lambdabench.run.nodes import TerminateTarget as Target
+
+        avail = self.cloud.list_instance_types()
+        itype = resolve_gpu(gpu, [a.instance_type for a in avail])
+        if region and region not in {r.name for r in self.cloud.list_regions()}:
+            raise UsageError(f"Unknown region {region!r}", "List regions with `lambdabench types`.")
+        if label is not None:
+            _check_label(label)
+        regions = [region] if region else next(
+            ([r.name for r in a.regions] for a in avail if a.instance_type.name == itype.name), [])
+        key_name = self.ssh_key_name()
+        ledger = self.ledger
+        sweep = ledger.create_sweep(f"launch {itype.name}", simulated=self.settings.simulated)
+        run = ledger.add_run(sweep, instance_type=itype.name, region=region, workload="interactive")
+        ledger.set_run_status(run, "running")
+        group = launch_nodes(self.cloud, ledger, run, itype, 1, ssh_key_name=key_name,
+                             label=label or short_name(itype), regions=regions, timeouts=self.env.timeouts,
+                             notify=self.notify)
+        launched = group.nodes[0]
+        assert launched.id is not None
+        if keep:
+            ledger.set_kept(launched.name)  # launched by hand: gc leaves it alone, `down` ends it
+        ip, status = None, "booting"
+        if wait:
+            poller = Poller(self.cloud, self.env.timeouts.poll)
+            try:
+                inst = wait_active(poller, ledger, launched, timeouts=self.env.timeouts,
+                                   deadline=time.monotonic() + self.env.timeouts.boot, notify=self.notify)
+            except BaseException:
+                self.notify(f"{launched.name} did not come up; terminating it")
+                terminate_and_verify(self.cloud, ledger, [Target(launched.name, launched.id)],
+                                     timeouts=self.env.timeouts, notify=self.notify)
+                ledger.set_run_status(run, "failed")
+                raise
+            ip, status = inst.ip, inst.status
+        return LaunchResult(launched.name, launched.id, itype.name, launched.region, ip, status)
+
+    def resolve(self, ref: str, *, listed: Sequence[Instance] | None = None) -> list[tuple[str, str | None]]:
+        """What the user typed → [(our name or the cloud's, id)]: an id, a name, or the label of `launch --name`.
+
+        Resolved through the cloud listing AND the ledger (a new id may not be listed yet).
+        """
+        listed = list(self.cloud.list_instances() if listed is None else listed)
+        ledger = self.ledger
+        hit = [i for i in listed if i.id == ref or i.name == ref]
+        if hit:
+            return [(i.name or f"unnamed-{i.id}", i.id) for i in hit]
+        row: InstanceRow | None = ledger.instance_by_id(ref)
+        if row is None:
+            try:
+                row = ledger.instance(ref)
+            except LambdabenchError:
+                row = None
+        if row is not None and row.launched_here:
+            return [(row.name, row.id)]
+        labelled = [r for r in ledger.instances_labelled(ref) if r.launched_here and r.gone is None]
+        pattern = re.compile(rf"^lambdabench-{re.escape(_slug(ref))}-[0-9a-f]{{8}}$")
+        by_name = {r.name: (r.name, r.id) for r in labelled}
+        for i in listed:
+            if i.name and pattern.match(i.name) and not i.is_ending:
+                by_name.setdefault(i.name, (i.name, i.id))
+        matches = list(by_name.values())
+        if len(matches) > 1:
+            raise UsageError(f"{ref!r} names {len(matches)} instances: {', '.join(n for n, _ in matches)}",
+                             "Give the full name or id (see `lambdabench ls`).")
+        if not matches:
+            raise UsageError(f"No instance with id, name or label {ref!r}", "List them with `lambdabench ls`.")
+        return matches
+
+    def down(self, targets: Sequence[str], *, all_mine: bool = False) -> DownResult:
+        """Terminate by id, name or label (or everything this tool launched) and prove each gone."""
+        from lambdabench.run.nodes import TerminateTarget, is_ours, target_of, terminate_and_verify
+
+        if not targets and not all_mine:
+            raise UsageError("Nothing to terminate", "Pass instance ids, names or labels, or --all-mine.")
+        listed = self.cloud.list_instances()
+        ledger = self.ledger
+        chosen: dict[str, TerminateTarget] = {}
+        for t in targets:
+            for name, iid in self.resolve(t, listed=listed):
+                chosen[name] = TerminateTarget(name, iid)
+        if all_mine:
+            for inst in listed:
+                if is_ours(inst) and not inst.is_gone and inst.name:
+                    chosen.setdefault(inst.name, TerminateTarget(inst.name, inst.id))
+            for live in ledger.live_instances():
+                if live.launched_here:  # not listed yet, or already unlisted: still ended by id
+                    chosen.setdefault(live.name, target_of(live))
+        by_id = {i.id: i for i in listed}
+        for name, target in list(chosen.items()):
+            row: InstanceRow | None = ledger.instance_by_id(target.id) if target.id else None
+            if row is None:
+                try:
+                    row = ledger.instance(name)
+                except LambdabenchError:
+                    row = None
+            if row is None and target.id in by_id:
+                self._adopt(by_id[target.id])  # not launched by this ledger: adopt it so it is tracked
+            elif row is not None and row.name != name:
+                chosen[row.name] = chosen.pop(name)
+                chosen[row.name].name = row.name
+        outcome = terminate_and_verify(self.cloud, ledger, list(chosen.values()), timeouts=self.env.timeouts,
+                                       notify=self.notify)
+        return DownResult(outcome.gone, outcome.failed, outcome.never_listed)
+
+    def _adopt(self, inst: Instance) -> InstanceRow:
+        ledger = self.ledger
+        sweep = ledger.create_sweep("adopted by down", simulated=self.settings.simulated)
+        run = ledger.add_run(sweep, instance_type=inst.type_name, region=inst.region_name, workload="adopted")
+        name = inst.name or f"unnamed-{inst.id}"
+        ledger.reserve_instance(run, name, inst.type_name, inst.region_name, inst.price_cents_per_hour)
+        ledger.record_launch_accepted(name, inst.id, status=inst.status)
+        return ledger.instance(name)
+
+    def keys(self) -> dict[str, Any]:
+        local = self.local_key
+        mine = local.public_key.split()[1]
+        registered = [{"id": k.id, "name": k.name,
+                       "local": len(k.public_key.split()) > 1 and k.public_key.split()[1] == mine}
+                      for k in self.cloud.list_ssh_keys()]
+        return {"local_key": str(local.private_path), "fingerprint": local.fingerprint, "registered": registered}
+
+    # -- sweeps ---------------------------------------------------------------------------------------
+
+    def plan(self, request: SweepRequest) -> SweepPlan:
+        """Resolve and price a sweep; raises (one line) before anything launches. One types fetch."""
+        from lambdabench.run.plan import plan_sweep
+
+        needs_cloud = bool(request.gpus.strip())
+        availability = self.cloud.list_instance_types() if needs_cloud else []
+        regions = [r.name for r in self.cloud.list_regions()] if needs_cloud and request.region else []
+        return plan_sweep(request, availability=availability, regions=regions, env=self.env,
+                          ngc_key_present=self.settings.ngc_api_key is not None)
+
+    def sweep(self, plan: SweepPlan | SweepRequest, *, name: str | None = None, events: Events | None = None,
+              install_signal_handlers: bool = True, phase: Any = None) -> SweepResult:
+        """Run a plan (or plan a request first); returns after every instance is proven gone or named."""
+        from lambdabench.run.plan import SweepRequest
+        from lambdabench.run.sweep import SweepRunner
+
+        if isinstance(plan, SweepRequest):
+            name = name or plan.name
+            plan = self.plan(plan)
+        return SweepRunner(
+            plan, cloud=self.cloud if any(r.target.launched for r in plan.runs) else None, ledger=self.ledger,
+            env=self.env, phase=phase or self._phase(), connect=self.connect, key_name=self.ssh_key_name,
+            events=events or self.events, name=name, secrets=self._secrets(),
+            install_signal_handlers=install_signal_handlers,
+        ).run()
+
+    def _phase(self) -> Any:
+        from lambdabench.run.phases import PlaybookPhase
+
+        return PlaybookPhase()
+
+    def _secrets(self) -> dict[str, Any]:
+        ngc = self.settings.ngc_api_key
+        return {"NGC_API_KEY": ngc} if ngc is not None else {}
+
+    def gc(self, *, dry_run: bool = False) -> GcResult:
+        from lambdabench.run.recovery import gc
+
+        return gc(self.cloud, self.ledger, self.env, dry_run=dry_run, notify=self.notify)
+
+    def resume(self, sweep_id: int, *, force: bool = False, events: Events | None = None,
+               install_signal_handlers: bool = True) -> SweepResult:
+        """Continue a crashed or interrupted sweep: clean up its orphans, run only what did not finish,
+        with the same benchmark, region, parallelism and cap (what it already spent counts)."""
+        from lambdabench.run.hosts import parse_host
+        from lambdabench.run.plan import PlannedRun, Target, plan_from_json
+        from lambdabench.run.recovery import check_resumable, resumable_runs, spent_cents
+        from lambdabench.run.sweep import SweepRunner
+
+        ledger = self.ledger
+        sweep = ledger.claim_sweep(sweep_id, force=force)
+        check_resumable(ledger, sweep_id)
+        doc = sweep.plan or {}
+        self.gc()
+        todo = set(resumable_runs(ledger, sweep_id))
+        hosts = {h.type_name: h for h in (parse_host(s) for s in doc.get("hosts") or [])}
+        need_cloud = any(not r.instance_type.startswith(("host:", "local")) for r in ledger.runs(sweep_id)
+                         if r.id in todo)
+        availability = self.cloud.list_instance_types() if need_cloud else []
+        offered = {a.instance_type.name: a.instance_type for a in availability}
+        runs = []
+        for run in ledger.runs(sweep_id):
+            if run.id not in todo:
+                continue
+            if run.instance_type in hosts:
+                target = Target(host=hosts[run.instance_type])
+            elif run.instance_type in offered:
+                target = Target(itype=offered[run.instance_type])
+            else:
+                raise UsageError(f"type {run.instance_type} of run {run.id} is no longer offered")
+            ledger.set_run_status(run.id, "pending")
+            runs.append(PlannedRun(target, int((run.params or {}).get("repeat", 1)), run_id=run.id))
+        plan = plan_from_json(doc, runs, max_cost_cents=sweep.max_cost_cents, availability=availability,
+                              home=self.settings.home)
+        runner = SweepRunner(
+            plan, cloud=self.cloud if need_cloud else None, ledger=ledger, env=self.env, phase=self._phase(),
+            connect=self.connect, key_name=self.ssh_key_name, events=events or self.events,
+            secrets=self._secrets(), resume_sweep=sweep_id, install_signal_handlers=install_signal_handlers,
+        )
+        runner.commit_spent(spent_cents(ledger, sweep_id))
+        return runner.run()
+
+    # -- reports and export ---------------------------------------------------------------------------
+
+    def sweep_dir(self, sweep_id: int) -> Path:
+        return self.env.sweep_dir(sweep_id)
+
+    def report(self, sweep_ids: Sequence[int] | None = None, *, html_dir: Path | None = None,
+               **options: Any) -> Report:
+        """The report of these sweeps (default: the latest), with run videos when rendered to HTML."""
+        from lambdabench.report import build_report
+
+        videos = self.videos(sweep_ids, relative_to=html_dir) if html_dir is not None else []
+        return build_report(self.ledger, list(sweep_ids) if sweep_ids else None, videos=videos, **options)
+
+    def videos(self, sweep_ids: Sequence[int] | None, *, relative_to: Path | None = None) -> list[Any]:
+        """The run videos (training and playback MP4s) pulled for these sweeps, for the HTML report."""
+        from lambdabench.report import video_from_file
+
+        if not sweep_ids:
+            latest = self.ledger.latest_sweep()
+            sweep_ids = [latest.id] if latest else []
+        videos, embedded = [], 0
+        for sid in sweep_ids:
+            for path in sorted(self.sweep_dir(sid).rglob("*.mp4")):
+                run = next((p.name for p in path.parents if p.name.startswith("run-")), "")
+                label = f"{run}: {path.parent.name}/{path.name}" if run else path.name
+                size = path.stat().st_size
+                embed = embedded + size <= EMBED_LIMIT
+                embedded += size if embed else 0
+                videos.append(video_from_file(path, label=label, embed=embed, relative_to=relative_to))
+        return videos
+
+    def write_reports(self, sweep_id: int) -> list[Path]:
+        """The sweep's report in every format, written beside its runs."""
+        from lambdabench.report import render
+
+        root = self.sweep_dir(sweep_id)
+        root.mkdir(parents=True, exist_ok=True)
+        report = self.report([sweep_id], html_dir=root)
+        out = []
+        for fmt, ext in (("json", "json"), ("md", "md"), ("html", "html"), ("csv", "csv")):
+            path = root / f"report.{ext}"
+            path.write_text(render(report, fmt))
+            out.append(path)
+        return out
+
+    def export(self, sweep_id: int, uri: str, *, endpoint_url: str | None = None) -> tuple[int, int, int]:
+        """Upload a sweep's folder (artifacts, records, reports) to s3://bucket/prefix; (uploaded, skipped, bytes)."""
+        from lambdabench.export import export_to_s3, parse_s3_uri
+
+        parse_s3_uri(uri)
+        self.ledger.sweep(sweep_id)  # a LedgerError if there is no such sweep
+        root = self.sweep_dir(sweep_id)
+        self.write_reports(sweep_id)
+        files = sorted(p.relative_to(root) for p in root.rglob("*") if p.is_file() and not p.is_symlink())
+        if not files:
+            raise UsageError(f"sweep {sweep_id} has nothing to export", "Run a sweep first.")
+        s = self.settings
+        result = export_to_s3(
+            root, files, uri, endpoint_url=endpoint_url or s.get("LAMBDABENCH_S3_ENDPOINT_URL"),
+            access_key_id=s.get("LAMBDABENCH_S3_ACCESS_KEY_ID"),
+            secret_access_key=s.get("LAMBDABENCH_S3_SECRET_ACCESS_KEY"), region=s.get("LAMBDABENCH_S3_REGION"),
+            progress=None,
+        )
+        self.notify(f"export: {len(result.uploaded)} uploaded, {len(result.skipped)} already there, "
+                    f"{result.bytes:,} bytes to {uri}")
+        return len(result.uploaded), len(result.skipped), result.bytes
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:40] or "run"
+
+
+def _check_label(label: str) -> None:
+    if not re.match(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,39}$", label):
+        raise UsageError(f"--name {label!r} must be letters, digits, '.', '_' or '-' (at most 40)",
+                         "e.g. --name my-test")
+

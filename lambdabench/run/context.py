@@ -1,0 +1,89 @@
+"""One run as the remote phase sees it: its N ≥ 1 nodes, folders, deadline, and how to reach each node."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from lambdabench.ledger import Ledger
+    from lambdabench.remote.transport import Transport
+    from lambdabench.run.cluster import Cluster
+    from lambdabench.run.env import RunEnv
+    from lambdabench.run.plan import Benchmark, SweepPlan
+    from lambdabench.secrets import Secret
+
+
+@dataclass
+class Node:
+    """One machine of a run, in rank order: an instance launched here, a BYO SSH host, or this machine."""
+
+    rank: int
+    name: str  # the ledger's instance name
+    kind: str  # lambda | host | local
+    address: str  # where lambdabench connects to it
+    peer_addr: str  # where the other nodes reach it (the private IP where there is one)
+    facts: dict[str, Any]  # type facts (name, gpus, gpu_model, vram_gb, rtx, arch) before preflight
+    instance_id: str | None = None
+    network: str = "private"
+    ssh_user: str | None = None  # a BYO host's own (else the settings')
+    ssh_port: int | None = None
+    ssh_key: Path | None = None
+
+    @property
+    def gpus(self) -> int:
+        return int(self.facts.get("gpus") or 0)
+
+    @property
+    def label(self) -> str:
+        return f"node {self.rank} ({self.name}, {self.peer_addr})"
+
+
+class Connector(Protocol):
+    """Opens a session to a node: SSH (instances, BYO hosts) or a local transport; waits for readiness."""
+
+    def __call__(self, node: Node, *, timeout: float) -> Transport: ...
+
+
+@dataclass
+class RunContext:
+    """Everything the remote phase of one run needs; nodes[0] is rank 0."""
+
+    sweep_id: int
+    run_id: int
+    label: str
+    nodes: list[Node]
+    plan: SweepPlan
+    benchmark: Benchmark
+    env: RunEnv
+    ledger: Ledger
+    connect: Connector
+    run_dir: Path
+    stop: threading.Event
+    deadline: float  # monotonic time by which the run must be done
+    notify: Callable[[str], None]
+    secrets: dict[str, Secret] = field(default_factory=dict)
+    cluster: Cluster | None = None  # set when N > 1, once the rendezvous is known
+    on_rendezvous: Callable[[Cluster], None] | None = None  # the sweep opens the run's firewall ruleset
+    wall_window: tuple[float, float] | None = None  # the benchmark step's wall-clock start and end
+    facts: dict[int, dict[str, Any]] = field(default_factory=dict)  # per rank, after preflight/setup
+    target_name: str = ""  # the instance type's name, or host:<label> / local
+    region: str | None = None
+    record_parts: dict[str, Any] | None = None  # what ingest read, for the record written after teardown
+
+    @property
+    def rank0(self) -> Node:
+        return self.nodes[0]
+
+    def node_dir(self, node: Node) -> Path:
+        """Rank 0 writes into the run folder; other ranks under nodes/node-<rank>/."""
+        return self.run_dir if node.rank == 0 else self.run_dir / "nodes" / f"node-{node.rank}"
+
+
+class RemotePhase(Protocol):
+    """What happens on the nodes between active and teardown (SSH, preflight, setup, benchmark, pull)."""
+
+    def __call__(self, rc: RunContext) -> None: ...

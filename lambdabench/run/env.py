@@ -1,0 +1,127 @@
+"""What the run wing needs from the outside world, resolved once: timeouts, SSH settings, folders.
+
+Every cloud duration is divided by the time scale here and nowhere else (the simulator fast-forwards
+the cloud; a real cloud has scale 1). Where local speed matters — logging in to a busy machine,
+reattaching to a detached job, a DDP rendezvous — a floor in real seconds keeps a fast-forwarded
+simulated cloud from timing out work that runs at this machine's own pace.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from lambdabench.config import Settings
+    from lambdabench.secrets import Secret
+
+DEFAULT_MAX_RUN_CLOUD_SECONDS = 3 * 3600.0
+
+
+@dataclass(frozen=True)
+class Timeouts:
+    """Per-stage limits in real seconds (cloud durations already divided by the time scale)."""
+
+    capacity_wait: float = 1800.0  # how long a type may lack capacity before its run fails
+    boot: float = 1800.0  # booting → active (8×H100 over 20 min: FIELD-NOTES "Lifecycle")
+    unhealthy: float = 600.0  # unhealthy may never recover and is billed: time it out
+    missing_grace: float = 120.0  # a new id may be missing from listings this long
+    terminate: float = 600.0  # terminate → proven gone
+    absence_proof: float = 120.0  # after an accepted terminate, unlisted this long counts as gone
+    launch_lookup: float = 60.0  # an ambiguous launch answer: look the name up this long at once
+    launch_reconcile: float = 600.0  # ...and at teardown, this long before giving up on the name
+    poll: float = 5.0
+    ssh_ready: float = 600.0  # sshd lags `active`
+    ssh_first_delay: float = 1.0
+    ssh_max_delay: float = 15.0
+    reattach: float = 300.0  # a dropped SSH session during a detached step
+    playbook_poll: float = 2.0
+    rendezvous_join: float = 600.0  # torchrun's own default join timeout
+    stop_grace: float = 10.0  # TERM → KILL for a step being stopped
+    stop_connect: float = 30.0
+    max_run_default: float = DEFAULT_MAX_RUN_CLOUD_SECONDS
+
+    @classmethod
+    def for_scale(cls, time_scale: float) -> Timeouts:
+        """Cloud durations divided by the scale; floors where this machine's own speed decides."""
+        s = max(time_scale, 1e-9)
+        base = cls()
+        cloud = {
+            name: getattr(base, name) / s
+            for name in ("capacity_wait", "boot", "unhealthy", "missing_grace", "terminate",
+                         "absence_proof", "launch_lookup", "launch_reconcile")
+        }  # fmt: skip
+        return replace(
+            base,
+            **cloud,
+            poll=max(0.05, base.poll / s),
+            # logging in to a loaded machine takes real seconds however fast the cloud runs
+            ssh_ready=max(60.0, base.ssh_ready / s),
+            ssh_first_delay=max(0.05, base.ssh_first_delay / s),
+            ssh_max_delay=max(0.2, base.ssh_max_delay / s),
+            reattach=max(60.0, base.reattach / s),
+            playbook_poll=max(0.05, base.playbook_poll / s),
+            rendezvous_join=max(30.0, base.rendezvous_join / s),
+            stop_grace=max(1.0, base.stop_grace / s),
+            stop_connect=max(2.0, base.stop_connect / s),
+            # set-up and benchmarks run at the local machine's pace: never under 10 real minutes
+            max_run_default=base.max_run_default if s <= 1 else max(base.max_run_default / s, 600.0),
+        )
+
+
+@dataclass(frozen=True)
+class RunEnv:
+    """Settings the run wing reads, as plain values (nothing below reads os.environ)."""
+
+    home: Path
+    timeouts: Timeouts
+    time_scale: float = 1.0
+    simulated: bool = False  # only labels results; behaviour never branches on it
+    ssh_user: str = "ubuntu"
+    ssh_port: int = 22
+    ssh_key_path: Path | None = None
+    verbose: bool = False
+    ngc_api_key: Secret | None = None
+
+    @classmethod
+    def from_settings(cls, settings: Settings, *, verbose: bool = False) -> RunEnv:
+        return cls(
+            home=settings.home,
+            timeouts=Timeouts.for_scale(settings.time_scale),
+            time_scale=settings.time_scale,
+            simulated=settings.simulated,
+            ssh_user=settings.ssh_user,
+            ssh_port=settings.ssh_port,
+            ssh_key_path=settings.ssh_key_path,
+            verbose=verbose,
+            ngc_api_key=settings.ngc_api_key,
+        )
+
+    # -- the folder layout: <home>/runs/sweep-<id>/run-<id>-<label>/ ------------------------------
+
+    @property
+    def known_hosts(self) -> Path:
+        return self.home / "known_hosts"
+
+    @property
+    def runs_root(self) -> Path:
+        return self.home / "runs"
+
+    def sweep_dir(self, sweep_id: int) -> Path:
+        return self.runs_root / f"sweep-{sweep_id}"
+
+    def run_dir(self, sweep_id: int, run_id: int, label: str) -> Path:
+        return self.sweep_dir(sweep_id) / f"run-{run_id}-{slug(label)}"
+
+    def adhoc_dir(self, instance: str, what: str, stamp: str) -> Path:
+        return self.runs_root / "adhoc" / slug(instance) / f"{stamp}-{slug(what)}"
+
+    def log_dir(self) -> Path:
+        return self.home / "logs"
+
+
+def slug(text: str) -> str:
+    """A folder-safe form of a label: lowercase letters, digits, '-', '.'."""
+    return re.sub(r"[^a-z0-9.]+", "-", text.lower()).strip("-")[:60] or "run"

@@ -1,0 +1,362 @@
+"""After a run's pull: its metrics into the ledger (figures and whole curves), and its run record.
+
+ingest_run (before teardown) reads what the nodes produced: the MJX result, a training run's
+TensorBoard events, a workload's metrics.json, every node's GPU telemetry, and the set-up steps'
+durations. write_record (after teardown, once) adds the final cost and writes result.json.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from lambdabench.ledger import MetricKey
+
+if TYPE_CHECKING:
+    from lambdabench.ledger import Ledger
+    from lambdabench.run.context import RunContext
+
+PER_RANK_LIBRARIES = ("skrl", "rsl_rl", "sb3")  # their TensorBoard rate counts rank 0's envs only
+
+
+def ingest_run(rc: RunContext) -> dict[str, Any]:
+    """Record env-steps/s, steps, reward, curves, utilisation, energy and start-up times; keep the record body."""
+    ledger, run_id, run_dir = rc.ledger, rc.run_id, rc.run_dir
+    library = rc.benchmark.variables.get("library")
+    notes: list[str] = []
+    series = None
+    mjx_stats: dict[str, Any] | None = None
+    env_steps: float | None = None
+    source = ""
+    mjx = run_dir / "results" / "mjx-result.json"
+    if mjx.exists():
+        mjx_stats, env_steps = _mjx(ledger, run_id, mjx)
+        source = "mjx"
+    else:
+        series, env_steps, source = _training(rc, library, notes)
+    if env_steps:
+        ledger.record_metric(run_id, MetricKey.ENV_STEPS, env_steps, unit="steps", source=source or "unknown")
+    telemetry = _telemetry(rc, notes)
+    gpu_count = sum(int(f.get("gpu_count") or 0) for f in rc.facts.values())
+    if gpu_count:
+        ledger.record_metric(run_id, "gpu_count", float(gpu_count), source="nvidia-smi")
+    if len(rc.nodes) > 1:
+        ledger.record_metric(run_id, "nodes", float(len(rc.nodes)), source="multinode")
+    _user_metrics(ledger, run_id, run_dir)
+    startup: dict[str, float | None] = {}
+    for step in ledger.steps(run_id):
+        if step.name.endswith("start the container") and step.ended and step.started:
+            seconds = step.ended - step.started
+            startup["container_start"] = seconds
+            ledger.record_metric(run_id, MetricKey.CONTAINER_START_S, seconds, unit="s", source="steps")
+    if len(rc.nodes) > 1:
+        record_scaling(ledger, run_id, library=library)
+    if env_steps and mjx_stats is not None:
+        mjx_stats["total_env_steps"] = int(env_steps)
+    rc_record = {"series": series, "telemetry": telemetry, "startup": startup, "notes": notes,
+                 "mjx_stats": mjx_stats}
+    rc.record_parts = rc_record
+    return rc_record
+
+
+def _mjx(ledger: Ledger, run_id: int, path: Path) -> tuple[dict[str, Any] | None, float | None]:
+    doc = json.loads(path.read_text())
+    runs = (doc.get("aggregate") or {}).get("runs") or doc.get("runs") or []
+    if not runs:
+        return None, None
+    best = max(runs, key=lambda r: r.get("num_envs_total", r.get("num_envs", 0)))
+    rate = best["env_steps_per_s"]
+    stats = {"mean": rate["mean"], "std": rate.get("std", 0.0), "peak": rate.get("peak", rate["mean"]),
+             "samples": rate.get("samples"), "source": "mjx", "warmup_rule": doc.get("warmup_rule")}
+    ledger.record_metric(run_id, MetricKey.ENV_STEPS_PER_S, float(stats["mean"]), unit="steps/s", source="mjx")
+    ledger.record_metric(run_id, "num_envs", float(best.get("num_envs_total", best.get("num_envs", 0))),
+                         source="mjx")
+    # the scaling curve: env-steps/s for every N the benchmark measured
+    curve = sorted((float(r.get("num_envs_total", r.get("num_envs", 0))), float(r["env_steps_per_s"]["mean"]))
+                   for r in runs if r.get("env_steps_per_s"))
+    ledger.record_series(run_id, "env_steps_per_s_by_num_envs", [(None, n, v) for n, v in curve],
+                         unit="steps/s", source="mjx")
+    compile_s = (doc.get("startup_s") or {}).get("compile")
+    if compile_s is not None:
+        ledger.record_metric(run_id, "compile_s", float(compile_s), unit="s", source="mjx")
+    return stats, float(sum(r.get("total_env_steps", 0) for r in runs))
+
+
+def _train_dirs(artifacts: Path) -> list[Path]:
+    """Run folders holding TensorBoard event files, newest last (Isaac Lab names them by timestamp)."""
+    from lambdabench.metrics.tensorboard import find_event_files
+
+    dirs: dict[Path, float] = {}
+    for ev in find_event_files(artifacts):
+        folder = ev.parent
+        # rl_games keeps events in <run>/summaries, sb3 in <run>/PPO_1: the run is one level up
+        if folder.name == "summaries" or folder.name.startswith("PPO_"):
+            folder = folder.parent
+        if "/videos/" in str(folder) or "play" in folder.name:
+            continue
+        dirs[folder] = max(dirs.get(folder, 0.0), ev.stat().st_mtime)
+    return [d for d, _ in sorted(dirs.items(), key=lambda kv: kv[1])]
+
+
+def _training(rc: RunContext, library: str | None, notes: list[str]) -> tuple[Any, float | None, str]:
+    """A training run's TensorBoard events: throughput, env-steps, reward and their curves."""
+    from lambdabench.metrics import MetricsError, throughput_stats
+    from lambdabench.metrics.tensorboard import load_series
+
+    ledger, run_id = rc.ledger, rc.run_id
+    for folder in reversed(_train_dirs(rc.run_dir / "artifacts")):
+        try:
+            series = load_series(folder, library=library)
+        except MetricsError as exc:
+            notes.append(f"{folder.name}: {exc.message}")
+            continue
+        stats = throughput_stats(series.throughput())
+        env_steps = float(series.total_env_steps) if series.total_env_steps else None
+        if stats is not None:
+            ledger.record_metric(run_id, MetricKey.ENV_STEPS_PER_S, stats.mean, unit="steps/s", source="tensorboard")
+        rewards = [p for p in series.points if p.reward is not None]
+        if rewards:
+            ledger.record_metric(run_id, "reward", float(rewards[-1].reward or 0.0), source="tensorboard")
+            ledger.record_series(run_id, "reward", [(p.wall_time, p.env_steps, float(p.reward or 0.0))
+                                                    for p in rewards], source="tensorboard")
+        rates = [p for p in series.points if p.env_steps_per_s is not None]
+        if rates:
+            ledger.record_series(run_id, "env_steps_per_s", [(p.wall_time, p.env_steps, float(p.env_steps_per_s or 0))
+                                                             for p in rates], unit="steps/s", source="tensorboard")
+        return series, env_steps, "tensorboard"
+    return None, None, ""
+
+
+def _telemetry(rc: RunContext, notes: list[str]) -> Any:
+    """Every node's nvidia-smi samples: one summary for the run, and utilisation/memory/power curves."""
+    from lambdabench.metrics import MetricsError
+    from lambdabench.metrics.telemetry import GpuSample, load_telemetry, summarize
+
+    samples: list[GpuSample] = []
+    skipped = 0
+    for rank, node in enumerate(rc.nodes):
+        found = sorted(rc.node_dir(node).glob("telemetry/**/telemetry.csv")) or (
+            sorted((rc.run_dir / "results").glob("telemetry.csv")) if rank == 0 else [])
+        for csv in found[:1]:
+            try:
+                parsed = load_telemetry(csv)
+            except MetricsError as exc:
+                notes.append(f"telemetry of node {rank}: {exc.message}")
+                continue
+            skipped += parsed.skipped_rows
+            # GPU indexes repeat across nodes: keep them apart
+            samples += [s if rank == 0 else _renumber(s, rank * 1000) for s in parsed.samples]
+    if not samples:
+        return None
+    try:
+        telemetry = summarize(samples)
+    except MetricsError as exc:
+        notes.append(f"telemetry: {exc.message}")
+        return None
+    ledger, run_id = rc.ledger, rc.run_id
+    if telemetry.mean_utilization_pct is not None:
+        ledger.record_metric(run_id, MetricKey.GPU_UTIL_PCT, telemetry.mean_utilization_pct, unit="%",
+                             source="nvidia-smi")
+    ledger.record_metric(run_id, MetricKey.ENERGY_WH, telemetry.energy_wh, unit="Wh", source="nvidia-smi")
+    if telemetry.peak_memory_mib is not None:
+        ledger.record_metric(run_id, "peak_memory_mib", telemetry.peak_memory_mib, unit="MiB", source="nvidia-smi")
+    by_time: dict[float, list[GpuSample]] = {}
+    for s in samples:
+        by_time.setdefault(round(s.time_s, 1), []).append(s)
+    util, mem, power = [], [], []
+    for t in sorted(by_time):
+        group = by_time[t]
+        u = [s.utilization_pct for s in group if s.utilization_pct is not None]
+        m = [s.memory_used_mib for s in group if s.memory_used_mib is not None]
+        p = [s.power_w for s in group if s.power_w is not None]
+        if u:
+            util.append((t, None, sum(u) / len(u)))
+        if m:
+            mem.append((t, None, float(sum(m))))
+        if p:
+            power.append((t, None, float(sum(p))))
+    for name, points, unit in (("gpu_util_pct", util, "%"), ("gpu_mem_mib", mem, "MiB"), ("gpu_power_w", power, "W")):
+        if points:
+            ledger.record_series(run_id, name, points, unit=unit, source="nvidia-smi")
+    return telemetry
+
+
+def _renumber(sample: Any, offset: int) -> Any:
+    import dataclasses
+
+    return dataclasses.replace(sample, index=sample.index + offset)
+
+
+def _user_metrics(ledger: Ledger, run_id: int, run_dir: Path) -> dict[str, float]:
+    """Numbers from rank 0's `<output_dir>/metrics.json` (the multi-node contract's metrics file), if any."""
+    found = sorted(run_dir.glob("artifacts/**/metrics.json"))
+    if not found:
+        return {}
+    try:
+        doc = json.loads(found[0].read_text())
+    except (OSError, ValueError):
+        return {}
+    out = {}
+    for key, value in doc.items() if isinstance(doc, dict) else []:
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and re.match(r"^[a-z_][a-z0-9_]*$", key):
+            ledger.record_metric(run_id, key, float(value), source="workload")
+            out[key] = float(value)
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# multi-node: per-node throughput and scaling efficiency
+
+
+def _latest(ledger: Ledger, run_id: int) -> dict[str, Any]:
+    """Latest value per key, plus `__source_<key>`: where it came from."""
+    latest: dict[str, Any] = {}
+    for m in sorted(ledger.metrics(run_id=run_id), key=lambda m: (m.recorded, m.id)):
+        latest[m.key] = m.value
+        latest["__source_" + m.key] = m.source
+    return latest
+
+
+def _gpus_of(type_name: str) -> int:
+    from lambdabench.cloud.models import parse_type_name
+
+    parsed = parse_type_name(type_name)
+    return max(1, parsed.count if parsed and parsed.kind == "gpu" else 1)
+
+
+def cluster_rate(rate: float, library: str | None, world_size: int) -> float:
+    """The whole job's env-steps/s from a TensorBoard rate (which counts rank 0's envs for some libraries)."""
+    return rate * world_size if library in PER_RANK_LIBRARIES else rate
+
+
+def record_scaling(ledger: Ledger, run_id: int, *, library: str | None = None) -> dict[str, float]:
+    """Record cluster and per-node env-steps/s, and scaling efficiency against a one-node run.
+
+    The reference is the newest succeeded one-node run of the same type, workload and vars with a
+    throughput: efficiency = N-node throughput / (N × one-node throughput).
+    """
+    run = ledger.run(run_id)
+    mine = _latest(ledger, run_id)
+    nodes = int(mine.get("nodes", 1))
+    out: dict[str, float] = {"nodes": float(nodes)}
+    rate = mine.get(MetricKey.ENV_STEPS_PER_S)
+    if rate is None:
+        return out
+    if mine.get("__source_" + MetricKey.ENV_STEPS_PER_S) == "tensorboard" and library in PER_RANK_LIBRARIES:
+        world = nodes * _gpus_of(run.instance_type)
+        total = cluster_rate(rate, library, world)
+        ledger.record_metric(run_id, MetricKey.ENV_STEPS_PER_S, total, unit="steps/s", source="multinode")
+        steps = mine.get(MetricKey.ENV_STEPS)
+        if steps:
+            ledger.record_metric(run_id, MetricKey.ENV_STEPS, steps * world, unit="steps", source="multinode")
+        rate = total
+    out["env_steps_per_s"] = rate
+    out["env_steps_per_s_per_node"] = rate / nodes
+    ledger.record_metric(run_id, "env_steps_per_s_per_node", rate / nodes, unit="steps/s", source="multinode")
+    ref = one_node_reference(ledger, run)
+    if ref is not None and ref[1] > 0:
+        eff = rate / (nodes * ref[1])
+        out["scaling_efficiency"] = eff
+        out["scaling_reference_run"] = float(ref[0])
+        ledger.record_metric(run_id, "scaling_efficiency", eff, unit="", source="multinode")
+        ledger.record_metric(run_id, "scaling_reference_run", float(ref[0]), unit="", source="multinode")
+    return out
+
+
+def one_node_reference(ledger: Ledger, run: Any) -> tuple[int, float] | None:
+    """(run id, whole-job env-steps/s) of the newest succeeded one-node run of the same work, if any."""
+    want_vars = (run.params or {}).get("vars") or {}
+    library = want_vars.get("library")
+    best: tuple[float, int, float] | None = None
+    for other in ledger.runs():
+        if other.id == run.id or other.status != "succeeded" or other.instance_type != run.instance_type:
+            continue
+        if other.workload != run.workload or ((other.params or {}).get("vars") or {}) != want_vars:
+            continue
+        m = _latest(ledger, other.id)
+        if int(m.get("nodes", 1)) != 1 or m.get(MetricKey.ENV_STEPS_PER_S) is None:
+            continue
+        rate = m[MetricKey.ENV_STEPS_PER_S]
+        if m.get("__source_" + MetricKey.ENV_STEPS_PER_S) == "tensorboard":
+            rate = cluster_rate(rate, library, _gpus_of(other.instance_type))
+        key = (other.ended or other.created, other.id, rate)
+        if best is None or key > best:
+            best = key
+    return None if best is None else (best[1], best[2])
+
+
+# ---------------------------------------------------------------------------------------------
+# the run record: written once, after teardown, with the final cost
+
+
+def write_record(rc: RunContext) -> dict[str, Any]:
+    """The run record (lambdabench.metrics.record schema v1), written to <run dir>/result.json."""
+    from lambdabench.ledger import iso_utc
+    from lambdabench.metrics.record import build_record, validate_record
+
+    parts = rc.record_parts or {}
+    node0 = rc.rank0
+    facts = rc.facts.get(0, node0.facts)
+    variables = dict(rc.benchmark.variables)
+    library = variables.get("library")
+    num_envs = variables.get("num_envs")
+    row = rc.ledger.run(rc.run_id)
+    target = rc.target_name
+    run = {
+        "run_id": str(rc.run_id),
+        "sweep_id": str(rc.sweep_id),
+        "instance_id": node0.instance_id,
+        "instance_type": target,
+        "gpu_type": rc.label.split("#")[0],
+        "region": rc.region,
+        "playbook": rc.benchmark.name,
+        "vars": variables,
+        "task": variables.get("task"),
+        "library": library if library in ("rl_games", "rsl_rl", "skrl", "sb3") else None,
+        "num_envs": int(num_envs) if num_envs and str(num_envs).isdigit() else None,
+        "status": row.status,
+        "started_at": iso_utc(row.started),
+        "finished_at": iso_utc(row.ended),
+    }
+    versions = {
+        "driver": facts.get("driver_version"),
+        "cuda": facts.get("cuda_version"),
+        "isaaclab_repo": variables.get("repo") or None,
+        "isaaclab_ref": facts.get("isaaclab_commit") or variables.get("ref") or None,
+        "library": library,
+    }
+    gpu_count = sum(int(f.get("gpu_count") or n.gpus or 0) for n, f in
+                    ((n, rc.facts.get(n.rank, n.facts)) for n in rc.nodes))
+    vram = facts.get("vram_gb")
+    hardware = {
+        "gpu_model": facts.get("gpu_name") or facts.get("gpu_model") or None,
+        "gpu_count": gpu_count or None,
+        "gpu_memory_mib": float(vram) * 1024 if vram else None,
+        "vcpus": facts.get("vcpus") or None,
+        "ram_gib": facts.get("ram_gib") or None,
+    }
+    notes = list(parts.get("notes") or [])
+    try:
+        record = build_record(run=run, simulated=rc.env.simulated, versions=versions, hardware=hardware,
+                              startup_s=parts.get("startup") or {}, series=parts.get("series"),
+                              telemetry=parts.get("telemetry"), cost=_cost_section(rc), notes=notes)
+        if parts.get("mjx_stats") is not None:
+            record["throughput"].update(parts["mjx_stats"])
+            validate_record(record)
+    except Exception as exc:  # noqa: BLE001 - a record problem must not fail a finished run
+        record = {"schema_version": 1, "simulated": rc.env.simulated, "run": run,
+                  "error": f"{type(exc).__name__}: {exc}"}
+    rc.run_dir.mkdir(parents=True, exist_ok=True)
+    (rc.run_dir / "result.json").write_text(json.dumps(record, indent=2, default=str))
+    return record
+
+
+def _cost_section(rc: RunContext) -> dict[str, Any]:
+    from lambdabench.cost import run_cost
+
+    rows = rc.ledger.instances(run_id=rc.run_id)
+    steps = [m.value for m in rc.ledger.metrics(run_id=rc.run_id) if m.key == MetricKey.ENV_STEPS]
+    itype = rows[-1].instance_type if rows else rc.target_name
+    return run_cost(rc.run_id, itype, rows, env_steps=max(steps) if steps else None).record_section()

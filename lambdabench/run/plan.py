@@ -1,0 +1,365 @@
+"""A sweep request becomes a plan: every check in one place, before anything is launched.
+
+The plan holds what the runs will do (the benchmark playbook and those around it, parsed once),
+where (types resolved against one instance-types snapshot, region), how many at once, how long
+each may live, and what that can cost at worst. `to_json()` is everything `resume` needs.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from lambdabench.errors import UsageError
+
+if TYPE_CHECKING:
+    from lambdabench.cloud.models import InstanceType, TypeAvailability
+    from lambdabench.remote.playbook import Playbook
+    from lambdabench.run.env import RunEnv
+    from lambdabench.run.hosts import HostSpec
+
+DEFAULT_BENCHMARK = "gpu-probe"
+TEARDOWN_MINUTES = 1  # the terminate itself: billing stops at the accepted call (FIELD-NOTES "Money")
+_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def expected_boot_seconds(itype: InstanceType) -> float:
+    """Lambda's boot times: single GPU 3–5 min, 8×A100 ~15 min, 8×H100 over 20 min (upper ends)."""
+    if itype.gpus >= 8:
+        return 25 * 60.0 if "h100" in itype.name or "b200" in itype.name else 15 * 60.0
+    if itype.gpus >= 2:
+        return 10 * 60.0
+    return 5 * 60.0
+
+
+def parse_sets(pairs: Sequence[str]) -> dict[str, str]:
+    """`--set key=value` pairs; the value is kept verbatim (it is quoted wherever it is used)."""
+    out: dict[str, str] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        key = key.strip()
+        if not sep or not _KEY.match(key):
+            raise UsageError(f"--set {pair!r} is not key=value", "Write e.g. --set task=Isaac-Cartpole-v0.")
+        if "\x00" in value:
+            raise UsageError(f"--set {key}: the value contains a NUL byte")
+        out[key] = value
+    return out
+
+
+@dataclass
+class SweepRequest:
+    """What the user asked for, as typed (the CLI and the Python API both build one)."""
+
+    gpus: str = ""
+    playbook: str | None = None  # None: the default benchmark
+    sets: dict[str, str] = field(default_factory=dict)
+    repeat: int = 1
+    max_cost: str | None = None
+    max_parallel: int = 0
+    keep_on_failure: bool = False
+    region: str | None = None
+    max_run_minutes: float | None = None
+    name: str | None = None
+    nodes: int = 1
+    hosts: list[str] = field(default_factory=list)  # BYO machines: user@addr[:port][,label=…][,price=…]
+    local: bool = False  # this machine as one more target
+
+
+@dataclass
+class Benchmark:
+    """The benchmark playbook and those a sweep runs around it (before: set-up; after: collect)."""
+
+    playbook: Playbook
+    before: list[Playbook]
+    after: list[Playbook]
+    variables: dict[str, str]
+    preflight: Playbook  # gpu-preflight, on every node first
+
+    @property
+    def name(self) -> str:
+        return self.playbook.name
+
+    @property
+    def all(self) -> list[Playbook]:
+        return [*self.before, self.playbook, *self.after]
+
+    @property
+    def own_telemetry(self) -> bool:
+        """The playbook samples the GPUs itself (the MJX benchmark), so the run does not."""
+        return any("telemetry_sampler.sh" in str(s.body) for s in self.playbook.steps)
+
+    def vars_for(self, playbook: Playbook, extra: dict[str, str] | None = None) -> dict[str, str]:
+        """The --set values (and defaults the run fills in) that this playbook declares."""
+        merged = {**(extra or {}), **self.variables}
+        return {k: v for k, v in merged.items() if k in playbook.vars}
+
+    @classmethod
+    def load(cls, name: str, variables: dict[str, str], *, home: Path | None = None) -> Benchmark:
+        """Every playbook of the benchmark, parsed once (user playbooks in <home>/playbooks first)."""
+        from lambdabench.remote.playbook import default_dirs, find_playbook
+
+        dirs = default_dirs(home)
+        playbook = find_playbook(name, dirs)
+        return cls(playbook, [find_playbook(n, dirs) for n in playbook.before],
+                   [find_playbook(n, dirs) for n in playbook.after], dict(variables),
+                   find_playbook("gpu-preflight", dirs))
+
+
+@dataclass
+class Target:
+    """Where one run goes: a Lambda instance type, or a machine the user brought (never terminated)."""
+
+    itype: InstanceType | None = None
+    host: HostSpec | None = None
+
+    @property
+    def name(self) -> str:
+        """The name in the ledger and report: the Lambda type name, or host:<label> / local."""
+        if self.host is not None:
+            return self.host.type_name
+        assert self.itype is not None
+        return self.itype.name
+
+    @property
+    def short(self) -> str:
+        if self.host is not None:
+            return self.host.label
+        from lambdabench.cloud.gpus import short_name
+
+        assert self.itype is not None
+        return short_name(self.itype)
+
+    @property
+    def price_cents_per_hour(self) -> int:
+        if self.host is not None:
+            return self.host.price_cents_per_hour
+        assert self.itype is not None
+        return self.itype.price_cents_per_hour
+
+    @property
+    def launched(self) -> bool:
+        return self.itype is not None
+
+
+@dataclass
+class PlannedRun:
+    target: Target
+    repeat: int  # 1-based
+    run_id: int | None = None
+
+    @property
+    def label(self) -> str:
+        return f"{self.target.short}#{self.repeat}"
+
+    @property
+    def itype(self) -> InstanceType | None:
+        return self.target.itype
+
+
+@dataclass
+class SweepPlan:
+    """What a sweep will do, and what it can cost at worst."""
+
+    runs: list[PlannedRun]
+    benchmark: Benchmark
+    max_run_seconds: float  # real seconds (scaled): bounds every billed minute of a run, boot included
+    max_cost_cents: int | None
+    max_parallel: int
+    keep_on_failure: bool
+    region: str | None = None
+    nodes: int = 1
+    type_order: list[str] = field(default_factory=list)  # as the user gave them
+    availability: list[TypeAvailability] = field(default_factory=list)  # the snapshot planned from
+
+    @property
+    def playbook(self) -> str:
+        return self.benchmark.name
+
+    @property
+    def variables(self) -> dict[str, str]:
+        return self.benchmark.variables
+
+    @property
+    def max_minutes(self) -> int:
+        return math.ceil(self.max_run_seconds / 60)
+
+    def worst_case_cents(self, run: PlannedRun) -> int:
+        """Per-minute billing at the launch price for every minute the run may live, boot to teardown."""
+        nodes = self.nodes if run.target.launched else 1
+        minutes = self.max_minutes + TEARDOWN_MINUTES
+        return math.ceil(minutes * run.target.price_cents_per_hour / 60) * nodes
+
+    @property
+    def total_worst_case_cents(self) -> int:
+        return sum(self.worst_case_cents(r) for r in self.runs)
+
+    def describe(self) -> list[dict[str, Any]]:
+        out = []
+        for i, r in enumerate(self.runs):
+            itype = r.target.itype
+            nodes = self.nodes if r.target.launched else 1
+            gpus = (itype.gpus if itype else (r.target.host.gpus if r.target.host else 0)) or 0
+            out.append({
+                "order": i + 1,
+                "run": r.label,
+                "type": r.target.name,
+                "nodes": nodes,
+                "gpus": gpus * nodes,
+                "price_per_hour": r.target.price_cents_per_hour / 100,
+                "expected_boot_min": round(expected_boot_seconds(itype) / 60) if itype else 0,
+                "max_minutes": self.max_minutes,
+                "worst_case": self.worst_case_cents(r) / 100,
+                "terminated_by_lambdabench": r.target.launched,
+            })
+        return out
+
+    def to_json(self) -> dict[str, Any]:
+        """What `resume` needs to rebuild this plan (the playbook by name, or by absolute path)."""
+        path = self.benchmark.playbook.path
+        from lambdabench.remote.playbook import PROJECT_PLAYBOOKS
+
+        shipped = path.parent.resolve() == PROJECT_PLAYBOOKS.resolve()
+        return {
+            "playbook": self.playbook if shipped else str(path.resolve()),
+            "vars": self.variables,
+            "types": [r.target.name for r in self.runs],
+            "type_order": self.type_order,
+            "max_run_seconds": self.max_run_seconds,
+            "keep_on_failure": self.keep_on_failure,
+            "nodes": self.nodes,
+            "region": self.region,
+            "max_parallel": self.max_parallel,
+            "hosts": [r.target.host.spec for r in self.runs if r.target.host is not None],
+        }
+
+
+def plan_sweep(req: SweepRequest, *, availability: Sequence[TypeAvailability], regions: Sequence[str],
+               env: RunEnv, ngc_key_present: bool) -> SweepPlan:
+    """Resolve names against one instance-types snapshot and price the plan; raises before anything launches."""
+    from lambdabench.cloud.gpus import parse_gpu_list, resolve_gpu
+    from lambdabench.cost import parse_dollars
+    from lambdabench.run.hosts import parse_hosts
+
+    if req.repeat < 1 or req.repeat > 100:
+        raise UsageError(f"--repeat {req.repeat} is out of range", "Use 1 to 100.")
+    if req.nodes < 1 or req.nodes > 16:
+        raise UsageError(f"--nodes {req.nodes} is out of range", "Use 1 to 16.")
+    if req.max_parallel < 0:
+        raise UsageError(f"--max-parallel {req.max_parallel} is negative", "Use 0 (all at once) or more.")
+    if req.max_run_minutes is not None and not (0 < req.max_run_minutes <= 7 * 24 * 60):
+        raise UsageError(f"--max-run-minutes {req.max_run_minutes:g} is out of range",
+                         "Use more than 0, at most a week (10080).")
+    hosts = parse_hosts(req.hosts, local=req.local)
+    if not req.gpus.strip() and not hosts:
+        raise UsageError("nothing to benchmark", "Give --gpus (e.g. a10,h100), --host user@addr or --local.")
+    names = parse_gpu_list(req.gpus) if req.gpus.strip() else []
+    max_cost_cents = None
+    if req.max_cost is not None:
+        max_cost_cents = int(parse_dollars(req.max_cost) * Decimal(100))
+    if req.region and req.region not in regions:
+        raise UsageError(f"Unknown region {req.region!r}", "See `lambdabench types` for regions.")
+    offered = [a.instance_type for a in availability]
+    types: list[InstanceType] = []
+    for name in names:
+        itype = resolve_gpu(name, offered)
+        if itype.name in {t.name for t in types}:
+            raise UsageError(f"--gpus names {itype.name} twice", "Use --repeat to run a type more than once.")
+        types.append(itype)
+    if req.max_run_minutes:
+        max_run = req.max_run_minutes * 60 / env.time_scale
+    else:
+        max_run = env.timeouts.max_run_default
+    benchmark = Benchmark.load(req.playbook or DEFAULT_BENCHMARK, req.sets, home=env.home)
+    targets = [Target(itype=t) for t in types] + [Target(host=h) for h in hosts]
+    check_benchmark(benchmark, targets, nodes=req.nodes, ngc_key_present=ngc_key_present)
+    runs = [PlannedRun(t, k) for k in range(1, req.repeat + 1) for t in targets]
+    # slow boots launch first (launches are paced 12 s apart); BYO hosts need no launch
+    runs.sort(key=lambda r: (-(expected_boot_seconds(r.itype) if r.itype else 0.0), r.repeat, r.target.name))
+    return SweepPlan(
+        runs=runs,
+        benchmark=benchmark,
+        max_run_seconds=max_run,
+        max_cost_cents=max_cost_cents,
+        max_parallel=req.max_parallel if req.max_parallel > 0 else len(runs),
+        keep_on_failure=req.keep_on_failure,
+        region=req.region,
+        nodes=req.nodes,
+        type_order=[t.name for t in targets],
+        availability=list(availability),
+    )
+
+
+def check_benchmark(benchmark: Benchmark, targets: Sequence[Target], *, nodes: int, ngc_key_present: bool) -> None:
+    """Refuse before launch: unknown var, bad value, a type that cannot run it, a missing secret."""
+    from lambdabench.gpuinfo import type_facts
+    from lambdabench.remote.playbook import refusals
+
+    books = benchmark.all
+    known = {v for b in books for v in b.vars}
+    unknown = sorted(set(benchmark.variables) - known)
+    if unknown:
+        raise UsageError(
+            f"playbook {benchmark.name} has no variable {unknown[0]!r}",
+            f"Its variables: {', '.join(sorted(benchmark.playbook.vars)) or '(none)'} "
+            f"(see `lambdabench playbooks show {benchmark.name}`).",
+        )
+    for book in books:
+        book.resolve_vars(benchmark.vars_for(book))  # type errors as one line, before launch
+    for target in targets:
+        facts = type_facts(target.itype) if target.itype is not None else target.host.facts()  # type: ignore[union-attr]
+        problems = refusals(benchmark.playbook, benchmark.vars_for(benchmark.playbook), facts)
+        if problems:
+            message, hint = problems[0]
+            raise UsageError(message, f"Nothing was launched. {hint}")
+    for book in books:
+        for secret, spec in book.secrets.items():
+            if secret == "NGC_API_KEY" and spec.get("required") and not ngc_key_present:
+                raise UsageError(f"playbook {book.name} needs NGC_API_KEY", "Set it in the environment or .env.")
+    if nodes > 1:
+        check_multinode(benchmark, [t for t in targets if t.itype is not None], nodes)
+
+
+def check_multinode(benchmark: Benchmark, targets: Sequence[Target], nodes: int) -> None:
+    """Refuse before launch a playbook that would not start one training across the nodes."""
+    from lambdabench.gpuinfo import type_facts
+    from lambdabench.run.cluster import Cluster, launcher_steps
+
+    book = benchmark.playbook
+    if book.name == "gpu-probe":
+        return
+    values = book.resolve_vars(benchmark.vars_for(book))
+    spec = Cluster("plan", tuple(f"10.0.0.{i + 1}" for i in range(nodes)), 1)
+    for target in targets:
+        assert target.itype is not None
+        facts = {**type_facts(target.itype), **spec.facts(0)}
+        if not launcher_steps(book, values, facts):
+            raise UsageError(
+                f"playbook {book.name} starts no torch.distributed.run step on {target.itype.name}, so --nodes "
+                f"{nodes} would run {nodes} separate trainings",
+                "Use a playbook with a torchrun step (e.g. torchrun, or isaaclab-train on a multi-GPU type).",
+            )
+
+
+def plan_from_json(doc: dict[str, Any], runs: list[PlannedRun], *, max_cost_cents: int | None,
+                   availability: Sequence[TypeAvailability], home: Path | None = None) -> SweepPlan:
+    """The plan of a sweep being resumed: same benchmark, region, parallelism and cap; only these runs."""
+    benchmark = Benchmark.load(str(doc.get("playbook") or DEFAULT_BENCHMARK), dict(doc.get("vars") or {}),
+                               home=home)
+    parallel = int(doc.get("max_parallel") or 0)
+    return SweepPlan(
+        runs=runs,
+        benchmark=benchmark,
+        max_run_seconds=float(doc.get("max_run_seconds") or 3 * 3600),
+        max_cost_cents=max_cost_cents,
+        max_parallel=min(parallel, len(runs)) if parallel > 0 else len(runs),
+        keep_on_failure=bool(doc.get("keep_on_failure")),
+        region=doc.get("region"),
+        nodes=int(doc.get("nodes") or 1),
+        type_order=list(doc.get("type_order") or []),
+        availability=list(availability),
+    )

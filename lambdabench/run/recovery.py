@@ -1,0 +1,147 @@
+"""After a crash or a forced exit: gc (the reaper) and resume.
+
+gc scans the cloud, not the ledger (dstack #3453): every live instance it lists under our names
+is matched to this machine's ledger by id or name, whatever the ledger says of it. It terminates by
+id what no live lambdabench owns and nobody kept on purpose, proves each gone, and reports exactly
+what it sent and what it confirmed. Instances the ledger holds but the cloud does not list (yet) are
+terminated by id too: a listing proves nothing. It never touches an instance another machine's ledger
+launched, a host the user brought, or a firewall ruleset it did not create.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from lambdabench.errors import LambdabenchError, UsageError
+from lambdabench.run.nodes import (
+    TerminateTarget,
+    delete_ruleset,
+    is_ours,
+    target_of,
+    terminate_and_verify,
+)
+
+if TYPE_CHECKING:
+    from lambdabench.cloud.client import LambdaCloud
+    from lambdabench.ledger import Ledger
+    from lambdabench.run.env import RunEnv
+
+Notify = Callable[[str], None]
+
+
+@dataclass
+class GcResult:
+    terminated: list[str] = field(default_factory=list)  # terminate sent for the id, then proven gone
+    failed: list[str] = field(default_factory=list)  # terminate sent, not proven gone: may bill
+    owned: list[str] = field(default_factory=list)  # a live lambdabench drives it
+    kept: list[str] = field(default_factory=list)  # left up on purpose (launch, shell --keep, --keep-on-failure)
+    foreign: list[str] = field(default_factory=list)  # ours by name and tag, another ledger's
+    never_listed: list[str] = field(default_factory=list)
+    rulesets: list[str] = field(default_factory=list)  # leftover rendezvous rulesets deleted
+    would_terminate: list[str] = field(default_factory=list)  # --dry-run
+
+
+def _owner_alive(row: object) -> bool:
+    from lambdabench.ledger import is_process_alive
+
+    owner = getattr(row, "owner", None)
+    return owner is not None and bool(is_process_alive(owner))
+
+
+def gc(cloud: LambdaCloud, ledger: Ledger, env: RunEnv, *, dry_run: bool = False, notify: Notify = lambda m: None,
+       include_kept: bool = False) -> GcResult:
+    """Terminate what this machine's lambdabench launched and nothing live owns; prove each gone."""
+    from lambdabench import NAME_PREFIX
+
+    out = GcResult()
+    listed = cloud.list_instances()
+    targets: dict[str, TerminateTarget] = {}
+    seen: set[str] = set()
+    for inst in listed:
+        if inst.is_gone or not (inst.name or "").startswith(NAME_PREFIX):
+            continue
+        row = ledger.instance_by_id(inst.id)
+        if row is None and inst.name:
+            try:
+                row = ledger.instance(inst.name)
+            except LambdabenchError:
+                row = None
+        if row is None:
+            if is_ours(inst) and inst.status != "terminating":
+                out.foreign.append(f"{inst.name} ({inst.id})")
+            continue
+        seen.add(row.name)
+        if not row.launched_here:
+            continue
+        if row.id is None:
+            ledger.record_launch_accepted(row.name, inst.id, status=inst.status)
+        if row.kept and not include_kept:
+            out.kept.append(row.name)
+            continue
+        if _owner_alive(row):
+            out.owned.append(row.name)
+            continue
+        # listed and live: terminated even if the ledger says it is gone (the cloud is the truth)
+        targets[row.name] = TerminateTarget(row.name, inst.id, row.launch_accepted)
+    for row in ledger.live_instances():
+        if row.name in seen or row.name in targets or not row.launched_here:
+            continue
+        if (row.kept and not include_kept) or _owner_alive(row):
+            continue
+        targets[row.name] = target_of(row)  # not listed (yet): only a terminate by id proves it gone
+    if dry_run:
+        out.would_terminate = sorted(targets)
+        return out
+    for name in targets:
+        ledger.adopt_instance(name)
+    if targets:
+        outcome = terminate_and_verify(cloud, ledger, list(targets.values()), timeouts=env.timeouts, notify=notify)
+        out.terminated, out.failed, out.never_listed = outcome.gone, outcome.failed, outcome.never_listed
+    out.rulesets = _gc_rulesets(cloud, ledger, listed, notify)
+    return out
+
+
+def _gc_rulesets(cloud: LambdaCloud, ledger: Ledger, listed: list, notify: Notify) -> list[str]:  # type: ignore[type-arg]
+    """Rulesets this ledger created for multi-node runs, whose owner is gone and that no live instance holds."""
+    from lambdabench.cloud.errors import CloudError
+
+    live = {i.id for i in listed if not i.is_ending}
+    closed: list[str] = []
+    mine = [r for r in ledger.rulesets(live=True) if not _owner_alive(r)]
+    if not mine:
+        return closed
+    try:
+        current = {rs.id: rs for rs in cloud.list_firewall_rulesets()}
+    except CloudError:
+        return closed
+    for row in mine:
+        rs = current.get(row.id)
+        if rs is None:
+            ledger.ruleset_deleted(row.id)
+            continue
+        if set(rs.instance_ids) & live:
+            continue
+        if delete_ruleset(cloud, ledger, row.id, notify, tries=3, delay=0.5, sleep=time.sleep):
+            closed.append(row.name)
+    return closed
+
+
+def resumable_runs(ledger: Ledger, sweep_id: int) -> list[int]:
+    """Runs of a sweep that did not finish their work: pending, running, or cancelled by an interrupt."""
+    return [r.id for r in ledger.runs(sweep_id) if r.status in ("pending", "running", "cancelled")]
+
+
+def spent_cents(ledger: Ledger, sweep_id: int) -> int:
+    """What a sweep's instances cost so far at most (the upper bound), for a resumed sweep's cap."""
+    from lambdabench.cost import instance_cost
+
+    cent_minutes = sum(instance_cost(row).upper_cent_minutes for row in ledger.instances(sweep_id=sweep_id))
+    return -(-cent_minutes // 60)  # cent-minutes → cents, rounded up
+
+
+def check_resumable(ledger: Ledger, sweep_id: int) -> None:
+    if not resumable_runs(ledger, sweep_id):
+        raise UsageError(f"sweep {sweep_id} has nothing left to run", f"See `lambdabench report {sweep_id}`.")

@@ -1,0 +1,609 @@
+"""The scheduler: many runs under one pacer and one poller; every instance torn down and proven gone.
+
+One run = one target's life: reserve (ledger) → launch N ≥ 1 nodes → wait active → remote phase
+(SSH, preflight, set-up, benchmark, pull) → terminate → proven gone → record. The launcher (this
+thread) launches in plan order — slow boots first, since launches are paced 12 s apart — and each
+launched run lives in its own worker thread. Whatever happens — success, failure, Ctrl-C, SIGTERM,
+SIGHUP, a closed terminal, a ledger that cannot be written — every instance the sweep launched is
+terminated and proven gone, or named loudly as possibly still billing.
+
+Signals never interrupt a call in flight (a launch cut short by KeyboardInterrupt was how an
+instance escaped the ledger): the handler only sets flags. First signal: stop the work, tear down.
+Second: stop waiting for the workers and terminate everything now. Later ones: say what is left.
+Progress leaves as events; a renderer that cannot write (a closed terminal, a dead pipe) is dropped.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from lambdabench.cloud.errors import CapacityError, CloudError, LaunchOutcomeUnknown
+from lambdabench.errors import BudgetError, Cancelled, LambdabenchError
+from lambdabench.run.nodes import (
+    Availability,
+    BootError,
+    LaunchedGroup,
+    Poller,
+    TerminateTarget,
+    delete_ruleset,
+    launch_nodes,
+    open_ruleset,
+    terminate_and_verify,
+    wait_active,
+)
+
+if TYPE_CHECKING:
+    from lambdabench.cloud.client import LambdaCloud
+    from lambdabench.cloud.models import Instance
+    from lambdabench.ledger import Ledger
+    from lambdabench.run.cluster import Cluster
+    from lambdabench.run.context import Connector, Node, RemotePhase, RunContext
+    from lambdabench.run.env import RunEnv
+    from lambdabench.run.plan import PlannedRun, SweepPlan
+    from lambdabench.secrets import Secret
+
+SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+@dataclass(frozen=True)
+class Event:
+    """One line of progress: `stage` (a run's current stage), `say`, or `alert` (money at stake)."""
+
+    kind: str
+    message: str
+    label: str | None = None
+
+
+Events = Callable[[Event], None]
+
+
+@dataclass
+class SweepResult:
+    sweep_id: int
+    succeeded: list[str] = field(default_factory=list)
+    failed: dict[str, str] = field(default_factory=dict)
+    skipped: dict[str, str] = field(default_factory=dict)
+    cancelled: list[str] = field(default_factory=list)
+    not_terminated: list[str] = field(default_factory=list)  # may still bill: named loudly
+    never_listed: list[str] = field(default_factory=list)  # ambiguous launches whose name never appeared
+    kept: list[str] = field(default_factory=list)  # left up on purpose (--keep-on-failure)
+    ledger_errors: list[str] = field(default_factory=list)
+    interrupted: bool = False
+    api_requests: int = 0
+
+    @property
+    def all_gone(self) -> bool:
+        """Every instance this sweep launched was proven gone (kept ones aside)."""
+        return not self.not_terminated and not self.never_listed
+
+
+class SweepRunner:
+    """Runs a plan; `run()` returns only after every instance it launched is proven gone or named."""
+
+    def __init__(
+        self,
+        plan: SweepPlan,
+        *,
+        cloud: LambdaCloud | None,
+        ledger: Ledger,
+        env: RunEnv,
+        phase: RemotePhase,
+        connect: Connector,
+        key_name: Callable[[], str],
+        events: Events | None = None,
+        name: str | None = None,
+        secrets: dict[str, Secret] | None = None,
+        resume_sweep: int | None = None,
+        install_signal_handlers: bool = True,
+        log_path: Path | None = None,
+    ) -> None:
+        self.plan = plan
+        self.cloud = cloud
+        self.ledger = ledger
+        self.env = env
+        self.timeouts = env.timeouts
+        self.phase = phase
+        self.connect = connect
+        self._key_name_fn = key_name
+        self._events = events
+        self.name = name
+        self.secrets = dict(secrets or {})
+        self._resume = resume_sweep
+        self.install_signal_handlers = install_signal_handlers
+        self._log_path = log_path
+        self.poller = Poller(cloud, self.timeouts.poll) if cloud is not None else None
+        self.availability = Availability(cloud, plan.availability, min_age=self.timeouts.poll * 6) \
+            if cloud is not None else None
+        self.stop = threading.Event()
+        self.force = threading.Event()
+        self.result = SweepResult(sweep_id=0)
+        self._lock = threading.Lock()
+        self._signals = 0
+        self._committed_cents = 0
+        self._workers: list[threading.Thread] = []
+        self._slots = threading.Semaphore(plan.max_parallel)
+        self._groups: dict[str, LaunchedGroup] = {}  # by run label: every launched instance, in memory
+        self._key_name: str | None = None
+
+    # -- events: never allowed to fail the sweep ----------------------------------------------------
+
+    def emit(self, kind: str, message: str, label: str | None = None) -> None:
+        event = Event(kind, message, label)
+        if self._log_path is not None:
+            with contextlib.suppress(Exception):
+                self._log_path.parent.mkdir(parents=True, exist_ok=True)
+                with open(self._log_path, "a", encoding="utf-8", errors="backslashreplace") as fh:
+                    fh.write(f"{time.strftime('%Y-%m-%dT%H:%M:%S')} {kind} {f'[{label}] ' if label else ''}{message}\n")
+        if self._events is not None:
+            try:
+                self._events(event)
+            except Exception:  # noqa: BLE001 - a dead terminal or pipe must not stop a teardown
+                self._events = None
+
+    def _say(self, label: str) -> Callable[[str], None]:
+        return lambda message: self.emit("say", message, label)
+
+    def _guard(self, what: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """A ledger write that must not stop the teardown: its failure is said loudly and remembered."""
+        try:
+            return fn(*args, **kwargs)
+        except LambdabenchError as exc:
+            msg = f"ledger: could not record {what} ({exc.one_line()})"
+            with self._lock:
+                self.result.ledger_errors.append(msg)
+            self.emit("alert", msg)
+            return None
+
+    # -- public -------------------------------------------------------------------------------------
+
+    def run(self) -> SweepResult:
+        sweep_id = self._start()
+        self.result.sweep_id = sweep_id
+        if self._log_path is None:
+            self._log_path = self.env.log_dir() / f"sweep-{sweep_id}.log"
+        previous = self._install_handlers()
+        try:
+            self._launch_all(sweep_id)
+            self._join_workers()
+        except BaseException as exc:  # noqa: BLE001 - KeyboardInterrupt without handlers, or a bug
+            self.stop.set()
+            self.result.interrupted = True
+            if not isinstance(exc, KeyboardInterrupt):
+                self.emit("alert", f"internal error in the sweep: {type(exc).__name__}: {exc}; tearing down")
+        finally:
+            self._teardown_all(sweep_id)
+            self._restore_handlers(previous)
+            status = "aborted" if self.result.interrupted else "finished"
+            self._guard("the sweep's end", self.ledger.finish_sweep, sweep_id, status)
+            if self.cloud is not None:
+                self.result.api_requests = self.cloud.requests_sent
+        return self.result
+
+    def _start(self) -> int:
+        ledger, plan = self.ledger, self.plan
+        if self._resume is not None:
+            return self._resume
+        sweep_id = ledger.create_sweep(self.name, simulated=self.env.simulated, plan=plan.to_json(),
+                                       max_cost_cents=plan.max_cost_cents)
+        for r in plan.runs:
+            r.run_id = ledger.add_run(
+                sweep_id, instance_type=r.target.name, region=plan.region, workload=plan.playbook,
+                params={"vars": plan.variables, "repeat": r.repeat, "label": r.label,
+                        **({"nodes": plan.nodes} if plan.nodes > 1 and r.target.launched else {}),
+                        **({"host": r.target.host.spec} if r.target.host is not None else {})},
+            )
+        return sweep_id
+
+    # -- signals ------------------------------------------------------------------------------------
+
+    def _install_handlers(self) -> dict[int, Any]:
+        if not self.install_signal_handlers or threading.current_thread() is not threading.main_thread():
+            return {}
+        previous: dict[int, Any] = {}
+        for sig in SIGNALS:
+            previous[sig] = signal.signal(sig, self._on_signal)
+        return previous
+
+    def _on_signal(self, signum: int, frame: Any) -> None:
+        """Flags only: a signal never raises into the call in flight (a launch, a terminate)."""
+        self._signals += 1
+        name = signal.Signals(signum).name
+        self.result.interrupted = True
+        if not self.stop.is_set():
+            self.stop.set()
+            self.emit("alert", f"{name}: stopping; every instance of this sweep will be terminated and proven "
+                               "gone (Ctrl-C again to skip the remaining work and terminate now)")
+        elif not self.force.is_set():
+            self.force.set()
+            self.emit("alert", f"{name} again: terminating every instance of this sweep now")
+        else:
+            live = sum(1 for g in self._groups.values() for n in g.nodes)
+            self.emit("alert", f"{name}: teardown in progress ({live} instance(s) being proven gone); "
+                               "kill -9 now would leave them to `lambdabench gc`")
+
+    @staticmethod
+    def _restore_handlers(previous: dict[int, Any]) -> None:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+    # -- launching ----------------------------------------------------------------------------------
+
+    def _budget_allows(self, run: PlannedRun) -> bool:
+        cap = self.plan.max_cost_cents
+        if cap is None:
+            return True
+        with self._lock:
+            if self._committed_cents + self.plan.worst_case_cents(run) > cap:
+                return False
+            self._committed_cents += self.plan.worst_case_cents(run)
+            return True
+
+    def _release_budget(self, run: PlannedRun) -> None:
+        if self.plan.max_cost_cents is not None:
+            with self._lock:
+                self._committed_cents -= self.plan.worst_case_cents(run)
+
+    def commit_spent(self, cents: int) -> None:
+        """Money a resumed sweep already spent counts against its cap."""
+        with self._lock:
+            self._committed_cents += cents
+
+    def key_name(self) -> str:
+        if self._key_name is None:
+            self._key_name = self._key_name_fn()
+        return self._key_name
+
+    def _launch_all(self, sweep_id: int) -> None:
+        """The launcher: one run at a time, in plan order; capacity misses go to the back of the queue."""
+        queue = [r for r in self.plan.runs if r.run_id is not None]
+        capacity_deadline = time.monotonic() + self.timeouts.capacity_wait
+        retry_at: dict[int, float] = {}
+        while queue and not self.stop.is_set():
+            run = queue.pop(0)
+            assert run.run_id is not None
+            wait = retry_at.get(run.run_id, 0) - time.monotonic()
+            if wait > 0:
+                if all(retry_at.get(r.run_id or 0, 0) > time.monotonic() for r in queue):
+                    self.stop.wait(min(wait, self.timeouts.poll * 6))
+                queue.append(run)
+                continue
+            if not self._budget_allows(run):
+                self._skip(run, f"not launched: its worst case ${self.plan.worst_case_cents(run) / 100:.2f} "
+                                "would pass --max-cost")
+                continue
+            while not self._slots.acquire(timeout=0.2):  # a free slot first, so finished runs' slots are reused
+                if self.stop.is_set():
+                    self._release_budget(run)
+                    queue.insert(0, run)
+                    break
+            else:
+                outcome = self._acquire(run)
+                if outcome == "retry":
+                    if time.monotonic() >= capacity_deadline:
+                        self._fail(run, f"no capacity within {self.timeouts.capacity_wait:.0f}s")
+                    else:
+                        self.emit("say", "no capacity now; will retry", run.label)
+                        retry_at[run.run_id] = time.monotonic() + self.timeouts.poll * 6
+                        queue.append(run)
+                elif outcome == "stop-all":
+                    for other in queue:
+                        self._skip(other, "not launched: the account cannot launch (see the error above)")
+                    queue.clear()
+                continue
+        for run in queue:
+            self._skip(run, "not launched: the sweep was interrupted", cancelled=True)
+
+    def _acquire(self, run: PlannedRun) -> str:
+        """Launch the run's nodes (or take its BYO host) and start its worker; 'ok', 'retry' or 'stop-all'."""
+        assert run.run_id is not None
+        deadline = time.monotonic() + self.plan.max_run_seconds  # every billed minute counts, boot included
+        if not run.target.launched:
+            self._start_worker(run, None, deadline)
+            return "ok"
+        assert self.cloud is not None and self.availability is not None and run.itype is not None
+        self._guard("the run's start", self.ledger.set_run_status, run.run_id, "running")
+        nodes = self.plan.nodes
+        self.emit("stage", f"launching {nodes} nodes" if nodes > 1 else "launching", run.label)
+        preferred = [self.plan.region] if self.plan.region else []
+        regions = preferred or self.availability.regions(run.itype.name)
+        try:
+            group = launch_nodes(
+                self.cloud, self.ledger, run.run_id, run.itype, nodes, ssh_key_name=self.key_name(),
+                label=run.label.replace("#", "-"), regions=regions, timeouts=self.timeouts,
+                notify=self._say(run.label), stop=self.stop,
+            )
+        except CapacityError as exc:
+            self._slots.release()
+            self._release_budget(run)
+            self.availability.refresh()
+            self.emit("say", exc.one_line(), run.label)
+            return "retry"
+        except Cancelled:
+            self._slots.release()
+            self._release_budget(run)
+            self._skip(run, "not launched: the sweep was interrupted", cancelled=True)
+            return "ok"
+        except LaunchOutcomeUnknown as exc:
+            # may exist: its reservation stays open; teardown looks for it by name and terminates it
+            self._slots.release()
+            self._fail(run, exc.one_line())
+            return "ok"
+        except LambdabenchError as exc:
+            self._slots.release()
+            self._release_budget(run)
+            self._fail(run, exc.one_line())
+            if isinstance(exc, CloudError) and exc.family in ("auth", "account", "quota"):
+                return "stop-all"
+            return "ok"
+        self._groups[run.label] = group
+        self._start_worker(run, group, deadline)
+        return "ok"
+
+    def _start_worker(self, run: PlannedRun, group: LaunchedGroup | None, deadline: float) -> None:
+        worker = threading.Thread(target=self._worker, args=(run, group, deadline), name=f"run-{run.label}",
+                                  daemon=True)
+        self._workers.append(worker)
+        worker.start()
+
+    def _skip(self, run: PlannedRun, why: str, *, cancelled: bool = False) -> None:
+        if cancelled:
+            self.result.cancelled.append(run.label)
+        else:
+            self.result.skipped[run.label] = why
+        if run.run_id is not None:
+            self._guard("a skipped run", self.ledger.record_error, "plan", "skipped", why, run_id=run.run_id)
+            self._guard("a skipped run", self.ledger.set_run_status, run.run_id, "cancelled")
+        self.emit("say", why, run.label)
+
+    def _fail(self, run: PlannedRun, why: str) -> None:
+        self.result.failed[run.label] = why
+        if run.run_id is not None:
+            self._guard("a failed run", self.ledger.set_run_status, run.run_id, "failed")
+        self.emit("stage", f"FAILED: {why}", run.label)
+
+    # -- one run --------------------------------------------------------------------------------------
+
+    def _worker(self, run: PlannedRun, group: LaunchedGroup | None, deadline: float) -> None:
+        from lambdabench.run.ingest import write_record
+
+        assert run.run_id is not None
+        failed: str | None = None
+        completed = cancelled = False
+        stage = "boot"
+        rc: RunContext | None = None
+        host_row: str | None = None
+        try:
+            if group is not None:
+                self.emit("stage", f"booting ({group.region})", run.label)
+                instances = [self._wait_active(run, n, deadline) for n in group.nodes]
+                nodes = self._lambda_nodes(run, group, instances)
+            else:
+                host_row, nodes = self._host_nodes(run)
+            stage = "remote"
+            rc = self._context(run, group, nodes, deadline)
+            self.emit("stage", "active: " + ", ".join(n.address for n in nodes), run.label)
+            self._run_remote(rc)
+            completed = True
+        except Cancelled:
+            cancelled = True
+        except BootError as exc:
+            failed = exc.one_line()
+            self._guard("the error", self.ledger.record_error, stage, "boot", failed, run_id=run.run_id)
+        except LambdabenchError as exc:
+            failed = exc.one_line()
+            self._guard("the error", self.ledger.record_error, stage, type(exc).__name__, failed, run_id=run.run_id)
+        except Exception as exc:  # noqa: BLE001 - a bug must not skip teardown
+            failed = f"internal error: {type(exc).__name__}: {exc}"
+            self._guard("the error", self.ledger.record_error, stage, "internal", failed, run_id=run.run_id)
+        finally:
+            if group is not None:
+                self._end_group(run, group, keep=failed is not None and self.plan.keep_on_failure
+                                and not self.stop.is_set())
+            if host_row is not None:
+                self._release_host(host_row)
+            self._slots.release()
+            self._conclude(run, None if cancelled else failed, completed)
+            if rc is not None:
+                self._guard("the run record", write_record, rc)
+
+    def _wait_active(self, run: PlannedRun, launched: Any, deadline: float) -> Instance:
+        assert self.poller is not None
+        return wait_active(self.poller, self.ledger, launched, timeouts=self.timeouts, deadline=deadline,
+                           stop=self.stop)
+
+    def _lambda_nodes(self, run: PlannedRun, group: LaunchedGroup, instances: list[Instance]) -> list[Node]:
+        from lambdabench.gpuinfo import type_facts
+        from lambdabench.run.cluster import node_address, rank_order
+        from lambdabench.run.context import Node
+
+        assert run.itype is not None
+        facts = type_facts(run.itype)
+        if len(instances) == 1:
+            inst = instances[0]
+            return [Node(0, group.nodes[0].name, "lambda", inst.ip or "", inst.private_ip or inst.ip or "",
+                         dict(facts), inst.id)]
+        addresses = [node_address(inst) for inst in instances]
+        for a in addresses:
+            if a.warning:
+                self.emit("say", f"warning: {a.warning}", run.label)
+        order = rank_order([a.addr for a in addresses])
+        return [Node(rank, group.nodes[i].name, "lambda", instances[i].ip or addresses[i].addr, addresses[i].addr,
+                     dict(facts), instances[i].id, addresses[i].network) for rank, i in enumerate(order)]
+
+    def _host_nodes(self, run: PlannedRun) -> tuple[str, list[Node]]:
+        """A BYO machine as the run's one node; its ledger row says it is not ours to terminate."""
+        from lambdabench.run.context import Node
+        from lambdabench.run.nodes import make_name
+
+        host = run.target.host
+        assert host is not None and run.run_id is not None
+        name = make_name(f"{host.kind}-{host.label}")
+        self.ledger.set_run_status(run.run_id, "running")
+        self.ledger.reserve_instance(run.run_id, name, run.target.name, None, host.price_cents_per_hour,
+                                     kind=host.kind, label=host.label)
+        self.ledger.record_launch_accepted(name, name, status="active")  # a host has no Lambda id: its name
+        self.ledger.mark(name, "first_active")
+        addr = host.addr or "localhost"
+        return name, [Node(0, name, host.kind, addr, addr, host.facts(), None, "private",
+                           host.user, host.port, host.key_path)]
+
+    def _release_host(self, name: str) -> None:
+        """The run is over on a BYO host: its time stops counting; nothing is terminated."""
+        self._guard("the host's release", self.ledger.mark, name, "terminate_called")
+        self._guard("the host's release", self.ledger.mark, name, "gone")
+
+    def _context(self, run: PlannedRun, group: LaunchedGroup | None, nodes: list[Node], deadline: float) -> RunContext:
+        from lambdabench.run.context import RunContext
+
+        assert run.run_id is not None
+        run_dir = self.env.run_dir(self.result.sweep_id, run.run_id, run.label)
+        run_dir.mkdir(parents=True, exist_ok=True)
+        rc = RunContext(
+            sweep_id=self.result.sweep_id, run_id=run.run_id, label=run.label, nodes=nodes, plan=self.plan,
+            benchmark=self.plan.benchmark, env=self.env, ledger=self.ledger, connect=self.connect,
+            run_dir=run_dir, stop=self.stop, deadline=deadline, notify=self._say(run.label),
+            secrets=self.secrets, target_name=run.target.name, region=group.region if group else None,
+        )
+        if group is not None and len(nodes) > 1:
+            rc.on_rendezvous = lambda cluster: self._rendezvous(rc, group, cluster)
+        return rc
+
+    def _rendezvous(self, rc: RunContext, group: LaunchedGroup, cluster: Cluster) -> None:
+        import json
+
+        if group.ruleset_id and self.cloud is not None:
+            open_ruleset(self.cloud, group.ruleset_id, cluster.addrs, cluster.port, rc.notify)
+        (rc.run_dir / "cluster.json").write_text(json.dumps(
+            {"nodes": [{"rank": n.rank, "name": n.name, "id": n.instance_id, "addr": n.peer_addr,
+                        "network": n.network} for n in rc.nodes],
+             "region": group.region, "rdzv_endpoint": cluster.rdzv_endpoint, "rdzv_id": cluster.run_key,
+             "firewall_ruleset": group.ruleset_id}, indent=2))
+
+    def _run_remote(self, rc: RunContext) -> None:
+        """The remote phase under the run's maximum duration: past it, the run fails and is torn down."""
+        errors: list[BaseException] = []
+
+        def target() -> None:
+            try:
+                self.phase(rc)
+            except BaseException as exc:  # noqa: BLE001 - handed to the worker thread
+                errors.append(exc)
+
+        t = threading.Thread(target=target, name=f"remote-{rc.label}", daemon=True)
+        t.start()
+        while t.is_alive():
+            t.join(timeout=0.2)
+            if self.stop.is_set():
+                raise Cancelled("interrupted")
+            if time.monotonic() > rc.deadline:
+                raise BudgetError(
+                    f"run passed its maximum duration ({self.plan.max_run_seconds:.0f}s, boot included)",
+                    "Raise --max-run-minutes if the workload needs longer.",
+                )
+        if errors:
+            raise errors[0]
+
+    def _end_group(self, run: PlannedRun, group: LaunchedGroup, *, keep: bool) -> None:
+        if keep:
+            for n in group.nodes:
+                self._guard("a kept instance", self.ledger.set_kept, n.name)
+            with self._lock:
+                self.result.kept.extend(group.names)
+            self.emit("alert", f"kept for debugging (--keep-on-failure): {', '.join(group.names)} — "
+                               f"`lambdabench down {group.names[0]}` when done; it bills until then", run.label)
+            self._groups.pop(run.label, None)
+            return
+        self.emit("stage", "terminating" if len(group.nodes) == 1 else f"terminating {len(group.nodes)} nodes",
+                  run.label)
+        self._terminate([TerminateTarget(n.name, n.id) for n in group.nodes], self._say(run.label))
+        if group.ruleset_id and self.cloud is not None and not any(n in self.result.not_terminated
+                                                                     for n in group.names):
+            delete_ruleset(self.cloud, self.ledger, group.ruleset_id, self._say(run.label), delay=self.timeouts.poll)
+        self._groups.pop(run.label, None)
+
+    def _terminate(self, targets: list[TerminateTarget], notify: Callable[[str], None]) -> None:
+        assert self.cloud is not None
+        outcome = terminate_and_verify(self.cloud, self.ledger, targets, timeouts=self.timeouts, notify=notify)
+        with self._lock:
+            for name in outcome.failed:
+                if name not in self.result.not_terminated:
+                    self.result.not_terminated.append(name)
+            for name in outcome.never_listed:
+                if name not in self.result.never_listed:
+                    self.result.never_listed.append(name)
+            self.result.ledger_errors.extend(outcome.ledger_errors)
+
+    def _conclude(self, run: PlannedRun, failed: str | None, completed: bool) -> None:
+        """A torn-down run's final status: a run that finished its work succeeded, whenever Ctrl-C came."""
+        assert run.run_id is not None
+        if completed:
+            self.result.succeeded.append(run.label)
+            self._guard("the run's end", self.ledger.set_run_status, run.run_id, "succeeded")
+            self.emit("stage", "done", run.label)
+        elif failed is not None:
+            self.result.failed[run.label] = failed
+            self._guard("the run's end", self.ledger.set_run_status, run.run_id, "failed")
+            self.emit("stage", f"FAILED: {failed}", run.label)
+        else:
+            self.result.cancelled.append(run.label)
+            self._guard("the run's end", self.ledger.set_run_status, run.run_id, "cancelled")
+            self.emit("stage", "cancelled", run.label)
+
+    # -- teardown -------------------------------------------------------------------------------------
+
+    def _join_workers(self) -> None:
+        while any(w.is_alive() for w in self._workers):
+            for w in self._workers:
+                w.join(timeout=0.2)
+            if self.force.is_set():
+                return
+
+    def _teardown_all(self, sweep_id: int) -> None:
+        """Every instance this sweep launched and has not proven gone: terminate and prove it.
+
+        The list comes from memory (every group launched) and from the ledger, so neither a broken
+        ledger nor a lost in-memory entry hides an instance. Kept instances are left as asked.
+        """
+        if not self.force.is_set():
+            self._join_workers()
+        if self.cloud is None:
+            return
+        targets: dict[str, TerminateTarget] = {}
+        for group in list(self._groups.values()):
+            for n in group.nodes:
+                targets[n.name] = TerminateTarget(n.name, n.id)
+        try:
+            for row in self.ledger.live_instances(sweep_id):
+                if row.launched_here and not row.kept:
+                    targets.setdefault(row.name, TerminateTarget(row.name, row.id))
+        except LambdabenchError as exc:
+            self.emit("alert", f"ledger unreadable ({exc.one_line()}); terminating what this process launched")
+        kept = set(self.result.kept)
+        todo = [t for name, t in targets.items() if name not in kept]
+        if todo:
+            self.emit("say", f"terminating {len(todo)} instance(s) still up: {', '.join(t.name for t in todo)}")
+            self._terminate(todo, lambda m: self.emit("say", m))
+        self._report_leftovers()
+
+    def _report_leftovers(self) -> None:
+        for name in self.result.never_listed:
+            self.emit("alert", f"{name}: its launch was answered ambiguously and the name never appeared; "
+                               "`lambdabench gc` looks for it by name")
+        if self.result.not_terminated:
+            ids = []
+            for n in self.result.not_terminated:
+                try:
+                    ids.append(f"{n} ({self.ledger.instance(n).id or '?'})")
+                except LambdabenchError:
+                    ids.append(n)
+            self.emit("alert", "!" * 78)
+            self.emit("alert", "!! NOT PROVEN TERMINATED — these may still be billing: " + ", ".join(ids))
+            self.emit("alert", "!! Run `lambdabench gc` or terminate them in the Lambda console.")
+            self.emit("alert", "!" * 78)
