@@ -24,29 +24,26 @@ def lower_bound(boots: list[float], launch_interval: float) -> float:
 
 
 def one_sweep(gpus: str, repeat: int, scale: float) -> tuple[float, float, int, int]:
-    from lambdabench.config import Settings
-    from lambdabench.context import Context
+    from lambdabench import Lab, Settings, SweepRequest
     from lambdabench.sim.scenario import Scenario
     from lambdabench.simulate import running_simulator
-    from lambdabench.sweep_ops import SweepRequest, plan_sweep, run_sweep
 
     home = Path(tempfile.mkdtemp(prefix="lb-bench-"))
     # ample capacity in one region: the bench measures our overhead, not waiting for stock
     capacity = {t: {"us-east-1": 32} for t in ("gpu_1x_a10", "gpu_1x_a100", "gpu_1x_h100_sxm5", "gpu_8x_h100_sxm5")}
     with running_simulator(scenario=Scenario.from_dict({"capacity": capacity}), time_scale=scale) as sim:
         env = {**os.environ, **sim.env, "LAMBDABENCH_HOME": str(home)}
-        ctx = Context(Settings.load(env=env, cwd=home))
-        ctx.notify = lambda m: None  # type: ignore[method-assign]
-        plan = plan_sweep(ctx, SweepRequest(gpus, "gpu-probe", {}, repeat=repeat))
+        lab = Lab(Settings.load(env=env, cwd=home))  # no events: progress goes nowhere
+        plan = lab.plan(SweepRequest(gpus, "gpu-probe", {}, repeat=repeat))
         t0 = time.monotonic()
-        result = run_sweep(ctx, plan, name="bench")
+        result = lab.sweep(plan, name="bench")
         wall = time.monotonic() - t0
         assert not result.failed, result.failed
         bills = sim.core.billing()
         boots = [b["first_active_at"] - b["launch_accepted_at"] for b in bills]
-        interval = ctx.settings.launch_interval
+        interval = lab.settings.launch_interval
         requests = len(sim.core.requests())
-        ctx.close()
+        lab.close()
     return wall, lower_bound(boots, interval), requests, len(bills)
 
 

@@ -7,8 +7,8 @@
         print(lab.report([result.sweep_id]).render("md"))
 
 The seams are injected, as httpx's `Client(transport=…)`: `cloud=` (a LambdaCloud, e.g. on the
-simulator's in-process transport), `ledger=`, `connect=` (how nodes are reached), `events=` (where
-progress goes). Nothing costly is built until a method needs it.
+simulator's in-process transport), `ledger=`, `connect=` (how nodes are reached), `env=` (timeouts
+and folders), `events=` (where progress goes). Nothing costly is built until a method needs it.
 """
 
 from __future__ import annotations
@@ -29,11 +29,11 @@ if TYPE_CHECKING:
     from lambdabench.config import Settings
     from lambdabench.ledger import InstanceRow, Ledger
     from lambdabench.report import Report
-    from lambdabench.run.context import Connector
+    from lambdabench.run.context import Connector, RemotePhase
     from lambdabench.run.env import RunEnv
     from lambdabench.run.plan import SweepPlan, SweepRequest
     from lambdabench.run.recovery import GcResult
-    from lambdabench.run.sweep import Events, SweepResult
+    from lambdabench.run.sweep import Events, SweepResult, SweepRunner
     from lambdabench.sshkeys import LocalKey
 
 EMBED_LIMIT = 24 * 1024 * 1024  # video bytes embedded in one HTML report; past it, videos are linked
@@ -67,6 +67,7 @@ class Lab:
         ledger: Ledger | None = None,
         connect: Connector | None = None,
         events: Events | None = None,
+        env: RunEnv | None = None,
         verbose: bool = False,
     ) -> None:
         if settings is None:
@@ -80,6 +81,8 @@ class Lab:
             self.__dict__["cloud"] = cloud
         if ledger is not None:
             self.__dict__["ledger"] = ledger
+        if env is not None:
+            self.__dict__["env"] = env  # timeouts and folders, resolved by the caller
         self._connect = connect
 
     def __enter__(self) -> Lab:
@@ -332,20 +335,27 @@ class Lab:
                           ngc_key_present=self.settings.ngc_api_key is not None)
 
     def sweep(self, plan: SweepPlan | SweepRequest, *, name: str | None = None, events: Events | None = None,
-              install_signal_handlers: bool = True, phase: Any = None) -> SweepResult:
+              install_signal_handlers: bool = True, phase: RemotePhase | None = None) -> SweepResult:
         """Run a plan (or plan a request first); returns after every instance is proven gone or named."""
         from lambdabench.run.plan import SweepRequest
-        from lambdabench.run.sweep import SweepRunner
 
         if isinstance(plan, SweepRequest):
             name = name or plan.name
             plan = self.plan(plan)
+        return self.runner(plan, name=name, events=events, install_signal_handlers=install_signal_handlers,
+                           phase=phase).run()
+
+    def runner(self, plan: SweepPlan, *, name: str | None = None, events: Events | None = None,
+               install_signal_handlers: bool = True, phase: RemotePhase | None = None) -> SweepRunner:
+        """The scheduler for a plan, not yet started (its `stop` event is the programmatic Ctrl-C)."""
+        from lambdabench.run.sweep import SweepRunner
+
         return SweepRunner(
             plan, cloud=self.cloud if any(r.target.launched for r in plan.runs) else None, ledger=self.ledger,
             env=self.env, phase=phase or self._phase(), connect=self.connect, key_name=self.ssh_key_name,
             events=events or self.events, name=name, secrets=self._secrets(),
             install_signal_handlers=install_signal_handlers,
-        ).run()
+        )
 
     def _phase(self) -> Any:
         from lambdabench.run.phases import PlaybookPhase
@@ -476,7 +486,7 @@ def _slug(text: str) -> str:
 
 
 def _check_label(label: str) -> None:
-    if not re.match(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,39}$", label):
-        raise UsageError(f"--name {label!r} must be letters, digits, '.', '_' or '-' (at most 40)",
-                         "e.g. --name my-test")
+    if not label.strip() or len(label) > 40 or not label.isprintable() or not re.search(r"[A-Za-z0-9]", label):
+        raise UsageError(f"--name {label!r} must be 1-40 printable characters with a letter or digit",
+                         "e.g. --name my-test (it becomes lambdabench-my-test-<random>)")
 

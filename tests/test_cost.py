@@ -8,20 +8,17 @@ from pathlib import Path
 import pytest
 
 from lambdabench.cost import (
-    PlannedRun,
     billed_minutes,
-    check_budget,
     dollars,
     format_dollars,
     instance_cost,
     parse_dollars,
     per_million_steps,
-    project_plan,
     run_cost,
     sweep_costs,
     totals,
 )
-from lambdabench.errors import BudgetError, UsageError
+from lambdabench.errors import UsageError
 from lambdabench.ledger import Ledger, MetricKey
 
 T0 = 1_700_000_000.25  # a fractional epoch, to catch float subtraction drift
@@ -209,28 +206,6 @@ def test_parse_dollars() -> None:
     for ambiguous in ("0,50", "1,5", "1,000"):
         with pytest.raises(UsageError, match="ambiguous"):
             parse_dollars(ambiguous)
-
-
-def test_projection_worst_case_and_budget() -> None:
-    plan = project_plan(
-        [
-            PlannedRun("gpu_1x_a10", 75, max_duration_s=3600, count=2),  # 2 × 60 min × 75 ¢
-            PlannedRun("gpu_8x_h100_sxm5", 2392, max_duration_s=5401),  # 91 min × 2392 ¢
-            PlannedRun("gpu_1x_a10", 75, max_duration_s=59),  # 1 min
-        ]
-    )
-    assert plan.runs == 4
-    assert plan.cent_minutes == 2 * 60 * 75 + 91 * 2392 + 75
-    assert plan.worst_case_dollars == Decimal(2 * 60 * 75 + 91 * 2392 + 75) / 6000
-    assert plan.by_type()["gpu_1x_a10"] == Decimal("1.5125")
-    check_budget(plan, plan.worst_case_dollars)  # exactly at the cap is allowed
-    with pytest.raises(BudgetError, match="max-cost"):
-        check_budget(plan, plan.worst_case_dollars - Decimal("0.0001"))
-    with pytest.raises(BudgetError):
-        check_budget(plan, plan.worst_case_dollars, spent=Decimal("0.01"))
-    with pytest.raises(UsageError):
-        project_plan([PlannedRun("gpu_1x_a10", 75, max_duration_s=-1)])
-    assert project_plan([PlannedRun("gpu_1x_a10", 75, max_duration_s=0)]).cent_minutes == 0
 
 
 def test_record_section_fits_the_run_record_schema(led: Ledger) -> None:

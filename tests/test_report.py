@@ -13,7 +13,6 @@ from pathlib import Path
 
 import pytest
 
-from lambdabench.cost import PlannedRun, project_plan
 from lambdabench.errors import UsageError
 from lambdabench.ledger import Ledger, MetricKey
 from lambdabench.report import (
@@ -27,7 +26,6 @@ from lambdabench.report import (
     render_html,
     render_json,
     render_markdown,
-    render_projection,
     render_table,
     report_charts,
     video_from_file,
@@ -263,11 +261,3 @@ def test_still_billing_costed_to_now(hermetic_env: Path) -> None:
         rep = build_report(led, [sweep], now=T0 + 60 + 300)
     assert rep.still_billing == 1 and rep.cost_usd == Decimal("0.05")  # 5 min at 60 ¢/h
     assert "still have instances up" in render_table(rep)
-
-
-def test_projection_render() -> None:
-    plan = project_plan([PlannedRun("gpu_1x_a10", 75, 3600, count=2, label="cartpole")])
-    text = render_projection(plan, max_cost=Decimal(5))
-    assert "worst case $1.50 for 2 runs" in text and "--max-cost $5.00" in text
-    doc = json.loads(render_projection(plan, "json"))
-    assert doc["worst_case_usd"] == 1.5 and doc["items"][0]["max_minutes_per_run"] == 60

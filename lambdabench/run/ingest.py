@@ -42,8 +42,6 @@ def ingest_run(rc: RunContext) -> dict[str, Any]:
     gpu_count = sum(int(f.get("gpu_count") or 0) for f in rc.facts.values())
     if gpu_count:
         ledger.record_metric(run_id, "gpu_count", float(gpu_count), source="nvidia-smi")
-    if len(rc.nodes) > 1:
-        ledger.record_metric(run_id, "nodes", float(len(rc.nodes)), source="multinode")
     _user_metrics(ledger, run_id, run_dir)
     startup: dict[str, float | None] = {}
     for step in ledger.steps(run_id):
@@ -106,7 +104,8 @@ def _training(rc: RunContext, library: str | None, notes: list[str]) -> tuple[An
     from lambdabench.metrics.tensorboard import load_series
 
     ledger, run_id = rc.ledger, rc.run_id
-    for folder in reversed(_train_dirs(rc.run_dir / "artifacts")):
+    artifacts = rc.run_dir / "artifacts"
+    for folder in reversed(_train_dirs(artifacts) if artifacts.is_dir() else []):
         try:
             series = load_series(folder, library=library)
         except MetricsError as exc:

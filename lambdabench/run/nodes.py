@@ -215,6 +215,11 @@ def launch_nodes(
                 notify(f"{region}: no capacity for {itype.name}")
             _rollback(cloud, ledger, group, timeouts, notify)
             continue
+        except LaunchOutcomeUnknown:
+            # the ambiguous one is the caller's to reconcile (in the background); the rest go now
+            _rollback(cloud, ledger, LaunchedGroup([n for n in group.nodes if n.id], region, ruleset),
+                      timeouts, notify)
+            raise
         except BaseException:
             _rollback(cloud, ledger, group, timeouts, notify)
             raise

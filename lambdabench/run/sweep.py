@@ -130,6 +130,7 @@ class SweepRunner:
         self._workers: list[threading.Thread] = []
         self._slots = threading.Semaphore(plan.max_parallel)
         self._groups: dict[str, LaunchedGroup] = {}  # by run label: every launched instance, in memory
+        self._reconcilers: list[threading.Thread] = []
         self._key_name: str | None = None
 
     # -- events: never allowed to fail the sweep ----------------------------------------------------
@@ -331,10 +332,13 @@ class SweepRunner:
             self._skip(run, "not launched: the sweep was interrupted", cancelled=True)
             return "ok"
         except LaunchOutcomeUnknown as exc:
-            # may exist: its reservation stays open; teardown looks for it by name and terminates it
+            # it may exist: its reservation stays open and is reconciled by its name in the background
+            # (terminated if it appears); the run tries again later under a new name, never a resend
             self._slots.release()
-            self._fail(run, exc.one_line())
-            return "ok"
+            self._release_budget(run)
+            self._reconcile_later(TerminateTarget(exc.name, None), run.label)
+            self.emit("say", f"{exc.one_line()}; looking for it by name, and retrying under a new name", run.label)
+            return "retry"
         except LambdabenchError as exc:
             self._slots.release()
             self._release_budget(run)
@@ -345,6 +349,12 @@ class SweepRunner:
         self._groups[run.label] = group
         self._start_worker(run, group, deadline)
         return "ok"
+
+    def _reconcile_later(self, target: TerminateTarget, label: str) -> None:
+        t = threading.Thread(target=self._terminate, args=([target], self._say(label)), name=f"reconcile-{label}",
+                             daemon=True)
+        self._reconcilers.append(t)
+        t.start()
 
     def _start_worker(self, run: PlannedRun, group: LaunchedGroup | None, deadline: float) -> None:
         worker = threading.Thread(target=self._worker, args=(run, group, deadline), name=f"run-{run.label}",
@@ -388,7 +398,7 @@ class SweepRunner:
                 host_row, nodes = self._host_nodes(run)
             stage = "remote"
             rc = self._context(run, group, nodes, deadline)
-            self.emit("stage", "active: " + ", ".join(n.address for n in nodes), run.label)
+            self.emit("stage", "active at " + ", ".join(n.address for n in nodes), run.label)
             self._run_remote(rc)
             completed = True
         except Cancelled:
@@ -471,8 +481,10 @@ class SweepRunner:
             run_dir=run_dir, stop=self.stop, deadline=deadline, notify=self._say(run.label),
             secrets=self.secrets, target_name=run.target.name, region=group.region if group else None,
         )
-        if group is not None and len(nodes) > 1:
-            rc.on_rendezvous = lambda cluster: self._rendezvous(rc, group, cluster)
+        if len(nodes) > 1:
+            self.ledger.record_metric(run.run_id, "nodes", float(len(nodes)), source="multinode")
+            if group is not None:
+                rc.on_rendezvous = lambda cluster: self._rendezvous(rc, group, cluster)
         return rc
 
     def _rendezvous(self, rc: RunContext, group: LaunchedGroup, cluster: Cluster) -> None:
@@ -575,6 +587,8 @@ class SweepRunner:
             self._join_workers()
         if self.cloud is None:
             return
+        for t in self._reconcilers:
+            t.join(timeout=0 if self.force.is_set() else None)
         targets: dict[str, TerminateTarget] = {}
         for group in list(self._groups.values()):
             for n in group.nodes:

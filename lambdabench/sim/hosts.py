@@ -416,6 +416,9 @@ class HostManager:
             "LAMBDABENCH_SIM_PYTHON": sys.executable,
             "LAMBDABENCH_SIM_DISK": str(hdir / "disk"),
             "LAMBDABENCH_SIM_USER": self.user,
+            # the instance's GPUs are stand-ins (nvidia-smi): JAX here runs on the CPU, and the box
+            # says so the way a real one would, with JAX's own variable
+            "JAX_PLATFORMS": "cpu",
             "LAMBDABENCH_SIM_PATH": ":".join(
                 [
                     str(IMAGE_DIR / "bin"),

@@ -81,7 +81,7 @@ def test_kill9_then_recover(simproc: SimProcess, recover: str) -> None:
     if recover == "gc":
         out = simproc.cli("gc")
         assert out.returncode == 0, out.stderr
-        assert "terminated:" in out.stdout
+        assert "terminated (terminate sent, proven gone):" in out.stdout
     else:
         sweep_id = Ledger(simproc.home).latest_sweep().id  # type: ignore[union-attr]
         out = simproc.cli("resume", str(sweep_id))
@@ -117,18 +117,26 @@ def test_gc_never_touches_instances_it_did_not_name(simproc: SimProcess) -> None
     assert [b["name"] for b in simproc.running()] == ["lambdabench-lookalike"]
 
 
-def test_launch_left_running_by_a_dead_process_is_collected(simproc: SimProcess) -> None:
-    out = simproc.cli("launch", "--gpu", "a10", "--wait")
+def test_an_instance_launched_by_hand_is_kept_until_down(simproc: SimProcess) -> None:
+    """`launch` leaves an instance up on purpose: gc must not reap it (it did), `down <label>` ends it."""
+    out = simproc.cli("launch", "--gpu", "a10", "--name", "mybox", "--wait")
     assert out.returncode == 0, out.stderr
     assert len(simproc.running()) == 1
     out = simproc.cli("gc")
-    assert out.returncode == 0 and "terminated:" in out.stdout, out.stdout + out.stderr
+    assert out.returncode == 0 and "kept on purpose, left alone" in out.stdout, out.stdout + out.stderr
+    assert len(simproc.running()) == 1
+    out = simproc.cli("down", "mybox")  # the label the user typed, not the generated name
+    assert out.returncode == 0 and "gone: lambdabench-mybox-" in out.stdout, out.stdout + out.stderr
     assert settle(simproc) == []
     _ = subprocess  # keep import for type checkers
 
 
-def test_gc_deletes_leftover_rendezvous_rulesets_only(simproc: SimProcess) -> None:
+def test_gc_deletes_only_the_rulesets_its_own_dead_runs_left(simproc: SimProcess) -> None:
+    """A ruleset named like ours but created elsewhere (another home's live multi-node run) is left alone;
+    one this ledger recorded for a run whose process is gone is deleted."""
     import urllib.request
+
+    from lambdabench.ledger import Ledger, ProcessIdentity
 
     env = simproc.env
 
@@ -140,10 +148,17 @@ def test_gc_deletes_leftover_rendezvous_rulesets_only(simproc: SimProcess) -> No
         with urllib.request.urlopen(req, timeout=10) as resp:
             return json.loads(resp.read())["data"]
 
-    call("POST", "/firewall-rulesets", {"name": "lambdabench-a10-1-rdzv-0badf00d", "region": "us-east-1", "rules": []})
+    elsewhere = call("POST", "/firewall-rulesets", {"name": "lambdabench-a10-1-rdzv-0badf00d", "region": "us-east-1",
+                                                   "rules": []})
+    mine = call("POST", "/firewall-rulesets", {"name": "lambdabench-a10-2-rdzv-0dead000", "region": "us-east-1",
+                                              "rules": []})
     call("POST", "/firewall-rulesets", {"name": "my-own-rules", "region": "us-east-1", "rules": []})
+    dead = ProcessIdentity(pid=2**22 + 7, host=__import__("socket").gethostname(), start="0")
+    with Ledger(simproc.home, owner=dead) as ledger:
+        run = ledger.add_run(ledger.create_sweep("old", simulated=True), instance_type="gpu_1x_a10")
+        ledger.record_ruleset(mine["id"], mine["name"], "us-east-1", run)
     out = simproc.cli("gc")
     assert out.returncode == 0, out.stderr
-    assert "deleted leftover firewall ruleset: lambdabench-a10-1-rdzv-0badf00d" in out.stdout
+    assert f"deleted leftover firewall ruleset: {mine['name']}" in out.stdout
     names = [r["name"] for r in call("GET", "/firewall-rulesets")]
-    assert "my-own-rules" in names and not any("rdzv" in n for n in names)
+    assert "my-own-rules" in names and elsewhere["name"] in names and mine["name"] not in names

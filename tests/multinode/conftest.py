@@ -1,4 +1,4 @@
-"""The simulator in-process (real HTTP API) with or without real sshd hosts, and a Context for it."""
+"""The simulator in-process (real HTTP API) with or without real sshd hosts, and a Lab for it."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from lambdabench.config import Settings
-from lambdabench.context import Context
+from lambdabench.lab import Lab
 from lambdabench.sim.core import SimCloud
 from lambdabench.sim.scenario import Scenario
 from lambdabench.sim.server import SimServer
@@ -35,8 +35,16 @@ class Sim:
     env: dict[str, str]
     hosts: Any = None
 
-    def context(self, **extra: str) -> Context:
-        return Context(Settings.load(env={**os.environ, **self.env, **extra}))
+    def lab(self, *, timeouts: dict[str, float] | None = None, **extra: str) -> Lab:
+        import dataclasses
+
+        from lambdabench.run.env import RunEnv
+
+        settings = Settings.load(env={**os.environ, **self.env, **extra})
+        env = RunEnv.from_settings(settings)
+        if timeouts:
+            env = dataclasses.replace(env, timeouts=dataclasses.replace(env.timeouts, **timeouts))
+        return Lab(settings, env=env)
 
     def live(self) -> list[dict[str, Any]]:
         return [b for b in self.core.billing() if b["status"] not in ("terminated", "terminating")]

@@ -8,14 +8,9 @@ import pytest
 
 from lambdabench.cloud.models import Instance
 from lambdabench.errors import UsageError
-from lambdabench.multinode import (
-    Cluster,
-    adapt_playbook,
-    check_multinode,
-    node_address,
-    rank_order,
-    ruleset_rules,
-)
+from lambdabench.run.cluster import Cluster, adapt_playbook, node_address, rank_order
+from lambdabench.run.nodes import ruleset_rules
+from lambdabench.run.plan import Benchmark, SweepRequest, Target, check_multinode
 from lambdabench.remote.playbook import find_playbook, render
 from tests.multinode.conftest import Sim
 
@@ -37,7 +32,7 @@ def test_torchrun_command_and_contract_per_rank() -> None:
         "LAMBDABENCH_NODE_ADDRS": "10.0.0.5,10.0.0.9", "LAMBDABENCH_MASTER_ADDR": "10.0.0.5",
         "LAMBDABENCH_MASTER_PORT": "29401", "LAMBDABENCH_GPUS_PER_NODE": "8",
         "LAMBDABENCH_RDZV_ENDPOINT": "10.0.0.5:29400", "LAMBDABENCH_RDZV_ID": "lambdabench-3-7",
-        "LAMBDABENCH_OUTPUT_DIR": ".lambdabench/outputs",
+        "LAMBDABENCH_OUTPUT_DIR": ".lambdabench/outputs", "LAMBDABENCH_SOCKET_IFNAME": "",
     }
     # only the node's own rank and address differ between nodes
     assert {k for k in env0 if env0[k] != env1[k]} == {"LAMBDABENCH_NODE_RANK", "LAMBDABENCH_NODE_ADDR"}
@@ -50,16 +45,13 @@ def test_rank_order_is_torchs_string_order_of_addresses() -> None:
 
 def test_private_ip_preferred_public_fallback_warns() -> None:
     both = Instance(id="a", status="active", ip="203.0.113.5", private_ip="10.19.0.2", name="n0")
-    assert node_address(both, simulated=False).addr == "10.19.0.2"
+    assert node_address(both).addr == "10.19.0.2"
     public = Instance(id="b", status="active", ip="203.0.113.6", private_ip=None, name="n1")
-    got = node_address(public, simulated=False)
+    got = node_address(public)
     assert got.addr == "203.0.113.6" and got.network == "public" and "no private_ip" in (got.warning or "")
-    # the simulator's 10.19.x.y private IPs name no interface here: its hosts share loopback
-    sim = Instance(id="c", status="active", ip="127.0.0.7", private_ip="10.19.0.3", name="n2")
-    assert node_address(sim, simulated=True).addr == "127.0.0.7"
-    sim_lo = Instance(id="d", status="active", ip="127.0.0.7", private_ip="127.19.0.3", name="n3")
-    assert node_address(sim_lo, simulated=True).addr == "127.19.0.3"
-
+    # no branch for the simulator: its hosts report their loopback address as the private IP
+    sim_lo = Instance(id="d", status="active", ip="127.0.0.7", private_ip="127.0.0.7", name="n3")
+    assert node_address(sim_lo).addr == "127.0.0.7"
 
 def test_ruleset_opens_only_the_rendezvous_and_nccl_ports_from_each_node() -> None:
     rules = ruleset_rules(["10.0.0.5", "10.0.0.9"], 29400)
@@ -94,20 +86,22 @@ def test_isaaclab_train_multi_gpu_step_becomes_multi_node() -> None:
 
 
 def test_plan_refuses_a_playbook_that_would_not_train_across_nodes(api_sim: Sim) -> None:
-    from lambdabench.sweep_ops import SweepRequest, plan_sweep
+    lab = api_sim.lab()
+    types = {a.instance_type.name: Target(a.instance_type) for a in lab.cloud.list_instance_types()}
 
-    ctx = api_sim.context()
-    types = {a.instance_type.name: a.instance_type for a in ctx.cloud.list_instance_types()}
+    def check(playbook: str, sets: dict[str, str], target: str) -> None:
+        check_multinode(Benchmark.load(playbook, sets), [types[target]], 2)
+
     # isaaclab-train distributes across nodes even of 1-GPU types (one process per node)...
-    check_multinode(ctx, "isaaclab-train", {}, [types["gpu_1x_a10"]], 2)
-    check_multinode(ctx, "isaaclab-train", {}, [types["gpu_8x_h100_sxm5"]], 2)
+    check("isaaclab-train", {}, "gpu_1x_a10")
+    check("isaaclab-train", {}, "gpu_8x_h100_sxm5")
     # ...unless told not to, or with a library that cannot (sb3): then --nodes would be N separate trainings
     with pytest.raises(UsageError, match="no torch.distributed.run step on gpu_1x_a10"):
-        check_multinode(ctx, "isaaclab-train", {"multi_gpu": "off"}, [types["gpu_1x_a10"]], 2)
-    check_multinode(ctx, "torchrun", {"script": "t.py"}, [types["gpu_1x_a10"]], 2)
+        check("isaaclab-train", {"multi_gpu": "off"}, "gpu_1x_a10")
+    check("torchrun", {"script": "t.py"}, "gpu_1x_a10")
     with pytest.raises(UsageError, match="--nodes 17 is out of range"):
-        plan_sweep(ctx, SweepRequest("a10", "gpu-probe", {}, nodes=17))
-    plan = plan_sweep(ctx, SweepRequest("8xh100", "isaaclab-train", {}, nodes=2))
-    single = plan_sweep(ctx, SweepRequest("8xh100", "isaaclab-train", {}))
+        lab.plan(SweepRequest("a10", "gpu-probe", {}, nodes=17))
+    plan = lab.plan(SweepRequest("8xh100", "isaaclab-train", {}, nodes=2))
+    single = lab.plan(SweepRequest("8xh100", "isaaclab-train", {}))
     assert plan.nodes == 2 and plan.total_worst_case_cents == 2 * single.total_worst_case_cents
-    ctx.close()
+    lab.close()

@@ -2,32 +2,37 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
 
 from lambdabench.cost import run_cost
 from lambdabench.ledger import Ledger, MetricKey
-from lambdabench.multinode import ClusterContext, record_scaling
-from lambdabench.sweep import SweepRunner
-from lambdabench.sweep_ops import SweepRequest, plan_sweep
+from lambdabench.run.cluster import Cluster
+from lambdabench.run.context import RunContext
+from lambdabench.run.ingest import record_scaling
+from lambdabench.run.plan import SweepRequest
 from tests.multinode.conftest import Sim, start
 
 
 class FakeCluster:
-    """A cluster phase that records what it was given (no SSH)."""
+    """A remote phase that records what it was given and opens the rendezvous as the real one does (no SSH)."""
 
     def __init__(self, fail: bool = False) -> None:
-        self.seen: list[ClusterContext] = []
+        self.seen: list[RunContext] = []
         self.fail = fail
 
-    def __call__(self, cc: ClusterContext) -> None:
+    def __call__(self, rc: RunContext) -> None:
         from lambdabench.errors import RemoteError
 
-        self.seen.append(cc)
+        self.seen.append(rc)
+        rc.cluster = Cluster("rid", tuple(n.peer_addr for n in rc.nodes), 1, port=41000)
+        if rc.on_rendezvous is not None:
+            rc.on_rendezvous(rc.cluster)
         if self.fail:
-            raise RemoteError(f"multi-node step failed on {cc.nodes[1].label}: exited 1")
-        cc.rc.ledger.record_metric(cc.rc.run_id, MetricKey.ENV_STEPS_PER_S, 1800.0, source="test")
+            raise RemoteError(f"multi-node step failed on {rc.nodes[1].label}: exited 1")
+        rc.ledger.record_metric(rc.run_id, MetricKey.ENV_STEPS_PER_S, 1800.0, source="test")
 
 
 @pytest.fixture
@@ -40,13 +45,13 @@ def short_sim(tmp_path: Path):  # type: ignore[no-untyped-def]
 
 
 def test_short_region_is_rolled_back_and_the_group_launches_in_one_region(short_sim: Sim) -> None:
-    ctx = short_sim.context()
-    plan = plan_sweep(ctx, SweepRequest("8xh100", "isaaclab-train", {}, nodes=2, region=None))
+    lab = short_sim.lab()
+    plan = lab.plan(SweepRequest("8xh100", "isaaclab-train", {}, nodes=2, region=None))
     phase = FakeCluster()
-    result = SweepRunner(ctx, plan, phase, install_signal_handlers=False).run()  # type: ignore[arg-type]
+    result = lab.sweep(plan, phase=phase, install_signal_handlers=False)
     assert result.succeeded == ["8xh100-sxm5#1"], result.failed
     assert short_sim.live() == []
-    rows = ctx.ledger.instances(sweep_id=result.sweep_id)
+    rows = lab.ledger.instances(sweep_id=result.sweep_id)
     accepted = [r for r in rows if r.id]
     by_region: dict[str, list] = {}
     for r in accepted:
@@ -54,9 +59,11 @@ def test_short_region_is_rolled_back_and_the_group_launches_in_one_region(short_
     # one instance got up in us-east-1 before its stock ran out, and was terminated (rollback)
     assert len(by_region.get("us-east-1", [])) == 1 and len(by_region["us-west-3"]) == 2
     assert all(r.gone for r in rows)
-    cc = phase.seen[0]
-    assert {n.launched.region for n in cc.nodes} == {"us-west-3"} and len(cc.nodes) == 2
-    assert [n.rank for n in cc.nodes] == [0, 1] and cc.cluster.addrs == tuple(sorted(cc.cluster.addrs))
+    rc = phase.seen[0]
+    assert rc.region == "us-west-3" and len(rc.nodes) == 2
+    assert {r.region for r in rows if r.name in {n.name for n in rc.nodes}} == {"us-west-3"}
+    addrs = [n.peer_addr for n in rc.nodes]
+    assert [n.rank for n in rc.nodes] == [0, 1] and addrs == sorted(addrs)
     # a ruleset per region tried, attached at launch, opened for both nodes, deleted after teardown
     launches = short_sim.requests("/instance-operations/launch", "POST")
     assert len(launches) == 4
@@ -65,45 +72,45 @@ def test_short_region_is_rolled_back_and_the_group_launches_in_one_region(short_
     patched = [r for r in short_sim.core.requests() if r["method"] == "PATCH" and "firewall-rulesets/" in r["path"]]
     deleted = [r for r in short_sim.core.requests() if r["method"] == "DELETE" and "firewall-rulesets/" in r["path"]]
     assert len(created) == 2 and len(patched) == 1 and len(deleted) >= 2
-    assert ctx.cloud.list_firewall_rulesets() == []
+    assert lab.cloud.list_firewall_rulesets() == []
     # cost: both nodes' rows count; metrics name the node count
-    run = ctx.ledger.runs(result.sweep_id)[0]
+    run = lab.ledger.runs(result.sweep_id)[0]
     cost = run_cost(run.id, run.instance_type, rows)
     per_node = [run_cost(run.id, run.instance_type, [r]).policy_dollars for r in rows]
     assert cost.policy_dollars == sum(per_node) and cost.totals.policy_minutes > 0
-    metrics = {m.key: m.value for m in ctx.ledger.metrics(run_id=run.id)}
+    metrics = {m.key: m.value for m in lab.ledger.metrics(run_id=run.id)}
     assert metrics["nodes"] == 2.0
     assert (run.params or {}).get("nodes") == 2
-    ctx.close()
+    lab.close()
 
 
 def test_no_region_with_capacity_for_all_fails_and_leaves_nothing(tmp_path: Path) -> None:
     sim, srv = start(tmp_path, {"capacity": {"gpu_8x_h100_sxm5": {"us-east-1": 1, "us-west-3": 1}}})
     try:
-        ctx = sim.context(LAMBDABENCH_CAPACITY_WAIT="1")
-        plan = plan_sweep(ctx, SweepRequest("8xh100", "isaaclab-train", {}, nodes=2))
-        runner = SweepRunner(ctx, plan, FakeCluster(), install_signal_handlers=False)  # type: ignore[arg-type]
-        runner.timeouts = type(runner.timeouts)(capacity_wait=0.5, poll=0.05, terminate=30)
+        lab = sim.lab()
+        plan = lab.plan(SweepRequest("8xh100", "isaaclab-train", {}, nodes=2))
+        runner = lab.runner(plan, phase=FakeCluster(), install_signal_handlers=False)
+        runner.timeouts = dataclasses.replace(runner.timeouts, capacity_wait=0.5, poll=0.05, terminate=30)
         result = runner.run()
         assert "8xh100-sxm5#1" in result.failed and "capacity" in result.failed["8xh100-sxm5#1"]
         assert sim.live() == []
-        assert all(r.gone for r in ctx.ledger.instances(sweep_id=result.sweep_id))
-        assert ctx.cloud.list_firewall_rulesets() == []
-        ctx.close()
+        assert all(r.gone for r in lab.ledger.instances(sweep_id=result.sweep_id))
+        assert lab.cloud.list_firewall_rulesets() == []
+        lab.close()
     finally:
         srv.stop()
         sim.core.close()
 
 
 def test_failed_cluster_step_tears_every_node_down(api_sim: Sim) -> None:
-    ctx = api_sim.context()
-    plan = plan_sweep(ctx, SweepRequest("a10", "torchrun", {"script": "t.py"}, nodes=3))
-    result = SweepRunner(ctx, plan, FakeCluster(fail=True), install_signal_handlers=False).run()  # type: ignore[arg-type]
+    lab = api_sim.lab()
+    plan = lab.plan(SweepRequest("a10", "torchrun", {"script": "t.py"}, nodes=3))
+    result = lab.sweep(plan, phase=FakeCluster(fail=True), install_signal_handlers=False)
     assert "node 1" in result.failed["a10#1"]
     assert api_sim.live() == []
-    rows = ctx.ledger.instances(sweep_id=result.sweep_id)
+    rows = lab.ledger.instances(sweep_id=result.sweep_id)
     assert len([r for r in rows if r.id]) == 3 and all(r.gone for r in rows)
-    ctx.close()
+    lab.close()
 
 
 def _run(ledger: Ledger, sweep: int, *, nodes: int, rate: float, library: str = "rl_games",

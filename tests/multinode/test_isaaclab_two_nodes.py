@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from lambdabench.report import build_report
-from lambdabench.sweep_ops import SweepRequest, plan_sweep, run_sweep
+from lambdabench.run.plan import SweepRequest
 from tests.multinode.conftest import HOST_SCALE, needs_sshd, start
 
 pytestmark = [needs_sshd, pytest.mark.slow, pytest.mark.timeout(600)]
@@ -18,21 +18,19 @@ def test_isaaclab_train_on_two_8xh100_nodes_reports_scaling(tmp_path: Path) -> N
     sim, srv = start(tmp_path, {"capacity": {"gpu_8x_h100_sxm5": {"us-west-3": 2}}}, hosts=True, scale=HOST_SCALE,
                      ngc_api_key="nvapi-multinode-test-key-0123456789")
     try:
-        ctx = sim.context()
-        one = run_sweep(ctx, plan_sweep(ctx, SweepRequest("8xh100", "isaaclab-train", SETS, max_run_minutes=600)),
-                        name="one")
+        lab = sim.lab()
+        one = lab.sweep(SweepRequest("8xh100", "isaaclab-train", SETS, max_run_minutes=600), name="one")
         assert one.succeeded, one.failed
-        two = run_sweep(ctx, plan_sweep(ctx, SweepRequest("8xh100", "isaaclab-train", SETS, nodes=2,
-                                                          max_run_minutes=600)), name="two")
+        two = lab.sweep(SweepRequest("8xh100", "isaaclab-train", SETS, nodes=2, max_run_minutes=600), name="two")
         assert two.succeeded, two.failed
-        run = ctx.ledger.runs(two.sweep_id)[0]
-        m = {x.key: x.value for x in ctx.ledger.metrics(run_id=run.id)}
+        run = lab.ledger.runs(two.sweep_id)[0]
+        m = {x.key: x.value for x in lab.ledger.metrics(run_id=run.id)}
         assert m["nodes"] == 2 and m["env_steps_per_s_per_node"] == pytest.approx(m["env_steps_per_s"] / 2)
-        assert m["scaling_efficiency"] > 0 and m["scaling_reference_run"] == ctx.ledger.runs(one.sweep_id)[0].id
-        report = build_report(ctx.ledger, [two.sweep_id])
+        assert m["scaling_efficiency"] > 0 and m["scaling_reference_run"] == lab.ledger.runs(one.sweep_id)[0].id
+        report = build_report(lab.ledger, [two.sweep_id])
         assert report.runs[0].instances == 2 and report.runs[0].cost_usd > 0
         assert sim.live() == []
-        ctx.close()
+        lab.close()
     finally:
         srv.stop()
         sim.core.close()

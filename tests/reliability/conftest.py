@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from lambdabench.config import Settings
-from lambdabench.context import Context
+from lambdabench.lab import Lab
 from lambdabench.errors import RemoteError
 from tests.reliability.results import record  # noqa: F401 - re-exported to the test modules
 
@@ -58,9 +58,9 @@ class Sim:
         self.hosts = running.hosts
         self.env: dict[str, str] = dict(running.env)
 
-    def context(self, home: Path, **extra: str) -> Context:
+    def lab(self, home: Path, **extra: str) -> Lab:
         env = {**os.environ, **self.env, "LAMBDABENCH_HOME": str(home), **extra}
-        return Context(Settings.load(env=env))
+        return Lab(Settings.load(env=env))
 
     def client_env(self, home: Path, **extra: str) -> dict[str, str]:
         return {**os.environ, **self.env, "LAMBDABENCH_HOME": str(home), **extra}
@@ -112,27 +112,26 @@ class StagedPhase:
         self.lock = threading.Lock()
 
     def __call__(self, rc: Any) -> None:
-        from lambdabench.phases import open_session, ssh_timeout
         from lambdabench.remote.transfer import pull
 
-        ip = rc.instance.ip
-        if not ip:
-            raise RemoteError(f"{rc.launched.name} has no IP address")
-        session = open_session(rc.ctx, ip, rc.launched.id, timeout=ssh_timeout(rc.ctx))
+        node = rc.rank0
+        if not node.address:
+            raise RemoteError(f"{node.name} has no IP address")
+        session = rc.connect(node, timeout=rc.env.timeouts.ssh_ready)
         logs = rc.run_dir / "logs"
         try:
-            rc.ledger.mark(rc.launched.name, "ssh_ready")
+            rc.ledger.mark(rc.rank0.name, "ssh_ready")
             session.run("nvidia-smi -L && sim-cuda-init", timeout=30, log_path=logs / "preflight.log")
             session.run("export LAMBDABENCH_PHASE=setup; mkdir -p work && sleep 0.3 && echo ok > work/setup.done",
                         timeout=30, log_path=logs / "setup.log")
-            rc.ledger.mark(rc.launched.name, "bench_start")
+            rc.ledger.mark(rc.rank0.name, "bench_start")
             session.run(
                 "export LAMBDABENCH_PHASE=benchmark; mkdir -p results && sleep 0.3 && "
                 f"{{ head -c {self.bench_bytes} /dev/urandom > results/data.bin || true; }} && "
                 "echo '{\"env_steps_per_s\": 1000}' > results/metrics.json",
                 timeout=30, log_path=logs / "benchmark.log",
             )
-            rc.ledger.mark(rc.launched.name, "bench_end")
+            rc.ledger.mark(rc.rank0.name, "bench_end")
             sums = session.run("cd results && sha256sum -- *", timeout=30).stdout
             remote = {line.split("  ", 1)[1]: line.split("  ", 1)[0] for line in sums.splitlines() if "  " in line}
             with self.lock:
@@ -142,7 +141,7 @@ class StagedPhase:
             for f in res.files:
                 rc.ledger.record_artifact(rc.run_id, f.path, size=f.size, sha256=f.sha256, verified=f.verified)
             if not res.ok:
-                raise RemoteError(f"pull from {rc.launched.name} incomplete: {'; '.join(res.problems)[:200]}")
+                raise RemoteError(f"pull from {rc.rank0.name} incomplete: {'; '.join(res.problems)[:200]}")
         finally:
             session.close()
 
@@ -156,7 +155,7 @@ def assert_one_line(message: str) -> None:
 
 
 def check_invariants(
-    sim: Sim, ctx: Context, sweep_id: int, *, phase: StagedPhase | None = None, check_cost: bool = True
+    sim: Sim, lab: Lab, sweep_id: int, *, phase: StagedPhase | None = None, check_cost: bool = True
 ) -> int:
     """Zero instances running, ledger costs equal billing truth, verified artifacts match the instance.
 
@@ -165,7 +164,7 @@ def check_invariants(
     from lambdabench.cost import instance_cost
 
     assert sim.settle() == [], "instances left running"
-    ledger = ctx.ledger
+    ledger = lab.ledger
     assert ledger.integrity_check() == []
     truth = {b["id"]: b for b in sim.core.billing()}
     rows = ledger.instances(sweep_id=sweep_id)
@@ -192,7 +191,7 @@ def check_invariants(
         assert_one_line(err.message)
     checked = 0
     if phase is not None:
-        run_dirs = {p.name.split("-")[1]: p for p in (ctx.settings.home / "runs" / f"sweep-{sweep_id}").glob("run-*")}
+        run_dirs = {p.name.split("-")[1]: p for p in lab.sweep_dir(sweep_id).glob("run-*")}
         for run in ledger.runs(sweep_id):
             for art in ledger.artifacts(run.id):
                 if not art.verified:

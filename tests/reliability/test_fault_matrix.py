@@ -9,9 +9,7 @@ from typing import Any
 
 import pytest
 
-from lambdabench.phases import ProbePhase
-from lambdabench.sweep import SweepRunner
-from lambdabench.sweep_ops import SweepRequest, plan_sweep
+from lambdabench.run.plan import SweepRequest
 from tests.reliability.conftest import (
     StagedPhase,
     assert_one_line,
@@ -106,13 +104,13 @@ def matrix() -> list[Any]:
 def run_case(case: Case, gpus: str, home: Path) -> tuple[Any, Any]:
     """Run one sweep under the case's fault; check every invariant; return (result, phase)."""
     with simulator(case.scenario, scale=case.scale) as sim:
-        ctx = sim.context(home)
+        lab = sim.lab(home)
         try:
-            plan = plan_sweep(ctx, SweepRequest(gpus, "gpu-probe", {}))
-            phase: Any = StagedPhase(**case.extra) if case.staged else ProbePhase()
-            result = SweepRunner(ctx, plan, phase, install_signal_handlers=False).run()
+            plan = lab.plan(SweepRequest(gpus, "gpu-probe", {}))
+            phase: Any = StagedPhase(**case.extra) if case.staged else None
+            result = lab.sweep(plan, phase=phase, install_signal_handlers=False)
             assert not result.not_terminated, result
-            verified = check_invariants(sim, ctx, result.sweep_id, phase=phase if case.staged else None,
+            verified = check_invariants(sim, lab, result.sweep_id, phase=phase if case.staged else None,
                                         check_cost=case.check_cost)
             labels = [r.label for r in plan.runs]
             if case.staged and result.succeeded:
@@ -136,7 +134,7 @@ def run_case(case: Case, gpus: str, home: Path) -> tuple[Any, Any]:
                 assert sorted(set(result.succeeded) | {a10}) == sorted(labels), result
             return result, phase
         finally:
-            ctx.close()
+            lab.close()
 
 
 @pytest.mark.parametrize(("case", "scope"), matrix())
@@ -171,16 +169,16 @@ def test_packaged_scenarios(name: str, scope: str, tmp_path: Path) -> None:
     case = Case(name, data, expect="any", staged=name in ("cuda-802", "ssh-trouble"),
                 check_cost=True)
     with simulator(case.scenario, scale=300.0) as sim:
-        ctx = sim.context(tmp_path / "home")
+        lab = sim.lab(tmp_path / "home")
         try:
-            plan = plan_sweep(ctx, SweepRequest(gpus, "gpu-probe", {}, repeat=2 if scope == "sweep-repeat" else 1))
-            phase: Any = StagedPhase() if case.staged else ProbePhase()
-            result = SweepRunner(ctx, plan, phase, install_signal_handlers=False).run()
+            plan = lab.plan(SweepRequest(gpus, "gpu-probe", {}, repeat=2 if scope == "sweep-repeat" else 1))
+            phase: Any = StagedPhase() if case.staged else None
+            result = lab.sweep(plan, phase=phase, install_signal_handlers=False)
             assert not result.not_terminated
             for why in [*result.failed.values(), *result.skipped.values()]:
                 assert_one_line(why)
-            check_invariants(sim, ctx, result.sweep_id, phase=phase if case.staged else None,
+            check_invariants(sim, lab, result.sweep_id, phase=phase if case.staged else None,
                              check_cost=case.check_cost)
         finally:
-            ctx.close()
+            lab.close()
     record(f"fault:packaged-{name}:{scope}")

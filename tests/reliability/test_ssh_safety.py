@@ -66,14 +66,14 @@ def test_exec_quotes_every_word(host: tuple[Sim, Path, str], tmp_path: Path) -> 
 def test_playbook_renderer_quotes_values(host: tuple[Sim, Path, str], tmp_path: Path) -> None:
     """`--set` values rendered into a playbook step by the real renderer, run over the real session."""
     playbook = pytest.importorskip("lambdabench.remote.playbook")
-    from lambdabench.phases import open_session
+    from lambdabench.interactive import open_session
 
     sim, home, name = host
-    ctx = sim.context(home)
+    ctx = sim.lab(home)
     inst = next(i for i in ctx.cloud.list_instances() if i.name == name)
     marker = tmp_path / "pwned-playbook"
     values = hostile_values(marker)
-    session = open_session(ctx, inst.ip or "", inst.id, timeout=20)
+    session = open_session(ctx, inst, timeout=20)
     try:
         for value in values:
             line = playbook.render("printf '%s' {{ task }}", {"task": value})
@@ -112,13 +112,13 @@ def test_changed_host_key_is_refused(host: tuple[Sim, Path, str], tmp_path: Path
 
 def test_dropped_connection_is_reported_as_lost(host: tuple[Sim, Path, str]) -> None:
     """A drop mid-command is ConnectionLost, not `exited -1` (was a bug, fixed in 0dd4e90)."""
-    from lambdabench.phases import open_session
+    from lambdabench.interactive import open_session
     from lambdabench.remote.ssh import ConnectionLost
 
     sim, home, name = host
-    ctx = sim.context(home)
+    ctx = sim.lab(home)
     inst = next(i for i in ctx.cloud.list_instances() if i.name == name)
-    session = open_session(ctx, inst.ip or "", inst.id, timeout=20)
+    session = open_session(ctx, inst, timeout=20)
     errors: list[BaseException] = []
 
     def run() -> None:

@@ -136,7 +136,7 @@ def test_ssh_config_entry_and_tunnel(host, known_hosts, tmp_path):
     )
     assert out.stdout == b"via-config\n", out.stderr
     with pytest.raises(Exception, match="cannot be an ssh host alias"):
-        ssh.ssh_config_entry("bad name", host.target())
+        ssh.ssh_config_entry("bad name", host.target(), known_hosts.path)
 
 
 def test_tunnel_forwards_a_port(host, session, known_hosts):

@@ -1,4 +1,4 @@
-"""A real simulator HTTP server (API only) and a Context pointed at it."""
+"""A real simulator HTTP server (API only) and a Lab pointed at it."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from lambdabench.config import Settings
-from lambdabench.context import Context
+from lambdabench.lab import Lab
 from lambdabench.sim.core import SimCloud
 from lambdabench.sim.scenario import Scenario
 from lambdabench.sim.server import SimServer
@@ -24,9 +24,9 @@ class SimEnv:
     core: SimCloud
     env: dict[str, str]
 
-    def context(self, **extra: str) -> Context:
+    def lab(self, **extra: str) -> Lab:
         env = {**os.environ, **self.env, **extra}
-        return Context(Settings.load(env=env))
+        return Lab(Settings.load(env=env))
 
     def live(self) -> list[dict[str, Any]]:
         return [b for b in self.core.billing() if b["status"] not in ("terminated", "terminating")]

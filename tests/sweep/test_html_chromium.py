@@ -11,8 +11,7 @@ from pathlib import Path
 import pytest
 
 from lambdabench.report import _PALETTE, build_report, render
-from lambdabench.sweep import SweepRunner
-from lambdabench.sweep_ops import SweepRequest, plan_sweep
+from lambdabench.run.plan import SweepRequest
 from tests.sweep.conftest import SimEnv
 from tests.sweep.test_sweep import Work
 
@@ -61,11 +60,10 @@ def png_pixels(data: bytes) -> tuple[int, int, list[bytes]]:
 
 @pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (bash .ci/setup installs it)")
 def test_html_report_charts_render_in_chromium(simenv: SimEnv, tmp_path: Path) -> None:
-    ctx = simenv.context()
-    plan = plan_sweep(ctx, SweepRequest("a10,h100", "gpu-probe", {}))
-    result = SweepRunner(ctx, plan, Work(), install_signal_handlers=False).run()
+    lab = simenv.lab()
+    result = lab.sweep(SweepRequest("a10,h100", "gpu-probe", {}), phase=Work(), install_signal_handlers=False)
     page = tmp_path / "report.html"
-    page.write_text(render(build_report(ctx.ledger, [result.sweep_id]), "html"))
+    page.write_text(render(build_report(lab.ledger, [result.sweep_id]), "html"))
     text = page.read_text()
     assert "http://" not in text and "https://" not in text and text.count("<svg") >= 2
     shot = tmp_path / "shot.png"
@@ -87,4 +85,4 @@ def test_html_report_charts_render_in_chromium(simenv: SimEnv, tmp_path: Path) -
                 counts += 1
     # several bars of at least a few hundred pixels each were painted
     assert counts > 2000, f"only {counts} bar-coloured pixels: the charts did not render"
-    ctx.close()
+    lab.close()
