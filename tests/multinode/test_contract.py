@@ -8,10 +8,10 @@ import pytest
 
 from lambdabench.cloud.models import Instance
 from lambdabench.errors import UsageError
+from lambdabench.remote.playbook import find_playbook, render
 from lambdabench.run.cluster import Cluster, adapt_playbook, node_address, rank_order
 from lambdabench.run.nodes import ruleset_rules
 from lambdabench.run.plan import Benchmark, SweepRequest, Target, check_multinode
-from lambdabench.remote.playbook import find_playbook, render
 from tests.multinode.conftest import Sim
 
 

@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 
 from lambdabench.config import Settings
-from lambdabench.lab import Lab
 from lambdabench.errors import RemoteError
+from lambdabench.lab import Lab
 from tests.reliability.results import record  # noqa: F401 - re-exported to the test modules
 
 LB = [sys.executable, "-m", "lambdabench.cli"]
