@@ -30,6 +30,16 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption("--long", action="store_true", help="run the long fault matrices and soak tests")
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    # generated cases: a fixed seed in CI (deterministic, so a red CI is reproducible), random
+    # exploration with --long (new cases every time)
+    from hypothesis import settings
+
+    settings.register_profile("ci", derandomize=True, print_blob=True)
+    settings.register_profile("long", derandomize=False, print_blob=True)
+    settings.load_profile("long" if config.getoption("--long") else "ci")
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     if config.getoption("--long"):
         return

@@ -550,6 +550,10 @@ class SimCloud:
                     resp = _json(500, _error_body("global/unknown", "An unknown error occurred."))
                 else:
                     resp = self._route(method, rel, query, body, now)
+                    if fault is not None and kind == "slow_response":
+                        # processed at once, answered late: a slow network or gateway (a guess at
+                        # its size; what matters is a client waiting on a call that already acted)
+                        delay = self._real(fault.seconds if fault.seconds is not None else 30.0)
                     if fault is not None and kind == "lost_response":
                         # the action happened; what the client gets back says otherwise
                         if fault.mode == "http":

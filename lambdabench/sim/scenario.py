@@ -33,6 +33,7 @@ API_FAULT_KINDS = (
     "http_5xx",
     "transport_timeout",
     "lost_response",
+    "slow_response",
     "insufficient_capacity",
     "quota_exceeded",
     "global_unknown",

@@ -1,0 +1,489 @@
+"""Issue 13, item by item: every way a billing instance was left running (or the truth was not told),
+each checked against the simulator's billing truth. Each of these failed on the code before the fix."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from lambdabench.errors import LambdabenchError
+from lambdabench.ledger import Ledger
+from lambdabench.run.plan import SweepRequest
+from tests.reliability.conftest import (
+    LB,
+    Sim,
+    assert_cli_one_error,
+    cli,
+    needs_sshd,
+    record,
+    simulator,
+)
+
+pytestmark = needs_sshd
+
+ENDED = ("terminated", "terminating")
+
+
+def live(sim: Sim) -> list[dict[str, Any]]:
+    return [b for b in sim.core.billing() if b["status"] not in ENDED]
+
+
+def settle(sim: Sim, timeout: float = 15.0) -> list[dict[str, Any]]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and live(sim):
+        time.sleep(0.05)
+    return live(sim)
+
+
+def popen_sweep(sim: Sim, home: Path, *args: str, stdout: Any = subprocess.DEVNULL,
+                stderr: Any = subprocess.PIPE, **env: str) -> subprocess.Popen[str]:
+    return subprocess.Popen([*LB, "sweep", *args], env=sim.client_env(home, **env), stdout=stdout, stderr=stderr,
+                            text=True, start_new_session=True)
+
+
+def wait_for(path_or_proc: Any, needle: str, timeout: float = 60) -> str:
+    """Read a child's stderr until a line has needle; returns what was read."""
+    import selectors
+
+    proc = path_or_proc
+    sel = selectors.DefaultSelector()
+    sel.register(proc.stderr, selectors.EVENT_READ)
+    seen = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if sel.select(timeout=0.2):
+            line = proc.stderr.readline()
+            if not line:
+                break
+            seen.append(line)
+            if needle in line:
+                return "".join(seen)
+    raise AssertionError(f"{needle!r} never appeared: {''.join(seen)[-1500:]}")
+
+
+def every_created_instance_is_ended(sim: Sim, home: Path) -> None:
+    """Billing truth: nothing running; every instance the cloud made under our names is in the ledger and gone."""
+    assert settle(sim) == [], live(sim)
+    with Ledger(home) as ledger:
+        rows = {r.name: r for r in ledger.instances()}
+        for b in sim.core.billing():
+            if (b["name"] or "").startswith("lambdabench-"):
+                assert b["name"] in rows, f"{b['name']} exists in the cloud but not in the ledger"
+                assert rows[b["name"]].gone is not None, rows[b["name"]]
+        assert ledger.integrity_check() == []
+
+
+# ---- 1. absence from one listing is not "gone" ---------------------------------------------------
+
+@pytest.mark.parametrize("hidden", ["accept", "not_found"])
+def test_ctrl_c_while_new_ids_are_invisible_still_terminates_them(tmp_path: Path, hidden: str) -> None:
+    """New ids missing from GET /instances (and 404 on GET /instances/{id}) for a while: a Ctrl-C 1 s into a
+    sweep used to print 'every instance was terminated' having sent no terminate."""
+    scenario = {"visibility_delay": 600, "hidden_terminate": hidden}  # 2 s at x300
+    with simulator(scenario, scale=300.0) as sim:
+        home = tmp_path / "home"
+        proc = popen_sweep(sim, home, "--gpus", "a10,a100", "--playbook", "gpu-probe")
+        wait_for(proc, "booting")
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=90)
+        assert proc.returncode == 130, err
+        assert "proven gone" in err and "Traceback" not in err, err
+        terminates = [r for r in sim.core.requests() if r["path"].endswith("/terminate")]
+        assert terminates, "no terminate was ever sent"
+        every_created_instance_is_ended(sim, home)
+    record("leak:invisible-ids-ctrl-c")
+
+
+def test_down_by_name_while_the_id_is_still_invisible(tmp_path: Path) -> None:
+    with simulator({"visibility_delay": 900}, scale=300.0) as sim:
+        home = tmp_path / "home"
+        env = sim.client_env(home)
+        out = cli(["launch", "--gpu", "a10", "--name", "fresh", "--json"], env)
+        assert out.returncode == 0, out.stderr
+        name = json.loads(out.stdout)["name"]
+        assert not [i for i in sim.lab(home).cloud.list_instances() if i.name == name], "should still be invisible"
+        out = cli(["down", name], env)
+        assert out.returncode == 0 and f"gone: {name}" in out.stdout, out.stdout + out.stderr
+        every_created_instance_is_ended(sim, home)
+    record("leak:down-invisible")
+
+
+# ---- 2. gc and down trust the cloud, not the ledger ----------------------------------------------
+
+def test_gc_and_down_act_on_what_the_cloud_lists_even_if_the_ledger_says_gone(tmp_path: Path) -> None:
+    with simulator(None, scale=300.0, hosts=False) as sim:
+        home = tmp_path / "home"
+        env = sim.client_env(home)
+        names = []
+        for label in ("one", "two"):
+            out = cli(["launch", "--gpu", "a10", "--name", label, "--json"], env)
+            assert out.returncode == 0, out.stderr
+            names.append(json.loads(out.stdout)["name"])
+        time.sleep(0.2)
+        with Ledger(home) as ledger:
+            for n in names:
+                ledger.set_kept(n, False)
+                ledger.mark(n, "gone")  # the ledger's word, wrong
+        out = cli(["gc"], env)
+        assert out.returncode == 0, out.stderr
+        assert all(f"terminated (terminate sent, proven gone): {n}" in out.stdout for n in names), out.stdout
+        every_created_instance_is_ended(sim, home)
+        sent = [json.loads(r["body"]) if isinstance(r.get("body"), str) else r.get("body")
+                for r in sim.core.requests() if r["path"].endswith("/terminate")]
+        assert sent, "gc printed 'terminated' without a terminate request"
+    record("leak:gc-cloud-scan")
+
+
+# ---- 3. an ambiguous launch answer: reconciled by name, never resent --------------------------------
+
+def test_global_unknown_after_the_launch_happened_is_reconciled_and_never_resent(tmp_path: Path) -> None:
+    # the first launch creates its instance and is answered 500 global/unknown; the name stays invisible
+    # past the client's quick look, so the run retries under a NEW name and the first is found later
+    scenario = {"visibility_delay": 90, "faults": [{"endpoint": "launch", "kind": "lost_response",
+                                                    "mode": "unknown", "count": 1}]}
+    with simulator(scenario, scale=300.0) as sim:
+        lab = sim.lab(tmp_path / "home")
+        result = lab.sweep(SweepRequest("a10", "gpu-probe", {}), install_signal_handlers=False)
+        assert result.succeeded == ["a10#1"], result
+        launches = [r for r in sim.core.requests() if r["path"].endswith("/launch")]
+        bodies = [r.get("body") or {} for r in launches]
+        names = [b.get("name") if isinstance(b, dict) else json.loads(b).get("name") for b in bodies]
+        assert len(names) == len(set(names)), f"a launch was resent under the same name: {names}"
+        created = [b for b in sim.core.billing() if (b["name"] or "").startswith("lambdabench-")]
+        assert len(created) == 2, created  # the ambiguous one existed, and was found and terminated
+        lab.close()
+        every_created_instance_is_ended(sim, tmp_path / "home")
+    record("leak:unknown-launch")
+
+
+# ---- 4/5. SIGHUP and output that cannot be written --------------------------------------------------
+
+def test_sighup_tears_the_sweep_down(tmp_path: Path) -> None:
+    with simulator(None, scale=300.0) as sim:
+        home = tmp_path / "home"
+        proc = popen_sweep(sim, home, "--gpus", "a10,a100", "--playbook", "gpu-probe")
+        wait_for(proc, "active at")
+        proc.send_signal(signal.SIGHUP)  # the terminal closed
+        proc.communicate(timeout=90)
+        assert proc.returncode != 0
+        every_created_instance_is_ended(sim, home)
+    record("leak:sighup")
+
+
+def test_a_dead_pipe_and_ctrl_c_still_tear_down(tmp_path: Path) -> None:
+    """`sweep … 2>&1 | tee log` and Ctrl-C to the group: tee dies first, every later write fails."""
+    with simulator(None, scale=300.0) as sim:
+        home = tmp_path / "home"
+        read_end, write_end = os.pipe()
+        proc = subprocess.Popen([*LB, "sweep", "--gpus", "a10,a100", "--playbook", "gpu-probe"],
+                                env=sim.client_env(home), stdout=write_end, stderr=write_end,
+                                start_new_session=True)
+        os.close(write_end)
+        with os.fdopen(read_end, "rb") as reader:
+            seen = b""
+            while b"booting" not in seen:
+                chunk = reader.read1(4096)  # type: ignore[attr-defined]
+                assert chunk, seen
+                seen += chunk
+        # the reader (tee) is gone: every write from now on is EPIPE
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=90)
+        assert proc.returncode != 0
+        every_created_instance_is_ended(sim, home)
+        log = (home / "logs").glob("sweep-*.log")
+        assert any("terminate accepted" in p.read_text() for p in log), "the truth was not kept anywhere"
+    record("leak:dead-pipe")
+
+
+# ---- 6. a ledger that cannot be written does not block the terminate -----------------------------
+
+class _DiskFull:
+    """Real SQLite: cap the ledger's file at its current size, so the next growth fails SQLITE_FULL."""
+
+    def __init__(self, ledger: Ledger) -> None:
+        self.ledger = ledger
+
+    def __call__(self) -> None:
+        conn = self.ledger._db()
+        pages = conn.execute("PRAGMA page_count").fetchone()[0]
+        conn.execute(f"PRAGMA max_page_count = {pages}")
+
+
+def test_disk_full_mid_sweep_still_terminates_and_says_so(tmp_path: Path) -> None:
+    from lambdabench.run.context import RunContext
+
+    with simulator(None, scale=300.0) as sim:
+        lab = sim.lab(tmp_path / "home")
+        full = _DiskFull(lab.ledger)
+
+        def phase(rc: RunContext) -> None:
+            full()
+            for i in range(400):  # fill it: the run's writes now fail
+                try:
+                    rc.ledger.record_error("bench", "filler", "x" * 4000 + str(i), run_id=rc.run_id)
+                except LambdabenchError:
+                    break
+            raise LambdabenchError("benchmark died with the disk")
+
+        result = lab.sweep(SweepRequest("a10,a100", "gpu-probe", {}), phase=phase, install_signal_handlers=False)
+        assert not result.not_terminated, result
+        assert settle(sim) == [], "an instance kept billing because the ledger could not be written"
+        assert result.ledger_errors, "a failed ledger write was not said"
+        assert not any("cannot rollback" in e for e in result.ledger_errors), result.ledger_errors
+        lab.close()
+    record("leak:disk-full")
+
+
+# ---- 8. three Ctrl-Cs while a launch call is in flight ----------------------------------------------
+
+def test_three_ctrl_c_during_a_slow_launch_leak_nothing(tmp_path: Path) -> None:
+    scenario = {"faults": [{"endpoint": "launch", "kind": "slow_response", "seconds": 600, "count": 1}]}  # 2 s
+    with simulator(scenario, scale=300.0) as sim:
+        home = tmp_path / "home"
+        proc = popen_sweep(sim, home, "--gpus", "a10", "--playbook", "gpu-probe")
+        wait_for(proc, "launching gpu_1x_a10")
+        time.sleep(0.3)  # the launch call is in flight; the instance already exists
+        for _ in range(3):
+            proc.send_signal(signal.SIGINT)
+            time.sleep(0.15)
+        _, err = proc.communicate(timeout=90)
+        assert proc.returncode != 0
+        assert "Traceback" not in err, err
+        every_created_instance_is_ended(sim, home)
+        with Ledger(home) as ledger:
+            assert not [r for r in ledger.instances() if r.id is None and r.status == "requested"]
+    record("leak:three-ctrl-c")
+
+
+# ---- money guards -------------------------------------------------------------------------------
+
+def test_the_run_cap_bounds_an_unhealthy_boot(tmp_path: Path) -> None:
+    """--max-run-minutes did not cover boot: an unhealthy instance billed its 10-minute timeout."""
+    scenario = {"instance_faults": [{"match": {"type": "gpu_1x_a10", "nth": 1}, "kind": "unhealthy"}]}
+    with simulator(scenario, scale=60.0, hosts=False) as sim:
+        lab = sim.lab(tmp_path / "home")
+        plan = lab.plan(SweepRequest("a10", "gpu-probe", {}, max_run_minutes=1))  # 1 cloud minute = 1 s
+        result = lab.sweep(plan, install_signal_handlers=False)
+        assert "maximum duration" in result.failed["a10#1"], result.failed
+        row = lab.ledger.instances(sweep_id=result.sweep_id)[0]
+        assert row.terminate_called is not None and row.launch_accepted is not None
+        lived = row.terminate_called - row.launch_accepted
+        assert lived <= plan.max_run_seconds + 3, lived  # not the 10 cloud minutes (10 s) of the unhealthy timeout
+        lab.close()
+    record("money:cap-covers-boot")
+
+
+def test_terminate_called_is_the_accepted_call_not_the_first_refused_one(tmp_path: Path) -> None:
+    scenario = {"faults": [{"endpoint": "terminate", "kind": "global_unknown", "count": 3}]}
+    with simulator(scenario, scale=300.0, hosts=False) as sim:
+        lab = sim.lab(tmp_path / "home")
+        result = lab.sweep(SweepRequest("a10", "gpu-probe", {}), phase=lambda rc: time.sleep(0.2),
+                           install_signal_handlers=False)
+        assert not result.not_terminated
+        row = lab.ledger.instances(sweep_id=result.sweep_id)[0]
+        truth = next(b for b in sim.core.billing() if b["id"] == row.id)
+        refused = [r for r in sim.core.requests() if r["path"].endswith("/terminate")]
+        assert len(refused) >= 4
+        # our stamp is taken just before the accepted call: never before the refused ones
+        assert row.terminate_called is not None
+        assert row.terminate_called >= refused[2]["t"] - 0.05, (row.terminate_called, [r["t"] for r in refused])
+        assert truth["status"] in ENDED
+        lab.close()
+    record("money:terminate-stamp")
+
+
+def test_a_redirect_from_an_old_base_url_fails_at_once() -> None:
+    import httpx
+
+    from lambdabench.cloud.client import LambdaCloud, RetryPolicy
+    from lambdabench.cloud.errors import RedirectedError
+    from lambdabench.cloud.pacing import Pacer
+
+    calls = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        calls.append(request.url.path)
+        return httpx.Response(301, headers={"location": "https://cloud.lambda.ai/api/v1/instances"})
+
+    client = LambdaCloud("k" * 20, "https://cloud.lambdalabs.com/api/v1", transport=httpx.MockTransport(handler),
+                         pacer=Pacer(0, 0), retry=RetryPolicy(budget_s=30, base_s=0.001), sleep=lambda s: None)
+    with pytest.raises(RedirectedError, match="cloud.lambda.ai"):
+        client.list_instances()
+    assert len(calls) == 1, calls  # not retried for minutes
+    record("money:redirect")
+
+
+def test_pacing_keeps_a_margin_under_the_documented_limits() -> None:
+    from lambdabench.config import Settings
+
+    s = Settings.load(env={"HOME": "/nonexistent"})
+    assert s.request_interval >= 1.1 and s.launch_interval >= 13.2
+
+
+# ---- integrity, secrets, errors ---------------------------------------------------------------------
+
+FORGE = "a\nok 1 " + "0" * 64 + " forged.bin"
+
+
+def test_file_names_cannot_forge_verified_artifacts(tmp_path: Path) -> None:
+    """A newline in a pulled file's name used to forge extra 'verified' rows; a non-UTF-8 name failed the run."""
+    maker = tmp_path / "make_files.py"
+    maker.write_text("import os\nos.makedirs('out', exist_ok=True)\n"
+                     "open('out/real.txt', 'w').write('x')\n"
+                     f"open('out/' + {FORGE!r}, 'w').write('y')\n"
+                     "open(b'out/\\xff.bin', 'w').write('z')\n")
+    book = tmp_path / "forge.yaml"
+    book.write_text(
+        "name: forge\nsteps:\n"
+        f"  - name: put maker\n    put: {{src: {maker}, dest: make_files.py}}\n"
+        "  - name: make files\n    run: python3 make_files.py\n"
+        "  - name: pull\n    get: {src: out, dest: artifacts}\n")
+    with simulator(None, scale=300.0) as sim:
+        lab = sim.lab(tmp_path / "home")
+        result = lab.sweep(SweepRequest("a10", str(book), {}), install_signal_handlers=False)
+        assert result.succeeded == ["a10#1"], result.failed
+        run = lab.ledger.runs(result.sweep_id)[0]
+        arts = [a for a in lab.ledger.artifacts(run.id) if a.path.startswith("artifacts/")]
+        assert len(arts) == 3, [a.path for a in arts]
+        assert not any(a.path.endswith("forged.bin") and "\\n" not in a.path for a in arts), [a.path for a in arts]
+        assert all("\n" not in a.path for a in arts)
+        lab.close()
+    record("integrity:file-names")
+
+
+def test_a_secret_split_across_two_reads_never_reaches_a_log(tmp_path: Path) -> None:
+    from lambdabench.secrets import Secret
+
+    key = "nvapi-split-secret-0123456789abcdef"
+    Secret(key)
+    half = len(key) // 2
+    book = tmp_path / "leaky.yaml"
+    book.write_text(
+        "name: leaky\nsteps:\n"
+        f"  - name: print it in halves\n    run: printf %s {key[:half]}; sleep 0.3; printf '%s\\n' {key[half:]}\n"
+        "  - name: detached halves\n    detach: true\n"
+        f"    run: printf %s {key[:half]}; sleep 3; printf '%s\\n' {key[half:]}\n")
+    with simulator(None, scale=300.0) as sim:
+        home = tmp_path / "home"
+        lab = sim.lab(home)
+        result = lab.sweep(SweepRequest("a10", str(book), {}), install_signal_handlers=False)
+        assert result.succeeded, result.failed
+        logs = [p for p in home.rglob("*.log") if p.is_file()]
+        assert any("print-it-in-halves" in p.name for p in logs)
+        for p in logs:
+            assert key not in p.read_text(errors="replace"), p
+        lab.close()
+    record("secrets:split-reads")
+
+
+def test_an_api_key_with_a_trailing_crlf_works_and_never_prints(tmp_path: Path) -> None:
+    with simulator(None, scale=300.0, hosts=False) as sim:
+        home = tmp_path / "home"
+        key = sim.env["LAMBDA_API_KEY"]
+        ok = cli(["types", "--json"], {**sim.client_env(home), "LAMBDA_API_KEY": key + "\r\n"})
+        assert ok.returncode == 0, ok.stderr
+        bad = cli(["types"], {**sim.client_env(home), "LAMBDA_API_KEY": "wrong-key-0123456789\r\n"})
+        line = assert_cli_one_error(bad)
+        assert "wrong-key-0123456789" not in bad.stderr, line
+        weird = cli(["types"], {**sim.client_env(home), "LAMBDA_API_KEY": "abc\x07def-0123456789"})
+        assert "control characters" in assert_cli_one_error(weird)
+    record("secrets:crlf-key")
+
+
+def test_a_spec_breaking_terminate_answer_is_one_line() -> None:
+    import httpx
+
+    from lambdabench.cloud.client import LambdaCloud, RetryPolicy
+    from lambdabench.cloud.errors import CloudError
+    from lambdabench.cloud.pacing import Pacer
+
+    client = LambdaCloud("k" * 20, "http://api.invalid/api/v1", pacer=Pacer(0, 0),
+                         transport=httpx.MockTransport(lambda r: httpx.Response(
+                             200, json={"data": {"terminated_instances": True}})),
+                         retry=RetryPolicy(attempts=1, budget_s=0.01), sleep=lambda s: None)
+    with pytest.raises(CloudError, match="terminated_instances"):
+        client.terminate(["0" * 32])
+
+
+def test_an_absolute_playbook_path_runs_and_a_playbook_with_no_output_succeeds(tmp_path: Path) -> None:
+    book = tmp_path / "quiet.yaml"
+    book.write_text("name: quiet\nsteps:\n  - name: nothing\n    run: 'true'\n"
+                    "  - name: pull\n    get: {src: no-such-output, dest: artifacts}\n")
+    with simulator(None, scale=300.0) as sim:
+        home = tmp_path / "home"
+        out = cli(["sweep", "--gpus", "a10", "--playbook", str(book)], sim.client_env(home))
+        assert out.returncode == 0, out.stderr
+        with Ledger(home) as ledger:
+            sweep = ledger.latest_sweep()
+            assert sweep is not None and sweep.plan["playbook"] == str(book.resolve())
+        every_created_instance_is_ended(sim, home)
+    record("errors:abs-playbook")
+
+
+def test_names_from_the_api_are_printed_escaped(tmp_path: Path) -> None:
+    with simulator(None, scale=300.0, hosts=False) as sim:
+        home = tmp_path / "home"
+        lab = sim.lab(home)
+        key = lab.ssh_key_name()
+        evil = "lambdabench-\x1b[2J\x1b[31mred\nfake-row"
+        lab.cloud.launch(instance_type="gpu_1x_a10", region="us-east-1", ssh_key_name=key, name=evil,
+                         tags=[("lambdabench-tool", "lambdabench")])
+        time.sleep(0.1)
+        out = cli(["ls"], sim.client_env(home))
+        assert out.returncode == 0, out.stderr
+        assert "\x1b" not in out.stdout and "fake-row" in out.stdout
+        assert not any(line.startswith("fake-row") for line in out.stdout.splitlines())
+        gc = cli(["gc"], sim.client_env(home))
+        assert "\x1b" not in gc.stdout
+        lab.close()
+
+
+def test_interrupted_then_resumed_finishes_the_runs(tmp_path: Path) -> None:
+    """After Ctrl-C the CLI suggested `resume`, which then did nothing (cancelled runs counted as done)."""
+    with simulator(None, scale=300.0) as sim:
+        home = tmp_path / "home"
+        proc = popen_sweep(sim, home, "--gpus", "a10,a100", "--playbook", "gpu-probe")
+        wait_for(proc, "booting")
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=90)
+        assert "lambdabench resume" in err, err
+        sweep_id = int(err.split("lambdabench resume ")[1].split("`")[0])
+        out = cli(["resume", str(sweep_id)], sim.client_env(home))
+        assert out.returncode == 0, out.stderr
+        with Ledger(home) as ledger:
+            assert [r.status for r in ledger.runs(sweep_id)] == ["succeeded", "succeeded"]
+        every_created_instance_is_ended(sim, home)
+    record("errors:resume-after-ctrl-c")
+
+
+def test_ctrl_c_during_a_finished_runs_teardown_keeps_it_succeeded(tmp_path: Path) -> None:
+    with simulator({"terminate_seconds": 300}, scale=300.0, hosts=False) as sim:  # terminating lasts 1 s
+        lab = sim.lab(tmp_path / "home")
+        plan = lab.plan(SweepRequest("a10", "gpu-probe", {}))
+        runner = lab.runner(plan, phase=lambda rc: None, install_signal_handlers=False)
+
+        def interrupt_when_terminating() -> None:
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline:
+                if any(b["status"] == "terminating" for b in sim.core.billing()):
+                    runner.stop.set()
+                    return
+                time.sleep(0.01)
+
+        threading.Thread(target=interrupt_when_terminating, daemon=True).start()
+        result = runner.run()
+        assert result.succeeded == ["a10#1"] and not result.cancelled, result
+        assert lab.ledger.runs(result.sweep_id)[0].status == "succeeded"
+        lab.close()
+
+
+_ = socket  # noqa: F841
