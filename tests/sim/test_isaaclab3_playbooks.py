@@ -174,6 +174,14 @@ def test_setup_offline_needs_a_312_and_installs_from_the_wheel_folder(a100: SimB
     assert a100.facts["il3_installer"] == "pip" and a100.facts["il3_isaaclab"] == "3.0.0"
     pip_log = step_log(setup, "install isaaclab")
     assert "Successfully installed" in pip_log and "isaaclab-3.0.0" in pip_log
+    # the task's USD: Isaac's https asset root is out of reach too, a mirror on the box is not
+    offline = a100.play("isaaclab3-train", num_envs="8", max_iterations="1")
+    assert not offline.ok and "Failed to download https://" in step_log(offline, "train")
+    usd = a100.home / "assets" / "Isaac/IsaacLab/Robots/Classic/Cartpole/cartpole.usd"
+    usd.parent.mkdir(parents=True)
+    usd.write_text("#usda 1.0\n")
+    trained = a100.play("isaaclab3-train", num_envs="8", max_iterations="1", asset_root=str(a100.home / "assets"))
+    assert trained.ok, trained.error
 
 
 @needs_sshd

@@ -259,3 +259,18 @@ def test_play_latest_loads_the_newest_run_exports_and_stops_cleanly_on_sigint(in
     assert f"[INFO]: Loading model checkpoint from: {newest}/model_2.pt" in stdout
     assert "[INFO] Policy playback is running, press Ctrl+C to exit..." in stdout
     assert (newest / "exported" / "policy.pt").exists()
+
+
+def test_the_robot_usd_comes_from_the_asset_root_which_offline_boxes_must_mirror(installed: Box) -> None:
+    url = "https://omniverse-content-production.s3-us-west-2.amazonaws.com/Assets/Isaac/6.2"
+    installed.network(False)
+    out = installed.sh(f"{TRAIN} --max_iterations 1")
+    assert out.returncode == 1 and f"Failed to download {url}/Isaac/IsaacLab/Robots/Classic/Cartpole/cartpole.usd" in out.stderr
+    mirror = installed.home / "assets"
+    out = installed.sh(f"{TRAIN} --max_iterations 1", env={"ISAACSIM_ASSET_ROOT": f"{mirror}/"})
+    assert out.returncode == 1
+    assert f"FileNotFoundError: Unable to resolve the file: {mirror}/Isaac/IsaacLab/Robots/Classic/Cartpole/cartpole.usd" in out.stderr
+    usd = mirror / "Isaac/IsaacLab/Robots/Classic/Cartpole/cartpole.usd"
+    usd.parent.mkdir(parents=True)
+    usd.write_text("#usda 1.0\n")
+    installed.ok(f"{TRAIN} --max_iterations 1", env={"ISAACSIM_ASSET_ROOT": str(mirror)})

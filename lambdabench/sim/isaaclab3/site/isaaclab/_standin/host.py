@@ -128,3 +128,29 @@ class Events:
     def close(self) -> None:
         self.writer.flush()
         self.writer.close()
+
+
+def network_off() -> bool:
+    state = os.environ.get("LAMBDABENCH_SIM_STATE")
+    try:
+        return bool(state) and (Path(state) / "network").read_text().strip() == "off"
+    except OSError:
+        return False
+
+
+def load_asset(asset_root: str, asset: str) -> None:
+    """The robot's USD, as the env is created: from ISAACSIM_ASSET_ROOT, else the https asset root.
+
+    isaaclab/utils/assets.py:177-213 picks the root; retrieve_file_path (line 647) fails an
+    unresolvable local USD with this FileNotFoundError. A remote one needs the network (the
+    exception's wording for a failed download is a guess).
+    """
+    root = os.environ.get("ISAACSIM_ASSET_ROOT", "").rstrip("/\\") or asset_root
+    path = f"{root}/{asset}"
+    if root.startswith(("http://", "https://")):
+        if network_off():
+            traceback_exit("RuntimeError", f"Failed to download {path} (guess: no network; mirror the assets and set "
+                           "ISAACSIM_ASSET_ROOT)", "isaaclab/utils/assets.py")
+        return
+    if not Path(path).is_file():
+        traceback_exit("FileNotFoundError", f"Unable to resolve the file: {path}", "isaaclab/utils/assets.py")

@@ -287,6 +287,7 @@ def train(argv: list[str]) -> int:
     if rank in (None, 0):
         write_run_manifest(log_dir, task.id)
     print("[2/3] Creating environment", flush=True)
+    host.load_asset(tasks.ASSET_ROOT, task.asset)
     cartpole = host.cartpole()
     env = cartpole.CartPole(num_envs, seed)
     policy = cartpole.LinearPolicy(seed)
@@ -468,6 +469,7 @@ def play(argv: list[str]) -> int:
         host.die("[simulated] published (pretrained) checkpoints are not simulated: pass --checkpoint", 2)
     resume = _checkpoint_file(args.checkpoint, log_root, task, where)
     print("[2/3] Creating environment", flush=True)
+    host.load_asset(tasks.ASSET_ROOT, task.asset)
     cartpole = host.cartpole()
     env = cartpole.CartPole(args.num_envs or task.num_envs, args.seed if args.seed is not None else AGENT_SEED)
     print("[3/3] Loading policy", flush=True)

@@ -14,6 +14,9 @@ from dataclasses import dataclass, field
 
 from isaaclab._standin.host import traceback_exit
 
+# the assets: isaaclab_assets/robots/cartpole.py:21-22, ant.py:25, humanoid.py:25, below the asset root of
+# isaaclab/utils/assets.py:177-213 (ISAACSIM_ASSET_ROOT, else isaaclab/apps/isaaclab.python.kit:276, an https URL)
+ASSET_ROOT = "https://omniverse-content-production.s3-us-west-2.amazonaws.com/Assets/Isaac/6.2"
 # isaaclab_tasks/core/cartpole/cartpole_common.py:29-53, ant_common.py:67, humanoid_common.py:76
 PHYSICS_PRESETS = ("isaacsim_physx", "ovphysx", "physx", "newton_mjwarp", "newton_kamino")
 # isaaclab_tasks/utils/presets.py:24-29 (MultiBackendRendererCfg)
@@ -29,6 +32,7 @@ class Task:
     save_interval: int
     num_envs: int
     workflow: str  # direct | manager-based
+    asset: str  # the robot's USD below the Isaac asset root (isaaclab_assets/robots/*.py)
     cameras: bool = False
     presets: tuple[str, ...] = field(default=PHYSICS_PRESETS)
 
@@ -36,18 +40,18 @@ class Task:
 TASKS = [
     # cartpole/__init__.py:21-83; agents/rsl_rl_ppo_cfg.py:22-26,55-56,84-90,128-129;
     # cartpole_direct_env_cfg.py:58, cartpole_manager_env_cfg.py:165, *_camera_env_cfg.py:56,140
-    Task("Isaac-Cartpole-Direct", "cartpole_direct", 16, 150, 50, 4096, "direct"),
-    Task("Isaac-Cartpole", "cartpole", 16, 150, 50, 4096, "manager-based"),
-    Task("Isaac-Cartpole-Camera-Direct", "cartpole_camera_direct", 64, 200, 50, 512, "direct", cameras=True,
+    Task("Isaac-Cartpole-Direct", "cartpole_direct", 16, 150, 50, 4096, "direct", "Isaac/IsaacLab/Robots/Classic/Cartpole/cartpole.usd"),
+    Task("Isaac-Cartpole", "cartpole", 16, 150, 50, 4096, "manager-based", "Isaac/IsaacLab/Robots/Classic/Cartpole/cartpole.usd"),
+    Task("Isaac-Cartpole-Camera-Direct", "cartpole_camera_direct", 64, 200, 50, 512, "direct", "Isaac/IsaacLab/Robots/Classic/Cartpole/cartpole.usd", cameras=True,
          presets=PHYSICS_PRESETS + RENDERER_PRESETS),
-    Task("Isaac-Cartpole-Camera", "cartpole_camera", 64, 200, 50, 512, "manager-based", cameras=True,
+    Task("Isaac-Cartpole-Camera", "cartpole_camera", 64, 200, 50, 512, "manager-based", "Isaac/IsaacLab/Robots/Classic/Cartpole/cartpole.usd", cameras=True,
          presets=PHYSICS_PRESETS + RENDERER_PRESETS),
     # locomotion/ant/__init__.py:21,38; agents/rsl_rl_ppo_cfg.py:12-16,45-46; ant_*_env_cfg.py:58,171
-    Task("Isaac-Ant-Direct", "ant_direct", 32, 1000, 50, 4096, "direct"),
-    Task("Isaac-Ant", "ant", 32, 1000, 50, 4096, "manager-based"),
+    Task("Isaac-Ant-Direct", "ant_direct", 32, 1000, 50, 4096, "direct", "Isaac/Robots/IsaacSim/Ant/ant_instanceable.usd"),
+    Task("Isaac-Ant", "ant", 32, 1000, 50, 4096, "manager-based", "Isaac/Robots/IsaacSim/Ant/ant_instanceable.usd"),
     # locomotion/humanoid/__init__.py:39; agents/rsl_rl_ppo_cfg.py:22-26,55-56; humanoid_*_env_cfg.py:52,182
-    Task("Isaac-Humanoid-Direct", "humanoid_direct", 32, 1000, 100, 4096, "direct"),
-    Task("Isaac-Humanoid", "humanoid", 32, 1000, 100, 4096, "manager-based"),
+    Task("Isaac-Humanoid-Direct", "humanoid_direct", 32, 1000, 100, 4096, "direct", "Isaac/Robots/IsaacSim/Humanoid/humanoid_instanceable.usd"),
+    Task("Isaac-Humanoid", "humanoid", 32, 1000, 100, 4096, "manager-based", "Isaac/Robots/IsaacSim/Humanoid/humanoid_instanceable.usd"),
 ]
 
 
