@@ -22,7 +22,8 @@ import zipfile
 from email.parser import HeaderParser
 from pathlib import Path
 
-CALL_LIMIT = 64 * 1024 * 1024  # what one device call carries (carry paths together)
+CALL_LIMIT = 64 * 1024 * 1024  # what one device call carries (working tree and carry paths together)
+USABLE = 60 * 1024 * 1024  # minus the working tree (about 2 MiB) and a margin
 # what bench/device/RESULTS.md records on the GPU box: Python 3.12.3, torch 2.11.0+cu130, JAX 0.11.2
 BOX_DEFAULT = ("torch", "jax", "jaxlib", "tensorboard")
 
@@ -70,17 +71,17 @@ def closure(roots: list[str], graph: dict[str, dict[str, object]]) -> set[str]:
 
 
 def calls_for(sizes: list[int]) -> int:
-    """Device calls to carry these files in ≤ 64 MiB loads (first-fit decreasing; big files split)."""
+    """Device calls to carry these files in ≤ 60 MiB loads (first-fit decreasing; big files split)."""
     loads: list[int] = []
     pieces: list[int] = []
     for size in sizes:
-        while size > CALL_LIMIT:
-            pieces.append(CALL_LIMIT)
-            size -= CALL_LIMIT
+        while size > USABLE:
+            pieces.append(USABLE)
+            size -= USABLE
         pieces.append(size)
     for piece in sorted(pieces, reverse=True):
         for i, load in enumerate(loads):
-            if load + piece <= CALL_LIMIT:
+            if load + piece <= USABLE:
                 loads[i] += piece
                 break
         else:
@@ -88,12 +89,41 @@ def calls_for(sizes: list[int]) -> int:
     return len(loads)
 
 
+def stage(wheels: Path, files: list[str], out: Path) -> None:
+    """Carry folders for bench/device/run_il3_h200.sh: parts and folders of ≤ 60 MiB (first fit)."""
+    part_size = USABLE
+    pieces: list[tuple[str, bytes]] = []
+    for name in files:
+        data = (wheels / name).read_bytes()
+        chunks = [data[i:i + part_size] for i in range(0, len(data), part_size)] or [b""]
+        pieces += [(f"{name}.part{i:03d}", chunk) for i, chunk in enumerate(chunks)]
+    loads: list[list[tuple[str, bytes]]] = []
+    for piece in sorted(pieces, key=lambda p: -len(p[1])):
+        for load in loads:
+            if sum(len(c) for _, c in load) + len(piece[1]) <= USABLE:
+                load.append(piece)
+                break
+        else:
+            loads.append([piece])
+    for index, load in enumerate(loads):
+        folder = out / f"{index:02d}"
+        folder.mkdir(parents=True, exist_ok=True)
+        for name, chunk in load:
+            (folder / name).write_bytes(chunk)
+    (out / "MANIFEST").write_text("".join(f"{name}\n" for name in files))
+    print(f"staged {len(files)} wheels in {len(loads)} carry folders under {out}")
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("wheels", type=Path)
     parser.add_argument("--box", default=",".join(BOX_DEFAULT),
                         help="distributions (and their dependencies) the GPU box already has")
+    parser.add_argument("--skip", default="open3d",
+                        help="distributions to leave out (open3d: no module of the 3.0.0 wheel imports it)")
     parser.add_argument("--json", type=Path, help="write the table as JSON here")
+    parser.add_argument("--stage", type=Path,
+                        help="write what the box lacks here as carry folders 00/, 01/, … of ≤ 60 MiB (big wheels split)")
     args = parser.parse_args(argv)
     graph = {}
     for path in sorted(args.wheels.glob("*.whl")):
@@ -102,7 +132,10 @@ def main(argv: list[str]) -> int:
     on_box = closure([b for b in args.box.split(",") if b], graph)
     rows = sorted(graph.values(), key=lambda r: -int(r["size"]))  # type: ignore[arg-type]
     total = sum(int(r["size"]) for r in rows)  # type: ignore[arg-type]
-    need = [r for r in rows if r["name"] not in on_box]
+    skipped = {norm(n) for n in args.skip.split(",") if n}
+    need = [r for r in rows if r["name"] not in on_box and r["name"] not in skipped]
+    if skipped:
+        print(f"left out: {', '.join(sorted(skipped & set(graph)))}")
     need_total = sum(int(r["size"]) for r in need)  # type: ignore[arg-type]
     mib = 1024 * 1024
     print(f"{'MiB':>8}  {'on box':6}  distribution")
@@ -115,7 +148,9 @@ def main(argv: list[str]) -> int:
         print(f"  larger than one call (64 MiB): {r['file']} ({int(r['size']) / mib:.1f} MiB)")
     calls = calls_for([int(r["size"]) for r in need])  # type: ignore[arg-type]
     print(f"fits in one call: {'yes' if need_total <= CALL_LIMIT else 'no'}; "
-          f"≥ {calls} calls of 64 MiB with the big wheels split")
+          f"≥ {calls} calls of ≤ 60 MiB with the big wheels split")
+    if args.stage:
+        stage(args.wheels, [str(r["file"]) for r in need], args.stage)
     if args.json:
         args.json.write_text(json.dumps({"distributions": rows, "on_box": sorted(on_box),
                                          "total_bytes": total, "need_bytes": need_total,
