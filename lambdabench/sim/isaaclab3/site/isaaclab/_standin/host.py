@@ -1,0 +1,156 @@
+"""What the simulated box provides the stand-in: its GPUs, faults, the cart-pole workload, the venv."""
+
+from __future__ import annotations
+
+import atexit
+import importlib.util
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from types import ModuleType
+from typing import Any, NoReturn
+
+BANNER = "[simulated] lambdabench stand-in for Isaac Lab 3.0.0: a numpy cart-pole on the CPU, not Newton"
+
+
+def die(text: str, code: int = 1) -> NoReturn:
+    sys.stdout.flush()
+    sys.stderr.write(text.rstrip("\n") + "\n")
+    sys.stderr.flush()
+    raise SystemExit(code)
+
+
+def traceback_exit(kind: str, message: str, where: str) -> NoReturn:
+    """An uncaught exception as Python prints it (exit status 1)."""
+    die(f"Traceback (most recent call last):\n  File \"{where}\"\n{kind}: {message}")
+
+
+def _state_json(name: str, default: Any) -> Any:
+    state = os.environ.get("LAMBDABENCH_SIM_STATE")
+    if not state:
+        return default
+    try:
+        return json.loads((Path(state) / name).read_text())
+    except (OSError, ValueError):
+        return default
+
+
+def gpu_spec() -> dict[str, Any]:
+    spec: dict[str, Any] = _state_json("gpu.json", {"gpus": 1, "model": "NVIDIA GPU", "rtx": False})
+    return spec
+
+
+def cuda_802() -> bool:
+    until = _state_json("faults.json", {}).get("cuda_802")
+    return bool(until) and (until.get("until") is None or time.time() < float(until["until"]))
+
+
+def check_device(device: str) -> None:
+    """Where a kitless run on this box would stop before its first step (Warp/torch initialise CUDA).
+
+    The messages are guesses in the style of Warp's and torch's own (no real run on such a box here).
+    """
+    count = int(gpu_spec().get("gpus", 0))
+    if device.startswith("cuda"):
+        if count == 0:
+            traceback_exit("RuntimeError", f"Warp CUDA error: no CUDA device available for '{device}' (guess)",
+                           "warp/_src/context.py")
+        if cuda_802():
+            traceback_exit("RuntimeError", "CUDA error: system not yet initialized (error 802)",
+                           "torch/cuda/__init__.py")
+        index = int(device.split(":")[1]) if ":" in device else 0
+        if index >= count:
+            traceback_exit("RuntimeError", f"Invalid device identifier '{device}' ({count} CUDA device(s) visible)",
+                           "warp/_src/context.py")
+
+
+def mark_busy() -> None:
+    """Tell the simulated nvidia-smi a GPU workload runs until this process ends."""
+    state = os.environ.get("LAMBDABENCH_SIM_STATE")
+    if not state:
+        return
+    marker = Path(state) / "busy" / f"isaaclab3-{os.getpid()}"
+    try:
+        marker.parent.mkdir(parents=True, exist_ok=True)
+        marker.write_text(str(os.getpid()))
+    except OSError:
+        return
+    atexit.register(lambda: marker.unlink(missing_ok=True))
+
+
+def cartpole() -> ModuleType:
+    """The simulator's numpy cart-pole (lambdabench/sim/isaaclab_template/common/_simulated), reused as is."""
+    image = os.environ.get("LAMBDABENCH_SIM_IMAGE")
+    if not image:
+        die("[simulated] LAMBDABENCH_SIM_IMAGE is not set: the Isaac Lab 3 stand-in runs on simulated instances only")
+    path = Path(image).parent / "isaaclab_template" / "common" / "_simulated" / "isaaclab_sim" / "cartpole.py"
+    if "_lambdabench_cartpole" in sys.modules:
+        return sys.modules["_lambdabench_cartpole"]
+    spec = importlib.util.spec_from_file_location("_lambdabench_cartpole", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["_lambdabench_cartpole"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def python_executable() -> str:
+    """The venv interpreter this process was started as (the real launcher uses sys.executable)."""
+    return os.environ.get("LAMBDABENCH_SIM_PY_EXE") or sys.executable
+
+
+def installed(distribution: str) -> bool:
+    from importlib import metadata
+
+    try:
+        metadata.version(distribution)
+    except metadata.PackageNotFoundError:
+        return False
+    return True
+
+
+class Events:
+    """A TensorBoard event file with tags kept verbatim, as torch's SummaryWriter writes them."""
+
+    def __init__(self, folder: Path) -> None:
+        from tensorboardX import FileWriter
+
+        self.writer = FileWriter(str(folder), flush_secs=1)
+
+    def scalar(self, tag: str, value: float, step: int) -> None:
+        from tensorboardX.proto.summary_pb2 import Summary
+
+        summary = Summary(value=[Summary.Value(tag=tag, simple_value=float(value))])
+        self.writer.add_summary(summary, int(step), time.time())
+
+    def close(self) -> None:
+        self.writer.flush()
+        self.writer.close()
+
+
+def network_off() -> bool:
+    state = os.environ.get("LAMBDABENCH_SIM_STATE")
+    try:
+        return bool(state) and (Path(state) / "network").read_text().strip() == "off"
+    except OSError:
+        return False
+
+
+def load_asset(asset_root: str, asset: str) -> None:
+    """The robot's USD, as the env is created: from ISAACSIM_ASSET_ROOT, else the https asset root.
+
+    isaaclab/utils/assets.py:177-213 picks the root; retrieve_file_path (line 647) fails an
+    unresolvable local USD with this FileNotFoundError. A remote one needs the network (the
+    exception's wording for a failed download is a guess).
+    """
+    root = os.environ.get("ISAACSIM_ASSET_ROOT", "").rstrip("/\\") or asset_root
+    path = f"{root}/{asset}"
+    if root.startswith(("http://", "https://")):
+        if network_off():
+            traceback_exit("RuntimeError", f"Failed to download {path} (guess: no network; mirror the assets and set "
+                           "ISAACSIM_ASSET_ROOT)", "isaaclab/utils/assets.py")
+        return
+    if not Path(path).is_file():
+        traceback_exit("FileNotFoundError", f"Unable to resolve the file: {path}", "isaaclab/utils/assets.py")

@@ -1,0 +1,200 @@
+"""The isaaclab3-* playbooks: their GPU gates per instance type, and setup → train → play → collect on
+simulated hosts (a real sshd per host, the instance image on PATH) through lambdabench's own runner."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+from lambdabench.cloud.models import InstanceType
+from lambdabench.gpuinfo import type_facts
+from lambdabench.remote.playbook import (
+    PlaybookResult,
+    check_requirements,
+    find_playbook,
+    run_playbook,
+)
+from lambdabench.sim.catalog import DEFAULT_TYPES
+from lambdabench.sim.hosts import HostManager
+
+needs_sshd = pytest.mark.skipif(not Path("/usr/sbin/sshd").exists(), reason="OpenSSH sshd not installed")
+TYPES = {t.name: t for t in DEFAULT_TYPES}
+INDEX = json.loads((Path(__file__).resolve().parents[2] / "lambdabench/sim/isaaclab3/index.json").read_text())
+
+
+def facts_of(name: str) -> dict[str, Any]:
+    t = TYPES[name]
+    return type_facts(InstanceType(name=t.name, gpu_description=t.gpu_description, gpus=t.gpus))
+
+
+def problems(playbook: str, type_name: str, **sets: str) -> list[str]:
+    return check_requirements(find_playbook(playbook), sets, facts_of(type_name))
+
+
+# ---- gates -------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("type_name", ["gpu_1x_a100", "gpu_1x_h100_sxm5", "gpu_8x_a100_80gb_sxm4",
+                                       "gpu_8x_b200_sxm6", "gpu_1x_gh200", "gpu_1x_a10"])
+@pytest.mark.parametrize("playbook", ["isaaclab3-train", "isaaclab3-play"])
+def test_kitless_training_and_playback_run_on_gpus_without_rt_cores_and_on_gh200(playbook: str, type_name: str) -> None:
+    assert problems(playbook, type_name) == []
+
+
+def test_cameras_render_kitless_only_with_newtons_warp_renderer() -> None:
+    task = {"task": "Isaac-Cartpole-Camera-Direct"}
+    (rtx, kit) = problems("isaaclab3-train", "gpu_1x_h100_sxm5", **task)
+    assert "no RT cores" in rtx and "newton_renderer" in rtx
+    assert "add newton_renderer to presets" in kit
+    assert problems("isaaclab3-train", "gpu_1x_h100_sxm5", presets="newton_mjwarp,newton_renderer", **task) == []
+
+
+@pytest.mark.parametrize("sets", [{"video": "true"}, {"livestream": "2"}, {"presets": "newton_mjwarp,isaacsim_rtx"}])
+def test_what_needs_rtx_is_refused_on_h100_with_the_reason_and_on_a10_because_kit_is_absent(sets: dict[str, str]) -> None:
+    on_h100 = problems("isaaclab3-train", "gpu_1x_h100_sxm5", **sets)
+    assert "H100 has no RT cores" in on_h100[0]
+    on_a10 = problems("isaaclab3-train", "gpu_1x_a10", **sets)
+    assert len(on_a10) == 1 and ("Kit" in on_a10[0] or "Isaac Sim" in on_a10[0])
+
+
+def test_physx_presets_sb3_on_many_gpus_and_gpu_less_types_are_refused() -> None:
+    assert "needs Isaac Sim (PhysX, RTX)" in problems("isaaclab3-train", "gpu_1x_a100", presets="isaacsim_physx")[0]
+    (sb3,) = problems("isaaclab3-train", "gpu_8x_h100_sxm5", library="sb3")
+    assert "sb3 cannot train on several GPUs" in sb3 and "multi_gpu=off" in sb3
+    assert problems("isaaclab3-train", "gpu_8x_h100_sxm5", library="sb3", multi_gpu="off") == []
+    assert "at least 1 GPU" in problems("isaaclab3-train", "cpu_4x_general")[0]
+
+
+# ---- on simulated hosts --------------------------------------------------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class SimBox:
+    """One simulated instance (HostManager: sshd, image, disk) and a lambdabench SSH session to it."""
+
+    def __init__(self, root: Path, type_name: str) -> None:
+        from lambdabench.remote.ssh import KnownHosts, SshTarget, wait_for_ssh
+
+        t = TYPES[type_name]
+        key = root / "id_ed25519"
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
+        self.root = root
+        self.manager = HostManager(root / "sim", port=_free_port())
+        spec = SimpleNamespace(name=t.name, gpus=t.gpus, gpu_model=t.gpu_model, gpu_memory_mib=t.gpu_memory_mib,
+                               rtx=t.rtx, arch=t.arch)
+        info = self.manager.start("i-il3", authorized_key=key.with_suffix(".pub").read_text(), instance_type=spec)
+        self.home = self.manager.host_dir("i-il3") / "disk"
+        self.state = self.manager.host_dir("i-il3")
+        target = SshTarget(host=info.ip, port=info.port, user=self.manager.user, key_path=key, instance_id="i-il3")
+        self.session = wait_for_ssh(target, timeout=60, known_hosts=KnownHosts(root / "known_hosts"))
+        self.facts: dict[str, Any] = facts_of(type_name)
+
+    def play(self, name: str, **sets: str) -> PlaybookResult:
+        result = run_playbook(self.session, find_playbook(name), sets, self.facts, {}, self.root / "logs" / name,
+                              local_dir=self.root / "local", poll_s=0.1)
+        self.facts.update(result.facts)
+        return result
+
+    def close(self) -> None:
+        self.session.close()
+        self.manager.close()
+
+
+@pytest.fixture
+def a100(tmp_path: Path) -> Iterator[SimBox]:
+    box = SimBox(tmp_path, "gpu_1x_a100")
+    yield box
+    box.close()
+
+
+def step_log(result: PlaybookResult, name: str) -> str:
+    step = next(s for s in result.steps if s.name == name)
+    return Path(step.log_path).read_text() if step.log_path else ""
+
+
+@needs_sshd
+def test_setup_train_play_collect_on_a_simulated_a100(a100: SimBox) -> None:
+    setup = a100.play("isaaclab3-setup")
+    assert setup.ok, setup.error
+    f = a100.facts
+    assert f["il3_python_version"].startswith("3.12.") and f["il3_venv"] == f"{a100.home}/isaaclab3-venv"
+    assert f["il3_installer"] == f"{a100.home}/.local/bin/uv"  # no uv on the image: astral's installer put it there
+    assert (f["il3_isaaclab"], f["il3_torch"], f["il3_warp"], f["il3_newton"], f["il3_rsl_rl"]) == (
+        "3.0.0", "2.11.0", "1.17.0", "1.6.1", "5.5.1")
+    again = a100.play("isaaclab3-setup")  # a second set-up reuses the venv
+    assert again.ok and again.facts["il3_venv_reused"] == "true"
+    train = a100.play("isaaclab3-train", num_envs="16", max_iterations="3")
+    assert train.ok, train.error
+    assert [s.name for s in train.steps if not s.skipped] == ["train"]
+    assert "Training time:" in step_log(train, "train")
+    play = a100.play("isaaclab3-play", play_seconds="3", num_envs="4")
+    assert play.ok, play.error  # SIGINT after play_seconds: a clean stop, exit 0
+    assert "Policy playback is running" in step_log(play, "play")
+    collect = a100.play("isaaclab3-collect")
+    assert collect.ok, collect.error
+    (run,) = (a100.root / "local" / "artifacts" / "rsl_rl" / "cartpole_direct").iterdir()
+    names = {p.relative_to(run).as_posix() for p in run.rglob("*") if p.is_file()}
+    assert {"run.json", "params/env.yaml", "params/agent.yaml", "model_0.pt", "model_2.pt",
+            "exported/policy.pt", "exported/policy.onnx"} <= names
+    assert any(n.startswith("events.out.tfevents.") for n in names)
+
+
+@needs_sshd
+def test_setup_offline_needs_a_312_and_installs_from_the_wheel_folder(a100: SimBox) -> None:
+    (a100.state / "network").write_text("off\n")
+    folder = a100.home / "wheels"
+    folder.mkdir()
+    for dist in INDEX["distributions"]:
+        (folder / dist["wheel"]).write_bytes(b"")
+    refused = a100.play("isaaclab3-setup", wheels=str(folder))
+    assert not refused.ok
+    log = step_log(refused, "python 3.12 venv")
+    assert "no Python 3.12 and no uv on this box, and wheels= means no network to fetch them: set python=" in log
+    # a 3.12 the user provides (here: one uv made earlier, while the box had network)
+    (a100.state / "network").write_text("on\n")
+    made = a100.session.run("curl -LsSf https://astral.sh/uv/install.sh | sh >/dev/null && "
+                            "~/.local/bin/uv python install 3.12 && ~/.local/bin/uv python find 3.12", timeout=120)
+    python = made.stdout.strip().splitlines()[-1]
+    a100.session.run("rm -rf ~/.local/bin", timeout=30)
+    (a100.state / "network").write_text("off\n")
+    setup = a100.play("isaaclab3-setup", wheels=str(folder), python=python)
+    assert setup.ok, setup.error
+    assert a100.facts["il3_installer"] == "pip" and a100.facts["il3_isaaclab"] == "3.0.0"
+    pip_log = step_log(setup, "install isaaclab")
+    assert "Successfully installed" in pip_log and "isaaclab-3.0.0" in pip_log
+    # the task's USD: Isaac's https asset root is out of reach too, a mirror on the box is not
+    offline = a100.play("isaaclab3-train", num_envs="8", max_iterations="1")
+    assert not offline.ok and "Failed to download https://" in step_log(offline, "train")
+    usd = a100.home / "assets" / "Isaac/IsaacLab/Robots/Classic/Cartpole/cartpole.usd"
+    usd.parent.mkdir(parents=True)
+    usd.write_text("#usda 1.0\n")
+    trained = a100.play("isaaclab3-train", num_envs="8", max_iterations="1", asset_root=str(a100.home / "assets"))
+    assert trained.ok, trained.error
+
+
+@needs_sshd
+def test_setup_never_installs_into_an_activated_venv(a100: SimBox) -> None:
+    import dataclasses
+
+    a100.session.run("curl -LsSf https://astral.sh/uv/install.sh | sh >/dev/null && ~/.local/bin/uv venv decoy",
+                     timeout=120)
+    playbook = find_playbook("isaaclab3-setup")
+    activated = dataclasses.replace(playbook, env={**playbook.env, "VIRTUAL_ENV": f"{a100.home}/decoy"})
+    result = run_playbook(a100.session, activated, {}, a100.facts, {}, a100.root / "l", local_dir=a100.root / "local",
+                          poll_s=0.1)
+    assert result.ok, result.error
+    assert result.facts["il3_venv"] == f"{a100.home}/isaaclab3-venv"
+    assert not list((a100.home / "decoy").rglob("isaaclab-3.0.0.dist-info"))
+    assert list((a100.home / "isaaclab3-venv").rglob("isaaclab-3.0.0.dist-info"))
