@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from lambdabench.sweep_ops import SweepRequest, plan_sweep, run_sweep
+from lambdabench.run.plan import SweepRequest
 from tests.multinode.conftest import HOST_SCALE, needs_sshd, start
 
 pytestmark = [needs_sshd, pytest.mark.timeout(600)]
@@ -17,9 +17,8 @@ SETS = {"num_envs": "16", "max_iterations": "3"}
 def test_isaaclab3_train_on_two_h100_nodes(tmp_path: Path) -> None:
     sim, srv = start(tmp_path, {"capacity": {"gpu_1x_h100_sxm5": {"us-east-3": 2}}}, hosts=True, scale=HOST_SCALE)
     try:
-        ctx = sim.context()
-        result = run_sweep(ctx, plan_sweep(ctx, SweepRequest("h100", "isaaclab3-train", SETS, nodes=2,
-                                                             max_run_minutes=600)), name="two")
+        ctx = sim.lab()
+        result = ctx.sweep(SweepRequest("h100", "isaaclab3-train", SETS, nodes=2, max_run_minutes=600), name="two")
         assert result.succeeded, result.failed
         run = ctx.ledger.runs(result.sweep_id)[0]
         steps = {s.name for s in ctx.ledger.steps(run.id)}
@@ -42,9 +41,9 @@ def test_isaaclab3_train_on_two_h100_nodes(tmp_path: Path) -> None:
 def test_isaaclab3_rsl_rl_steps_are_not_multiplied_again(tmp_path: Path) -> None:
     sim, srv = start(tmp_path, {"capacity": {"gpu_1x_h100_sxm5": {"us-east-3": 2}}}, hosts=True, scale=HOST_SCALE)
     try:
-        ctx = sim.context()
-        result = run_sweep(ctx, plan_sweep(ctx, SweepRequest("h100", "isaaclab3-train", {**SETS, "library": "rsl_rl"},
-                                                             nodes=2, max_run_minutes=600)), name="two")
+        ctx = sim.lab()
+        result = ctx.sweep(SweepRequest("h100", "isaaclab3-train", {**SETS, "library": "rsl_rl"}, nodes=2,
+                                        max_run_minutes=600), name="two")
         assert result.succeeded, result.failed
         run = ctx.ledger.runs(result.sweep_id)[0]
         metrics = {m.key: m.value for m in ctx.ledger.metrics(run_id=run.id)}
