@@ -496,7 +496,7 @@ def _rl_games(
             start = None
             start_rule = ""
     # where it ended: the final checkpoint rl_games names after the last epoch or frame
-    # (a2c_common.py:1170 last_<name>_ep_<N>_rew_..., :1180 last_<name>_frame_<F>_...);
+    # (a2c_common.py:1453 last_<name>_ep_<N>_rew_..., :1463 last_<name>_frame_<F>_...);
     # the writer is never closed, so the last epochs' events may be missing from the file
     end: int | None = None
     end_rule = ""
@@ -594,7 +594,7 @@ def _rsl_rl(
         d.unknown["env_steps_per_s"] = d.unknown["env_steps"]
         return d
     # steps per iteration S = num_steps_per_env × num_envs × world_size (logger.py:176), logged
-    # by rank 0 only (logger.py:66); total_fps = int(S / (collection + learning)) (logger.py:214)
+    # by rank 0 only (logger.py:67); total_fps = int(S / (collection + learning)) (logger.py:214)
     agent = _yaml(run.path / "params" / "agent.yaml")
     steps_per_env = _int(agent.get("num_steps_per_env"))
     per_iteration: int | None = None
