@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lambdabench.metrics import MetricsError, Series, ThroughputStats, throughput_stats
 from lambdabench.metrics.telemetry import TelemetrySummary, per_million_steps
+
+if TYPE_CHECKING:
+    from lambdabench.metrics.training import TrainingResult
 
 __all__ = [
     "RECORD_SCHEMA",
@@ -136,6 +139,39 @@ RECORD_SCHEMA: dict[str, Any] = {
                 "usd_per_million_steps": _num,
             }
         ),
+        # where each training figure came from (metrics.training.read_training); optional, so
+        # records written before it stay valid schema_version 1 records
+        "training": _object(
+            {
+                "library": {"enum": ["rl_games", "rsl_rl", "skrl", "sb3", None]},
+                "library_version": _str,
+                "world_size": {"type": "integer", "minimum": 1},
+                "runs": {"type": "array", "items": {"type": "string"}},
+                "env_steps": _int,
+                "env_steps_per_s": _num,
+                "library_reported_env_steps_per_s": _num,
+                "final_reward": _num,
+                "reward_points": _int,
+                "rate_points": _int,
+                "provenance": {
+                    "type": "array",
+                    "items": _object(
+                        {
+                            "figure": {"type": "string"},
+                            "tag": _str,
+                            "file": _str,
+                            "library": _str,
+                            "library_version": _str,
+                            "rule": {"type": "string"},
+                        },
+                        ["figure", "rule"],
+                    ),
+                },
+                "unknown": {"type": "object", "additionalProperties": {"type": "string"}},
+                "skipped": {"type": "object", "additionalProperties": {"type": "string"}},
+            },
+            ["library", "env_steps", "env_steps_per_s", "provenance", "unknown"],
+        ),
         "notes": {"type": "array", "items": {"type": "string"}},
     },
 }
@@ -191,7 +227,9 @@ def cost_section(
     }
 
 
-def _throughput(series: Series | None, stats: ThroughputStats | None) -> dict[str, Any]:
+def _throughput(
+    series: Series | None, stats: ThroughputStats | None, training: TrainingResult | None = None
+) -> dict[str, Any]:
     out: dict[str, Any] = {"unit": "env_steps_per_s", "mean": None}
     if stats is not None:
         out.update(
@@ -204,6 +242,10 @@ def _throughput(series: Series | None, stats: ThroughputStats | None) -> dict[st
         )
     if series is not None:
         out.update(total_env_steps=series.total_env_steps, source=series.source)
+    if training is not None:
+        # the headline is Σ env-steps / Σ seconds after warm-up: per-interval means overweight
+        # short intervals; std and peak stay per interval
+        out.update(mean=training.rate, total_env_steps=training.env_steps, source="tensorboard")
     return out
 
 
@@ -220,16 +262,25 @@ def build_record(
     telemetry: TelemetrySummary | None = None,
     cost: Mapping[str, Any] | None = None,
     notes: list[str] | None = None,
+    training: TrainingResult | None = None,
 ) -> dict[str, Any]:
-    """Assemble and validate a record; throughput comes from series after the warm-up rule."""
+    """Assemble and validate a record; throughput comes from training (or series) after warm-up.
+
+    With training (metrics.training.read_training) the throughput mean is its time-weighted rate,
+    env-steps its derived total, and its provenance goes into the record's "training" part.
+    """
+    if training is not None:
+        series = training.series()
     stats = (
         throughput_stats(
             series.throughput(), warmup_samples=warmup_samples, warmup_fraction=warmup_fraction
         )
-        if series is not None
-        else None
+        if series is not None and training is None
+        else (training.throughput if training is not None else None)
     )
     env_steps = series.total_env_steps if series is not None else None
+    if training is not None:
+        env_steps = training.env_steps
     resources: dict[str, Any] = {}
     if telemetry is not None:
         resources = {
@@ -257,10 +308,12 @@ def build_record(
         "versions": dict(versions or {}),
         "hardware": dict(hardware or {}),
         "startup_s": dict(startup_s or {}),
-        "throughput": _throughput(series, stats),
+        "throughput": _throughput(series, stats, training),
         "resources": resources,
         "cost": cost_fields,
         "notes": list(notes or []) + (list(series.notes) if series is not None else []),
     }
+    if training is not None:
+        record["training"] = training.record_section()
     validate_record(record)
     return record

@@ -45,6 +45,7 @@ __all__ = [
     "iter_records",
     "load_series",
     "num_envs_from_params",
+    "read_file_scalars",
     "read_scalars",
     "series_from_scalars",
 ]
@@ -111,60 +112,76 @@ def iter_records(path: Path, *, verify_crc: bool = True) -> Iterator[bytes]:
 
 
 def _tensor_scalar(tensor: Any) -> float | None:
-    """A scalar stored as a TensorProto (TF2-style writers) instead of simple_value."""
-    for name in ("float_val", "double_val", "int_val", "int64_val"):
+    """A one-element TensorProto's value (TF2-style writers and torch's new_style scalars)."""
+    dims = [int(d.size) for d in tensor.tensor_shape.dim]
+    if math.prod(dims) != 1:
+        return None
+    for name in ("float_val", "double_val", "int_val", "int64_val", "half_val"):
         values = getattr(tensor, name, None)
         if values:
             return float(values[0])
     content = bytes(tensor.tensor_content)
-    # DataType enum: 1 float32, 2 float64
-    if tensor.dtype == 1 and len(content) >= 4:
-        return float(struct.unpack("<f", content[:4])[0])
-    if tensor.dtype == 2 and len(content) >= 8:
-        return float(struct.unpack("<d", content[:8])[0])
+    # DataType enum: 1 float32, 2 float64, 3 int32, 9 int64
+    formats = {1: "<f", 2: "<d", 3: "<i", 9: "<q"}
+    fmt = formats.get(int(tensor.dtype))
+    if fmt is not None and len(content) == struct.calcsize(fmt):
+        return float(struct.unpack(fmt, content)[0])
     return None
 
 
-def read_scalars(path: Path, *, verify_crc: bool = True) -> Scalars:
-    """All scalar summaries of one event file (or every event file under a folder), by tag."""
+def read_file_scalars(path: Path, *, verify_crc: bool = True) -> Scalars:
+    """One event file's scalar points per tag, in file order; repeated steps are all kept.
+
+    What counts as a scalar follows TensorBoard's own reader (tensorboard 2.21
+    tensorboard/data_compat.py migrate_value, and the scalars plugin): a ``simple_value``, or a
+    tensor whose tag's first summary metadata in the file names the "scalars" plugin. Tensors of
+    other plugins (pr_curves, hparams, histograms as tensors, text) are not scalars whatever
+    numbers they hold.
+    """
     from google.protobuf.message import DecodeError
     from tensorboardX.proto.event_pb2 import Event
 
-    files = find_event_files(path) if path.is_dir() else [path]
     scalars: Scalars = {}
-    for file in files:
-        for payload in iter_records(file, verify_crc=verify_crc):
-            event = Event()
-            try:
-                event.ParseFromString(payload)
-            except DecodeError as exc:
-                raise MetricsError(f"undecodable event in {file}") from exc
-            if not event.HasField("summary"):
+    plugins: dict[str, str] = {}
+    for payload in iter_records(path, verify_crc=verify_crc):
+        event = Event()
+        try:
+            event.ParseFromString(payload)
+        except DecodeError as exc:
+            raise MetricsError(f"undecodable event in {path}") from exc
+        if not event.HasField("summary"):
+            continue
+        for value in event.summary.value:
+            # TensorBoard keeps the plugin a tag's first metadata names (later writes omit it)
+            if value.HasField("metadata") and value.metadata.plugin_data.plugin_name:
+                plugins.setdefault(value.tag, value.metadata.plugin_data.plugin_name)
+            kind = value.WhichOneof("value")
+            if kind == "simple_value":
+                number: float | None = float(value.simple_value)
+            elif kind == "tensor" and plugins.get(value.tag) == "scalars":
+                number = _tensor_scalar(value.tensor)
+            else:
                 continue
-            for value in event.summary.value:
-                kind = value.WhichOneof("value")
-                if kind == "simple_value":
-                    number: float | None = float(value.simple_value)
-                elif kind == "tensor":
-                    number = _tensor_scalar(value.tensor)
-                else:
-                    continue
-                if number is None:
-                    continue
-                scalars.setdefault(value.tag, []).append(
-                    Scalar(int(event.step), float(event.wall_time), number)
-                )
-    for tag, values in scalars.items():
-        scalars[tag] = _dedupe_steps(values)
+            if number is None:
+                continue
+            scalars.setdefault(value.tag, []).append(
+                Scalar(int(event.step), float(event.wall_time), number)
+            )
     return scalars
 
 
-def _dedupe_steps(values: list[Scalar]) -> list[Scalar]:
-    """Sort by step; a step logged twice (resumed run, several files) keeps its latest value."""
-    latest: dict[int, Scalar] = {}
-    for scalar in sorted(values, key=lambda s: s.wall_time):
-        latest[scalar.step] = scalar
-    return [latest[step] for step in sorted(latest)]
+def read_scalars(path: Path, *, verify_crc: bool = True) -> Scalars:
+    """All scalar points of one event file (or of every event file under a folder, oldest first), by tag.
+
+    Points keep file order and repeated steps (``*/time`` tags step by whole seconds, so several
+    iterations share a step); readers that want one value per step take the latest.
+    """
+    files = find_event_files(path) if path.is_dir() else [path]
+    scalars: Scalars = {}
+    for file in files:
+        for tag, values in read_file_scalars(file, verify_crc=verify_crc).items():
+            scalars.setdefault(tag, []).extend(values)
+    return scalars
 
 
 def find_event_files(root: Path) -> list[Path]:
