@@ -18,15 +18,12 @@ if TYPE_CHECKING:
     from lambdabench.ledger import Ledger
     from lambdabench.run.context import RunContext
 
-PER_RANK_LIBRARIES = ("skrl", "rsl_rl", "sb3")  # their TensorBoard rate counts rank 0's envs only
-
-
 def ingest_run(rc: RunContext) -> dict[str, Any]:
     """Record env-steps/s, steps, reward, curves, utilisation, energy and start-up times; keep the record body."""
     ledger, run_id, run_dir = rc.ledger, rc.run_id, rc.run_dir
-    library = rc.benchmark.variables.get("library")
+    library = resolved_vars(rc).get("library")
     notes: list[str] = []
-    series = None
+    training = None
     mjx_stats: dict[str, Any] | None = None
     env_steps: float | None = None
     source = ""
@@ -35,7 +32,7 @@ def ingest_run(rc: RunContext) -> dict[str, Any]:
         mjx_stats, env_steps = _mjx(ledger, run_id, mjx)
         source = "mjx"
     else:
-        series, env_steps, source = _training(rc, library, notes)
+        training, env_steps, source = _training(rc, library, notes)
     if env_steps:
         ledger.record_metric(run_id, MetricKey.ENV_STEPS, env_steps, unit="steps", source=source or "unknown")
     telemetry = _telemetry(rc, notes)
@@ -50,10 +47,10 @@ def ingest_run(rc: RunContext) -> dict[str, Any]:
             startup["container_start"] = seconds
             ledger.record_metric(run_id, MetricKey.CONTAINER_START_S, seconds, unit="s", source="steps")
     if len(rc.nodes) > 1:
-        record_scaling(ledger, run_id, library=library)
+        record_scaling(ledger, run_id)
     if env_steps and mjx_stats is not None:
         mjx_stats["total_env_steps"] = int(env_steps)
-    rc_record = {"series": series, "telemetry": telemetry, "startup": startup, "notes": notes,
+    rc_record = {"training": training, "telemetry": telemetry, "startup": startup, "notes": notes,
                  "mjx_stats": mjx_stats}
     rc.record_parts = rc_record
     return rc_record
@@ -82,50 +79,48 @@ def _mjx(ledger: Ledger, run_id: int, path: Path) -> tuple[dict[str, Any] | None
     return stats, float(sum(r.get("total_env_steps", 0) for r in runs))
 
 
-def _train_dirs(artifacts: Path) -> list[Path]:
-    """Run folders holding TensorBoard event files, newest last (Isaac Lab names them by timestamp)."""
-    from lambdabench.metrics.tensorboard import find_event_files
+def resolved_vars(rc: RunContext) -> dict[str, Any]:
+    """The benchmark playbook's variables as the run used them (defaults filled in, typed)."""
+    book = rc.benchmark.playbook
+    return book.resolve_vars(rc.benchmark.vars_for(book))
 
-    dirs: dict[Path, float] = {}
-    for ev in find_event_files(artifacts):
-        folder = ev.parent
-        # rl_games keeps events in <run>/summaries, sb3 in <run>/PPO_1: the run is one level up
-        if folder.name == "summaries" or folder.name.startswith("PPO_"):
-            folder = folder.parent
-        if "/videos/" in str(folder) or "play" in folder.name:
-            continue
-        dirs[folder] = max(dirs.get(folder, 0.0), ev.stat().st_mtime)
-    return [d for d, _ in sorted(dirs.items(), key=lambda kv: kv[1])]
+
+def world_size(rc: RunContext) -> int:
+    """Training processes of the job: one per GPU over every node when the playbook trains distributed."""
+    book = rc.benchmark.playbook
+    facts0 = {**rc.rank0.facts, **rc.facts.get(0, {})}
+    if not book.namespace(resolved_vars(rc), facts0).get("distributed"):
+        return 1
+    return max(1, sum(int(rc.facts.get(n.rank, {}).get("gpu_count") or n.gpus or 1) for n in rc.nodes))
 
 
 def _training(rc: RunContext, library: str | None, notes: list[str]) -> tuple[Any, float | None, str]:
-    """A training run's TensorBoard events: throughput, env-steps, reward and their curves."""
-    from lambdabench.metrics import MetricsError, throughput_stats
-    from lambdabench.metrics.tensorboard import load_series
+    """A training run's TensorBoard events, read by each library's own semantics (metrics.training)."""
+    from lambdabench.metrics import MetricsError
+    from lambdabench.metrics.training import read_training
 
     ledger, run_id = rc.ledger, rc.run_id
     artifacts = rc.run_dir / "artifacts"
-    for folder in reversed(_train_dirs(artifacts) if artifacts.is_dir() else []):
-        try:
-            series = load_series(folder, library=library)
-        except MetricsError as exc:
-            notes.append(f"{folder.name}: {exc.message}")
-            continue
-        stats = throughput_stats(series.throughput())
-        env_steps = float(series.total_env_steps) if series.total_env_steps else None
-        if stats is not None:
-            ledger.record_metric(run_id, MetricKey.ENV_STEPS_PER_S, stats.mean, unit="steps/s", source="tensorboard")
-        rewards = [p for p in series.points if p.reward is not None]
-        if rewards:
-            ledger.record_metric(run_id, "reward", float(rewards[-1].reward or 0.0), source="tensorboard")
-            ledger.record_series(run_id, "reward", [(p.wall_time, p.env_steps, float(p.reward or 0.0))
-                                                    for p in rewards], source="tensorboard")
-        rates = [p for p in series.points if p.env_steps_per_s is not None]
-        if rates:
-            ledger.record_series(run_id, "env_steps_per_s", [(p.wall_time, p.env_steps, float(p.env_steps_per_s or 0))
-                                                             for p in rates], unit="steps/s", source="tensorboard")
-        return series, env_steps, "tensorboard"
-    return None, None, ""
+    if not artifacts.is_dir():
+        return None, None, ""
+    num_envs = resolved_vars(rc).get("num_envs")
+    try:
+        tr = read_training(artifacts, library=library, num_envs=int(num_envs) if num_envs else None,
+                           world_size=world_size(rc), wall_window=rc.wall_window)
+    except MetricsError as exc:
+        notes.append(f"training: {exc.message}")
+        return None, None, ""
+    notes.extend(f"{what}: unknown ({why})" for what, why in tr.unknown.items())
+    notes.extend(f"{folder}: not this run ({why})" for folder, why in tr.skipped.items())
+    if tr.rate is not None:
+        ledger.record_metric(run_id, MetricKey.ENV_STEPS_PER_S, tr.rate, unit="steps/s", source="tensorboard")
+    if tr.final_reward is not None:
+        ledger.record_metric(run_id, "reward", tr.final_reward, source="tensorboard")
+    if tr.reward_curve:
+        ledger.record_series(run_id, "reward", tr.reward_curve, source="tensorboard")
+    if tr.rate_curve:
+        ledger.record_series(run_id, "env_steps_per_s", tr.rate_curve, unit="steps/s", source="tensorboard")
+    return tr, float(tr.env_steps) if tr.env_steps else None, "tensorboard"
 
 
 def _telemetry(rc: RunContext, notes: list[str]) -> Any:
@@ -218,19 +213,7 @@ def _latest(ledger: Ledger, run_id: int) -> dict[str, Any]:
     return latest
 
 
-def _gpus_of(type_name: str) -> int:
-    from lambdabench.cloud.models import parse_type_name
-
-    parsed = parse_type_name(type_name)
-    return max(1, parsed.count if parsed and parsed.kind == "gpu" else 1)
-
-
-def cluster_rate(rate: float, library: str | None, world_size: int) -> float:
-    """The whole job's env-steps/s from a TensorBoard rate (which counts rank 0's envs for some libraries)."""
-    return rate * world_size if library in PER_RANK_LIBRARIES else rate
-
-
-def record_scaling(ledger: Ledger, run_id: int, *, library: str | None = None) -> dict[str, float]:
+def record_scaling(ledger: Ledger, run_id: int) -> dict[str, float]:
     """Record cluster and per-node env-steps/s, and scaling efficiency against a one-node run.
 
     The reference is the newest succeeded one-node run of the same type, workload and vars with a
@@ -242,15 +225,7 @@ def record_scaling(ledger: Ledger, run_id: int, *, library: str | None = None) -
     out: dict[str, float] = {"nodes": float(nodes)}
     rate = mine.get(MetricKey.ENV_STEPS_PER_S)
     if rate is None:
-        return out
-    if mine.get("__source_" + MetricKey.ENV_STEPS_PER_S) == "tensorboard" and library in PER_RANK_LIBRARIES:
-        world = nodes * _gpus_of(run.instance_type)
-        total = cluster_rate(rate, library, world)
-        ledger.record_metric(run_id, MetricKey.ENV_STEPS_PER_S, total, unit="steps/s", source="multinode")
-        steps = mine.get(MetricKey.ENV_STEPS)
-        if steps:
-            ledger.record_metric(run_id, MetricKey.ENV_STEPS, steps * world, unit="steps", source="multinode")
-        rate = total
+        return out  # (already the whole job's: metrics.training applies each library's world-size rule)
     out["env_steps_per_s"] = rate
     out["env_steps_per_s_per_node"] = rate / nodes
     ledger.record_metric(run_id, "env_steps_per_s_per_node", rate / nodes, unit="steps/s", source="multinode")
@@ -267,7 +242,6 @@ def record_scaling(ledger: Ledger, run_id: int, *, library: str | None = None) -
 def one_node_reference(ledger: Ledger, run: Any) -> tuple[int, float] | None:
     """(run id, whole-job env-steps/s) of the newest succeeded one-node run of the same work, if any."""
     want_vars = (run.params or {}).get("vars") or {}
-    library = want_vars.get("library")
     best: tuple[float, int, float] | None = None
     for other in ledger.runs():
         if other.id == run.id or other.status != "succeeded" or other.instance_type != run.instance_type:
@@ -278,8 +252,6 @@ def one_node_reference(ledger: Ledger, run: Any) -> tuple[int, float] | None:
         if int(m.get("nodes", 1)) != 1 or m.get(MetricKey.ENV_STEPS_PER_S) is None:
             continue
         rate = m[MetricKey.ENV_STEPS_PER_S]
-        if m.get("__source_" + MetricKey.ENV_STEPS_PER_S) == "tensorboard":
-            rate = cluster_rate(rate, library, _gpus_of(other.instance_type))
         key = (other.ended or other.created, other.id, rate)
         if best is None or key > best:
             best = key
@@ -299,8 +271,9 @@ def write_record(rc: RunContext) -> dict[str, Any]:
     node0 = rc.rank0
     facts = rc.facts.get(0, node0.facts)
     variables = dict(rc.benchmark.variables)
-    library = variables.get("library")
-    num_envs = variables.get("num_envs")
+    values = resolved_vars(rc)
+    library = values.get("library")
+    num_envs = values.get("num_envs")
     row = rc.ledger.run(rc.run_id)
     target = rc.target_name
     run = {
@@ -312,7 +285,7 @@ def write_record(rc: RunContext) -> dict[str, Any]:
         "region": rc.region,
         "playbook": rc.benchmark.name,
         "vars": variables,
-        "task": variables.get("task"),
+        "task": values.get("task"),
         "library": library if library in ("rl_games", "rsl_rl", "skrl", "sb3") else None,
         "num_envs": int(num_envs) if num_envs and str(num_envs).isdigit() else None,
         "status": row.status,
@@ -323,8 +296,8 @@ def write_record(rc: RunContext) -> dict[str, Any]:
         "driver": facts.get("driver_version"),
         "cuda": facts.get("cuda_version"),
         "isaaclab_repo": variables.get("repo") or None,
-        "isaaclab_ref": facts.get("isaaclab_commit") or variables.get("ref") or None,
-        "library": library,
+        "isaaclab_ref": facts.get("isaaclab_commit") or facts.get("il3_isaaclab") or variables.get("ref") or None,
+        "library": facts.get("il3_rsl_rl") and f"{library} (rsl-rl-lib {facts['il3_rsl_rl']})" or library,
     }
     gpu_count = sum(int(f.get("gpu_count") or n.gpus or 0) for n, f in
                     ((n, rc.facts.get(n.rank, n.facts)) for n in rc.nodes))
@@ -339,7 +312,7 @@ def write_record(rc: RunContext) -> dict[str, Any]:
     notes = list(parts.get("notes") or [])
     try:
         record = build_record(run=run, simulated=rc.env.simulated, versions=versions, hardware=hardware,
-                              startup_s=parts.get("startup") or {}, series=parts.get("series"),
+                              startup_s=parts.get("startup") or {}, training=parts.get("training"),
                               telemetry=parts.get("telemetry"), cost=_cost_section(rc), notes=notes)
         if parts.get("mjx_stats") is not None:
             record["throughput"].update(parts["mjx_stats"])

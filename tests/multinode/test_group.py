@@ -128,20 +128,21 @@ def _run(ledger: Ledger, sweep: int, *, nodes: int, rate: float, library: str = 
 def test_scaling_efficiency_against_the_newest_one_node_run(tmp_path: Path) -> None:
     ledger = Ledger(tmp_path / "home")
     sweep = ledger.create_sweep("s", simulated=True, plan={}, max_cost_cents=None)
-    assert record_scaling(ledger, _run(ledger, sweep, nodes=2, rate=1000.0), library="rl_games") == {
+    assert record_scaling(ledger, _run(ledger, sweep, nodes=2, rate=1000.0)) == {
         "nodes": 2.0, "env_steps_per_s": 1000.0, "env_steps_per_s_per_node": 500.0}  # no reference yet
     _run(ledger, sweep, nodes=1, rate=900.0)
     ref = _run(ledger, sweep, nodes=1, rate=1000.0)
     two = _run(ledger, sweep, nodes=2, rate=1800.0)
-    got = record_scaling(ledger, two, library="rl_games")
+    got = record_scaling(ledger, two)
     assert got["scaling_efficiency"] == pytest.approx(0.9) and got["scaling_reference_run"] == ref
     assert got["env_steps_per_s_per_node"] == pytest.approx(900.0)
     stored = {m.key: m.value for m in ledger.metrics(run_id=two)}
     assert stored["scaling_efficiency"] == pytest.approx(0.9)
-    # skrl's TensorBoard rate counts rank 0's envs: scaled by the ranks on both sides
+    # the recorded rate is already the whole job's (metrics.training applies each library's world-size
+    # rule when it reads the events): scaling compares it as it is, never multiplied again
     _run(ledger, sweep, nodes=1, rate=100.0, library="skrl")
-    skrl = _run(ledger, sweep, nodes=2, rate=95.0, library="skrl")
-    got = record_scaling(ledger, skrl, library="skrl")
-    assert got["env_steps_per_s"] == pytest.approx(95.0 * 16)
-    assert got["scaling_efficiency"] == pytest.approx(95.0 * 16 / (2 * 100.0 * 8))
+    skrl = _run(ledger, sweep, nodes=2, rate=190.0, library="skrl")
+    got = record_scaling(ledger, skrl)
+    assert got["env_steps_per_s"] == pytest.approx(190.0)
+    assert got["scaling_efficiency"] == pytest.approx(190.0 / (2 * 100.0))
     ledger.close()

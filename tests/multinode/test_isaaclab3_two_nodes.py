@@ -35,10 +35,9 @@ def test_isaaclab3_train_on_two_h100_nodes(tmp_path: Path) -> None:
         sim.hosts.close()
 
 
-@pytest.mark.xfail(strict=True, reason="multinode.record_scaling multiplies rsl_rl's TensorBoard rate and steps by the "
-                   "world size (PER_RANK_LIBRARIES); rsl-rl-lib 5.5.1, Isaac Lab 3's rsl_rl, already counts every "
-                   "rank (rsl_rl/utils/logger.py:176): the lead wires the generation-aware rule")
 def test_isaaclab3_rsl_rl_steps_are_not_multiplied_again(tmp_path: Path) -> None:
+    """rsl-rl-lib 5.5.1 (Isaac Lab 3's) counts every rank (rsl_rl/utils/logger.py:176): the world size is
+    applied once, by metrics.training's rule, never again on top (the old multinode.cluster_rate did)."""
     sim, srv = start(tmp_path, {"capacity": {"gpu_1x_h100_sxm5": {"us-east-3": 2}}}, hosts=True, scale=HOST_SCALE)
     try:
         ctx = sim.lab()
