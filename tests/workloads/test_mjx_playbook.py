@@ -24,34 +24,40 @@ def _active(overrides: dict[str, Any], facts: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def test_single_gpu_installs_from_pypi_and_runs_one_process() -> None:
-    steps = _active({}, {"gpus": 1})
-    assert (
-        "python3 -m pip install --user -q 'jax[cuda12]' mujoco-mjx"
-        in steps["install jax and mujoco-mjx"]
-    )
-    bench = steps["benchmark (1 GPU)"]
-    assert "mjx_bench.py --envs 1024,4096,16384" in bench and "torch.distributed" not in bench
-    assert "benchmark (one process per GPU)" not in steps
-    assert steps["put benchmark runner"].body["src"].endswith("workloads/mjx_bench.py")
+def test_a_fresh_box_installs_with_user_and_runs_one_process_per_gpu() -> None:
+    fresh = {"gpus": 8, "has_mjx": "false", "python_venv": "false", "jax_backend": "gpu"}
+    steps = _active({"gpus": 8, "jax_package": "jax[cuda13]"}, fresh)
+    install = steps["install jax and mujoco-mjx"]
+    assert "'jax[cuda13]' mujoco-mjx" in install and 'where=(--user)' in install
+    bench = steps["benchmark"]
+    assert "mjx_bench.py --envs 1024,4096,16384" in bench and "--launch 8" in bench
+    assert "torch.distributed" not in bench and "benchmark (JAX on the CPU)" not in steps
+    assert "a GPU machine whose JAX sees no GPU" not in steps
     # the files put on the instance exist where the playbook says
     for name in ("put benchmark runner", "put aggregation helper", "put telemetry sampler"):
         assert (PLAYBOOK.parent / steps[name].body["src"]).is_file()
     assert steps["pull results"].body["dest"] == "results"
 
 
-def test_multi_gpu_types_run_one_process_per_gpu_through_torchrun() -> None:
-    steps = _active({"gpus": 8, "jax_package": "jax[cuda13]"}, {"gpus": 8})
-    multi = steps["benchmark (one process per GPU)"]
-    assert "-m torch.distributed.run --standalone --nproc_per_node=8 mjx_bench.py" in multi
-    assert "'jax[cuda13]'" in steps["install jax and mujoco-mjx"]
-    assert "benchmark (1 GPU)" not in steps
+def test_a_venv_or_an_offline_box_installs_without_user_from_wheels() -> None:
+    steps = _active({"wheels": "/opt/wheels"}, {"has_mjx": "false", "python_venv": "true", "jax_backend": "gpu"})
+    install = steps["install jax and mujoco-mjx"]
+    assert '--no-index --find-links "$WHEELS"' in install and 'if [ "$IN_VENV" = true ]; then where=()' in install
+    assert "no network? give" in install  # the one-line reason when neither works
+    step = next(st for st in playbook.load_playbook(PLAYBOOK).steps if st.name == "install jax and mujoco-mjx")
+    assert step.env == {"WHEELS": "{{ wheels }}", "IN_VENV": "{{ facts.python_venv }}"}
 
 
-def test_simulated_hosts_install_nothing_and_run_small_on_the_cpu() -> None:
-    steps = _active({"simulated": True, "gpus": 2}, {"gpus": 2})
-    assert "install jax and mujoco-mjx" not in steps
-    sim = steps["benchmark (simulated, CPU)"]
-    assert "--envs 16" in sim and "--launch 2" in sim
-    assert not any(name.startswith("benchmark (") and "CPU" not in name for name in steps)
-    assert "start telemetry sampler" in steps and "stop telemetry sampler" in steps
+def test_packages_already_there_install_nothing() -> None:
+    steps = _active({}, {"has_mjx": "true", "python_venv": "true", "jax_backend": "gpu"})
+    assert "install jax and mujoco-mjx" not in steps and "benchmark" in steps
+
+
+def test_jax_on_the_cpu_runs_small_only_when_asked_for() -> None:
+    cpu = _active({"gpus": 2}, {"has_mjx": "true", "jax_backend": "cpu", "jax_platforms": "cpu"})
+    small = cpu["benchmark (JAX on the CPU)"]
+    assert "--envs 16,64" in small and "--launch 2" in small and "benchmark" not in cpu
+    assert "a GPU machine whose JAX sees no GPU" not in cpu
+    # a GPU box whose JAX fell back to the CPU is refused, not measured as if it were a GPU
+    wrong = _active({}, {"has_mjx": "true", "jax_backend": "cpu", "jax_platforms": ""})
+    assert "a GPU machine whose JAX sees no GPU" in wrong
