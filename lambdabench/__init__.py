@@ -15,11 +15,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.1.0"
-TOOL_NAME = "lambdabench"
-NAME_PREFIX = "lambdabench-"
+from lambdabench.names import NAME_PREFIX, TOOL_NAME
+from lambdabench.names import VERSION as __version__
 
 __all__ = [
+    "NAME_PREFIX",
+    "TOOL_NAME",
+    "__version__",
     "BudgetError",
     "Cancelled",
     "CloudError",

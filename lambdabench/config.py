@@ -129,6 +129,7 @@ class Settings:
 
     values: dict[str, str]
     sources: dict[str, str] = field(default_factory=dict)
+    user_home: Path = field(default_factory=Path.home)  # $HOME as load() saw it
 
     @classmethod
     def load(
@@ -171,7 +172,7 @@ class Settings:
                 )
             values[spec.env] = clean
             Secret(clean)
-        settings = cls(values, sources)
+        settings = cls(values, sources, user_home)
         settings.validate()
         return settings
 

@@ -12,7 +12,6 @@ from typing import Any
 import httpx
 import tenacity
 
-from lambdabench import __version__
 from lambdabench.cloud.errors import (
     CloudError,
     LaunchOutcomeUnknown,
@@ -36,6 +35,7 @@ from lambdabench.cloud.models import (
     TypeAvailability,
 )
 from lambdabench.cloud.pacing import Pacer
+from lambdabench.names import VERSION as __version__
 from lambdabench.secrets import Secret, redact
 
 DEFAULT_API_URL = "https://cloud.lambda.ai/api/v1"

@@ -84,6 +84,8 @@ class RunEnv:
     ssh_key_path: Path | None = None
     verbose: bool = False
     ngc_api_key: Secret | None = None
+    ssh_config: Path | None = None  # the user's ~/.ssh/config, for BYO host aliases
+
 
     @classmethod
     def from_settings(cls, settings: Settings, *, verbose: bool = False) -> RunEnv:
@@ -97,6 +99,7 @@ class RunEnv:
             ssh_key_path=settings.ssh_key_path,
             verbose=verbose,
             ngc_api_key=settings.ngc_api_key,
+            ssh_config=settings.user_home / ".ssh" / "config",
         )
 
     # -- the folder layout: <home>/runs/sweep-<id>/run-<id>-<label>/ ------------------------------

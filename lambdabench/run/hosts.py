@@ -11,7 +11,6 @@ IdentityFile; `Host` patterns, first value wins: ssh_config(5)); ProxyJump/Proxy
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -85,7 +84,7 @@ def parse_host(spec: str, *, ssh_config: Path | None = None) -> HostSpec:
         raise UsageError(f"--host {spec!r} is not [user@]address[:port]", "Write e.g. --host ubuntu@10.0.0.5:2222.")
     user, addr, port = m["user"], m["addr"].strip("[]"), m["port"]
     alias = None
-    key_path = Path(opts["key"]).expanduser() if opts.get("key") else None
+    key_path = _home_path(opts["key"], ssh_config) if opts.get("key") else None
     resolved = _ssh_config_entry(addr, ssh_config)
     if resolved:
         alias = addr
@@ -97,12 +96,19 @@ def parse_host(spec: str, *, ssh_config: Path | None = None) -> HostSpec:
         user = user or resolved.get("user")
         port = port or resolved.get("port")
         if key_path is None and resolved.get("identityfile"):
-            key_path = Path(os.path.expanduser(resolved["identityfile"]))
+            key_path = _home_path(resolved["identityfile"], ssh_config)
     port_n = int(port) if port else None
     if port_n is not None and not 0 < port_n < 65536:
         raise UsageError(f"--host {spec!r}: port {port_n} is not 1-65535")
     label = _label(spec, opts.get("label") or (alias or addr))
     return HostSpec(text, "host", label, price, addr, user, port_n, key_path, alias)
+
+
+def _home_path(text: str, ssh_config: Path | None) -> Path:
+    """`~/…` relative to the user's home (the folder above the .ssh holding their config)."""
+    if text.startswith("~/") and ssh_config is not None:
+        return ssh_config.parent.parent / text[2:]
+    return Path(text)
 
 
 def _price(spec: str, text: str) -> int:
@@ -126,7 +132,8 @@ def _ssh_config_entry(name: str, path: Path | None) -> dict[str, str]:
     """The OpenSSH settings for `name` (first value wins, Host patterns as ssh_config(5)); {} if none."""
     import fnmatch
 
-    path = path or Path(os.path.expanduser("~/.ssh/config"))
+    if path is None:
+        return {}
     try:
         lines = path.read_text().splitlines()
     except OSError:

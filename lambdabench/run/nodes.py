@@ -21,7 +21,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from lambdabench import NAME_PREFIX, TOOL_NAME, __version__
 from lambdabench.cloud.errors import (
     CapacityError,
     CloudError,
@@ -31,6 +30,8 @@ from lambdabench.cloud.errors import (
     TransportError,
 )
 from lambdabench.errors import Cancelled, LambdabenchError, LedgerError
+from lambdabench.names import NAME_PREFIX, TOOL_NAME
+from lambdabench.names import VERSION as __version__
 from lambdabench.run.env import Timeouts
 
 if TYPE_CHECKING:

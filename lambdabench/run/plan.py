@@ -145,6 +145,15 @@ class Target:
     def launched(self) -> bool:
         return self.itype is not None
 
+    def facts(self) -> dict[str, Any]:
+        """What the playbooks' `requires` can know before the run (a BYO host: nothing yet)."""
+        if self.host is not None:
+            return self.host.facts()
+        from lambdabench.gpuinfo import type_facts
+
+        assert self.itype is not None
+        return type_facts(self.itype)
+
 
 @dataclass
 class PlannedRun:
@@ -254,7 +263,7 @@ def plan_sweep(req: SweepRequest, *, availability: Sequence[TypeAvailability], r
     if req.max_run_minutes is not None and not (0 < req.max_run_minutes <= 7 * 24 * 60):
         raise UsageError(f"--max-run-minutes {req.max_run_minutes:g} is out of range",
                          "Use more than 0, at most a week (10080).")
-    hosts = parse_hosts(req.hosts, local=req.local)
+    hosts = parse_hosts(req.hosts, local=req.local, ssh_config=env.ssh_config)
     if not req.gpus.strip() and not hosts:
         raise UsageError("nothing to benchmark", "Give --gpus (e.g. a10,h100), --host user@addr or --local.")
     names = parse_gpu_list(req.gpus) if req.gpus.strip() else []
@@ -296,7 +305,6 @@ def plan_sweep(req: SweepRequest, *, availability: Sequence[TypeAvailability], r
 
 def check_benchmark(benchmark: Benchmark, targets: Sequence[Target], *, nodes: int, ngc_key_present: bool) -> None:
     """Refuse before launch: unknown var, bad value, a type that cannot run it, a missing secret."""
-    from lambdabench.gpuinfo import type_facts
     from lambdabench.remote.playbook import refusals
 
     books = benchmark.all
@@ -311,7 +319,7 @@ def check_benchmark(benchmark: Benchmark, targets: Sequence[Target], *, nodes: i
     for book in books:
         book.resolve_vars(benchmark.vars_for(book))  # type errors as one line, before launch
     for target in targets:
-        facts = type_facts(target.itype) if target.itype is not None else target.host.facts()  # type: ignore[union-attr]
+        facts = target.facts()
         problems = refusals(benchmark.playbook, benchmark.vars_for(benchmark.playbook), facts)
         if problems:
             message, hint = problems[0]

@@ -26,6 +26,7 @@ from lambdabench.run.nodes import (
 
 if TYPE_CHECKING:
     from lambdabench.cloud.client import LambdaCloud
+    from lambdabench.cloud.models import Instance
     from lambdabench.ledger import Ledger
     from lambdabench.run.env import RunEnv
 
@@ -54,7 +55,7 @@ def _owner_alive(row: object) -> bool:
 def gc(cloud: LambdaCloud, ledger: Ledger, env: RunEnv, *, dry_run: bool = False, notify: Notify = lambda m: None,
        include_kept: bool = False) -> GcResult:
     """Terminate what this machine's lambdabench launched and nothing live owns; prove each gone."""
-    from lambdabench import NAME_PREFIX
+    from lambdabench.names import NAME_PREFIX
 
     out = GcResult()
     listed = cloud.list_instances()
@@ -104,7 +105,7 @@ def gc(cloud: LambdaCloud, ledger: Ledger, env: RunEnv, *, dry_run: bool = False
     return out
 
 
-def _gc_rulesets(cloud: LambdaCloud, ledger: Ledger, listed: list, notify: Notify) -> list[str]:  # type: ignore[type-arg]
+def _gc_rulesets(cloud: LambdaCloud, ledger: Ledger, listed: list[Instance], notify: Notify) -> list[str]:
     """Rulesets this ledger created for multi-node runs, whose owner is gone and that no live instance holds."""
     from lambdabench.cloud.errors import CloudError
 
