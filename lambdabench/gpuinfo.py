@@ -31,3 +31,25 @@ def type_facts(itype: InstanceType) -> dict[str, Any]:
         "rtx": rtx,
         "arch": "arm64" if model == "gh200" else "x86_64",
     }
+
+
+def host_facts(name: str, preflight: dict[str, Any]) -> dict[str, Any]:
+    """The same facts for a machine the user brought, from its preflight (the real nvidia-smi, uname -m)."""
+    model = str(preflight.get("gpu_name") or "")
+    try:
+        gpus = int(preflight.get("gpu_count") or 0)
+    except ValueError:
+        gpus = 0
+    try:
+        vram = float(str(preflight.get("gpu_memory_mib") or "").split()[0]) / 1024
+    except (ValueError, IndexError):
+        vram = None
+    machine = str(preflight.get("machine") or "")
+    return {
+        "name": name,
+        "gpus": gpus,
+        "gpu_model": model or None,
+        "vram_gb": round(vram, 1) if vram else None,
+        "rtx": bool(model) and bool(_RTX.search(model)) and not _NON_RTX.search(model),
+        "arch": "arm64" if machine in ("aarch64", "arm64") else ("x86_64" if machine else None),
+    }

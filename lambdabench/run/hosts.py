@@ -88,9 +88,9 @@ def parse_host(spec: str, *, ssh_config: Path | None = None) -> HostSpec:
     resolved = _ssh_config_entry(addr, ssh_config)
     if resolved:
         alias = addr
-        for refused in ("proxyjump", "proxycommand"):
-            if refused in resolved:
-                raise UsageError(f"--host {spec!r}: ~/.ssh/config gives {alias} a {refused.title()}, "
+        for key, shown in (("proxyjump", "ProxyJump"), ("proxycommand", "ProxyCommand")):
+            if key in resolved:
+                raise UsageError(f"--host {spec!r}: ~/.ssh/config gives {alias} a {shown}, "
                                  "which lambdabench does not follow", "Give the host's own address instead.")
         addr = resolved.get("hostname", addr)
         user = user or resolved.get("user")

@@ -103,7 +103,7 @@ class PlaybookPhase:
             raise_first(rc.nodes, parallel(rc.nodes, lambda n: self._prepare(rc, runs[n.rank])), "set-up")
             if len(rc.nodes) > 1:
                 self._rendezvous(rc, runs)
-            sampling = sampling and all(runs[n.rank].facts.get("gpu_count", n.gpus) for n in rc.nodes)
+            sampling = sampling and all(int(runs[n.rank].facts.get("gpu_count") or n.gpus or 0) > 0 for n in rc.nodes)
             if sampling:
                 raise_first(rc.nodes, parallel(rc.nodes, lambda n: self._sampler(runs[n.rank], "start")),
                             "telemetry start")
@@ -136,11 +136,27 @@ class PlaybookPhase:
         rc.notify("ssh ready" if len(rc.nodes) == 1 else f"node {node.rank}: ssh ready")
         nr.facts = dict(node.facts)
         nr.facts.update(self._run(rc, nr, rc.benchmark.preflight, {}))
+        if node.kind != "lambda":
+            self._check_brought_machine(rc, nr)
         if rc.benchmark.before:
             rc.ledger.mark(node.name, "setup_start")
             for before in rc.benchmark.before:
                 nr.facts.update(self._run(rc, nr, before, rc.benchmark.vars_for(before)))
             rc.ledger.mark(node.name, "setup_end")
+
+    def _check_brought_machine(self, rc: RunContext, nr: _NodeRun) -> None:
+        """A BYO machine's GPUs are known only now (its real nvidia-smi): the checks a type got at plan time."""
+        from lambdabench.gpuinfo import host_facts
+        from lambdabench.remote.playbook import refusals
+
+        facts = host_facts(rc.target_name, nr.facts)
+        nr.facts.update({k: v for k, v in facts.items() if k != "name"})
+        rc.notify(f"{facts['gpus']} × {facts['gpu_model'] or '?'} ({facts['arch'] or '?'})")
+        book = rc.benchmark.playbook
+        problems = refusals(book, rc.benchmark.vars_for(book), facts)
+        if problems:
+            message, hint = problems[0]
+            raise RemoteError(f"{nr.node.name}: {message}", hint)
 
     def _rendezvous(self, rc: RunContext, runs: dict[int, _NodeRun]) -> None:
         """The cluster: a port pair free on rank 0, each node's interface towards it, the ruleset opened."""

@@ -1,0 +1,91 @@
+"""Machines the user brings, beside Lambda types: a BYO SSH host and this machine (the local transport).
+
+The BYO host is a real sshd started by the test (the simulator's host image: its nvidia-smi reports an
+A10); "this machine" is the test process's own environment with that image's tools on PATH. Both run
+the same playbooks, preflight and pull as launched instances; neither is ever terminated."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from lambdabench.ledger import Ledger
+from lambdabench.sshkeys import ensure_local_key
+from tests.reliability.conftest import Sim, needs_sshd, simulator
+
+pytestmark = [needs_sshd, pytest.mark.timeout(300)]
+LB = [sys.executable, "-m", "lambdabench.cli"]
+
+
+def _byo_host(sim: Sim, home: Path, instance_id: str = "b" * 32) -> tuple[str, Path]:
+    """A real sshd of the simulator's image that no cloud knows about; its user@addr:port and state dir."""
+    key = ensure_local_key(home / "keys" / "id_ed25519")
+    itype = sim.core.scenario.catalog.types["gpu_1x_a10"]
+    info = sim.hosts.start(instance_id, authorized_key=key.public_key, instance_type=itype)
+    return f"{sim.hosts.user}@{info.ip}:{info.port}", sim.hosts.hosts_dir / instance_id
+
+
+def test_a_sweep_with_two_lambda_types_and_a_byo_host(tmp_path: Path) -> None:
+    with simulator(None, scale=300.0) as sim:
+        home = tmp_path / "home"
+        spec, _ = _byo_host(sim, home)
+        env = {**sim.client_env(home)}
+        dry = subprocess.run([*LB, "sweep", "--gpus", "a10,a100", "--host", f"{spec},label=ws,price=0.5",
+                              "--dry-run"], env=env, capture_output=True, text=True, timeout=60)
+        assert dry.returncode == 0, dry.stderr
+        assert "host:ws" in dry.stdout and "never terminated" in dry.stdout
+        out = subprocess.run([*LB, "sweep", "--gpus", "a10,a100", "--host", f"{spec},label=ws,price=0.5",
+                              "--format", "json"], env=env, capture_output=True, text=True, timeout=240)
+        assert out.returncode == 0, out.stderr
+        assert "1 × NVIDIA A10" in out.stderr  # the host's GPUs, from its own nvidia-smi
+        assert [b for b in sim.core.billing() if b["status"] not in ("terminated", "terminating")] == []
+        assert sim.hosts._hosts, "the BYO host was stopped"
+        probe = subprocess.run(["ssh", "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no", "-o",
+                                f"UserKnownHostsFile={tmp_path / 'kh'}", "-i", str(home / "keys" / "id_ed25519"),
+                                "-p", spec.rsplit(":", 1)[1], spec.split(":")[0], "true"],
+                               capture_output=True, timeout=30)
+        assert probe.returncode == 0, probe.stderr  # still up: nothing terminated it
+        terminates = [r for r in sim.core.requests() if r["path"].endswith("/terminate")]
+        assert terminates and all("127." not in json.dumps(r.get("body")) for r in terminates)
+        with Ledger(home) as ledger:
+            sweep = ledger.latest_sweep()
+            assert sweep is not None
+            runs = {r.instance_type: r for r in ledger.runs(sweep.id)}
+            assert set(runs) == {"gpu_1x_a10", "gpu_1x_a100", "host:ws"}
+            assert all(r.status == "succeeded" for r in runs.values())
+            host_rows = ledger.instances(run_id=runs["host:ws"].id)
+            assert [r.kind for r in host_rows] == ["host"] and host_rows[0].price_cents_per_hour == 50
+            assert host_rows[0].gone is not None  # released, i.e. its time stops counting
+        report = json.loads(out.stdout)
+        assert "host:ws" in json.dumps(report)
+        gc = subprocess.run([*LB, "gc"], env=env, capture_output=True, text=True, timeout=60)
+        assert gc.returncode == 0 and "ws" not in gc.stdout
+
+
+def test_this_machine_through_the_local_transport(tmp_path: Path) -> None:
+    """`--local`: the playbooks run here with no SSH (this test's machine looks like a simulated A10)."""
+    with simulator(None, scale=300.0) as sim:
+        home = tmp_path / "home"
+        _, state = _byo_host(sim, home, "c" * 32)
+        session = dict(line.split("=", 1) for line in (state / "session.env").read_text().splitlines() if "=" in line)
+        session = {k: v.strip("'") for k, v in session.items()}
+        env = {**sim.client_env(home), "LAMBDABENCH_SIM_STATE": session["LAMBDABENCH_SIM_STATE"],
+               "LAMBDABENCH_SIM_PYTHON": session["LAMBDABENCH_SIM_PYTHON"], "JAX_PLATFORMS": "cpu",
+               "PATH": session["LAMBDABENCH_SIM_PATH"] + os.pathsep + os.environ.get("PATH", "")}
+        out = subprocess.run([*LB, "sweep", "--local", "--playbook", "gpu-probe", "--format", "json"], env=env,
+                             capture_output=True, text=True, timeout=240)
+        assert out.returncode == 0, out.stderr
+        assert "ssh" not in out.stderr.lower().replace("ssh ready", "")
+        assert sim.core.requests() == [] or not [r for r in sim.core.requests() if r["path"].endswith("/launch")]
+        with Ledger(home) as ledger:
+            run = ledger.runs(ledger.latest_sweep().id)[0]  # type: ignore[union-attr]
+            assert run.instance_type == "local" and run.status == "succeeded"
+            assert [r.kind for r in ledger.instances(run_id=run.id)] == ["local"]
+            gpu = {m.key: m.value for m in ledger.metrics(run_id=run.id)}
+            assert gpu.get("gpu_count") == 1
+        assert (home / "local" / "home").is_dir()  # its playbooks' files stayed out of the real $HOME
