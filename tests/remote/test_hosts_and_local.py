@@ -27,7 +27,7 @@ def test_host_specs_and_ssh_config_aliases(tmp_path: Path) -> None:
     assert (plain.addr, plain.user, plain.port, plain.label) == ("192.0.2.7", "ubuntu", None, "192.0.2.7")
     with pytest.raises(UsageError, match="ProxyJump"):
         parse_host("jumpy", ssh_config=cfg)
-    for bad, why in [("a b", "not \\[user@\\]address"), ("h:99999", "port"), ("h,price=0,50", "ambiguous"),
+    for bad, why in [("a b", "not \\[user@\\]address"), ("h:99999", "port"), ("h,price=0,50", "not label="), ("h,price=1e309", "beyond"),
                      ("h,colour=red", "label=, price= or key=")]:
         with pytest.raises(UsageError, match=why):
             parse_host(bad, ssh_config=cfg)
