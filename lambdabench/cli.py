@@ -185,7 +185,8 @@ def sim_serve(port: int, scenario: Path | None, time_scale: float, out_env: Path
 @click.option("--host", "hosts", multiple=True, metavar="[USER@]ADDR[:PORT][,label=..][,price=..]",
               help="A machine of yours over SSH, benchmarked beside the Lambda types (repeatable; never terminated).")
 @click.option("--local", is_flag=True, help="This machine too (no SSH; never terminated).")
-@click.option("--playbook", default=None, help="Benchmark playbook (see `playbooks list`; default: gpu-probe).")
+@click.option("--playbook", default=None,
+              help="Benchmark playbook (see `playbooks list`; default: mjx-locomotion, the portable MJX benchmark).")
 @click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="Playbook variable (repeatable).")
 @click.option("--repeat", type=int, default=1, show_default=True, help="Runs per GPU type.")
 @click.option("--nodes", type=int, default=1, show_default=True,

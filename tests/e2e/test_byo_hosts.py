@@ -36,11 +36,11 @@ def test_a_sweep_with_two_lambda_types_and_a_byo_host(tmp_path: Path) -> None:
         spec, _ = _byo_host(sim, home)
         env = {**sim.client_env(home)}
         dry = subprocess.run([*LB, "sweep", "--gpus", "a10,a100", "--host", f"{spec},label=ws,price=0.5",
-                              "--dry-run"], env=env, capture_output=True, text=True, timeout=60)
+                              "--playbook", "gpu-probe", "--dry-run"], env=env, capture_output=True, text=True, timeout=60)
         assert dry.returncode == 0, dry.stderr
         assert "host:ws" in dry.stdout and "never terminated" in dry.stdout
         out = subprocess.run([*LB, "sweep", "--gpus", "a10,a100", "--host", f"{spec},label=ws,price=0.5",
-                              "--format", "json"], env=env, capture_output=True, text=True, timeout=240)
+                              "--playbook", "gpu-probe", "--format", "json"], env=env, capture_output=True, text=True, timeout=240)
         assert out.returncode == 0, out.stderr
         assert "1 × NVIDIA A10" in out.stderr  # the host's GPUs, from its own nvidia-smi
         assert [b for b in sim.core.billing() if b["status"] not in ("terminated", "terminating")] == []

@@ -1,4 +1,5 @@
-"""The portable MJX benchmark playbook on a simulated A10 (CPU, small N), through a whole sweep."""
+"""The headline command, `sweep --gpus a100,h100` with no playbook: the portable MJX benchmark on each type
+(simulated: JAX on the CPU, small N), throughput and $/M env-steps per type, through a whole sweep."""
 
 from __future__ import annotations
 
@@ -19,12 +20,19 @@ pytestmark = [
 ]
 
 
-def test_mjx_sweep_on_the_simulator(simproc: SimProcess) -> None:
-    out = simproc.cli("sweep", "--gpus", "a10", "--playbook", "mjx-locomotion", "--max-run-minutes", "1500",
+def test_the_headline_command_benchmarks_by_default(simproc: SimProcess) -> None:
+    dry = simproc.cli("sweep", "--gpus", "a100,h100", "--dry-run")
+    assert dry.returncode == 0 and "benchmark: playbook mjx-locomotion" in dry.stdout, dry.stdout + dry.stderr
+    out = simproc.cli("sweep", "--gpus", "a100,h100", "--max-run-minutes", "1500", "--set", "cpu_envs=16",
                       "--format", "json", timeout=600)
     assert out.returncode == 0, out.stderr[-3000:]
     report = json.loads(out.stdout)
     assert "simulated" in json.dumps(report).lower()
+    types = {g["instance_type"]: g for g in report["groups"]}
+    assert set(types) == {"gpu_1x_a100", "gpu_1x_h100_sxm5"}
+    for g in types.values():
+        assert g["env_steps_per_s"] and g["env_steps_per_s"] > 0, g
+        assert g["usd_per_million_steps"] and g["usd_per_million_steps"] > 0, g
     ledger = Ledger(simproc.home)
     run = ledger.runs()[-1]
     metrics = {m.key: m.value for m in ledger.metrics(run_id=run.id)}
