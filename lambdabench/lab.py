@@ -104,13 +104,12 @@ class Lab:
         from lambdabench.cloud.client import LambdaCloud, RetryPolicy
         from lambdabench.cloud.pacing import shared_pacer
 
-        s = self.settings
-        scale = s.time_scale
+        s, t = self.settings, self.env.timeouts
         return LambdaCloud(
             s.require_api_key(), s.api_url,
             pacer=shared_pacer(s.request_interval, s.launch_interval),
-            retry=RetryPolicy(budget_s=s.retry_budget, rate_limit_s=s.rate_limit_backoff, base_s=1.0 / scale,
-                              max_backoff_s=60.0 / scale, launch_lookup_s=self.env.timeouts.launch_lookup),
+            retry=RetryPolicy(budget_s=s.retry_budget, rate_limit_s=s.rate_limit_backoff, base_s=t.retry_base,
+                              max_backoff_s=t.retry_max_backoff, launch_lookup_s=t.launch_lookup),
         )
 
     @cached_property
@@ -372,7 +371,7 @@ class Lab:
         return gc(self.cloud, self.ledger, self.env, dry_run=dry_run, notify=self.notify)
 
     def resume(self, sweep_id: int, *, force: bool = False, events: Events | None = None,
-               install_signal_handlers: bool = True) -> SweepResult:
+               install_signal_handlers: bool = True, phase: RemotePhase | None = None) -> SweepResult:
         """Continue a crashed or interrupted sweep: clean up its orphans, run only what did not finish,
         with the same benchmark, region, parallelism and cap (what it already spent counts)."""
         from lambdabench.run.hosts import parse_host
@@ -406,7 +405,7 @@ class Lab:
         plan = plan_from_json(doc, runs, max_cost_cents=sweep.max_cost_cents, availability=availability,
                               home=self.settings.home)
         runner = SweepRunner(
-            plan, cloud=self.cloud if need_cloud else None, ledger=ledger, env=self.env, phase=self._phase(),
+            plan, cloud=self.cloud if need_cloud else None, ledger=ledger, env=self.env, phase=phase or self._phase(),
             connect=self.connect, key_name=self.ssh_key_name, events=events or self.events,
             secrets=self._secrets(), resume_sweep=sweep_id, install_signal_handlers=install_signal_handlers,
         )

@@ -42,6 +42,8 @@ class Timeouts:
     stop_grace: float = 10.0  # TERM → KILL for a step being stopped
     stop_connect: float = 30.0
     max_run_default: float = DEFAULT_MAX_RUN_CLOUD_SECONDS
+    retry_base: float = 1.0  # the API client's first back-off
+    retry_max_backoff: float = 60.0
 
     @classmethod
     def for_scale(cls, time_scale: float) -> Timeouts:
@@ -51,7 +53,7 @@ class Timeouts:
         cloud = {
             name: getattr(base, name) / s
             for name in ("capacity_wait", "boot", "unhealthy", "missing_grace", "terminate",
-                         "absence_proof", "launch_lookup", "launch_reconcile")
+                         "absence_proof", "launch_lookup", "launch_reconcile", "retry_base", "retry_max_backoff")
         }  # fmt: skip
         return replace(
             base,
@@ -101,6 +103,10 @@ class RunEnv:
             ngc_api_key=settings.ngc_api_key,
             ssh_config=settings.user_home / ".ssh" / "config",
         )
+
+    def real_seconds(self, cloud_seconds: float) -> float:
+        """A duration the user gave in cloud time (--max-run-minutes), in this process's seconds."""
+        return cloud_seconds / max(self.time_scale, 1e-9)
 
     # -- the folder layout: <home>/runs/sweep-<id>/run-<id>-<label>/ ------------------------------
 

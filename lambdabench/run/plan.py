@@ -284,7 +284,7 @@ def plan_sweep(req: SweepRequest, *, availability: Sequence[TypeAvailability], r
             raise UsageError(f"--gpus names {itype.name} twice", "Use --repeat to run a type more than once.")
         types.append(itype)
     if req.max_run_minutes:
-        max_run = req.max_run_minutes * 60 / env.time_scale
+        max_run = env.real_seconds(req.max_run_minutes * 60)
     else:
         max_run = env.timeouts.max_run_default
     benchmark = Benchmark.load(req.playbook or DEFAULT_BENCHMARK, req.sets, home=env.home)
