@@ -34,7 +34,8 @@ def one_line(data: dict[str, Any]) -> str:
     return (
         f"reliability: {fam.get('fault', 0)} faults x scenarios survived, {fam.get('kill', 0)} kill -9s survived, "
         f"{fam.get('hypothesis', 0)} generated hostile inputs, {fam.get('secrets', 0)} secret checks, "
-        f"{fam.get('ssh', 0)} SSH checks"
+        f"{fam.get('ssh', 0)} SSH checks, "
+        f"{sum(fam.get(k, 0) for k in ('leak', 'money', 'integrity', 'errors'))} leak/money/integrity cases"
     )
 
 
