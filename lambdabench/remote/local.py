@@ -22,7 +22,14 @@ from typing import IO, Any
 
 from lambdabench.errors import RemoteError
 from lambdabench.remote import shell
-from lambdabench.remote.ssh import CommandResult, _Scrubbed, _short, _stdin_bytes, stderr_tail
+from lambdabench.remote.ssh import (
+    CommandResult,
+    _Scrubbed,
+    _short,
+    _stdin_bytes,
+    finished,
+    stderr_tail,
+)
 from lambdabench.secrets import Secret, redact
 
 
@@ -124,18 +131,7 @@ class LocalSession:
             scrub.close()
             if log is not None:
                 log.close()
-        stdout = b"".join(out).decode("utf-8", "replace")
-        stderr = err.decode("utf-8", "replace")
-        result = CommandResult(command, status, stdout, stderr, time.monotonic() - started)
-        if check and status != 0:
-            tail = stderr_tail(stderr) or stderr_tail(stdout)
-            last = tail.splitlines()[-1] if tail else "no output"
-            raise RemoteError(
-                f"`{_short(command)}` exited {status} on this machine: {last}",
-                f"see {log_path}" if log_path else "rerun with --verbose to see its output",
-                command=redact(command), exit_status=status, stderr_tail=tail,
-            )
-        return result
+        return finished(command, status, out, err, started, "this machine", log_path, check)
 
     def exec(self, argv: Sequence[object], **kwargs: Any) -> CommandResult:
         return self.run(shell.join(argv), **kwargs)

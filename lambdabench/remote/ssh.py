@@ -160,6 +160,25 @@ class CommandResult:
         return self.exit_status == 0
 
 
+def finished(command: str, status: int, out: list[bytes], err: bytes | bytearray, started: float, where: str,
+             log_path: Path | None, check: bool) -> CommandResult:
+    """A command's result, or (check and a non-zero status) the one-line error naming where it ran."""
+    stdout = b"".join(out).decode("utf-8", "replace")
+    stderr = bytes(err).decode("utf-8", "replace")
+    result = CommandResult(command, status, stdout, stderr, time.monotonic() - started)
+    if check and status != 0:
+        tail = stderr_tail(stderr) or stderr_tail(stdout)
+        last = tail.splitlines()[-1] if tail else "no output"
+        raise RemoteError(
+            f"`{_short(command)}` exited {status} on {where}: {last}",
+            f"see {log_path}" if log_path else "rerun with --verbose to see its output",
+            command=redact(command),
+            exit_status=status,
+            stderr_tail=tail,
+        )
+    return result
+
+
 def stderr_tail(text: str, lines: int = TAIL_LINES) -> str:
     """The last lines of stderr, secrets scrubbed."""
     return redact("\n".join(text.rstrip().splitlines()[-lines:]))
@@ -308,20 +327,7 @@ class Session:
             scrub.close()
             if log is not None:
                 log.close()
-        stdout = b"".join(out_chunks).decode("utf-8", "replace")
-        stderr = err_buf.decode("utf-8", "replace")
-        result = CommandResult(command, status, stdout, stderr, time.monotonic() - started)
-        if check and status != 0:
-            tail = stderr_tail(stderr) or stderr_tail(stdout)
-            last = tail.splitlines()[-1] if tail else "no output"
-            raise RemoteError(
-                f"`{_short(command)}` exited {status} on {self.target.describe()}: {last}",
-                f"see {log_path}" if log_path else "rerun with --verbose to see its output",
-                command=redact(command),
-                exit_status=status,
-                stderr_tail=tail,
-            )
-        return result
+        return finished(command, status, out_chunks, err_buf, started, self.target.describe(), log_path, check)
 
     def _pump(
         self,

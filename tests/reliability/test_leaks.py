@@ -50,24 +50,11 @@ def popen_sweep(sim: Sim, home: Path, *args: str, stdout: Any = subprocess.DEVNU
                             text=True, start_new_session=True)
 
 
-def wait_for(path_or_proc: Any, needle: str, timeout: float = 60) -> str:
+def wait_for(proc: subprocess.Popen[str], needle: str, timeout: float = 60) -> str:
     """Read a child's stderr until a line has needle; returns what was read."""
-    import selectors
+    from tests.e2e.conftest import wait_for_line
 
-    proc = path_or_proc
-    sel = selectors.DefaultSelector()
-    sel.register(proc.stderr, selectors.EVENT_READ)
-    seen = []
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if sel.select(timeout=0.2):
-            line = proc.stderr.readline()
-            if not line:
-                break
-            seen.append(line)
-            if needle in line:
-                return "".join(seen)
-    raise AssertionError(f"{needle!r} never appeared: {''.join(seen)[-1500:]}")
+    return "".join(wait_for_line(proc, needle, timeout))
 
 
 def every_created_instance_is_ended(sim: Sim, home: Path) -> None:
