@@ -52,13 +52,16 @@ class Timeouts:
         base = cls()
         cloud = {
             name: getattr(base, name) / s
-            for name in ("capacity_wait", "boot", "unhealthy", "missing_grace", "terminate",
+            for name in ("capacity_wait", "boot", "unhealthy", "missing_grace",
                          "absence_proof", "launch_lookup", "launch_reconcile", "retry_base", "retry_max_backoff")
         }  # fmt: skip
         return replace(
             base,
             **cloud,
             poll=max(0.05, base.poll / s),
+            # proving an instance gone takes rounds of real requests: on a loaded machine a
+            # fast-forwarded cloud must not declare a slow but working teardown a failure
+            terminate=max(30.0, base.terminate / s),
             # logging in to a loaded machine takes real seconds however fast the cloud runs
             ssh_ready=max(60.0, base.ssh_ready / s),
             ssh_first_delay=max(0.05, base.ssh_first_delay / s),
