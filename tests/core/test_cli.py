@@ -163,3 +163,25 @@ def test_traceback_only_when_asked(server: tuple[SimCloud, dict[str, str]]) -> N
     _, env = server
     with pytest.raises(Exception):  # noqa: B017 - any exception type: the point is that it propagates
         run(["launch", "--gpu", "v100"], {**env, "LAMBDABENCH_TRACEBACK": "1"})
+
+
+def test_dry_run_shows_nodes_gpus_and_what_will_run(server: tuple[SimCloud, dict[str, str]]) -> None:
+    core, env = server
+    out = run(["sweep", "--gpus", "8xh100", "--nodes", "2", "--playbook", "torchrun", "--set", "script=t.py",
+               "--dry-run"], env)
+    assert out.exit_code == 0, out.stderr
+    header, row = out.stdout.splitlines()[:2]
+    assert "NODES" in header and "GPUS" in header
+    cells = row.split()
+    assert cells[cells.index("gpu_8x_h100_sxm5") + 1: cells.index("gpu_8x_h100_sxm5") + 3] == ["2", "16"]
+    assert "benchmark: playbook torchrun" in out.stdout and "boot, set-up, benchmark and pull all count" in out.stdout
+    assert not [r for r in core.requests() if r["path"].endswith("/launch")]
+
+
+def test_each_refusal_says_what_to_do_about_its_own_reason(server: tuple[SimCloud, dict[str, str]]) -> None:
+    _, env = server
+    rtx = run(["sweep", "--gpus", "a100", "--playbook", "isaaclab-train", "--set", "video=true", "--dry-run"], env)
+    assert "RT cores" in assert_one_line_error(rtx) and "Pick an RTX type" in rtx.stderr
+    sb3 = run(["sweep", "--gpus", "8xh100", "--playbook", "isaaclab-train", "--set", "library=sb3", "--dry-run"], env)
+    line = assert_one_line_error(sb3)
+    assert "sb3" in line and "RTX" not in line, line  # its hint is about GPUs, not RT cores
