@@ -447,10 +447,7 @@ def play(lib: str, script: str) -> int:
     parser = _parser(lib, "play")
     args = parser.parse_args()
     gen = app.generation()
-    if gen == "1":
-        video = lib != "sb3" and not args.disable_video
-    else:
-        video = args.video
+    video = (lib != "sb3" and not args.disable_video) if gen == "1" else args.video
     if video:
         args.enable_cameras = True
     app.launch(args)
