@@ -202,7 +202,7 @@ def _adhoc_dir(lab: Lab, inst: Instance, what: str) -> Path:
 def run_playbook_on(lab: Lab, ref: str, name: str, variables: dict[str, str]) -> tuple[Path, dict[str, object]]:
     """`lambdabench run INSTANCE PLAYBOOK`: requirements checked first, then every step, logs kept locally."""
     from lambdabench.gpuinfo import type_facts
-    from lambdabench.remote.playbook import find_playbook, refusals
+    from lambdabench.remote.playbook import check_requirements, find_playbook
 
     playbook = find_playbook(name)
     unknown = sorted(set(variables) - set(playbook.vars))
@@ -212,9 +212,9 @@ def run_playbook_on(lab: Lab, ref: str, name: str, variables: dict[str, str]) ->
     playbook.resolve_vars(variables)
     inst = find_instance(lab, ref)
     if inst.instance_type is not None:
-        problems = refusals(playbook, variables, type_facts(inst.instance_type))
+        problems = check_requirements(playbook, variables, type_facts(inst.instance_type))
         if problems:
-            raise UsageError(problems[0][0], f"Nothing was run. {problems[0][1]}")
+            raise UsageError(problems[0], f"Nothing was run. {problems[0].hint}")
     out_dir = _adhoc_dir(lab, inst, name)
     session = open_session(lab, inst)
     try:

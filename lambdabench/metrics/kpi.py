@@ -1,10 +1,13 @@
 """Isaac Lab benchmark outputs: 2.x ``kpis_*.json`` and 3.x phase lists / result bundles.
 
 2.x (``scripts/benchmarks/benchmark_*.py`` with the OmniPerf KPI backend) writes
-``{"<phase>": {"task": ..., "num_envs": ..., "<measurement>": value}}`` with phases ``startup``,
-``runtime``, ``train``. Every value is labelled "ms" whatever it is, so units come from the
-measurement *name*: the start-up times are milliseconds (converted to seconds here), "... FPS" are
-env-steps/s, rewards and lengths are plain numbers. Raw values are always kept.
+``{"App Info": [...], "timestamp": ..., "Kit": ..., "<phase>": {"task": ..., "num_envs": ...,
+"<measurement>": value}}`` with phases ``startup``, ``runtime``, ``train`` (and the benchmark's own);
+the top-level non-phase keys are kept as metadata (docs/isaaclab-contract.md, 2.x "Benchmarks").
+Every value is labelled "ms" whatever it is, so units come from the measurement *name*: the
+start-up times are milliseconds (converted to seconds here), rewards and lengths are plain numbers.
+Of the rates, "Environment step FPS" (benchmark_non_rl) counts vectorised steps (all envs at once):
+env-steps/s is its "Environment step effective FPS" (× num_envs × world size). Raw values are kept.
 
 3.x's JSON backend writes a list of phases, each ``{"measurements": [{"name", "value"|"mean"...,
 "unit"}], "metadata": [{"name", "data"}]}``, measurement names possibly prefixed by
@@ -23,7 +26,7 @@ from typing import Any
 
 from lambdabench.metrics import MetricsError
 
-__all__ = ["KpiReport", "load_kpi", "parse_kpi"]
+__all__ = ["BenchmarkSummary", "KpiReport", "load_kpi", "parse_kpi", "read_benchmark_artifacts"]
 
 # 2.x start-up measurement names (values in ms) → our keys (seconds)
 STARTUP_NAMES = {
@@ -44,12 +47,17 @@ TRAIN_NAMES = {
     "Last Episode Length": "last_episode_length",
     "EMA 0.95 Episode Length": "ema_episode_length",
 }
-# Preferred end-to-end training rate first: rsl_rl/skrl "Total FPS", rl_games' full-step FPS.
+# env-steps/s by preference: non_rl's effective FPS, rsl_rl's "Total FPS", rl_games' full-step FPS,
+# then any other rate in env-steps — never non_rl's vectorised "Environment step FPS".
 _TOTAL_RATE_PATTERNS = (
+    re.compile(r"effective fps$", re.I),
     re.compile(r"^total fps$", re.I),
     re.compile(r"policy update fps$", re.I),
     re.compile(r"fps$", re.I),
 )
+VECTORISED_RATE = "Environment step FPS"
+# top-level keys of the real 2.x KPI file that are not phases (OmniPerfKPIFile.finalize)
+KPI_FILE_METADATA = ("App Info", "timestamp", "Kit")
 _STAT = re.compile(r"^(Min|Max|Mean|Std) (.+)$")
 _METADATA_KEYS = {"task", "num_envs", "seed", "max_iterations", "workflow_name", "phase"}
 
@@ -70,10 +78,15 @@ class KpiReport:
 
     def env_steps_per_s(self) -> dict[str, float] | None:
         """Statistics (mean/min/max/std) of the end-to-end env-steps/s, by the best name present."""
+        name = self.env_steps_name()
+        return self.throughput[name] if name else None
+
+    def env_steps_name(self) -> str | None:
+        """The measurement env_steps_per_s() reads (None: no env-steps rate in the file)."""
         for pattern in _TOTAL_RATE_PATTERNS:
             for name, stats in self.throughput.items():
-                if pattern.search(name) and "mean" in stats:
-                    return stats
+                if name != VECTORISED_RATE and pattern.search(name) and "mean" in stats:
+                    return name
         return None
 
 
@@ -167,14 +180,12 @@ def parse_kpi(data: Any) -> KpiReport:
     elif isinstance(data, dict) and isinstance(data.get("phases"), list):
         report = KpiReport(source="isaaclab3-phases")
         _from_phase_list(data["phases"], report)
-    elif (
-        isinstance(data, dict)
-        and data
-        and all(isinstance(v, dict) for v in data.values())
-        and ({"startup", "runtime", "train"} & set(data))
-    ):
+    elif _is_2x_kpi_file(data):
         report = KpiReport(source="isaaclab2-kpi")
         for phase, values in data.items():
+            if not isinstance(values, dict):  # App Info, timestamp, Kit
+                report.raw.setdefault("file", {})[str(phase)] = values
+                continue
             for name, value in values.items():
                 _absorb(report, str(phase), str(name), value)
         report.notes.append("2.x KPI values are all labelled ms; units taken from names")
@@ -203,6 +214,13 @@ def parse_kpi(data: Any) -> KpiReport:
     return report
 
 
+def _is_2x_kpi_file(data: Any) -> bool:
+    """2.x's OmniPerf KPI file: phase dicts (startup/runtime/train) beside optional App Info/timestamp/Kit."""
+    if not isinstance(data, dict) or not ({"startup", "runtime", "train"} & set(data)):
+        return False
+    return all(isinstance(v, dict) or k in KPI_FILE_METADATA for k, v in data.items())
+
+
 def load_kpi(path: Path) -> KpiReport:
     """Read a kpis_*.json or a 3.x result file."""
     try:
@@ -212,3 +230,59 @@ def load_kpi(path: Path) -> KpiReport:
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise MetricsError(f"{path} is not valid JSON", "was the benchmark cut off?") from exc
     return parse_kpi(data)
+
+
+@dataclass
+class BenchmarkSummary:
+    """What the KPI files in a pulled artifacts folder say, for the ledger (one run, one or more files)."""
+
+    files: list[Path]
+    reports: list[KpiReport]
+    env_steps_per_s: float | None = None  # mean, from the file with the best env-steps measure
+    env_steps_source: str | None = None  # "<file name>: <measurement>"
+    vectorised_steps_per_s: float | None = None  # non_rl's "Environment step FPS" (all envs at once)
+    startup_s: dict[str, float] = field(default_factory=dict)
+    task: str | None = None
+    num_envs: int | None = None
+
+    def metrics(self) -> list[tuple[str, float, str]]:
+        """(name, value, unit) rows for Ledger.record_metric."""
+        rows: list[tuple[str, float, str]] = []
+        if self.env_steps_per_s is not None:
+            rows.append(("env_steps_per_s", self.env_steps_per_s, "env-steps/s"))
+        if self.vectorised_steps_per_s is not None:
+            rows.append(("vectorised_steps_per_s", self.vectorised_steps_per_s, "steps/s"))
+        rows += [(f"startup_{k}", v, "s") for k, v in sorted(self.startup_s.items())]
+        if self.num_envs is not None:
+            rows.append(("num_envs", float(self.num_envs), ""))
+        return rows
+
+
+def read_benchmark_artifacts(folder: Path) -> BenchmarkSummary | None:
+    """Every ``kpis_*.json`` under folder (e.g. a run's pulled artifacts/); None when there is none.
+
+    Files that do not parse are skipped (their problem is in the summary's report notes only when
+    at least one other file parsed); env-steps/s comes from the best measure across the files.
+    """
+    files = sorted(p for p in Path(folder).rglob("kpis_*.json") if p.is_file())
+    if not files:
+        return None
+    summary = BenchmarkSummary(files=files, reports=[])
+    for path in files:
+        try:
+            report = load_kpi(path)
+        except MetricsError:
+            continue
+        summary.reports.append(report)
+        summary.task = summary.task or report.task
+        summary.num_envs = summary.num_envs or report.num_envs
+        for key, value in report.startup_s.items():
+            summary.startup_s.setdefault(key, value)
+        vectorised = report.throughput.get(VECTORISED_RATE, {}).get("mean")
+        if vectorised is not None and summary.vectorised_steps_per_s is None:
+            summary.vectorised_steps_per_s = vectorised
+        name = report.env_steps_name()
+        if name is not None and summary.env_steps_per_s is None:
+            summary.env_steps_per_s = report.throughput[name]["mean"]
+            summary.env_steps_source = f"{path.name}: {name}"
+    return summary if summary.reports else None

@@ -21,6 +21,12 @@ from lambdabench.secrets import Secret, StreamRedactor, redact
 STEP_KINDS = ("run", "sudo", "script", "put", "get")
 VAR_TYPES = ("str", "int", "float", "bool", "choice")
 REMOTE_ROOT = ".lambdabench"  # under $HOME on the instance: jobs/, scripts/, secrets/
+# A container step's time limit is enforced inside the container (killing the `docker exec` client
+# leaves the process running on the GPU): `timeout -s INT` at the step's timeout, KILL this much later,
+# and the runner's own deadline this much after that again.
+CONTAINER_KILL_AFTER_S = 30
+CONTAINER_GRACE_S = CONTAINER_KILL_AFTER_S + 15
+STEP_MARKER = "LAMBDABENCH_STEP"  # exported inside the container: finds a step's processes there
 PROJECT_PLAYBOOKS = Path(__file__).resolve().parents[2] / "playbooks"
 
 # ---------------------------------------------------------------------------------------------
@@ -319,17 +325,31 @@ class Step:
 class Refusal:
     when: Expr
     message: str
-    hint: str = ""  # what to do about it (printed after the message)
+    hint: str | None = None  # what to do about it (printed after the message)
 
 
 @dataclass
 class Requirements:
     rtx: bool | Expr = False
     rtx_reason: str = "needs RT cores (an RTX-class GPU)"
+    rtx_hint: str | None = None
     min_vram_gb: float | None = None
     min_gpus: int | None = None
     arch: list[str] = field(default_factory=list)
+    arch_reason: str | None = None
+    arch_hint: str | None = None
     refuse: list[Refusal] = field(default_factory=list)
+
+
+class Problem(str):
+    """Why a playbook cannot run on a type (the text), with what to do instead (`hint`, may be None)."""
+
+    hint: str | None
+
+    def __new__(cls, text: str, hint: str | None = None) -> Problem:
+        obj = super().__new__(cls, text)
+        obj.hint = hint
+        return obj
 
 
 @dataclass
@@ -489,20 +509,26 @@ def _load_playbook(path: Path) -> Playbook:
         requires.rtx = rtx if isinstance(rtx, bool) else expr(req_data, "rtx")
         if isinstance(requires.rtx, Expr):
             check_names(req_data, "rtx", requires.rtx.names)
+    for key in req_data:
+        if key not in _REQUIRE_KEYS:
+            raise fail(req_data, f"unknown requires key {key!r} (known: {', '.join(sorted(_REQUIRE_KEYS))})", key)
     requires.rtx_reason = str(req_data.get("rtx_reason", requires.rtx_reason))
+    requires.rtx_hint = _opt_str(req_data.get("rtx_hint"))
     requires.min_vram_gb = req_data.get("min_vram_gb")
     requires.min_gpus = req_data.get("min_gpus")
     arch = req_data.get("arch") or []
     requires.arch = [arch] if isinstance(arch, str) else list(arch)
+    requires.arch_reason = _opt_str(req_data.get("arch_reason"))
+    requires.arch_hint = _opt_str(req_data.get("arch_hint"))
     for item in req_data.get("refuse") or []:
         if not isinstance(item, dict) or "when" not in item or "message" not in item:
             raise fail(req_data, "each `refuse` entry needs `when` and `message`", "refuse")
         unknown_keys = set(item) - {"when", "message", "hint"}
         if unknown_keys:
-            raise fail(item, f"unknown `refuse` key {sorted(unknown_keys)[0]!r} (known: when, message, hint)")
+            raise fail(item, f"unknown refuse key {sorted(unknown_keys)[0]!r} (known: when, message, hint)")
         e = expr(item, "when")
         check_names(item, "when", e.names)
-        requires.refuse.append(Refusal(e, str(item["message"]), str(item.get("hint", ""))))
+        requires.refuse.append(Refusal(e, str(item["message"]), _opt_str(item.get("hint"))))
 
     secrets = {str(k): dict(v or {}) for k, v in (data.get("secrets") or {}).items()}
     env = {str(k): str(v) for k, v in (data.get("env") or {}).items()}
@@ -594,6 +620,15 @@ def _load_playbook(path: Path) -> Playbook:
     )
 
 
+_REQUIRE_KEYS = {
+    "rtx", "rtx_reason", "rtx_hint", "min_vram_gb", "min_gpus", "arch", "arch_reason", "arch_hint", "refuse",
+}  # fmt: skip
+
+
+def _opt_str(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
 def _step_texts(step: Step) -> list[str]:
     if isinstance(step.body, dict):
         return [str(v) for k, v in step.body.items() if k in ("src", "dest")]
@@ -655,55 +690,47 @@ def find_playbook(name: str, dirs: Iterable[Path] | None = None) -> Playbook:
 
 def check_requirements(
     playbook: Playbook, vars: Mapping[str, Any], instance_type_facts: Mapping[str, Any]
-) -> list[str]:
-    """Why this playbook with these vars cannot run on this instance type (empty: it can)."""
-    return [message for message, _ in refusals(playbook, vars, instance_type_facts)]
+) -> list[Problem]:
+    """Why this playbook with these vars cannot run on this instance type (empty: it can).
 
-
-def refusals(
-    playbook: Playbook, vars: Mapping[str, Any], instance_type_facts: Mapping[str, Any]
-) -> list[tuple[str, str]]:
-    """(why it cannot run, what to do) for each reason this playbook cannot run here; empty: it can.
-
-    instance_type_facts keys: name, gpus, gpu_model, vram_gb (per GPU), rtx, arch. A fact that is
-    None (a BYO host before its preflight) decides nothing. Each hint fits its own reason.
+    instance_type_facts keys: name, gpus, gpu_model, vram_gb (per GPU), rtx, arch; a fact that is None
+    (a BYO host before its preflight) decides nothing. Each problem is a str with a `.hint` that fits
+    its own reason: the playbook's rtx_hint/arch_hint/refuse[].hint, else one for that kind of reason.
     """
     values = playbook.resolve_vars({k: v for k, v in vars.items() if k in playbook.vars})
     names = playbook.namespace(values, instance_type_facts)
     req = playbook.requires
-    problems: list[tuple[str, str]] = []
+    problems: list[Problem] = []
+
+    def hint(text: str | None, default: str) -> str:
+        return default if text is None else render(text, names, quote=False)
+
     type_name = instance_type_facts.get("name", "this type")
+    arch = instance_type_facts.get("arch")
+    if req.arch and arch and arch not in req.arch:
+        # first: on the wrong architecture nothing else matters
+        reason = f"; {render(req.arch_reason, names, quote=False)}" if req.arch_reason else ""
+        problems.append(Problem(f"{playbook.name} runs on {'/'.join(req.arch)}; {type_name} is {arch}{reason}",
+                                hint(req.arch_hint, f"Pick a {'/'.join(req.arch)} type.")))
     need_rtx = req.rtx.evaluate(names) if isinstance(req.rtx, Expr) else req.rtx
     if need_rtx and instance_type_facts.get("rtx") is False:
         model = instance_type_facts.get("gpu_model") or type_name
-        problems.append((
+        problems.append(Problem(
             f"{playbook.name} on {type_name}: {render(req.rtx_reason, names, quote=False)}; {model} has no RT cores",
-            "Pick an RTX type (e.g. a10) or drop the option that needs it.",
-        ))
+            hint(req.rtx_hint, "Pick an RTX type (e.g. a10) or drop the option that needs it.")))
     gpus = instance_type_facts.get("gpus")
     if req.min_gpus is not None and gpus is not None and gpus < req.min_gpus:
-        problems.append((
-            f"{playbook.name} needs at least {req.min_gpus} GPU(s); {type_name} has {gpus}",
-            f"Pick a type with {req.min_gpus} or more GPUs (e.g. {req.min_gpus}x…).",
-        ))
+        problems.append(Problem(f"{playbook.name} needs at least {req.min_gpus} GPU(s); {type_name} has {gpus}",
+                                f"Pick a type with {req.min_gpus} or more GPUs."))
     vram = instance_type_facts.get("vram_gb")
     if req.min_vram_gb is not None and vram is not None and vram < req.min_vram_gb:
-        problems.append((
+        problems.append(Problem(
             f"{playbook.name} needs {req.min_vram_gb:g} GB of GPU memory; {type_name} has {vram:g} GB",
-            "Pick a type with more GPU memory.",
-        ))
-    arch = instance_type_facts.get("arch")
-    if req.arch and arch and arch not in req.arch:
-        problems.append((
-            f"{playbook.name} runs on {'/'.join(req.arch)}; {type_name} is {arch}",
-            f"Pick a {'/'.join(req.arch)} type.",
-        ))
+            "Pick a type with more GPU memory."))
     for refusal in req.refuse:
         if refusal.when.evaluate(names):
-            problems.append((
-                render(refusal.message, names, quote=False),
-                render(refusal.hint, names, quote=False) if refusal.hint else "Change the setting the message names.",
-            ))
+            problems.append(Problem(render(refusal.message, names, quote=False),
+                                    hint(refusal.hint, "Change the setting the message names.")))
     return problems
 
 
@@ -788,21 +815,58 @@ class _Runner:
             self.session.write_private(path, script)
             body = f'bash "$HOME"/{shell.quote(path)}'
             if step.container:
-                body = f'docker exec -i {shell.quote(step.container)} bash -s < "$HOME"/{shell.quote(path)}'
+                argv = ["docker", "exec", "-i", step.container, "env", f"{STEP_MARKER}={self.marker(index)}"]
+                argv += self.limit_words(step) + ["bash", "-s"]
+                body = f'{shell.join(argv)} < "$HOME"/{shell.quote(path)}'
                 return " ".join([*prelude, body]), cleanup
         else:
             body = render(step.body, self.names)
         inner = " ".join([shell.env_prefix(env), body]).strip() if env else body
         if step.container and step.kind == "run":
+            limited = shell.join(["export", f"{STEP_MARKER}={self.marker(index)}"]) + "; "
+            limited += shell.join([*self.limit_words(step), "bash", "-c", inner]) if step.timeout else inner
             return " ".join(
                 [
                     *prelude,
-                    shell.in_container(step.container, inner, interactive_stdin=bool(step.stdin)),
+                    shell.in_container(step.container, limited, interactive_stdin=bool(step.stdin)),
                 ]
             ), cleanup
         if step.kind == "sudo":
             return " ".join([*prelude, shell.sudo(inner)]), cleanup
         return " ".join([*prelude, inner]), cleanup
+
+    def marker(self, index: int) -> str:
+        """The value of STEP_MARKER for one step of this run (unique per run and step)."""
+        return f"{self.run_id}-{index:02d}"
+
+    def limit_words(self, step: Step) -> list[str]:
+        """`timeout -k 30 -s INT <timeout>` for a container step with a timeout (SIGINT: a clean stop)."""
+        if not step.timeout:
+            return []
+        return ["timeout", "-k", str(CONTAINER_KILL_AFTER_S), "-s", "INT", f"{step.timeout:g}"]
+
+    def outer_timeout(self, step: Step) -> float | None:
+        """The runner's deadline: past the in-container limit, so that one fires first."""
+        if step.timeout is None or not step.container or step.kind not in ("run", "script"):
+            return step.timeout
+        return step.timeout + CONTAINER_GRACE_S
+
+    def stop_in_container(self, step: Step, index: int) -> None:
+        """SIGINT, then SIGKILL, every process of this step inside its container (best effort)."""
+        if not step.container or step.kind not in ("run", "script"):
+            return
+        needle = f"{STEP_MARKER}={self.marker(index)}"
+        # every process whose environment holds the step's marker; /proc is the container's own
+        script = (
+            "pids() { for e in /proc/[0-9]*/environ; do p=${e#/proc/}; p=${p%/environ}; "
+            '[ "$p" = "$$" ] && continue; tr "\\0" "\\n" < "$e" 2>/dev/null | grep -qxF "$0" && echo "$p"; done; }; '
+            'for p in $(pids); do kill -INT "$p" 2>/dev/null; done; '
+            'for i in $(seq 1 "$1"); do [ -z "$(pids)" ] && exit 0; sleep 1; done; '
+            'for p in $(pids); do kill -KILL "$p" 2>/dev/null; done; true'
+        )
+        argv = ["docker", "exec", step.container, "bash", "-c", script, needle, str(CONTAINER_KILL_AFTER_S)]
+        with contextlib.suppress(RemoteError):
+            self.session.run(shell.join(argv), timeout=CONTAINER_GRACE_S + 30)
 
     def run_step(self, step: Step, index: int, log_path: Path, result: StepResult) -> None:
         if step.kind == "put":
@@ -847,6 +911,15 @@ class _Runner:
             if step.detach:
                 status = self.run_detached(step, index, command, log_path, result, cleanup)
                 result.exit_status = status
+                if step.container and step.timeout and status in (124, 137):
+                    raise RemoteError(
+                        f"detached step {step.name!r} hit its {step.timeout:g}s time limit inside "
+                        f"container {step.container}; stopped it",
+                        "raise the step's timeout",
+                        command=redact(command),
+                        exit_status=status,
+                        stderr_tail=_tail(log_path),
+                    )
                 if status != 0:
                     raise RemoteError(
                         f"step {step.name!r} exited {status} (detached)",
@@ -857,7 +930,25 @@ class _Runner:
                     )
                 return
             stdin = self.secrets[step.stdin] if step.stdin else None
-            out = self.session.run(command, timeout=step.timeout, stdin=stdin, log_path=log_path)
+            try:
+                out = self.session.run(
+                    command, timeout=self.outer_timeout(step), stdin=stdin, log_path=log_path
+                )
+            except ConnectionLost:
+                raise
+            except RemoteError as exc:
+                if exc.exit_status is None and step.container and self.session.connected:
+                    self.stop_in_container(step, index)  # our deadline passed: the client is gone, its process must go too
+                if step.container and step.timeout and exc.exit_status in (124, 137):
+                    raise RemoteError(
+                        f"step {step.name!r} hit its {step.timeout:g}s time limit inside container "
+                        f"{step.container}; stopped it",
+                        "raise the step's timeout",
+                        command=exc.command,
+                        exit_status=exc.exit_status,
+                        stderr_tail=exc.stderr_tail,
+                    ) from None
+                raise
             result.exit_status = out.exit_status
             if step.capture_facts:
                 result.facts = _parse_facts(out.stdout)
@@ -896,7 +987,7 @@ class _Runner:
         log_path.parent.mkdir(parents=True, exist_ok=True)
         scrub = StreamRedactor()  # a secret split across two polls is still scrubbed
         try:
-            return self._follow(step, qjob, log_path, result, scrub, started)
+            return self._follow(step, index, qjob, log_path, result, scrub, started)
         finally:
             tail = scrub.close()
             if tail:
@@ -906,6 +997,7 @@ class _Runner:
     def _follow(
         self,
         step: Step,
+        index: int,
         qjob: str,
         log_path: Path,
         result: StepResult,
@@ -942,8 +1034,10 @@ class _Runner:
                 offset = min(size, offset + 1048576)
             if status_text.strip() and offset >= size:
                 return int(status_text.strip())
-            if step.timeout is not None and time.monotonic() - started > step.timeout:
+            limit = self.outer_timeout(step)
+            if limit is not None and time.monotonic() - started > limit:
                 self.session.run(f"kill -TERM -- -$(cat {qjob}/pid) 2>/dev/null; true", timeout=60)
+                self.stop_in_container(step, index)  # killing the docker exec client is not enough
                 raise RemoteError(
                     f"detached step {step.name!r} timed out after {step.timeout:g}s; stopped it",
                     "raise the step's timeout",

@@ -147,16 +147,15 @@ class PlaybookPhase:
     def _check_brought_machine(self, rc: RunContext, nr: _NodeRun) -> None:
         """A BYO machine's GPUs are known only now (its real nvidia-smi): the checks a type got at plan time."""
         from lambdabench.gpuinfo import host_facts
-        from lambdabench.remote.playbook import refusals
+        from lambdabench.remote.playbook import check_requirements
 
         facts = host_facts(rc.target_name, nr.facts)
         nr.facts.update({k: v for k, v in facts.items() if k != "name"})
         rc.notify(f"{facts['gpus']} × {facts['gpu_model'] or '?'} ({facts['arch'] or '?'})")
         book = rc.benchmark.playbook
-        problems = refusals(book, rc.benchmark.vars_for(book), facts)
+        problems = check_requirements(book, rc.benchmark.vars_for(book), facts)
         if problems:
-            message, hint = problems[0]
-            raise RemoteError(f"{nr.node.name}: {message}", hint)
+            raise RemoteError(f"{nr.node.name}: {problems[0]}", problems[0].hint)
 
     def _rendezvous(self, rc: RunContext, runs: dict[int, _NodeRun]) -> None:
         """The cluster: a port pair free on rank 0, each node's interface towards it, the ruleset opened."""

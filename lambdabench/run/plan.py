@@ -309,7 +309,7 @@ def plan_sweep(req: SweepRequest, *, availability: Sequence[TypeAvailability], r
 
 def check_benchmark(benchmark: Benchmark, targets: Sequence[Target], *, nodes: int, ngc_key_present: bool) -> None:
     """Refuse before launch: unknown var, bad value, a type that cannot run it, a missing secret."""
-    from lambdabench.remote.playbook import refusals
+    from lambdabench.remote.playbook import check_requirements
 
     books = benchmark.all
     known = {v for b in books for v in b.vars}
@@ -324,10 +324,9 @@ def check_benchmark(benchmark: Benchmark, targets: Sequence[Target], *, nodes: i
         book.resolve_vars(benchmark.vars_for(book))  # type errors as one line, before launch
     for target in targets:
         facts = target.facts()
-        problems = refusals(benchmark.playbook, benchmark.vars_for(benchmark.playbook), facts)
+        problems = check_requirements(benchmark.playbook, benchmark.vars_for(benchmark.playbook), facts)
         if problems:
-            message, hint = problems[0]
-            raise UsageError(message, f"Nothing was launched. {hint}")
+            raise UsageError(problems[0], f"Nothing was launched. {problems[0].hint}")
     for book in books:
         for secret, spec in book.secrets.items():
             if secret == "NGC_API_KEY" and spec.get("required") and not ngc_key_present:

@@ -106,6 +106,13 @@ def write_tree(tree: Path, layout: str) -> None:
                 f"{mode.title()} an RL agent with {lib}",
                 f"from isaaclab_sim.workflows import main\n\nsys.exit(main({lib!r}, {mode!r}, __file__))",
             )
+    if layout == "v2":  # scripts/benchmarks/benchmark_*.py exist from 2.0 (the fork has none)
+        for kind in ("non_rl", "rsl_rl", "rlgames"):
+            _script(
+                base / "benchmarks" / f"benchmark_{kind}.py",
+                f"Benchmark {kind} workflows in Isaac Lab",
+                f"from isaaclab_sim.workflows import benchmark\n\nsys.exit(benchmark({kind!r}, __file__))",
+            )
     _script(
         base / "environments" / "list_envs.py",
         "Print all environments registered in Isaac Lab",

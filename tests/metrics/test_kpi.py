@@ -133,3 +133,58 @@ def test_broken_json_file(tmp_path: Path) -> None:
     path.write_text('{"startup": {')
     with pytest.raises(MetricsError, match="not valid JSON"):
         load_kpi(path)
+
+
+# benchmark_non_rl.py (v2.1.0 scripts/benchmarks/benchmark_non_rl.py:177-194) through the OmniPerf
+# backend, whose file carries "App Info", "timestamp" and "Kit" beside the phases
+NON_RL_FILE = {
+    "App Info": ["Isaac-Sim", "4.5.0", "release"],
+    "timestamp": "2026-11-02T10:00:00.000000",
+    "Kit": "106.5.0",
+    "startup": {"workflow_name": "benchmark_non_rl", "phase": "startup", "task": "Isaac-Cartpole-Direct-v0",
+                "num_envs": 4096, "App Launch Time": 9000.0},
+    "runtime": {
+        "workflow_name": "benchmark_non_rl", "phase": "runtime", "task": "Isaac-Cartpole-Direct-v0",
+        "num_envs": 4096,
+        "Mean Environment step FPS": 250.0, "Min Environment step FPS": 200.0, "Max Environment step FPS": 300.0,
+        "Mean Environment step effective FPS": 2048000.0,
+        "Min Environment step effective FPS": 1638400.0,
+        "Max Environment step effective FPS": 2457600.0,
+        "Mean Environment step times": 4.0,
+    },
+}  # fmt: skip
+
+
+def test_the_real_kpi_file_with_app_info_is_read_as_2x() -> None:
+    report = parse_kpi(NON_RL_FILE)
+    assert report.source == "isaaclab2-kpi"
+    assert report.task == "Isaac-Cartpole-Direct-v0" and report.num_envs == 4096
+    assert report.startup_s["app_launch_s"] == pytest.approx(9.0)
+    assert report.raw["file"]["Kit"] == "106.5.0"
+
+
+def test_env_steps_per_s_is_the_effective_fps_not_the_vectorised_one() -> None:
+    # the vectorised rate listed first must not win: env-steps/s = FPS × num_envs × world size
+    report = parse_kpi(NON_RL_FILE)
+    assert report.env_steps_name() == "Environment step effective FPS"
+    assert report.env_steps_per_s() == {"mean": 2048000.0, "min": 1638400.0, "max": 2457600.0}
+    only_vectorised = {"runtime": {"num_envs": 8, "Mean Environment step FPS": 250.0}}
+    assert parse_kpi(only_vectorised).env_steps_per_s() is None
+
+
+def test_read_benchmark_artifacts_finds_the_kpi_files_of_a_run(tmp_path: Path) -> None:
+    from lambdabench.metrics.kpi import read_benchmark_artifacts
+
+    assert read_benchmark_artifacts(tmp_path) is None
+    folder = tmp_path / "artifacts" / "logs" / "benchmarks"
+    folder.mkdir(parents=True)
+    (folder / "kpis_benchmark_non_rl.json").write_text(json.dumps(NON_RL_FILE))
+    (folder / "kpis_broken.json").write_text("{")
+    summary = read_benchmark_artifacts(tmp_path / "artifacts")
+    assert summary is not None
+    assert summary.env_steps_per_s == 2048000.0
+    assert summary.env_steps_source == "kpis_benchmark_non_rl.json: Environment step effective FPS"
+    assert summary.vectorised_steps_per_s == 250.0
+    rows = dict((name, (value, unit)) for name, value, unit in summary.metrics())
+    assert rows["env_steps_per_s"] == (2048000.0, "env-steps/s")
+    assert rows["startup_app_launch_s"] == (9.0, "s")

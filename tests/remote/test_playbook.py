@@ -273,7 +273,7 @@ def test_requirements_refuse_video_on_non_rtx_and_bad_multi_gpu():
     assert check_requirements(train, {"task": "Isaac-Franka-Camera-v0"}, H100)
     assert check_requirements(train, {"library": "rl_games"}, H100X8) == []
     sb3 = check_requirements(train, {"library": "sb3"}, H100X8)
-    assert sb3 and "sb3" in sb3[0] and "multi_gpu=off" in sb3[0]
+    assert sb3 and "sb3" in sb3[0] and "multi_gpu=off" in (sb3[0].hint or "")
     assert check_requirements(train, {"library": "sb3", "multi_gpu": "off"}, H100X8) == []
     assert check_requirements(train, {"library": "rsl_rl", "isaaclab_version": "1"}, H100X8)
     assert check_requirements(train, {"library": "rsl_rl", "isaaclab_version": "2"}, H100X8) == []
@@ -296,3 +296,27 @@ def test_before_and_after_name_the_playbooks_around_a_benchmark(tmp_path):
     loop.write_text("name: loop\nafter: [loop]\nsteps: [{run: 'true'}]\n")
     with pytest.raises(PlaybookError, match="names the playbook itself"):
         load_playbook(loop)
+
+
+GH200 = {"name": "gpu_1x_gh200", "gpus": 1, "gpu_model": "GH200", "vram_gb": 96, "rtx": False, "arch": "arm64"}
+
+
+def test_isaac_lab_refusals_carry_their_reason_and_hint():
+    train = find_playbook("isaaclab-train", [PROJECT])
+    arm = check_requirements(train, {}, GH200)
+    assert "x86_64" in arm[0] and "arm64" in arm[0] and "Isaac Sim container images" in arm[0]
+    assert "x86_64 type" in (arm[0].hint or "")
+    for task in ("Isaac-Repose-Cube-Shadow-Vision-Direct-v0", "Isaac-Stack-Cube-Franka-IK-Rel-Visuomotor-v0"):
+        camera = check_requirements(train, {"task": task}, H100)
+        assert camera and "RT cores" in camera[0] and "RTX type" in (camera[0].hint or "")
+    # rsl_rl --distributed: 2.1.0 and later only
+    old = check_requirements(train, {"library": "rsl_rl", "isaaclab_version": "2", "ref": "v2.0.2"}, H100X8)
+    assert old and "2.1.0" in old[0] and "multi_gpu=off" in (old[0].hint or "")
+    assert check_requirements(train, {"library": "rsl_rl", "isaaclab_version": "2", "ref": "v2.2.1"}, H100X8) == []
+    play = find_playbook("isaaclab-play", [PROJECT])
+    # the fork's sb3 play records nothing: no RT cores needed
+    assert check_requirements(play, {"checkpoint": "/x.zip", "library": "sb3"}, H100) == []
+    assert check_requirements(play, {"checkpoint": "/x.zip", "library": "sb3", "isaaclab_version": "2"}, H100)
+    bench = find_playbook("isaaclab-benchmark", [PROJECT])
+    fork = check_requirements(bench, {"isaaclab_version": "1"}, H100)
+    assert fork and "no scripts/benchmarks" in fork[0]

@@ -91,15 +91,43 @@ class Box:
     def volume(self, name: str = "docker_isaac-lab-logs") -> Path:
         return self.home / ".sim-docker" / "volumes" / name / "_data"
 
-    def started_1x(self) -> str:
-        """Clone the fork, pre-answer X11, log in, start the container; returns the repo folder."""
-        self.ok(f"git clone {FORK_URL}")
+    def clone_1x(self, url: str = FORK_URL) -> str:
+        """Clone the fork and log in to NGC; returns the repo folder."""
+        self.ok(f"git clone {url}")
         self.login()
-        (self.home / "IsaacLab-Fork" / "docker" / ".container.yaml").write_text(
-            "X11_FORWARDING_ENABLED: 0\n"
-        )
-        self.ok("./docker/container.sh start", cwd="IsaacLab-Fork")
         return "IsaacLab-Fork"
+
+    def patch_rsl_rl(self, repo: str) -> None:
+        """What setup.yaml does: pin the fork's unpinned rsl_rl git extra to v2.0.1."""
+        setup = self.home / repo / "source/extensions/omni.isaac.lab_tasks/setup.py"
+        setup.write_text(setup.read_text().replace("rsl_rl.git\"", "rsl_rl.git@v2.0.1\""))
+
+    def started_1x(self) -> str:
+        """The fork as setup.yaml prepares it: patched, X11 pre-answered, yq, TERM; container up."""
+        repo = self.clone_1x()
+        self.patch_rsl_rl(repo)
+        (self.home / repo / "docker" / ".container.yaml").write_text('__ISAACLAB_X11_FORWARDING_ENABLED: "0"\n')
+        self.ok("sudo -n apt-get install -y yq")
+        self.ok("TERM=xterm ./docker/container.sh start", cwd=repo)
+        return repo
+
+    def started_2x(self, *, patch: bool = True) -> str:
+        """Upstream v2.1.0 as setup.yaml prepares it (flatdict pinned unless patch=False); container up."""
+        self.ok(f"git clone --depth 1 --branch v2.1.0 {UPSTREAM_URL} isaaclab")
+        self.login()
+        if patch:
+            self.patch_flatdict("isaaclab")
+        (self.home / "isaaclab" / "docker" / ".container.cfg").write_text("[X11]\nX11_FORWARDING_ENABLED = 0\n")
+        self.ok("python3 docker/container.py start", cwd="isaaclab")
+        return "isaaclab"
+
+    def patch_flatdict(self, repo: str) -> None:
+        setup = self.home / repo / "source/isaaclab/setup.py"
+        setup.write_text(setup.read_text().replace('"flatdict==4.0.1"', '"flatdict==4.0.0"'))
+
+    def compose_calls(self) -> list[list[str]]:
+        calls = [json.loads(line)["argv"] for line in self.argv_log().splitlines()]
+        return [c[1:] for c in calls if c[:2] == ["docker", "compose"]]
 
 
 @pytest.fixture
@@ -178,29 +206,42 @@ def test_gpu_container_and_the_nvidia_runtime_fix_path(box: Box) -> None:
 # ---- the seed's workflow on the 1.x fork -------------------------------------------------------
 
 
-def test_seed_workflow_on_the_fork(box: Box) -> None:
-    box.ok(f"git clone {FORK}")  # without .git, like a copy-paste from the browser
-    repo = "IsaacLab-Fork"
-    assert box.ok("git remote get-url origin", cwd=repo).strip() == FORK
+def test_fork_start_needs_a_terminal_type_yq_and_its_own_x11_key(box: Box) -> None:
+    repo = box.clone_1x()
     assert box.ok("git describe --tags", cwd=repo).strip() == "v1.0.0"
-    box.login()
-
-    asked = box.sh("./docker/container.sh start", cwd=repo)  # stdin is not a terminal
-    assert asked.returncode == 1 and "stdin is not a terminal" in asked.stderr
-    assert "docker compose" not in box.argv_log().replace('"docker", "compose"', "docker compose")
+    # container.sh runs `tabs 4` under set -e: over non-interactive SSH there is no TERM
+    no_term = box.sh("./docker/container.sh start", cwd=repo)
+    assert no_term.returncode != 0 and "tabs" in no_term.stderr
+    # yq reads the state file on every start; a fresh box has none
+    no_yq = box.sh("TERM=xterm ./docker/container.sh start", cwd=repo)
+    assert no_yq.returncode != 0 and "yq" in no_yq.stderr
+    box.ok("sudo -n apt-get install -y yq")
+    # the key the old setup wrote is not the one container.sh reads: the X11 prompt hits end of input
     (box.home / repo / "docker" / ".container.yaml").write_text("X11_FORWARDING_ENABLED: 0\n")
-    box.ok("./docker/container.sh start", cwd=repo)
+    asked = box.sh("TERM=xterm ./docker/container.sh start", cwd=repo)
+    assert asked.returncode == 1 and "It will fail if there is no display" in asked.stdout
+    assert box.compose_calls() == []  # all of the above stop before any docker compose
+    (box.home / repo / "docker" / ".container.yaml").write_text('__ISAACLAB_X11_FORWARDING_ENABLED: "0"\n')
+    # now the image build runs, and stops at the rsl_rl extra (rsl_rl is rsl-rl-lib since v2.1.1)
+    build = box.sh("TERM=xterm ./docker/container.sh start", cwd=repo)
+    assert build.returncode != 0 and "inconsistent name" in build.stderr
+    assert "isaac-lab-base" not in box.ok("docker ps --format '{{.Names}}'")
+    box.patch_rsl_rl(repo)
+    out = box.ok("TERM=xterm ./docker/container.sh start", cwd=repo)
+    assert "X11 Forwarding is configured as 0" in out
+    assert ["compose", "--file", "docker-compose.yaml", "--env-file", ".env.base", "build", "isaac-lab-base"] in box.compose_calls()
     assert "isaac-lab-base" in box.ok("docker ps --format '{{.Names}}'")
+    box.ok(f"{EXEC} -p -c 'import omni.isaac.lab, rsl_rl, skrl, rl_games, stable_baselines3'")
 
+
+def test_seed_workflow_on_the_fork(box: Box) -> None:
+    repo = box.started_1x()
     no_alias = box.sh("docker exec isaac-lab-base bash -c 'python --version'")
     assert no_alias.returncode == 127  # the alias lives only in interactive shells
     outside = box.sh("./isaaclab.sh -p -c 'print(1)'", cwd=repo)
     assert outside.returncode == 1 and "Unable to find any Python executable" in outside.stderr
-
-    early = box.sh(f"{EXEC} -p {TRAIN_1X.format(lib='rl_games')} {SMALL}")
-    assert early.returncode == 1 and "No module named 'rl_games'" in early.stderr
+    # the image's `isaaclab.sh --install` installed every library; -i again is harmless
     box.ok(f"{EXEC} -i skrl")
-    box.ok(f"{EXEC} -i all")
     for lib in ("rl_games", "rsl_rl", "skrl", "sb3"):
         out = box.ok(f"{EXEC} -p {TRAIN_1X.format(lib=lib)} {SMALL}")
         assert "simulated" in out
@@ -210,64 +251,131 @@ def test_seed_workflow_on_the_fork(box: Box) -> None:
         rates = [p.env_steps_per_s for p in series.points if p.env_steps_per_s is not None]
         assert rates and all(r > 0 for r in rates), (lib, series.notes)
         assert "num_envs: 64" in (run / "params" / "env.yaml").read_text()
-        assert "simulated" in (run / "params" / "agent.yaml").read_text()
-    assert "fps step:" in box.ok(f"{EXEC} -p {TRAIN_1X.format(lib='rl_games')} {SMALL} --seed 7")
     tags = read_scalars(_run_dir(box, "rsl_rl"))
     assert "Perf/collection time" in tags and "Perf/collection_time" not in tags
     assert "Reward / Total reward (mean)" in read_scalars(_run_dir(box, "skrl"))
     assert list(_run_dir(box, "rl_games").glob("nn/last_cartpole_ep_5_rew_*.pth"))
-    assert (_run_dir(box, "sb3") / "model.zip").exists()
+    sb3 = _run_dir(box, "sb3")
+    assert (sb3 / "model.zip").exists() and list(sb3.glob("events.out.tfevents.*"))  # no PPO_1/ before 2.2
+    assert not (sb3 / "PPO_1").exists()
 
-    # the fork's playback records a clip and plays on until interrupted (the seed's ctrl-c)
-    checkpoint = "/workspace/isaaclab/logs/skrl/cartpole/" + _run_dir(box, "skrl").name
+    # the fork's playback records into <run>/videos/playback and plays on until interrupted
+    skrl_run = _run_dir(box, "skrl")
     play = box.sh(
         f"timeout -s INT 4 {EXEC} -p source/standalone/workflows/skrl/play.py "
         f"--task Isaac-Cartpole-v0 --num_envs 8 --headless --video_length 20 "
-        f"--checkpoint {checkpoint}/checkpoints/best_agent.pt",
+        f"--checkpoint /workspace/isaaclab/logs/skrl/cartpole/{skrl_run.name}/checkpoints/best_agent.pt",
         timeout=30,
     )
     assert play.returncode in (0, 124), play.stderr
-    clips = list(_run_dir(box, "skrl").glob("checkpoints/videos/playback/*.mp4"))
+    clips = list((skrl_run / "videos" / "playback").glob("*.mp4"))
     assert len(clips) == 1 and clips[0].read_bytes()[4:8] == b"ftyp"
 
-    # copy out before stop: stop deletes the logs volume
-    box.ok("./docker/container.sh copy", cwd=repo)
+    # copy deletes the old artifacts first; stop keeps the volumes (compose down without --volumes)
+    box.ok("TERM=xterm ./docker/container.sh copy", cwd=repo)
+    box.ok("TERM=xterm ./docker/container.sh copy", cwd=repo)
     copied = box.home / repo / "docker" / "artifacts" / "logs"
-    assert list(copied.glob("skrl/cartpole/*/events.out.tfevents.*"))
-    box.ok("docker cp isaac-lab-base:/workspace/isaaclab/logs ./logs-out")
-    assert (box.home / "logs-out" / "rl_games" / "cartpole").is_dir()
-    box.ok("./docker/container.sh stop", cwd=repo)
-    assert not box.volume().exists()
-    assert "isaac-lab-logs" not in box.ok("docker volume ls")
-    assert load_series(sorted(copied.glob("sb3/*/*"))[-1]).library == "sb3"
+    assert list(copied.glob("skrl/cartpole/*/events.out.tfevents.*")) and not (copied / "logs").exists()
+    box.ok("TERM=xterm ./docker/container.sh stop", cwd=repo)
+    assert ["compose", "--file", "docker-compose.yaml", "--profile", "base", "--env-file", ".env.base", "down"] in box.compose_calls()
+    assert box.volume().is_dir() and list(box.volume().glob("skrl/*/*"))
     gone = box.sh(f"{EXEC} -i none")
     assert gone.returncode == 1 and "No such container" in gone.stderr
 
 
-def test_upstream_2x_layout_trains_and_plays_with_video(box: Box) -> None:
-    box.ok(f"git clone --depth 1 --branch v2.1.0 {UPSTREAM_URL} isaaclab")
-    box.login()
-    (box.home / "isaaclab" / "docker" / ".container.cfg").write_text(
-        "[X11]\nX11_FORWARDING_ENABLED = 0\n"
+def test_fork_play_flags_per_library(box: Box) -> None:
+    box.started_1x()
+    box.ok(f"{EXEC} -p {TRAIN_1X.format(lib='sb3')} {SMALL}")
+    box.ok(f"{EXEC} -p {TRAIN_1X.format(lib='rsl_rl')} {SMALL}")
+    play = "source/standalone/workflows/{lib}/play.py --task Isaac-Cartpole-v0 --num_envs 4 --headless"
+    # the fork's sb3 play has no video flags at all
+    sb3 = box.sh(f"{EXEC} -p {play.format(lib='sb3')} --video_length 10")
+    assert sb3.returncode == 2 and "unrecognized arguments: --video_length" in sb3.stderr
+    # rsl_rl: --checkpoint is a file-name regex inside --load_run; a full path matches nothing
+    run = _run_dir(box, "rsl_rl")
+    full = f"/workspace/isaaclab/logs/rsl_rl/cartpole/{run.name}/model_5.pt"
+    wrong = box.sh(f"timeout -s INT 5 {EXEC} -p {play.format(lib='rsl_rl')} --disable_video --checkpoint {full}", timeout=30)
+    assert wrong.returncode == 1 and "No checkpoints in the directory" in wrong.stderr
+    right = box.sh(
+        f"timeout -s INT 4 {EXEC} -p {play.format(lib='rsl_rl')} --video_length 10 "
+        f"--load_run '{run.name}$' --checkpoint 'model_5\\.pt$'",
+        timeout=30,
     )
-    box.ok("./docker/container.py start", cwd="isaaclab")
-    box.ok(f"{EXEC} -i rsl_rl")
+    assert right.returncode in (0, 124), right.stderr
+    assert "model_5.pt" in right.stdout
+    assert list((run / "videos" / "playback").glob("*.mp4"))  # the fork: beside the checkpoint
+
+
+def test_upstream_2x_without_the_flatdict_pin_builds_without_isaaclab(box: Box) -> None:
+    repo = box.started_2x(patch=False)  # start exits 0: the image builds, isaaclab failed to install
+    assert "isaac-lab-base" in box.ok("docker ps --format '{{.Names}}'")
+    missing = box.sh(f"{EXEC} -p -c 'import isaaclab'")
+    assert missing.returncode == 1 and "No module named 'isaaclab'" in missing.stderr
+    train = box.sh(f"{EXEC} -p scripts/reinforcement_learning/skrl/train.py {SMALL}")
+    assert train.returncode == 1 and "No module named 'isaaclab'" in train.stderr
+    box.patch_flatdict(repo)
+    box.ok("python3 docker/container.py start", cwd=repo)  # rebuilt: a new image, a new container
+    box.ok(f"{EXEC} -p -c 'import isaaclab, isaaclab_rl, rsl_rl'")
+
+
+def test_upstream_2x_start_exits_0_when_compose_fails(box: Box) -> None:
+    box.ok(f"git clone --depth 1 --branch v2.1.0 {UPSTREAM_URL} isaaclab")  # no NGC login: no base image
+    (box.home / "isaaclab" / "docker" / ".container.cfg").write_text("[X11]\nX11_FORWARDING_ENABLED = 0\n")
+    done = box.sh("python3 docker/container.py start", cwd="isaaclab")
+    assert done.returncode == 0 and "401 Unauthorized" in done.stderr
+    assert box.sh("docker container inspect -f '{{.State.Status}}' isaac-lab-base").returncode != 0
+    # and without the pre-answer, the X11 question dies on end of input
+    (box.home / "isaaclab" / "docker" / ".container.cfg").unlink()
+    asked = box.sh("python3 docker/container.py start", cwd="isaaclab")
+    assert asked.returncode == 1 and "EOFError" in asked.stderr
+
+
+def test_upstream_2x_layout_trains_and_plays(box: Box) -> None:
+    repo = box.started_2x()
     script = "scripts/reinforcement_learning/rsl_rl"
     box.ok(f"{EXEC} -p {script}/train.py {SMALL}")
     run = _run_dir(box, "rsl_rl")
-    assert "Perf/collection_time" in read_scalars(run)
+    assert "Perf/collection time" in read_scalars(run)  # rsl-rl-lib 2.3.1 still writes the space
     assert load_series(run).points[-1].env_steps == 5 * 64 * 16
+    box.ok(f"{EXEC} -p scripts/reinforcement_learning/sb3/train.py {SMALL}")
+    assert list(_run_dir(box, "sb3").glob("events.out.tfevents.*"))  # 2.1: no PPO_1/ yet
+    # without --video, 2.x play runs until interrupted; with it, it stops after video_length steps
+    endless = box.sh(f"timeout -s INT 3 {EXEC} -p {script}/play.py --task Isaac-Cartpole-v0 --num_envs 4 --headless", timeout=30)
+    assert endless.returncode == 124
     box.ok(f"{EXEC} -p {script}/play.py --task Isaac-Cartpole-v0 --num_envs 4 --headless --video --video_length 10")
     assert (run / "videos" / "play" / "rl-video-step-0.mp4").exists()
-    box.ok("./docker/container.py copy", cwd="isaaclab")
-    box.ok("./docker/container.py copy", cwd="isaaclab")  # 2.x deletes the old artifacts first
-    assert not (box.home / "isaaclab" / "docker" / "artifacts" / "logs" / "logs").exists()
-    assert "Isaac-Swerve-v0" not in box.ok(f"{EXEC} -p scripts/environments/list_envs.py")
+    box.ok("python3 docker/container.py copy", cwd=repo)
+    box.ok("python3 docker/container.py copy", cwd=repo)  # deletes the old artifacts first
+    assert not (box.home / repo / "docker" / "artifacts" / "logs" / "logs").exists()
+    assert "Isaac-Swerve-v0" not in box.ok(f"{EXEC} -p scripts/environments/list_envs.py --headless")
+    box.ok("python3 docker/container.py stop", cwd=repo)
+    assert not box.volume().exists()  # 2.x stop: compose down --volumes
+
+
+def test_upstream_2x_benchmark_writes_the_real_kpi_shape(box: Box) -> None:
+    from lambdabench.metrics.kpi import read_benchmark_artifacts
+
+    box.started_2x()
+    setting = "--/exts/isaacsim.benchmark.services/metrics/metrics_output_folder=/workspace/isaaclab/logs/benchmarks"
+    script = "scripts/benchmarks/benchmark_non_rl.py --task Isaac-Cartpole-v0 --num_envs 32 --num_frames 20 --headless"
+    # argparse takes a lone "--/exts/..." for an unknown option: only --kit_args=VALUE passes it
+    spaced = box.sh(f"{EXEC} -p {script} --kit_args '{setting}'")
+    assert spaced.returncode == 2 and "--kit_args: expected one argument" in spaced.stderr
+    folder = f"'--kit_args={setting}'"
+    box.ok(f"{EXEC} -p scripts/benchmarks/benchmark_non_rl.py --task Isaac-Cartpole-v0 --num_envs 32 --num_frames 20 --headless {folder}")
+    kpi = json.loads((box.volume() / "benchmarks" / "kpis_benchmark_non_rl.json").read_text())
+    assert {"App Info", "timestamp", "Kit", "startup", "runtime"} <= set(kpi)
+    runtime = kpi["runtime"]
+    assert runtime["Mean Environment step effective FPS"] == pytest.approx(runtime["Mean Environment step FPS"] * 32, rel=0.05)
+    box.ok(f"{EXEC} -p scripts/benchmarks/benchmark_rsl_rl.py --task Isaac-Cartpole-v0 --num_envs 32 --max_iterations 3 --headless")
+    assert (box.home / ".sim-docker/containers/isaac-lab-base/rootfs/tmp/kpis_benchmark_rsl_rl.json").exists()
+    summary = read_benchmark_artifacts(box.volume())
+    assert summary is not None and summary.env_steps_per_s == pytest.approx(runtime["Mean Environment step effective FPS"])
 
 
 def test_list_envs_of_the_fork_includes_its_tasks(box: Box) -> None:
     box.started_1x()
-    table = box.ok(f"{EXEC} -p source/standalone/environments/list_envs.py")
+    table = box.ok(f"{EXEC} -p source/standalone/environments/list_envs.py --headless")
     for task in ("Isaac-Cartpole-v0", "Isaac-Cart-v0", "Isaac-Swerve-v0", "Isaac-Reach-Franka-v0"):
         assert f"| {task} " in table
 
@@ -275,7 +383,6 @@ def test_list_envs_of_the_fork_includes_its_tasks(box: Box) -> None:
 def test_multi_gpu_emulation_runs_one_copy_per_rank(tmp_path: Path, repos: Path) -> None:
     box = Box(tmp_path, repos, H100X2)
     box.started_1x()
-    box.ok(f"{EXEC} -i rl_games")
     train = TRAIN_1X.format(lib="rl_games")
     out = box.ok(
         f"{EXEC} -p -m torch.distributed.run --nnodes=1 --nproc_per_node=2 {train} {SMALL} --distributed"
@@ -290,12 +397,14 @@ def test_multi_gpu_emulation_runs_one_copy_per_rank(tmp_path: Path, repos: Path)
     )
     assert too_many.returncode == 1
     assert "invalid device ordinal" in too_many.stderr and "ChildFailedError" in too_many.stderr
+    # the fork's rsl_rl train.py has no --distributed
+    rsl = box.sh(f"{EXEC} -p {TRAIN_1X.format(lib='rsl_rl')} {SMALL} --distributed")
+    assert rsl.returncode == 2 and "unrecognized arguments: --distributed" in rsl.stderr
 
 
 def test_video_and_cameras_are_refused_on_a_gpu_without_rt_cores(tmp_path: Path, repos: Path) -> None:
     box = Box(tmp_path, repos, H100X2)
     box.started_1x()
-    box.ok(f"{EXEC} -i skrl")
     train = TRAIN_1X.format(lib="skrl")
     refused = box.sh(f"{EXEC} -p {train} {SMALL} --video")
     assert refused.returncode == 1
@@ -304,13 +413,24 @@ def test_video_and_cameras_are_refused_on_a_gpu_without_rt_cores(tmp_path: Path,
     box.ok(f"{EXEC} -p {train} {SMALL}")  # headless, camera-free training works
 
 
+def test_no_graphics_userspace_no_isaac_sim(tmp_path: Path, repos: Path) -> None:
+    box = Box(tmp_path, repos, H100X2)
+    box.started_1x()
+    names = [line.split()[1] for line in box.ok("dpkg -l").splitlines() if line.startswith("ii")]
+    (box.state / "packages.json").write_text(json.dumps([n for n in names if not n.startswith("libnvidia-gl")]))
+    assert box.sh("dpkg -S /usr/share/vulkan/icd.d/nvidia_icd.json").returncode == 1
+    refused = box.sh(f"{EXEC} -p {TRAIN_1X.format(lib='skrl')} {SMALL}")
+    assert refused.returncode == 1 and "no NVIDIA Vulkan ICD" in refused.stderr
+
+
 def test_training_video_on_an_rtx_gpu(box: Box) -> None:
     box.started_1x()
-    box.ok(f"{EXEC} -i rsl_rl")
     box.ok(f"{EXEC} -p {TRAIN_1X.format(lib='rsl_rl')} {SMALL} --video --video_length 12 --video_interval 40")
-    clips = sorted(p.name for p in (_run_dir(box, "rsl_rl") / "videos" / "train").iterdir())
+    clips = sorted(p.name for p in (_run_dir(box, "rsl_rl") / "videos" / "training").iterdir())
     assert "rl-video-step-0.mp4" in clips and "rl-video-step-0.meta.json" in clips
     assert "rl-video-step-40.mp4" in clips
+    box.ok(f"{EXEC} -p {TRAIN_1X.format(lib='skrl')} {SMALL} --video --video_length 12 --video_interval 40")
+    assert (_run_dir(box, "skrl") / "videos" / "rl-video-step-0.mp4").exists()  # the fork: videos/
 
 
 # ---- over real SSH -----------------------------------------------------------------------------

@@ -484,6 +484,8 @@ def create_container(
             shutil.rmtree(target)
         Path(source).mkdir(parents=True, exist_ok=True)
         target.symlink_to(source)
+    if image.get("installed"):  # what the image's RUN steps installed (pip packages)
+        (folder / "installed.json").write_text(json.dumps(image["installed"]))
     bin_dir = folder / "bin"
     bin_dir.mkdir(exist_ok=True)
     if gpus:  # the NVIDIA container toolkit mounts the driver's tools into GPU containers
@@ -1037,6 +1039,10 @@ def cmd_cp(args: list[str]) -> int:
     assert match is not None
     c = _require(match.group(1))
     inner = match.group(2) or "/"
+    root_text = str(rootfs(c))
+    if inner == root_text or inner.startswith(root_text + "/"):
+        # a path a process inside printed (its environment is mapped onto the host): the same file
+        inner = inner[len(root_text) :] or "/"
     if not inner.startswith("/"):
         inner = (c.get("workdir") or "/").rstrip("/") + "/" + inner
     mapped = Path(str(rootfs(c)) + inner.rstrip("/.") if inner.endswith("/.") else str(rootfs(c)) + inner)
@@ -1186,9 +1192,9 @@ def _list_env(value: Any) -> dict[str, str]:
 
 
 def _dockerfile(path: Path, build_args: dict[str, str]) -> dict[str, Any]:
-    """FROM, ENV, WORKDIR and COPY of a Dockerfile (ARGs substituted)."""
+    """FROM, ENV, WORKDIR, COPY and RUN of a Dockerfile (ARGs substituted; RUN on one line)."""
     args = dict(build_args)
-    result: dict[str, Any] = {"from": None, "env": {}, "workdir": "/", "copies": []}
+    result: dict[str, Any] = {"from": None, "env": {}, "workdir": "/", "copies": [], "runs": []}
     for raw in path.read_text().splitlines():
         line = raw.strip()
         if not line or line.startswith("#"):
@@ -1211,7 +1217,41 @@ def _dockerfile(path: Path, build_args: dict[str, str]) -> dict[str, Any]:
             parts = [p for p in rest.split() if not p.startswith("--")]
             if len(parts) == 2:
                 result["copies"].append(parts)
+        elif word == "RUN":
+            words = rest.split()
+            while words and words[0].startswith("--mount="):
+                words.pop(0)  # build cache mounts change nothing here
+            result["runs"].append(" ".join(words))
     return result
+
+
+def _run_build_steps(name: str, entry: dict[str, Any], runs: list[str]) -> list[str]:
+    """Run a Dockerfile's RUN lines in a throw-away container of the image being built, as
+    `/bin/bash -c` (the base images' SHELL); returns the Python packages they installed
+    (recorded in the build container's installed.json), which the image then carries."""
+    if not runs:
+        return list(entry.get("installed", []))
+    cname = f"_build-{name}-{os.getpid()}"
+    c = create_container(cname, entry, mounts=[], env=entry.get("env", {}), gpus=False, command=["/bin/bash"])
+    folder = containers_dir() / cname
+    if entry.get("installed"):
+        (folder / "installed.json").write_text(json.dumps(entry["installed"]))
+    try:
+        for index, line in enumerate(runs, 1):
+            sys.stderr.write(f" => [{name} {index}/{len(runs)}] RUN {line}\n")
+            sys.stderr.flush()
+            program, argv, env, cwd = _prepare(c, ["/bin/bash", "-c", line], [], None, False)
+            done = subprocess.run(argv, executable=program, env=env, cwd=cwd, stdin=subprocess.DEVNULL, check=False)
+            if done.returncode != 0:
+                raise DockerError(
+                    f'failed to solve: process "/bin/bash -c {line}" did not complete successfully: '
+                    f"exit code: {done.returncode}",
+                    1,
+                )
+        installed: list[str] = _read(folder / "installed.json", [])
+        return installed
+    finally:
+        remove_container(c)
 
 
 class Project:
@@ -1253,8 +1293,9 @@ class Project:
                     data[key] = value
         self.data = data
         self.volumes = list((data.get("volumes") or {}).keys())
+        self.all_services: dict[str, Any] = dict(data.get("services") or {})
         self.services = {
-            n: s for n, s in (data.get("services") or {}).items() if not s.get("profiles") or profiles & set(s["profiles"])
+            n: s for n, s in self.all_services.items() if not s.get("profiles") or profiles & set(s["profiles"])
         }
 
     def volume_name(self, name: str) -> str:
@@ -1319,7 +1360,11 @@ def build(project: Project, name: str, service: dict[str, Any]) -> dict[str, Any
         "id": "sha256:" + hashlib.sha256(f"{context}{dockerfile.read_bytes()!r}{base['id']}".encode()).hexdigest(),
         "created": time.time(), "size": base["size"], "workdir": parsed["workdir"],
         "command": ["/bin/bash"], "env": {**base.get("env", {}), **parsed["env"]}, "copies": copies,
+        "installed": list(base.get("installed", [])),
     }  # fmt: skip
+    entry["installed"] = _run_build_steps(name, entry, parsed["runs"])
+    if parsed["runs"]:  # what RUN produced is part of the image: a changed outcome is a new image
+        entry["id"] = "sha256:" + hashlib.sha256(f"{entry['id']}{sorted(entry['installed'])}".encode()).hexdigest()
     table = images()
     table[entry["ref"]] = entry
     save_images(table)
@@ -1423,8 +1468,13 @@ def cmd_compose(args: list[str]) -> int:
         return compose_down(project, sopts)
     if sub == "build":
         _, names = parse_opts(sub_args, {"--no-cache", "--pull", "-q", "--quiet"}, {"--build-arg", "--progress"})
-        for name, service in project.services.items():
-            if service.get("build") and (not names or name in names):
+        # a service named on the command line is built even when its profile is not active
+        unknown = sorted(set(names) - set(project.all_services))
+        if unknown:
+            raise DockerError(f"no such service: {unknown[0]}")
+        chosen = {n: project.all_services[n] for n in names} if names else project.services
+        for name, service in chosen.items():
+            if service.get("build"):
                 build(project, name, service)
         return 0
     if sub == "ps":

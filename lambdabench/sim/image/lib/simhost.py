@@ -65,7 +65,17 @@ PACKAGES: dict[str, tuple[str, str, bool]] = {
         True,
     ),
     "tmux": ("3.2a-4ubuntu0.2", "terminal multiplexer", True),
+    # guess: the driver's graphics userspace (Vulkan ICD, GLX/EGL) on Lambda Stack; a box without it
+    # is simulated by a packages.json that leaves it out (Isaac Sim then finds no Vulkan device)
+    "libnvidia-gl-580-server": (
+        "580.95.05-0ubuntu0.22.04.1",
+        "NVIDIA OpenGL/GLX/EGL/GLES GLVND libraries and Vulkan ICD",
+        True,
+    ),
     "jq": ("1.6-2.1ubuntu3.1", "lightweight and flexible command-line JSON processor", False),
+    # not on a fresh box (the fork's container.sh needs it; docs/isaaclab-contract.md "yq");
+    # version: Debian bookworm's, assumed for jammy (guess)
+    "yq": ("3.1.0-3", "Command-line YAML processor - jq wrapper for YAML documents", False),
     "nvtop": ("1.2.2-1", "Interactive NVIDIA GPU process monitor", False),
 }
 
@@ -657,6 +667,11 @@ def cmd_nvidia_ctk(args: list[str]) -> int:
     return 0
 
 
+# files a package installs that the playbooks look for (`dpkg -S`); the real machine's copies are
+# not the simulated box's
+PACKAGE_FILES = {"/usr/share/vulkan/icd.d/nvidia_icd.json": "libnvidia-gl-580-server"}
+
+
 def _installed() -> dict[str, str]:
     names = load_json("packages.json", None)
     if names is None:
@@ -674,10 +689,59 @@ def cmd_dpkg(args: list[str]) -> int:
         return _dpkg_list(args[1:])
     if args[:1] in (["-s"], ["--status"]):
         return _dpkg_status(args[1:])
+    if args[:1] in (["-S"], ["--search"]):
+        return _dpkg_search(args[1:])
     if args[:1] == ["--print-architecture"]:
         print(_arch())
         return 0
-    return err("dpkg (simulated): only -l, -s and --print-architecture are simulated", 2)
+    return err("dpkg (simulated): only -l, -s, -S and --print-architecture are simulated", 2)
+
+
+def _dpkg_search(paths: list[str]) -> int:
+    installed = _installed()
+    code = 0
+    for path in paths:
+        owner = PACKAGE_FILES.get(path)
+        if owner is None or owner not in installed:
+            code = err(f"dpkg-query: no path found matching pattern {path}", 1)
+            continue
+        print(f"{owner}: {path}")
+    return code
+
+
+def cmd_yq(args: list[str]) -> int:
+    """yq once `apt-get install yq` ran: the machine's own yq when it has one, else the subset
+    Isaac Lab 1.x's container.sh uses (`.KEY`, `-i '.["K"] = "V"'`, `-i 'del(.K)'`)."""
+    if "yq" not in _installed():
+        return err("yq: command not found", 127)
+    for real in ("/usr/bin/yq", "/usr/local/bin/yq"):
+        if os.access(real, os.X_OK):
+            os.execv(real, [real, *args])
+    in_place = bool(args) and args[0] in ("-i", "--in-place")
+    rest = args[1:] if in_place else args
+    if len(rest) != 2:
+        return err("yq (simulated): usage: yq [-i] EXPRESSION FILE", 2)
+    expr, path = rest
+    lines = Path(path).read_text().splitlines() if Path(path).exists() else []
+    data = {}
+    for line in lines:
+        key, sep, value = line.partition(":")
+        if sep and key.strip():
+            data[key.strip()] = value.strip().strip('"')
+    set_m = re.fullmatch(r'\.\["([^"]+)"\]\s*=\s*"([^"]*)"', expr.strip())
+    del_m = re.fullmatch(r"del\(\.([\w.]+)\)", expr.strip())
+    get_m = re.fullmatch(r"\.([\w]+)", expr.strip())
+    if in_place and set_m:
+        data[set_m.group(1)] = set_m.group(2)
+    elif in_place and del_m:
+        data.pop(del_m.group(1), None)
+    elif not in_place and get_m:
+        print(data.get(get_m.group(1), "null"))
+        return 0
+    else:
+        return err(f"yq (simulated): expression not simulated: {expr}", 2)
+    Path(path).write_text("".join(f'{k}: "{v}"\n' for k, v in data.items()))
+    return 0
 
 
 def _dpkg_list(patterns: list[str]) -> int:
@@ -859,6 +923,7 @@ TOOLS: dict[str, Callable[[list[str]], int]] = {
     "systemctl": cmd_systemctl,
     "nvidia-ctk": cmd_nvidia_ctk,
     "dpkg": cmd_dpkg,
+    "yq": cmd_yq,
     "dpkg-query": cmd_dpkg_query,
     "apt-get": cmd_apt_get,
     "apt": cmd_apt_get,

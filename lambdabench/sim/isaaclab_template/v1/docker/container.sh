@@ -1,53 +1,97 @@
 #!/usr/bin/env bash
-# Isaac Lab 1.x docker/container.sh (simulated by lambdabench): start|enter|copy|stop [profile].
-# Calls docker like the real script. The first `start` asks whether to enable X11 forwarding unless
-# docker/.container.yaml answers it (X11_FORWARDING_ENABLED: 0); the real script reads that file
-# with yq, this one with grep.
+# Isaac Lab 1.x docker/container.sh as simulated by lambdabench: start|enter|copy|stop|config [profile].
+# It behaves as RajitGhosh/IsaacLab-Fork b24a0fa docker/container.sh does (docs/isaaclab-contract.md,
+# "1.x"; line numbers of that file):
+#   `set -e` and `tabs 4` first (:8, :11): without a terminal type `tabs` fails, and so does the script;
+#   the state file docker/.container.yaml is read with yq on every start (:79-87, :209-210); a missing
+#   yq asks to install it (:58-68), a missing __ISAACLAB_X11_FORWARDING_ENABLED asks the X11 question
+#   (:211-223), both with `read -p`, which fails at end of input and so exits 1 under `set -e`;
+#   start builds isaac-lab-base, then `compose up --detach --build` (:319-320); copy deletes the old
+#   artifacts first (:345); stop runs `compose down` and keeps the volumes (:362).
 set -e
+tabs 4
+
 SCRIPT_DIR="$( cd "$( dirname "${BASH_SOURCE[0]}" )" >/dev/null 2>&1 && pwd )"
 STATEFILE="${SCRIPT_DIR}/.container.yaml"
+[ -f "$STATEFILE" ] || touch "$STATEFILE"
 
-print_help () {
-    echo -e "\nusage: $(basename "$0") [-h] [start] [enter] [copy] [stop] -- Utility for handling docker in Isaac Lab."
+usage() {
+    echo -e "\nusage: $(basename "$0") [-h] [...] -- Utility for handling Docker in Isaac Lab."
     echo -e "\noptional arguments:"
-    echo -e "\t-h, --help         Display the help content."
-    echo -e "\tstart [profile]    Build the docker image and create the container in detached mode."
-    echo -e "\tenter [profile]    Begin a new bash process within an existing Isaac Lab container."
-    echo -e "\tcopy [profile]     Copy build and logs artifacts from the container to the host machine."
-    echo -e "\tstop [profile]     Stop the docker container and remove it."
-    echo -e "\n" >&2
+    echo -e "\t-h, --help                  Display the help content."
+    echo -e "\tstart [profile]             Build the docker image and create the container in detached mode."
+    echo -e "\tenter [profile]             Begin a new bash process within an existing Isaac Lab container."
+    echo -e "\tcopy [profile]              Copy build and logs artifacts from the container to the host machine."
+    echo -e "\tstop [profile]              Stop the docker container and remove it."
+    echo -e "\tconfig [profile]            Parse, resolve and render compose file in canonical format."
+    echo -e "\n(simulated by lambdabench: push and job are not simulated)\n" >&2
 }
 
-is_container_running() {
-    if [ "$( docker container inspect -f '{{.State.Status}}' "$1" 2> /dev/null)" != "running" ]; then
+ensure_yq() {
+    if ! command -v yq &> /dev/null; then
+        read -r -p "[INFO] Required 'yq' package could not be found. Would you like to install it via snap? (y/N)" reply
+        if [ "$reply" != "${reply#[Yy]}" ]; then
+            sudo snap install yq
+        else
+            echo "[INFO] Exiting because yq was not installed"
+            exit
+        fi
+    fi
+}
+
+# state_load KEY: KEY becomes a shell variable holding the file's value, or "null" when absent
+state_load() {
+    ensure_yq
+    local raw
+    raw=$(yq ".$1" "$STATEFILE")
+    eval "$1=$raw"
+}
+
+state_save() {
+    ensure_yq
+    yq -i ".[\"$1\"] = \"$2\"" "$STATEFILE"
+}
+
+state_delete() {
+    ensure_yq
+    yq -i "del(.$1)" "$STATEFILE"
+}
+
+container_running() {
+    if [ "$(docker container inspect -f '{{.State.Status}}' "$1" 2> /dev/null)" != "running" ]; then
         echo "[Error] The '$1' container is not running!" >&2
         exit 1
     fi
 }
 
-x11_enabled() {
-    local answer
-    if [ -f "$STATEFILE" ]; then
-        answer=$(sed -n 's/^[[:space:]]*X11_FORWARDING_ENABLED:[[:space:]]*"\{0,1\}\([01]\)"\{0,1\}.*/\1/p' "$STATEFILE" | tail -n 1)
-        if [ -n "$answer" ]; then echo "$answer"; return; fi
+x11_check() {
+    state_load __ISAACLAB_X11_FORWARDING_ENABLED
+    if [ "$__ISAACLAB_X11_FORWARDING_ENABLED" = "null" ]; then
+        echo "[INFO] X11 forwarding from the Isaac Lab container is off by default."
+        echo "[INFO] It will fail if there is no display, or this script is being run via ssh without proper configuration."
+        read -r -p "Would you like to enable it? (y/N) " reply
+        if [ "$reply" != "${reply#[Yy]}" ]; then __ISAACLAB_X11_FORWARDING_ENABLED=1; else __ISAACLAB_X11_FORWARDING_ENABLED=0; fi
+        state_save __ISAACLAB_X11_FORWARDING_ENABLED "$__ISAACLAB_X11_FORWARDING_ENABLED"
+        echo "[INFO] X11 forwarding is $([ "$__ISAACLAB_X11_FORWARDING_ENABLED" = 1 ] && echo enabled || echo disabled) from the container."
+    else
+        echo "[INFO] X11 Forwarding is configured as $__ISAACLAB_X11_FORWARDING_ENABLED in .container.yaml"
     fi
-    echo "[INFO] X11 forwarding from the Isaac Lab container is off by default." >&2
-    echo "[INFO] It will fail if there is no display, or this script is being run via ssh without proper configuration." >&2
-    if [ ! -t 0 ]; then
-        echo "Would you like to enable it? (y/N) " >&2
-        echo "[Error] Cannot ask whether to enable X11 forwarding: stdin is not a terminal." >&2
-        echo "[Error] Answer it in ${STATEFILE} (X11_FORWARDING_ENABLED: 0) and run 'start' again." >&2
-        exit 1
+    if [ "$__ISAACLAB_X11_FORWARDING_ENABLED" = "1" ]; then
+        add_yamls="$add_yamls --file x11.yaml"
     fi
-    read -r -p "Would you like to enable it? (y/N) " answer
-    if [ "$answer" != "${answer#[Yy]}" ]; then answer=1; else answer=0; fi
-    echo "X11_FORWARDING_ENABLED: $answer" >> "$STATEFILE"
-    echo "$answer"
+}
+
+x11_cleanup() {
+    state_load __ISAACLAB_TMP_XAUTH
+    if [ "$__ISAACLAB_TMP_XAUTH" != "null" ] && [ -f "$__ISAACLAB_TMP_XAUTH" ]; then
+        rm "$__ISAACLAB_TMP_XAUTH"
+        state_delete __ISAACLAB_TMP_XAUTH
+    fi
 }
 
 if [ -z "$*" ]; then
     echo "[Error] No arguments provided." >&2
-    print_help
+    usage
     exit 1
 fi
 if ! command -v docker &> /dev/null; then
@@ -57,45 +101,64 @@ fi
 
 mode="$1"
 profile="${2:-base}"
-container_name="isaac-lab-${profile}"
+[ "$profile" = "isaaclab" ] && profile=base
+case $mode in
+    start|enter|copy|stop|config)
+        if [ ! -f "$SCRIPT_DIR/.env.$profile" ]; then
+            echo "[Error] The profile '$profile' has no .env.$profile file!" >&2
+            exit 1
+        fi
+        ;;
+    *)
+        echo "[Error] Invalid command provided: $mode"
+        usage
+        exit 1
+        ;;
+esac
+add_yamls="--file docker-compose.yaml"
+add_profiles="--profile $profile"
 add_envs="--env-file .env.base"
-if [ "$profile" != "base" ]; then add_envs="$add_envs --env-file .env.$profile"; fi
+[ "$profile" != "base" ] && add_envs="$add_envs --env-file .env.$profile"
+echo "[INFO] Using container profile: $profile"
 
 case $mode in
     start)
-        x11=$(x11_enabled)
-        echo "[INFO] Building the docker image and starting the container ${container_name} in the background..."
-        pushd "${SCRIPT_DIR}" > /dev/null 2>&1
-        docker compose --file docker-compose.yaml --profile "$profile" $add_envs up --detach --build --remove-orphans
+        echo "[INFO] Building the docker image and starting the container isaac-lab-$profile in the background..."
+        pushd "$SCRIPT_DIR" > /dev/null 2>&1
+        x11_check
+        docker compose --file docker-compose.yaml --env-file .env.base build isaac-lab-base
+        docker compose $add_yamls $add_profiles $add_envs up --detach --build --remove-orphans
         popd > /dev/null 2>&1
-        if [ "$x11" = "1" ]; then echo "[INFO] X11 forwarding is enabled."; fi
         ;;
     enter)
-        is_container_running "$container_name"
-        echo "[INFO] Entering the existing '${container_name}' container in a bash session..."
-        docker exec --interactive --tty -e DISPLAY "${container_name}" bash
+        container_running "isaac-lab-$profile"
+        echo "[INFO] Entering the existing 'isaac-lab-$profile' container in a bash session..."
+        docker exec --interactive --tty "isaac-lab-$profile" bash
         ;;
     copy)
-        is_container_running "$container_name"
-        echo "[INFO] Copying artifacts from the '${container_name}' container..."
-        echo -e "\t - /workspace/isaaclab/logs -> ${SCRIPT_DIR}/artifacts/logs"
-        mkdir -p "${SCRIPT_DIR}/artifacts"
-        docker cp "${container_name}:/workspace/isaaclab/logs" "${SCRIPT_DIR}/artifacts/logs"
+        container_running "isaac-lab-$profile"
+        lab_path=$(docker exec "isaac-lab-$profile" printenv DOCKER_ISAACLAB_PATH)
+        echo "[INFO] Copying artifacts from the 'isaac-lab-$profile' container..."
+        pushd "$SCRIPT_DIR" > /dev/null 2>&1
+        echo -e "[WARN] Removing the existing artifacts...\n"
+        rm -rf ./artifacts/logs ./artifacts/docs/_build ./artifacts/data_storage
+        mkdir -p ./artifacts/docs
+        docker cp "isaac-lab-$profile:$lab_path/logs" ./artifacts/logs
+        docker cp "isaac-lab-$profile:$lab_path/docs/_build" ./artifacts/docs/_build
+        docker cp "isaac-lab-$profile:$lab_path/data_storage" ./artifacts/data_storage
         echo -e "\n[INFO] Finished copying the artifacts from the container."
-        ;;
-    stop)
-        is_container_running "$container_name"
-        echo "[INFO] Stopping the launched docker container ${container_name}..."
-        pushd "${SCRIPT_DIR}" > /dev/null 2>&1
-        docker compose --file docker-compose.yaml --profile "$profile" $add_envs down --volumes
         popd > /dev/null 2>&1
         ;;
-    -h|--help)
-        print_help
+    stop)
+        container_running "isaac-lab-$profile"
+        echo "[INFO] Stopping the launched docker container isaac-lab-$profile..."
+        pushd "$SCRIPT_DIR" > /dev/null 2>&1
+        docker compose --file docker-compose.yaml $add_profiles $add_envs down
+        x11_cleanup
+        popd > /dev/null 2>&1
         ;;
-    *)
-        echo "[Error] Invalid argument provided: $1"
-        print_help
-        exit 1
+    config)
+        pushd "$SCRIPT_DIR" > /dev/null 2>&1
+        docker compose $add_yamls $add_envs $add_profiles config
         ;;
 esac

@@ -19,6 +19,11 @@ from typing import Any, NoReturn
 
 LIBRARIES = ("rl_games", "rsl_rl", "skrl", "sb3")
 MODULE_OF = {"rl_games": "rl_games", "rsl_rl": "rsl_rl", "skrl": "skrl", "sb3": "stable_baselines3"}
+# modules the simulated image can (not) have: `import` of one not installed fails, as in the image
+SIMULATED_MODULES = (
+    "isaaclab", "isaaclab_assets", "isaaclab_rl", "isaaclab_tasks", "isaaclab_mimic",
+    "omni.isaac.lab", "omni.isaac.lab_assets", "omni.isaac.lab_tasks", "robomimic",
+)  # fmt: skip
 BANNER = "[simulated] lambdabench stand-in for Isaac Lab: a numpy cart-pole on the CPU, not Isaac Sim"
 
 
@@ -78,8 +83,16 @@ def generation() -> str:
     return "1" if (isaaclab_path() / "source" / "standalone").is_dir() else "2"
 
 
+def version_tuple() -> tuple[int, ...]:
+    """version() as numbers, for feature gates (2.1: rsl_rl --distributed; 2.2: sb3's PPO_1/)."""
+    try:
+        return tuple(int(p) for p in version().split(".")[:3])
+    except ValueError:
+        return (0,)
+
+
 def version() -> str:
-    """The Isaac Lab version of this checkout."""
+    """The Isaac Lab version of this checkout (the fork has no VERSION file: its 1.0.0 base)."""
     try:
         return (isaaclab_path() / "VERSION").read_text().strip()
     except OSError:
@@ -107,8 +120,25 @@ def container_tmp() -> Path:
     return Path(root) / "tmp" if root else Path("/tmp")
 
 
+def core_module() -> str:
+    """The core package every workflow script imports first (its AppLauncher)."""
+    return "omni.isaac.lab" if generation() == "1" else "isaaclab"
+
+
+def require_core(script: str) -> None:
+    """Fail like a workflow script whose first import is the core package, when it is not installed."""
+    module = core_module()
+    if module not in installed_libraries():
+        die(
+            "Traceback (most recent call last):\n"
+            f'  File "{shown(script)}", line 14, in <module>\n'
+            f"    from {module}.app import AppLauncher\n"
+            f"ModuleNotFoundError: No module named '{module}'"
+        )
+
+
 def installed_libraries() -> set[str]:
-    """RL libraries installed into this container with `isaaclab.sh -i`."""
+    """Packages installed into this container (its image's `isaaclab.sh --install`, then `-i`)."""
     folder = container_dir()
     if folder is None:
         return set()
@@ -156,17 +186,22 @@ def module_missing(lib: str, script: str) -> NoReturn:
 
 
 def add_app_launcher_args(parser: argparse.ArgumentParser) -> None:
-    """AppLauncher's command-line flags."""
+    """AppLauncher's command-line flags: the fork's (--device_id, no --kit_args) or 2.x's."""
     group = parser.add_argument_group("app_launcher arguments")
     group.add_argument("--headless", action="store_true", default=False)
     group.add_argument("--livestream", type=int, default=-1, choices={-1, 0, 1, 2})
     group.add_argument("--enable_cameras", action="store_true", default=False)
-    group.add_argument("--device", type=str, default="cuda:0")
-    group.add_argument("--cpu", action="store_true", default=False)
     group.add_argument("--verbose", action="store_true", default=False)
-    group.add_argument("--info", action="store_true", default=False)
     group.add_argument("--experience", type=str, default="")
-    group.add_argument("--kit_args", type=str, default="")
+    if generation() == "1":
+        # RajitGhosh/IsaacLab-Fork b24a0fa omni/isaac/lab/app/app_launcher.py:216-246 (the workflow
+        # scripts add --cpu themselves)
+        group.add_argument("--device_id", type=int, default=0)
+    else:
+        # isaac-sim/IsaacLab v2.1.0 source/isaaclab/isaaclab/app/app_launcher.py:273-337
+        group.add_argument("--device", type=str, default="cuda:0")
+        group.add_argument("--info", action="store_true", default=False)
+        group.add_argument("--kit_args", type=str, default="")
 
 
 @dataclass
@@ -200,7 +235,8 @@ def launch(args: argparse.Namespace, *, distributed: bool = False) -> App:
         rank = int(os.environ["RANK"])
         local_rank = int(os.environ.get("LOCAL_RANK", rank))
         world = int(os.environ["WORLD_SIZE"])
-    device = "cpu" if args.cpu else (f"cuda:{local_rank}" if distributed else args.device)
+    chosen = getattr(args, "device", None) or f"cuda:{getattr(args, 'device_id', 0)}"
+    device = "cpu" if getattr(args, "cpu", False) else (f"cuda:{local_rank}" if distributed else chosen)
     print(f"[INFO][AppLauncher]: Using device: {device}")
     count = int(spec.get("gpus", 0))
     if count == 0:
@@ -220,6 +256,13 @@ def launch(args: argparse.Namespace, *, distributed: bool = False) -> App:
             "[Error] [omni.kit.app.plugin] Failed to create a window: no display "
             "(run headless: --headless or HEADLESS=1)"
         )
+    if not _has_vulkan_userspace():
+        die(
+            "[Error] [carb.graphics-vulkan.plugin] vkCreateInstance failed: ERROR_INCOMPATIBLE_DRIVER "
+            "(this host has no NVIDIA Vulkan ICD: the driver's libnvidia-gl package is not installed).\n"
+            "[Error] [gpu.foundation.plugin] Failed to create any GPU devices, including an attempt "
+            "with compatibility mode."
+        )
     if (cameras or livestream > 0) and not spec.get("rtx"):
         die(
             f"[Error] [carb.graphics-vulkan.plugin] vkCreateInstance failed: "
@@ -235,6 +278,12 @@ def launch(args: argparse.Namespace, *, distributed: bool = False) -> App:
     print("Simulation App Startup Complete", flush=True)
     _mark_busy()
     return App(device, rank, local_rank, world, spec)
+
+
+def _has_vulkan_userspace() -> bool:
+    """Whether the host has the driver's graphics userspace (the container toolkit mounts its ICD)."""
+    names = _state_json("packages.json", None)
+    return names is None or any(str(n).startswith("libnvidia-gl-") for n in names)
 
 
 def _mark_busy() -> None:

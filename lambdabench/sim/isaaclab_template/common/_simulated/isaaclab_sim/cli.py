@@ -2,21 +2,35 @@
 
 from __future__ import annotations
 
+import ast
+import contextlib
+import importlib.abc
+import importlib.machinery
 import json
 import os
+import re
 import runpy
 import signal
 import socket
 import subprocess
 import sys
 import time
+import types
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import isaaclab_sim as app
 
-INSTALLABLE = {"rl_games": "1.6.1", "rsl_rl": "2.0.2", "skrl": "1.1.0", "sb3": "2.3.2", "robomimic": "0.3.0"}
-PACKAGE = {"rl_games": "rl-games", "rsl_rl": "rsl-rl-lib", "skrl": "skrl", "sb3": "stable-baselines3", "robomimic": "robomimic"}
+# The RL library a requirement installs (the rest are plain dependencies).
+LIBRARY_OF = {
+    "rl-games": "rl_games", "rsl-rl": "rsl_rl", "rsl-rl-lib": "rsl_rl", "skrl": "skrl",
+    "stable-baselines3": "sb3", "robomimic": "robomimic",
+}  # fmt: skip
+# rsl_rl tags whose setup.py still names the project `rsl_rl` (leggedrobotics/rsl_rl v1.0.2, v2.0.0,
+# v2.0.1: setup.py:3/7); from v2.1.1 pyproject.toml:6 names it `rsl-rl-lib`
+RSL_RL_OLD_NAME_REFS = {"v1.0.2", "v2.0.0", "v2.0.1"}
+_RSL_GIT = re.compile(r"rsl-rl@git\+https://github\.com/leggedrobotics/rsl_rl(?:\.git)?(?:@(?P<ref>[\w.\-]+))?")
 USAGE = """usage: isaaclab.sh [-h] [-i] [-f] [-p] [-s] [-t] [-o] [-v] [-d] [-c] -- Utility to manage Isaac Lab.
 
 optional arguments:
@@ -40,34 +54,127 @@ def _python_missing() -> int:
     return 1
 
 
+def _setup_data(setup_py: Path) -> dict[str, Any]:
+    """The stand-in setup.py's literal NAME, MODULE, INSTALL_REQUIRES, EXTRAS_REQUIRE, ALIASES."""
+    data: dict[str, Any] = {}
+    for node in ast.parse(setup_py.read_text()).body:
+        target = node.targets[0] if isinstance(node, ast.Assign) else getattr(node, "target", None)
+        value = getattr(node, "value", None)
+        if isinstance(target, ast.Name) and value is not None:
+            with contextlib.suppress(ValueError):
+                data[target.id] = ast.literal_eval(value)
+    return data
+
+
+def _requirement_problem(requirement: str) -> str | None:
+    """pip's error for a requirement that cannot install today (docs/isaaclab-contract.md), else None."""
+    text = requirement.replace(" ", "")
+    if text == "flatdict==4.0.1":
+        # an sdist whose setup.py imports pkg_resources; build isolation brings setuptools >= 82
+        return (
+            "Collecting flatdict==4.0.1\n  Downloading flatdict-4.0.1.tar.gz (8.3 kB)\n"
+            "  Installing build dependencies: finished with status 'done'\n"
+            "  Getting requirements to build wheel: finished with status 'error'\n"
+            "  error: subprocess-exited-with-error\n\n"
+            "  ModuleNotFoundError: No module named 'pkg_resources'\n"
+            "ERROR: Failed to build 'flatdict' when getting requirements to build wheel"
+        )
+    match = _RSL_GIT.fullmatch(text)
+    if match and match.group("ref") not in RSL_RL_OLD_NAME_REFS:
+        return (
+            "Collecting rsl-rl@ git+https://github.com/leggedrobotics/rsl_rl.git\n"
+            "  Cloning https://github.com/leggedrobotics/rsl_rl.git\n"
+            "WARNING: Generating metadata for package rsl-rl produced metadata for project name "
+            "rsl-rl-lib. Fix your #egg=rsl-rl fragments.\n"
+            "Discarding git+https://github.com/leggedrobotics/rsl_rl.git: Requested rsl-rl-lib from "
+            "git+https://github.com/leggedrobotics/rsl_rl.git has inconsistent name: expected 'rsl-rl', "
+            "but metadata has 'rsl-rl-lib'\n"
+            "ERROR: Could not find a version that satisfies the requirement rsl-rl (unavailable)\n"
+            "ERROR: No matching distribution found for rsl-rl (unavailable)"
+        )
+    return None
+
+
+def _requirement_name(requirement: str) -> str:
+    return re.split(r"[@=<>!~;\[ ]", requirement.strip(), maxsplit=1)[0].lower()
+
+
 def install(args: list[str]) -> int:
-    """`-i [LIB]`: record the RL libraries as installed in this container's Python."""
+    """`-i [LIB]`: pip-install every extension, then the RL extras (what the real isaaclab.sh does).
+
+    A failing extension install is ignored (the real script installs them from `find -exec`, whose
+    status it never checks); a failing RL-extras install stops the script (`set -e`).
+    """
     folder = app.container_dir()
     if folder is None:
         return _python_missing()
+    installed = set(app.installed_libraries())
+    gen = app.generation()
+    root = app.isaaclab_path() / ("source/extensions" if gen == "1" else "source")
+    print("[INFO] Installing extensions inside the Isaac Lab repository...", flush=True)
+    extensions = {p.parent.name: _setup_data(p) for p in sorted(root.glob("*/setup.py"))}
+    for name, meta in extensions.items():
+        problem = next(filter(None, map(_requirement_problem, meta.get("INSTALL_REQUIRES", []))), None)
+        if problem:
+            sys.stderr.write(problem + "\n")
+            continue
+        installed.add(str(meta.get("MODULE", name)))
+        print(f"Successfully installed {meta.get('NAME', name)}-0.0.0", flush=True)
     choice = args[0] if args and not args[0].startswith("-") else "all"
-    if choice == "none":
-        names: list[str] = []
-    elif choice == "all":
-        names = list(INSTALLABLE)
-    elif choice in INSTALLABLE:
-        names = [choice]
-    else:
-        sys.stderr.write(
-            f"[ERROR] Invalid RL framework: '{choice}'. Supported values are: "
-            f"all, none, {', '.join(INSTALLABLE)}.\n"
-        )
-        return 1
-    print("[INFO] Installing extensions inside the Isaac Lab repository...")
     print("[INFO] Installing extra requirements such as learning frameworks...")
-    installed = app.installed_libraries() | set(names)
-    time.sleep(0.05 * len(names))
-    for name in names:
-        print(f"Collecting {PACKAGE[name]}\n  Using cached {PACKAGE[name]}-{INSTALLABLE[name]}-py3-none-any.whl")
-    if names:
-        print("Successfully installed " + " ".join(f"{PACKAGE[n]}-{INSTALLABLE[n]}" for n in names))
-    (folder / "installed.json").write_text(json.dumps(sorted(installed)))
+    if choice == "none":
+        print("[INFO] No rl-framework will be installed.")
+        _save_installed(folder, installed)
+        return 0
+    print("[INFO] Installing all rl-frameworks..." if choice == "all" else f"[INFO] Installing rl-framework: {choice}")
+    rl = extensions.get("omni.isaac.lab_tasks" if gen == "1" else "isaaclab_rl", {})
+    extras: dict[str, list[str]] = dict(rl.get("EXTRAS_REQUIRE", {}))
+    for alias, target in rl.get("ALIASES", {}).items():
+        extras[alias] = extras.get(target, [])
+    extras["all"] = sorted({r for reqs in list(extras.values()) for r in reqs})
+    if choice not in extras:
+        sys.stderr.write(f"WARNING: {rl.get('NAME', 'isaaclab_rl')} does not provide the extra '{choice}'\n")
+        _save_installed(folder, installed)
+        return 0
+    time.sleep(0.05 * len(extras[choice]))
+    for requirement in extras[choice]:
+        problem = _requirement_problem(requirement)
+        if problem:
+            sys.stderr.write(problem + "\n")
+            _save_installed(folder, installed)
+            return 1
+    libraries = {LIBRARY_OF[n] for n in map(_requirement_name, extras[choice]) if n in LIBRARY_OF}
+    print("Successfully installed " + " ".join(sorted(libraries)))
+    _save_installed(folder, installed | libraries)
     return 0
+
+
+def _save_installed(folder: Path, installed: set[str]) -> None:
+    (folder / "installed.json").write_text(json.dumps(sorted(installed)))
+
+
+class _SimulatedPackages(importlib.abc.MetaPathFinder, importlib.abc.Loader):
+    """`import isaaclab` and friends for `-p -c`: empty modules where installed, ImportError where not."""
+
+    def __init__(self, installed: set[str]) -> None:
+        modules = {app.MODULE_OF.get(m, m) for m in installed}
+        self.present = modules | {".".join(m.split(".")[:i]) for m in modules for i in range(1, m.count(".") + 1)}
+        self.known = set(app.SIMULATED_MODULES) | set(app.MODULE_OF.values())
+
+    def find_spec(self, name: str, path: Any, target: Any = None) -> importlib.machinery.ModuleSpec | None:
+        if name in self.present:
+            return importlib.machinery.ModuleSpec(name, self, is_package=True)
+        if name in self.known:
+            raise ModuleNotFoundError(f"No module named '{name}'", name=name)
+        return None
+
+    def create_module(self, spec: importlib.machinery.ModuleSpec) -> types.ModuleType:
+        module = types.ModuleType(spec.name, "(simulated by lambdabench)")
+        module.__path__ = []
+        return module
+
+    def exec_module(self, module: types.ModuleType) -> None:
+        return None
 
 
 def _torchrun(args: list[str]) -> int:
@@ -203,6 +310,11 @@ def python(args: list[str]) -> int:
         return _python_missing()
     if not args:
         os.execv(sys.executable, [sys.executable])
+    if args[0] == "-c":
+        sys.meta_path.insert(0, _SimulatedPackages(app.installed_libraries()))
+        sys.argv = ["-c", *args[2:]]
+        exec(compile(args[1] if len(args) > 1 else "", "<string>", "exec"), {"__name__": "__main__"})
+        return 0
     if args[0] == "-m":
         module, rest = (args[1] if len(args) > 1 else ""), args[2:]
         if module in ("torch.distributed.run", "torch.distributed.launch"):

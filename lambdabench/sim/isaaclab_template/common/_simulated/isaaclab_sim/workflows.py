@@ -10,6 +10,7 @@ import argparse
 import json
 import math
 import os
+import re
 import signal
 import sys
 import time
@@ -31,22 +32,32 @@ DEFAULT_NUM_ENVS = 4096
 
 
 def _parser(lib: str, mode: str) -> argparse.ArgumentParser:
+    """The flags of one workflow script, per generation and library (docs/isaaclab-contract.md)."""
     gen = app.generation()
     parser = argparse.ArgumentParser(description=f"{mode.title()} an RL agent with {lib}.")
     parser.add_argument("--num_envs", type=int, default=None)
     parser.add_argument("--task", type=str, default=None)
-    parser.add_argument("--seed", type=int, default=None)
-    parser.add_argument("--checkpoint", type=str, default=None)
+    if gen == "1":
+        parser.add_argument("--cpu", action="store_true", default=False)
+    if mode == "train" or lib == "rsl_rl" or gen == "2":
+        parser.add_argument("--seed", type=int, default=None)
+    if lib != "rsl_rl":  # rsl_rl's --checkpoint comes from its cli_args (below)
+        parser.add_argument("--checkpoint", type=str, default=None)
     if mode == "train":
         parser.add_argument("--video", action="store_true", default=False)
         parser.add_argument("--video_length", type=int, default=200)
         parser.add_argument("--video_interval", type=int, default=2000)
         parser.add_argument("--max_iterations", type=int, default=None)
-        if lib in ("rl_games", "skrl") or (lib == "rsl_rl" and gen == "2"):
+        # --distributed: rl_games and skrl always; rsl_rl from 2.1.0 (its train.py:29); sb3 never
+        if lib in ("rl_games", "skrl") or (lib == "rsl_rl" and app.version_tuple() >= (2, 1)):
             parser.add_argument("--distributed", action="store_true", default=False)
-    elif gen == "1":  # the fork's playback recording, on by default
-        parser.add_argument("--disable_video", action="store_true", default=False)
-        parser.add_argument("--video_length", type=int, default=400)
+    elif gen == "1":
+        # the fork's playback recording, on by default, in rl_games/rsl_rl/skrl play.py:17-18 (not sb3)
+        if lib != "sb3":
+            parser.add_argument("--disable_video", action="store_true", default=False)
+            parser.add_argument("--video_length", type=int, default=400)
+        if lib in ("rl_games", "sb3"):
+            parser.add_argument("--use_last_checkpoint", action="store_true", default=False)
     else:
         parser.add_argument("--video", action="store_true", default=False)
         parser.add_argument("--video_length", type=int, default=200)
@@ -56,6 +67,7 @@ def _parser(lib: str, mode: str) -> argparse.ArgumentParser:
         parser.add_argument("--run_name", type=str, default=None)
         parser.add_argument("--resume", type=bool, default=None)
         parser.add_argument("--load_run", type=str, default=None)
+        parser.add_argument("--checkpoint", type=str, default=None)
         parser.add_argument("--logger", type=str, default=None)
         parser.add_argument("--log_project_name", type=str, default=None)
     if lib == "skrl":
@@ -143,6 +155,7 @@ class Recorder:
 
 def train(lib: str, script: str) -> int:
     """train.py of one library."""
+    app.require_core(script)
     parser = _parser(lib, "train")
     args = parser.parse_args()
     if args.video:
@@ -179,8 +192,12 @@ def train(lib: str, script: str) -> int:
         policy.w = cartpole.load_weights(_checkpoint_path(args.checkpoint))
     recorder = None
     if args.video and writer_rank:
+        if app.generation() == "1":  # the fork: rsl_rl train.py:94 videos/training, the others videos/
+            folder = run / "videos" / ("training" if lib == "rsl_rl" else "")
+        else:
+            folder = run / "videos" / "train"
         recorder = Recorder(
-            run / "videos" / "train",
+            folder,
             "rl-video",
             lambda step: step % args.video_interval == 0,
             args.video_length,
@@ -255,7 +272,9 @@ def _rl_games(run: Path, env, policy, horizon, iterations, name, recorder, world
 
 def _rsl_rl(run: Path, env, policy, horizon, iterations, name, recorder, world, writer) -> None:  # type: ignore[no-untyped-def]
     events = Events(run) if writer else None
-    collection_tag = "Perf/collection time" if app.generation() == "1" else "Perf/collection_time"
+    # rsl_rl writes "Perf/collection time" (with a space) up to v3.1.x, which every 1.x/2.x pins
+    # (leggedrobotics/rsl_rl v3.1.0 on_policy_runner.py; "collection_time" from v3.2.0)
+    collection_tag = "Perf/collection time"
     total_steps, total_time = 0, 0.0
     width = 80
     for it in range(iterations):
@@ -342,8 +361,11 @@ def _skrl(run: Path, env, policy, horizon, iterations, name, recorder, world, wr
 
 
 def _sb3(run: Path, env, policy, horizon, iterations, name, recorder, world, writer) -> None:  # type: ignore[no-untyped-def]
-    events = Events(run / "PPO_1") if writer else None
-    print(f"Logging to {app.shown(run / 'PPO_1')}")
+    # 2.2 passes tensorboard_log=log_dir to PPO (events in PPO_1/); earlier releases configure the
+    # logger on the run dir itself (v2.1.0 sb3/train.py:148, v2.2.0 sb3/train.py:181)
+    events_dir = run / "PPO_1" if app.version_tuple() >= (2, 2) else run
+    events = Events(events_dir) if writer else None
+    print(f"Logging to {app.shown(events_dir)}")
     started = time.monotonic()
     timesteps, calls, next_save = 0, 0, 1000
     for it in range(1, iterations + 1):
@@ -404,27 +426,28 @@ def _checkpoint_path(value: str) -> Path:
     return path.absolute()
 
 
-def _latest_checkpoint(lib: str, root: Path) -> Path:
-    runs = sorted(p for p in root.glob("*") if p.is_dir()) if root.is_dir() else []
+def _latest_checkpoint(lib: str, root: Path, run_dir: str = ".*", checkpoint: str | None = None) -> Path:
+    """Isaac Lab's get_checkpoint_path: the last run matching run_dir, its last file matching checkpoint
+    (regexes, re.match; fork parse_cfg.py:153-210)."""
+    runs = sorted(p for p in root.iterdir() if p.is_dir() and re.match(run_dir, p.name)) if root.is_dir() else []
     if not runs:
-        app.die(f"ValueError: No runs present in the directory: '{app.shown(root.absolute())}' match: '.*'.")
-    run = runs[-1]
-    patterns = {"rl_games": "nn/*.pth", "rsl_rl": "model_*.pt", "skrl": "checkpoints/*.pt", "sb3": "model*.zip"}
-    found = sorted(run.glob(patterns[lib]), key=lambda p: (len(p.name), p.name))
+        app.die(f"ValueError: No runs present in the directory: '{app.shown(root.absolute())}' match: '{run_dir}'.")
+    sub = {"rl_games": "nn", "skrl": "checkpoints"}.get(lib)
+    folder = runs[-1] / sub if sub else runs[-1]
+    pattern = checkpoint or {"rl_games": ".*", "rsl_rl": "model_.*.pt", "skrl": ".*", "sb3": "model.zip"}[lib]
+    found = sorted((p for p in folder.iterdir() if re.match(pattern, p.name)), key=lambda p: f"{p.name:0>15}") if folder.is_dir() else []
     if not found:
-        app.die(f"ValueError: No checkpoints in the directory: '{app.shown(run)}' match '.*'.")
-    if lib == "rl_games":
-        named = [p for p in found if not p.name.startswith("last_")]
-        return (named or found)[0]
+        app.die(f"ValueError: No checkpoints in the directory: '{app.shown(folder)}' match '{pattern}'.")
     return found[-1]
 
 
 def play(lib: str, script: str) -> int:
-    """play.py of one library: load a checkpoint, run the policy, record a clip."""
+    """play.py of one library: load a checkpoint, run the policy (until interrupted), record a clip."""
+    app.require_core(script)
     parser = _parser(lib, "play")
     args = parser.parse_args()
     gen = app.generation()
-    video = not args.disable_video if gen == "1" else args.video
+    video = (lib != "sb3" and not args.disable_video) if gen == "1" else args.video
     if video:
         args.enable_cameras = True
     app.launch(args)
@@ -434,17 +457,24 @@ def play(lib: str, script: str) -> int:
     experiment = task.experiments[lib]
     root = Path("logs") / lib / (task.name if lib == "sb3" else experiment)
     print(f"[INFO] Loading experiment from directory: {app.shown(root.absolute())}")
-    resume = _checkpoint_path(args.checkpoint) if args.checkpoint else _latest_checkpoint(lib, root)
+    if lib == "rsl_rl" and gen == "1":
+        # --checkpoint is a file-name regex inside --load_run (fork rsl_rl/play.py:72)
+        resume = _latest_checkpoint(lib, root, args.load_run or ".*", args.checkpoint)
+    elif args.checkpoint:
+        resume = _checkpoint_path(args.checkpoint)
+    else:
+        resume = _latest_checkpoint(lib, root)
     print(f"[INFO] Loading model checkpoint from: {app.shown(resume)}")
     policy = cartpole.LinearPolicy(0, cartpole.load_weights(resume))
     env = cartpole.CartPole(args.num_envs or 32, 0)
     recorder = None
     if video:
+        # the run folder: the checkpoint's (rsl_rl, sb3) or its parent's (rl_games nn/, skrl checkpoints/)
+        run = resume.parent if lib in ("rsl_rl", "sb3") else resume.parent.parent
         if gen == "1":
-            folder = resume.parent / "videos" / "playback"
+            folder = run / "videos" / "playback"
             prefix = f"{lib}-{experiment}-playing-video-episode-0"
         else:
-            run = resume.parent if lib in ("rsl_rl", "sb3") else resume.parent.parent
             folder, prefix = run / "videos" / "play", "rl-video"
         recorder = Recorder(folder, prefix, lambda step: step == 0, args.video_length)
         print("[INFO] Recording videos during playback.")
@@ -465,9 +495,9 @@ def play(lib: str, script: str) -> int:
                 print(f"[INFO] Video written: {app.shown(recorder.written[0])}", flush=True)
                 recorder.written.clear()
                 if gen == "2":
-                    break  # 2.x play exits once its clip is recorded
+                    break  # 2.x play stops once video_length steps are recorded (play.py:154-155)
         if recorder is None or recorder.name is None:
-            time.sleep(cartpole.DT)  # after the clip, play on in real time until interrupted
+            time.sleep(cartpole.DT)  # otherwise play on in real time until interrupted
     print(f"[INFO] Played {steps} steps. Closing the app.", flush=True)
     return 0
 
@@ -509,3 +539,149 @@ def main(lib: str, mode: str, script: str) -> int:
         return train(lib, script) if mode == "train" else play(lib, script)
     except KeyboardInterrupt:
         return 130
+
+
+# ---- benchmarks (2.x scripts/benchmarks) --------------------------------------------------------
+
+BENCHMARK_LIBRARY = {"non_rl": None, "rsl_rl": "rsl_rl", "rlgames": "rl_games"}
+_OUTPUT_SETTING = re.compile(r"--/exts/isaacsim\.benchmark\.services/metrics/metrics_output_folder=(\S+)")
+
+
+def _read_scalars(folder: Path) -> dict[str, list[float]]:
+    """Every scalar in the TensorBoard event files of one folder, by tag (what parse_tf_logs reads)."""
+    import struct
+
+    from tensorboardX.proto.event_pb2 import Event
+
+    out: dict[str, list[float]] = {}
+    for path in sorted(folder.glob("events.out.tfevents.*")):
+        data = path.read_bytes()
+        pos = 0
+        while pos + 12 <= len(data):
+            (length,) = struct.unpack("<Q", data[pos : pos + 8])
+            record = data[pos + 12 : pos + 12 + length]
+            pos += 12 + length + 4
+            event = Event.FromString(record)
+            for value in event.summary.value:
+                out.setdefault(value.tag, []).append(float(value.simple_value))
+    return out
+
+
+def _stats(phase: dict[str, Any], name: str, values: list[float]) -> None:
+    """log_min_max_mean_stats: "Min/Max/Mean <name>" (scripts/benchmarks/utils.py:44-51)."""
+    if values:
+        phase[f"Min {name}"] = min(values)
+        phase[f"Max {name}"] = max(values)
+        phase[f"Mean {name}"] = sum(values) / len(values)
+
+
+def benchmark(kind: str, script: str) -> int:
+    """benchmark_<kind>.py: run, then write the OmniPerf KPI file (docs/isaaclab-contract.md, 2.x)."""
+    app_begin = time.perf_counter()
+    app.require_core(script)
+    lib = BENCHMARK_LIBRARY[kind]
+    parser = argparse.ArgumentParser(description=f"Benchmark {kind} (simulated).")
+    parser.add_argument("--video", action="store_true", default=False)
+    parser.add_argument("--video_length", type=int, default=200)
+    parser.add_argument("--video_interval", type=int, default=2000)
+    parser.add_argument("--num_envs", type=int, default=4096 if kind == "rsl_rl" else None)
+    parser.add_argument("--task", type=str, default=None)
+    parser.add_argument("--seed", type=int, default=42 if kind == "rsl_rl" else None)
+    if kind != "rsl_rl" or app.version_tuple() >= (2, 1):  # 2.0.x benchmark_rsl_rl has none
+        parser.add_argument("--distributed", action="store_true", default=False)
+    if kind == "non_rl":
+        parser.add_argument("--num_frames", type=int, default=100)
+    else:
+        parser.add_argument("--max_iterations", type=int, default=10)
+    parser.add_argument(
+        "--benchmark_backend", type=str, default="OmniPerfKPIFile",
+        choices=["LocalLogMetrics", "JSONFileMetrics", "OsmoKPIFile", "OmniPerfKPIFile"],
+    )  # fmt: skip
+    app.add_app_launcher_args(parser)
+    args, _hydra = parser.parse_known_args()
+    distributed = getattr(args, "distributed", False)
+    launched = app.launch(args, distributed=distributed)
+    app_end = time.perf_counter()
+    if lib is not None and lib not in app.installed_libraries():
+        app.module_missing(lib, script)
+    task = app.find_task(args.task, lib)
+    task_begin = time.perf_counter()
+    num_envs = args.num_envs or DEFAULT_NUM_ENVS
+    seed = (args.seed if args.seed is not None else 42) + launched.local_rank
+    env = cartpole.CartPole(num_envs, seed)
+    policy = cartpole.LinearPolicy(seed)
+    task_end = time.perf_counter()
+    meta: dict[str, Any] = {"task": task.name, "seed": args.seed, "num_envs": num_envs}
+    runtime: dict[str, Any] = {}
+    train_phase: dict[str, Any] = {}
+    if kind == "non_rl":
+        meta["num_frames"] = args.num_frames
+        step_ms = []
+        for _ in range(args.num_frames):
+            begin = time.perf_counter_ns()
+            env.step(policy.act(env.state))
+            step_ms.append((time.perf_counter_ns() - begin) / 1e6)
+        fps = [1000.0 / max(ms, 1e-9) for ms in step_ms]
+        # benchmark_non_rl.py:177-186: vectorised steps/s, then × num_envs × world size
+        _stats(runtime, "Environment step times", step_ms)
+        _stats(runtime, "Environment step FPS", fps)
+        _stats(runtime, "Environment step effective FPS", [f * num_envs * launched.world_size for f in fps])
+    else:
+        assert lib is not None
+        meta["max_iterations"] = args.max_iterations
+        horizon, _ = DEFAULTS[lib]
+        experiment = task.experiments[lib]
+        run = (Path("logs") / lib / experiment / _ts()).absolute()
+        print(f"[INFO] Logging experiment in directory: {app.shown(run.parent)}")
+        writer = launched.rank == 0
+        if writer:
+            _dump_params(run, task, lib, num_envs, seed, {"library": lib, "max_iterations": args.max_iterations})
+        trainer = _rsl_rl if lib == "rsl_rl" else _rl_games
+        trainer(run, env, policy, horizon, args.max_iterations, experiment, None, launched.world_size, writer)
+        if writer:
+            logs = _read_scalars(run if lib == "rsl_rl" else run / "summaries")
+            if lib == "rsl_rl":  # benchmark_rsl_rl.py:220-231
+                collection = logs.get("Perf/collection time", [])
+                _stats(runtime, "Collection Time", [c / 1000 for c in collection])
+                _stats(runtime, "Learning Time", [t / 1000 for t in logs.get("Perf/learning_time", [])])
+                _stats(runtime, "Collection FPS", [1 / max(c, 1e-9) * num_envs * horizon for c in collection])
+                _stats(runtime, "Total FPS", logs.get("Perf/total_fps", []))
+                rewards, lengths = logs.get("Train/mean_reward", []), logs.get("Train/mean_episode_length", [])
+            else:  # benchmark_rlgames.py:227-237
+                _stats(runtime, "Environment only FPS", logs.get("performance/step_fps", []))
+                _stats(runtime, "Environment + Inference FPS", logs.get("performance/step_inference_fps", []))
+                _stats(
+                    runtime, "Environment + Inference + Policy update FPS",
+                    logs.get("performance/step_inference_rl_update_fps", []),
+                )  # fmt: skip
+                rewards, lengths = logs.get("rewards/iter", []), logs.get("episode_lengths/iter", [])
+            if rewards:
+                train_phase["Max Rewards"] = max(rewards)
+            if lengths:
+                train_phase["Max Episode Lengths"] = max(lengths)
+    if launched.rank != 0:
+        return 0
+    name = f"benchmark_{kind}"
+    startup = {  # utils.py:54-81, all in ms
+        "App Launch Time": (app_end - app_begin) * 1000,
+        "Python Imports Time": 0.0,
+        "Task Creation and Start Time": (task_end - task_begin) * 1000,
+        "Scene Creation Time": (task_end - task_begin) * 1000,
+        "Simulation Start Time": 0.0,
+        "Total Start Time (Launch to Train)": (task_end - app_begin) * 1000,
+    }
+    kpis: dict[str, Any] = {
+        "App Info": ["Isaac-Sim", os.environ.get("ISAACSIM_VERSION", "4.5.0"), "simulated"],
+        "timestamp": datetime.now().isoformat(),
+        "Kit": "simulated",
+    }
+    for phase, values in (("startup", startup), ("runtime", runtime), ("train", train_phase)):
+        if values or phase != "train":
+            kpis[phase] = {"workflow_name": name, "phase": phase, **meta, **values}
+    found = _OUTPUT_SETTING.search(getattr(args, "kit_args", "") or "")
+    folder = Path(found.group(1)) if found else app.container_tmp()
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"kpis_{name}.json"
+    path.write_text(json.dumps(kpis, indent=4))
+    print(f"[INFO] Writing metrics to {app.shown(path)}", flush=True)
+    return 0
