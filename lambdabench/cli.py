@@ -425,15 +425,20 @@ def pull(click_ctx: click.Context, instance: str, src: str | None, include: tupl
 @click.argument("instance")
 @click.option("--mode", type=click.Choice(["1", "2"]), default="1", show_default=True,
               help="1: Omniverse Streaming Client, 2: WebRTC.")
-@click.option("--script", default="source/standalone/demos/quadrupeds.py", show_default=True,
-              help="Isaac Lab script to stream (e.g. a play.py with --checkpoint).")
+@click.option("--script", default=None,
+              help="Isaac Lab script to stream (default: the quadrupeds demo of --isaaclab-version).")
+@click.option("--isaaclab-version", type=click.Choice(["1", "2"]), default="1", show_default=True,
+              help="1: the seed's fork (source/standalone/...), 2: upstream 2.x (scripts/...).")
 @click.option("--container", default="isaac-lab-base", show_default=True)
 @click.pass_context
-def stream(click_ctx: click.Context, instance: str, mode: str, script: str, container: str) -> None:
+def stream(click_ctx: click.Context, instance: str, mode: str, script: str | None, isaaclab_version: str,
+           container: str) -> None:
     """Livestream Isaac Sim from an RTX instance; firewall opened for your address only, closed after."""
     from lambdabench import interactive
 
-    interactive.stream(_lab(click_ctx), instance, mode=mode, script=script, container=container)
+    # the demos moved from source/standalone/demos (the fork, 1.x) to scripts/demos (2.x); contract 2.x
+    default = "source/standalone/demos/quadrupeds.py" if isaaclab_version == "1" else "scripts/demos/quadrupeds.py"
+    interactive.stream(_lab(click_ctx), instance, mode=mode, script=script or default, container=container)
 
 
 @cli.group()

@@ -277,7 +277,11 @@ def stream(lab: Lab, ref: str, *, mode: str, script: str, container: str, until:
     lab.notify(f"firewall: opened {len(ours)} livestream rule(s) for {caller}/32 only")
     try:
         cmd = f"/workspace/isaaclab/isaaclab.sh -p {sh.quote(script)} --livestream {sh.quote(mode)} --headless"
-        session.run(sh.in_container(container, f"setsid nohup {cmd} > \"$HOME\"/livestream.log 2>&1 &"), timeout=120)
+        # 2.2+: livestream 1 is WebRTC over the public network and needs PUBLIC_IP (else 127.0.0.1, which
+        # no client reaches: upstream fd805c27 app_launcher.py:532-541); harmless for older releases
+        public = f"export PUBLIC_IP={sh.quote(inst.ip or '')}; " if mode == "1" else ""
+        session.run(sh.in_container(container, f"{public}setsid nohup {cmd} > \"$HOME\"/livestream.log 2>&1 &"),
+                    timeout=120)
         lab.notify(f"livestream starting on {inst.ip}: connect your Omniverse Streaming Client to {inst.ip} "
                    "(Ctrl-C here stops it and closes the firewall)")
         if callable(until):

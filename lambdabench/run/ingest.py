@@ -31,6 +31,8 @@ def ingest_run(rc: RunContext) -> dict[str, Any]:
     if mjx.exists():
         mjx_stats, env_steps = _mjx(ledger, run_id, mjx)
         source = "mjx"
+    elif _kpi(rc, notes):
+        source = "kpi"
     else:
         training, env_steps, source = _training(rc, library, notes)
     if env_steps:
@@ -77,6 +79,21 @@ def _mjx(ledger: Ledger, run_id: int, path: Path) -> tuple[dict[str, Any] | None
     if compile_s is not None:
         ledger.record_metric(run_id, "compile_s", float(compile_s), unit="s", source="mjx")
     return stats, float(sum(r.get("total_env_steps", 0) for r in runs))
+
+
+def _kpi(rc: RunContext, notes: list[str]) -> bool:
+    """Isaac Lab's own benchmark scripts (isaaclab-benchmark): their KPI files, when the run wrote any."""
+    from lambdabench.metrics.kpi import read_benchmark_artifacts
+
+    artifacts = rc.run_dir / "artifacts"
+    summary = read_benchmark_artifacts(artifacts) if artifacts.is_dir() else None
+    if summary is None:
+        return False
+    for name, value, unit in summary.metrics():
+        rc.ledger.record_metric(rc.run_id, name, value, unit=unit, source="kpi")
+    if summary.env_steps_source:
+        notes.append(f"env-steps/s from Isaac Lab's KPI file {summary.env_steps_source}")
+    return summary.env_steps_per_s is not None
 
 
 def resolved_vars(rc: RunContext) -> dict[str, Any]:

@@ -98,9 +98,18 @@ class Benchmark:
         return any("telemetry_sampler.sh" in str(s.body) for s in self.playbook.steps)
 
     def vars_for(self, playbook: Playbook, extra: dict[str, str] | None = None) -> dict[str, str]:
-        """The --set values (and defaults the run fills in) that this playbook declares."""
-        merged = {**(extra or {}), **self.variables}
+        """The values this playbook declares: the --set ones, over what the run fills in, over the
+        benchmark playbook's own defaults (so `setup` clones the Isaac Lab version the benchmark means)."""
+        merged = {**self._benchmark_defaults(), **(extra or {}), **self.variables}
         return {k: v for k, v in merged.items() if k in playbook.vars}
+
+    def _benchmark_defaults(self) -> dict[str, str]:
+        out = {}
+        for name, spec in self.playbook.vars.items():
+            if spec.default is None:
+                continue
+            out[name] = ("true" if spec.default else "false") if isinstance(spec.default, bool) else str(spec.default)
+        return out
 
     @classmethod
     def load(cls, name: str, variables: dict[str, str], *, home: Path | None = None) -> Benchmark:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from tests.e2e.conftest import SimProcess, needs_sshd
 
 pytestmark = needs_sshd
@@ -71,3 +73,21 @@ def test_sweep_with_video_has_videos_and_reward_in_the_report(simproc: SimProces
     html = page.read_text()
     assert "<video" in html and "data:video/mp4;base64," in html
     assert "http://" not in html and "https://" not in html
+
+
+def test_isaac_labs_own_benchmark_scripts_are_read_into_the_report(simproc: SimProcess) -> None:
+    """isaaclab-benchmark runs scripts/benchmarks/benchmark_non_rl.py; its KPI file's *effective* FPS
+    (× num_envs, the env-steps/s) becomes the run's throughput (the reader used to be unreachable)."""
+    out = simproc.cli("sweep", "--gpus", "a10", "--playbook", "isaaclab-benchmark", "--set", "num_envs=16",
+                      "--set", "num_frames=20", "--format", "json", timeout=400)
+    report = json.loads(ok(out))
+    group = report["groups"][0]
+    assert group["env_steps_per_s"] and group["env_steps_per_s"] > 0, group
+    from lambdabench.ledger import Ledger
+
+    with Ledger(simproc.home) as ledger:
+        run = ledger.runs()[-1]
+        sources = {m.key: m.source for m in ledger.metrics(run_id=run.id)}
+        assert sources["env_steps_per_s"] == "kpi" and "vectorised_steps_per_s" in sources
+        values = {m.key: m.value for m in ledger.metrics(run_id=run.id)}
+        assert values["env_steps_per_s"] == pytest.approx(values["vectorised_steps_per_s"] * 16, rel=1e-6)

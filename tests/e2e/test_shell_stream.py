@@ -56,6 +56,9 @@ def test_stream_opens_firewall_for_caller_only_and_closes_it(simproc: SimProcess
     proc.communicate(timeout=60)
     time.sleep(0.2)
     assert simproc.api("/firewall-rules") == before
+    # 1.x's demo path by default, and PUBLIC_IP for mode 1 (2.2+ streams to 127.0.0.1 without it)
+    argv = "".join(p.read_text(errors="replace") for p in simproc.state.rglob("argv.log"))
+    assert "source/standalone/demos/quadrupeds.py" in argv and "PUBLIC_IP=127." in argv, argv[-2000:]
     assert simproc.cli("down", name).returncode == 0
 
 
