@@ -1,0 +1,211 @@
+"""Text renderers: aligned table, JSON, CSV, markdown, and the dry run's projection (all pure)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Sequence
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any, Literal
+
+from lambdabench.cost import dollars, format_dollars
+from lambdabench.ledger import iso_utc
+from lambdabench.report.cells import (
+    GROUP_COLUMNS,
+    RUN_COLUMNS,
+    Column,
+    _machine,
+    _machine_text,
+    _summary_lines,
+    _transposed,
+    format_cell,
+)
+from lambdabench.report.model import COST_NOTE, SIMULATED_NOTE, Report
+
+if TYPE_CHECKING:
+    from lambdabench.cost import Projection
+
+
+def _align(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    out = []
+    for n, row in enumerate([header, *rows]):
+        cells = [row[0].ljust(widths[0])] + [
+            c.rjust(w) for c, w in zip(row[1:], widths[1:], strict=True)
+        ]
+        out.append("  ".join(cells).rstrip())
+        if n == 0:
+            out.append("  ".join("-" * w for w in widths))
+    return out
+
+
+def render_table(report: Report, *, runs: bool = False) -> str:
+    """Plain aligned text: GPU types side by side; runs=True adds one line per run."""
+    lines = [report.title]
+    if report.simulated:
+        lines.append(SIMULATED_NOTE)
+    lines.append(f"generated {iso_utc(report.generated_at)}")
+    lines.append("")
+    if not report.groups:
+        lines.append("no runs recorded")
+        return "\n".join(lines) + "\n"
+    header, rows = _transposed(report)
+    lines.extend(_align(header, rows))
+    lines.append("")
+    lines.extend(_summary_lines(report))
+    lines.append(COST_NOTE)
+    if runs:
+        cols = [c for c in RUN_COLUMNS if c.key in _RUN_TABLE_KEYS]
+        lines.append("")
+        run_rows = [[format_cell(getattr(r, c.key), c.kind) for c in cols] for r in report.runs]
+        widths = [
+            max(len(x) for x in [c.label, *(row[i] for row in run_rows)])
+            for i, c in enumerate(cols)
+        ]
+        labels = [
+            c.label.ljust(w) if c.kind == "text" else c.label.rjust(w)
+            for c, w in zip(cols, widths, strict=True)
+        ]
+        lines.append("  ".join(labels).rstrip())
+        for row in run_rows:
+            cells = [
+                x.ljust(w) if c.kind == "text" else x.rjust(w)
+                for x, w, c in zip(row, widths, cols, strict=True)
+            ]
+            lines.append("  ".join(cells).rstrip())
+    return "\n".join(lines) + "\n"
+
+
+_RUN_TABLE_KEYS = {
+    "run_id",
+    "instance_type",
+    "workload",
+    "status",
+    "billed_minutes",
+    "cost_usd",
+    "env_steps_per_s",
+    "wall_s",
+    "setup_s",
+    "bench_s",
+}
+
+
+def render_json(report: Report) -> str:
+    """JSON: title, flags, totals, groups and runs with every field (money in dollars, 6 decimals)."""
+
+    def obj(row: Any, cols: Sequence[Column]) -> dict[str, Any]:
+        return {c.key: _machine(getattr(row, c.key)) for c in cols}
+
+    doc = {
+        "title": report.title,
+        "generated_at": iso_utc(report.generated_at),
+        "simulated": report.simulated,
+        "sweep_ids": list(report.sweep_ids),
+        "totals": {
+            "cost_usd": _machine(report.cost_usd),
+            "upper_cost_usd": _machine(report.upper_cost_usd),
+            "failed_launch_upper_usd": _machine(report.failed_launch_upper_usd),
+            "runs": len(report.runs),
+            "still_billing": report.still_billing,
+        },
+        "groups": [obj(g, GROUP_COLUMNS) for g in report.groups],
+        "runs": [obj(r, RUN_COLUMNS) for r in report.runs],
+        "notes": [COST_NOTE, *report.notes] + ([SIMULATED_NOTE] if report.simulated else []),
+    }
+    return json.dumps(doc, indent=2, sort_keys=False) + "\n"
+
+
+def render_csv(report: Report, *, level: Literal["types", "runs"] = "types") -> str:
+    """CSV with a header row: one row per GPU type (default) or per run; machine values, no units."""
+    cols = GROUP_COLUMNS if level == "types" else RUN_COLUMNS
+    rows: Sequence[Any] = report.groups if level == "types" else report.runs
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow([c.key for c in cols])
+    for row in rows:
+        writer.writerow([_machine_text(getattr(row, c.key)) for c in cols])
+    return buf.getvalue()
+
+
+def _md_cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def render_markdown(report: Report, *, runs: bool = True) -> str:
+    """GitHub-flavoured markdown: GPU types side by side, then the runs."""
+    out = [f"# {_md_cell(report.title)}", ""]
+    if report.simulated:
+        out += [f"> **{SIMULATED_NOTE}**", ""]
+    out += [f"Generated {iso_utc(report.generated_at)}.", ""]
+    if not report.groups:
+        return "\n".join([*out, "No runs recorded.", ""])
+    header, rows = _transposed(report)
+    out.append("| " + " | ".join(_md_cell(h) for h in header) + " |")
+    out.append("|" + "---|" + "---:|" * (len(header) - 1))
+    out += ["| " + " | ".join(_md_cell(c.strip()) for c in row) + " |" for row in rows]
+    out.append("")
+    out += [f"- {line}" for line in _summary_lines(report)]
+    out += ["", f"_{COST_NOTE}_", ""]
+    if runs and report.runs:
+        cols = [c for c in RUN_COLUMNS if c.key in _RUN_TABLE_KEYS]
+        out += ["## Runs", ""]
+        out.append("| " + " | ".join(c.label for c in cols) + " |")
+        out.append("|" + "---|" * len(cols))
+        for r in report.runs:
+            out.append(
+                "| "
+                + " | ".join(_md_cell(format_cell(getattr(r, c.key), c.kind)) for c in cols)
+                + " |"
+            )
+        out.append("")
+    return "\n".join(out)
+
+
+# -- dry-run projection ----------------------------------------------------------------------------
+
+
+def render_projection(
+    projection: Projection,
+    fmt: Literal["table", "json"] = "table",
+    *,
+    max_cost: Decimal | None = None,
+) -> str:
+    """The worst-case cost of a plan, for --dry-run (pure)."""
+    if fmt == "json":
+        doc = {
+            "runs": projection.runs,
+            "worst_case_usd": _machine(projection.worst_case_dollars),
+            "max_cost_usd": None if max_cost is None else _machine(max_cost),
+            "items": [
+                {
+                    "instance_type": i.instance_type,
+                    "label": i.label,
+                    "count": i.count,
+                    "price_usd_per_hour": _machine(Decimal(i.price_cents_per_hour) / 100),
+                    "max_minutes_per_run": i.minutes_per_run,
+                    "worst_case_usd": _machine(i.worst_case_dollars),
+                }
+                for i in projection.items
+            ],
+        }
+        return json.dumps(doc, indent=2) + "\n"
+    header = ["GPU type", "label", "runs", "$/h", "max min/run", "worst case"]
+    rows = [
+        [
+            i.instance_type,
+            i.label or "",
+            f"{i.count:,}",
+            format_dollars(Decimal(i.price_cents_per_hour) / 100),
+            f"{i.minutes_per_run:,}",
+            format_dollars(i.worst_case_dollars),
+        ]
+        for i in projection.items
+    ]
+    lines = _align(header, rows)
+    total = (
+        f"worst case {format_dollars(dollars(projection.cent_minutes))} for {projection.runs} runs"
+    )
+    if max_cost is not None:
+        total += f" (--max-cost {format_dollars(max_cost)})"
+    return "\n".join([*lines, "", total]) + "\n"
