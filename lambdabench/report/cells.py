@@ -36,7 +36,13 @@ GROUP_COLUMNS: tuple[Column, ...] = (
     Column("env_steps_per_s_per_node", "  per node", "rate"),
     Column("scaling_efficiency", "  scaling efficiency", "pct_ratio"),
     Column("usd_per_million_steps", "$/M env-steps", "small_money"),
+    Column("peak_env_steps_per_s", "peak env-steps/s over envs", "rate"),
+    Column("saturation_num_envs", "  saturates at envs", "rate"),
     Column("reward", "final reward", "float"),
+    Column("reached_target", "reached reward target", "text"),
+    Column("time_to_reward_s", "time to reward", "seconds"),
+    Column("cost_to_reward_usd", "cost to reward", "money"),
+    Column("steps_to_reward", "env-steps to reward", "rate"),
     Column("wall_s", "wall time", "seconds"),
     Column("boot_s", "boot", "seconds"),
     Column("ssh_wait_s", "SSH wait", "seconds"),
@@ -48,6 +54,8 @@ GROUP_COLUMNS: tuple[Column, ...] = (
     Column("gpu_util_pct", "GPU util", "pct"),
     Column("energy_wh", "GPU energy", "wh"),
     Column("simulated", "simulated", "bool"),
+    Column("label", "column", "text"),
+    Column("sweep_id", "sweep", "int"),
 )
 
 RUN_COLUMNS: tuple[Column, ...] = (
@@ -72,6 +80,14 @@ RUN_COLUMNS: tuple[Column, ...] = (
     Column("scaling_efficiency", "scaling efficiency", "pct_ratio"),
     Column("usd_per_million_steps", "$/M env-steps", "small_money"),
     Column("reward", "final reward", "float"),
+    Column("reward_reached", "reached target", "bool"),
+    Column("time_to_reward_s", "time to reward", "seconds"),
+    Column("cost_to_reward_usd", "cost to reward", "money"),
+    Column("steps_to_reward", "env-steps to reward", "rate"),
+    Column("repeat", "repeat", "int"),
+    Column("gpu_count", "GPUs", "int"),
+    Column("num_envs", "envs", "rate"),
+    Column("sweep_name", "sweep", "text"),
     Column("wall_s", "wall", "seconds"),
     Column("boot_s", "boot", "seconds"),
     Column("ssh_wait_s", "SSH wait", "seconds"),
@@ -89,6 +105,12 @@ RUN_COLUMNS: tuple[Column, ...] = (
 # summary rows that only add noise when no run recorded them
 _OPTIONAL = {
     "reward",
+    "reached_target",
+    "time_to_reward_s",
+    "cost_to_reward_usd",
+    "steps_to_reward",
+    "peak_env_steps_per_s",
+    "saturation_num_envs",
     "env_steps_per_s_per_node",
     "scaling_efficiency",
     "nodes",
@@ -165,9 +187,17 @@ def _machine_text(value: Any) -> str:
     return str(value)
 
 
+# columns for machines (JSON, CSV): the side-by-side table has them as its heading
+_HEADING_ONLY = {"instance_type", "label", "sweep_id"}
+# to-reward rows: a type whose runs had reward curves but never reached the target says so
+_TO_REWARD = {"time_to_reward_s", "cost_to_reward_usd", "steps_to_reward"}
+
+
 def _visible_group_columns(report: Report) -> list[Column]:
     cols = []
     for col in GROUP_COLUMNS:
+        if col.key in _HEADING_ONLY:
+            continue
         if col.key in _OPTIONAL and all(getattr(g, col.key) is None for g in report.groups):
             continue
         cols.append(col)
@@ -200,16 +230,76 @@ def _money_places(values: Sequence[Any]) -> int:
     return 4 if any(abs(v) < 1 for v in present) else 2
 
 
+def _format_value(value: float, kind: Kind) -> str:
+    """A float from a Spread, formatted as its column's kind."""
+    if kind in ("money", "small_money"):
+        return format_cell(Decimal(repr(value)), kind)
+    return format_cell(value, kind)
+
+
+# measures the side-by-side table shows the spread of (JSON has every one in SPREAD_KEYS)
+TABLE_SPREADS = {
+    "usd_per_run",
+    "env_steps_per_s",
+    "usd_per_million_steps",
+    "reward",
+    "time_to_reward_s",
+    "cost_to_reward_usd",
+}
+
+
+def spread_rows(report: Report, col: Column) -> list[list[str]]:
+    """'± std' and 'min–max' rows under a measure, when some group has repeats of it."""
+    if col.key not in TABLE_SPREADS:
+        return []
+    spreads = [g.spreads.get(col.key) for g in report.groups]
+    if not any(s is not None and s.n > 1 for s in spreads):
+        return []
+    std = ["  ± std"]
+    rng = ["  min–max"]
+    for s in spreads:
+        if s is None or s.n < 2 or s.std is None:
+            std.append("—")
+            rng.append("—")
+            continue
+        std.append("±0" if s.std == 0 else "±" + _format_value(s.std, col.kind))
+        rng.append(f"{_format_value(s.lo, col.kind)}–{_format_value(s.hi, col.kind)}")
+    return [std, rng]
+
+
+def group_heading(report: Report) -> list[str]:
+    """The side-by-side table's heading: one column per group."""
+    return ["", *(g.label or g.instance_type for g in report.groups)]
+
+
+def heading_lines(report: Report) -> list[list[str]]:
+    """The heading on one line, or two when sweeps are compared (type above, sweep below)."""
+    if not report.compare:
+        return [group_heading(report)]
+    types = [""] + [g.instance_type for g in report.groups]
+    sweeps = [""] + [
+        (g.label or "").removeprefix(g.instance_type).removeprefix(" · ") for g in report.groups
+    ]
+    return [types, sweeps]
+
+
 def _transposed(report: Report) -> tuple[list[str], list[list[str]]]:
-    """Header and rows with one column per GPU type (side by side), one row per measure."""
-    header = ["", *(g.instance_type for g in report.groups)]
+    """Header and rows with one column per GPU type (side by side), one row per measure; rows of
+    spread (± std, min–max) follow a measure when a type ran more than once."""
+    header = group_heading(report)
     rows = []
-    for col in _visible_group_columns(report)[1:]:
+    for col in _visible_group_columns(report):
         values = [getattr(g, col.key) for g in report.groups]
         if col.kind == "money":
             places = _money_places(values)
             cells = ["—" if v is None else format_dollars(v, places) for v in values]
         else:
             cells = [format_cell(v, col.kind) for v in values]
+        if col.key in _TO_REWARD:
+            cells = [
+                "not reached" if v is None and g.reward_runs else c
+                for v, c, g in zip(values, cells, report.groups, strict=True)
+            ]
         rows.append([col.label, *cells])
+        rows.extend(spread_rows(report, col))
     return header, rows

@@ -5,7 +5,8 @@ from __future__ import annotations
 import base64
 import mimetypes
 import re
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 from typing import Literal
@@ -35,6 +36,90 @@ Kind = Literal[
     "wh",
     "bool",
 ]
+
+
+# --------------------------------------------------------------------------------------------------
+# curves: what build_report() derives from the ledger's series table
+
+
+@dataclass(frozen=True)
+class Spread:
+    """One measure over a group's runs: count, mean, sample std (None below two runs), min, max."""
+
+    n: int
+    mean: float
+    std: float | None
+    lo: float
+    hi: float
+
+
+@dataclass(frozen=True)
+class RewardPoint:
+    """One point of a learning curve, placed on the buyer's axes."""
+
+    elapsed_s: float | None  # since the run's billing start (its first instance active)
+    usd: Decimal | None  # what the run had been billed had it stopped here (cost.py's rules)
+    env_steps: float | None
+    reward: float
+
+
+@dataclass(frozen=True)
+class Phase:
+    """A stretch of a run's billed time, in seconds since its billing start."""
+
+    name: str
+    start_s: float
+    end_s: float
+
+
+@dataclass(frozen=True)
+class Track:
+    """One telemetry curve of a run over time since billing start."""
+
+    name: str
+    unit: str
+    points: tuple[tuple[float, float], ...]  # (elapsed_s, value)
+
+
+@dataclass(frozen=True)
+class RunCurves:
+    """A run's recorded curves, on time since billing start, for the charts."""
+
+    run_id: int
+    group: str
+    repeat: int | None
+    reward: tuple[RewardPoint, ...] = ()
+    by_num_envs: tuple[tuple[float, float], ...] = ()  # (number of envs, env-steps/s)
+    telemetry: tuple[Track, ...] = ()
+    phases: tuple[Phase, ...] = ()
+    billed_s: float | None = None  # billing start to billing end (None while still up)
+
+
+@dataclass(frozen=True)
+class RewardTarget:
+    """The reward that time- and cost-to-reward are measured to, and how it was chosen."""
+
+    value: float
+    rule: str  # one sentence for the report
+    given: bool  # set by the user rather than derived from the runs
+
+
+@dataclass(frozen=True)
+class ScalingPoint:
+    """Throughput at one x (number of envs, or GPUs) over the runs that measured it."""
+
+    x: float
+    rate: Spread
+
+
+@dataclass(frozen=True)
+class ScalingCurve:
+    """env-steps/s against number of envs (per group) or GPU count (per GPU model)."""
+
+    label: str
+    points: tuple[ScalingPoint, ...]
+    peak: float  # the highest mean rate
+    saturates_at: float | None  # smallest x whose mean reaches the report's fraction of peak
 
 
 # --------------------------------------------------------------------------------------------------
@@ -78,7 +163,17 @@ class RunReport:
     nodes: int = 1
     env_steps_per_s_per_node: float | None = None
     scaling_efficiency: float | None = None
-    reward: float | None = None
+    reward: float | None = None  # final mean reward: the curve's last point, else the metric
+    base_type: str = ""  # the Lambda type name alone (instance_type may add "×N nodes")
+    group: str = ""  # the group this run is folded into (its column in the report)
+    sweep_name: str | None = None
+    repeat: int | None = None
+    gpu_count: int | None = None  # all GPUs of the run, every node
+    num_envs: float | None = None
+    reward_reached: bool | None = None  # None: no reward curve, or no target
+    time_to_reward_s: float | None = None
+    cost_to_reward_usd: Decimal | None = None
+    steps_to_reward: float | None = None
 
 
 @dataclass(frozen=True)
@@ -113,6 +208,21 @@ class GroupReport:
     env_steps_per_s_per_node: float | None = None
     scaling_efficiency: float | None = None
     reward: float | None = None
+    label: str = ""  # the column heading: the type, plus the sweep when sweeps are compared
+    sweep_id: int | None = None  # set when sweeps are compared side by side
+    spreads: Mapping[str, Spread] = field(default_factory=dict)  # per measure, over the runs
+    reward_runs: int = 0  # runs with a reward curve
+    reward_reached: int = 0  # of those, runs that reached the target
+    time_to_reward_s: float | None = None  # mean over the runs that reached it
+    cost_to_reward_usd: Decimal | None = None
+    steps_to_reward: float | None = None
+    peak_env_steps_per_s: float | None = None  # highest mean over the number-of-envs sweep
+    saturation_num_envs: float | None = None  # fewest envs reaching the saturation fraction of peak
+
+    @property
+    def reached_target(self) -> str | None:
+        """'2 of 3' runs reached the reward target; None when no run had a reward curve."""
+        return f"{self.reward_reached} of {self.reward_runs}" if self.reward_runs else None
 
 
 @dataclass(frozen=True)
@@ -159,6 +269,13 @@ class Report:
     runs: tuple[RunReport, ...]
     videos: tuple[Video, ...] = ()
     notes: tuple[str, ...] = ()
+    curves: tuple[RunCurves, ...] = ()
+    reward_target: RewardTarget | None = None
+    num_envs_scaling: tuple[ScalingCurve, ...] = ()  # one per group
+    gpu_scaling: tuple[ScalingCurve, ...] = ()  # one per GPU model measured at several GPU counts
+    saturation_fraction: float = 0.9
+    compare: bool = False  # sweeps side by side: one column per (type, sweep)
+    sort_by: str | None = None
 
     @property
     def simulated(self) -> bool:

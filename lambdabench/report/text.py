@@ -20,22 +20,35 @@ from lambdabench.report.cells import (
     _summary_lines,
     _transposed,
     format_cell,
+    heading_lines,
 )
-from lambdabench.report.model import COST_NOTE, SIMULATED_NOTE, Report
+from lambdabench.report.model import (
+    COST_NOTE,
+    SIMULATED_NOTE,
+    Report,
+    RunCurves,
+    ScalingCurve,
+    Spread,
+)
+from lambdabench.report.summary import curve_lines
 
 if TYPE_CHECKING:
     from lambdabench.cost import Projection
 
 
-def _align(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
-    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+def _align(
+    header: Sequence[str], rows: Sequence[Sequence[str]], extra: Sequence[Sequence[str]] = ()
+) -> list[str]:
+    """Left-aligned first column, right-aligned others; extra heading lines go under the header."""
+    heads = [header, *extra]
+    widths = [max(len(r[i]) for r in [*heads, *rows]) for i in range(len(header))]
     out = []
-    for n, row in enumerate([header, *rows]):
+    for n, row in enumerate([*heads, *rows]):
         cells = [row[0].ljust(widths[0])] + [
             c.rjust(w) for c, w in zip(row[1:], widths[1:], strict=True)
         ]
         out.append("  ".join(cells).rstrip())
-        if n == 0:
+        if n == len(heads) - 1:
             out.append("  ".join("-" * w for w in widths))
     return out
 
@@ -50,11 +63,13 @@ def render_table(report: Report, *, runs: bool = False) -> str:
     if not report.groups:
         lines.append("no runs recorded")
         return "\n".join(lines) + "\n"
-    header, rows = _transposed(report)
-    lines.extend(_align(header, rows))
+    _header, rows = _transposed(report)
+    heads = heading_lines(report)
+    lines.extend(_align(heads[0], rows, heads[1:]))
     lines.append("")
     lines.extend(_summary_lines(report))
     lines.append(COST_NOTE)
+    lines.extend(curve_lines(report))
     if runs:
         cols = [c for c in RUN_COLUMNS if c.key in _RUN_TABLE_KEYS]
         lines.append("")
@@ -91,6 +106,37 @@ _RUN_TABLE_KEYS = {
 }
 
 
+def _spread(s: Spread) -> dict[str, Any]:
+    return {"n": s.n, "mean": s.mean, "std": s.std, "min": s.lo, "max": s.hi}
+
+
+def _curves(c: RunCurves) -> dict[str, Any]:
+    """A run's learning curve and number-of-envs sweep (telemetry stays in the ledger's series)."""
+    return {
+        "run_id": c.run_id,
+        "group": c.group,
+        "reward": [
+            {
+                "elapsed_s": p.elapsed_s,
+                "usd": None if p.usd is None else _machine(p.usd),
+                "env_steps": p.env_steps,
+                "reward": p.reward,
+            }
+            for p in c.reward
+        ],
+        "env_steps_per_s_by_num_envs": [[n, rate] for n, rate in c.by_num_envs],
+    }
+
+
+def _scaling(c: ScalingCurve) -> dict[str, Any]:
+    return {
+        "label": c.label,
+        "peak": c.peak,
+        "saturates_at": c.saturates_at,
+        "points": [{"x": p.x, **_spread(p.rate)} for p in c.points],
+    }
+
+
 def render_json(report: Report) -> str:
     """JSON: title, flags, totals, groups and runs with every field (money in dollars, 6 decimals)."""
 
@@ -109,8 +155,24 @@ def render_json(report: Report) -> str:
             "runs": len(report.runs),
             "still_billing": report.still_billing,
         },
-        "groups": [obj(g, GROUP_COLUMNS) for g in report.groups],
+        "groups": [
+            {**obj(g, GROUP_COLUMNS), "spread": {k: _spread(s) for k, s in g.spreads.items()}}
+            for g in report.groups
+        ],
         "runs": [obj(r, RUN_COLUMNS) for r in report.runs],
+        "reward_target": None
+        if report.reward_target is None
+        else {
+            "value": report.reward_target.value,
+            "given": report.reward_target.given,
+            "rule": report.reward_target.rule,
+        },
+        "curves": [_curves(c) for c in report.curves if c.reward or c.by_num_envs],
+        "scaling": {
+            "saturation_fraction": report.saturation_fraction,
+            "by_num_envs": [_scaling(c) for c in report.num_envs_scaling],
+            "by_gpu_count": [_scaling(c) for c in report.gpu_scaling],
+        },
         "notes": [COST_NOTE, *report.notes] + ([SIMULATED_NOTE] if report.simulated else []),
     }
     return json.dumps(doc, indent=2, sort_keys=False) + "\n"
@@ -147,6 +209,9 @@ def render_markdown(report: Report, *, runs: bool = True) -> str:
     out.append("")
     out += [f"- {line}" for line in _summary_lines(report)]
     out += ["", f"_{COST_NOTE}_", ""]
+    curves = curve_lines(report)
+    if curves:
+        out += ["## Curves", "", "```text", *curves[1:], "```", ""]
     if runs and report.runs:
         cols = [c for c in RUN_COLUMNS if c.key in _RUN_TABLE_KEYS]
         out += ["## Runs", ""]
