@@ -22,7 +22,7 @@ from lambdabench.report.cells import (
     format_seconds,
     format_small_dollars,
 )
-from lambdabench.report.html import _PALETTE, Chart, render_html, report_charts, svg_bar_chart
+from lambdabench.report.html import _PALETTE, render_html, report_charts
 from lambdabench.report.model import (
     COST_NOTE,
     FORMATS,
@@ -33,6 +33,7 @@ from lambdabench.report.model import (
     Video,
     video_from_file,
 )
+from lambdabench.report.svg import Chart, svg_bar_chart
 from lambdabench.report.text import (
     render_csv,
     render_json,
