@@ -550,7 +550,7 @@ tr.sub td{color:#666;font-size:12px;border-bottom-color:#f0f0f0}
 figcaption{font-size:12.5px;color:#555;margin-top:.2rem;max-width:560px}
 svg.chart{font-size:12px;fill:#222;overflow:visible}
 svg .chart-title{font-weight:600;font-size:13px}
-svg .grid{stroke:#ececec;stroke-width:1}
+svg .grid{stroke:#e6e6e6;stroke-width:1}
 svg .frame{stroke:#bbb;stroke-width:1}
 svg .tick{font-size:11px;fill:#555}
 svg .axis-label{font-size:11.5px;fill:#333}

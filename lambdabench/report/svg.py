@@ -44,7 +44,7 @@ PHASE_FILL = {
     "teardown": "#ececec",
 }
 TRACK_COLOURS = {"gpu_util_pct": "#3b6fb6", "gpu_mem_mib": "#7a5ab6", "gpu_power_w": "#e39b3a"}
-CHAR_W = 6.6  # average width of a 12 px system-ui character, for layout
+CHAR_W = 7.0  # a generous average width of a 12 px system-ui character, for layout
 
 AxisKind = Literal["number", "seconds", "dollars", "log2", "percent"]
 esc = html.escape
@@ -181,6 +181,16 @@ def fit_scale(axis: Axis, values: Sequence[float], target: int = 5) -> Scale:
         labels = [si(t) if abs(t) >= 1000 else f"{t:,.{min(3, _places(step))}f}" for t in ticks]
     title = f"{axis.label} ({unit})" if unit else axis.label
     return Scale(start * div, end * div, tuple(t * div for t in ticks), tuple(labels), title)
+
+
+def _tick_label(x: float, y: float, label: str, width: float) -> str:
+    """A tick label centred under its tick, pulled inside the chart at either edge."""
+    half = text_width(label, 11) / 2
+    if x + half > width - 1:
+        return f'<text x="{_f(width - 1)}" y="{_f(y)}" text-anchor="end" class="tick">{esc(label)}</text>'
+    if x - half < 1:
+        return f'<text x="1" y="{_f(y)}" class="tick">{esc(label)}</text>'
+    return f'<text x="{_f(x)}" y="{_f(y)}" text-anchor="middle" class="tick">{esc(label)}</text>'
 
 
 # --------------------------------------------------------------------------------------------------
@@ -368,10 +378,7 @@ def svg_plot(plot: Plot, *, uid: str, width: int = 560, height: int = 300) -> st
     for t, label in zip(sx.ticks, sx.labels, strict=True):
         x = X(t)
         parts.append(f'<line x1="{_f(x)}" y1="{top}" x2="{_f(x)}" y2="{top + ph}" class="grid"/>')
-        parts.append(
-            f'<text x="{_f(x)}" y="{_f(top + ph + 15)}" text-anchor="middle" class="tick">'
-            f"{esc(label)}</text>"
-        )
+        parts.append(_tick_label(x, top + ph + 15, label, width))
     parts.append(
         f'<rect x="{left}" y="{top}" width="{pw}" height="{ph}" class="frame" fill="none"/>'
     )
@@ -446,8 +453,12 @@ def svg_plot(plot: Plot, *, uid: str, width: int = 560, height: int = 300) -> st
             )
         parts.append(f'<g class="marker"><title>{esc(m.title)}</title>{shape}</g>')
         if m.label:
+            # beside the marker, on its left where the right would run off the chart
+            right = x + 7 + text_width(m.label, 11) <= width - 2
+            anchor = "" if right else ' text-anchor="end"'
             parts.append(
-                f'<text x="{_f(x + 7)}" y="{_f(y - 7)}" class="marker-label">{esc(m.label)}</text>'
+                f'<text x="{_f(x + 7 if right else x - 7)}" y="{_f(y - 7)}"{anchor}'
+                f' class="marker-label">{esc(m.label)}</text>'
             )
     parts += _legend(plot.legend, left, top + ph + 50, pw)
     parts.append("</svg>")
@@ -499,7 +510,7 @@ def _value_text(chart: Chart, i: int) -> str:
 def svg_bar_chart(chart: Chart, *, width: int = 560) -> str:
     """An inline <svg> bar chart (no scripts, no external references)."""
     longest = max((len(label) for label in chart.labels), default=8)
-    label_w = min(250.0, max(110.0, longest * CHAR_W + 14))
+    label_w = min(270.0, max(110.0, longest * CHAR_W + 16))
     texts = [_value_text(chart, i) for i in range(len(chart.labels))]
     value_w = max([60.0, *(text_width(x) + 16 for x in texts)])
     bar_h, gap, top = 22, 8, 30
@@ -635,10 +646,7 @@ def svg_timeline(
         parts.append(
             f'<line x1="{_f(x)}" y1="{top}" x2="{_f(x)}" y2="{top + plot_h}" class="grid"/>'
         )
-        parts.append(
-            f'<text x="{_f(x)}" y="{_f(top + plot_h + 15)}" text-anchor="middle" class="tick">'
-            f"{esc(label)}</text>"
-        )
+        parts.append(_tick_label(x, top + plot_h + 15, label, width))
     parts.append(
         f'<text x="{_f(left + pw / 2)}" y="{_f(top + plot_h + 32)}" text-anchor="middle"'
         f' class="axis-label">{esc(sx.title)}</text>'

@@ -141,6 +141,7 @@ def training_sweep(
     weak: tuple[str, int] | None = (A10.name, 3),
     telemetry: bool = True,
     simulated: bool = True,
+    type_order: list[str] | None = None,
 ) -> Made:
     """An Isaac Lab training sweep: reward, throughput and telemetry series plus the metrics.
 
@@ -148,7 +149,10 @@ def training_sweep(
     sweep = led.create_sweep(
         name,
         simulated=simulated,
-        plan={"playbook": "isaaclab-train", "type_order": [g.name for g in gpus]},
+        plan={
+            "playbook": "isaaclab-train",
+            "type_order": [g.name for g in gpus] if type_order is None else type_order,
+        },
     )
     made = Made(sweep)
     rng = random.Random(seed)
@@ -159,26 +163,42 @@ def training_sweep(
             total_steps = iterations * num_envs * STEPS_PER_ENV
             bench_s = total_steps / rate
             run, times = add_run(
-                led, sweep, gpu, start=start, bench_s=bench_s, repeat=repeat,
+                led,
+                sweep,
+                gpu,
+                start=start,
+                bench_s=bench_s,
+                repeat=repeat,
                 name=f"lb-{name}-{gpu.name}-{repeat}",
             )
             start += 7.0
             plateau = gpu.plateau * rng.uniform(0.98, 1.02)
             if weak == (gpu.name, repeat):
                 plateau *= 0.8
-            curve = reward_curve(gpu, iterations=iterations, num_envs=num_envs, plateau=plateau,
-                                 seed=seed * 1000 + run)
+            curve = reward_curve(
+                gpu,
+                iterations=iterations,
+                num_envs=num_envs,
+                plateau=plateau,
+                seed=seed * 1000 + run,
+            )
             b0 = times["bench_start"] + 20.0  # first iteration after the simulator starts
             per_step = (bench_s - 20.0) / total_steps
             reward = [(b0 + s * per_step, s, r) for s, r in curve[::3]]
             led.record_series(run, "reward", reward, unit="", source="tensorboard")
             led.record_series(
-                run, "env_steps_per_s",
+                run,
+                "env_steps_per_s",
                 [(b0 + s * per_step, s, rate * rng.uniform(0.98, 1.02)) for s, _r in curve[::10]],
-                unit="steps/s", source="tensorboard",
+                unit="steps/s",
+                source="tensorboard",
             )
-            led.record_metric(run, MetricKey.ENV_STEPS_PER_S, rate, unit="steps/s", source="tensorboard")
-            led.record_metric(run, MetricKey.ENV_STEPS, float(total_steps), unit="steps", source="tensorboard")
+            led.record_metric(
+                run, MetricKey.ENV_STEPS_PER_S, rate, unit="steps/s", source="tensorboard"
+            )
+            led.record_metric(
+                run, MetricKey.ENV_STEPS, float(total_steps), unit="steps", source="tensorboard"
+            )
             led.record_metric(run, "reward", reward[-1][2], source="tensorboard")
             led.record_metric(run, "num_envs", float(num_envs), source="tensorboard")
             if telemetry:
@@ -188,17 +208,27 @@ def training_sweep(
                 led.record_series(run, "gpu_power_w", power, unit="W", source="nvidia-smi")
                 mean_util = sum(v for _t, _x, v in util) / len(util)
                 energy = sum(v for _t, _x, v in power) * 5.0 / 3600.0
-                led.record_metric(run, MetricKey.GPU_UTIL_PCT, mean_util, unit="%", source="nvidia-smi")
+                led.record_metric(
+                    run, MetricKey.GPU_UTIL_PCT, mean_util, unit="%", source="nvidia-smi"
+                )
                 led.record_metric(run, MetricKey.ENERGY_WH, energy, unit="Wh", source="nvidia-smi")
-            made.runs[run] = {**times, "rate": rate, "plateau": plateau, "bench_s": bench_s,
-                              "final_reward": reward[-1][2], "price": gpu.cents_per_hour}
+            made.runs[run] = {
+                **times,
+                "rate": rate,
+                "plateau": plateau,
+                "bench_s": bench_s,
+                "final_reward": reward[-1][2],
+                "price": gpu.cents_per_hour,
+            }
     return made
 
 
 Points = list[tuple[float | None, float | None, float]]
 
 
-def telemetry_series(gpu: Gpu, times: dict[str, float], *, seed: int) -> tuple[Points, Points, Points]:
+def telemetry_series(
+    gpu: Gpu, times: dict[str, float], *, seed: int
+) -> tuple[Points, Points, Points]:
     """nvidia-smi every 5 s from the sampler's start (ssh ready) to the pull: idle through set-up,
     busy through the benchmark."""
     rng = random.Random(seed)
@@ -208,9 +238,13 @@ def telemetry_series(gpu: Gpu, times: dict[str, float], *, seed: int) -> tuple[P
     t = times["ssh_ready"]
     while t <= times["pull_end"]:
         busy = times["bench_start"] + 15 <= t <= times["bench_end"]
-        util.append((t, None, min(100.0, rng.gauss(94, 2.5)) if busy else max(0.0, rng.gauss(2, 1))))
+        util.append(
+            (t, None, min(100.0, rng.gauss(94, 2.5)) if busy else max(0.0, rng.gauss(2, 1)))
+        )
         mem.append((t, None, gpu.memory_mib * rng.uniform(0.97, 1.0) if busy else 480.0))
-        power.append((t, None, gpu.watts * rng.uniform(0.92, 1.02) if busy else 55.0 + rng.uniform(0, 6)))
+        power.append(
+            (t, None, gpu.watts * rng.uniform(0.92, 1.02) if busy else 55.0 + rng.uniform(0, 6))
+        )
         t += 5.0
     return util, mem, power
 
@@ -231,35 +265,63 @@ def scaling_sweep(
         "gpu_1x_h100_pcie": (9.0e6, 2048.0),
     }
     sweep = led.create_sweep(
-        name, simulated=simulated,
-        plan={"playbook": "mjx-locomotion", "type_order": [*gpus, "gpu_1x_h100_sxm5", "gpu_8x_h100_sxm5"]},
+        name,
+        simulated=simulated,
+        plan={
+            "playbook": "mjx-locomotion",
+            "type_order": [*gpus, "gpu_1x_h100_sxm5", "gpu_8x_h100_sxm5"],
+        },
     )
     made = Made(sweep)
     rng = random.Random(seed)
-    prices = {"gpu_1x_a10": 75, "gpu_1x_h100_pcie": 249, "gpu_1x_h100_sxm5": 329, "gpu_8x_h100_sxm5": 2392}
+    prices = {
+        "gpu_1x_a10": 75,
+        "gpu_1x_h100_pcie": 249,
+        "gpu_1x_h100_sxm5": 329,
+        "gpu_8x_h100_sxm5": 2392,
+    }
     start = t0
     for itype, (peak, half) in gpus.items():
         for repeat in range(1, repeats + 1):
             gpu = Gpu(itype, prices[itype], peak, 200.0)
-            run, _ = add_run(led, sweep, gpu, start=start, bench_s=180.0, repeat=repeat,
-                             name=f"lb-{name}-{itype}-{repeat}")
+            run, _ = add_run(
+                led,
+                sweep,
+                gpu,
+                start=start,
+                bench_s=180.0,
+                repeat=repeat,
+                name=f"lb-{name}-{itype}-{repeat}",
+            )
             start += 5.0
             points = []
             for n in (256, 1024, 4096, 16384, 65536):
                 rate = peak * n / (n + half) * rng.uniform(0.97, 1.03)
                 points.append((None, float(n), rate))
-            led.record_series(run, "env_steps_per_s_by_num_envs", points, unit="steps/s", source="mjx")
+            led.record_series(
+                run, "env_steps_per_s_by_num_envs", points, unit="steps/s", source="mjx"
+            )
             best = points[-1]
             led.record_metric(run, MetricKey.ENV_STEPS_PER_S, best[2], unit="steps/s", source="mjx")
             led.record_metric(run, MetricKey.ENV_STEPS, best[2] * 120.0, unit="steps", source="mjx")
             led.record_metric(run, "num_envs", 65536.0, source="mjx")
             made.runs[run] = {"peak": peak, "half": half}
     # one model at three GPU counts: 1×, 8× one node, 8× two nodes
-    for itype, nodes, per_gpu_eff in (("gpu_1x_h100_sxm5", 1, 1.0), ("gpu_8x_h100_sxm5", 1, 0.93),
-                                      ("gpu_8x_h100_sxm5", 2, 0.85)):
+    for itype, nodes, per_gpu_eff in (
+        ("gpu_1x_h100_sxm5", 1, 1.0),
+        ("gpu_8x_h100_sxm5", 1, 0.93),
+        ("gpu_8x_h100_sxm5", 2, 0.85),
+    ):
         gpu = Gpu(itype, prices[itype], 0.0, 600.0)
-        run, _ = add_run(led, sweep, gpu, start=start, bench_s=180.0, nodes=nodes,
-                         name=f"lb-{name}-{itype}-{nodes}")
+        run, _ = add_run(
+            led,
+            sweep,
+            gpu,
+            start=start,
+            bench_s=180.0,
+            nodes=nodes,
+            name=f"lb-{name}-{itype}-{nodes}",
+        )
         start += 5.0
         gpus_total = int(itype.split("_")[1].rstrip("x")) * nodes
         rate = 11.0e6 * gpus_total * per_gpu_eff
