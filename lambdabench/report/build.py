@@ -442,4 +442,5 @@ def build_report(
         saturation_fraction=saturation_fraction,
         compare=compare,
         sort_by=sort_by,
+        order_given=bool(plans) and all(isinstance(p, dict) and p.get("type_order") for p in plans),
     )

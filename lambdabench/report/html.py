@@ -627,7 +627,12 @@ def render_html(report: Report) -> str:
         parts.append("<p>No runs recorded.</p></body></html>")
         return "\n".join(parts) + "\n"
     header, rows = _transposed(report)
-    order = "by " + report.sort_by if report.sort_by else "in the order the types were given"
+    if report.sort_by:
+        order = f"sorted by {report.sort_by}"
+    elif report.order_given:
+        order = "in the order the types were given"
+    else:
+        order = "in the order they ran"
     parts.append("<h2>By GPU type</h2>")
     parts.append(
         f'<p class="muted">One column per {"GPU type and sweep" if report.compare else "GPU type"},'

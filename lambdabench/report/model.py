@@ -276,6 +276,7 @@ class Report:
     saturation_fraction: float = 0.9
     compare: bool = False  # sweeps side by side: one column per (type, sweep)
     sort_by: str | None = None
+    order_given: bool = False  # every sweep's plan recorded the order the user gave the types
 
     @property
     def simulated(self) -> bool:

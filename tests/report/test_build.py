@@ -12,7 +12,7 @@ import pytest
 
 from lambdabench.errors import UsageError
 from lambdabench.ledger import Ledger, MetricKey
-from lambdabench.report import build_report
+from lambdabench.report import build_report, render
 from lambdabench.report.model import Report
 from tests.report import ledgers as L
 
@@ -166,6 +166,10 @@ def test_types_in_the_order_the_user_gave(hermetic_env: Path) -> None:
         assert [r.instance_type for r in given.runs] == given_order
         old = build_report(led, [led3.sweep_id], now=NOW)
         assert [g.instance_type for g in old.groups] == ["gpu_1x_a100_sxm4", "gpu_1x_a10"]
+        # the page says which order it shows
+        assert given.order_given and not old.order_given
+        assert "in the order the types were given" in render(given, "html")
+        assert "in the order they ran" in render(old, "html")
         fastest = build_report(led, [made.sweep_id], now=NOW, sort_by="-env_steps_per_s")
         rates = [g.env_steps_per_s or 0 for g in fastest.groups]
         assert rates == sorted(rates, reverse=True)
