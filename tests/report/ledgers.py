@@ -1,8 +1,9 @@
 """Ledgers for report tests, written through the Ledger API the way the run wing writes them.
 
-The shapes follow what real runs record (rsl_rl logs Train/mean_reward once per iteration of
-num_envs × 24 steps; nvidia-smi samples utilisation, memory and power; the portable MJX benchmark
-measures several numbers of environments per run). The figures are made up for the tests — they
+The shapes follow what real runs record: rsl_rl logs Train/mean_reward once per iteration of
+num_envs × num_steps_per_env steps (leggedrobotics/rsl_rl c281c32, rsl_rl/utils/logger.py:225);
+nvidia-smi samples utilisation, memory and power; the portable MJX benchmark measures several
+numbers of environments per run. The figures are made up for the tests (guess, by design): they
 are inputs with known answers, not measurements of any GPU.
 """
 
@@ -15,7 +16,9 @@ from dataclasses import dataclass, field
 from lambdabench.ledger import Ledger, MetricKey
 
 T0 = 1_760_000_000.0
-STEPS_PER_ENV = 24  # rsl_rl's default num_steps_per_env in Isaac Lab's PPO runner configs
+# env-steps per env per PPO iteration: num_steps_per_env = 24 in Isaac Lab's ANYmal-D runner config
+# (isaac-sim/IsaacLab f0ca71b, source/isaaclab_tasks/.../velocity/config/anymal_d/agents/rsl_rl_ppo_cfg.py:13)
+STEPS_PER_ENV = 24
 
 
 @dataclass(frozen=True)
