@@ -611,7 +611,9 @@ def svg_timeline(
     ends = [p.end_s for p in phases] + [pt[0] for t in tracks for pt in t.points]
     end = x_end if x_end is not None else (max(ends) if ends else 1.0)
     sx = fit_scale(
-        Axis("time since billing start", "seconds", lo=0.0, hi=max(end, 1.0)), [0.0, end], 6
+        Axis("time since billing start", "seconds", lo=0.0, hi=max(end, 1.0), tight=True),
+        [0.0, end],
+        6,
     )
 
     def X(v: float) -> float:
