@@ -260,7 +260,7 @@ def learning_plots(report: Report) -> list[Plot]:
             if not runs:
                 continue
             many = len(runs) > 1
-            for r, _c, pts2 in runs:
+            for r, c, pts2 in runs:
                 lines.append(
                     Line(
                         _run_name(r),
@@ -271,13 +271,14 @@ def learning_plots(report: Report) -> list[Plot]:
                         opacity=0.55 if many else 1.0,
                     )
                 )
-                hit = _reach_x(r, which)
-                if hit is not None and target is not None:
+                hit = cv.first_reach(c, target.value) if target is not None else None
+                hit_x = None if hit is None else _x(hit, which)
+                if hit is not None and hit_x is not None and target is not None:
                     markers.append(
                         Marker(
                             style.color,
-                            hit,
-                            _reward_at(pts2, hit),
+                            hit_x,
+                            hit.reward,
                             f"{_run_name(r)} reached {target.value:,.4g} after"
                             f" {format_seconds(r.time_to_reward_s or 0.0)},"
                             f" {format_dollars(r.cost_to_reward_usd)} billed",
@@ -330,21 +331,6 @@ def _x(p: RewardPoint, which: str) -> float | None:
     if which == "usd":
         return None if p.usd is None else float(p.usd)
     return p.env_steps
-
-
-def _reach_x(r: RunReport, which: str) -> float | None:
-    if not r.reward_reached:
-        return None
-    if which == "time":
-        return r.time_to_reward_s
-    if which == "usd":
-        return None if r.cost_to_reward_usd is None else float(r.cost_to_reward_usd)
-    return r.steps_to_reward
-
-
-def _reward_at(points: Sequence[tuple[float, float]], x: float) -> float:
-    """The reward of the first point at or after x (where the target was crossed)."""
-    return next((y for px, y in points if px >= x), points[-1][1])
 
 
 def _to_reward_table(report: Report) -> str:

@@ -115,7 +115,11 @@ def si(v: float) -> str:
 
 
 def _places(step: float) -> int:
-    return max(0, -math.floor(math.log10(step) + 1e-9)) if step > 0 else 0
+    """Decimals that show every multiple of step exactly (2.5 → 1, 0.25 → 2, 50 → 0)."""
+    for places in range(7):
+        if abs(round(step, places) - step) <= 1e-9 * max(1.0, abs(step)):
+            return places
+    return 6
 
 
 @dataclass(frozen=True)

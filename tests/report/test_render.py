@@ -184,6 +184,17 @@ def test_html_charts_are_inline_svg_with_every_section(reports: dict[str, Report
     assert len(ids) == len(set(ids))
     text = " ".join(p.text)
     assert "not reached" in text and "2 of 3 reached" in text
+    # on every axis a ring sits where the run crossed the target: at or above the target line
+    for label in (
+        "Mean reward against time since billing start",
+        "Mean reward against dollars billed",
+        "Mean reward against env-steps (same learning, any GPU?)",
+    ):
+        plot = next(s for s in p.svgs if s["svg"][0]["aria-label"] == label)
+        rule = next(ln for ln in plot["line"] if ln.get("stroke-dasharray") == "5 4")
+        rings = [c for c in plot["circle"] if c.get("r") == "5.5"]  # not the legend's
+        assert len(rings) == 8, label
+        assert all(float(c["cy"] or 0) <= float(rule["y1"] or 0) + 0.1 for c in rings), label
 
 
 def test_html_timelines_mark_phases(reports: dict[str, Report]) -> None:

@@ -41,6 +41,8 @@ def test_time_axis_picks_its_unit_and_tight_ends_at_the_data() -> None:
     assert m.title == "t (min)" and m.hi == 2400 and m.labels[-1] == "40"
     tight = fit_scale(Axis("t", "seconds", lo=0.0, hi=1830.0, tight=True), [0, 1830])
     assert (tight.lo, tight.hi) == (0, 1830) and tight.labels == ("0", "10", "20", "30")
+    quarter = fit_scale(Axis("t", "seconds", lo=0.0), [0, 12.6], 6)  # a 2.5 s step keeps its .5
+    assert quarter.labels == ("0.0", "2.5", "5.0", "7.5", "10.0", "12.5", "15.0")
     money = fit_scale(Axis("$", "dollars", lo=0.0), [0, 0.43])
     assert money.labels[0] == "$0.00" and money.labels[-1] == "$0.50"
 
