@@ -656,13 +656,17 @@ def render_html(report: Report) -> str:
             "The same curves against env-steps: lines that coincide learn the same per step,"
             " so the GPUs differ only in speed.",
         ]
-        for k, plot in enumerate(learning):
-            parts.append(_figure(svg_plot(plot, uid=f"lc{k}"), captions[min(k, 2)]))
-        parts.extend(
+        figures = [
+            _figure(svg_plot(plot, uid=f"lc{k}"), captions[min(k, 2)])
+            for k, plot in enumerate(learning)
+        ]
+        bars = [
             _figure(svg_bar_chart(chart), _BAR_CAPTIONS.get(chart.title, ""))
             for chart in charts
             if chart.title.startswith(("Time to reward", "Cost to reward"))
-        )
+        ]
+        # two to a row: the curves on time and on dollars, then their to-reward bars beneath
+        parts.extend(figures[:2] + bars + figures[2:])
         parts.append("</div>")
         parts.append(_to_reward_table(report))
     scaling = scaling_plots(report)
