@@ -1,0 +1,446 @@
+"""build_report(): the one part of the report that reads the ledger."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import statistics
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from lambdabench.cost import RunCost, run_cost
+from lambdabench.errors import UsageError
+from lambdabench.ledger import InstanceRow, MetricKey, RunRow
+from lambdabench.report import curves as cv
+from lambdabench.report.model import (
+    GroupReport,
+    Report,
+    RewardTarget,
+    RunCurves,
+    RunReport,
+    ScalingCurve,
+    Video,
+)
+
+if TYPE_CHECKING:
+    from lambdabench.ledger import Ledger, MetricRow, SeriesRow
+
+# measures whose spread over a group's runs the report shows (key on RunReport → on GroupReport)
+SPREAD_KEYS: Mapping[str, str] = {
+    "cost_usd": "usd_per_run",
+    "env_steps_per_s": "env_steps_per_s",
+    "usd_per_million_steps": "usd_per_million_steps",
+    "reward": "reward",
+    "time_to_reward_s": "time_to_reward_s",
+    "cost_to_reward_usd": "cost_to_reward_usd",
+    "wall_s": "wall_s",
+    "bench_s": "bench_s",
+    "gpu_util_pct": "gpu_util_pct",
+    "energy_wh": "energy_wh",
+}
+
+
+def _span(start: float | None, end: float | None) -> float | None:
+    if start is None or end is None or end < start:
+        return None
+    return end - start
+
+
+def _mean(values: Iterable[float | None]) -> float | None:
+    present = [v for v in values if v is not None and math.isfinite(v)]
+    return statistics.fmean(present) if present else None
+
+
+def _latest_metrics(metrics: Iterable[MetricRow]) -> dict[int, dict[str, float]]:
+    """Per run, the most recently recorded value of each key (whatever its source)."""
+    out: dict[int, dict[str, tuple[float, int, float]]] = {}
+    for m in metrics:
+        seen = out.setdefault(m.run_id, {})
+        if m.key not in seen or (m.recorded, m.id) > seen[m.key][:2]:
+            seen[m.key] = (m.recorded, m.id, m.value)
+    return {run: {k: v[2] for k, v in keys.items()} for run, keys in out.items()}
+
+
+def build_run_report(
+    run: RunRow,
+    instances: Sequence[InstanceRow],
+    metrics: dict[str, float],
+    *,
+    errors: int = 0,
+    now: float | None = None,
+) -> RunReport:
+    """One run's line from its ledger rows (pure)."""
+    from lambdabench.cloud.models import parse_type_name
+
+    steps = metrics.get(MetricKey.ENV_STEPS)
+    cost: RunCost = run_cost(run.id, run.instance_type, instances, env_steps=steps, now=now)
+    billed = [i for i, c in zip(instances, cost.instances, strict=True) if not c.failed_launch]
+    inst = billed[-1] if billed else None
+    wall = _span(run.started, run.ended)
+    if wall is None and instances:
+        wall = _span(instances[0].launch_requested, instances[-1].gone)
+    nodes = int(metrics.get("nodes") or 1)
+
+    def slowest(start: str, end: str) -> float | None:
+        # a multi-node run waits for its slowest node
+        spans = [_span(getattr(i, start), getattr(i, end)) for i in billed[-nodes:]]
+        known = [x for x in spans if x is not None]
+        return max(known) if known else None
+
+    return RunReport(
+        run_id=run.id,
+        sweep_id=run.sweep_id,
+        instance_type=run.instance_type if nodes <= 1 else f"{run.instance_type} ×{nodes} nodes",
+        region=inst.region if inst else run.region,
+        workload=run.workload,
+        status=run.status,
+        simulated=bool(run.simulated or any(i.simulated for i in instances)),
+        instances=len(instances),
+        failed_launches=cost.totals.failed_launches,
+        billed_minutes=cost.totals.policy_minutes,
+        upper_minutes=cost.totals.upper_minutes,
+        cost_usd=cost.policy_dollars,
+        upper_cost_usd=cost.upper_dollars,
+        failed_launch_upper_usd=cost.totals.failed_upper_dollars,
+        price_usd_per_hour=cost.dollars_per_hour,
+        still_billing=cost.totals.open > 0,
+        env_steps=steps,
+        env_steps_per_s=metrics.get(MetricKey.ENV_STEPS_PER_S),
+        usd_per_million_steps=cost.dollars_per_million_steps,
+        wall_s=wall,
+        boot_s=slowest("launch_accepted", "first_active"),
+        ssh_wait_s=slowest("first_active", "ssh_ready"),
+        setup_s=slowest("setup_start", "setup_end"),
+        image_pull_s=metrics.get(MetricKey.IMAGE_PULL_S),
+        container_start_s=metrics.get(MetricKey.CONTAINER_START_S),
+        bench_s=slowest("bench_start", "bench_end"),
+        pull_s=slowest("bench_end", "pull_end"),
+        gpu_util_pct=metrics.get(MetricKey.GPU_UTIL_PCT),
+        energy_wh=metrics.get(MetricKey.ENERGY_WH),
+        errors=errors,
+        nodes=nodes,
+        env_steps_per_s_per_node=metrics.get("env_steps_per_s_per_node"),
+        scaling_efficiency=metrics.get("scaling_efficiency"),
+        reward=metrics.get("reward"),
+        base_type=run.instance_type,
+        repeat=_repeat(run),
+        gpu_count=_gpu_count(metrics, parse_type_name(run.instance_type), nodes),
+        num_envs=metrics.get("num_envs"),
+    )
+
+
+def _repeat(run: RunRow) -> int | None:
+    params = run.params if isinstance(run.params, dict) else {}
+    value = params.get("repeat")
+    return int(value) if isinstance(value, int | float) else None
+
+
+def _gpu_count(metrics: Mapping[str, float], parsed: Any, nodes: int) -> int | None:
+    if metrics.get("gpu_count"):
+        return int(metrics["gpu_count"])
+    return parsed.count * nodes if parsed is not None and parsed.kind == "gpu" else None
+
+
+def _mean_money(values: Iterable[Decimal | None]) -> Decimal | None:
+    present = [v for v in values if v is not None]
+    return sum(present, Decimal(0)) / len(present) if present else None
+
+
+def group_runs(runs: Sequence[RunReport]) -> tuple[GroupReport, ...]:
+    """Fold run lines into one line per group (GPU type, or type and sweep), in first-seen order."""
+    by_group: dict[str, list[RunReport]] = {}
+    for r in runs:
+        by_group.setdefault(r.group or r.instance_type, []).append(r)
+    groups = []
+    for label, rs in by_group.items():
+        cost = sum((r.cost_usd for r in rs), Decimal(0))
+        minutes = sum(r.billed_minutes for r in rs)
+        with_steps = [r for r in rs if r.env_steps]
+        steps_total = sum(r.env_steps or 0.0 for r in with_steps)
+        steps_cost = sum((r.cost_usd for r in with_steps), Decimal(0))
+        spreads = {}
+        for run_key, group_key in SPREAD_KEYS.items():
+            s = cv.spread(getattr(r, run_key) for r in rs)
+            if s is not None:
+                spreads[group_key] = s
+        with_curve = [r for r in rs if r.reward_reached is not None]
+        reached = [r for r in with_curve if r.reward_reached]
+        sweep_ids = {r.sweep_id for r in rs}
+        groups.append(
+            GroupReport(
+                instance_type=rs[0].instance_type,
+                simulated=any(r.simulated for r in rs),
+                runs=len(rs),
+                succeeded=sum(1 for r in rs if r.status == "succeeded"),
+                failures=sum(1 for r in rs if r.status == "failed"),
+                failed_launches=sum(r.failed_launches for r in rs),
+                billed_minutes=minutes,
+                upper_minutes=sum(r.upper_minutes for r in rs),
+                cost_usd=cost,
+                upper_cost_usd=sum((r.upper_cost_usd for r in rs), Decimal(0)),
+                usd_per_run=cost / len(rs) if rs else None,
+                usd_per_hour=cost * 60 / minutes if minutes else None,
+                env_steps_per_s=_mean(r.env_steps_per_s for r in rs),
+                usd_per_million_steps=(
+                    steps_cost * 1_000_000 / Decimal(repr(steps_total)) if steps_total > 0 else None
+                ),
+                wall_s=_mean(r.wall_s for r in rs),
+                boot_s=_mean(r.boot_s for r in rs),
+                ssh_wait_s=_mean(r.ssh_wait_s for r in rs),
+                setup_s=_mean(r.setup_s for r in rs),
+                image_pull_s=_mean(r.image_pull_s for r in rs),
+                container_start_s=_mean(r.container_start_s for r in rs),
+                bench_s=_mean(r.bench_s for r in rs),
+                pull_s=_mean(r.pull_s for r in rs),
+                nodes=max(r.nodes for r in rs),
+                env_steps_per_s_per_node=_mean(r.env_steps_per_s_per_node for r in rs),
+                scaling_efficiency=_mean(r.scaling_efficiency for r in rs),
+                reward=_mean(r.reward for r in rs),
+                gpu_util_pct=_mean(r.gpu_util_pct for r in rs),
+                energy_wh=_mean(r.energy_wh for r in rs),
+                label=label,
+                sweep_id=next(iter(sweep_ids)) if len(sweep_ids) == 1 else None,
+                spreads=spreads,
+                reward_runs=len(with_curve),
+                reward_reached=len(reached),
+                time_to_reward_s=_mean(r.time_to_reward_s for r in reached),
+                cost_to_reward_usd=_mean_money(r.cost_to_reward_usd for r in reached),
+                steps_to_reward=_mean(r.steps_to_reward for r in reached),
+            )
+        )
+    return tuple(groups)
+
+
+# --------------------------------------------------------------------------------------------------
+# order: the user's, or a chosen column
+
+
+def _type_order(plans: Sequence[Any]) -> list[str]:
+    """Type names in the order the user gave them: the plan's type_order, else its run order."""
+    order: list[str] = []
+    for plan in plans:
+        names: list[Any] = []
+        if isinstance(plan, dict):
+            names = plan.get("type_order") or plan.get("types") or []
+        for name in names:
+            if isinstance(name, str) and name not in order:
+                order.append(name)
+    return order
+
+
+def _in_type_order(
+    groups: Sequence[GroupReport],
+    runs: Sequence[RunReport],
+    type_order: Sequence[str],
+    sweep_ids: Sequence[int],
+) -> list[GroupReport]:
+    base = {r.group or r.instance_type: r.base_type for r in runs}
+    seen = {g.label: i for i, g in enumerate(groups)}
+
+    def key(g: GroupReport) -> tuple[int, int, int, int]:
+        name = base.get(g.label, g.instance_type)
+        rank = type_order.index(name) if name in type_order else len(type_order)
+        sweep = sweep_ids.index(g.sweep_id) if g.sweep_id in sweep_ids else 0
+        # unknown types keep their first-seen order after the known ones
+        return (rank, seen[g.label] if rank == len(type_order) else 0, g.nodes, sweep)
+
+    return sorted(groups, key=key)
+
+
+def sort_keys() -> list[str]:
+    """Group columns a report can be sorted by (numbers only); '-' before one sorts descending."""
+    from lambdabench.report.cells import GROUP_COLUMNS
+
+    return [c.key for c in GROUP_COLUMNS if c.kind not in ("text", "bool")]
+
+
+def sort_groups(groups: Sequence[GroupReport], sort_by: str) -> list[GroupReport]:
+    """Groups by one column, ascending (descending with a leading '-'); missing values last."""
+    descending = sort_by.startswith("-")
+    key = sort_by.lstrip("-+").strip().replace("-", "_")
+    allowed = sort_keys()
+    if key not in allowed:
+        raise UsageError(
+            f"cannot sort the report by {sort_by!r}",
+            f"sort by one of {', '.join(allowed)} (prefix '-' for descending)",
+        )
+    present = [g for g in groups if getattr(g, key) is not None]
+    missing = [g for g in groups if getattr(g, key) is None]
+    present.sort(key=lambda g: float(getattr(g, key)), reverse=descending)
+    return present + missing
+
+
+# --------------------------------------------------------------------------------------------------
+# the whole report
+
+
+def _with_reward(
+    lines: Sequence[RunReport], curves: Mapping[int, RunCurves], target: RewardTarget | None
+) -> list[RunReport]:
+    """Final reward from each run's curve, and when (and at what cost) it reached the target."""
+    out = []
+    for line in lines:
+        c = curves.get(line.run_id)
+        if c is None or not c.reward:
+            out.append(line)
+            continue
+        changes: dict[str, Any] = {"reward": cv.final_reward(c)}
+        if target is not None:
+            hit = cv.first_reach(c, target.value)
+            changes["reward_reached"] = hit is not None
+            if hit is not None:
+                changes["time_to_reward_s"] = hit.elapsed_s
+                changes["cost_to_reward_usd"] = hit.usd
+                changes["steps_to_reward"] = hit.env_steps
+        out.append(dataclasses.replace(line, **changes))
+    return out
+
+
+def _num_envs_scaling(
+    groups: Sequence[GroupReport],
+    lines: Sequence[RunReport],
+    curves: Mapping[int, RunCurves],
+    fraction: float,
+) -> list[ScalingCurve]:
+    out = []
+    for g in groups:
+        points: list[tuple[float, float]] = []
+        for line in lines:
+            if (line.group or line.instance_type) != g.label:
+                continue
+            c = curves.get(line.run_id)
+            if c is not None and c.by_num_envs:
+                points.extend(c.by_num_envs)
+            elif line.num_envs and line.env_steps_per_s:
+                points.append((line.num_envs, line.env_steps_per_s))  # one N per run: its metric
+        curve = cv.scaling_curve(g.label, points, fraction=fraction)
+        if curve is not None and len(curve.points) >= 2:
+            out.append(curve)
+    return out
+
+
+def _gpu_scaling(lines: Sequence[RunReport], fraction: float) -> list[ScalingCurve]:
+    """Per GPU model (type name without its count), env-steps/s against the run's GPU count."""
+    from lambdabench.cloud.models import parse_type_name
+
+    by_model: dict[str, list[tuple[float, float]]] = {}
+    for line in lines:
+        parsed = parse_type_name(line.base_type)
+        if parsed is None or not line.gpu_count or not line.env_steps_per_s:
+            continue
+        model = parsed.model + (f"_{parsed.variant}" if parsed.variant else "")
+        by_model.setdefault(model, []).append((float(line.gpu_count), line.env_steps_per_s))
+    out = []
+    for model, points in by_model.items():
+        curve = cv.scaling_curve(model, points, fraction=fraction)
+        if curve is not None and len(curve.points) >= 2:
+            out.append(curve)
+    return out
+
+
+def build_report(
+    ledger: Ledger,
+    sweep_ids: Sequence[int] | None = None,
+    *,
+    title: str | None = None,
+    videos: Sequence[Video] = (),
+    now: float | None = None,
+    reward_target: float | None = None,
+    reward_fraction: float = 0.9,
+    sort_by: str | None = None,
+    compare: bool | None = None,
+    saturation_fraction: float = 0.9,
+) -> Report:
+    """Read sweeps (default: the latest) from the ledger into a Report; instances still up are costed to now.
+
+    reward_target: the reward time- and cost-to-reward are measured to (default: reward_fraction
+    of the best final reward in the report). sort_by: a group column ('-' first: descending);
+    default the order the user gave the types in. compare: one column per type and sweep (default
+    when several sweeps are given). saturation_fraction: the share of its peak throughput at which
+    a type counts as saturated in the number-of-envs sweep.
+    """
+    if not 0 < reward_fraction <= 1 or not 0 < saturation_fraction <= 1:
+        raise UsageError("reward and saturation fractions must lie in (0, 1]", "e.g. 0.9 for 90 %")
+    now = time.time() if now is None else now
+    if sweep_ids is None:
+        latest = ledger.latest_sweep()
+        sweep_ids = [] if latest is None else [latest.id]
+    sweep_ids = list(sweep_ids)
+    if compare is None:
+        compare = len(sweep_ids) > 1
+    lines: list[RunReport] = []
+    names: list[str] = []
+    plans: list[Any] = []
+    curves: dict[int, RunCurves] = {}
+    for sweep_id in sweep_ids:
+        sweep = ledger.sweep(sweep_id)
+        name = sweep.name or f"sweep {sweep.id}"
+        names.append(name)
+        plans.append(sweep.plan)
+        metrics = _latest_metrics(ledger.metrics(sweep_id=sweep_id))
+        by_run: dict[int, list[InstanceRow]] = {}
+        for inst in ledger.instances(sweep_id=sweep_id):
+            by_run.setdefault(inst.run_id, []).append(inst)
+        series: dict[int, list[SeriesRow]] = {}
+        for row in ledger.series(sweep_id=sweep_id):
+            series.setdefault(row.run_id, []).append(row)
+        error_counts: dict[int, int] = {}
+        for err in ledger.errors(sweep_id=sweep_id):
+            if err.run_id is not None:
+                error_counts[err.run_id] = error_counts.get(err.run_id, 0) + 1
+        for run in ledger.runs(sweep_id):
+            line = build_run_report(
+                run,
+                by_run.get(run.id, []),
+                metrics.get(run.id, {}),
+                errors=error_counts.get(run.id, 0),
+                now=now,
+            )
+            group = f"{line.instance_type} · {name}" if compare else line.instance_type
+            line = dataclasses.replace(line, group=group, sweep_name=name)
+            lines.append(line)
+            curves[run.id] = cv.run_curves(
+                run.id, group, line.repeat, by_run.get(run.id, []), series.get(run.id, [])
+            )
+    labels = {line.run_id: line.group for line in lines}
+    target = cv.choose_target(
+        list(curves.values()), labels, target=reward_target, fraction=reward_fraction
+    )
+    lines = _with_reward(lines, curves, target)
+    groups = _in_type_order(group_runs(lines), lines, _type_order(plans), sweep_ids)
+    # saturation per group comes from its runs' curves
+    num_envs = _num_envs_scaling(groups, lines, curves, saturation_fraction)
+    by_label = {c.label: c for c in num_envs}
+    groups = [
+        dataclasses.replace(
+            g,
+            peak_env_steps_per_s=by_label[g.label].peak,
+            saturation_num_envs=by_label[g.label].saturates_at,
+        )
+        if g.label in by_label
+        else g
+        for g in groups
+    ]
+    if sort_by:
+        groups = sort_groups(groups, sort_by)
+    rank = {g.label: i for i, g in enumerate(groups)}
+    lines.sort(key=lambda r: (rank.get(r.group, len(rank)), r.run_id))
+    ordered_curves = tuple(curves[r.run_id] for r in lines)
+    return Report(
+        title=title or ("lambdabench: " + ", ".join(names) if names else "lambdabench: no sweeps"),
+        generated_at=now,
+        sweep_ids=tuple(sweep_ids),
+        groups=tuple(groups),
+        runs=tuple(lines),
+        videos=tuple(videos),
+        curves=ordered_curves,
+        reward_target=target,
+        num_envs_scaling=tuple(sorted(num_envs, key=lambda c: rank.get(c.label, 0))),
+        gpu_scaling=tuple(_gpu_scaling(lines, saturation_fraction)),
+        saturation_fraction=saturation_fraction,
+        compare=compare,
+        sort_by=sort_by,
+        order_given=bool(plans) and all(isinstance(p, dict) and p.get("type_order") for p in plans),
+    )

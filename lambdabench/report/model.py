@@ -1,0 +1,299 @@
+"""The report's data: one line per run, one per GPU type, and the Report that holds them."""
+
+from __future__ import annotations
+
+import base64
+import mimetypes
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import Literal
+
+from lambdabench.errors import UsageError
+
+FORMATS = ("table", "json", "csv", "md", "html")
+SIMULATED_NOTE = (
+    "SIMULATED: these runs used the built-in Lambda Cloud simulator; times and costs are not real."
+)
+COST_NOTE = (
+    "Cost: policy estimate bills first active → terminate (current Lambda docs); upper bound bills"
+    " launch accepted → gone. Per-minute, rounded up, at the price captured at launch."
+)
+
+_REMOTE = re.compile(r"^([a-zA-Z][a-zA-Z0-9+.-]*:)?//")
+Kind = Literal[
+    "text",
+    "int",
+    "money",
+    "small_money",
+    "rate",
+    "seconds",
+    "pct",
+    "pct_ratio",
+    "float",
+    "wh",
+    "bool",
+]
+
+
+# --------------------------------------------------------------------------------------------------
+# curves: what build_report() derives from the ledger's series table
+
+
+@dataclass(frozen=True)
+class Spread:
+    """One measure over a group's runs: count, mean, sample std (None below two runs), min, max."""
+
+    n: int
+    mean: float
+    std: float | None
+    lo: float
+    hi: float
+
+
+@dataclass(frozen=True)
+class RewardPoint:
+    """One point of a learning curve, placed on the buyer's axes."""
+
+    elapsed_s: float | None  # since the run's billing start (its first instance active)
+    usd: Decimal | None  # what the run had been billed had it stopped here (cost.py's rules)
+    env_steps: float | None
+    reward: float
+
+
+@dataclass(frozen=True)
+class Phase:
+    """A stretch of a run's billed time, in seconds since its billing start."""
+
+    name: str
+    start_s: float
+    end_s: float
+
+
+@dataclass(frozen=True)
+class Track:
+    """One telemetry curve of a run over time since billing start."""
+
+    name: str
+    unit: str
+    points: tuple[tuple[float, float], ...]  # (elapsed_s, value)
+
+
+@dataclass(frozen=True)
+class RunCurves:
+    """A run's recorded curves, on time since billing start, for the charts."""
+
+    run_id: int
+    group: str
+    repeat: int | None
+    reward: tuple[RewardPoint, ...] = ()
+    by_num_envs: tuple[tuple[float, float], ...] = ()  # (number of envs, env-steps/s)
+    telemetry: tuple[Track, ...] = ()
+    phases: tuple[Phase, ...] = ()
+    billed_s: float | None = None  # billing start to billing end (None while still up)
+
+
+@dataclass(frozen=True)
+class RewardTarget:
+    """The reward that time- and cost-to-reward are measured to, and how it was chosen."""
+
+    value: float
+    rule: str  # one sentence for the report
+    given: bool  # set by the user rather than derived from the runs
+
+
+@dataclass(frozen=True)
+class ScalingPoint:
+    """Throughput at one x (number of envs, or GPUs) over the runs that measured it."""
+
+    x: float
+    rate: Spread
+
+
+@dataclass(frozen=True)
+class ScalingCurve:
+    """env-steps/s against number of envs (per group) or GPU count (per GPU model)."""
+
+    label: str
+    points: tuple[ScalingPoint, ...]
+    peak: float  # the highest mean rate
+    saturates_at: float | None  # smallest x whose mean reaches the report's fraction of peak
+
+
+# --------------------------------------------------------------------------------------------------
+# rows
+
+
+@dataclass(frozen=True)
+class RunReport:
+    """One run's line: what it cost, how fast it ran, where the time went."""
+
+    run_id: int
+    sweep_id: int
+    instance_type: str
+    region: str | None
+    workload: str | None
+    status: str
+    simulated: bool
+    instances: int
+    failed_launches: int
+    billed_minutes: int
+    upper_minutes: int
+    cost_usd: Decimal
+    upper_cost_usd: Decimal
+    failed_launch_upper_usd: Decimal
+    price_usd_per_hour: Decimal | None
+    still_billing: bool
+    env_steps: float | None
+    env_steps_per_s: float | None
+    usd_per_million_steps: Decimal | None
+    wall_s: float | None
+    boot_s: float | None
+    ssh_wait_s: float | None
+    setup_s: float | None
+    image_pull_s: float | None
+    container_start_s: float | None
+    bench_s: float | None
+    pull_s: float | None
+    gpu_util_pct: float | None
+    energy_wh: float | None
+    errors: int
+    nodes: int = 1
+    env_steps_per_s_per_node: float | None = None
+    scaling_efficiency: float | None = None
+    reward: float | None = None  # final mean reward: the curve's last point, else the metric
+    base_type: str = ""  # the Lambda type name alone (instance_type may add "×N nodes")
+    group: str = ""  # the group this run is folded into (its column in the report)
+    sweep_name: str | None = None
+    repeat: int | None = None
+    gpu_count: int | None = None  # all GPUs of the run, every node
+    num_envs: float | None = None
+    reward_reached: bool | None = None  # None: no reward curve, or no target
+    time_to_reward_s: float | None = None
+    cost_to_reward_usd: Decimal | None = None
+    steps_to_reward: float | None = None
+
+
+@dataclass(frozen=True)
+class GroupReport:
+    """One GPU type's column: sums for counts and money, means for times and rates."""
+
+    instance_type: str
+    simulated: bool
+    runs: int
+    succeeded: int
+    failures: int
+    failed_launches: int
+    billed_minutes: int
+    upper_minutes: int
+    cost_usd: Decimal
+    upper_cost_usd: Decimal
+    usd_per_run: Decimal | None
+    usd_per_hour: Decimal | None  # effective: cost over billed hours
+    env_steps_per_s: float | None
+    usd_per_million_steps: Decimal | None  # total cost over total steps, runs with steps only
+    wall_s: float | None
+    boot_s: float | None
+    ssh_wait_s: float | None
+    setup_s: float | None
+    image_pull_s: float | None
+    container_start_s: float | None
+    bench_s: float | None
+    pull_s: float | None
+    gpu_util_pct: float | None
+    energy_wh: float | None
+    nodes: int = 1
+    env_steps_per_s_per_node: float | None = None
+    scaling_efficiency: float | None = None
+    reward: float | None = None
+    label: str = ""  # the column heading: the type, plus the sweep when sweeps are compared
+    sweep_id: int | None = None  # set when sweeps are compared side by side
+    spreads: Mapping[str, Spread] = field(default_factory=dict)  # per measure, over the runs
+    reward_runs: int = 0  # runs with a reward curve
+    reward_reached: int = 0  # of those, runs that reached the target
+    time_to_reward_s: float | None = None  # mean over the runs that reached it
+    cost_to_reward_usd: Decimal | None = None
+    steps_to_reward: float | None = None
+    peak_env_steps_per_s: float | None = None  # highest mean over the number-of-envs sweep
+    saturation_num_envs: float | None = None  # fewest envs reaching the saturation fraction of peak
+
+    @property
+    def reached_target(self) -> str | None:
+        """'2 of 3' runs reached the reward target; None when no run had a reward curve."""
+        return f"{self.reward_reached} of {self.reward_runs}" if self.reward_runs else None
+
+
+@dataclass(frozen=True)
+class Video:
+    """A run video for the HTML report: src is a relative path or a data: URI (never a remote URL)."""
+
+    label: str
+    src: str
+    mime: str = "video/mp4"
+
+    def __post_init__(self) -> None:
+        if _REMOTE.match(self.src):
+            raise UsageError(
+                f"video {self.label!r} points at a remote URL",
+                "give a local file: it is linked relatively or embedded",
+            )
+
+
+def video_from_file(
+    path: Path, *, label: str | None = None, embed: bool = False, relative_to: Path | None = None
+) -> Video:
+    """A Video for a local file: embedded as a data: URI, or linked relative to the report's folder."""
+    mime = mimetypes.guess_type(path.name)[0] or "video/mp4"
+    if embed:
+        data = base64.b64encode(path.read_bytes()).decode("ascii")
+        return Video(label or path.name, f"data:{mime};base64,{data}", mime)
+    if relative_to is not None:
+        import os
+
+        src = os.path.relpath(path.resolve(), relative_to.resolve())
+    else:
+        src = str(path)
+    return Video(label or path.name, Path(src).as_posix(), mime)
+
+
+@dataclass(frozen=True)
+class Report:
+    """Everything a renderer needs; built once by build_report()."""
+
+    title: str
+    generated_at: float
+    sweep_ids: tuple[int, ...]
+    groups: tuple[GroupReport, ...]
+    runs: tuple[RunReport, ...]
+    videos: tuple[Video, ...] = ()
+    notes: tuple[str, ...] = ()
+    curves: tuple[RunCurves, ...] = ()
+    reward_target: RewardTarget | None = None
+    num_envs_scaling: tuple[ScalingCurve, ...] = ()  # one per group
+    gpu_scaling: tuple[ScalingCurve, ...] = ()  # one per GPU model measured at several GPU counts
+    saturation_fraction: float = 0.9
+    compare: bool = False  # sweeps side by side: one column per (type, sweep)
+    sort_by: str | None = None
+    order_given: bool = False  # every sweep's plan recorded the order the user gave the types
+
+    @property
+    def simulated(self) -> bool:
+        return any(r.simulated for r in self.runs)
+
+    @property
+    def cost_usd(self) -> Decimal:
+        return sum((g.cost_usd for g in self.groups), Decimal(0))
+
+    @property
+    def upper_cost_usd(self) -> Decimal:
+        return sum((g.upper_cost_usd for g in self.groups), Decimal(0))
+
+    @property
+    def failed_launch_upper_usd(self) -> Decimal:
+        return sum((r.failed_launch_upper_usd for r in self.runs), Decimal(0))
+
+    @property
+    def still_billing(self) -> int:
+        return sum(1 for r in self.runs if r.still_billing)
