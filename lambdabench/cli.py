@@ -290,10 +290,19 @@ def _print_report(lab: Lab, sweep_ids: list[int] | None, fmt: str, out_file: Pat
 @click.argument("sweeps", nargs=-1, type=int)
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True)
 @click.option("-o", "--output", type=click.Path(path_type=Path), help="Write to a file instead of stdout.")
+@click.option("--reward-target", type=float, help="Time- and cost-to-reward to this mean reward (default: a fraction "
+              "of the best final reward in the report).")
+@click.option("--reward-fraction", type=click.FloatRange(min=0, max=1, min_open=True), default=0.9, show_default=True,
+              help="That fraction, when no --reward-target is given.")
+@click.option("--sort", "sort_by", metavar="COLUMN", help="Order types by a column ('-' first: descending), e.g. "
+              "-env_steps_per_s or cost_to_reward_usd (default: the order the sweep gave them).")
+@click.option("--merge", is_flag=True, help="Several sweeps: one column per type instead of side by side.")
 @click.pass_context
-def report(click_ctx: click.Context, sweeps: tuple[int, ...], fmt: str, output: Path | None) -> None:
-    """Cost-per-run report of sweeps (default: the latest), per GPU type side by side."""
-    _print_report(_lab(click_ctx), list(sweeps) or None, fmt, output)
+def report(click_ctx: click.Context, sweeps: tuple[int, ...], fmt: str, output: Path | None,
+           reward_target: float | None, reward_fraction: float, sort_by: str | None, merge: bool) -> None:
+    """Cost-per-run report of sweeps (default: the latest), per GPU type side by side; several sweeps compared."""
+    _print_report(_lab(click_ctx), list(sweeps) or None, fmt, output, reward_target=reward_target,
+                  reward_fraction=reward_fraction, sort_by=sort_by, compare=False if merge else None)
 
 
 @cli.command()
