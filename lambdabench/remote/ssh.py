@@ -209,6 +209,8 @@ class Session:
         import paramiko
         from fabric import Config, Connection
 
+        _quiet_paramiko()
+
         if not self.target.key_path.exists():
             raise RemoteError(
                 f"SSH private key not found: {self.target.key_path}",
@@ -447,6 +449,17 @@ class Session:
     ) -> list[str]:
         """argv for OpenSSH `ssh` with our key and pinned known_hosts; see openssh_argv()."""
         return openssh_argv(self.target, self.known_hosts.path, command, tty=tty, batch=batch)
+
+
+def _quiet_paramiko() -> None:
+    """paramiko's transport thread logs a connection reset (an instance being terminated under a session)
+    as an ERROR with a traceback; with no handler, Python's last-resort handler prints it to stderr.
+    Our own one-line errors say what happened: give paramiko's logger a handler that drops records."""
+    import logging
+
+    log = logging.getLogger("paramiko")
+    if not any(isinstance(h, logging.NullHandler) for h in log.handlers):
+        log.addHandler(logging.NullHandler())
 
 
 class _PinPolicy:

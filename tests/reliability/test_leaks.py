@@ -474,3 +474,38 @@ def test_ctrl_c_during_a_finished_runs_teardown_keeps_it_succeeded(tmp_path: Pat
 
 
 _ = socket  # noqa: F841
+
+
+PHASES = ["launching gpu_1x_a10", "booting", "ssh ready", "] playbook gpu-preflight", "] playbook gpu-probe",
+          "terminating"]
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP], ids=["INT", "TERM", "HUP"])
+@pytest.mark.parametrize("phase", PHASES)
+def test_a_signal_at_every_phase_ends_with_nothing_billing(tmp_path: Path, shared: Sim, phase: str,
+                                                          sig: int) -> None:
+    home = tmp_path / "home"
+    proc = popen_sweep(shared, home, "--gpus", "a10", "--playbook", "gpu-probe")
+    wait_for(proc, phase)
+    proc.send_signal(sig)
+    _, err = proc.communicate(timeout=120)
+    assert "Traceback" not in err, err
+    if "proven gone" not in err:
+        # the run had finished (and its instance was proven gone) before the signal landed: the
+        # sweep's handlers were already given back, and the signal's own default ended the command
+        assert proc.returncode in (0, 130, -sig), (proc.returncode, err)
+    with Ledger(home) as ledger:
+        rows = ledger.instances()
+        assert rows and all(r.gone is not None for r in rows), rows
+        ids = {r.id for r in rows if r.id}
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline and [b for b in live(shared) if b["id"] in ids]:
+        time.sleep(0.05)
+    assert not [b for b in live(shared) if b["id"] in ids], "an instance of this sweep is still billing"
+    record(f"leak:signal-{signal.Signals(sig).name}-{phase.strip('] ').replace(' ', '-')}")
+
+
+@pytest.fixture(scope="module")
+def shared() -> Any:
+    with simulator(None, scale=300.0) as sim:
+        yield sim
