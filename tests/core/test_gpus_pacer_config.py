@@ -173,3 +173,13 @@ def test_local_key_generated_once_0600(tmp_path: Path) -> None:
     assert k1 == k2 and k1.registered_name == k2.registered_name
     assert k1.registered_name.startswith("lambdabench-") and len(k1.registered_name) <= 64
     assert k1.fingerprint.startswith("SHA256:")
+
+
+def test_env_file_values_quotes_and_comments(tmp_path: Path) -> None:
+    f = tmp_path / ".env"
+    f.write_text('A="v" # a comment\nB=\'w x\'  #c\nC=plain # c\nD="has # inside"\nE=#empty\nexport F="f"\n')
+    assert parse_env_file(f) == {"A": "v", "B": "w x", "C": "plain", "D": "has # inside", "E": "", "F": "f"}
+    for bad in ('G="open\n', 'H="v" trailing\n'):
+        f.write_text(bad)
+        with pytest.raises(ConfigError, match="quotes"):
+            parse_env_file(f)

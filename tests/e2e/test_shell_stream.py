@@ -24,6 +24,24 @@ def test_shell_launches_runs_and_terminates(simproc: SimProcess) -> None:
     assert simproc.running() == []
 
 
+def test_a_closed_terminal_ends_the_shell_and_its_instance(simproc: SimProcess) -> None:
+    """SIGHUP (the terminal or SSH session closed) used to kill `shell` at once: no teardown."""
+    import subprocess
+
+    from tests.e2e.conftest import LB
+
+    proc = subprocess.Popen([*LB, "shell", "--gpu", "a10"], env=simproc.client_env(), stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert proc.stdin is not None and proc.stdout is not None
+    proc.stdin.write("echo in-the-shell\n")
+    proc.stdin.flush()
+    assert proc.stdout.readline().strip() == "in-the-shell"  # the session is open on the instance
+    proc.send_signal(signal.SIGHUP)
+    _, err = proc.communicate(timeout=120)
+    assert "terminated; this session cost" in err, err
+    assert simproc.running() == []
+
+
 def test_shell_keep_leaves_it_running(simproc: SimProcess) -> None:
     import subprocess
 
