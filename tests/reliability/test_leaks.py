@@ -480,8 +480,18 @@ PHASES = ["launching gpu_1x_a10", "booting", "ssh ready", "] playbook gpu-prefli
           "terminating"]
 
 
-@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP], ids=["INT", "TERM", "HUP"])
-@pytest.mark.parametrize("phase", PHASES)
+def _signal_cases() -> list[Any]:
+    """Every phase in CI, each with one of the three signals in turn; every pair with --long."""
+    sigs = [(signal.SIGINT, "INT"), (signal.SIGTERM, "TERM"), (signal.SIGHUP, "HUP")]
+    cases = []
+    for i, phase in enumerate(PHASES):
+        for j, (sig, name) in enumerate(sigs):
+            marks = [] if j == i % 3 else [pytest.mark.slow]
+            cases.append(pytest.param(phase, sig, marks=marks, id=f"{phase.strip('] ')}-{name}"))
+    return cases
+
+
+@pytest.mark.parametrize(("phase", "sig"), _signal_cases())
 def test_a_signal_at_every_phase_ends_with_nothing_billing(tmp_path: Path, shared: Sim, phase: str,
                                                           sig: int) -> None:
     home = tmp_path / "home"
