@@ -314,7 +314,7 @@ def write_record(rc: RunContext) -> dict[str, Any]:
         "cuda": facts.get("cuda_version"),
         "isaaclab_repo": variables.get("repo") or None,
         "isaaclab_ref": facts.get("isaaclab_commit") or facts.get("il3_isaaclab") or variables.get("ref") or None,
-        "library": facts.get("il3_rsl_rl") and f"{library} (rsl-rl-lib {facts['il3_rsl_rl']})" or library,
+        "library": f"{library} (rsl-rl-lib {facts['il3_rsl_rl']})" if facts.get("il3_rsl_rl") else library,
     }
     gpu_count = sum(int(f.get("gpu_count") or n.gpus or 0) for n, f in
                     ((n, rc.facts.get(n.rank, n.facts)) for n in rc.nodes))
