@@ -347,6 +347,7 @@ class TerminateTarget:
     name: str
     id: str | None
     accepted_at: float | None = None  # wall time its launch was accepted; None: just now
+    requested_at: float | None = None  # wall time its launch was sent (an id-less row); None: just now
 
 
 @dataclass
@@ -363,6 +364,7 @@ class _Pending:
     name: str
     id: str | None
     accepted_at_wall: float | None = None
+    reconcile_until: float = 0.0  # monotonic: how long an id-less reservation is looked for by name
     accepted: bool = False
     accepted_at: float | None = None
     accepted_round: int = 0
@@ -387,7 +389,7 @@ class _Book:
 
 
 def target_of(row: InstanceRow) -> TerminateTarget:
-    return TerminateTarget(row.name, row.id, row.launch_accepted)
+    return TerminateTarget(row.name, row.id, row.launch_accepted, row.launch_requested)
 
 
 def terminate_and_verify(
@@ -410,10 +412,14 @@ def terminate_and_verify(
     """
     out = TerminateOutcome()
     book = _Book(ledger, out, notify)
-    pending = {t.name: _Pending(t.name, t.id, t.accepted_at) for t in dict((t.name, t) for t in targets).values()}
     started = clock()
     deadline = started + timeouts.terminate
-    reconcile_until = started + min(timeouts.launch_reconcile, timeouts.terminate)
+    pending: dict[str, _Pending] = {}
+    for t in dict((t.name, t) for t in targets).values():
+        # a lost launch surfaces within launch_reconcile of being sent: an old reservation gets one look
+        age = max(0.0, wall() - t.requested_at) if t.requested_at is not None else 0.0
+        until = started + min(max(0.0, timeouts.launch_reconcile - age), timeouts.terminate)
+        pending[t.name] = _Pending(t.name, t.id, t.accepted_at, until)
     round_no = 0
     while pending:
         round_no += 1
@@ -437,7 +443,7 @@ def terminate_and_verify(
                 del pending[p.name]
         for p in list(pending.values()):
             if p.id is None:
-                if now >= reconcile_until and listed is not None:
+                if now >= p.reconcile_until and listed is not None:
                     out.never_listed.append(p.name)
                     book("the unknown launch of " + p.name, _close_never_listed, ledger, p.name,
                          now - started)
