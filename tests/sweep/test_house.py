@@ -73,3 +73,19 @@ def test_every_run_record_is_written_once_after_teardown_with_its_cost(simenv: S
     assert record["run"]["status"] == "succeeded"
     assert record["cost"]["billed_minutes_policy"] >= 2  # both nodes, after they were proven gone
     lab.close()
+
+
+def test_the_public_face_drives_a_sweep(simenv: SimEnv) -> None:
+    """The README's Python example, through `lambdabench`'s own names only."""
+    import os
+
+    import lambdabench
+    from lambdabench import Lab, Settings, SweepRequest
+
+    assert {"Lab", "SweepRequest", "SweepPlan", "SweepResult", "Report", "LambdabenchError"} <= set(lambdabench.__all__)
+    with Lab(Settings.load(env={**os.environ, **simenv.env})) as lab:
+        plan = lab.plan(SweepRequest(gpus="a10", playbook="gpu-probe", max_cost="5"))
+        assert isinstance(plan, lambdabench.SweepPlan) and plan.total_worst_case_cents > 0
+        result = lab.sweep(plan, phase=lambda rc: None, install_signal_handlers=False)
+        assert isinstance(result, lambdabench.SweepResult) and result.succeeded == ["a10#1"] and result.all_gone
+        assert isinstance(lab.report([result.sweep_id]), lambdabench.Report)
