@@ -6,6 +6,7 @@ the same playbooks, preflight and pull as launched instances; neither is ever te
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import subprocess
@@ -67,16 +68,21 @@ def test_a_sweep_with_two_lambda_types_and_a_byo_host(tmp_path: Path) -> None:
         assert gc.returncode == 0 and "ws" not in gc.stdout
 
 
+def _local_env(sim: Sim, home: Path, instance_id: str) -> dict[str, str]:
+    """This process's environment made to look like the simulated image's machine (its nvidia-smi, an A10)."""
+    _, state = _byo_host(sim, home, instance_id)
+    session = dict(line.split("=", 1) for line in (state / "session.env").read_text().splitlines() if "=" in line)
+    session = {k: v.strip("'") for k, v in session.items()}
+    return {**sim.client_env(home), "LAMBDABENCH_SIM_STATE": session["LAMBDABENCH_SIM_STATE"],
+            "LAMBDABENCH_SIM_PYTHON": session["LAMBDABENCH_SIM_PYTHON"], "JAX_PLATFORMS": "cpu",
+            "PATH": session["LAMBDABENCH_SIM_PATH"] + os.pathsep + os.environ.get("PATH", "")}
+
+
 def test_this_machine_through_the_local_transport(tmp_path: Path) -> None:
     """`--local`: the playbooks run here with no SSH (this test's machine looks like a simulated A10)."""
     with simulator(None, scale=300.0) as sim:
         home = tmp_path / "home"
-        _, state = _byo_host(sim, home, "c" * 32)
-        session = dict(line.split("=", 1) for line in (state / "session.env").read_text().splitlines() if "=" in line)
-        session = {k: v.strip("'") for k, v in session.items()}
-        env = {**sim.client_env(home), "LAMBDABENCH_SIM_STATE": session["LAMBDABENCH_SIM_STATE"],
-               "LAMBDABENCH_SIM_PYTHON": session["LAMBDABENCH_SIM_PYTHON"], "JAX_PLATFORMS": "cpu",
-               "PATH": session["LAMBDABENCH_SIM_PATH"] + os.pathsep + os.environ.get("PATH", "")}
+        env = _local_env(sim, home, "c" * 32)
         out = subprocess.run([*LB, "sweep", "--local", "--playbook", "gpu-probe", "--format", "json"], env=env,
                              capture_output=True, text=True, timeout=240)
         assert out.returncode == 0, out.stderr
@@ -89,3 +95,35 @@ def test_this_machine_through_the_local_transport(tmp_path: Path) -> None:
             gpu = {m.key: m.value for m in ledger.metrics(run_id=run.id)}
             assert gpu.get("gpu_count") == 1
         assert (home / "local" / "home").is_dir()  # its playbooks' files stayed out of the real $HOME
+
+
+@pytest.mark.skipif(importlib.util.find_spec("jax") is None or importlib.util.find_spec("mujoco") is None,
+                    reason="jax and mujoco-mjx are not installed (bash .ci/setup installs the [mjx] extra)")
+def test_an_earlier_runs_files_on_a_machine_you_bring_are_not_this_runs(tmp_path: Path) -> None:
+    """A machine you bring is not fresh: what an earlier run left in the benchmark's folder must not be
+    pulled as this run's. Seen on the real H200 (bench/device/run_lambdabench_h200.sh, 2026-12-02): the
+    second sweep on the same host pulled a telemetry.csv that began with the first sweep's samples, and
+    its GPU energy came out 14.4 Wh against 5.0 Wh for the same benchmark."""
+    with simulator(None, scale=300.0) as sim:
+        home = tmp_path / "home"
+        env = _local_env(sim, home, "d" * 32)
+        stale = home / "local" / "home" / "lambdabench-mjx" / "results"
+        stale.mkdir(parents=True)
+        (stale / "telemetry.csv").write_text(
+            "timestamp, index, name, utilization.gpu [%], memory.used [MiB], memory.total [MiB], power.draw [W], "
+            "clocks.current.sm [MHz], temperature.gpu\n"
+            "2020/01/01 00:00:00.000, 0, NVIDIA A10, 100 %, 1 MiB, 24000 MiB, 150.00 W, 1695 MHz, 60\n")
+        (stale / "mjx-partial-rank7.json").write_text("{}")
+        left = subprocess.Popen(["sleep", "600"], start_new_session=True)  # a sampler an interrupted run left
+        (stale.parent / "sampler.pid").write_text(f"{left.pid}\n")
+        try:
+            out = subprocess.run([*LB, "sweep", "--local", "--set", "cpu_envs=16", "--format", "json"], env=env,
+                                 capture_output=True, text=True, timeout=240)
+            assert out.returncode == 0, out.stderr[-3000:]
+            pulled = next((home / "runs").glob("sweep-*/run-*/results"))
+            assert not (pulled / "mjx-partial-rank7.json").exists()
+            telemetry = (pulled / "telemetry.csv").read_text()
+            assert "2020/01/01" not in telemetry and "NVIDIA A10" in telemetry  # this run's samples, and only those
+            assert left.wait(timeout=30) is not None  # stopped, not left writing into a deleted file
+        finally:
+            left.kill()
