@@ -2,7 +2,8 @@
 
 A record is plain JSON: run identity, versions, hardware, start-up breakdown, throughput after
 warm-up, resources, cost, and whether the run was simulated. RECORD_SCHEMA is the contract;
-validate_record() checks a record against it (jsonschema is imported only there).
+validate_record() checks a record against it (jsonschema is imported only there; validate_or_note()
+keeps a record, with a note, where jsonschema is missing).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ __all__ = [
     "billed_minutes",
     "build_record",
     "cost_section",
+    "validate_or_note",
     "validate_record",
 ]
 
@@ -192,6 +194,17 @@ def validate_record(record: Mapping[str, Any]) -> None:
         )
 
 
+def validate_or_note(record: dict[str, Any]) -> None:
+    """validate_record, or, where jsonschema cannot be imported, a note that the record went unchecked.
+
+    jsonschema is a runtime dependency, but a record is the run's data: an environment that lacks it (the
+    H200's image had none, 2026-12-02, and every record was lost to the ImportError) keeps the record."""
+    try:
+        validate_record(record)
+    except ImportError as exc:
+        record.setdefault("notes", []).append(f"record not checked against its schema ({exc})")
+
+
 def billed_minutes(seconds: float | None) -> int | None:
     """Lambda bills per started minute."""
     if seconds is None or not math.isfinite(seconds) or seconds < 0:
@@ -315,5 +328,5 @@ def build_record(
     }
     if training is not None:
         record["training"] = training.record_section()
-    validate_record(record)
+    validate_or_note(record)
     return record

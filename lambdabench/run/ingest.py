@@ -282,7 +282,7 @@ def one_node_reference(ledger: Ledger, run: Any) -> tuple[int, float] | None:
 def write_record(rc: RunContext) -> dict[str, Any]:
     """The run record (lambdabench.metrics.record schema v1), written to <run dir>/result.json."""
     from lambdabench.ledger import iso_utc
-    from lambdabench.metrics.record import build_record, validate_record
+    from lambdabench.metrics.record import build_record, validate_or_note
 
     parts = rc.record_parts or {}
     node0 = rc.rank0
@@ -333,7 +333,7 @@ def write_record(rc: RunContext) -> dict[str, Any]:
                               telemetry=parts.get("telemetry"), cost=_cost_section(rc), notes=notes)
         if parts.get("mjx_stats") is not None:
             record["throughput"].update(parts["mjx_stats"])
-            validate_record(record)
+            validate_or_note(record)
     except Exception as exc:  # noqa: BLE001 - a record problem must not fail a finished run
         record = {"schema_version": 1, "simulated": rc.env.simulated, "run": run,
                   "error": f"{type(exc).__name__}: {exc}"}
