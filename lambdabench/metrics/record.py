@@ -128,6 +128,7 @@ RECORD_SCHEMA: dict[str, Any] = {
                 "memory_total_mib": _num,
                 "energy_wh": _num,
                 "wh_per_million_steps": _num,
+                "timed_utilization_pct": _num,
             }
         ),
         "cost": _object(

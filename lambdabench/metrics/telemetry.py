@@ -263,6 +263,72 @@ def summarize(
     )
 
 
+@dataclass(frozen=True)
+class TimedWindow:
+    """One timed region of a benchmark on the telemetry clock, and the env-steps it ran."""
+
+    start_s: float
+    end_s: float
+    env_steps: float
+    label: float  # what tells the windows apart, e.g. the number of envs
+
+
+@dataclass(frozen=True)
+class WindowFigures:
+    """GPU utilisation and energy per env-step inside timed windows only (compile, warm-up left out)."""
+
+    utilization_pct: float | None
+    wh_per_million_steps: float | None
+    by_window: tuple[tuple[float, float], ...]  # (label, Wh per million env-steps), windows with power only
+
+
+def _window_samples(samples: list[GpuSample], start_s: float, end_s: float) -> list[GpuSample]:
+    """Each GPU's samples inside [start_s, end_s]; a GPU with fewer than two there also gets the nearest
+    sample on each side (a window shorter than the sampling interval would otherwise hold none)."""
+    by_gpu: dict[int, list[GpuSample]] = {}
+    for sample in samples:
+        by_gpu.setdefault(sample.index, []).append(sample)
+    out: list[GpuSample] = []
+    for rows in by_gpu.values():
+        rows.sort(key=lambda s: s.time_s)
+        inside = [s for s in rows if start_s <= s.time_s <= end_s]
+        if len(inside) < 2:
+            before = [s for s in rows if s.time_s < start_s][-1:]
+            after = [s for s in rows if s.time_s > end_s][:1]
+            inside = before + inside + after
+        out += inside
+    return out
+
+
+def in_windows(samples: list[GpuSample], windows: Iterable[TimedWindow]) -> WindowFigures:
+    """Utilisation: the mean of the samples inside the windows. Energy: each window's GPUs' mean power
+    times its length (a window shorter than a few samples would lose its edges to a trapezoid sum);
+    a window where some GPU had no power reading is left out of the energy rather than guessed."""
+    util: list[float] = []
+    curve: list[tuple[float, float]] = []
+    joules_total = steps_total = 0.0
+    for w in windows:
+        if w.end_s <= w.start_s or w.env_steps <= 0:
+            continue
+        chosen = _window_samples(samples, w.start_s, w.end_s)
+        if not chosen:
+            continue
+        summary = summarize(chosen)
+        util += [s.utilization_pct for s in chosen if s.utilization_pct is not None]
+        powers = [g.mean_power_w for g in summary.per_gpu]
+        if any(p is None for p in powers):
+            continue
+        joules = sum(p for p in powers if p is not None) * (w.end_s - w.start_s)
+        curve.append((w.label, joules / 3600.0 / w.env_steps * 1_000_000))
+        joules_total += joules
+        steps_total += w.env_steps
+    return WindowFigures(
+        utilization_pct=sum(util) / len(util) if util else None,
+        wh_per_million_steps=joules_total / 3600.0 / steps_total * 1_000_000 if curve else None,
+        by_window=tuple(sorted(curve)),
+    )
+
+
 def per_million_steps(value: float | None, env_steps: int | None) -> float | None:
     """value (dollars, Wh) per million env-steps; None when either side is unknown or zero steps."""
     if value is None or not env_steps or env_steps <= 0:

@@ -39,6 +39,8 @@ SPREAD_KEYS: Mapping[str, str] = {
     "bench_s": "bench_s",
     "gpu_util_pct": "gpu_util_pct",
     "energy_wh": "energy_wh",
+    "gpu_util_timed_pct": "gpu_util_timed_pct",
+    "wh_per_million_steps": "wh_per_million_steps",
 }
 
 
@@ -119,6 +121,8 @@ def build_run_report(
         pull_s=slowest("bench_end", "pull_end"),
         gpu_util_pct=metrics.get(MetricKey.GPU_UTIL_PCT),
         energy_wh=metrics.get(MetricKey.ENERGY_WH),
+        gpu_util_timed_pct=metrics.get("gpu_util_timed_pct"),
+        wh_per_million_steps=metrics.get("wh_per_million_steps"),
         errors=errors,
         nodes=nodes,
         env_steps_per_s_per_node=metrics.get("env_steps_per_s_per_node"),
@@ -200,6 +204,8 @@ def group_runs(runs: Sequence[RunReport]) -> tuple[GroupReport, ...]:
                 reward=_mean(r.reward for r in rs),
                 gpu_util_pct=_mean(r.gpu_util_pct for r in rs),
                 energy_wh=_mean(r.energy_wh for r in rs),
+                gpu_util_timed_pct=_mean(r.gpu_util_timed_pct for r in rs),
+                wh_per_million_steps=_mean(r.wh_per_million_steps for r in rs),
                 label=label,
                 sweep_id=next(iter(sweep_ids)) if len(sweep_ids) == 1 else None,
                 spreads=spreads,

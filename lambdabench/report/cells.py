@@ -52,7 +52,9 @@ GROUP_COLUMNS: tuple[Column, ...] = (
     Column("bench_s", "benchmark", "seconds"),
     Column("pull_s", "artifact pull", "seconds"),
     Column("gpu_util_pct", "GPU util", "pct"),
+    Column("gpu_util_timed_pct", "  timed windows", "pct"),
     Column("energy_wh", "GPU energy", "wh"),
+    Column("wh_per_million_steps", "  Wh/M env-steps (timed)", "float"),
     Column("simulated", "simulated", "bool"),
     Column("label", "column", "text"),
     Column("sweep_id", "sweep", "int"),
@@ -98,6 +100,7 @@ RUN_COLUMNS: tuple[Column, ...] = (
     Column("pull_s", "artifact pull", "seconds"),
     Column("gpu_util_pct", "GPU util", "pct"),
     Column("energy_wh", "GPU energy", "wh"),
+    Column("wh_per_million_steps", "Wh/M env-steps", "float"),
     Column("errors", "errors", "int"),
     Column("simulated", "simulated", "bool"),
 )
@@ -118,6 +121,8 @@ _OPTIONAL = {
     "container_start_s",
     "gpu_util_pct",
     "energy_wh",
+    "gpu_util_timed_pct",
+    "wh_per_million_steps",
     "ssh_wait_s",
     "pull_s",
 }

@@ -174,6 +174,8 @@ class RunReport:
     time_to_reward_s: float | None = None
     cost_to_reward_usd: Decimal | None = None
     steps_to_reward: float | None = None
+    gpu_util_timed_pct: float | None = None  # mean GPU utilisation inside the timed windows (MJX)
+    wh_per_million_steps: float | None = None  # GPU energy per million env-steps, timed windows (MJX)
 
 
 @dataclass(frozen=True)
@@ -213,6 +215,8 @@ class GroupReport:
     spreads: Mapping[str, Spread] = field(default_factory=dict)  # per measure, over the runs
     reward_runs: int = 0  # runs with a reward curve
     reward_reached: int = 0  # of those, runs that reached the target
+    gpu_util_timed_pct: float | None = None
+    wh_per_million_steps: float | None = None
     time_to_reward_s: float | None = None  # mean over the runs that reached it
     cost_to_reward_usd: Decimal | None = None
     steps_to_reward: float | None = None

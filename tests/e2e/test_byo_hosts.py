@@ -125,5 +125,10 @@ def test_an_earlier_runs_files_on_a_machine_you_bring_are_not_this_runs(tmp_path
             telemetry = (pulled / "telemetry.csv").read_text()
             assert "2020/01/01" not in telemetry and "NVIDIA A10" in telemetry  # this run's samples, and only those
             assert left.wait(timeout=30) is not None  # stopped, not left writing into a deleted file
+            record = json.loads((pulled.parent / "result.json").read_text())
+            resources = record["resources"]
+            # the timed windows' figures (empty on the real H200 before they existed) and the machine's size
+            assert resources["timed_utilization_pct"] is not None and resources["wh_per_million_steps"] > 0
+            assert record["hardware"]["vcpus"] == os.cpu_count()
         finally:
             left.kill()
