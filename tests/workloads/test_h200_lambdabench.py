@@ -1,12 +1,13 @@
 """The real H200 run through lambdabench's own CLI, kept as data: what those files say, and what ingest reads.
 
 Source: bench/device/run_lambdabench_h200.sh on the device machine (one NVIDIA H200, driver 580.159.04,
-CUDA 13.0, 16 vCPU), 2026-12-02 01:01-01:04 UTC: `sweep --local` (h200-lambdabench-local/) and `sweep
+CUDA 13.0, 16 vCPU), 2026-12-02 01:16-01:20 UTC: `sweep --local` (h200-lambdabench-local/) and `sweep
 --host root@127.0.0.1:2222,label=h200-ssh` through Debian 12's OpenSSH sshd (h200-lambdabench-ssh/),
 playbook mjx-locomotion, envs 1,024…65,536, 5 reps of 1.5 s. Each folder holds the benchmark's own
-mjx-result.json, the nvidia-smi telemetry.csv lambdabench sampled, and the result.json it wrote then
-(before the timed-window figures existed: its wh_per_million_steps is empty). The report beside them is
-`lambdabench report 1 2 --format md` of that run.
+mjx-result.json, the nvidia-smi telemetry.csv lambdabench sampled, and the result.json lambdabench wrote
+(commit ab5fd68, the first with the timed-window figures). The report beside them is `lambdabench report
+1 2 --format md` of that run. An earlier run the same day (before ab5fd68) had left the record's
+wh_per_million_steps, vCPUs and RAM empty, and read the GPU as 44% busy over the whole run.
 """
 
 from __future__ import annotations
@@ -47,6 +48,12 @@ def test_the_real_records_are_records_not_error_stubs(run: str) -> None:
     assert record["hardware"]["gpu_model"] == "NVIDIA H200" and record["versions"]["driver"] == "580.159.04"
     assert record["run"]["status"] == "succeeded" and record["throughput"]["source"] == "mjx"
     assert record["throughput"]["mean"] > 5_000_000  # the largest N: 65,536 envs
+    assert record["hardware"]["vcpus"] == 16 and record["hardware"]["ram_gib"] > 100
+    # what lambdabench recorded on the machine is what the files it pulled say
+    result, telemetry = _load(run, "mjx-result.json"), load_telemetry(DATA / run / "telemetry.csv")
+    figures = in_windows(telemetry.samples, _windows(result))
+    assert record["resources"]["wh_per_million_steps"] == pytest.approx(figures.wh_per_million_steps)
+    assert record["resources"]["timed_utilization_pct"] == pytest.approx(figures.utilization_pct)
 
 
 def test_local_transport_and_ssh_measure_the_same_machine_alike() -> None:
