@@ -28,8 +28,10 @@ def ingest_run(rc: RunContext) -> dict[str, Any]:
     env_steps: float | None = None
     source = ""
     mjx = run_dir / "results" / "mjx-result.json"
+    mjx_doc: dict[str, Any] = {}
     if mjx.exists():
-        mjx_stats, env_steps = _mjx(ledger, run_id, mjx)
+        mjx_doc = json.loads(mjx.read_text())
+        mjx_stats, env_steps = _mjx(ledger, run_id, mjx_doc)
         source = "mjx"
     elif _kpi(rc, notes):
         source = "kpi"
@@ -38,7 +40,7 @@ def ingest_run(rc: RunContext) -> dict[str, Any]:
     if env_steps:
         ledger.record_metric(run_id, MetricKey.ENV_STEPS, env_steps, unit="steps", source=source or "unknown")
     telemetry, samples = _telemetry(rc, notes)
-    timed = _mjx_timed(rc, mjx, samples, notes) if mjx_stats is not None else {}
+    timed = _mjx_timed(rc, mjx_doc, samples, notes) if mjx_stats is not None else {}
     gpu_count = sum(int(f.get("gpu_count") or 0) for f in rc.facts.values())
     if gpu_count:
         ledger.record_metric(run_id, "gpu_count", float(gpu_count), source="nvidia-smi")
@@ -54,13 +56,13 @@ def ingest_run(rc: RunContext) -> dict[str, Any]:
     if env_steps and mjx_stats is not None:
         mjx_stats["total_env_steps"] = int(env_steps)
     rc_record = {"training": training, "telemetry": telemetry, "startup": startup, "notes": notes,
-                 "mjx_stats": mjx_stats, "mjx_timed": timed}
+                 "mjx_stats": mjx_stats, "mjx_timed": timed,
+                 "mjx_hardware": mjx_doc.get("hardware") or {}}
     rc.record_parts = rc_record
     return rc_record
 
 
-def _mjx(ledger: Ledger, run_id: int, path: Path) -> tuple[dict[str, Any] | None, float | None]:
-    doc = json.loads(path.read_text())
+def _mjx(ledger: Ledger, run_id: int, doc: dict[str, Any]) -> tuple[dict[str, Any] | None, float | None]:
     runs = (doc.get("aggregate") or {}).get("runs") or doc.get("runs") or []
     if not runs:
         return None, None
@@ -82,7 +84,7 @@ def _mjx(ledger: Ledger, run_id: int, path: Path) -> tuple[dict[str, Any] | None
     return stats, float(sum(r.get("total_env_steps", 0) for r in runs))
 
 
-def _mjx_timed(rc: RunContext, path: Path, samples: list[Any], notes: list[str]) -> dict[str, float]:
+def _mjx_timed(rc: RunContext, doc: dict[str, Any], samples: list[Any], notes: list[str]) -> dict[str, float]:
     """GPU utilisation and energy per million env-steps inside the benchmark's timed windows.
 
     Each N's window is on the telemetry clock (mjx_bench writes it in nvidia-smi's local-time format).
@@ -95,7 +97,6 @@ def _mjx_timed(rc: RunContext, path: Path, samples: list[Any], notes: list[str])
 
     if not samples:
         return {}
-    doc = json.loads(path.read_text())
     windows = []
     for run in (doc.get("aggregate") or {}).get("runs") or doc.get("runs") or []:
         span, steps = telemetry_window(run), run.get("total_env_steps")
@@ -368,7 +369,7 @@ def write_record(rc: RunContext) -> dict[str, Any]:
         "vcpus": facts.get("vcpus") or None,
         "ram_gib": facts.get("ram_gib") or None,
     }
-    _fill_from_mjx(hardware, rc.run_dir / "results" / "mjx-result.json")
+    _fill_from_mjx(hardware, parts.get("mjx_hardware") or {})
     notes = list(parts.get("notes") or [])
     try:
         record = build_record(run=run, simulated=rc.env.simulated, versions=versions, hardware=hardware,
@@ -390,16 +391,13 @@ def write_record(rc: RunContext) -> dict[str, Any]:
     return record
 
 
-def _fill_from_mjx(hardware: dict[str, Any], path: Path) -> None:
+def _fill_from_mjx(hardware: dict[str, Any], seen: dict[str, Any]) -> None:
     """vCPUs and RAM the benchmark itself saw (mjx_bench reads os.cpu_count and /proc/meminfo), where
     the preflight facts have none (on the real H200 both were empty in the record)."""
-    try:
-        seen = json.loads(path.read_text()).get("hardware") or {} if path.exists() else {}
-    except (OSError, ValueError):
-        return
     for key, kind in (("vcpus", int), ("ram_gib", float)):
-        if hardware.get(key) is None and isinstance(seen.get(key), (int, float)) and not isinstance(seen.get(key), bool):
-            hardware[key] = kind(seen[key])
+        value = seen.get(key)
+        if hardware.get(key) is None and isinstance(value, (int, float)) and not isinstance(value, bool):
+            hardware[key] = kind(value)
 
 
 def _cost_section(rc: RunContext) -> dict[str, Any]:
