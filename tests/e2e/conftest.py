@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -58,11 +59,23 @@ class SimProcess:
     def client_env(self, **extra: str) -> dict[str, str]:
         return {**os.environ, **self.env, **extra}
 
-    def api(self, path: str) -> Any:
-        req = urllib.request.Request(self.env["LAMBDABENCH_API_URL"] + path,
-                                     headers={"Authorization": f"Bearer {self.env['LAMBDA_API_KEY']}"})
-        with urllib.request.urlopen(req, timeout=10) as resp:
-            return json.loads(resp.read())["data"]
+    def api(self, path: str, method: str = "GET", body: Any = None) -> Any:
+        """The test's own raw requests, as another client: it keeps to the rate limit as the edge asks
+        (Retry-After on a 429; the refused request had no effect). Unpaced, three POSTs in a row tripped
+        the simulated limit on a fast run."""
+        for _ in range(10):
+            req = urllib.request.Request(self.env["LAMBDABENCH_API_URL"] + path, method=method,
+                                         data=json.dumps(body).encode() if body is not None else None,
+                                         headers={"Authorization": f"Bearer {self.env['LAMBDA_API_KEY']}",
+                                                  "Content-Type": "application/json"})
+            try:
+                with urllib.request.urlopen(req, timeout=10) as resp:
+                    return json.loads(resp.read())["data"]
+            except urllib.error.HTTPError as exc:
+                if exc.code != 429:
+                    raise
+                time.sleep(float(exc.headers.get("Retry-After") or 1))
+        raise AssertionError(f"{method} {path}: still rate-limited after 10 tries")
 
     def running(self) -> list[dict[str, Any]]:
         return [b for b in self.api("/_sim/billing") if b["status"] not in ("terminated", "terminating")]

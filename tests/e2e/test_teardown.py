@@ -134,19 +134,10 @@ def test_an_instance_launched_by_hand_is_kept_until_down(simproc: SimProcess) ->
 def test_gc_deletes_only_the_rulesets_its_own_dead_runs_left(simproc: SimProcess) -> None:
     """A ruleset named like ours but created elsewhere (another home's live multi-node run) is left alone;
     one this ledger recorded for a run whose process is gone is deleted."""
-    import urllib.request
-
     from lambdabench.ledger import Ledger, ProcessIdentity
 
-    env = simproc.env
-
     def call(method: str, path: str, body: dict | None = None) -> dict:  # type: ignore[type-arg]
-        req = urllib.request.Request(env["LAMBDABENCH_API_URL"] + path, method=method,
-                                     data=json.dumps(body).encode() if body is not None else None,
-                                     headers={"Authorization": f"Bearer {env['LAMBDA_API_KEY']}",
-                                              "Content-Type": "application/json"})
-        with urllib.request.urlopen(req, timeout=10) as resp:
-            return json.loads(resp.read())["data"]
+        return simproc.api(path, method, body)  # type: ignore[no-any-return]
 
     elsewhere = call("POST", "/firewall-rulesets", {"name": "lambdabench-a10-1-rdzv-0badf00d", "region": "us-east-1",
                                                    "rules": []})
