@@ -102,7 +102,7 @@ class LocalSession:
             feeder.start()
             lock = threading.Lock()
 
-            def pump(stream: IO[bytes], keep: list[bytes] | bytearray) -> None:
+            def pump(stream: IO[bytes], keep: list[bytes] | bytearray, name: str) -> None:
                 while chunk := stream.read1(65536):  # type: ignore[attr-defined]
                     with lock:
                         if isinstance(keep, list):
@@ -110,10 +110,10 @@ class LocalSession:
                         else:
                             keep += chunk
                             del keep[: max(0, len(keep) - 64 * 1024)]
-                        scrub.write(chunk)
+                        scrub.write(chunk, name)
 
-            readers = [threading.Thread(target=pump, args=(proc.stdout, out), daemon=True),
-                       threading.Thread(target=pump, args=(proc.stderr, err), daemon=True)]
+            readers = [threading.Thread(target=pump, args=(proc.stdout, out, "out"), daemon=True),
+                       threading.Thread(target=pump, args=(proc.stderr, err, "err"), daemon=True)]
             for t in readers:
                 t.start()
             try:

@@ -358,7 +358,7 @@ class Session:
                     err_buf += chunk
                     if len(err_buf) > _STDERR_KEEP:
                         del err_buf[: len(err_buf) - _STDERR_KEEP]
-                    scrub.write(chunk)
+                    scrub.write(chunk, "err")
                 if got:
                     continue
                 if (
@@ -474,21 +474,27 @@ class _PinPolicy:
 
 
 class _Scrubbed:
-    """A command's output on its way to the step log (and stderr with -v), redacted as a stream."""
+    """A command's output on its way to the step log (and stderr with -v), redacted as a stream.
+
+    stdout and stderr get a redactor each: with one for both, a secret written to stdout in two
+    pieces with a stderr line between them was released in halves around that line (seen in CI:
+    "local-secret-" + "err" + "value-123456" in the log)."""
 
     def __init__(self, log: IO[bytes] | None, echo: bool) -> None:
         self.log = log
         self.echo = echo
-        self.redactor = StreamRedactor() if log is not None or echo else None
+        on = log is not None or echo
+        self.redactors = {"out": StreamRedactor(), "err": StreamRedactor()} if on else {}
 
-    def write(self, chunk: bytes) -> None:
-        if self.redactor is not None:
-            self._emit(self.redactor.feed(chunk))
+    def write(self, chunk: bytes, stream: str = "out") -> None:
+        redactor = self.redactors.get(stream)
+        if redactor is not None:
+            self._emit(redactor.feed(chunk))
 
     def close(self) -> None:
-        if self.redactor is not None:
-            self._emit(self.redactor.close())
-            self.redactor = None
+        for redactor in self.redactors.values():
+            self._emit(redactor.close())
+        self.redactors = {}
 
     def _emit(self, text: str) -> None:
         if not text:

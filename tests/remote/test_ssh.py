@@ -49,6 +49,17 @@ def test_stdin_secret_never_in_argv_or_log(session, tmp_path):
     assert "***" in log.read_text()
 
 
+def test_a_secret_written_in_two_pieces_around_a_stderr_line_is_redacted(session, tmp_path):
+    """One redactor for both streams released a held prefix when stderr came in between (CI, local
+    transport): each stream is redacted on its own."""
+    Secret("split-secret-value-9876")
+    log = tmp_path / "s.log"
+    session.run("printf split-secret-; sleep 0.3; echo between >&2; sleep 0.3; printf value-9876; echo",
+                log_path=log)
+    text = log.read_text()
+    assert "value-9876" not in text and "split-secret" not in text and "***" in text and "between" in text
+
+
 def test_changed_host_key_is_refused(raw_host, known_hosts):
     Session(raw_host.target(), known_hosts=known_hosts).open().close()
     raw_host.regenerate_host_key()
