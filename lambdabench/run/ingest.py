@@ -62,8 +62,13 @@ def ingest_run(rc: RunContext) -> dict[str, Any]:
     return rc_record
 
 
+def _mjx_runs(doc: dict[str, Any]) -> list[dict[str, Any]]:
+    """One entry per N: the cross-rank totals of a multi-GPU result, else the single rank's runs."""
+    return (doc.get("aggregate") or {}).get("runs") or doc.get("runs") or []
+
+
 def _mjx(ledger: Ledger, run_id: int, doc: dict[str, Any]) -> tuple[dict[str, Any] | None, float | None]:
-    runs = (doc.get("aggregate") or {}).get("runs") or doc.get("runs") or []
+    runs = _mjx_runs(doc)
     if not runs:
         return None, None
     best = max(runs, key=lambda r: r.get("num_envs_total", r.get("num_envs", 0)))
@@ -89,8 +94,8 @@ def _mjx_timed(rc: RunContext, doc: dict[str, Any], samples: list[Any], notes: l
 
     Each N's window is on the telemetry clock (mjx_bench writes it in nvidia-smi's local-time format).
     Whole-run telemetry also holds JAX's compile and the warm-up calls: on the real H200 (driver
-    580.159.04, mjx-locomotion, N 1,024…65,536) the whole run read 44% utilisation and 0.039 Wh per
-    million env-steps, the timed windows 94-99% and 0.023 (tests/workloads/data/h200-lambdabench-*).
+    580.159.04, mjx-locomotion, N 1,024…65,536) the whole run read 36% utilisation and 0.044 Wh per
+    million env-steps, the timed windows 96% and 0.022 (tests/workloads/data/h200-lambdabench-local).
     """
     from lambdabench.metrics.telemetry import TimedWindow, in_windows
     from lambdabench.workloads.aggregate import telemetry_window
@@ -98,7 +103,7 @@ def _mjx_timed(rc: RunContext, doc: dict[str, Any], samples: list[Any], notes: l
     if not samples:
         return {}
     windows = []
-    for run in (doc.get("aggregate") or {}).get("runs") or doc.get("runs") or []:
+    for run in _mjx_runs(doc):
         span, steps = telemetry_window(run), run.get("total_env_steps")
         if span is not None and steps:
             windows.append(TimedWindow(span[0], span[1], float(steps),
