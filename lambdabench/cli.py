@@ -191,6 +191,7 @@ def sim_serve(port: int, scenario: Path | None, time_scale: float, out_env: Path
 @click.option("--repeat", type=int, default=1, show_default=True, help="Runs per GPU type.")
 @click.option("--nodes", type=int, default=1, show_default=True,
               help="Instances per run, one training across them with torchrun (docs/multinode.md).")
+@click.option("--reuse", is_flag=True, help="A type's repeats back to back on one instance: set-up paid once.")
 @click.option("--max-cost", metavar="USD", help="Never let the worst case pass this many dollars.")
 @click.option("--max-parallel", type=int, default=0, help="At most K runs at once (0: all).")
 @click.option("--max-run-minutes", type=float, help="Per-run maximum, every billed minute: boot, set-up, benchmark, pull.")
@@ -205,13 +206,13 @@ def sim_serve(port: int, scenario: Path | None, time_scale: float, out_env: Path
 def sweep(click_ctx: click.Context, gpus: str, hosts: tuple[str, ...], local: bool, playbook: str | None,
           sets: tuple[str, ...], repeat: int, nodes: int, max_cost: str | None, max_parallel: int,
           max_run_minutes: float | None, region: str | None, keep_on_failure: bool, dry_run: bool,
-          name: str | None, fmt: str, export_uri: str | None) -> None:
+          name: str | None, fmt: str, export_uri: str | None, reuse: bool) -> None:
     """Benchmark several GPU types side by side; every instance is torn down, whatever happens."""
     from lambdabench.run.plan import SweepRequest, parse_sets
 
     lab = _lab(click_ctx)
     req = SweepRequest(gpus, playbook, parse_sets(sets), repeat, max_cost, max_parallel, keep_on_failure, region,
-                       max_run_minutes, name, nodes, list(hosts), local)
+                       max_run_minutes, name, nodes, list(hosts), local, reuse=reuse)
     plan = lab.plan(req)
     if export_uri:
         from lambdabench.export import parse_s3_uri
@@ -256,8 +257,8 @@ def _print_plan(plan: SweepPlan, dry_run: bool) -> None:
     rows = plan.describe()
     out: Callable[[str], None] = click.echo if dry_run else (lambda m: click.echo(m, err=True))
     out(render.table(["#", "RUN", "TYPE", "NODES", "GPUS", "$/H", "BOOT~MIN", "MAX MIN", "WORST CASE"],
-                     [[r["order"], r["run"], r["type"], r["nodes"], r["gpus"] or "?", f"{r['price_per_hour']:.2f}",
-                       r["expected_boot_min"], r["max_minutes"], f"${r['worst_case']:.2f}"] for r in rows]))
+                     [[r["order"], r["run"] + (f" (on {r['on']})" if r.get("on") else ""), r["type"], r["nodes"],
+                       r["gpus"] or "?", f"{r['price_per_hour']:.2f}", r["expected_boot_min"], r["max_minutes"], f"${r['worst_case']:.2f}"] for r in rows]))
     cap = f" (cap ${plan.max_cost_cents / 100:.2f})" if plan.max_cost_cents is not None else ""
     out(f"worst case: ${plan.total_worst_case_cents / 100:.2f} for {len(rows)} run(s){cap} — every run billed for "
         f"its whole {plan.max_minutes}-minute cap (boot, set-up, benchmark and pull all count) plus a minute "
@@ -269,6 +270,9 @@ def _print_plan(plan: SweepPlan, dry_run: bool) -> None:
     byo = [r["run"] for r in rows if not r["terminated_by_lambdabench"]]
     if byo:
         out(f"your machines ({', '.join(byo)}): used as they are, never terminated or reaped by lambdabench")
+    if plan.reuse:
+        out(f"--reuse: {len(plan.leads())} instance(s) for {len(rows)} run(s); each type's repeats run one after "
+            "another on its first run's instance, set-up paid once")
     if plan.max_cost_cents is not None and plan.total_worst_case_cents > plan.max_cost_cents:
         out("note: runs whose worst case would pass --max-cost are not launched")
 

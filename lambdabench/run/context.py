@@ -73,6 +73,8 @@ class RunContext:
     target_name: str = ""  # the instance type's name, or host:<label> / local
     region: str | None = None
     record_parts: dict[str, Any] | None = None  # what ingest read, for the record written after teardown
+    setup_facts: dict[int, dict[str, Any]] | None = None  # per rank, once preflight and set-up finished
+    reused_from: RunContext | None = None  # --reuse: the run whose instance (and set-up) this one runs on
 
     @property
     def rank0(self) -> Node:

@@ -101,6 +101,7 @@ class PlaybookPhase:
         sampling = not rc.benchmark.own_telemetry
         try:
             raise_first(rc.nodes, parallel(rc.nodes, lambda n: self._prepare(rc, runs[n.rank])), "set-up")
+            rc.setup_facts = {rank: dict(r.facts) for rank, r in runs.items()}
             if len(rc.nodes) > 1:
                 self._rendezvous(rc, runs)
             sampling = sampling and all(int(runs[n.rank].facts.get("gpu_count") or n.gpus or 0) > 0 for n in rc.nodes)
@@ -132,6 +133,12 @@ class PlaybookPhase:
     def _prepare(self, rc: RunContext, nr: _NodeRun) -> None:
         node = nr.node
         nr.session = rc.connect(node, timeout=rc.env.timeouts.ssh_ready)
+        lead = rc.reused_from
+        if lead is not None and lead.setup_facts is not None:
+            # --reuse: the instance was checked and set up by the run before; only the benchmark runs again
+            nr.facts = dict(lead.setup_facts.get(node.rank) or node.facts)
+            rc.notify(f"reusing {lead.label}'s instance: preflight and set-up skipped")
+            return
         rc.ledger.mark(node.name, "ssh_ready")
         rc.notify("ssh ready" if len(rc.nodes) == 1 else f"node {node.rank}: ssh ready")
         nr.facts = dict(node.facts)
@@ -317,7 +324,8 @@ class PlaybookPhase:
         session = nr.session
         assert session is not None
         if action == "start":
-            session.run(f"mkdir -p {TELEMETRY_DIR}", timeout=60)
+            # a fresh folder: a reused instance (or a BYO host) still has the run before's samples
+            session.run(f"rm -rf -- {TELEMETRY_DIR} && mkdir -p {TELEMETRY_DIR}", timeout=60)
             session.put(SAMPLER, REMOTE_SAMPLER, 0o755)
             session.run(f"sh {REMOTE_SAMPLER} start {TELEMETRY_DIR}/telemetry.csv {TELEMETRY_DIR}/sampler.pid 1000",
                         timeout=60)

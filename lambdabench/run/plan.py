@@ -72,6 +72,7 @@ class SweepRequest:
     nodes: int = 1
     hosts: list[str] = field(default_factory=list)  # BYO machines: user@addr[:port][,label=…][,price=…]
     local: bool = False  # this machine as one more target
+    reuse: bool = False  # a type's repeats back to back on one instance: set-up paid once
 
 
 @dataclass
@@ -197,6 +198,21 @@ class SweepPlan:
     nodes: int = 1
     type_order: list[str] = field(default_factory=list)  # as the user gave them
     availability: list[TypeAvailability] = field(default_factory=list)  # the snapshot planned from
+    reuse: bool = False  # a launched type's repeats run back to back on its first run's instance
+
+    def leads(self) -> dict[str, list[PlannedRun]]:
+        """With --reuse: each launched type's first run (by label) and the runs that follow it on its instance."""
+        if not self.reuse:
+            return {}
+        by_type: dict[str, list[PlannedRun]] = {}
+        for r in sorted(self.runs, key=lambda r: r.repeat):
+            if r.target.launched:
+                by_type.setdefault(r.target.name, []).append(r)
+        return {rs[0].label: rs[1:] for rs in by_type.values()}
+
+    def followers(self) -> set[str]:
+        """Labels of the runs that launch nothing: they run on a lead's instance."""
+        return {f.label for rs in self.leads().values() for f in rs}
 
     @property
     def playbook(self) -> str:
@@ -221,6 +237,7 @@ class SweepPlan:
         return sum(self.worst_case_cents(r) for r in self.runs)
 
     def describe(self) -> list[dict[str, Any]]:
+        on = {f.label: lead for lead, rs in self.leads().items() for f in rs}
         out = []
         for i, r in enumerate(self.runs):
             itype = r.target.itype
@@ -237,6 +254,7 @@ class SweepPlan:
                 "max_minutes": self.max_minutes,
                 "worst_case": self.worst_case_cents(r) / 100,
                 "terminated_by_lambdabench": r.target.launched,
+                "on": on.get(r.label),
             })
         return out
 
@@ -257,6 +275,7 @@ class SweepPlan:
             "region": self.region,
             "max_parallel": self.max_parallel,
             "hosts": [r.target.host.spec for r in self.runs if r.target.host is not None],
+            "reuse": self.reuse,
         }
 
 
@@ -273,6 +292,9 @@ def plan_sweep(req: SweepRequest, *, availability: Sequence[TypeAvailability], r
         raise UsageError(f"--nodes {req.nodes} is out of range", "Use 1 to 16.")
     if req.max_parallel < 0:
         raise UsageError(f"--max-parallel {req.max_parallel} is negative", "Use 0 (all at once) or more.")
+    if req.reuse and req.nodes > 1:
+        raise UsageError("--reuse runs on one instance per type; it does not take --nodes yet",
+                         "Drop --reuse, or --nodes.")
     if req.max_run_minutes is not None and not (0 < req.max_run_minutes <= 7 * 24 * 60):
         raise UsageError(f"--max-run-minutes {req.max_run_minutes:g} is out of range",
                          "Use more than 0, at most a week (10080).")
@@ -313,6 +335,7 @@ def plan_sweep(req: SweepRequest, *, availability: Sequence[TypeAvailability], r
         nodes=req.nodes,
         type_order=[t.name for t in targets],
         availability=list(availability),
+        reuse=req.reuse,
     )
 
 
@@ -382,4 +405,5 @@ def plan_from_json(doc: dict[str, Any], runs: list[PlannedRun], *, max_cost_cent
         nodes=int(doc.get("nodes") or 1),
         type_order=list(doc.get("type_order") or []),
         availability=list(availability),
+        reuse=bool(doc.get("reuse")),
     )

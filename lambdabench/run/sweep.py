@@ -132,6 +132,7 @@ class SweepRunner:
         self._groups: dict[str, LaunchedGroup] = {}  # by run label: every launched instance, in memory
         self._reconcilers: list[threading.Thread] = []
         self._key_name: str | None = None
+        self._followers = plan.leads()  # --reuse: by lead label, the runs that follow it on its instance
 
     # -- events: never allowed to fail the sweep ----------------------------------------------------
 
@@ -236,20 +237,24 @@ class SweepRunner:
 
     # -- launching ----------------------------------------------------------------------------------
 
+    def _worst_case(self, run: PlannedRun) -> int:
+        """The run's worst case, and with --reuse that of every run that follows it on its instance."""
+        return sum(self.plan.worst_case_cents(r) for r in [run, *self._followers.get(run.label, [])])
+
     def _budget_allows(self, run: PlannedRun) -> bool:
         cap = self.plan.max_cost_cents
         if cap is None:
             return True
         with self._lock:
-            if self._committed_cents + self.plan.worst_case_cents(run) > cap:
+            if self._committed_cents + self._worst_case(run) > cap:
                 return False
-            self._committed_cents += self.plan.worst_case_cents(run)
+            self._committed_cents += self._worst_case(run)
             return True
 
     def _release_budget(self, run: PlannedRun) -> None:
         if self.plan.max_cost_cents is not None:
             with self._lock:
-                self._committed_cents -= self.plan.worst_case_cents(run)
+                self._committed_cents -= self._worst_case(run)
 
     def commit_spent(self, cents: int) -> None:
         """Money a resumed sweep already spent counts against its cap."""
@@ -263,7 +268,8 @@ class SweepRunner:
 
     def _launch_all(self, sweep_id: int) -> None:
         """The launcher: one run at a time, in plan order; capacity misses go to the back of the queue."""
-        queue = [r for r in self.plan.runs if r.run_id is not None]
+        following = self.plan.followers()
+        queue = [r for r in self.plan.runs if r.run_id is not None and r.label not in following]
         capacity_deadline = time.monotonic() + self.timeouts.capacity_wait
         retry_at: dict[int, float] = {}
         while queue and not self.stop.is_set():
@@ -276,8 +282,9 @@ class SweepRunner:
                 queue.append(run)
                 continue
             if not self._budget_allows(run):
-                self._skip(run, f"not launched: its worst case ${self.plan.worst_case_cents(run) / 100:.2f} "
-                                "would pass --max-cost")
+                why = f"not launched: its worst case ${self._worst_case(run) / 100:.2f} would pass --max-cost"
+                self._skip(run, why)
+                self._skip_followers(run, why)
                 continue
             while not self._slots.acquire(timeout=0.2):  # a free slot first, so finished runs' slots are reused
                 if self.stop.is_set():
@@ -289,22 +296,27 @@ class SweepRunner:
                 if outcome == "retry":
                     if time.monotonic() >= capacity_deadline:
                         self._fail(run, f"no capacity within {self.timeouts.capacity_wait:.0f}s")
+                        self._skip_followers(run, f"not run: {run.label} found no capacity")
                     else:
                         self.emit("say", "no capacity now; will retry", run.label)
                         retry_at[run.run_id] = time.monotonic() + self.timeouts.poll * 6
                         queue.append(run)
                 elif outcome == "stop-all":
-                    for other in queue:
-                        self._skip(other, "not launched: the account cannot launch (see the error above)")
+                    for other in [run, *queue]:
+                        if other is not run:
+                            self._skip(other, "not launched: the account cannot launch (see the error above)")
+                        self._skip_followers(other, "not run: the account cannot launch (see the error above)")
                     queue.clear()
                 continue
         for run in queue:
             self._skip(run, "not launched: the sweep was interrupted", cancelled=True)
+            self._skip_followers(run, "not run: the sweep was interrupted", cancelled=True)
 
     def _acquire(self, run: PlannedRun) -> str:
         """Launch the run's nodes (or take its BYO host) and start its worker; 'ok', 'retry' or 'stop-all'."""
         assert run.run_id is not None
         deadline = time.monotonic() + self.plan.max_run_seconds  # every billed minute counts, boot included
+        # --reuse: each run that follows on the instance gets its own maximum, counted from its own start
         if not run.target.launched:
             self._start_worker(run, None, deadline)
             return "ok"
@@ -330,6 +342,7 @@ class SweepRunner:
             self._slots.release()
             self._release_budget(run)
             self._skip(run, "not launched: the sweep was interrupted", cancelled=True)
+            self._skip_followers(run, "not run: the sweep was interrupted", cancelled=True)
             return "ok"
         except LaunchOutcomeUnknown as exc:
             # it may exist: its reservation stays open and is reconciled by its name in the background
@@ -343,6 +356,7 @@ class SweepRunner:
             self._slots.release()
             self._release_budget(run)
             self._fail(run, exc.one_line())
+            self._skip_followers(run, f"not run: {run.label} could not launch")
             if isinstance(exc, CloudError) and exc.family in ("auth", "account", "quota"):
                 return "stop-all"
             return "ok"
@@ -371,6 +385,10 @@ class SweepRunner:
             self._guard("a skipped run", self.ledger.record_error, "plan", "skipped", why, run_id=run.run_id)
             self._guard("a skipped run", self.ledger.set_run_status, run.run_id, "cancelled")
         self.emit("say", why, run.label)
+
+    def _skip_followers(self, run: PlannedRun, why: str, *, cancelled: bool = False) -> None:
+        for follower in self._followers.get(run.label, []):
+            self._skip(follower, why, cancelled=cancelled)
 
     def _fail(self, run: PlannedRun, why: str) -> None:
         self.result.failed[run.label] = why
@@ -413,15 +431,60 @@ class SweepRunner:
             failed = f"internal error: {type(exc).__name__}: {exc}"
             self._guard("the error", self.ledger.record_error, stage, "internal", failed, run_id=run.run_id)
         finally:
+            records = [rc] if rc is not None else []
+            followers = self._followers.get(run.label, []) if group is not None else []
+            if followers:
+                # --reuse: the lead's outcome is its own; the instance stays up for the runs that follow
+                self._conclude(run, None if cancelled else failed, completed)
+                records += self._follow(run, rc, followers)
             if group is not None:
-                self._end_group(run, group, keep=failed is not None and self.plan.keep_on_failure
-                                and not self.stop.is_set())
+                keep = (failed is not None or any(f.label in self.result.failed for f in followers))
+                self._end_group(run, group, keep=keep and self.plan.keep_on_failure and not self.stop.is_set())
             if host_row is not None:
                 self._release_host(host_row)
             self._slots.release()
+            if not followers:
+                self._conclude(run, None if cancelled else failed, completed)
+            for record in records:
+                self._guard("the run record", write_record, record)
+
+    def _follow(self, lead: PlannedRun, lead_rc: RunContext | None, followers: list[PlannedRun]) -> list[RunContext]:
+        """--reuse: the lead's type's other repeats, one after another on its instance, each its own run."""
+        contexts: list[RunContext] = []
+        # a failed benchmark leaves the instance usable; a failed boot, preflight or set-up does not
+        ready = lead_rc is not None and (lead_rc.setup_facts is not None or lead.label in self.result.succeeded)
+        for run in followers:
+            assert run.run_id is not None
+            if self.stop.is_set():
+                self._skip(run, "not run: the sweep was interrupted", cancelled=True)
+                continue
+            if not ready or lead_rc is None:
+                self._skip(run, f"not run: the instance of {lead.label} never finished its set-up")
+                continue
+            failed: str | None = None
+            completed = cancelled = False
+            self._guard("the run's start", self.ledger.set_run_status, run.run_id, "running")
+            deadline = time.monotonic() + self.plan.max_run_seconds
+            try:
+                rc = self._context(run, None, lead_rc.nodes, deadline)
+                rc.region, rc.reused_from = lead_rc.region, lead_rc
+                contexts.append(rc)
+                self.emit("stage", f"on {lead.label}'s instance ({lead_rc.rank0.address})", run.label)
+                self._guard("the reuse", self.ledger.record_metric, run.run_id, "reused_instance_of_run",
+                            float(lead_rc.run_id), source="reuse")
+                self._run_remote(rc)
+                completed = True
+            except Cancelled:
+                cancelled = True
+            except LambdabenchError as exc:
+                failed = exc.one_line()
+                self._guard("the error", self.ledger.record_error, "remote", type(exc).__name__, failed,
+                            run_id=run.run_id)
+            except Exception as exc:  # noqa: BLE001 - a bug must not skip teardown
+                failed = f"internal error: {type(exc).__name__}: {exc}"
+                self._guard("the error", self.ledger.record_error, "remote", "internal", failed, run_id=run.run_id)
             self._conclude(run, None if cancelled else failed, completed)
-            if rc is not None:
-                self._guard("the run record", write_record, rc)
+        return contexts
 
     def _wait_active(self, run: PlannedRun, launched: Any, deadline: float) -> Instance:
         assert self.poller is not None

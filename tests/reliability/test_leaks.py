@@ -519,3 +519,26 @@ def test_a_signal_at_every_phase_ends_with_nothing_billing(tmp_path: Path, share
 def shared() -> Any:
     with simulator(None, scale=300.0) as sim:
         yield sim
+
+
+# ---- issue 29: --reuse keeps one instance across a type's repeats; a signal still tears it down -----
+
+def test_a_signal_between_reused_repeats_ends_with_nothing_billing(tmp_path: Path, shared: Sim) -> None:
+    home = tmp_path / "home"
+    proc = popen_sweep(shared, home, "--gpus", "a10", "--playbook", "gpu-probe", "--repeat", "3", "--reuse")
+    wait_for(proc, "a10#2] reusing a10#1's instance")
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    assert "Traceback" not in err, err
+    assert proc.returncode != 0, err
+    with Ledger(home) as ledger:
+        rows = ledger.instances()
+        assert len(rows) == 1 and rows[0].gone is not None, rows  # one instance for the three repeats
+        runs = {r.params["label"]: r.status for r in ledger.runs()}
+        assert runs["a10#1"] == "succeeded" and runs["a10#3"] == "cancelled", runs
+        ids = {r.id for r in rows if r.id}
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline and [b for b in live(shared) if b["id"] in ids]:
+        time.sleep(0.05)
+    assert not [b for b in live(shared) if b["id"] in ids], "the reused instance is still billing"
+    record("leak:signal-TERM-reuse")
