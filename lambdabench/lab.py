@@ -158,6 +158,8 @@ class Lab:
         """Instance types with specs, price and the regions that have capacity now."""
         from lambdabench.cloud.gpus import resolve_gpu, short_name
 
+        if gpu is not None and not gpu.strip():
+            raise UsageError("--gpu is empty", "Give a GPU type (e.g. a10, 8xh100), or leave --gpu out for all.")
         avail = self.cloud.list_instance_types()
         if gpu:
             wanted = resolve_gpu(gpu, [a.instance_type for a in avail])
@@ -347,7 +349,10 @@ class Lab:
     def runner(self, plan: SweepPlan, *, name: str | None = None, events: Events | None = None,
                install_signal_handlers: bool = True, phase: RemotePhase | None = None) -> SweepRunner:
         """The scheduler for a plan, not yet started (its `stop` event is the programmatic Ctrl-C)."""
+        from lambdabench.run.plan import check_sweep_name
         from lambdabench.run.sweep import SweepRunner
+
+        check_sweep_name(name)
 
         return SweepRunner(
             plan, cloud=self.cloud if any(r.target.launched for r in plan.runs) else None, ledger=self.ledger,

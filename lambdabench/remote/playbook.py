@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import math
 import re
 import time
 import uuid
@@ -20,6 +21,10 @@ from lambdabench.secrets import Secret, StreamRedactor, redact
 
 STEP_KINDS = ("run", "sudo", "script", "put", "get")
 VAR_TYPES = ("str", "int", "float", "bool", "choice")
+# An int var with no declared `min`/`max` still fits a signed 32-bit int: the values end as argparse
+# ints that reach C ints, CUDA grid sizes and numpy seeds (a guess at the narrowest common receiver,
+# not a documented limit); a playbook widens or narrows it with min:/max:.
+INT_DEFAULT_RANGE = (-(2**31), 2**31 - 1)
 REMOTE_ROOT = ".lambdabench"  # under $HOME on the instance: jobs/, scripts/, secrets/
 # A container step's time limit is enforced inside the container (killing the `docker exec` client
 # leaves the process running on the GPU): `timeout -s INT` at the step's timeout, KILL this much later,
@@ -269,15 +274,23 @@ class VarSpec:
     choices: list[str] = field(default_factory=list)
     description: str = ""
     line: int = 0
+    min: float | None = None  # int/float: the smallest value accepted (None: INT_DEFAULT_RANGE for ints)
+    max: float | None = None
 
     def coerce(self, raw: Any) -> Any:
         """The typed value of raw (a CLI string or a YAML scalar); UsageError when it does not fit."""
         text = str(raw).strip() if not isinstance(raw, bool) else raw
         try:
             if self.type == "int":
-                return int(text)
+                if isinstance(raw, float) or len(str(text)) > 40:
+                    raise ValueError(text)  # 40 digits: far past any range, and int() of huge text is slow
+                return self._in_range(int(text))
             if self.type == "float":
-                return float(text)
+                number = float(text)
+                if not math.isfinite(number):
+                    raise UsageError(f"var {self.name} must be a finite number, got {_shown(raw)}",
+                                     f"e.g. --set {self.name}=1.5")
+                return self._in_range(number)
             if self.type == "bool":
                 if isinstance(text, bool):
                     return text
@@ -289,15 +302,41 @@ class VarSpec:
                 raise ValueError(text)
         except ValueError:
             raise UsageError(
-                f"var {self.name} must be {self.type}, got {raw!r}", f"e.g. --set {self.name}=…"
+                f"var {self.name} must be {self.type}, got {_shown(raw)}", f"e.g. --set {self.name}=…"
             ) from None
         value = str(raw)
         if self.type == "choice" and value not in self.choices:
             raise UsageError(
-                f"var {self.name} must be one of {', '.join(self.choices)}, got {raw!r}",
+                f"var {self.name} must be one of {', '.join(self.choices)}, got {_shown(raw)}",
                 f"--set {self.name}={self.choices[0]}",
             )
         return value
+
+    def bounds(self) -> tuple[float | None, float | None]:
+        """The range a value must fall in (ints default to INT_DEFAULT_RANGE)."""
+        if self.type == "int":
+            low, high = INT_DEFAULT_RANGE
+            return (low if self.min is None else self.min, high if self.max is None else self.max)
+        return self.min, self.max
+
+    def _in_range(self, number: Any) -> Any:
+        low, high = self.bounds()
+        if (low is not None and number < low) or (high is not None and number > high):
+            shown = (f"{_num(low)} to {_num(high)}" if low is not None and high is not None
+                     else f"at least {_num(low)}" if low is not None else f"at most {_num(high)}")
+            raise UsageError(f"var {self.name} must be {shown}, got {number!r}",
+                             f"e.g. --set {self.name}={_num(next(x for x in (self.default, low, high) if x is not None))}")
+        return number
+
+
+def _shown(raw: Any) -> str:
+    """A value for an error line: repr, cut short (a 100,000-character --set stays one readable line)."""
+    text = repr(raw)
+    return text if len(text) <= 60 else text[:57] + "…"
+
+
+def _num(value: Any) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
 
 
 @dataclass
@@ -462,6 +501,18 @@ def _load_playbook(path: Path) -> Playbook:
         v = VarSpec(
             vname, vtype, spec.get("default"), choices, str(spec.get("description", "")), _line(spec)
         )
+        for bound in ("min", "max"):
+            if bound not in spec:
+                continue
+            value = spec[bound]
+            if vtype not in ("int", "float"):
+                raise fail(spec, f"var {vname}: `{bound}` applies to int and float vars only", bound)
+            if isinstance(value, bool) or not isinstance(value, int if vtype == "int" else (int, float)) \
+                    or not math.isfinite(value):
+                raise fail(spec, f"var {vname}: `{bound}` must be a finite {vtype}", bound)
+            setattr(v, bound, value)
+        if v.min is not None and v.max is not None and v.min > v.max:
+            raise fail(spec, f"var {vname}: `min` is above `max`", "min")
         if v.default is not None:
             try:
                 v.default = v.coerce(v.default)

@@ -369,6 +369,9 @@ def build_report(
     """
     if not 0 < reward_fraction <= 1 or not 0 < saturation_fraction <= 1:
         raise UsageError("reward and saturation fractions must lie in (0, 1]", "e.g. 0.9 for 90 %")
+    if reward_target is not None and not math.isfinite(reward_target):
+        # -inf is "reached" by every run at its first point, nan by none: both would report nonsense
+        raise UsageError(f"--reward-target {reward_target} is not a finite number", "e.g. --reward-target 250.")
     now = time.time() if now is None else now
     if sweep_ids is None:
         latest = ledger.latest_sweep()

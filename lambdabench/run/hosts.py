@@ -71,12 +71,20 @@ def parse_host(spec: str, *, ssh_config: Path | None = None) -> HostSpec:
     opts: dict[str, str] = {}
     for opt in options:
         key, sep, value = opt.partition("=")
+        key = key.strip()
         if not sep or key not in ("label", "price", "key"):
             raise UsageError(f"--host {spec!r}: {opt!r} is not label=, price= or key=",
                              "Write e.g. --host ubuntu@10.0.0.5:22,label=ws4090,price=0.")
-        opts[key] = value
+        if key in opts:
+            raise UsageError(f"--host {spec!r}: {key}= is given twice", f"Give {key}= once.")
+        if not value.strip():
+            raise UsageError(f"--host {spec!r}: {key}= is empty", f"Give a value, or leave {key}= out.")
+        opts[key] = value.strip()
     price = _price(spec, opts.get("price", "0"))
     if head == LOCAL:
+        if "key" in opts:
+            raise UsageError(f"--host {spec!r}: this machine is reached without SSH, so key= means nothing",
+                             "Leave key= out for local.")
         label = _label(spec, opts.get("label", LOCAL))
         return HostSpec(text, "local", label, price)
     m = _HOSTPART.match(head)
@@ -100,7 +108,7 @@ def parse_host(spec: str, *, ssh_config: Path | None = None) -> HostSpec:
     port_n = int(port) if port else None
     if port_n is not None and not 0 < port_n < 65536:
         raise UsageError(f"--host {spec!r}: port {port_n} is not 1-65535")
-    label = _label(spec, opts.get("label") or (alias or addr))
+    label = _label(spec, opts["label"]) if "label" in opts else _derived_label(alias or addr)
     return HostSpec(text, "host", label, price, addr, user, port_n, key_path, alias)
 
 
@@ -122,10 +130,19 @@ def _price(spec: str, text: str) -> int:
 
 
 def _label(spec: str, label: str) -> str:
-    label = label.replace(":", "-")
+    """A label the user gave: used as written, or refused."""
     if not _LABEL.match(label):
-        raise UsageError(f"--host {spec!r}: label {label!r} must be letters, digits, '.', '_' or '-'")
+        raise UsageError(f"--host {spec!r}: label {label!r} must be 1-40 letters, digits, '.', '_' or '-', "
+                         "starting with a letter or digit", "e.g. label=ws4090")
     return label
+
+
+def _derived_label(addr: str) -> str:
+    """A label made from the address when none is given: always valid (an IPv6 address, a long name)."""
+    text = re.sub(r"[^A-Za-z0-9._-]+", "-", addr).strip("-._")
+    if ":" in addr:
+        text = f"ipv6-{text}"
+    return text[:40].rstrip("-._") or "host"
 
 
 def _ssh_config_entry(name: str, path: Path | None) -> dict[str, str]:

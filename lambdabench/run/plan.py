@@ -41,6 +41,27 @@ def expected_boot_seconds(itype: InstanceType) -> float:
     return 5 * 60.0
 
 
+SWEEP_NAME_MAX = 200  # a name is a report heading, not a document
+
+
+def check_sweep_name(name: str | None) -> None:
+    """A sweep's --name: printable, at most SWEEP_NAME_MAX characters (it heads every report)."""
+    if name is None:
+        return
+    if len(name) > SWEEP_NAME_MAX:
+        raise UsageError(f"--name is {len(name):,} characters long", f"Keep it to {SWEEP_NAME_MAX}.")
+    if not name.strip() or not name.isprintable():
+        raise UsageError(f"--name {name[:60]!r} must be printable text (no control characters), not blank",
+                         "e.g. --name 'h100 vs a100, 4096 envs'")
+
+
+def check_playbook_name(name: str | None) -> None:
+    """--playbook "" is a mistake (an unset shell variable), not a request for the default."""
+    if name is not None and not name.strip():
+        raise UsageError("--playbook is empty", f"Name one (see `lambdabench playbooks list`), or leave "
+                         f"--playbook out for the default ({DEFAULT_BENCHMARK}).")
+
+
 def parse_sets(pairs: Sequence[str]) -> dict[str, str]:
     """`--set key=value` pairs; the value is kept verbatim (it is quoted wherever it is used)."""
     out: dict[str, str] = {}
@@ -298,10 +319,15 @@ def plan_sweep(req: SweepRequest, *, availability: Sequence[TypeAvailability], r
     if req.max_run_minutes is not None and not (0 < req.max_run_minutes <= 7 * 24 * 60):
         raise UsageError(f"--max-run-minutes {req.max_run_minutes:g} is out of range",
                          "Use more than 0, at most a week (10080).")
+    check_sweep_name(req.name)
+    check_playbook_name(req.playbook)
     hosts = parse_hosts(req.hosts, local=req.local, ssh_config=env.ssh_config)
     if not req.gpus.strip() and not hosts:
         raise UsageError("nothing to benchmark", "Give --gpus (e.g. a10,h100), --host user@addr or --local.")
     names = parse_gpu_list(req.gpus) if req.gpus.strip() else []
+    if req.nodes > 1 and not names:
+        raise UsageError(f"--nodes {req.nodes} applies to Lambda types only: your own machines run one node each",
+                         "Add --gpus (e.g. --gpus 8xh100 --nodes 2), or drop --nodes.")
     max_cost_cents = None
     if req.max_cost is not None:
         max_cost_cents = int(parse_dollars(req.max_cost) * Decimal(100))

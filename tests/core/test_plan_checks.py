@@ -1,0 +1,150 @@
+"""What planning can check is checked before anything starts (issue 31): one line, non-zero, nothing launched."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from lambdabench.errors import UsageError
+from lambdabench.run.plan import SweepPlan, SweepRequest
+from lambdabench.sim.core import SimCloud
+from lambdabench.sim.scenario import Scenario
+from lambdabench.sim.server import SimServer
+from lambdabench.simulate import client_env
+from tests.core.clihelp import assert_one_line_error, run
+
+SCALE = 600.0
+
+
+def plan(tmp_path: Path, gpus: str = "a10", **kw: Any) -> SweepPlan:
+    """plan_sweep on a fixed one-type snapshot (no cloud needed)."""
+    from lambdabench.cloud.models import InstanceType, Region, TypeAvailability
+    from lambdabench.run.env import RunEnv, Timeouts
+    from lambdabench.run.plan import plan_sweep
+
+    avail = [TypeAvailability(InstanceType("gpu_1x_a10", "1x A10 (24 GB PCIe)", "A10 (24 GB PCIe)", 129, gpus=1),
+                              (Region("us-east-1"),))]
+    env = RunEnv(tmp_path, Timeouts.for_scale(1), ssh_config=kw.pop("ssh_config", None))
+    return plan_sweep(SweepRequest(gpus, **kw), availability=avail, regions=["us-east-1"], env=env,
+                      ngc_key_present=False)
+
+
+@pytest.fixture
+def server() -> Iterator[tuple[SimCloud, dict[str, str]]]:
+    core = SimCloud(Scenario(), time_scale=SCALE)
+    srv = SimServer(core, extra_env=client_env(SCALE)).start()
+    yield core, {**srv.env(), "LAMBDABENCH_RETRY_BUDGET": "3"}
+    srv.stop()
+    core.close()
+
+
+# ---- item 3: playbook variables, --reward-target, --playbook "", types --gpu "", --name ----------------
+
+
+@pytest.mark.parametrize(("sets", "needle"), [
+    ({"num_envs": "-5"}, "num_envs must be 1 to 2147483647"),
+    ({"num_envs": "0"}, "num_envs must be 1 to"),
+    ({"num_envs": "99999999999999999999999"}, "num_envs must be 1 to 2147483647"),
+    ({"num_envs": "9" * 100_000}, "num_envs must be int"),
+    ({"seed": "-2"}, "seed must be -1 to"),
+    ({"max_iterations": "-1"}, "max_iterations must be 0 to"),
+])
+def test_int_vars_have_ranges(tmp_path: Path, sets: dict[str, str], needle: str) -> None:
+    with pytest.raises(UsageError, match=needle) as err:
+        plan(tmp_path, playbook="isaaclab3-train", sets=sets)
+    assert len(err.value.one_line()) < 300
+    ok = plan(tmp_path, playbook="isaaclab3-train", sets={"num_envs": "1", "seed": "-1", "max_iterations": "0"})
+    assert ok.variables["num_envs"] == "1"
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "-inf", "1e999"])
+def test_float_vars_must_be_finite_and_in_range(tmp_path: Path, value: str) -> None:
+    with pytest.raises(UsageError, match="rep_seconds must be"):
+        plan(tmp_path, playbook="mjx-locomotion", sets={"rep_seconds": value})
+    with pytest.raises(UsageError, match="rep_seconds must be at least 0.01"):
+        plan(tmp_path, playbook="mjx-locomotion", sets={"rep_seconds": "0"})
+
+
+def test_playbook_min_max_are_validated(tmp_path: Path) -> None:
+    from lambdabench.errors import PlaybookError
+    from lambdabench.remote.playbook import load_playbook
+
+    book = tmp_path / "b.yaml"
+    for vars_, needle in [("{type: str, min: 1}", "int and float vars only"), ("{type: int, min: 1.5}", "finite int"),
+                          ("{type: int, min: 5, max: 1}", "above"), ("{type: int, default: 0, min: 1}", "default"),
+                          ("{type: float, max: .inf}", "finite float")]:
+        book.write_text(f"name: b\nvars:\n  n: {vars_}\nsteps: []\n")
+        with pytest.raises(PlaybookError, match=needle):
+            load_playbook(book)
+
+
+def test_empty_playbook_and_long_or_control_names_are_refused(tmp_path: Path) -> None:
+    with pytest.raises(UsageError, match="--playbook is empty"):
+        plan(tmp_path, playbook="")
+    with pytest.raises(UsageError, match="100,000 characters"):
+        plan(tmp_path, name="n" * 100_000)
+    with pytest.raises(UsageError, match="printable"):
+        plan(tmp_path, name="red \x1b[31mALERT\x1b[0m")
+    assert plan(tmp_path, name="h100 vs a100").runs
+
+
+def test_cli_dry_run_refuses_bad_values_and_launches_nothing(server: tuple[SimCloud, dict[str, str]]) -> None:
+    core, env = server
+    base = ["sweep", "--gpus", "a10", "--dry-run"]
+    for args, needle in [
+        (["--playbook", "isaaclab3-train", "--set", "num_envs=-5"], "num_envs must be 1 to"),
+        (["--playbook", "isaaclab3-train", "--set", "num_envs=99999999999999999999999"], "num_envs must be"),
+        (["--playbook", ""], "--playbook is empty"),
+        (["--name", "x" * 100_000], "100,000 characters"),
+    ]:
+        line = assert_one_line_error(run(base + args, env), needle)
+        assert len(line) < 400, line
+    for value in ("nan", "inf", "-inf"):
+        assert_one_line_error(run(["report", "--reward-target", value], env), "not a finite number")
+    assert_one_line_error(run(["types", "--gpu", ""], env), "--gpu is empty")
+    assert_one_line_error(run(["types", "--gpu", "  "], env), "--gpu is empty")
+    assert not [r for r in core.requests() if r["path"].endswith("/launch")]
+
+
+# ---- item 2: labels, label=/key=/price= given twice or empty, --nodes without launched types -----------
+
+
+def test_labels_derived_from_addresses_are_always_valid(tmp_path: Path) -> None:
+    from lambdabench.run.hosts import parse_host, parse_hosts
+
+    assert parse_host("[::1]:2201").label == "ipv6-1"
+    assert parse_host("ubuntu@[fe80::1]").label == "ipv6-fe80-1"
+    long_name = "gpu-box-" + "a" * 50 + ".example.com"
+    h = parse_host(f"ubuntu@{long_name}")
+    assert h.addr == long_name and len(h.label) <= 40 and h.label.startswith("gpu-box-")
+    assert parse_host("[::1]:2201,label=loop6").label == "loop6"
+    two = parse_hosts(["[::1]:2201", "127.0.0.1:2202"])
+    assert [x.type_name for x in two] == ["host:ipv6-1", "host:127.0.0.1"]
+    assert plan(tmp_path, gpus="", hosts=["[::1]:2201"]).runs[0].target.name == "host:ipv6-1"
+
+
+@pytest.mark.parametrize(("spec", "needle"), [
+    ("h1,label=a,label=b", "label= is given twice"),
+    ("h1,price=1,price=2", "price= is given twice"),
+    ("h1,key=/a,key=/b", "key= is given twice"),
+    ("h1,label=", "label= is empty"),
+    ("h1,key=", "key= is empty"),
+    ("local,key=/tmp/id", "without SSH"),
+    ("h1,label=-x", "starting with a letter"),
+    ("h1,label=" + "x" * 41, "1-40"),
+])
+def test_host_options_once_and_meaningful(tmp_path: Path, spec: str, needle: str) -> None:
+    from lambdabench.run.hosts import parse_host
+
+    with pytest.raises(UsageError, match=needle):
+        parse_host(spec)
+
+
+def test_nodes_with_only_own_machines_is_refused(tmp_path: Path) -> None:
+    for kw in ({"local": True}, {"hosts": ["ubuntu@10.0.0.5"]}):
+        with pytest.raises(UsageError, match="--nodes 2 applies to Lambda types only"):
+            plan(tmp_path, gpus="", nodes=2, **kw)
+    assert plan(tmp_path, gpus="", nodes=1, local=True).runs
