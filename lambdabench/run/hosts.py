@@ -6,7 +6,9 @@ their ledger rows are of kind `host`/`local`, which gc and `down` leave alone.
 
 Spec syntax: `[user@]addr[:port][,label=NAME][,price=USD_PER_HOUR][,key=PATH]`, or `local`.
 An alias is resolved like OpenSSH does for the keys lambdabench needs (HostName, User, Port,
-IdentityFile; `Host` patterns, first value wins: ssh_config(5)); ProxyJump/ProxyCommand are refused.
+IdentityFile), through Include and Match, tokens expanded (remote/sshconfig.py; `ssh -G` where only
+ssh can tell); ProxyJump/ProxyCommand are refused, and so is a private key that cannot be used
+(missing, a folder, unreadable, not a key, passphrase-protected) — at plan time, not after the SSH window.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ class HostSpec:
     port: int | None = None  # None: 22
     key_path: Path | None = None  # None: lambdabench's own key
     alias: str | None = None  # the ~/.ssh/config Host it came from
+    key_from: str | None = None  # where key_path came from: "key=" or "~/.ssh/config"
 
     @property
     def type_name(self) -> str:
@@ -93,7 +96,8 @@ def parse_host(spec: str, *, ssh_config: Path | None = None) -> HostSpec:
     user, addr, port = m["user"], m["addr"].strip("[]"), m["port"]
     alias = None
     key_path = _home_path(opts["key"], ssh_config) if opts.get("key") else None
-    resolved = _ssh_config_entry(addr, ssh_config)
+    key_from = "key=" if key_path is not None else None
+    resolved = _ssh_config_entry(spec, addr, ssh_config)
     if resolved:
         alias = addr
         for key, shown in (("proxyjump", "ProxyJump"), ("proxycommand", "ProxyCommand")):
@@ -104,12 +108,51 @@ def parse_host(spec: str, *, ssh_config: Path | None = None) -> HostSpec:
         user = user or resolved.get("user")
         port = port or resolved.get("port")
         if key_path is None and resolved.get("identityfile"):
-            key_path = _home_path(resolved["identityfile"], ssh_config)
+            key_path, key_from = Path(resolved["identityfile"]), "~/.ssh/config"
     port_n = int(port) if port else None
     if port_n is not None and not 0 < port_n < 65536:
         raise UsageError(f"--host {spec!r}: port {port_n} is not 1-65535")
     label = _label(spec, opts["label"]) if "label" in opts else _derived_label(alias or addr)
-    return HostSpec(text, "host", label, price, addr, user, port_n, key_path, alias)
+    return HostSpec(text, "host", label, price, addr, user, port_n, key_path, alias, key_from)
+
+
+def check_host_keys(hosts: Sequence[HostSpec]) -> None:
+    """Every private key a host names can be used as it is: else one line now, not a 10-minute SSH retry."""
+    for host in hosts:
+        if host.key_path is not None:
+            _check_key(host)
+
+
+def _check_key(host: HostSpec) -> None:
+    import paramiko
+
+    path = host.key_path
+    assert path is not None
+    what = f"--host {host.spec!r}: the private key {path} (from {host.key_from or 'key='})"
+    fix = "Give key=PATH to a private key without a passphrase (or leave key= out: lambdabench's own key)."
+    if not path.exists():
+        raise UsageError(f"{what} does not exist", fix)
+    if path.is_dir():
+        raise UsageError(f"{what} is a folder, not a key file", fix)
+    try:
+        with path.open("rb") as f:
+            f.read(1)
+    except OSError as exc:
+        raise UsageError(f"{what} cannot be read: {exc.strerror}", "Check its owner and mode (chmod 600).") from None
+    encrypted = False
+    # the key classes paramiko's client tries for key_filename (the connector's own path to it)
+    for cls in (paramiko.Ed25519Key, paramiko.ECDSAKey, paramiko.RSAKey):
+        try:
+            cls.from_private_key_file(str(path))
+            return
+        except paramiko.PasswordRequiredException:
+            encrypted = True
+        except (paramiko.SSHException, ValueError, TypeError, IndexError, UnicodeError):
+            continue
+    if encrypted:
+        raise UsageError(f"{what} is protected by a passphrase, which lambdabench cannot type (it uses no agent)",
+                         "Use a key without a passphrase for this host (ssh-keygen -t ed25519 -N '').")
+    raise UsageError(f"{what} is not an Ed25519, ECDSA or RSA private key", fix)
 
 
 def _home_path(text: str, ssh_config: Path | None) -> Path:
@@ -145,42 +188,50 @@ def _derived_label(addr: str) -> str:
     return text[:40].rstrip("-._") or "host"
 
 
-def _ssh_config_entry(name: str, path: Path | None) -> dict[str, str]:
-    """The OpenSSH settings for `name` (first value wins, Host patterns as ssh_config(5)); {} if none."""
-    import fnmatch
+def _ssh_config_entry(spec: str, name: str, path: Path | None) -> dict[str, str]:
+    """The OpenSSH settings for `name` when the config names it (an alias), IdentityFile expanded; {} if not."""
+    from lambdabench.remote import sshconfig
 
-    if path is None:
+    if path is None or not path.is_file():
         return {}
+    home = path.parent.parent
     try:
-        lines = path.read_text().splitlines()
-    except OSError:
-        return {}
-    found: dict[str, str] = {}
-    applies = True  # options before the first Host line apply to every host
-    matched_any = False
-    for raw in lines:
-        line = raw.strip()
-        if not line or line.startswith("#"):
-            continue
-        key, _, value = _split(line)
-        key = key.lower()
-        if key == "host":
-            pats = value.split()
-            pos = [p for p in pats if not p.startswith("!")]
-            neg = [p[1:] for p in pats if p.startswith("!")]
-            applies = any(fnmatch.fnmatch(name, p) for p in pos) and not any(fnmatch.fnmatch(name, p) for p in neg)
-            matched_any = matched_any or (applies and any(p == name for p in pos))
-            continue
-        if key == "match":
-            applies = False  # Match blocks need evaluation we do not do
-            continue
-        if applies and key not in found:
-            found[key] = value.strip().strip('"')
-    return found if matched_any else {}
+        res = sshconfig.resolve(name, path, home=home)
+        if not res.named:
+            return {}
+        out = {k: v for k, v in res.options.items() if k != "identityfile"}
+        if res.identityfiles:
+            out["identityfile"] = str(sshconfig.identity_path(res.identityfiles[0], name, res, home=home))
+        return out
+    except sshconfig.NeedsSsh as exc:
+        try:
+            found = _from_ssh_g(name, path, home)
+        except sshconfig.ConfigProblem as problem:
+            raise UsageError(f"--host {spec!r}: {problem}", "Fix ~/.ssh/config, or give the host's address.") from None
+        if found is None:
+            raise UsageError(f"--host {spec!r}: ~/.ssh/config uses {exc}, which only ssh evaluates, and no ssh "
+                             "binary is installed", "Give the host's own address (user@addr:port,key=PATH).") from None
+        return found
+    except sshconfig.ConfigProblem as exc:
+        raise UsageError(f"--host {spec!r}: ~/.ssh/config: {exc}", "Fix the file, or give the host's address.") from None
 
 
-def _split(line: str) -> tuple[str, str, str]:
-    m = re.match(r"^(\S+?)(?:\s*=\s*|\s+)(.*)$", line)
-    if not m:
-        return line, "", ""
-    return m.group(1), "", m.group(2)
+def _from_ssh_g(name: str, path: Path, home: Path) -> dict[str, str] | None:
+    """What `ssh -G` says differs from its defaults for `name` (None: no ssh binary)."""
+    import os
+
+    from lambdabench.remote import sshconfig
+
+    given = sshconfig.ssh_g(name, path)
+    defaults = sshconfig.ssh_g(name, Path(os.devnull))
+    if given is None or defaults is None:
+        return None
+    out: dict[str, str] = {k: given[k][0] for k in ("hostname", "user", "port")
+                           if k in given and given[k] != defaults.get(k)}
+    for k in ("proxyjump", "proxycommand"):
+        if k in given and given[k][0].lower() != "none":
+            out[k] = given[k][0]
+    extra = [f for f in given.get("identityfile", []) if f not in defaults.get("identityfile", [])]
+    if extra:
+        out["identityfile"] = str(home) + extra[0][1:] if extra[0].startswith("~") else extra[0]
+    return out

@@ -305,7 +305,7 @@ def plan_sweep(req: SweepRequest, *, availability: Sequence[TypeAvailability], r
     """Resolve names against one instance-types snapshot and price the plan; raises before anything launches."""
     from lambdabench.cloud.gpus import parse_gpu_list, resolve_gpu
     from lambdabench.cost import parse_dollars
-    from lambdabench.run.hosts import parse_hosts
+    from lambdabench.run.hosts import check_host_keys, parse_hosts
 
     if req.repeat < 1 or req.repeat > 100:
         raise UsageError(f"--repeat {req.repeat} is out of range", "Use 1 to 100.")
@@ -322,6 +322,7 @@ def plan_sweep(req: SweepRequest, *, availability: Sequence[TypeAvailability], r
     check_sweep_name(req.name)
     check_playbook_name(req.playbook)
     hosts = parse_hosts(req.hosts, local=req.local, ssh_config=env.ssh_config)
+    check_host_keys(hosts)
     if not req.gpus.strip() and not hosts:
         raise UsageError("nothing to benchmark", "Give --gpus (e.g. a10,h100), --host user@addr or --local.")
     names = parse_gpu_list(req.gpus) if req.gpus.strip() else []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -148,3 +149,137 @@ def test_nodes_with_only_own_machines_is_refused(tmp_path: Path) -> None:
         with pytest.raises(UsageError, match="--nodes 2 applies to Lambda types only"):
             plan(tmp_path, gpus="", nodes=2, **kw)
     assert plan(tmp_path, gpus="", nodes=1, local=True).runs
+
+
+# ---- item 1: your own machines — keys, Include, Match, tokens; ssh -G is the reference ----------------
+
+
+def _write_key(path: Path, passphrase: bytes | None = None) -> Path:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    enc = serialization.BestAvailableEncryption(passphrase) if passphrase else serialization.NoEncryption()
+    path.write_bytes(Ed25519PrivateKey.generate().private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.OpenSSH, enc))
+    path.chmod(0o600)
+    return path
+
+
+def _text(path: Path, text: str) -> Path:
+    path.write_text(text)
+    return path
+
+
+def _ssh_home(tmp_path: Path, config: str) -> Path:
+    ssh = tmp_path / "u" / ".ssh"
+    ssh.mkdir(parents=True, exist_ok=True)
+    (ssh / "config").write_text(config)
+    return ssh / "config"
+
+
+@pytest.mark.parametrize("kind", ["missing", "folder", "passwd", "public", "passphrase"])
+def test_unusable_keys_are_refused_at_plan_time(tmp_path: Path, kind: str) -> None:
+    key = {"missing": lambda: tmp_path / "nonexistent",
+           "folder": lambda: tmp_path,
+           "passwd": lambda: Path("/etc/passwd"),
+           "public": lambda: _text(tmp_path / "id.pub", "ssh-ed25519 AAAA x\n"),
+           "passphrase": lambda: _write_key(tmp_path / "id_enc", b"secret")}[kind]()
+    needle = {"missing": "does not exist", "folder": "is a folder", "passwd": "not an Ed25519, ECDSA or RSA",
+              "public": "not an Ed25519", "passphrase": "passphrase"}[kind]
+    with pytest.raises(UsageError, match=needle):
+        plan(tmp_path, gpus="", hosts=[f"ubuntu@10.0.0.5,key={key}"])
+    # the same key named by ~/.ssh/config's IdentityFile
+    cfg = _ssh_home(tmp_path, f"Host ws\n  HostName 10.0.0.5\n  IdentityFile {key}\n")
+    with pytest.raises(UsageError, match=f"from ~/.ssh/config.*{needle}"):
+        plan(tmp_path, gpus="", hosts=["ws"], ssh_config=cfg)
+    good = _write_key(tmp_path / "id_ok")
+    assert plan(tmp_path, gpus="", hosts=[f"ubuntu@10.0.0.5,key={good}"]).runs[0].target.host.key_path == good
+
+
+def test_include_match_and_tokens_are_followed(tmp_path: Path) -> None:
+    from lambdabench.run.hosts import parse_host
+
+    cfg = _ssh_home(tmp_path, "Include conf.d/*.conf\n"
+                              "Host ws\n  HostName %h.local\n  User alice\n"
+                              "Match originalhost jumpy\n  HostName 10.0.0.6\n  ProxyJump bastion\n"
+                              "Match host 10.0.0.7\n  User carol\n"
+                              "Host *\n  Port 2200\n")
+    (cfg.parent / "conf.d").mkdir()
+    (cfg.parent / "conf.d" / "lab.conf").write_text("Host inc\n  HostName 10.0.0.7\n  IdentityFile ~/.ssh/id_%h\n")
+    ws = parse_host("ws", ssh_config=cfg)
+    assert (ws.addr, ws.user, ws.port, ws.label) == ("ws.local", "alice", 2200, "ws")
+    inc = parse_host("inc", ssh_config=cfg)
+    assert (inc.addr, inc.user, inc.port) == ("10.0.0.7", "carol", 2200)
+    assert inc.key_path == cfg.parent / "id_10.0.0.7" and inc.alias == "inc"
+    with pytest.raises(UsageError, match="ProxyJump"):
+        parse_host("jumpy", ssh_config=cfg)
+    # a name nothing names is not an alias: the settings' user and port, as before
+    plain = parse_host("10.0.0.9", ssh_config=cfg)
+    assert (plain.addr, plain.user, plain.port, plain.alias) == ("10.0.0.9", None, None, None)
+
+
+def test_a_cli_dry_run_says_the_real_cause(server: tuple[SimCloud, dict[str, str]], tmp_path: Path) -> None:
+    core, env = server
+    home = Path(os.environ["HOME"])  # the hermetic fixture's user home
+    (home / ".ssh").mkdir(exist_ok=True)
+    (home / ".ssh" / "config").write_text("Include ~/.ssh/more\n")
+    (home / ".ssh" / "more").write_text("Match originalhost gpubox\n  HostName 10.0.0.5\n  ProxyJump bastion\n")
+    for args, needle in [(["--host", "ubuntu@127.0.0.1:2222,key=/nonexistent"], "does not exist"),
+                         (["--host", "ubuntu@127.0.0.1:2222,key=/etc/passwd"], "not an Ed25519"),
+                         (["--host", "gpubox"], "ProxyJump")]:
+        assert_one_line_error(run(["sweep", *args, "--dry-run"], {**env, "HOME": str(home)}), needle)
+    assert not [r for r in core.requests() if r["path"].endswith("/launch")]
+
+
+SSH = __import__("shutil").which("ssh")
+
+CONFIGS = [
+    "Host ws\n  HostName %h.local\n  User alice\n  Port 2201\n  IdentityFile /k/id_%h_%r_%p\nHost *\n  User nobody\n",
+    "Host * !skip\n  Port 2202\nHost ws skip\n  HostName 10.1.1.1\n",
+    "Match originalhost ws\n  HostName 10.2.2.2\nMatch host 10.2.2.2\n  User bob\n  ProxyJump j1\n",
+    "Match !host ws,other\n  User nope\nHost ws\n  User second\n",
+    "Host ws\n  Include {inc}\nHost other\n  Include {inc2}\n",
+    "Match final host 10.3.3.3\n  User fin\nHost ws\n  HostName 10.3.3.3\n",
+    "HostName=10.4.4.4\nPort=2204\n",
+    "Host \"ws\"\n  HostName \"10.5.5.5\"\n  IdentityFile \"/k/with space\"\n",
+    "Match user root\n  Port 2206\nHost ws\n  HostName 10.6.6.6\n",
+]
+
+
+@pytest.mark.skipif(SSH is None, reason="no ssh binary to compare with")
+@pytest.mark.parametrize("text", CONFIGS)
+def test_resolution_agrees_with_ssh_g(tmp_path: Path, text: str) -> None:
+    """Our reading of a config equals `ssh -G`'s for hostname, user, port, IdentityFile, ProxyJump."""
+    import getpass
+    import pwd
+
+    from lambdabench.remote import sshconfig
+
+    inc, inc2 = tmp_path / "inc.conf", tmp_path / "inc2.conf"
+    inc.write_text("HostName 10.7.7.7\nHost other2\n  User x\n")
+    inc2.write_text("HostName 10.8.8.8\n")
+    cfg = tmp_path / "config"
+    cfg.write_text(text.format(inc=inc, inc2=inc2))
+    home = Path(pwd.getpwuid(os.getuid()).pw_dir)  # ssh expands ~ and %d from the passwd entry
+    user = getpass.getuser()
+    for name in ("ws", "other", "skip", "plain"):
+        ours = sshconfig.resolve(name, cfg, home=home, local_user=user)
+        ssh = sshconfig.ssh_g(name, cfg)
+        assert ssh is not None
+        assert ours.options.get("hostname", name) == ssh["hostname"][0], name
+        assert ours.options.get("user", user) == ssh["user"][0], name
+        assert ours.options.get("port", "22") == ssh["port"][0], name
+        assert ours.options.get("proxyjump") == (ssh.get("proxyjump") or [None])[0], name
+        if ours.identityfiles:
+            raw = ours.identityfiles[0]
+            ssh_raw = ssh["identityfile"][0]
+            assert raw == ssh_raw or str(sshconfig.identity_path(raw, name, ours, home=home)) == ssh_raw, name
+
+
+@pytest.mark.skipif(SSH is None, reason="no ssh binary to ask")
+def test_match_exec_is_left_to_ssh(tmp_path: Path) -> None:
+    from lambdabench.run.hosts import parse_host
+
+    cfg = _ssh_home(tmp_path, "Match originalhost ws exec true\n  HostName 10.9.9.9\n  Port 2209\n")
+    h = parse_host("ws", ssh_config=cfg)
+    assert (h.addr, h.port) == ("10.9.9.9", 2209)
