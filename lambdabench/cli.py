@@ -188,7 +188,9 @@ def sim_serve(port: int, scenario: Path | None, time_scale: float, out_env: Path
 @click.option("--playbook", default=None,
               help="Benchmark playbook (see `playbooks list`; default: mjx-locomotion, the portable MJX benchmark).")
 @click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="Playbook variable (repeatable).")
-@click.option("--repeat", type=int, default=1, show_default=True, help="Runs per GPU type.")
+@click.option("--repeat", type=int, default=1, show_default=True, help="Runs per GPU type, each on its own instance.")
+@click.option("--seeds", type=int, default=1, show_default=True,
+              help="Benchmark passes per run on the same instance, one seed each (the playbook's seed, +1, …).")
 @click.option("--nodes", type=int, default=1, show_default=True,
               help="Instances per run, one training across them with torchrun (docs/multinode.md).")
 @click.option("--reuse", is_flag=True, help="A type's repeats back to back on one instance: set-up paid once.")
@@ -204,7 +206,7 @@ def sim_serve(port: int, scenario: Path | None, time_scale: float, out_env: Path
 @click.option("--export", "export_uri", metavar="S3_URI", help="Upload artifacts, records and report to s3://bucket/prefix.")
 @click.pass_context
 def sweep(click_ctx: click.Context, gpus: str, hosts: tuple[str, ...], local: bool, playbook: str | None,
-          sets: tuple[str, ...], repeat: int, nodes: int, max_cost: str | None, max_parallel: int,
+          sets: tuple[str, ...], repeat: int, seeds: int, nodes: int, max_cost: str | None, max_parallel: int,
           max_run_minutes: float | None, region: str | None, keep_on_failure: bool, dry_run: bool,
           name: str | None, fmt: str, export_uri: str | None, reuse: bool) -> None:
     """Benchmark several GPU types side by side; every instance is torn down, whatever happens."""
@@ -212,7 +214,7 @@ def sweep(click_ctx: click.Context, gpus: str, hosts: tuple[str, ...], local: bo
 
     lab = _lab(click_ctx)
     req = SweepRequest(gpus, playbook, parse_sets(sets), repeat, max_cost, max_parallel, keep_on_failure, region,
-                       max_run_minutes, name, nodes, list(hosts), local, reuse=reuse)
+                       max_run_minutes, name, nodes, list(hosts), local, reuse=reuse, seeds=seeds)
     plan = lab.plan(req)
     if export_uri:
         from lambdabench.export import parse_s3_uri
@@ -266,6 +268,7 @@ def _print_plan(plan: SweepPlan, dry_run: bool) -> None:
     out(f"benchmark: playbook {plan.playbook}"
         + (f" after {', '.join(b.name for b in plan.benchmark.before)}" if plan.benchmark.before else "")
         + (f", then {', '.join(b.name for b in plan.benchmark.after)}" if plan.benchmark.after else "")
+        + (f"; {plan.seeds} seeds per run, one after another on its instance" if plan.seeds > 1 else "")
         + f"; at most {plan.max_parallel} at once")
     byo = [r["run"] for r in rows if not r["terminated_by_lambdabench"]]
     if byo:
@@ -291,7 +294,7 @@ def _print_report(lab: Lab, sweep_ids: list[int] | None, fmt: str, out_file: Pat
 
 
 @cli.command()
-@click.argument("sweeps", nargs=-1, type=int)
+@click.argument("sweeps", nargs=-1, metavar="[SWEEP|BUNDLE]...")
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True)
 @click.option("-o", "--output", type=click.Path(path_type=Path), help="Write to a file instead of stdout.")
 @click.option("--reward-target", type=float, help="Time- and cost-to-reward to this mean reward (default: a fraction "
@@ -300,12 +303,16 @@ def _print_report(lab: Lab, sweep_ids: list[int] | None, fmt: str, out_file: Pat
               help="That fraction, when no --reward-target is given.")
 @click.option("--sort", "sort_by", metavar="COLUMN", help="Order types by a column ('-' first: descending), e.g. "
               "-env_steps_per_s or cost_to_reward_usd (default: the order the sweep gave them).")
-@click.option("--merge", is_flag=True, help="Several sweeps: one column per type instead of side by side.")
+@click.option("--merge", is_flag=True, help="Several sweeps or bundles: one column per type (pooled), each run "
+              "keeping its provenance, instead of side by side.")
 @click.pass_context
-def report(click_ctx: click.Context, sweeps: tuple[int, ...], fmt: str, output: Path | None,
+def report(click_ctx: click.Context, sweeps: tuple[str, ...], fmt: str, output: Path | None,
            reward_target: float | None, reward_fraction: float, sort_by: str | None, merge: bool) -> None:
-    """Cost-per-run report of sweeps (default: the latest), per GPU type side by side; several sweeps compared."""
-    _print_report(_lab(click_ctx), list(sweeps) or None, fmt, output, reward_target=reward_target,
+    """Report of sweeps (default: the latest) and results bundles from elsewhere, per GPU type side by side."""
+    from lambdabench.bundle import split_report_args
+
+    ids, bundles = split_report_args(sweeps)
+    _print_report(_lab(click_ctx), ids or None, fmt, output, reward_target=reward_target, bundles=bundles,
                   reward_fraction=reward_fraction, sort_by=sort_by, compare=False if merge else None)
 
 
@@ -521,9 +528,15 @@ def playbooks_validate(click_ctx: click.Context, paths: tuple[Path, ...]) -> Non
 @click.argument("sweep_id", type=int)
 @click.argument("uri")
 @click.option("--endpoint-url", help="S3-compatible endpoint (e.g. https://files.<region>.lambda.ai).")
+@click.option("--origin", help="Who and where, for a results bundle's provenance (default: user@host).")
 @click.pass_context
-def export_cmd(click_ctx: click.Context, sweep_id: int, uri: str, endpoint_url: str | None) -> None:
-    """Upload a sweep's artifacts, run records and report to s3://bucket/prefix (idempotent)."""
+def export_cmd(click_ctx: click.Context, sweep_id: int, uri: str, endpoint_url: str | None,
+               origin: str | None) -> None:
+    """Upload a sweep to s3://bucket/prefix (idempotent), or write a results bundle to a folder or .tar.gz."""
+    if not uri.startswith("s3://"):
+        where, count, nbytes = _lab(click_ctx).export_bundle(sweep_id, Path(uri), origin=origin)
+        click.echo(f"bundle {where}: {count} file(s), {nbytes:,} bytes (merge with `lambdabench report {where}`)")
+        return
     up, skipped, nbytes = _lab(click_ctx).export(sweep_id, uri, endpoint_url=endpoint_url)
     click.echo(f"{up} uploaded, {skipped} already there, {nbytes:,} bytes")
 

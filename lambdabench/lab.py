@@ -423,12 +423,45 @@ class Lab:
         return self.env.sweep_dir(sweep_id)
 
     def report(self, sweep_ids: Sequence[int] | None = None, *, html_dir: Path | None = None,
-               **options: Any) -> Report:
-        """The report of these sweeps (default: the latest), with run videos when rendered to HTML."""
+               bundles: Sequence[Path] = (), **options: Any) -> Report:
+        """The report of these sweeps (default: the latest), with run videos when rendered to HTML;
+        bundles (`export SWEEP PATH` elsewhere) join them, each sweep keeping its provenance."""
         from lambdabench.report import build_report
 
+        if bundles:
+            return self._merged_report(sweep_ids, bundles, **options)
         videos = self.videos(sweep_ids, relative_to=html_dir) if html_dir is not None else []
         return build_report(self.ledger, list(sweep_ids) if sweep_ids else None, videos=videos, **options)
+
+    def _merged_report(self, sweep_ids: Sequence[int] | None, bundles: Sequence[Path], **options: Any) -> Report:
+        import tempfile
+
+        from lambdabench.bundle import merged_ledger, read_bundle
+        from lambdabench.report import build_report
+
+        read = [read_bundle(Path(b)) for b in bundles]  # every bundle checked before anything is built
+        if not sweep_ids:
+            latest = self.ledger.latest_sweep()
+            sweep_ids = [latest.id] if latest else []
+        for sid in sweep_ids:
+            self.ledger.sweep(sid)  # a LedgerError if there is no such sweep
+        with tempfile.TemporaryDirectory(prefix="lambdabench-merge-") as tmp:
+            ledger, ids = merged_ledger(Path(tmp), self.ledger, list(sweep_ids), read)
+            try:
+                return build_report(ledger, ids, **options)
+            finally:
+                ledger.close()
+
+    def export_bundle(self, sweep_id: int, dest: Path, *, origin: str | None = None) -> tuple[Path, int, int]:
+        """A self-contained results bundle of a sweep (docs/bundle.md) at dest: a folder or a .tar.gz."""
+        from importlib.metadata import version
+
+        from lambdabench.bundle import export_bundle
+
+        self.ledger.sweep(sweep_id)  # a LedgerError if there is no such sweep
+        self.write_reports(sweep_id)
+        return export_bundle(self.ledger, sweep_id, self.sweep_dir(sweep_id), dest, origin=origin,
+                             version=version("lambdabench"))
 
     def videos(self, sweep_ids: Sequence[int] | None, *, relative_to: Path | None = None) -> list[Any]:
         """The run videos (training and playback MP4s) pulled for these sweeps, for the HTML report."""

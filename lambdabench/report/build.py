@@ -15,6 +15,7 @@ from lambdabench.errors import UsageError
 from lambdabench.ledger import InstanceRow, MetricKey, RunRow
 from lambdabench.report import curves as cv
 from lambdabench.report.model import (
+    Comparison,
     GroupReport,
     Report,
     RewardTarget,
@@ -23,6 +24,7 @@ from lambdabench.report.model import (
     ScalingCurve,
     Video,
 )
+from lambdabench.report.stats import separated, summarize
 
 if TYPE_CHECKING:
     from lambdabench.ledger import Ledger, MetricRow, SeriesRow
@@ -42,6 +44,18 @@ SPREAD_KEYS: Mapping[str, str] = {
     "gpu_util_timed_pct": "gpu_util_timed_pct",
     "wh_per_million_steps": "wh_per_million_steps",
 }
+
+
+# figures the report gives median, IQM and a 95 % bootstrap interval of (run key → group key); their
+# samples are every seed of every repeat, except to-reward figures: one per run (a run's later seeds
+# start warm on a clock already billing, so only its first reaches the reward from a cold start)
+STAT_KEYS: Mapping[str, str] = {
+    "env_steps_per_s": "env_steps_per_s",
+    "usd_per_million_steps": "usd_per_million_steps",
+    "time_to_reward_s": "time_to_reward_s",
+    "cost_to_reward_usd": "cost_to_reward_usd",
+}
+SEED_SERIES = "seed:"  # ledger series "seed:<metric>": one point per seed, x = the seed
 
 
 def _span(start: float | None, end: float | None) -> float | None:
@@ -169,6 +183,11 @@ def group_runs(runs: Sequence[RunReport]) -> tuple[GroupReport, ...]:
             s = cv.spread(getattr(r, run_key) for r in rs)
             if s is not None:
                 spreads[group_key] = s
+        stats = {}
+        for run_key, group_key in STAT_KEYS.items():
+            summary = summarize(_samples(rs, run_key))
+            if summary is not None:
+                stats[group_key] = summary
         with_curve = [r for r in rs if r.reward_reached is not None]
         reached = [r for r in with_curve if r.reward_reached]
         sweep_ids = {r.sweep_id for r in rs}
@@ -214,9 +233,53 @@ def group_runs(runs: Sequence[RunReport]) -> tuple[GroupReport, ...]:
                 time_to_reward_s=_mean(r.time_to_reward_s for r in reached),
                 cost_to_reward_usd=_mean_money(r.cost_to_reward_usd for r in reached),
                 steps_to_reward=_mean(r.steps_to_reward for r in reached),
+                stats=stats,
             )
         )
     return tuple(groups)
+
+
+def _samples(runs: Sequence[RunReport], key: str) -> list[float | None]:
+    """A measure's samples over a group: each run's seeds where it measured several, else the run's figure."""
+    out: list[float | None] = []
+    for r in runs:
+        seeds = r.seed_samples.get(key)
+        if seeds:
+            out.extend(seeds)
+        else:
+            value = getattr(r, key)
+            out.append(None if value is None else float(value))
+    return out
+
+
+def seed_samples(line: RunReport, rows: Sequence[SeriesRow]) -> dict[str, tuple[float, ...]]:
+    """Per-seed figures of a run from its "seed:<metric>" series; $/M env-steps shares the run's cost evenly."""
+    by_name = {row.name.removeprefix(SEED_SERIES): row for row in rows if row.name.startswith(SEED_SERIES)}
+    out: dict[str, tuple[float, ...]] = {}
+    rates = by_name.get("env_steps_per_s")
+    if rates is not None and len(rates.points) > 1:
+        out["env_steps_per_s"] = tuple(p[2] for p in rates.points)
+    steps = by_name.get("env_steps")
+    if steps is not None and len(steps.points) > 1 and line.cost_usd > 0:
+        share = float(line.cost_usd) / len(steps.points)
+        out["usd_per_million_steps"] = tuple(share / p[2] * 1e6 for p in steps.points if p[2] > 0)
+    return out
+
+
+def compare_groups(groups: Sequence[GroupReport], *, max_all_pairs: int = 6) -> list[Comparison]:
+    """Every pair of types (consecutive ones past max_all_pairs) on each figure both have statistics of."""
+    out = []
+    for key in STAT_KEYS.values():
+        have = [g for g in groups if key in g.stats]
+        if len(have) <= max_all_pairs:
+            pairs = [(a, b) for i, a in enumerate(have) for b in have[i + 1 :]]
+        else:
+            pairs = list(zip(have, have[1:], strict=False))
+        for a, b in pairs:
+            sa, sb = a.stats[key], b.stats[key]
+            out.append(Comparison(key, a.label or a.instance_type, b.label or b.instance_type, sa.mean, sb.mean,
+                                  separated(sa, sb)))
+    return out
 
 
 # --------------------------------------------------------------------------------------------------
@@ -408,7 +471,11 @@ def build_report(
                 now=now,
             )
             group = f"{line.instance_type} · {name}" if compare else line.instance_type
-            line = dataclasses.replace(line, group=group, sweep_name=name)
+            line = dataclasses.replace(line, group=group, sweep_name=name, provenance=_provenance(sweep.plan))
+            seeds = seed_samples(line, series.get(run.id, []))
+            if seeds:
+                n_seeds = max(len(v) for v in seeds.values())
+                line = dataclasses.replace(line, seed_samples=seeds, seeds=n_seeds)
             lines.append(line)
             curves[run.id] = cv.run_curves(
                 run.id, group, line.repeat, by_run.get(run.id, []), series.get(run.id, [])
@@ -437,6 +504,7 @@ def build_report(
     rank = {g.label: i for i, g in enumerate(groups)}
     lines.sort(key=lambda r: (rank.get(r.group, len(rank)), r.run_id))
     ordered_curves = tuple(curves[r.run_id] for r in lines)
+    comparisons = tuple(compare_groups(groups))
     return Report(
         title=title or ("lambdabench: " + ", ".join(names) if names else "lambdabench: no sweeps"),
         generated_at=now,
@@ -452,4 +520,12 @@ def build_report(
         compare=compare,
         sort_by=sort_by,
         order_given=bool(plans) and all(isinstance(p, dict) and p.get("type_order") for p in plans),
+        comparisons=comparisons,
     )
+
+
+def _provenance(plan: Any) -> str:
+    """Where a sweep's figures came from: a merged bundle names its origin in the plan; else this ledger."""
+    if isinstance(plan, dict) and isinstance(plan.get("provenance"), str):
+        return str(plan["provenance"])
+    return "this ledger"

@@ -87,6 +87,8 @@ RUN_COLUMNS: tuple[Column, ...] = (
     Column("cost_to_reward_usd", "cost to reward", "money"),
     Column("steps_to_reward", "env-steps to reward", "rate"),
     Column("repeat", "repeat", "int"),
+    Column("seeds", "seeds", "int"),
+    Column("provenance", "provenance", "text"),
     Column("gpu_count", "GPUs", "int"),
     Column("num_envs", "envs", "rate"),
     Column("sweep_name", "sweep", "text"),
@@ -272,6 +274,36 @@ def spread_rows(report: Report, col: Column) -> list[list[str]]:
     return [std, rng]
 
 
+def stat_rows(report: Report, col: Column) -> list[list[str]]:
+    """'median · IQM' and '95% CI' rows under a measure, when some group has two or more samples of it."""
+    stats = [g.stats.get(col.key) for g in report.groups]
+    if not any(s is not None and s.ci95 is not None for s in stats):
+        return []
+    centre = ["  median · IQM"]
+    interval = ["  95% CI (bootstrap)"]
+    for s in stats:
+        if s is None or s.ci95 is None:
+            centre.append("—")
+            interval.append("—")
+            continue
+        centre.append(f"{_format_value(s.median, col.kind)} · {_format_value(s.iqm, col.kind)}")
+        interval.append(f"{_format_value(s.ci95[0], col.kind)}–{_format_value(s.ci95[1], col.kind)} (n={s.n})")
+    return [centre, interval]
+
+
+def comparison_lines(report: Report) -> list[str]:
+    """One line per pair of types and figure: the ratio of means, and whether it beats their spread."""
+    labels = {c.key: c.label.strip() for c in GROUP_COLUMNS}
+    kinds = {c.key: c.kind for c in GROUP_COLUMNS}
+    out = []
+    for c in report.comparisons:
+        kind = kinds.get(c.measure, "float")
+        change = f" ({(c.a_mean / c.b_mean - 1) * 100:+.0f}%)" if c.b_mean else ""
+        out.append(f"{labels.get(c.measure, c.measure)}: {c.a} {_format_value(c.a_mean, kind)} vs "
+                   f"{c.b} {_format_value(c.b_mean, kind)}{change} — {c.verdict}")
+    return out
+
+
 def group_heading(report: Report) -> list[str]:
     """The side-by-side table's heading: one column per group."""
     return ["", *(g.label or g.instance_type for g in report.groups)]
@@ -307,4 +339,5 @@ def _transposed(report: Report) -> tuple[list[str], list[list[str]]]:
             ]
         rows.append([col.label, *cells])
         rows.extend(spread_rows(report, col))
+        rows.extend(stat_rows(report, col))
     return header, rows

@@ -16,6 +16,7 @@ from decimal import Decimal
 from lambdabench.cost import format_dollars
 from lambdabench.ledger import iso_utc
 from lambdabench.report import curves as cv
+from lambdabench.report import methods
 from lambdabench.report.cells import (
     RUN_COLUMNS,
     _summary_lines,
@@ -626,13 +627,14 @@ def render_html(report: Report) -> str:
         " over its runs and min–max their range.</p>"
     )
     subs = [
-        i for i, row in enumerate(rows) if row[0].startswith("  ±") or row[0].startswith("  min")
+        i for i, row in enumerate(rows) if row[0].startswith(("  ±", "  min", "  median", "  95%"))
     ]
     parts.append(_html_table(header, rows, sub_rows=subs))
     parts.append(
         "<ul>" + "".join(f"<li>{esc(line)}</li>" for line in _summary_lines(report)) + "</ul>"
     )
     parts.append(f'<p class="muted">{esc(COST_NOTE)}</p>')
+    parts.append(methods.html_fragment(report))
     charts = report_charts(report)
     parts.append('<h2>Cost and throughput</h2><div class="charts">')
     parts.extend(

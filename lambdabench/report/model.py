@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Literal
 
 from lambdabench.errors import UsageError
+from lambdabench.report.stats import Stats
 
 FORMATS = ("table", "json", "csv", "md", "html")
 SIMULATED_NOTE = (
@@ -176,6 +177,10 @@ class RunReport:
     steps_to_reward: float | None = None
     gpu_util_timed_pct: float | None = None  # mean GPU utilisation inside the timed windows (MJX)
     wh_per_million_steps: float | None = None  # GPU energy per million env-steps, timed windows (MJX)
+    seeds: int = 1  # benchmark passes on this run's instance (--seeds)
+    # per measure, one value per seed when the run measured several (ledger series "seed:<key>")
+    seed_samples: Mapping[str, tuple[float, ...]] = field(default_factory=dict)
+    provenance: str = ""  # where the figures came from: this ledger, or a merged bundle's origin
 
 
 @dataclass(frozen=True)
@@ -222,11 +227,33 @@ class GroupReport:
     steps_to_reward: float | None = None
     peak_env_steps_per_s: float | None = None  # highest mean over the number-of-envs sweep
     saturation_num_envs: float | None = None  # fewest envs reaching the saturation fraction of peak
+    # per measure (STAT_KEYS), over every seed of every repeat: median, IQM, 95 % bootstrap interval
+    stats: Mapping[str, Stats] = field(default_factory=dict)
 
     @property
     def reached_target(self) -> str | None:
         """'2 of 3' runs reached the reward target; None when no run had a reward curve."""
         return f"{self.reward_reached} of {self.reward_runs}" if self.reward_runs else None
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """Two types on one figure: how far apart their means are, and whether that beats their spread."""
+
+    measure: str  # a STAT_KEYS key
+    a: str  # group labels
+    b: str
+    a_mean: float
+    b_mean: float
+    separated: bool | None  # 95 % intervals apart (True), overlapping (False), unknown (None: < 2 samples)
+
+    @property
+    def verdict(self) -> str:
+        if self.separated is None:
+            return "spread unknown (fewer than 2 samples on a side)"
+        if self.separated:
+            return "larger than their spread (95% intervals do not overlap)"
+        return "within their spread (95% intervals overlap)"
 
 
 @dataclass(frozen=True)
@@ -281,6 +308,7 @@ class Report:
     compare: bool = False  # sweeps side by side: one column per (type, sweep)
     sort_by: str | None = None
     order_given: bool = False  # every sweep's plan recorded the order the user gave the types
+    comparisons: tuple[Comparison, ...] = ()  # pairs of types on the STAT_KEYS figures
 
     @property
     def simulated(self) -> bool:

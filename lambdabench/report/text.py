@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from typing import Any, Literal
 
 from lambdabench.ledger import iso_utc
+from lambdabench.report import methods
 from lambdabench.report.cells import (
     GROUP_COLUMNS,
     RUN_COLUMNS,
@@ -65,6 +66,7 @@ def render_table(report: Report, *, runs: bool = False) -> str:
     lines.extend(_summary_lines(report))
     lines.append(COST_NOTE)
     lines.extend(curve_lines(report))
+    lines.extend(methods.text_lines(report))
     if runs:
         cols = [c for c in RUN_COLUMNS if c.key in _RUN_TABLE_KEYS]
         lines.append("")
@@ -151,7 +153,8 @@ def render_json(report: Report) -> str:
             "still_billing": report.still_billing,
         },
         "groups": [
-            {**obj(g, GROUP_COLUMNS), "spread": {k: _spread(s) for k, s in g.spreads.items()}}
+            {**obj(g, GROUP_COLUMNS), "spread": {k: _spread(s) for k, s in g.spreads.items()},
+             "stats": methods.group_stats_json(g.stats)}
             for g in report.groups
         ],
         "runs": [obj(r, RUN_COLUMNS) for r in report.runs],
@@ -163,6 +166,7 @@ def render_json(report: Report) -> str:
             "rule": report.reward_target.rule,
         },
         "curves": [_curves(c) for c in report.curves if c.reward or c.by_num_envs],
+        "comparisons": methods.comparisons_json(report),
         "scaling": {
             "saturation_fraction": report.saturation_fraction,
             "by_num_envs": [_scaling(c) for c in report.num_envs_scaling],
@@ -179,9 +183,11 @@ def render_csv(report: Report, *, level: Literal["types", "runs"] = "types") -> 
     rows: Sequence[Any] = report.groups if level == "types" else report.runs
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow([c.key for c in cols])
+    types = level == "types"
+    writer.writerow([c.key for c in cols] + (methods.csv_stat_columns(report) if types else []))
     for row in rows:
-        writer.writerow([_machine_text(getattr(row, c.key)) for c in cols])
+        writer.writerow([_machine_text(getattr(row, c.key)) for c in cols]
+                        + (methods.csv_stat_values(row) if types else []))
     return buf.getvalue()
 
 
@@ -207,6 +213,7 @@ def render_markdown(report: Report, *, runs: bool = True) -> str:
     curves = curve_lines(report)
     if curves:
         out += ["## Curves", "", "```text", *curves[1:], "```", ""]
+    out += methods.markdown_lines(report)
     if runs and report.runs:
         cols = [c for c in RUN_COLUMNS if c.key in _RUN_TABLE_KEYS]
         out += ["## Runs", ""]

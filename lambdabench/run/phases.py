@@ -93,12 +93,61 @@ def raise_first(nodes: Sequence[Node], errors: dict[int, BaseException | None], 
     raise RemoteError(f"{what} failed on {node.label}: {msg}")
 
 
+class _SeedPasses:
+    """`--seeds N`: each pass's figures as ledger series "seed:<key>" (x = the seed), its files kept apart."""
+
+    KEYS = ("env_steps_per_s", "env_steps", "reward")
+
+    def __init__(self, rc: RunContext) -> None:
+        self.rc = rc
+        self.points: dict[str, list[tuple[float | None, float | None, float]]] = {k: [] for k in self.KEYS}
+
+    def record(self, seed: str, started: float) -> None:
+        """Read this pass's results (ingest) and keep the figures it recorded since it started."""
+        from lambdabench.run.ingest import ingest_run
+
+        rc = self.rc
+        ingest_run(rc)
+        fresh: dict[str, tuple[float, int, float]] = {}
+        for m in rc.ledger.metrics(run_id=rc.run_id):
+            if m.key in self.points and m.recorded >= started and (m.key not in fresh or
+                                                                   (m.recorded, m.id) > fresh[m.key][:2]):
+                fresh[m.key] = (m.recorded, m.id, m.value)
+        for key, (_, _, value) in fresh.items():
+            self.points[key].append((None, float(seed), value))
+            rc.ledger.record_series(rc.run_id, f"seed:{key}", self.points[key], source="seeds")
+        rc.notify(f"seed {seed}: " + (f"{fresh['env_steps_per_s'][2]:,.0f} env-steps/s"
+                                      if "env_steps_per_s" in fresh else "no env-steps/s recorded"))
+
+    def keep_files(self, seed: str) -> None:
+        """A finished pass's pulled results, copied under seeds/seed-<s>/ (the next pass's pull replaces them)."""
+        import shutil
+
+        for name in ("results", "artifacts"):
+            src = self.rc.run_dir / name
+            if src.is_dir():
+                shutil.copytree(src, self.rc.run_dir / "seeds" / f"seed-{seed}" / name, dirs_exist_ok=True)
+
+    def summarize(self) -> None:
+        """The run's own figures over its passes: mean env-steps/s, total env-steps (recorded last, so they win)."""
+        rates = [p[2] for p in self.points["env_steps_per_s"]]
+        steps = [p[2] for p in self.points["env_steps"]]
+        if len(rates) > 1:
+            self.rc.ledger.record_metric(self.rc.run_id, "env_steps_per_s", sum(rates) / len(rates),
+                                         unit="steps/s", source="seeds")
+        if len(steps) > 1:
+            self.rc.ledger.record_metric(self.rc.run_id, "env_steps", sum(steps), unit="steps", source="seeds")
+        if len(rates) > 1:
+            self.rc.ledger.record_metric(self.rc.run_id, "seeds", float(len(rates)), source="seeds")
+
+
 class PlaybookPhase:
     """A benchmark playbook as a run's remote phase, on N ≥ 1 nodes (N = 1 is the usual case)."""
 
     def __call__(self, rc: RunContext) -> None:
         runs = {n.rank: _NodeRun(n) for n in rc.nodes}
         sampling = not rc.benchmark.own_telemetry
+        passes = _SeedPasses(rc)
         try:
             raise_first(rc.nodes, parallel(rc.nodes, lambda n: self._prepare(rc, runs[n.rank])), "set-up")
             rc.setup_facts = {rank: dict(r.facts) for rank, r in runs.items()}
@@ -108,10 +157,17 @@ class PlaybookPhase:
             if sampling:
                 raise_first(rc.nodes, parallel(rc.nodes, lambda n: self._sampler(runs[n.rank], "start")),
                             "telemetry start")
-            self._benchmark(rc, runs)
-            rank0 = runs[0]
-            for after in rc.benchmark.after:
-                self._run(rc, rank0, after, rc.benchmark.vars_for(after))
+            seeds: list[str | None] = list(rc.plan.seed_values()) if rc.plan is not None else []
+            for seed in seeds or [None]:
+                started = time.time()
+                self._benchmark(rc, runs, seed=seed)
+                rank0 = runs[0]
+                for after in rc.benchmark.after:
+                    self._run(rc, rank0, after, rc.benchmark.vars_for(after))
+                if seed is not None:
+                    rc.facts = {rank: r.facts for rank, r in runs.items()}
+                    passes.record(seed, started)
+                    passes.keep_files(seed)
             if sampling:
                 parallel(rc.nodes, lambda n: self._pull_telemetry(rc, runs[n.rank]))
             for node in rc.nodes:
@@ -127,6 +183,7 @@ class PlaybookPhase:
         from lambdabench.run.ingest import ingest_run
 
         ingest_run(rc)
+        passes.summarize()
 
     # -- stages ---------------------------------------------------------------------------------
 
@@ -189,15 +246,18 @@ class PlaybookPhase:
         if rc.on_rendezvous is not None:
             rc.on_rendezvous(rc.cluster)
 
-    def _bench_vars(self, rc: RunContext, nr: _NodeRun) -> dict[str, str]:
+    def _bench_vars(self, rc: RunContext, nr: _NodeRun, seed: str | None = None) -> dict[str, str]:
         book = rc.benchmark.playbook
         extra: dict[str, str] = {}
         gpus = nr.facts.get("gpu_count") or nr.node.gpus
         if "gpus" in book.vars and gpus:
             extra["gpus"] = str(max(1, int(gpus)))
-        return rc.benchmark.vars_for(book, extra)
+        values = rc.benchmark.vars_for(book, extra)
+        if seed is not None:
+            values["seed"] = seed  # this pass's, over a --set seed (which is where the passes start)
+        return values
 
-    def _benchmark(self, rc: RunContext, runs: dict[int, _NodeRun]) -> None:
+    def _benchmark(self, rc: RunContext, runs: dict[int, _NodeRun], *, seed: str | None = None) -> None:
         """The benchmark on every node at once; the first failure stops the rest and names its node."""
         from lambdabench.run.cluster import adapt_playbook
 
@@ -211,7 +271,7 @@ class PlaybookPhase:
                 playbook = adapt_playbook(playbook, rc.cluster.env(node.rank))
                 nr.facts.update(rc.cluster.facts(node.rank))
             try:
-                nr.result = self._run_result(rc, nr, playbook, self._bench_vars(rc, nr))
+                nr.result = self._run_result(rc, nr, playbook, self._bench_vars(rc, nr, seed))
                 nr.facts.update(nr.result.facts)
                 nr.error = nr.result.error
             except BaseException as exc:  # noqa: BLE001 - decided below
@@ -240,8 +300,8 @@ class PlaybookPhase:
                 for t in threads:
                     t.join(timeout=max(0.1, grace))
         for node in rc.nodes:
-            rc.ledger.mark(node.name, "bench_end")
-        rc.wall_window = (started, time.time())
+            rc.ledger.mark(node.name, "bench_end", overwrite=seed is not None)  # the last seed's end
+        rc.wall_window = (rc.wall_window[0] if seed is not None and rc.wall_window else started, time.time())
         failed = [r for r in runs.values() if r.error is not None and not r.stopped]
         if failed:
             if len(rc.nodes) == 1:

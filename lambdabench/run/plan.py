@@ -94,6 +94,7 @@ class SweepRequest:
     hosts: list[str] = field(default_factory=list)  # BYO machines: user@addr[:port][,label=…][,price=…]
     local: bool = False  # this machine as one more target
     reuse: bool = False  # a type's repeats back to back on one instance: set-up paid once
+    seeds: int = 1  # benchmark passes per run on the same instance, seed, seed + 1, … (the playbook's `seed`)
 
 
 @dataclass
@@ -234,6 +235,15 @@ class SweepPlan:
     def followers(self) -> set[str]:
         """Labels of the runs that launch nothing: they run on a lead's instance."""
         return {f.label for rs in self.leads().values() for f in rs}
+    seeds: int = 1  # benchmark passes per run, one seed each, on the same instance
+
+    def seed_values(self) -> list[str]:
+        """The seed of each benchmark pass: the playbook's `seed` (--set or default), then one more each."""
+        if self.seeds <= 1:
+            return []
+        book = self.benchmark.playbook
+        base = int(book.resolve_vars(self.benchmark.vars_for(book)).get("seed") or 0)
+        return [str(base + k) for k in range(self.seeds)]
 
     @property
     def playbook(self) -> str:
@@ -297,6 +307,7 @@ class SweepPlan:
             "max_parallel": self.max_parallel,
             "hosts": [r.target.host.spec for r in self.runs if r.target.host is not None],
             "reuse": self.reuse,
+            "seeds": self.seeds,
         }
 
 
@@ -309,6 +320,8 @@ def plan_sweep(req: SweepRequest, *, availability: Sequence[TypeAvailability], r
 
     if req.repeat < 1 or req.repeat > 100:
         raise UsageError(f"--repeat {req.repeat} is out of range", "Use 1 to 100.")
+    if req.seeds < 1 or req.seeds > 100:
+        raise UsageError(f"--seeds {req.seeds} is out of range", "Use 1 to 100.")
     if req.nodes < 1 or req.nodes > 16:
         raise UsageError(f"--nodes {req.nodes} is out of range", "Use 1 to 16.")
     if req.max_parallel < 0:
@@ -348,6 +361,9 @@ def plan_sweep(req: SweepRequest, *, availability: Sequence[TypeAvailability], r
     benchmark = Benchmark.load(req.playbook or DEFAULT_BENCHMARK, req.sets, home=env.home)
     targets = [Target(itype=t) for t in types] + [Target(host=h) for h in hosts]
     check_benchmark(benchmark, targets, nodes=req.nodes, ngc_key_present=ngc_key_present)
+    if req.seeds > 1 and "seed" not in benchmark.playbook.vars:
+        raise UsageError(f"--seeds {req.seeds}: playbook {benchmark.name} has no `seed` variable to vary",
+                         "Use a playbook with one (mjx-locomotion, isaaclab-train, isaaclab3-train), or --repeat.")
     runs = [PlannedRun(t, k) for k in range(1, req.repeat + 1) for t in targets]
     # slow boots launch first (launches are paced 12 s apart); BYO hosts need no launch
     runs.sort(key=lambda r: (-(expected_boot_seconds(r.itype) if r.itype else 0.0), r.repeat, r.target.name))
@@ -363,6 +379,7 @@ def plan_sweep(req: SweepRequest, *, availability: Sequence[TypeAvailability], r
         type_order=[t.name for t in targets],
         availability=list(availability),
         reuse=req.reuse,
+        seeds=req.seeds,
     )
 
 
@@ -433,4 +450,5 @@ def plan_from_json(doc: dict[str, Any], runs: list[PlannedRun], *, max_cost_cent
         type_order=list(doc.get("type_order") or []),
         availability=list(availability),
         reuse=bool(doc.get("reuse")),
+        seeds=int(doc.get("seeds") or 1),
     )

@@ -1,0 +1,62 @@
+"""`sweep --seeds 3 --repeat 2` on the simulator (issue 28.2): three benchmark passes on each instance, one
+seed each, two instances per type; the report's statistics in every format, and nothing left running."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+
+from lambdabench.ledger import Ledger
+from tests.e2e.conftest import SimProcess, needs_sshd
+
+pytestmark = [needs_sshd]
+
+# a benchmark whose figure depends on its seed (made up, by design: a known answer per pass)
+SEEDY = """\
+name: seedy
+description: test workload, env-steps/s 1000 + 10 x seed
+vars:
+  seed: {type: int, default: 5}
+steps:
+  - name: measure
+    run: >-
+      mkdir -p out && echo "{\\"env_steps_per_s\\": $((1000 + {{ seed }} * 10)), \\"env_steps\\": 60000}"
+      > out/metrics.json
+  - name: pull
+    get: {src: out, dest: artifacts}
+"""
+
+
+def test_seeds_and_repeats_give_statistics_in_every_format(simproc: SimProcess) -> None:
+    (simproc.home / "playbooks").mkdir(parents=True)
+    (simproc.home / "playbooks" / "seedy.yaml").write_text(SEEDY)
+    dry = simproc.cli("sweep", "--gpus", "a10,a100", "--playbook", "seedy", "--seeds", "3", "--repeat", "2",
+                      "--dry-run")
+    assert dry.returncode == 0 and "3 seeds per run" in dry.stdout, dry.stdout + dry.stderr
+    out = simproc.cli("sweep", "--gpus", "a10,a100", "--playbook", "seedy", "--seeds", "3", "--repeat", "2",
+                      "--format", "json", timeout=600)
+    assert out.returncode == 0, out.stderr[-3000:]
+    rep = json.loads(out.stdout)
+    for g in rep["groups"]:
+        s = g["stats"]["env_steps_per_s"]
+        assert s["n"] == 6 and s["median"] == 1060.0 and s["iqm"] == 1060.0, s  # seeds 5, 6, 7 twice
+        assert 1050.0 <= s["ci95"][0] < s["mean"] < s["ci95"][1] <= 1070.0
+        assert g["runs"] == 2 and g["stats"]["usd_per_million_steps"]["n"] == 6
+    assert {r["seeds"] for r in rep["runs"]} == {3}
+    (verdict,) = [c for c in rep["comparisons"] if c["measure"] == "env_steps_per_s"]
+    assert verdict["larger_than_spread"] is False  # the same workload on both: within the spread
+    ledger = Ledger(simproc.home)
+    run = ledger.runs()[0]
+    (row,) = ledger.series(run_id=run.id, name="seed:env_steps_per_s")
+    assert [(p[1], p[2]) for p in row.points] == [(5.0, 1050.0), (6.0, 1060.0), (7.0, 1070.0)]
+    run_dir = next((simproc.home / "runs").glob(f"sweep-{run.sweep_id}/run-{run.id}-*"))
+    assert sorted(p.name for p in (run_dir / "seeds").iterdir()) == ["seed-5", "seed-6", "seed-7"]
+    for fmt in ("table", "md", "html"):
+        text = simproc.cli("report", "--format", fmt).stdout
+        assert "95% CI (bootstrap)" in text and "Differences between types" in text, fmt
+    rows = list(csv.DictReader(io.StringIO(simproc.cli("report", "--format", "csv").stdout)))
+    assert rows and all(r["env_steps_per_s_iqm"] == "1060.0" for r in rows)
+    assert simproc.running() == []
+    refused = simproc.cli("sweep", "--gpus", "a10", "--playbook", "gpu-probe", "--seeds", "2", "--dry-run")
+    assert refused.returncode != 0 and "no `seed` variable" in refused.stderr
