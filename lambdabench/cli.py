@@ -224,33 +224,50 @@ def sweep(click_ctx: click.Context, gpus: str, hosts: tuple[str, ...], local: bo
     if dry_run:
         return
     result = lab.sweep(plan, name=name)
-    click_ctx.find_root().obj["progress"].close()
-    _print_report(lab, [result.sweep_id], fmt)
-    if export_uri:
-        lab.export(result.sweep_id, export_uri)
-    _sweep_verdict(lab, plan, result)
+    from lambdabench.run.sweep import AfterTeardown
+
+    with AfterTeardown() as late:  # a signal now cuts the report short, never the verdict
+        with late.printing():
+            click_ctx.find_root().obj["progress"].close()
+            _print_report(lab, [result.sweep_id], fmt)
+            if export_uri:
+                lab.export(result.sweep_id, export_uri)
+        _sweep_verdict(lab, plan, result, late)
 
 
-def _sweep_verdict(lab: Lab, plan: SweepPlan, result: SweepResult) -> None:
-    """The truth, in one line, with the exit code to match."""
+def _sweep_verdict(lab: Lab, plan: SweepPlan, result: SweepResult, late: Any = None) -> None:
+    """The truth, in one line, with the exit code to match (a signal after teardown: said, and 128+N)."""
     from lambdabench.errors import Cancelled, LambdabenchError
     from lambdabench.run.recovery import resumable_runs
 
+    sig = late.signal.name if late is not None and late.signal is not None else None
+    cut = f" ({sig} while the report printed: see it with `lambdabench report {result.sweep_id}`)" if sig else ""
+    launched = any(r.target.launched for r in plan.runs)
+    proven = ("every instance it launched was terminated and proven gone" if launched
+              else "it launched no instance; your machines were left as they are")
+    err: LambdabenchError | None = None
     if result.not_terminated:
-        raise LambdabenchError(f"{len(result.not_terminated)} instance(s) NOT proven terminated: "
-                               f"{', '.join(result.not_terminated)} — they may still bill", "Run `lambdabench gc` now.")
-    if result.never_listed:
-        raise LambdabenchError(f"{len(result.never_listed)} launch(es) answered ambiguously never appeared: "
-                               f"{', '.join(result.never_listed)}", "Run `lambdabench gc` in a few minutes.")
-    if result.interrupted:
+        err = LambdabenchError(f"{len(result.not_terminated)} instance(s) NOT proven terminated: "
+                               f"{', '.join(result.not_terminated)} — they may still bill{cut}",
+                               "Run `lambdabench gc` now.")
+    elif result.never_listed:
+        err = LambdabenchError(f"{len(result.never_listed)} launch(es) answered ambiguously never appeared: "
+                               f"{', '.join(result.never_listed)}{cut}", "Run `lambdabench gc` in a few minutes.")
+    elif result.interrupted:
         resumable = resumable_runs(lab.ledger, result.sweep_id)
-        raise Cancelled("sweep interrupted; every instance it launched was terminated and proven gone",
+        err = Cancelled(f"sweep interrupted; {proven}{cut}",
                         f"Continue with `lambdabench resume {result.sweep_id}` ({len(resumable)} run(s) left)."
                         if resumable else None)
-    if result.failed:
-        raise LambdabenchError(f"{len(result.failed)} of {len(plan.runs)} runs failed: "
-                               + "; ".join(f"{k}: {v}" for k, v in result.failed.items()),
+    elif result.failed:
+        err = LambdabenchError(f"{len(result.failed)} of {len(plan.runs)} runs failed: "
+                               + "; ".join(f"{k}: {v}" for k, v in result.failed.items()) + cut,
                                "See the report above and `lambdabench report --format json`.")
+    elif sig:
+        err = Cancelled(f"{sig} after the sweep ended: {len(result.succeeded)} run(s) succeeded and {proven}{cut}")
+    if err is not None:
+        if late is not None:
+            err.exit_code = late.exit_code(err.exit_code)
+        raise err
 
 
 def _print_plan(plan: SweepPlan, dry_run: bool) -> None:
@@ -348,14 +365,26 @@ def gc(click_ctx: click.Context, dry_run: bool) -> None:
 @click.pass_context
 def resume(click_ctx: click.Context, sweep_id: int, force: bool, fmt: str) -> None:
     """Continue a crashed or interrupted sweep without redoing finished runs."""
+    from lambdabench.run.sweep import AfterTeardown
+
     lab = _lab(click_ctx)
     result = lab.resume(sweep_id, force=force)
-    click_ctx.find_root().obj["progress"].close()
-    _print_report(lab, [sweep_id], fmt)
-    if result.not_terminated:
-        from lambdabench.errors import LambdabenchError
+    with AfterTeardown() as late:  # a signal now cuts the report short, never the verdict
+        with late.printing():
+            click_ctx.find_root().obj["progress"].close()
+            _print_report(lab, [sweep_id], fmt)
+        if result.not_terminated:
+            from lambdabench.errors import LambdabenchError
 
-        raise LambdabenchError(f"NOT proven terminated: {', '.join(result.not_terminated)}", "Run `lambdabench gc`.")
+            raise LambdabenchError(f"NOT proven terminated: {', '.join(result.not_terminated)}",
+                                   "Run `lambdabench gc`.")
+        if late.signal is not None:
+            from lambdabench.errors import Cancelled
+
+            err = Cancelled(f"{late.signal.name} while the report printed; the resumed runs had ended and every "
+                            f"instance they launched was proven gone (see `lambdabench report {sweep_id}`)")
+            err.exit_code = late.exit_code(err.exit_code)
+            raise err
 
 
 @cli.command("exec", context_settings={"ignore_unknown_options": True})

@@ -19,7 +19,7 @@ import contextlib
 import signal
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -82,6 +82,60 @@ class SweepResult:
     def all_gone(self) -> bool:
         """Every instance this sweep launched was proven gone (kept ones aside)."""
         return not self.not_terminated and not self.never_listed
+
+
+class LateSignal(BaseException):
+    """A signal after the teardown, while the ending was being printed (BaseException: no handler eats it)."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+        self.name = signal.Signals(signum).name
+
+
+class AfterTeardown:
+    """The sweep has ended: INT/TERM/HUP now stop the printing, never the telling of what was proven.
+
+    `with AfterTeardown() as late:` installs handlers (main thread only); inside `late.printing()`
+    the first signal raises LateSignal, which printing() swallows after noting it in `late.signal`;
+    any other signal is only noted, so the one-line verdict is still said and the exit code follows it.
+    """
+
+    def __init__(self) -> None:
+        self.signal: LateSignal | None = None
+        self._armed = False
+        self._previous: dict[int, Any] = {}
+
+    def __enter__(self) -> AfterTeardown:
+        if threading.current_thread() is threading.main_thread():
+            for sig in SIGNALS:
+                self._previous[sig] = signal.signal(sig, self._on_signal)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+
+    def _on_signal(self, signum: int, frame: Any) -> None:
+        if self.signal is None:
+            self.signal = LateSignal(signum)
+            if self._armed:
+                self._armed = False
+                raise self.signal
+
+    @contextlib.contextmanager
+    def printing(self) -> Iterator[None]:
+        """A block a signal may cut short (the report, an export): the signal is remembered, not fatal."""
+        self._armed = self.signal is None
+        try:
+            yield
+        except LateSignal:
+            pass
+        finally:
+            self._armed = False
+
+    def exit_code(self, default: int) -> int:
+        return 128 + self.signal.signum if self.signal is not None else default
 
 
 class SweepRunner:
@@ -180,12 +234,14 @@ class SweepRunner:
             if not isinstance(exc, KeyboardInterrupt):
                 self.emit("alert", f"internal error in the sweep: {type(exc).__name__}: {exc}; tearing down")
         finally:
-            self._teardown_all(sweep_id)
-            self._restore_handlers(previous)
-            status = "aborted" if self.result.interrupted else "finished"
-            self._guard("the sweep's end", self.ledger.finish_sweep, sweep_id, status)
-            if self.cloud is not None:
-                self.result.api_requests = self.cloud.requests_sent
+            try:
+                self._teardown_all(sweep_id)
+                status = "aborted" if self.result.interrupted else "finished"
+                self._guard("the sweep's end", self.ledger.finish_sweep, sweep_id, status)
+                if self.cloud is not None:
+                    self.result.api_requests = self.cloud.requests_sent
+            finally:  # the handlers stay until the ledger has the end: a signal there only sets a flag
+                self._restore_handlers(previous)
         return self.result
 
     def _start(self) -> int:
@@ -218,13 +274,19 @@ class SweepRunner:
         self._signals += 1
         name = signal.Signals(signum).name
         self.result.interrupted = True
+        launches = any(r.target.launched for r in self.plan.runs)
         if not self.stop.is_set():
             self.stop.set()
-            self.emit("alert", f"{name}: stopping; every instance of this sweep will be terminated and proven "
-                               "gone (Ctrl-C again to skip the remaining work and terminate now)")
+            if launches:
+                self.emit("alert", f"{name}: stopping; every instance of this sweep will be terminated and proven "
+                                   "gone (Ctrl-C again to skip the remaining work and terminate now)")
+            else:
+                self.emit("alert", f"{name}: stopping the runs on your machines (they are left as they are: this "
+                                   "sweep launched no instance); Ctrl-C again to stop at once")
         elif not self.force.is_set():
             self.force.set()
-            self.emit("alert", f"{name} again: terminating every instance of this sweep now")
+            self.emit("alert", f"{name} again: terminating every instance of this sweep now" if launches
+                      else f"{name} again: stopping now")
         else:
             live = sum(1 for g in self._groups.values() for n in g.nodes)
             self.emit("alert", f"{name}: teardown in progress ({live} instance(s) being proven gone); "
