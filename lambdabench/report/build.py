@@ -22,6 +22,7 @@ from lambdabench.report.model import (
     RunCurves,
     RunReport,
     ScalingCurve,
+    TailRow,
     Video,
 )
 from lambdabench.report.stats import separated, summarize
@@ -266,6 +267,39 @@ def seed_samples(line: RunReport, rows: Sequence[SeriesRow]) -> dict[str, tuple[
     return out
 
 
+TAIL_SERIES = {
+    "step_time_p50_s_by_num_envs": "p50_s",
+    "step_time_p95_s_by_num_envs": "p95_s",
+    "step_time_p99_s_by_num_envs": "p99_s",
+    "gpu_mem_steady_mib_by_num_envs": "gpu_mem_mib",
+}
+
+
+def tail_rows(lines: Sequence[RunReport], series: Mapping[int, Sequence[SeriesRow]],
+              order: Sequence[GroupReport]) -> list[TailRow]:
+    """Per group and number of envs, the mean over its runs of each per-N tail and memory figure."""
+    acc: dict[tuple[str, float], dict[str, list[float]]] = {}
+    runs_at: dict[tuple[str, float], set[int]] = {}
+    for line in lines:
+        for row in series.get(line.run_id, []):
+            field_name = TAIL_SERIES.get(row.name)
+            if field_name is None:
+                continue
+            for _t, x, v in row.points:
+                if x is None:
+                    continue
+                key = (line.group or line.instance_type, float(x))
+                acc.setdefault(key, {}).setdefault(field_name, []).append(v)
+                runs_at.setdefault(key, set()).add(line.run_id)
+    rank = {g.label or g.instance_type: i for i, g in enumerate(order)}
+    out = []
+    for (group, n), figures in sorted(acc.items(), key=lambda kv: (rank.get(kv[0][0], len(rank)), kv[0][1])):
+        values = {k: statistics.fmean(v) for k, v in figures.items()}
+        out.append(TailRow(group, n, len(runs_at[(group, n)]), values.get("p50_s"), values.get("p95_s"),
+                           values.get("p99_s"), values.get("gpu_mem_mib")))
+    return out
+
+
 def compare_groups(groups: Sequence[GroupReport], *, max_all_pairs: int = 6) -> list[Comparison]:
     """Every pair of types (consecutive ones past max_all_pairs) on each figure both have statistics of."""
     out = []
@@ -446,6 +480,7 @@ def build_report(
     names: list[str] = []
     plans: list[Any] = []
     curves: dict[int, RunCurves] = {}
+    all_series: dict[int, list[SeriesRow]] = {}
     for sweep_id in sweep_ids:
         sweep = ledger.sweep(sweep_id)
         name = sweep.name or f"sweep {sweep.id}"
@@ -458,6 +493,7 @@ def build_report(
         series: dict[int, list[SeriesRow]] = {}
         for row in ledger.series(sweep_id=sweep_id):
             series.setdefault(row.run_id, []).append(row)
+        all_series.update(series)
         error_counts: dict[int, int] = {}
         for err in ledger.errors(sweep_id=sweep_id):
             if err.run_id is not None:
@@ -505,6 +541,7 @@ def build_report(
     lines.sort(key=lambda r: (rank.get(r.group, len(rank)), r.run_id))
     ordered_curves = tuple(curves[r.run_id] for r in lines)
     comparisons = tuple(compare_groups(groups))
+    tails = tuple(tail_rows(lines, all_series, groups))
     return Report(
         title=title or ("lambdabench: " + ", ".join(names) if names else "lambdabench: no sweeps"),
         generated_at=now,
@@ -521,6 +558,7 @@ def build_report(
         sort_by=sort_by,
         order_given=bool(plans) and all(isinstance(p, dict) and p.get("type_order") for p in plans),
         comparisons=comparisons,
+        tails=tails,
     )
 
 

@@ -376,6 +376,25 @@ def _to_reward_table(report: Report) -> str:
 # scaling
 
 
+def _memory_markers(
+    report: Report, label: str, color: str, pts: tuple[tuple[float, float], ...]
+) -> list[Marker]:
+    """The scaling curve's points annotated with the type's steady-state GPU memory there."""
+    memory = {t.num_envs: t.gpu_mem_mib for t in report.tails if t.group == label and t.gpu_mem_mib is not None}
+    return [
+        Marker(
+            color,
+            x,
+            y,
+            f"{label}, {x:,.0f} envs: {mib / 1024:,.2f} GiB GPU memory after warm-up",
+            shape="dot",
+            label=f"{mib / 1024:,.1f} GiB",
+        )
+        for x, y in pts
+        if (mib := memory.get(x)) is not None
+    ]
+
+
 def scaling_plots(report: Report) -> list[tuple[Plot, str]]:
     """env-steps/s against number of envs (per type) and against GPU count (per GPU model)."""
     styles = group_styles(report)
@@ -412,6 +431,7 @@ def scaling_plots(report: Report) -> list[tuple[Plot, str]]:
                     )
                 )
             legend.append(LegendItem(curve.label, style.color, style.dash))
+            markers.extend(_memory_markers(report, curve.label, style.color, pts))
         legend.append(
             LegendItem(
                 f"saturates ({report.saturation_fraction:.0%} of peak)", "#444", kind="diamond"
@@ -431,7 +451,12 @@ def scaling_plots(report: Report) -> list[tuple[Plot, str]]:
                 "Each point is the mean over the runs that measured that many environments"
                 " (bars: min–max). The diamond marks the fewest environments reaching"
                 f" {report.saturation_fraction:.0%} of the type's peak: past it, more environments"
-                " add little throughput.",
+                " add little throughput."
+                + (
+                    " Dots are labelled with the steady-state GPU memory at that many environments."
+                    if any(t.gpu_mem_mib is not None for t in report.tails)
+                    else ""
+                ),
             )
         )
     if report.gpu_scaling:

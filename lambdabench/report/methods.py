@@ -21,10 +21,37 @@ STATS_RULE = (
 )
 
 
+TAILS_RULE = (
+    "Per number of envs, after warm-up: physics-step time p50 / p95 / p99 (all envs stepped together) and "
+    "steady-state GPU memory (summed over the GPUs), each the mean over the type's runs."
+)
+
+
+def _ms(value: float | None) -> str:
+    return "—" if value is None else f"{value * 1000:.3g} ms"
+
+
+def tail_lines(report: Report) -> list[str]:
+    out = []
+    for t in report.tails:
+        mem = "—" if t.gpu_mem_mib is None else f"{t.gpu_mem_mib / 1024:,.2f} GiB"
+        out.append(f"{t.group} at {t.num_envs:,.0f} envs: step p50 {_ms(t.p50_s)}, p95 {_ms(t.p95_s)}, "
+                   f"p99 {_ms(t.p99_s)}; GPU memory {mem} ({t.runs} run(s))")
+    return out
+
+
+def tails_json(report: Report) -> list[dict[str, Any]]:
+    return [{"group": t.group, "num_envs": t.num_envs, "runs": t.runs, "step_time_p50_s": t.p50_s,
+             "step_time_p95_s": t.p95_s, "step_time_p99_s": t.p99_s, "gpu_mem_steady_mib": t.gpu_mem_mib}
+            for t in report.tails]
+
+
 def _sections(report: Report) -> list[tuple[str, list[str]]]:
     out = []
     if report.comparisons:
         out.append(("Differences between types", [STATS_RULE, *comparison_lines(report)]))
+    if report.tails:
+        out.append(("Tails and memory", [TAILS_RULE, *tail_lines(report)]))
     origins = sorted({r.provenance for r in report.runs if r.provenance and r.provenance != "this ledger"})
     if origins:
         counts = {o: sum(1 for r in report.runs if r.provenance == o) for o in origins}
@@ -34,6 +61,9 @@ def _sections(report: Report) -> list[tuple[str, list[str]]]:
             lines.insert(0, f"this ledger: {local} run(s)")
         out.append(("Provenance", lines))
     return out
+
+
+_RULED = {"Differences between types", "Tails and memory"}  # sections whose first line states the rule
 
 
 def text_lines(report: Report) -> list[str]:
@@ -47,7 +77,7 @@ def text_lines(report: Report) -> list[str]:
 def markdown_lines(report: Report) -> list[str]:
     lines: list[str] = []
     for title, body in _sections(report):
-        lines += [f"## {title}", "", f"_{body[0]}_" if title.startswith("Differences") else f"- {body[0]}"]
+        lines += [f"## {title}", "", f"_{body[0]}_" if title in _RULED else f"- {body[0]}"]
         lines += ["- " + b.replace("|", "\\|") for b in body[1:]]
         lines.append("")
     return lines
@@ -57,7 +87,7 @@ def html_fragment(report: Report) -> str:
     parts = []
     for title, body in _sections(report):
         parts.append(f"<h2>{html.escape(title)}</h2>")
-        if title.startswith("Differences"):
+        if title in _RULED:
             parts.append(f'<p class="muted">{html.escape(body[0])}</p>')
             body = body[1:]
         parts.append("<ul>" + "".join(f"<li>{html.escape(b)}</li>" for b in body) + "</ul>")

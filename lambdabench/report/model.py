@@ -237,6 +237,19 @@ class GroupReport:
 
 
 @dataclass(frozen=True)
+class TailRow:
+    """One type at one number of envs: step-time percentiles after warm-up, steady GPU memory (run means)."""
+
+    group: str
+    num_envs: float
+    runs: int
+    p50_s: float | None
+    p95_s: float | None
+    p99_s: float | None
+    gpu_mem_mib: float | None
+
+
+@dataclass(frozen=True)
 class Comparison:
     """Two types on one figure: how far apart their means are, and whether that beats their spread."""
 
@@ -309,6 +322,7 @@ class Report:
     sort_by: str | None = None
     order_given: bool = False  # every sweep's plan recorded the order the user gave the types
     comparisons: tuple[Comparison, ...] = ()  # pairs of types on the STAT_KEYS figures
+    tails: tuple[TailRow, ...] = ()  # per type and number of envs (the MJX benchmark's per-N figures)
 
     @property
     def simulated(self) -> bool:

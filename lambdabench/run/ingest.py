@@ -41,6 +41,8 @@ def ingest_run(rc: RunContext) -> dict[str, Any]:
         ledger.record_metric(run_id, MetricKey.ENV_STEPS, env_steps, unit="steps", source=source or "unknown")
     telemetry, samples = _telemetry(rc, notes)
     timed = _mjx_timed(rc, mjx_doc, samples, notes) if mjx_stats is not None else {}
+    if mjx_stats is not None:
+        record_tails(ledger, run_id, _mjx_runs(mjx_doc), samples, notes)
     gpu_count = sum(int(f.get("gpu_count") or 0) for f in rc.facts.values())
     if gpu_count:
         ledger.record_metric(run_id, "gpu_count", float(gpu_count), source="nvidia-smi")
@@ -124,6 +126,67 @@ def _mjx_timed(rc: RunContext, doc: dict[str, Any], samples: list[Any], notes: l
                              source="nvidia-smi+mjx")
         notes.append("Wh per million env-steps and timed utilisation: inside the timed windows only "
                      "(compile and warm-up left out); GPU energy and utilisation are the whole run's")
+    return out
+
+
+TAIL_KEYS = ("step_time_p50_s", "step_time_p95_s", "step_time_p99_s")
+MEMORY_KEY = "gpu_mem_steady_mib"
+
+
+def _percentile(values: list[float], q: float) -> float:
+    """Linear interpolation between closest ranks (numpy's default rule); one value is its own percentile."""
+    ordered = sorted(values)
+    pos = (len(ordered) - 1) * q
+    lo = int(pos)
+    hi = min(lo + 1, len(ordered) - 1)
+    return ordered[lo] + (ordered[hi] - ordered[lo]) * (pos - lo)
+
+
+def record_tails(ledger: Ledger, run_id: int, runs: list[dict[str, Any]], samples: list[Any],
+                 notes: list[str]) -> dict[float, dict[str, float]]:
+    """Per N: step-time p50/p95/p99 after warm-up and steady-state GPU memory, as series "<key>_by_num_envs".
+
+    The benchmark's own keys when its result has them (step_time_p50_s …, gpu_mem_steady_mib); else step
+    time from its timed repetitions (each rep's seconds per physics step of all envs: the percentiles of a
+    few rep means, narrower than per-step tails, and said so in the notes), and memory as the median of
+    each GPU's memory.used samples inside that N's timed window, summed over the GPUs.
+    """
+    from lambdabench.metrics.telemetry import _window_samples
+    from lambdabench.workloads.aggregate import telemetry_window
+
+    out: dict[float, dict[str, float]] = {}
+    derived_tails = derived_memory = False
+    for run in runs:
+        n = float(run.get("num_envs_total", run.get("num_envs", 0)))
+        figures: dict[str, float] = {k: float(run[k]) for k in (*TAIL_KEYS, MEMORY_KEY)
+                                     if isinstance(run.get(k), int | float)}
+        per_step = [float(r["seconds"]) / (int(run.get("calls_per_rep") or 1) * int(run.get("steps_per_call") or 1))
+                    for r in run.get("reps") or [] if isinstance(r.get("seconds"), int | float)]
+        if per_step and not all(k in figures for k in TAIL_KEYS):
+            derived_tails = True
+            for key, q in zip(TAIL_KEYS, (0.50, 0.95, 0.99), strict=True):
+                figures.setdefault(key, _percentile(per_step, q))
+        span = telemetry_window(run)
+        if MEMORY_KEY not in figures and span is not None and samples:
+            by_gpu: dict[int, list[float]] = {}
+            for sample in _window_samples(samples, span[0], span[1]):
+                if sample.memory_used_mib is not None:
+                    by_gpu.setdefault(sample.index, []).append(sample.memory_used_mib)
+            if by_gpu:
+                derived_memory = True
+                figures[MEMORY_KEY] = sum(_percentile(v, 0.5) for v in by_gpu.values())
+        if figures and n:
+            out[n] = figures
+    for key in (*TAIL_KEYS, MEMORY_KEY):
+        points = [(None, n, f[key]) for n, f in sorted(out.items()) if key in f]
+        if points:
+            ledger.record_series(run_id, f"{key}_by_num_envs", points, unit="MiB" if key == MEMORY_KEY else "s",
+                                 source="mjx")
+    if derived_tails:
+        notes.append("step-time percentiles from the timed repetitions (seconds per physics step of all envs, "
+                     "per repetition): the benchmark's result gave no per-step percentiles")
+    if derived_memory:
+        notes.append("steady-state GPU memory: median memory.used inside each N's timed window, summed over GPUs")
     return out
 
 
