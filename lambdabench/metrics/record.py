@@ -176,6 +176,11 @@ RECORD_SCHEMA: dict[str, Any] = {
             ["library", "env_steps", "env_steps_per_s", "provenance", "unknown"],
         ),
         "notes": {"type": "array", "items": {"type": "string"}},
+        # the machine's environment lock (lambdabench/workloads/env_lock.py), when the playbook collected one
+        "environment_lock": {
+            "type": "object",
+            "properties": {"software_sha256": _str, "software": {"type": "object"}, "gpus": {"type": "array"}},
+        },
     },
 }
 

@@ -147,6 +147,7 @@ def build_run_report(
         repeat=_repeat(run),
         gpu_count=_gpu_count(metrics, parse_type_name(run.instance_type), nodes),
         num_envs=metrics.get("num_envs"),
+        env_lock=f"{int(metrics['env_lock_id']):012x}" if metrics.get("env_lock_id") is not None else None,
     )
 
 

@@ -46,12 +46,54 @@ def tails_json(report: Report) -> list[dict[str, Any]]:
             for t in report.tails]
 
 
+def lock_groups(report: Report) -> dict[str, dict[str, int]]:
+    """lock id → group → runs under it ("none": runs that recorded no lock)."""
+    out: dict[str, dict[str, int]] = {}
+    for r in report.runs:
+        groups = out.setdefault(r.env_lock or "none", {})
+        label = r.group or r.instance_type
+        groups[label] = groups.get(label, 0) + 1
+    return out
+
+
+def mixed_pairs(report: Report) -> list[tuple[str, str]]:
+    """Compared pairs of types whose runs did not all share one environment lock."""
+    by_group: dict[str, set[str]] = {}
+    for r in report.runs:
+        by_group.setdefault(r.group or r.instance_type, set()).add(r.env_lock or "none")
+    pairs = {(c.a, c.b) for c in report.comparisons}
+    if not pairs:
+        labels = [g.label or g.instance_type for g in report.groups]
+        pairs = {(a, b) for i, a in enumerate(labels) for b in labels[i + 1 :]}
+    return sorted((a, b) for a, b in pairs if len(by_group.get(a, set()) | by_group.get(b, set())) > 1)
+
+
+def lock_lines(report: Report) -> list[str]:
+    """Which runs ran under which lock; a flag on every comparison across different locks."""
+    locks = lock_groups(report)
+    if set(locks) <= {"none"}:
+        return []
+    lines = [f"lock {lock}: " + ", ".join(f"{g} ({n} run(s))" for g, n in groups.items())
+             for lock, groups in locks.items() if lock != "none"]
+    if "none" in locks:
+        lines.append("no lock recorded: " + ", ".join(f"{g} ({n} run(s))" for g, n in locks["none"].items()))
+    for a, b in mixed_pairs(report):
+        lines.append(f"WARNING: {a} vs {b} compares runs under different environment locks (software differs "
+                     "or is unknown): part of the difference may be software, not the GPU")
+    if len(locks) == 1:
+        lines.append("every run shares one environment lock: the types differ in hardware only")
+    return lines
+
+
 def _sections(report: Report) -> list[tuple[str, list[str]]]:
     out = []
     if report.comparisons:
         out.append(("Differences between types", [STATS_RULE, *comparison_lines(report)]))
     if report.tails:
         out.append(("Tails and memory", [TAILS_RULE, *tail_lines(report)]))
+    locks = lock_lines(report)
+    if locks:
+        out.append(("Environment locks", locks))
     origins = sorted({r.provenance for r in report.runs if r.provenance and r.provenance != "this ledger"})
     if origins:
         counts = {o: sum(1 for r in report.runs if r.provenance == o) for o in origins}

@@ -181,6 +181,7 @@ class RunReport:
     # per measure, one value per seed when the run measured several (ledger series "seed:<key>")
     seed_samples: Mapping[str, tuple[float, ...]] = field(default_factory=dict)
     provenance: str = ""  # where the figures came from: this ledger, or a merged bundle's origin
+    env_lock: str | None = None  # the environment lock's software SHA-256, first 12 hex digits
 
 
 @dataclass(frozen=True)

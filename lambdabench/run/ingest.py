@@ -43,6 +43,7 @@ def ingest_run(rc: RunContext) -> dict[str, Any]:
     timed = _mjx_timed(rc, mjx_doc, samples, notes) if mjx_stats is not None else {}
     if mjx_stats is not None:
         record_tails(ledger, run_id, _mjx_runs(mjx_doc), samples, notes)
+    lock = record_lock(ledger, run_id, run_dir, notes)
     gpu_count = sum(int(f.get("gpu_count") or 0) for f in rc.facts.values())
     if gpu_count:
         ledger.record_metric(run_id, "gpu_count", float(gpu_count), source="nvidia-smi")
@@ -59,7 +60,7 @@ def ingest_run(rc: RunContext) -> dict[str, Any]:
         mjx_stats["total_env_steps"] = int(env_steps)
     rc_record = {"training": training, "telemetry": telemetry, "startup": startup, "notes": notes,
                  "mjx_stats": mjx_stats, "mjx_timed": timed,
-                 "mjx_hardware": mjx_doc.get("hardware") or {}}
+                 "mjx_hardware": mjx_doc.get("hardware") or {}, "environment_lock": lock}
     rc.record_parts = rc_record
     return rc_record
 
@@ -127,6 +128,29 @@ def _mjx_timed(rc: RunContext, doc: dict[str, Any], samples: list[Any], notes: l
         notes.append("Wh per million env-steps and timed utilisation: inside the timed windows only "
                      "(compile and warm-up left out); GPU energy and utilisation are the whole run's")
     return out
+
+
+LOCK_FILE = "env-lock.json"
+
+
+def lock_id(software_sha256: str) -> float:
+    """The lock's first 12 hex digits as a number: the ledger keeps it as a metric (48 bits: exact as a float)."""
+    return float(int(software_sha256[:12], 16))
+
+
+def record_lock(ledger: Ledger, run_id: int, run_dir: Path, notes: list[str]) -> dict[str, Any] | None:
+    """The environment lock the playbook pulled (results/ or artifacts/), into the ledger as metric env_lock_id."""
+    found = sorted(run_dir.glob(f"results/{LOCK_FILE}")) or sorted(run_dir.glob(f"artifacts/**/{LOCK_FILE}"))
+    if not found:
+        return None
+    try:
+        lock = json.loads(found[0].read_text())
+        digest = str(lock["software_sha256"])
+        ledger.record_metric(run_id, "env_lock_id", lock_id(digest), source="env-lock")
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        notes.append(f"environment lock unreadable ({type(exc).__name__}): not recorded")
+        return None
+    return lock if isinstance(lock, dict) else None
 
 
 TAIL_KEYS = ("step_time_p50_s", "step_time_p95_s", "step_time_p99_s")
@@ -443,6 +467,9 @@ def write_record(rc: RunContext) -> dict[str, Any]:
         record = build_record(run=run, simulated=rc.env.simulated, versions=versions, hardware=hardware,
                               startup_s=parts.get("startup") or {}, training=parts.get("training"),
                               telemetry=parts.get("telemetry"), cost=_cost_section(rc), notes=notes)
+        if parts.get("environment_lock"):
+            record["environment_lock"] = parts["environment_lock"]
+            validate_or_note(record)
         if parts.get("mjx_stats") is not None:
             record["throughput"].update(parts["mjx_stats"])
             timed = parts.get("mjx_timed") or {}

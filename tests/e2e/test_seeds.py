@@ -6,23 +6,28 @@ from __future__ import annotations
 import csv
 import io
 import json
+from pathlib import Path
 
+import lambdabench
 from lambdabench.ledger import Ledger
 from tests.e2e.conftest import SimProcess, needs_sshd
 
 pytestmark = [needs_sshd]
 
 # a benchmark whose figure depends on its seed (made up, by design: a known answer per pass)
+LOCK_COLLECTOR = Path(lambdabench.__file__).parent / "workloads" / "env_lock.py"
 SEEDY = """\
 name: seedy
 description: test workload, env-steps/s 1000 + 10 x seed
 vars:
   seed: {type: int, default: 5}
 steps:
+  - name: put the lock collector
+    put: {src: "LOCK", dest: env_lock.py}
   - name: measure
     run: >-
       mkdir -p out && echo "{\\"env_steps_per_s\\": $((1000 + {{ seed }} * 10)), \\"env_steps\\": 60000}"
-      > out/metrics.json
+      > out/metrics.json && python3 env_lock.py > out/env-lock.json
   - name: pull
     get: {src: out, dest: artifacts}
 """
@@ -30,7 +35,7 @@ steps:
 
 def test_seeds_and_repeats_give_statistics_in_every_format(simproc: SimProcess) -> None:
     (simproc.home / "playbooks").mkdir(parents=True)
-    (simproc.home / "playbooks" / "seedy.yaml").write_text(SEEDY)
+    (simproc.home / "playbooks" / "seedy.yaml").write_text(SEEDY.replace("LOCK", str(LOCK_COLLECTOR)))
     dry = simproc.cli("sweep", "--gpus", "a10,a100", "--playbook", "seedy", "--seeds", "3", "--repeat", "2",
                       "--dry-run")
     assert dry.returncode == 0 and "3 seeds per run" in dry.stdout, dry.stdout + dry.stderr
@@ -52,9 +57,16 @@ def test_seeds_and_repeats_give_statistics_in_every_format(simproc: SimProcess) 
     assert [(p[1], p[2]) for p in row.points] == [(5.0, 1050.0), (6.0, 1060.0), (7.0, 1070.0)]
     run_dir = next((simproc.home / "runs").glob(f"sweep-{run.sweep_id}/run-{run.id}-*"))
     assert sorted(p.name for p in (run_dir / "seeds").iterdir()) == ["seed-5", "seed-6", "seed-7"]
+    # the environment lock, collected on the simulated host: the sim's nvidia-smi, the host's own packages
+    record = json.loads((run_dir / "result.json").read_text())
+    lock = record["environment_lock"]
+    assert lock["software"]["driver"] and lock["software"]["cuda"] and lock["software"]["kernel"]
+    assert lock["gpus"][0]["power_limit_w"] and lock["gpus"][0]["max_sm_mhz"]
+    assert {r["env_lock"] for r in rep["runs"]} == {lock["software_sha256"][:12]}  # one machine image: one lock
     for fmt in ("table", "md", "html"):
         text = simproc.cli("report", "--format", fmt).stdout
         assert "95% CI (bootstrap)" in text and "Differences between types" in text, fmt
+        assert "every run shares one environment lock" in text, fmt
     rows = list(csv.DictReader(io.StringIO(simproc.cli("report", "--format", "csv").stdout)))
     assert rows and all(r["env_steps_per_s_iqm"] == "1060.0" for r in rows)
     assert simproc.running() == []
