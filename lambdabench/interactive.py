@@ -233,8 +233,7 @@ def pull(lab: Lab, ref: str, *, src: str | None, include: list[str], dest: Path 
     session = open_session(lab, inst)
     try:
         if src is None:
-            run_named_playbook(lab, session, "collect", {"pull": "false"}, inst, out_dir)
-            src = "lambdabench-artifacts/logs"
+            src = _default_pull_src(lab, session, inst, out_dir)
         result = pull_dir(session, src, out_dir / "artifacts", include=include or None)
     finally:
         session.close()
@@ -243,6 +242,28 @@ def pull(lab: Lab, ref: str, *, src: str | None, include: list[str], dest: Path 
                           f"{', '.join(f.display_path for f in result.failed[:5])}",
                           "Run `lambdabench pull` again: verified files are skipped, the rest re-fetched.")
     return out_dir / "artifacts", len(result.files), result.bytes
+
+
+def _default_pull_src(lab: Lab, session: Session, inst: Any, out_dir: Path) -> str:
+    """Isaac Lab's logs: copied out of its container (1.x/2.x), or Isaac Lab 3's work folder (kitless: no
+    container, so no `docker cp`); the names are the collect playbooks' own defaults."""
+    from lambdabench.remote import shell as sh
+    from lambdabench.remote.playbook import default_dirs, find_playbook
+
+    dirs = default_dirs(lab.settings.home)
+    collect, kitless = find_playbook("collect", dirs), find_playbook("isaaclab3-collect", dirs)
+    container = str(collect.vars["container"].default)
+    work_logs = f"{kitless.vars['work_dir'].default}/logs"
+    probe = session.run(f"if docker inspect --type container {sh.quote(container)} >/dev/null 2>&1; then echo container; "
+                        f"elif [ -d {sh.quote(work_logs)} ]; then echo kitless; fi", timeout=60, check=False)
+    found = probe.stdout.strip()
+    if found == "container":
+        run_named_playbook(lab, session, "collect", {"pull": "false"}, inst, out_dir)
+        return f"{collect.vars['host_dir'].default}/logs"
+    if found == "kitless":
+        return work_logs
+    raise UsageError(f"{inst.name}: no Isaac Lab container ({container}) and no Isaac Lab 3 work folder "
+                     f"(~/{work_logs}) to pull from", "Give the folder with --src.")
 
 
 LIVESTREAM_PORTS = {  # Isaac Sim's native streaming client (1) and WebRTC (2)

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from typing import Any, Literal
 
 from lambdabench.ledger import iso_utc
+from lambdabench.render import printable
 from lambdabench.report import methods
 from lambdabench.report.cells import (
     GROUP_COLUMNS,
@@ -51,7 +52,7 @@ def _align(
 
 def render_table(report: Report, *, runs: bool = False) -> str:
     """Plain aligned text: GPU types side by side; runs=True adds one line per run."""
-    lines = [report.title]
+    lines = [printable(report.title)]  # the user's --name: escape sequences shown, never interpreted
     if report.simulated:
         lines.append(SIMULATED_NOTE)
     lines.append(f"generated {iso_utc(report.generated_at)}")
@@ -195,7 +196,8 @@ def render_csv(report: Report, *, level: Literal["types", "runs"] = "types") -> 
 
 
 def _md_cell(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")
+    """A cell or heading: control characters escaped (a --name with escape codes), pipes kept in the cell."""
+    return printable(text.replace("\n", " ")).replace("|", "\\|")
 
 
 def render_markdown(report: Report, *, runs: bool = True) -> str:

@@ -106,3 +106,70 @@ def test_after_teardown_raises_once_then_only_notes() -> None:
         reached.append("after")
     assert reached == ["after"] and late.signal is not None and late.signal.name == "SIGTERM"
     assert late.exit_code(1) == 143 and signal.getsignal(signal.SIGTERM) == before
+
+
+# ---- item 6: smaller endings ----------------------------------------------------------------------
+
+
+def test_pull_on_a_kitless_instance_takes_the_work_folder_not_docker_cp(tmp_path: Path) -> None:
+    import json
+
+    from tests.reliability.conftest import assert_cli_one_error, cli
+
+    with simulator(None, scale=300.0) as sim:
+        env = sim.client_env(tmp_path / "home")
+        name = json.loads(cli(["launch", "--gpu", "a10", "--wait", "--json"], env).stdout)["name"]
+        try:
+            empty = cli(["pull", name], env)  # neither a container nor a 3.x work folder: said, not a docker error
+            assert "--src" in assert_cli_one_error(empty)
+            made = cli(["exec", name, "--", "sh", "-c", "mkdir -p isaaclab3-work/logs/rsl_rl/cartpole/run1 && "
+                        "echo weights > isaaclab3-work/logs/rsl_rl/cartpole/run1/model_9.pt"], env)
+            assert made.returncode == 0, made.stderr
+            out = cli(["pull", name, "--dest", str(tmp_path / "got")], env)
+            assert out.returncode == 0, out.stderr
+            assert "1 file(s)" in out.stdout and "all verified" in out.stdout
+            assert (tmp_path / "got" / "artifacts" / "rsl_rl" / "cartpole" / "run1" / "model_9.pt").read_text() == "weights\n"
+            argv = "".join(p.read_text() for p in Path(sim.hosts.hosts_dir).glob("*/argv.log"))
+            assert '"cp"' not in argv and "docker cp" not in argv, argv[-2000:]
+        finally:
+            assert cli(["down", name], env).returncode == 0
+    record("leak:ending-pull-kitless")
+
+
+def test_a_hosts_only_sweep_never_speaks_of_terminating_instances(tmp_path: Path) -> None:
+    """Ctrl-C in a sweep of only your machines: said as what it is (nothing launched, machines left as they are)."""
+    from lambdabench.cli import _sweep_verdict
+    from lambdabench.config import Settings
+    from lambdabench.errors import Cancelled
+    from lambdabench.lab import Lab
+    from lambdabench.run.plan import SweepRequest
+    from lambdabench.run.sweep import Event
+
+    said: list[Event] = []
+    with Lab(Settings.load(env={"LAMBDABENCH_HOME": str(tmp_path / "home"), "HOME": str(tmp_path)})) as lab:
+        plan = lab.plan(SweepRequest("", "gpu-probe", local=True))
+
+        def phase(rc: object) -> None:
+            os.kill(os.getpid(), signal.SIGINT)  # the runner's handler: flags only
+            time.sleep(0.2)
+
+        result = lab.runner(plan, phase=phase, events=said.append).run()
+        alerts = [e.message for e in said if e.kind == "alert"]
+        assert alerts and not any("instance" in a and "terminated" in a for a in alerts), alerts
+        assert "your machines" in alerts[0]
+        with pytest.raises(Cancelled) as err:
+            _sweep_verdict(lab, plan, result)
+    assert "launched no instance" in err.value.message and "proven gone" not in err.value.message
+
+
+def test_reports_escape_the_users_name(tmp_path: Path) -> None:
+    from lambdabench.report import build_report, render
+
+    with Ledger(tmp_path) as ledger:
+        ledger.create_sweep("red\x1b[31m|ALERT\x07\nline", simulated=True)
+        report = build_report(ledger)
+    for fmt in ("table", "md"):
+        text = render(report, fmt)
+        assert "\x1b" not in text and "\x07" not in text, (fmt, text)
+        assert "\\x1b[31m" in text, (fmt, text)
+    assert "\\|ALERT" in render(report, "md")
