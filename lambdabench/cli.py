@@ -311,6 +311,26 @@ def _print_report(lab: Lab, sweep_ids: list[int] | None, fmt: str, out_file: Pat
 
 
 @cli.command()
+@click.option("--gpus", required=True, help="Comma-separated GPU types, e.g. a10,a100,gh200.")
+@click.option("--playbook", default=None, help="Benchmark playbook (default: mjx-locomotion).")
+@click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="Playbook variable (repeatable).")
+@json_option
+@click.pass_context
+def check(click_ctx: click.Context, gpus: str, playbook: str | None, sets: tuple[str, ...], as_json: bool) -> None:
+    """Will it run? Per GPU type: the playbook's rules (as a sweep would refuse) and the ledger's results."""
+    from dataclasses import asdict
+
+    from lambdabench.run.plan import parse_sets
+
+    verdicts = _lab(click_ctx).check(gpus, playbook, parse_sets(sets))
+    _out([{**asdict(v), "answer": v.answer} for v in verdicts], as_json,
+         ["TYPE", "BACKEND", "TASK", "ANSWER", "WHY"],
+         [[v.gpu_type, v.backend, v.task_class, v.answer,
+           v.refused or (f"{v.succeeded} succeeded, {v.failed} failed" if v.succeeded or v.failed else "")
+           + (f"; last failure: {v.last_error}" if v.last_error and not v.refused else "")] for v in verdicts])
+
+
+@cli.command()
 @click.argument("sweeps", nargs=-1, metavar="[SWEEP|BUNDLE]...")
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True)
 @click.option("-o", "--output", type=click.Path(path_type=Path), help="Write to a file instead of stdout.")

@@ -325,6 +325,21 @@ class Lab:
 
     # -- sweeps ---------------------------------------------------------------------------------------
 
+    def check(self, gpus: str, playbook: str | None, sets: dict[str, str]) -> list[Any]:
+        """Before launch: per GPU type, what the rules say of this benchmark and what the ledger measured."""
+        from lambdabench.cloud.gpus import parse_gpu_list, resolve_gpu
+        from lambdabench.compat import check
+        from lambdabench.run.plan import DEFAULT_BENCHMARK, Benchmark
+
+        benchmark = Benchmark.load(playbook or DEFAULT_BENCHMARK, sets, home=self.env.home)
+        unknown = sorted(set(sets) - {v for b in benchmark.all for v in b.vars})
+        if unknown:
+            raise UsageError(f"playbook {benchmark.name} has no variable {unknown[0]!r}",
+                             f"See `lambdabench playbooks show {benchmark.name}`.")
+        offered = [a.instance_type for a in self.cloud.list_instance_types()]
+        types = [resolve_gpu(name, offered) for name in parse_gpu_list(gpus)]
+        return check(benchmark, types, self.ledger)
+
     def plan(self, request: SweepRequest) -> SweepPlan:
         """Resolve and price a sweep; raises (one line) before anything launches. One types fetch."""
         from lambdabench.run.plan import plan_sweep

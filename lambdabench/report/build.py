@@ -10,12 +10,14 @@ from collections.abc import Iterable, Mapping, Sequence
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+from lambdabench.compat import backend_of, task_class
 from lambdabench.cost import RunCost, run_cost
 from lambdabench.errors import UsageError
 from lambdabench.ledger import InstanceRow, MetricKey, RunRow
 from lambdabench.report import curves as cv
 from lambdabench.report.model import (
     Comparison,
+    CompatCell,
     GroupReport,
     Report,
     RewardTarget,
@@ -482,6 +484,7 @@ def build_report(
     plans: list[Any] = []
     curves: dict[int, RunCurves] = {}
     all_series: dict[int, list[SeriesRow]] = {}
+    compat: dict[tuple[str, str, str], list[Any]] = {}  # (type, backend, task class) → [ok, failed, last error]
     for sweep_id in sweep_ids:
         sweep = ledger.sweep(sweep_id)
         name = sweep.name or f"sweep {sweep.id}"
@@ -496,9 +499,12 @@ def build_report(
             series.setdefault(row.run_id, []).append(row)
         all_series.update(series)
         error_counts: dict[int, int] = {}
+        last_error: dict[int, str] = {}
         for err in ledger.errors(sweep_id=sweep_id):
             if err.run_id is not None:
                 error_counts[err.run_id] = error_counts.get(err.run_id, 0) + 1
+                last_error[err.run_id] = err.message
+        klass = task_class((sweep.plan.get("vars") or {}) if isinstance(sweep.plan, dict) else {})
         for run in ledger.runs(sweep_id):
             line = build_run_report(
                 run,
@@ -509,6 +515,11 @@ def build_report(
             )
             group = f"{line.instance_type} · {name}" if compare else line.instance_type
             line = dataclasses.replace(line, group=group, sweep_name=name, provenance=_provenance(sweep.plan))
+            if run.status in ("succeeded", "failed"):
+                cell = compat.setdefault((run.instance_type, backend_of(run.workload), klass), [0, 0, None])
+                cell[0 if run.status == "succeeded" else 1] += 1
+                if run.status == "failed" and run.id in last_error:
+                    cell[2] = last_error[run.id]
             seeds = seed_samples(line, series.get(run.id, []))
             if seeds:
                 n_seeds = max(len(v) for v in seeds.values())
@@ -560,6 +571,7 @@ def build_report(
         order_given=bool(plans) and all(isinstance(p, dict) and p.get("type_order") for p in plans),
         comparisons=comparisons,
         tails=tails,
+        compat=tuple(CompatCell(t, b, k, ok, bad, err) for (t, b, k), (ok, bad, err) in compat.items()),
     )
 
 

@@ -46,6 +46,31 @@ def tails_json(report: Report) -> list[dict[str, Any]]:
             for t in report.tails]
 
 
+COMPAT_RULE = (
+    "GPU type × backend × task class, as measured by these runs. A combination the playbook's rules refuse "
+    "never launches; `lambdabench check --gpus … --playbook …` names it, and why, before anything is launched."
+)
+
+
+def compat_lines(report: Report) -> list[str]:
+    out = []
+    for c in report.compat:
+        if c.failed and not c.succeeded:
+            what = f"failed ({c.failed} of {c.failed})"
+        elif c.failed:
+            what = f"ran ({c.succeeded} succeeded, {c.failed} failed)"
+        else:
+            what = f"ran ({c.succeeded} succeeded)"
+        why = f": {' '.join(c.last_error.split())[:200]}" if c.last_error else ""
+        out.append(f"{c.gpu_type} · {c.backend} · {c.task_class}: {what}{why}")
+    return out
+
+
+def compat_json(report: Report) -> list[dict[str, Any]]:
+    return [{"gpu_type": c.gpu_type, "backend": c.backend, "task_class": c.task_class, "succeeded": c.succeeded,
+             "failed": c.failed, "last_error": c.last_error} for c in report.compat]
+
+
 def lock_groups(report: Report) -> dict[str, dict[str, int]]:
     """lock id → group → runs under it ("none": runs that recorded no lock)."""
     out: dict[str, dict[str, int]] = {}
@@ -94,6 +119,8 @@ def _sections(report: Report) -> list[tuple[str, list[str]]]:
     locks = lock_lines(report)
     if locks:
         out.append(("Environment locks", locks))
+    if report.compat:
+        out.append(("Compatibility", [COMPAT_RULE, *compat_lines(report)]))
     origins = sorted({r.provenance for r in report.runs if r.provenance and r.provenance != "this ledger"})
     if origins:
         counts = {o: sum(1 for r in report.runs if r.provenance == o) for o in origins}
@@ -105,7 +132,7 @@ def _sections(report: Report) -> list[tuple[str, list[str]]]:
     return out
 
 
-_RULED = {"Differences between types", "Tails and memory"}  # sections whose first line states the rule
+_RULED = {"Differences between types", "Tails and memory", "Compatibility"}  # sections whose first line states the rule
 
 
 def text_lines(report: Report) -> list[str]:

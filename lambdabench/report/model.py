@@ -238,6 +238,18 @@ class GroupReport:
 
 
 @dataclass(frozen=True)
+class CompatCell:
+    """One GPU type × backend × task class of the report's runs: what ran, what failed, and why."""
+
+    gpu_type: str
+    backend: str
+    task_class: str
+    succeeded: int
+    failed: int
+    last_error: str | None
+
+
+@dataclass(frozen=True)
 class TailRow:
     """One type at one number of envs: step-time percentiles after warm-up, steady GPU memory (run means)."""
 
@@ -324,6 +336,7 @@ class Report:
     order_given: bool = False  # every sweep's plan recorded the order the user gave the types
     comparisons: tuple[Comparison, ...] = ()  # pairs of types on the STAT_KEYS figures
     tails: tuple[TailRow, ...] = ()  # per type and number of envs (the MJX benchmark's per-N figures)
+    compat: tuple[CompatCell, ...] = ()  # the measured compatibility matrix of the report's runs
 
     @property
     def simulated(self) -> bool:

@@ -169,6 +169,7 @@ def render_json(report: Report) -> str:
         "curves": [_curves(c) for c in report.curves if c.reward or c.by_num_envs],
         "comparisons": methods.comparisons_json(report),
         "tails": methods.tails_json(report),
+        "compatibility": methods.compat_json(report),
         "environment_locks": {"by_lock": methods.lock_groups(report),
                               "mixed": [list(p) for p in methods.mixed_pairs(report)]},
         "scaling": {

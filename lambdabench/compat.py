@@ -1,0 +1,110 @@
+"""The compatibility matrix (issue 28.5): GPU type × backend × task class, from the rules and from the ledger.
+
+The rules are the playbooks' own `requires` (lambdabench.remote.playbook.check_requirements), the same
+function the plan refuses with, so `check` and a sweep's refusal cannot disagree. The measurements are
+the ledger's runs of that playbook on that type with that task class: how many succeeded, how many
+failed, and the last failure's message.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from lambdabench.cloud.models import InstanceType
+    from lambdabench.ledger import Ledger
+    from lambdabench.run.plan import Benchmark
+
+_CAMERA_WORDS = ("Camera", "RGB", "Depth", "Vision", "Visuomotor")
+
+
+def backend_of(playbook: str | None) -> str:
+    """The simulation backend a playbook runs: MJX, kitless Newton (Isaac Lab 3), or Isaac Sim's PhysX container."""
+    name = playbook or ""
+    if name.startswith("mjx"):
+        return "MJX"
+    if name.startswith("isaaclab3"):
+        return "kitless Newton"
+    if name.startswith(("isaaclab", "list-envs")):
+        return "Isaac Sim PhysX container"
+    return name or "unknown"
+
+
+def _true(value: Any) -> bool:
+    return str(value).strip().lower() in ("1", "true", "yes", "on")
+
+
+def task_class(variables: Mapping[str, Any]) -> str:
+    """video (a recorded video), camera (a camera task or cameras on), or state (everything else)."""
+    if _true(variables.get("video", False)):
+        return "video"
+    task = str(variables.get("task") or "")
+    if _true(variables.get("enable_cameras", False)) or any(w in task for w in _CAMERA_WORDS):
+        return "camera"
+    return "state"
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """One cell of the matrix: what the rules say and what the ledger measured."""
+
+    gpu_type: str
+    backend: str
+    task_class: str
+    refused: str | None  # the rule's one-line reason, None when the rules allow it
+    hint: str | None
+    succeeded: int
+    failed: int
+    last_error: str | None
+
+    @property
+    def answer(self) -> str:
+        if self.refused is not None:
+            return "refused"
+        if self.succeeded:
+            return "ran" if not self.failed else "ran, and failed too"
+        if self.failed:
+            return "failed"
+        return "allowed by the rules, not measured yet"
+
+
+def measured(ledger: Ledger, playbook: str, gpu_type: str, klass: str) -> tuple[int, int, str | None]:
+    """(succeeded, failed, last error) of the ledger's runs of this playbook on this type with this task class."""
+    ok = bad = 0
+    last: str | None = None
+    plans: dict[int, Any] = {}
+    for run in ledger.runs():
+        if run.workload != playbook or run.instance_type != gpu_type or run.status not in ("succeeded", "failed"):
+            continue
+        if run.sweep_id not in plans:
+            plans[run.sweep_id] = ledger.sweep(run.sweep_id).plan
+        plan = plans[run.sweep_id]
+        variables = plan.get("vars") if isinstance(plan, dict) else None
+        if task_class(variables or {}) != klass:
+            continue
+        if run.status == "succeeded":
+            ok += 1
+        else:
+            bad += 1
+            errors = ledger.errors(run_id=run.id)
+            last = errors[-1].message if errors else last
+    return ok, bad, last
+
+
+def check(benchmark: Benchmark, types: Sequence[InstanceType], ledger: Ledger | None) -> list[Verdict]:
+    """Before anything launches: per type, the rules' verdict on this benchmark and what the ledger measured."""
+    from lambdabench.gpuinfo import type_facts
+    from lambdabench.remote.playbook import check_requirements
+
+    book = benchmark.playbook
+    values = benchmark.vars_for(book)
+    klass = task_class(book.resolve_vars(values))
+    out = []
+    for itype in types:
+        problems = check_requirements(book, values, type_facts(itype))
+        ok, bad, last = measured(ledger, book.name, itype.name, klass) if ledger is not None else (0, 0, None)
+        out.append(Verdict(itype.name, backend_of(book.name), klass, str(problems[0]) if problems else None,
+                           problems[0].hint if problems else None, ok, bad, last))
+    return out
