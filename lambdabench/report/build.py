@@ -24,6 +24,7 @@ from lambdabench.report.model import (
     RunCurves,
     RunReport,
     ScalingCurve,
+    StartupRow,
     TailRow,
     Video,
 )
@@ -303,6 +304,51 @@ def tail_rows(lines: Sequence[RunReport], series: Mapping[int, Sequence[SeriesRo
     return out
 
 
+# start-up stages (metric key → label): image pull, the container start (which pulls or builds its image
+# when the image is not there), install steps, JIT/compile, shader compile, the first step
+STARTUP_STAGES: Mapping[str, str] = {
+    "image_pull_s": "image pull",
+    "container_start_s": "container start (pulls/builds the image if missing)",
+    "install_s": "install",
+    "compile_s": "JIT / compile",
+    "shader_compile_s": "shader compile",
+    "first_step_s": "first step",
+}
+
+
+def startup_rows(lines: Sequence[RunReport], metrics: Mapping[int, Mapping[str, float]],
+                 series: Mapping[int, Sequence[SeriesRow]], order: Sequence[GroupReport]) -> list[StartupRow]:
+    """Per type and stage: the cold figure (a run's first pass) and the warm one (its later passes), priced."""
+    acc: dict[tuple[str, str], dict[str, list[float]]] = {}
+    for line in lines:
+        price = float(line.price_usd_per_hour) / 3600 if line.price_usd_per_hour is not None else None
+        passes = {row.name.removeprefix(SEED_SERIES): [p[2] for p in row.points]
+                  for row in series.get(line.run_id, []) if row.name.startswith(SEED_SERIES)}
+        for key in STARTUP_STAGES:
+            seen = passes.get(key)
+            cold = seen[0] if seen else metrics.get(line.run_id, {}).get(key)
+            if cold is None:
+                continue
+            slot = acc.setdefault((line.group or line.instance_type, key), {})
+            slot.setdefault("cold", []).append(cold)
+            if price is not None:
+                slot.setdefault("cold_usd", []).append(cold * price)
+            if seen and len(seen) > 1:
+                warm = statistics.fmean(seen[1:])
+                slot.setdefault("warm", []).append(warm)
+                if price is not None:
+                    slot.setdefault("warm_usd", []).append(warm * price)
+    rank = {g.label or g.instance_type: i for i, g in enumerate(order)}
+    stages = list(STARTUP_STAGES)
+    out = []
+    for (group, key), v in sorted(acc.items(), key=lambda kv: (rank.get(kv[0][0], len(rank)), stages.index(kv[0][1]))):
+        def m(name: str, v: dict[str, list[float]] = v) -> float | None:
+            return statistics.fmean(v[name]) if v.get(name) else None
+
+        out.append(StartupRow(group, key, m("cold"), m("cold_usd"), m("warm"), m("warm_usd"), len(v["cold"])))
+    return out
+
+
 def compare_groups(groups: Sequence[GroupReport], *, max_all_pairs: int = 6) -> list[Comparison]:
     """Every pair of types (consecutive ones past max_all_pairs) on each figure both have statistics of."""
     out = []
@@ -484,13 +530,15 @@ def build_report(
     plans: list[Any] = []
     curves: dict[int, RunCurves] = {}
     all_series: dict[int, list[SeriesRow]] = {}
-    compat: dict[tuple[str, str, str], list[Any]] = {}  # (type, backend, task class) → [ok, failed, last error]
+    compat: dict[tuple[str, str, str], list[Any]] = {}
+    all_metrics: dict[int, dict[str, float]] = {}  # (type, backend, task class) → [ok, failed, last error]
     for sweep_id in sweep_ids:
         sweep = ledger.sweep(sweep_id)
         name = sweep.name or f"sweep {sweep.id}"
         names.append(name)
         plans.append(sweep.plan)
         metrics = _latest_metrics(ledger.metrics(sweep_id=sweep_id))
+        all_metrics.update(metrics)
         by_run: dict[int, list[InstanceRow]] = {}
         for inst in ledger.instances(sweep_id=sweep_id):
             by_run.setdefault(inst.run_id, []).append(inst)
@@ -571,6 +619,7 @@ def build_report(
         order_given=bool(plans) and all(isinstance(p, dict) and p.get("type_order") for p in plans),
         comparisons=comparisons,
         tails=tails,
+        startup=tuple(startup_rows(lines, all_metrics, all_series, groups)),
         compat=tuple(CompatCell(t, b, k, ok, bad, err) for (t, b, k), (ok, bad, err) in compat.items()),
     )
 

@@ -7,6 +7,7 @@ with nothing to say returns nothing, so reports of sweeps without seeds or bundl
 from __future__ import annotations
 
 import html
+from decimal import Decimal
 from typing import Any
 
 from lambdabench.report.cells import _machine, comparison_lines
@@ -44,6 +45,31 @@ def tails_json(report: Report) -> list[dict[str, Any]]:
     return [{"group": t.group, "num_envs": t.num_envs, "runs": t.runs, "step_time_p50_s": t.p50_s,
              "step_time_p95_s": t.p95_s, "step_time_p99_s": t.p99_s, "gpu_mem_steady_mib": t.gpu_mem_mib}
             for t in report.tails]
+
+
+STARTUP_RULE = (
+    "Each start-up stage per type: cold is a run's first benchmark pass on a fresh instance, warm the mean of "
+    "its later passes on the same instance (sweep --seeds N); each priced at the run's $/h (seconds × $/h ÷ 3600)."
+)
+
+
+def startup_lines(report: Report) -> list[str]:
+    from lambdabench.report.build import STARTUP_STAGES
+    from lambdabench.report.cells import format_seconds, format_small_dollars
+
+    def priced(s: float | None, usd: float | None) -> str:
+        if s is None:
+            return "—"
+        return format_seconds(s) + (f" ({format_small_dollars(Decimal(repr(usd)))})" if usd is not None else "")
+
+    return [f"{r.group} · {STARTUP_STAGES[r.stage]}: cold {priced(r.cold_s, r.cold_usd)}"
+            + (f", warm {priced(r.warm_s, r.warm_usd)}" if r.warm_s is not None else "")
+            for r in report.startup]
+
+
+def startup_json(report: Report) -> list[dict[str, Any]]:
+    return [{"group": r.group, "stage": r.stage, "cold_s": r.cold_s, "cold_usd": r.cold_usd, "warm_s": r.warm_s,
+             "warm_usd": r.warm_usd, "runs": r.runs} for r in report.startup]
 
 
 COMPAT_RULE = (
@@ -119,6 +145,8 @@ def _sections(report: Report) -> list[tuple[str, list[str]]]:
     locks = lock_lines(report)
     if locks:
         out.append(("Environment locks", locks))
+    if report.startup:
+        out.append(("Start-up: cold and warm", [STARTUP_RULE, *startup_lines(report)]))
     if report.compat:
         out.append(("Compatibility", [COMPAT_RULE, *compat_lines(report)]))
     origins = sorted({r.provenance for r in report.runs if r.provenance and r.provenance != "this ledger"})
@@ -132,7 +160,7 @@ def _sections(report: Report) -> list[tuple[str, list[str]]]:
     return out
 
 
-_RULED = {"Differences between types", "Tails and memory", "Compatibility"}  # sections whose first line states the rule
+_RULED = {"Differences between types", "Tails and memory", "Compatibility", "Start-up: cold and warm"}  # sections whose first line states the rule
 
 
 def text_lines(report: Report) -> list[str]:

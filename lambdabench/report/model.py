@@ -250,6 +250,19 @@ class CompatCell:
 
 
 @dataclass(frozen=True)
+class StartupRow:
+    """One start-up stage of a type: seconds and their price on a cold start, and on warm reruns (--seeds)."""
+
+    group: str
+    stage: str  # a STARTUP_STAGES key
+    cold_s: float | None
+    cold_usd: float | None
+    warm_s: float | None  # mean over the runs' later passes on the same instance; None without --seeds
+    warm_usd: float | None
+    runs: int
+
+
+@dataclass(frozen=True)
 class TailRow:
     """One type at one number of envs: step-time percentiles after warm-up, steady GPU memory (run means)."""
 
@@ -337,6 +350,7 @@ class Report:
     comparisons: tuple[Comparison, ...] = ()  # pairs of types on the STAT_KEYS figures
     tails: tuple[TailRow, ...] = ()  # per type and number of envs (the MJX benchmark's per-N figures)
     compat: tuple[CompatCell, ...] = ()  # the measured compatibility matrix of the report's runs
+    startup: tuple[StartupRow, ...] = ()  # start-up stages per type, cold and warm, priced
 
     @property
     def simulated(self) -> bool:

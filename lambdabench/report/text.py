@@ -170,6 +170,7 @@ def render_json(report: Report) -> str:
         "comparisons": methods.comparisons_json(report),
         "tails": methods.tails_json(report),
         "compatibility": methods.compat_json(report),
+        "startup": methods.startup_json(report),
         "environment_locks": {"by_lock": methods.lock_groups(report),
                               "mixed": [list(p) for p in methods.mixed_pairs(report)]},
         "scaling": {

@@ -73,6 +73,7 @@ class RunContext:
     target_name: str = ""  # the instance type's name, or host:<label> / local
     region: str | None = None
     record_parts: dict[str, Any] | None = None  # what ingest read, for the record written after teardown
+    pass_started: float | None = None  # --seeds: when the current benchmark pass began (its own start-up steps)
     setup_facts: dict[int, dict[str, Any]] | None = None  # per rank, once preflight and set-up finished
     reused_from: RunContext | None = None  # --reuse: the run whose instance (and set-up) this one runs on
 

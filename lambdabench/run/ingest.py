@@ -49,11 +49,22 @@ def ingest_run(rc: RunContext) -> dict[str, Any]:
         ledger.record_metric(run_id, "gpu_count", float(gpu_count), source="nvidia-smi")
     _user_metrics(ledger, run_id, run_dir)
     startup: dict[str, float | None] = {}
+    install = 0.0
+    installed = False
     for step in ledger.steps(run_id):
         if step.name.endswith("start the container") and step.ended and step.started:
             seconds = step.ended - step.started
             startup["container_start"] = seconds
             ledger.record_metric(run_id, MetricKey.CONTAINER_START_S, seconds, unit="s", source="steps")
+        # install steps of this pass only (with --seeds the earlier passes' steps are in the ledger too)
+        name = step.name.rsplit(": ", 1)[-1]
+        if (name.startswith("install") and step.ended and step.started
+                and (rc.pass_started is None or step.started >= rc.pass_started)):
+            install += step.ended - step.started
+            installed = True
+    if installed:
+        startup["install"] = install
+        ledger.record_metric(run_id, "install_s", install, unit="s", source="steps")
     if len(rc.nodes) > 1:
         record_scaling(ledger, run_id)
     if env_steps and mjx_stats is not None:
@@ -89,6 +100,10 @@ def _mjx(ledger: Ledger, run_id: int, doc: dict[str, Any]) -> tuple[dict[str, An
     compile_s = (doc.get("startup_s") or {}).get("compile")
     if compile_s is not None:
         ledger.record_metric(run_id, "compile_s", float(compile_s), unit="s", source="mjx")
+    first = min(runs, key=lambda r: r.get("num_envs_total", r.get("num_envs", 0)))
+    if isinstance(first.get("first_call_s"), int | float):
+        # the first compiled call at the first N: what a cold start waits for before steady stepping
+        ledger.record_metric(run_id, "first_step_s", float(first["first_call_s"]), unit="s", source="mjx")
     return stats, float(sum(r.get("total_env_steps", 0) for r in runs))
 
 

@@ -96,7 +96,7 @@ def raise_first(nodes: Sequence[Node], errors: dict[int, BaseException | None], 
 class _SeedPasses:
     """`--seeds N`: each pass's figures as ledger series "seed:<key>" (x = the seed), its files kept apart."""
 
-    KEYS = ("env_steps_per_s", "env_steps", "reward")
+    KEYS = ("env_steps_per_s", "env_steps", "reward", "install_s", "compile_s", "first_step_s", "shader_compile_s")
 
     def __init__(self, rc: RunContext) -> None:
         self.rc = rc
@@ -107,6 +107,7 @@ class _SeedPasses:
         from lambdabench.run.ingest import ingest_run
 
         rc = self.rc
+        rc.pass_started = started
         ingest_run(rc)
         fresh: dict[str, tuple[float, int, float]] = {}
         for m in rc.ledger.metrics(run_id=rc.run_id):

@@ -22,6 +22,8 @@ description: test workload, env-steps/s 1000 + 10 x seed
 vars:
   seed: {type: int, default: 5}
 steps:
+  - name: install the workload
+    run: "[ -f .installed ] || { sleep 1.5; touch .installed; }"
   - name: put the lock collector
     put: {src: "LOCK", dest: env_lock.py}
   - name: measure
@@ -63,6 +65,11 @@ def test_seeds_and_repeats_give_statistics_in_every_format(simproc: SimProcess) 
     assert lock["software"]["driver"] and lock["software"]["cuda"] and lock["software"]["kernel"]
     assert lock["gpus"][0]["power_limit_w"] and lock["gpus"][0]["max_sm_mhz"]
     assert {r["env_lock"] for r in rep["runs"]} == {lock["software_sha256"][:12]}  # one machine image: one lock
+    # cold vs warm: the install step is slow on a fresh instance only (a made-up workload, by design)
+    installs = {(s["group"], s["stage"]): s for s in rep["startup"]}
+    for g in rep["groups"]:
+        row = installs[(g["instance_type"], "install_s")]
+        assert row["cold_s"] >= 1.4 and row["warm_s"] < row["cold_s"] and row["cold_usd"] > row["warm_usd"] > 0
     for fmt in ("table", "md", "html"):
         text = simproc.cli("report", "--format", fmt).stdout
         assert "95% CI (bootstrap)" in text and "Differences between types" in text, fmt

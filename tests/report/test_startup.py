@@ -1,0 +1,43 @@
+"""Cold vs warm (issue 28.4): start-up split into stages for every run, warm reruns on the same instance
+(--seeds passes 2…N), both priced at the run's $/h; in every report format."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from lambdabench.ledger import Ledger, MetricKey
+from lambdabench.report import build_report, render
+from tests.report import ledgers as L
+
+
+def test_cold_and_warm_stages_priced(hermetic_env: Path) -> None:
+    led = Ledger(hermetic_env, clock=lambda: L.T0)
+    sweep = led.create_sweep("startup", plan={"type_order": [L.A10.name, L.H100.name]})
+    a10, _ = L.add_run(led, sweep, L.A10, start=L.T0, bench_s=600, name="lb-a10")
+    # made-up figures (by design): a first pass that installs and compiles, two warm passes after it
+    led.record_series(a10, "seed:install_s", [(None, 0.0, 90.0), (None, 1.0, 2.0), (None, 2.0, 4.0)], source="seeds")
+    led.record_series(a10, "seed:compile_s", [(None, 0.0, 50.0), (None, 1.0, 10.0), (None, 2.0, 12.0)], source="seeds")
+    led.record_metric(a10, "compile_s", 12.0, source="mjx")  # the last pass's, as ingest leaves it
+    led.record_metric(a10, MetricKey.CONTAINER_START_S, 300.0, source="steps")
+    h100, _ = L.add_run(led, sweep, L.H100, start=L.T0 + 5, bench_s=600, name="lb-h100")
+    led.record_metric(h100, "compile_s", 40.0, source="mjx")
+    led.record_metric(h100, "first_step_s", 0.5, source="mjx")
+    rep = build_report(led, now=L.T0 + 86_400)
+    rows = {(r.group, r.stage): r for r in rep.startup}
+    a10_price = L.A10.cents_per_hour / 100 / 3600
+    compile_a10 = rows[(L.A10.name, "compile_s")]
+    assert compile_a10.cold_s == 50.0 and compile_a10.warm_s == pytest.approx(11.0)
+    assert compile_a10.cold_usd == pytest.approx(50.0 * a10_price) and compile_a10.warm_usd == pytest.approx(11 * a10_price)
+    assert rows[(L.A10.name, "install_s")].cold_s == 90.0 and rows[(L.A10.name, "install_s")].warm_s == 3.0
+    assert rows[(L.A10.name, "container_start_s")].warm_s is None  # no warm figure without passes
+    h = rows[(L.H100.name, "compile_s")]
+    assert h.cold_s == 40.0 and h.warm_s is None and h.cold_usd == pytest.approx(40 * L.H100.cents_per_hour / 360000)
+    assert [r.stage for r in rep.startup if r.group == L.A10.name] == ["container_start_s", "install_s", "compile_s"]
+    for fmt in ("table", "md", "html"):
+        text = render(rep, fmt)
+        assert "Start-up: cold and warm" in text and "JIT / compile: cold 50.0s" in text and "warm 11.0s" in text, fmt
+    doc = json.loads(render(rep, "json"))
+    assert {r["stage"] for r in doc["startup"]} >= {"compile_s", "first_step_s", "install_s"}
