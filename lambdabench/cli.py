@@ -194,6 +194,8 @@ def sim_serve(port: int, scenario: Path | None, time_scale: float, out_env: Path
 @click.option("--nodes", type=int, default=1, show_default=True,
               help="Instances per run, one training across them with torchrun (docs/multinode.md).")
 @click.option("--reuse", is_flag=True, help="A type's repeats back to back on one instance: set-up paid once.")
+@click.option("--cache", metavar="NAME", help="Keep set-up (images, packages, compile caches) on this filesystem: "
+              "made if new, reused after; runs in its region start warm (`cache ls|rm`).")
 @click.option("--max-cost", metavar="USD", help="Never let the worst case pass this many dollars.")
 @click.option("--max-parallel", type=int, default=0, help="At most K runs at once (0: all).")
 @click.option("--max-run-minutes", type=float, help="Per-run maximum, every billed minute: boot, set-up, benchmark, pull.")
@@ -208,13 +210,13 @@ def sim_serve(port: int, scenario: Path | None, time_scale: float, out_env: Path
 def sweep(click_ctx: click.Context, gpus: str, hosts: tuple[str, ...], local: bool, playbook: str | None,
           sets: tuple[str, ...], repeat: int, seeds: int, nodes: int, max_cost: str | None, max_parallel: int,
           max_run_minutes: float | None, region: str | None, keep_on_failure: bool, dry_run: bool,
-          name: str | None, fmt: str, export_uri: str | None, reuse: bool) -> None:
+          name: str | None, fmt: str, export_uri: str | None, reuse: bool, cache: str | None) -> None:
     """Benchmark several GPU types side by side; every instance is torn down, whatever happens."""
     from lambdabench.run.plan import SweepRequest, parse_sets
 
     lab = _lab(click_ctx)
     req = SweepRequest(gpus, playbook, parse_sets(sets), repeat, max_cost, max_parallel, keep_on_failure, region,
-                       max_run_minutes, name, nodes, list(hosts), local, reuse=reuse, seeds=seeds)
+                       max_run_minutes, name, nodes, list(hosts), local, reuse=reuse, seeds=seeds, cache=cache)
     plan = lab.plan(req)
     if export_uri:
         from lambdabench.export import parse_s3_uri
@@ -293,6 +295,8 @@ def _print_plan(plan: SweepPlan, dry_run: bool) -> None:
     if plan.reuse:
         out(f"--reuse: {len(plan.leads())} instance(s) for {len(rows)} run(s); each type's repeats run one after "
             "another on its first run's instance, set-up paid once")
+    if plan.cache is not None:
+        out(plan.cache.line())
     if plan.max_cost_cents is not None and plan.total_worst_case_cents > plan.max_cost_cents:
         out("note: runs whose worst case would pass --max-cost are not launched")
 
@@ -351,6 +355,34 @@ def report(click_ctx: click.Context, sweeps: tuple[str, ...], fmt: str, output: 
     ids, bundles = split_report_args(sweeps)
     _print_report(_lab(click_ctx), ids or None, fmt, output, reward_target=reward_target, bundles=bundles,
                   reward_fraction=reward_fraction, sort_by=sort_by, compare=False if merge else None)
+
+
+@cli.group()
+def cache() -> None:
+    """Warm-start caches: Lambda filesystems `sweep --cache NAME` keeps set-up on (gc never deletes them)."""
+
+
+@cache.command("ls")
+@json_option
+@click.pass_context
+def cache_ls(click_ctx: click.Context, as_json: bool) -> None:
+    """The account's filesystems: region, size, in use."""
+    from lambdabench import render
+
+    rows = _lab(click_ctx).caches()
+    _out([{"name": f.name, "id": f.id, "region": f.region, "bytes_used": f.bytes_used, "in_use": f.is_in_use,
+           "mount_point": f.mount_point} for f in rows], as_json, ["NAME", "REGION", "USED", "IN USE", "ID"],
+         [[render.printable(f.name), f.region, "?" if f.bytes_used is None else f"{f.bytes_used / 1e9:.2f} GB",
+           "yes" if f.is_in_use else "no", f.id] for f in rows])
+
+
+@cache.command("rm")
+@click.argument("name")
+@click.pass_context
+def cache_rm(click_ctx: click.Context, name: str) -> None:
+    """Delete a cache's filesystem and everything on it (refused while an instance mounts it)."""
+    fs = _lab(click_ctx).remove_cache(name)
+    click.echo(f"deleted filesystem {fs.name} ({fs.id}) in {fs.region}")
 
 
 @cli.command()

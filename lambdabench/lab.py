@@ -25,7 +25,7 @@ from lambdabench.errors import LambdabenchError, UsageError
 
 if TYPE_CHECKING:
     from lambdabench.cloud.client import LambdaCloud
-    from lambdabench.cloud.models import Instance
+    from lambdabench.cloud.models import Filesystem, Instance
     from lambdabench.config import Settings
     from lambdabench.ledger import InstanceRow, Ledger
     from lambdabench.report import Report
@@ -347,8 +347,13 @@ class Lab:
         needs_cloud = bool(request.gpus.strip())
         availability = self.cloud.list_instance_types() if needs_cloud else []
         regions = [r.name for r in self.cloud.list_regions()] if needs_cloud and request.region else []
+        if request.cache is not None:
+            from lambdabench.run.cache import check_name
+
+            check_name(request.cache)
+        filesystems = self.cloud.list_filesystems() if needs_cloud and request.cache else []
         return plan_sweep(request, availability=availability, regions=regions, env=self.env,
-                          ngc_key_present=self.settings.ngc_api_key is not None)
+                          ngc_key_present=self.settings.ngc_api_key is not None, filesystems=filesystems)
 
     def sweep(self, plan: SweepPlan | SweepRequest, *, name: str | None = None, events: Events | None = None,
               install_signal_handlers: bool = True, phase: RemotePhase | None = None) -> SweepResult:
@@ -384,6 +389,18 @@ class Lab:
     def _secrets(self) -> dict[str, Any]:
         ngc = self.settings.ngc_api_key
         return {"NGC_API_KEY": ngc} if ngc is not None else {}
+
+    def caches(self) -> list[Filesystem]:
+        """The account's filesystems: what `--cache NAME` can reuse (`cache ls`)."""
+        return self.cloud.list_filesystems()
+
+    def remove_cache(self, name: str) -> Filesystem:
+        """Delete the filesystem named `name` (`cache rm`): the only way lambdabench deletes one."""
+        for fs in self.cloud.list_filesystems():
+            if fs.name == name:
+                self.cloud.delete_filesystem(fs.id)
+                return fs
+        raise UsageError(f"no filesystem named {name!r}", "See `lambdabench cache ls`.")
 
     def gc(self, *, dry_run: bool = False) -> GcResult:
         from lambdabench.run.recovery import gc

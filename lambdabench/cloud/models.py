@@ -114,11 +114,12 @@ class Instance:
     instance_type: InstanceType | None = None
     ssh_key_names: tuple[str, ...] = ()
     tags: tuple[tuple[str, str], ...] = ()
+    mounts: tuple[tuple[str, str], ...] = ()  # (file_system_id, mount_point): where each filesystem is
     extra: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     KNOWN = frozenset(
         {"id", "status", "name", "ip", "private_ip", "hostname", "region", "instance_type",
-         "ssh_key_names", "tags"}
+         "ssh_key_names", "tags", "file_system_mounts"}
     )
 
     @classmethod
@@ -135,6 +136,11 @@ class Instance:
         region = d.get("region")
         itype = d.get("instance_type")
         keys = d.get("ssh_key_names")
+        raw_mounts = d.get("file_system_mounts")
+        mounts = tuple((m["file_system_id"], m["mount_point"]) for m in
+                       (raw_mounts if isinstance(raw_mounts, list) else [])
+                       if isinstance(m, dict) and isinstance(m.get("file_system_id"), str)
+                       and isinstance(m.get("mount_point"), str))
         return cls(
             id=ident,
             status=_str(d, "status", "unknown") or "unknown",
@@ -148,6 +154,7 @@ class Instance:
             ),
             ssh_key_names=tuple(k for k in keys if isinstance(k, str)) if isinstance(keys, list) else (),
             tags=tuple(tags),
+            mounts=mounts,
             extra={k: v for k, v in d.items() if k not in cls.KNOWN},
         )
 

@@ -76,6 +76,8 @@ class RunContext:
     pass_started: float | None = None  # --seeds: when the current benchmark pass began (its own start-up steps)
     setup_facts: dict[int, dict[str, Any]] | None = None  # per rank, once preflight and set-up finished
     reused_from: RunContext | None = None  # --reuse: the run whose instance (and set-up) this one runs on
+    cache_dir: str | None = None  # --cache: the cache folder on the nodes (None: this run runs cold)
+    cache_note: str = ""  # why there is no cache, when there is none
 
     @property
     def rank0(self) -> Node:

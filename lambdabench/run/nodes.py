@@ -17,7 +17,7 @@ import re
 import secrets as _secrets
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -179,6 +179,7 @@ def launch_nodes(
     timeouts: Timeouts,
     notify: Notify = _quiet,
     stop: threading.Event | None = None,
+    file_systems: Mapping[str, Sequence[str]] | None = None,
 ) -> LaunchedGroup:
     """Launch `count` instances of `itype` in ONE region, trying `regions` in order; all or none.
 
@@ -206,7 +207,8 @@ def launch_nodes(
                 group.nodes.append(launched)
                 notify(f"launching {itype.name} in {region} as {name}"
                        + (f" (node {i + 1}/{count})" if count > 1 else ""))
-                _launch_one(cloud, ledger, run_id, launched, ssh_key_name, tags, ruleset)
+                _launch_one(cloud, ledger, run_id, launched, ssh_key_name, tags, ruleset,
+                            (file_systems or {}).get(region, ()))
             return group
         except CapacityError as exc:
             last = exc
@@ -231,12 +233,13 @@ def launch_nodes(
 
 
 def _launch_one(cloud: LambdaCloud, ledger: Ledger, run_id: int, launched: Launched, ssh_key_name: str,
-                tags: list[tuple[str, str]], ruleset: str | None) -> None:
+                tags: list[tuple[str, str]], ruleset: str | None, file_system_names: Sequence[str] = ()) -> None:
     """One launch call; the id lands in memory before the ledger, so a failed write cannot hide it."""
     try:
         launched.id = cloud.launch(
             instance_type=launched.instance_type.name, region=launched.region, ssh_key_name=ssh_key_name,
             name=launched.name, tags=tags, firewall_ruleset_ids=[ruleset] if ruleset else [],
+            file_system_names=file_system_names,
         )
     except CapacityError as exc:
         ledger.record_launch_failed(launched.name)

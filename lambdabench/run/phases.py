@@ -164,11 +164,12 @@ class PlaybookPhase:
                 self._benchmark(rc, runs, seed=seed)
                 rank0 = runs[0]
                 for after in rc.benchmark.after:
-                    self._run(rc, rank0, after, rc.benchmark.vars_for(after))
+                    self._run(rc, rank0, after, rc.benchmark.vars_for(after, self._cache_vars(rc, rank0)))
                 if seed is not None:
                     rc.facts = {rank: r.facts for rank, r in runs.items()}
                     passes.record(seed, started)
                     passes.keep_files(seed)
+            parallel(rc.nodes, lambda n: self._mark_warm(rc, runs[n.rank]))
             if sampling:
                 parallel(rc.nodes, lambda n: self._pull_telemetry(rc, runs[n.rank]))
             for node in rc.nodes:
@@ -203,11 +204,56 @@ class PlaybookPhase:
         nr.facts.update(self._run(rc, nr, rc.benchmark.preflight, {}))
         if node.kind != "lambda":
             self._check_brought_machine(rc, nr)
+        self._probe_cache(rc, nr)
         if rc.benchmark.before:
             rc.ledger.mark(node.name, "setup_start")
+            started = time.time()
             for before in rc.benchmark.before:
-                nr.facts.update(self._run(rc, nr, before, rc.benchmark.vars_for(before)))
+                nr.facts.update(self._run(rc, nr, before, rc.benchmark.vars_for(before, self._cache_vars(rc, nr))))
             rc.ledger.mark(node.name, "setup_end")
+            if node.rank == 0:
+                rc.ledger.record_metric(rc.run_id, "setup_s", time.time() - started, unit="s", source="phases")
+
+    # -- the cache (issue 29): probed before set-up, marked warm after a run that finished -----------
+
+    def _probe_cache(self, rc: RunContext, nr: _NodeRun) -> None:
+        """Is the cache folder usable, and warm? A cache that is not usable means a cold run, never a failed one."""
+        from lambdabench.run.cache import LAYOUT, PROBE
+
+        if rc.cache_dir is None:
+            return
+        assert nr.session is not None
+        try:
+            out = nr.session.run(shell.join(["sh", "-c", PROBE, "sh", rc.cache_dir, LAYOUT]), timeout=120,
+                                 check=False).stdout
+        except LambdabenchError as exc:
+            out = f"cache=unusable the probe failed ({exc.one_line()})"
+        line = next((ln for ln in out.splitlines() if ln.startswith("cache=")), "cache=unusable no answer")
+        state, _, why = line[len("cache="):].partition(" ")
+        nr.facts["cache_state"] = state
+        if nr.node.rank == 0:
+            rc.ledger.record_metric(rc.run_id, "cache_warm", 1.0 if state == "warm" else 0.0, source="cache")
+        if state == "warm":
+            rc.notify(f"cache warm ({rc.cache_dir}: {why})")
+        elif state in ("cold", "stale"):
+            rc.notify(f"cache cold ({rc.cache_dir}: {why}); this run fills it")
+        else:
+            rc.notify(f"cache not usable ({why}); running cold")
+
+    @staticmethod
+    def _cache_vars(rc: RunContext, nr: _NodeRun) -> dict[str, str]:
+        """`cache_dir` for the playbooks that declare it, where the probe found the cache usable."""
+        if rc.cache_dir is None or nr.facts.get("cache_state") not in ("warm", "cold", "stale"):
+            return {}
+        return {"cache_dir": rc.cache_dir}
+
+    def _mark_warm(self, rc: RunContext, nr: _NodeRun) -> None:
+        from lambdabench.run.cache import MARK_WARM
+
+        if not self._cache_vars(rc, nr) or nr.session is None or rc.cache_dir is None:
+            return
+        with contextlib.suppress(LambdabenchError):  # a cache that cannot be marked stays cold: no failure
+            nr.session.run(shell.join(["sh", "-c", MARK_WARM, "sh", rc.cache_dir]), timeout=60, check=False)
 
     def _check_brought_machine(self, rc: RunContext, nr: _NodeRun) -> None:
         """A BYO machine's GPUs are known only now (its real nvidia-smi): the checks a type got at plan time."""
@@ -253,7 +299,7 @@ class PlaybookPhase:
         gpus = nr.facts.get("gpu_count") or nr.node.gpus
         if "gpus" in book.vars and gpus:
             extra["gpus"] = str(max(1, int(gpus)))
-        values = rc.benchmark.vars_for(book, extra)
+        values = rc.benchmark.vars_for(book, {**extra, **self._cache_vars(rc, nr)})
         if seed is not None:
             values["seed"] = seed  # this pass's, over a --set seed (which is where the passes start)
         return values

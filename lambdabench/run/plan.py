@@ -18,8 +18,9 @@ from typing import TYPE_CHECKING, Any
 from lambdabench.errors import UsageError
 
 if TYPE_CHECKING:
-    from lambdabench.cloud.models import InstanceType, TypeAvailability
+    from lambdabench.cloud.models import Filesystem, InstanceType, TypeAvailability
     from lambdabench.remote.playbook import Playbook
+    from lambdabench.run.cache import CachePlan
     from lambdabench.run.env import RunEnv
     from lambdabench.run.hosts import HostSpec
 
@@ -95,6 +96,7 @@ class SweepRequest:
     local: bool = False  # this machine as one more target
     reuse: bool = False  # a type's repeats back to back on one instance: set-up paid once
     seeds: int = 1  # benchmark passes per run on the same instance, seed, seed + 1, … (the playbook's `seed`)
+    cache: str | None = None  # a filesystem's name: set-up keeps there what a warm start needs
 
 
 @dataclass
@@ -221,6 +223,7 @@ class SweepPlan:
     type_order: list[str] = field(default_factory=list)  # as the user gave them
     availability: list[TypeAvailability] = field(default_factory=list)  # the snapshot planned from
     reuse: bool = False  # a launched type's repeats run back to back on its first run's instance
+    cache: CachePlan | None = None  # --cache: the filesystem and its region
 
     def leads(self) -> dict[str, list[PlannedRun]]:
         """With --reuse: each launched type's first run (by label) and the runs that follow it on its instance."""
@@ -308,11 +311,12 @@ class SweepPlan:
             "hosts": [r.target.host.spec for r in self.runs if r.target.host is not None],
             "reuse": self.reuse,
             "seeds": self.seeds,
+            "cache": self.cache.to_json() if self.cache else None,
         }
 
 
 def plan_sweep(req: SweepRequest, *, availability: Sequence[TypeAvailability], regions: Sequence[str],
-               env: RunEnv, ngc_key_present: bool) -> SweepPlan:
+               env: RunEnv, ngc_key_present: bool, filesystems: Sequence[Filesystem] = ()) -> SweepPlan:
     """Resolve names against one instance-types snapshot and price the plan; raises before anything launches."""
     from lambdabench.cloud.gpus import parse_gpu_list, resolve_gpu
     from lambdabench.cost import parse_dollars
@@ -365,6 +369,12 @@ def plan_sweep(req: SweepRequest, *, availability: Sequence[TypeAvailability], r
         raise UsageError(f"--seeds {req.seeds}: playbook {benchmark.name} has no `seed` variable to vary",
                          "Use a playbook with one (mjx-locomotion, isaaclab-train, isaaclab3-train), or --repeat.")
     runs = [PlannedRun(t, k) for k in range(1, req.repeat + 1) for t in targets]
+    cache = None
+    if req.cache is not None:
+        from lambdabench.run.cache import plan_cache
+
+        cache = plan_cache(req.cache, filesystems, region=req.region, availability=availability,
+                           type_names=[t.name for t in types])
     # slow boots launch first (launches are paced 12 s apart); BYO hosts need no launch
     runs.sort(key=lambda r: (-(expected_boot_seconds(r.itype) if r.itype else 0.0), r.repeat, r.target.name))
     return SweepPlan(
@@ -380,6 +390,7 @@ def plan_sweep(req: SweepRequest, *, availability: Sequence[TypeAvailability], r
         availability=list(availability),
         reuse=req.reuse,
         seeds=req.seeds,
+        cache=cache,
     )
 
 
@@ -451,4 +462,13 @@ def plan_from_json(doc: dict[str, Any], runs: list[PlannedRun], *, max_cost_cent
         availability=list(availability),
         reuse=bool(doc.get("reuse")),
         seeds=int(doc.get("seeds") or 1),
+        cache=_cache_from_json(doc.get("cache")),
     )
+
+
+def _cache_from_json(doc: Any) -> CachePlan | None:
+    from lambdabench.run.cache import CachePlan
+
+    if not isinstance(doc, dict) or not isinstance(doc.get("name"), str):
+        return None
+    return CachePlan(doc["name"], doc.get("region") if isinstance(doc.get("region"), str) else None)

@@ -43,6 +43,7 @@ if TYPE_CHECKING:
     from lambdabench.cloud.client import LambdaCloud
     from lambdabench.cloud.models import Instance
     from lambdabench.ledger import Ledger
+    from lambdabench.run.cache import CachePlan
     from lambdabench.run.cluster import Cluster
     from lambdabench.run.context import Connector, Node, RemotePhase, RunContext
     from lambdabench.run.env import RunEnv
@@ -187,6 +188,7 @@ class SweepRunner:
         self._reconcilers: list[threading.Thread] = []
         self._key_name: str | None = None
         self._followers = plan.leads()  # --reuse: by lead label, the runs that follow it on its instance
+        self.cache: CachePlan | None = None  # --cache: the filesystem, once it is known to exist
 
     # -- events: never allowed to fail the sweep ----------------------------------------------------
 
@@ -226,6 +228,7 @@ class SweepRunner:
             self._log_path = self.env.log_dir() / f"sweep-{sweep_id}.log"
         previous = self._install_handlers()
         try:
+            self._ensure_cache()
             self._launch_all(sweep_id)
             self._join_workers()
         except BaseException as exc:  # noqa: BLE001 - KeyboardInterrupt without handlers, or a bug
@@ -243,6 +246,13 @@ class SweepRunner:
             finally:  # the handlers stay until the ledger has the end: a signal there only sets a flag
                 self._restore_handlers(previous)
         return self.result
+
+    def _ensure_cache(self) -> None:
+        """--cache: the filesystem exists before the first launch that mounts it; if it cannot, all run cold."""
+        from lambdabench.run.cache import ensure
+
+        if self.plan.cache is not None and self.cloud is not None and not self.stop.is_set():
+            self.cache = ensure(self.cloud, self.plan.cache, lambda m: self.emit("say", m))
 
     def _start(self) -> int:
         ledger, plan = self.ledger, self.plan
@@ -387,12 +397,15 @@ class SweepRunner:
         nodes = self.plan.nodes
         self.emit("stage", f"launching {nodes} nodes" if nodes > 1 else "launching", run.label)
         preferred = [self.plan.region] if self.plan.region else []
-        regions = preferred or self.availability.regions(run.itype.name)
+        # a cache's region first: there the run mounts it (elsewhere it runs cold)
+        regions = preferred or self.availability.regions(run.itype.name,
+                                                         [self.cache.region] if self.cache and self.cache.region else [])
+        file_systems = {self.cache.region: [self.cache.name]} if self.cache and self.cache.region else None
         try:
             group = launch_nodes(
                 self.cloud, self.ledger, run.run_id, run.itype, nodes, ssh_key_name=self.key_name(),
                 label=run.label.replace("#", "-"), regions=regions, timeouts=self.timeouts,
-                notify=self._say(run.label), stop=self.stop,
+                notify=self._say(run.label), stop=self.stop, file_systems=file_systems,
             )
         except CapacityError as exc:
             self._slots.release()
@@ -478,6 +491,8 @@ class SweepRunner:
                 host_row, nodes = self._host_nodes(run)
             stage = "remote"
             rc = self._context(run, group, nodes, deadline)
+            if group is not None:
+                self._cache_for(rc, group, instances)
             self.emit("stage", "active at " + ", ".join(n.address for n in nodes), run.label)
             self._run_remote(rc)
             completed = True
@@ -530,6 +545,7 @@ class SweepRunner:
             try:
                 rc = self._context(run, None, lead_rc.nodes, deadline)
                 rc.region, rc.reused_from = lead_rc.region, lead_rc
+                rc.cache_dir, rc.cache_note = lead_rc.cache_dir, lead_rc.cache_note
                 contexts.append(rc)
                 self.emit("stage", f"on {lead.label}'s instance ({lead_rc.rank0.address})", run.label)
                 self._guard("the reuse", self.ledger.record_metric, run.run_id, "reused_instance_of_run",
@@ -611,6 +627,25 @@ class SweepRunner:
             if group is not None:
                 rc.on_rendezvous = lambda cluster: self._rendezvous(rc, group, cluster)
         return rc
+
+    def _cache_for(self, rc: RunContext, group: LaunchedGroup, instances: list[Instance]) -> None:
+        """--cache: the folder the run's set-up keeps its warm start in, or why it runs cold."""
+        from lambdabench.run.cache import SUBDIR, cache_dir
+
+        cache = self.cache
+        if self.plan.cache is None:
+            return
+        if cache is None:
+            rc.cache_note = f"cache {self.plan.cache.name} not available"
+        elif group.region != cache.region:
+            rc.cache_note = f"cache {cache.name} is in {cache.region}; launched in {group.region}: running cold"
+        else:
+            dirs = {cache_dir(inst, cache) for inst in instances}
+            # launched with it: the documented mount point when the response names none (FIELD-NOTES "Machines")
+            rc.cache_dir = dirs.pop() if len(dirs) == 1 and None not in dirs else f"/lambda/nfs/{cache.name}/{SUBDIR}"
+        if rc.cache_note:
+            rc.notify(rc.cache_note)
+            self._guard("the cache miss", self.ledger.record_metric, rc.run_id, "cache_warm", 0.0, source="cache")
 
     def _rendezvous(self, rc: RunContext, group: LaunchedGroup, cluster: Cluster) -> None:
         import json

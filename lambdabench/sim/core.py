@@ -11,6 +11,7 @@ import math
 import random
 import re
 import secrets
+import shutil
 import threading
 import time
 import uuid
@@ -779,7 +780,9 @@ class SimCloud:
             "status": inst.status,
             "ssh_key_names": [inst.ssh_key_name],
             "file_system_names": list(inst.file_system_names),
-            "file_system_mounts": [dict(m) for m in inst.file_system_mounts],
+            "file_system_mounts": [
+                {**m, "mount_point": self._mounted_at(m)} for m in inst.file_system_mounts
+            ],
             "region": region.api_json()
             if region
             else {"name": inst.region, "description": inst.region},
@@ -1243,6 +1246,41 @@ class SimCloud:
         return {}
 
     # ---- filesystems ------------------------------------------------------------------------
+    # A filesystem's files live in a folder of the simulator's state (the hosts' own folder), kept
+    # across instances until the filesystem is deleted, as Lambda's persistent storage is (FIELD-NOTES
+    # "Machines": mounted at /lambda/nfs/<name>, attached only at launch, same region only). Stand-in:
+    # the simulated hosts share this machine's root, where /lambda/nfs cannot be made per host, so an
+    # instance's file_system_mounts report the folder itself as the mount point (the spec: "the actual
+    # mount point is in the instance response", Filesystem.mount_point); an instance sees it only
+    # because it was launched with it. API-only (no hosts): the documented /lambda/nfs/<name>.
+
+    def _fs_dir(self, fs_id: str) -> Path | None:
+        root = getattr(self.hosts, "state_dir", None)
+        return Path(root) / "filesystems" / fs_id if root is not None else None
+
+    def _mounted_at(self, mount: dict[str, str]) -> str:
+        folder = self._fs_dir(mount["file_system_id"])
+        return str(folder) if folder is not None and folder.is_dir() else mount["mount_point"]
+
+    def _fs_bytes(self, fs_id: str) -> int:
+        """bytes_used: the spec's estimate is updated every few hours; the simulator counts at once."""
+        folder = self._fs_dir(fs_id)
+        if folder is None or not folder.is_dir():
+            return 0
+        total = 0
+        for path in folder.rglob("*"):
+            with contextlib.suppress(OSError):
+                if path.is_file() and not path.is_symlink():
+                    total += path.stat().st_size
+        return total
+
+    def filesystem_dir(self, name: str) -> Path | None:
+        """Tests and benches: the folder behind a filesystem (to plant a stale or corrupt cache)."""
+        with self._lock:
+            for fs in self._filesystems.values():
+                if fs["name"] == name:
+                    return self._fs_dir(fs["id"])
+        return None
 
     def _fs_json(self, fs: dict[str, Any]) -> dict[str, Any]:
         in_use = any(
@@ -1260,7 +1298,7 @@ class SimCloud:
             },
             "is_in_use": in_use,
             "region": self.scenario.catalog.regions[fs["region"]].api_json(),
-            "bytes_used": 0,
+            "bytes_used": self._fs_bytes(fs["id"]),
         }
 
     def _list_filesystems(
@@ -1286,6 +1324,9 @@ class SimCloud:
             "created": _iso(now),
         }
         self._filesystems[fs["id"]] = fs
+        folder = self._fs_dir(fs["id"])
+        if folder is not None:
+            folder.mkdir(parents=True, exist_ok=True)
         return self._fs_json(fs)
 
     def _delete_filesystem(
@@ -1305,6 +1346,9 @@ class SimCloud:
                 "Terminate the instances using it first.",
             )
         del self._filesystems[fs_id]
+        folder = self._fs_dir(fs_id)
+        if folder is not None:
+            shutil.rmtree(folder, ignore_errors=True)
         return {"deleted_ids": [fs_id]}
 
     # ---- firewall ---------------------------------------------------------------------------

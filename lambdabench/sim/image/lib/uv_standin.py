@@ -380,6 +380,49 @@ def install_dists(prefix: Path, res: Resolution, *, installer: str) -> list[str]
     return new
 
 
+# ---- downloads and the package cache -------------------------------------------------------------
+# What comes from an index is downloaded once into the installer's cache (uv: $UV_CACHE_DIR, else
+# ~/.cache/uv; pip: $PIP_CACHE_DIR, else ~/.cache/pip: docs.astral.sh/uv/concepts/cache, pip.pypa.io
+# "Caching"); a later install finds it there. Marker files stand in for the wheels. Download time is
+# a setting, uv.json in the host's state or in all hosts' folder: download_seconds and cached_seconds
+# per package (default 0: tests stay fast); bench/warm_starts.py sets them from a rate it states.
+
+
+def download_settings() -> dict[str, float]:
+    values = {"download_seconds": 0.0, "cached_seconds": 0.0}
+    fleet = simhost.state_dir().parent / "uv.json"
+    if fleet.is_file():
+        values.update(json.loads(fleet.read_text()))
+    values.update(simhost.load_json("uv.json", {}))
+    return values
+
+
+def fetch(prefix: Path, res: Resolution, *, tool: str) -> None:
+    """Download what is to be installed and is not in the cache yet; say how much came from where."""
+    env = "UV_CACHE_DIR" if tool == "uv" else "PIP_CACHE_DIR"
+    root = Path(os.environ.get(env) or Path.home() / ".cache" / ("uv" if tool == "uv" else "pip"))
+    have = installed(prefix)
+    wanted = [d for n, d in res.dists.items() if have.get(n) != d["version"]]
+    marks = root / "lambdabench-sim-wheels"
+    cached = [d for d in wanted if (marks / d["wheel"]).is_file()]
+    fresh = [d for d in wanted if d not in cached]
+    settings = download_settings()
+    seconds = len(fresh) * float(settings["download_seconds"]) + len(cached) * float(settings["cached_seconds"])
+    if seconds > 0:
+        time.sleep(seconds)
+    try:
+        marks.mkdir(parents=True, exist_ok=True)
+        for d in fresh:
+            (marks / d["wheel"]).write_text(d["version"] + "\n")
+    except OSError as exc:  # a cache that cannot be written is not an install failure (pip and uv warn)
+        sys.stderr.write(f"warning: the cache {root} is not writable ({exc}); continuing without it\n")
+    sys.stderr.write(f"Downloaded {len(fresh)} packages, {len(cached)} from the cache {root}\n")
+    line = {"t": round(time.time(), 3), "event": "fetch", "tool": tool, "downloaded": len(fresh),
+            "cached": len(cached), "seconds": round(seconds, 3), "cache": str(root)}
+    with open(simhost.state_dir() / "uv-timings.jsonl", "a") as fh:
+        fh.write(json.dumps(line) + "\n")
+
+
 # ---- pip ---------------------------------------------------------------------------------------
 
 
@@ -458,6 +501,8 @@ def pip_install(prefix: Path, args: list[str], *, tool: str) -> int:
     res = Resolution(opts["reqs"], indexes=indexes, find_links=opts["find_links"], tool=tool,
                      python_version=prefix_version(prefix))
     started = time.monotonic()
+    if indexes:
+        fetch(prefix, res, tool=tool)
     new = install_dists(prefix, res, installer=tool)
     if tool == "uv":
         took = time.monotonic() - started

@@ -1,0 +1,92 @@
+"""--cache (issue 29 item 2) over real SSH: a filesystem made, mounted at launch, filled by set-up, warm next time;
+a stale or missing cache runs cold and never fails the run; gc never deletes it; `cache ls|rm`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from lambdabench.ledger import Ledger
+from tests.e2e.conftest import SimProcess, needs_sshd
+
+pytestmark = needs_sshd
+
+IL3 = ("sweep", "--gpus", "a10", "--playbook", "isaaclab3-train", "--set", "num_envs=16", "--set", "max_iterations=2",
+       "--max-run-minutes", "1500", "--cache", "il3-cache")
+
+
+def fetch_lines(simproc: SimProcess, run_id: int) -> list[str]:
+    """The simulated uv's own account of each install: how many packages were downloaded, how many came from the cache."""
+    run_dir = next((simproc.home / "runs").glob(f"sweep-*/run-{run_id}-*"))
+    return [ln for log in sorted((run_dir / "logs").rglob("*")) if log.is_file()
+            for ln in log.read_text(errors="replace").splitlines() if ln.startswith("Downloaded ")]
+
+
+def cache_warm(ledger: Ledger, run_id: int) -> float | None:
+    return next((m.value for m in ledger.metrics(run_id=run_id) if m.key == "cache_warm"), None)
+
+
+def fs_folder(simproc: SimProcess) -> Path:
+    return next(simproc.state.glob("lambdabench-sim-*/hosts/filesystems/*"))
+
+
+def test_a_second_sweep_with_the_same_cache_starts_warm_and_gc_keeps_it(simproc: SimProcess) -> None:
+    first = simproc.cli(*IL3, timeout=600)
+    assert first.returncode == 0, first.stderr[-3000:]
+    assert "--cache il3-cache: will be made in" in first.stderr and "cache cold" in first.stderr
+    launches = [r for r in simproc.api("/_sim/requests") if r["path"].endswith("/launch") and r["status"] == 200]
+    assert [r["body"].get("file_system_names") for r in launches] == [["il3-cache"]]  # mounted at launch
+    [fs] = simproc.api("/file-systems")
+    assert fs["name"] == "il3-cache" and fs["bytes_used"] > 0
+    second = simproc.cli(*IL3, timeout=600)
+    assert second.returncode == 0, second.stderr[-3000:]
+    assert "--cache il3-cache: exists in" in second.stderr and "cache warm" in second.stderr
+    with Ledger(simproc.home) as ledger:
+        one, two = sorted(ledger.runs(), key=lambda r: r.id)
+        assert (cache_warm(ledger, one.id), cache_warm(ledger, two.id)) == (0.0, 1.0)
+        cold, warm = fetch_lines(simproc, one.id), fetch_lines(simproc, two.id)
+    assert cold and cold[0].startswith("Downloaded 1") and " 0 from the cache" in cold[0], cold
+    assert warm and warm[0].startswith("Downloaded 0 packages"), warm  # the closure came from the filesystem
+    gc = simproc.cli("gc")
+    assert gc.returncode == 0, gc.stderr
+    assert [f["name"] for f in simproc.api("/file-systems")] == ["il3-cache"]  # gc never deletes a cache
+    listed = simproc.cli("cache", "ls", "--json")
+    assert listed.returncode == 0 and json.loads(listed.stdout)[0]["name"] == "il3-cache", listed.stderr
+    removed = simproc.cli("cache", "rm", "il3-cache")
+    assert removed.returncode == 0, removed.stderr
+    assert simproc.api("/file-systems") == []
+    missing = simproc.cli("cache", "rm", "il3-cache")
+    assert missing.returncode != 0 and missing.stderr.count("\n") <= 2 and "cache ls" in missing.stderr
+    assert simproc.running() == []
+
+
+def test_a_stale_or_missing_cache_runs_cold_and_never_fails_the_run(simproc: SimProcess) -> None:
+    args = ("sweep", "--gpus", "a10", "--playbook", "gpu-probe", "--cache", "probe-cache")
+    first = simproc.cli(*args)
+    assert first.returncode == 0, first.stderr[-3000:]
+    folder = fs_folder(simproc) / "lambdabench-cache"
+    (folder / "LAYOUT").write_text("0\n")  # written by another (older) layout
+    stale = simproc.cli(*args)
+    assert stale.returncode == 0, stale.stderr[-3000:]
+    assert "another layout, moved aside" in stale.stderr
+    assert any(p.name.startswith("lambdabench-cache.stale-") for p in fs_folder(simproc).iterdir())
+    for p in sorted(fs_folder(simproc).rglob("*"), reverse=True):  # the filesystem's files gone from under it
+        p.rmdir() if p.is_dir() else p.unlink()
+    fs_folder(simproc).rmdir()
+    gone = simproc.cli(*args)
+    assert gone.returncode == 0, gone.stderr[-3000:]
+    assert "cache not usable" in gone.stderr and "running cold" in gone.stderr
+    assert simproc.running() == []
+
+
+def test_a_cache_in_another_region_runs_cold_and_says_so(simproc: SimProcess) -> None:
+    regions = [r["name"] for r in simproc.api("/regions")]
+    made = simproc.api("/filesystems", "POST", {"name": "far-cache", "region": regions[-1]})
+    assert made["name"] == "far-cache"
+    out = simproc.cli("sweep", "--gpus", "a10", "--playbook", "gpu-probe", "--region", regions[0],
+                      "--cache", "far-cache")
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert f"exists in {regions[-1]}" in out.stderr
+    assert f"cache far-cache is in {regions[-1]}; launched in {regions[0]}: running cold" in out.stderr
+    launch = [r for r in simproc.api("/_sim/requests") if r["path"].endswith("/launch")]
+    assert launch and "far-cache" not in json.dumps(launch)  # mounted only where it lives
