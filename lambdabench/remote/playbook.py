@@ -32,7 +32,7 @@ REMOTE_ROOT = ".lambdabench"  # under $HOME on the instance: jobs/, scripts/, se
 CONTAINER_KILL_AFTER_S = 30
 CONTAINER_GRACE_S = CONTAINER_KILL_AFTER_S + 15
 STEP_MARKER = "LAMBDABENCH_STEP"  # exported inside the container: finds a step's processes there
-PROJECT_PLAYBOOKS = Path(__file__).resolve().parents[2] / "playbooks"
+PACKAGE_PREFIX = "package:"  # a `put` src inside the installed lambdabench package: package:workloads/x.py
 
 # ---------------------------------------------------------------------------------------------
 # YAML with line numbers
@@ -635,6 +635,9 @@ def _load_playbook(path: Path) -> Playbook:
         if kind in ("put", "get"):
             if not isinstance(step.body, dict) or not {"src", "dest"} <= set(step.body):
                 raise fail(raw, f"`{kind}` needs src and dest", kind)
+            src_text = str(step.body["src"])
+            if kind == "put" and src_text.startswith(PACKAGE_PREFIX) and not package_file(src_text).is_file():
+                raise fail(raw, f"{src_text!r} is not a file in the installed lambdabench package", kind)
         elif not isinstance(step.body, str):
             raise fail(raw, f"`{kind}` takes a command string", kind)
         for text in texts:
@@ -695,9 +698,31 @@ def validate(path: Path | str) -> list[str]:
     return []
 
 
+def shipped_dir() -> Path:
+    """The folder of the playbooks that ship with lambdabench, found through the installed package."""
+    from importlib import resources
+
+    try:
+        folder = resources.files("lambdabench._playbooks")
+    except ModuleNotFoundError as exc:
+        # an editable install made before playbooks/ was mapped into the package has no such module
+        raise UsageError(
+            "this lambdabench install has no bundled playbooks (lambdabench._playbooks is missing)",
+            "Reinstall it: `pip install -e .` in a clone (or `bash .ci/setup`), or install the wheel.",
+        ) from exc
+    return Path(str(folder))
+
+
+def package_file(ref: str) -> Path:
+    """The file a `package:RELATIVE/PATH` reference names inside the installed lambdabench package."""
+    from importlib import resources
+
+    return Path(str(resources.files("lambdabench").joinpath(ref.removeprefix(PACKAGE_PREFIX))))
+
+
 def default_dirs(home: Path | None = None) -> list[Path]:
     """Where playbooks are looked up: <home>/playbooks (yours, when a home is given), then the shipped ones."""
-    return ([Path(home) / "playbooks"] if home is not None else []) + [PROJECT_PLAYBOOKS]
+    return ([Path(home) / "playbooks"] if home is not None else []) + [shipped_dir()]
 
 
 def playbook_files(dirs: Iterable[Path] | None = None) -> list[Path]:
@@ -921,7 +946,8 @@ class _Runner:
 
     def run_step(self, step: Step, index: int, log_path: Path, result: StepResult) -> None:
         if step.kind == "put":
-            src = Path(render(str(step.body["src"]), self.names, quote=False))
+            text = render(str(step.body["src"]), self.names, quote=False)
+            src = package_file(text) if text.startswith(PACKAGE_PREFIX) else Path(text)
             if not src.is_absolute():
                 src = self.playbook.path.parent / src
             dest = render(str(step.body["dest"]), self.names, quote=False)

@@ -295,9 +295,9 @@ class SweepPlan:
     def to_json(self) -> dict[str, Any]:
         """What `resume` needs to rebuild this plan (the playbook by name, or by absolute path)."""
         path = self.benchmark.playbook.path
-        from lambdabench.remote.playbook import PROJECT_PLAYBOOKS
+        from lambdabench.remote.playbook import shipped_dir
 
-        shipped = path.parent.resolve() == PROJECT_PLAYBOOKS.resolve()
+        shipped = path.parent.resolve() == shipped_dir().resolve()
         return {
             "playbook": self.playbook if shipped else str(path.resolve()),
             "vars": self.variables,

@@ -16,7 +16,9 @@ from lambdabench.remote.playbook import (
     find_playbook,
     list_playbooks,
     load_playbook,
+    package_file,
     run_playbook,
+    shipped_dir,
 )
 from lambdabench.secrets import Secret
 
@@ -243,6 +245,29 @@ def test_project_playbooks_validate_and_list():
         "collect",
     } <= set(books)
     assert find_playbook("isaaclab-train", [PROJECT]).name == "isaaclab-train"
+
+
+def test_shipped_playbooks_are_found_through_the_package_and_reach_nothing_outside_it():
+    """The installed package holds every playbook; a `put` names a packaged file, never `../lambdabench/…`."""
+    assert shipped_dir().name in ("playbooks", "_playbooks")  # an editable install maps the repo's folder
+    assert {p.name for p in shipped_dir().glob("*.yaml")} == {p.name for p in PROJECT.glob("*.yaml")}
+    for book in list_playbooks([shipped_dir()]):
+        for step in book.steps:
+            if step.kind == "put":
+                src = str(step.body["src"])
+                assert ".." not in Path(src).parts, f"{book.name}: {step.name} reaches {src}"
+                if src.startswith("package:"):
+                    assert package_file(src).is_file()
+    mjx = find_playbook("mjx-locomotion")
+    assert [s.body["src"] for s in mjx.steps if s.kind == "put"] == [
+        "package:workloads/mjx_bench.py", "package:workloads/aggregate.py", "package:workloads/env_lock.py",
+        "package:remote/telemetry_sampler.sh"]
+
+
+def test_a_package_reference_that_names_no_packaged_file_is_refused_at_load(tmp_path):
+    bad = write(tmp_path, "name: x\nsteps:\n  - put: {src: 'package:workloads/nope.py', dest: a.py}\n")
+    with pytest.raises(PlaybookError, match=r"t\.yaml:3: 'package:workloads/nope.py' is not a file in the installed"):
+        load_playbook(bad)
 
 
 H100 = {

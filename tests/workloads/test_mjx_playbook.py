@@ -33,9 +33,9 @@ def test_a_fresh_box_installs_with_user_and_runs_one_process_per_gpu() -> None:
     assert "mjx_bench.py --envs 1024,4096,16384" in bench and "--launch 8" in bench
     assert "torch.distributed" not in bench and "benchmark (JAX on the CPU)" not in steps
     assert "a GPU machine whose JAX sees no GPU" not in steps
-    # the files put on the instance exist where the playbook says
+    # the files put on the instance are in the installed package, where the playbook says
     for name in ("put benchmark runner", "put aggregation helper", "put telemetry sampler"):
-        assert (PLAYBOOK.parent / steps[name].body["src"]).is_file()
+        assert playbook.package_file(steps[name].body["src"]).is_file()
     assert steps["pull results"].body["dest"] == "results"
 
 

@@ -9,7 +9,7 @@ import re
 import sys
 from pathlib import Path
 
-from lambdabench.remote.playbook import PROJECT_PLAYBOOKS, load_playbook, render
+from lambdabench.remote.playbook import load_playbook, render, shipped_dir
 
 # the steps after clone that act on the checkout and its docker/ helper (gpu, NGC and Vulkan steps
 # need a real box)
@@ -18,7 +18,7 @@ STEPS = ("release and layout", "patch known image-build breakers", "pre-answer t
 
 
 def main(version: str, repo_dir: str, out: str) -> int:
-    book = load_playbook(PROJECT_PLAYBOOKS / "setup.yaml")
+    book = load_playbook(shipped_dir() / "setup.yaml")
     names = book.namespace(book.resolve_vars({"isaaclab_version": version, "repo_dir": repo_dir}), {})
     folder = Path(out)
     folder.mkdir(parents=True, exist_ok=True)
