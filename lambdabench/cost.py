@@ -161,6 +161,12 @@ def instance_cost(inst: InstanceRow, now: float | None = None) -> InstanceCost:
     # a preempted instance may be gone without our terminate call: billing stopped when it went
     policy_end = inst.terminate_called if inst.terminate_called is not None else inst.gone
     upper_end = inst.gone if inst.gone is not None else inst.terminate_called
+    if not inst.launched_here and upper_end is None:
+        # a machine you brought is never "still billing": a run killed before releasing it (kill -9) is
+        # costed to the last moment the ledger saw it working (issue 23 item 11)
+        seen = [t for t in (inst.first_active, inst.ssh_ready, inst.setup_start, inst.setup_end, inst.bench_start,
+                            inst.bench_end, inst.pull_end) if t is not None]
+        policy_end = upper_end = max(seen) if seen else inst.launch_accepted
     is_open = inst.launch_accepted is not None and upper_end is None
     policy_minutes = billed_minutes(inst.first_active, now if policy_end is None else policy_end)
     upper_minutes = billed_minutes(inst.launch_accepted, now if upper_end is None else upper_end)

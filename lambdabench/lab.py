@@ -413,16 +413,23 @@ class Lab:
         with the same benchmark, region, parallelism and cap (what it already spent counts)."""
         from lambdabench.run.hosts import parse_host
         from lambdabench.run.plan import PlannedRun, Target, plan_from_json
-        from lambdabench.run.recovery import check_resumable, resumable_runs, spent_cents
+        from lambdabench.run.recovery import (
+            check_resumable,
+            release_hosts,
+            resumable_runs,
+            spent_cents,
+        )
         from lambdabench.run.sweep import SweepRunner
 
         ledger = self.ledger
         sweep = ledger.claim_sweep(sweep_id, force=force)
         check_resumable(ledger, sweep_id)
         doc = sweep.plan or {}
+        hosts = {h.type_name: h for h in (parse_host(s) for s in doc.get("hosts") or [])}
+        for problem in release_hosts(ledger, sweep_id, hosts, self.connect, self.env, self.notify):
+            self.notify(f"warning: {problem} — stop them by hand")
         self.gc()
         todo = set(resumable_runs(ledger, sweep_id))
-        hosts = {h.type_name: h for h in (parse_host(s) for s in doc.get("hosts") or [])}
         need_cloud = any(not r.instance_type.startswith(("host:", "local")) for r in ledger.runs(sweep_id)
                          if r.id in todo)
         availability = self.cloud.list_instance_types() if need_cloud else []

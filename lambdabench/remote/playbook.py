@@ -33,6 +33,8 @@ CONTAINER_KILL_AFTER_S = 30
 CONTAINER_GRACE_S = CONTAINER_KILL_AFTER_S + 15
 STEP_MARKER = "LAMBDABENCH_STEP"  # exported inside the container: finds a step's processes there
 PACKAGE_PREFIX = "package:"  # a `put` src inside the installed lambdabench package: package:workloads/x.py
+RUN_TAG_ENV = "LAMBDABENCH_RUN_TAG"  # lambdabench.run.hostjobs finds a run's processes by it
+POLL_CHUNK = 1048576  # at most this much of a detached step's log per poll (bytes)
 
 # ---------------------------------------------------------------------------------------------
 # YAML with line numbers
@@ -869,6 +871,8 @@ class _Runner:
     poll_s: float
     reattach_timeout: float
     sleep: Callable[[float], None]
+    tag: str | None = None  # exported as RUN_TAG_ENV into every step: how the run's processes are found to stop them
+    should_stop: Callable[[], bool] = lambda: False  # the run is over (interrupted, past its cap): stop following
 
     def remote_dir(self, *parts: str) -> str:
         return "/".join([REMOTE_ROOT, *parts])
@@ -877,6 +881,8 @@ class _Runner:
         """The shell line for a run/sudo/script step, and remote files to clean up after it."""
         env = {**self.playbook.env, **step.env}
         env = {k: render(v, self.names, quote=False) for k, v in env.items()}
+        if self.tag:
+            env[RUN_TAG_ENV] = self.tag
         prelude = []
         cleanup: list[str] = []
         for sname in step.secret_files:
@@ -1053,10 +1059,14 @@ class _Runner:
         body = f'cd "$HOME" || exit 1\n{command}\n'
         script = body if not rm else f"trap 'rm -f --{rm}' EXIT\n{body}"
         self.session.write_private(job + "/cmd.sh", script)
+        tag = f"printf %s {shell.quote(self.tag)} > tag && " if self.tag else ""
+        # only `setsid` goes to the background: `cd … && setsid … &` backgrounded the whole list as a
+        # subshell, so the pid file named that subshell (not the job's process group, which a timeout
+        # kills) and the subshell held this command's output open until the job ended
         self.session.run(
-            f"cd {qjob} && setsid nohup bash -c 'bash cmd.sh > log 2>&1 < /dev/null; "
+            f"cd {qjob} && {tag}{{ setsid nohup bash -c 'bash cmd.sh > log 2>&1 < /dev/null; "
             f"echo $? > status.tmp; mv status.tmp status' > /dev/null 2>&1 < /dev/null & "
-            f"echo $! > {qjob}/pid",
+            f"echo $! > {qjob}/pid; }}",
             timeout=60,
         )
         result.detached = True
@@ -1087,18 +1097,24 @@ class _Runner:
                 self.reattach(step)
                 result.reattached += 1
             try:
+                # `head` closing the pipe early kills `tail` with SIGPIPE: under pipefail that exited 141
+                # and failed the step whenever more than a chunk waited (issue 23 item 12), so the
+                # pipeline's own status is dropped; a poll only ever reports, it never fails the step
                 poll = self.session.run(
                     f"cd {qjob} && s=$(cat status 2>/dev/null); z=$(stat -c %s log 2>/dev/null || echo 0); "
-                    f'echo "$s"; echo "$z"; n=$((z-{offset})); if [ $n -gt 1048576 ]; then n=1048576; fi; '
-                    f"if [ $n -gt 0 ]; then tail -c +{offset + 1} log | head -c $n; fi",
+                    f'echo "$s"; echo "$z"; n=$((z-{offset})); if [ $n -gt {POLL_CHUNK} ]; then n={POLL_CHUNK}; fi; '
+                    f"if [ $n -gt 0 ]; then tail -c +{offset + 1} log 2>/dev/null | head -c $n; fi; true",
                     timeout=60,
+                    check=False,
                 )
             except ConnectionLost:
                 self.reattach(step)
                 result.reattached += 1
                 continue
-            status_text, size_text, data = (poll.stdout.split("\n", 2) + ["", ""])[:3]
-            size = int(size_text or 0)
+            except RemoteError:  # a poll that timed out: the job is not the poll's to fail; poll again
+                poll = None
+            status_text, size_text, data = (poll.stdout.split("\n", 2) + ["", ""])[:3] if poll else ("", "", "")
+            size = int(size_text) if size_text.strip().isdigit() else offset
             if data:
                 text = scrub.feed(data)
                 with open(log_path, "a") as log:
@@ -1108,9 +1124,12 @@ class _Runner:
 
                     with contextlib.suppress(OSError):
                         sys.stderr.write(text)
-                offset = min(size, offset + 1048576)
-            if status_text.strip() and offset >= size:
+                offset = min(size, offset + POLL_CHUNK)
+            if status_text.strip().lstrip("-").isdigit() and offset >= size:
                 return int(status_text.strip())
+            if self.should_stop():
+                raise RemoteError(f"detached step {step.name!r} left: the run is over",
+                                  "its processes are stopped with the run")
             limit = self.outer_timeout(step)
             if limit is not None and time.monotonic() - started > limit:
                 self.session.run(f"kill -TERM -- -$(cat {qjob}/pid) 2>/dev/null; true", timeout=60)
@@ -1169,11 +1188,14 @@ def run_playbook(
     poll_s: float = 2.0,
     reattach_timeout: float = 300.0,
     sleep: Callable[[float], None] = time.sleep,
+    tag: str | None = None,
+    should_stop: Callable[[], bool] | None = None,
 ) -> PlaybookResult:
-    """Run the steps in order; each step logs to log_dir/NN-<step>.log. Stops at the first failure.
+    """Run the steps in order; each step logs to log_dir/NN-<step>.log. After the first failure only `get` steps run.
 
     on_step is called after every step (skipped ones too). Step `capture: facts` lines KEY=VALUE
-    join the facts seen by later `when`s and returned in result.facts.
+    join the facts seen by later `when`s and returned in result.facts. `tag` goes into every step's
+    environment as LAMBDABENCH_RUN_TAG; once `should_stop()` is true no further step starts.
     """
     values = playbook.resolve_vars(vars)
     missing = [
@@ -1197,11 +1219,18 @@ def run_playbook(
         poll_s=poll_s,
         reattach_timeout=reattach_timeout,
         sleep=sleep,
+        tag=tag,
+        should_stop=should_stop or (lambda: False),
     )
     log_dir.mkdir(parents=True, exist_ok=True)
     results: list[StepResult] = []
     error: RemoteError | None = None
     for index, step in enumerate(playbook.steps, 1):
+        if runner.should_stop():
+            error = error or RemoteError(f"{playbook.name}: stopped before step {step.name!r}: the run is over")
+            break
+        if error is not None and step.kind != "get":
+            continue  # after a failure only the pulls run: what the run made is never lost (issue 23 item 12)
         runner.names = playbook.namespace(values, all_facts)
         now = time.time()
         if step.when is not None and not step.when.evaluate(runner.names):
@@ -1240,9 +1269,10 @@ def run_playbook(
         results.append(res)
         if on_step:
             on_step(res)
-        if res.error is not None and not step.ignore_errors:
+        if res.error is not None and not step.ignore_errors and error is None:
             error = failure
-            break
+        if error is not None and not session.connected:
+            break  # a lost session: the pull cannot run either
         if step.reopen_session and session.connected:
             session.reopen()
     return PlaybookResult(playbook.name, results, all_facts, error)

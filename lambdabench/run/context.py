@@ -78,6 +78,16 @@ class RunContext:
     reused_from: RunContext | None = None  # --reuse: the run whose instance (and set-up) this one runs on
     cache_dir: str | None = None  # --cache: the cache folder on the nodes (None: this run runs cold)
     cache_note: str = ""  # why there is no cache, when there is none
+    ended: threading.Event = field(default_factory=threading.Event)  # the run is over: start no more steps
+    phase_thread: threading.Thread | None = None  # the remote phase, still running when the run ended early
+
+    def should_stop(self) -> bool:
+        """Interrupted, or the run ended (past its cap): the remote phase starts nothing more."""
+        return self.stop.is_set() or self.ended.is_set()
+
+    def tag(self, node: Node) -> str | None:
+        """What the run's processes on a machine you bring carry (lambdabench.run.hostjobs); None on instances."""
+        return node.name if node.kind != "lambda" else None
 
     @property
     def rank0(self) -> Node:

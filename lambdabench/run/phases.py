@@ -156,7 +156,7 @@ class PlaybookPhase:
                 self._rendezvous(rc, runs)
             sampling = sampling and all(int(runs[n.rank].facts.get("gpu_count") or n.gpus or 0) > 0 for n in rc.nodes)
             if sampling:
-                raise_first(rc.nodes, parallel(rc.nodes, lambda n: self._sampler(runs[n.rank], "start")),
+                raise_first(rc.nodes, parallel(rc.nodes, lambda n: self._sampler(runs[n.rank], "start", rc.tag(n))),
                             "telemetry start")
             seeds: list[str | None] = list(rc.plan.seed_values()) if rc.plan is not None else []
             for seed in seeds or [None]:
@@ -427,15 +427,18 @@ class PlaybookPhase:
         finally:
             session.close()
 
-    def _sampler(self, nr: _NodeRun, action: str) -> None:
+    def _sampler(self, nr: _NodeRun, action: str, tag: str | None = None) -> None:
+        from lambdabench.remote.playbook import RUN_TAG_ENV
+
         session = nr.session
         assert session is not None
         if action == "start":
             # a fresh folder: a reused instance (or a BYO host) still has the run before's samples
             session.run(f"rm -rf -- {TELEMETRY_DIR} && mkdir -p {TELEMETRY_DIR}", timeout=60)
             session.put(SAMPLER, REMOTE_SAMPLER, 0o755)
-            session.run(f"sh {REMOTE_SAMPLER} start {TELEMETRY_DIR}/telemetry.csv {TELEMETRY_DIR}/sampler.pid 1000",
-                        timeout=60)
+            tagged = shell.env_prefix({RUN_TAG_ENV: tag}) + " " if tag else ""  # stopped with the run's processes
+            session.run(f"{tagged}sh {REMOTE_SAMPLER} start {TELEMETRY_DIR}/telemetry.csv {TELEMETRY_DIR}/sampler.pid "
+                        "1000", timeout=60)
         else:
             session.run(f"sh {REMOTE_SAMPLER} stop {TELEMETRY_DIR}/sampler.pid", timeout=60, check=False)
 
@@ -482,4 +485,5 @@ class PlaybookPhase:
 
         return run_playbook(nr.session, playbook, variables, nr.facts, secrets, log_dir, on_step,
                             local_dir=rc.node_dir(node), poll_s=rc.env.timeouts.playbook_poll,
-                            reattach_timeout=rc.env.timeouts.reattach)
+                            reattach_timeout=rc.env.timeouts.reattach, tag=rc.tag(node),
+                            should_stop=rc.should_stop)

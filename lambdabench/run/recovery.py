@@ -28,7 +28,9 @@ if TYPE_CHECKING:
     from lambdabench.cloud.client import LambdaCloud
     from lambdabench.cloud.models import Instance
     from lambdabench.ledger import Ledger
+    from lambdabench.run.context import Connector
     from lambdabench.run.env import RunEnv
+    from lambdabench.run.hosts import HostSpec
 
 Notify = Callable[[str], None]
 
@@ -146,3 +148,37 @@ def spent_cents(ledger: Ledger, sweep_id: int) -> int:
 def check_resumable(ledger: Ledger, sweep_id: int) -> None:
     if not resumable_runs(ledger, sweep_id):
         raise UsageError(f"sweep {sweep_id} has nothing left to run", f"See `lambdabench report {sweep_id}`.")
+
+
+def release_hosts(ledger: Ledger, sweep_id: int, hosts: dict[str, HostSpec], connect: Connector, env: RunEnv,
+                  notify: Notify = lambda m: None) -> list[str]:
+    """After a crash: machines you brought that a dead run left unreleased get that run's processes stopped.
+
+    A kill -9 skips the run's own end, so its benchmark and sampler keep running there (issue 23 item 11);
+    resume stops them (by the run's tag, lambdabench.run.hostjobs) before anything runs again, then
+    releases the row. Returns one line per machine it could not clean.
+    """
+    from lambdabench.run.context import Node
+    from lambdabench.run.hostjobs import end_run_on
+
+    runs = {r.id: r for r in ledger.runs(sweep_id)}
+    problems: list[str] = []
+    for row in ledger.live_instances(sweep_id):
+        if row.launched_here or _owner_alive(row):
+            continue
+        run = runs.get(row.run_id)
+        spec = hosts.get(run.instance_type) if run is not None else None
+        if row.kind == "host" and spec is None:
+            problems.append(f"{row.name}: the machine is no longer in this sweep's plan; its processes were not "
+                            "checked")
+            continue
+        addr = (spec.addr if spec else "") or "localhost"
+        node = Node(0, row.name, row.kind, addr, addr, {}, None, "private", spec.user if spec else None,
+                    spec.port if spec else None, spec.key_path if spec else None)
+        notify(f"{row.name}: stopping what the interrupted run left running there")
+        left = end_run_on(connect, [node], None, env.timeouts)
+        problems.extend(left)
+        if not left:
+            ledger.mark(row.name, "terminate_called")
+            ledger.mark(row.name, "gone")
+    return problems

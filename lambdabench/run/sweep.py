@@ -482,6 +482,7 @@ class SweepRunner:
         stage = "boot"
         rc: RunContext | None = None
         host_row: str | None = None
+        host_nodes: list[Node] = []
         try:
             if group is not None:
                 self.emit("stage", f"booting ({group.region})", run.label)
@@ -489,6 +490,7 @@ class SweepRunner:
                 nodes = self._lambda_nodes(run, group, instances)
             else:
                 host_row, nodes = self._host_nodes(run)
+                host_nodes = nodes
             stage = "remote"
             rc = self._context(run, group, nodes, deadline)
             if group is not None:
@@ -518,6 +520,7 @@ class SweepRunner:
                 keep = (failed is not None or any(f.label in self.result.failed for f in followers))
                 self._end_group(run, group, keep=keep and self.plan.keep_on_failure and not self.stop.is_set())
             if host_row is not None:
+                self._stop_host_work(run, host_nodes, rc)
                 self._release_host(host_row)
             self._slots.release()
             if not followers:
@@ -605,6 +608,15 @@ class SweepRunner:
         return name, [Node(0, name, host.kind, addr, addr, host.facts(), None, "private",
                            host.user, host.port, host.key_path)]
 
+    def _stop_host_work(self, run: PlannedRun, nodes: list[Node], rc: RunContext | None) -> None:
+        """Nothing terminates a machine you brought: what the run started there is stopped, and checked."""
+        from lambdabench.run.hostjobs import end_run_on
+
+        assert run.run_id is not None
+        for problem in end_run_on(self.connect, nodes, rc.phase_thread if rc else None, self.timeouts):
+            self.emit("alert", f"{problem} — stop them by hand", run.label)
+            self._guard("the error", self.ledger.record_error, "stop", "host", problem, run_id=run.run_id)
+
     def _release_host(self, name: str) -> None:
         """The run is over on a BYO host: its time stops counting; nothing is terminated."""
         self._guard("the host's release", self.ledger.mark, name, "terminate_called")
@@ -669,16 +681,20 @@ class SweepRunner:
                 errors.append(exc)
 
         t = threading.Thread(target=target, name=f"remote-{rc.label}", daemon=True)
+        rc.phase_thread = t
         t.start()
-        while t.is_alive():
-            t.join(timeout=0.2)
-            if self.stop.is_set():
-                raise Cancelled("interrupted")
-            if time.monotonic() > rc.deadline:
-                raise BudgetError(
-                    f"run passed its maximum duration ({self.plan.max_run_seconds:.0f}s, boot included)",
-                    "Raise --max-run-minutes if the workload needs longer.",
-                )
+        try:
+            while t.is_alive():
+                t.join(timeout=0.2)
+                if self.stop.is_set():
+                    raise Cancelled("interrupted")
+                if time.monotonic() > rc.deadline:
+                    raise BudgetError(
+                        f"run passed its maximum duration ({self.plan.max_run_seconds:.0f}s, boot included)",
+                        "Raise --max-run-minutes if the workload needs longer.",
+                    )
+        finally:
+            rc.ended.set()  # however it ended, the phase (maybe still running) starts no further step
         if errors:
             raise errors[0]
 
