@@ -19,6 +19,7 @@ from lambdabench.report.model import (
     Comparison,
     CompatCell,
     GroupReport,
+    ReferencePoint,
     Report,
     RewardTarget,
     RunCurves,
@@ -531,7 +532,8 @@ def build_report(
     curves: dict[int, RunCurves] = {}
     all_series: dict[int, list[SeriesRow]] = {}
     compat: dict[tuple[str, str, str], list[Any]] = {}
-    all_metrics: dict[int, dict[str, float]] = {}  # (type, backend, task class) → [ok, failed, last error]
+    all_metrics: dict[int, dict[str, float]] = {}
+    ref_runs: dict[tuple[str, Any], list[float | None]] = {}  # (group, reference figure) → runs' env-steps/s  # (type, backend, task class) → [ok, failed, last error]
     for sweep_id in sweep_ids:
         sweep = ledger.sweep(sweep_id)
         name = sweep.name or f"sweep {sweep.id}"
@@ -563,6 +565,8 @@ def build_report(
             )
             group = f"{line.instance_type} · {name}" if compare else line.instance_type
             line = dataclasses.replace(line, group=group, sweep_name=name, provenance=_provenance(sweep.plan))
+            for figure in _references(run.workload, sweep.plan, line.num_envs):
+                ref_runs.setdefault((group, figure), []).append(line.env_steps_per_s)
             if run.status in ("succeeded", "failed"):
                 cell = compat.setdefault((run.instance_type, backend_of(run.workload), klass), [0, 0, None])
                 cell[0 if run.status == "succeeded" else 1] += 1
@@ -619,9 +623,33 @@ def build_report(
         order_given=bool(plans) and all(isinstance(p, dict) and p.get("type_order") for p in plans),
         comparisons=comparisons,
         tails=tails,
+        references=tuple(ReferencePoint(g, f, _mean(v)) for (g, f), v in ref_runs.items()),
         startup=tuple(startup_rows(lines, all_metrics, all_series, groups)),
         compat=tuple(CompatCell(t, b, k, ok, bad, err) for (t, b, k), (ok, bad, err) in compat.items()),
     )
+
+
+def _references(playbook: str | None, plan: Any, num_envs: float | None) -> list[Any]:
+    """Published figures for a run: its task and num_envs from the sweep's variables, else the shipped
+    playbook's defaults (static data of this release, not the machine's)."""
+    from lambdabench.report.reference import matching
+
+    variables = dict(plan.get("vars") or {}) if isinstance(plan, dict) else {}
+    if playbook and ("task" not in variables or "num_envs" not in variables):
+        try:
+            from lambdabench.remote.playbook import PROJECT_PLAYBOOKS, find_playbook
+
+            book = find_playbook(playbook, [PROJECT_PLAYBOOKS])
+            defaults = {k: v.default for k, v in book.vars.items() if v.default is not None}
+            variables = {**defaults, **variables}
+        except Exception:  # noqa: BLE001 - a user's own playbook: only its --set values count
+            pass
+    envs = num_envs if num_envs is not None else variables.get("num_envs")
+    try:
+        envs_f = float(envs) if envs is not None else None
+    except (TypeError, ValueError):
+        envs_f = None
+    return matching(str(variables.get("task") or ""), envs_f, backend_of(playbook))
 
 
 def _provenance(plan: Any) -> str:

@@ -72,6 +72,32 @@ def startup_json(report: Report) -> list[dict[str, Any]]:
              "warm_usd": r.warm_usd, "runs": r.runs} for r in report.startup]
 
 
+REFERENCE_RULE = (
+    "Published figures for the same task, number of envs and backend, marked REFERENCE: measured by their "
+    "publisher on their hardware, not by lambdabench. A training run's env-steps/s compares with the "
+    "step + inference + train figure."
+)
+
+
+def reference_lines(report: Report) -> list[str]:
+    out = []
+    for p in report.references:
+        f = p.figure
+        here = f"{p.measured:,.0f}" if p.measured is not None else "—"
+        out.append(f"REFERENCE {f.gpu}, {f.task}, {f.num_envs:,} envs: {f.step_inference_train_fps:,.0f} env-steps/s "
+                   f"step + inference + train ({f.step_fps:,.0f} env step only) — beside {p.group}: {here} "
+                   f"measured here. Source: {f.source}")
+    return out
+
+
+def references_json(report: Report) -> list[dict[str, Any]]:
+    return [{"reference": True, "group": p.group, "gpu": p.figure.gpu, "task": p.figure.task,
+             "num_envs": p.figure.num_envs, "backend": p.figure.backend, "step_fps": p.figure.step_fps,
+             "step_inference_fps": p.figure.step_inference_fps,
+             "step_inference_train_fps": p.figure.step_inference_train_fps, "measured_here": p.measured,
+             "source": p.figure.source} for p in report.references]
+
+
 COMPAT_RULE = (
     "GPU type × backend × task class, as measured by these runs. A combination the playbook's rules refuse "
     "never launches; `lambdabench check --gpus … --playbook …` names it, and why, before anything is launched."
@@ -147,6 +173,8 @@ def _sections(report: Report) -> list[tuple[str, list[str]]]:
         out.append(("Environment locks", locks))
     if report.startup:
         out.append(("Start-up: cold and warm", [STARTUP_RULE, *startup_lines(report)]))
+    if report.references:
+        out.append(("Published reference points", [REFERENCE_RULE, *reference_lines(report)]))
     if report.compat:
         out.append(("Compatibility", [COMPAT_RULE, *compat_lines(report)]))
     origins = sorted({r.provenance for r in report.runs if r.provenance and r.provenance != "this ledger"})
@@ -160,7 +188,8 @@ def _sections(report: Report) -> list[tuple[str, list[str]]]:
     return out
 
 
-_RULED = {"Differences between types", "Tails and memory", "Compatibility", "Start-up: cold and warm"}  # sections whose first line states the rule
+_RULED = {"Differences between types", "Tails and memory", "Compatibility", "Start-up: cold and warm",
+          "Published reference points"}  # sections whose first line states the rule
 
 
 def text_lines(report: Report) -> list[str]:

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Literal
 
 from lambdabench.errors import UsageError
+from lambdabench.report.reference import ReferenceFigure
 from lambdabench.report.stats import Stats
 
 FORMATS = ("table", "json", "csv", "md", "html")
@@ -238,6 +239,15 @@ class GroupReport:
 
 
 @dataclass(frozen=True)
+class ReferencePoint:
+    """A published figure for the same task, number of envs and backend as a type's runs, beside their mean."""
+
+    group: str
+    figure: ReferenceFigure
+    measured: float | None  # the type's mean env-steps/s over those runs
+
+
+@dataclass(frozen=True)
 class CompatCell:
     """One GPU type × backend × task class of the report's runs: what ran, what failed, and why."""
 
@@ -351,6 +361,7 @@ class Report:
     tails: tuple[TailRow, ...] = ()  # per type and number of envs (the MJX benchmark's per-N figures)
     compat: tuple[CompatCell, ...] = ()  # the measured compatibility matrix of the report's runs
     startup: tuple[StartupRow, ...] = ()  # start-up stages per type, cold and warm, priced
+    references: tuple[ReferencePoint, ...] = ()  # published figures matching the report's runs
 
     @property
     def simulated(self) -> bool:
