@@ -152,7 +152,46 @@ def build_run_report(
         gpu_count=_gpu_count(metrics, parse_type_name(run.instance_type), nodes),
         num_envs=metrics.get("num_envs"),
         env_lock=f"{int(metrics['env_lock_id']):012x}" if metrics.get("env_lock_id") is not None else None,
+        tool_added_s=_tool_added(inst, metrics),
+        cache=None if metrics.get("cache_warm") is None else ("warm" if metrics["cache_warm"] else "cold"),
+        reused_from=int(metrics["reused_instance_of_run"]) if metrics.get("reused_instance_of_run") else None,
+        reuse_runs=int(metrics.get("reuse_runs") or 1),
     )
+
+
+def _tool_added(inst: InstanceRow | None, metrics: Mapping[str, float]) -> float | None:
+    """Billed seconds lambdabench itself adds (issue 29 item 4): SSH wait after active, preflight (and the
+    cache probe), then ingest and the gap to the terminate call. A --reuse lead's instance ran its followers
+    after its pull, so there only its own ingest counts."""
+    ingest = metrics.get("ingest_s")
+    if inst is None:
+        return ingest
+    parts = [_span(inst.first_active, inst.ssh_ready), _span(inst.ssh_ready, inst.setup_start or inst.bench_start)]
+    if metrics.get("reuse_runs", 1) > 1:
+        parts.append(ingest)
+    else:
+        parts.append(_span(inst.pull_end, inst.terminate_called))
+    known = [p for p in parts if p is not None]
+    return sum(known) if known else None
+
+
+def _savings(rs: Sequence[RunReport]) -> tuple[float | None, float | None, Decimal | None]:
+    """Cold and warm mean set-up, and the dollars a warm cache and --reuse saved (estimated at each run's price)."""
+    cold = _mean(r.setup_s for r in rs if r.cache == "cold")
+    warm = _mean(r.setup_s for r in rs if r.cache == "warm")
+    by_id = {r.run_id: r for r in rs}
+    saved = Decimal(0)
+    counted = False
+    for r in rs:
+        if r.cache == "warm" and cold is not None and r.setup_s is not None and r.price_usd_per_hour:
+            saved += Decimal(repr(max(0.0, cold - r.setup_s))) * r.price_usd_per_hour / 3600
+            counted = True
+        lead = by_id.get(r.reused_from) if r.reused_from is not None else None
+        if lead is not None and lead.price_usd_per_hour:
+            skipped = sum(x or 0.0 for x in (lead.boot_s, lead.ssh_wait_s, lead.setup_s))
+            saved += Decimal(repr(skipped)) * lead.price_usd_per_hour / 3600
+            counted = True
+    return cold, warm, saved if counted else None
 
 
 def _repeat(run: RunRow) -> int | None:
@@ -197,6 +236,9 @@ def group_runs(runs: Sequence[RunReport]) -> tuple[GroupReport, ...]:
         with_curve = [r for r in rs if r.reward_reached is not None]
         reached = [r for r in with_curve if r.reward_reached]
         sweep_ids = {r.sweep_id for r in rs}
+        cached = [r for r in rs if r.cache is not None]
+        setup_cold, setup_warm, saved = _savings(rs)
+        launched = sum(1 for r in rs if r.reused_from is None)
         groups.append(
             GroupReport(
                 instance_type=rs[0].instance_type,
@@ -240,6 +282,13 @@ def group_runs(runs: Sequence[RunReport]) -> tuple[GroupReport, ...]:
                 cost_to_reward_usd=_mean_money(r.cost_to_reward_usd for r in reached),
                 steps_to_reward=_mean(r.steps_to_reward for r in reached),
                 stats=stats,
+                tool_added_s=_mean(r.tool_added_s for r in rs),
+                cache=f"{sum(1 for r in cached if r.cache == 'warm')} of {len(cached)} warm" if cached else None,
+                setup_cold_s=setup_cold,
+                setup_warm_s=setup_warm,
+                reuse=f"{len(rs)} runs on {launched} instance{'s' if launched != 1 else ''}"
+                if launched < len(rs) else None,
+                saved_usd=saved,
             )
         )
     return tuple(groups)

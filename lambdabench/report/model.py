@@ -182,6 +182,12 @@ class RunReport:
     # per measure, one value per seed when the run measured several (ledger series "seed:<key>")
     seed_samples: Mapping[str, tuple[float, ...]] = field(default_factory=dict)
     provenance: str = ""  # where the figures came from: this ledger, or a merged bundle's origin
+    # issue 29: what lambdabench itself added to the bill (SSH wait after active, preflight, ingest and
+    # the gap to the terminate call), the cache's state at set-up, and the run whose instance this one reused
+    tool_added_s: float | None = None
+    cache: str | None = None  # warm | cold (None: no --cache)
+    reused_from: int | None = None  # run id
+    reuse_runs: int = 1  # runs on this run's instance (--reuse), this one included
     env_lock: str | None = None  # the environment lock's software SHA-256, first 12 hex digits
 
 
@@ -231,6 +237,12 @@ class GroupReport:
     saturation_num_envs: float | None = None  # fewest envs reaching the saturation fraction of peak
     # per measure (STAT_KEYS), over every seed of every repeat: median, IQM, 95 % bootstrap interval
     stats: Mapping[str, Stats] = field(default_factory=dict)
+    tool_added_s: float | None = None  # issue 29: mean per run
+    cache: str | None = None  # "1 of 2 warm"
+    setup_cold_s: float | None = None
+    setup_warm_s: float | None = None
+    reuse: str | None = None  # "3 runs on 1 instance"
+    saved_usd: Decimal | None = None  # estimated: set-up a warm cache skipped, boot and set-up reuse skipped
 
     @property
     def reached_target(self) -> str | None:

@@ -184,7 +184,10 @@ class PlaybookPhase:
         rc.facts = {rank: r.facts for rank, r in runs.items()}
         from lambdabench.run.ingest import ingest_run
 
+        started = time.time()
         ingest_run(rc)
+        # issue 29 item 4: reading the outputs happens while the instance still bills (it is tool-added time)
+        rc.ledger.record_metric(rc.run_id, "ingest_s", time.time() - started, unit="s", source="overhead")
         passes.summarize()
 
     # -- stages ---------------------------------------------------------------------------------

@@ -531,6 +531,9 @@ class SweepRunner:
     def _follow(self, lead: PlannedRun, lead_rc: RunContext | None, followers: list[PlannedRun]) -> list[RunContext]:
         """--reuse: the lead's type's other repeats, one after another on its instance, each its own run."""
         contexts: list[RunContext] = []
+        if lead.run_id is not None:  # the lead's instance carries every run that followed it: the report splits its time
+            self._guard("the reuse", self.ledger.record_metric, lead.run_id, "reuse_runs", float(1 + len(followers)),
+                        source="reuse")
         # a failed benchmark leaves the instance usable; a failed boot, preflight or set-up does not
         ready = lead_rc is not None and (lead_rc.setup_facts is not None or lead.label in self.result.succeeded)
         for run in followers:
