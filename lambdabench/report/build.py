@@ -686,9 +686,9 @@ def _references(playbook: str | None, plan: Any, num_envs: float | None) -> list
     variables = dict(plan.get("vars") or {}) if isinstance(plan, dict) else {}
     if playbook and ("task" not in variables or "num_envs" not in variables):
         try:
-            from lambdabench.remote.playbook import PROJECT_PLAYBOOKS, find_playbook
+            from lambdabench.remote.playbook import find_playbook, shipped_dir
 
-            book = find_playbook(playbook, [PROJECT_PLAYBOOKS])
+            book = find_playbook(playbook, [shipped_dir()])
             defaults = {k: v.default for k, v in book.vars.items() if v.default is not None}
             variables = {**defaults, **variables}
         except Exception:  # noqa: BLE001 - a user's own playbook: only its --set values count
