@@ -118,18 +118,16 @@ def launch(click_ctx: click.Context, gpu: str, region: str | None, label: str | 
 @click.pass_context
 def down(click_ctx: click.Context, targets: tuple[str, ...], all_mine: bool) -> None:
     """Terminate instances by id, name or label and prove they are gone."""
-    from lambdabench.errors import LambdabenchError
-
-    res = _lab(click_ctx).down(list(targets), all_mine=all_mine)
+    lab = _lab(click_ctx)
+    res = lab.down(list(targets), all_mine=all_mine)
     for name in res.gone:
         click.echo(f"gone: {name}")
     for name in res.never_listed:
         click.echo(f"never appeared (launch outcome unknown): {name}")
+    for name in res.left_alone:
+        click.echo(f"another lambdabench's (running, or another machine's ledger), left alone: {name}")
     if res.failed:
-        raise LambdabenchError(
-            f"NOT proven terminated: {', '.join(res.failed)} — they may still bill",
-            "Retry `lambdabench down`, check the Lambda console; they are flagged in the ledger.",
-        )
+        raise lab.not_proven(res.failed, "down interrupted" if res.interrupted else "down", res.auth_error)
 
 
 @cli.command()
@@ -282,8 +280,10 @@ def _print_plan(plan: SweepPlan, dry_run: bool) -> None:
                        r["gpus"] or "?", f"{r['price_per_hour']:.2f}", r["expected_boot_min"], r["max_minutes"], f"${r['worst_case']:.2f}"] for r in rows]))
     cap = f" (cap ${plan.max_cost_cents / 100:.2f})" if plan.max_cost_cents is not None else ""
     out(f"worst case: ${plan.total_worst_case_cents / 100:.2f} for {len(rows)} run(s){cap} — every run billed for "
-        f"its whole {plan.max_minutes}-minute cap (boot, set-up, benchmark and pull all count) plus a minute "
-        f"to terminate")
+        f"its whole {plan.max_minutes}-minute cap (boot, set-up, benchmark and pull all count) plus "
+        f"{plan.teardown_minutes} minutes for a slow teardown (a terminate refused during the boot, an outage)"
+        + (", a kept failed run's instance counted for an hour (it bills until `lambdabench down`)"
+           if plan.keep_on_failure else "") + "; Lambda adds sales tax")
     out(f"benchmark: playbook {plan.playbook}"
         + (f" after {', '.join(b.name for b in plan.benchmark.before)}" if plan.benchmark.before else "")
         + (f", then {', '.join(b.name for b in plan.benchmark.after)}" if plan.benchmark.after else "")
@@ -391,9 +391,9 @@ def cache_rm(click_ctx: click.Context, name: str) -> None:
 def gc(click_ctx: click.Context, dry_run: bool) -> None:
     """Terminate what this machine launched that no live lambdabench owns (never others', never kept ones)."""
     from lambdabench import render
-    from lambdabench.errors import LambdabenchError
 
-    res = _lab(click_ctx).gc(dry_run=dry_run)
+    lab = _lab(click_ctx)
+    res = lab.gc(dry_run=dry_run)
     p = render.printable
     lines = [f"would terminate: {p(n)}" for n in res.would_terminate]
     lines += [f"terminated (terminate sent, proven gone): {p(n)}" for n in res.terminated]
@@ -406,8 +406,7 @@ def gc(click_ctx: click.Context, dry_run: bool) -> None:
     for line in lines or ["nothing to clean up"]:
         click.echo(line)
     if res.failed:
-        raise LambdabenchError(f"terminate sent but NOT proven gone: {', '.join(res.failed)} — they may still bill",
-                               "Retry `lambdabench gc`, check the Lambda console.")
+        raise lab.not_proven(res.failed, "gc interrupted" if res.interrupted else "gc", res.auth_error)
 
 
 @cli.command()

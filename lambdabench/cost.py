@@ -146,7 +146,8 @@ class InstanceCost:
 
     @property
     def failed_launch(self) -> bool:
-        return self.outcome != "billed"
+        # an accepted instance not yet proven ended (a revoked key mid-boot) may bill: never a failed launch
+        return self.outcome != "billed" and not self.open
 
 
 def instance_cost(inst: InstanceRow, now: float | None = None) -> InstanceCost:

@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from lambdabench.report import Report
     from lambdabench.run.context import Connector, RemotePhase
     from lambdabench.run.env import RunEnv
+    from lambdabench.run.nodes import TerminateTarget
     from lambdabench.run.plan import SweepPlan, SweepRequest
     from lambdabench.run.recovery import GcResult
     from lambdabench.run.sweep import Events, SweepResult, SweepRunner
@@ -52,8 +53,12 @@ class LaunchResult:
 @dataclass
 class DownResult:
     gone: list[str] = field(default_factory=list)
-    failed: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)  # not proven gone: may still bill
     never_listed: list[str] = field(default_factory=list)
+    failed_described: list[str] = field(default_factory=list)  # `name (id, type, region)` of each failed one
+    interrupted: bool = False  # repeated Ctrl-C stopped the proof
+    auth_error: str | None = None  # the API refused the key part-way
+    left_alone: list[str] = field(default_factory=list)  # --all-mine: another live lambdabench's, or another ledger's
 
 
 class Lab:
@@ -105,12 +110,15 @@ class Lab:
         from lambdabench.cloud.pacing import shared_pacer
 
         s, t = self.settings, self.env.timeouts
-        return LambdaCloud(
+        client = LambdaCloud(
             s.require_api_key(), s.api_url,
             pacer=shared_pacer(s.request_interval, s.launch_interval),
             retry=RetryPolicy(budget_s=s.retry_budget, rate_limit_s=s.rate_limit_backoff, base_s=t.retry_base,
-                              max_backoff_s=t.retry_max_backoff, launch_lookup_s=t.launch_lookup),
+                              max_backoff_s=t.retry_max_backoff, launch_lookup_s=t.launch_lookup,
+                              retry_after_cap_s=t.retry_after_cap),
         )
+        client.on_wait = self.notify  # a long Retry-After or outage is said, never a silent hold
+        return client
 
     @cached_property
     def ledger(self) -> Ledger:
@@ -200,7 +208,8 @@ class Lab:
                wait: bool = False, keep: bool = True) -> LaunchResult:
         """Launch one instance (ledger first); kept on purpose unless keep=False: gc leaves it, `down` ends it."""
         from lambdabench.cloud.gpus import resolve_gpu, short_name
-        from lambdabench.run.nodes import Poller, launch_nodes, terminate_and_verify, wait_active
+        from lambdabench.run.interrupts import SignalsAsInterrupt
+        from lambdabench.run.nodes import Poller, launch_nodes, wait_active
         from lambdabench.run.nodes import TerminateTarget as Target
 
         avail = self.cloud.list_instance_types()
@@ -221,22 +230,61 @@ class Lab:
                              notify=self.notify)
         launched = group.nodes[0]
         assert launched.id is not None
+        if group.twins:  # one launch answered two ids: nobody asked for the second; it ends now
+            self._end([Target(t.name, t.id) for t in group.twins], "a second instance of one launch")
         if keep:
             ledger.set_kept(launched.name)  # launched by hand: gc leaves it alone, `down` ends it
         ip, status = None, "booting"
         if wait:
             poller = Poller(self.cloud, self.env.timeouts.poll)
             try:
-                inst = wait_active(poller, ledger, launched, timeouts=self.env.timeouts,
-                                   deadline=time.monotonic() + self.env.timeouts.boot, notify=self.notify)
-            except BaseException:
+                with SignalsAsInterrupt():  # SIGTERM/SIGHUP while booting end it as Ctrl-C does
+                    inst = wait_active(poller, ledger, launched, timeouts=self.env.timeouts,
+                                       deadline=time.monotonic() + self.env.timeouts.boot, notify=self.notify)
+            except BaseException as exc:
+                interrupted = isinstance(exc, KeyboardInterrupt)
                 self.notify(f"{launched.name} did not come up; terminating it")
-                terminate_and_verify(self.cloud, ledger, [Target(launched.name, launched.id)],
-                                     timeouts=self.env.timeouts, notify=self.notify)
-                ledger.set_run_status(run, "failed")
+                self._guard_ledger(ledger.set_kept, launched.name, False)  # never "kept" once it is being ended
+                self._guard_ledger(ledger.set_run_status, run, "cancelled" if interrupted else "failed")
+                self._end([Target(launched.name, launched.id)], "a launch that did not come up",
+                          signals=1 if interrupted else 0, cause=exc)
+                if interrupted:
+                    from lambdabench.errors import Cancelled
+
+                    raise Cancelled(f"interrupted while {launched.name} booted; it was terminated and proven gone"
+                                    ) from None
                 raise
             ip, status = inst.ip, inst.status
         return LaunchResult(launched.name, launched.id, itype.name, launched.region, ip, status)
+
+    def _guard_ledger(self, fn: Any, *args: Any) -> None:
+        try:
+            fn(*args)
+        except LambdabenchError as exc:
+            self.notify(f"warning: ledger: {exc.one_line()}")
+
+    def _end(self, targets: list[TerminateTarget], what: str, *, signals: int = 0,
+             cause: BaseException | None = None) -> None:
+        """Terminate and prove gone; what is not proven gone is raised, named, with what finishes the job."""
+        from lambdabench.run.interrupts import TeardownSignals
+        from lambdabench.run.nodes import terminate_and_verify
+
+        with TeardownSignals(self.notify, already=signals) as sig:
+            outcome = terminate_and_verify(self.cloud, self.ledger, targets, timeouts=self.env.timeouts,
+                                           notify=self.notify, give_up=sig.give_up)
+        if outcome.failed:
+            raise self.not_proven(outcome.failed, f"terminating {what}", outcome.auth_error) from cause
+
+    def not_proven(self, names: Sequence[str], doing: str, auth_error: str | None = None) -> LambdabenchError:
+        """The loud error for instances not proven gone: each one's id, type, region, and how to finish."""
+        from lambdabench.run.nodes import CONSOLE_URL, describe
+
+        why = f" (the API refused the key: {auth_error})" if auth_error else ""
+        return LambdabenchError(
+            f"{doing}{why}: NOT proven terminated, may still bill: {'; '.join(describe(self.ledger, names))}",
+            f"Finish with `lambdabench down {' '.join(names)}` (or `lambdabench gc`)"
+            + (" once LAMBDA_API_KEY is valid" if auth_error else "") + f", or end them at {CONSOLE_URL}.",
+        )
 
     def resolve(self, ref: str, *, listed: Sequence[Instance] | None = None) -> list[tuple[str, str | None]]:
         """What the user typed → [(our name or the cloud's, id)]: an id, a name, or the label of `launch --name`.
@@ -272,23 +320,51 @@ class Lab:
 
     def down(self, targets: Sequence[str], *, all_mine: bool = False) -> DownResult:
         """Terminate by id, name or label (or everything this tool launched) and prove each gone."""
-        from lambdabench.run.nodes import TerminateTarget, is_ours, target_of, terminate_and_verify
+        from lambdabench.cloud.errors import AccountError, AuthError, CloudError
+        from lambdabench.run.interrupts import TeardownSignals
+        from lambdabench.run.nodes import (
+            TerminateTarget,
+            describe,
+            is_ours,
+            target_of,
+            terminate_and_verify,
+        )
 
         if not targets and not all_mine:
             raise UsageError("Nothing to terminate", "Pass instance ids, names or labels, or --all-mine.")
-        listed = self.cloud.list_instances()
+        try:
+            listed = self.cloud.list_instances()
+        except (AuthError, AccountError):
+            raise
+        except CloudError as exc:
+            # an outage: the ledger still knows what this machine launched; the teardown keeps trying
+            self.notify(f"listing instances failed ({exc.one_line()}); resolving from the ledger")
+            listed = []
         ledger = self.ledger
         chosen: dict[str, TerminateTarget] = {}
         for t in targets:
             for name, iid in self.resolve(t, listed=listed):
                 chosen[name] = TerminateTarget(name, iid)
+        left_alone: list[str] = []
         if all_mine:
+            # the ownership rule of `gc`: this ledger's launches that no live lambdabench drives;
+            # another home's or a colleague's (ours by name and tag, not in this ledger) are not mine
             for inst in listed:
-                if is_ours(inst) and not inst.is_gone and inst.name:
-                    chosen.setdefault(inst.name, TerminateTarget(inst.name, inst.id))
+                if not (is_ours(inst) and not inst.is_gone and inst.name):
+                    continue
+                mine = ledger.instance_by_id(inst.id)
+                if mine is None:
+                    try:
+                        mine = ledger.instance(inst.name)
+                    except LambdabenchError:
+                        mine = None
+                if mine is None or not mine.launched_here or _driven_elsewhere(mine):
+                    left_alone.append(f"{inst.name} ({inst.id})")
+                    continue
+                chosen.setdefault(mine.name, TerminateTarget(mine.name, inst.id))
             for live in ledger.live_instances():
-                if live.launched_here:  # not listed yet, or already unlisted: still ended by id
-                    chosen.setdefault(live.name, target_of(live))
+                if live.launched_here and live.name not in chosen and not _driven_elsewhere(live):
+                    chosen.setdefault(live.name, target_of(live))  # not listed yet, or unlisted: ended by id
         by_id = {i.id: i for i in listed}
         for name, target in list(chosen.items()):
             row: InstanceRow | None = ledger.instance_by_id(target.id) if target.id else None
@@ -302,9 +378,19 @@ class Lab:
             elif row is not None and row.name != name:
                 chosen[row.name] = chosen.pop(name)
                 chosen[row.name].name = row.name
-        outcome = terminate_and_verify(self.cloud, ledger, list(chosen.values()), timeouts=self.env.timeouts,
-                                       notify=self.notify)
-        return DownResult(outcome.gone, outcome.failed, outcome.never_listed)
+        for name in chosen:
+            # asked to end it: no longer "kept on purpose", whatever happens next (a down cut short
+            # leaves it for the next `down` or `gc` to finish, never for gc to leave alone)
+            try:
+                if ledger.instance(name).kept:
+                    ledger.set_kept(name, False)
+            except LambdabenchError:
+                pass
+        with TeardownSignals(self.notify) as sig:
+            outcome = terminate_and_verify(self.cloud, ledger, list(chosen.values()), timeouts=self.env.timeouts,
+                                           notify=self.notify, give_up=sig.give_up)
+        return DownResult(outcome.gone, outcome.failed, outcome.never_listed, describe(ledger, outcome.failed),
+                          outcome.interrupted, outcome.auth_error, left_alone)
 
     def _adopt(self, inst: Instance) -> InstanceRow:
         ledger = self.ledger
@@ -403,9 +489,11 @@ class Lab:
         raise UsageError(f"no filesystem named {name!r}", "See `lambdabench cache ls`.")
 
     def gc(self, *, dry_run: bool = False) -> GcResult:
+        from lambdabench.run.interrupts import TeardownSignals
         from lambdabench.run.recovery import gc
 
-        return gc(self.cloud, self.ledger, self.env, dry_run=dry_run, notify=self.notify)
+        with TeardownSignals(self.notify) as sig:
+            return gc(self.cloud, self.ledger, self.env, dry_run=dry_run, notify=self.notify, give_up=sig.give_up)
 
     def resume(self, sweep_id: int, *, force: bool = False, events: Events | None = None,
                install_signal_handlers: bool = True, phase: RemotePhase | None = None) -> SweepResult:
@@ -555,6 +643,14 @@ class Lab:
         self.notify(f"export: {len(result.uploaded)} uploaded, {len(result.skipped)} already there, "
                     f"{result.bytes:,} bytes to {uri}")
         return len(result.uploaded), len(result.skipped), result.bytes
+
+
+def _driven_elsewhere(row: InstanceRow) -> bool:
+    """Another live lambdabench process (a running sweep) owns this row: `gc`'s rule, this process aside."""
+    from lambdabench.ledger import ProcessIdentity, is_process_alive
+
+    owner = row.owner
+    return owner is not None and owner != ProcessIdentity.current() and bool(is_process_alive(owner))
 
 
 def _slug(text: str) -> str:

@@ -1026,6 +1026,16 @@ class Ledger:
             )
             self._require(cur.rowcount, "instance", name)
 
+    def set_price(self, name: str, price_cents_per_hour: int) -> None:
+        """The price the launched instance itself carries (it may differ from the catalog's at reserve time)."""
+        if not isinstance(price_cents_per_hour, int) or price_cents_per_hour < 0:
+            raise UsageError(f"price_cents_per_hour must be a non-negative int, got {price_cents_per_hour!r}",
+                             "pass Lambda's price_cents_per_hour as given by the API")
+        with self._write() as conn:
+            cur = conn.execute("UPDATE instances SET price_cents_per_hour = ? WHERE name = ?",
+                               (price_cents_per_hour, name))
+            self._require(cur.rowcount, "instance", name)
+
     def set_kept(self, name: str, kept: bool = True) -> None:
         """Mark an instance as left running on purpose: gc leaves it alone, `down` still ends it."""
         with self._write() as conn:

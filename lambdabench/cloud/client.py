@@ -52,6 +52,9 @@ class RetryPolicy:
     max_backoff_s: float = 60.0
     rate_limit_s: float = 60.0  # the documented lock-out when no Retry-After is given
     launch_lookup_s: float = 60.0  # how long a lost launch is looked for by name
+    # a Retry-After is honoured up to this; a longer one (a WAF rule's own value wins at Cloudflare's
+    # edge, FIELD-NOTES "Rate limits") is an outage: retried every this many seconds, aloud
+    retry_after_cap_s: float = 60.0
 
 
 def _retryable(exc: BaseException) -> bool:
@@ -88,6 +91,7 @@ class LambdaCloud:
         )
         self.requests_sent = 0
         self.on_request: Callable[[str, str, int], None] | None = None
+        self.on_wait: Callable[[str], None] | None = None  # where a long wait is said (never a silent hold)
 
     def close(self) -> None:
         self._http.close()
@@ -102,7 +106,7 @@ class LambdaCloud:
 
     def _send(self, method: str, path: str, body: dict[str, Any] | None = None, *, launch: bool = False) -> Any:
         """One paced request; returns `data` or raises a typed CloudError."""
-        self.pacer.acquire(launch=launch)
+        self.pacer.acquire(launch=launch, notify=self.on_wait)
         headers = {"Authorization": f"Bearer {self._key.reveal()}"}
         content = json.dumps(body).encode() if body is not None else None
         if content is not None:
@@ -133,7 +137,7 @@ class LambdaCloud:
                 resp.status_code, raw, resp.headers.get("content-type", ""), resp.headers.get("retry-after")
             )
             if isinstance(err, RateLimitedError):
-                self.pacer.hold(err.retry_after if err.retry_after is not None else self.retry.rate_limit_s)
+                self.pacer.hold(self._lockout(err))
             raise err
         try:
             payload = json.loads(raw)
@@ -144,6 +148,19 @@ class LambdaCloud:
         if not isinstance(payload, dict) or "data" not in payload:
             raise ProviderError(f"Lambda API answered {method} {path} without a `data` field", status=200)
         return payload["data"]
+
+    def _lockout(self, err: RateLimitedError) -> float:
+        """How long to hold every request after a 429: Retry-After up to the cap; past it, an outage."""
+        asked, cap = err.retry_after, self.retry.retry_after_cap_s
+        if asked is None:
+            return self.retry.rate_limit_s
+        if asked > cap:
+            err.message = f"{err.message}; asked to wait {asked:.0f}s (Retry-After), retrying every {cap:.0f}s"
+            if self.on_wait is not None:
+                self.on_wait(f"the Lambda API asks to wait {asked:.0f}s (Retry-After): treated as an outage, "
+                             f"retrying every {cap:.0f}s (Ctrl-C to stop)")
+            return cap
+        return asked
 
     def _wait(self, state: tenacity.RetryCallState) -> float:
         exc = state.outcome.exception() if state.outcome else None
@@ -230,7 +247,28 @@ class LambdaCloud:
         user_data: str | None = None,
         firewall_ruleset_ids: Sequence[str] = (),
     ) -> str:
-        """Launch one instance under a unique `name`; returns its id.
+        """Launch one instance under a unique `name`; returns its (first) id. See launch_all."""
+        return self.launch_all(instance_type=instance_type, region=region, ssh_key_name=ssh_key_name, name=name,
+                               tags=tags, hostname=hostname, file_system_names=file_system_names,
+                               image_family=image_family, user_data=user_data,
+                               firewall_ruleset_ids=firewall_ruleset_ids)[0]
+
+    def launch_all(
+        self,
+        *,
+        instance_type: str,
+        region: str,
+        ssh_key_name: str,
+        name: str,
+        tags: Sequence[tuple[str, str]] = (),
+        hostname: str | None = None,
+        file_system_names: Sequence[str] = (),
+        image_family: str | None = None,
+        user_data: str | None = None,
+        firewall_ruleset_ids: Sequence[str] = (),
+    ) -> list[str]:
+        """Launch one instance under a unique `name`; returns EVERY id the answer names (the spec's
+        `instance_ids` is a list: a second one is a twin that bills too, and is tracked, never dropped).
 
         Sent once. A 429 means the request was not processed (the spec's rate-limit section), so it
         goes again after the lock-out. Any other ambiguous answer (5xx, `global/unknown`, a lost or
@@ -266,13 +304,14 @@ class LambdaCloud:
                     raise
                 continue  # not processed; the pacer holds until the lock-out ends
             except (ProviderError, TransportError, UnknownCloudError) as exc:
-                return self._reconcile_launch(name, exc)
+                return [self._reconcile_launch(name, exc)]
             ids = data.get("instance_ids") if isinstance(data, dict) else None
-            if not isinstance(ids, list) or not ids or not isinstance(ids[0], str):
-                return self._reconcile_launch(
+            good = [i for i in ids if isinstance(i, str) and i] if isinstance(ids, list) else []
+            if not good:
+                return [self._reconcile_launch(
                     name, ProviderError("Lambda API accepted a launch but returned no instance id")
-                )
-            return ids[0]
+                )]
+            return list(dict.fromkeys(good))
 
     def _reconcile_launch(self, name: str, cause: CloudError) -> str:
         found = self._look_for_launch(name)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 
 from lambdabench.errors import LambdabenchError
 from lambdabench.secrets import redact
@@ -169,9 +170,10 @@ def _retry_after(value: str | None) -> float | None:
     if not value:
         return None
     try:
-        return max(0.0, float(value))
+        seconds = float(value)
     except ValueError:
-        return None
+        return None  # an HTTP-date or junk: the policy's own lock-out applies
+    return max(0.0, seconds) if math.isfinite(seconds) else None
 
 
 def error_from_response(

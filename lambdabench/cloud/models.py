@@ -8,6 +8,8 @@ from typing import Any
 
 from lambdabench.cloud.errors import ProviderError
 
+# the spec's Instance.status values (openapi.json, InstanceStatus)
+SPEC_STATUSES = frozenset({"booting", "active", "unhealthy", "terminating", "terminated", "preempted"})
 _TYPE_RE = re.compile(r"^(?P<kind>gpu|cpu)_(?P<n>\d+)x_(?P<model>[a-z0-9]+)(?:_(?P<variant>.+))?$")
 
 
@@ -104,6 +106,8 @@ class TypeAvailability:
 
 @dataclass(frozen=True)
 class Instance:
+    """One instance as the API answers it; unknown fields are kept in `extra`."""
+
     id: str
     status: str
     name: str | None = None
@@ -183,6 +187,21 @@ class Instance:
     @property
     def is_ending(self) -> bool:
         return self.status in ("terminating", "terminated", "preempted")
+
+    @property
+    def status_known(self) -> bool:
+        """A status the spec lists; any other ("Alert" after an in-OS shutdown, FIELD-NOTES) still bills."""
+        return self.status in SPEC_STATUSES
+
+    @property
+    def terminate_refused(self) -> str | None:
+        """Why the spec's `actions.terminate` says terminate is not available now (None: it is, or not said)."""
+        actions = self.extra.get("actions")
+        term = actions.get("terminate") if isinstance(actions, dict) else None
+        if not isinstance(term, dict) or term.get("available") is not False:
+            return None
+        code = term.get("reason_code")
+        return code if isinstance(code, str) and code else "unavailable"
 
 
 @dataclass(frozen=True)

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections.abc import Callable
+
+LOUD_WAIT_S = 10.0  # a wait this long or longer is announced, and counted down every this many seconds
+MAX_HOLD_S = 3600.0  # no lock-out is held longer than this, whatever a server asks (the client caps far lower)
 
 
 class Pacer:
@@ -33,8 +37,8 @@ class Pacer:
         self.launches = 0
         self.waited = 0.0
 
-    def acquire(self, launch: bool = False) -> float:
-        """Block until this caller may send; returns the seconds waited."""
+    def acquire(self, launch: bool = False, notify: Callable[[str], None] | None = None) -> float:
+        """Block until this caller may send; returns the seconds waited (a long wait counts down aloud)."""
         with self._lock:
             now = self._clock()
             slot = max(now, self._next_request)
@@ -46,15 +50,26 @@ class Pacer:
             self.requests += 1
         wait = slot - now
         if wait > 0:
-            self._sleep(wait)
+            if notify is not None and wait >= LOUD_WAIT_S:
+                # never a silent hold: say how long, and again every slice, until it is over
+                left = wait
+                while left > 0:
+                    notify(f"waiting for the Lambda API: next request in {left:.0f}s")
+                    step = min(left, LOUD_WAIT_S)
+                    self._sleep(step)
+                    left -= step
+            else:
+                self._sleep(wait)
             with self._lock:
                 self.waited += wait
         return max(0.0, wait)
 
     def hold(self, seconds: float) -> None:
         """Nobody sends for `seconds` (a rate-limit lock-out applies to the whole account)."""
+        if not math.isfinite(seconds):
+            seconds = 0.0
         with self._lock:
-            until = self._clock() + max(0.0, seconds)
+            until = self._clock() + min(max(0.0, seconds), MAX_HOLD_S)
             self._next_request = max(self._next_request, until)
 
     def next_launch_in(self) -> float:

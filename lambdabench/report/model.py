@@ -21,7 +21,8 @@ SIMULATED_NOTE = (
 )
 COST_NOTE = (
     "Cost: policy estimate bills first active → terminate (current Lambda docs); upper bound bills"
-    " launch accepted → gone. Per-minute, rounded up, at the price captured at launch."
+    " launch accepted → gone. Per-minute, rounded up, at the price the instance carries (the catalog's"
+    " at launch until the API showed it). Excludes sales tax, which Lambda adds by billing address."
 )
 
 _REMOTE = re.compile(r"^([a-zA-Z][a-zA-Z0-9+.-]*:)?//")

@@ -28,8 +28,10 @@ class Timeouts:
     boot: float = 1800.0  # booting → active (8×H100 over 20 min: FIELD-NOTES "Lifecycle")
     unhealthy: float = 600.0  # unhealthy may never recover and is billed: time it out
     missing_grace: float = 120.0  # a new id may be missing from listings this long
-    terminate: float = 600.0  # terminate → proven gone
-    absence_proof: float = 120.0  # after an accepted terminate, unlisted this long counts as gone
+    terminate: float = 600.0  # an id the API has not shown this long is given up on (named as may-bill)
+    # one that the API shows but will not end yet (booting, refusing terminate), or an outage, is
+    # waited on this long at most — past any boot (8×H100: 25 min) and a long maintenance window
+    terminate_patience: float = 6 * 3600.0
     launch_lookup: float = 60.0  # an ambiguous launch answer: look the name up this long at once
     launch_reconcile: float = 600.0  # ...and at teardown, this long before giving up on the name
     poll: float = 5.0
@@ -44,6 +46,7 @@ class Timeouts:
     max_run_default: float = DEFAULT_MAX_RUN_CLOUD_SECONDS
     retry_base: float = 1.0  # the API client's first back-off
     retry_max_backoff: float = 60.0
+    retry_after_cap: float = 60.0  # a longer Retry-After is an outage: retried this often, aloud
 
     @classmethod
     def for_scale(cls, time_scale: float) -> Timeouts:
@@ -53,7 +56,8 @@ class Timeouts:
         cloud = {
             name: getattr(base, name) / s
             for name in ("capacity_wait", "boot", "unhealthy", "missing_grace",
-                         "absence_proof", "launch_lookup", "launch_reconcile", "retry_base", "retry_max_backoff")
+                         "terminate_patience", "launch_lookup", "launch_reconcile", "retry_base", "retry_max_backoff",
+                         "retry_after_cap")
         }  # fmt: skip
         return replace(
             base,

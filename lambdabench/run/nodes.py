@@ -4,9 +4,9 @@ Three rules hold here, each from a way instances were left billing:
 - every instance is in the ledger before its launch call, and a launch is sent once: an ambiguous
   answer is reconciled by the instance's unique name, never resent (SkyPilot PR #3410, dstack #3453);
 - the only proof that an instance is gone is a terminate request for its id, accepted (or answered
-  "already terminating" after a re-check), followed by `terminated` — or a long bounded absence after
-  an accepted terminate. Absence from one listing proves nothing: new ids are invisible for a while
-  (FIELD-NOTES "Launch"; dstack b78e3b81b);
+  "already terminating" after a re-check), followed by `terminated`. Absence from a listing and a 404
+  prove nothing: new ids are invisible for a while (FIELD-NOTES "Launch"; dstack b78e3b81b), and a
+  control-plane failover hides old ones and brings them back (issue #23, item 3);
 - teardown runs whatever the ledger does: a write that fails is reported, never a reason to skip
   the terminate call.
 """
@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from lambdabench.cloud.errors import (
+    AccountError,
+    AuthError,
     CapacityError,
     CloudError,
     LaunchOutcomeUnknown,
@@ -156,6 +158,7 @@ class LaunchedGroup:
     nodes: list[Launched]
     region: str
     ruleset_id: str | None = None
+    twins: list[Launched] = field(default_factory=list)  # extra ids a launch answered: billed, ended with the run
 
     @property
     def names(self) -> list[str]:
@@ -207,8 +210,11 @@ def launch_nodes(
                 group.nodes.append(launched)
                 notify(f"launching {itype.name} in {region} as {name}"
                        + (f" (node {i + 1}/{count})" if count > 1 else ""))
-                _launch_one(cloud, ledger, run_id, launched, ssh_key_name, tags, ruleset,
-                            (file_systems or {}).get(region, ()))
+                for extra in _launch_one(cloud, ledger, run_id, launched, ssh_key_name, tags, ruleset,
+                                         (file_systems or {}).get(region, ())):
+                    notify(f"WARNING: the launch of {name} answered a second id {extra}; it bills too, "
+                           "and is terminated with the run")
+                    group.twins.append(Launched(record_twin(ledger, name, extra), extra, itype, region))
             return group
         except CapacityError as exc:
             last = exc
@@ -233,14 +239,18 @@ def launch_nodes(
 
 
 def _launch_one(cloud: LambdaCloud, ledger: Ledger, run_id: int, launched: Launched, ssh_key_name: str,
-                tags: list[tuple[str, str]], ruleset: str | None, file_system_names: Sequence[str] = ()) -> None:
-    """One launch call; the id lands in memory before the ledger, so a failed write cannot hide it."""
+                tags: list[tuple[str, str]], ruleset: str | None, file_system_names: Sequence[str] = ()) -> list[str]:
+    """One launch call; the id lands in memory before the ledger, so a failed write cannot hide it.
+
+    Returns any further ids the answer named (one launch, two instances): the caller tracks them.
+    """
     try:
-        launched.id = cloud.launch(
+        ids = cloud.launch_all(
             instance_type=launched.instance_type.name, region=launched.region, ssh_key_name=ssh_key_name,
             name=launched.name, tags=tags, firewall_ruleset_ids=[ruleset] if ruleset else [],
             file_system_names=file_system_names,
         )
+        launched.id = ids[0]
     except CapacityError as exc:
         ledger.record_launch_failed(launched.name)
         ledger.record_error("launch", "capacity", exc.one_line(), run_id=run_id, instance_name=launched.name)
@@ -261,11 +271,12 @@ def _launch_one(cloud: LambdaCloud, ledger: Ledger, run_id: int, launched: Launc
         ledger.record_error("launch", exc.family, exc.one_line(), run_id=run_id, instance_name=launched.name)
         raise
     ledger.record_launch_accepted(launched.name, launched.id)
+    return ids[1:]
 
 
 def _rollback(cloud: LambdaCloud, ledger: Ledger, group: LaunchedGroup, timeouts: Timeouts, notify: Notify) -> None:
     """Terminate a partial group (proven gone), then delete its ruleset: no half-launched cluster stays up."""
-    live = [TerminateTarget(n.name, n.id) for n in group.nodes if _still_open(ledger, n.name)]
+    live = [TerminateTarget(n.name, n.id) for n in group.nodes + group.twins if _still_open(ledger, n.name)]
     if live:
         outcome = terminate_and_verify(cloud, ledger, live, timeouts=timeouts, notify=notify)
         if outcome.failed:
@@ -316,7 +327,15 @@ def wait_active(
             if inst.status != last_status:
                 ledger.set_instance_status(launched.name, inst.status, ip=inst.ip)
                 notify(f"{launched.name}: {inst.status}")
+                if last_status is None:
+                    _record_price(ledger, launched, inst, notify)
                 last_status = inst.status
+            if not inst.status_known:
+                # a status outside the spec ("Alert" after an in-OS shutdown still bills, FIELD-NOTES
+                # "Lifecycle"): never polled until the boot timeout; it is billing, so end it now
+                ledger.mark(launched.name, "first_active")
+                raise BootError(f"{launched.name} is in status {inst.status!r}, which the API spec does not list",
+                                "Treated as billing: terminating it and proving it gone.")
             if inst.status == "active":
                 ledger.mark(launched.name, "first_active")
                 if inst.ip:
@@ -339,6 +358,20 @@ def wait_active(
         poller.tick()
 
 
+def _record_price(ledger: Ledger, launched: Launched, inst: Instance, notify: Notify) -> None:
+    """The price the instance itself carries (FIELD-NOTES "Money": prefer it to the plan-time catalog's)."""
+    price = inst.price_cents_per_hour
+    if inst.instance_type is None or price <= 0 or price == launched.instance_type.price_cents_per_hour:
+        return
+    try:
+        ledger.set_price(launched.name, price)
+    except LambdabenchError as exc:
+        notify(f"warning: ledger: the instance's own price was not recorded ({exc.one_line()})")
+        return
+    notify(f"{launched.name}: the instance carries ${price / 100:.2f}/h "
+           f"(the catalog said ${launched.instance_type.price_cents_per_hour / 100:.2f}/h); costed at its own")
+
+
 # ---------------------------------------------------------------------------------------------
 # terminate, and the proof that an instance is gone
 
@@ -356,23 +389,26 @@ class TerminateTarget:
 @dataclass
 class TerminateOutcome:
     gone: list[str] = field(default_factory=list)  # terminate accepted for the id, then `terminated`
-    failed: list[str] = field(default_factory=list)  # not proven gone by the deadline: may still bill
+    failed: list[str] = field(default_factory=list)  # not proven gone: may still bill
     never_listed: list[str] = field(default_factory=list)  # launch outcome unknown; the name never appeared
     sent: list[str] = field(default_factory=list)  # ids a terminate request was accepted for
     ledger_errors: list[str] = field(default_factory=list)  # writes that failed on the way (reported)
+    twins: list[str] = field(default_factory=list)  # a second instance under a run's name, found and ended
+    interrupted: bool = False  # repeated Ctrl-C stopped the proof before every instance was proven gone
+    auth_error: str | None = None  # the API refused the key (401/403): nothing more could be asked
 
 
 @dataclass
 class _Pending:
     name: str
     id: str | None
-    accepted_at_wall: float | None = None
+    seen_at: float  # monotonic: when the API last showed this id (or, at the start, when we began)
     reconcile_until: float = 0.0  # monotonic: how long an id-less reservation is looked for by name
     accepted: bool = False
     accepted_at: float | None = None
     accepted_round: int = 0
-    absent_since: float | None = None
-    note: str = ""
+    waiting: str | None = None  # the instance's own `actions.terminate` says not now (e.g. vm-has-not-launched)
+    status: str | None = None  # the last status the API gave
 
 
 class _Book:
@@ -395,6 +431,32 @@ def target_of(row: InstanceRow) -> TerminateTarget:
     return TerminateTarget(row.name, row.id, row.launch_accepted, row.launch_requested)
 
 
+def cloud_name(name: str) -> str:
+    """The name an instance carries in the cloud (a twin's ledger row adds `~<id>` to its launch's name)."""
+    return name.split(TWIN_MARK, 1)[0]
+
+
+TWIN_MARK = "~"
+CONSOLE_URL = "https://cloud.lambda.ai/instances"
+
+
+def record_twin(ledger: Ledger, name: str, instance_id: str, status: str = "booting") -> str:
+    """A second instance under a launch's unique name: its own ledger row (`<name>~<id8>`), so it is tracked."""
+    known = ledger.instance_by_id(instance_id)
+    if known is not None:
+        return known.name
+    row = ledger.instance(name)
+    twin = f"{cloud_name(name)}{TWIN_MARK}{instance_id[:8]}"
+    ledger.reserve_instance(row.run_id, twin, row.instance_type, row.region, row.price_cents_per_hour,
+                            label=row.label)
+    ledger.record_launch_accepted(twin, instance_id, status=status)
+    return twin
+
+
+def _never() -> bool:
+    return False
+
+
 def terminate_and_verify(
     cloud: LambdaCloud,
     ledger: Ledger,
@@ -405,45 +467,83 @@ def terminate_and_verify(
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] = time.sleep,
     wall: Callable[[], float] = time.time,
+    give_up: Callable[[], bool] = _never,
 ) -> TerminateOutcome:
-    """Terminate by id and prove each gone; an id-less reservation is looked up by its name first.
+    """Terminate by id and prove each gone (`terminated` after an accepted terminate); nothing else proves it.
 
-    Per round: one listing; names without an id are matched; every id not yet accepted gets a
-    terminate (a batch, then one by one if the batch is refused); accepted ones are checked until
-    `terminated`. Re-sent while an id is invisible (404), bounded by `timeouts.terminate`. What is
-    not proven gone by then is flagged in the ledger and returned in `failed`.
+    Per round: one listing; names without an id are matched, and every other instance carrying a
+    target's name (one launch, two instances) joins the targets; every id not yet accepted gets a
+    terminate — unless its own `actions.terminate` says not yet (a booting instance may refuse,
+    spec Instance.actions), then it is waited on, however long. Absence from a listing and a 404
+    prove nothing (a failover hides instances and brings them back): an id the API has not shown
+    for `timeouts.terminate` is given up on, flagged in the ledger and returned in `failed`. An
+    outage (the API not answering) never counts against an instance; only repeated Ctrl-C
+    (`give_up`), a refused API key, or `timeouts.terminate_patience` end the proof early.
     """
     out = TerminateOutcome()
     book = _Book(ledger, out, notify)
     started = clock()
-    deadline = started + timeouts.terminate
+    patience_end = started + max(timeouts.terminate, timeouts.terminate_patience)
     pending: dict[str, _Pending] = {}
     for t in dict((t.name, t) for t in targets).values():
         # a lost launch surfaces within launch_reconcile of being sent: an old reservation gets one look
         age = max(0.0, wall() - t.requested_at) if t.requested_at is not None else 0.0
         until = started + min(max(0.0, timeouts.launch_reconcile - age), timeouts.terminate)
-        pending[t.name] = _Pending(t.name, t.id, t.accepted_at, until)
+        pending[t.name] = _Pending(t.name, t.id, started, until)
+    handled: set[str] = set()  # ids proven gone in this call
+    said_at = started
     round_no = 0
     while pending:
         round_no += 1
-        listed = _listing(cloud, notify)
-        by_id = {i.id: i for i in listed or []}
-        by_name = {i.name: i for i in listed or [] if i.name and not i.is_gone}
-        for p in pending.values():
-            if p.id is None and p.name in by_name:
-                p.id = by_name[p.name].id
-                book("the id of " + p.name, ledger.record_launch_accepted, p.name, p.id, status=by_name[p.name].status)
-        _send_terminates(cloud, ledger, [p for p in pending.values() if p.id and not p.accepted], out, book,
-                         notify, wall, round_no)
+        if give_up():
+            out.interrupted = True
+            _abandon(pending, out, book, "stopped by repeated Ctrl-C")
+            break
+        try:
+            listed: list[Instance] | None = cloud.list_instances()
+        except (AuthError, AccountError) as exc:
+            # the key was revoked or is wrong: every further call fails the same way; say what may bill
+            out.auth_error = exc.one_line()
+            notify(f"the Lambda API refused the API key ({exc.one_line()}); stopping")
+            _abandon(pending, out, book, "the API key was refused")
+            break
+        except CloudError as exc:
+            notify(f"listing instances failed ({exc.one_line()}); retrying")
+            listed = None
         now = clock()
+        by_id = {i.id: i for i in listed or []}
+        by_name: dict[str, list[Instance]] = {}
+        for i in listed or []:
+            if i.name and not i.is_gone:
+                by_name.setdefault(i.name, []).append(i)
+        known = {p.id for p in pending.values() if p.id} | handled
+        for p in pending.values():
+            if p.id is None:
+                fresh = [i for i in by_name.get(p.name, []) if i.id not in known]
+                if fresh:
+                    p.id = fresh[0].id
+                    known.add(p.id)
+                    book("the id of " + p.name, ledger.record_launch_accepted, p.name, p.id, status=fresh[0].status)
         for p in list(pending.values()):
-            # an id the API has not known for longer than a new id can be invisible: it ended long ago
-            old = p.accepted_at_wall is not None and wall() - p.accepted_at_wall > timeouts.missing_grace * 2
-            if p.id and not p.accepted and p.note == "terminate answered 404" and old and listed is not None \
-                    and p.id not in by_id and _get(cloud, p.id) is None:
-                book(f"{p.name} gone", _record_gone, ledger, p.name, None)
-                out.gone.append(p.name)
-                del pending[p.name]
+            # every instance that carries a target's unique name is the run's: a twin bills too
+            for other in by_name.get(cloud_name(p.name), []):
+                if other.id in known or p.id is None:
+                    continue
+                known.add(other.id)
+                twin = book(f"a second instance under {p.name}", record_twin, ledger, p.name, other.id,
+                            other.status) or f"{cloud_name(p.name)}{TWIN_MARK}{other.id[:8]}"
+                notify(f"WARNING: {other.id} also carries the name {cloud_name(p.name)} (a second instance of one "
+                       "launch); terminating it too")
+                pending[twin] = _Pending(twin, other.id, now)
+                out.twins.append(twin)
+        for p in pending.values():
+            p.waiting = None  # only this round's answer says "not yet"
+            shown = by_id.get(p.id) if p.id else None
+            if shown is not None and not shown.is_gone:
+                p.seen_at, p.status = now, shown.status
+                p.waiting = None if shown.is_ending else shown.terminate_refused
+        _send_terminates(cloud, ledger, [p for p in pending.values() if p.id and not p.accepted and not p.waiting],
+                         out, book, notify, wall, round_no, now)
         for p in list(pending.values()):
             if p.id is None:
                 if now >= p.reconcile_until and listed is not None:
@@ -455,35 +555,74 @@ def terminate_and_verify(
             if not p.accepted or p.accepted_round == round_no:
                 continue  # this round's listing predates the terminate: check it next round
             inst = by_id.get(p.id) if listed is not None else None
-            if inst is None and listed is not None:
+            if inst is None:
                 inst = _get(cloud, p.id)
             if inst is not None and inst.is_gone:
                 book(f"{p.name} gone", _record_gone, ledger, p.name, inst.status)
                 out.gone.append(p.name)
+                handled.add(p.id)
                 del pending[p.name]
-            elif inst is not None and inst.status != "terminating":
-                p.accepted, p.absent_since = False, None  # still running: the terminate did not take
-            elif inst is None and listed is not None:
-                p.absent_since = p.absent_since or now
-                if now - p.absent_since >= timeouts.absence_proof:
-                    # accepted, then unlisted and 404 for long enough: the bounded-absence proof
-                    book(f"{p.name} gone", _record_gone, ledger, p.name, None)
-                    out.gone.append(p.name)
-                    del pending[p.name]
-            else:
-                p.absent_since = None
+            elif inst is not None:
+                p.seen_at, p.status = now, inst.status
+                if inst.status != "terminating":
+                    p.accepted = False  # still running (or a status outside the spec): the terminate did not take
+            # unlisted and 404: proves nothing either way; the id is asked about again next round
         if not pending:
             break
-        if clock() >= deadline:
-            for p in pending.values():
-                why = ("terminate accepted, not yet `terminated`" if p.accepted
-                       else "terminate not accepted" if p.id else "launch outcome unknown, not found by name")
-                reason = f"not proven gone after {timeouts.terminate:.0f}s ({why}); id {p.id or '?'} may still bill"
-                book(f"attention for {p.name}", _flag, ledger, p.name, reason)
+        outage = listed is None
+        for p in list(pending.values()):
+            if p.id is None:
+                continue
+            unseen = now - p.seen_at
+            if (not outage and unseen >= timeouts.terminate) or now >= patience_end:
+                why = (f"not shown by the API for {unseen:.0f}s after {_state(p)}" if unseen >= timeouts.terminate
+                       else f"{_state(p)} after {now - started:.0f}s")
+                book(f"attention for {p.name}", _flag, ledger, p.name,
+                     f"not proven gone ({why}); id {p.id} may still bill")
                 out.failed.append(p.name)
-            break
-        sleep(timeouts.poll)
+                del pending[p.name]
+        if pending and now - said_at >= max(timeouts.poll * 6, 10.0):
+            said_at = now
+            notify(f"still proving {len(pending)} instance(s) gone after {now - started:.0f}s: "
+                   + ", ".join(f"{p.name} ({_state(p)})" for p in pending.values())
+                   + " — Ctrl-C twice to stop waiting")
+        if pending:
+            sleep(timeouts.poll)
     return out
+
+
+def _state(p: _Pending) -> str:
+    if p.id is None:
+        return "launch outcome unknown, not found by name"
+    if p.waiting:
+        return f"{p.status or 'booting'}; terminate not available yet: {p.waiting}"
+    if p.accepted:
+        return "terminate accepted, not yet `terminated`"
+    return f"{p.status or 'status unknown'}; terminate not accepted yet"
+
+
+def _abandon(pending: dict[str, _Pending], out: TerminateOutcome, book: _Book, why: str) -> None:
+    """Every instance still pending is not proven gone: flagged, and returned in `failed`."""
+    for p in list(pending.values()):
+        if p.id is None:
+            reason = f"{why}: launch outcome unknown, not found by name yet"
+        else:
+            reason = f"{why} ({_state(p)}); id {p.id} may still bill"
+        book(f"attention for {p.name}", _flag, book.ledger, p.name, reason)
+        out.failed.append(p.name)
+    pending.clear()
+
+
+def describe(ledger: Ledger, names: Sequence[str]) -> list[str]:
+    """`name (id, type, region)` for each name: what a user needs to end it in the console."""
+    lines = []
+    for n in names:
+        try:
+            row = ledger.instance(n)
+            lines.append(f"{n} (id {row.id or '?'}, {row.instance_type}, {row.region or '?'})")
+        except LambdabenchError:
+            lines.append(n)
+    return lines
 
 
 def _listing(cloud: LambdaCloud, notify: Notify) -> list[Instance] | None:
@@ -502,7 +641,7 @@ def _get(cloud: LambdaCloud, instance_id: str) -> Instance | None:
 
 
 def _send_terminates(cloud: LambdaCloud, ledger: Ledger, todo: list[_Pending], out: TerminateOutcome,
-                     book: _Book, notify: Notify, wall: Callable[[], float], round_no: int) -> None:
+                     book: _Book, notify: Notify, wall: Callable[[], float], round_no: int, now: float) -> None:
     """A terminate for every id in todo: one batch, else one request per id; accepted ones are stamped."""
     if not todo:
         return
@@ -516,7 +655,7 @@ def _send_terminates(cloud: LambdaCloud, ledger: Ledger, todo: list[_Pending], o
             notify(f"terminate of {len(todo)} refused ({exc.one_line()}); one by one")
         accepted = []
         for p in todo:
-            if _terminate_one(cloud, p, notify):
+            if _terminate_one(cloud, p, notify, now):
                 accepted.append(p)
     for p in accepted:
         p.accepted, p.accepted_at, p.accepted_round = True, before, round_no
@@ -527,21 +666,24 @@ def _send_terminates(cloud: LambdaCloud, ledger: Ledger, todo: list[_Pending], o
         notify(f"terminate accepted for {', '.join(p.name for p in accepted)}")
 
 
-def _terminate_one(cloud: LambdaCloud, p: _Pending, notify: Notify) -> bool:
+def _terminate_one(cloud: LambdaCloud, p: _Pending, notify: Notify, now: float) -> bool:
     """One id; True when accepted, or "already terminating" after a re-check of that id."""
     assert p.id is not None
     try:
         return p.id in {i.id for i in cloud.terminate([p.id])}
     except NotFoundError:
-        # invisible after launch (or long gone): not accepted; sent again next round until the deadline
-        p.note = "terminate answered 404"
+        # invisible after launch, or hidden by a failover: not accepted, and no proof of anything
         return False
     except CloudError as exc:
         # `global/unknown` is what an already-terminating instance gets (SkyPilot PR #3410): re-check
         inst = _get(cloud, p.id)
         if inst is not None and inst.status in ("terminating", "terminated", "preempted"):
             return True
-        notify(f"terminate of {p.name} failed ({exc.one_line()}); will retry")
+        if inst is not None:
+            p.seen_at, p.status = now, inst.status
+            # refused while it boots (spec Instance.actions: vm-has-not-launched): wait, don't hammer
+            p.waiting = inst.terminate_refused
+        notify(f"terminate of {p.name} refused ({exc.one_line()}); will retry")
         return False
 
 

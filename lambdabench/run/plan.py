@@ -29,7 +29,13 @@ if TYPE_CHECKING:
 # kitless training (isaaclab3-train) is the Isaac Lab default-to-be once its install is seen working on a
 # real box (it pins usd-exchange 3.0.1, found only on pypi.nvidia.com, which could not be checked here).
 DEFAULT_BENCHMARK = "mjx-locomotion"
-TEARDOWN_MINUTES = 1  # the terminate itself: billing stops at the accepted call (FIELD-NOTES "Money")
+# Billing stops at the accepted terminate (FIELD-NOTES "Money"), but acceptance can take long: an
+# 8×H100 may refuse terminate for its whole ~25-minute boot (spec Instance.actions, vm-has-not-launched)
+# and an outage or a Retry-After lock-out holds it further (issue #23 items 1, 4, 6). A sized guess.
+TEARDOWN_CLOUD_SECONDS = 30 * 60.0
+# --keep-on-failure leaves a failed run's instances up until `lambdabench down`: unbounded, so the
+# worst case counts one more hour for each (said in the plan), not zero
+KEPT_CLOUD_SECONDS = 60 * 60.0
 _KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
@@ -224,6 +230,8 @@ class SweepPlan:
     availability: list[TypeAvailability] = field(default_factory=list)  # the snapshot planned from
     reuse: bool = False  # a launched type's repeats run back to back on its first run's instance
     cache: CachePlan | None = None  # --cache: the filesystem and its region
+    teardown_seconds: float = TEARDOWN_CLOUD_SECONDS  # real seconds (scaled): a slow terminate's worst
+    kept_seconds: float = KEPT_CLOUD_SECONDS  # real seconds (scaled): a kept instance, counted until `down`
 
     def leads(self) -> dict[str, list[PlannedRun]]:
         """With --reuse: each launched type's first run (by label) and the runs that follow it on its instance."""
@@ -260,10 +268,16 @@ class SweepPlan:
     def max_minutes(self) -> int:
         return math.ceil(self.max_run_seconds / 60)
 
+    @property
+    def teardown_minutes(self) -> int:
+        """Minutes a launched run may bill past its cap: a slow teardown, and a kept instance's hour."""
+        extra = self.teardown_seconds + (self.kept_seconds if self.keep_on_failure else 0.0)
+        return math.ceil(extra / 60)
+
     def worst_case_cents(self, run: PlannedRun) -> int:
-        """Per-minute billing at the launch price for every minute the run may live, boot to teardown."""
+        """Per-minute billing at the launch price for every minute the run may live, boot to proven gone."""
         nodes = self.nodes if run.target.launched else 1
-        minutes = self.max_minutes + TEARDOWN_MINUTES
+        minutes = self.max_minutes + (self.teardown_minutes if run.target.launched else 0)
         return math.ceil(minutes * run.target.price_cents_per_hour / 60) * nodes
 
     @property
@@ -304,6 +318,8 @@ class SweepPlan:
             "types": [r.target.name for r in self.runs],
             "type_order": self.type_order,
             "max_run_seconds": self.max_run_seconds,
+            "teardown_seconds": self.teardown_seconds,
+            "kept_seconds": self.kept_seconds,
             "keep_on_failure": self.keep_on_failure,
             "nodes": self.nodes,
             "region": self.region,
@@ -384,6 +400,8 @@ def plan_sweep(req: SweepRequest, *, availability: Sequence[TypeAvailability], r
         max_cost_cents=max_cost_cents,
         max_parallel=req.max_parallel if req.max_parallel > 0 else len(runs),
         keep_on_failure=req.keep_on_failure,
+        teardown_seconds=env.real_seconds(TEARDOWN_CLOUD_SECONDS),
+        kept_seconds=env.real_seconds(KEPT_CLOUD_SECONDS),
         region=req.region,
         nodes=req.nodes,
         type_order=[t.name for t in targets],
@@ -453,6 +471,8 @@ def plan_from_json(doc: dict[str, Any], runs: list[PlannedRun], *, max_cost_cent
         runs=runs,
         benchmark=benchmark,
         max_run_seconds=float(doc.get("max_run_seconds") or 3 * 3600),
+        teardown_seconds=float(doc.get("teardown_seconds") or TEARDOWN_CLOUD_SECONDS),
+        kept_seconds=float(doc.get("kept_seconds") or KEPT_CLOUD_SECONDS),
         max_cost_cents=max_cost_cents,
         max_parallel=min(parallel, len(runs)) if parallel > 0 else len(runs),
         keep_on_failure=bool(doc.get("keep_on_failure")),

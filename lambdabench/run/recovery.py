@@ -19,7 +19,9 @@ from lambdabench.errors import LambdabenchError, UsageError
 from lambdabench.run.nodes import (
     TerminateTarget,
     delete_ruleset,
+    describe,
     is_ours,
+    record_twin,
     target_of,
     terminate_and_verify,
 )
@@ -45,6 +47,9 @@ class GcResult:
     never_listed: list[str] = field(default_factory=list)
     rulesets: list[str] = field(default_factory=list)  # leftover rendezvous rulesets deleted
     would_terminate: list[str] = field(default_factory=list)  # --dry-run
+    failed_described: list[str] = field(default_factory=list)  # `name (id, type, region)` of each failed one
+    interrupted: bool = False  # repeated Ctrl-C stopped the proof
+    auth_error: str | None = None  # the API refused the key part-way
 
 
 def _owner_alive(row: object) -> bool:
@@ -55,7 +60,7 @@ def _owner_alive(row: object) -> bool:
 
 
 def gc(cloud: LambdaCloud, ledger: Ledger, env: RunEnv, *, dry_run: bool = False, notify: Notify = lambda m: None,
-       include_kept: bool = False) -> GcResult:
+       include_kept: bool = False, give_up: Callable[[], bool] = lambda: False) -> GcResult:
     """Terminate what this machine's lambdabench launched and nothing live owns; prove each gone."""
     from lambdabench.names import NAME_PREFIX
 
@@ -76,11 +81,14 @@ def gc(cloud: LambdaCloud, ledger: Ledger, env: RunEnv, *, dry_run: bool = False
             if is_ours(inst) and inst.status != "terminating":
                 out.foreign.append(f"{inst.name} ({inst.id})")
             continue
-        seen.add(row.name)
         if not row.launched_here:
             continue
         if row.id is None:
             ledger.record_launch_accepted(row.name, inst.id, status=inst.status)
+        elif row.id != inst.id and ledger.instance_by_id(inst.id) is None:
+            # a second instance under this launch's unique name (one launch, two instances): its own row
+            row = ledger.instance(record_twin(ledger, row.name, inst.id, inst.status))
+        seen.add(row.name)
         if row.kept and not include_kept:
             out.kept.append(row.name)
             continue
@@ -101,8 +109,11 @@ def gc(cloud: LambdaCloud, ledger: Ledger, env: RunEnv, *, dry_run: bool = False
     for name in targets:
         ledger.adopt_instance(name)
     if targets:
-        outcome = terminate_and_verify(cloud, ledger, list(targets.values()), timeouts=env.timeouts, notify=notify)
+        outcome = terminate_and_verify(cloud, ledger, list(targets.values()), timeouts=env.timeouts, notify=notify,
+                                       give_up=give_up)
         out.terminated, out.failed, out.never_listed = outcome.gone, outcome.failed, outcome.never_listed
+        out.failed_described = describe(ledger, outcome.failed)
+        out.interrupted, out.auth_error = outcome.interrupted, outcome.auth_error
     out.rulesets = _gc_rulesets(cloud, ledger, listed, notify)
     return out
 

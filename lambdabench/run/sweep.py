@@ -9,7 +9,8 @@ terminated and proven gone, or named loudly as possibly still billing.
 
 Signals never interrupt a call in flight (a launch cut short by KeyboardInterrupt was how an
 instance escaped the ledger): the handler only sets flags. First signal: stop the work, tear down.
-Second: stop waiting for the workers and terminate everything now. Later ones: say what is left.
+Second: stop waiting for the workers and terminate everything now. Third: say what is left. Fourth:
+stop waiting for the proof and name every instance not proven gone (`gc` finishes the job).
 Progress leaves as events; a renderer that cannot write (a closed terminal, a dead pipe) is dropped.
 """
 
@@ -27,12 +28,14 @@ from typing import TYPE_CHECKING, Any
 from lambdabench.cloud.errors import CapacityError, CloudError, LaunchOutcomeUnknown
 from lambdabench.errors import BudgetError, Cancelled, LambdabenchError
 from lambdabench.run.nodes import (
+    CONSOLE_URL,
     Availability,
     BootError,
     LaunchedGroup,
     Poller,
     TerminateTarget,
     delete_ruleset,
+    describe,
     launch_nodes,
     open_ruleset,
     terminate_and_verify,
@@ -51,6 +54,7 @@ if TYPE_CHECKING:
     from lambdabench.secrets import Secret
 
 SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+GIVE_UP_AT = 4  # signals before a teardown stops waiting for proof and names what may still bill
 
 
 @dataclass(frozen=True)
@@ -297,10 +301,13 @@ class SweepRunner:
             self.force.set()
             self.emit("alert", f"{name} again: terminating every instance of this sweep now" if launches
                       else f"{name} again: stopping now")
+        elif self._signals == GIVE_UP_AT:
+            self.emit("alert", f"{name} again: no longer waiting for proof; what is not proven gone is "
+                               "named next (`lambdabench gc` finishes the job)")
         else:
             live = sum(1 for g in self._groups.values() for n in g.nodes)
-            self.emit("alert", f"{name}: teardown in progress ({live} instance(s) being proven gone); "
-                               "kill -9 now would leave them to `lambdabench gc`")
+            self.emit("alert", f"{name}: teardown in progress ({live} instance(s) being proven gone); once more "
+                               "stops waiting for the proof and names them; kill -9 would leave them unnamed")
 
     @staticmethod
     def _restore_handlers(previous: dict[int, Any]) -> None:
@@ -374,10 +381,12 @@ class SweepRunner:
                         retry_at[run.run_id] = time.monotonic() + self.timeouts.poll * 6
                         queue.append(run)
                 elif outcome == "stop-all":
+                    # quota, key, account: every later launch would meet the same answer; fail them now
+                    why = self.result.failed.get(run.label, "the account cannot launch")
                     for other in [run, *queue]:
                         if other is not run:
-                            self._skip(other, "not launched: the account cannot launch (see the error above)")
-                        self._skip_followers(other, "not run: the account cannot launch (see the error above)")
+                            self._fail(other, f"not launched: {why}")
+                        self._skip_followers(other, f"not run: {why}")
                     queue.clear()
                 continue
         for run in queue:
@@ -713,7 +722,7 @@ class SweepRunner:
             return
         self.emit("stage", "terminating" if len(group.nodes) == 1 else f"terminating {len(group.nodes)} nodes",
                   run.label)
-        self._terminate([TerminateTarget(n.name, n.id) for n in group.nodes], self._say(run.label))
+        self._terminate([TerminateTarget(n.name, n.id) for n in group.nodes + group.twins], self._say(run.label))
         if group.ruleset_id and self.cloud is not None and not any(n in self.result.not_terminated
                                                                      for n in group.names):
             delete_ruleset(self.cloud, self.ledger, group.ruleset_id, self._say(run.label), delay=self.timeouts.poll)
@@ -721,11 +730,21 @@ class SweepRunner:
 
     def _terminate(self, targets: list[TerminateTarget], notify: Callable[[str], None]) -> None:
         assert self.cloud is not None
-        outcome = terminate_and_verify(self.cloud, self.ledger, targets, timeouts=self.timeouts, notify=notify)
+        # the first signal stops the work, the second skips waiting for it, the third is told what is
+        # left; only a fourth stops the proof (a booting instance may refuse terminate for many minutes)
+        outcome = terminate_and_verify(self.cloud, self.ledger, targets, timeouts=self.timeouts, notify=notify,
+                                       give_up=lambda: self._signals >= GIVE_UP_AT)
+        if outcome.auth_error:
+            self.emit("alert", f"the Lambda API refused the API key ({outcome.auth_error}): "
+                               "instances cannot be ended from here until a valid key is set")
         with self._lock:
             for name in outcome.failed:
                 if name not in self.result.not_terminated:
                     self.result.not_terminated.append(name)
+            for name in outcome.gone:
+                # a later pass proved it gone: the final banner names only what may still bill
+                if name in self.result.not_terminated:
+                    self.result.not_terminated.remove(name)
             for name in outcome.never_listed:
                 if name not in self.result.never_listed:
                     self.result.never_listed.append(name)
@@ -770,7 +789,7 @@ class SweepRunner:
             t.join(timeout=0 if self.force.is_set() else None)
         targets: dict[str, TerminateTarget] = {}
         for group in list(self._groups.values()):
-            for n in group.nodes:
+            for n in group.nodes + group.twins:
                 targets[n.name] = TerminateTarget(n.name, n.id)
         try:
             for row in self.ledger.live_instances(sweep_id):
@@ -790,13 +809,8 @@ class SweepRunner:
             self.emit("alert", f"{name}: its launch was answered ambiguously and the name never appeared; "
                                "`lambdabench gc` looks for it by name")
         if self.result.not_terminated:
-            ids = []
-            for n in self.result.not_terminated:
-                try:
-                    ids.append(f"{n} ({self.ledger.instance(n).id or '?'})")
-                except LambdabenchError:
-                    ids.append(n)
             self.emit("alert", "!" * 78)
-            self.emit("alert", "!! NOT PROVEN TERMINATED — these may still be billing: " + ", ".join(ids))
-            self.emit("alert", "!! Run `lambdabench gc` or terminate them in the Lambda console.")
+            self.emit("alert", "!! NOT PROVEN TERMINATED — these may still be billing: "
+                      + "; ".join(describe(self.ledger, self.result.not_terminated)))
+            self.emit("alert", f"!! Run `lambdabench gc` (with a valid key) or terminate them at {CONSOLE_URL}")
             self.emit("alert", "!" * 78)

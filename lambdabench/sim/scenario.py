@@ -48,6 +48,9 @@ INSTANCE_FAULT_KINDS = (
     "disk_full",
     "slow_disk",
     "missing_from_list",
+    "failover",
+    "twin",
+    "alert",
 )
 # Faults that live on the machine, not in the API: handed to the host backend at start.
 HOST_FAULT_KINDS = ("sshd_late", "ssh_drop", "cuda_802", "disk_full", "slow_disk")
@@ -67,6 +70,7 @@ _TOP_KEYS = {
     "boot_seconds",
     "visibility_delay",
     "hidden_terminate",
+    "terminate_while_booting",
     "terminate_seconds",
     "linger_seconds",
     "missing_private_ip",
@@ -142,6 +146,10 @@ class Scenario:
     # knows the id) or "not_found" (a 404 as GET /instances/{id} gives, FIELD-NOTES "Launch").
     # Which one real Lambda does is undocumented: a guess either way, so the suite runs both.
     hidden_terminate: str = "accept"
+    # what terminate answers for a `booting` instance: "accept", or "refuse" — the spec's
+    # Instance.actions.terminate may be {available: false, reason_code: vm-has-not-launched}
+    # (InstanceActionUnavailableCode); unconfirmed on the live service, so the suite runs both
+    terminate_while_booting: str = "accept"
     terminate_seconds: float = 8.0
     linger_seconds: float = 300.0
     missing_private_ip: float = 0.0
@@ -318,6 +326,10 @@ class _Parser:
             if data["hidden_terminate"] not in ("accept", "not_found"):
                 raise self.fail("hidden_terminate must be accept or not_found")
             sc.hidden_terminate = data["hidden_terminate"]
+        if "terminate_while_booting" in data:
+            if data["terminate_while_booting"] not in ("accept", "refuse"):
+                raise self.fail("terminate_while_booting must be accept or refuse")
+            sc.terminate_while_booting = data["terminate_while_booting"]
         if "missing_private_ip" in data:
             value = data["missing_private_ip"]
             sc.missing_private_ip = (
@@ -506,6 +518,10 @@ class _Parser:
                 params[key] = self.integer(raw, f"{where}.bytes_per_second", minimum=1)
             elif key in ("phase", "path"):
                 params[key] = str(raw)
+            elif key == "answer" and kind == "twin":
+                if raw not in ("both", "one"):
+                    raise self.fail(f"{where}.answer must be both or one")
+                params[key] = raw
             else:
                 raise self.fail(f"{where}: unknown key {key!r}")
         fault.params = params

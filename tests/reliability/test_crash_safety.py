@@ -44,7 +44,10 @@ class Kill:
 
 @pytest.fixture(scope="module")
 def shared_sim() -> Iterator[Sim]:
-    with simulator(None, scale=SCALE) as sim:
+    # terminated instances stay listed for 5 cloud minutes, 1 real second at this scale: shorter than a
+    # recovering CLI's own start-up. `terminated` is the only proof of gone (absence never is, issue 23),
+    # so it must stay observable as long as a real restart would find it: an hour here (12 s)
+    with simulator({"linger_seconds": 3600}, scale=SCALE) as sim:
         yield sim
 
 

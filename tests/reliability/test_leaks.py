@@ -91,7 +91,9 @@ def test_ctrl_c_while_new_ids_are_invisible_still_terminates_them(tmp_path: Path
 
 
 def test_down_by_name_while_the_id_is_still_invisible(tmp_path: Path) -> None:
-    with simulator({"visibility_delay": 900}, scale=300.0) as sim:
+    # terminated instances stay listed past the invisibility (linger > visibility delay): `terminated`
+    # is the only proof of gone, so it must be observable at all (absence never proves it, issue #23)
+    with simulator({"visibility_delay": 900, "linger_seconds": 1800}, scale=300.0) as sim:
         home = tmp_path / "home"
         env = sim.client_env(home)
         out = cli(["launch", "--gpu", "a10", "--name", "fresh", "--json"], env)
@@ -542,3 +544,68 @@ def test_a_signal_between_reused_repeats_ends_with_nothing_billing(tmp_path: Pat
         time.sleep(0.05)
     assert not [b for b in live(shared) if b["id"] in ids], "the reused instance is still billing"
     record("leak:signal-TERM-reuse")
+
+
+# ---- issue 23, the cloud side: service behaviours under every signal ----------------------------
+
+CLOUD_BEHAVIOURS = {
+    # the spec's actions.terminate may say vm-has-not-launched: a 3 s boot refuses terminate throughout
+    "refused-while-booting": {"terminate_while_booting": "refuse", "boot_seconds": {"gpu_1x_a10": 900}},
+    # one launch, two instances under the run's name; the answer names only one
+    "twin": {"instance_faults": [{"kind": "twin", "answer": "one"}], "boot_seconds": {"gpu_1x_a10": 300}},
+    # an HTML 503 maintenance page for 4 cloud minutes (0.8 s) from the first terminate on
+    "outage": {"faults": [{"endpoint": "terminate", "kind": "http_5xx", "status": 503, "seconds": 240}],
+               "boot_seconds": {"gpu_1x_a10": 300}},
+    # a control-plane failover hides the instance from everything for 2 cloud minutes, then it is back
+    "failover": {"instance_faults": [{"kind": "failover", "start": 30, "seconds": 120}],
+                 "boot_seconds": {"gpu_1x_a10": 300}},
+}
+
+
+def _cloud_cases() -> list[Any]:
+    """Each behaviour under one signal in CI (the three in turn); every pair with --long."""
+    sigs = [(signal.SIGINT, "INT"), (signal.SIGTERM, "TERM"), (signal.SIGHUP, "HUP")]
+    cases = []
+    for i, name in enumerate(CLOUD_BEHAVIOURS):
+        for j, (sig, sname) in enumerate(sigs):
+            marks = [] if j == i % 3 else [pytest.mark.slow]
+            cases.append(pytest.param(name, sig, marks=marks, id=f"{name}-{sname}"))
+    return cases
+
+
+@pytest.mark.parametrize(("behaviour", "sig"), _cloud_cases())
+def test_a_signal_while_the_service_misbehaves_ends_with_nothing_billing(tmp_path: Path, behaviour: str,
+                                                                         sig: int) -> None:
+    with simulator(CLOUD_BEHAVIOURS[behaviour], scale=300.0, hosts=False) as sim:
+        home = tmp_path / "home"
+        proc = popen_sweep(sim, home, "--gpus", "a10", "--playbook", "gpu-probe")
+        wait_for(proc, "booting")
+        proc.send_signal(sig)
+        _, err = proc.communicate(timeout=120)
+        assert "Traceback" not in err, err
+        assert proc.returncode != 0 and "proven gone" in err, (proc.returncode, err)
+        assert "NOT PROVEN" not in err, err
+        every_created_instance_is_ended(sim, home)
+    record(f"leak:cloud-{behaviour}-{signal.Signals(sig).name}")
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP,
+                                 pytest.param(signal.SIGINT, marks=pytest.mark.slow)])
+def test_launch_wait_hit_by_a_signal_while_booting_terminates_it(tmp_path: Path, sig: int) -> None:
+    """Issue 23 item 7: SIGTERM/SIGHUP used to kill `launch --wait` silently, the instance booting and marked kept."""
+    with simulator({"boot_seconds": {"gpu_1x_a10": 1500}}, scale=300.0, hosts=False) as sim:
+        home = tmp_path / "home"
+        proc = subprocess.Popen([*LB, "launch", "--gpu", "a10", "--wait"], env=sim.client_env(home),
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+        deadline = time.monotonic() + 30
+        while not live(sim):
+            assert time.monotonic() < deadline and proc.poll() is None
+            time.sleep(0.05)
+        time.sleep(0.3)
+        proc.send_signal(sig)
+        _, err = proc.communicate(timeout=60)
+        assert proc.returncode == 130 and "terminated and proven gone" in err, (proc.returncode, err)
+        every_created_instance_is_ended(sim, home)
+        with Ledger(home) as ledger:
+            assert not [r for r in ledger.instances() if r.kept]
+    record(f"leak:launch-wait-{signal.Signals(sig).name}")

@@ -147,9 +147,14 @@ def test_plan_orders_slow_boots_first_and_bounds_every_billed_minute(tmp_path) -
                       ngc_key_present=False)
     names = [r.itype.name for r in plan.runs]
     assert names == ["gpu_8x_h100_sxm5"] * 2 + ["gpu_8x_a100_80gb_sxm4"] * 2 + ["gpu_1x_a10"] * 2
-    # the cap (boot included) plus a minute to terminate, rounded up per run
-    assert plan.worst_case_cents(plan.runs[0]) == 586
-    assert plan.total_worst_case_cents == 2 * (586 + 263 + 24)
+    # the cap (boot included) plus a slow teardown (30 min: a boot that refuses terminate), rounded up per run
+    assert plan.teardown_minutes == 30
+    assert plan.worst_case_cents(plan.runs[0]) == 2128
+    assert plan.total_worst_case_cents == 2 * (2128 + 955 + 86)
+    kept = plan_sweep(SweepRequest("a10", "gpu-probe", {}, max_run_minutes=10, keep_on_failure=True),
+                      availability=avail, regions=["us-east-1"], env=RunEnv(tmp_path, Timeouts.for_scale(1)),
+                      ngc_key_present=False)
+    assert kept.worst_case_cents(kept.runs[0]) == 215  # and a kept failed run's instance for an hour
     assert plan.type_order == ["gpu_1x_a10", "gpu_8x_a100_80gb_sxm4", "gpu_8x_h100_sxm5"]
 
 

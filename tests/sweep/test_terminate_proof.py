@@ -11,7 +11,7 @@ from lambdabench.ledger import Ledger
 from lambdabench.run.env import Timeouts
 from lambdabench.run.nodes import TerminateTarget, terminate_and_verify
 
-T = Timeouts(terminate=5.0, poll=0.001, absence_proof=0.05, launch_reconcile=0.2, missing_grace=0.01)
+T = Timeouts(terminate=5.0, poll=0.001, launch_reconcile=0.2, missing_grace=0.01)
 
 
 class Cloud:
