@@ -56,13 +56,14 @@ class Timeouts:
         cloud = {
             name: getattr(base, name) / s
             for name in ("capacity_wait", "boot", "unhealthy", "missing_grace",
-                         "terminate_patience", "launch_lookup", "launch_reconcile", "retry_base", "retry_max_backoff",
-                         "retry_after_cap")
+                         "terminate_patience", "launch_lookup", "launch_reconcile", "retry_base", "retry_max_backoff")
         }  # fmt: skip
         return replace(
             base,
             **cloud,
             poll=max(0.05, base.poll / s),
+            # Retry-After counts whole seconds (RFC 9110): a cap under one second would call every 429 an outage
+            retry_after_cap=max(1.0, base.retry_after_cap / s),
             # proving an instance gone takes rounds of real requests: on a loaded machine a
             # fast-forwarded cloud must not declare a slow but working teardown a failure
             terminate=max(30.0, base.terminate / s),
