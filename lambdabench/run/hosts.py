@@ -109,6 +109,8 @@ def parse_host(spec: str, *, ssh_config: Path | None = None) -> HostSpec:
         port = port or resolved.get("port")
         if key_path is None and resolved.get("identityfile"):
             key_path, key_from = Path(resolved["identityfile"]), "~/.ssh/config"
+    if port and not str(port).isdigit():
+        raise UsageError(f"--host {spec!r}: ~/.ssh/config gives port {port!r}, not a number", "Fix its Port line.")
     port_n = int(port) if port else None
     if port_n is not None and not 0 < port_n < 65536:
         raise UsageError(f"--host {spec!r}: port {port_n} is not 1-65535")

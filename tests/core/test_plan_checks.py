@@ -283,3 +283,11 @@ def test_match_exec_is_left_to_ssh(tmp_path: Path) -> None:
     cfg = _ssh_home(tmp_path, "Match originalhost ws exec true\n  HostName 10.9.9.9\n  Port 2209\n")
     h = parse_host("ws", ssh_config=cfg)
     assert (h.addr, h.port) == ("10.9.9.9", 2209)
+
+
+def test_a_config_port_that_is_no_number_is_one_line(tmp_path: Path) -> None:
+    from lambdabench.run.hosts import parse_host
+
+    cfg = _ssh_home(tmp_path, "Host ws\n  HostName 10.0.0.5\n  Port twenty\n")
+    with pytest.raises(UsageError, match="not a number"):
+        parse_host("ws", ssh_config=cfg)
