@@ -235,14 +235,16 @@ def sweep(click_ctx: click.Context, gpus: str, hosts: tuple[str, ...], local: bo
         _sweep_verdict(lab, plan, result, late)
 
 
-def _sweep_verdict(lab: Lab, plan: SweepPlan, result: SweepResult, late: Any = None) -> None:
+def _sweep_verdict(lab: Lab, plan: SweepPlan | None, result: SweepResult, late: Any = None) -> None:
     """The truth, in one line, with the exit code to match (a signal after teardown: said, and 128+N)."""
     from lambdabench.errors import Cancelled, LambdabenchError
     from lambdabench.run.recovery import resumable_runs
 
     sig = late.signal.name if late is not None and late.signal is not None else None
     cut = f" ({sig} while the report printed: see it with `lambdabench report {result.sweep_id}`)" if sig else ""
-    launched = any(r.target.launched for r in plan.runs)
+    launched = plan is None or any(r.target.launched for r in plan.runs)
+    runs = len(plan.runs) if plan is not None else (len(result.succeeded) + len(result.failed) + len(result.skipped)
+                                                    + len(result.cancelled))
     proven = ("every instance it launched was terminated and proven gone" if launched
               else "it launched no instance; your machines were left as they are")
     err: LambdabenchError | None = None
@@ -259,9 +261,15 @@ def _sweep_verdict(lab: Lab, plan: SweepPlan, result: SweepResult, late: Any = N
                         f"Continue with `lambdabench resume {result.sweep_id}` ({len(resumable)} run(s) left)."
                         if resumable else None)
     elif result.failed:
-        err = LambdabenchError(f"{len(result.failed)} of {len(plan.runs)} runs failed: "
+        err = LambdabenchError(f"{len(result.failed)} of {runs} runs failed: "
                                + "; ".join(f"{k}: {v}" for k, v in result.failed.items()) + cut,
                                "See the report above and `lambdabench report --format json`.")
+    elif result.skipped:
+        err = LambdabenchError(f"{len(result.skipped)} of {runs} runs not run: "
+                               + "; ".join(f"{k}: {v}" for k, v in result.skipped.items()) + cut,
+                               "Raise --max-cost, or sweep fewer types, to run them.")
+    elif not result.ok:
+        err = LambdabenchError(f"the sweep did not finish every run{cut}", "See the report above.")
     elif sig:
         err = Cancelled(f"{sig} after the sweep ended: {len(result.succeeded)} run(s) succeeded and {proven}{cut}")
     if err is not None:
@@ -424,18 +432,7 @@ def resume(click_ctx: click.Context, sweep_id: int, force: bool, fmt: str) -> No
         with late.printing():
             click_ctx.find_root().obj["progress"].close()
             _print_report(lab, [sweep_id], fmt)
-        if result.not_terminated:
-            from lambdabench.errors import LambdabenchError
-
-            raise LambdabenchError(f"NOT proven terminated: {', '.join(result.not_terminated)}",
-                                   "Run `lambdabench gc`.")
-        if late.signal is not None:
-            from lambdabench.errors import Cancelled
-
-            err = Cancelled(f"{late.signal.name} while the report printed; the resumed runs had ended and every "
-                            f"instance they launched was proven gone (see `lambdabench report {sweep_id}`)")
-            err.exit_code = late.exit_code(err.exit_code)
-            raise err
+        _sweep_verdict(lab, None, result, late)  # a failed or left-out run exits non-zero here too
 
 
 @cli.command("exec", context_settings={"ignore_unknown_options": True})

@@ -88,6 +88,14 @@ class SweepResult:
         """Every instance this sweep launched was proven gone (kept ones aside)."""
         return not self.not_terminated and not self.never_listed
 
+    @property
+    def ok(self) -> bool:
+        """Every planned run ran and succeeded, and every instance is proven gone: the only exit-0 outcome.
+
+        A run left out (by --max-cost, or because the account cannot launch) is not a success (issue 23 item 17).
+        """
+        return self.all_gone and not self.failed and not self.skipped and not self.cancelled and not self.interrupted
+
 
 class LateSignal(BaseException):
     """A signal after the teardown, while the ending was being printed (BaseException: no handler eats it)."""
