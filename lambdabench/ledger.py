@@ -26,6 +26,7 @@ processes (`lambdabench gc`) open their own and wait on busy_timeout.
 from __future__ import annotations
 
 import json
+import math
 import os
 import socket
 import sqlite3
@@ -616,6 +617,7 @@ class Ledger:
         self._clock = clock
         self._owner = owner
         self._lock = threading.RLock()
+        self._unknown: dict[int, list[str]] = {}  # per run: figures not stored, not being numbers
         self._conn: sqlite3.Connection | None = connect(self.path)
         try:
             migrate(self._conn, clock=clock)
@@ -1196,7 +1198,15 @@ class Ledger:
     def record_metric(
         self, run_id: int, key: str, value: float, *, unit: str = "", source: str = ""
     ) -> None:
-        """Store a metric; the same (run, key, source) again replaces the value."""
+        """Store a metric; the same (run, key, source) again replaces the value.
+
+        NaN and ±inf are not stored (the figure is unknown) and are said by unknown_figures(run_id):
+        a training whose reward diverged must not fail a finished run's record (issue 23 item 13).
+        """
+        if not math.isfinite(float(value)):
+            self._note_unknown(run_id, f"{key}: unknown (the run reported {float(value)}"
+                                       f"{f' in {source}' if source else ''})")
+            return
         with self._write() as conn:
             conn.execute(
                 "INSERT INTO metrics (run_id, key, value, unit, source, recorded) VALUES (?, ?, ?, ?, ?, ?)"
@@ -1226,11 +1236,20 @@ class Ledger:
         unit: str = "",
         source: str = "",
     ) -> None:
-        """Store a whole curve as (t, x, value) points; the same (run, name, source) again replaces it."""
-        clean = [
+        """Store a whole curve as (t, x, value) points; the same (run, name, source) again replaces it.
+
+        Points with NaN or ±inf in them are left out, and said by unknown_figures(run_id).
+        """
+        rows = [
             [None if t is None else float(t), None if x is None else float(x), float(v)]
             for t, x, v in points
         ]
+        clean = [p for p in rows if all(c is None or math.isfinite(c) for c in p)]
+        if len(clean) < len(rows):
+            self._note_unknown(run_id, f"{name}: {len(rows) - len(clean)} of {len(rows)} point(s) not a number, "
+                                       "left out of the curve")
+        if not clean:
+            return
         with self._write() as conn:
             conn.execute(
                 "INSERT INTO series (run_id, name, unit, source, points_json, recorded) VALUES (?, ?, ?, ?, ?, ?)"
@@ -1238,6 +1257,15 @@ class Ledger:
                 " unit = excluded.unit, recorded = excluded.recorded",
                 (run_id, name, unit, source, json.dumps(clean, allow_nan=False), self._clock()),
             )
+
+    def _note_unknown(self, run_id: int, note: str) -> None:
+        with self._lock:
+            self._unknown.setdefault(run_id, []).append(note)
+
+    def unknown_figures(self, run_id: int) -> list[str]:
+        """Figures of a run that were not numbers (NaN, ±inf), so not stored: one note each, then forgotten."""
+        with self._lock:
+            return self._unknown.pop(run_id, [])
 
     def series(
         self, *, run_id: int | None = None, sweep_id: int | None = None, name: str | None = None

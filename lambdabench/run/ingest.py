@@ -8,6 +8,7 @@ durations. write_record (after teardown, once) adds the final cost and writes re
 from __future__ import annotations
 
 import json
+import math
 import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -30,8 +31,16 @@ def ingest_run(rc: RunContext) -> dict[str, Any]:
     mjx = run_dir / "results" / "mjx-result.json"
     mjx_doc: dict[str, Any] = {}
     if mjx.exists():
-        mjx_doc = json.loads(mjx.read_text())
-        mjx_stats, env_steps = _mjx(ledger, run_id, mjx_doc)
+        try:
+            mjx_doc = json.loads(mjx.read_bytes())
+            if not isinstance(mjx_doc, dict):
+                raise TypeError(f"a JSON {type(mjx_doc).__name__}, not an object")
+            mjx_stats, env_steps = _mjx(ledger, run_id, mjx_doc)
+        except (ValueError, KeyError, TypeError, AttributeError, IndexError) as exc:
+            # a malformed result is a run whose figures are unknown, never a traceback (issue 23 item 18)
+            why = " ".join(f"{type(exc).__name__}: {exc}".split())[:160]
+            notes.append(f"results/mjx-result.json unreadable ({why}): its figures are unknown")
+            mjx_doc, mjx_stats, env_steps = {}, None, None
         source = "mjx"
     elif _kpi(rc, notes):
         source = "kpi"
@@ -67,8 +76,9 @@ def ingest_run(rc: RunContext) -> dict[str, Any]:
         ledger.record_metric(run_id, "install_s", install, unit="s", source="steps")
     if len(rc.nodes) > 1:
         record_scaling(ledger, run_id)
-    if env_steps and mjx_stats is not None:
+    if env_steps and mjx_stats is not None and math.isfinite(env_steps):
         mjx_stats["total_env_steps"] = int(env_steps)
+    notes.extend(ledger.unknown_figures(run_id))  # NaN or ±inf: not stored, said here
     rc_record = {"training": training, "telemetry": telemetry, "startup": startup, "notes": notes,
                  "mjx_stats": mjx_stats, "mjx_timed": timed,
                  "mjx_hardware": mjx_doc.get("hardware") or {}, "environment_lock": lock}
