@@ -265,9 +265,10 @@ def _sweep_verdict(lab: Lab, plan: SweepPlan | None, result: SweepResult, late: 
                                + "; ".join(f"{k}: {v}" for k, v in result.failed.items()) + cut,
                                "See the report above and `lambdabench report --format json`.")
     elif result.skipped:
-        err = LambdabenchError(f"{len(result.skipped)} of {runs} runs not run: "
+        budget = bool(plan.left_out_for_budget())
+        err = LambdabenchError(f"{len(result.skipped)} of {runs} runs were left out: "
                                + "; ".join(f"{k}: {v}" for k, v in result.skipped.items()) + cut,
-                               "Raise --max-cost, or sweep fewer types, to run them.")
+                               plan.budget_hint() if budget else "Raise --max-cost, or sweep fewer types, to run them.")
     elif not result.ok:
         err = LambdabenchError(f"the sweep did not finish every run{cut}", "See the report above.")
     elif sig:
@@ -292,6 +293,8 @@ def _print_plan(plan: SweepPlan, dry_run: bool) -> None:
         f"{plan.teardown_minutes} minutes for a slow teardown (a terminate refused during the boot, an outage)"
         + (", a kept failed run's instance counted for an hour (it bills until `lambdabench down`)"
            if plan.keep_on_failure else "") + "; Lambda adds sales tax")
+    if plan.cap_reason:
+        out(f"run cap: {plan.max_minutes} min ({plan.cap_reason})")
     out(f"benchmark: playbook {plan.playbook}"
         + (f" after {', '.join(b.name for b in plan.benchmark.before)}" if plan.benchmark.before else "")
         + (f", then {', '.join(b.name for b in plan.benchmark.after)}" if plan.benchmark.after else "")
@@ -305,8 +308,12 @@ def _print_plan(plan: SweepPlan, dry_run: bool) -> None:
             "another on its first run's instance, set-up paid once")
     if plan.cache is not None:
         out(plan.cache.line())
-    if plan.max_cost_cents is not None and plan.total_worst_case_cents > plan.max_cost_cents:
-        out("note: runs whose worst case would pass --max-cost are not launched")
+    left_out = plan.left_out_for_budget()
+    for run in left_out:
+        out(f"left out: {run.label} ({run.target.name}) — its worst case ${plan.worst_case_cents(run) / 100:.2f} "
+            f"would pass --max-cost {(plan.max_cost_cents or 0) / 100:.2f}")
+    if left_out:
+        out(plan.budget_hint())
 
 
 def _print_report(lab: Lab, sweep_ids: list[int] | None, fmt: str, out_file: Path | None = None,

@@ -407,6 +407,8 @@ class Playbook:
     # playbooks a sweep runs on the instance before and after this one as a benchmark (setup, collect)
     before: list[str] = field(default_factory=list)
     after: list[str] = field(default_factory=list)
+    # typical wall minutes on a fresh instance (boot apart): a sweep's default run cap is made of these
+    expected_minutes: float | None = None
 
     def resolve_vars(self, overrides: Mapping[str, Any]) -> dict[str, Any]:
         """Defaults overlaid with overrides, typed; unknown names refused."""
@@ -439,7 +441,10 @@ class Playbook:
 # ---------------------------------------------------------------------------------------------
 # loading and validation
 
-_TOP_KEYS = {"name", "description", "vars", "derived", "requires", "secrets", "env", "steps", "before", "after"}
+_TOP_KEYS = {
+    "name", "description", "vars", "derived", "requires", "secrets", "env", "steps", "before", "after",
+    "expected_minutes",
+}  # fmt: skip
 _STEP_KEYS = set(STEP_KINDS) | {
     "name", "when", "timeout", "retries", "env", "detach", "container", "stdin", "secret_files",
     "reopen_session", "capture", "ignore_errors", "mode", "include",
@@ -595,6 +600,10 @@ def _load_playbook(path: Path) -> Playbook:
         if name in names_list:
             raise fail(data, f"`{key}` names the playbook itself", key)
         around[key] = list(names_list)
+    expected = data.get("expected_minutes")
+    if expected is not None and (isinstance(expected, bool) or not isinstance(expected, (int, float))
+                                 or not 0 < expected <= 7 * 24 * 60):
+        raise fail(data, "`expected_minutes` must be a number of minutes, more than 0", "expected_minutes")
 
     raw_steps = data.get("steps")
     if not isinstance(raw_steps, list) or not raw_steps:
@@ -673,6 +682,7 @@ def _load_playbook(path: Path) -> Playbook:
         steps=steps,
         before=around["before"],
         after=around["after"],
+        expected_minutes=float(expected) if expected is not None else None,
     )
 
 

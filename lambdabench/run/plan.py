@@ -36,6 +36,8 @@ TEARDOWN_CLOUD_SECONDS = 30 * 60.0
 # --keep-on-failure leaves a failed run's instances up until `lambdabench down`: unbounded, so the
 # worst case counts one more hour for each (said in the plan), not zero
 KEPT_CLOUD_SECONDS = 60 * 60.0
+# the playbooks' expected_minutes are typical, not worst: a default run cap allows this much more
+RUN_CAP_MARGIN = 1.25
 _KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
@@ -122,6 +124,19 @@ class Benchmark:
     @property
     def all(self) -> list[Playbook]:
         return [*self.before, self.playbook, *self.after]
+
+    def expected_minutes(self, seeds: int = 1) -> float | None:
+        """What the playbooks declare a run takes after boot (preflight, set-up, each seed's pass, collect);
+        None when one of them declares nothing."""
+        books = [self.preflight, *self.all]
+        if any(b.expected_minutes is None for b in books):
+            return None
+        total = sum(b.expected_minutes or 0.0 for b in books)
+        return total + (self.playbook.expected_minutes or 0.0) * (seeds - 1)
+
+    def undeclared(self) -> list[str]:
+        """The playbooks of this benchmark with no expected_minutes."""
+        return [b.name for b in [self.preflight, *self.all] if b.expected_minutes is None]
 
     @property
     def own_telemetry(self) -> bool:
@@ -232,6 +247,8 @@ class SweepPlan:
     cache: CachePlan | None = None  # --cache: the filesystem and its region
     teardown_seconds: float = TEARDOWN_CLOUD_SECONDS  # real seconds (scaled): a slow terminate's worst
     kept_seconds: float = KEPT_CLOUD_SECONDS  # real seconds (scaled): a kept instance, counted until `down`
+    cap_reason: str = ""  # where max_run_seconds came from, for the plan's one line about it
+    time_scale: float = 1.0  # cloud seconds per real second (a simulated cloud fast-forwards)
 
     def leads(self) -> dict[str, list[PlannedRun]]:
         """With --reuse: each launched type's first run (by label) and the runs that follow it on its instance."""
@@ -283,6 +300,56 @@ class SweepPlan:
     @property
     def total_worst_case_cents(self) -> int:
         return sum(self.worst_case_cents(r) for r in self.runs)
+
+    def left_out_for_budget(self) -> list[PlannedRun]:
+        """The runs --max-cost keeps from launching, in plan order (as the sweep commits the budget)."""
+        if self.max_cost_cents is None:
+            return []
+        leads, following = self.leads(), self.followers()
+        committed, out = 0, []
+        for run in self.runs:
+            if run.label in following:
+                continue
+            group = [run, *leads.get(run.label, [])]
+            worst = sum(self.worst_case_cents(r) for r in group)
+            if committed + worst > self.max_cost_cents:
+                out += group
+            else:
+                committed += worst
+        return out
+
+    def budget_hint(self) -> str:
+        """The flags that would admit every run: a budget that covers them, or a run cap short enough."""
+        need = math.ceil(self.total_worst_case_cents) / 100
+        flags = [f"--max-cost {need:.2f}"]
+        minutes = self._cap_that_fits()
+        if minutes is not None:
+            flags.append(f"--max-run-minutes {minutes}")
+        return f"Give {' or '.join(flags)} to run every type (or drop the types left out)."
+
+    def _cap_that_fits(self) -> int | None:
+        """The longest --max-run-minutes (cloud minutes) whose worst case fits --max-cost, when that
+        still leaves the runs their expected time; None when no such cap exists."""
+        from dataclasses import replace
+
+        if self.max_cost_cents is None:
+            return None
+        need = self.expected_cloud_minutes()
+        for minutes in range(self.max_minutes - 1, 0, -1):
+            cloud = math.floor(minutes * self.time_scale)
+            if need is None or cloud < need:
+                return None
+            if not replace(self, max_run_seconds=minutes * 60.0).left_out_for_budget():
+                return cloud
+        return None
+
+    def expected_cloud_minutes(self) -> int | None:
+        """Boot and the playbooks' expected minutes, unpadded: less than this and a run is cut short."""
+        work = self.benchmark.expected_minutes(self.seeds)
+        if work is None:
+            return None
+        boots = [expected_boot_seconds(r.itype) for r in self.runs if r.itype is not None]
+        return math.ceil(max(boots, default=0.0) / 60 + work)
 
     def describe(self) -> list[dict[str, Any]]:
         on = {f.label: lead for lead, rs in self.leads().items() for f in rs}
@@ -374,11 +441,8 @@ def plan_sweep(req: SweepRequest, *, availability: Sequence[TypeAvailability], r
         if itype.name in {t.name for t in types}:
             raise UsageError(f"--gpus names {itype.name} twice", "Use --repeat to run a type more than once.")
         types.append(itype)
-    if req.max_run_minutes:
-        max_run = env.real_seconds(req.max_run_minutes * 60)
-    else:
-        max_run = env.timeouts.max_run_default
     benchmark = Benchmark.load(req.playbook or DEFAULT_BENCHMARK, req.sets, home=env.home)
+    max_run, cap_reason = _run_cap(req, benchmark, types, env)
     targets = [Target(itype=t) for t in types] + [Target(host=h) for h in hosts]
     check_benchmark(benchmark, targets, nodes=req.nodes, ngc_key_present=ngc_key_present)
     if req.seeds > 1 and "seed" not in benchmark.playbook.vars:
@@ -393,7 +457,7 @@ def plan_sweep(req: SweepRequest, *, availability: Sequence[TypeAvailability], r
                            type_names=[t.name for t in types])
     # slow boots launch first (launches are paced 12 s apart); BYO hosts need no launch
     runs.sort(key=lambda r: (-(expected_boot_seconds(r.itype) if r.itype else 0.0), r.repeat, r.target.name))
-    return SweepPlan(
+    plan = SweepPlan(
         runs=runs,
         benchmark=benchmark,
         max_run_seconds=max_run,
@@ -409,7 +473,34 @@ def plan_sweep(req: SweepRequest, *, availability: Sequence[TypeAvailability], r
         reuse=req.reuse,
         seeds=req.seeds,
         cache=cache,
+        cap_reason=cap_reason,
+        time_scale=env.time_scale,
     )
+    left_out = plan.left_out_for_budget()
+    if left_out and len(left_out) == len(runs) and max_cost_cents is not None:
+        cheapest = min(plan.worst_case_cents(r) for r in runs)
+        raise UsageError(f"--max-cost {max_cost_cents / 100:.2f} admits none of the {len(runs)} run(s): the cheapest "
+                         f"worst case is ${cheapest / 100:.2f} ({plan.max_minutes}-minute run cap)", plan.budget_hint())
+    return plan
+
+
+def _run_cap(req: SweepRequest, benchmark: Benchmark, types: Sequence[InstanceType], env: RunEnv) -> tuple[float, str]:
+    """The run cap in real seconds and where it came from: --max-run-minutes, else the slowest boot and
+    the playbooks' expected minutes with a margin, else (a playbook declares none) three hours."""
+    from lambdabench.run.env import DEFAULT_MAX_RUN_CLOUD_SECONDS, run_cap_seconds
+
+    if req.max_run_minutes:
+        return env.real_seconds(req.max_run_minutes * 60), "--max-run-minutes"
+    work = benchmark.expected_minutes(req.seeds)
+    if work is None:
+        return (env.timeouts.max_run_default,
+                f"the {DEFAULT_MAX_RUN_CLOUD_SECONDS / 60:.0f}-minute default: {', '.join(benchmark.undeclared())} "
+                "declare(s) no expected_minutes; --max-run-minutes sets it")
+    boot = max((expected_boot_seconds(t) for t in types), default=0.0) / 60
+    minutes = math.ceil(boot + RUN_CAP_MARGIN * work)
+    return (run_cap_seconds(minutes * 60.0, env.time_scale),
+            f"boot ~{boot:.0f} min + the playbooks' expected {work:g} min × {RUN_CAP_MARGIN:g}; "
+            "--max-run-minutes sets it")
 
 
 def check_benchmark(benchmark: Benchmark, targets: Sequence[Target], *, nodes: int, ngc_key_present: bool) -> None:

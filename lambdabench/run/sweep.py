@@ -369,7 +369,8 @@ class SweepRunner:
                 queue.append(run)
                 continue
             if not self._budget_allows(run):
-                why = f"not launched: its worst case ${self._worst_case(run) / 100:.2f} would pass --max-cost"
+                why = (f"not launched: its worst case ${self._worst_case(run) / 100:.2f} would pass --max-cost "
+                       f"{(self.plan.max_cost_cents or 0) / 100:.2f}")
                 self._skip(run, why)
                 self._skip_followers(run, why)
                 continue
