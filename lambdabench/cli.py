@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 if TYPE_CHECKING:
+    from lambdabench.consent import Spend
     from lambdabench.lab import Lab
     from lambdabench.run.plan import SweepPlan
     from lambdabench.run.sweep import SweepResult
@@ -99,13 +100,16 @@ def ls_(click_ctx: click.Context, as_json: bool) -> None:
 @click.option("--region", help="Region; default: the first with capacity.")
 @click.option("--name", "label", help="A label: the instance is named lambdabench-<label>-<random>; `down <label>` finds it.")
 @click.option("--wait/--no-wait", default=False, help="Wait until the instance is active.")
+@click.option("-y", "--yes", is_flag=True, help="Agree to spend without being asked (the worst case is still shown).")
 @json_option
 @click.pass_context
-def launch(click_ctx: click.Context, gpu: str, region: str | None, label: str | None, wait: bool, as_json: bool) -> None:
+def launch(click_ctx: click.Context, gpu: str, region: str | None, label: str | None, wait: bool, yes: bool,
+           as_json: bool) -> None:
     """Launch one instance (recorded in the ledger before the call); it runs until `lambdabench down`."""
     from dataclasses import asdict
 
-    res = _lab(click_ctx).launch(gpu, region=region, label=label, wait=wait)
+    lab = _lab(click_ctx)
+    res = lab.launch(gpu, region=region, label=label, wait=wait, confirm=_consent(lab, yes))
     if as_json:
         _out(asdict(res), True)
     else:
@@ -200,6 +204,7 @@ def sim_serve(port: int, scenario: Path | None, time_scale: float, out_env: Path
 @click.option("--region", help="Only this region (default: any with capacity, with failover).")
 @click.option("--keep-on-failure", is_flag=True, help="Leave failed runs' instances up for debugging.")
 @click.option("--dry-run", is_flag=True, help="Print the plan and its worst-case cost; launch nothing.")
+@click.option("-y", "--yes", is_flag=True, help="Agree to spend without being asked (the worst case is still shown).")
 @click.option("--name", help="A name for the sweep in the ledger and report.")
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True,
               help="Report format printed at the end.")
@@ -208,7 +213,7 @@ def sim_serve(port: int, scenario: Path | None, time_scale: float, out_env: Path
 def sweep(click_ctx: click.Context, gpus: str, hosts: tuple[str, ...], local: bool, playbook: str | None,
           sets: tuple[str, ...], repeat: int, seeds: int, nodes: int, max_cost: str | None, max_parallel: int,
           max_run_minutes: float | None, region: str | None, keep_on_failure: bool, dry_run: bool,
-          name: str | None, fmt: str, export_uri: str | None, reuse: bool, cache: str | None) -> None:
+          name: str | None, fmt: str, export_uri: str | None, reuse: bool, cache: str | None, yes: bool) -> None:
     """Benchmark several GPU types side by side; every instance is torn down, whatever happens."""
     from lambdabench.run.plan import SweepRequest, parse_sets
 
@@ -223,6 +228,7 @@ def sweep(click_ctx: click.Context, gpus: str, hosts: tuple[str, ...], local: bo
     _print_plan(plan, dry_run)
     if dry_run:
         return
+    _consent(lab, yes, budget_flag=True)(plan.spend(), max_cost is not None)
     result = lab.sweep(plan, name=name)
     from lambdabench.run.sweep import AfterTeardown
 
@@ -314,6 +320,24 @@ def _print_plan(plan: SweepPlan, dry_run: bool) -> None:
             f"would pass --max-cost {(plan.max_cost_cents or 0) / 100:.2f}")
     if left_out:
         out(plan.budget_hint())
+
+
+def _consent(lab: Lab, yes: bool, *, budget_flag: bool = False) -> Callable[..., None]:
+    """A check to call with what a command will spend: go on, ask (y/N) on a terminal, or refuse."""
+
+    def check(spend: Spend, budget_given: bool = False) -> None:
+        from lambdabench.consent import decide, free_money, refusal
+        from lambdabench.errors import LambdabenchError
+
+        s = lab.settings
+        decision = decide(spend, free=free_money(simulated=s.simulated, api_url=s.api_url), yes=yes,
+                          budget_given=budget_given, interactive=sys.stdin.isatty() and sys.stderr.isatty())
+        if decision == "refuse":
+            raise refusal(spend, budget_flag=budget_flag)
+        if decision == "ask" and not click.confirm(f"{spend.line()}. Go ahead?", default=False, err=True):
+            raise LambdabenchError("not confirmed: nothing was launched")
+
+    return check
 
 
 def _print_report(lab: Lab, sweep_ids: list[int] | None, fmt: str, out_file: Path | None = None,
@@ -428,13 +452,14 @@ def gc(click_ctx: click.Context, dry_run: bool) -> None:
 @click.argument("sweep_id", type=int)
 @click.option("--force", is_flag=True, help="Take over even if the owner may live on another host.")
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="table")
+@click.option("-y", "--yes", is_flag=True, help="Agree to spend without being asked (the worst case is still shown).")
 @click.pass_context
-def resume(click_ctx: click.Context, sweep_id: int, force: bool, fmt: str) -> None:
+def resume(click_ctx: click.Context, sweep_id: int, force: bool, fmt: str, yes: bool) -> None:
     """Continue a crashed or interrupted sweep without redoing finished runs."""
     from lambdabench.run.sweep import AfterTeardown
 
     lab = _lab(click_ctx)
-    result = lab.resume(sweep_id, force=force)
+    result = lab.resume(sweep_id, force=force, confirm=_consent(lab, yes))
     with AfterTeardown() as late:  # a signal now cuts the report short, never the verdict
         with late.printing():
             click_ctx.find_root().obj["progress"].close()
@@ -459,12 +484,14 @@ def exec_(click_ctx: click.Context, instance: str, command: tuple[str, ...], tim
 @click.option("--gpu", help="Launch one of this type for the session (terminated on exit).")
 @click.option("--setup", is_flag=True, help="Run the setup playbook first (docker group, NGC login, Isaac Lab).")
 @click.option("--keep", is_flag=True, help="Leave a launched instance running on exit.")
+@click.option("-y", "--yes", is_flag=True, help="Agree to spend without being asked (the worst case is still shown).")
 @click.pass_context
-def shell(click_ctx: click.Context, instance: str | None, gpu: str | None, setup: bool, keep: bool) -> None:
+def shell(click_ctx: click.Context, instance: str | None, gpu: str | None, setup: bool, keep: bool, yes: bool) -> None:
     """An interactive shell on an instance; what it launched is terminated on exit unless --keep."""
     from lambdabench import interactive
 
-    out = interactive.shell(_lab(click_ctx), ref=instance, gpu=gpu, keep=keep, setup=setup)
+    lab = _lab(click_ctx)
+    out = interactive.shell(lab, ref=instance, gpu=gpu, keep=keep, setup=setup, confirm=_consent(lab, yes))
     sys.exit(out.exit_status)
 
 

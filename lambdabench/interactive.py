@@ -16,7 +16,10 @@ from typing import TYPE_CHECKING, Any
 from lambdabench.errors import RemoteError, UsageError
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from lambdabench.cloud.models import Instance
+    from lambdabench.consent import Spend
     from lambdabench.lab import Lab
     from lambdabench.remote.ssh import Session, SshTarget
 
@@ -104,7 +107,7 @@ class ShellOutcome:
 
 
 def shell(lab: Lab, *, ref: str | None, gpu: str | None, keep: bool, setup: bool,
-          command: str | None = None) -> ShellOutcome:
+          command: str | None = None, confirm: Callable[[Spend], None] | None = None) -> ShellOutcome:
     """An interactive shell on an instance; one launched here is terminated on exit unless --keep.
 
     SIGHUP (a closed terminal or SSH session) and SIGTERM end the session like an exit: the launched
@@ -133,7 +136,7 @@ def shell(lab: Lab, *, ref: str | None, gpu: str | None, keep: bool, setup: bool
         for signum in (signal.SIGHUP, signal.SIGTERM):
             previous[signum] = signal.signal(signum, hangup)
         if gpu is not None:
-            res = lab.launch(gpu, label="shell", wait=True, keep=keep)  # not kept: it ends with the session
+            res = lab.launch(gpu, label="shell", wait=True, keep=keep, confirm=confirm)  # not kept: it ends with the session
             launched = (res.name, res.id)
             inst = find_instance(lab, res.id)
         else:

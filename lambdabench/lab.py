@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from lambdabench.cloud.client import LambdaCloud
     from lambdabench.cloud.models import Filesystem, Instance
     from lambdabench.config import Settings
+    from lambdabench.consent import Spend
     from lambdabench.ledger import InstanceRow, Ledger
     from lambdabench.report import Report
     from lambdabench.run.context import Connector, RemotePhase
@@ -205,8 +206,9 @@ class Lab:
         return rows
 
     def launch(self, gpu: str, *, region: str | None = None, label: str | None = None,
-               wait: bool = False, keep: bool = True) -> LaunchResult:
-        """Launch one instance (ledger first); kept on purpose unless keep=False: gc leaves it, `down` ends it."""
+               wait: bool = False, keep: bool = True, confirm: Callable[[Spend], None] | None = None) -> LaunchResult:
+        """Launch one instance (ledger first); kept on purpose unless keep=False: gc leaves it, `down` ends it.
+        confirm sees what it will bill before anything is launched, and raises to stop it."""
         from lambdabench.cloud.gpus import resolve_gpu, short_name
         from lambdabench.run.interrupts import SignalsAsInterrupt
         from lambdabench.run.nodes import Poller, launch_nodes, wait_active
@@ -218,6 +220,10 @@ class Lab:
             raise UsageError(f"Unknown region {region!r}", "List regions with `lambdabench types`.")
         if label is not None:
             _check_label(label)
+        if confirm is not None:
+            from lambdabench.consent import Spend
+
+            confirm(Spend(f"1 × {itype.name}", itype.price_cents_per_hour, None))
         regions = [region] if region else next(
             ([r.name for r in a.regions] for a in avail if a.instance_type.name == itype.name), [])
         key_name = self.ssh_key_name()
@@ -496,7 +502,8 @@ class Lab:
             return gc(self.cloud, self.ledger, self.env, dry_run=dry_run, notify=self.notify, give_up=sig.give_up)
 
     def resume(self, sweep_id: int, *, force: bool = False, events: Events | None = None,
-               install_signal_handlers: bool = True, phase: RemotePhase | None = None) -> SweepResult:
+               install_signal_handlers: bool = True, phase: RemotePhase | None = None,
+               confirm: Callable[[Spend, bool], None] | None = None) -> SweepResult:
         """Continue a crashed or interrupted sweep: clean up its orphans, run only what did not finish,
         with the same benchmark, region, parallelism and cap (what it already spent counts)."""
         from lambdabench.run.hosts import parse_host
@@ -536,6 +543,8 @@ class Lab:
             runs.append(PlannedRun(target, int((run.params or {}).get("repeat", 1)), run_id=run.id))
         plan = plan_from_json(doc, runs, max_cost_cents=sweep.max_cost_cents, availability=availability,
                               home=self.settings.home)
+        if confirm is not None:  # what the rest may spend, and whether the sweep had a budget
+            confirm(plan.spend(), sweep.max_cost_cents is not None)
         runner = SweepRunner(
             plan, cloud=self.cloud if need_cloud else None, ledger=ledger, env=self.env, phase=phase or self._phase(),
             connect=self.connect, key_name=self.ssh_key_name, events=events or self.events,

@@ -19,6 +19,7 @@ from lambdabench.errors import UsageError
 
 if TYPE_CHECKING:
     from lambdabench.cloud.models import Filesystem, InstanceType, TypeAvailability
+    from lambdabench.consent import Spend
     from lambdabench.remote.playbook import Playbook
     from lambdabench.run.cache import CachePlan
     from lambdabench.run.env import RunEnv
@@ -317,6 +318,17 @@ class SweepPlan:
             else:
                 committed += worst
         return out
+
+    def spend(self) -> Spend:
+        """What this plan may spend on the account: the launched runs --max-cost admits."""
+        from lambdabench.consent import Spend
+
+        left = {r.label for r in self.left_out_for_budget()}
+        runs = [r for r in self.runs if r.target.launched and r.label not in left]
+        rate = sum(r.target.price_cents_per_hour * self.nodes for r in runs)
+        types = ", ".join(dict.fromkeys(r.target.name for r in runs))
+        return Spend(f"a sweep of {len(runs)} run(s) on {types or 'no instance'}", rate,
+                     sum(self.worst_case_cents(r) for r in runs))
 
     def budget_hint(self) -> str:
         """The flags that would admit every run: a budget that covers them, or a run cap short enough."""

@@ -5,7 +5,9 @@ from __future__ import annotations
 import threading
 import time
 
-from lambdabench.errors import RemoteError
+import pytest
+
+from lambdabench.errors import RemoteError, UsageError
 from lambdabench.run.context import RunContext
 from lambdabench.run.plan import SweepRequest
 from tests.sweep.conftest import SimEnv
@@ -87,7 +89,8 @@ def test_reuse_interrupted_mid_repeats_leaves_nothing_running(simenv: SimEnv) ->
 def test_reuse_budget_counts_the_runs_that_follow(simenv: SimEnv) -> None:
     lab = simenv.lab()
     # 5 cents per run at this cap (see test_max_cost_is_never_exceeded): 3 runs on one instance need 15
-    plan = lab.plan(SweepRequest("a10", "gpu-probe", {}, repeat=3, reuse=True, max_run_minutes=20, max_cost="0.10"))
-    result = lab.sweep(plan, phase=OnInstance(), install_signal_handlers=False)
-    assert len(result.skipped) == 3 and simenv.launches() == []
+    # (a budget that admits none of them is refused at planning: nothing in the ledger, nothing launched)
+    with pytest.raises(UsageError, match=r"--max-cost 0.10 admits none of the 3 run\(s\)"):
+        lab.plan(SweepRequest("a10", "gpu-probe", {}, repeat=3, reuse=True, max_run_minutes=20, max_cost="0.10"))
+    assert simenv.launches() == [] and lab.ledger.sweeps() == []
     lab.close()
