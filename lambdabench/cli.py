@@ -48,13 +48,16 @@ def json_option(f: Callable[..., Any]) -> Callable[..., Any]:
     return click.option("--json", "as_json", is_flag=True, help="JSON for scripts.")(f)
 
 
-@click.group(context_settings=CONTEXT_SETTINGS)
+@click.group(context_settings=CONTEXT_SETTINGS, invoke_without_command=True)
 @click.option("-v", "--verbose", is_flag=True, help="Stream remote output to the terminal.")
 @click.option("--env-file", type=click.Path(path_type=Path), help="Read settings from this file instead of ./.env.")
 @click.version_option(package_name="lambdabench", message="lambdabench %(version)s")
 @click.pass_context
 def cli(click_ctx: click.Context, verbose: bool, env_file: Path | None) -> None:
     """Benchmark Isaac Sim / Isaac Lab across Lambda Cloud GPUs, and know what every run cost."""
+    if click_ctx.invoked_subcommand is None:  # bare `lambdabench`: the usage, and success
+        click.echo(click_ctx.get_help())
+        click_ctx.exit(0)
     click_ctx.ensure_object(dict)
     click_ctx.obj.update(verbose=verbose, env_file=env_file)
     click_ctx.call_on_close(lambda: _close(click_ctx.obj))
@@ -650,6 +653,17 @@ def export_cmd(click_ctx: click.Context, sweep_id: int, uri: str, endpoint_url: 
         return
     up, skipped, nbytes = _lab(click_ctx).export(sweep_id, uri, endpoint_url=endpoint_url)
     click.echo(f"{up} uploaded, {skipped} already there, {nbytes:,} bytes")
+
+
+@cli.command()
+@click.argument("shell", type=click.Choice(["bash", "zsh", "fish"]))
+def completion(shell: str) -> None:
+    """Print the shell completion script, e.g. `eval "$(lambdabench completion bash)"` in ~/.bashrc."""
+    from click.shell_completion import get_completion_class
+
+    comp_cls = get_completion_class(shell)
+    assert comp_cls is not None  # click ships all three
+    click.echo(comp_cls(cli, {}, "lambdabench", "_LAMBDABENCH_COMPLETE").source())
 
 
 @cli.command()

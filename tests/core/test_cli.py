@@ -38,6 +38,31 @@ def test_help_lists_commands() -> None:
         assert cmd in result.output
 
 
+def test_bare_command_prints_usage_and_succeeds() -> None:
+    result = run([])
+    assert result.exit_code == 0 and result.stdout.startswith("Usage: lambdabench [OPTIONS]")
+    assert "error" not in result.output and "sweep" in result.stdout
+
+
+def test_version_and_shell_completion() -> None:
+    import importlib.metadata
+    import os
+    import subprocess
+    import sys
+
+    assert run(["--version"]).stdout.strip() == f"lambdabench {importlib.metadata.version('lambdabench')}"
+    for shell, needle in (("bash", "complete -o nosort -F _lambdabench_completion lambdabench"),
+                          ("zsh", "#compdef lambdabench"), ("fish", "complete --no-files --command lambdabench")):
+        result = run(["completion", shell])
+        assert result.exit_code == 0 and needle in result.stdout and "_LAMBDABENCH_COMPLETE" in result.stdout
+    assert_one_line_error(run(["completion", "tcsh"]), "'tcsh' is not one of 'bash', 'zsh', 'fish'")
+    # what the shell asks at a <TAB> after `lambdabench swe`: the installed entry point answers
+    env = {**os.environ, "COMP_WORDS": "lambdabench swe", "COMP_CWORD": "1", "_LAMBDABENCH_COMPLETE": "bash_complete"}
+    out = subprocess.run([sys.executable, "-c", "from lambdabench.cli import main; main()"], env=env,
+                         capture_output=True, text=True, timeout=60)
+    assert "plain,sweep" in out.stdout.split()
+
+
 def test_types_table_and_json(server: tuple[SimCloud, dict[str, str]]) -> None:
     core, env = server
     table = run(["types"], env)
