@@ -20,7 +20,7 @@ FLOORS: list[tuple[str, ...]] = [
     ("interactive", "demo", "__init__"),
     ("lab", "progress"),
     ("run", "report"),
-    ("cost", "sshkeys", "gpuinfo", "simulate"),
+    ("cost", "consent", "sshkeys", "gpuinfo", "simulate"),
     ("cloud", "ledger", "remote", "metrics", "config", "export", "sim", "workloads"),
     ("errors", "secrets", "render", "names"),
 ]
