@@ -274,10 +274,11 @@ def _sweep_verdict(lab: Lab, plan: SweepPlan | None, result: SweepResult, late: 
                                + "; ".join(f"{k}: {v}" for k, v in result.failed.items()) + cut,
                                "See the report above and `lambdabench report --format json`.")
     elif result.skipped:
-        budget = bool(plan.left_out_for_budget())
+        hint = "Raise --max-cost, or sweep fewer types, to run them."
+        if plan is not None and plan.left_out_for_budget():
+            hint = plan.budget_hint()
         err = LambdabenchError(f"{len(result.skipped)} of {runs} runs were left out: "
-                               + "; ".join(f"{k}: {v}" for k, v in result.skipped.items()) + cut,
-                               plan.budget_hint() if budget else "Raise --max-cost, or sweep fewer types, to run them.")
+                               + "; ".join(f"{k}: {v}" for k, v in result.skipped.items()) + cut, hint)
     elif not result.ok:
         err = LambdabenchError(f"the sweep did not finish every run{cut}", "See the report above.")
     elif sig:
