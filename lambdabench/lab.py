@@ -506,7 +506,7 @@ class Lab:
                confirm: Callable[[Spend, bool], None] | None = None) -> SweepResult:
         """Continue a crashed or interrupted sweep: clean up its orphans, run only what did not finish,
         with the same benchmark, region, parallelism and cap (what it already spent counts)."""
-        from lambdabench.run.hosts import parse_host
+        from lambdabench.run.hosts import check_host_keys, parse_host
         from lambdabench.run.plan import PlannedRun, Target, plan_from_json
         from lambdabench.run.recovery import (
             check_resumable,
@@ -520,7 +520,10 @@ class Lab:
         sweep = ledger.claim_sweep(sweep_id, force=force)
         check_resumable(ledger, sweep_id)
         doc = sweep.plan or {}
-        hosts = {h.type_name: h for h in (parse_host(s) for s in doc.get("hosts") or [])}
+        # the user's ~/.ssh/config again, as at plan time: an alias resolves to its address, its key is checked
+        specs = [parse_host(s, ssh_config=self.env.ssh_config) for s in doc.get("hosts") or []]
+        check_host_keys(specs)
+        hosts = {h.type_name: h for h in specs}
         for problem in release_hosts(ledger, sweep_id, hosts, self.connect, self.env, self.notify):
             self.notify(f"warning: {problem} — stop them by hand")
         self.gc()

@@ -291,3 +291,34 @@ def test_a_config_port_that_is_no_number_is_one_line(tmp_path: Path) -> None:
     cfg = _ssh_home(tmp_path, "Host ws\n  HostName 10.0.0.5\n  Port twenty\n")
     with pytest.raises(UsageError, match="not a number"):
         parse_host("ws", ssh_config=cfg)
+
+
+def test_resume_resolves_an_alias_as_the_plan_did(server: tuple[SimCloud, dict[str, str]], tmp_path: Path) -> None:
+    """`resume` read the plan's hosts without ~/.ssh/config: an alias became a host name to dial as it is."""
+    from dataclasses import replace
+
+    from lambdabench.config import Settings
+    from lambdabench.lab import Lab
+    from lambdabench.run.env import RunEnv
+
+    user_home = tmp_path / "u"
+    _ssh_home(tmp_path, "Host ws\n  HostName 127.0.0.1\n  Port 2299\n  User alice\n")
+    seen: list[tuple[str, int | None, str | None]] = []
+    env = {**server[1], "LAMBDABENCH_HOME": str(tmp_path / "home"), "HOME": str(user_home)}
+    settings = Settings.load(env=env)  # resume's gc asks the (simulated) cloud
+    run_env = RunEnv.from_settings(settings)
+    # nothing listens on the alias's port: the end-of-run clean-up there gives up at once
+    run_env = replace(run_env, timeouts=replace(run_env.timeouts, stop_connect=0.1, stop_grace=0.1))
+    with Lab(settings, env=run_env) as lab:
+        plan = lab.plan(SweepRequest("", "gpu-probe", hosts=["ws"]))
+        runner = lab.runner(plan, phase=lambda rc: None, install_signal_handlers=False)
+        runner.stop.set()  # interrupted before its run started: resume has it to do
+        first = runner.run()
+        assert first.cancelled or first.skipped, first
+
+        def phase(rc: Any) -> None:
+            node = rc.rank0
+            seen.append((node.address, node.ssh_port, node.ssh_user))
+
+        lab.resume(first.sweep_id, install_signal_handlers=False, phase=phase)
+    assert seen == [("127.0.0.1", 2299, "alice")], seen
