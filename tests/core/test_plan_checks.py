@@ -322,3 +322,15 @@ def test_resume_resolves_an_alias_as_the_plan_did(server: tuple[SimCloud, dict[s
 
         lab.resume(first.sweep_id, install_signal_handlers=False, phase=phase)
     assert seen == [("127.0.0.1", 2299, "alice")], seen
+
+
+def test_cli_dry_run_catches_label_and_node_mistakes(server: tuple[SimCloud, dict[str, str]]) -> None:
+    core, env = server
+    ok = run(["sweep", "--host", "[::1]:2201", "--host", "u@gpu-box-" + "a" * 50 + ".example.com", "--dry-run"], env)
+    assert ok.exit_code == 0, ok.stderr
+    assert "host:ipv6-1" in ok.stdout and "host:gpu-box-aaaa" in ok.stdout
+    for args, needle in [(["--host", "h1,label=a,label=b"], "label= is given twice"),
+                         (["--local", "--nodes", "2"], "--nodes 2 applies to Lambda types only"),
+                         (["--host", "local,key=/tmp/k"], "without SSH")]:
+        assert_one_line_error(run(["sweep", *args, "--dry-run"], env), needle)
+    assert not [r for r in core.requests() if r["path"].endswith("/launch")]
