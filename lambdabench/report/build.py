@@ -239,6 +239,7 @@ def group_runs(runs: Sequence[RunReport]) -> tuple[GroupReport, ...]:
         cached = [r for r in rs if r.cache is not None]
         setup_cold, setup_warm, saved = _savings(rs)
         launched = sum(1 for r in rs if r.reused_from is None)
+        ran = sum(1 for r in rs if r.instances or r.reused_from is not None)  # never launched (--max-cost): no run
         groups.append(
             GroupReport(
                 instance_type=rs[0].instance_type,
@@ -251,7 +252,7 @@ def group_runs(runs: Sequence[RunReport]) -> tuple[GroupReport, ...]:
                 upper_minutes=sum(r.upper_minutes for r in rs),
                 cost_usd=cost,
                 upper_cost_usd=sum((r.upper_cost_usd for r in rs), Decimal(0)),
-                usd_per_run=cost / len(rs) if rs else None,
+                usd_per_run=cost / ran if ran else None,
                 usd_per_hour=cost * 60 / minutes if minutes else None,
                 env_steps_per_s=_mean(r.env_steps_per_s for r in rs),
                 usd_per_million_steps=(
@@ -572,7 +573,7 @@ def build_report(
     if sweep_ids is None:
         latest = ledger.latest_sweep()
         sweep_ids = [] if latest is None else [latest.id]
-    sweep_ids = list(sweep_ids)
+    sweep_ids = list(dict.fromkeys(sweep_ids))  # `report A A` counts A once (issue 23 item 16)
     if compare is None:
         compare = len(sweep_ids) > 1
     lines: list[RunReport] = []

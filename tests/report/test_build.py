@@ -309,3 +309,21 @@ def test_reward_without_wall_times_still_reaches_on_steps(hermetic_env: Path) ->
     assert line.reward == 9.0  # ordered by step: the last step's reward is final
     assert line.reward_reached is True and line.steps_to_reward == 2e6
     assert line.time_to_reward_s is None and line.cost_to_reward_usd is None
+
+
+def test_per_run_figures_divide_by_runs_that_ran(hermetic_env: Path) -> None:
+    """Issue 23 item 16: a run left out by --max-cost never launched: it is no run to divide by, and a type
+    left out entirely shows no $/run (not $0.0000, sorted cheapest); `report A A` counts A once."""
+    with Ledger(hermetic_env, clock=lambda: L.T0) as led:
+        made = L.training_sweep(led, gpus=(L.A10,), repeats=1, iterations=60)
+        for itype in ("gpu_1x_a10", "gpu_8x_h100_sxm5"):  # a second A10 run and the 8×H100 were left out
+            skipped = led.add_run(made.sweep_id, instance_type=itype)
+            led.set_run_status(skipped, "cancelled", ts=L.T0)
+        rep = build_report(led, [made.sweep_id], now=NOW, sort_by="usd_per_run")
+        twice = build_report(led, [made.sweep_id, made.sweep_id], now=NOW)
+    a10 = next(g for g in rep.groups if g.instance_type == "gpu_1x_a10")
+    h100 = next(g for g in rep.groups if g.instance_type == "gpu_8x_h100_sxm5")
+    assert a10.usd_per_run == a10.cost_usd and a10.cost_usd > 0
+    assert h100.usd_per_run is None and rep.groups[-1] is h100
+    assert "$0.0000" not in render(rep, "table").split("gpu_8x_h100_sxm5", 1)[1].splitlines()[0]
+    assert twice.cost_usd == rep.cost_usd and len(twice.runs) == len(rep.runs) and not twice.compare
