@@ -70,14 +70,29 @@ def exec_command(lab: Lab, ref: str, argv: list[str], *, timeout: float | None) 
 
 def ssh_config(lab: Lab) -> str:
     """An OpenSSH Include file with one `Host lambdabench-<name>` per active instance of ours."""
-    from lambdabench.remote.ssh import ssh_config_include
+    import ipaddress
+
+    from lambdabench.remote.ssh import ssh_alias_ok, ssh_config_include
+    from lambdabench.render import printable
     from lambdabench.run.nodes import is_ours
 
     entries = {}
+    left_out: list[str] = []
     for inst in lab.cloud.list_instances():
         if inst.status == "active" and inst.ip and inst.name and is_ours(inst):
-            entries[inst.name.removeprefix("lambdabench-")] = target(lab, inst)
-    return ssh_config_include(entries, lab.env.known_hosts)
+            alias = inst.name.removeprefix("lambdabench-")
+            try:
+                ipaddress.ip_address(inst.ip)
+            except ValueError:
+                left_out.append(f"{printable(inst.name)} ({printable(inst.id)}): its IP {printable(inst.ip)} is no address")
+                continue
+            if not ssh_alias_ok(alias):
+                # one odd name (another tool's, a colleague's) must not cost everyone else their entries
+                left_out.append(f"{printable(inst.name)} ({printable(inst.id)}): not usable as an ssh host alias")
+                continue
+            entries[alias] = target(lab, inst)
+    text = ssh_config_include(entries, lab.env.known_hosts)
+    return text + "".join(f"# left out: {line}\n" for line in left_out)
 
 
 def tensorboard(lab: Lab, ref: str, *, local_port: int, remote_port: int) -> int:

@@ -70,6 +70,10 @@ class ConnectionLost(RemoteError):
     """The SSH connection dropped while a command ran."""
 
 
+class AuthFailed(RemoteError):
+    """sshd answered and refused our key: retrying for the whole readiness window would not help."""
+
+
 class KnownHosts:
     """lambdabench's known_hosts file: one pinned key per alias, OpenSSH format, safe across processes."""
 
@@ -241,7 +245,7 @@ class Session:
         except HostKeyChanged:
             raise
         except paramiko.AuthenticationException as exc:
-            raise RemoteError(
+            raise AuthFailed(
                 f"SSH authentication failed for {self.target.describe()}: {exc}",
                 f"check that the instance was launched with the public key of {self.target.key_path}",
             ) from exc
@@ -516,6 +520,9 @@ def _stdin_bytes(stdin: bytes | str | Secret | None) -> bytes:
     return stdin.encode() if isinstance(stdin, str) else stdin
 
 
+AUTH_GRACE_S = 45.0  # a guess: cloud-init installs the key within seconds of sshd starting; not measured
+
+
 def wait_for_ssh(
     target: SshTarget,
     *,
@@ -524,12 +531,19 @@ def wait_for_ssh(
     max_delay: float = 15.0,
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] = time.sleep,
+    auth_grace: float = AUTH_GRACE_S,
     **session_kwargs: Any,
 ) -> Session:
-    """Open a session once sshd answers (sshd lags `active`): bounded, exponential backoff."""
+    """Open a session once sshd answers (sshd lags `active`): bounded, exponential backoff.
+
+    A refused key is retried only for auth_grace seconds after the first refusal (the key may still be
+    being installed at first boot), not for the whole window: it was retried for 10 minutes (issue 23
+    item 19).
+    """
     deadline = clock() + timeout
     delay = first_delay
     attempts = 0
+    refused_since: float | None = None
     while True:
         attempts += 1
         session = Session(target, **session_kwargs)
@@ -539,6 +553,13 @@ def wait_for_ssh(
             return session
         except HostKeyChanged:
             raise
+        except AuthFailed as exc:
+            session.close()
+            refused_since = clock() if refused_since is None else refused_since
+            if clock() + delay > refused_since + auth_grace:
+                raise AuthFailed(f"{exc.message} ({attempts} attempts over {clock() - refused_since:.0f}s)",
+                                 exc.hint) from None
+            last: RemoteError = exc
         except RemoteError as exc:
             session.close()
             last = exc
@@ -642,9 +663,14 @@ def _ssh_config_value(value: object) -> str:
     return f'"{text}"' if any(c.isspace() for c in text) else text
 
 
+def ssh_alias_ok(name: str) -> bool:
+    """Whether `lambdabench-<name>` can be an OpenSSH Host alias (letters, digits, . _ -)."""
+    return bool(_NAME_RE.fullmatch(name)) and name.isascii()  # fullmatch: `$` alone lets a final newline in
+
+
 def ssh_config_entry(name: str, target: SshTarget, known_hosts: Path) -> str:
     """A `Host lambdabench-<name>` block so `ssh lambdabench-<name>` and VS Code Remote work."""
-    if not _NAME_RE.match(name):
+    if not ssh_alias_ok(name):
         raise UsageError(
             f"instance name {name!r} cannot be an ssh host alias", "use letters, digits, . _ -"
         )

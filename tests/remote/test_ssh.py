@@ -179,3 +179,22 @@ def test_tunnel_forwards_a_port(host, session, known_hosts):
             tunnel.wait()
     finally:
         server.close()
+
+
+def test_a_refused_key_fails_fast_not_after_the_whole_window(raw_host, known_hosts, tmp_path):
+    """Issue 23 item 19: sshd answers and refuses our key — retried for 10 minutes before; now a short grace."""
+    import dataclasses
+
+    other = tmp_path / "other_key"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(other)], check=True)
+    now = [0.0]
+    with pytest.raises(RemoteError, match="authentication failed") as info:
+        wait_for_ssh(
+            dataclasses.replace(raw_host.target(), key_path=other),
+            known_hosts=known_hosts,
+            timeout=600,
+            clock=lambda: now[0],
+            sleep=lambda s: now.__setitem__(0, now[0] + s),
+            connect_timeout=3,
+        )
+    assert now[0] <= ssh.AUTH_GRACE_S and "not ready" not in info.value.message
