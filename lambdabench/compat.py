@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from lambdabench.cloud.models import InstanceType
     from lambdabench.ledger import Ledger
-    from lambdabench.run.plan import Benchmark
+    from lambdabench.remote.playbook import Playbook
 
 _CAMERA_WORDS = ("Camera", "RGB", "Depth", "Vision", "Visuomotor")
 
@@ -93,13 +93,12 @@ def measured(ledger: Ledger, playbook: str, gpu_type: str, klass: str) -> tuple[
     return ok, bad, last
 
 
-def check(benchmark: Benchmark, types: Sequence[InstanceType], ledger: Ledger | None) -> list[Verdict]:
-    """Before anything launches: per type, the rules' verdict on this benchmark and what the ledger measured."""
+def check(book: Playbook, values: Mapping[str, Any], types: Sequence[InstanceType], ledger: Ledger | None
+          ) -> list[Verdict]:
+    """Before anything launches: per type, the rules' verdict on this playbook and what the ledger measured."""
     from lambdabench.gpuinfo import type_facts
     from lambdabench.remote.playbook import check_requirements
 
-    book = benchmark.playbook
-    values = benchmark.vars_for(book)
     klass = task_class(book.resolve_vars(values))
     out = []
     for itype in types:

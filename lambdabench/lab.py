@@ -430,7 +430,7 @@ class Lab:
                              f"See `lambdabench playbooks show {benchmark.name}`.")
         offered = [a.instance_type for a in self.cloud.list_instance_types()]
         types = [resolve_gpu(name, offered) for name in parse_gpu_list(gpus)]
-        return check(benchmark, types, self.ledger)
+        return check(benchmark.playbook, benchmark.vars_for(benchmark.playbook), types, self.ledger)
 
     def plan(self, request: SweepRequest) -> SweepPlan:
         """Resolve and price a sweep; raises (one line) before anything launches. One types fetch."""

@@ -20,8 +20,8 @@ FLOORS: list[tuple[str, ...]] = [
     ("interactive", "demo", "__init__"),
     ("lab", "progress"),
     ("run", "report"),
-    ("cost", "consent", "sshkeys", "gpuinfo", "simulate"),
-    ("cloud", "ledger", "remote", "metrics", "config", "export", "sim", "workloads"),
+    ("cost", "consent", "sshkeys", "gpuinfo", "simulate", "compat"),
+    ("cloud", "ledger", "remote", "metrics", "config", "export", "sim", "workloads", "bundle"),
     ("errors", "secrets", "render", "names"),
 ]
 

@@ -11,6 +11,8 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from lambdabench.ledger import Ledger, MetricKey
 from lambdabench.report import build_report, render
@@ -117,3 +119,15 @@ def test_a_report_without_seeds_or_repeats_reads_as_before(hermetic_env: Path) -
     for fmt in ("table", "md", "html"):
         assert "95% CI" not in render(rep, fmt) and "Differences between types" not in render(rep, fmt)
     assert Decimal(0) <= rep.cost_usd
+
+
+@given(st.lists(st.floats(min_value=-1e9, max_value=1e9, allow_nan=False), min_size=2, max_size=40))
+@settings(max_examples=60, deadline=None)
+def test_statistics_stay_inside_the_samples(values: list[float]) -> None:
+    s = summarize(values)
+    assert s is not None and s.ci95 is not None and s.n == len(values)
+    lo, hi = min(values), max(values)
+    slack = 1e-6 * max(1.0, abs(lo), abs(hi))
+    assert lo - slack <= s.ci95[0] <= s.ci95[1] <= hi + slack
+    assert lo - slack <= s.iqm <= hi + slack and lo - slack <= s.median <= hi + slack
+    assert summarize(values) == s  # reproducible: the bootstrap's RNG seed is fixed
