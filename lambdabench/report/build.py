@@ -309,16 +309,17 @@ def _samples(runs: Sequence[RunReport], key: str) -> list[float | None]:
 
 
 def seed_samples(line: RunReport, rows: Sequence[SeriesRow]) -> dict[str, tuple[float, ...]]:
-    """Per-seed figures of a run from its "seed:<metric>" series; $/M env-steps shares the run's cost evenly."""
+    """Per-seed figures of a run from its "seed:<metric>" series; $/M env-steps scaled by each seed's speed."""
     by_name = {row.name.removeprefix(SEED_SERIES): row for row in rows if row.name.startswith(SEED_SERIES)}
     out: dict[str, tuple[float, ...]] = {}
     rates = by_name.get("env_steps_per_s")
     if rates is not None and len(rates.points) > 1:
         out["env_steps_per_s"] = tuple(p[2] for p in rates.points)
-    steps = by_name.get("env_steps")
-    if steps is not None and len(steps.points) > 1 and line.cost_usd > 0:
-        share = float(line.cost_usd) / len(steps.points)
-        out["usd_per_million_steps"] = tuple(share / p[2] * 1e6 for p in steps.points if p[2] > 0)
+    # a seed's $/M env-steps: the run's, at that seed's speed (a fixed-step workload's even cost share per
+    # seed would hide the spread the seeds measured)
+    usd, mean_rate = line.usd_per_million_steps, line.env_steps_per_s
+    if "env_steps_per_s" in out and usd is not None and mean_rate:
+        out["usd_per_million_steps"] = tuple(float(usd) * mean_rate / r for r in out["env_steps_per_s"] if r > 0)
     return out
 
 

@@ -79,10 +79,12 @@ def test_seeds_and_repeats_pool_into_one_statistic_per_type(hermetic_env: Path) 
         assert s.median == pytest.approx(statistics.median(samples))
         assert s.iqm == pytest.approx(statistics.fmean(sorted(samples)[1:5]))  # int(1.5) = 1 cut each end
         assert s.ci95 is not None and min(samples) <= s.ci95[0] < s.mean < s.ci95[1] <= max(samples)
-    # $/M env-steps per seed: the run's cost shared evenly over its seeds, over that seed's env-steps
+    # $/M env-steps per seed: the run's $/M (its cost over all its env-steps) at that seed's speed
     line = next(r for r in rep.runs if r.run_id == runs[L.A10.name][0])
-    expected = float(line.cost_usd) / 3 / STEPS_PER_SEED * 1e6
-    assert line.seeds == 3 and line.seed_samples["usd_per_million_steps"] == pytest.approx((expected,) * 3)
+    run_usd_per_m = float(line.cost_usd) / (3 * STEPS_PER_SEED) * 1e6
+    rates = RATES[L.A10.name][0]
+    expected = tuple(run_usd_per_m * statistics.fmean(rates) / r for r in rates)
+    assert line.seeds == 3 and line.seed_samples["usd_per_million_steps"] == pytest.approx(expected)
     assert by[L.A10.name].stats["usd_per_million_steps"].n == 6
     verdicts = {(c.a, c.b): c.separated for c in rep.comparisons if c.measure == "env_steps_per_s"}
     assert verdicts[(L.A10.name, L.H100.name)] is True
