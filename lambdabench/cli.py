@@ -212,12 +212,17 @@ def sim_serve(port: int, scenario: Path | None, time_scale: float, out_env: Path
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True,
               help="Report format printed at the end.")
 @click.option("--export", "export_uri", metavar="S3_URI", help="Upload artifacts, records and report to s3://bucket/prefix.")
+@click.option("--notify", metavar="CMD", help="Run this shell command when the sweep ends (its one-line outcome in "
+              "$LAMBDABENCH_OUTCOME, the sweep in $LAMBDABENCH_SWEEP).")
+@click.option("--bell", is_flag=True, help="Ring the terminal bell when the sweep ends.")
 @click.pass_context
 def sweep(click_ctx: click.Context, gpus: str, hosts: tuple[str, ...], local: bool, playbook: str | None,
           sets: tuple[str, ...], repeat: int, seeds: int, nodes: int, max_cost: str | None, max_parallel: int,
           max_run_minutes: float | None, region: str | None, keep_on_failure: bool, dry_run: bool,
-          name: str | None, fmt: str, export_uri: str | None, reuse: bool, cache: str | None, yes: bool) -> None:
+          name: str | None, fmt: str, export_uri: str | None, reuse: bool, cache: str | None, yes: bool,
+          notify: str | None, bell: bool) -> None:
     """Benchmark several GPU types side by side; every instance is torn down, whatever happens."""
+    from lambdabench.errors import LambdabenchError
     from lambdabench.run.plan import SweepRequest, parse_sets
 
     lab = _lab(click_ctx)
@@ -241,7 +246,31 @@ def sweep(click_ctx: click.Context, gpus: str, hosts: tuple[str, ...], local: bo
             _print_report(lab, [result.sweep_id], fmt)
             if export_uri:
                 lab.export(result.sweep_id, export_uri)
-        _sweep_verdict(lab, plan, result, late)
+            for line in lab.summary(result.sweep_id):
+                click.echo(line, err=True)
+        outcome = f"sweep {result.sweep_id}: {len(result.succeeded)} of {len(plan.runs)} run(s) succeeded"
+        try:
+            _sweep_verdict(lab, plan, result, late)
+        except LambdabenchError as exc:
+            outcome = f"sweep {result.sweep_id}: {exc.one_line()}"
+            raise
+        finally:
+            _notify(notify, bell, result.sweep_id, outcome)
+
+
+def _notify(command: str | None, bell: bool, sweep_id: int, outcome: str) -> None:
+    """The end of a sweep, told to a command of the user's (never with the API keys) or the terminal bell."""
+    if bell:
+        click.echo("\a", err=True, nl=False)
+    if command:
+        import subprocess
+
+        env = {k: v for k, v in os.environ.items() if k not in ("LAMBDA_API_KEY", "NGC_API_KEY")}
+        env.update(LAMBDABENCH_SWEEP=str(sweep_id), LAMBDABENCH_OUTCOME=outcome)
+        try:
+            subprocess.run(command, shell=True, env=env, timeout=60, check=False)
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            click.echo(f"warning: --notify command did not finish: {exc}", err=True)
 
 
 def _sweep_verdict(lab: Lab, plan: SweepPlan | None, result: SweepResult, late: Any = None) -> None:
@@ -468,6 +497,8 @@ def resume(click_ctx: click.Context, sweep_id: int, force: bool, fmt: str, yes: 
         with late.printing():
             click_ctx.find_root().obj["progress"].close()
             _print_report(lab, [sweep_id], fmt)
+            for line in lab.summary(sweep_id):
+                click.echo(line, err=True)
         _sweep_verdict(lab, None, result, late)  # a failed or left-out run exits non-zero here too
 
 
@@ -654,6 +685,52 @@ def export_cmd(click_ctx: click.Context, sweep_id: int, uri: str, endpoint_url: 
         return
     up, skipped, nbytes = _lab(click_ctx).export(sweep_id, uri, endpoint_url=endpoint_url)
     click.echo(f"{up} uploaded, {skipped} already there, {nbytes:,} bytes")
+
+
+@cli.command()
+@json_option
+@click.pass_context
+def sweeps(click_ctx: click.Context, as_json: bool) -> None:
+    """Sweeps in the ledger, newest first: id, name, started, status, types, cost so far, report."""
+    from dataclasses import asdict
+
+    found = _lab(click_ctx).sweeps()
+    _out([asdict(s) for s in found], as_json, ["ID", "NAME", "STARTED (UTC)", "STATUS", "TYPES", "COST", "REPORT"],
+         [[s.id, s.name or "", s.started, s.status + (" (simulated)" if s.simulated else ""), ",".join(s.types),
+           f"${s.cost_usd:.2f}", s.report or "—"] for s in found])
+
+
+@cli.command()
+@click.argument("sweep_id", type=int, required=False)
+@click.option("--watch", is_flag=True, help="Redraw every 2 s until the sweep ends (Ctrl-C stops watching only).")
+@json_option
+@click.pass_context
+def status(click_ctx: click.Context, sweep_id: int | None, watch: bool, as_json: bool) -> None:
+    """A sweep's board (default: the newest), from the ledger: works from another terminal while it runs."""
+    import time
+    from dataclasses import asdict
+
+    lab = _lab(click_ctx)
+    redraw = watch and sys.stdout.isatty() and os.environ.get("TERM") != "dumb"
+    while True:
+        board = lab.status(sweep_id)
+        if redraw:
+            click.echo("\x1b[H\x1b[2J", nl=False)
+        s = board.sweep
+        if not as_json:
+            click.echo(f"sweep {s.id}{f' ({s.name})' if s.name else ''}: {s.status}, started {s.started} UTC, "
+                       f"${s.cost_usd:.2f} so far" + (f"; report {s.report}" if s.report else ""))
+        _out(asdict(board), as_json, ["RUN", "TYPE", "STATUS", "NOW", "ELAPSED", "INSTANCE"],
+             [[r.run_id, r.instance_type, r.status, r.phase,
+               "" if r.elapsed_s is None else f"{int(r.elapsed_s // 60)}m{int(r.elapsed_s % 60):02d}s",
+               r.instance or ""] for r in board.runs])
+        if not watch or s.status != "running":
+            return
+        try:
+            time.sleep(2)
+        except KeyboardInterrupt:
+            return
+        sweep_id = s.id
 
 
 @cli.command()

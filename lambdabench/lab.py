@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from lambdabench.report import Report
     from lambdabench.run.context import Connector, RemotePhase
     from lambdabench.run.env import RunEnv
+    from lambdabench.run.listing import SweepStatus, SweepSummary
     from lambdabench.run.nodes import TerminateTarget
     from lambdabench.run.plan import SweepPlan, SweepRequest
     from lambdabench.run.recovery import GcResult
@@ -517,6 +518,7 @@ class Lab:
         from lambdabench.run.sweep import SweepRunner
 
         ledger = self.ledger
+        self._check_resume_target(sweep_id)
         sweep = ledger.claim_sweep(sweep_id, force=force)
         check_resumable(ledger, sweep_id)
         doc = sweep.plan or {}
@@ -555,6 +557,50 @@ class Lab:
         )
         runner.commit_spent(spent_cents(ledger, sweep_id))
         return runner.run()
+
+    def _check_resume_target(self, sweep_id: int) -> None:
+        """Only an unfinished sweep resumes: a `launch` record or a finished sweep is refused, with the list."""
+        from lambdabench.run.listing import is_sweep, unfinished
+        from lambdabench.run.recovery import resumable_runs
+
+        row = self.ledger.sweep(sweep_id)
+        left = unfinished(self.ledger)
+        hint = (f"Unfinished sweeps: {', '.join(str(i) for i in left)}" if left else "No sweep is unfinished") + \
+            " (see `lambdabench sweeps`)."
+        if not is_sweep(row):
+            raise UsageError(f"{sweep_id} is not a sweep: it records `{row.name}`", hint)
+        if not resumable_runs(self.ledger, sweep_id):
+            raise UsageError(f"sweep {sweep_id} has nothing left to run", hint)
+
+    # -- finding sweeps ---------------------------------------------------------------------------------
+
+    def sweeps(self) -> list[SweepSummary]:
+        """Every sweep, newest first: id, name, started, status, types, cost so far, report path."""
+        from lambdabench.run.listing import sweep_summaries
+
+        return sweep_summaries(self.ledger, self.env)
+
+    def status(self, sweep_id: int | None = None) -> SweepStatus:
+        """A sweep's board from the ledger (default: the newest), readable while it runs elsewhere."""
+        from lambdabench.run.listing import sweep_status
+
+        return sweep_status(self.ledger, self.env, sweep_id)
+
+    def summary(self, sweep_id: int) -> list[str]:
+        """The end of a sweep in a few lines: per type status, env-steps/s, $/M env-steps and cost; the
+        report's path (written here, every format)."""
+        html = self.write_reports(sweep_id)[2]
+        lines = []
+        for g in self.report([sweep_id]).groups:
+            figures = [f"{g.succeeded}/{g.runs} succeeded"]
+            if g.env_steps_per_s is not None:
+                figures.append(f"{g.env_steps_per_s:,.0f} env-steps/s")
+            if g.usd_per_million_steps is not None:
+                figures.append(f"${g.usd_per_million_steps:.4f}/M env-steps")
+            figures.append(f"${g.upper_cost_usd:.2f}")
+            lines.append(f"{g.label or g.instance_type}: {', '.join(figures)}")
+        lines.append(f"report: {html}")
+        return lines
 
     # -- reports and export ---------------------------------------------------------------------------
 

@@ -765,7 +765,7 @@ class Ledger:
             )
             if cur.rowcount == 0:
                 raise LedgerError(
-                    f"no sweep {sweep_id} in the ledger", "list sweeps with `lambdabench report`"
+                    f"no sweep {sweep_id} in the ledger", "list sweeps with `lambdabench sweeps`"
                 )
 
     def sweep(self, sweep_id: int) -> SweepRow:
@@ -773,7 +773,7 @@ class Ledger:
         rows = self._query("SELECT * FROM sweeps WHERE id = ?", (sweep_id,))
         if not rows:
             raise LedgerError(
-                f"no sweep {sweep_id} in the ledger", "list sweeps with `lambdabench report`"
+                f"no sweep {sweep_id} in the ledger", "list sweeps with `lambdabench sweeps`"
             )
         return _from_row(SweepRow, rows[0])
 
