@@ -77,10 +77,12 @@ def _close(obj: dict[str, Any]) -> None:
 @click.pass_context
 def types(click_ctx: click.Context, available: bool, gpu: str | None, as_json: bool) -> None:
     """GPU types, prices and live availability."""
+    from dataclasses import asdict
+
     rows = _lab(click_ctx).types(available=available, gpu=gpu)
-    _out(rows, as_json, ["NAME", "SHORT", "GPUS", "VCPU", "RAM", "$/H", "REGIONS WITH CAPACITY"],
-         [[r["name"], r["short"], r["gpus"], r["vcpus"], f"{r['memory_gib']}G", f"{r['price_per_hour']:.2f}",
-           ",".join(r["regions"]) or "-"] for r in rows])
+    _out([asdict(r) for r in rows], as_json, ["NAME", "SHORT", "GPUS", "VCPU", "RAM", "$/H", "REGIONS WITH CAPACITY"],
+         [[r.name, r.short, r.gpus, r.vcpus, f"{r.memory_gib}G", f"{r.price_per_hour:.2f}",
+           ",".join(r.regions) or "-"] for r in rows])
 
 
 @cli.command("ls")
@@ -88,13 +90,15 @@ def types(click_ctx: click.Context, available: bool, gpu: str | None, as_json: b
 @click.pass_context
 def ls_(click_ctx: click.Context, as_json: bool) -> None:
     """Instances on the account, with age and cost so far."""
+    from dataclasses import asdict
+
     from lambdabench import render
 
     rows = _lab(click_ctx).instances()
-    _out(rows, as_json, ["ID", "NAME", "STATUS", "TYPE", "REGION", "IP", "AGE", "COST", "KEPT"],
-         [[r["id"], r["name"] or "", r["status"], r["type"], r["region"], r["ip"] or "-",
-           render.duration(r["age_s"]) if r["age_s"] is not None else "?",
-           f"${r['cost_so_far']:.2f}" if r["cost_so_far"] is not None else "?", "yes" if r["kept"] else ""]
+    _out([asdict(r) for r in rows], as_json, ["ID", "NAME", "STATUS", "TYPE", "REGION", "IP", "AGE", "COST", "KEPT"],
+         [[r.id, r.name or "", r.status, r.type, r.region, r.ip or "-",
+           render.duration(r.age_s) if r.age_s is not None else "?",
+           f"${r.cost_so_far:.2f}" if r.cost_so_far is not None else "?", "yes" if r.kept else ""]
           for r in rows])
 
 
@@ -142,13 +146,15 @@ def down(click_ctx: click.Context, targets: tuple[str, ...], all_mine: bool) -> 
 @click.pass_context
 def keys(click_ctx: click.Context, as_json: bool) -> None:
     """The local SSH key and the keys registered on the account."""
+    from dataclasses import asdict
+
     info = _lab(click_ctx).keys()
     if as_json:
-        _out(info, True)
+        _out(asdict(info), True)
         return
-    click.echo(f"local key: {info['local_key']} ({info['fingerprint']})")
-    _out(info["registered"], False, ["ID", "NAME", "THIS MACHINE"],
-         [[r["id"], r["name"], "yes" if r["local"] else ""] for r in info["registered"]])
+    click.echo(f"local key: {info.local_key} ({info.fingerprint})")
+    _out(info.registered, False, ["ID", "NAME", "THIS MACHINE"],
+         [[r.id, r.name, "yes" if r.local else ""] for r in info.registered])
 
 
 @cli.group()

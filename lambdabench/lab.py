@@ -42,6 +42,55 @@ if TYPE_CHECKING:
 EMBED_LIMIT = 24 * 1024 * 1024  # video bytes embedded in one HTML report; past it, videos are linked
 
 
+@dataclass(frozen=True)
+class TypeInfo:
+    """One instance type as `types` lists it: specs, price, the regions with capacity now."""
+
+    name: str
+    short: str
+    gpus: int
+    gpu: str
+    vcpus: int
+    memory_gib: int
+    storage_gib: int
+    price_per_hour: float
+    price_cents_per_hour: int
+    regions: list[str]
+
+
+@dataclass(frozen=True)
+class InstanceInfo:
+    """One instance on the account as `ls` lists it; age and cost where the ledger knows it."""
+
+    id: str
+    name: str | None
+    status: str
+    type: str
+    region: str
+    ip: str | None
+    price_per_hour: float
+    age_s: float | None
+    cost_so_far: float | None
+    mine: bool
+    kept: bool
+
+
+@dataclass(frozen=True)
+class RegisteredKey:
+    id: str
+    name: str
+    local: bool  # this machine's key
+
+
+@dataclass(frozen=True)
+class KeysInfo:
+    """The local SSH key and the keys registered on the account."""
+
+    local_key: str
+    fingerprint: str
+    registered: list[RegisteredKey]
+
+
 @dataclass
 class LaunchResult:
     name: str
@@ -164,7 +213,7 @@ class Lab:
 
     # -- simple commands ------------------------------------------------------------------------------
 
-    def types(self, *, available: bool = False, gpu: str | None = None) -> list[dict[str, Any]]:
+    def types(self, *, available: bool = False, gpu: str | None = None) -> list[TypeInfo]:
         """Instance types with specs, price and the regions that have capacity now."""
         from lambdabench.cloud.gpus import resolve_gpu, short_name
 
@@ -179,15 +228,15 @@ class Lab:
             if available and not a.regions:
                 continue
             t = a.instance_type
-            rows.append({
-                "name": t.name, "short": short_name(t), "gpus": t.gpus, "gpu": t.gpu_description,
-                "vcpus": t.vcpus, "memory_gib": t.memory_gib, "storage_gib": t.storage_gib,
-                "price_per_hour": round(t.price_cents_per_hour / 100, 2),
-                "price_cents_per_hour": t.price_cents_per_hour, "regions": [r.name for r in a.regions],
-            })
+            rows.append(TypeInfo(
+                name=t.name, short=short_name(t), gpus=t.gpus, gpu=t.gpu_description,
+                vcpus=t.vcpus, memory_gib=t.memory_gib, storage_gib=t.storage_gib,
+                price_per_hour=round(t.price_cents_per_hour / 100, 2),
+                price_cents_per_hour=t.price_cents_per_hour, regions=[r.name for r in a.regions],
+            ))
         return rows
 
-    def instances(self) -> list[dict[str, Any]]:
+    def instances(self) -> list[InstanceInfo]:
         """Every instance on the account, with age and cost so far where our ledger knows it."""
         from lambdabench.cost import dollars, instance_cost
         from lambdabench.run.nodes import is_ours
@@ -198,12 +247,12 @@ class Lab:
             row = self.ledger.instance_by_id(inst.id)
             started = row.launch_accepted if row else None
             cost = float(dollars(instance_cost(row, now).policy_cent_minutes)) if row and row.first_active else None
-            rows.append({
-                "id": inst.id, "name": inst.name, "status": inst.status, "type": inst.type_name,
-                "region": inst.region_name, "ip": inst.ip, "price_per_hour": inst.price_cents_per_hour / 100,
-                "age_s": round(now - started, 1) if started else None, "cost_so_far": cost, "mine": is_ours(inst),
-                "kept": bool(row and row.kept),
-            })
+            rows.append(InstanceInfo(
+                id=inst.id, name=inst.name, status=inst.status, type=inst.type_name,
+                region=inst.region_name, ip=inst.ip, price_per_hour=inst.price_cents_per_hour / 100,
+                age_s=round(now - started, 1) if started else None, cost_so_far=cost, mine=is_ours(inst),
+                kept=bool(row and row.kept),
+            ))
         return rows
 
     def launch(self, gpu: str, *, region: str | None = None, label: str | None = None,
@@ -408,13 +457,13 @@ class Lab:
         ledger.record_launch_accepted(name, inst.id, status=inst.status)
         return ledger.instance(name)
 
-    def keys(self) -> dict[str, Any]:
+    def keys(self) -> KeysInfo:
+        """The local SSH key and the account's registered keys (which one is this machine's)."""
         local = self.local_key
         mine = local.public_key.split()[1]
-        registered = [{"id": k.id, "name": k.name,
-                       "local": len(k.public_key.split()) > 1 and k.public_key.split()[1] == mine}
+        registered = [RegisteredKey(k.id, k.name, len(k.public_key.split()) > 1 and k.public_key.split()[1] == mine)
                       for k in self.cloud.list_ssh_keys()]
-        return {"local_key": str(local.private_path), "fingerprint": local.fingerprint, "registered": registered}
+        return KeysInfo(str(local.private_path), local.fingerprint, registered)
 
     # -- sweeps ---------------------------------------------------------------------------------------
 

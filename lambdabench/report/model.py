@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from lambdabench.errors import UsageError
 from lambdabench.report.reference import ReferenceFigure
@@ -379,6 +379,15 @@ class Report:
     @property
     def simulated(self) -> bool:
         return any(r.simulated for r in self.runs)
+
+    def render(self, fmt: str = "table", **options: Any) -> str:
+        """This report as text in one of FORMATS (table, json, csv, md, html)."""
+        from lambdabench.report import render
+
+        return render(self, fmt, **options)
+
+    def __str__(self) -> str:
+        return self.render("table")
 
     @property
     def cost_usd(self) -> Decimal:

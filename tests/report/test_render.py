@@ -235,3 +235,12 @@ def test_html_compare_shares_colours_by_type(reports: dict[str, Report]) -> None
     dashed = {pl.get("stroke") for pl in plot["polyline"] if pl.get("stroke-dasharray")}
     solid = {pl.get("stroke") for pl in plot["polyline"] if not pl.get("stroke-dasharray")}
     assert dashed == solid and len(solid) == 3  # day 2 dashed in its type's colour
+
+
+def test_a_report_renders_itself(reports: dict[str, Report]) -> None:
+    """The README's `print(lab.report(...))` prints the table, not a dataclass repr (issue 27 item 5)."""
+    report = reports["train"]
+    assert str(report) == render(report, "table") == report.render()
+    assert str(report).startswith("lambdabench: ") and "Report(" not in str(report)
+    assert json.loads(report.render("json")) == json.loads(render(report, "json"))
+    assert report.render("md") == render(report, "md")
