@@ -94,3 +94,45 @@ def test_reuse_budget_counts_the_runs_that_follow(simenv: SimEnv) -> None:
         lab.plan(SweepRequest("a10", "gpu-probe", {}, repeat=3, reuse=True, max_run_minutes=20, max_cost="0.10"))
     assert simenv.launches() == [] and lab.ledger.sweeps() == []
     lab.close()
+
+
+class SetUpThenFail(OnInstance):
+    """The lead's set-up finishes (its facts kept for the followers) or not, then its benchmark fails."""
+
+    def __init__(self, setup_ok: bool) -> None:
+        super().__init__(fail="a10#1")
+        self.setup_ok = setup_ok
+
+    def __call__(self, rc: RunContext) -> None:
+        if rc.reused_from is None and self.setup_ok:
+            rc.setup_facts = {0: {"gpu_count": 1}}
+        super().__call__(rc)
+
+
+def test_a_failed_set_up_skips_the_repeats_a_failed_benchmark_does_not(simenv: SimEnv) -> None:
+    lab = simenv.lab()
+    plan = lab.plan(SweepRequest("a10", "gpu-probe", {}, repeat=3, reuse=True))
+    result = lab.sweep(plan, phase=SetUpThenFail(setup_ok=False), install_signal_handlers=False)
+    assert list(result.failed) == ["a10#1"] and sorted(result.skipped) == ["a10#2", "a10#3"], result
+    assert "never finished its set-up" in result.skipped["a10#2"]
+    result = lab.sweep(lab.plan(SweepRequest("a10", "gpu-probe", {}, repeat=3, reuse=True)),
+                       phase=SetUpThenFail(setup_ok=True), install_signal_handlers=False)
+    assert list(result.failed) == ["a10#1"] and sorted(result.succeeded) == ["a10#2", "a10#3"], result
+    assert simenv.live() == []
+    lab.close()
+
+
+def test_an_interrupted_reuse_sweep_resumes_its_repeats_on_one_new_instance(simenv: SimEnv) -> None:
+    lab = simenv.lab()
+    plan = lab.plan(SweepRequest("a10", "gpu-probe", {}, repeat=3, reuse=True))
+    phase = OnInstance(seconds=2)
+    runner = lab.runner(plan, phase=phase, install_signal_handlers=False)
+    threading.Thread(target=lambda: phase.started.wait(30) and runner.stop.set(), daemon=True).start()
+    first = runner.run()
+    assert first.succeeded == ["a10#1"] and simenv.live() == []
+    again = OnInstance()
+    result = lab.resume(first.sweep_id, phase=again, install_signal_handlers=False)
+    assert sorted(result.succeeded) == ["a10#2", "a10#3"], result
+    assert again.reused == {"a10#2": None, "a10#3": "a10#2"}  # the first left becomes the lead
+    assert len(accepted(simenv)) == 2 and simenv.live() == []
+    lab.close()
