@@ -78,6 +78,7 @@ class RunContext:
     reused_from: RunContext | None = None  # --reuse: the run whose instance (and set-up) this one runs on
     cache_dir: str | None = None  # --cache: the cache folder on the nodes (None: this run runs cold)
     cache_note: str = ""  # why there is no cache, when there is none
+    notes: list[str] = field(default_factory=list)  # what the remote phase could not do, for the run's notes
     ended: threading.Event = field(default_factory=threading.Event)  # the run is over: start no more steps
     phase_thread: threading.Thread | None = None  # the remote phase, still running when the run ended early
 

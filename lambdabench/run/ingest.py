@@ -23,7 +23,7 @@ def ingest_run(rc: RunContext) -> dict[str, Any]:
     """Record env-steps/s, steps, reward, curves, utilisation, energy and start-up times; keep the record body."""
     ledger, run_id, run_dir = rc.ledger, rc.run_id, rc.run_dir
     library = resolved_vars(rc).get("library")
-    notes: list[str] = []
+    notes: list[str] = list(rc.notes)  # the remote phase's first (a telemetry pull that failed)
     training = None
     mjx_stats: dict[str, Any] | None = None
     env_steps: float | None = None

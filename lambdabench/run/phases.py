@@ -171,7 +171,14 @@ class PlaybookPhase:
                     passes.keep_files(seed)
             parallel(rc.nodes, lambda n: self._mark_warm(rc, runs[n.rank]))
             if sampling:
-                parallel(rc.nodes, lambda n: self._pull_telemetry(rc, runs[n.rank]))
+                failed = parallel(rc.nodes, lambda n: self._pull_telemetry(rc, runs[n.rank]))
+                for node in rc.nodes:
+                    exc = failed.get(node.rank)
+                    if exc is not None:  # named in the run's notes, never silently absent (issue 23 item 14)
+                        why = exc.one_line() if isinstance(exc, LambdabenchError) else f"{type(exc).__name__}: {exc}"
+                        who = f"node {node.rank}'s" if len(rc.nodes) > 1 else "the"
+                        rc.notes.append(f"telemetry: pulling {who} GPU samples failed ({why}); its GPU figures "
+                                        "are unknown")
             for node in rc.nodes:
                 rc.ledger.mark(node.name, "pull_end")
         finally:
@@ -455,6 +462,8 @@ class PlaybookPhase:
         for f in pulled.files:
             rc.ledger.record_artifact(rc.run_id, f"{prefix}/{f.display_path}", size=f.size, sha256=f.sha256,
                                       verified=f.verified)
+        if not pulled.ok:
+            raise RemoteError(f"{len(pulled.failed)} file(s) failed verification: {(pulled.problems or ['?'])[0]}")
 
     # -- one playbook on one node ---------------------------------------------------------------------
 
