@@ -53,7 +53,7 @@ _BY_ENV = {s.env: s for s in SETTINGS}
 def parse_env_file(path: Path) -> dict[str, str]:
     """Read KEY=VALUE lines (`export`, quotes and # comments allowed); a bad line names file:line."""
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8-sig")  # a BOM (Windows editors) is no part of the first key
     except UnicodeDecodeError:
         raise ConfigError(f"{path}: not a text file", "Write settings as KEY=VALUE lines.") from None
     except OSError as exc:
@@ -220,6 +220,13 @@ class Settings:
                 "No Lambda API key found",
                 "Set LAMBDA_API_KEY (or put `api_key = ...` in ~/.lambda_cloud/lambda_keys), "
                 "or try the simulator: `lambdabench demo`.",
+            )
+        bad = next((i for i, c in enumerate(key.reveal()) if not (c.isascii() and c.isprintable())), None)
+        if bad is not None:
+            # an HTTP header cannot carry it (it was an internal UnicodeEncodeError); the key itself is never shown
+            raise ConfigError(
+                f"LAMBDA_API_KEY has a character that cannot be part of a key (at position {bad + 1})",
+                "Copy the key again from the Lambda console (a pasted quote, dash or space sneaks in).",
             )
         return key
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import re
 import threading
 import time
@@ -109,7 +110,10 @@ def _relative_keys(local_root: Path, files: Sequence[Path]) -> list[tuple[Path, 
             raise UsageError(f"export file {file} is outside {local_root}") from None
         if not path.is_file():
             raise UsageError(f"export file {file} does not exist under {local_root}")
-        pairs.append((path, PurePosixPath(*relative.parts).as_posix()))
+        key = PurePosixPath(*relative.parts).as_posix()
+        # S3 keys are UTF-8; a name that is not (the machine's own bytes) is uploaded under its bytes
+        # escaped as \xNN, never a UnicodeEncodeError traceback (issue 23 item 18)
+        pairs.append((path, os.fsencode(key).decode("utf-8", "backslashreplace")))
     return pairs
 
 

@@ -236,3 +236,19 @@ def test_half_given_credentials_and_no_credentials(
         export_to_s3(
             tmp_path, files, "s3://bucket/p", endpoint_url=f"http://127.0.0.1:{_free_port()}"
         )
+
+
+def test_a_file_name_that_is_not_utf8_is_one_line(s3_endpoint: str, bucket: str, tmp_path: Path) -> None:
+    """Issue 23 item 18: a pulled file whose name is not UTF-8 (the machine's, not ours): one clear line or a
+    clean upload, never a traceback (UnicodeEncodeError from the S3 key)."""
+    from lambdabench.errors import LambdabenchError
+
+    files = _artifacts(tmp_path)
+    odd = Path(os.fsdecode(b"caf\xe9.txt"))
+    (tmp_path / odd).write_bytes(b"latin-1 name")
+    try:
+        out = _export(s3_endpoint, tmp_path, [*files, odd], f"s3://{bucket}/runs/r1/")
+    except LambdabenchError as exc:
+        assert "\n" not in exc.one_line() and "UTF-8" in exc.one_line()
+    else:
+        assert any(k.startswith("runs/r1/caf") for k in out.uploaded)

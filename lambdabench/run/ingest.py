@@ -506,8 +506,16 @@ def write_record(rc: RunContext) -> dict[str, Any]:
     except Exception as exc:  # noqa: BLE001 - a record problem must not fail a finished run
         record = {"schema_version": 1, "simulated": rc.env.simulated, "run": run,
                   "error": f"{type(exc).__name__}: {exc}"}
-    rc.run_dir.mkdir(parents=True, exist_ok=True)
-    (rc.run_dir / "result.json").write_text(json.dumps(record, indent=2, default=str))
+    path = rc.run_dir / "result.json"
+    try:
+        rc.run_dir.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(record, indent=2, default=str))
+    except OSError as exc:
+        # a full disk here killed the run's thread with a traceback (issue 23 item 18): one line instead
+        from lambdabench.errors import LambdabenchError
+
+        raise LambdabenchError(f"could not write the run record {path}: {exc.strerror or exc}",
+                               "Free space in the run folder; the ledger has the run's figures.") from None
     return record
 
 
