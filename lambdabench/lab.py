@@ -638,7 +638,10 @@ class Lab:
     def summary(self, sweep_id: int) -> list[str]:
         """The end of a sweep in a few lines: per type status, env-steps/s, $/M env-steps and cost; the
         report's path (written here, every format)."""
-        html = self.write_reports(sweep_id)[2]
+        try:
+            where = f"report: {self.write_reports(sweep_id)[2]}"
+        except LambdabenchError as exc:  # a full disk must not hide the sweep's verdict (issue 23 item 18)
+            where = f"report files not written: {exc.one_line()}"
         lines = []
         for g in self.report([sweep_id]).groups:
             figures = [f"{g.succeeded}/{g.runs} succeeded"]
@@ -648,7 +651,7 @@ class Lab:
                 figures.append(f"${g.usd_per_million_steps:.4f}/M env-steps")
             figures.append(f"${g.upper_cost_usd:.2f}")
             lines.append(f"{g.label or g.instance_type}: {', '.join(figures)}")
-        lines.append(f"report: {html}")
+        lines.append(where)
         return lines
 
     # -- reports and export ---------------------------------------------------------------------------
@@ -720,13 +723,17 @@ class Lab:
         from lambdabench.report import render
 
         root = self.sweep_dir(sweep_id)
-        root.mkdir(parents=True, exist_ok=True)
-        report = self.report([sweep_id], html_dir=root)
         out = []
-        for fmt, ext in (("json", "json"), ("md", "md"), ("html", "html"), ("csv", "csv")):
-            path = root / f"report.{ext}"
-            path.write_text(render(report, fmt))
-            out.append(path)
+        try:
+            root.mkdir(parents=True, exist_ok=True)
+            report = self.report([sweep_id], html_dir=root)
+            for fmt, ext in (("json", "json"), ("md", "md"), ("html", "html"), ("csv", "csv")):
+                path = root / f"report.{ext}"
+                path.write_text(render(report, fmt))
+                out.append(path)
+        except OSError as exc:
+            raise LambdabenchError(f"cannot write the report in {root}: {exc.strerror or exc}",
+                                   "Free space there; `lambdabench report` prints it from the ledger.") from None
         return out
 
     def export(self, sweep_id: int, uri: str, *, endpoint_url: str | None = None) -> tuple[int, int, int]:

@@ -46,3 +46,4 @@ def test_a_full_local_disk_during_a_pull_is_one_line(tmp_path: Path) -> None:
         assert "Traceback" not in out.stderr and "Exception in thread" not in out.stderr, out.stderr[-3000:]
         last = out.stderr.strip().splitlines()[-1]
         assert last.startswith("error: 1 of 1 runs failed") and "No space left" in last, last
+        assert "report files not written" in out.stderr  # the report in the run folder could not be either
