@@ -589,6 +589,12 @@ def _load_playbook(path: Path) -> Playbook:
         requires.refuse.append(Refusal(e, str(item["message"]), _opt_str(item.get("hint"))))
 
     secrets = {str(k): dict(v or {}) for k, v in (data.get("secrets") or {}).items()}
+    for secret_name, spec in secrets.items():
+        # required: true/false, or an expression over the vars (setup: `required: ngc_login`)
+        if isinstance(spec.get("required"), str):
+            holder = data["secrets"][secret_name]
+            spec["required"] = expr(holder, "required")
+            check_names(holder, "required", spec["required"].names)
     env = {str(k): str(v) for k, v in (data.get("env") or {}).items()}
     around: dict[str, list[str]] = {}
     for key in ("before", "after"):
@@ -689,6 +695,18 @@ def _load_playbook(path: Path) -> Playbook:
 _REQUIRE_KEYS = {
     "rtx", "rtx_reason", "rtx_hint", "min_vram_gb", "min_gpus", "arch", "arch_reason", "arch_hint", "refuse",
 }  # fmt: skip
+
+
+def missing_secrets(playbook: Playbook, names: Mapping[str, Any], present: Iterable[str]) -> list[str]:
+    """The secrets this playbook needs with these names (vars, derived, facts) that are not in present."""
+    have = set(present)
+    out = []
+    for sname, spec in playbook.secrets.items():
+        required = spec.get("required", True)
+        needed = required.evaluate(names) if isinstance(required, Expr) else bool(required)
+        if needed and sname not in have:
+            out.append(sname)
+    return out
 
 
 def _opt_str(value: Any) -> str | None:
@@ -1022,6 +1040,10 @@ class _Runner:
                         stderr_tail=_tail(log_path),
                     )
                 return
+            if step.stdin and step.stdin not in self.secrets:
+                # a secret declared optional but read by a step that runs: one line, not a KeyError
+                raise UsageError(f"{self.playbook.name}: step {step.name!r} reads {step.stdin}, which is not set",
+                                 f"Set {step.stdin} in the environment or .env, or skip the step.")
             stdin = self.secrets[step.stdin] if step.stdin else None
             try:
                 out = self.session.run(
@@ -1208,13 +1230,12 @@ def run_playbook(
     environment as LAMBDABENCH_RUN_TAG; once `should_stop()` is true no further step starts.
     """
     values = playbook.resolve_vars(vars)
-    missing = [
-        n for n, spec in playbook.secrets.items() if spec.get("required", True) and n not in secrets
-    ]
+    missing = missing_secrets(playbook, playbook.namespace(values, facts), secrets)
     if missing:
+        hint = playbook.secrets[missing[0]].get("hint")
         raise UsageError(
             f"playbook {playbook.name} needs secret(s) {', '.join(missing)}",
-            "set them in the environment or the settings file",
+            str(hint) if hint else "set them in the environment or the settings file",
         )
     all_facts: dict[str, Any] = dict(facts)
     runner = _Runner(

@@ -535,10 +535,10 @@ def check_benchmark(benchmark: Benchmark, targets: Sequence[Target], *, nodes: i
         problems = check_requirements(benchmark.playbook, benchmark.vars_for(benchmark.playbook), facts)
         if problems:
             raise UsageError(problems[0], f"Nothing was launched. {problems[0].hint}")
-    for book in books:
-        for secret, spec in book.secrets.items():
-            if secret == "NGC_API_KEY" and spec.get("required") and not ngc_key_present:
-                raise UsageError(f"playbook {book.name} needs NGC_API_KEY", "Set it in the environment or .env.")
+    from lambdabench.run.prelaunch import check_secrets, check_task
+
+    check_task(benchmark)
+    check_secrets(benchmark, ["NGC_API_KEY"] if ngc_key_present else [])
     if nodes > 1:
         check_multinode(benchmark, [t for t in targets if t.itype is not None], nodes)
 

@@ -102,10 +102,23 @@ class Box:
         setup = self.home / repo / "source/extensions/omni.isaac.lab_tasks/setup.py"
         setup.write_text(setup.read_text().replace("rsl_rl.git\"", "rsl_rl.git@v2.0.1\""))
 
-    def started_1x(self) -> str:
+    def patch_skrl(self, repo: str) -> None:
+        """What setup.yaml does: keep the fork's skrl extra in the 1.x era (skrl 2.x lacks its imports)."""
+        setup = self.home / repo / "source/extensions/omni.isaac.lab_tasks/setup.py"
+        setup.write_text(setup.read_text().replace('"skrl>=1.2.0"', '"skrl>=1.2.0,<1.5"'))
+
+    def check(self, *lines: str) -> subprocess.CompletedProcess[str]:
+        """isaaclab.sh -p on a check file in the container (the form that survives the fork's unquoted $@)."""
+        body = "".join(f"{line}\n" for line in lines)
+        self.ok("docker exec -i isaac-lab-base bash -c 'cat > /tmp/check.py'", input=body)
+        return self.sh(f"{EXEC} -p /tmp/check.py")
+
+    def started_1x(self, *, skrl: bool = True) -> str:
         """The fork as setup.yaml prepares it: patched, X11 pre-answered, yq, TERM; container up."""
         repo = self.clone_1x()
         self.patch_rsl_rl(repo)
+        if skrl:
+            self.patch_skrl(repo)
         (self.home / repo / "docker" / ".container.yaml").write_text('__ISAACLAB_X11_FORWARDING_ENABLED: "0"\n')
         self.ok("sudo -n apt-get install -y yq")
         self.ok("TERM=xterm ./docker/container.sh start", cwd=repo)
@@ -231,7 +244,24 @@ def test_fork_start_needs_a_terminal_type_yq_and_its_own_x11_key(box: Box) -> No
     assert "X11 Forwarding is configured as 0" in out
     assert ["compose", "--file", "docker-compose.yaml", "--env-file", ".env.base", "build", "isaac-lab-base"] in box.compose_calls()
     assert "isaac-lab-base" in box.ok("docker ps --format '{{.Names}}'")
-    box.ok(f"{EXEC} -p -c 'import omni.isaac.lab, rsl_rl, skrl, rl_games, stable_baselines3'")
+    assert box.check("import omni.isaac.lab, rsl_rl, skrl, rl_games, stable_baselines3").returncode == 0
+
+
+def test_fork_python_gets_its_arguments_split(box: Box) -> None:
+    box.started_1x()
+    # the fork's `-p` runs `${python_exe} $@` unquoted (isaaclab.sh:347): `-c 'import x'` is `-c import x`
+    split = box.sh(f"{EXEC} -p -c 'import omni.isaac.lab'")
+    assert split.returncode == 1 and "SyntaxError" in split.stderr, split.stderr
+    assert box.check("import omni.isaac.lab", "from skrl.agents.torch.ppo import PPO, PPO_DEFAULT_CONFIG").returncode == 0
+
+
+def test_fork_skrl_unpinned_resolves_to_2x_without_the_forks_imports(box: Box) -> None:
+    box.started_1x(skrl=False)  # the image's `isaaclab.sh --install` takes skrl>=1.2.0: 2.1.1 today
+    assert box.check("import skrl").returncode == 0
+    for line in ("from skrl.agents.torch.ppo import PPO, PPO_DEFAULT_CONFIG",
+                 "from skrl.utils.model_instantiators.torch import Shape"):
+        gone = box.check(line)
+        assert gone.returncode == 1 and "cannot import name" in gone.stderr, gone.stderr
 
 
 def test_seed_workflow_on_the_fork(box: Box) -> None:
@@ -309,13 +339,14 @@ def test_fork_play_flags_per_library(box: Box) -> None:
 def test_upstream_2x_without_the_flatdict_pin_builds_without_isaaclab(box: Box) -> None:
     repo = box.started_2x(patch=False)  # start exits 0: the image builds, isaaclab failed to install
     assert "isaac-lab-base" in box.ok("docker ps --format '{{.Names}}'")
-    missing = box.sh(f"{EXEC} -p -c 'import isaaclab'")
+    missing = box.check("import isaaclab")
     assert missing.returncode == 1 and "No module named 'isaaclab'" in missing.stderr
     train = box.sh(f"{EXEC} -p scripts/reinforcement_learning/skrl/train.py {SMALL}")
     assert train.returncode == 1 and "No module named 'isaaclab'" in train.stderr
     box.patch_flatdict(repo)
     box.ok("python3 docker/container.py start", cwd=repo)  # rebuilt: a new image, a new container
-    box.ok(f"{EXEC} -p -c 'import isaaclab, isaaclab_rl, rsl_rl'")
+    assert box.check("import isaaclab, isaaclab_rl, rsl_rl").returncode == 0
+    assert box.sh(f"{EXEC} -p -c 'import isaaclab, rsl_rl'").returncode == 0  # 2.x quotes "$@"
 
 
 def test_upstream_2x_start_exits_0_when_compose_fails(box: Box) -> None:

@@ -31,6 +31,13 @@ LIBRARY_OF = {
 # v2.0.1: setup.py:3/7); from v2.1.1 pyproject.toml:6 names it `rsl-rl-lib`
 RSL_RL_OLD_NAME_REFS = {"v1.0.2", "v2.0.0", "v2.0.1"}
 _RSL_GIT = re.compile(r"rsl-rl@git\+https://github\.com/leggedrobotics/rsl_rl(?:\.git)?(?:@(?P<ref>[\w.\-]+))?")
+# skrl's releases on PyPI (`pip index versions skrl --python-version 3.10`, read 2026-12-05): what an
+# extra such as the fork's `skrl>=1.2.0` resolves to today (2.1.1)
+SKRL_RELEASES = ("1.2.0", "1.3.0", "1.4.0", "1.4.1", "1.4.2", "1.4.3", "2.0.0", "2.1.0", "2.1.1")
+# names skrl 1.2-1.4 export that 2.x does not (skrl 2.1.1 wheel: agents/torch/ppo/__init__.py exports
+# PPO, PPO_CFG, PPO_RNN; utils/model_instantiators/torch/__init__.py has no Shape; 1.4.3 has both)
+GONE_IN_SKRL_2 = {"skrl.agents.torch.ppo": {"PPO_DEFAULT_CONFIG"}, "skrl.utils.model_instantiators.torch": {"Shape"}}
+_SPEC = re.compile(r"(>=|<=|==|!=|<|>)\s*([\d.]+)")
 USAGE = """usage: isaaclab.sh [-h] [-i] [-f] [-p] [-s] [-t] [-o] [-v] [-d] [-c] -- Utility to manage Isaac Lab.
 
 optional arguments:
@@ -95,6 +102,19 @@ def _requirement_problem(requirement: str) -> str | None:
     return None
 
 
+def _release(text: str) -> tuple[int, ...]:
+    return tuple(int(p) for p in text.split(".") if p.isdigit())
+
+
+def resolve_skrl(requirement: str) -> str | None:
+    """The newest skrl release a requirement such as `skrl>=1.2.0,<1.5` admits (what pip picks)."""
+    ops = {">=": lambda a, b: a >= b, "<=": lambda a, b: a <= b, "==": lambda a, b: a == b,
+           "!=": lambda a, b: a != b, "<": lambda a, b: a < b, ">": lambda a, b: a > b}  # fmt: skip
+    specs = [(op, _release(v)) for op, v in _SPEC.findall(requirement.partition("skrl")[2])]
+    fits = [r for r in SKRL_RELEASES if all(ops[op](_release(r), v) for op, v in specs)]
+    return fits[-1] if fits else None
+
+
 def _requirement_name(requirement: str) -> str:
     return re.split(r"[@=<>!~;\[ ]", requirement.strip(), maxsplit=1)[0].lower()
 
@@ -144,8 +164,11 @@ def install(args: list[str]) -> int:
             _save_installed(folder, installed)
             return 1
     libraries = {LIBRARY_OF[n] for n in map(_requirement_name, extras[choice]) if n in LIBRARY_OF}
-    print("Successfully installed " + " ".join(sorted(libraries)))
-    _save_installed(folder, installed | libraries)
+    # the version installed where it decides what imports (skrl: 2.x dropped names the fork uses)
+    versions = {f"skrl=={v}" for r in extras[choice] if _requirement_name(r) == "skrl" and (v := resolve_skrl(r))}
+    print("Successfully installed " + " ".join(sorted(libraries | versions)))
+    installed = {i for i in installed if not (versions and i.startswith("skrl=="))}
+    _save_installed(folder, installed | libraries | versions)
     return 0
 
 
@@ -157,12 +180,19 @@ class _SimulatedPackages(importlib.abc.MetaPathFinder, importlib.abc.Loader):
     """`import isaaclab` and friends for `-p -c`: empty modules where installed, ImportError where not."""
 
     def __init__(self, installed: set[str]) -> None:
-        modules = {app.MODULE_OF.get(m, m) for m in installed}
+        skrl = next((m.partition("==")[2] for m in installed if m.startswith("skrl==")), "")
+        self.gone = GONE_IN_SKRL_2 if _release(skrl)[:1] >= (2,) else {}
+        modules = {app.MODULE_OF.get(m, m) for m in installed if "==" not in m}
+        self.modules = modules
         self.present = modules | {".".join(m.split(".")[:i]) for m in modules for i in range(1, m.count(".") + 1)}
         self.known = set(app.SIMULATED_MODULES) | set(app.MODULE_OF.values())
 
     def find_spec(self, name: str, path: Any, target: Any = None) -> importlib.machinery.ModuleSpec | None:
-        if name in self.present:
+        parent, _, last = name.rpartition(".")
+        if last in self.gone.get(parent, ()):  # `from pkg import Name` tries pkg.Name as a submodule too
+            raise ModuleNotFoundError(f"No module named '{name}'", name=name)
+        # an installed package's submodules too (`from skrl.agents.torch.ppo import PPO`)
+        if name in self.present or any(name.startswith(m + ".") for m in self.modules):
             return importlib.machinery.ModuleSpec(name, self, is_package=True)
         if name in self.known:
             raise ModuleNotFoundError(f"No module named '{name}'", name=name)
@@ -174,7 +204,14 @@ class _SimulatedPackages(importlib.abc.MetaPathFinder, importlib.abc.Loader):
         return module
 
     def exec_module(self, module: types.ModuleType) -> None:
-        return None
+        gone = self.gone.get(module.__name__, set())
+
+        def attribute(name: str) -> Any:  # `from lib.x import Name`: present unless this release lacks it
+            if name in gone or name.startswith("__"):
+                raise AttributeError(name)
+            return types.SimpleNamespace(__name__=name)
+
+        module.__getattr__ = attribute  # type: ignore[method-assign]
 
 
 def _torchrun(args: list[str]) -> int:
@@ -326,6 +363,9 @@ def python(args: list[str]) -> int:
         runpy.run_module(module, run_name="__main__", alter_sys=True)
         return 0
     script = args[0]
+    if not Path(script).resolve().is_relative_to(app.isaaclab_path().resolve()):
+        # a script of one's own (a check file): the stand-in's packages importable, as for -c
+        sys.meta_path.insert(0, _SimulatedPackages(app.installed_libraries()))
     if not Path(script).is_file():
         sys.stderr.write(f"{sys.executable}: can't open file '{app.shown(script)}': [Errno 2] No such file or directory\n")
         return 2
