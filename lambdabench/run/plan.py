@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 # With no --playbook a sweep benchmarks: MuJoCo MJX from PyPI runs on every Lambda GPU type, needs no NGC
 # key or container, and was measured on a real H100 through this playbook's runner (README). Isaac Lab 3's
 # kitless training (isaaclab3-train) is the Isaac Lab default-to-be once its install is seen working on a
-# real box (it pins usd-exchange 3.0.1, found only on pypi.nvidia.com, which could not be checked here).
+# real box (its pins, usd-exchange 3.0.1 included, are all on pypi.org).
 DEFAULT_BENCHMARK = "mjx-locomotion"
 # Billing stops at the accepted terminate (FIELD-NOTES "Money"), but acceptance can take long: an
 # 8×H100 may refuse terminate for its whole ~25-minute boot (spec Instance.actions, vm-has-not-launched)

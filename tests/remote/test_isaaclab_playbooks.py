@@ -86,7 +86,7 @@ def _log(res: Any, step: str) -> str:
 def test_setup_1x_starts_the_fork_on_a_fresh_box(box: Box) -> None:
     res = box.ok("setup")
     assert "rsl_rl@v2.0.1:source/extensions/omni.isaac.lab_tasks/setup.py" in res.facts["isaaclab_patches"]
-    assert res.facts["yq"].endswith("/yq") and res.facts["isaaclab_release"] == "unknown"
+    assert res.facts["yq"].endswith("/yq") and res.facts["isaaclab_release"] == "1.0.0"  # the fork's VERSION file
     assert "X11 Forwarding is configured as 0" in _log(res, "start the container")
     state = (box.host.home / "IsaacLab/docker/.container.yaml").read_text()
     assert "__ISAACLAB_X11_FORWARDING_ENABLED" in state

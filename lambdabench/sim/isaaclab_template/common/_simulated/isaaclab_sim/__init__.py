@@ -92,7 +92,7 @@ def version_tuple() -> tuple[int, ...]:
 
 
 def version() -> str:
-    """The Isaac Lab version of this checkout (the fork has no VERSION file: its 1.0.0 base)."""
+    """The Isaac Lab version of this checkout (its VERSION file: the fork's says 1.0.0, b24a0fa VERSION:1)."""
     try:
         return (isaaclab_path() / "VERSION").read_text().strip()
     except OSError:
