@@ -97,6 +97,9 @@ def test_setup_1x_starts_the_fork_on_a_fresh_box(box: Box) -> None:
     checkpoint = f"/workspace/isaaclab/logs/rsl_rl/cartpole/{run}/model_3.pt"
     played = box.ok("isaaclab-play", library="rsl_rl", checkpoint=checkpoint, play_seconds="4")
     assert f"Loading model checkpoint from: {checkpoint}" in _log(played, "play")
+    # stopped before its clip was written (video_length steps never reached): not a success
+    early = box.play("isaaclab-play", library="rsl_rl", checkpoint=checkpoint, play_seconds="3", video_length="100000")
+    assert not early.ok and "before playback ended" in early.error.stderr_tail
     box.ok("isaaclab-train", library="sb3", max_iterations="2", num_envs="16")
     run = box.sh("docker exec isaac-lab-base bash -c 'ls /workspace/isaaclab/logs/sb3/Isaac-Cartpole-v0'").split()[-1]
     box.ok("isaaclab-play", library="sb3", checkpoint=f"/workspace/isaaclab/logs/sb3/Isaac-Cartpole-v0/{run}/model.zip",

@@ -329,9 +329,12 @@ def resolve(reqs: list[str], python: str, platform: str, work: Path) -> tuple[di
         missing = re.search(r"No matching distribution found for (\S+)", done.stderr)
         if not missing:
             return None, " / ".join(err)[:300]
-        wheel = pip("wheel", "--no-deps", "--no-binary", ":all:", "-w", str(built), missing.group(1))
+        # this machine's Python builds it; the wheel's Requires-Python still decides in the next resolve
+        wheel = pip("wheel", "--no-deps", "--no-binary", ":all:", "--ignore-requires-python", "-w", str(built),
+                    missing.group(1))
         if wheel.returncode != 0:
-            why = [ln.strip() for ln in wheel.stdout.splitlines() + wheel.stderr.splitlines() if "rror" in ln]
+            lines = [ln.strip() for ln in wheel.stdout.splitlines() + wheel.stderr.splitlines() if ln.strip()]
+            why = [ln for ln in lines if "rror" in ln] or lines[-1:]
             return None, f"{missing.group(1)} has no wheel and its sdist does not build: {(why or ['?'])[-1]}"[:300]
     else:
         return None, " / ".join(err)[:300]
