@@ -75,3 +75,15 @@ def test_task_lists_follow_the_release(tmp_path: Path) -> None:
         assert release is not None and values["task"] in known_tasks(release), name
     assert plan(tmp_path, "isaaclab-train", {"isaaclab_version": "2", "ref": "v2.3.0",
                                       "task": "Isaac-Velocity-Flat-Digit-v0"}).runs
+
+
+def test_b200_is_refused_for_isaac_sim_4_checkouts() -> None:
+    from lambdabench.remote.playbook import check_requirements
+
+    b200 = {"name": "gpu_1x_b200_sxm6", "gpus": 1, "gpu_model": "B200", "vram_gb": 180, "rtx": False, "arch": "x86_64"}
+    train = load_playbook(PROJECT_PLAYBOOKS / "isaaclab-train.yaml")
+    for values in ({}, {"isaaclab_version": "2"}, {"isaaclab_version": "2", "ref": "v2.0.2"}):
+        problems = check_requirements(train, values, b200)
+        assert problems and "sm_100" in problems[0] and "v2.2.0" in str(problems[0].hint), values
+    assert check_requirements(train, {"isaaclab_version": "2", "ref": "v2.2.1"}, b200) == []
+    assert check_requirements(train, {}, {**b200, "gpu_model": "H100", "name": "gpu_1x_h100_sxm5"}) == []
