@@ -537,8 +537,8 @@ def check_benchmark(benchmark: Benchmark, targets: Sequence[Target], *, nodes: i
             raise UsageError(problems[0], f"Nothing was launched. {problems[0].hint}")
     from lambdabench.run.prelaunch import check_secrets, check_task
 
-    check_task(benchmark)
-    check_secrets(benchmark, ["NGC_API_KEY"] if ngc_key_present else [])
+    check_task(benchmark.playbook, benchmark.vars_for(benchmark.playbook))
+    check_secrets(benchmark.all, benchmark.vars_for, ["NGC_API_KEY"] if ngc_key_present else [])
     if nodes > 1:
         check_multinode(benchmark, [t for t in targets if t.itype is not None], nodes)
 

@@ -8,22 +8,23 @@ from __future__ import annotations
 
 import difflib
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from lambdabench.errors import UsageError
 
 if TYPE_CHECKING:
-    from lambdabench.run.plan import Benchmark
+    from lambdabench.remote.playbook import Playbook
 
 
-def check_secrets(benchmark: Benchmark, present: Iterable[str]) -> None:
-    """Refuse a benchmark whose playbooks need a secret that is not set (with the vars they will run with)."""
+def check_secrets(books: Sequence[Playbook], vars_for: Callable[[Playbook], Mapping[str, str]],
+                  present: Iterable[str]) -> None:
+    """Refuse playbooks that need a secret that is not set, with the vars each will run with."""
     from lambdabench.remote.playbook import missing_secrets
 
     have = set(present)
-    for book in benchmark.all:
-        values = book.resolve_vars(benchmark.vars_for(book))
+    for book in books:
+        values = book.resolve_vars(vars_for(book))
         missing = missing_secrets(book, book.namespace(values, {}), have)
         if not missing:
             continue
@@ -52,19 +53,18 @@ def isaaclab_release(playbook_name: str, values: dict[str, object]) -> str | Non
 
 def known_tasks(release: str) -> set[str]:
     """Every task id the release registers (a bare '2': any 2.x release's)."""
-    from lambdabench.isaaclab_tasks import TASKS
+    from lambdabench.run.isaaclab_tasks import TASKS
 
     if release in TASKS:
         return set(TASKS[release])
     return {t for rel, ids in TASKS.items() if rel.startswith(release + ".") for t in ids}
 
 
-def check_task(benchmark: Benchmark) -> None:
-    """Refuse a task id the benchmark's Isaac Lab version does not register (close matches as the hint)."""
-    book = benchmark.playbook
+def check_task(book: Playbook, variables: Mapping[str, str]) -> None:
+    """Refuse a task id the playbook's Isaac Lab version does not register (close matches as the hint)."""
     if "task" not in book.vars:
         return
-    values = book.resolve_vars(benchmark.vars_for(book))
+    values = book.resolve_vars(variables)
     release = isaaclab_release(book.name, values)
     task = str(values.get("task") or "")
     if release is None or not task or values.get("custom_task"):

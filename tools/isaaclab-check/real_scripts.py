@@ -26,12 +26,14 @@ from __future__ import annotations
 import argparse
 import ast
 import contextlib
+import io
 import json
 import os
 import re
 import shutil
 import subprocess
 import sys
+import tarfile
 import tempfile
 import zipfile
 from pathlib import Path
@@ -312,34 +314,42 @@ def platform_args() -> list[str]:
     return [w for p in PLATFORMS for w in ("--platform", p)]
 
 
+def interpreter(python: str) -> str | None:
+    """A local CPython of that version (PATH, then pyenv), to resolve with sdists allowed."""
+    pyenv = sorted(Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv"), "versions").glob(f"{python}.*/bin/python"))
+    if pyenv:
+        return str(pyenv[-1])
+    found = shutil.which(f"python{python}")
+    return found if found and "/shims/" not in found else None  # a pyenv shim may name a version it lacks
+
+
 def resolve(reqs: list[str], python: str, platform: str, work: Path) -> tuple[dict[str, str] | None, str]:
-    """name -> version pip picks for reqs (dry run, wheels only, the image's Python), or None and pip's error."""
+    """name -> version pip picks for reqs for the image's Python, or None and pip's error.
+
+    First wheels only for the image's platform (`--python-version --only-binary :all:`, metadata only);
+    where that fails and a local CPython of that version exists, again with it, sdists allowed and built
+    as pip on the box would (rl-games 1.6.1 and gym 0.23 are sdists).
+    """
     out = work / "report.json"
-    built = work / "built"
-    built.mkdir(parents=True, exist_ok=True)
-    for _ in range(6):
-        done = pip("install", "--dry-run", "--ignore-installed", "--report", str(out), "--quiet",
-                   "--only-binary", ":all:", "--python-version", python, *platform_args(),
-                   "--find-links", str(built), "--target", str(work / "target"), *reqs)
-        if done.returncode == 0:
-            break
-        err = [ln for ln in done.stderr.splitlines() if ln.startswith("ERROR")] or done.stderr.splitlines()[-1:]
-        # a release that is only an sdist (rl-games 1.6.1, gym 0.26.2): pip on the box builds it, and so do we
-        # (in pip's isolated build env, as there), then resolve again with the wheel it made
-        missing = re.search(r"No matching distribution found for (\S+)", done.stderr)
-        if not missing:
+    work.mkdir(parents=True, exist_ok=True)
+    done = pip("install", "--dry-run", "--ignore-installed", "--report", str(out), "--quiet",
+               "--only-binary", ":all:", "--python-version", python, *platform_args(),
+               "--target", str(work / "target"), *reqs)
+    note = ""
+    if done.returncode != 0:
+        local = interpreter(python)
+        if local is None:
+            err = [ln for ln in done.stderr.splitlines() if ln.startswith("ERROR")] or done.stderr.splitlines()[-1:]
             return None, " / ".join(err)[:300]
-        # this machine's Python builds it; the wheel's Requires-Python still decides in the next resolve
-        wheel = pip("wheel", "--no-deps", "--no-binary", ":all:", "--ignore-requires-python", "-w", str(built),
-                    missing.group(1))
-        if wheel.returncode != 0:
-            lines = [ln.strip() for ln in wheel.stdout.splitlines() + wheel.stderr.splitlines() if ln.strip()]
-            why = [ln for ln in lines if "rror" in ln] or lines[-1:]
-            return None, f"{missing.group(1)} has no wheel and its sdist does not build: {(why or ['?'])[-1]}"[:300]
-    else:
-        return None, " / ".join(err)[:300]
+        done = subprocess.run([local, "-m", "pip", "--isolated", "--disable-pip-version-check", "install", "--dry-run",
+                               "--ignore-installed", "--report", str(out), "--quiet", "--prefer-binary", *reqs],
+                              capture_output=True, text=True, timeout=1800)
+        note = f" (sdists allowed, resolved with {Path(local).name} {python})"
+        if done.returncode != 0:
+            err = [ln for ln in done.stderr.splitlines() if ln.startswith("ERROR")] or done.stderr.splitlines()[-1:]
+            return None, (" / ".join(err) + note)[:300]
     data = json.loads(out.read_text())
-    return {canonical(i["metadata"]["name"]): i["metadata"]["version"] for i in data["install"]}, ""
+    return {canonical(i["metadata"]["name"]): i["metadata"]["version"] for i in data["install"]}, note
 
 
 def workflow_imports(repo: Path, version: str, lib: str) -> list[tuple[str, str, str]]:
@@ -393,12 +403,26 @@ def wheel_files(name: str, version: str, python: str, platform: str, work: Path)
     done = pip("download", "--no-deps", "--only-binary", ":all:", "--python-version", python, *platform_args(),
                "-d", str(folder), f"{name}=={version}")
     if done.returncode != 0:
-        return None
+        return sdist_files(name, version, folder)
     wheel = sorted(folder.glob(f"{canonical(name).replace('-', '_')}-{version}-*.whl"), key=lambda p: p.stat().st_mtime)
     if not wheel:
         return None
     with zipfile.ZipFile(wheel[-1]) as zf:
         return {n: zf.read(n).decode("utf-8", "replace") for n in zf.namelist() if n.endswith(".py")}
+
+
+def sdist_files(name: str, version: str, folder: Path) -> dict[str, str] | None:
+    """The .py files of a release that is only an sdist (paths without the archive's top folder)."""
+    if pip("download", "--no-deps", "--no-binary", ":all:", "--no-build-isolation", "-d", str(folder),
+           f"{name}=={version}").returncode != 0:
+        pass  # pip may fail preparing metadata with this Python; the archive is downloaded first
+    archives = sorted(folder.glob(f"{canonical(name).replace('-', '_')}-{version}.tar.gz")) + sorted(
+        folder.glob(f"{name}-{version}.tar.gz"))
+    if not archives:
+        return None
+    with tarfile.open(archives[0]) as tf:
+        return {m.name.split("/", 1)[1]: (tf.extractfile(m) or io.BytesIO()).read().decode("utf-8", "replace")
+                for m in tf.getmembers() if m.isfile() and m.name.endswith(".py") and "/" in m.name}
 
 
 def git_files(git_dir: str, ref: str) -> dict[str, str]:
@@ -445,9 +469,9 @@ def check_index(report: Report, rel: str, repo: Path, python: str, mirrors: dict
             if names is None or name not in names:
                 missing.append(f"{name} from {module} ({where})")
         if missing:
-            report.fail(f"{rel} {lib}: {got} (Python {python}) lacks " + "; ".join(missing))
+            report.fail(f"{rel} {lib}: {got} (Python {python}{err}) lacks " + "; ".join(missing))
         else:
-            report.ok(f"{rel} {lib}: {got} for Python {python} has every name the workflow imports")
+            report.ok(f"{rel} {lib}: {got} for Python {python} has every name the workflow imports{err}")
     # core pins that exist only as sdists must build in pip's isolated build env (flatdict 4.0.1)
     core = repo / ("source/extensions/omni.isaac.lab/setup.py" if version == "1" else "source/isaaclab/setup.py")
     for req in setup_literals(core)["INSTALL_REQUIRES"] if core.exists() else []:

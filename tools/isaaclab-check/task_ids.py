@@ -1,6 +1,6 @@
-"""Regenerate lambdabench/isaaclab_tasks.py: every task id each Isaac Lab version registers, read from its sources.
+"""Regenerate lambdabench/run/isaaclab_tasks.py: every task id each Isaac Lab version registers, read from its sources.
 
-Usage: task_ids.py FORK_GIT_DIR UPSTREAM_GIT_DIR ISAACLAB_3_0_0_WHEEL > lambdabench/isaaclab_tasks.py
+Usage: task_ids.py FORK_GIT_DIR UPSTREAM_GIT_DIR ISAACLAB_3_0_0_WHEEL > lambdabench/run/isaaclab_tasks.py
 
 The ids are the literal `id="…"` of every `gym.register(` in the task packages (tests left out): the fork at
 b24a0fa, upstream's version commits (ooctipus/IsaacLab carries upstream history without tags), the
