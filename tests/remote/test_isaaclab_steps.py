@@ -6,14 +6,14 @@ import subprocess
 
 import pytest
 
-from lambdabench.remote.playbook import PROJECT_PLAYBOOKS, load_playbook, render
+from lambdabench.remote.playbook import load_playbook, render, shipped_dir
 
 FACTS = {"gpus": 1, "nnodes": 1, "vulkan_icd": "present", "nvidia_gl": "installed"}
 
 
 def _prefix(playbook: str, step: str, values: dict[str, str]) -> str:
     """The step's shell up to its isaaclab.sh call, with `echo PUBLIC_IP=$PUBLIC_IP` in its place."""
-    book = load_playbook(PROJECT_PLAYBOOKS / f"{playbook}.yaml")
+    book = load_playbook(shipped_dir() / f"{playbook}.yaml")
     names = book.namespace(book.resolve_vars(values), FACTS)
     body = render(str(next(s for s in book.steps if s.name == step).body), names)
     head = body.split("./isaaclab.sh")[0].split("{ timeout")[0].replace("cd /workspace/isaaclab &&", "")

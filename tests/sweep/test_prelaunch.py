@@ -8,7 +8,7 @@ import pytest
 
 from lambdabench.cloud.models import InstanceType, Region, TypeAvailability
 from lambdabench.errors import UsageError
-from lambdabench.remote.playbook import PROJECT_PLAYBOOKS, load_playbook, run_playbook
+from lambdabench.remote.playbook import load_playbook, run_playbook, shipped_dir
 from lambdabench.run.env import RunEnv, Timeouts
 from lambdabench.run.plan import SweepPlan, SweepRequest, plan_sweep
 from lambdabench.run.prelaunch import isaaclab_release, known_tasks
@@ -32,7 +32,7 @@ def test_no_ngc_key_is_refused_before_launch_with_the_way_out(tmp_path: Path) ->
 
 
 def test_run_playbook_refuses_a_missing_secret_before_any_step(tmp_path: Path) -> None:
-    setup = load_playbook(PROJECT_PLAYBOOKS / "setup.yaml")
+    setup = load_playbook(shipped_dir() / "setup.yaml")
     with pytest.raises(UsageError, match="needs secret"):
         run_playbook(None, setup, {}, {}, {}, tmp_path)  # type: ignore[arg-type]  # nothing is reached
 
@@ -70,7 +70,7 @@ def test_task_lists_follow_the_release(tmp_path: Path) -> None:
     assert known_tasks("2") >= known_tasks("2.0") | known_tasks("2.3")
     # every shipped playbook's default task is known to its default release
     for name in ("isaaclab-train", "isaaclab-play", "isaaclab-benchmark", "isaaclab3-train", "isaaclab3-play"):
-        values = load_playbook(PROJECT_PLAYBOOKS / f"{name}.yaml").resolve_vars({})
+        values = load_playbook(shipped_dir() / f"{name}.yaml").resolve_vars({})
         release = isaaclab_release(name, values)
         assert release is not None and values["task"] in known_tasks(release), name
     assert plan(tmp_path, "isaaclab-train", {"isaaclab_version": "2", "ref": "v2.3.0",
@@ -81,7 +81,7 @@ def test_b200_is_refused_for_isaac_sim_4_checkouts() -> None:
     from lambdabench.remote.playbook import check_requirements
 
     b200 = {"name": "gpu_1x_b200_sxm6", "gpus": 1, "gpu_model": "B200", "vram_gb": 180, "rtx": False, "arch": "x86_64"}
-    train = load_playbook(PROJECT_PLAYBOOKS / "isaaclab-train.yaml")
+    train = load_playbook(shipped_dir() / "isaaclab-train.yaml")
     for values in ({}, {"isaaclab_version": "2"}, {"isaaclab_version": "2", "ref": "v2.0.2"}):
         problems = check_requirements(train, values, b200)
         assert problems and "sm_100" in problems[0] and "v2.2.0" in str(problems[0].hint), values

@@ -39,13 +39,14 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
-from lambdabench.remote.playbook import (
-    PROJECT_PLAYBOOKS,
-    Playbook,
-    check_requirements,
-    load_playbook,
-    render,
-)
+from lambdabench.remote.playbook import Playbook, check_requirements, load_playbook, render
+
+try:  # the shipped playbooks: inside the package since the wheel carries them, else the repository's
+    from lambdabench.remote.playbook import shipped_dir
+
+    PROJECT_PLAYBOOKS = shipped_dir()
+except ImportError:
+    from lambdabench.remote.playbook import PROJECT_PLAYBOOKS  # type: ignore[attr-defined,no-redef]
 
 HERE = Path(__file__).resolve().parent
 # release: (source, commit, Python of the image's Isaac Sim). Upstream commits: the version bumps in
