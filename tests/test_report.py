@@ -149,7 +149,7 @@ def test_build_report_numbers(report: Report) -> None:
 def test_table(report: Report) -> None:
     text = render_table(report, runs=True)
     assert SIMULATED_NOTE in text
-    header = next(line for line in text.splitlines() if "gpu_1x_a10" in line)
+    header = next(line for line in text.splitlines() if line.startswith(" ") and "gpu_1x_a10" in line)
     assert header.index("gpu_1x_a10") < header.index("gpu_1x_h100_pcie")  # side by side
     cost_line = next(line for line in text.splitlines() if line.startswith("cost (policy)"))
     assert cost_line.split()[-2:] == ["$0.3750", "$0.4565"]

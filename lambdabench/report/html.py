@@ -25,6 +25,7 @@ from lambdabench.report.cells import (
     format_seconds,
     format_small_dollars,
 )
+from lambdabench.report.headline import headline_lines
 from lambdabench.report.model import (
     COST_NOTE,
     SIMULATED_NOTE,
@@ -638,28 +639,10 @@ def render_html(report: Report) -> str:
     if not report.groups:
         parts.append("<p>No runs recorded.</p></body></html>")
         return "\n".join(parts) + "\n"
-    header, rows = _transposed(report)
-    if report.sort_by:
-        order = f"sorted by {report.sort_by}"
-    elif report.order_given:
-        order = "in the order the types were given"
-    else:
-        order = "in the order they ran"
-    parts.append("<h2>By GPU type</h2>")
-    parts.append(
-        f'<p class="muted">One column per {"GPU type and sweep" if report.compare else "GPU type"},'
-        f" {esc(order)}. Where a type ran more than once, ± is the sample standard deviation"
-        " over its runs and min–max their range.</p>"
-    )
-    subs = [
-        i for i, row in enumerate(rows) if row[0].startswith(("  ±", "  min", "  median", "  95%"))
-    ]
-    parts.append(_html_table(header, rows, sub_rows=subs))
-    parts.append(
-        "<ul>" + "".join(f"<li>{esc(line)}</li>" for line in _summary_lines(report)) + "</ul>"
-    )
-    parts.append(f'<p class="muted">{esc(COST_NOTE)}</p>')
-    parts.append(methods.html_fragment(report))
+    answer = headline_lines(report)
+    if answer:  # the answer first, then the charts, then the tables
+        parts.append('<h2>Answer</h2><ul class="answer">'
+                     + "".join(f"<li>{esc(line)}</li>" for line in answer) + "</ul>")
     charts = report_charts(report)
     parts.append('<h2>Cost and throughput</h2><div class="charts">')
     parts.extend(
@@ -718,6 +701,28 @@ def render_html(report: Report) -> str:
                 f'<p class="muted">{len(lines) - MAX_TIMELINES} more runs recorded telemetry;'
                 " their series are in the ledger.</p>"
             )
+    header, rows = _transposed(report)
+    if report.sort_by:
+        order = f"sorted by {report.sort_by}"
+    elif report.order_given:
+        order = "in the order the types were given"
+    else:
+        order = "in the order they ran"
+    parts.append("<h2>By GPU type</h2>")
+    parts.append(
+        f'<p class="muted">One column per {"GPU type and sweep" if report.compare else "GPU type"},'
+        f" {esc(order)}. Where a type ran more than once, ± is the sample standard deviation"
+        " over its runs and min–max their range.</p>"
+    )
+    subs = [
+        i for i, row in enumerate(rows) if row[0].startswith(("  ±", "  min", "  median", "  95%"))
+    ]
+    parts.append(_html_table(header, rows, sub_rows=subs))
+    parts.append(
+        "<ul>" + "".join(f"<li>{esc(line)}</li>" for line in _summary_lines(report)) + "</ul>"
+    )
+    parts.append(f'<p class="muted">{esc(COST_NOTE)}</p>')
+    parts.append(methods.html_fragment(report))
     parts.append("<h2>Runs</h2>")
     cols = [
         c

@@ -22,6 +22,7 @@ from lambdabench.report.cells import (
     format_cell,
     heading_lines,
 )
+from lambdabench.report.headline import headline_lines
 from lambdabench.report.model import (
     COST_NOTE,
     SIMULATED_NOTE,
@@ -60,6 +61,9 @@ def render_table(report: Report, *, runs: bool = False) -> str:
     if not report.groups:
         lines.append("no runs recorded")
         return "\n".join(lines) + "\n"
+    answer = headline_lines(report)
+    if answer:
+        lines.extend([*answer, ""])
     _header, rows = _transposed(report)
     heads = heading_lines(report)
     lines.extend(_align(heads[0], rows, heads[1:]))
@@ -211,6 +215,9 @@ def render_markdown(report: Report, *, runs: bool = True) -> str:
     out += [f"Generated {iso_utc(report.generated_at)}.", ""]
     if not report.groups:
         return "\n".join([*out, "No runs recorded.", ""])
+    answer = headline_lines(report)
+    if answer:
+        out += ["## Answer", "", *[f"- {_md_cell(line)}" for line in answer], ""]
     header, rows = _transposed(report)
     out.append("| " + " | ".join(_md_cell(h) for h in header) + " |")
     out.append("|" + "---|" + "---:|" * (len(header) - 1))

@@ -244,3 +244,34 @@ def test_a_report_renders_itself(reports: dict[str, Report]) -> None:
     assert str(report).startswith("lambdabench: ") and "Report(" not in str(report)
     assert json.loads(report.render("json")) == json.loads(render(report, "json"))
     assert report.render("md") == render(report, "md")
+
+
+def test_the_answer_comes_first_then_charts_then_tables(reports: dict[str, Report]) -> None:
+    """Issue 24 item 8: cheapest and fastest with their ratios and spread, before any table or chart."""
+    from lambdabench.report.headline import headline_lines
+
+    rep = reports["train"]
+    answer = headline_lines(rep)
+    assert answer[0].startswith("Cheapest per million env-steps: ") and " the cost" in answer[0]
+    assert any(line.startswith("Fastest: ") and " slower" in line for line in answer)
+    assert any("% over 3 runs" in line for line in answer)  # three repeats a type: the spread is given
+    text = render(rep, "table").splitlines()
+    assert text.index(answer[0]) < min(i for i, line in enumerate(text) if line.startswith("runs "))
+    page = render(rep, "html")
+    assert page.index("<h2>Answer</h2>") < page.index("<h2>Cost and throughput</h2>") < page.index(
+        "<h2>By GPU type</h2>") < page.index("<h2>Runs</h2>")
+    md = render(rep, "md")
+    assert md.index("## Answer") < md.index("| ")
+
+
+def test_no_figure_from_a_type_that_never_launched(reports: dict[str, Report]) -> None:
+    import dataclasses
+
+    from lambdabench.report.headline import headline_lines
+
+    rep = reports["train"]
+    gone = dataclasses.replace(rep.groups[0], succeeded=0, billed_minutes=0, failed_launches=0)
+    answer = headline_lines(dataclasses.replace(rep, groups=(gone, *rep.groups[1:])))
+    name = gone.label or gone.instance_type
+    assert answer[-1] == f"No figures from {name} (never launched)"
+    assert not any(name in re.split(r"[\s,:]+", line) for line in answer[:-1])
