@@ -95,3 +95,18 @@ def test_the_cli_exits_non_zero_naming_a_run_left_out(tmp_path) -> None:
         assert "--max-cost" in out.stderr.splitlines()[-1]
     finally:
         sim.stop()
+
+
+def test_the_readme_states_the_headline_commands_figures(realtime: SimEnv) -> None:
+    """The README's first-sweep figures are the plan's own, and its first commands stay the set-up two."""
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    first_block = readme.split("```bash\n", 1)[1].split("```", 1)[0].splitlines()
+    assert [line.split("#")[0].strip() for line in first_block] == [
+        "bash .ci/setup && .venv/bin/lambdabench demo", "bash .ci/setup && .venv/bin/python -m pytest -q"]
+    assert readme.index("## Install it as a tool") < readme.index("## Your first real sweep")
+    with realtime.lab() as lab:
+        plan = lab.plan(SweepRequest(gpus="a100,h100", max_cost="5"))
+    assert f"{plan.max_minutes} minutes for\n`a100,h100`" in readme
+    assert f"${plan.total_worst_case_cents / 100:.2f} for both" in readme
