@@ -24,6 +24,7 @@ from lambdabench.errors import RemoteError
 from lambdabench.remote import shell
 from lambdabench.remote.ssh import (
     CommandResult,
+    KeptOutput,
     _Scrubbed,
     _short,
     _stdin_bytes,
@@ -91,7 +92,7 @@ class LocalSession:
             log_path.parent.mkdir(parents=True, exist_ok=True)
             log = open(log_path, "ab")  # noqa: SIM115 - closed below
         scrub = _Scrubbed(log, echo)
-        out: list[bytes] = []
+        out = KeptOutput()
         err = bytearray()
         try:
             proc = subprocess.Popen(self._argv(command), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
@@ -102,10 +103,10 @@ class LocalSession:
             feeder.start()
             lock = threading.Lock()
 
-            def pump(stream: IO[bytes], keep: list[bytes] | bytearray, name: str) -> None:
+            def pump(stream: IO[bytes], keep: KeptOutput | bytearray, name: str) -> None:
                 while chunk := stream.read1(65536):  # type: ignore[attr-defined]
                     with lock:
-                        if isinstance(keep, list):
+                        if isinstance(keep, KeptOutput):
                             keep.append(chunk)
                         else:
                             keep += chunk

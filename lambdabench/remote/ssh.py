@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import collections
 import contextlib
 import fcntl
 import hashlib
@@ -32,6 +33,7 @@ DEFAULT_USER = "ubuntu"
 DEFAULT_PORT = 22
 TAIL_LINES = 20
 _STDERR_KEEP = 64 * 1024
+STDOUT_KEEP = 8 * 1024 * 1024  # bytes of a command's stdout kept in memory at its start, and as many at its end
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 
@@ -164,10 +166,43 @@ class CommandResult:
         return self.exit_status == 0
 
 
-def finished(command: str, status: int, out: list[bytes], err: bytes | bytearray, started: float, where: str,
+class KeptOutput:
+    """A command's stdout as kept in memory: its first and last STDOUT_KEEP bytes (the step log has it all).
+
+    An attached step printing 1 GB held all of it (5.4 GB of RAM, issue 23 item 15); what callers read
+    from stdout (facts, a poll's chunk) is small, and at its start or its end.
+    """
+
+    def __init__(self, keep: int = 0) -> None:
+        self.keep = keep or STDOUT_KEEP
+        self.head = bytearray()
+        self.tail: collections.deque[bytes] = collections.deque()
+        self.tail_size = 0
+        self.dropped = 0
+
+    def append(self, chunk: bytes) -> None:
+        room = self.keep - len(self.head)
+        if room > 0:
+            self.head += chunk[:room]
+            chunk = chunk[room:]
+        if not chunk:
+            return
+        self.tail.append(chunk)
+        self.tail_size += len(chunk)
+        while self.tail_size - len(self.tail[0]) >= self.keep:
+            gone = self.tail.popleft()
+            self.tail_size -= len(gone)
+            self.dropped += len(gone)
+
+    def joined(self) -> bytes:
+        cut = f"\n[lambdabench: {self.dropped} bytes of output not kept in memory; the log has them]\n"
+        return bytes(self.head) + (cut.encode() if self.dropped else b"") + b"".join(self.tail)
+
+
+def finished(command: str, status: int, out: KeptOutput, err: bytes | bytearray, started: float, where: str,
              log_path: Path | None, check: bool) -> CommandResult:
     """A command's result, or (check and a non-zero status) the one-line error naming where it ran."""
-    stdout = b"".join(out).decode("utf-8", "replace")
+    stdout = out.joined().decode("utf-8", "replace")
     stderr = bytes(err).decode("utf-8", "replace")
     result = CommandResult(command, status, stdout, stderr, time.monotonic() - started)
     if check and status != 0:
@@ -310,7 +345,7 @@ class Session:
         data = _stdin_bytes(stdin)
         started = time.monotonic()
         deadline = None if timeout is None else started + timeout
-        out_chunks: list[bytes] = []
+        out_chunks = KeptOutput()
         err_buf = bytearray()
         log: IO[bytes] | None = None
         if log_path is not None:
@@ -341,7 +376,7 @@ class Session:
         command: str,
         deadline: float | None,
         timeout: float | None,
-        out_chunks: list[bytes],
+        out_chunks: KeptOutput,
         err_buf: bytearray,
         scrub: _Scrubbed,
     ) -> int:

@@ -39,6 +39,9 @@ _BATCH = 32  # small files handed to a writer at once (one queue hop per batch, 
 _IN_FLIGHT = 8  # batches queued for the writers at most (64 MiB)
 _PIPE = 1 << 20  # pipe capacity asked for on the ssh stdout pipe (fewer wake-ups per MiB)
 _MAGIC = b"#lambdabench-manifest"
+MIB = 1024 * 1024
+_PADDING_MAX = 4 * MIB  # tar pads its end to a 10 KiB record; anything near this is no tar's
+_MANIFEST_MAX = 64 * MIB  # a record is ~100 bytes a file: room for over half a million files
 # AES-GCM first: one pass with AES-NI, cheaper than chacha20-poly1305 on both ends of a big pull;
 # the rest of OpenSSH's usual list stays as a fallback for servers without it
 _CIPHERS = (
@@ -258,13 +261,18 @@ class _Source:
         self.pos += n
         return data
 
-    def rest(self) -> bytes:
-        """Everything up to EOF."""
+    def rest(self, limit: int) -> bytes:
+        """Everything up to EOF, at most limit bytes: a stream that never ends must not fill the memory."""
         parts = [bytes(self.mv[self.pos : self.end])]
+        kept = len(parts[0])
         self.pos = self.end
         while self.fill():
             parts.append(bytes(self.mv[self.pos : self.end]))
+            kept += self.end - self.pos
             self.pos = self.end
+            if kept > limit:
+                raise RemoteError(f"the pull's manifest passed {limit // MIB} MiB: the stream does not end "
+                                  "as a pull's does", "check the instance; nothing past the archive was kept")
         return b"".join(parts)
 
 
@@ -481,15 +489,22 @@ def _rel(name: bytes) -> str:
 
 
 def _read_manifest(src: _Source) -> _Manifest:
-    """The trailer: NUL padding, '#lambdabench-manifest tar=N hash=N', records, '#end'."""
+    """The trailer: NUL padding, '#lambdabench-manifest tar=N hash=N', records, '#end'.
+
+    Both are bounded (issue 23 item 15): endless NULs or an endless manifest is a garbled stream, not RAM.
+    """
+    padding = 0
     while True:
         if src.pos == src.end and not src.fill():
             raise _Truncated
         head = bytes(src.mv[src.pos : src.end]).lstrip(b"\0")
+        padding += src.end - src.pos - len(head)
         src.pos = src.end - len(head)
         if head:
             break
-    records = src.rest().split(b"\0")
+        if padding > _PADDING_MAX:
+            raise RemoteError("the tar stream is garbled (NUL bytes past the archive's end, without end)")
+    records = src.rest(_MANIFEST_MAX).split(b"\0")
     if not records or not records[0].startswith(_MAGIC + b" "):
         raise RemoteError("the tar stream is garbled (no manifest after the archive)")
     if b"#end" not in records:
