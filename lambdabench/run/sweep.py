@@ -684,7 +684,9 @@ class SweepRunner:
         import json
 
         if group.ruleset_id and self.cloud is not None:
-            open_ruleset(self.cloud, group.ruleset_id, cluster.addrs, cluster.port, rc.notify)
+            # rules name each node's PUBLIC address: the spec's FirewallRule.source_network is "a public
+            # IPv4 address" (whether rules filter the private network at all is undocumented, FIELD-NOTES)
+            open_ruleset(self.cloud, group.ruleset_id, [n.address for n in rc.nodes], cluster.port, rc.notify)
         (rc.run_dir / "cluster.json").write_text(json.dumps(
             {"nodes": [{"rank": n.rank, "name": n.name, "id": n.instance_id, "addr": n.peer_addr,
                         "network": n.network} for n in rc.nodes],

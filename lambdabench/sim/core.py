@@ -1568,6 +1568,10 @@ def _object(body: bytes) -> dict[str, Any]:
     return data
 
 
+_NON_PUBLIC = tuple(ipaddress.IPv4Network(n) for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16",
+                                                      "100.64.0.0/10"))
+
+
 def _in(window: tuple[float, float] | None, now: float) -> bool:
     return window is not None and window[0] <= now < window[1]
 
@@ -1611,6 +1615,13 @@ def _validate_rules(rules: Any) -> list[dict[str, Any]]:
             net = None
         if net is None:
             raise _invalid(f"source_network {source!r} is not an IPv4 CIDR block.")
+        if any(net.overlaps(private) for private in _NON_PUBLIC):
+            # the spec's FirewallRule.source_network: "a public IPv4 address optionally followed by a
+            # slash and an integer mask". Whether the service refuses private ranges is unconfirmed on
+            # the live service; modelled as refused, so a client that names private IPs is seen. (The
+            # simulator's own instance addresses, 127.0.0.x, stand for public ones.)
+            raise _invalid(f"source_network {source!r} is not a public IPv4 range.",
+                           "Name the public IPv4 address of the source, or 0.0.0.0/0.")
         clean: dict[str, Any] = {
             "protocol": protocol,
             "source_network": str(net),

@@ -72,6 +72,10 @@ def test_short_region_is_rolled_back_and_the_group_launches_in_one_region(short_
     patched = [r for r in short_sim.core.requests() if r["method"] == "PATCH" and "firewall-rulesets/" in r["path"]]
     deleted = [r for r in short_sim.core.requests() if r["method"] == "DELETE" and "firewall-rulesets/" in r["path"]]
     assert len(created) == 2 and len(patched) == 1 and len(deleted) >= 2
+    # the rules name the nodes' public addresses, which the service accepts (spec: FirewallRule.source_network)
+    assert patched[0]["status"] == 200, patched[0]
+    sources = {r["source_network"] for r in (patched[0].get("body") or {}).get("rules", [])}
+    assert sources == {f"{n.address}/32" for n in rc.nodes}
     assert lab.cloud.list_firewall_rulesets() == []
     # cost: both nodes' rows count; metrics name the node count
     run = lab.ledger.runs(result.sweep_id)[0]

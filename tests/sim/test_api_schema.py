@@ -103,7 +103,7 @@ def test_every_success_response_matches_the_spec(checked: Any) -> None:
         {
             "protocol": "tcp",
             "port_range": [8080, 8081],
-            "source_network": "10.0.0.0/8",
+            "source_network": "203.0.113.0/24",
             "description": "dashboards",
         }
     ]

@@ -363,3 +363,20 @@ def test_a_later_pass_that_proves_gone_clears_the_may_still_bill_banner(sim: Any
     runner._report_leftovers()
     assert not [e for e in events if "NOT PROVEN" in e.message]
     lab.close()
+
+
+# ---- 10b. multi-node firewall rules name public addresses ------------------------------------------
+
+
+def test_the_simulator_refuses_private_source_networks_as_the_spec_reads(sim: Any) -> None:
+    from lambdabench.cloud.errors import InvalidParametersError
+    from lambdabench.cloud.models import FirewallRule
+
+    simenv = sim()
+    lab = lab_of(simenv)
+    region = lab.cloud.list_regions()[0].name
+    with pytest.raises(InvalidParametersError, match="public"):
+        lab.cloud.create_firewall_ruleset("rdzv", region, [FirewallRule("tcp", "10.19.0.2/32", "peer", (29400, 29401))])
+    rs = lab.cloud.create_firewall_ruleset("rdzv", region, [FirewallRule("tcp", "203.0.113.5/32", "peer", (29400, 29401))])
+    assert rs.id
+    lab.close()
