@@ -212,6 +212,8 @@ def sim_serve(port: int, scenario: Path | None, time_scale: float, out_env: Path
 @click.option("--max-run-minutes", type=float, help="Per-run maximum, every billed minute: boot, set-up, benchmark, pull.")
 @click.option("--region", help="Only this region (default: any with capacity, with failover).")
 @click.option("--keep-on-failure", is_flag=True, help="Leave failed runs' instances up for debugging.")
+@click.option("--failsafe", is_flag=True, help="Each instance terminates itself once its run's cap passed, even if "
+              "this machine dies; your API key is copied to it (0600, removed at teardown; README).")
 @click.option("--dry-run", is_flag=True, help="Print the plan and its worst-case cost; launch nothing.")
 @click.option("-y", "--yes", is_flag=True, help="Agree to spend without being asked (the worst case is still shown).")
 @click.option("--name", help="A name for the sweep in the ledger and report.")
@@ -226,14 +228,15 @@ def sweep(click_ctx: click.Context, gpus: str, hosts: tuple[str, ...], local: bo
           sets: tuple[str, ...], repeat: int, seeds: int, nodes: int, max_cost: str | None, max_parallel: int,
           max_run_minutes: float | None, region: str | None, keep_on_failure: bool, dry_run: bool,
           name: str | None, fmt: str, export_uri: str | None, reuse: bool, cache: str | None, yes: bool,
-          notify: str | None, bell: bool) -> None:
+          notify: str | None, bell: bool, failsafe: bool) -> None:
     """Benchmark several GPU types side by side; every instance is torn down, whatever happens."""
     from lambdabench.errors import LambdabenchError
     from lambdabench.run.plan import SweepRequest, parse_sets
 
     lab = _lab(click_ctx)
     req = SweepRequest(gpus, playbook, parse_sets(sets), repeat, max_cost, max_parallel, keep_on_failure, region,
-                       max_run_minutes, name, nodes, list(hosts), local, reuse=reuse, seeds=seeds, cache=cache)
+                       max_run_minutes, name, nodes, list(hosts), local, reuse=reuse, seeds=seeds, cache=cache,
+                       failsafe=failsafe)
     plan = lab.plan(req)
     if export_uri:
         from lambdabench.export import parse_s3_uri

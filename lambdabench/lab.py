@@ -520,6 +520,7 @@ class Lab:
             plan, cloud=self.cloud if any(r.target.launched for r in plan.runs) else None, ledger=self.ledger,
             env=self.env, phase=phase or self._phase(), connect=self.connect, key_name=self.ssh_key_name,
             events=events or self.events, name=name, secrets=self._secrets(),
+            failsafe=(self.settings.api_url, self.settings.require_api_key()) if plan.failsafe else None,
             install_signal_handlers=install_signal_handlers,
         )
 

@@ -106,6 +106,7 @@ class SweepRequest:
     reuse: bool = False  # a type's repeats back to back on one instance: set-up paid once
     seeds: int = 1  # benchmark passes per run on the same instance, seed, seed + 1, … (the playbook's `seed`)
     cache: str | None = None  # a filesystem's name: set-up keeps there what a warm start needs
+    failsafe: bool = False  # each instance terminates itself once its run's cap passed (the key goes there)
 
 
 @dataclass
@@ -245,6 +246,7 @@ class SweepPlan:
     type_order: list[str] = field(default_factory=list)  # as the user gave them
     availability: list[TypeAvailability] = field(default_factory=list)  # the snapshot planned from
     reuse: bool = False  # a launched type's repeats run back to back on its first run's instance
+    failsafe: bool = False  # opt-in: each instance ends itself past its run's cap (lambdabench.run.failsafe)
     cache: CachePlan | None = None  # --cache: the filesystem and its region
     teardown_seconds: float = TEARDOWN_CLOUD_SECONDS  # real seconds (scaled): a slow terminate's worst
     kept_seconds: float = KEPT_CLOUD_SECONDS  # real seconds (scaled): a kept instance, counted until `down`
@@ -405,6 +407,7 @@ class SweepPlan:
             "max_parallel": self.max_parallel,
             "hosts": [r.target.host.spec for r in self.runs if r.target.host is not None],
             "reuse": self.reuse,
+            "failsafe": self.failsafe,
             "seeds": self.seeds,
             "cache": self.cache.to_json() if self.cache else None,
         }
@@ -425,6 +428,8 @@ def plan_sweep(req: SweepRequest, *, availability: Sequence[TypeAvailability], r
         raise UsageError(f"--nodes {req.nodes} is out of range", "Use 1 to 16.")
     if req.max_parallel < 0:
         raise UsageError(f"--max-parallel {req.max_parallel} is negative", "Use 0 (all at once) or more.")
+    if req.failsafe and req.reuse:
+        raise UsageError("--failsafe times one run's cap; it does not take --reuse yet", "Drop --reuse, or --failsafe.")
     if req.reuse and req.nodes > 1:
         raise UsageError("--reuse runs on one instance per type; it does not take --nodes yet",
                          "Drop --reuse, or --nodes.")
@@ -483,6 +488,7 @@ def plan_sweep(req: SweepRequest, *, availability: Sequence[TypeAvailability], r
         type_order=[t.name for t in targets],
         availability=list(availability),
         reuse=req.reuse,
+        failsafe=req.failsafe,
         seeds=req.seeds,
         cache=cache,
         cap_reason=cap_reason,
@@ -584,6 +590,7 @@ def plan_from_json(doc: dict[str, Any], runs: list[PlannedRun], *, max_cost_cent
         type_order=list(doc.get("type_order") or []),
         availability=list(availability),
         reuse=bool(doc.get("reuse")),
+        failsafe=bool(doc.get("failsafe")),
         seeds=int(doc.get("seeds") or 1),
         cache=_cache_from_json(doc.get("cache")),
     )

@@ -170,6 +170,7 @@ class SweepRunner:
         resume_sweep: int | None = None,
         install_signal_handlers: bool = True,
         log_path: Path | None = None,
+        failsafe: tuple[str, Secret] | None = None,
     ) -> None:
         self.plan = plan
         self.cloud = cloud
@@ -182,6 +183,8 @@ class SweepRunner:
         self._events = events
         self.name = name
         self.secrets = dict(secrets or {})
+        self.failsafe = failsafe  # (API URL, key): never among `secrets`, which playbooks see
+        self._failsafes: dict[str, RunContext] = {}  # by run label: runs whose instances carry a failsafe
         self._resume = resume_sweep
         self.install_signal_handlers = install_signal_handlers
         self._log_path = log_path
@@ -511,6 +514,8 @@ class SweepRunner:
                 host_nodes = nodes
             stage = "remote"
             rc = self._context(run, group, nodes, deadline)
+            if group is not None and self.failsafe is not None:
+                self._arm_failsafe(run, rc)
             if group is not None:
                 self._cache_for(rc, group, instances)
             self.emit("stage", "active at " + ", ".join(n.address for n in nodes), run.label)
@@ -721,7 +726,45 @@ class SweepRunner:
         if errors:
             raise errors[0]
 
+    def _arm_failsafe(self, run: PlannedRun, rc: RunContext) -> None:
+        """Each instance of the run terminates itself past the run's cap (plus a grace), should we be gone."""
+        from lambdabench.run import failsafe
+
+        assert self.failsafe is not None
+        url, key = self.failsafe
+        after = max(0.0, rc.deadline - time.monotonic()) + self.env.real_seconds(failsafe.GRACE_S)
+        for node in rc.nodes:
+            if node.instance_id is None:
+                continue
+            session = rc.connect(node, timeout=self.timeouts.ssh_ready)
+            try:
+                failsafe.arm(session, api_url=url, api_key=key, instance_id=node.instance_id, after_s=after)
+            finally:
+                session.close()
+        self._failsafes[run.label] = rc
+        self.emit("say", f"failsafe armed: the instance terminates itself in {after:.0f}s unless torn down first",
+                  run.label)
+
+    def _disarm_failsafe(self, run: PlannedRun) -> None:
+        """Teardown removes the key from the instance (best effort: the terminate wipes its disk anyway)."""
+        from lambdabench.run import failsafe
+
+        rc = self._failsafes.pop(run.label, None)
+        if rc is None or self.force.is_set():
+            return  # a second Ctrl-C: terminate now, no SSH round first
+        for node in rc.nodes:
+            try:
+                session = rc.connect(node, timeout=min(30.0, self.timeouts.ssh_ready))
+                try:
+                    failsafe.disarm(session)
+                finally:
+                    session.close()
+            except LambdabenchError as exc:
+                self.emit("say", f"failsafe: key not removed from {node.name} ({exc.one_line()}); the terminate "
+                                 "wipes the disk", run.label)
+
     def _end_group(self, run: PlannedRun, group: LaunchedGroup, *, keep: bool) -> None:
+        self._disarm_failsafe(run)
         if keep:
             for n in group.nodes:
                 self._guard("a kept instance", self.ledger.set_kept, n.name)

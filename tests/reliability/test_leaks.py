@@ -609,3 +609,38 @@ def test_launch_wait_hit_by_a_signal_while_booting_terminates_it(tmp_path: Path,
         with Ledger(home) as ledger:
             assert not [r for r in ledger.instances() if r.kept]
     record(f"leak:launch-wait-{signal.Signals(sig).name}")
+
+
+def test_the_failsafe_ends_the_instance_after_the_client_is_killed(tmp_path: Path) -> None:
+    """Issue 23 item 10d: kill -9 mid-run; with --failsafe the instance terminates itself once the cap passed."""
+    with simulator(None, scale=300.0) as sim:
+        home = tmp_path / "home"
+        # a 30-cloud-minute cap is 6 s here; the failsafe fires 120 cloud s (0.4 s) past it
+        proc = popen_sweep(sim, home, "--gpus", "a10", "--playbook", "gpu-probe", "--failsafe",
+                           "--max-run-minutes", "30")
+        wait_for(proc, "failsafe armed")
+        proc.kill()  # no handler, no teardown: only the instance itself can end it now
+        proc.wait()
+        deadline = time.monotonic() + 30
+        while live(sim) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert live(sim) == [], "the instance did not end itself"
+        terminates = [r for r in sim.core.requests() if r["path"].endswith("/instance-operations/terminate")]
+        assert len(terminates) == 1 and terminates[0]["status"] == 200, terminates  # the instance's own call
+        # nothing leaked the key into the simulator's request log
+        assert sim.env["LAMBDA_API_KEY"] not in json.dumps(sim.core.requests())
+    record("leak:failsafe-kill-9")
+
+
+@pytest.mark.slow
+def test_a_failsafe_run_that_ends_normally_disarms_it(tmp_path: Path) -> None:
+    with simulator(None, scale=300.0) as sim:
+        home = tmp_path / "home"
+        out = cli(["sweep", "--gpus", "a10", "--playbook", "gpu-probe", "--failsafe", "--max-run-minutes", "30"],
+                  sim.client_env(home))
+        assert out.returncode == 0 and "failsafe armed" in out.stderr, out.stderr
+        assert sim.env["LAMBDA_API_KEY"] not in out.stderr + out.stdout
+        time.sleep(7)  # past the cap and the grace: a timer left running would send a second terminate
+        terminates = [r for r in sim.core.requests() if r["path"].endswith("/instance-operations/terminate")]
+        assert len(terminates) == 1, terminates
+        every_created_instance_is_ended(sim, home)
