@@ -325,7 +325,7 @@ class Lab:
         from lambdabench.run.interrupts import TeardownSignals
         from lambdabench.run.nodes import terminate_and_verify
 
-        with TeardownSignals(self.notify, already=signals) as sig:
+        with TeardownSignals(self.notify, already=signals, cloud=self.cloud) as sig:
             outcome = terminate_and_verify(self.cloud, self.ledger, targets, timeouts=self.env.timeouts,
                                            notify=self.notify, give_up=sig.give_up)
         if outcome.failed:
@@ -442,7 +442,7 @@ class Lab:
                     ledger.set_kept(name, False)
             except LambdabenchError:
                 pass
-        with TeardownSignals(self.notify) as sig:
+        with TeardownSignals(self.notify, cloud=self.cloud) as sig:
             outcome = terminate_and_verify(self.cloud, ledger, list(chosen.values()), timeouts=self.env.timeouts,
                                            notify=self.notify, give_up=sig.give_up)
         return DownResult(outcome.gone, outcome.failed, outcome.never_listed, describe(ledger, outcome.failed),
@@ -549,7 +549,7 @@ class Lab:
         from lambdabench.run.interrupts import TeardownSignals
         from lambdabench.run.recovery import gc
 
-        with TeardownSignals(self.notify) as sig:
+        with TeardownSignals(self.notify, cloud=self.cloud) as sig:
             return gc(self.cloud, self.ledger, self.env, dry_run=dry_run, notify=self.notify, give_up=sig.give_up)
 
     def resume(self, sweep_id: int, *, force: bool = False, events: Events | None = None,

@@ -92,6 +92,7 @@ class LambdaCloud:
         self.requests_sent = 0
         self.on_request: Callable[[str, str, int], None] | None = None
         self.on_wait: Callable[[str], None] | None = None  # where a long wait is said (never a silent hold)
+        self.abort: Callable[[], bool] | None = None  # asked during a long wait: true stops it (Cancelled)
 
     def close(self) -> None:
         self._http.close()
@@ -106,7 +107,7 @@ class LambdaCloud:
 
     def _send(self, method: str, path: str, body: dict[str, Any] | None = None, *, launch: bool = False) -> Any:
         """One paced request; returns `data` or raises a typed CloudError."""
-        self.pacer.acquire(launch=launch, notify=self.on_wait)
+        self.pacer.acquire(launch=launch, notify=self.on_wait, abort=self.abort)
         headers = {"Authorization": f"Bearer {self._key.reveal()}"}
         content = json.dumps(body).encode() if body is not None else None
         if content is not None:

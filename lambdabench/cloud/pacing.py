@@ -37,8 +37,13 @@ class Pacer:
         self.launches = 0
         self.waited = 0.0
 
-    def acquire(self, launch: bool = False, notify: Callable[[str], None] | None = None) -> float:
-        """Block until this caller may send; returns the seconds waited (a long wait counts down aloud)."""
+    def acquire(self, launch: bool = False, notify: Callable[[str], None] | None = None,
+                abort: Callable[[], bool] | None = None) -> float:
+        """Block until this caller may send; returns the seconds waited (a long wait counts down aloud).
+
+        `abort` is asked between the countdown's slices: true stops the wait (Cancelled), so a repeated
+        Ctrl-C in a teardown never sits out a long lock-out.
+        """
         with self._lock:
             now = self._clock()
             slot = max(now, self._next_request)
@@ -54,6 +59,10 @@ class Pacer:
                 # never a silent hold: say how long, and again every slice, until it is over
                 left = wait
                 while left > 0:
+                    if abort is not None and abort():
+                        from lambdabench.errors import Cancelled
+
+                        raise Cancelled("stopped while waiting for the Lambda API")
                     notify(f"waiting for the Lambda API: next request in {left:.0f}s")
                     step = min(left, LOUD_WAIT_S)
                     self._sleep(step)

@@ -12,7 +12,10 @@ import signal
 import threading
 from collections.abc import Callable
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from lambdabench.cloud.client import LambdaCloud
 
 SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
@@ -20,21 +23,26 @@ SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 class TeardownSignals:
     """A context: while inside, SIGINT/SIGTERM/SIGHUP are counted; `give_up()` once there were two."""
 
-    def __init__(self, notify: Callable[[str], None], *, already: int = 0) -> None:
+    def __init__(self, notify: Callable[[str], None], *, already: int = 0, cloud: LambdaCloud | None = None) -> None:
         self.notify = notify
         self.count = already
+        self.cloud = cloud  # its long waits (a capped Retry-After) stop once we give up
         self._previous: dict[int, Any] = {}
 
     def __enter__(self) -> TeardownSignals:
         if threading.current_thread() is threading.main_thread():
             for sig in SIGNALS:
                 self._previous[sig] = signal.signal(sig, self._on_signal)
+        if self.cloud is not None:
+            self.cloud.abort = self.give_up
         return self
 
     def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
         for sig, handler in self._previous.items():
             signal.signal(sig, handler)
         self._previous.clear()
+        if self.cloud is not None:
+            self.cloud.abort = None
 
     def _on_signal(self, signum: int, frame: Any) -> None:
         self.count += 1

@@ -501,6 +501,10 @@ def terminate_and_verify(
             break
         try:
             listed: list[Instance] | None = cloud.list_instances()
+        except Cancelled:
+            out.interrupted = True  # a long wait for the API cut short by repeated Ctrl-C
+            _abandon(pending, out, book, "stopped by repeated Ctrl-C")
+            break
         except (AuthError, AccountError) as exc:
             # the key was revoked or is wrong: every further call fails the same way; say what may bill
             out.auth_error = exc.one_line()
@@ -542,8 +546,13 @@ def terminate_and_verify(
             if shown is not None and not shown.is_gone:
                 p.seen_at, p.status = now, shown.status
                 p.waiting = None if shown.is_ending else shown.terminate_refused
-        _send_terminates(cloud, ledger, [p for p in pending.values() if p.id and not p.accepted and not p.waiting],
-                         out, book, notify, wall, round_no, now)
+        try:
+            _send_terminates(cloud, ledger, [p for p in pending.values() if p.id and not p.accepted and not p.waiting],
+                             out, book, notify, wall, round_no, now)
+        except Cancelled:
+            out.interrupted = True
+            _abandon(pending, out, book, "stopped by repeated Ctrl-C")
+            break
         for p in list(pending.values()):
             if p.id is None:
                 if now >= p.reconcile_until and listed is not None:

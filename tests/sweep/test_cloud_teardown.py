@@ -214,6 +214,13 @@ def test_a_long_wait_counts_down_aloud() -> None:
     said: list[str] = []
     pacer.acquire(notify=said.append)
     assert sum(slept) == pytest.approx(45) and len(said) == 5 and "45s" in said[0]
+    # a repeated Ctrl-C in a teardown (`abort`) stops a long wait between its slices
+    from lambdabench.errors import Cancelled
+
+    pacer.hold(60)
+    with pytest.raises(Cancelled):
+        pacer.acquire(notify=said.append, abort=lambda: len(slept) >= 7)
+    assert len(slept) == 7
 
 
 # ---- 5. a revoked key mid-run --------------------------------------------------------------------
