@@ -39,7 +39,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, TypeVar
 
-from lambdabench.errors import LedgerError, UsageError
+from lambdabench.errors import LedgerError
 from lambdabench.secrets import redact
 
 DB_FILENAME = "ledger.sqlite3"
@@ -754,9 +754,7 @@ class Ledger:
     def finish_sweep(self, sweep_id: int, status: str = "finished") -> None:
         """Close a sweep as finished or aborted."""
         if status not in SWEEP_STATUSES:
-            raise UsageError(
-                f"unknown sweep status {status!r}", f"use one of {', '.join(SWEEP_STATUSES)}"
-            )
+            raise ValueError(f"unknown sweep status {status!r}: use one of {', '.join(SWEEP_STATUSES)}")
         with self._write() as conn:
             finished = None if status == "running" else self._clock()
             cur = conn.execute(
@@ -823,9 +821,7 @@ class Ledger:
     def set_run_status(self, run_id: int, status: str, ts: float | None = None) -> None:
         """Move a run to a status; running sets started (once), a finished status sets ended."""
         if status not in RUN_STATUSES:
-            raise UsageError(
-                f"unknown run status {status!r}", f"use one of {', '.join(RUN_STATUSES)}"
-            )
+            raise ValueError(f"unknown run status {status!r}: use one of {', '.join(RUN_STATUSES)}")
         now = self._now(ts)
         args: tuple[Any, ...]
         if status == "running":
@@ -895,12 +891,9 @@ class Ledger:
         cost columns and timestamps, and nothing ever terminates them.
         """
         if kind not in INSTANCE_KINDS:
-            raise UsageError(f"unknown instance kind {kind!r}", f"use one of {', '.join(INSTANCE_KINDS)}")
+            raise ValueError(f"unknown instance kind {kind!r}: use one of {', '.join(INSTANCE_KINDS)}")
         if not isinstance(price_cents_per_hour, int) or price_cents_per_hour < 0:
-            raise UsageError(
-                f"price_cents_per_hour must be a non-negative int, got {price_cents_per_hour!r}",
-                "pass Lambda's price_cents_per_hour as given by the API",
-            )
+            raise ValueError(f"price_cents_per_hour must be a non-negative int, got {price_cents_per_hour!r}")
         owner = self.owner
         with self._write() as conn:
             run = conn.execute("SELECT simulated FROM runs WHERE id = ?", (run_id,)).fetchone()
@@ -973,9 +966,7 @@ class Ledger:
         Marking "gone" also clears needs_attention and sets status terminated if it was not final.
         """
         if event not in INSTANCE_EVENTS:
-            raise UsageError(
-                f"unknown instance event {event!r}", f"use one of {', '.join(INSTANCE_EVENTS)}"
-            )
+            raise ValueError(f"unknown instance event {event!r}: use one of {', '.join(INSTANCE_EVENTS)}")
         now = self._now(ts)
         with self._write() as conn:
             exists = conn.execute("SELECT 1 FROM instances WHERE name = ?", (name,)).fetchone()
@@ -1031,8 +1022,7 @@ class Ledger:
     def set_price(self, name: str, price_cents_per_hour: int) -> None:
         """The price the launched instance itself carries (it may differ from the catalog's at reserve time)."""
         if not isinstance(price_cents_per_hour, int) or price_cents_per_hour < 0:
-            raise UsageError(f"price_cents_per_hour must be a non-negative int, got {price_cents_per_hour!r}",
-                             "pass Lambda's price_cents_per_hour as given by the API")
+            raise ValueError(f"price_cents_per_hour must be a non-negative int, got {price_cents_per_hour!r}")
         with self._write() as conn:
             cur = conn.execute("UPDATE instances SET price_cents_per_hour = ? WHERE name = ?",
                                (price_cents_per_hour, name))
@@ -1047,7 +1037,7 @@ class Ledger:
     def unmark(self, name: str, event: str) -> None:
         """Clear a lifecycle timestamp that turned out not to have happened (a refused terminate)."""
         if event not in INSTANCE_EVENTS or event in ("launch_requested", "gone"):
-            raise UsageError(f"cannot unmark {event!r}")
+            raise ValueError(f"cannot unmark {event!r}")
         with self._write() as conn:
             cur = conn.execute(f"UPDATE instances SET {event} = NULL WHERE name = ?", (name,))
             self._require(cur.rowcount, "instance", name)

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from lambdabench import secrets
-from lambdabench.errors import LedgerError, UsageError
+from lambdabench.errors import LedgerError
 from lambdabench.ledger import (
     INSTANCE_EVENTS,
     LATEST_VERSION,
@@ -148,11 +148,11 @@ def test_reserve_rejects_duplicate_name_and_bad_price(ledger: Ledger) -> None:
     ledger.reserve_instance(run, "lambdabench-dup", "gpu_1x_a10", None, 75)
     with pytest.raises(LedgerError, match="already in the ledger"):
         ledger.reserve_instance(run, "lambdabench-dup", "gpu_1x_a10", None, 75)
-    with pytest.raises(UsageError):
+    with pytest.raises(ValueError):  # a programmer's mistake, not the user's
         ledger.reserve_instance(run, "lambdabench-x", "gpu_1x_a10", None, 0.75)  # type: ignore[arg-type]
     with pytest.raises(LedgerError, match="no run"):
         ledger.reserve_instance(999, "lambdabench-y", "gpu_1x_a10", None, 75)
-    with pytest.raises(UsageError):
+    with pytest.raises(ValueError):
         ledger.mark("lambdabench-dup", "exploded")
     with pytest.raises(LedgerError):
         ledger.mark("lambdabench-nope", "gone")

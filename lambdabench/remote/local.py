@@ -20,16 +20,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from lambdabench.errors import RemoteError
+from lambdabench.errors import RemoteError, RemoteTimeout
 from lambdabench.remote import shell
-from lambdabench.remote.ssh import (
+from lambdabench.remote.transport import (
     CommandResult,
     KeptOutput,
-    _Scrubbed,
-    _short,
-    _stdin_bytes,
+    Scrubbed,
     finished,
+    short,
     stderr_tail,
+    stdin_bytes,
 )
 from lambdabench.secrets import Secret, redact
 
@@ -91,14 +91,14 @@ class LocalSession:
         if log_path is not None:
             log_path.parent.mkdir(parents=True, exist_ok=True)
             log = open(log_path, "ab")  # noqa: SIM115 - closed below
-        scrub = _Scrubbed(log, echo)
+        scrub = Scrubbed(log, echo)
         out = KeptOutput()
         err = bytearray()
         try:
             proc = subprocess.Popen(self._argv(command), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                     stderr=subprocess.PIPE, env=self._env, start_new_session=True)
             assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None
-            data = _stdin_bytes(stdin)
+            data = stdin_bytes(stdin)
             feeder = threading.Thread(target=_feed, args=(proc.stdin, data), daemon=True)
             feeder.start()
             lock = threading.Lock()
@@ -121,8 +121,8 @@ class LocalSession:
                 status = proc.wait(timeout=timeout)
             except subprocess.TimeoutExpired:
                 _kill_group(proc)
-                raise RemoteError(
-                    f"`{_short(command)}` timed out after {timeout:g}s on this machine",
+                raise RemoteTimeout(
+                    f"`{short(command)}` timed out after {timeout:g}s on this machine",
                     "raise the step's timeout, or run it detached", command=redact(command),
                     stderr_tail=stderr_tail(err.decode("utf-8", "replace")),
                 ) from None

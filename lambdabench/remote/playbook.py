@@ -12,11 +12,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from lambdabench.errors import PlaybookError, RemoteError, UsageError
+from lambdabench.errors import PlaybookError, RemoteError, RemoteTimeout, StepFailed, UsageError
 from lambdabench.remote import shell
-from lambdabench.remote.ssh import ConnectionLost
 from lambdabench.remote.transfer import PulledFile
-from lambdabench.remote.transport import Transport
+from lambdabench.remote.transport import ConnectionLost, Transport
 from lambdabench.secrets import Secret, StreamRedactor, redact
 
 STEP_KINDS = ("run", "sudo", "script", "put", "get")
@@ -1023,7 +1022,7 @@ class _Runner:
                 status = self.run_detached(step, index, command, log_path, result, cleanup)
                 result.exit_status = status
                 if step.container and step.timeout and status in (124, 137):
-                    raise RemoteError(
+                    raise RemoteTimeout(
                         f"detached step {step.name!r} hit its {step.timeout:g}s time limit inside "
                         f"container {step.container}; stopped it",
                         "raise the step's timeout",
@@ -1052,10 +1051,10 @@ class _Runner:
             except ConnectionLost:
                 raise
             except RemoteError as exc:
-                if exc.exit_status is None and step.container and self.session.connected:
+                if isinstance(exc, RemoteTimeout) and step.container and self.session.connected:
                     self.stop_in_container(step, index)  # our deadline passed: the client is gone, its process must go too
                 if step.container and step.timeout and exc.exit_status in (124, 137):
-                    raise RemoteError(
+                    raise RemoteTimeout(
                         f"step {step.name!r} hit its {step.timeout:g}s time limit inside container "
                         f"{step.container}; stopped it",
                         "raise the step's timeout",
@@ -1166,7 +1165,7 @@ class _Runner:
             if limit is not None and time.monotonic() - started > limit:
                 self.session.run(f"kill -TERM -- -$(cat {qjob}/pid) 2>/dev/null; true", timeout=60)
                 self.stop_in_container(step, index)  # killing the docker exec client is not enough
-                raise RemoteError(
+                raise RemoteTimeout(
                     f"detached step {step.name!r} timed out after {step.timeout:g}s; stopped it",
                     "raise the step's timeout",
                 )
@@ -1282,12 +1281,10 @@ def run_playbook(
                 res.error = exc.one_line()
                 if res.exit_status is None:
                     res.exit_status = exc.exit_status if exc.exit_status is not None else -1
-                failure = RemoteError(
+                failure = StepFailed(
                     f"{playbook.name}: step {step.name!r} failed: {exc.message}",
                     exc.hint or f"see {log_path}",
-                    command=exc.command,
-                    exit_status=exc.exit_status,
-                    stderr_tail=exc.stderr_tail,
+                    cause=exc,
                 )
                 if attempt < step.retries:
                     sleep(min(30.0, 2.0**attempt))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import collections
 import contextlib
 import fcntl
 import hashlib
@@ -13,7 +12,6 @@ import select
 import shutil
 import socket
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -21,9 +19,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
-from lambdabench.errors import RemoteError, UsageError
+from lambdabench.errors import RemoteError, RemoteTimeout, UsageError
 from lambdabench.remote import shell
-from lambdabench.secrets import Secret, StreamRedactor, redact
+from lambdabench.remote.transport import (
+    CommandResult,
+    ConnectionLost,
+    KeptOutput,
+    Scrubbed,
+    finished,
+    short,
+    stderr_tail,
+    stdin_bytes,
+)
+from lambdabench.secrets import Secret, redact
 
 if TYPE_CHECKING:
     import fabric
@@ -31,9 +39,7 @@ if TYPE_CHECKING:
 
 DEFAULT_USER = "ubuntu"
 DEFAULT_PORT = 22
-TAIL_LINES = 20
 _STDERR_KEEP = 64 * 1024
-STDOUT_KEEP = 8 * 1024 * 1024  # bytes of a command's stdout kept in memory at its start, and as many at its end
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 
@@ -66,10 +72,6 @@ def fingerprint(key: paramiko.PKey) -> str:
 
 class HostKeyChanged(RemoteError):
     """The host presented a key different from the one pinned for it."""
-
-
-class ConnectionLost(RemoteError):
-    """The SSH connection dropped while a command ran."""
 
 
 class AuthFailed(RemoteError):
@@ -149,83 +151,6 @@ class KnownHosts:
 def _fingerprint_b64(b64: str) -> str:
     digest = hashlib.sha256(base64.b64decode(b64)).digest()
     return "SHA256:" + base64.b64encode(digest).decode().rstrip("=")
-
-
-@dataclass
-class CommandResult:
-    """What one remote command did."""
-
-    command: str
-    exit_status: int
-    stdout: str
-    stderr: str
-    seconds: float
-
-    @property
-    def ok(self) -> bool:
-        return self.exit_status == 0
-
-
-class KeptOutput:
-    """A command's stdout as kept in memory: its first and last STDOUT_KEEP bytes (the step log has it all).
-
-    An attached step printing 1 GB held all of it (5.4 GB of RAM, issue 23 item 15); what callers read
-    from stdout (facts, a poll's chunk) is small, and at its start or its end.
-    """
-
-    def __init__(self, keep: int = 0) -> None:
-        self.keep = keep or STDOUT_KEEP
-        self.head = bytearray()
-        self.tail: collections.deque[bytes] = collections.deque()
-        self.tail_size = 0
-        self.dropped = 0
-
-    def append(self, chunk: bytes) -> None:
-        room = self.keep - len(self.head)
-        if room > 0:
-            self.head += chunk[:room]
-            chunk = chunk[room:]
-        if not chunk:
-            return
-        self.tail.append(chunk)
-        self.tail_size += len(chunk)
-        while self.tail_size - len(self.tail[0]) >= self.keep:
-            gone = self.tail.popleft()
-            self.tail_size -= len(gone)
-            self.dropped += len(gone)
-
-    def joined(self) -> bytes:
-        cut = f"\n[lambdabench: {self.dropped} bytes of output not kept in memory; the log has them]\n"
-        return bytes(self.head) + (cut.encode() if self.dropped else b"") + b"".join(self.tail)
-
-
-def finished(command: str, status: int, out: KeptOutput, err: bytes | bytearray, started: float, where: str,
-             log_path: Path | None, check: bool) -> CommandResult:
-    """A command's result, or (check and a non-zero status) the one-line error naming where it ran."""
-    stdout = out.joined().decode("utf-8", "replace")
-    stderr = bytes(err).decode("utf-8", "replace")
-    result = CommandResult(command, status, stdout, stderr, time.monotonic() - started)
-    if check and status != 0:
-        tail = stderr_tail(stderr) or stderr_tail(stdout)
-        last = tail.splitlines()[-1] if tail else "no output"
-        raise RemoteError(
-            f"`{_short(command)}` exited {status} on {where}: {last}",
-            f"see {log_path}" if log_path else "rerun with --verbose to see its output",
-            command=redact(command),
-            exit_status=status,
-            stderr_tail=tail,
-        )
-    return result
-
-
-def stderr_tail(text: str, lines: int = TAIL_LINES) -> str:
-    """The last lines of stderr, secrets scrubbed."""
-    return redact("\n".join(text.rstrip().splitlines()[-lines:]))
-
-
-def _short(command: str, limit: int = 160) -> str:
-    text = " ".join(redact(command).split())
-    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 @dataclass
@@ -342,7 +267,7 @@ class Session:
         """Run command under bash in $HOME; output streamed to log_path (and stderr if verbose)."""
         echo = self.verbose if echo is None else echo
         wrapped = self.wrap(command)
-        data = _stdin_bytes(stdin)
+        data = stdin_bytes(stdin)
         started = time.monotonic()
         deadline = None if timeout is None else started + timeout
         out_chunks = KeptOutput()
@@ -351,7 +276,7 @@ class Session:
         if log_path is not None:
             log_path.parent.mkdir(parents=True, exist_ok=True)
             log = open(log_path, "ab")  # noqa: SIM115 - closed in the finally below
-        scrub = _Scrubbed(log, echo)
+        scrub = Scrubbed(log, echo)
         try:
             try:
                 chan = self.transport.open_session(timeout=self.connect_timeout)
@@ -378,7 +303,7 @@ class Session:
         timeout: float | None,
         out_chunks: KeptOutput,
         err_buf: bytearray,
-        scrub: _Scrubbed,
+        scrub: Scrubbed,
     ) -> int:
         """Drain a channel until the command exits, the deadline passes or the link drops."""
         transport = chan.get_transport()
@@ -414,8 +339,8 @@ class Session:
                 if chan.closed or transport is None or not transport.is_active():
                     raise self._lost(command, "connection closed")
                 if deadline is not None and time.monotonic() > deadline:
-                    raise RemoteError(
-                        f"`{_short(command)}` timed out after {timeout:g}s on {self.target.describe()}",
+                    raise RemoteTimeout(
+                        f"`{short(command)}` timed out after {timeout:g}s on {self.target.describe()}",
                         "raise the step's timeout, or run it detached",
                         command=redact(command),
                         stderr_tail=stderr_tail(err_buf.decode("utf-8", "replace")),
@@ -426,7 +351,7 @@ class Session:
     def _lost(self, command: str, exc: object) -> ConnectionLost:
         self.close()
         return ConnectionLost(
-            f"SSH connection to {self.target.describe()} lost during `{_short(command)}`: {exc}",
+            f"SSH connection to {self.target.describe()} lost during `{short(command)}`: {exc}",
             "detached steps survive this; rerun to reattach",
             command=redact(command),
         )
@@ -512,49 +437,6 @@ class _PinPolicy:
         s.known_hosts.verify_or_pin(s.target.host_key_alias, key, s.expected_fingerprint)
 
 
-class _Scrubbed:
-    """A command's output on its way to the step log (and stderr with -v), redacted as a stream.
-
-    stdout and stderr get a redactor each: with one for both, a secret written to stdout in two
-    pieces with a stderr line between them was released in halves around that line (seen in CI:
-    "local-secret-" + "err" + "value-123456" in the log)."""
-
-    def __init__(self, log: IO[bytes] | None, echo: bool) -> None:
-        self.log = log
-        self.echo = echo
-        on = log is not None or echo
-        self.redactors = {"out": StreamRedactor(), "err": StreamRedactor()} if on else {}
-
-    def write(self, chunk: bytes, stream: str = "out") -> None:
-        redactor = self.redactors.get(stream)
-        if redactor is not None:
-            self._emit(redactor.feed(chunk))
-
-    def close(self) -> None:
-        for redactor in self.redactors.values():
-            self._emit(redactor.close())
-        self.redactors = {}
-
-    def _emit(self, text: str) -> None:
-        if not text:
-            return
-        if self.log is not None:
-            self.log.write(text.encode("utf-8", "surrogateescape"))
-            self.log.flush()
-        if self.echo:
-            with contextlib.suppress(OSError):  # a closed terminal must not fail the command
-                sys.stderr.write(text)
-                sys.stderr.flush()
-
-
-def _stdin_bytes(stdin: bytes | str | Secret | None) -> bytes:
-    if stdin is None:
-        return b""
-    if isinstance(stdin, Secret):
-        return stdin.reveal().encode()
-    return stdin.encode() if isinstance(stdin, str) else stdin
-
-
 AUTH_GRACE_S = 45.0  # a guess: cloud-init installs the key within seconds of sshd starting; not measured
 
 
@@ -599,7 +481,7 @@ def wait_for_ssh(
             session.close()
             last = exc
         if clock() + delay > deadline:
-            raise RemoteError(
+            raise RemoteTimeout(
                 f"SSH on {target.describe()} not ready after {timeout:g}s ({attempts} attempts): "
                 f"{last.message}",
                 "the instance may be unhealthy; check it, or terminate it to stop billing",
@@ -688,7 +570,7 @@ def start_tunnel(
             return proc
         time.sleep(0.1)
     proc.terminate()
-    raise RemoteError(f"tunnel to {target.host} not ready after {ready_timeout:g}s")
+    raise RemoteTimeout(f"tunnel to {target.host} not ready after {ready_timeout:g}s")
 
 
 def _ssh_config_value(value: object) -> str:

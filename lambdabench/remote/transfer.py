@@ -26,8 +26,7 @@ from typing import IO, Any, Literal, NamedTuple
 
 from lambdabench.errors import RemoteError
 from lambdabench.remote import shell
-from lambdabench.remote.ssh import ConnectionLost
-from lambdabench.remote.transport import Transport
+from lambdabench.remote.transport import ConnectionLost, Transport
 
 STATE_FILE = ".lambdabench-pull.jsonl"
 Compression = Literal["gzip", "zstd"] | None

@@ -17,9 +17,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from lambdabench.errors import LambdabenchError, RemoteError
+from lambdabench.errors import LambdabenchError, RemoteError, StepFailed
 from lambdabench.remote import shell
-from lambdabench.remote.ssh import ConnectionLost
+from lambdabench.remote.transport import ConnectionLost
 
 if TYPE_CHECKING:
     from lambdabench.remote.playbook import Playbook, PlaybookResult, StepResult
@@ -386,7 +386,8 @@ class PlaybookPhase:
         """Name the node that failed first: a lost node, else the earliest job end on the nodes' clocks."""
 
         def lost(r: _NodeRun) -> bool:
-            return isinstance(r.error, ConnectionLost) or "lost SSH" in str(getattr(r.error, "message", ""))
+            err = r.error.cause if isinstance(r.error, StepFailed) else r.error
+            return isinstance(err, ConnectionLost)
 
         ended = {r.node.rank: self._job_end(r) for r in failed if not lost(r)}
         failed.sort(key=lambda r: (not lost(r), ended.get(r.node.rank) or float("inf"), r.ended_at or 0))

@@ -113,7 +113,7 @@ def test_changed_host_key_is_refused(host: tuple[Sim, Path, str], tmp_path: Path
 def test_dropped_connection_is_reported_as_lost(host: tuple[Sim, Path, str]) -> None:
     """A drop mid-command is ConnectionLost, not `exited -1` (was a bug, fixed in 0dd4e90)."""
     from lambdabench.interactive import open_session
-    from lambdabench.remote.ssh import ConnectionLost
+    from lambdabench.remote.transport import ConnectionLost
 
     sim, home, name = host
     ctx = sim.lab(home)

@@ -70,14 +70,14 @@ def test_outputs_are_pulled_after_a_failed_step(tmp_path: Path) -> None:
 
 def test_an_attached_step_printing_a_lot_keeps_its_log_not_its_output_in_memory(tmp_path: Path) -> None:
     """Issue 23 item 15: 1 GB of output took 5.4 GB of RAM; what stays in memory is bounded, the log has it all."""
-    from lambdabench.remote import ssh
+    from lambdabench.remote import transport
 
     session = LocalSession(home=tmp_path / "lb").open()
     log = tmp_path / "step.log"
-    size = 3 * ssh.STDOUT_KEEP
+    size = 3 * transport.STDOUT_KEEP
     res = session.run(f"echo first; head -c {size} /dev/zero | tr '\\0' x; echo; echo last=1", log_path=log)
     assert log.stat().st_size == len("first\n") + size + len("\nlast=1\n")
-    assert len(res.stdout) < 2 * ssh.STDOUT_KEEP + 70_000  # the tail is trimmed a 64 KiB chunk at a time
+    assert len(res.stdout) < 2 * transport.STDOUT_KEEP + 70_000  # the tail is trimmed a 64 KiB chunk at a time
     assert res.stdout.startswith("first\n") and res.stdout.endswith("last=1\n") and "not kept in memory" in res.stdout
 
 

@@ -67,3 +67,11 @@ def test_the_local_transport_runs_copies_and_streams_like_ssh(tmp_path: Path) ->
     got = pull(s, "results", tmp_path / "pulled")
     assert got.ok and sorted((f.path, f.size) for f in got.files) == [("a", 1), ("sub/b", 2)]
     assert (tmp_path / "pulled" / "sub" / "b").read_text() == "bb"
+
+
+def test_a_local_command_past_its_limit_is_a_remote_timeout(tmp_path: Path) -> None:
+    from lambdabench.errors import RemoteTimeout
+
+    s = LocalSession(home=tmp_path / "lb").open()
+    with pytest.raises(RemoteTimeout, match="timed out after 0.3s"):
+        s.run("sleep 10", timeout=0.3)

@@ -345,3 +345,23 @@ def test_isaac_lab_refusals_carry_their_reason_and_hint():
     bench = find_playbook("isaaclab-benchmark", [PROJECT])
     fork = check_requirements(bench, {"isaaclab_version": "1"}, H100)
     assert fork and "no scripts/benchmarks" in fork[0]
+
+
+def test_a_failed_step_keeps_its_own_error_class(host, session, tmp_path):
+    """run_playbook's error is a StepFailed whose cause is the step's own error: a drop stays ConnectionLost,
+    a time limit stays RemoteTimeout, so callers tell them apart by class, never by the message's words."""
+    from lambdabench.errors import RemoteTimeout, StepFailed
+    from lambdabench.remote.transport import ConnectionLost
+
+    slow = write(tmp_path, "name: slow\nsteps:\n  - name: wait\n    run: sleep 10\n    timeout: 0.5\n", "slow.yaml")
+    res = run_playbook(session, load_playbook(slow), {}, {}, {}, tmp_path / "logs")
+    assert isinstance(res.error, StepFailed) and isinstance(res.error.cause, RemoteTimeout)
+
+    long = write(tmp_path, "name: long\nsteps:\n  - name: wait\n    run: sleep 10\n", "long.yaml")
+    dropper = threading.Timer(1.0, host.drop_connections)
+    dropper.start()
+    try:
+        res = run_playbook(session.reopen(), load_playbook(long), {}, {}, {}, tmp_path / "logs2")
+    finally:
+        dropper.cancel()
+    assert isinstance(res.error, StepFailed) and isinstance(res.error.cause, ConnectionLost)

@@ -1,0 +1,66 @@
+"""House rules read from the code itself: errors are told apart by class, never by their text."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+PKG = Path(__file__).resolve().parents[2] / "lambdabench"
+_ERROR_NAMES = {"exc", "err", "error", "e", "failure", "cause"}
+
+
+def _library_files() -> list[Path]:
+    out = []
+    for path in sorted(PKG.rglob("*.py")):
+        rel = path.relative_to(PKG)
+        # scripts run on (simulated) instances, not library code
+        if rel.parts[0] == "sim" and len(rel.parts) > 2 and rel.parts[1] in ("image", "isaaclab_template", "isaaclab3"):
+            continue
+        out.append(path)
+    return out
+
+
+def _reads_error_text(node: ast.AST) -> bool:
+    """`x.message`, `getattr(x, "message")`, `str(exc)`, `exc.args` for an error-like name, at any depth."""
+    for sub in ast.walk(node):
+        if isinstance(sub, ast.Attribute) and sub.attr in ("message", "args"):
+            return True
+        if isinstance(sub, ast.Call) and isinstance(sub.func, ast.Name):
+            if sub.func.id == "getattr" and any(isinstance(a, ast.Constant) and a.value == "message" for a in sub.args):
+                return True
+            if sub.func.id in ("str", "repr") and any(isinstance(a, ast.Name) and a.id in _ERROR_NAMES for a in sub.args):
+                return True
+    return False
+
+
+def message_matches(source: str, filename: str = "<src>") -> list[str]:
+    """Every place that tests an error's text: `"…" in exc.message`, `str(err).startswith(…)`, `==` on it."""
+    found = []
+    for node in ast.walk(ast.parse(source, filename=filename)):
+        if isinstance(node, ast.Compare) and any(isinstance(op, (ast.In, ast.NotIn, ast.Eq, ast.NotEq))
+                                                 for op in node.ops):
+            if any(_reads_error_text(side) for side in node.comparators) or (
+                    not isinstance(node.left, ast.Constant) and _reads_error_text(node.left)
+                    and any(isinstance(c, ast.Constant) and isinstance(c.value, str) for c in node.comparators)):
+                found.append(f"{filename}:{node.lineno}")
+        elif (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+              and node.func.attr in ("startswith", "endswith") and _reads_error_text(node.func.value)):
+            found.append(f"{filename}:{node.lineno}")
+    return found
+
+
+def test_no_error_is_recognised_by_its_message() -> None:
+    found = [hit for path in _library_files() for hit in message_matches(path.read_text(), str(path.relative_to(PKG)))]
+    assert not found, "tell these errors apart by class (a subclass, or StepFailed.cause):\n" + "\n".join(found)
+
+
+@pytest.mark.parametrize("src", [
+    'lost = "lost SSH" in str(getattr(r.error, "message", ""))\n',
+    'if "unauthorized" in str(exc): pass\n',
+    'ok = err.message.startswith("lost")\n',
+    'same = exc.message == "gone"\n',
+])
+def test_the_message_rule_can_fail(src: str) -> None:
+    assert message_matches(src)
