@@ -190,7 +190,8 @@ def run_named_playbook(lab: Lab, session: Session, name: str, variables: dict[st
                        log_root: Path) -> dict[str, Any]:
     """One playbook on an open session (for `run` and `shell --setup`); returns its facts."""
     from lambdabench.gpuinfo import type_facts
-    from lambdabench.remote.playbook import find_playbook, run_playbook
+    from lambdabench.remote.playbook import find_playbook
+    from lambdabench.remote.runner import run_playbook
 
     playbook = find_playbook(name)
     facts: dict[str, Any] = {}

@@ -22,7 +22,8 @@ from lambdabench.remote import shell
 from lambdabench.remote.transport import ConnectionLost
 
 if TYPE_CHECKING:
-    from lambdabench.remote.playbook import Playbook, PlaybookResult, StepResult
+    from lambdabench.remote.playbook import Playbook
+    from lambdabench.remote.runner import PlaybookResult, StepResult
     from lambdabench.remote.transport import Transport
     from lambdabench.run.context import Node, RunContext
 
@@ -439,7 +440,7 @@ class PlaybookPhase:
             session.close()
 
     def _sampler(self, nr: _NodeRun, action: str, tag: str | None = None) -> None:
-        from lambdabench.remote.playbook import RUN_TAG_ENV
+        from lambdabench.remote.runner import RUN_TAG_ENV
 
         session = nr.session
         assert session is not None
@@ -475,7 +476,7 @@ class PlaybookPhase:
 
     def _run_result(self, rc: RunContext, nr: _NodeRun, playbook: Playbook,
                     variables: dict[str, str]) -> PlaybookResult:
-        from lambdabench.remote.playbook import run_playbook
+        from lambdabench.remote.runner import run_playbook
 
         node = nr.node
         assert nr.session is not None

@@ -8,7 +8,8 @@ import pytest
 
 from lambdabench.cloud.models import Instance
 from lambdabench.errors import UsageError
-from lambdabench.remote.playbook import find_playbook, render
+from lambdabench.remote.expr import render
+from lambdabench.remote.playbook import find_playbook
 from lambdabench.run.cluster import Cluster, adapt_playbook, node_address, rank_order
 from lambdabench.run.nodes import ruleset_rules
 from lambdabench.run.plan import Benchmark, SweepRequest, Target, check_multinode

@@ -13,7 +13,9 @@ from pathlib import Path
 import pytest
 
 from lambdabench.remote import playbook as pb
-from lambdabench.remote.playbook import load_playbook, run_playbook
+from lambdabench.remote import runner
+from lambdabench.remote.playbook import load_playbook
+from lambdabench.remote.runner import run_playbook
 
 FAKE_DOCKER = """#!/bin/bash
 # docker exec [-i] NAME CMD...: CMD runs detached from this client, like a process in a container
@@ -66,8 +68,8 @@ def test_the_limit_is_enforced_inside_the_container(raw_host, raw_session, tmp_p
 def test_a_runner_timeout_stops_the_process_in_the_container(raw_host, raw_session, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     _docker(raw_host)
     # the runner's own deadline first (2 s), the in-container limit (60 s) far later
-    monkeypatch.setattr(pb, "CONTAINER_GRACE_S", -58)
-    monkeypatch.setattr(pb, "CONTAINER_KILL_AFTER_S", 2)
+    monkeypatch.setattr(runner, "CONTAINER_GRACE_S", -58)
+    monkeypatch.setattr(runner, "CONTAINER_KILL_AFTER_S", 2)
     book = _book(
         tmp_path,
         "name: limits\nsteps:\n  - name: train\n    container: c1\n    detach: true\n    timeout: 60\n"

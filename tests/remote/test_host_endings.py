@@ -8,7 +8,8 @@ import time
 from pathlib import Path
 
 from lambdabench.remote.local import LocalSession
-from lambdabench.remote.playbook import load_playbook, run_playbook
+from lambdabench.remote.playbook import load_playbook
+from lambdabench.remote.runner import run_playbook
 
 LOUD = """
 name: loud

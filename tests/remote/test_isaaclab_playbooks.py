@@ -12,7 +12,8 @@ from typing import Any
 
 import pytest
 
-from lambdabench.remote.playbook import find_playbook, run_playbook
+from lambdabench.remote.playbook import find_playbook
+from lambdabench.remote.runner import run_playbook
 from lambdabench.remote.ssh import KnownHosts, Session
 from lambdabench.secrets import Secret
 from tests.remote.conftest import SSHD, SimHost, _keygen

@@ -6,7 +6,8 @@ import subprocess
 
 import pytest
 
-from lambdabench.remote.playbook import load_playbook, render, shipped_dir
+from lambdabench.remote.expr import render
+from lambdabench.remote.playbook import load_playbook, shipped_dir
 
 FACTS = {"gpus": 1, "nnodes": 1, "vulkan_icd": "present", "nvidia_gl": "installed"}
 

@@ -10,16 +10,16 @@ from pathlib import Path
 import pytest
 
 from lambdabench.errors import PlaybookError, UsageError
+from lambdabench.remote.expr import Expr
 from lambdabench.remote.playbook import (
-    Expr,
     check_requirements,
     find_playbook,
     list_playbooks,
     load_playbook,
     package_file,
-    run_playbook,
     shipped_dir,
 )
+from lambdabench.remote.runner import run_playbook
 from lambdabench.secrets import Secret
 
 PROJECT = Path(__file__).resolve().parents[2] / "playbooks"

@@ -15,12 +15,8 @@ import pytest
 
 from lambdabench.cloud.models import InstanceType
 from lambdabench.gpuinfo import type_facts
-from lambdabench.remote.playbook import (
-    PlaybookResult,
-    check_requirements,
-    find_playbook,
-    run_playbook,
-)
+from lambdabench.remote.playbook import check_requirements, find_playbook
+from lambdabench.remote.runner import PlaybookResult, run_playbook
 from lambdabench.sim.catalog import DEFAULT_TYPES
 from lambdabench.sim.hosts import HostManager
 

@@ -8,7 +8,8 @@ import pytest
 
 from lambdabench.cloud.models import InstanceType, Region, TypeAvailability
 from lambdabench.errors import UsageError
-from lambdabench.remote.playbook import load_playbook, run_playbook, shipped_dir
+from lambdabench.remote.playbook import load_playbook, shipped_dir
+from lambdabench.remote.runner import run_playbook
 from lambdabench.run.env import RunEnv, Timeouts
 from lambdabench.run.plan import SweepPlan, SweepRequest, plan_sweep
 from lambdabench.run.prelaunch import isaaclab_release, known_tasks
