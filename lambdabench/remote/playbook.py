@@ -276,6 +276,45 @@ def load_playbook(path: Path | str) -> Playbook:
 
 
 def _load_playbook(path: Path) -> Playbook:
+    """The loader's driver: one function per section, in the order their errors are reported."""
+    data = _read_yaml(path)
+    ld = _Loading(path)
+    for key in data:
+        if key not in _TOP_KEYS:
+            raise ld.fail(data, f"unknown key {key!r} (known: {', '.join(sorted(_TOP_KEYS))})", key)
+    name = data.get("name")
+    if not isinstance(name, str) or not re.match(r"^[a-z0-9][a-z0-9_-]*$", name):
+        raise ld.fail(data, "`name` must be a lowercase word (letters, digits, - and _)", "name")
+    variables = _load_vars(ld, data)
+    derived = _load_derived(ld, data, variables)
+    for section in ("requires", "secrets", "env", "vars", "derived"):
+        if data.get(section) is not None and not isinstance(data.get(section), dict):
+            raise ld.fail(data, f"`{section}` must be a mapping", section)
+    requires = _load_requires(ld, data.get("requires") or _LineDict())
+    secrets = _load_secrets(ld, data)
+    env = {str(k): str(v) for k, v in (data.get("env") or {}).items()}
+    around = {key: _load_around(ld, data, key, name) for key in ("before", "after")}
+    expected = data.get("expected_minutes")
+    if expected is not None and (isinstance(expected, bool) or not isinstance(expected, (int, float))
+                                 or not 0 < expected <= 7 * 24 * 60):
+        raise ld.fail(data, "`expected_minutes` must be a number of minutes, more than 0", "expected_minutes")
+    return Playbook(
+        name=name,
+        description=str(data.get("description", "")).strip(),
+        path=path,
+        vars=variables,
+        derived=derived,
+        requires=requires,
+        secrets=secrets,
+        env=env,
+        steps=_load_steps(ld, data, secrets),
+        before=around["before"],
+        after=around["after"],
+        expected_minutes=float(expected) if expected is not None else None,
+    )
+
+
+def _read_yaml(path: Path) -> _LineDict:
     import yaml
 
     try:
@@ -288,97 +327,103 @@ def _load_playbook(path: Path) -> Playbook:
         raise PlaybookError(f"cannot read playbook {path}: {exc.strerror}") from None
     if not isinstance(data, _LineDict):
         raise PlaybookError(f"{path}:1: a playbook is a mapping with name, steps, …")
+    return data
 
-    def fail(obj: Any, msg: str, key: str | None = None) -> PlaybookError:
-        return PlaybookError(f"{path}:{_line(obj, key)}: {msg}", "see docs/playbooks.md")
 
-    for key in data:
-        if key not in _TOP_KEYS:
-            raise fail(data, f"unknown key {key!r} (known: {', '.join(sorted(_TOP_KEYS))})", key)
-    name = data.get("name")
-    if not isinstance(name, str) or not re.match(r"^[a-z0-9][a-z0-9_-]*$", name):
-        raise fail(data, "`name` must be a lowercase word (letters, digits, - and _)", "name")
+class _Loading:
+    """One file being loaded: its errors name the file and line; the names `when`s and templates may use."""
 
-    variables: dict[str, VarSpec] = {}
-    raw_vars = data.get("vars") or _LineDict()
-    if not isinstance(raw_vars, dict):
-        raise fail(data, "`vars` must be a mapping", "vars")
-    for vname, spec in raw_vars.items():
-        if not re.match(r"^[a-z_][a-z0-9_]*$", str(vname)):
-            raise fail(raw_vars, f"var name {vname!r} must be lowercase letters, digits, _", vname)
-        if not isinstance(spec, dict):
-            raise fail(raw_vars, f"var {vname}: give a mapping with type/default", vname)
-        vtype = spec.get("type", "str")
-        if vtype not in VAR_TYPES:
-            raise fail(spec, f"var {vname}: type must be one of {', '.join(VAR_TYPES)}", "type")
-        choices = [str(c) for c in spec.get("choices") or []]
-        if vtype == "choice" and not choices:
-            raise fail(spec, f"var {vname}: a choice needs `choices`", "type")
-        v = VarSpec(
-            vname, vtype, spec.get("default"), choices, str(spec.get("description", "")), _line(spec)
-        )
-        for bound in ("min", "max"):
-            if bound not in spec:
-                continue
-            value = spec[bound]
-            if vtype not in ("int", "float"):
-                raise fail(spec, f"var {vname}: `{bound}` applies to int and float vars only", bound)
-            if isinstance(value, bool) or not isinstance(value, int if vtype == "int" else (int, float)) \
-                    or not math.isfinite(value):
-                raise fail(spec, f"var {vname}: `{bound}` must be a finite {vtype}", bound)
-            setattr(v, bound, value)
-        if v.min is not None and v.max is not None and v.min > v.max:
-            raise fail(spec, f"var {vname}: `min` is above `max`", "min")
-        if v.default is not None:
-            try:
-                v.default = v.coerce(v.default)
-            except UsageError as exc:
-                raise fail(spec, f"default does not fit: {exc.message}", "default") from None
-        variables[vname] = v
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.known: set[str] = set()
 
-    def expr(obj: Any, key: str) -> Expr:
+    def fail(self, obj: Any, msg: str, key: str | None = None) -> PlaybookError:
+        return PlaybookError(f"{self.path}:{_line(obj, key)}: {msg}", "see docs/playbooks.md")
+
+    def expr(self, obj: Any, key: str) -> Expr:
         try:
             return Expr(str(obj[key]))
         except ExprError as exc:
-            raise fail(obj, f"bad expression: {exc}", key) from None
+            raise self.fail(obj, f"bad expression: {exc}", key) from None
 
-    derived: dict[str, list[tuple[Expr | None, Any]]] = {}
-    for dname, options in (data.get("derived") or {}).items():
-        if not isinstance(options, list):
-            raise fail(data["derived"], f"derived {dname}: a list of {{when, value}}", dname)
-        derived[dname] = [
-            (expr(o, "when") if "when" in o else None, o.get("value")) for o in options
-        ]
-
-    known = set(variables) | set(derived)
-
-    def check_names(obj: Any, key: str, names: Iterable[str]) -> None:
+    def check_names(self, obj: Any, key: str, names: Iterable[str]) -> None:
         for n in names:
-            if not n.startswith("facts.") and n not in known:
-                raise fail(
+            if not n.startswith("facts.") and n not in self.known:
+                raise self.fail(
                     obj,
-                    f"unknown name {n!r} (vars: {', '.join(sorted(known))}; facts as facts.<key>)",
+                    f"unknown name {n!r} (vars: {', '.join(sorted(self.known))}; facts as facts.<key>)",
                     key,
                 )
 
-    for dname, options in derived.items():
-        for cond, _ in options:
-            if cond is not None:
-                check_names(data["derived"], dname, cond.names)
 
-    for section in ("requires", "secrets", "env", "vars", "derived"):
-        if data.get(section) is not None and not isinstance(data.get(section), dict):
-            raise fail(data, f"`{section}` must be a mapping", section)
-    req_data = data.get("requires") or _LineDict()
+def _load_vars(ld: _Loading, data: _LineDict) -> dict[str, VarSpec]:
+    variables: dict[str, VarSpec] = {}
+    raw_vars = data.get("vars") or _LineDict()
+    if not isinstance(raw_vars, dict):
+        raise ld.fail(data, "`vars` must be a mapping", "vars")
+    for vname, spec in raw_vars.items():
+        if not re.match(r"^[a-z_][a-z0-9_]*$", str(vname)):
+            raise ld.fail(raw_vars, f"var name {vname!r} must be lowercase letters, digits, _", vname)
+        if not isinstance(spec, dict):
+            raise ld.fail(raw_vars, f"var {vname}: give a mapping with type/default", vname)
+        variables[vname] = _load_var(ld, vname, spec)
+    return variables
+
+
+def _load_var(ld: _Loading, vname: str, spec: Any) -> VarSpec:
+    vtype = spec.get("type", "str")
+    if vtype not in VAR_TYPES:
+        raise ld.fail(spec, f"var {vname}: type must be one of {', '.join(VAR_TYPES)}", "type")
+    choices = [str(c) for c in spec.get("choices") or []]
+    if vtype == "choice" and not choices:
+        raise ld.fail(spec, f"var {vname}: a choice needs `choices`", "type")
+    v = VarSpec(vname, vtype, spec.get("default"), choices, str(spec.get("description", "")), _line(spec))
+    for bound in ("min", "max"):
+        if bound not in spec:
+            continue
+        value = spec[bound]
+        if vtype not in ("int", "float"):
+            raise ld.fail(spec, f"var {vname}: `{bound}` applies to int and float vars only", bound)
+        if isinstance(value, bool) or not isinstance(value, int if vtype == "int" else (int, float)) \
+                or not math.isfinite(value):
+            raise ld.fail(spec, f"var {vname}: `{bound}` must be a finite {vtype}", bound)
+        setattr(v, bound, value)
+    if v.min is not None and v.max is not None and v.min > v.max:
+        raise ld.fail(spec, f"var {vname}: `min` is above `max`", "min")
+    if v.default is not None:
+        try:
+            v.default = v.coerce(v.default)
+        except UsageError as exc:
+            raise ld.fail(spec, f"default does not fit: {exc.message}", "default") from None
+    return v
+
+
+def _load_derived(ld: _Loading, data: _LineDict,
+                  variables: dict[str, VarSpec]) -> dict[str, list[tuple[Expr | None, Any]]]:
+    """The derived values; from here on `when`s and templates may name the vars and these."""
+    derived: dict[str, list[tuple[Expr | None, Any]]] = {}
+    for dname, options in (data.get("derived") or {}).items():
+        if not isinstance(options, list):
+            raise ld.fail(data["derived"], f"derived {dname}: a list of {{when, value}}", dname)
+        derived[dname] = [(ld.expr(o, "when") if "when" in o else None, o.get("value")) for o in options]
+    ld.known = set(variables) | set(derived)
+    for dname, choices in derived.items():
+        for cond, _ in choices:
+            if cond is not None:
+                ld.check_names(data["derived"], dname, cond.names)
+    return derived
+
+
+def _load_requires(ld: _Loading, req_data: Any) -> Requirements:
     requires = Requirements()
     if "rtx" in req_data:
         rtx = req_data["rtx"]
-        requires.rtx = rtx if isinstance(rtx, bool) else expr(req_data, "rtx")
+        requires.rtx = rtx if isinstance(rtx, bool) else ld.expr(req_data, "rtx")
         if isinstance(requires.rtx, Expr):
-            check_names(req_data, "rtx", requires.rtx.names)
+            ld.check_names(req_data, "rtx", requires.rtx.names)
     for key in req_data:
         if key not in _REQUIRE_KEYS:
-            raise fail(req_data, f"unknown requires key {key!r} (known: {', '.join(sorted(_REQUIRE_KEYS))})", key)
+            raise ld.fail(req_data, f"unknown requires key {key!r} (known: {', '.join(sorted(_REQUIRE_KEYS))})", key)
     requires.rtx_reason = str(req_data.get("rtx_reason", requires.rtx_reason))
     requires.rtx_hint = _opt_str(req_data.get("rtx_hint"))
     requires.min_vram_gb = req_data.get("min_vram_gb")
@@ -389,116 +434,113 @@ def _load_playbook(path: Path) -> Playbook:
     requires.arch_hint = _opt_str(req_data.get("arch_hint"))
     for item in req_data.get("refuse") or []:
         if not isinstance(item, dict) or "when" not in item or "message" not in item:
-            raise fail(req_data, "each `refuse` entry needs `when` and `message`", "refuse")
+            raise ld.fail(req_data, "each `refuse` entry needs `when` and `message`", "refuse")
         unknown_keys = set(item) - {"when", "message", "hint"}
         if unknown_keys:
-            raise fail(item, f"unknown refuse key {sorted(unknown_keys)[0]!r} (known: when, message, hint)")
-        e = expr(item, "when")
-        check_names(item, "when", e.names)
+            raise ld.fail(item, f"unknown refuse key {sorted(unknown_keys)[0]!r} (known: when, message, hint)")
+        e = ld.expr(item, "when")
+        ld.check_names(item, "when", e.names)
         requires.refuse.append(Refusal(e, str(item["message"]), _opt_str(item.get("hint"))))
+    return requires
 
+
+def _load_secrets(ld: _Loading, data: _LineDict) -> dict[str, dict[str, Any]]:
     secrets = {str(k): dict(v or {}) for k, v in (data.get("secrets") or {}).items()}
     for secret_name, spec in secrets.items():
         # required: true/false, or an expression over the vars (setup: `required: ngc_login`)
         if isinstance(spec.get("required"), str):
             holder = data["secrets"][secret_name]
-            spec["required"] = expr(holder, "required")
-            check_names(holder, "required", spec["required"].names)
-    env = {str(k): str(v) for k, v in (data.get("env") or {}).items()}
-    around: dict[str, list[str]] = {}
-    for key in ("before", "after"):
-        names_list = data.get(key) or []
-        if not isinstance(names_list, list) or not all(
-            isinstance(n, str) and re.match(r"^[a-z0-9][a-z0-9_-]*$", n) for n in names_list
-        ):
-            raise fail(data, f"`{key}` must be a list of playbook names", key)
-        if name in names_list:
-            raise fail(data, f"`{key}` names the playbook itself", key)
-        around[key] = list(names_list)
-    expected = data.get("expected_minutes")
-    if expected is not None and (isinstance(expected, bool) or not isinstance(expected, (int, float))
-                                 or not 0 < expected <= 7 * 24 * 60):
-        raise fail(data, "`expected_minutes` must be a number of minutes, more than 0", "expected_minutes")
+            spec["required"] = ld.expr(holder, "required")
+            ld.check_names(holder, "required", spec["required"].names)
+    return secrets
 
+
+def _load_around(ld: _Loading, data: _LineDict, key: str, name: str) -> list[str]:
+    """`before` or `after`: the playbooks a sweep runs around this one."""
+    names_list = data.get(key) or []
+    if not isinstance(names_list, list) or not all(
+        isinstance(n, str) and re.match(r"^[a-z0-9][a-z0-9_-]*$", n) for n in names_list
+    ):
+        raise ld.fail(data, f"`{key}` must be a list of playbook names", key)
+    if name in names_list:
+        raise ld.fail(data, f"`{key}` names the playbook itself", key)
+    return list(names_list)
+
+
+def _load_steps(ld: _Loading, data: _LineDict, secrets: Mapping[str, Any]) -> list[Step]:
     raw_steps = data.get("steps")
     if not isinstance(raw_steps, list) or not raw_steps:
-        raise fail(data, "`steps` must be a non-empty list", "steps")
+        raise ld.fail(data, "`steps` must be a non-empty list", "steps")
     steps = []
     for index, raw in enumerate(raw_steps):
         if not isinstance(raw, dict):
             item_lines = getattr(raw_steps, "item_lines", None)
             at = item_lines[index] if item_lines and index < len(item_lines) else _line(raw_steps)
-            raise PlaybookError(f"{path}:{at}: a step is a mapping")
-        for key in raw:
-            if key not in _STEP_KEYS:
-                raise fail(raw, f"unknown step key {key!r}", key)
-        kinds = [k for k in STEP_KINDS if k in raw]
-        if len(kinds) != 1:
-            raise fail(raw, f"a step needs exactly one of {', '.join(STEP_KINDS)}")
-        kind = kinds[0]
-        step = Step(
-            name=str(raw.get("name") or f"step {index + 1}"),
-            kind=kind,
-            body=raw[kind],
-            line=_line(raw),
-            when=expr(raw, "when") if "when" in raw else None,
-            timeout=float(raw["timeout"]) if "timeout" in raw else None,
-            retries=int(raw.get("retries", 0)),
-            env={str(k): str(v) for k, v in (raw.get("env") or {}).items()},
-            detach=bool(raw.get("detach", False)),
-            container=raw.get("container"),
-            stdin=raw.get("stdin"),
-            secret_files=list(raw.get("secret_files") or []),
-            reopen_session=bool(raw.get("reopen_session", False)),
-            capture_facts=raw.get("capture") == "facts",
-            ignore_errors=bool(raw.get("ignore_errors", False)),
-            mode=int(str(raw["mode"]), 8) if "mode" in raw else None,  # put: octal string
-            include=list(raw.get("include") or []),
-        )
-        if step.when is not None:
-            check_names(raw, "when", step.when.names)
-        texts = _step_texts(step)
-        if kind in ("put", "get"):
-            if not isinstance(step.body, dict) or not {"src", "dest"} <= set(step.body):
-                raise fail(raw, f"`{kind}` needs src and dest", kind)
-            src_text = str(step.body["src"])
-            if kind == "put" and src_text.startswith(PACKAGE_PREFIX) and not package_file(src_text).is_file():
-                raise fail(raw, f"{src_text!r} is not a file in the installed lambdabench package", kind)
-        elif not isinstance(step.body, str):
-            raise fail(raw, f"`{kind}` takes a command string", kind)
-        for text in texts:
-            for tname, tfilter in template_names(text):
-                check_names(raw, kind, [tname])
-                if tfilter is not None and tfilter not in FILTERS:
-                    raise fail(raw, f"unknown template filter {tfilter!r}", kind)
-        for sname in [step.stdin, *step.secret_files]:
-            if sname is not None and sname not in secrets:
-                raise fail(
-                    raw,
-                    f"secret {sname!r} is not declared under `secrets`",
-                    "stdin" if sname == step.stdin else "secret_files",
-                )
-        if step.detach and step.stdin:
-            raise fail(
-                raw, "a detached step cannot read a secret on stdin; use secret_files", "stdin"
-            )
-        if step.detach and kind in ("put", "get"):
-            raise fail(raw, "only run/sudo/script steps can detach", "detach")
-        steps.append(step)
-    return Playbook(
-        name=name,
-        description=str(data.get("description", "")).strip(),
-        path=path,
-        vars=variables,
-        derived=derived,
-        requires=requires,
-        secrets=secrets,
-        env=env,
-        steps=steps,
-        before=around["before"],
-        after=around["after"],
-        expected_minutes=float(expected) if expected is not None else None,
+            raise PlaybookError(f"{ld.path}:{at}: a step is a mapping")
+        steps.append(_load_step(ld, index, raw, secrets))
+    return steps
+
+
+def _load_step(ld: _Loading, index: int, raw: Any, secrets: Mapping[str, Any]) -> Step:
+    for key in raw:
+        if key not in _STEP_KEYS:
+            raise ld.fail(raw, f"unknown step key {key!r}", key)
+    kinds = [k for k in STEP_KINDS if k in raw]
+    if len(kinds) != 1:
+        raise ld.fail(raw, f"a step needs exactly one of {', '.join(STEP_KINDS)}")
+    kind = kinds[0]
+    step = Step(
+        name=str(raw.get("name") or f"step {index + 1}"),
+        kind=kind,
+        body=raw[kind],
+        line=_line(raw),
+        when=ld.expr(raw, "when") if "when" in raw else None,
+        timeout=float(raw["timeout"]) if "timeout" in raw else None,
+        retries=int(raw.get("retries", 0)),
+        env={str(k): str(v) for k, v in (raw.get("env") or {}).items()},
+        detach=bool(raw.get("detach", False)),
+        container=raw.get("container"),
+        stdin=raw.get("stdin"),
+        secret_files=list(raw.get("secret_files") or []),
+        reopen_session=bool(raw.get("reopen_session", False)),
+        capture_facts=raw.get("capture") == "facts",
+        ignore_errors=bool(raw.get("ignore_errors", False)),
+        mode=int(str(raw["mode"]), 8) if "mode" in raw else None,  # put: octal string
+        include=list(raw.get("include") or []),
     )
+    if step.when is not None:
+        ld.check_names(raw, "when", step.when.names)
+    _check_step(ld, raw, step, secrets)
+    return step
+
+
+def _check_step(ld: _Loading, raw: Any, step: Step, secrets: Mapping[str, Any]) -> None:
+    """A step's body, templates and secrets fit its kind and the playbook's declarations."""
+    kind = step.kind
+    if kind in ("put", "get"):
+        if not isinstance(step.body, dict) or not {"src", "dest"} <= set(step.body):
+            raise ld.fail(raw, f"`{kind}` needs src and dest", kind)
+        src_text = str(step.body["src"])
+        if kind == "put" and src_text.startswith(PACKAGE_PREFIX) and not package_file(src_text).is_file():
+            raise ld.fail(raw, f"{src_text!r} is not a file in the installed lambdabench package", kind)
+    elif not isinstance(step.body, str):
+        raise ld.fail(raw, f"`{kind}` takes a command string", kind)
+    for text in _step_texts(step):
+        for tname, tfilter in template_names(text):
+            ld.check_names(raw, kind, [tname])
+            if tfilter is not None and tfilter not in FILTERS:
+                raise ld.fail(raw, f"unknown template filter {tfilter!r}", kind)
+    for sname in [step.stdin, *step.secret_files]:
+        if sname is not None and sname not in secrets:
+            raise ld.fail(
+                raw,
+                f"secret {sname!r} is not declared under `secrets`",
+                "stdin" if sname == step.stdin else "secret_files",
+            )
+    if step.detach and step.stdin:
+        raise ld.fail(raw, "a detached step cannot read a secret on stdin; use secret_files", "stdin")
+    if step.detach and kind in ("put", "get"):
+        raise ld.fail(raw, "only run/sudo/script steps can detach", "detach")
 
 
 _REQUIRE_KEYS = {
