@@ -96,7 +96,7 @@ def measured(ledger: Ledger, playbook: str, gpu_type: str, klass: str) -> tuple[
 def check(book: Playbook, values: Mapping[str, Any], types: Sequence[InstanceType], ledger: Ledger | None
           ) -> list[Verdict]:
     """Before anything launches: per type, the rules' verdict on this playbook and what the ledger measured."""
-    from lambdabench.gpuinfo import type_facts
+    from lambdabench.cloud.gpus import type_facts
     from lambdabench.remote.playbook import check_requirements
 
     klass = task_class(book.resolve_vars(values))

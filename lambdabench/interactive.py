@@ -189,7 +189,7 @@ def shell(lab: Lab, *, ref: str | None, gpu: str | None, keep: bool, setup: bool
 def run_named_playbook(lab: Lab, session: Session, name: str, variables: dict[str, str], instance: Any,
                        log_root: Path) -> dict[str, Any]:
     """One playbook on an open session (for `run` and `shell --setup`); returns its facts."""
-    from lambdabench.gpuinfo import type_facts
+    from lambdabench.cloud.gpus import type_facts
     from lambdabench.remote.playbook import find_playbook
     from lambdabench.remote.runner import run_playbook
 
@@ -220,7 +220,7 @@ def _adhoc_dir(lab: Lab, inst: Instance, what: str) -> Path:
 
 def run_playbook_on(lab: Lab, ref: str, name: str, variables: dict[str, str]) -> tuple[Path, dict[str, object]]:
     """`lambdabench run INSTANCE PLAYBOOK`: requirements checked first, then every step, logs kept locally."""
-    from lambdabench.gpuinfo import type_facts
+    from lambdabench.cloud.gpus import type_facts
     from lambdabench.remote.playbook import check_requirements, find_playbook
 
     playbook = find_playbook(name)
@@ -294,8 +294,8 @@ LIVESTREAM_PORTS = {  # Isaac Sim's native streaming client (1) and WebRTC (2)
 
 def stream(lab: Lab, ref: str, *, mode: str, script: str, container: str, until: object = None) -> str:
     """Livestream on an RTX instance: firewall opened for the caller's address only, closed afterwards."""
+    from lambdabench.cloud.gpus import type_facts
     from lambdabench.cloud.models import FirewallRule
-    from lambdabench.gpuinfo import type_facts
     from lambdabench.remote import shell as sh
 
     inst = find_instance(lab, ref)

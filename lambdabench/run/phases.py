@@ -268,7 +268,7 @@ class PlaybookPhase:
 
     def _check_brought_machine(self, rc: RunContext, nr: _NodeRun) -> None:
         """A BYO machine's GPUs are known only now (its real nvidia-smi): the checks a type got at plan time."""
-        from lambdabench.gpuinfo import host_facts
+        from lambdabench.cloud.gpus import host_facts
         from lambdabench.remote.playbook import check_requirements
 
         facts = host_facts(rc.target_name, nr.facts)

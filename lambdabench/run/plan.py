@@ -15,6 +15,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from lambdabench.cloud.gpus import expected_boot_seconds
 from lambdabench.errors import UsageError
 
 if TYPE_CHECKING:
@@ -40,15 +41,6 @@ KEPT_CLOUD_SECONDS = 60 * 60.0
 # the playbooks' expected_minutes are typical, not worst: a default run cap allows this much more
 RUN_CAP_MARGIN = 1.25
 _KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-
-
-def expected_boot_seconds(itype: InstanceType) -> float:
-    """Lambda's boot times: single GPU 3–5 min, 8×A100 ~15 min, 8×H100 over 20 min (upper ends)."""
-    if itype.gpus >= 8:
-        return 25 * 60.0 if "h100" in itype.name or "b200" in itype.name else 15 * 60.0
-    if itype.gpus >= 2:
-        return 10 * 60.0
-    return 5 * 60.0
 
 
 SWEEP_NAME_MAX = 200  # a name is a report heading, not a document
@@ -210,7 +202,7 @@ class Target:
         """What the playbooks' `requires` can know before the run (a BYO host: nothing yet)."""
         if self.host is not None:
             return self.host.facts()
-        from lambdabench.gpuinfo import type_facts
+        from lambdabench.cloud.gpus import type_facts
 
         assert self.itype is not None
         return type_facts(self.itype)
@@ -551,7 +543,7 @@ def check_benchmark(benchmark: Benchmark, targets: Sequence[Target], *, nodes: i
 
 def check_multinode(benchmark: Benchmark, targets: Sequence[Target], nodes: int) -> None:
     """Refuse before launch a playbook that would not start one training across the nodes."""
-    from lambdabench.gpuinfo import type_facts
+    from lambdabench.cloud.gpus import type_facts
     from lambdabench.run.cluster import Cluster, launcher_steps
 
     book = benchmark.playbook

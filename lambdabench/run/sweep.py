@@ -599,7 +599,7 @@ class SweepRunner:
                            stop=self.stop)
 
     def _lambda_nodes(self, run: PlannedRun, group: LaunchedGroup, instances: list[Instance]) -> list[Node]:
-        from lambdabench.gpuinfo import type_facts
+        from lambdabench.cloud.gpus import type_facts
         from lambdabench.run.cluster import node_address, rank_order
         from lambdabench.run.context import Node
 

@@ -20,7 +20,7 @@ FLOORS: list[tuple[str, ...]] = [
     ("interactive", "demo", "__init__"),
     ("lab", "progress"),
     ("run", "report"),
-    ("cost", "consent", "sshkeys", "gpuinfo", "simulate", "compat"),
+    ("cost", "consent", "sshkeys", "simulate", "compat"),
     ("cloud", "ledger", "remote", "metrics", "config", "export", "sim", "workloads", "bundle"),
     ("errors", "secrets", "render", "names"),
 ]

@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
+from lambdabench.cloud.gpus import type_facts
 from lambdabench.cloud.models import InstanceType
-from lambdabench.gpuinfo import type_facts
 from lambdabench.remote.playbook import check_requirements, find_playbook
 from lambdabench.remote.runner import PlaybookResult, run_playbook
 from lambdabench.sim.catalog import DEFAULT_TYPES

@@ -6,8 +6,8 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from lambdabench.cloud.gpus import type_facts
 from lambdabench.cloud.models import InstanceType
-from lambdabench.gpuinfo import type_facts
 from lambdabench.run.context import Node, RunContext
 from lambdabench.run.env import RunEnv, Timeouts
 from lambdabench.run.ingest import world_size

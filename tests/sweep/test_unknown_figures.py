@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from lambdabench.cloud.gpus import type_facts
 from lambdabench.cloud.models import InstanceType
-from lambdabench.gpuinfo import type_facts
 from lambdabench.ledger import Ledger
 from lambdabench.run.context import Node, RunContext
 from lambdabench.run.env import RunEnv, Timeouts
