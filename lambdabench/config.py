@@ -9,9 +9,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from lambdabench.errors import ConfigError
+from lambdabench.names import DEFAULT_API_URL
 from lambdabench.secrets import Secret, mask
 
-DEFAULT_API_URL = "https://cloud.lambda.ai/api/v1"
 _LINE = re.compile(r"^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.*?)\s*$")
 
 

@@ -347,6 +347,8 @@ class Lab:
 
         Resolved through the cloud listing AND the ledger (a new id may not be listed yet).
         """
+        from lambdabench.run.nodes import name_pattern
+
         listed = list(self.cloud.list_instances() if listed is None else listed)
         ledger = self.ledger
         hit = [i for i in listed if i.id == ref or i.name == ref]
@@ -361,7 +363,7 @@ class Lab:
         if row is not None and row.launched_here:
             return [(row.name, row.id)]
         labelled = [r for r in ledger.instances_labelled(ref) if r.launched_here and r.gone is None]
-        pattern = re.compile(rf"^lambdabench-{re.escape(_slug(ref))}-[0-9a-f]{{8}}$")
+        pattern = name_pattern(ref)
         by_name = {r.name: (r.name, r.id) for r in labelled}
         for i in listed:
             if i.name and pattern.match(i.name) and not i.is_ending:
@@ -766,10 +768,6 @@ def _driven_elsewhere(row: InstanceRow) -> bool:
 
     owner = row.owner
     return owner is not None and owner != ProcessIdentity.current() and bool(is_process_alive(owner))
-
-
-def _slug(text: str) -> str:
-    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:40] or "run"
 
 
 def _check_label(label: str) -> None:

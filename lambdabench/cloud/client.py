@@ -35,10 +35,10 @@ from lambdabench.cloud.models import (
     TypeAvailability,
 )
 from lambdabench.cloud.pacing import Pacer
+from lambdabench.names import DEFAULT_API_URL
 from lambdabench.names import VERSION as __version__
 from lambdabench.secrets import Secret, redact
 
-DEFAULT_API_URL = "https://cloud.lambda.ai/api/v1"
 MAX_BODY = 16 * 1024 * 1024
 
 

@@ -6,6 +6,7 @@ import json
 import math
 
 from lambdabench.errors import LambdabenchError
+from lambdabench.names import DEFAULT_API_URL
 from lambdabench.secrets import redact
 
 
@@ -103,7 +104,7 @@ class RedirectedError(CloudError):
 
     family = "redirect"
     exit_code = 2
-    default_hint = "Set LAMBDABENCH_API_URL to the current API address (https://cloud.lambda.ai/api/v1)."
+    default_hint = f"Set LAMBDABENCH_API_URL to the current API address ({DEFAULT_API_URL})."
 
 
 class LaunchOutcomeUnknown(CloudError):

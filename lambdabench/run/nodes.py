@@ -52,10 +52,18 @@ def _quiet(_: str) -> None:
     pass
 
 
+def _name_slug(label: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", label.lower()).strip("-")[:40] or "run"
+
+
 def make_name(label: str) -> str:
     """A unique instance name with our prefix: lambdabench-<label>-<8 hex>, at most 64 chars."""
-    slug = re.sub(r"[^a-z0-9]+", "-", label.lower()).strip("-")[:40] or "run"
-    return f"{NAME_PREFIX}{slug}-{_secrets.token_hex(4)}"
+    return f"{NAME_PREFIX}{_name_slug(label)}-{_secrets.token_hex(4)}"
+
+
+def name_pattern(label: str) -> re.Pattern[str]:
+    """Every name make_name gives this label (how `down <label>` finds instances the ledger may not know)."""
+    return re.compile(rf"^{re.escape(NAME_PREFIX)}{re.escape(_name_slug(label))}-[0-9a-f]{{8}}$")
 
 
 def is_ours(instance: Instance) -> bool:
