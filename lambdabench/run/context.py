@@ -95,8 +95,12 @@ class RunContext:
         return self.nodes[0]
 
     def node_dir(self, node: Node) -> Path:
-        """Rank 0 writes into the run folder; other ranks under nodes/node-<rank>/."""
+        """Where a node's pulled files land: rank 0's in the run folder; other ranks' under nodes/node-<rank>/."""
         return self.run_dir if node.rank == 0 else self.run_dir / "nodes" / f"node-{node.rank}"
+
+    def log_dir(self, node: Node) -> Path:
+        """Where a node's step logs go: <run>/logs for one node; nodes/node-<rank>/logs for every rank of N > 1."""
+        return (self.run_dir / "nodes" / f"node-{node.rank}" if len(self.nodes) > 1 else self.run_dir) / "logs"
 
 
 class RemotePhase(Protocol):

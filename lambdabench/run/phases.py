@@ -399,7 +399,7 @@ class PlaybookPhase:
         extra = f" (then also failed: {', '.join(also)})" if also else ""
         extra += f"; stopped: {', '.join(f'node {r.node.rank}' for r in stopped)}" if stopped else ""
         return RemoteError(f"multi-node step failed on {root.node.label}: {msg}{extra}",
-                           f"see {rc.run_dir}/nodes/node-{root.node.rank}/logs (rank 0's in {rc.run_dir}/logs)")
+                           f"see {rc.log_dir(root.node)}")
 
     def _job_end(self, nr: _NodeRun) -> float | None:
         """When the node's most recent failed job ended (its status file's time on the node)."""
@@ -460,7 +460,7 @@ class PlaybookPhase:
         assert nr.session is not None
         self._sampler(nr, "stop")
         pulled = pull(nr.session, TELEMETRY_DIR, rc.node_dir(nr.node) / "telemetry")
-        prefix = "telemetry" if nr.node.rank == 0 else f"nodes/node-{nr.node.rank}/telemetry"
+        prefix = (rc.node_dir(nr.node).relative_to(rc.run_dir) / "telemetry").as_posix()
         for f in pulled.files:
             rc.ledger.record_artifact(rc.run_id, f"{prefix}/{f.display_path}", size=f.size, sha256=f.sha256,
                                       verified=f.verified)
@@ -482,7 +482,7 @@ class PlaybookPhase:
         assert nr.session is not None
         secrets = {k: v for k, v in rc.secrets.items() if k in playbook.secrets}
         many = len(rc.nodes) > 1
-        log_dir = (rc.run_dir / "nodes" / f"node-{node.rank}" if many else rc.run_dir) / "logs" / playbook.name
+        log_dir = rc.log_dir(node) / playbook.name
         rc.notify(f"node {node.rank}: playbook {playbook.name}" if many else f"playbook {playbook.name}")
 
         def on_step(step: StepResult) -> None:
