@@ -35,6 +35,8 @@ def test_isaaclab3_sweep_on_a100_and_h100(simproc: SimProcess) -> None:
         record = json.loads((run_dir / "result.json").read_text())
         assert record["simulated"] is True and "error" not in record
         assert record["throughput"]["mean"] > 0 and record["throughput"]["source"] == "tensorboard"
+        # the environment lock isaaclab3-collect took with the venv's python (issue 28.1)
+        assert record["environment_lock"]["software"]["packages"] and metrics["env_lock_id"].source == "env-lock"
     table = simproc.cli("report")
     assert table.returncode == 0, table.stderr
     rate = next(line for line in table.stdout.splitlines() if line.startswith("env-steps/s")).split()[1:]
