@@ -559,12 +559,11 @@ class Lab:
                confirm: Callable[[Spend, bool], None] | None = None) -> SweepResult:
         """Continue a crashed or interrupted sweep: clean up its orphans, run only what did not finish,
         with the same benchmark, region, parallelism and cap (what it already spent counts)."""
-        from lambdabench.run.hosts import check_host_keys, parse_host
-        from lambdabench.run.plan import PlannedRun, Target, plan_from_json
         from lambdabench.run.recovery import (
             check_resumable,
             release_hosts,
-            resumable_runs,
+            replan,
+            resumed_hosts,
             spent_cents,
         )
         from lambdabench.run.sweep import SweepRunner
@@ -573,33 +572,11 @@ class Lab:
         self._check_resume_target(sweep_id)
         sweep = ledger.claim_sweep(sweep_id, force=force)
         check_resumable(ledger, sweep_id)
-        doc = sweep.plan or {}
-        # the user's ~/.ssh/config again, as at plan time: an alias resolves to its address, its key is checked
-        specs = [parse_host(s, ssh_config=self.env.ssh_config) for s in doc.get("hosts") or []]
-        check_host_keys(specs)
-        hosts = {h.type_name: h for h in specs}
+        hosts = resumed_hosts(sweep, self.env)
         for problem in release_hosts(ledger, sweep_id, hosts, self.connect, self.env, self.notify):
             self.notify(f"warning: {problem} — stop them by hand")
         self.gc()
-        todo = set(resumable_runs(ledger, sweep_id))
-        need_cloud = any(not r.instance_type.startswith(("host:", "local")) for r in ledger.runs(sweep_id)
-                         if r.id in todo)
-        availability = self.cloud.list_instance_types() if need_cloud else []
-        offered = {a.instance_type.name: a.instance_type for a in availability}
-        runs = []
-        for run in ledger.runs(sweep_id):
-            if run.id not in todo:
-                continue
-            if run.instance_type in hosts:
-                target = Target(host=hosts[run.instance_type])
-            elif run.instance_type in offered:
-                target = Target(itype=offered[run.instance_type])
-            else:
-                raise UsageError(f"type {run.instance_type} of run {run.id} is no longer offered")
-            ledger.set_run_status(run.id, "pending")
-            runs.append(PlannedRun(target, int((run.params or {}).get("repeat", 1)), run_id=run.id))
-        plan = plan_from_json(doc, runs, max_cost_cents=sweep.max_cost_cents, availability=availability,
-                              home=self.settings.home)
+        plan, need_cloud = replan(ledger, sweep, hosts, lambda: self.cloud.list_instance_types(), self.settings.home)
         if confirm is not None:  # what the rest may spend, and whether the sweep had a budget
             confirm(plan.spend(), sweep.max_cost_cents is not None)
         runner = SweepRunner(

@@ -13,6 +13,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from lambdabench.errors import LambdabenchError, UsageError
@@ -28,11 +29,12 @@ from lambdabench.run.nodes import (
 
 if TYPE_CHECKING:
     from lambdabench.cloud.client import LambdaCloud
-    from lambdabench.cloud.models import Instance
-    from lambdabench.ledger import Ledger
+    from lambdabench.cloud.models import Instance, TypeAvailability
+    from lambdabench.ledger import Ledger, SweepRow
     from lambdabench.run.context import Connector
     from lambdabench.run.env import RunEnv
     from lambdabench.run.hosts import HostSpec
+    from lambdabench.run.plan import SweepPlan
 
 Notify = Callable[[str], None]
 
@@ -193,3 +195,41 @@ def release_hosts(ledger: Ledger, sweep_id: int, hosts: dict[str, HostSpec], con
             ledger.mark(row.name, "terminate_called")
             ledger.mark(row.name, "gone")
     return problems
+
+
+def resumed_hosts(sweep: SweepRow, env: RunEnv) -> dict[str, HostSpec]:
+    """A sweep's BYO hosts again, by type name: the user's ~/.ssh/config is read as at plan time (an alias
+    resolves to its address), and each host's key is checked."""
+    from lambdabench.run.hosts import check_host_keys, parse_host
+
+    specs = [parse_host(s, ssh_config=env.ssh_config) for s in (sweep.plan or {}).get("hosts") or []]
+    check_host_keys(specs)
+    return {h.type_name: h for h in specs}
+
+
+def replan(ledger: Ledger, sweep: SweepRow, hosts: dict[str, HostSpec],
+           list_types: Callable[[], list[TypeAvailability]], home: Path) -> tuple[SweepPlan, bool]:
+    """The plan of what a sweep has left to run, with its own benchmark, region, parallelism and cap; the runs
+    go back to pending. Also whether it needs the cloud (the types are listed only then)."""
+    from lambdabench.run.plan import PlannedRun, Target, plan_from_json
+
+    todo = set(resumable_runs(ledger, sweep.id))
+    need_cloud = any(not r.instance_type.startswith(("host:", "local")) for r in ledger.runs(sweep.id)
+                     if r.id in todo)
+    availability = list_types() if need_cloud else []
+    offered = {a.instance_type.name: a.instance_type for a in availability}
+    runs = []
+    for run in ledger.runs(sweep.id):
+        if run.id not in todo:
+            continue
+        if run.instance_type in hosts:
+            target = Target(host=hosts[run.instance_type])
+        elif run.instance_type in offered:
+            target = Target(itype=offered[run.instance_type])
+        else:
+            raise UsageError(f"type {run.instance_type} of run {run.id} is no longer offered")
+        ledger.set_run_status(run.id, "pending")
+        runs.append(PlannedRun(target, int((run.params or {}).get("repeat", 1)), run_id=run.id))
+    plan = plan_from_json(sweep.plan or {}, runs, max_cost_cents=sweep.max_cost_cents, availability=availability,
+                          home=home)
+    return plan, need_cloud
