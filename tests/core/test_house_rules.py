@@ -64,3 +64,43 @@ def test_no_error_is_recognised_by_its_message() -> None:
 ])
 def test_the_message_rule_can_fail(src: str) -> None:
     assert message_matches(src)
+
+
+MAX_FUNCTION_LINES = 100
+# functions still over the limit, each with why it was not split yet (issue 27 item 5: the allow-list only shrinks)
+LONG_FUNCTIONS_ALLOWED = {
+    "metrics/training.py:_rl_games": "one library's tag semantics read top to bottom; to split with the rl_games tests",
+    "report/build.py:build_report": "report/ was being reworked by Report.render (issue 27 item 5) in parallel",
+    "report/html.py:learning_plots": "report/ was being reworked by Report.render (issue 27 item 5) in parallel",
+    "report/html.py:scaling_plots": "report/ was being reworked by Report.render (issue 27 item 5) in parallel",
+    "report/html.py:render_html": "report/ was being reworked by Report.render (issue 27 item 5) in parallel",
+    "report/svg.py:svg_plot": "report/ was being reworked by Report.render (issue 27 item 5) in parallel",
+    "report/svg.py:svg_timeline": "report/ was being reworked by Report.render (issue 27 item 5) in parallel",
+    "run/nodes.py:terminate_and_verify": "the proof of 'gone': to split only with the teardown fault matrix run in full",
+}
+
+
+def long_functions(source: str, filename: str = "<src>", limit: int = MAX_FUNCTION_LINES) -> list[str]:
+    """`file:function` for every function (methods and nested ones too) longer than limit lines."""
+    out = []
+    for node in ast.walk(ast.parse(source, filename=filename)):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            length = (node.end_lineno or node.lineno) - node.lineno + 1
+            if length > limit:
+                out.append(f"{filename}:{node.name}")
+    return out
+
+
+def test_no_library_function_outside_sim_and_workloads_is_longer_than_100_lines() -> None:
+    found = {hit for path in _library_files() if path.relative_to(PKG).parts[0] not in ("sim", "workloads")
+             for hit in long_functions(path.read_text(), path.relative_to(PKG).as_posix())}
+    over = sorted(found - set(LONG_FUNCTIONS_ALLOWED))
+    assert not over, f"split these (at most {MAX_FUNCTION_LINES} lines each):\n" + "\n".join(over)
+    fixed = sorted(set(LONG_FUNCTIONS_ALLOWED) - found)
+    assert not fixed, f"no longer over the limit: take them off LONG_FUNCTIONS_ALLOWED: {fixed}"
+
+
+def test_the_length_rule_can_fail() -> None:
+    body = "".join(f"    x{i} = {i}\n" for i in range(MAX_FUNCTION_LINES))
+    assert long_functions(f"def f():\n{body}") == ["<src>:f"]
+    assert long_functions(f"def f():\n{body[: -len(body.splitlines()[-1]) - 1]}") == []
