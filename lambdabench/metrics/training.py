@@ -131,6 +131,9 @@ class TrainingResult:
     notes: list[str]
     points: list[Point] = field(default_factory=list)
     library_throughput: ThroughputStats | None = None  # the library's own per-iteration figure
+    # the intervals the rate counts (after warm-up), on the events' wall clock: (start, end, env-steps)
+    timed_window: tuple[float, float, int] | None = None
+    first_interval_start: float | None = None  # when the first logged iteration began (events' clock)
 
     def series(self) -> Series:
         """The common Series (what build_record and the report already take)."""
@@ -902,10 +905,13 @@ def _combine(
         library_rates, warmup_samples=warmup_samples, warmup_fraction=warmup_fraction
     )
     rate: float | None = None
+    timed_window: tuple[float, float, int] | None = None
     if stats is not None and intervals:
         kept = intervals[stats.dropped:]
         seconds = sum(s for _, _, _, s in kept)
         rate = sum(n for _, _, n, _ in kept) / seconds if seconds > 0 else None
+        if kept and not multi:
+            timed_window = (kept[0][0] - kept[0][3], kept[-1][0], sum(n for _, _, n, _ in kept))
         provenance["rate"] = Provenance(
             "rate", f"Σ env-steps / Σ seconds over the intervals after warm-up ({stats.warmup_rule})",
             library=lib, library_version=version,
@@ -928,5 +934,6 @@ def _combine(
         runs=[run.relative for run, _ in derived], env_steps=env_steps, throughput=stats, rate=rate,
         final_reward=final_reward, reward_curve=reward_curve, rate_curve=rate_curve,
         provenance=provenance, unknown=unknown, skipped=skipped, notes=notes, points=points,
-        library_throughput=library_stats,
+        library_throughput=library_stats, timed_window=timed_window,
+        first_interval_start=min((w - s for w, _, _, s in intervals), default=None),
     )

@@ -53,6 +53,8 @@ def ingest_run(rc: RunContext) -> dict[str, Any]:
     if mjx_stats is not None:
         record_tails(ledger, run_id, _mjx_runs(mjx_doc), samples, notes)
     lock = record_lock(ledger, run_id, run_dir, notes)
+    if training is not None:
+        timed = _training_timed(rc, training, samples, notes)
     gpu_count = sum(int(f.get("gpu_count") or 0) for f in rc.facts.values())
     if gpu_count:
         ledger.record_metric(run_id, "gpu_count", float(gpu_count), source="nvidia-smi")
@@ -74,6 +76,8 @@ def ingest_run(rc: RunContext) -> dict[str, Any]:
     if installed:
         startup["install"] = install
         ledger.record_metric(run_id, "install_s", install, unit="s", source="steps")
+    if training is not None:
+        startup.update(_training_startup(rc, training, notes))
     if len(rc.nodes) > 1:
         record_scaling(ledger, run_id)
     if env_steps and mjx_stats is not None and math.isfinite(env_steps):
@@ -236,6 +240,68 @@ def record_tails(ledger: Ledger, run_id: int, runs: list[dict[str, Any]], sample
                      "per repetition): the benchmark's result gave no per-step percentiles")
     if derived_memory:
         notes.append("steady-state GPU memory: median memory.used inside each N's timed window, summed over GPUs")
+    return out
+
+
+def utc_offset_s(facts: dict[str, Any]) -> float:
+    """The instance's UTC offset (`date +%z`, gpu-preflight's utc_offset): nvidia-smi stamps local time."""
+    text = str(facts.get("utc_offset") or "")
+    match = re.fullmatch(r"([+-])(\d\d)(\d\d)", text.strip())
+    if not match:
+        return 0.0  # unknown: take UTC (the GPU machine and Lambda's images run on UTC)
+    sign = -1.0 if match.group(1) == "-" else 1.0
+    return sign * (int(match.group(2)) * 3600 + int(match.group(3)) * 60)
+
+
+def _training_timed(rc: RunContext, training: Any, samples: list[Any], notes: list[str]) -> dict[str, float]:
+    """GPU utilisation and energy per million env-steps over the training iterations the rate counts.
+
+    Whole-run telemetry also holds start-up: on the real H100 (Isaac Lab 3, Cartpole) a cold Warp compile
+    took ~90 s of a ~2 min benchmark step and the whole-run utilisation read 3 % (issue 26). The window is
+    on the events' (epoch) clock; nvidia-smi's samples are local time, hence the instance's UTC offset.
+    """
+    from lambdabench.metrics.telemetry import TimedWindow, in_windows
+
+    if not samples or training.timed_window is None:
+        return {}
+    start, end, steps = training.timed_window
+    offset = utc_offset_s({**rc.rank0.facts, **rc.facts.get(0, {})})
+    num_envs = resolved_vars(rc).get("num_envs")
+    figures = in_windows(samples, [TimedWindow(start + offset, end + offset, float(steps),
+                                               float(num_envs or 0))])
+    out: dict[str, float] = {}
+    ledger, run_id = rc.ledger, rc.run_id
+    if figures.utilization_pct is not None:
+        out["gpu_util_timed_pct"] = figures.utilization_pct
+        ledger.record_metric(run_id, "gpu_util_timed_pct", figures.utilization_pct, unit="%",
+                             source="nvidia-smi+tensorboard")
+    if figures.wh_per_million_steps is not None:
+        out["wh_per_million_steps"] = figures.wh_per_million_steps
+        ledger.record_metric(run_id, "wh_per_million_steps", figures.wh_per_million_steps, unit="Wh/M steps",
+                             source="nvidia-smi+tensorboard")
+    if out:
+        out["timed_window_s"] = end - start
+        notes.append(f"GPU utilisation and Wh per million env-steps: over the {end - start:.1f} s of training "
+                     "iterations the rate counts (start-up, kernel compile and warm-up left out); GPU energy and "
+                     "utilisation are the whole run's")
+    return out
+
+
+def _training_startup(rc: RunContext, training: Any, notes: list[str]) -> dict[str, float]:
+    """Seconds from the benchmark step's start to the first training iteration (imports, scene, JIT/compile)."""
+    facts = {**rc.rank0.facts, **rc.facts.get(0, {})}
+    out: dict[str, float] = {}
+    state = facts.get("il3_warp_cache_state")
+    if state in ("cold", "warm"):
+        rc.ledger.record_metric(rc.run_id, "warp_cache_cold", 1.0 if state == "cold" else 0.0, source="facts")
+        notes.append(f"Warp kernel cache {facts.get('il3_warp_cache')}: {state} at the start "
+                     f"({facts.get('il3_warp_cache_modules_before', '?')} compiled modules there)")
+    if rc.wall_window is None or training.first_interval_start is None:
+        return out
+    seconds = training.first_interval_start - rc.wall_window[0]
+    if seconds >= 0:
+        out["to_first_iteration"] = seconds
+        rc.ledger.record_metric(rc.run_id, "startup_s", seconds, unit="s", source="steps+tensorboard")
     return out
 
 
@@ -494,10 +560,15 @@ def write_record(rc: RunContext) -> dict[str, Any]:
                               telemetry=parts.get("telemetry"), cost=_cost_section(rc), notes=notes)
         if parts.get("environment_lock"):
             record["environment_lock"] = parts["environment_lock"]
+        timed = parts.get("mjx_timed") or {}
+        if parts.get("mjx_stats") is None and timed and record["resources"]:
+            for key, name in (("wh_per_million_steps", "wh_per_million_steps"),
+                              ("gpu_util_timed_pct", "timed_utilization_pct")):
+                if key in timed:
+                    record["resources"][name] = timed[key]
             validate_or_note(record)
         if parts.get("mjx_stats") is not None:
             record["throughput"].update(parts["mjx_stats"])
-            timed = parts.get("mjx_timed") or {}
             if record["resources"] and "wh_per_million_steps" in timed:
                 record["resources"]["wh_per_million_steps"] = timed["wh_per_million_steps"]
             if record["resources"] and "gpu_util_timed_pct" in timed:

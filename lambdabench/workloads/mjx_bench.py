@@ -480,6 +480,19 @@ def bench_one(
             }
         )
     coord.barrier(f"end-n{n}")
+    # steady-state device memory after warm-up and the timed reps (XLA_PYTHON_CLIENT_PREALLOCATE=false)
+    mem_steady = _device_mem_mib()
+
+    # tails: each call on its own (synchronised), after the timed reps so the headline rate keeps its
+    # unsynchronised calls; per physics step = call time / steps_per_call
+    tail_calls = max(20, min(200, calls))
+    call_times: list[float] = []
+    for _ in range(tail_calls):
+        t0 = time.perf_counter()
+        data, keys = compiled(mx, data, keys)
+        _block(data)
+        call_times.append(time.perf_counter() - t0)
+    per_step = sorted(t / args.steps_per_call for t in call_times)
 
     finite = bool(jnp.all(jnp.isfinite(data.qpos)))
     assert window_start is not None and window_end is not None
@@ -498,7 +511,43 @@ def bench_one(
         "window_start_local": aggregate.local_stamp(window_start),
         "window_end_local": aggregate.local_stamp(window_end),
         "state_finite": finite,
+        "step_time_p50_s": _percentile(per_step, 50),
+        "step_time_p95_s": _percentile(per_step, 95),
+        "step_time_p99_s": _percentile(per_step, 99),
+        "step_time_samples": len(per_step),
+        "gpu_mem_steady_mib": mem_steady,
     }
+
+
+def _percentile(ordered: list[float], q: float) -> float | None:
+    """The q-th percentile of sorted values, linear between the closest ranks."""
+    if not ordered:
+        return None
+    pos = (len(ordered) - 1) * q / 100.0
+    low = math.floor(pos)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (pos - low)
+
+
+def _device_mem_mib() -> float | None:
+    """Bytes the process's first JAX device has in use (its allocator's figure), in MiB; None on the CPU."""
+    import jax
+
+    try:
+        stats = jax.local_devices()[0].memory_stats() or {}
+    except Exception:  # noqa: BLE001 - not every backend reports memory
+        return None
+    used = stats.get("bytes_in_use")
+    return float(used) / 2**20 if isinstance(used, (int, float)) else None
+
+
+def compile_cache_state(folder: str | None) -> dict[str, Any]:
+    """The persistent JAX compilation cache before the run: its folder, entries, and cold/warm/off."""
+    if not folder:
+        return {"dir": None, "entries_before": 0, "state": "off"}
+    path = Path(folder)
+    entries = sum(1 for p in path.iterdir() if p.is_file()) if path.is_dir() else 0
+    return {"dir": str(path), "entries_before": entries, "state": "warm" if entries else "cold"}
 
 
 def run(args: argparse.Namespace) -> int:
@@ -523,8 +572,15 @@ def run(args: argparse.Namespace) -> int:
             )
             coord.fail(f"import failed: {exc}")
             return 3
-        if args.compile_cache is not None:
-            jax.config.update("jax_compilation_cache_dir", str(args.compile_cache))
+        # --compile-cache, else JAX's own JAX_COMPILATION_CACHE_DIR; cold vs warm is what the folder held
+        cache_dir = str(args.compile_cache) if args.compile_cache is not None else (
+            os.environ.get("JAX_COMPILATION_CACHE_DIR") or None)
+        cache = compile_cache_state(cache_dir)
+        if cache_dir is not None:
+            Path(cache_dir).mkdir(parents=True, exist_ok=True)
+            jax.config.update("jax_compilation_cache_dir", cache_dir)
+            # JAX skips entries that compiled in under a second: keep every compile (ours take 10-16 s)
+            jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
         import_s = time.perf_counter() - t0
         devices = jax.devices()
         backend = jax.default_backend()
@@ -600,6 +656,7 @@ def run(args: argparse.Namespace) -> int:
                 "model_build": build_s,
                 "compile": sum(r["compile_s"] for r in runs),
             },
+            "compile_cache": cache,
             "warmup_rule": f"compile + 1 first call + {args.warmup_calls} warm-up call(s) untimed",
             "dist": {
                 "rank": rank,

@@ -44,12 +44,21 @@ def test_kitless_training_and_playback_run_on_gpus_without_rt_cores_and_on_gh200
     assert problems(playbook, type_name) == []
 
 
-def test_cameras_render_kitless_only_with_newtons_warp_renderer() -> None:
+def test_cameras_render_kitless_with_their_default_newton_renderer_and_rtx_presets_are_refused() -> None:
+    # issue 25.7: on 3.0 a camera task's default renderer is Newton's Warp renderer (isaaclab_tasks/utils/
+    # presets.py:24-29): no newton_renderer preset needed, and no physics preset forced
     task = {"task": "Isaac-Cartpole-Camera-Direct"}
-    (rtx, kit) = problems("isaaclab3-train", "gpu_1x_h100_sxm5", **task)
-    assert "no RT cores" in rtx and "newton_renderer" in rtx
-    assert "add newton_renderer to presets" in kit
+    assert problems("isaaclab3-train", "gpu_1x_h100_sxm5", **task) == []
     assert problems("isaaclab3-train", "gpu_1x_h100_sxm5", presets="newton_mjwarp,newton_renderer", **task) == []
+    (rtx, kit) = problems("isaaclab3-train", "gpu_1x_h100_sxm5", presets="isaacsim_rtx", **task)
+    assert "no RT cores" in rtx and "needs Isaac Sim" in kit
+
+
+def test_presets_default_to_the_tasks_own_and_rl_games_is_refused_before_launch() -> None:
+    assert find_playbook("isaaclab3-train").vars["presets"].default == ""
+    (rl_games,) = problems("isaaclab3-train", "gpu_1x_h100_sxm5", library="rl_games")
+    assert "no rl-games extra" in rl_games and "library=rsl_rl" in rl_games
+    assert problems("isaaclab3-setup", "gpu_1x_h100_sxm5", library="rl_games")
 
 
 @pytest.mark.parametrize("sets", [{"video": "true"}, {"livestream": "2"}, {"presets": "newton_mjwarp,isaacsim_rtx"}])
@@ -129,11 +138,14 @@ def test_setup_train_play_collect_on_a_simulated_a100(a100: SimBox) -> None:
     assert f["il3_installer"] == f"{a100.home}/.local/bin/uv"  # no uv on the image: astral's installer put it there
     assert (f["il3_isaaclab"], f["il3_torch"], f["il3_warp"], f["il3_newton"], f["il3_rsl_rl"]) == (
         "3.0.0", "2.11.0", "1.17.0", "1.6.1", "5.5.1")
-    again = a100.play("isaaclab3-setup")  # a second set-up reuses the venv
-    assert again.ok and again.facts["il3_venv_reused"] == "true"
+    again = a100.play("isaaclab3-setup")  # a second set-up reuses the venv and skips the install
+    assert again.ok and again.facts["il3_venv_reused"] == "true" and again.facts["il3_install"] == "skipped"
     train = a100.play("isaaclab3-train", num_envs="16", max_iterations="3")
     assert train.ok, train.error
-    assert [s.name for s in train.steps if not s.skipped] == ["train"]
+    assert [s.name for s in train.steps if not s.skipped] == ["asset mirror and kernel cache", "train"]
+    # Warp's kernel cache: the default under the run's HOME, empty before this first run
+    assert train.facts["il3_warp_cache"] == f"{a100.home}/.cache/warp/1.17.0"
+    assert train.facts["il3_warp_cache_state"] == "cold"
     assert "Training time:" in step_log(train, "train")
     play = a100.play("isaaclab3-play", play_seconds="3", num_envs="4")
     assert play.ok, play.error  # SIGINT after play_seconds: a clean stop, exit 0
@@ -176,6 +188,14 @@ def test_setup_offline_needs_a_312_and_installs_from_the_wheel_folder(a100: SimB
     usd = a100.home / "assets" / "Isaac/IsaacLab/Robots/Classic/Cartpole/cartpole.usd"
     usd.parent.mkdir(parents=True)
     usd.write_text("#usda 1.0\n")
+    # issue 26.3: a mirror with the robot but not the ground plane is refused in one line before training
+    no_ground = a100.play("isaaclab3-train", num_envs="8", max_iterations="1", asset_root=str(a100.home / "assets"))
+    assert not no_ground.ok and [s.name for s in no_ground.steps if not s.skipped] == ["asset mirror and kernel cache"]
+    (line,) = [x for x in step_log(no_ground, "asset mirror and kernel cache").splitlines() if "isaaclab3-train:" in x]
+    assert "isaaclab3-train: the asset mirror" in line and "default_ground_plane.usda" in line
+    ground = a100.home / "assets" / "Isaac/IsaacLab/Environments/Grid/default_ground_plane_checker_v1"
+    ground.mkdir(parents=True)
+    (ground / "default_ground_plane.usda").write_text("#usda 1.0\n")
     trained = a100.play("isaaclab3-train", num_envs="8", max_iterations="1", asset_root=str(a100.home / "assets"))
     assert trained.ok, trained.error
 
@@ -194,3 +214,67 @@ def test_setup_never_installs_into_an_activated_venv(a100: SimBox) -> None:
     assert result.facts["il3_venv"] == f"{a100.home}/isaaclab3-venv"
     assert not list((a100.home / "decoy").rglob("isaaclab-3.0.0.dist-info"))
     assert list((a100.home / "isaaclab3-venv").rglob("isaaclab-3.0.0.dist-info"))
+
+
+@needs_sshd
+def test_setup_skips_the_install_where_isaaclab_already_imports_even_offline_with_other_pins(a100: SimBox) -> None:
+    # issue 26.1: on the GPU machine a venv that already had isaaclab 3.0.0 (with the image's transformers
+    # 5.17.0, not isaaclab's pin 5.10.4) failed "install isaaclab": pip re-resolved the pins
+    assert a100.play("isaaclab3-setup").ok
+    site = next((a100.home / "isaaclab3-venv" / "lib").glob("python3.12/site-packages"))
+    for old in site.glob("transformers-*.dist-info"):
+        old.rename(site / "transformers-5.17.0.dist-info")
+    (a100.state / "network").write_text("off\n")
+    again = a100.play("isaaclab3-setup")
+    assert again.ok, again.error
+    assert again.facts["il3_install"] == "skipped" and again.facts["il3_isaaclab"] == "3.0.0"
+    assert "install skipped" in step_log(again, "install isaaclab")
+    forced = a100.play("isaaclab3-setup", reinstall="true")  # reinstall forces pip, which needs the index
+    assert not forced.ok and "python 3.12 venv" in [s.name for s in forced.steps if not s.skipped]
+
+
+@needs_sshd
+def test_setup_installs_a_wheelhouse_as_it_is_with_no_deps(a100: SimBox) -> None:
+    # issue 26.1: a wheelhouse that holds only what the kitless path imports (torch from the image)
+    made = a100.session.run("curl -LsSf https://astral.sh/uv/install.sh | sh >/dev/null && "
+                            "~/.local/bin/uv python install 3.12 && ~/.local/bin/uv python find 3.12", timeout=120)
+    python = made.stdout.strip().splitlines()[-1]
+    a100.session.run("rm -rf ~/.local/bin", timeout=30)
+    (a100.state / "network").write_text("off\n")
+    folder = a100.home / "wheels"
+    folder.mkdir()
+    for name in ("isaaclab-3.0.0-py3-none-any.whl", "rsl_rl_lib-5.5.1-py3-none-any.whl",
+                 "warp_lang-1.17.0-py3-none-manylinux_2_28_x86_64.whl"):
+        (folder / name).write_bytes(b"")
+    resolving = a100.play("isaaclab3-setup", wheels=str(folder), python=python)
+    assert not resolving.ok  # isaaclab's whole closure is not in the folder: pip's resolver stops
+    short = a100.play("isaaclab3-setup", wheels=str(folder), python=python, no_deps="true", reinstall="true")
+    assert not short.ok  # what the kitless path needs is not all there: one line names the first missing
+    (line,) = [x for x in step_log(short, "versions").splitlines() if "isaaclab3-setup:" in x]
+    assert "is not installed in the venv" in line and "no_deps=true" in line
+    for name in ("torch-2.11.0-cp312-cp312-manylinux_2_28_x86_64.whl", "newton-1.6.1-py3-none-any.whl"):
+        (folder / name).write_bytes(b"")
+    setup = a100.play("isaaclab3-setup", wheels=str(folder), python=python, no_deps="true", reinstall="true")
+    assert setup.ok, setup.error
+    assert setup.facts["il3_install"] == "no-deps" and setup.facts["il3_isaaclab"] == "3.0.0"
+    assert setup.facts["il3_rsl_rl"] == "5.5.1" and setup.facts["il3_warp"] == "1.17.0"
+    site = next((a100.home / "isaaclab3-venv" / "lib").glob("python3.12/site-packages"))
+    assert len(list(site.glob("*.dist-info"))) == 5 + 1  # the five wheels and pip, nothing resolved
+    refused = a100.play("isaaclab3-setup", no_deps="true")
+    assert not refused.ok
+    assert "no_deps=true needs wheels=<folder>" in step_log(refused, "python 3.12 venv")
+
+
+@needs_sshd
+def test_setup_refuses_a_driver_older_than_r580_in_one_line(a100: SimBox) -> None:
+    # issue 25.5: torch 2.11.0 from PyPI is a CUDA 13.0 build (R580+); a Lambda H100 was seen on 570
+    spec = json.loads((a100.state / "gpu.json").read_text())
+    spec["driver"] = "570.148.08"
+    (a100.state / "gpu.json").write_text(json.dumps(spec))
+    old = a100.play("isaaclab3-setup")
+    assert not old.ok and [s.name for s in old.steps if not s.skipped] == ["nvidia driver"]
+    (line,) = [x for x in step_log(old, "nvidia driver").splitlines() if "isaaclab3-setup:" in x]
+    assert "NVIDIA driver 570.148.08 is older than R580" in line and "torch_index=" in line
+    ok = a100.play("isaaclab3-setup", torch_index="https://download.pytorch.org/whl/cu128")
+    assert ok.steps[0].name == "nvidia driver" and not ok.steps[0].skipped and ok.steps[0].exit_status == 0
+    assert ok.facts["driver_version"] == "570.148.08"

@@ -321,6 +321,25 @@ class Resolution:
         self.top.append(name)
 
 
+class NoDeps:
+    """`pip install --no-deps WHEEL...`: exactly the wheel files given, nothing resolved (their names and
+    versions from the file names, PEP 427); a missing file fails as pip's does."""
+
+    def __init__(self, requests: list[str]) -> None:
+        self.dists: dict[str, dict[str, Any]] = {}
+        self.top: list[str] = []
+        for text in requests:
+            if not text.endswith(".whl"):
+                die("ERROR: (simulated) --no-deps takes wheel files here: " + text)
+            if not Path(text).is_file():
+                die(f"WARNING: Requirement '{text}' looks like a filename, but the file does not exist\n"
+                    f"ERROR: Could not install packages due to an OSError: [Errno 2] No such file or directory: "
+                    f"'{os.path.abspath(text)}'")
+            name, version = Path(text).name.split("-")[:2]
+            self.dists[norm(name)] = {"name": norm(name), "version": version, "wheel": Path(text).name}
+            self.top.append(norm(name))
+
+
 def dist_info_dir(prefix: Path, name: str) -> Path | None:
     site = site_packages(prefix)
     for path in site.glob("*.dist-info"):
@@ -498,8 +517,11 @@ def pip_install(prefix: Path, args: list[str], *, tool: str) -> int:
     indexes = indexes_of(opts)
     if indexes and not online():
         offline_failure(tool, opts["reqs"][0])
-    res = Resolution(opts["reqs"], indexes=indexes, find_links=opts["find_links"], tool=tool,
-                     python_version=prefix_version(prefix))
+    if "--no-deps" in opts["unknown"]:
+        res: Any = NoDeps(opts["reqs"])
+    else:
+        res = Resolution(opts["reqs"], indexes=indexes, find_links=opts["find_links"], tool=tool,
+                         python_version=prefix_version(prefix))
     started = time.monotonic()
     if indexes:
         fetch(prefix, res, tool=tool)
@@ -539,6 +561,14 @@ def pip_list(prefix: Path, *, freeze: bool) -> int:
 
 def pip_main(prefix: Path, args: list[str], *, tool: str = "pip") -> int:
     simhost.log_argv(tool if tool == "pip" else "uv-pip", args)
+    # pip's general options before the command (pip's own rule: --python must come before it,
+    # pip/_internal/cli/main_parser.py); --python runs the command for that interpreter's environment
+    while tool == "pip" and args and args[0] in ("--disable-pip-version-check", "--isolated", "-q", "--python"):
+        if args[0] == "--python" and len(args) > 1:
+            prefix = Path(args[1]).absolute().parent.parent
+            args = args[2:]
+        else:
+            args = args[1:]
     if not args or args[0] in ("-h", "--help"):
         print("Usage:\n  pip <command> [options]\n\n(simulated by lambdabench: install, list, freeze, show)")
         return 0

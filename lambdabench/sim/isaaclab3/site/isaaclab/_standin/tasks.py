@@ -17,6 +17,10 @@ from isaaclab._standin.host import traceback_exit
 # the assets: isaaclab_assets/robots/cartpole.py:21-22, ant.py:25, humanoid.py:25, below the asset root of
 # isaaclab/utils/assets.py:177-213 (ISAACSIM_ASSET_ROOT, else isaaclab/apps/isaaclab.python.kit:276, an https URL)
 ASSET_ROOT = "https://omniverse-content-production.s3-us-west-2.amazonaws.com/Assets/Isaac/6.2"
+# the ground plane every Cartpole scene spawns (cartpole_manager_env_cfg.py:37-39, GroundPlaneCfg's usd_path:
+# isaaclab/sim/spawners/from_files/from_files_cfg.py:23-25); seen loaded on the real GPU machine (2026-12-05,
+# ../shared/isaaclab/NOTES.md); that every stand-in task spawns it is a guess for the non-Cartpole ones
+GROUND_PLANE = "Isaac/IsaacLab/Environments/Grid/default_ground_plane_checker_v1/default_ground_plane.usda"
 # isaaclab_tasks/core/cartpole/cartpole_common.py:29-53, ant_common.py:67, humanoid_common.py:76
 PHYSICS_PRESETS = ("isaacsim_physx", "ovphysx", "physx", "newton_mjwarp", "newton_kamino")
 # isaaclab_tasks/utils/presets.py:24-29 (MultiBackendRendererCfg)
