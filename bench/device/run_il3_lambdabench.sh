@@ -26,7 +26,8 @@ lb_env() {
     [ -d /tmp/site ] || "$PY" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --target /tmp/site \
         "$C"/run/whl/*.whl || { echo "lambdabench's wheels did not install" >&2; exit 1; }
     export PYTHONPATH=/tmp/site:$C/run/lb LAMBDABENCH_HOME=$R/home
-    mkdir -p "$R/home"
+    # `python -m` puts the cwd first on sys.path: away from the checkout's own lambdabench
+    mkdir -p "$R/home" && cd "$R"
 }
 
 pack() {  # everything but the venv, caches and keys in one file; the reports beside it
@@ -81,6 +82,9 @@ mjx)
         echo "mjx $pass exit $? in $((SECONDS - s)) s"; tail -3 "$R/mjx-$pass.err"
     done
     "$PY" -m lambdabench.cli report --format md >"$R/report-all.md" 2>>"$R/report.err"
-    pack mjx-run ;;
+    # the il3 sweeps (1-4) came back with the il3 call: only the MJX ones and the ledger here
+    tar -czf "$OUT/mjx-run.tgz" --exclude=home/keys --exclude=home/local --exclude='home/runs/sweep-[1-4]' \
+        --exclude='il3-*' --exclude=bundle --exclude=jax-cache -C "$R" .
+    cp "$R"/report-all.md "$OUT"/; ls -la "$OUT" ;;
 *) echo "unknown mode $MODE" >&2; exit 2 ;;
 esac

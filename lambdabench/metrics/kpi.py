@@ -189,6 +189,8 @@ def parse_kpi(data: Any) -> KpiReport:
             for name, value in values.items():
                 _absorb(report, str(phase), str(name), value)
         report.notes.append("2.x KPI values are all labelled ms; units taken from names")
+    elif _is_typed_bundle(data):
+        report = _from_typed_bundle(data)
     elif isinstance(data, dict):
         report = KpiReport(source="isaaclab3-bundle")
         for path, value in _flatten(data).items():
@@ -211,6 +213,65 @@ def parse_kpi(data: Any) -> KpiReport:
             f"no known Isaac Lab benchmark measurements found ({report.source} shape)",
             "is this a benchmark script's output?",
         )
+    return report
+
+
+def _is_typed_bundle(data: Any) -> bool:
+    """isaaclab 3.0.0's TrainingBundle/RuntimeBundle (isaaclab/benchmark/schema.py, SCHEMA_VERSION "1.4")."""
+    return (isinstance(data, dict) and "schema_version" in data and isinstance(data.get("runtime"), dict)
+            and isinstance(data["runtime"].get("total_fps"), dict))
+
+
+# schema.py StartupTime's fields (seconds already) → our keys
+_BUNDLE_STARTUP = {"app_launch": "app_launch_s", "python_imports": "python_imports_s",
+                   "task_config": "task_config_s", "env_creation": "env_creation_s", "first_step": "first_step_s"}
+
+
+def _dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _stats(value: Any) -> dict[str, float]:
+    """schema.py MeanStd {mean, std, peak} → our {mean, std, max}."""
+    out: dict[str, float] = {}
+    if isinstance(value, dict):
+        for key, ours in (("mean", "mean"), ("std", "std"), ("peak", "max")):
+            number = _finite(value.get(key))
+            if number is not None:
+                out[ours] = number
+    return out
+
+
+def _from_typed_bundle(data: dict[str, Any]) -> KpiReport:
+    """Read the typed bundle by its schema: env-steps/s is runtime.total_fps (end to end, with the policy
+    update: the scripts' "Total FPS"), not collection_fps (rollout only); start-up phases in seconds."""
+    report = KpiReport(source=f"isaaclab3-bundle-{data.get('schema_version')}")
+    runtime = data["runtime"]
+    run = _dict(data.get("run"))
+    report.task = run.get("task") if isinstance(run.get("task"), str) else None
+    report.workflow = "training" if "learning" in data else "runtime"
+    num_envs = _finite(run.get("num_envs"))
+    report.num_envs = int(num_envs) if num_envs is not None else None
+    for key, ours in _BUNDLE_STARTUP.items():
+        number = _finite(_dict(runtime.get("startup_time_s")).get(key))
+        if number is not None:
+            report.startup_s[ours] = number
+    for name, key in (("Total FPS", "total_fps"), ("Collection FPS", "collection_fps")):
+        stats = _stats(runtime.get(key))
+        if stats:
+            report.throughput[name] = stats
+    iteration = _stats(runtime.get("iteration_time_s"))
+    if "mean" in iteration:
+        report.train["iteration_time_s"] = iteration["mean"]
+    reward = _dict(_dict(data.get("learning")).get("reward"))
+    for key, ours in (("final_raw", "last_reward"), ("final_ema", "ema_reward")):
+        number = _finite(reward.get(key))
+        if number is not None:
+            report.train[ours] = number
+    util = _stats(_dict(data.get("resources")).get("gpu_util_pct"))
+    if "mean" in util:
+        report.train["gpu_util_pct"] = util["mean"]
+    report.raw = {"bundle": data}
     return report
 
 

@@ -278,3 +278,33 @@ def test_setup_refuses_a_driver_older_than_r580_in_one_line(a100: SimBox) -> Non
     ok = a100.play("isaaclab3-setup", torch_index="https://download.pytorch.org/whl/cu128")
     assert ok.steps[0].name == "nvidia driver" and not ok.steps[0].skipped and ok.steps[0].exit_status == 0
     assert ok.facts["driver_version"] == "570.148.08"
+
+
+@needs_sshd
+def test_setup_reuses_the_images_torch_through_system_site_packages_even_from_a_venvs_python(a100: SimBox) -> None:
+    # issue 26.2: the GPU machine's python3 is itself a venv's (/opt/torch/.venv) holding torch 2.11+cu130;
+    # a venv made from it with --system-site-packages sees only the base interpreter's packages, so the
+    # set-up chains that venv's site-packages in with a .pth file
+    made = a100.session.run("curl -LsSf https://astral.sh/uv/install.sh | sh >/dev/null && "
+                            "~/.local/bin/uv python install 3.12 && ~/.local/bin/uv venv --seed image-venv", timeout=120)
+    assert made.exit_status == 0, made.stderr
+    a100.session.run("rm -rf ~/.local/bin", timeout=30)
+    parent_site = a100.home / "image-venv" / "lib" / "python3.12" / "site-packages"
+    torch = parent_site / "torch-2.11.0+cu130.dist-info"
+    torch.mkdir()
+    (torch / "METADATA").write_text("Metadata-Version: 2.1\nName: torch\nVersion: 2.11.0+cu130\n")
+    (a100.state / "network").write_text("off\n")
+    folder = a100.home / "wheels"
+    folder.mkdir()
+    for name in ("isaaclab-3.0.0-py3-none-any.whl", "rsl_rl_lib-5.5.1-py3-none-any.whl", "newton-1.6.1-py3-none-any.whl",
+                 "warp_lang-1.17.0-py3-none-manylinux_2_28_x86_64.whl"):
+        (folder / name).write_bytes(b"")
+    setup = a100.play("isaaclab3-setup", python=str(a100.home / "image-venv" / "bin" / "python"),
+                      system_site_packages="true", wheels=str(folder), no_deps="true")
+    assert setup.ok, setup.error
+    f = setup.facts
+    assert f["il3_system_site_packages"] == "true" and f["il3_parent_site"] == str(parent_site)
+    assert f["il3_torch"] == "2.11.0+cu130"  # the image's, not installed into the new venv
+    site = a100.home / "isaaclab3-venv" / "lib" / "python3.12" / "site-packages"
+    assert not list(site.glob("torch-*.dist-info"))
+    assert (site / "lambdabench-parent-venv.pth").read_text().strip() == str(parent_site)

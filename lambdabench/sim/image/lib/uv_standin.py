@@ -161,7 +161,8 @@ def site_packages(prefix: Path) -> Path:
     return prefix / "lib" / f"python{major_minor}" / "site-packages"
 
 
-def make_venv(target: Path, base_exe: str, version: str, *, with_pip: bool, tool: str) -> None:
+def make_venv(target: Path, base_exe: str, version: str, *, with_pip: bool, tool: str,
+              system_site: bool = False) -> None:
     """A venv: pyvenv.cfg, bin/python* (stand-in interpreters), activate, empty site-packages."""
     target = target.absolute()
     (target / "bin").mkdir(parents=True, exist_ok=True)
@@ -171,7 +172,7 @@ def make_venv(target: Path, base_exe: str, version: str, *, with_pip: bool, tool
         lines += [f"uv = {UV_VERSION}", f"version_info = {version}"]
     else:
         lines += [f"version = {version}", f"executable = {os.path.abspath(base_exe)}"]
-    lines.append("include-system-site-packages = false")
+    lines.append(f"include-system-site-packages = {'true' if system_site else 'false'}")
     (target / "pyvenv.cfg").write_text("\n".join(lines) + "\n")
     minor = ".".join(version.split(".")[:2])
     write_wrapper(target / "bin" / f"python{minor}", target, f"venv {target}")
@@ -611,10 +612,18 @@ def python_main(prefix: Path, argv0: str, args: list[str]) -> int:
                 die("usage: venv [-h] [--system-site-packages] [--symlinks | --copies] [--clear] [--upgrade] "
                     "[--without-pip] [--prompt PROMPT] [--upgrade-deps] ENV_DIR [ENV_DIR ...]\n"
                     "venv: error: the following arguments are required: ENV_DIR", 2)
+            # venv builds on sys._base_executable: from a venv's python, the BASE interpreter (its
+            # pyvenv.cfg `home`), so --system-site-packages means the base's packages, not that venv's
+            base_exe = argv0
+            cfg = prefix / "pyvenv.cfg"
+            home = re.search(r"^home\s*=\s*(.+)$", cfg.read_text(), re.M) if cfg.exists() else None
+            if home:
+                base_exe = str(Path(home.group(1).strip()) / f"python{'.'.join(version.split('.')[:2])}")
             for target in targets:
                 if "--clear" in margs and Path(target).exists():
                     shutil.rmtree(target)
-                make_venv(Path(target), argv0, version, with_pip="--without-pip" not in margs, tool="venv")
+                make_venv(Path(target), base_exe, version, with_pip="--without-pip" not in margs, tool="venv",
+                          system_site="--system-site-packages" in margs)
             return 0
         if module == "pip":
             if not (prefix / "pyvenv.cfg").exists():
@@ -628,11 +637,32 @@ def python_main(prefix: Path, argv0: str, args: list[str]) -> int:
             return torchrun(argv0, margs)
     env = dict(os.environ)
     site = str(site_packages(prefix))
-    env["PYTHONPATH"] = site + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    env["PYTHONPATH"] = os.pathsep.join([site, *extra_paths(prefix)]) + (
+        os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
     env["LAMBDABENCH_SIM_PY_PREFIX"] = str(prefix)
     env["LAMBDABENCH_SIM_PY_EXE"] = os.path.abspath(argv0) if "/" in argv0 else argv0
     os.execve(sys.executable, [sys.executable, *args], env)
     return 127
+
+
+def extra_paths(prefix: Path) -> list[str]:
+    """What CPython's site module adds after a venv's site-packages: its .pth lines that name folders,
+    then, with include-system-site-packages = true, the base interpreter's site-packages (site.py's venv
+    handling; the base is the prefix above pyvenv.cfg's `home`)."""
+    out: list[str] = []
+    site = site_packages(prefix)
+    for pth in sorted(site.glob("*.pth")):
+        for line in pth.read_text().splitlines():
+            line = line.strip()
+            if line and not line.startswith(("#", "import")) and Path(line).is_dir():
+                out.append(line)
+    cfg = prefix / "pyvenv.cfg"
+    text = cfg.read_text() if cfg.exists() else ""
+    if re.search(r"^include-system-site-packages\s*=\s*true", text, re.M):
+        home = re.search(r"^home\s*=\s*(.+)$", text, re.M)
+        if home:
+            out.append(str(site_packages(Path(home.group(1).strip()).parent)))
+    return out
 
 
 # ---- torch.distributed.run (only where torch is "installed": the workers are the stand-ins) ------
@@ -839,7 +869,7 @@ def uv_python(args: list[str]) -> int:
 
 
 def uv_venv(args: list[str]) -> int:
-    request, target, clear, seed = None, ".venv", False, False
+    request, target, clear, seed, system_site = None, ".venv", False, False, False
     i = 0
     while i < len(args):
         arg = args[i]
@@ -852,6 +882,8 @@ def uv_venv(args: list[str]) -> int:
             clear = True
         elif arg == "--seed":
             seed = True
+        elif arg == "--system-site-packages":
+            system_site = True
         elif not arg.startswith("-"):
             target = arg
         i += 1
@@ -871,7 +903,7 @@ def uv_venv(args: list[str]) -> int:
         shutil.rmtree(path)
     exe, version = found
     sys.stderr.write(f"Using CPython {version} interpreter at: {exe}\nCreating virtual environment at: {target}\n")
-    make_venv(path, exe, version, with_pip=seed, tool="uv")
+    make_venv(path, exe, version, with_pip=seed, tool="uv", system_site=system_site)
     sys.stderr.write(f"Activate with: source {target}/bin/activate\n")
     return 0
 
