@@ -27,9 +27,9 @@ if TYPE_CHECKING:
     from lambdabench.run.hosts import HostSpec
 
 # With no --playbook a sweep benchmarks: MuJoCo MJX from PyPI runs on every Lambda GPU type, needs no NGC
-# key or container, and was measured on a real H100 through this playbook's runner (README). Isaac Lab 3's
-# kitless training (isaaclab3-train) is the Isaac Lab default-to-be once its install is seen working on a
-# real box (its pins, usd-exchange 3.0.1 included, are all on pypi.org).
+# key or container, and keeps the GPU 96 % busy (README). Isaac Lab 3's kitless training ran on a real H100
+# through the shipped playbooks (2026-12-05) but stays one flag away: its driver need (R580) is known only
+# after launch, and Cartpole keeps an H100 12-30 % busy, so it ranks hosts more than GPUs (README).
 DEFAULT_BENCHMARK = "mjx-locomotion"
 # Billing stops at the accepted terminate (FIELD-NOTES "Money"), but acceptance can take long: an
 # 8×H100 may refuse terminate for its whole ~25-minute boot (spec Instance.actions, vm-has-not-launched)
