@@ -273,4 +273,10 @@ def test_the_robot_usd_comes_from_the_asset_root_which_offline_boxes_must_mirror
     usd = mirror / "Isaac/IsaacLab/Robots/Classic/Cartpole/cartpole.usd"
     usd.parent.mkdir(parents=True)
     usd.write_text("#usda 1.0\n")
+    # the scene's ground plane too (issue 26: every Cartpole scene spawns it; seen on the real H100)
+    out = installed.sh(f"{TRAIN} --max_iterations 1", env={"ISAACSIM_ASSET_ROOT": str(mirror)})
+    assert out.returncode == 1 and "default_ground_plane_checker_v1/default_ground_plane.usda" in out.stderr
+    ground = mirror / "Isaac/IsaacLab/Environments/Grid/default_ground_plane_checker_v1/default_ground_plane.usda"
+    ground.parent.mkdir(parents=True)
+    ground.write_text("#usda 1.0\n")
     installed.ok(f"{TRAIN} --max_iterations 1", env={"ISAACSIM_ASSET_ROOT": str(mirror)})
