@@ -320,12 +320,14 @@ class BenchmarkSummary:
 
 
 def read_benchmark_artifacts(folder: Path) -> BenchmarkSummary | None:
-    """Every ``kpis_*.json`` under folder (e.g. a run's pulled artifacts/); None when there is none.
+    """Every ``kpis_*.json`` and 3.x benchmark bundle under folder (e.g. a run's pulled artifacts/); None when there is none.
 
     Files that do not parse are skipped (their problem is in the summary's report notes only when
     at least one other file parsed); env-steps/s comes from the best measure across the files.
     """
-    files = sorted(p for p in Path(folder).rglob("kpis_*.json") if p.is_file())
+    # 2.x kpis_*.json; 3.x `isaaclab benchmark training|runtime` bundles (benchmark_<workflow>_<task>_<time>_<id>.json)
+    files = sorted(p for p in Path(folder).rglob("*.json") if p.is_file() and (
+        p.name.startswith("kpis_") or re.match(r"^benchmark_(training|runtime)_.+\.json$", p.name)))
     if not files:
         return None
     summary = BenchmarkSummary(files=files, reports=[])

@@ -110,6 +110,20 @@ def test_isaac_labs_own_bundle_reads_total_fps_not_collection_fps() -> None:
     assert report.train["last_reward"] == pytest.approx(4.8494, abs=1e-3)
 
 
+def test_a_pulled_bundle_is_found_and_gives_total_fps_and_start_up(tmp_path: Path) -> None:
+    from lambdabench.metrics.kpi import read_benchmark_artifacts
+
+    folder = tmp_path / "artifacts" / "benchmark"
+    folder.mkdir(parents=True)
+    name = "benchmark_training_Isaac-Cartpole-Direct_2026-12-05_15-07-55-860049_63e10411.json"
+    shutil.copy(IL3 / "isaaclab-benchmark-training-n4096.json", folder / name)
+    summary = read_benchmark_artifacts(tmp_path / "artifacts")
+    assert summary is not None and summary.env_steps_per_s == 278569.56
+    assert summary.env_steps_source == f"{name}: Total FPS" and summary.num_envs == 4096
+    rows = {key: value for key, value, _ in summary.metrics()}
+    assert rows["startup_env_creation_s"] == pytest.approx(12.9585, abs=1e-3)
+
+
 def _mjx(name: str) -> dict[str, Any]:
     return json.loads((MJX / name).read_text())
 
