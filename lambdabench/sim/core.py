@@ -154,6 +154,7 @@ class _FaultState:
 # faults whose `seconds` is an outage window from the first hit: an HTML 503 maintenance page for
 # minutes (issue #23 item 6; Lambda's status page lists maintenance windows), a key revoked for good
 WINDOW_FAULTS = ("http_5xx", "invalid_api_key")
+LINGER_FLOOR_S = 30.0  # real seconds a terminated instance stays listed in a time-scaled cloud, at least
 
 
 def _new_id() -> str:
@@ -226,6 +227,18 @@ class SimCloud:
         """Cloud seconds from a scenario as real seconds at this time scale."""
         return cloud_seconds / self.time_scale
 
+    def _linger(self) -> float:
+        """How long a terminated instance stays listed, in real seconds.
+
+        Fast-forwarded, five cloud minutes are a second: less than a loaded machine may take between
+        two polls, so `terminated` — the client's only proof of gone — could never be seen. The real
+        service lists terminated instances for minutes (FIELD-NOTES "Lifecycle"); a time-scaled cloud
+        keeps them at least LINGER_FLOOR_S real seconds (never longer than the scenario's own value).
+        """
+        linger = self.scenario.linger_seconds
+        real = self._real(linger)
+        return max(real, min(linger, LINGER_FLOOR_S)) if self.time_scale > 1 else real
+
     # ---- lifecycle --------------------------------------------------------------------------
 
     def tick(self) -> None:
@@ -271,7 +284,7 @@ class SimCloud:
                     inst.status == "terminated"
                     and not inst.removed
                     and inst.gone_at is not None
-                    and now >= inst.gone_at + self._real(self.scenario.linger_seconds)
+                    and now >= inst.gone_at + self._linger()
                 ):
                     inst.removed = True
         for inst in to_start:
