@@ -30,12 +30,14 @@ def test_seed_workflow_on_a_simulated_a10(simproc: SimProcess) -> None:
     pulled = ok(simproc.cli("pull", name, "--dest", str(simproc.home / "pulled"), timeout=300))
     assert "all verified" in pulled
     logs = simproc.home / "pulled" / "artifacts"
-    from lambdabench.metrics.tensorboard import find_event_files, load_series
+    from lambdabench.metrics.tensorboard import find_event_files
+    from lambdabench.metrics.training import read_training
 
     for lib in LIBRARIES:
         events = find_event_files(logs / lib)
         assert events, f"no TensorBoard events for {lib}"
-        series = load_series(events[0].parent if lib not in ("rl_games",) else events[0].parent.parent, library=lib)
+        series = read_training(events[0].parent if lib not in ("rl_games",) else events[0].parent.parent,
+                               library=lib).series()
         assert series.points and any((p.env_steps_per_s or 0) > 0 for p in series.points)
     checkpoint = next(logs.glob("skrl/*/*/checkpoints/*.pt"))
     in_container = "/workspace/isaaclab/logs/" + str(checkpoint.relative_to(logs))

@@ -16,7 +16,8 @@ from typing import Any
 
 import pytest
 
-from lambdabench.metrics.tensorboard import load_series, read_scalars
+from lambdabench.metrics.tensorboard import read_scalars
+from lambdabench.metrics.training import read_training
 from lambdabench.sim.hosts import IMAGE_DIR
 from lambdabench.sim.isaaclab_repo import FORK_URL, UPSTREAM_URL, ensure_repos
 
@@ -276,7 +277,7 @@ def test_seed_workflow_on_the_fork(box: Box) -> None:
         out = box.ok(f"{EXEC} -p {TRAIN_1X.format(lib=lib)} {SMALL}")
         assert "simulated" in out
         run = _run_dir(box, lib)
-        series = load_series(run)
+        series = read_training(run).series()
         assert series.library == lib
         rates = [p.env_steps_per_s for p in series.points if p.env_steps_per_s is not None]
         assert rates and all(r > 0 for r in rates), (lib, series.notes)
@@ -367,7 +368,7 @@ def test_upstream_2x_layout_trains_and_plays(box: Box) -> None:
     box.ok(f"{EXEC} -p {script}/train.py {SMALL}")
     run = _run_dir(box, "rsl_rl")
     assert "Perf/collection time" in read_scalars(run)  # rsl-rl-lib 2.3.1 still writes the space
-    assert load_series(run).points[-1].env_steps == 5 * 64 * 16
+    assert read_training(run).series().points[-1].env_steps == 5 * 64 * 16
     box.ok(f"{EXEC} -p scripts/reinforcement_learning/sb3/train.py {SMALL}")
     assert list(_run_dir(box, "sb3").glob("events.out.tfevents.*"))  # 2.1: no PPO_1/ yet
     # without --video, 2.x play runs until interrupted; with it, it stops after video_length steps

@@ -17,7 +17,8 @@ from typing import Any
 import pytest
 
 from lambdabench.metrics import throughput_stats
-from lambdabench.metrics.tensorboard import load_series, read_scalars
+from lambdabench.metrics.tensorboard import read_scalars
+from lambdabench.metrics.training import read_training
 from lambdabench.sim.hosts import IMAGE_DIR
 
 H100X2 = {"instance_type": "gpu_2x_h100", "gpus": 2, "model": "NVIDIA H100 80GB HBM3", "rtx": False, "arch": "x86_64"}
@@ -165,7 +166,7 @@ def test_train_writes_the_3x_layout_and_rsl_rl_5_tags(installed: Box) -> None:
     for tag in ("Perf/total_fps", "Perf/collection_time", "Perf/learning_time", "Loss/value", "Loss/surrogate",
                 "Loss/entropy", "Loss/learning_rate", "Policy/mean_std"):
         assert [s.step for s in scalars[tag]] == [0, 1, 2, 3], tag
-    series = load_series(run, library="rsl_rl")
+    series = read_training(run, library="rsl_rl").series()
     assert series.total_env_steps == 4 * 16 * 16
     stats = throughput_stats(series.throughput())
     assert stats is not None and stats.mean > 0
@@ -227,7 +228,7 @@ def test_train_multigpu_runs_one_rank_per_gpu_into_one_run_folder(installed: Box
     assert out.count("Training time: ") == 1  # local rank 0's console only
     (run,) = installed.run_dirs()
     assert (run / "rank_1" / "params" / "agent.yaml").exists() and not list((run / "rank_1").glob("events*"))
-    series = load_series(run, library="rsl_rl")
+    series = read_training(run, library="rsl_rl", world_size=2).series()  # as ingest reads it: 2 GPUs
     # rank 0 logs the collection of every rank: num_steps_per_env × num_envs × world size
     assert series.total_env_steps == 3 * 16 * 16 * 2
     too_many = installed.sh("isaaclab3-venv/bin/isaaclab train_multigpu --num_gpus 4 --task Isaac-Cartpole-Direct")
