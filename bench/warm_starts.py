@@ -31,7 +31,6 @@ GOAL_S = 18.0  # 1 % of a 30-minute run (the issue)
 CLOSURE_MIB = 3557  # Isaac Lab 3.0.0's x86_64 closure: 187 distributions (docs/isaaclab-contract.md:155)
 CLOSURE_PACKAGES = 188  # as lambdabench/sim/isaaclab3/index.json resolves it (isaaclab included)
 ISAAC_SIM_IMAGE_GB = 16.7  # nvcr.io/nvidia/isaac-sim (the docker stand-in's REGISTRY, docker_standin.py:58)
-ISAAC_LAB_IMAGE_GB = 21.3  # nvcr.io/nvidia/isaac-lab (docker_standin.py:59); the 2.x build layers on isaac-sim
 SHADERS_COLD_S = 600.0  # Isaac Sim's shader compile on a fresh box: ~600 s (IsaacLab PR #6905, the issue)
 SHADERS_WARM_S = 107.0  # IsaacLab-Arena PR #618: 13 min -> 1 min 47 s with cached shaders (the issue)
 WARP_COLD_S = 90.0  # Warp's kernels on first use, ~90 s cold on an H100 (shared/isaaclab/NOTES.md:164)
@@ -79,8 +78,8 @@ def part2(rate_mbps: float, fs_mbps: float) -> list[tuple[str, str, float, float
     """(playbook, stage, cold s, warm s, where the warm figure comes from)."""
     mib = 1024 * 1024 / 1e6  # MiB in MB
     rows = [
-        ("isaaclab-train (2.x, docker)", "Isaac Sim + Isaac Lab image", (ISAAC_SIM_IMAGE_GB * 1000) / rate_mbps,
-         (ISAAC_LAB_IMAGE_GB * 1000) / fs_mbps, "NOT WIRED: docker load from the filesystem"),
+        ("isaaclab-train (2.x, docker)", "Isaac Sim base image", (ISAAC_SIM_IMAGE_GB * 1000) / rate_mbps,
+         (ISAAC_SIM_IMAGE_GB * 1000) / fs_mbps, "docker load from --cache (setup.yaml)"),
         ("isaaclab-train (2.x, docker)", "shader compile", SHADERS_COLD_S, SHADERS_WARM_S,
          "NOT WIRED: the kit/shader cache volumes on the filesystem"),
         ("isaaclab3-train (kitless)", "closure download", CLOSURE_MIB * mib / rate_mbps, 0.0, "uv cache on --cache"),

@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from lambdabench.ledger import Ledger
 from tests.e2e.conftest import SimProcess, needs_sshd
 
@@ -90,3 +92,32 @@ def test_a_cache_in_another_region_runs_cold_and_says_so(simproc: SimProcess) ->
     assert f"cache far-cache is in {regions[-1]}; launched in {regions[0]}: running cold" in out.stderr
     launch = [r for r in simproc.api("/_sim/requests") if r["path"].endswith("/launch")]
     assert launch and "far-cache" not in json.dumps(launch)  # mounted only where it lives
+
+
+@pytest.mark.slow  # three Isaac Lab sweeps: about two minutes
+def test_the_isaac_sim_base_image_is_pulled_once_then_loaded_from_the_cache(simproc: SimProcess) -> None:
+    args = ("sweep", "--gpus", "a10", "--playbook", "isaaclab-train", "--set", "max_iterations=3",
+            "--set", "num_envs=16", "--max-run-minutes", "6000", "--cache", "isaac-cache")
+    for _ in range(2):
+        out = simproc.cli(*args, timeout=600)
+        assert out.returncode == 0, out.stderr[-3000:]
+    hosts = sorted(simproc.state.glob("lambdabench-sim-*/hosts/hosts/*/docker-timings.jsonl"),
+                   key=lambda p: p.stat().st_mtime)
+    assert len(hosts) == 2, hosts
+    first, second = ([json.loads(ln) for ln in p.read_text().splitlines()] for p in hosts)
+    isaac_sim = "nvcr.io/nvidia/isaac-sim"
+    assert any(e["event"] == "pull" and e["image"].startswith(isaac_sim) for e in first), first
+    assert any(e["event"] == "save" and any(i.startswith(isaac_sim) for i in e["images"]) for e in first), first
+    assert not any(e["event"] == "pull" and e["image"].startswith(isaac_sim) for e in second), second
+    assert any(e["event"] == "load" for e in second), second
+    # a broken archive: removed, the image pulled again, the run fine
+    archive = next(fs_folder(simproc).rglob("*.tar"))
+    archive.write_text("not an image")
+    third = simproc.cli(*args, timeout=600)
+    assert third.returncode == 0, third.stderr[-3000:]
+    latest = max(simproc.state.glob("lambdabench-sim-*/hosts/hosts/*/docker-timings.jsonl"),
+                 key=lambda p: p.stat().st_mtime)
+    events = [json.loads(ln) for ln in latest.read_text().splitlines()]
+    assert any(e["event"] == "pull" and e["image"].startswith(isaac_sim) for e in events), events
+    assert json.loads(archive.read_text())["images"]  # saved again, whole
+    assert simproc.running() == []
