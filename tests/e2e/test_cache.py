@@ -14,7 +14,8 @@ from tests.e2e.conftest import SimProcess, needs_sshd
 pytestmark = needs_sshd
 
 IL3 = ("sweep", "--gpus", "a10", "--playbook", "isaaclab3-train", "--set", "num_envs=16", "--set", "max_iterations=2",
-       "--max-run-minutes", "1500", "--cache", "il3-cache")
+       "--max-run-minutes", "1500", "--cache", "il3-cache", "--region", "us-east-1")  # one region: a refused
+# launch there is retried there (with failover a run may land elsewhere and, rightly, run cold)
 
 
 def fetch_lines(simproc: SimProcess, run_id: int) -> list[str]:
@@ -63,7 +64,7 @@ def test_a_second_sweep_with_the_same_cache_starts_warm_and_gc_keeps_it(simproc:
 
 
 def test_a_stale_or_missing_cache_runs_cold_and_never_fails_the_run(simproc: SimProcess) -> None:
-    args = ("sweep", "--gpus", "a10", "--playbook", "gpu-probe", "--cache", "probe-cache")
+    args = ("sweep", "--gpus", "a10", "--playbook", "gpu-probe", "--cache", "probe-cache", "--region", "us-east-1")
     first = simproc.cli(*args)
     assert first.returncode == 0, first.stderr[-3000:]
     folder = fs_folder(simproc) / "lambdabench-cache"
@@ -97,7 +98,7 @@ def test_a_cache_in_another_region_runs_cold_and_says_so(simproc: SimProcess) ->
 @pytest.mark.slow  # three Isaac Lab sweeps: about two minutes
 def test_the_isaac_sim_base_image_is_pulled_once_then_loaded_from_the_cache(simproc: SimProcess) -> None:
     args = ("sweep", "--gpus", "a10", "--playbook", "isaaclab-train", "--set", "max_iterations=3",
-            "--set", "num_envs=16", "--max-run-minutes", "6000", "--cache", "isaac-cache")
+            "--set", "num_envs=16", "--max-run-minutes", "6000", "--cache", "isaac-cache", "--region", "us-east-1")
     for _ in range(2):
         out = simproc.cli(*args, timeout=600)
         assert out.returncode == 0, out.stderr[-3000:]
