@@ -538,7 +538,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--index", action="store_true", help="also resolve against https://pypi.org")
     parser.add_argument("--only", default="", help="releases to check (1,2.0,2.1,2.2,2.3,3.0)")
     parser.add_argument("--keep", type=Path, help="keep the work folder here")
+    parser.add_argument("--playbooks", type=Path, help="the playbooks folder to check (default: the shipped ones)")
     args = parser.parse_args(argv)
+    if args.playbooks:
+        global PROJECT_PLAYBOOKS
+        PROJECT_PLAYBOOKS = args.playbooks.resolve()
     only = set(filter(None, args.only.split(","))) or {*REFS, "3.0"}
     mirrors = {k: v for k, v in {"leggedrobotics/rsl_rl": args.rsl_rl, "isaac-sim/rl_games": args.rl_games,
                                  "kellyguo11/rl_games": args.rl_games}.items() if v}
