@@ -400,7 +400,7 @@ def defined_names(files: dict[str, str], module: str, seen: set[str] | None = No
 
 def wheel_files(name: str, version: str, python: str, platform: str, work: Path) -> dict[str, str] | None:
     folder = work / "wheels"
-    folder.mkdir(exist_ok=True)
+    folder.mkdir(parents=True, exist_ok=True)
     done = pip("download", "--no-deps", "--only-binary", ":all:", "--python-version", python, *platform_args(),
                "-d", str(folder), f"{name}=={version}")
     if done.returncode != 0:
@@ -414,7 +414,7 @@ def wheel_files(name: str, version: str, python: str, platform: str, work: Path)
 
 def sdist_files(name: str, version: str, folder: Path) -> dict[str, str] | None:
     """The .py files of a release that is only an sdist (paths without the archive's top folder)."""
-    if pip("download", "--no-deps", "--no-binary", ":all:", "--no-build-isolation", "-d", str(folder),
+    if pip("download", "--no-deps", "--no-binary", ":all:", "--ignore-requires-python", "-d", str(folder),
            f"{name}=={version}").returncode != 0:
         pass  # pip may fail preparing metadata with this Python; the archive is downloaded first
     archives = sorted(folder.glob(f"{canonical(name).replace('-', '_')}-{version}.tar.gz")) + sorted(
