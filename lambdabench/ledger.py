@@ -37,7 +37,7 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass, fields
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar, get_args
 
 from lambdabench.errors import LedgerError
 from lambdabench.secrets import redact
@@ -46,7 +46,7 @@ DB_FILENAME = "ledger.sqlite3"
 BUSY_TIMEOUT_MS = 15_000
 
 # Instance lifecycle timestamps, in the order a healthy run sets them.
-INSTANCE_EVENTS: tuple[str, ...] = (
+InstanceEvent = Literal[
     "launch_requested",
     "launch_accepted",
     "first_active",
@@ -58,14 +58,18 @@ INSTANCE_EVENTS: tuple[str, ...] = (
     "pull_end",
     "terminate_called",
     "gone",
-)
+]
+INSTANCE_EVENTS: tuple[InstanceEvent, ...] = get_args(InstanceEvent)
 
-RUN_STATUSES = ("pending", "running", "succeeded", "failed", "cancelled")
-RUN_FINISHED = ("succeeded", "failed", "cancelled")
-SWEEP_STATUSES = ("running", "finished", "aborted")
+RunStatus = Literal["pending", "running", "succeeded", "failed", "cancelled"]
+RUN_STATUSES: tuple[RunStatus, ...] = get_args(RunStatus)
+RUN_FINISHED: tuple[RunStatus, ...] = ("succeeded", "failed", "cancelled")
+SweepStatus = Literal["running", "finished", "aborted"]
+SWEEP_STATUSES: tuple[SweepStatus, ...] = get_args(SweepStatus)
 # Our own instance states around Lambda's (booting, active, unhealthy, terminating, terminated, preempted).
 INSTANCE_REQUESTED = "requested"
-INSTANCE_KINDS = ("lambda", "host", "local")
+InstanceKind = Literal["lambda", "host", "local"]  # launched here (ours to terminate) | a BYO SSH host | this machine
+INSTANCE_KINDS: tuple[InstanceKind, ...] = get_args(InstanceKind)
 INSTANCE_LAUNCH_FAILED = "launch_failed"
 
 
@@ -239,7 +243,7 @@ class InstanceRow:
     pull_end: float | None
     terminate_called: float | None
     gone: float | None
-    kind: str = "lambda"  # lambda (launched here; ours to terminate) | host (a BYO SSH host) | local
+    kind: InstanceKind = "lambda"
     kept: bool = False  # left running on purpose (launch, shell --keep, --keep-on-failure): gc skips it
     label: str | None = None  # what the user called it (`launch --name x`): `down x` finds it
 
@@ -751,7 +755,7 @@ class Ledger:
         rows = self._query("SELECT * FROM sweeps WHERE status = 'running' ORDER BY id")
         return [_from_row(SweepRow, r) for r in rows]
 
-    def finish_sweep(self, sweep_id: int, status: str = "finished") -> None:
+    def finish_sweep(self, sweep_id: int, status: SweepStatus = "finished") -> None:
         """Close a sweep as finished or aborted."""
         if status not in SWEEP_STATUSES:
             raise ValueError(f"unknown sweep status {status!r}: use one of {', '.join(SWEEP_STATUSES)}")
@@ -818,7 +822,7 @@ class Ledger:
             )
             return int(cur.lastrowid or 0)
 
-    def set_run_status(self, run_id: int, status: str, ts: float | None = None) -> None:
+    def set_run_status(self, run_id: int, status: RunStatus, ts: float | None = None) -> None:
         """Move a run to a status; running sets started (once), a finished status sets ended."""
         if status not in RUN_STATUSES:
             raise ValueError(f"unknown run status {status!r}: use one of {', '.join(RUN_STATUSES)}")
@@ -882,7 +886,7 @@ class Ledger:
         *,
         simulated: bool | None = None,
         ts: float | None = None,
-        kind: str = "lambda",
+        kind: InstanceKind = "lambda",
         label: str | None = None,
     ) -> InstanceRow:
         """Write the launch intent (launch_requested, owner) BEFORE calling launch; name must be unique.
@@ -959,7 +963,7 @@ class Ledger:
             )
 
     def mark(
-        self, name: str, event: str, ts: float | None = None, *, overwrite: bool = False
+        self, name: str, event: InstanceEvent, ts: float | None = None, *, overwrite: bool = False
     ) -> bool:
         """Set a lifecycle timestamp (first write wins unless overwrite); returns whether it was written.
 
@@ -1034,7 +1038,7 @@ class Ledger:
             cur = conn.execute("UPDATE instances SET kept = ? WHERE name = ?", (int(kept), name))
             self._require(cur.rowcount, "instance", name)
 
-    def unmark(self, name: str, event: str) -> None:
+    def unmark(self, name: str, event: InstanceEvent) -> None:
         """Clear a lifecycle timestamp that turned out not to have happened (a refused terminate)."""
         if event not in INSTANCE_EVENTS or event in ("launch_requested", "gone"):
             raise ValueError(f"cannot unmark {event!r}")

@@ -509,3 +509,19 @@ def test_series_round_trip_and_replace(tmp_path: Path) -> None:
         ]
         assert [r.run_id for r in ledger.series(sweep_id=sweep, name="reward")] == [run]
         assert len(ledger.series(name="reward")) == 2
+
+
+def test_statuses_and_kinds_are_literal_types_and_the_checked_tuples_come_from_them() -> None:
+    """mypy checks a caller's status or kind against the same values the ledger refuses others with."""
+    import typing
+
+    from lambdabench import ledger as lg
+
+    hints = typing.get_type_hints(Ledger.set_run_status)
+    assert hints["status"] == lg.RunStatus and typing.get_args(lg.RunStatus) == lg.RUN_STATUSES
+    assert typing.get_type_hints(Ledger.finish_sweep)["status"] == lg.SweepStatus
+    assert typing.get_args(lg.SweepStatus) == lg.SWEEP_STATUSES
+    assert typing.get_type_hints(Ledger.reserve_instance)["kind"] == lg.InstanceKind
+    assert typing.get_args(lg.InstanceKind) == lg.INSTANCE_KINDS
+    assert typing.get_type_hints(Ledger.mark)["event"] == lg.InstanceEvent
+    assert typing.get_args(lg.InstanceEvent) == lg.INSTANCE_EVENTS

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
-    from lambdabench.ledger import Ledger
+    from lambdabench.ledger import InstanceKind, Ledger
     from lambdabench.remote.transport import Transport
     from lambdabench.run.cluster import Cluster
     from lambdabench.run.env import RunEnv
@@ -23,7 +23,7 @@ class Node:
 
     rank: int
     name: str  # the ledger's instance name
-    kind: str  # lambda | host | local
+    kind: InstanceKind
     address: str  # where lambdabench connects to it
     peer_addr: str  # where the other nodes reach it (the private IP where there is one)
     facts: dict[str, Any]  # type facts (name, gpus, gpu_model, vram_gb, rtx, arch) before preflight

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from lambdabench.errors import UsageError
 
@@ -32,7 +32,7 @@ class HostSpec:
     """One machine the user brought, resolved: where to connect and how to show and price it."""
 
     spec: str  # as the user wrote it (kept for resume)
-    kind: str  # host | local
+    kind: Literal["host", "local"]  # the ledger kinds (InstanceKind) of a machine the user brought
     label: str
     price_cents_per_hour: int = 0
     addr: str = ""
