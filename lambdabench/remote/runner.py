@@ -288,9 +288,9 @@ class _Runner:
         script = body if not rm else f"trap 'rm -f --{rm}' EXIT\n{body}"
         self.session.write_private(job + "/cmd.sh", script)
         tag = f"printf %s {shell.quote(self.tag)} > tag && " if self.tag else ""
-        # only `setsid` goes to the background: `cd … && setsid … &` backgrounded the whole list as a
-        # subshell, so the pid file named that subshell (not the job's process group, which a timeout
-        # kills) and the subshell held this command's output open until the job ended
+        # only `setsid` goes to the background: the pid file must name the job's process group (what a
+        # timeout kills), and no subshell may hold this command's output open until the job ends, which
+        # backgrounding the whole `cd … && setsid …` list would do
         self.session.run(
             f"cd {qjob} && {tag}{{ setsid nohup bash -c 'bash cmd.sh > log 2>&1 < /dev/null; "
             f"echo $? > status.tmp; mv status.tmp status' > /dev/null 2>&1 < /dev/null & "
@@ -325,9 +325,9 @@ class _Runner:
                 self.reattach(step)
                 result.reattached += 1
             try:
-                # `head` closing the pipe early kills `tail` with SIGPIPE: under pipefail that exited 141
-                # and failed the step whenever more than a chunk waited (issue 23 item 12), so the
-                # pipeline's own status is dropped; a poll only ever reports, it never fails the step
+                # a poll only ever reports, it never fails the step: `head` closing the pipe early kills
+                # `tail` with SIGPIPE (141 under pipefail) whenever more than a chunk waits, so the
+                # pipeline's own status is dropped (issue 23 item 12)
                 poll = self.session.run(
                     f"cd {qjob} && s=$(cat status 2>/dev/null); z=$(stat -c %s log 2>/dev/null || echo 0); "
                     f'echo "$s"; echo "$z"; n=$((z-{offset})); if [ $n -gt {POLL_CHUNK} ]; then n={POLL_CHUNK}; fi; '

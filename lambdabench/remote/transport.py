@@ -94,8 +94,8 @@ class Transport(Protocol):
 class KeptOutput:
     """A command's stdout as kept in memory: its first and last STDOUT_KEEP bytes (the step log has it all).
 
-    An attached step printing 1 GB held all of it (5.4 GB of RAM, issue 23 item 15); what callers read
-    from stdout (facts, a poll's chunk) is small, and at its start or its end.
+    Memory stays bounded whatever a step prints (issue 23 item 15: 1 GB of output must not take GBs of
+    RAM); what callers read from stdout (facts, a poll's chunk) is small, and at its start or its end.
     """
 
     def __init__(self, keep: int = 0) -> None:
