@@ -173,10 +173,6 @@ class LaunchedGroup:
         return [n.name for n in self.nodes]
 
 
-class _GroupShort(Exception):
-    """A region ran out of capacity part-way through a group."""
-
-
 def launch_nodes(
     cloud: LambdaCloud,
     ledger: Ledger,
@@ -640,14 +636,6 @@ def describe(ledger: Ledger, names: Sequence[str]) -> list[str]:
         except LambdabenchError:
             lines.append(n)
     return lines
-
-
-def _listing(cloud: LambdaCloud, notify: Notify) -> list[Instance] | None:
-    try:
-        return cloud.list_instances()
-    except CloudError as exc:
-        notify(f"listing instances failed ({exc.one_line()}); retrying")
-        return None
 
 
 def _get(cloud: LambdaCloud, instance_id: str) -> Instance | None:
