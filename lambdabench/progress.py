@@ -1,11 +1,20 @@
 """Progress on stderr for the CLI: the run wing's events as lines, and on a terminal a live board below.
 
+The board shows, per run, what it waits for now (the latest thing said of it: booting with the
+type's typical range, a playbook with its usual minutes) and for how long. It is drawn only on a
+terminal that can move the cursor (not piped, not TERM=dumb), each line cut to the terminal's
+width so a narrow window never wraps it (a wrapped line is one the redraw cannot erase), and dimmed
+only without NO_COLOR. The hand-drawn board stays: rich's live display would add an import the
+CLI's start-up budget (bench/startup.py) has no room for.
+
 Writing can fail — a closed terminal (SIGHUP), `| head`, a `tee` killed by the same Ctrl-C — and
 nothing here may take a teardown down with it: the first failed write turns this renderer off.
 """
 
 from __future__ import annotations
 
+import os
+import shutil
 import sys
 import threading
 import time
@@ -15,18 +24,27 @@ if TYPE_CHECKING:
     from lambdabench.run.sweep import Event
 
 
+def _elapsed(seconds: float) -> str:
+    s = int(seconds)
+    return f"{s // 60}m{s % 60:02d}s" if s >= 60 else f"{s}s"
+
+
 class Progress:
     """Per-run stage lines (stdout stays for the report); on a terminal, a board of every run's stage."""
 
-    def __init__(self, stream: TextIO | None = None, *, live: bool | None = None) -> None:
+    def __init__(self, stream: TextIO | None = None, *, live: bool | None = None,
+                 environ: dict[str, str] | None = None, width: int | None = None) -> None:
         self.stream = stream or sys.stderr
+        env = os.environ if environ is None else environ
         self._lock = threading.RLock()
         self.stages: dict[str, tuple[str, float]] = {}
         try:
             tty = self.stream.isatty()
         except (OSError, ValueError):
             tty = False
-        self.live = tty if live is None else live
+        self.live = (tty and env.get("TERM") != "dumb") if live is None else live
+        self.color = "NO_COLOR" not in env and env.get("TERM") != "dumb"
+        self._width = width
         self._drawn = 0
         self._dead = False
         self._stop = threading.Event()
@@ -36,7 +54,8 @@ class Progress:
         from lambdabench.secrets import redact
 
         with self._lock:
-            if event.kind == "stage" and event.label:
+            if event.label and (event.kind == "stage" or event.label in self.stages):
+                # what a run waits for now: its stage, or the latest thing said of it (a playbook, SSH)
                 self.stages[event.label] = (event.message, time.monotonic())
             text = f"[{event.label}] {event.message}" if event.label else event.message
             self._erase()
@@ -71,14 +90,28 @@ class Progress:
             self._write(f"\x1b[{self._drawn}F\x1b[J")
             self._drawn = 0
 
+    def board(self) -> list[str]:
+        """The board's lines, each cut to the terminal's width (never wrapped)."""
+        from lambdabench.secrets import redact
+
+        now = time.monotonic()
+        cols = self._width or shutil.get_terminal_size((80, 24)).columns
+        width = max(len(k) for k in self.stages)
+        lines = []
+        for label, (stage, since) in sorted(self.stages.items()):
+            clock = _elapsed(now - since)
+            room = max(8, cols - 1 - (2 + width + 2) - (2 + len(clock)))
+            what = redact(stage)
+            what = what if len(what) <= room else what[: room - 1] + "…"
+            lines.append(f"  {label.ljust(width)}  {what.ljust(room)}  {clock}"[: cols - 1].rstrip())
+        return lines
+
     def _draw(self) -> None:
         if not self.live or self._stop.is_set() or not self.stages or self._dead:
             return
-        now = time.monotonic()
-        width = max(len(k) for k in self.stages)
-        lines = [f"  {label.ljust(width)}  {stage[:60]:<60}  {now - since:6.0f}s"
-                 for label, (stage, since) in sorted(self.stages.items())]
-        self._write("\x1b[2m" + "\n".join(lines) + "\x1b[0m\n")
+        lines = self.board()
+        text = "\n".join(lines)
+        self._write(("\x1b[2m" + text + "\x1b[0m\n") if self.color else text + "\n")
         self._drawn = len(lines)
 
 

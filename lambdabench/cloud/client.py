@@ -168,6 +168,9 @@ class LambdaCloud:
         if isinstance(exc, RateLimitedError):
             # the pacer already holds everybody back; sleep is done by the next acquire()
             return 0.0
+        if isinstance(exc, TransportError) and state.attempt_number == 1 and self.on_wait is not None:
+            # said at the first failure (a connect times out in 10 s), never after a silent minute of retries
+            self.on_wait(f"{exc.message}; retrying for up to {self.retry.budget_s:.0f}s (Ctrl-C to stop)")
         backoff = min(self.retry.max_backoff_s, self.retry.base_s * (2 ** (state.attempt_number - 1)))
         return random.uniform(backoff / 2, backoff)
 

@@ -151,3 +151,12 @@ def expected_boot_seconds(itype: InstanceType) -> float:
     if itype.gpus >= 2:
         return 10 * 60.0
     return 5 * 60.0
+
+
+def boot_range(itype: InstanceType) -> str:
+    """The typical boot of a type, as the progress board shows it beside a boot's elapsed time."""
+    if itype.gpus >= 8:
+        return "15–25 min" if "h100" in itype.name or "b200" in itype.name else "10–15 min"
+    if itype.gpus >= 2:
+        return "5–10 min"  # a guess between the single-GPU and 8-GPU figures above
+    return "3–5 min"

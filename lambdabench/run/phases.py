@@ -483,7 +483,8 @@ class PlaybookPhase:
         secrets = {k: v for k, v in rc.secrets.items() if k in playbook.secrets}
         many = len(rc.nodes) > 1
         log_dir = rc.log_dir(node) / playbook.name
-        rc.notify(f"node {node.rank}: playbook {playbook.name}" if many else f"playbook {playbook.name}")
+        usual = f" (usually ~{playbook.expected_minutes:g} min)" if playbook.expected_minutes else ""
+        rc.notify((f"node {node.rank}: playbook {playbook.name}" if many else f"playbook {playbook.name}") + usual)
 
         def on_step(step: StepResult) -> None:
             if step.skipped:

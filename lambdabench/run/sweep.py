@@ -506,7 +506,10 @@ class SweepRunner:
         host_nodes: list[Node] = []
         try:
             if group is not None:
-                self.emit("stage", f"booting ({group.region})", run.label)
+                from lambdabench.cloud.gpus import boot_range
+
+                typical = f"; typically {boot_range(run.itype)}" if run.itype is not None else ""
+                self.emit("stage", f"booting ({group.region}{typical})", run.label)
                 instances = [self._wait_active(run, n, deadline) for n in group.nodes]
                 nodes = self._lambda_nodes(run, group, instances)
             else:
