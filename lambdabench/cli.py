@@ -315,7 +315,7 @@ def _sweep_verdict(lab: Lab, plan: SweepPlan | None, result: SweepResult, late: 
         hint = "Raise --max-cost, or sweep fewer types, to run them."
         if plan is not None and plan.left_out_for_budget():
             hint = plan.budget_hint()
-        err = LambdabenchError(f"{len(result.skipped)} of {runs} runs were left out: "
+        err = LambdabenchError(f"{len(result.skipped)} of {runs} runs not run: "
                                + "; ".join(f"{k}: {v}" for k, v in result.skipped.items()) + cut, hint)
     elif not result.ok:
         err = LambdabenchError(f"the sweep did not finish every run{cut}", "See the report above.")

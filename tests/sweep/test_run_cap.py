@@ -91,7 +91,7 @@ def test_the_cli_exits_non_zero_naming_a_run_left_out(tmp_path) -> None:
         assert out.returncode != 0, out.stderr
         other = next(r for r in plan.runs if r is not first)
         assert f"left out: {other.label}" in out.stderr
-        assert "runs were left out" in out.stderr.splitlines()[-1]
+        assert "1 of 2 runs not run: " in out.stderr.splitlines()[-1]
         assert "--max-cost" in out.stderr.splitlines()[-1]
     finally:
         sim.stop()
