@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 from lambdabench.errors import UsageError
+from lambdabench.report import model
 from lambdabench.report.build import build_report, build_run_report, group_runs
 from lambdabench.report.cells import (
     GROUP_COLUMNS,
@@ -85,3 +86,6 @@ def render(report: Report, fmt: str, **options: Any) -> str:
     if fmt not in renderers:
         raise UsageError(f"unknown report format {fmt!r}", f"use one of {', '.join(FORMATS)}")
     return renderers[fmt](report, **options)
+
+
+model.RENDERER = render  # Report.render() and str(report) use it

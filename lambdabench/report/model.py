@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import mimetypes
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -25,6 +25,8 @@ COST_NOTE = (
     " at launch until the API showed it). Excludes sales tax, which Lambda adds by billing address."
 )
 
+# the package's render(): lambdabench/report/__init__.py sets it (the renderers import this module)
+RENDERER: Callable[..., str] | None = None
 _REMOTE = re.compile(r"^([a-zA-Z][a-zA-Z0-9+.-]*:)?//")
 Kind = Literal[
     "text",
@@ -382,9 +384,8 @@ class Report:
 
     def render(self, fmt: str = "table", **options: Any) -> str:
         """This report as text in one of FORMATS (table, json, csv, md, html)."""
-        from lambdabench.report import render
-
-        return render(self, fmt, **options)
+        assert RENDERER is not None  # set by lambdabench.report, imported before this module
+        return RENDERER(self, fmt, **options)
 
     def __str__(self) -> str:
         return self.render("table")
