@@ -74,7 +74,7 @@ for d in ("isaaclab", "torch", "warp-lang", "newton", "rsl-rl-lib"): print(d, m.
     local wall=$(awk -v a="$start" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')
     cp -r "$work/logs" "$OUT/" 2>/dev/null
     cd - >/dev/null || return 1
-    # the same reader the sweep uses (lambdabench.metrics.tensorboard), on the run's own event file
+    # the same reader the sweep uses (lambdabench.metrics.training), on the run's own event file
     "$VENV/bin/python" - "$OUT" "$rc" "$wall" <<'EOF'
 import json, sys
 from pathlib import Path
@@ -86,8 +86,8 @@ if runs:
     summary["run"] = str(runs[-1].parent.relative_to(out))
     try:  # lambdabench's reader needs tensorboardX, which the box may lack: the events are in $OUT anyway
         from lambdabench.metrics import throughput_stats
-        from lambdabench.metrics.tensorboard import load_series
-        series = load_series(runs[-1].parent, library="rsl_rl")
+        from lambdabench.metrics.training import read_training
+        series = read_training(runs[-1].parent, library="rsl_rl").series()
         stats = throughput_stats(series.throughput())
         summary.update(env_steps=series.total_env_steps, env_steps_per_s=stats and stats.__dict__)
     except Exception as exc:  # noqa: BLE001
