@@ -87,7 +87,7 @@ def test_isaaclab_train_multi_gpu_step_becomes_multi_node() -> None:
 
 
 def test_plan_refuses_a_playbook_that_would_not_train_across_nodes(api_sim: Sim) -> None:
-    lab = api_sim.lab()
+    lab = api_sim.lab(NGC_API_KEY="nvapi-simulated-test-key")  # isaaclab-train: setup logs in to nvcr.io
     types = {a.instance_type.name: Target(a.instance_type) for a in lab.cloud.list_instance_types()}
 
     def check(playbook: str, sets: dict[str, str], target: str) -> None:

@@ -45,7 +45,7 @@ def short_sim(tmp_path: Path):  # type: ignore[no-untyped-def]
 
 
 def test_short_region_is_rolled_back_and_the_group_launches_in_one_region(short_sim: Sim) -> None:
-    lab = short_sim.lab()
+    lab = short_sim.lab(NGC_API_KEY="nvapi-simulated-test-key")  # isaaclab-train: setup logs in to nvcr.io
     plan = lab.plan(SweepRequest("8xh100", "isaaclab-train", {}, nodes=2, region=None))
     phase = FakeCluster()
     result = lab.sweep(plan, phase=phase, install_signal_handlers=False)
@@ -91,7 +91,7 @@ def test_short_region_is_rolled_back_and_the_group_launches_in_one_region(short_
 def test_no_region_with_capacity_for_all_fails_and_leaves_nothing(tmp_path: Path) -> None:
     sim, srv = start(tmp_path, {"capacity": {"gpu_8x_h100_sxm5": {"us-east-1": 1, "us-west-3": 1}}})
     try:
-        lab = sim.lab()
+        lab = sim.lab(NGC_API_KEY="nvapi-simulated-test-key")
         plan = lab.plan(SweepRequest("8xh100", "isaaclab-train", {}, nodes=2))
         runner = lab.runner(plan, phase=FakeCluster(), install_signal_handlers=False)
         runner.timeouts = dataclasses.replace(runner.timeouts, capacity_wait=0.5, poll=0.05, terminate=30)

@@ -24,7 +24,7 @@ def test_one_instance_types_fetch_per_plan_and_each_playbook_parsed_once(simenv:
         return real(path)
 
     monkeypatch.setattr(pb, "_load_playbook", counting)
-    lab = simenv.lab()
+    lab = simenv.lab(NGC_API_KEY="nvapi-simulated-test-key")  # plans isaaclab-train: setup logs in to nvcr.io
     before = len(simenv.core.requests())
     plan = lab.plan(SweepRequest("a10,a100,h100", "isaaclab-train", {}, repeat=2))
     result = lab.sweep(plan, phase=lambda rc: None, install_signal_handlers=False)
