@@ -1628,7 +1628,7 @@ def _validate_rules(rules: Any) -> list[dict[str, Any]]:
             net = None
         if net is None:
             raise _invalid(f"source_network {source!r} is not an IPv4 CIDR block.")
-        if any(net.overlaps(private) for private in _NON_PUBLIC):
+        if any(net.subnet_of(private) for private in _NON_PUBLIC):  # 0.0.0.0/0 spans them: allowed
             # the spec's FirewallRule.source_network: "a public IPv4 address optionally followed by a
             # slash and an integer mask". Whether the service refuses private ranges is unconfirmed on
             # the live service; modelled as refused, so a client that names private IPs is seen. (The
