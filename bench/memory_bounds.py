@@ -68,8 +68,12 @@ def main() -> int:
             folder = Path(tmp) / case
             folder.mkdir()
             t0 = time.monotonic()
-            out = subprocess.run([sys.executable, "-c", _CHILD, case, str(args.gib), str(folder)],
-                                 capture_output=True, text=True, check=False)
+            out = subprocess.run(
+                [sys.executable, "-c", _CHILD, case, str(args.gib), str(folder)],
+                capture_output=True,
+                text=True,
+                check=False,
+            )
             if out.returncode != 0:
                 print(f"{case}: failed after {time.monotonic() - t0:.1f}s\n{out.stderr[-2000:]}", file=sys.stderr)
                 return 1
@@ -79,8 +83,10 @@ def main() -> int:
     for r in rows:
         ratio = r["peak_rss_mb"] / GOAL_MB
         worst = max(worst, ratio)
-        print(f"{r['case']:<22} {args.gib:>6.2f}Gi {r['peak_rss_mb']:>8.0f}MB {GOAL_MB:>6.0f}MB {ratio:>7.2f} "
-              f"{r['seconds']:>8.1f}  {r['outcome']}")
+        print(
+            f"{r['case']:<22} {args.gib:>6.2f}Gi {r['peak_rss_mb']:>8.0f}MB {GOAL_MB:>6.0f}MB {ratio:>7.2f} "
+            f"{r['seconds']:>8.1f}  {r['outcome']}"
+        )
     print(f"worst peak / goal: {worst:.2f} ({'within' if worst <= 1 else 'OVER'} the {GOAL_MB:.0f} MB goal)")
     return 0 if worst <= 1 else 1
 

@@ -77,9 +77,7 @@ def tree_count(path: Path) -> tuple[int, int]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--big-mib", type=int, help="total size of the big-file set (default 1024)")
     parser.add_argument("--big-files", type=int, default=4)
@@ -96,20 +94,14 @@ def main() -> None:
     key = work / "home" / "id_ed25519"
     key.parent.mkdir(parents=True)
     subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
-    itype = SimpleNamespace(
-        name="gpu_1x_a10", gpus=1, gpu_model="NVIDIA A10", gpu_memory_mib=24564, rtx=True
-    )
+    itype = SimpleNamespace(name="gpu_1x_a10", gpus=1, gpu_model="NVIDIA A10", gpu_memory_mib=24564, rtx=True)
     manager = HostManager(work / "sim")
     state_before = machine_state()
     results: list[tuple[str, int, int, dict[str, list[float]]]] = []
     try:
-        info = manager.start(
-            "bench", authorized_key=Path(str(key) + ".pub").read_text(), instance_type=itype
-        )
+        info = manager.start("bench", authorized_key=Path(str(key) + ".pub").read_text(), instance_type=itype)
         disk = manager.disk_dir("bench")
-        target = SshTarget(
-            host=info.ip, port=info.port, user=manager.user, key_path=key, instance_id="bench"
-        )
+        target = SshTarget(host=info.ip, port=info.port, user=manager.user, key_path=key, instance_id="bench")
         known = KnownHosts(work / "home" / "known_hosts")
         session = Session(target, known_hosts=known).open()  # pins the host key for OpenSSH
         ssh = openssh_argv(target, known.path)[:-2]  # options only, without -T and the host
@@ -140,9 +132,7 @@ def main() -> None:
                 "ours": lambda d: ours("big", d),
                 "scp": lambda d: scp("big/*", d),
             }
-            sets.append(
-                (f"{big_mib} MiB in {args.big_files} files", "big", args.big_files, n, tools)
-            )
+            sets.append((f"{big_mib} MiB in {args.big_files} files", "big", args.big_files, n, tools))
         if args.only != "big":
             m = fill(disk / "small", small_count, args.small_kib * 1024)
             tools = {
@@ -150,9 +140,7 @@ def main() -> None:
                 "scp -r": lambda d: scp("small", d, recursive=True),
                 "rsync -a": lambda d: rsync("small/", d),
             }
-            sets.append(
-                (f"{small_count} files of {args.small_kib} KiB", "small", small_count, m, tools)
-            )
+            sets.append((f"{small_count} files of {args.small_kib} KiB", "small", small_count, m, tools))
 
         floor: list[float] = []
         for label, name, count, size, tools in sets:
@@ -190,9 +178,7 @@ def main() -> None:
         f"cold connections for every tool; an empty `ssh host true` took median "
         f"{statistics.median(floor):.2f}s (connection + one session on this host)"
     )
-    print(
-        f"{args.rounds} rounds; times are median (fastest); ratio = their median / ours, >1: we are faster"
-    )
+    print(f"{args.rounds} rounds; times are median (fastest); ratio = their median / ours, >1: we are faster")
     for label, _, size, times in results:
         ours_t = statistics.median(times["ours"])
         cells = [

@@ -32,8 +32,11 @@ def main() -> int:
     key = ensure_local_key(Path(tempfile.mkdtemp()) / "id_ed25519")
     sc = Scenario.from_dict({"rate_limits": {"enabled": False}, "capacity": {"gpu_1x_a10": {"us-east-1": 100}}})
     with running_simulator(scenario=sc, time_scale=600) as sim:
-        api = httpx.Client(base_url=sim.env["LAMBDABENCH_API_URL"],
-                           headers={"Authorization": f"Bearer {sim.env['LAMBDA_API_KEY']}"}, timeout=30)
+        api = httpx.Client(
+            base_url=sim.env["LAMBDABENCH_API_URL"],
+            headers={"Authorization": f"Bearer {sim.env['LAMBDA_API_KEY']}"},
+            timeout=30,
+        )
 
         def median_ms(n: int) -> tuple[float, float]:
             times = []
@@ -49,9 +52,15 @@ def main() -> int:
         t0 = time.monotonic()
         ids = []
         for i in range(args.instances):
-            r = api.post("/instance-operations/launch", json={
-                "region_name": "us-east-1", "instance_type_name": "gpu_1x_a10", "ssh_key_names": ["bench"],
-                "name": f"lambdabench-scale-{i}"})
+            r = api.post(
+                "/instance-operations/launch",
+                json={
+                    "region_name": "us-east-1",
+                    "instance_type_name": "gpu_1x_a10",
+                    "ssh_key_names": ["bench"],
+                    "name": f"lambdabench-scale-{i}",
+                },
+            )
             r.raise_for_status()
             ids.extend(r.json()["data"]["instance_ids"])
         while True:
@@ -66,16 +75,38 @@ def main() -> int:
         up = time.monotonic() - t0
         reachable = 0
         for d in active:
-            cmd = ["ssh", "-F", "/dev/null", "-i", str(key.private_path), "-o", "StrictHostKeyChecking=no",
-                   "-o", "UserKnownHostsFile=/dev/null", "-o", "BatchMode=yes", "-o", "LogLevel=ERROR",
-                   "-p", sim.env["LAMBDABENCH_SSH_PORT"], f"{sim.env['LAMBDABENCH_SSH_USER']}@{d['ip']}", "true"]
+            cmd = [
+                "ssh",
+                "-F",
+                "/dev/null",
+                "-i",
+                str(key.private_path),
+                "-o",
+                "StrictHostKeyChecking=no",
+                "-o",
+                "UserKnownHostsFile=/dev/null",
+                "-o",
+                "BatchMode=yes",
+                "-o",
+                "LogLevel=ERROR",
+                "-p",
+                sim.env["LAMBDABENCH_SSH_PORT"],
+                f"{sim.env['LAMBDABENCH_SSH_USER']}@{d['ip']}",
+                "true",
+            ]
             reachable += subprocess.run(cmd, capture_output=True, timeout=30).returncode == 0
         med, p95 = median_ms(args.samples)
-        print(f"instances active: {len(active)} (all up {up:.1f}s after the first launch); reachable over SSH: {reachable}")
+        print(
+            f"instances active: {len(active)} (all up {up:.1f}s after the first launch); reachable over SSH: {reachable}"
+        )
         print(f"GET /instances with   0 instances: median {base_med:.2f} ms, p95 {base_p95:.2f} ms")
-        print(f"GET /instances with {len(active):>3} instances: median {med:.2f} ms, p95 {p95:.2f} ms "
-              f"({med / base_med:.2f}x the empty baseline)")
-        print(f"goal: median < 50 ms with {args.instances} instances: {'met' if med < 50 and reachable == len(ids) else 'NOT met'}")
+        print(
+            f"GET /instances with {len(active):>3} instances: median {med:.2f} ms, p95 {p95:.2f} ms "
+            f"({med / base_med:.2f}x the empty baseline)"
+        )
+        print(
+            f"goal: median < 50 ms with {args.instances} instances: {'met' if med < 50 and reachable == len(ids) else 'NOT met'}"
+        )
         api.post("/instance-operations/terminate", json={"instance_ids": ids})
     return 0
 

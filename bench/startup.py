@@ -38,8 +38,11 @@ def main() -> int:
     rows.append(("lambdabench --help", median_ms([lb, "--help"], args.runs)))
     rows.append(("lambdabench types --help", median_ms([lb, "types", "--help"], args.runs)))
     for tool in ("sky", "dstack"):
-        exe = (shutil.which(tool, path=args.peers_bin) if args.peers_bin else None) or \
-            shutil.which(tool, path=str(bindir)) or shutil.which(tool)
+        exe = (
+            (shutil.which(tool, path=args.peers_bin) if args.peers_bin else None)
+            or shutil.which(tool, path=str(bindir))
+            or shutil.which(tool)
+        )
         if exe:
             rows.append((f"{tool} --help", median_ms([exe, "--help"], max(3, args.runs // 3))))
         else:

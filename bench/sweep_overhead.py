@@ -53,14 +53,18 @@ def main() -> int:
     args = ap.parse_args()
     cases = [("3 types", "a10,a100,8xh100", 1), ("16 instances", "a10,a100,h100,8xh100", 4)]
     print(f"time scale x{args.time_scale:g} (cloud durations divided by it)")
-    print(f"{'sweep':<14} {'instances':>9} {'wall s':>8} {'bound s':>8} {'ratio':>6} {'over s':>7} {'API req':>8}  goal")
+    print(
+        f"{'sweep':<14} {'instances':>9} {'wall s':>8} {'bound s':>8} {'ratio':>6} {'over s':>7} {'API req':>8}  goal"
+    )
     ok = True
     for label, gpus, repeat in cases:
         wall, bound, requests, n = one_sweep(gpus, repeat, args.time_scale)
         met = wall <= bound * 1.05 + 2.0
         ok &= met
-        print(f"{label:<14} {n:>9} {wall:>8.2f} {bound:>8.2f} {wall / bound:>6.3f} {wall - bound:>7.2f} "
-              f"{requests:>8}  {'met' if met else 'NOT met'} (≤ 1.05×bound + 2 s)")
+        print(
+            f"{label:<14} {n:>9} {wall:>8.2f} {bound:>8.2f} {wall / bound:>6.3f} {wall - bound:>7.2f} "
+            f"{requests:>8}  {'met' if met else 'NOT met'} (≤ 1.05×bound + 2 s)"
+        )
     return 0 if ok else 1
 
 

@@ -74,8 +74,11 @@ def dump_sweep(ledger_file: Path, sweep_id: int) -> dict[str, list[dict[str, Any
         for table in _RUN_TABLES:
             order = "name" if table == "series" else ("name" if table == "instances" else "id")
             tables[table] = _rows(
-                conn, f"SELECT * FROM {table} WHERE run_id IN (SELECT id FROM runs WHERE sweep_id = ?) "
-                f"ORDER BY run_id, {order}", [sweep_id])
+                conn,
+                f"SELECT * FROM {table} WHERE run_id IN (SELECT id FROM runs WHERE sweep_id = ?) "
+                f"ORDER BY run_id, {order}",
+                [sweep_id],
+            )
     return tables
 
 
@@ -87,15 +90,17 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def export_bundle(ledger: Ledger, sweep_id: int, sweep_dir: Path, dest: Path, *, origin: str | None = None,
-                  version: str = "") -> tuple[Path, int, int]:
+def export_bundle(
+    ledger: Ledger, sweep_id: int, sweep_dir: Path, dest: Path, *, origin: str | None = None, version: str = ""
+) -> tuple[Path, int, int]:
     """Write the bundle to dest (a new folder, or a .tar.gz file); returns (path, files, bytes)."""
     if dest.exists() and (dest.is_file() or any(dest.iterdir())):
         raise UsageError(f"{dest} already exists", "Give a new folder or .tar.gz path; a bundle is never overwritten.")
     tables = dump_sweep(ledger.path, sweep_id)
     files = sorted(p for p in sweep_dir.rglob("*") if p.is_file() and not p.is_symlink()) if sweep_dir.is_dir() else []
-    manifest = [{"path": p.relative_to(sweep_dir).as_posix(), "size": p.stat().st_size, "sha256": _sha256(p)}
-                for p in files]
+    manifest = [
+        {"path": p.relative_to(sweep_dir).as_posix(), "size": p.stat().st_size, "sha256": _sha256(p)} for p in files
+    ]
     doc = {
         "schema": SCHEMA,
         "schema_version": SCHEMA_VERSION,
@@ -138,7 +143,7 @@ def _members(path: Path) -> Iterator[dict[str, Any]]:
         readers: dict[str, Any] = {}
         for member in tar.getmembers():
             if member.isfile():
-                readers[member.name] = (lambda m=member: tar.extractfile(m).read())  # type: ignore[union-attr]
+                readers[member.name] = lambda m=member: tar.extractfile(m).read()  # type: ignore[union-attr]
         yield readers
 
 
@@ -149,25 +154,34 @@ def read_bundle(path: Path) -> Bundle:
     try:
         with _members(path) as members:
             if MANIFEST not in members:
-                raise UsageError(f"{path} is not a lambdabench bundle (no {MANIFEST})",
-                                 "Give a folder or .tar.gz written by `lambdabench export SWEEP PATH`.")
+                raise UsageError(
+                    f"{path} is not a lambdabench bundle (no {MANIFEST})",
+                    "Give a folder or .tar.gz written by `lambdabench export SWEEP PATH`.",
+                )
             doc = json.loads(members[MANIFEST]())
             if not isinstance(doc, dict) or doc.get("schema") != SCHEMA:
                 raise UsageError(f"{path}: {MANIFEST} is not a lambdabench bundle manifest", None)
             if int(doc.get("schema_version") or 0) > SCHEMA_VERSION:
-                raise UsageError(f"{path}: bundle schema {doc.get('schema_version')} is newer than this "
-                                 f"lambdabench's ({SCHEMA_VERSION})", "Upgrade lambdabench to read it.")
+                raise UsageError(
+                    f"{path}: bundle schema {doc.get('schema_version')} is newer than this "
+                    f"lambdabench's ({SCHEMA_VERSION})",
+                    "Upgrade lambdabench to read it.",
+                )
             for entry in doc.get("files") or []:
                 name = f"{FILES}/{entry['path']}"
                 if name not in members:
                     raise UsageError(f"{path}: {entry['path']} is listed but missing", "Export the bundle again.")
                 data = members[name]()
                 if len(data) != entry["size"] or hashlib.sha256(data).hexdigest() != entry["sha256"]:
-                    raise UsageError(f"{path}: {entry['path']} does not match its SHA-256 in {MANIFEST}",
-                                     "The bundle was altered or damaged; export it again.")
+                    raise UsageError(
+                        f"{path}: {entry['path']} does not match its SHA-256 in {MANIFEST}",
+                        "The bundle was altered or damaged; export it again.",
+                    )
     except (tarfile.TarError, OSError, ValueError, KeyError, TypeError) as exc:
-        raise UsageError(f"cannot read bundle {path}: {type(exc).__name__}: {exc}",
-                         "Give a folder or .tar.gz written by `lambdabench export`.") from exc
+        raise UsageError(
+            f"cannot read bundle {path}: {type(exc).__name__}: {exc}",
+            "Give a folder or .tar.gz written by `lambdabench export`.",
+        ) from exc
     return Bundle(path, doc)
 
 
@@ -182,8 +196,9 @@ def _insert(conn: sqlite3.Connection, table: str, row: dict[str, Any], columns: 
 def load_sweep(ledger_file: Path, tables: dict[str, Any], *, provenance: str | None, tag: str) -> int:
     """Add a dumped sweep to a ledger under new ids (instance names get `tag`); returns its new sweep id."""
     with closing(connect(ledger_file)) as conn:
-        cols = {t: {r["name"] for r in conn.execute(f"PRAGMA table_info({t})")}
-                for t in ("sweeps", "runs", *_RUN_TABLES)}
+        cols = {
+            t: {r["name"] for r in conn.execute(f"PRAGMA table_info({t})")} for t in ("sweeps", "runs", *_RUN_TABLES)
+        }
         conn.execute("BEGIN IMMEDIATE")
         (sweep,) = tables["sweeps"]
         sweep = dict(sweep)
@@ -202,10 +217,18 @@ def load_sweep(ledger_file: Path, tables: dict[str, Any], *, provenance: str | N
         names: dict[str, str] = {}
         for inst in tables["instances"]:
             names[inst["name"]] = f"{inst['name']}~{tag}"
-            _insert(conn, "instances", {**inst, "name": names[inst["name"]],
-                                        "id": None if inst.get("id") is None else f"{inst['id']}~{tag}",
-                                        "run_id": run_ids[inst["run_id"]], "needs_attention": 0},
-                    cols["instances"])
+            _insert(
+                conn,
+                "instances",
+                {
+                    **inst,
+                    "name": names[inst["name"]],
+                    "id": None if inst.get("id") is None else f"{inst['id']}~{tag}",
+                    "run_id": run_ids[inst["run_id"]],
+                    "needs_attention": 0,
+                },
+                cols["instances"],
+            )
         for table in ("steps", "artifacts", "metrics", "errors"):
             for row in tables[table]:
                 fixed = {**row, "run_id": None if row.get("run_id") is None else run_ids[row["run_id"]]}
@@ -218,8 +241,9 @@ def load_sweep(ledger_file: Path, tables: dict[str, Any], *, provenance: str | N
     return new_sweep
 
 
-def merged_ledger(home: Path, local: Ledger | None, sweep_ids: Sequence[int], bundles: Sequence[Bundle]
-                  ) -> tuple[Ledger, list[int]]:
+def merged_ledger(
+    home: Path, local: Ledger | None, sweep_ids: Sequence[int], bundles: Sequence[Bundle]
+) -> tuple[Ledger, list[int]]:
     """A new ledger at home holding these local sweeps (provenance: this ledger) and the bundles' sweeps."""
     Ledger(home).close()  # created and migrated
     target = ledger_path(home)
@@ -241,6 +265,8 @@ def split_report_args(args: Sequence[str]) -> tuple[list[int], list[Path]]:
         elif Path(arg).exists():
             paths.append(Path(arg))
         else:
-            raise UsageError(f"{arg!r} is neither a sweep id nor a bundle", "Give sweep numbers or bundle paths "
-                             "(folders or .tar.gz written by `lambdabench export SWEEP PATH`).")
+            raise UsageError(
+                f"{arg!r} is neither a sweep id nor a bundle",
+                "Give sweep numbers or bundle paths (folders or .tar.gz written by `lambdabench export SWEEP PATH`).",
+            )
     return ids, paths

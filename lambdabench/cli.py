@@ -80,9 +80,23 @@ def types(click_ctx: click.Context, available: bool, gpu: str | None, as_json: b
     from dataclasses import asdict
 
     rows = _lab(click_ctx).types(available=available, gpu=gpu)
-    _out([asdict(r) for r in rows], as_json, ["NAME", "SHORT", "GPUS", "VCPU", "RAM", "$/H", "REGIONS WITH CAPACITY"],
-         [[r.name, r.short, r.gpus, r.vcpus, f"{r.memory_gib}G", f"{r.price_per_hour:.2f}",
-           ",".join(r.regions) or "-"] for r in rows])
+    _out(
+        [asdict(r) for r in rows],
+        as_json,
+        ["NAME", "SHORT", "GPUS", "VCPU", "RAM", "$/H", "REGIONS WITH CAPACITY"],
+        [
+            [
+                r.name,
+                r.short,
+                r.gpus,
+                r.vcpus,
+                f"{r.memory_gib}G",
+                f"{r.price_per_hour:.2f}",
+                ",".join(r.regions) or "-",
+            ]
+            for r in rows
+        ],
+    )
 
 
 @cli.command("ls")
@@ -95,23 +109,40 @@ def ls_(click_ctx: click.Context, as_json: bool) -> None:
     from lambdabench import render
 
     rows = _lab(click_ctx).instances()
-    _out([asdict(r) for r in rows], as_json, ["ID", "NAME", "STATUS", "TYPE", "REGION", "IP", "AGE", "COST", "KEPT"],
-         [[r.id, r.name or "", r.status, r.type, r.region, r.ip or "-",
-           render.duration(r.age_s) if r.age_s is not None else "?",
-           f"${r.cost_so_far:.2f}" if r.cost_so_far is not None else "?", "yes" if r.kept else ""]
-          for r in rows])
+    _out(
+        [asdict(r) for r in rows],
+        as_json,
+        ["ID", "NAME", "STATUS", "TYPE", "REGION", "IP", "AGE", "COST", "KEPT"],
+        [
+            [
+                r.id,
+                r.name or "",
+                r.status,
+                r.type,
+                r.region,
+                r.ip or "-",
+                render.duration(r.age_s) if r.age_s is not None else "?",
+                f"${r.cost_so_far:.2f}" if r.cost_so_far is not None else "?",
+                "yes" if r.kept else "",
+            ]
+            for r in rows
+        ],
+    )
 
 
 @cli.command()
 @click.option("--gpu", required=True, help="GPU type (a10, a100, h100, 8xh100, gh200, or a full type name).")
 @click.option("--region", help="Region; default: the first with capacity.")
-@click.option("--name", "label", help="A label: the instance is named lambdabench-<label>-<random>; `down <label>` finds it.")
+@click.option(
+    "--name", "label", help="A label: the instance is named lambdabench-<label>-<random>; `down <label>` finds it."
+)
 @click.option("--wait/--no-wait", default=False, help="Wait until the instance is active.")
 @click.option("-y", "--yes", is_flag=True, help="Agree to spend without being asked (the worst case is still shown).")
 @json_option
 @click.pass_context
-def launch(click_ctx: click.Context, gpu: str, region: str | None, label: str | None, wait: bool, yes: bool,
-           as_json: bool) -> None:
+def launch(
+    click_ctx: click.Context, gpu: str, region: str | None, label: str | None, wait: bool, yes: bool, as_json: bool
+) -> None:
     """Launch one instance (recorded in the ledger before the call); it runs until `lambdabench down`."""
     from dataclasses import asdict
 
@@ -153,8 +184,12 @@ def keys(click_ctx: click.Context, as_json: bool) -> None:
         _out(asdict(info), True)
         return
     click.echo(f"local key: {info.local_key} ({info.fingerprint})")
-    _out(info.registered, False, ["ID", "NAME", "THIS MACHINE"],
-         [[r.id, r.name, "yes" if r.local else ""] for r in info.registered])
+    _out(
+        info.registered,
+        False,
+        ["ID", "NAME", "THIS MACHINE"],
+        [[r.id, r.name, "yes" if r.local else ""] for r in info.registered],
+    )
 
 
 @cli.group()
@@ -168,8 +203,12 @@ def config() -> None:
 def config_show(click_ctx: click.Context, as_json: bool) -> None:
     """Every setting, where it came from, secrets redacted."""
     rows = _lab(click_ctx).settings.redacted()
-    _out([{"name": n, "value": v, "source": s} for n, v, s in rows], as_json,
-         ["SETTING", "VALUE", "SOURCE"], [list(r) for r in rows])
+    _out(
+        [{"name": n, "value": v, "source": s} for n, v, s in rows],
+        as_json,
+        ["SETTING", "VALUE", "SOURCE"],
+        [list(r) for r in rows],
+    )
 
 
 @cli.group()
@@ -180,8 +219,12 @@ def sim() -> None:
 @sim.command("serve")
 @click.option("--port", type=click.IntRange(0, 65535), default=0, help="API port (0: any free port).")
 @click.option("--scenario", type=click.Path(path_type=Path), help="Scenario YAML (capacity, faults).")
-@click.option("--time-scale", type=click.FloatRange(min=0.001, max=10000), default=1.0,
-              help="Divide every cloud duration (boots, limits) by this.")
+@click.option(
+    "--time-scale",
+    type=click.FloatRange(min=0.001, max=10000),
+    default=1.0,
+    help="Divide every cloud duration (boots, limits) by this.",
+)
 @click.option("--env-file", "out_env", type=click.Path(path_type=Path), help="Write the environment here (0600).")
 @click.option("--no-hosts", is_flag=True, help="API only: no sshd hosts.")
 def sim_serve(port: int, scenario: Path | None, time_scale: float, out_env: Path | None, no_hosts: bool) -> None:
@@ -193,50 +236,127 @@ def sim_serve(port: int, scenario: Path | None, time_scale: float, out_env: Path
 
 @cli.command()
 @click.option("--gpus", default="", help="Comma-separated GPU types, e.g. a10,a100,8xh100.")
-@click.option("--host", "hosts", multiple=True, metavar="[USER@]ADDR[:PORT][,label=..][,price=..]",
-              help="A machine of yours over SSH, benchmarked beside the Lambda types (repeatable; never terminated).")
+@click.option(
+    "--host",
+    "hosts",
+    multiple=True,
+    metavar="[USER@]ADDR[:PORT][,label=..][,price=..]",
+    help="A machine of yours over SSH, benchmarked beside the Lambda types (repeatable; never terminated).",
+)
 @click.option("--local", is_flag=True, help="This machine too (no SSH; never terminated).")
-@click.option("--playbook", default=None,
-              help="Benchmark playbook (see `playbooks list`; default: mjx-locomotion, the portable MJX benchmark).")
+@click.option(
+    "--playbook",
+    default=None,
+    help="Benchmark playbook (see `playbooks list`; default: mjx-locomotion, the portable MJX benchmark).",
+)
 @click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="Playbook variable (repeatable).")
 @click.option("--repeat", type=int, default=1, show_default=True, help="Runs per GPU type, each on its own instance.")
-@click.option("--seeds", type=int, default=1, show_default=True,
-              help="Benchmark passes per run on the same instance, one seed each (the playbook's seed, +1, …).")
-@click.option("--nodes", type=int, default=1, show_default=True,
-              help="Instances per run, one training across them with torchrun (docs/multinode.md).")
+@click.option(
+    "--seeds",
+    type=int,
+    default=1,
+    show_default=True,
+    help="Benchmark passes per run on the same instance, one seed each (the playbook's seed, +1, …).",
+)
+@click.option(
+    "--nodes",
+    type=int,
+    default=1,
+    show_default=True,
+    help="Instances per run, one training across them with torchrun (docs/multinode.md).",
+)
 @click.option("--reuse", is_flag=True, help="A type's repeats back to back on one instance: set-up paid once.")
-@click.option("--cache", metavar="NAME", help="Keep set-up (images, packages, compile caches) on this filesystem: "
-              "made if new, reused after; runs in its region start warm (`cache ls|rm`).")
+@click.option(
+    "--cache",
+    metavar="NAME",
+    help="Keep set-up (images, packages, compile caches) on this filesystem: "
+    "made if new, reused after; runs in its region start warm (`cache ls|rm`).",
+)
 @click.option("--max-cost", metavar="USD", help="Never let the worst case pass this many dollars.")
 @click.option("--max-parallel", type=int, default=0, help="At most K runs at once (0: all).")
-@click.option("--max-run-minutes", type=float, help="Per-run maximum, every billed minute: boot, set-up, benchmark, pull.")
+@click.option(
+    "--max-run-minutes", type=float, help="Per-run maximum, every billed minute: boot, set-up, benchmark, pull."
+)
 @click.option("--region", help="Only this region (default: any with capacity, with failover).")
 @click.option("--keep-on-failure", is_flag=True, help="Leave failed runs' instances up for debugging.")
-@click.option("--failsafe", is_flag=True, help="Each instance terminates itself once its run's cap passed, even if "
-              "this machine dies; your API key is copied to it (0600, removed at teardown; README).")
+@click.option(
+    "--failsafe",
+    is_flag=True,
+    help="Each instance terminates itself once its run's cap passed, even if "
+    "this machine dies; your API key is copied to it (0600, removed at teardown; README).",
+)
 @click.option("--dry-run", is_flag=True, help="Print the plan and its worst-case cost; launch nothing.")
 @click.option("-y", "--yes", is_flag=True, help="Agree to spend without being asked (the worst case is still shown).")
 @click.option("--name", help="A name for the sweep in the ledger and report.")
-@click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True,
-              help="Report format printed at the end.")
-@click.option("--export", "export_uri", metavar="S3_URI", help="Upload artifacts, records and report to s3://bucket/prefix.")
-@click.option("--notify", metavar="CMD", help="Run this shell command when the sweep ends (its one-line outcome in "
-              "$LAMBDABENCH_OUTCOME, the sweep in $LAMBDABENCH_SWEEP).")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(FORMATS),
+    default="table",
+    show_default=True,
+    help="Report format printed at the end.",
+)
+@click.option(
+    "--export", "export_uri", metavar="S3_URI", help="Upload artifacts, records and report to s3://bucket/prefix."
+)
+@click.option(
+    "--notify",
+    metavar="CMD",
+    help="Run this shell command when the sweep ends (its one-line outcome in "
+    "$LAMBDABENCH_OUTCOME, the sweep in $LAMBDABENCH_SWEEP).",
+)
 @click.option("--bell", is_flag=True, help="Ring the terminal bell when the sweep ends.")
 @click.pass_context
-def sweep(click_ctx: click.Context, gpus: str, hosts: tuple[str, ...], local: bool, playbook: str | None,
-          sets: tuple[str, ...], repeat: int, seeds: int, nodes: int, max_cost: str | None, max_parallel: int,
-          max_run_minutes: float | None, region: str | None, keep_on_failure: bool, dry_run: bool,
-          name: str | None, fmt: str, export_uri: str | None, reuse: bool, cache: str | None, yes: bool,
-          notify: str | None, bell: bool, failsafe: bool) -> None:
+def sweep(
+    click_ctx: click.Context,
+    gpus: str,
+    hosts: tuple[str, ...],
+    local: bool,
+    playbook: str | None,
+    sets: tuple[str, ...],
+    repeat: int,
+    seeds: int,
+    nodes: int,
+    max_cost: str | None,
+    max_parallel: int,
+    max_run_minutes: float | None,
+    region: str | None,
+    keep_on_failure: bool,
+    dry_run: bool,
+    name: str | None,
+    fmt: str,
+    export_uri: str | None,
+    reuse: bool,
+    cache: str | None,
+    yes: bool,
+    notify: str | None,
+    bell: bool,
+    failsafe: bool,
+) -> None:
     """Benchmark several GPU types side by side; every instance is torn down, whatever happens."""
     from lambdabench.errors import LambdabenchError
     from lambdabench.run.plan import SweepRequest, parse_sets
 
     lab = _lab(click_ctx)
-    req = SweepRequest(gpus, playbook, parse_sets(sets), repeat, max_cost, max_parallel, keep_on_failure, region,
-                       max_run_minutes, name, nodes, list(hosts), local, reuse=reuse, seeds=seeds, cache=cache,
-                       failsafe=failsafe)
+    req = SweepRequest(
+        gpus,
+        playbook,
+        parse_sets(sets),
+        repeat,
+        max_cost,
+        max_parallel,
+        keep_on_failure,
+        region,
+        max_run_minutes,
+        name,
+        nodes,
+        list(hosts),
+        local,
+        reuse=reuse,
+        seeds=seeds,
+        cache=cache,
+        failsafe=failsafe,
+    )
     plan = lab.plan(req)
     if export_uri:
         from lambdabench.export import parse_s3_uri
@@ -290,33 +410,54 @@ def _sweep_verdict(lab: Lab, plan: SweepPlan | None, result: SweepResult, late: 
     sig = late.signal.name if late is not None and late.signal is not None else None
     cut = f" ({sig} while the report printed: see it with `lambdabench report {result.sweep_id}`)" if sig else ""
     launched = plan is None or any(r.target.launched for r in plan.runs)
-    runs = len(plan.runs) if plan is not None else (len(result.succeeded) + len(result.failed) + len(result.skipped)
-                                                    + len(result.cancelled))
-    proven = ("every instance it launched was terminated and proven gone" if launched
-              else "it launched no instance; your machines were left as they are")
+    runs = (
+        len(plan.runs)
+        if plan is not None
+        else (len(result.succeeded) + len(result.failed) + len(result.skipped) + len(result.cancelled))
+    )
+    proven = (
+        "every instance it launched was terminated and proven gone"
+        if launched
+        else "it launched no instance; your machines were left as they are"
+    )
     err: LambdabenchError | None = None
     if result.not_terminated:
-        err = LambdabenchError(f"{len(result.not_terminated)} instance(s) NOT proven terminated: "
-                               f"{', '.join(result.not_terminated)} — they may still bill{cut}",
-                               "Run `lambdabench gc` now.")
+        err = LambdabenchError(
+            f"{len(result.not_terminated)} instance(s) NOT proven terminated: "
+            f"{', '.join(result.not_terminated)} — they may still bill{cut}",
+            "Run `lambdabench gc` now.",
+        )
     elif result.never_listed:
-        err = LambdabenchError(f"{len(result.never_listed)} launch(es) answered ambiguously never appeared: "
-                               f"{', '.join(result.never_listed)}{cut}", "Run `lambdabench gc` in a few minutes.")
+        err = LambdabenchError(
+            f"{len(result.never_listed)} launch(es) answered ambiguously never appeared: "
+            f"{', '.join(result.never_listed)}{cut}",
+            "Run `lambdabench gc` in a few minutes.",
+        )
     elif result.interrupted:
         resumable = resumable_runs(lab.ledger, result.sweep_id)
-        err = Cancelled(f"sweep interrupted; {proven}{cut}",
-                        f"Continue with `lambdabench resume {result.sweep_id}` ({len(resumable)} run(s) left)."
-                        if resumable else None)
+        err = Cancelled(
+            f"sweep interrupted; {proven}{cut}",
+            f"Continue with `lambdabench resume {result.sweep_id}` ({len(resumable)} run(s) left)."
+            if resumable
+            else None,
+        )
     elif result.failed:
-        err = LambdabenchError(f"{len(result.failed)} of {runs} runs failed: "
-                               + "; ".join(f"{k}: {v}" for k, v in result.failed.items()) + cut,
-                               "See the report above and `lambdabench report --format json`.")
+        err = LambdabenchError(
+            f"{len(result.failed)} of {runs} runs failed: "
+            + "; ".join(f"{k}: {v}" for k, v in result.failed.items())
+            + cut,
+            "See the report above and `lambdabench report --format json`.",
+        )
     elif result.skipped:
         hint = "Raise --max-cost, or sweep fewer types, to run them."
         if plan is not None and plan.left_out_for_budget():
             hint = plan.budget_hint()
-        err = LambdabenchError(f"{len(result.skipped)} of {runs} runs not run: "
-                               + "; ".join(f"{k}: {v}" for k, v in result.skipped.items()) + cut, hint)
+        err = LambdabenchError(
+            f"{len(result.skipped)} of {runs} runs not run: "
+            + "; ".join(f"{k}: {v}" for k, v in result.skipped.items())
+            + cut,
+            hint,
+        )
     elif not result.ok:
         err = LambdabenchError(f"the sweep did not finish every run{cut}", "See the report above.")
     elif sig:
@@ -332,34 +473,62 @@ def _print_plan(plan: SweepPlan, dry_run: bool) -> None:
 
     rows = plan.describe()
     out: Callable[[str], None] = click.echo if dry_run else (lambda m: click.echo(m, err=True))
-    out(render.table(["#", "RUN", "TYPE", "NODES", "GPUS", "$/H", "BOOT~MIN", "MAX MIN", "WORST CASE"],
-                     [[r["order"], r["run"] + (f" (on {r['on']})" if r.get("on") else ""), r["type"], r["nodes"],
-                       r["gpus"] or "?", f"{r['price_per_hour']:.2f}", r["expected_boot_min"], r["max_minutes"], f"${r['worst_case']:.2f}"] for r in rows]))
+    out(
+        render.table(
+            ["#", "RUN", "TYPE", "NODES", "GPUS", "$/H", "BOOT~MIN", "MAX MIN", "WORST CASE"],
+            [
+                [
+                    r["order"],
+                    r["run"] + (f" (on {r['on']})" if r.get("on") else ""),
+                    r["type"],
+                    r["nodes"],
+                    r["gpus"] or "?",
+                    f"{r['price_per_hour']:.2f}",
+                    r["expected_boot_min"],
+                    r["max_minutes"],
+                    f"${r['worst_case']:.2f}",
+                ]
+                for r in rows
+            ],
+        )
+    )
     cap = f" (cap ${plan.max_cost_cents / 100:.2f})" if plan.max_cost_cents is not None else ""
-    out(f"worst case: ${plan.total_worst_case_cents / 100:.2f} for {len(rows)} run(s){cap} — every run billed for "
+    out(
+        f"worst case: ${plan.total_worst_case_cents / 100:.2f} for {len(rows)} run(s){cap} — every run billed for "
         f"its whole {plan.max_minutes}-minute cap (boot, set-up, benchmark and pull all count) plus "
         f"{plan.teardown_minutes} minutes for a slow teardown (a terminate refused during the boot, an outage)"
-        + (", a kept failed run's instance counted for an hour (it bills until `lambdabench down`)"
-           if plan.keep_on_failure else "") + "; Lambda adds sales tax")
+        + (
+            ", a kept failed run's instance counted for an hour (it bills until `lambdabench down`)"
+            if plan.keep_on_failure
+            else ""
+        )
+        + "; Lambda adds sales tax"
+    )
     if plan.cap_reason:
         out(f"run cap: {plan.max_minutes} min ({plan.cap_reason})")
-    out(f"benchmark: playbook {plan.playbook}"
+    out(
+        f"benchmark: playbook {plan.playbook}"
         + (f" after {', '.join(b.name for b in plan.benchmark.before)}" if plan.benchmark.before else "")
         + (f", then {', '.join(b.name for b in plan.benchmark.after)}" if plan.benchmark.after else "")
         + (f"; {plan.seeds} seeds per run, one after another on its instance" if plan.seeds > 1 else "")
-        + f"; at most {plan.max_parallel} at once")
+        + f"; at most {plan.max_parallel} at once"
+    )
     byo = [r["run"] for r in rows if not r["terminated_by_lambdabench"]]
     if byo:
         out(f"your machines ({', '.join(byo)}): used as they are, never terminated or reaped by lambdabench")
     if plan.reuse:
-        out(f"--reuse: {len(plan.leads())} instance(s) for {len(rows)} run(s); each type's repeats run one after "
-            "another on its first run's instance, set-up paid once")
+        out(
+            f"--reuse: {len(plan.leads())} instance(s) for {len(rows)} run(s); each type's repeats run one after "
+            "another on its first run's instance, set-up paid once"
+        )
     if plan.cache is not None:
         out(plan.cache.line())
     left_out = plan.left_out_for_budget()
     for run in left_out:
-        out(f"left out: {run.label} ({run.target.name}) — its worst case ${plan.worst_case_cents(run) / 100:.2f} "
-            f"would pass --max-cost {(plan.max_cost_cents or 0) / 100:.2f}")
+        out(
+            f"left out: {run.label} ({run.target.name}) — its worst case ${plan.worst_case_cents(run) / 100:.2f} "
+            f"would pass --max-cost {(plan.max_cost_cents or 0) / 100:.2f}"
+        )
     if left_out:
         out(plan.budget_hint())
 
@@ -372,8 +541,13 @@ def _consent(lab: Lab, yes: bool, *, budget_flag: bool = False) -> Callable[...,
         from lambdabench.errors import LambdabenchError
 
         s = lab.settings
-        decision = decide(spend, free=free_money(simulated=s.simulated, api_url=s.api_url), yes=yes,
-                          budget_given=budget_given, interactive=sys.stdin.isatty() and sys.stderr.isatty())
+        decision = decide(
+            spend,
+            free=free_money(simulated=s.simulated, api_url=s.api_url),
+            yes=yes,
+            budget_given=budget_given,
+            interactive=sys.stdin.isatty() and sys.stderr.isatty(),
+        )
         if decision == "refuse":
             raise refusal(spend, budget_flag=budget_flag)
         if decision == "ask" and not click.confirm(f"{spend.line()}. Go ahead?", default=False, err=True):
@@ -382,8 +556,9 @@ def _consent(lab: Lab, yes: bool, *, budget_flag: bool = False) -> Callable[...,
     return check
 
 
-def _print_report(lab: Lab, sweep_ids: list[int] | None, fmt: str, out_file: Path | None = None,
-                  **options: Any) -> None:
+def _print_report(
+    lab: Lab, sweep_ids: list[int] | None, fmt: str, out_file: Path | None = None, **options: Any
+) -> None:
     from lambdabench.report import render
 
     html_dir = (out_file.parent if out_file else Path.cwd()) if fmt == "html" else None
@@ -408,34 +583,80 @@ def check(click_ctx: click.Context, gpus: str, playbook: str | None, sets: tuple
     from lambdabench.run.plan import parse_sets
 
     verdicts = _lab(click_ctx).check(gpus, playbook, parse_sets(sets))
-    _out([{**asdict(v), "answer": v.answer} for v in verdicts], as_json,
-         ["TYPE", "BACKEND", "TASK", "ANSWER", "WHY"],
-         [[v.gpu_type, v.backend, v.task_class, v.answer,
-           v.refused or (f"{v.succeeded} succeeded, {v.failed} failed" if v.succeeded or v.failed else "")
-           + (f"; last failure: {v.last_error}" if v.last_error and not v.refused else "")] for v in verdicts])
+    _out(
+        [{**asdict(v), "answer": v.answer} for v in verdicts],
+        as_json,
+        ["TYPE", "BACKEND", "TASK", "ANSWER", "WHY"],
+        [
+            [
+                v.gpu_type,
+                v.backend,
+                v.task_class,
+                v.answer,
+                v.refused
+                or (f"{v.succeeded} succeeded, {v.failed} failed" if v.succeeded or v.failed else "")
+                + (f"; last failure: {v.last_error}" if v.last_error and not v.refused else ""),
+            ]
+            for v in verdicts
+        ],
+    )
 
 
 @cli.command()
 @click.argument("sweeps", nargs=-1, metavar="[SWEEP|BUNDLE]...")
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True)
 @click.option("-o", "--output", type=click.Path(path_type=Path), help="Write to a file instead of stdout.")
-@click.option("--reward-target", type=float, help="Time- and cost-to-reward to this mean reward (default: a fraction "
-              "of the best final reward in the report).")
-@click.option("--reward-fraction", type=click.FloatRange(min=0, max=1, min_open=True), default=0.9, show_default=True,
-              help="That fraction, when no --reward-target is given.")
-@click.option("--sort", "sort_by", metavar="COLUMN", help="Order types by a column ('-' first: descending), e.g. "
-              "-env_steps_per_s or cost_to_reward_usd (default: the order the sweep gave them).")
-@click.option("--merge", is_flag=True, help="Several sweeps or bundles: one column per type (pooled), each run "
-              "keeping its provenance, instead of side by side.")
+@click.option(
+    "--reward-target",
+    type=float,
+    help="Time- and cost-to-reward to this mean reward (default: a fraction of the best final reward in the report).",
+)
+@click.option(
+    "--reward-fraction",
+    type=click.FloatRange(min=0, max=1, min_open=True),
+    default=0.9,
+    show_default=True,
+    help="That fraction, when no --reward-target is given.",
+)
+@click.option(
+    "--sort",
+    "sort_by",
+    metavar="COLUMN",
+    help="Order types by a column ('-' first: descending), e.g. "
+    "-env_steps_per_s or cost_to_reward_usd (default: the order the sweep gave them).",
+)
+@click.option(
+    "--merge",
+    is_flag=True,
+    help="Several sweeps or bundles: one column per type (pooled), each run "
+    "keeping its provenance, instead of side by side.",
+)
 @click.pass_context
-def report(click_ctx: click.Context, sweeps: tuple[str, ...], fmt: str, output: Path | None,
-           reward_target: float | None, reward_fraction: float, sort_by: str | None, merge: bool) -> None:
+def report(
+    click_ctx: click.Context,
+    sweeps: tuple[str, ...],
+    fmt: str,
+    output: Path | None,
+    reward_target: float | None,
+    reward_fraction: float,
+    sort_by: str | None,
+    merge: bool,
+) -> None:
     """Report of sweeps (default: the latest) and results bundles from elsewhere, per GPU type side by side."""
     from lambdabench.bundle import split_report_args
 
     ids, bundles = split_report_args(sweeps)
-    _print_report(_lab(click_ctx), ids or None, fmt, output, reward_target=reward_target, bundles=bundles,
-                  reward_fraction=reward_fraction, sort_by=sort_by, compare=False if merge else None)
+    _print_report(
+        _lab(click_ctx),
+        ids or None,
+        fmt,
+        output,
+        reward_target=reward_target,
+        bundles=bundles,
+        reward_fraction=reward_fraction,
+        sort_by=sort_by,
+        compare=False if merge else None,
+    )
 
 
 @cli.group()
@@ -451,10 +672,31 @@ def cache_ls(click_ctx: click.Context, as_json: bool) -> None:
     from lambdabench import render
 
     rows = _lab(click_ctx).caches()
-    _out([{"name": f.name, "id": f.id, "region": f.region, "bytes_used": f.bytes_used, "in_use": f.is_in_use,
-           "mount_point": f.mount_point} for f in rows], as_json, ["NAME", "REGION", "USED", "IN USE", "ID"],
-         [[render.printable(f.name), f.region, "?" if f.bytes_used is None else f"{f.bytes_used / 1e9:.2f} GB",
-           "yes" if f.is_in_use else "no", f.id] for f in rows])
+    _out(
+        [
+            {
+                "name": f.name,
+                "id": f.id,
+                "region": f.region,
+                "bytes_used": f.bytes_used,
+                "in_use": f.is_in_use,
+                "mount_point": f.mount_point,
+            }
+            for f in rows
+        ],
+        as_json,
+        ["NAME", "REGION", "USED", "IN USE", "ID"],
+        [
+            [
+                render.printable(f.name),
+                f.region,
+                "?" if f.bytes_used is None else f"{f.bytes_used / 1e9:.2f} GB",
+                "yes" if f.is_in_use else "no",
+                f.id,
+            ]
+            for f in rows
+        ],
+    )
 
 
 @cache.command("rm")
@@ -480,8 +722,9 @@ def gc(click_ctx: click.Context, dry_run: bool) -> None:
     lines += [f"terminated (terminate sent, proven gone): {p(n)}" for n in res.terminated]
     lines += [f"owned by a running lambdabench, left alone: {p(n)}" for n in res.owned]
     lines += [f"kept on purpose, left alone (`lambdabench down {p(n)}` ends it): {p(n)}" for n in res.kept]
-    lines += [f"launched by lambdabench elsewhere (not in this machine's ledger), left alone: {p(n)}"
-              for n in res.foreign]
+    lines += [
+        f"launched by lambdabench elsewhere (not in this machine's ledger), left alone: {p(n)}" for n in res.foreign
+    ]
     lines += [f"never appeared (launch outcome unknown): {p(n)}" for n in res.never_listed]
     lines += [f"deleted leftover firewall ruleset: {p(n)}" for n in res.rulesets]
     for line in lines or ["nothing to clean up"]:
@@ -598,16 +841,28 @@ def pull(click_ctx: click.Context, instance: str, src: str | None, include: tupl
 
 @cli.command()
 @click.argument("instance")
-@click.option("--mode", type=click.Choice(["1", "2"]), default="1", show_default=True,
-              help="1: Omniverse Streaming Client, 2: WebRTC.")
-@click.option("--script", default=None,
-              help="Isaac Lab script to stream (default: the quadrupeds demo of --isaaclab-version).")
-@click.option("--isaaclab-version", type=click.Choice(["1", "2"]), default="1", show_default=True,
-              help="1: the seed's fork (source/standalone/...), 2: upstream 2.x (scripts/...).")
+@click.option(
+    "--mode",
+    type=click.Choice(["1", "2"]),
+    default="1",
+    show_default=True,
+    help="1: Omniverse Streaming Client, 2: WebRTC.",
+)
+@click.option(
+    "--script", default=None, help="Isaac Lab script to stream (default: the quadrupeds demo of --isaaclab-version)."
+)
+@click.option(
+    "--isaaclab-version",
+    type=click.Choice(["1", "2"]),
+    default="1",
+    show_default=True,
+    help="1: the seed's fork (source/standalone/...), 2: upstream 2.x (scripts/...).",
+)
 @click.option("--container", default="isaac-lab-base", show_default=True)
 @click.pass_context
-def stream(click_ctx: click.Context, instance: str, mode: str, script: str | None, isaaclab_version: str,
-           container: str) -> None:
+def stream(
+    click_ctx: click.Context, instance: str, mode: str, script: str | None, isaaclab_version: str, container: str
+) -> None:
     """Livestream Isaac Sim from an RTX instance; firewall opened for your address only, closed after."""
     from lambdabench import interactive
 
@@ -652,9 +907,15 @@ def playbooks_show(click_ctx: click.Context, name: str) -> None:
     click.echo(f"file: {b.path}")
     if b.before or b.after:
         click.echo(f"as a sweep's benchmark: {' → '.join([*b.before, b.name, *b.after])}")
-    click.echo(render.table(["VAR", "TYPE", "DEFAULT", "DESCRIPTION"],
-                            [[v.name, v.type + (f" {v.choices}" if v.choices else ""), v.default, v.description]
-                             for v in b.vars.values()]))
+    click.echo(
+        render.table(
+            ["VAR", "TYPE", "DEFAULT", "DESCRIPTION"],
+            [
+                [v.name, v.type + (f" {v.choices}" if v.choices else ""), v.default, v.description]
+                for v in b.vars.values()
+            ],
+        )
+    )
     for i, step in enumerate(b.steps, 1):
         flags = " (detached)" if step.detach else ""
         click.echo(f"{i:2d}. {step.name} [{step.kind}]{flags}")
@@ -685,8 +946,7 @@ def playbooks_validate(click_ctx: click.Context, paths: tuple[Path, ...]) -> Non
 @click.option("--endpoint-url", help="S3-compatible endpoint (e.g. https://files.<region>.lambda.ai).")
 @click.option("--origin", help="Who and where, for a results bundle's provenance (default: user@host).")
 @click.pass_context
-def export_cmd(click_ctx: click.Context, sweep_id: int, uri: str, endpoint_url: str | None,
-               origin: str | None) -> None:
+def export_cmd(click_ctx: click.Context, sweep_id: int, uri: str, endpoint_url: str | None, origin: str | None) -> None:
     """Upload a sweep to s3://bucket/prefix (idempotent), or write a results bundle to a folder or .tar.gz."""
     if not uri.startswith("s3://"):
         where, count, nbytes = _lab(click_ctx).export_bundle(sweep_id, Path(uri), origin=origin)
@@ -704,9 +964,23 @@ def sweeps(click_ctx: click.Context, as_json: bool) -> None:
     from dataclasses import asdict
 
     found = _lab(click_ctx).sweeps()
-    _out([asdict(s) for s in found], as_json, ["ID", "NAME", "STARTED (UTC)", "STATUS", "TYPES", "COST", "REPORT"],
-         [[s.id, s.name or "", s.started, s.status + (" (simulated)" if s.simulated else ""), ",".join(s.types),
-           f"${s.cost_usd:.2f}", s.report or "—"] for s in found])
+    _out(
+        [asdict(s) for s in found],
+        as_json,
+        ["ID", "NAME", "STARTED (UTC)", "STATUS", "TYPES", "COST", "REPORT"],
+        [
+            [
+                s.id,
+                s.name or "",
+                s.started,
+                s.status + (" (simulated)" if s.simulated else ""),
+                ",".join(s.types),
+                f"${s.cost_usd:.2f}",
+                s.report or "—",
+            ]
+            for s in found
+        ],
+    )
 
 
 @cli.command()
@@ -727,12 +1001,26 @@ def status(click_ctx: click.Context, sweep_id: int | None, watch: bool, as_json:
             click.echo("\x1b[H\x1b[2J", nl=False)
         s = board.sweep
         if not as_json:
-            click.echo(f"sweep {s.id}{f' ({s.name})' if s.name else ''}: {s.status}, started {s.started} UTC, "
-                       f"${s.cost_usd:.2f} so far" + (f"; report {s.report}" if s.report else ""))
-        _out(asdict(board), as_json, ["RUN", "TYPE", "STATUS", "NOW", "ELAPSED", "INSTANCE"],
-             [[r.run_id, r.instance_type, r.status, r.phase,
-               "" if r.elapsed_s is None else f"{int(r.elapsed_s // 60)}m{int(r.elapsed_s % 60):02d}s",
-               r.instance or ""] for r in board.runs])
+            click.echo(
+                f"sweep {s.id}{f' ({s.name})' if s.name else ''}: {s.status}, started {s.started} UTC, "
+                f"${s.cost_usd:.2f} so far" + (f"; report {s.report}" if s.report else "")
+            )
+        _out(
+            asdict(board),
+            as_json,
+            ["RUN", "TYPE", "STATUS", "NOW", "ELAPSED", "INSTANCE"],
+            [
+                [
+                    r.run_id,
+                    r.instance_type,
+                    r.status,
+                    r.phase,
+                    "" if r.elapsed_s is None else f"{int(r.elapsed_s // 60)}m{int(r.elapsed_s % 60):02d}s",
+                    r.instance or "",
+                ]
+                for r in board.runs
+            ],
+        )
         if not watch or s.status != "running":
             return
         try:
@@ -756,8 +1044,13 @@ def completion(shell: str) -> None:
 @cli.command()
 @click.option("--gpus", default="a10,a100,8xh100", show_default=True, help="GPU types for the demo sweep.")
 @click.option("--playbook", default=None, help="Playbook (default: isaaclab-train).")
-@click.option("--time-scale", type=click.FloatRange(min=1, max=10000), default=120.0, show_default=True,
-              help="How much faster than real the simulated cloud runs.")
+@click.option(
+    "--time-scale",
+    type=click.FloatRange(min=1, max=10000),
+    default=120.0,
+    show_default=True,
+    help="How much faster than real the simulated cloud runs.",
+)
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="table")
 def demo(gpus: str, playbook: str | None, time_scale: float, fmt: str) -> None:
     """Start the built-in simulator, run a sweep on it end to end, print the report, stop everything."""
@@ -803,8 +1096,10 @@ def main(argv: list[str] | None = None) -> None:
             raise
         from lambdabench.secrets import redact
 
-        _err(f"error: internal error: {type(exc).__name__}: {redact(' '.join(str(exc).split()))[:300]} "
-             "— set LAMBDABENCH_TRACEBACK=1 for details and report it")
+        _err(
+            f"error: internal error: {type(exc).__name__}: {redact(' '.join(str(exc).split()))[:300]} "
+            "— set LAMBDABENCH_TRACEBACK=1 for details and report it"
+        )
         code = 1
     _quiet_exit(code)
 

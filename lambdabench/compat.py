@@ -93,8 +93,9 @@ def measured(ledger: Ledger, playbook: str, gpu_type: str, klass: str) -> tuple[
     return ok, bad, last
 
 
-def check(book: Playbook, values: Mapping[str, Any], types: Sequence[InstanceType], ledger: Ledger | None
-          ) -> list[Verdict]:
+def check(
+    book: Playbook, values: Mapping[str, Any], types: Sequence[InstanceType], ledger: Ledger | None
+) -> list[Verdict]:
     """Before anything launches: per type, the rules' verdict on this playbook and what the ledger measured."""
     from lambdabench.cloud.gpus import type_facts
     from lambdabench.remote.playbook import check_requirements
@@ -104,6 +105,16 @@ def check(book: Playbook, values: Mapping[str, Any], types: Sequence[InstanceTyp
     for itype in types:
         problems = check_requirements(book, values, type_facts(itype))
         ok, bad, last = measured(ledger, book.name, itype.name, klass) if ledger is not None else (0, 0, None)
-        out.append(Verdict(itype.name, backend_of(book.name), klass, str(problems[0]) if problems else None,
-                           problems[0].hint if problems else None, ok, bad, last))
+        out.append(
+            Verdict(
+                itype.name,
+                backend_of(book.name),
+                klass,
+                str(problems[0]) if problems else None,
+                problems[0].hint if problems else None,
+                ok,
+                bad,
+                last,
+            )
+        )
     return out

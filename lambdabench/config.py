@@ -182,17 +182,20 @@ class Settings:
         return _BY_ENV[key].default
 
     def validate(self) -> None:
-        for key in ("LAMBDABENCH_MIN_REQUEST_INTERVAL", "LAMBDABENCH_MIN_LAUNCH_INTERVAL",
-                    "LAMBDABENCH_RATE_LIMIT_BACKOFF", "LAMBDABENCH_RETRY_BUDGET", "LAMBDABENCH_TIME_SCALE"):
+        for key in (
+            "LAMBDABENCH_MIN_REQUEST_INTERVAL",
+            "LAMBDABENCH_MIN_LAUNCH_INTERVAL",
+            "LAMBDABENCH_RATE_LIMIT_BACKOFF",
+            "LAMBDABENCH_RETRY_BUDGET",
+            "LAMBDABENCH_TIME_SCALE",
+        ):
             self._float(key)
         port = self.get("LAMBDABENCH_SSH_PORT") or "22"
         if not port.isdigit() or not 0 < int(port) < 65536:
             raise ConfigError(f"LAMBDABENCH_SSH_PORT={port!r} is not a port number", "Use 1-65535.")
         url = self.api_url
         if not url.startswith(("https://", "http://")):
-            raise ConfigError(
-                f"LAMBDABENCH_API_URL={url!r} is not an http(s) URL", f"Use {DEFAULT_API_URL}."
-            )
+            raise ConfigError(f"LAMBDABENCH_API_URL={url!r} is not an http(s) URL", f"Use {DEFAULT_API_URL}.")
 
     def _float(self, key: str) -> float:
         raw = self.get(key) or "0"

@@ -64,5 +64,7 @@ def decide(spend: Spend, *, free: bool, yes: bool, budget_given: bool, interacti
 def refusal(spend: Spend, *, budget_flag: bool) -> UsageError:
     """The one line a command without a terminal says instead of spending unasked."""
     how = "--yes (or --max-cost USD)" if budget_flag else "--yes"
-    return UsageError(f"this may spend money and there is no terminal to ask: {spend.line()}",
-                      f"Pass {how} to agree, or run it in a terminal.")
+    return UsageError(
+        f"this may spend money and there is no terminal to ask: {spend.line()}",
+        f"Pass {how} to agree, or run it in a terminal.",
+    )

@@ -29,9 +29,7 @@ from lambdabench.errors import UsageError
 if TYPE_CHECKING:
     from lambdabench.ledger import InstanceRow, Ledger
 
-BILLING_POLICY = (
-    "per minute, rounded up, from first active to terminate (upper bound: accepted to gone)"
-)
+BILLING_POLICY = "per minute, rounded up, from first active to terminate (upper bound: accepted to gone)"
 CENT_MINUTES_PER_DOLLAR = 6000  # 100 cents × 60 minutes
 Outcome = Literal["billed", "never_active", "never_accepted"]
 
@@ -79,9 +77,7 @@ def parse_dollars(text: str | int | Decimal) -> Decimal:
     except InvalidOperation:
         value = Decimal("NaN")
     if not value.is_finite() or value < 0:
-        raise UsageError(
-            f"not a dollar amount: {text!r}", "give a number of dollars, e.g. --max-cost 25"
-        )
+        raise UsageError(f"not a dollar amount: {text!r}", "give a number of dollars, e.g. --max-cost 25")
     if value > MAX_DOLLARS:
         raise UsageError(
             f"dollar amount {text!r} is beyond any real budget",
@@ -165,8 +161,19 @@ def instance_cost(inst: InstanceRow, now: float | None = None) -> InstanceCost:
     if not inst.launched_here and upper_end is None:
         # a machine you brought is never "still billing": a run killed before releasing it (kill -9) is
         # costed to the last moment the ledger saw it working (issue 23 item 11)
-        seen = [t for t in (inst.first_active, inst.ssh_ready, inst.setup_start, inst.setup_end, inst.bench_start,
-                            inst.bench_end, inst.pull_end) if t is not None]
+        seen = [
+            t
+            for t in (
+                inst.first_active,
+                inst.ssh_ready,
+                inst.setup_start,
+                inst.setup_end,
+                inst.bench_start,
+                inst.bench_end,
+                inst.pull_end,
+            )
+            if t is not None
+        ]
         policy_end = upper_end = max(seen) if seen else inst.launch_accepted
     is_open = inst.launch_accepted is not None and upper_end is None
     policy_minutes = billed_minutes(inst.first_active, now if policy_end is None else policy_end)

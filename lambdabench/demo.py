@@ -29,18 +29,26 @@ def run_demo(*, gpus: str, playbook: str | None, time_scale: float, fmt: str, ho
         env = {**sim.env, "LAMBDABENCH_HOME": str(home), "HOME": os.environ.get("HOME", str(Path.home()))}
         with Lab(Settings.load(env=env, cwd=home), events=say) as lab:
             plan = lab.plan(SweepRequest(gpus, playbook, dict(DEMO_SETS.get(playbook, {})), max_cost="50"))
-            print(f"demo: sweep {gpus} with playbook {playbook}; worst case "
-                  f"${plan.total_worst_case_cents / 100:.2f} (simulated money)", file=sys.stderr)
+            print(
+                f"demo: sweep {gpus} with playbook {playbook}; worst case "
+                f"${plan.total_worst_case_cents / 100:.2f} (simulated money)",
+                file=sys.stderr,
+            )
             result = lab.sweep(plan, name=f"demo {gpus}")
             say.close()
             print(render(lab.report([result.sweep_id]), fmt).rstrip("\n"))
             html = lab.write_reports(result.sweep_id)[2]
             live = [b for b in sim.core.billing() if b["status"] not in ("terminated", "terminating")]
-            print(f"demo: {len(result.succeeded)} run(s) succeeded, {len(result.failed)} failed; "
-                  f"{len(live)} simulated instance(s) still running; {result.api_requests} API requests",
-                  file=sys.stderr)
-            print(f"demo: report with charts: {html} (or `LAMBDABENCH_HOME={home} lambdabench report "
-                  f"{result.sweep_id} --format html -o report.html`)", file=sys.stderr)
+            print(
+                f"demo: {len(result.succeeded)} run(s) succeeded, {len(result.failed)} failed; "
+                f"{len(live)} simulated instance(s) still running; {result.api_requests} API requests",
+                file=sys.stderr,
+            )
+            print(
+                f"demo: report with charts: {html} (or `LAMBDABENCH_HOME={home} lambdabench report "
+                f"{result.sweep_id} --format html -o report.html`)",
+                file=sys.stderr,
+            )
             if result.failed or live or not result.all_gone:
                 raise LambdabenchError("the demo sweep did not finish cleanly", "See the lines above.")
     print("demo: simulator stopped; nothing left running", file=sys.stderr)

@@ -94,8 +94,9 @@ class StepFailed(RemoteError):
     """A playbook step failed; `cause` is the step's own error, its class kept (ConnectionLost, RemoteTimeout, …)."""
 
     def __init__(self, message: str, hint: str | None = None, *, cause: RemoteError) -> None:
-        super().__init__(message, hint, command=cause.command, exit_status=cause.exit_status,
-                         stderr_tail=cause.stderr_tail)
+        super().__init__(
+            message, hint, command=cause.command, exit_status=cause.exit_status, stderr_tail=cause.stderr_tail
+        )
         self.cause = cause
         self.__cause__ = cause
 

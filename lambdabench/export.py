@@ -242,9 +242,7 @@ def _is_transient(exc: BaseException) -> bool:
         status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
         return int(status) >= 500 or status == 429
     if isinstance(exc, S3UploadFailedError):
-        return bool(
-            re.search(r"\((InternalError|SlowDown|ServiceUnavailable|RequestTimeout)\)", str(exc))
-        )
+        return bool(re.search(r"\((InternalError|SlowDown|ServiceUnavailable|RequestTimeout)\)", str(exc)))
     return False
 
 
@@ -292,9 +290,7 @@ def export_to_s3(
     """
     location = parse_s3_uri(uri)
     if multipart_threshold < MIN_PART_SIZE or multipart_chunksize < MIN_PART_SIZE:
-        raise UsageError(
-            f"multipart threshold and chunk size must be at least {MIN_PART_SIZE // MiB} MiB"
-        )
+        raise UsageError(f"multipart threshold and chunk size must be at least {MIN_PART_SIZE // MiB} MiB")
     if endpoint_url and urlsplit(endpoint_url).password is not None:
         # botocore would log and echo the whole URL; don't repeat it here either
         raise UsageError(

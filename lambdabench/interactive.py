@@ -84,7 +84,9 @@ def ssh_config(lab: Lab) -> str:
             try:
                 ipaddress.ip_address(inst.ip)
             except ValueError:
-                left_out.append(f"{printable(inst.name)} ({printable(inst.id)}): its IP {printable(inst.ip)} is no address")
+                left_out.append(
+                    f"{printable(inst.name)} ({printable(inst.id)}): its IP {printable(inst.ip)} is no address"
+                )
                 continue
             if not ssh_alias_ok(alias):
                 # one odd name (another tool's, a colleague's) must not cost everyone else their entries
@@ -121,8 +123,16 @@ class ShellOutcome:
     cost_line: str | None
 
 
-def shell(lab: Lab, *, ref: str | None, gpu: str | None, keep: bool, setup: bool,
-          command: str | None = None, confirm: Callable[[Spend], None] | None = None) -> ShellOutcome:
+def shell(
+    lab: Lab,
+    *,
+    ref: str | None,
+    gpu: str | None,
+    keep: bool,
+    setup: bool,
+    command: str | None = None,
+    confirm: Callable[[Spend], None] | None = None,
+) -> ShellOutcome:
     """An interactive shell on an instance; one launched here is terminated on exit unless --keep.
 
     SIGHUP (a closed terminal or SSH session) and SIGTERM end the session like an exit: the launched
@@ -151,7 +161,9 @@ def shell(lab: Lab, *, ref: str | None, gpu: str | None, keep: bool, setup: bool
         for signum in (signal.SIGHUP, signal.SIGTERM):
             previous[signum] = signal.signal(signum, hangup)
         if gpu is not None:
-            res = lab.launch(gpu, label="shell", wait=True, keep=keep, confirm=confirm)  # not kept: it ends with the session
+            res = lab.launch(
+                gpu, label="shell", wait=True, keep=keep, confirm=confirm
+            )  # not kept: it ends with the session
             launched = (res.name, res.id)
             inst = find_instance(lab, res.id)
         else:
@@ -162,8 +174,9 @@ def shell(lab: Lab, *, ref: str | None, gpu: str | None, keep: bool, setup: bool
         if setup:
             run_named_playbook(lab, session, "setup", {}, inst, lab.env.runs_root / "shell")
         session.close()
-        argv = openssh_argv(target(lab, inst), lab.env.known_hosts, command,
-                            tty=command is None and sys.stdin.isatty(), batch=False)
+        argv = openssh_argv(
+            target(lab, inst), lab.env.known_hosts, command, tty=command is None and sys.stdin.isatty(), batch=False
+        )
         proc = subprocess.Popen(argv)
         status = proc.wait()
     except KeyboardInterrupt:
@@ -173,21 +186,25 @@ def shell(lab: Lab, *, ref: str | None, gpu: str | None, keep: bool, setup: bool
             signal.signal(signum, handler)
         cost_line = None
         if launched and not keep:
-            terminate_and_verify(lab.cloud, lab.ledger, [TerminateTarget(*launched)], timeouts=lab.env.timeouts,
-                                 notify=lab.notify)
+            terminate_and_verify(
+                lab.cloud, lab.ledger, [TerminateTarget(*launched)], timeouts=lab.env.timeouts, notify=lab.notify
+            )
             c = instance_cost(lab.ledger.instance(launched[0]))
-            cost_line = (f"{launched[0]} terminated; this session cost "
-                         f"{format_dollars(cent_minutes_to_dollars(c.policy_cent_minutes))} "
-                         f"({c.policy_minutes} billed min, at most "
-                         f"{format_dollars(cent_minutes_to_dollars(c.upper_cent_minutes))})")
+            cost_line = (
+                f"{launched[0]} terminated; this session cost "
+                f"{format_dollars(cent_minutes_to_dollars(c.policy_cent_minutes))} "
+                f"({c.policy_minutes} billed min, at most "
+                f"{format_dollars(cent_minutes_to_dollars(c.upper_cent_minutes))})"
+            )
             lab.notify(cost_line)
         elif launched:
             lab.notify(f"{launched[0]} kept running (--keep): it bills until `lambdabench down {launched[0]}`")
     return ShellOutcome(status, launched[0] if launched else None, keep, cost_line)
 
 
-def run_named_playbook(lab: Lab, session: Session, name: str, variables: dict[str, str], instance: Any,
-                       log_root: Path) -> dict[str, Any]:
+def run_named_playbook(
+    lab: Lab, session: Session, name: str, variables: dict[str, str], instance: Any, log_root: Path
+) -> dict[str, Any]:
     """One playbook on an open session (for `run` and `shell --setup`); returns its facts."""
     from lambdabench.cloud.gpus import type_facts
     from lambdabench.remote.playbook import find_playbook
@@ -207,9 +224,18 @@ def run_named_playbook(lab: Lab, session: Session, name: str, variables: dict[st
         lab.notify(f"  {name}: {step.name}: {state}")
 
     t = lab.env.timeouts
-    result = run_playbook(session, playbook, {k: v for k, v in variables.items() if k in playbook.vars}, facts,
-                          secrets, log_root / "logs" / name, on_step, local_dir=log_root, poll_s=t.playbook_poll,
-                          reattach_timeout=t.reattach)
+    result = run_playbook(
+        session,
+        playbook,
+        {k: v for k, v in variables.items() if k in playbook.vars},
+        facts,
+        secrets,
+        log_root / "logs" / name,
+        on_step,
+        local_dir=log_root,
+        poll_s=t.playbook_poll,
+        reattach_timeout=t.reattach,
+    )
     result.raise_for_status()
     return dict(result.facts)
 
@@ -226,8 +252,10 @@ def run_playbook_on(lab: Lab, ref: str, name: str, variables: dict[str, str]) ->
     playbook = find_playbook(name)
     unknown = sorted(set(variables) - set(playbook.vars))
     if unknown:
-        raise UsageError(f"playbook {name} has no variable {unknown[0]!r}",
-                         f"Its variables: {', '.join(sorted(playbook.vars)) or '(none)'}.")
+        raise UsageError(
+            f"playbook {name} has no variable {unknown[0]!r}",
+            f"Its variables: {', '.join(sorted(playbook.vars)) or '(none)'}.",
+        )
     playbook.resolve_vars(variables)
     inst = find_instance(lab, ref)
     if inst.instance_type is not None:
@@ -257,9 +285,10 @@ def pull(lab: Lab, ref: str, *, src: str | None, include: list[str], dest: Path 
     finally:
         session.close()
     if not result.ok:
-        raise RemoteError(f"{len(result.failed)} file(s) failed verification: "
-                          f"{', '.join(f.display_path for f in result.failed[:5])}",
-                          "Run `lambdabench pull` again: verified files are skipped, the rest re-fetched.")
+        raise RemoteError(
+            f"{len(result.failed)} file(s) failed verification: {', '.join(f.display_path for f in result.failed[:5])}",
+            "Run `lambdabench pull` again: verified files are skipped, the rest re-fetched.",
+        )
     return out_dir / "artifacts", len(result.files), result.bytes
 
 
@@ -273,21 +302,33 @@ def _default_pull_src(lab: Lab, session: Session, inst: Any, out_dir: Path) -> s
     collect, kitless = find_playbook("collect", dirs), find_playbook("isaaclab3-collect", dirs)
     container = str(collect.vars["container"].default)
     work_logs = f"{kitless.vars['work_dir'].default}/logs"
-    probe = session.run(f"if docker inspect --type container {sh.quote(container)} >/dev/null 2>&1; then echo container; "
-                        f"elif [ -d {sh.quote(work_logs)} ]; then echo kitless; fi", timeout=60, check=False)
+    probe = session.run(
+        f"if docker inspect --type container {sh.quote(container)} >/dev/null 2>&1; then echo container; "
+        f"elif [ -d {sh.quote(work_logs)} ]; then echo kitless; fi",
+        timeout=60,
+        check=False,
+    )
     found = probe.stdout.strip()
     if found == "container":
         run_named_playbook(lab, session, "collect", {"pull": "false"}, inst, out_dir)
         return f"{collect.vars['host_dir'].default}/logs"
     if found == "kitless":
         return work_logs
-    raise UsageError(f"{inst.name}: no Isaac Lab container ({container}) and no Isaac Lab 3 work folder "
-                     f"(~/{work_logs}) to pull from", "Give the folder with --src.")
+    raise UsageError(
+        f"{inst.name}: no Isaac Lab container ({container}) and no Isaac Lab 3 work folder "
+        f"(~/{work_logs}) to pull from",
+        "Give the folder with --src.",
+    )
 
 
 LIVESTREAM_PORTS = {  # Isaac Sim's native streaming client (1) and WebRTC (2)
-    "1": [("tcp", 47995, 48012), ("udp", 47995, 48012), ("tcp", 49000, 49007), ("udp", 49000, 49007),
-          ("tcp", 49100, 49100)],
+    "1": [
+        ("tcp", 47995, 48012),
+        ("udp", 47995, 48012),
+        ("tcp", 49000, 49007),
+        ("udp", 49000, 49007),
+        ("tcp", 49100, 49100),
+    ],
     "2": [("tcp", 8211, 8211), ("udp", 8211, 8211), ("tcp", 49100, 49100)],
 }
 
@@ -320,10 +361,13 @@ def stream(lab: Lab, ref: str, *, mode: str, script: str, container: str, until:
         # 2.2+: livestream 1 is WebRTC over the public network and needs PUBLIC_IP (else 127.0.0.1, which
         # no client reaches: upstream fd805c27 app_launcher.py:532-541); harmless for older releases
         public = f"export PUBLIC_IP={sh.quote(inst.ip or '')}; " if mode == "1" else ""
-        session.run(sh.in_container(container, f"{public}setsid nohup {cmd} > \"$HOME\"/livestream.log 2>&1 &"),
-                    timeout=120)
-        lab.notify(f"livestream starting on {inst.ip}: connect your Omniverse Streaming Client to {inst.ip} "
-                   "(Ctrl-C here stops it and closes the firewall)")
+        session.run(
+            sh.in_container(container, f'{public}setsid nohup {cmd} > "$HOME"/livestream.log 2>&1 &'), timeout=120
+        )
+        lab.notify(
+            f"livestream starting on {inst.ip}: connect your Omniverse Streaming Client to {inst.ip} "
+            "(Ctrl-C here stops it and closes the firewall)"
+        )
         if callable(until):
             until()
         else:

@@ -162,11 +162,17 @@ class Lab:
 
         s, t = self.settings, self.env.timeouts
         client = LambdaCloud(
-            s.require_api_key(), s.api_url,
+            s.require_api_key(),
+            s.api_url,
             pacer=shared_pacer(s.request_interval, s.launch_interval),
-            retry=RetryPolicy(budget_s=s.retry_budget, rate_limit_s=s.rate_limit_backoff, base_s=t.retry_base,
-                              max_backoff_s=t.retry_max_backoff, launch_lookup_s=t.launch_lookup,
-                              retry_after_cap_s=t.retry_after_cap),
+            retry=RetryPolicy(
+                budget_s=s.retry_budget,
+                rate_limit_s=s.rate_limit_backoff,
+                base_s=t.retry_base,
+                max_backoff_s=t.retry_max_backoff,
+                launch_lookup_s=t.launch_lookup,
+                retry_after_cap_s=t.retry_after_cap,
+            ),
         )
         client.on_wait = self.notify  # a long Retry-After or outage is said, never a silent hold
         return client
@@ -228,12 +234,20 @@ class Lab:
             if available and not a.regions:
                 continue
             t = a.instance_type
-            rows.append(TypeInfo(
-                name=t.name, short=short_name(t), gpus=t.gpus, gpu=t.gpu_description,
-                vcpus=t.vcpus, memory_gib=t.memory_gib, storage_gib=t.storage_gib,
-                price_per_hour=round(t.price_cents_per_hour / 100, 2),
-                price_cents_per_hour=t.price_cents_per_hour, regions=[r.name for r in a.regions],
-            ))
+            rows.append(
+                TypeInfo(
+                    name=t.name,
+                    short=short_name(t),
+                    gpus=t.gpus,
+                    gpu=t.gpu_description,
+                    vcpus=t.vcpus,
+                    memory_gib=t.memory_gib,
+                    storage_gib=t.storage_gib,
+                    price_per_hour=round(t.price_cents_per_hour / 100, 2),
+                    price_cents_per_hour=t.price_cents_per_hour,
+                    regions=[r.name for r in a.regions],
+                )
+            )
         return rows
 
     def instances(self) -> list[InstanceInfo]:
@@ -247,16 +261,33 @@ class Lab:
             row = self.ledger.instance_by_id(inst.id)
             started = row.launch_accepted if row else None
             cost = float(dollars(instance_cost(row, now).policy_cent_minutes)) if row and row.first_active else None
-            rows.append(InstanceInfo(
-                id=inst.id, name=inst.name, status=inst.status, type=inst.type_name,
-                region=inst.region_name, ip=inst.ip, price_per_hour=inst.price_cents_per_hour / 100,
-                age_s=round(now - started, 1) if started else None, cost_so_far=cost, mine=is_ours(inst),
-                kept=bool(row and row.kept),
-            ))
+            rows.append(
+                InstanceInfo(
+                    id=inst.id,
+                    name=inst.name,
+                    status=inst.status,
+                    type=inst.type_name,
+                    region=inst.region_name,
+                    ip=inst.ip,
+                    price_per_hour=inst.price_cents_per_hour / 100,
+                    age_s=round(now - started, 1) if started else None,
+                    cost_so_far=cost,
+                    mine=is_ours(inst),
+                    kept=bool(row and row.kept),
+                )
+            )
         return rows
 
-    def launch(self, gpu: str, *, region: str | None = None, label: str | None = None,
-               wait: bool = False, keep: bool = True, confirm: Callable[[Spend], None] | None = None) -> LaunchResult:
+    def launch(
+        self,
+        gpu: str,
+        *,
+        region: str | None = None,
+        label: str | None = None,
+        wait: bool = False,
+        keep: bool = True,
+        confirm: Callable[[Spend], None] | None = None,
+    ) -> LaunchResult:
         """Launch one instance (ledger first); kept on purpose unless keep=False: gc leaves it, `down` ends it.
         confirm sees what it will bill before anything is launched, and raises to stop it."""
         from lambdabench.cloud.gpus import resolve_gpu, short_name
@@ -274,16 +305,28 @@ class Lab:
             from lambdabench.consent import Spend
 
             confirm(Spend(f"1 × {itype.name}", itype.price_cents_per_hour, None))
-        regions = [region] if region else next(
-            ([r.name for r in a.regions] for a in avail if a.instance_type.name == itype.name), [])
+        regions = (
+            [region]
+            if region
+            else next(([r.name for r in a.regions] for a in avail if a.instance_type.name == itype.name), [])
+        )
         key_name = self.ssh_key_name()
         ledger = self.ledger
         sweep = ledger.create_sweep(f"launch {itype.name}", simulated=self.settings.simulated)
         run = ledger.add_run(sweep, instance_type=itype.name, region=region, workload="interactive")
         ledger.set_run_status(run, "running")
-        group = launch_nodes(self.cloud, ledger, run, itype, 1, ssh_key_name=key_name,
-                             label=label or short_name(itype), regions=regions, timeouts=self.env.timeouts,
-                             notify=self.notify)
+        group = launch_nodes(
+            self.cloud,
+            ledger,
+            run,
+            itype,
+            1,
+            ssh_key_name=key_name,
+            label=label or short_name(itype),
+            regions=regions,
+            timeouts=self.env.timeouts,
+            notify=self.notify,
+        )
         launched = group.nodes[0]
         assert launched.id is not None
         if group.twins:  # one launch answered two ids: nobody asked for the second; it ends now
@@ -295,20 +338,31 @@ class Lab:
             poller = Poller(self.cloud, self.env.timeouts.poll)
             try:
                 with SignalsAsInterrupt():  # SIGTERM/SIGHUP while booting end it as Ctrl-C does
-                    inst = wait_active(poller, ledger, launched, timeouts=self.env.timeouts,
-                                       deadline=time.monotonic() + self.env.timeouts.boot, notify=self.notify)
+                    inst = wait_active(
+                        poller,
+                        ledger,
+                        launched,
+                        timeouts=self.env.timeouts,
+                        deadline=time.monotonic() + self.env.timeouts.boot,
+                        notify=self.notify,
+                    )
             except BaseException as exc:
                 interrupted = isinstance(exc, KeyboardInterrupt)
                 self.notify(f"{launched.name} did not come up; terminating it")
                 self._guard_ledger(ledger.set_kept, launched.name, False)  # never "kept" once it is being ended
                 self._guard_ledger(ledger.set_run_status, run, "cancelled" if interrupted else "failed")
-                self._end([Target(launched.name, launched.id)], "a launch that did not come up",
-                          signals=1 if interrupted else 0, cause=exc)
+                self._end(
+                    [Target(launched.name, launched.id)],
+                    "a launch that did not come up",
+                    signals=1 if interrupted else 0,
+                    cause=exc,
+                )
                 if interrupted:
                     from lambdabench.errors import Cancelled
 
-                    raise Cancelled(f"interrupted while {launched.name} booted; it was terminated and proven gone"
-                                    ) from None
+                    raise Cancelled(
+                        f"interrupted while {launched.name} booted; it was terminated and proven gone"
+                    ) from None
                 raise
             ip, status = inst.ip, inst.status
         return LaunchResult(launched.name, launched.id, itype.name, launched.region, ip, status)
@@ -319,15 +373,17 @@ class Lab:
         except LambdabenchError as exc:
             self.notify(f"warning: ledger: {exc.one_line()}")
 
-    def _end(self, targets: list[TerminateTarget], what: str, *, signals: int = 0,
-             cause: BaseException | None = None) -> None:
+    def _end(
+        self, targets: list[TerminateTarget], what: str, *, signals: int = 0, cause: BaseException | None = None
+    ) -> None:
         """Terminate and prove gone; what is not proven gone is raised, named, with what finishes the job."""
         from lambdabench.run.interrupts import TeardownSignals
         from lambdabench.run.nodes import terminate_and_verify
 
         with TeardownSignals(self.notify, already=signals, cloud=self.cloud) as sig:
-            outcome = terminate_and_verify(self.cloud, self.ledger, targets, timeouts=self.env.timeouts,
-                                           notify=self.notify, give_up=sig.give_up)
+            outcome = terminate_and_verify(
+                self.cloud, self.ledger, targets, timeouts=self.env.timeouts, notify=self.notify, give_up=sig.give_up
+            )
         if outcome.failed:
             raise self.not_proven(outcome.failed, f"terminating {what}", outcome.auth_error) from cause
 
@@ -339,7 +395,8 @@ class Lab:
         return LambdabenchError(
             f"{doing}{why}: NOT proven terminated, may still bill: {'; '.join(describe(self.ledger, names))}",
             f"Finish with `lambdabench down {' '.join(names)}` (or `lambdabench gc`)"
-            + (" once LAMBDA_API_KEY is valid" if auth_error else "") + f", or end them at {CONSOLE_URL}.",
+            + (" once LAMBDA_API_KEY is valid" if auth_error else "")
+            + f", or end them at {CONSOLE_URL}.",
         )
 
     def resolve(self, ref: str, *, listed: Sequence[Instance] | None = None) -> list[tuple[str, str | None]]:
@@ -370,8 +427,10 @@ class Lab:
                 by_name.setdefault(i.name, (i.name, i.id))
         matches = list(by_name.values())
         if len(matches) > 1:
-            raise UsageError(f"{ref!r} names {len(matches)} instances: {', '.join(n for n, _ in matches)}",
-                             "Give the full name or id (see `lambdabench ls`).")
+            raise UsageError(
+                f"{ref!r} names {len(matches)} instances: {', '.join(n for n, _ in matches)}",
+                "Give the full name or id (see `lambdabench ls`).",
+            )
         if not matches:
             raise UsageError(f"No instance with id, name or label {ref!r}", "List them with `lambdabench ls`.")
         return matches
@@ -445,10 +504,23 @@ class Lab:
             except LambdabenchError:
                 pass
         with TeardownSignals(self.notify, cloud=self.cloud) as sig:
-            outcome = terminate_and_verify(self.cloud, ledger, list(chosen.values()), timeouts=self.env.timeouts,
-                                           notify=self.notify, give_up=sig.give_up)
-        return DownResult(outcome.gone, outcome.failed, outcome.never_listed, describe(ledger, outcome.failed),
-                          outcome.interrupted, outcome.auth_error, left_alone)
+            outcome = terminate_and_verify(
+                self.cloud,
+                ledger,
+                list(chosen.values()),
+                timeouts=self.env.timeouts,
+                notify=self.notify,
+                give_up=sig.give_up,
+            )
+        return DownResult(
+            outcome.gone,
+            outcome.failed,
+            outcome.never_listed,
+            describe(ledger, outcome.failed),
+            outcome.interrupted,
+            outcome.auth_error,
+            left_alone,
+        )
 
     def _adopt(self, inst: Instance) -> InstanceRow:
         ledger = self.ledger
@@ -463,8 +535,10 @@ class Lab:
         """The local SSH key and the account's registered keys (which one is this machine's)."""
         local = self.local_key
         mine = local.public_key.split()[1]
-        registered = [RegisteredKey(k.id, k.name, len(k.public_key.split()) > 1 and k.public_key.split()[1] == mine)
-                      for k in self.cloud.list_ssh_keys()]
+        registered = [
+            RegisteredKey(k.id, k.name, len(k.public_key.split()) > 1 and k.public_key.split()[1] == mine)
+            for k in self.cloud.list_ssh_keys()
+        ]
         return KeysInfo(str(local.private_path), local.fingerprint, registered)
 
     # -- sweeps ---------------------------------------------------------------------------------------
@@ -478,8 +552,10 @@ class Lab:
         benchmark = Benchmark.load(playbook or DEFAULT_BENCHMARK, sets, home=self.env.home)
         unknown = sorted(set(sets) - {v for b in benchmark.all for v in b.vars})
         if unknown:
-            raise UsageError(f"playbook {benchmark.name} has no variable {unknown[0]!r}",
-                             f"See `lambdabench playbooks show {benchmark.name}`.")
+            raise UsageError(
+                f"playbook {benchmark.name} has no variable {unknown[0]!r}",
+                f"See `lambdabench playbooks show {benchmark.name}`.",
+            )
         offered = [a.instance_type for a in self.cloud.list_instance_types()]
         types = [resolve_gpu(name, offered) for name in parse_gpu_list(gpus)]
         return check(benchmark.playbook, benchmark.vars_for(benchmark.playbook), types, self.ledger)
@@ -496,22 +572,43 @@ class Lab:
 
             check_name(request.cache)
         filesystems = self.cloud.list_filesystems() if needs_cloud and request.cache else []
-        return plan_sweep(request, availability=availability, regions=regions, env=self.env,
-                          ngc_key_present=self.settings.ngc_api_key is not None, filesystems=filesystems)
+        return plan_sweep(
+            request,
+            availability=availability,
+            regions=regions,
+            env=self.env,
+            ngc_key_present=self.settings.ngc_api_key is not None,
+            filesystems=filesystems,
+        )
 
-    def sweep(self, plan: SweepPlan | SweepRequest, *, name: str | None = None, events: Events | None = None,
-              install_signal_handlers: bool = True, phase: RemotePhase | None = None) -> SweepResult:
+    def sweep(
+        self,
+        plan: SweepPlan | SweepRequest,
+        *,
+        name: str | None = None,
+        events: Events | None = None,
+        install_signal_handlers: bool = True,
+        phase: RemotePhase | None = None,
+    ) -> SweepResult:
         """Run a plan (or plan a request first); returns after every instance is proven gone or named."""
         from lambdabench.run.plan import SweepRequest
 
         if isinstance(plan, SweepRequest):
             name = name or plan.name
             plan = self.plan(plan)
-        return self.runner(plan, name=name, events=events, install_signal_handlers=install_signal_handlers,
-                           phase=phase).run()
+        return self.runner(
+            plan, name=name, events=events, install_signal_handlers=install_signal_handlers, phase=phase
+        ).run()
 
-    def runner(self, plan: SweepPlan, *, name: str | None = None, events: Events | None = None,
-               install_signal_handlers: bool = True, phase: RemotePhase | None = None) -> SweepRunner:
+    def runner(
+        self,
+        plan: SweepPlan,
+        *,
+        name: str | None = None,
+        events: Events | None = None,
+        install_signal_handlers: bool = True,
+        phase: RemotePhase | None = None,
+    ) -> SweepRunner:
         """The scheduler for a plan, not yet started (its `stop` event is the programmatic Ctrl-C)."""
         from lambdabench.run.plan import check_sweep_name
         from lambdabench.run.sweep import SweepRunner
@@ -519,9 +616,16 @@ class Lab:
         check_sweep_name(name)
 
         return SweepRunner(
-            plan, cloud=self.cloud if any(r.target.launched for r in plan.runs) else None, ledger=self.ledger,
-            env=self.env, phase=phase or self._phase(), connect=self.connect, key_name=self.ssh_key_name,
-            events=events or self.events, name=name, secrets=self._secrets(),
+            plan,
+            cloud=self.cloud if any(r.target.launched for r in plan.runs) else None,
+            ledger=self.ledger,
+            env=self.env,
+            phase=phase or self._phase(),
+            connect=self.connect,
+            key_name=self.ssh_key_name,
+            events=events or self.events,
+            name=name,
+            secrets=self._secrets(),
             failsafe=(self.settings.api_url, self.settings.require_api_key()) if plan.failsafe else None,
             install_signal_handlers=install_signal_handlers,
         )
@@ -554,9 +658,16 @@ class Lab:
         with TeardownSignals(self.notify, cloud=self.cloud) as sig:
             return gc(self.cloud, self.ledger, self.env, dry_run=dry_run, notify=self.notify, give_up=sig.give_up)
 
-    def resume(self, sweep_id: int, *, force: bool = False, events: Events | None = None,
-               install_signal_handlers: bool = True, phase: RemotePhase | None = None,
-               confirm: Callable[[Spend, bool], None] | None = None) -> SweepResult:
+    def resume(
+        self,
+        sweep_id: int,
+        *,
+        force: bool = False,
+        events: Events | None = None,
+        install_signal_handlers: bool = True,
+        phase: RemotePhase | None = None,
+        confirm: Callable[[Spend, bool], None] | None = None,
+    ) -> SweepResult:
         """Continue a crashed or interrupted sweep: clean up its orphans, run only what did not finish,
         with the same benchmark, region, parallelism and cap (what it already spent counts)."""
         from lambdabench.run.recovery import (
@@ -580,9 +691,17 @@ class Lab:
         if confirm is not None:  # what the rest may spend, and whether the sweep had a budget
             confirm(plan.spend(), sweep.max_cost_cents is not None)
         runner = SweepRunner(
-            plan, cloud=self.cloud if need_cloud else None, ledger=ledger, env=self.env, phase=phase or self._phase(),
-            connect=self.connect, key_name=self.ssh_key_name, events=events or self.events,
-            secrets=self._secrets(), resume_sweep=sweep_id, install_signal_handlers=install_signal_handlers,
+            plan,
+            cloud=self.cloud if need_cloud else None,
+            ledger=ledger,
+            env=self.env,
+            phase=phase or self._phase(),
+            connect=self.connect,
+            key_name=self.ssh_key_name,
+            events=events or self.events,
+            secrets=self._secrets(),
+            resume_sweep=sweep_id,
+            install_signal_handlers=install_signal_handlers,
         )
         runner.commit_spent(spent_cents(ledger, sweep_id))
         return runner.run()
@@ -594,8 +713,9 @@ class Lab:
 
         row = self.ledger.sweep(sweep_id)
         left = unfinished(self.ledger)
-        hint = (f"Unfinished sweeps: {', '.join(str(i) for i in left)}" if left else "No sweep is unfinished") + \
-            " (see `lambdabench sweeps`)."
+        hint = (
+            f"Unfinished sweeps: {', '.join(str(i) for i in left)}" if left else "No sweep is unfinished"
+        ) + " (see `lambdabench sweeps`)."
         if not is_sweep(row):
             raise UsageError(f"{sweep_id} is not a sweep: it records `{row.name}`", hint)
         if not resumable_runs(self.ledger, sweep_id):
@@ -639,8 +759,14 @@ class Lab:
     def sweep_dir(self, sweep_id: int) -> Path:
         return self.env.sweep_dir(sweep_id)
 
-    def report(self, sweep_ids: Sequence[int] | None = None, *, html_dir: Path | None = None,
-               bundles: Sequence[Path] = (), **options: Any) -> Report:
+    def report(
+        self,
+        sweep_ids: Sequence[int] | None = None,
+        *,
+        html_dir: Path | None = None,
+        bundles: Sequence[Path] = (),
+        **options: Any,
+    ) -> Report:
         """The report of these sweeps (default: the latest), with run videos when rendered to HTML;
         bundles (`export SWEEP PATH` elsewhere) join them, each sweep keeping its provenance."""
         from lambdabench.report import build_report
@@ -677,8 +803,9 @@ class Lab:
 
         self.ledger.sweep(sweep_id)  # a LedgerError if there is no such sweep
         self.write_reports(sweep_id)
-        return export_bundle(self.ledger, sweep_id, self.sweep_dir(sweep_id), dest, origin=origin,
-                             version=version("lambdabench"))
+        return export_bundle(
+            self.ledger, sweep_id, self.sweep_dir(sweep_id), dest, origin=origin, version=version("lambdabench")
+        )
 
     def videos(self, sweep_ids: Sequence[int] | None, *, relative_to: Path | None = None) -> list[Any]:
         """The run videos (training and playback MP4s) pulled for these sweeps, for the HTML report."""
@@ -712,8 +839,10 @@ class Lab:
                 path.write_text(render(report, fmt))
                 out.append(path)
         except OSError as exc:
-            raise LambdabenchError(f"cannot write the report in {root}: {exc.strerror or exc}",
-                                   "Free space there; `lambdabench report` prints it from the ledger.") from None
+            raise LambdabenchError(
+                f"cannot write the report in {root}: {exc.strerror or exc}",
+                "Free space there; `lambdabench report` prints it from the ledger.",
+            ) from None
         return out
 
     def export(self, sweep_id: int, uri: str, *, endpoint_url: str | None = None) -> tuple[int, int, int]:
@@ -729,13 +858,19 @@ class Lab:
             raise UsageError(f"sweep {sweep_id} has nothing to export", "Run a sweep first.")
         s = self.settings
         result = export_to_s3(
-            root, files, uri, endpoint_url=endpoint_url or s.get("LAMBDABENCH_S3_ENDPOINT_URL"),
+            root,
+            files,
+            uri,
+            endpoint_url=endpoint_url or s.get("LAMBDABENCH_S3_ENDPOINT_URL"),
             access_key_id=s.get("LAMBDABENCH_S3_ACCESS_KEY_ID"),
-            secret_access_key=s.get("LAMBDABENCH_S3_SECRET_ACCESS_KEY"), region=s.get("LAMBDABENCH_S3_REGION"),
+            secret_access_key=s.get("LAMBDABENCH_S3_SECRET_ACCESS_KEY"),
+            region=s.get("LAMBDABENCH_S3_REGION"),
             progress=None,
         )
-        self.notify(f"export: {len(result.uploaded)} uploaded, {len(result.skipped)} already there, "
-                    f"{result.bytes:,} bytes to {uri}")
+        self.notify(
+            f"export: {len(result.uploaded)} uploaded, {len(result.skipped)} already there, "
+            f"{result.bytes:,} bytes to {uri}"
+        )
         return len(result.uploaded), len(result.skipped), result.bytes
 
 
@@ -749,6 +884,7 @@ def _driven_elsewhere(row: InstanceRow) -> bool:
 
 def _check_label(label: str) -> None:
     if not label.strip() or len(label) > 40 or not label.isprintable() or not re.search(r"[A-Za-z0-9]", label):
-        raise UsageError(f"--name {label!r} must be 1-40 printable characters with a letter or digit",
-                         "e.g. --name my-test (it becomes lambdabench-my-test-<random>)")
-
+        raise UsageError(
+            f"--name {label!r} must be 1-40 printable characters with a letter or digit",
+            "e.g. --name my-test (it becomes lambdabench-my-test-<random>)",
+        )

@@ -449,9 +449,7 @@ def _m2_attention_ip_indexes(conn: sqlite3.Connection) -> None:
     conn.execute("CREATE INDEX artifacts_by_run ON artifacts(run_id)")
     conn.execute("CREATE INDEX errors_by_run ON errors(run_id)")
     # a metric re-parsed from the same source replaces the old value instead of doubling it
-    conn.execute(
-        "DELETE FROM metrics WHERE id NOT IN (SELECT MAX(id) FROM metrics GROUP BY run_id, key, source)"
-    )
+    conn.execute("DELETE FROM metrics WHERE id NOT IN (SELECT MAX(id) FROM metrics GROUP BY run_id, key, source)")
     conn.execute("CREATE UNIQUE INDEX metrics_unique ON metrics(run_id, key, source)")
 
 
@@ -564,9 +562,7 @@ def connect(path: Path) -> sqlite3.Connection:
     """Open a raw connection with our pragmas (WAL, synchronous=FULL, foreign keys, busy timeout)."""
     conn: sqlite3.Connection | None = None
     try:
-        conn = sqlite3.connect(
-            str(path), timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=False
-        )
+        conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=False)
         conn.row_factory = sqlite3.Row
         conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS:d}")
         conn.execute("PRAGMA journal_mode = WAL")
@@ -673,26 +669,20 @@ class Ledger:
             except BaseException as exc:
                 _rollback(conn)
                 if isinstance(exc, sqlite3.Error):
-                    raise LedgerError(
-                        f"ledger write failed: {exc}", "nothing was written; retry, or run gc"
-                    ) from exc
+                    raise LedgerError(f"ledger write failed: {exc}", "nothing was written; retry, or run gc") from exc
                 raise
             try:
                 conn.execute("COMMIT")
             except sqlite3.Error as exc:
                 _rollback(conn)
-                raise LedgerError(
-                    f"ledger commit failed: {exc}", "retry; check disk space"
-                ) from exc
+                raise LedgerError(f"ledger commit failed: {exc}", "retry; check disk space") from exc
 
     def _query(self, sql: str, args: Sequence[Any] = ()) -> list[sqlite3.Row]:
         with self._lock:
             try:
                 return list(self._db().execute(sql, args).fetchall())
             except sqlite3.Error as exc:
-                raise LedgerError(
-                    f"cannot read the ledger at {self.path}: {exc}", "retry in a moment"
-                ) from exc
+                raise LedgerError(f"cannot read the ledger at {self.path}: {exc}", "retry in a moment") from exc
 
     def _now(self, ts: float | None) -> float:
         return self._clock() if ts is None else float(ts)
@@ -766,17 +756,13 @@ class Ledger:
                 (status, finished, sweep_id),
             )
             if cur.rowcount == 0:
-                raise LedgerError(
-                    f"no sweep {sweep_id} in the ledger", "list sweeps with `lambdabench sweeps`"
-                )
+                raise LedgerError(f"no sweep {sweep_id} in the ledger", "list sweeps with `lambdabench sweeps`")
 
     def sweep(self, sweep_id: int) -> SweepRow:
         """One sweep by id; LedgerError if absent."""
         rows = self._query("SELECT * FROM sweeps WHERE id = ?", (sweep_id,))
         if not rows:
-            raise LedgerError(
-                f"no sweep {sweep_id} in the ledger", "list sweeps with `lambdabench sweeps`"
-            )
+            raise LedgerError(f"no sweep {sweep_id} in the ledger", "list sweeps with `lambdabench sweeps`")
         return _from_row(SweepRow, rows[0])
 
     def sweeps(self) -> list[SweepRow]:
@@ -802,9 +788,7 @@ class Ledger:
     ) -> int:
         """Record a planned run (status pending) in a sweep; simulated defaults to the sweep's flag."""
         with self._write() as conn:
-            sweep = conn.execute(
-                "SELECT simulated FROM sweeps WHERE id = ?", (sweep_id,)
-            ).fetchone()
+            sweep = conn.execute("SELECT simulated FROM sweeps WHERE id = ?", (sweep_id,)).fetchone()
             if sweep is None:
                 raise LedgerError(f"no sweep {sweep_id} in the ledger", "create the sweep first")
             cur = conn.execute(
@@ -847,9 +831,7 @@ class Ledger:
     @staticmethod
     def _require(rowcount: int, what: str, key: object) -> None:
         if rowcount == 0:
-            raise LedgerError(
-                f"no {what} {key!r} in the ledger", "check the id; list with `lambdabench report`"
-            )
+            raise LedgerError(f"no {what} {key!r} in the ledger", "check the id; list with `lambdabench report`")
 
     def run(self, run_id: int) -> RunRow:
         """One run by id; LedgerError if absent."""
@@ -902,9 +884,7 @@ class Ledger:
         with self._write() as conn:
             run = conn.execute("SELECT simulated FROM runs WHERE id = ?", (run_id,)).fetchone()
             if run is None:
-                raise LedgerError(
-                    f"no run {run_id} in the ledger", "add the run before reserving an instance"
-                )
+                raise LedgerError(f"no run {run_id} in the ledger", "add the run before reserving an instance")
             try:
                 conn.execute(
                     "INSERT INTO instances (name, run_id, instance_type, region, price_cents_per_hour,"
@@ -957,14 +937,11 @@ class Ledger:
                     "terminate it and mark it gone instead",
                 )
             conn.execute(
-                "UPDATE instances SET status = ?, gone = COALESCE(gone, ?), needs_attention = 0"
-                " WHERE name = ?",
+                "UPDATE instances SET status = ?, gone = COALESCE(gone, ?), needs_attention = 0 WHERE name = ?",
                 (INSTANCE_LAUNCH_FAILED, self._now(ts), name),
             )
 
-    def mark(
-        self, name: str, event: InstanceEvent, ts: float | None = None, *, overwrite: bool = False
-    ) -> bool:
+    def mark(self, name: str, event: InstanceEvent, ts: float | None = None, *, overwrite: bool = False) -> bool:
         """Set a lifecycle timestamp (first write wins unless overwrite); returns whether it was written.
 
         Marking "gone" also clears needs_attention and sets status terminated if it was not final.
@@ -977,9 +954,7 @@ class Ledger:
             if exists is None:
                 self._require(0, "instance", name)
             guard = "" if overwrite else f" AND {event} IS NULL"
-            cur = conn.execute(
-                f"UPDATE instances SET {event} = ? WHERE name = ?{guard}", (now, name)
-            )
+            cur = conn.execute(f"UPDATE instances SET {event} = ? WHERE name = ?{guard}", (now, name))
             if event == "gone":
                 conn.execute(
                     "UPDATE instances SET needs_attention = 0,"
@@ -1028,8 +1003,9 @@ class Ledger:
         if not isinstance(price_cents_per_hour, int) or price_cents_per_hour < 0:
             raise ValueError(f"price_cents_per_hour must be a non-negative int, got {price_cents_per_hour!r}")
         with self._write() as conn:
-            cur = conn.execute("UPDATE instances SET price_cents_per_hour = ? WHERE name = ?",
-                               (price_cents_per_hour, name))
+            cur = conn.execute(
+                "UPDATE instances SET price_cents_per_hour = ? WHERE name = ?", (price_cents_per_hour, name)
+            )
             self._require(cur.rowcount, "instance", name)
 
     def set_kept(self, name: str, kept: bool = True) -> None:
@@ -1067,9 +1043,7 @@ class Ledger:
 
     def ruleset_deleted(self, ruleset_id: str) -> None:
         with self._write() as conn:
-            conn.execute(
-                "UPDATE rulesets SET deleted = COALESCE(deleted, ?) WHERE id = ?", (self._clock(), ruleset_id)
-            )
+            conn.execute("UPDATE rulesets SET deleted = COALESCE(deleted, ?) WHERE id = ?", (self._clock(), ruleset_id))
 
     def rulesets(self, *, live: bool = False) -> list[RulesetRow]:
         """Rulesets this ledger created (only those not deleted yet with live=True)."""
@@ -1098,9 +1072,7 @@ class Ledger:
         rows = self._query("SELECT * FROM instances WHERE id = ?", (instance_id,))
         return _from_row(InstanceRow, rows[0]) if rows else None
 
-    def instances(
-        self, *, run_id: int | None = None, sweep_id: int | None = None
-    ) -> list[InstanceRow]:
+    def instances(self, *, run_id: int | None = None, sweep_id: int | None = None) -> list[InstanceRow]:
         """Instances of a run, of a sweep, or all, in reservation order."""
         sql = "SELECT i.* FROM instances i JOIN runs r ON r.id = i.run_id WHERE 1 = 1"
         args: list[Any] = []
@@ -1134,9 +1106,7 @@ class Ledger:
 
     # -- steps, artifacts, metrics, errors -----------------------------------------------------
 
-    def start_step(
-        self, run_id: int, name: str, *, log_path: str | None = None, ts: float | None = None
-    ) -> int:
+    def start_step(self, run_id: int, name: str, *, log_path: str | None = None, ts: float | None = None) -> int:
         """Record that a playbook step started; returns the step id for end_step."""
         with self._write() as conn:
             cur = conn.execute(
@@ -1179,9 +1149,7 @@ class Ledger:
     def set_artifact_verified(self, artifact_id: int, verified: bool = True) -> None:
         """Record the outcome of checking an artifact's size and sha256."""
         with self._write() as conn:
-            cur = conn.execute(
-                "UPDATE artifacts SET verified = ? WHERE id = ?", (int(verified), artifact_id)
-            )
+            cur = conn.execute("UPDATE artifacts SET verified = ? WHERE id = ?", (int(verified), artifact_id))
             self._require(cur.rowcount, "artifact", artifact_id)
 
     def artifacts(self, run_id: int) -> list[ArtifactRow]:
@@ -1189,17 +1157,16 @@ class Ledger:
         rows = self._query("SELECT * FROM artifacts WHERE run_id = ? ORDER BY id", (run_id,))
         return [_from_row(ArtifactRow, r) for r in rows]
 
-    def record_metric(
-        self, run_id: int, key: str, value: float, *, unit: str = "", source: str = ""
-    ) -> None:
+    def record_metric(self, run_id: int, key: str, value: float, *, unit: str = "", source: str = "") -> None:
         """Store a metric; the same (run, key, source) again replaces the value.
 
         NaN and ±inf are not stored (the figure is unknown) and are said by unknown_figures(run_id):
         a training whose reward diverged must not fail a finished run's record (issue 23 item 13).
         """
         if not math.isfinite(float(value)):
-            self._note_unknown(run_id, f"{key}: unknown (the run reported {float(value)}"
-                                       f"{f' in {source}' if source else ''})")
+            self._note_unknown(
+                run_id, f"{key}: unknown (the run reported {float(value)}{f' in {source}' if source else ''})"
+            )
             return
         with self._write() as conn:
             conn.execute(
@@ -1234,14 +1201,12 @@ class Ledger:
 
         Points with NaN or ±inf in them are left out, and said by unknown_figures(run_id).
         """
-        rows = [
-            [None if t is None else float(t), None if x is None else float(x), float(v)]
-            for t, x, v in points
-        ]
+        rows = [[None if t is None else float(t), None if x is None else float(x), float(v)] for t, x, v in points]
         clean = [p for p in rows if all(c is None or math.isfinite(c) for c in p)]
         if len(clean) < len(rows):
-            self._note_unknown(run_id, f"{name}: {len(rows) - len(clean)} of {len(rows)} point(s) not a number, "
-                                       "left out of the curve")
+            self._note_unknown(
+                run_id, f"{name}: {len(rows) - len(clean)} of {len(rows)} point(s) not a number, left out of the curve"
+            )
         if not clean:
             return
         with self._write() as conn:

@@ -3,4 +3,6 @@
 VERSION = "0.1.0"
 TOOL_NAME = "lambdabench"
 NAME_PREFIX = "lambdabench-"  # every instance and ruleset lambdabench creates starts with this
-DEFAULT_API_URL = "https://cloud.lambda.ai/api/v1"  # openapi.json servers[0] + its /api/v1 paths; LAMBDABENCH_API_URL overrides
+DEFAULT_API_URL = (
+    "https://cloud.lambda.ai/api/v1"  # openapi.json servers[0] + its /api/v1 paths; LAMBDABENCH_API_URL overrides
+)

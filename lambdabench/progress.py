@@ -32,8 +32,14 @@ def _elapsed(seconds: float) -> str:
 class Progress:
     """Per-run stage lines (stdout stays for the report); on a terminal, a board of every run's stage."""
 
-    def __init__(self, stream: TextIO | None = None, *, live: bool | None = None,
-                 environ: dict[str, str] | None = None, width: int | None = None) -> None:
+    def __init__(
+        self,
+        stream: TextIO | None = None,
+        *,
+        live: bool | None = None,
+        environ: dict[str, str] | None = None,
+        width: int | None = None,
+    ) -> None:
         self.stream = stream or sys.stderr
         env = os.environ if environ is None else environ
         self._lock = threading.RLock()

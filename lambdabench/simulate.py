@@ -66,8 +66,9 @@ def serve(*, port: int, scenario: Path | None, time_scale: float, env_file: Path
 
         core = SimCloud(sc, time_scale=time_scale, state_dir=state_dir)
         try:
-            return serve_forever(core, port, env_file,
-                                 extra_env=client_env(time_scale, sc.rate_limits.lockout_seconds, sc.ngc_api_key))
+            return serve_forever(
+                core, port, env_file, extra_env=client_env(time_scale, sc.rate_limits.lockout_seconds, sc.ngc_api_key)
+            )
         finally:
             import shutil
 

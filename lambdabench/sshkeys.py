@@ -85,9 +85,9 @@ def _load(path: Path) -> LocalKey:
             f"SSH key {path} cannot be read ({exc})",
             "Point LAMBDABENCH_SSH_KEY at an unencrypted OpenSSH private key, or delete it to make a new one.",
         ) from None
-    public = private.public_key().public_bytes(
-        serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH
-    ).decode()
+    public = (
+        private.public_key().public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH).decode()
+    )
     existing = pub_path.read_text().strip() if pub_path.exists() else ""
     if existing.split()[:2] != public.split()[:2]:
         pub_text = public + " lambdabench"

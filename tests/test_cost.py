@@ -102,15 +102,11 @@ def test_upper_bound_falls_back_to_terminate_called_and_open_uses_now(led: Ledge
     c = instance_cost(no_gone, now=T0 + 99_999)
     assert (c.policy_minutes, c.upper_minutes, c.open) == (1, 2, False)
 
-    running = _ledger_instance(
-        led, run, "lambdabench-c", 60, launch_accepted=T0, first_active=T0 + 30
-    )
+    running = _ledger_instance(led, run, "lambdabench-c", 60, launch_accepted=T0, first_active=T0 + 30)
     c = instance_cost(running, now=T0 + 30 + 600)
     assert (c.policy_minutes, c.upper_minutes, c.open) == (10, 11, True)
 
-    preempted = _ledger_instance(
-        led, run, "lambdabench-p", 60, launch_accepted=T0, first_active=T0, gone=T0 + 90
-    )
+    preempted = _ledger_instance(led, run, "lambdabench-p", 60, launch_accepted=T0, first_active=T0, gone=T0 + 90)
     c = instance_cost(preempted, now=T0 + 99_999)
     assert (c.policy_minutes, c.upper_minutes, c.open) == (2, 2, False)
 
@@ -158,9 +154,7 @@ def test_sweep_costs_reads_steps_from_metrics(led: Ledger) -> None:
     sweep = led.create_sweep()
     a = led.add_run(sweep, instance_type="gpu_1x_a10")
     b = led.add_run(sweep, instance_type="gpu_1x_a100")
-    _ledger_instance(
-        led, a, "lambdabench-sa", 75, launch_accepted=T0, first_active=T0, terminate_called=T0 + 600
-    )
+    _ledger_instance(led, a, "lambdabench-sa", 75, launch_accepted=T0, first_active=T0, terminate_called=T0 + 600)
     led.record_metric(a, MetricKey.ENV_STEPS, 2_000_000, source="tensorboard")
     costs = {c.run_id: c for c in sweep_costs(led, sweep, now=T0)}
     assert costs[a].policy_dollars == Decimal("0.125")
@@ -223,9 +217,7 @@ def test_record_section_fits_the_run_record_schema(led: Ledger) -> None:
         first_active=T0,
         terminate_called=T0 + 61,
     )
-    section = run_cost(
-        run, "gpu_1x_a10", led.instances(run_id=run), env_steps=1e6, now=T0
-    ).record_section()
+    section = run_cost(run, "gpu_1x_a10", led.instances(run_id=run), env_steps=1e6, now=T0).record_section()
     assert section["billed_minutes_policy"] == 2 and section["usd_policy"] == 0.025
     assert section["usd_per_million_steps"] == 0.025
     assert set(section) == set(RECORD_SCHEMA["properties"]["cost"]["properties"])

@@ -82,9 +82,7 @@ def _artifacts(root: Path) -> list[Path]:
 def test_upload_then_rerun_uploads_nothing(s3_endpoint: str, bucket: str, tmp_path: Path) -> None:
     files = _artifacts(tmp_path)
     seen: list[tuple[str, int, int]] = []
-    first = _export(
-        s3_endpoint, tmp_path, files, f"s3://{bucket}/runs/r1/", progress=lambda *a: seen.append(a)
-    )
+    first = _export(s3_endpoint, tmp_path, files, f"s3://{bucket}/runs/r1/", progress=lambda *a: seen.append(a))
     assert sorted(first.uploaded) == sorted(f"runs/r1/{f.as_posix()}" for f in files)
     assert first.skipped == [] and first.bytes == 3000 + 17
     assert ("gpu.csv", 17, 17) in seen
@@ -128,18 +126,14 @@ def test_multipart_upload_and_interrupted_upload_completes_on_retry(
     assert client.list_objects_v2(Bucket=bucket).get("KeyCount", 0) == 0
     assert client.list_multipart_uploads(Bucket=bucket).get("Uploads", []) == []
 
-    retry = _export(
-        s3_endpoint, tmp_path, [Path("checkpoint.pt")], f"s3://{bucket}/x", **small_parts
-    )
+    retry = _export(s3_endpoint, tmp_path, [Path("checkpoint.pt")], f"s3://{bucket}/x", **small_parts)
     assert retry.uploaded == ["x/checkpoint.pt"] and retry.bytes == 11 * MiB
     head = client.head_object(Bucket=bucket, Key="x/checkpoint.pt")
     assert head["ETag"].strip('"').endswith("-3")  # three parts: 5 + 5 + 1 MiB
     body = client.get_object(Bucket=bucket, Key="x/checkpoint.pt")["Body"].read()
     assert hashlib.sha256(body).hexdigest() == hashlib.sha256(big.read_bytes()).hexdigest()
 
-    again = _export(
-        s3_endpoint, tmp_path, [Path("checkpoint.pt")], f"s3://{bucket}/x", **small_parts
-    )
+    again = _export(s3_endpoint, tmp_path, [Path("checkpoint.pt")], f"s3://{bucket}/x", **small_parts)
     assert again.uploaded == [] and again.skipped == ["x/checkpoint.pt"]
 
 
@@ -183,9 +177,7 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def test_secret_never_in_logs_or_errors(
-    s3_endpoint: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
-) -> None:
+def test_secret_never_in_logs_or_errors(s3_endpoint: str, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     files = _artifacts(tmp_path)
     caplog.set_level(logging.DEBUG)  # botocore's own debug logging included
     errors: list[LambdabenchError] = []
@@ -222,9 +214,7 @@ def test_secret_never_in_logs_or_errors(
     assert SECRET not in caplog.text
 
 
-def test_half_given_credentials_and_no_credentials(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_half_given_credentials_and_no_credentials(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     files = _artifacts(tmp_path)
     with pytest.raises(ConfigError, match="incomplete"):
         export_to_s3(tmp_path, files, "s3://bucket/p", access_key_id=KEY_ID)
@@ -233,9 +223,7 @@ def test_half_given_credentials_and_no_credentials(
     monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
     with pytest.raises(ConfigError, match="no S3 credentials"):
-        export_to_s3(
-            tmp_path, files, "s3://bucket/p", endpoint_url=f"http://127.0.0.1:{_free_port()}"
-        )
+        export_to_s3(tmp_path, files, "s3://bucket/p", endpoint_url=f"http://127.0.0.1:{_free_port()}")
 
 
 def test_a_file_name_that_is_not_utf8_is_one_line(s3_endpoint: str, bucket: str, tmp_path: Path) -> None:

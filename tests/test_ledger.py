@@ -73,12 +73,8 @@ def test_open_creates_file_with_pragmas(hermetic_env: Path) -> None:
 def test_full_run_lifecycle(hermetic_env: Path) -> None:
     clock = FakeClock()
     led = Ledger(hermetic_env, clock=clock)
-    sweep = led.create_sweep(
-        "a10", simulated=True, plan={"types": ["gpu_1x_a10"]}, max_cost_cents=500
-    )
-    run = led.add_run(
-        sweep, instance_type="gpu_1x_a10", region="us-east-1", params={"num_envs": 4096}
-    )
+    sweep = led.create_sweep("a10", simulated=True, plan={"types": ["gpu_1x_a10"]}, max_cost_cents=500)
+    run = led.add_run(sweep, instance_type="gpu_1x_a10", region="us-east-1", params={"num_envs": 4096})
     assert led.run(run).simulated is True  # inherited from the sweep
     assert led.run(run).params == {"num_envs": 4096}
     assert led.sweep(sweep).plan == {"types": ["gpu_1x_a10"]}
@@ -190,9 +186,7 @@ def test_needs_attention_cleared_by_gone(ledger: Ledger) -> None:
 def test_errors_are_redacted(ledger: Ledger) -> None:
     secrets.register("nvapi-0123456789abcdef")
     run = _run(ledger)
-    ledger.record_error(
-        "setup", "docker-login", "login failed for nvapi-0123456789abcdef", run_id=run
-    )
+    ledger.record_error("setup", "docker-login", "login failed for nvapi-0123456789abcdef", run_id=run)
     (err,) = ledger.errors(run_id=run)
     assert "nvapi-0123456789abcdef" not in err.message and "***" in err.message
     raw = ledger.path.read_bytes() + Path(str(ledger.path) + "-wal").read_bytes()
@@ -284,9 +278,7 @@ def _old_database(path: Path, version: int) -> None:
     conn = connect(path)
     assert migrate(conn, target=version) == version
     conn.execute("INSERT INTO sweeps (id, name, created) VALUES (1, 'old', 1.0)")
-    conn.execute(
-        "INSERT INTO runs (id, sweep_id, instance_type, created) VALUES (1, 1, 'gpu_1x_a10', 1.0)"
-    )
+    conn.execute("INSERT INTO runs (id, sweep_id, instance_type, created) VALUES (1, 1, 'gpu_1x_a10', 1.0)")
     conn.execute(
         "INSERT INTO instances (name, id, run_id, instance_type, price_cents_per_hour, status,"
         " launch_requested, launch_accepted) VALUES ('lambdabench-old', 'i-old', 1, 'gpu_1x_a10', 75,"
@@ -349,8 +341,7 @@ def test_integrity_check_reports_broken_invariants(ledger: Ledger) -> None:
         db.execute("PRAGMA foreign_keys = OFF")
         db.execute("INSERT INTO runs (sweep_id, instance_type, created) VALUES (42, 'x', 1.0)")
         db.execute(
-            "UPDATE instances SET launch_accepted = 5.0, gone = 6.0, needs_attention = 1"
-            " WHERE name = 'lambdabench-ok'"
+            "UPDATE instances SET launch_accepted = 5.0, gone = 6.0, needs_attention = 1 WHERE name = 'lambdabench-ok'"
         )
         db.execute("PRAGMA foreign_keys = ON")
     problems = ledger.integrity_check()
@@ -480,9 +471,7 @@ def test_concurrent_writers_from_processes(hermetic_env: Path) -> None:
         run = _run(led)
     env = dict(os.environ, PYTHONPATH=str(REPO))
     procs = [
-        subprocess.Popen(
-            [sys.executable, "-c", PROCESS_WRITER, str(hermetic_env), str(run), tag], env=env
-        )
+        subprocess.Popen([sys.executable, "-c", PROCESS_WRITER, str(hermetic_env), str(run), tag], env=env)
         for tag in ("p1", "p2", "p3")
     ]
     assert [p.wait(timeout=60) for p in procs] == [0, 0, 0]

@@ -47,9 +47,7 @@ def _run(
     status: str = "succeeded",
     failed_launch_first: bool = False,
 ) -> int:
-    run = led.add_run(
-        sweep, instance_type=itype, region="us-east-1", workload="Isaac-Cartpole-Direct-v0"
-    )
+    run = led.add_run(sweep, instance_type=itype, region="us-east-1", workload="Isaac-Cartpole-Direct-v0")
     led.set_run_status(run, "running", ts=T0)
     if failed_launch_first:
         led.reserve_instance(run, name + "-x", itype, "us-east-1", price, ts=T0)

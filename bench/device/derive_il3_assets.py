@@ -75,15 +75,18 @@ def ground(out: Path) -> None:
     mesh.CreateFaceVertexIndicesAttr([0, 1, 2, 3])
     mesh.CreateNormalsAttr([(0, 0, 1)] * 4)
     mesh.CreateExtentAttr([(-half, -half, 0), (half, half, 0)])
-    UsdGeom.PrimvarsAPI(mesh).CreatePrimvar("st", Sdf.ValueTypeNames.TexCoord2fArray,
-                                            UsdGeom.Tokens.vertex).Set([(0, 0), (1, 0), (1, 1), (0, 1)])
+    UsdGeom.PrimvarsAPI(mesh).CreatePrimvar("st", Sdf.ValueTypeNames.TexCoord2fArray, UsdGeom.Tokens.vertex).Set(
+        [(0, 0), (1, 0), (1, 1), (0, 1)]
+    )
     plane = UsdGeom.Plane.Define(stage, "/GroundPlane/CollisionPlane")
     plane.CreateAxisAttr(UsdGeom.Tokens.z)
     plane.CreatePurposeAttr(UsdGeom.Tokens.guide)
     UsdPhysics.CollisionAPI.Apply(plane.GetPrim())
     UsdShade.Shader.Define(stage, "/GroundPlane/Looks/theGrid/Shader")  # the color tint's target, if any
-    stage.GetRootLayer().documentation = ("lambdabench: DERIVED stand-in for Isaac's default ground plane "
-                                          "(the prims isaaclab 3.0.0's spawn_ground_plane reads)")
+    stage.GetRootLayer().documentation = (
+        "lambdabench: DERIVED stand-in for Isaac's default ground plane "
+        "(the prims isaaclab 3.0.0's spawn_ground_plane reads)"
+    )
     stage.Save()
 
 

@@ -49,8 +49,13 @@ def read_wheel(path: Path) -> dict[str, object]:
         extra = _EXTRA.search(req)
         wanted = [norm(e) for e in (match.group(2) or "").split(",") if e.strip()]
         requires.setdefault(norm(extra.group(1)) if extra else "", []).append([norm(match.group(1)), *wanted])
-    return {"name": norm(meta["Name"]), "version": meta["Version"], "file": path.name,
-            "size": path.stat().st_size, "requires": requires}
+    return {
+        "name": norm(meta["Name"]),
+        "version": meta["Version"],
+        "file": path.name,
+        "size": path.stat().st_size,
+        "requires": requires,
+    }
 
 
 def closure(roots: list[str], graph: dict[str, dict[str, object]]) -> set[str]:
@@ -95,7 +100,7 @@ def stage(wheels: Path, files: list[str], out: Path) -> None:
     pieces: list[tuple[str, bytes]] = []
     for name in files:
         data = (wheels / name).read_bytes()
-        chunks = [data[i:i + part_size] for i in range(0, len(data), part_size)] or [b""]
+        chunks = [data[i : i + part_size] for i in range(0, len(data), part_size)] or [b""]
         pieces += [(f"{name}.part{i:03d}", chunk) for i, chunk in enumerate(chunks)]
     loads: list[list[tuple[str, bytes]]] = []
     for piece in sorted(pieces, key=lambda p: -len(p[1])):
@@ -117,13 +122,18 @@ def stage(wheels: Path, files: list[str], out: Path) -> None:
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("wheels", type=Path)
-    parser.add_argument("--box", default=",".join(BOX_DEFAULT),
-                        help="distributions (and their dependencies) the GPU box already has")
-    parser.add_argument("--skip", default="open3d",
-                        help="distributions to leave out (open3d: no module of the 3.0.0 wheel imports it)")
+    parser.add_argument(
+        "--box", default=",".join(BOX_DEFAULT), help="distributions (and their dependencies) the GPU box already has"
+    )
+    parser.add_argument(
+        "--skip", default="open3d", help="distributions to leave out (open3d: no module of the 3.0.0 wheel imports it)"
+    )
     parser.add_argument("--json", type=Path, help="write the table as JSON here")
-    parser.add_argument("--stage", type=Path,
-                        help="write what the box lacks here as carry folders 00/, 01/, … of ≤ 60 MiB (big wheels split)")
+    parser.add_argument(
+        "--stage",
+        type=Path,
+        help="write what the box lacks here as carry folders 00/, 01/, … of ≤ 60 MiB (big wheels split)",
+    )
     args = parser.parse_args(argv)
     graph = {}
     for path in sorted(args.wheels.glob("*.whl")):
@@ -147,14 +157,25 @@ def main(argv: list[str]) -> int:
     for r in big:
         print(f"  larger than one call (64 MiB): {r['file']} ({int(r['size']) / mib:.1f} MiB)")
     calls = calls_for([int(r["size"]) for r in need])  # type: ignore[arg-type]
-    print(f"fits in one call: {'yes' if need_total <= CALL_LIMIT else 'no'}; "
-          f"≥ {calls} calls of ≤ 60 MiB with the big wheels split")
+    print(
+        f"fits in one call: {'yes' if need_total <= CALL_LIMIT else 'no'}; "
+        f"≥ {calls} calls of ≤ 60 MiB with the big wheels split"
+    )
     if args.stage:
         stage(args.wheels, [str(r["file"]) for r in need], args.stage)
     if args.json:
-        args.json.write_text(json.dumps({"distributions": rows, "on_box": sorted(on_box),
-                                         "total_bytes": total, "need_bytes": need_total,
-                                         "calls": calls}, indent=1))
+        args.json.write_text(
+            json.dumps(
+                {
+                    "distributions": rows,
+                    "on_box": sorted(on_box),
+                    "total_bytes": total,
+                    "need_bytes": need_total,
+                    "calls": calls,
+                },
+                indent=1,
+            )
+        )
     return 0
 
 

@@ -158,8 +158,10 @@ class LambdaCloud:
         if asked > cap:
             err.message = f"{err.message}; asked to wait {asked:.0f}s (Retry-After), retrying every {cap:.0f}s"
             if self.on_wait is not None:
-                self.on_wait(f"the Lambda API asks to wait {asked:.0f}s (Retry-After): treated as an outage, "
-                             f"retrying every {cap:.0f}s (Ctrl-C to stop)")
+                self.on_wait(
+                    f"the Lambda API asks to wait {asked:.0f}s (Retry-After): treated as an outage, "
+                    f"retrying every {cap:.0f}s (Ctrl-C to stop)"
+                )
             return cap
         return asked
 
@@ -179,8 +181,7 @@ class LambdaCloud:
         started = self._clock()
         retrying = tenacity.Retrying(
             retry=tenacity.retry_if_exception(_retryable),
-            stop=tenacity.stop_after_attempt(self.retry.attempts)
-            | tenacity.stop_before_delay(self.retry.budget_s),
+            stop=tenacity.stop_after_attempt(self.retry.attempts) | tenacity.stop_before_delay(self.retry.budget_s),
             wait=self._wait,
             sleep=self._sleep,
             reraise=True,
@@ -252,10 +253,18 @@ class LambdaCloud:
         firewall_ruleset_ids: Sequence[str] = (),
     ) -> str:
         """Launch one instance under a unique `name`; returns its (first) id. See launch_all."""
-        return self.launch_all(instance_type=instance_type, region=region, ssh_key_name=ssh_key_name, name=name,
-                               tags=tags, hostname=hostname, file_system_names=file_system_names,
-                               image_family=image_family, user_data=user_data,
-                               firewall_ruleset_ids=firewall_ruleset_ids)[0]
+        return self.launch_all(
+            instance_type=instance_type,
+            region=region,
+            ssh_key_name=ssh_key_name,
+            name=name,
+            tags=tags,
+            hostname=hostname,
+            file_system_names=file_system_names,
+            image_family=image_family,
+            user_data=user_data,
+            firewall_ruleset_ids=firewall_ruleset_ids,
+        )[0]
 
     def launch_all(
         self,
@@ -312,9 +321,11 @@ class LambdaCloud:
             ids = data.get("instance_ids") if isinstance(data, dict) else None
             good = [i for i in ids if isinstance(i, str) and i] if isinstance(ids, list) else []
             if not good:
-                return [self._reconcile_launch(
-                    name, ProviderError("Lambda API accepted a launch but returned no instance id")
-                )]
+                return [
+                    self._reconcile_launch(
+                        name, ProviderError("Lambda API accepted a launch but returned no instance id")
+                    )
+                ]
             return list(dict.fromkeys(good))
 
     def _reconcile_launch(self, name: str, cause: CloudError) -> str:
@@ -356,9 +367,7 @@ class LambdaCloud:
         data = self._call("POST", "/instance-operations/terminate", {"instance_ids": ids})
         items = data.get("terminated_instances") if isinstance(data, dict) else None
         if not isinstance(items, list):
-            raise ProviderError(
-                "Lambda API answered a terminate without a `terminated_instances` list", status=200
-            )
+            raise ProviderError("Lambda API answered a terminate without a `terminated_instances` list", status=200)
         return [Instance.from_api(i) for i in items if isinstance(i, dict)]
 
     def instance_or_none(self, instance_id: str) -> Instance | None:

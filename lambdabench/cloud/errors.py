@@ -177,9 +177,7 @@ def _retry_after(value: str | None) -> float | None:
     return max(0.0, seconds) if math.isfinite(seconds) else None
 
 
-def error_from_response(
-    status: int, body: bytes, content_type: str = "", retry_after: str | None = None
-) -> CloudError:
+def error_from_response(status: int, body: bytes, content_type: str = "", retry_after: str | None = None) -> CloudError:
     """Turn any non-200 answer — Lambda JSON, a Cloudflare text page, an HTML 502 — into a typed error."""
     code = message = suggestion = None
     payload: object = None
@@ -202,6 +200,4 @@ def error_from_response(
             message = f"Lambda API rate limit hit (HTTP 429, {kind})"
         else:
             message = f"Lambda API answered HTTP {status} with {kind}"
-    return cls(
-        message, code=code, status=status, suggestion=suggestion, retry_after=_retry_after(retry_after)
-    )
+    return cls(message, code=code, status=status, suggestion=suggestion, retry_after=_retry_after(retry_after))

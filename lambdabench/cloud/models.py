@@ -122,8 +122,19 @@ class Instance:
     extra: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     KNOWN = frozenset(
-        {"id", "status", "name", "ip", "private_ip", "hostname", "region", "instance_type",
-         "ssh_key_names", "tags", "file_system_mounts"}
+        {
+            "id",
+            "status",
+            "name",
+            "ip",
+            "private_ip",
+            "hostname",
+            "region",
+            "instance_type",
+            "ssh_key_names",
+            "tags",
+            "file_system_mounts",
+        }
     )
 
     @classmethod
@@ -141,10 +152,13 @@ class Instance:
         itype = d.get("instance_type")
         keys = d.get("ssh_key_names")
         raw_mounts = d.get("file_system_mounts")
-        mounts = tuple((m["file_system_id"], m["mount_point"]) for m in
-                       (raw_mounts if isinstance(raw_mounts, list) else [])
-                       if isinstance(m, dict) and isinstance(m.get("file_system_id"), str)
-                       and isinstance(m.get("mount_point"), str))
+        mounts = tuple(
+            (m["file_system_id"], m["mount_point"])
+            for m in (raw_mounts if isinstance(raw_mounts, list) else [])
+            if isinstance(m, dict)
+            and isinstance(m.get("file_system_id"), str)
+            and isinstance(m.get("mount_point"), str)
+        )
         return cls(
             id=ident,
             status=_str(d, "status", "unknown") or "unknown",
@@ -153,9 +167,7 @@ class Instance:
             private_ip=_opt_str(d, "private_ip"),
             hostname=_opt_str(d, "hostname"),
             region=Region.from_api(region) if isinstance(region, dict) and region.get("name") else None,
-            instance_type=(
-                InstanceType.from_api(itype) if isinstance(itype, dict) and itype.get("name") else None
-            ),
+            instance_type=(InstanceType.from_api(itype) if isinstance(itype, dict) and itype.get("name") else None),
             ssh_key_names=tuple(k for k in keys if isinstance(k, str)) if isinstance(keys, list) else (),
             tags=tuple(tags),
             mounts=mounts,

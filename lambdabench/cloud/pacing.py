@@ -37,8 +37,9 @@ class Pacer:
         self.launches = 0
         self.waited = 0.0
 
-    def acquire(self, launch: bool = False, notify: Callable[[str], None] | None = None,
-                abort: Callable[[], bool] | None = None) -> float:
+    def acquire(
+        self, launch: bool = False, notify: Callable[[str], None] | None = None, abort: Callable[[], bool] | None = None
+    ) -> float:
         """Block until this caller may send; returns the seconds waited (a long wait counts down aloud).
 
         `abort` is asked between the countdown's slices: true stops the wait (Cancelled), so a repeated

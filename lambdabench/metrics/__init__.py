@@ -51,9 +51,7 @@ class Series:
     def throughput(self) -> list[float]:
         """The env-steps/s values in iteration order, skipping iterations that have none."""
         return [
-            p.env_steps_per_s
-            for p in self.points
-            if p.env_steps_per_s is not None and math.isfinite(p.env_steps_per_s)
+            p.env_steps_per_s for p in self.points if p.env_steps_per_s is not None and math.isfinite(p.env_steps_per_s)
         ]
 
     @property

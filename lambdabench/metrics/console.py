@@ -32,9 +32,7 @@ _RL_GAMES = re.compile(
 )
 _RSL_ITERATION = re.compile(r"Learning iteration\s+(?P<it>\d+)\s*/\s*\d+")
 _RSL_FIELDS = {
-    "fps": re.compile(
-        rf"(?:Computation:\s*(?P<v>{_NUM})\s*steps/s|Steps per second:\s*(?P<w>{_NUM}))"
-    ),
+    "fps": re.compile(rf"(?:Computation:\s*(?P<v>{_NUM})\s*steps/s|Steps per second:\s*(?P<w>{_NUM}))"),
     "reward": re.compile(rf"Mean (?:total )?reward:\s*(?P<v>{_NUM})"),
     "length": re.compile(rf"Mean episode length:\s*(?P<v>{_NUM})"),
     "steps": re.compile(rf"Total (?:time)?steps:\s*(?P<v>{_NUM})"),
@@ -111,9 +109,7 @@ def _parse_rsl_rl(text: str) -> Series:
         for name, pattern in _RSL_FIELDS.items():
             match = pattern.search(line)
             if match:
-                value = _number(
-                    match["v"] if match["v"] is not None else match.groupdict().get("w")
-                )
+                value = _number(match["v"] if match["v"] is not None else match.groupdict().get("w"))
                 if value is not None:
                     block.values[name] = value
                 break

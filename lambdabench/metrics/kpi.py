@@ -138,9 +138,7 @@ def _from_phase_list(phases: list[Any], report: KpiReport) -> None:
         if not isinstance(entry, dict):
             continue
         metadata = {
-            str(m.get("name")): m.get("data")
-            for m in entry.get("metadata", [])
-            if isinstance(m, dict) and "name" in m
+            str(m.get("name")): m.get("data") for m in entry.get("metadata", []) if isinstance(m, dict) and "name" in m
         }
         phase = str(entry.get("phase_name") or _phase_from(metadata) or "unknown")
         for name, data in metadata.items():
@@ -218,13 +216,22 @@ def parse_kpi(data: Any) -> KpiReport:
 
 def _is_typed_bundle(data: Any) -> bool:
     """isaaclab 3.0.0's TrainingBundle/RuntimeBundle (isaaclab/benchmark/schema.py, SCHEMA_VERSION "1.4")."""
-    return (isinstance(data, dict) and "schema_version" in data and isinstance(data.get("runtime"), dict)
-            and isinstance(data["runtime"].get("total_fps"), dict))
+    return (
+        isinstance(data, dict)
+        and "schema_version" in data
+        and isinstance(data.get("runtime"), dict)
+        and isinstance(data["runtime"].get("total_fps"), dict)
+    )
 
 
 # schema.py StartupTime's fields (seconds already) → our keys
-_BUNDLE_STARTUP = {"app_launch": "app_launch_s", "python_imports": "python_imports_s",
-                   "task_config": "task_config_s", "env_creation": "env_creation_s", "first_step": "first_step_s"}
+_BUNDLE_STARTUP = {
+    "app_launch": "app_launch_s",
+    "python_imports": "python_imports_s",
+    "task_config": "task_config_s",
+    "env_creation": "env_creation_s",
+    "first_step": "first_step_s",
+}
 
 
 def _dict(value: Any) -> dict[str, Any]:
@@ -326,8 +333,11 @@ def read_benchmark_artifacts(folder: Path) -> BenchmarkSummary | None:
     at least one other file parsed); env-steps/s comes from the best measure across the files.
     """
     # 2.x kpis_*.json; 3.x `isaaclab benchmark training|runtime` bundles (benchmark_<workflow>_<task>_<time>_<id>.json)
-    files = sorted(p for p in Path(folder).rglob("*.json") if p.is_file() and (
-        p.name.startswith("kpis_") or re.match(r"^benchmark_(training|runtime)_.+\.json$", p.name)))
+    files = sorted(
+        p
+        for p in Path(folder).rglob("*.json")
+        if p.is_file() and (p.name.startswith("kpis_") or re.match(r"^benchmark_(training|runtime)_.+\.json$", p.name))
+    )
     if not files:
         return None
     summary = BenchmarkSummary(files=files, reports=[])

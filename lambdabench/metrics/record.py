@@ -291,9 +291,7 @@ def build_record(
     if training is not None:
         series = training.series()
     stats = (
-        throughput_stats(
-            series.throughput(), warmup_samples=warmup_samples, warmup_fraction=warmup_fraction
-        )
+        throughput_stats(series.throughput(), warmup_samples=warmup_samples, warmup_fraction=warmup_fraction)
         if series is not None and training is None
         else (training.throughput if training is not None else None)
     )
@@ -312,14 +310,8 @@ def build_record(
             "wh_per_million_steps": per_million_steps(telemetry.energy_wh, env_steps),
         }
     cost_fields = dict(cost or {})
-    if (
-        "usd_per_million_steps" in cost_fields
-        and cost_fields["usd_per_million_steps"] is None
-        and env_steps
-    ):
-        cost_fields["usd_per_million_steps"] = per_million_steps(
-            cost_fields.get("usd_policy"), env_steps
-        )
+    if "usd_per_million_steps" in cost_fields and cost_fields["usd_per_million_steps"] is None and env_steps:
+        cost_fields["usd_per_million_steps"] = per_million_steps(cost_fields.get("usd_policy"), env_steps)
     record: dict[str, Any] = {
         "schema_version": SCHEMA_VERSION,
         "simulated": simulated,

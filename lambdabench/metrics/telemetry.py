@@ -40,9 +40,7 @@ QUERY_FIELDS = (
 )
 # nvidia-smi prints some query names differently in the header
 _HEADER_ALIASES = {"clocks.current.sm": "clocks.sm"}
-_MISSING = re.compile(
-    r"^\[?(N/A|Not Supported|Unknown Error|GPU requires reset|Insufficient Permissions)\]?$", re.I
-)
+_MISSING = re.compile(r"^\[?(N/A|Not Supported|Unknown Error|GPU requires reset|Insufficient Permissions)\]?$", re.I)
 _NUMBER = re.compile(r"^\s*([-+]?\d+(?:\.\d+)?)\s*(%|MiB|W|MHz|C)?\s*$")
 _TIMESTAMP_FORMATS = ("%Y/%m/%d %H:%M:%S.%f", "%Y/%m/%d %H:%M:%S")
 
@@ -223,11 +221,7 @@ def summarize(
         samples, skipped = telemetry.samples, telemetry.skipped_rows
     else:
         samples, skipped = telemetry, 0
-    samples = [
-        s
-        for s in samples
-        if (start_s is None or s.time_s >= start_s) and (end_s is None or s.time_s <= end_s)
-    ]
+    samples = [s for s in samples if (start_s is None or s.time_s >= start_s) and (end_s is None or s.time_s <= end_s)]
     by_gpu: dict[int, list[GpuSample]] = {}
     for sample in samples:
         by_gpu.setdefault(sample.index, []).append(sample)

@@ -143,9 +143,7 @@ def read_file_scalars(path: Path, *, verify_crc: bool = True) -> Scalars:
                 continue
             if number is None:
                 continue
-            scalars.setdefault(value.tag, []).append(
-                Scalar(int(event.step), float(event.wall_time), number)
-            )
+            scalars.setdefault(value.tag, []).append(Scalar(int(event.step), float(event.wall_time), number))
     return scalars
 
 

@@ -150,9 +150,7 @@ class TrainingResult:
             "runs": list(self.runs),
             "env_steps": self.env_steps,
             "env_steps_per_s": self.rate,
-            "library_reported_env_steps_per_s": (
-                self.library_throughput.mean if self.library_throughput else None
-            ),
+            "library_reported_env_steps_per_s": (self.library_throughput.mean if self.library_throughput else None),
             "final_reward": self.final_reward,
             "reward_points": len(self.reward_curve),
             "rate_points": len(self.rate_curve),
@@ -332,12 +330,17 @@ def read_training(
         builder = {"rl_games": _rl_games, "rsl_rl": _rsl_rl, "skrl": _skrl, "sb3": _sb3}[lib]
         d = builder(run, scalars, origin, envs, world_size)
         for name, prov in d.provenance.items():
-            d.provenance[name] = Provenance(
-                prov.figure, prov.rule, prov.tag, prov.file, lib, version
-            )
+            d.provenance[name] = Provenance(prov.figure, prov.rule, prov.tag, prov.file, lib, version)
         derived.append((run, d))
     return _combine(
-        lib, version, world_size, derived, skipped, notes, wall_window, warmup_samples,
+        lib,
+        version,
+        world_size,
+        derived,
+        skipped,
+        notes,
+        wall_window,
+        warmup_samples,
         warmup_fraction,
     )
 
@@ -427,9 +430,7 @@ def _by_step(scalars: Scalars, *tags: str) -> tuple[str | None, dict[int, Scalar
 # rl_games 1.6.5 (rl_games/common/a2c_common.py)
 
 
-def _rl_games(
-    run: RunFolder, scalars: Scalars, origin: dict[str, str], num_envs: int | None, world: int
-) -> _Derived:
+def _rl_games(run: RunFolder, scalars: Scalars, origin: dict[str, str], num_envs: int | None, world: int) -> _Derived:
     d = _Derived()
     agent = _yaml(run.path / "params" / "agent.yaml")
     config = _get(agent, "params", "config") or {}
@@ -445,11 +446,7 @@ def _rl_games(
     frames_per_epoch: int | None = None
     offset = 0  # logged frame = (epoch - 1) × F + offset × F
     pairs = sorted((step, int(s.value)) for step, s in epochs.items())
-    ratios = {
-        (f2 - f1) / (e2 - e1)
-        for (f1, e1), (f2, e2) in zip(pairs, pairs[1:], strict=False)
-        if e2 > e1
-    }
+    ratios = {(f2 - f1) / (e2 - e1) for (f1, e1), (f2, e2) in zip(pairs, pairs[1:], strict=False) if e2 > e1}
     if ratios:
         ratio = statistics.median(ratios)
         frames_per_epoch = round(ratio)
@@ -458,8 +455,10 @@ def _rl_games(
         f0, e0 = pairs[0]
         offset = round(f0 / frames_per_epoch - (e0 - 1)) if frames_per_epoch else 0
         d.provenance["frames_per_epoch"] = Provenance(
-            "frames_per_epoch", "Δframe / Δepoch between info/epochs points (counts every rank)",
-            epochs_tag, _file(origin, epochs_tag),
+            "frames_per_epoch",
+            "Δframe / Δepoch between info/epochs points (counts every rank)",
+            epochs_tag,
+            _file(origin, epochs_tag),
         )
     else:
         horizon = _int(config.get("horizon_length"))
@@ -517,7 +516,8 @@ def _rl_games(
         end, end_rule = last_logged, "last logged frame + one epoch"
     if start is None or end is None:
         d.unknown["env_steps"] = (
-            "rl_games: resumed from a checkpoint whose epoch is not recorded" if start is None
+            "rl_games: resumed from a checkpoint whose epoch is not recorded"
+            if start is None
             else "rl_games: no frame-stepped tag logged"
         )
     else:
@@ -539,8 +539,10 @@ def _rl_games(
         if first is not None and end_of(first.step) - base == F and first.value > 0:
             d.first_seconds = F / first.value
         d.provenance["env_steps_per_s"] = Provenance(
-            "env_steps_per_s", "Δ(frame + one epoch) / Δwall time between logged epochs",
-            fps_tag, _file(origin, fps_tag),
+            "env_steps_per_s",
+            "Δ(frame + one epoch) / Δwall time between logged epochs",
+            fps_tag,
+            _file(origin, fps_tag),
         )
     else:
         d.unknown["env_steps_per_s"] = f"rl_games: {RL_GAMES_FPS} not logged"
@@ -549,7 +551,9 @@ def _rl_games(
         for s in scalars[reward_tag]:
             d.rewards.append((s.wall_time, end_of(s.step) - base, s.value))
         d.provenance["reward"] = Provenance(
-            "reward", "rewards/step: mean of the last games at the epoch's frame", reward_tag,
+            "reward",
+            "rewards/step: mean of the last games at the epoch's frame",
+            reward_tag,
             _file(origin, reward_tag),
         )
     else:
@@ -557,21 +561,24 @@ def _rl_games(
         for epoch, s in sorted(by_epoch.items()):
             d.rewards.append((s.wall_time, epoch * F - base, s.value))
         if iter_tag:
-            d.provenance["reward"] = Provenance("reward", "rewards/iter × frames per epoch", iter_tag,
-                                                _file(origin, iter_tag))
+            d.provenance["reward"] = Provenance(
+                "reward", "rewards/iter × frames per epoch", iter_tag, _file(origin, iter_tag)
+            )
     lengths_tag, lengths = _by_step(scalars, "episode_lengths/step")
     fps_by_frame = {s.step: s for s in scalars[fps_tag]} if fps_tag else {}
     rewards_by_frame = {s.step: s for s in scalars[reward_tag]} if reward_tag else {}
     for frame in sorted(fps_by_frame.keys() | rewards_by_frame.keys()):
         anchor = fps_by_frame.get(frame) or rewards_by_frame[frame]
         epoch_point = epochs.get(frame)
-        d.points.append(Point(
-            iteration=int(epoch_point.value) if epoch_point else round((frame / F) + 1 - offset),
-            env_steps=end_of(frame) - base,
-            reward=rewards_by_frame[frame].value if frame in rewards_by_frame else None,
-            episode_length=lengths[frame].value if frame in lengths else None,
-            wall_time=anchor.wall_time,
-        ))
+        d.points.append(
+            Point(
+                iteration=int(epoch_point.value) if epoch_point else round((frame / F) + 1 - offset),
+                env_steps=end_of(frame) - base,
+                reward=rewards_by_frame[frame].value if frame in rewards_by_frame else None,
+                episode_length=lengths[frame].value if frame in lengths else None,
+                wall_time=anchor.wall_time,
+            )
+        )
     _fill_rates(d)
     return d
 
@@ -585,9 +592,7 @@ def _frame_tag(tag: str) -> bool:
 # rsl_rl 5.5.1 (rsl_rl/utils/logger.py, rsl_rl/runners/on_policy_runner.py)
 
 
-def _rsl_rl(
-    run: RunFolder, scalars: Scalars, origin: dict[str, str], num_envs: int | None, world: int
-) -> _Derived:
+def _rsl_rl(run: RunFolder, scalars: Scalars, origin: dict[str, str], num_envs: int | None, world: int) -> _Derived:
     d = _Derived()
     fps_tag, fps = _by_step(scalars, "Perf/total_fps")
     coll_tag, coll = _by_step(scalars, *RSL_COLLECTION)
@@ -604,11 +609,7 @@ def _rsl_rl(
     if steps_per_env and num_envs:
         per_iteration = steps_per_env * num_envs * world
         rule = f"params: num_steps_per_env × num_envs × world_size ({steps_per_env}×{num_envs}×{world})"
-    estimates = [
-        fps[it].value * (coll[it].value + learn[it].value)
-        for it in fps
-        if it in coll and it in learn
-    ]
+    estimates = [fps[it].value * (coll[it].value + learn[it].value) for it in fps if it in coll and it in learn]
     estimates = [e for e in estimates if math.isfinite(e) and e > 0]
     if estimates:
         estimate = statistics.median(estimates)
@@ -634,7 +635,8 @@ def _rsl_rl(
     d.provenance["env_steps"] = Provenance(
         "env_steps",
         f"{len(iterations)} logged iterations ({first}…{iterations[-1]}) × steps per iteration",
-        fps_tag, _file(origin, fps_tag),
+        fps_tag,
+        _file(origin, fps_tag),
     )
     if iterations[-1] - first + 1 != len(iterations):
         d.notes.append("rsl_rl: iterations missing from the events; env-steps count logged ones")
@@ -649,8 +651,10 @@ def _rsl_rl(
             if index == 0:
                 d.first_seconds = seconds
     d.provenance["env_steps_per_s"] = Provenance(
-        "env_steps_per_s", "Δ(iterations × steps per iteration) / Δwall time between iterations",
-        fps_tag, _file(origin, fps_tag),
+        "env_steps_per_s",
+        "Δ(iterations × steps per iteration) / Δwall time between iterations",
+        fps_tag,
+        _file(origin, fps_tag),
     )
     reward_tag, rewards = _by_step(scalars, "Train/mean_reward")
     _, lengths = _by_step(scalars, "Train/mean_episode_length")
@@ -660,17 +664,21 @@ def _rsl_rl(
             d.rewards.append((s.wall_time, (position[it] + 1) * per_iteration, s.value))
     if reward_tag:
         d.provenance["reward"] = Provenance(
-            "reward", "Train/mean_reward: mean of the last 100 finished episodes (logger.py:225)",
-            reward_tag, _file(origin, reward_tag),
+            "reward",
+            "Train/mean_reward: mean of the last 100 finished episodes (logger.py:225)",
+            reward_tag,
+            _file(origin, reward_tag),
         )
     for index, it in enumerate(iterations):
-        d.points.append(Point(
-            iteration=it,
-            env_steps=(index + 1) * per_iteration,
-            reward=rewards[it].value if it in rewards else None,
-            episode_length=lengths[it].value if it in lengths else None,
-            wall_time=fps[it].wall_time,
-        ))
+        d.points.append(
+            Point(
+                iteration=it,
+                env_steps=(index + 1) * per_iteration,
+                reward=rewards[it].value if it in rewards else None,
+                episode_length=lengths[it].value if it in lengths else None,
+                wall_time=fps[it].wall_time,
+            )
+        )
     _fill_rates(d)
     return d
 
@@ -679,9 +687,7 @@ def _rsl_rl(
 # skrl 2.1.1 (skrl/agents/torch/base.py, skrl/trainers/torch/base.py)
 
 
-def _skrl(
-    run: RunFolder, scalars: Scalars, origin: dict[str, str], num_envs: int | None, world: int
-) -> _Derived:
+def _skrl(run: RunFolder, scalars: Scalars, origin: dict[str, str], num_envs: int | None, world: int) -> _Derived:
     d = _Derived()
     if not num_envs:
         d.unknown["env_steps"] = "skrl: num_envs unknown (pass num_envs or keep params/env.yaml)"
@@ -702,7 +708,8 @@ def _skrl(
     timesteps = _int(_get(agent, "trainer", "timesteps"))
     interval = steps[1] - steps[0] if len(steps) > 1 else None
     checkpoints = [
-        int(p.stem.split("_")[1]) for p in (run.path / "checkpoints").glob("agent_*.pt")
+        int(p.stem.split("_")[1])
+        for p in (run.path / "checkpoints").glob("agent_*.pt")
         if p.stem.split("_")[1].isdigit()
     ]
     done = max([last, *checkpoints])
@@ -725,7 +732,8 @@ def _skrl(
     d.provenance["env_steps_per_s"] = Provenance(
         "env_steps_per_s",
         "Δ(timestep × num_envs × world_size) / Δwall time between consecutive writes (any tag)",
-        anchor, _file(origin, anchor),
+        anchor,
+        _file(origin, anchor),
     )
     reward_tag, rewards = _by_step(scalars, SKRL_REWARD)
     _, lengths = _by_step(scalars, "Episode / Total timesteps (mean)")
@@ -734,9 +742,9 @@ def _skrl(
             d.rewards.append((s.wall_time, step * per_step, s.value))
         d.provenance["reward"] = Provenance(
             "reward",
-            "Reward / Total reward (mean): written only at writes where an episode had ended "
-            "(base.py:383)",
-            reward_tag, _file(origin, reward_tag),
+            "Reward / Total reward (mean): written only at writes where an episode had ended (base.py:383)",
+            reward_tag,
+            _file(origin, reward_tag),
         )
         if len(rewards) < len(steps) / 2:
             d.notes.append(
@@ -744,13 +752,15 @@ def _skrl(
                 "the write interval end between writes)"
             )
     for step in steps:
-        d.points.append(Point(
-            iteration=step,
-            env_steps=step * per_step,
-            reward=rewards[step].value if step in rewards else None,
-            episode_length=lengths[step].value if step in lengths else None,
-            wall_time=writes[step],
-        ))
+        d.points.append(
+            Point(
+                iteration=step,
+                env_steps=step * per_step,
+                reward=rewards[step].value if step in rewards else None,
+                episode_length=lengths[step].value if step in lengths else None,
+                wall_time=writes[step],
+            )
+        )
     _fill_rates(d)
     return d
 
@@ -759,9 +769,7 @@ def _skrl(
 # stable-baselines3 2.9.2 (stable_baselines3/common/on_policy_algorithm.py, callbacks.py)
 
 
-def _sb3(
-    run: RunFolder, scalars: Scalars, origin: dict[str, str], num_envs: int | None, world: int
-) -> _Derived:
+def _sb3(run: RunFolder, scalars: Scalars, origin: dict[str, str], num_envs: int | None, world: int) -> _Derived:
     d = _Derived()
     # every dump is at step = num_timesteps, which counts every env of the process
     # (on_policy_algorithm.py:298); Isaac Lab's train.py passes log_interval=None and dumps through
@@ -803,7 +811,8 @@ def _sb3(
     d.provenance["env_steps_per_s"] = Provenance(
         "env_steps_per_s",
         "Δnum_timesteps / Δwall time between dumps (time/fps is a since-start average)",
-        anchor, _file(origin, anchor),
+        anchor,
+        _file(origin, anchor),
     )
     reward_tag, rewards = _by_step(scalars, "rollout/ep_rew_mean")
     _, lengths = _by_step(scalars, "rollout/ep_len_mean")
@@ -811,16 +820,21 @@ def _sb3(
         d.rewards.append((s.wall_time, step, s.value))
     if reward_tag:
         d.provenance["reward"] = Provenance(
-            "reward", "rollout/ep_rew_mean: mean of the last 100 episodes at each dump",
-            reward_tag, _file(origin, reward_tag),
+            "reward",
+            "rollout/ep_rew_mean: mean of the last 100 episodes at each dump",
+            reward_tag,
+            _file(origin, reward_tag),
         )
     for index, step in enumerate(steps):
-        d.points.append(Point(
-            iteration=index + 1, env_steps=step,
-            reward=rewards[step].value if step in rewards else None,
-            episode_length=lengths[step].value if step in lengths else None,
-            wall_time=writes[step],
-        ))
+        d.points.append(
+            Point(
+                iteration=index + 1,
+                env_steps=step,
+                reward=rewards[step].value if step in rewards else None,
+                episode_length=lengths[step].value if step in lengths else None,
+                wall_time=writes[step],
+            )
+        )
     _fill_rates(d)
     return d
 
@@ -841,14 +855,49 @@ def _fill_rates(d: _Derived) -> None:
     """Points get the rate of the interval that ends at them."""
     by_wall = {wall: steps / seconds for wall, _, steps, seconds in _intervals(d)}
     d.points = [
-        Point(p.iteration, p.env_steps, by_wall.get(p.wall_time or -1.0), p.reward, p.episode_length,
-              p.wall_time)
+        Point(p.iteration, p.env_steps, by_wall.get(p.wall_time or -1.0), p.reward, p.episode_length, p.wall_time)
         for p in d.points
     ]
 
 
 # ---------------------------------------------------------------------------------------------
 # several run folders → one benchmark step
+
+
+def _overall_rate(
+    stats: ThroughputStats | None,
+    intervals: list[tuple[float, int, int, float]],
+    env_steps: int | None,
+    window: tuple[float, float] | None,
+    multi: bool,
+    lib: str,
+    version: str | None,
+    provenance: dict[str, Provenance],
+) -> tuple[float | None, tuple[float, float, int] | None]:
+    """The run's env-steps/s (after warm-up, else over the step's wall window) and its timed window."""
+    rate: float | None = None
+    timed_window: tuple[float, float, int] | None = None
+    if stats is not None and intervals:
+        kept = intervals[stats.dropped :]
+        seconds = sum(s for _, _, _, s in kept)
+        rate = sum(n for _, _, n, _ in kept) / seconds if seconds > 0 else None
+        if kept and not multi:
+            timed_window = (kept[0][0] - kept[0][3], kept[-1][0], sum(n for _, _, n, _ in kept))
+        provenance["rate"] = Provenance(
+            "rate",
+            f"Σ env-steps / Σ seconds over the intervals after warm-up ({stats.warmup_rule})",
+            library=lib,
+            library_version=version,
+        )
+    elif env_steps and window is not None and window[1] > window[0]:
+        rate = env_steps / (window[1] - window[0])
+        provenance["rate"] = Provenance(
+            "rate",
+            "env-steps / the benchmark step's wall window (tags give no timing; includes start-up)",
+            library=lib,
+            library_version=version,
+        )
+    return rate, timed_window
 
 
 def _combine(
@@ -890,38 +939,26 @@ def _combine(
             intervals.append((wall, offset + steps, n, seconds))
             rate_curve.append((wall, offset + steps, n / seconds))
         points.extend(
-            Point(p.iteration, offset + p.env_steps if p.env_steps is not None else None,
-                  p.env_steps_per_s, p.reward, p.episode_length, p.wall_time)
+            Point(
+                p.iteration,
+                offset + p.env_steps if p.env_steps is not None else None,
+                p.env_steps_per_s,
+                p.reward,
+                p.episode_length,
+                p.wall_time,
+            )
             for p in d.points
         )
         offset += d.env_steps or 0
         if not d.env_steps_exact:
             notes.append(f"{run.relative}: env-steps are a lower bound")
     stats = throughput_stats(
-        [n / s for _, _, n, s in intervals], warmup_samples=warmup_samples,
+        [n / s for _, _, n, s in intervals],
+        warmup_samples=warmup_samples,
         warmup_fraction=warmup_fraction,
     )
-    library_stats = throughput_stats(
-        library_rates, warmup_samples=warmup_samples, warmup_fraction=warmup_fraction
-    )
-    rate: float | None = None
-    timed_window: tuple[float, float, int] | None = None
-    if stats is not None and intervals:
-        kept = intervals[stats.dropped:]
-        seconds = sum(s for _, _, _, s in kept)
-        rate = sum(n for _, _, n, _ in kept) / seconds if seconds > 0 else None
-        if kept and not multi:
-            timed_window = (kept[0][0] - kept[0][3], kept[-1][0], sum(n for _, _, n, _ in kept))
-        provenance["rate"] = Provenance(
-            "rate", f"Σ env-steps / Σ seconds over the intervals after warm-up ({stats.warmup_rule})",
-            library=lib, library_version=version,
-        )
-    elif env_steps and window is not None and window[1] > window[0]:
-        rate = env_steps / (window[1] - window[0])
-        provenance["rate"] = Provenance(
-            "rate", "env-steps / the benchmark step's wall window (tags give no timing; includes start-up)",
-            library=lib, library_version=version,
-        )
+    library_stats = throughput_stats(library_rates, warmup_samples=warmup_samples, warmup_fraction=warmup_fraction)
+    rate, timed_window = _overall_rate(stats, intervals, env_steps, window, multi, lib, version, provenance)
     if rate is None:
         unknown.setdefault("env_steps_per_s", "no timed interval in the events and no wall window")
     if env_steps is None:
@@ -930,10 +967,22 @@ def _combine(
     if final_reward is None:
         unknown.setdefault("reward", f"{lib}: no reward tag in the events")
     return TrainingResult(
-        library=lib, library_version=version, world_size=world,
-        runs=[run.relative for run, _ in derived], env_steps=env_steps, throughput=stats, rate=rate,
-        final_reward=final_reward, reward_curve=reward_curve, rate_curve=rate_curve,
-        provenance=provenance, unknown=unknown, skipped=skipped, notes=notes, points=points,
-        library_throughput=library_stats, timed_window=timed_window,
+        library=lib,
+        library_version=version,
+        world_size=world,
+        runs=[run.relative for run, _ in derived],
+        env_steps=env_steps,
+        throughput=stats,
+        rate=rate,
+        final_reward=final_reward,
+        reward_curve=reward_curve,
+        rate_curve=rate_curve,
+        provenance=provenance,
+        unknown=unknown,
+        skipped=skipped,
+        notes=notes,
+        points=points,
+        library_throughput=library_stats,
+        timed_window=timed_window,
         first_interval_start=min((w - s for w, _, _, s in intervals), default=None),
     )

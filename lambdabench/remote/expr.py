@@ -158,9 +158,7 @@ def _eval(node: Any, names: Mapping[str, Any]) -> Any:
 # ---------------------------------------------------------------------------------------------
 # templates: {{ name }} is always one quoted shell word
 
-_TEMPLATE = re.compile(
-    r"\{\{\s*([A-Za-z_][\w]*(?:\.[A-Za-z_]\w*)?)\s*(?:\|\s*(\w+)\s*(?::\s*([^}\s]+))?\s*)?\}\}"
-)
+_TEMPLATE = re.compile(r"\{\{\s*([A-Za-z_][\w]*(?:\.[A-Za-z_]\w*)?)\s*(?:\|\s*(\w+)\s*(?::\s*([^}\s]+))?\s*)?\}\}")
 FILTERS = {"flag", "opt", "raw_text"}
 
 

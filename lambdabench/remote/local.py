@@ -81,8 +81,16 @@ class LocalSession:
     def _argv(self, command: str) -> list[str]:
         return ["bash", "-c", "set -o pipefail; " + 'cd "$HOME" 2>/dev/null; ' + command]
 
-    def run(self, command: str, *, timeout: float | None = None, stdin: bytes | str | Secret | None = None,
-            log_path: Path | None = None, check: bool = True, echo: bool | None = None) -> CommandResult:
+    def run(
+        self,
+        command: str,
+        *,
+        timeout: float | None = None,
+        stdin: bytes | str | Secret | None = None,
+        log_path: Path | None = None,
+        check: bool = True,
+        echo: bool | None = None,
+    ) -> CommandResult:
         """Run command under bash in the workspace; output streamed (redacted) to log_path."""
         self.open()
         echo = self.verbose if echo is None else echo
@@ -95,8 +103,14 @@ class LocalSession:
         out = KeptOutput()
         err = bytearray()
         try:
-            proc = subprocess.Popen(self._argv(command), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                    stderr=subprocess.PIPE, env=self._env, start_new_session=True)
+            proc = subprocess.Popen(
+                self._argv(command),
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                env=self._env,
+                start_new_session=True,
+            )
             assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None
             data = stdin_bytes(stdin)
             feeder = threading.Thread(target=_feed, args=(proc.stdin, data), daemon=True)
@@ -113,8 +127,10 @@ class LocalSession:
                             del keep[: max(0, len(keep) - 64 * 1024)]
                         scrub.write(chunk, name)
 
-            readers = [threading.Thread(target=pump, args=(proc.stdout, out, "out"), daemon=True),
-                       threading.Thread(target=pump, args=(proc.stderr, err, "err"), daemon=True)]
+            readers = [
+                threading.Thread(target=pump, args=(proc.stdout, out, "out"), daemon=True),
+                threading.Thread(target=pump, args=(proc.stderr, err, "err"), daemon=True),
+            ]
             for t in readers:
                 t.start()
             try:
@@ -123,7 +139,8 @@ class LocalSession:
                 _kill_group(proc)
                 raise RemoteTimeout(
                     f"`{short(command)}` timed out after {timeout:g}s on this machine",
-                    "raise the step's timeout, or run it detached", command=redact(command),
+                    "raise the step's timeout, or run it detached",
+                    command=redact(command),
                     stderr_tail=stderr_tail(err.decode("utf-8", "replace")),
                 ) from None
             for t in readers:
@@ -154,8 +171,11 @@ class LocalSession:
 
     def write_private(self, remote: str, data: bytes | str | Secret) -> None:
         parent = remote.rsplit("/", 1)[0] if "/" in remote else "."
-        self.run(f"umask 077 && mkdir -p {shell.quote(parent)} && chmod 700 {shell.quote(parent)} "
-                 f"&& cat > {shell.quote(remote)}", stdin=data)
+        self.run(
+            f"umask 077 && mkdir -p {shell.quote(parent)} && chmod 700 {shell.quote(parent)} "
+            f"&& cat > {shell.quote(remote)}",
+            stdin=data,
+        )
 
     def stream_argv(self, command: str, extra: Sequence[str] = ()) -> list[str] | None:
         """`env HOME=<workspace> bash -c …`: the pull streams from a local process (SSH options ignored)."""

@@ -99,8 +99,9 @@ class VarSpec:
             if self.type == "float":
                 number = float(text)
                 if not math.isfinite(number):
-                    raise UsageError(f"var {self.name} must be a finite number, got {_shown(raw)}",
-                                     f"e.g. --set {self.name}=1.5")
+                    raise UsageError(
+                        f"var {self.name} must be a finite number, got {_shown(raw)}", f"e.g. --set {self.name}=1.5"
+                    )
                 return self._in_range(number)
             if self.type == "bool":
                 if isinstance(text, bool):
@@ -133,10 +134,17 @@ class VarSpec:
     def _in_range(self, number: Any) -> Any:
         low, high = self.bounds()
         if (low is not None and number < low) or (high is not None and number > high):
-            shown = (f"{_num(low)} to {_num(high)}" if low is not None and high is not None
-                     else f"at least {_num(low)}" if low is not None else f"at most {_num(high)}")
-            raise UsageError(f"var {self.name} must be {shown}, got {number!r}",
-                             f"e.g. --set {self.name}={_num(next(x for x in (self.default, low, high) if x is not None))}")
+            shown = (
+                f"{_num(low)} to {_num(high)}"
+                if low is not None and high is not None
+                else f"at least {_num(low)}"
+                if low is not None
+                else f"at most {_num(high)}"
+            )
+            raise UsageError(
+                f"var {self.name} must be {shown}, got {number!r}",
+                f"e.g. --set {self.name}={_num(next(x for x in (self.default, low, high) if x is not None))}",
+            )
         return number
 
 
@@ -295,8 +303,9 @@ def _load_playbook(path: Path) -> Playbook:
     env = {str(k): str(v) for k, v in (data.get("env") or {}).items()}
     around = {key: _load_around(ld, data, key, name) for key in ("before", "after")}
     expected = data.get("expected_minutes")
-    if expected is not None and (isinstance(expected, bool) or not isinstance(expected, (int, float))
-                                 or not 0 < expected <= 7 * 24 * 60):
+    if expected is not None and (
+        isinstance(expected, bool) or not isinstance(expected, (int, float)) or not 0 < expected <= 7 * 24 * 60
+    ):
         raise ld.fail(data, "`expected_minutes` must be a number of minutes, more than 0", "expected_minutes")
     return Playbook(
         name=name,
@@ -384,8 +393,11 @@ def _load_var(ld: _Loading, vname: str, spec: Any) -> VarSpec:
         value = spec[bound]
         if vtype not in ("int", "float"):
             raise ld.fail(spec, f"var {vname}: `{bound}` applies to int and float vars only", bound)
-        if isinstance(value, bool) or not isinstance(value, int if vtype == "int" else (int, float)) \
-                or not math.isfinite(value):
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, int if vtype == "int" else (int, float))
+            or not math.isfinite(value)
+        ):
             raise ld.fail(spec, f"var {vname}: `{bound}` must be a finite {vtype}", bound)
         setattr(v, bound, value)
     if v.min is not None and v.max is not None and v.min > v.max:
@@ -398,8 +410,9 @@ def _load_var(ld: _Loading, vname: str, spec: Any) -> VarSpec:
     return v
 
 
-def _load_derived(ld: _Loading, data: _LineDict,
-                  variables: dict[str, VarSpec]) -> dict[str, list[tuple[Expr | None, Any]]]:
+def _load_derived(
+    ld: _Loading, data: _LineDict, variables: dict[str, VarSpec]
+) -> dict[str, list[tuple[Expr | None, Any]]]:
     """The derived values; from here on `when`s and templates may name the vars and these."""
     derived: dict[str, list[tuple[Expr | None, Any]]] = {}
     for dname, options in (data.get("derived") or {}).items():
@@ -629,8 +642,10 @@ def find_playbook(name: str, dirs: Iterable[Path] | None = None) -> Playbook:
     if name.endswith((".yaml", ".yml")) or "/" in name:
         path = Path(name).expanduser()
         if not path.is_file():
-            raise UsageError(f"playbook file {name!r} does not exist", "Give a path to a .yaml file, or a name "
-                             "from `lambdabench playbooks list`.")
+            raise UsageError(
+                f"playbook file {name!r} does not exist",
+                "Give a path to a .yaml file, or a name from `lambdabench playbooks list`.",
+            )
         return load_playbook(path.resolve())
     dirs = list(dirs or default_dirs())
     for d in dirs:
@@ -667,25 +682,43 @@ def check_requirements(
     if req.arch and arch and arch not in req.arch:
         # first: on the wrong architecture nothing else matters
         reason = f"; {render(req.arch_reason, names, quote=False)}" if req.arch_reason else ""
-        problems.append(Problem(f"{playbook.name} runs on {'/'.join(req.arch)}; {type_name} is {arch}{reason}",
-                                hint(req.arch_hint, f"Pick a {'/'.join(req.arch)} type.")))
+        problems.append(
+            Problem(
+                f"{playbook.name} runs on {'/'.join(req.arch)}; {type_name} is {arch}{reason}",
+                hint(req.arch_hint, f"Pick a {'/'.join(req.arch)} type."),
+            )
+        )
     need_rtx = req.rtx.evaluate(names) if isinstance(req.rtx, Expr) else req.rtx
     if need_rtx and instance_type_facts.get("rtx") is False:
         model = instance_type_facts.get("gpu_model") or type_name
-        problems.append(Problem(
-            f"{playbook.name} on {type_name}: {render(req.rtx_reason, names, quote=False)}; {model} has no RT cores",
-            hint(req.rtx_hint, "Pick an RTX type (e.g. a10) or drop the option that needs it.")))
+        problems.append(
+            Problem(
+                f"{playbook.name} on {type_name}: {render(req.rtx_reason, names, quote=False)}; {model} has no RT cores",
+                hint(req.rtx_hint, "Pick an RTX type (e.g. a10) or drop the option that needs it."),
+            )
+        )
     gpus = instance_type_facts.get("gpus")
     if req.min_gpus is not None and gpus is not None and gpus < req.min_gpus:
-        problems.append(Problem(f"{playbook.name} needs at least {req.min_gpus} GPU(s); {type_name} has {gpus}",
-                                f"Pick a type with {req.min_gpus} or more GPUs."))
+        problems.append(
+            Problem(
+                f"{playbook.name} needs at least {req.min_gpus} GPU(s); {type_name} has {gpus}",
+                f"Pick a type with {req.min_gpus} or more GPUs.",
+            )
+        )
     vram = instance_type_facts.get("vram_gb")
     if req.min_vram_gb is not None and vram is not None and vram < req.min_vram_gb:
-        problems.append(Problem(
-            f"{playbook.name} needs {req.min_vram_gb:g} GB of GPU memory; {type_name} has {vram:g} GB",
-            "Pick a type with more GPU memory."))
+        problems.append(
+            Problem(
+                f"{playbook.name} needs {req.min_vram_gb:g} GB of GPU memory; {type_name} has {vram:g} GB",
+                "Pick a type with more GPU memory.",
+            )
+        )
     for refusal in req.refuse:
         if refusal.when.evaluate(names):
-            problems.append(Problem(render(refusal.message, names, quote=False),
-                                    hint(refusal.hint, "Change the setting the message names.")))
+            problems.append(
+                Problem(
+                    render(refusal.message, names, quote=False),
+                    hint(refusal.hint, "Change the setting the message names."),
+                )
+            )
     return problems

@@ -181,9 +181,7 @@ class _Runner:
             if not src.is_absolute():
                 src = self.playbook.path.parent / src
             dest = render(str(step.body["dest"]), self.names, quote=False)
-            self.session.run(
-                f'mkdir -p -- "$(dirname -- {shell.quote(dest)})"', timeout=step.timeout or 60
-            )
+            self.session.run(f'mkdir -p -- "$(dirname -- {shell.quote(dest)})"', timeout=step.timeout or 60)
             mode = step.body.get("mode", step.mode)
             self.session.put(src, dest, int(str(mode), 8) if isinstance(mode, str) else mode)
             log_path.parent.mkdir(parents=True, exist_ok=True)
@@ -238,18 +236,20 @@ class _Runner:
                 return
             if step.stdin and step.stdin not in self.secrets:
                 # a secret declared optional but read by a step that runs: one line, not a KeyError
-                raise UsageError(f"{self.playbook.name}: step {step.name!r} reads {step.stdin}, which is not set",
-                                 f"Set {step.stdin} in the environment or .env, or skip the step.")
+                raise UsageError(
+                    f"{self.playbook.name}: step {step.name!r} reads {step.stdin}, which is not set",
+                    f"Set {step.stdin} in the environment or .env, or skip the step.",
+                )
             stdin = self.secrets[step.stdin] if step.stdin else None
             try:
-                out = self.session.run(
-                    command, timeout=self.outer_timeout(step), stdin=stdin, log_path=log_path
-                )
+                out = self.session.run(command, timeout=self.outer_timeout(step), stdin=stdin, log_path=log_path)
             except ConnectionLost:
                 raise
             except RemoteError as exc:
                 if isinstance(exc, RemoteTimeout) and step.container and self.session.connected:
-                    self.stop_in_container(step, index)  # our deadline passed: the client is gone, its process must go too
+                    self.stop_in_container(
+                        step, index
+                    )  # our deadline passed: the client is gone, its process must go too
                 if step.container and step.timeout and exc.exit_status in (124, 137):
                     raise RemoteTimeout(
                         f"step {step.name!r} hit its {step.timeout:g}s time limit inside container "
@@ -356,8 +356,9 @@ class _Runner:
             if status_text.strip().lstrip("-").isdigit() and offset >= size:
                 return int(status_text.strip())
             if self.should_stop():
-                raise RemoteError(f"detached step {step.name!r} left: the run is over",
-                                  "its processes are stopped with the run")
+                raise RemoteError(
+                    f"detached step {step.name!r} left: the run is over", "its processes are stopped with the run"
+                )
             limit = self.outer_timeout(step)
             if limit is not None and time.monotonic() - started > limit:
                 self.session.run(f"kill -TERM -- -$(cat {qjob}/pid) 2>/dev/null; true", timeout=60)

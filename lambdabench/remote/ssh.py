@@ -325,11 +325,7 @@ class Session:
                     scrub.write(chunk, "err")
                 if got:
                     continue
-                if (
-                    chan.exit_status_ready()
-                    and not chan.recv_ready()
-                    and not chan.recv_stderr_ready()
-                ):
+                if chan.exit_status_ready() and not chan.recv_ready() and not chan.recv_stderr_ready():
                     status = int(chan.recv_exit_status())
                     if status == -1:
                         # paramiko also marks a channel "exited" when it closes without an exit status:
@@ -408,9 +404,7 @@ class Session:
         )
 
     # -- OpenSSH ----------------------------------------------------------------------------
-    def openssh_argv(
-        self, command: str | None = None, *, tty: bool = False, batch: bool = True
-    ) -> list[str]:
+    def openssh_argv(self, command: str | None = None, *, tty: bool = False, batch: bool = True) -> list[str]:
         """argv for OpenSSH `ssh` with our key and pinned known_hosts; see openssh_argv()."""
         return openssh_argv(self.target, self.known_hosts.path, command, tty=tty, batch=batch)
 
@@ -473,16 +467,16 @@ def wait_for_ssh(
             session.close()
             refused_since = clock() if refused_since is None else refused_since
             if clock() + delay > refused_since + auth_grace:
-                raise AuthFailed(f"{exc.message} ({attempts} attempts over {clock() - refused_since:.0f}s)",
-                                 exc.hint) from None
+                raise AuthFailed(
+                    f"{exc.message} ({attempts} attempts over {clock() - refused_since:.0f}s)", exc.hint
+                ) from None
             last: RemoteError = exc
         except RemoteError as exc:
             session.close()
             last = exc
         if clock() + delay > deadline:
             raise RemoteTimeout(
-                f"SSH on {target.describe()} not ready after {timeout:g}s ({attempts} attempts): "
-                f"{last.message}",
+                f"SSH on {target.describe()} not ready after {timeout:g}s ({attempts} attempts): {last.message}",
                 "the instance may be unhealthy; check it, or terminate it to stop billing",
             )
         sleep(delay)
@@ -587,9 +581,7 @@ def ssh_alias_ok(name: str) -> bool:
 def ssh_config_entry(name: str, target: SshTarget, known_hosts: Path) -> str:
     """A `Host lambdabench-<name>` block so `ssh lambdabench-<name>` and VS Code Remote work."""
     if not ssh_alias_ok(name):
-        raise UsageError(
-            f"instance name {name!r} cannot be an ssh host alias", "use letters, digits, . _ -"
-        )
+        raise UsageError(f"instance name {name!r} cannot be an ssh host alias", "use letters, digits, . _ -")
     kh = known_hosts
     rows = [
         ("HostName", target.host),
@@ -608,9 +600,5 @@ def ssh_config_entry(name: str, target: SshTarget, known_hosts: Path) -> str:
 
 def ssh_config_include(entries: dict[str, SshTarget], known_hosts: Path) -> str:
     """Content for a file the user `Include`s from ~/.ssh/config: one block per instance."""
-    header = (
-        "# Written by lambdabench; regenerated on every change. Include it from ~/.ssh/config.\n"
-    )
-    return header + "\n".join(
-        ssh_config_entry(n, t, known_hosts) for n, t in sorted(entries.items())
-    )
+    header = "# Written by lambdabench; regenerated on every change. Include it from ~/.ssh/config.\n"
+    return header + "\n".join(ssh_config_entry(n, t, known_hosts) for n, t in sorted(entries.items()))

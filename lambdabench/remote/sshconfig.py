@@ -83,10 +83,18 @@ class _Reader:
         return expand(hostname, self.tokens()) if hostname else self.name
 
     def tokens(self) -> dict[str, str]:
-        return {"%": "%", "h": self.res.options.get("hostname", self.name).replace("%h", self.name),
-                "n": self.name, "d": str(self.home), "u": self.local_user, "i": str(os.getuid()),
-                "l": socket.gethostname(), "L": socket.gethostname().split(".")[0],
-                "p": self.res.options.get("port", "22"), "r": self.res.options.get("user", self.local_user)}
+        return {
+            "%": "%",
+            "h": self.res.options.get("hostname", self.name).replace("%h", self.name),
+            "n": self.name,
+            "d": str(self.home),
+            "u": self.local_user,
+            "i": str(os.getuid()),
+            "l": socket.gethostname(),
+            "L": socket.gethostname().split(".")[0],
+            "p": self.res.options.get("port", "22"),
+            "r": self.res.options.get("user", self.local_user),
+        }
 
     def read(self, path: Path, active: bool, never: bool, depth: int) -> None:
         if depth > _MAX_DEPTH:
@@ -139,8 +147,12 @@ class _Reader:
             elif word in ("host", "originalhost", "user", "localuser"):
                 if i + 1 >= len(args):
                     raise ConfigProblem(f"{path}:{number}: Match {word} needs a pattern")
-                value = {"host": self.host, "originalhost": self.name, "localuser": self.local_user,
-                         "user": self.res.options.get("user", self.local_user)}[word]
+                value = {
+                    "host": self.host,
+                    "originalhost": self.name,
+                    "localuser": self.local_user,
+                    "user": self.res.options.get("user", self.local_user),
+                }[word]
                 ok = _match_list(value, args[i + 1])
                 named = named or word in ("host", "originalhost")
                 i += 2
@@ -155,6 +167,7 @@ class _Reader:
 
 def expand(text: str, tokens: dict[str, str]) -> str:
     """%-tokens as ssh_config(5) TOKENS; an unknown one raises NeedsSsh."""
+
     def one(m: re.Match[str]) -> str:
         if m.group(1) not in tokens:
             raise NeedsSsh(f"token %{m.group(1)} in {text!r}")
@@ -190,8 +203,14 @@ def ssh_g(name: str, config: Path, *, timeout: float = 15.0) -> dict[str, list[s
     if ssh is None:
         return None
     try:
-        out = subprocess.run([ssh, "-G", "-F", str(config), "--", name], capture_output=True, text=True,
-                             timeout=timeout, stdin=subprocess.DEVNULL, check=False)
+        out = subprocess.run(
+            [ssh, "-G", "-F", str(config), "--", name],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            stdin=subprocess.DEVNULL,
+            check=False,
+        )
     except (OSError, subprocess.TimeoutExpired) as exc:
         raise ConfigProblem(f"`ssh -G {name}` did not answer: {exc}") from None
     if out.returncode != 0:

@@ -44,8 +44,7 @@ _MANIFEST_MAX = 64 * MIB  # a record is ~100 bytes a file: room for over half a 
 # AES-GCM first: one pass with AES-NI, cheaper than chacha20-poly1305 on both ends of a big pull;
 # the rest of OpenSSH's usual list stays as a fallback for servers without it
 _CIPHERS = (
-    "aes128-gcm@openssh.com,aes256-gcm@openssh.com,chacha20-poly1305@openssh.com,"
-    "aes128-ctr,aes192-ctr,aes256-ctr"
+    "aes128-gcm@openssh.com,aes256-gcm@openssh.com,chacha20-poly1305@openssh.com,aes128-ctr,aes192-ctr,aes256-ctr"
 )
 
 # Runs on the instance: hashes the NUL-separated names in argv[1]; "size sha256 name\0" each,
@@ -196,10 +195,7 @@ class _State:
         """Remember a written file; lines are flushed at least every second (a crash costs a re-fetch)."""
         entry = {"path": path, "size": size, "sha256": sha256, "mtime_ns": mtime_ns}
         # formatted by hand: json.dumps of the whole dict is a tenth of a small file's cost
-        line = (
-            f'{{"path": {json.dumps(path)}, "size": {size:d}, "sha256": "{sha256}", '
-            f'"mtime_ns": {mtime_ns:d}}}\n'
-        )
+        line = f'{{"path": {json.dumps(path)}, "size": {size:d}, "sha256": "{sha256}", "mtime_ns": {mtime_ns:d}}}\n'
         with self._lock:
             if self._out is None:
                 self._out = open(self.path, "a")  # noqa: SIM115 - closed in close()
@@ -270,8 +266,10 @@ class _Source:
             kept += self.end - self.pos
             self.pos = self.end
             if kept > limit:
-                raise RemoteError(f"the pull's manifest passed {limit // MIB} MiB: the stream does not end "
-                                  "as a pull's does", "check the instance; nothing past the archive was kept")
+                raise RemoteError(
+                    f"the pull's manifest passed {limit // MIB} MiB: the stream does not end as a pull's does",
+                    "check the instance; nothing past the archive was kept",
+                )
         return b"".join(parts)
 
 
@@ -393,9 +391,7 @@ class _Receiver:
                     finally:
                         os.close(fd)
                 except OSError as exc:
-                    raise RemoteError(
-                        f"cannot write {dest}: {exc.strerror}", "free space in the run folder"
-                    ) from exc
+                    raise RemoteError(f"cannot write {dest}: {exc.strerror}", "free space in the run folder") from exc
                 digest = hashlib.sha256(data).hexdigest()
                 self.got[rel] = (len(data), digest)
                 self.state.record(rel, len(data), digest, mtime_ns)
@@ -443,9 +439,7 @@ class _Receiver:
                 left -= step
             mtime_ns = os.fstat(fd).st_mtime_ns
         except OSError as exc:
-            raise RemoteError(
-                f"cannot write {dest}: {exc.strerror}", "free space in the run folder"
-            ) from exc
+            raise RemoteError(f"cannot write {dest}: {exc.strerror}", "free space in the run folder") from exc
         finally:
             os.close(fd)
         if target != dest:
@@ -547,9 +541,7 @@ def _find_tests(include: Sequence[str] | None) -> list[str]:
     return [*tests, ")"]
 
 
-def _command(
-    remote_dir: str, mode: str, hasher: str, include: Sequence[str] | None, compress: Compression
-) -> str:
+def _command(remote_dir: str, mode: str, hasher: str, include: Sequence[str] | None, compress: Compression) -> str:
     if hasher not in ("auto", "python", "coreutils"):
         raise ValueError(f"hasher must be auto, python or coreutils, not {hasher!r}")
     argv = ["bash", "-c", _PULL_SH, "lambdabench-pull", remote_dir, hasher, mode, _HASHER_PY]
@@ -619,9 +611,7 @@ class _Stream:
             try:
                 self.chan = session.open_stream(command)
             except Exception as exc:  # paramiko.SSHException without importing it here
-                raise ConnectionLost(
-                    f"cannot start a pull on {session.target.host}: {exc}"
-                ) from exc
+                raise ConnectionLost(f"cannot start a pull on {session.target.host}: {exc}") from exc
             chan = self.chan
 
             def readinto(mv: memoryview) -> int:
@@ -748,15 +738,13 @@ def _fetch(
 def _failed(session: Transport, remote_dir: str, command: str, status: int, err: str) -> RemoteError:
     if status == 255 or status < 0:
         return ConnectionLost(
-            f"pull of {remote_dir} from {session.target.host} lost its connection: "
-            f"{err.strip()[-300:]}",
+            f"pull of {remote_dir} from {session.target.host} lost its connection: {err.strip()[-300:]}",
             "rerun the pull: files already received are kept and skipped",
             command=command,
         )
     hint = "check that the folder exists on the instance" if status == 3 else None
     return RemoteError(
-        f"pull of {remote_dir} from {session.target.host} failed (exit {status}): "
-        f"{err.strip()[-300:]}",
+        f"pull of {remote_dir} from {session.target.host} failed (exit {status}): {err.strip()[-300:]}",
         hint,
         command=command,
         exit_status=status,
@@ -817,24 +805,16 @@ def pull(
         "hasher": hasher,
     }
     try:
-        manifest, err = _fetch(
-            session, remote_dir, receiver, _names(sorted(cached)), mode="skip", **options
-        )
+        manifest, err = _fetch(session, remote_dir, receiver, _names(sorted(cached)), mode="skip", **options)
         if include:  # find applied the globs; this keeps Python's fnmatch the final word
             manifest.files = {
-                p: v
-                for p, v in manifest.files.items()
-                if any(fnmatch.fnmatchcase(p, g) for g in include)
+                p: v for p, v in manifest.files.items() if any(fnmatch.fnmatchcase(p, g) for g in include)
             }
         stale = sorted(
-            p
-            for p, sha in cached.items()
-            if p in manifest.files and p not in receiver.got and manifest.files[p] != sha
+            p for p, sha in cached.items() if p in manifest.files and p not in receiver.got and manifest.files[p] != sha
         )
         if stale:
-            second, err2 = _fetch(
-                session, remote_dir, receiver, _names(stale), mode="only", **options
-            )
+            second, err2 = _fetch(session, remote_dir, receiver, _names(stale), mode="only", **options)
             manifest.files.update(second.files)
             manifest.unreadable.update(second.unreadable)
             manifest.tar_status = max(manifest.tar_status, second.tar_status)
@@ -871,8 +851,7 @@ def _verdict(
         ok = local == remote
         if not ok:
             problems.append(
-                f"{path}: sha256 mismatch (instance {remote[1][:12]}…, local "
-                f"{local[1][:12] if local else 'missing'}…)"
+                f"{path}: sha256 mismatch (instance {remote[1][:12]}…, local {local[1][:12] if local else 'missing'}…)"
             )
             state.forget(path)
         files.append(PulledFile(path, remote[0], remote[1], ok))
@@ -881,8 +860,7 @@ def _verdict(
             problems.append(f"{path}: unreadable on the instance ({reason})")
     if manifest.tar_status >= 2 or manifest.hash_status != 0:
         problems.append(
-            f"tar exited {manifest.tar_status} and hashing {manifest.hash_status} on the "
-            f"instance: {err.strip()[-300:]}"
+            f"tar exited {manifest.tar_status} and hashing {manifest.hash_status} on the instance: {err.strip()[-300:]}"
         )
     return PullResult(
         files=files,

@@ -67,8 +67,16 @@ class Transport(Protocol):
     @property
     def connected(self) -> bool: ...
 
-    def run(self, command: str, *, timeout: float | None = None, stdin: bytes | str | Secret | None = None,
-            log_path: Path | None = None, check: bool = True, echo: bool | None = None) -> CommandResult: ...
+    def run(
+        self,
+        command: str,
+        *,
+        timeout: float | None = None,
+        stdin: bytes | str | Secret | None = None,
+        log_path: Path | None = None,
+        check: bool = True,
+        echo: bool | None = None,
+    ) -> CommandResult: ...
 
     def exec(self, argv: Sequence[object], **kwargs: Any) -> CommandResult: ...
 
@@ -124,8 +132,16 @@ class KeptOutput:
         return bytes(self.head) + (cut.encode() if self.dropped else b"") + b"".join(self.tail)
 
 
-def finished(command: str, status: int, out: KeptOutput, err: bytes | bytearray, started: float, where: str,
-             log_path: Path | None, check: bool) -> CommandResult:
+def finished(
+    command: str,
+    status: int,
+    out: KeptOutput,
+    err: bytes | bytearray,
+    started: float,
+    where: str,
+    log_path: Path | None,
+    check: bool,
+) -> CommandResult:
     """A command's result, or (check and a non-zero status) the one-line error naming where it ran."""
     stdout = out.joined().decode("utf-8", "replace")
     stderr = bytes(err).decode("utf-8", "replace")

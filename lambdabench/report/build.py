@@ -288,7 +288,8 @@ def group_runs(runs: Sequence[RunReport]) -> tuple[GroupReport, ...]:
                 setup_cold_s=setup_cold,
                 setup_warm_s=setup_warm,
                 reuse=f"{len(rs)} runs on {launched} instance{'s' if launched != 1 else ''}"
-                if launched < len(rs) else None,
+                if launched < len(rs)
+                else None,
                 saved_usd=saved,
             )
         )
@@ -331,8 +332,9 @@ TAIL_SERIES = {
 }
 
 
-def tail_rows(lines: Sequence[RunReport], series: Mapping[int, Sequence[SeriesRow]],
-              order: Sequence[GroupReport]) -> list[TailRow]:
+def tail_rows(
+    lines: Sequence[RunReport], series: Mapping[int, Sequence[SeriesRow]], order: Sequence[GroupReport]
+) -> list[TailRow]:
     """Per group and number of envs, the mean over its runs of each per-N tail and memory figure."""
     acc: dict[tuple[str, float], dict[str, list[float]]] = {}
     runs_at: dict[tuple[str, float], set[int]] = {}
@@ -351,8 +353,17 @@ def tail_rows(lines: Sequence[RunReport], series: Mapping[int, Sequence[SeriesRo
     out = []
     for (group, n), figures in sorted(acc.items(), key=lambda kv: (rank.get(kv[0][0], len(rank)), kv[0][1])):
         values = {k: statistics.fmean(v) for k, v in figures.items()}
-        out.append(TailRow(group, n, len(runs_at[(group, n)]), values.get("p50_s"), values.get("p95_s"),
-                           values.get("p99_s"), values.get("gpu_mem_mib")))
+        out.append(
+            TailRow(
+                group,
+                n,
+                len(runs_at[(group, n)]),
+                values.get("p50_s"),
+                values.get("p95_s"),
+                values.get("p99_s"),
+                values.get("gpu_mem_mib"),
+            )
+        )
     return out
 
 
@@ -368,14 +379,21 @@ STARTUP_STAGES: Mapping[str, str] = {
 }
 
 
-def startup_rows(lines: Sequence[RunReport], metrics: Mapping[int, Mapping[str, float]],
-                 series: Mapping[int, Sequence[SeriesRow]], order: Sequence[GroupReport]) -> list[StartupRow]:
+def startup_rows(
+    lines: Sequence[RunReport],
+    metrics: Mapping[int, Mapping[str, float]],
+    series: Mapping[int, Sequence[SeriesRow]],
+    order: Sequence[GroupReport],
+) -> list[StartupRow]:
     """Per type and stage: the cold figure (a run's first pass) and the warm one (its later passes), priced."""
     acc: dict[tuple[str, str], dict[str, list[float]]] = {}
     for line in lines:
         price = float(line.price_usd_per_hour) / 3600 if line.price_usd_per_hour is not None else None
-        passes = {row.name.removeprefix(SEED_SERIES): [p[2] for p in row.points]
-                  for row in series.get(line.run_id, []) if row.name.startswith(SEED_SERIES)}
+        passes = {
+            row.name.removeprefix(SEED_SERIES): [p[2] for p in row.points]
+            for row in series.get(line.run_id, [])
+            if row.name.startswith(SEED_SERIES)
+        }
         for key in STARTUP_STAGES:
             seen = passes.get(key)
             cold = seen[0] if seen else metrics.get(line.run_id, {}).get(key)
@@ -394,6 +412,7 @@ def startup_rows(lines: Sequence[RunReport], metrics: Mapping[int, Mapping[str, 
     stages = list(STARTUP_STAGES)
     out = []
     for (group, key), v in sorted(acc.items(), key=lambda kv: (rank.get(kv[0][0], len(rank)), stages.index(kv[0][1]))):
+
         def m(name: str, v: dict[str, list[float]] = v) -> float | None:
             return statistics.fmean(v[name]) if v.get(name) else None
 
@@ -412,8 +431,11 @@ def compare_groups(groups: Sequence[GroupReport], *, max_all_pairs: int = 6) -> 
             pairs = list(zip(have, have[1:], strict=False))
         for a, b in pairs:
             sa, sb = a.stats[key], b.stats[key]
-            out.append(Comparison(key, a.label or a.instance_type, b.label or b.instance_type, sa.mean, sb.mean,
-                                  separated(sa, sb)))
+            out.append(
+                Comparison(
+                    key, a.label or a.instance_type, b.label or b.instance_type, sa.mean, sb.mean, separated(sa, sb)
+                )
+            )
     return out
 
 
@@ -584,7 +606,9 @@ def build_report(
     all_series: dict[int, list[SeriesRow]] = {}
     compat: dict[tuple[str, str, str], list[Any]] = {}
     all_metrics: dict[int, dict[str, float]] = {}
-    ref_runs: dict[tuple[str, Any], list[float | None]] = {}  # (group, reference figure) → runs' env-steps/s  # (type, backend, task class) → [ok, failed, last error]
+    ref_runs: dict[
+        tuple[str, Any], list[float | None]
+    ] = {}  # (group, reference figure) → runs' env-steps/s  # (type, backend, task class) → [ok, failed, last error]
     for sweep_id in sweep_ids:
         sweep = ledger.sweep(sweep_id)
         name = sweep.name or f"sweep {sweep.id}"
@@ -628,13 +652,9 @@ def build_report(
                 n_seeds = max(len(v) for v in seeds.values())
                 line = dataclasses.replace(line, seed_samples=seeds, seeds=n_seeds)
             lines.append(line)
-            curves[run.id] = cv.run_curves(
-                run.id, group, line.repeat, by_run.get(run.id, []), series.get(run.id, [])
-            )
+            curves[run.id] = cv.run_curves(run.id, group, line.repeat, by_run.get(run.id, []), series.get(run.id, []))
     labels = {line.run_id: line.group for line in lines}
-    target = cv.choose_target(
-        list(curves.values()), labels, target=reward_target, fraction=reward_fraction
-    )
+    target = cv.choose_target(list(curves.values()), labels, target=reward_target, fraction=reward_fraction)
     lines = _with_reward(lines, curves, target)
     groups = _in_type_order(group_runs(lines), lines, _type_order(plans), sweep_ids)
     # saturation per group comes from its runs' curves

@@ -241,9 +241,7 @@ def _summary_lines(report: Report) -> list[str]:
             + (f" (up to {format_dollars(old_policy)} under the old one)" if old_policy else "")
         )
     if report.still_billing:
-        lines.append(
-            f"{report.still_billing} run(s) still have instances up: costed to {iso_utc(report.generated_at)}"
-        )
+        lines.append(f"{report.still_billing} run(s) still have instances up: costed to {iso_utc(report.generated_at)}")
     return lines
 
 
@@ -315,8 +313,10 @@ def comparison_lines(report: Report) -> list[str]:
     for c in report.comparisons:
         kind = kinds.get(c.measure, "float")
         change = f" ({(c.a_mean / c.b_mean - 1) * 100:+.0f}%)" if c.b_mean else ""
-        out.append(f"{labels.get(c.measure, c.measure)}: {c.a} {_format_value(c.a_mean, kind)} vs "
-                   f"{c.b} {_format_value(c.b_mean, kind)}{change} — {c.verdict}")
+        out.append(
+            f"{labels.get(c.measure, c.measure)}: {c.a} {_format_value(c.a_mean, kind)} vs "
+            f"{c.b} {_format_value(c.b_mean, kind)}{change} — {c.verdict}"
+        )
     return out
 
 
@@ -330,9 +330,7 @@ def heading_lines(report: Report) -> list[list[str]]:
     if not report.compare:
         return [group_heading(report)]
     types = [""] + [g.instance_type for g in report.groups]
-    sweeps = [""] + [
-        (g.label or "").removeprefix(g.instance_type).removeprefix(" · ") for g in report.groups
-    ]
+    sweeps = [""] + [(g.label or "").removeprefix(g.instance_type).removeprefix(" · ") for g in report.groups]
     return [types, sweeps]
 
 

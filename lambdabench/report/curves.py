@@ -200,10 +200,7 @@ def choose_target(
     where = f"{labels.get(best_curve.run_id, '')} run {best_curve.run_id}".strip()
     if best > 0:
         value = fraction * best
-        rule = (
-            f"reward target {value:,.4g} = {fraction:.0%} of the best final reward"
-            f" ({best:,.4g}, {where})"
-        )
+        rule = f"reward target {value:,.4g} = {fraction:.0%} of the best final reward ({best:,.4g}, {where})"
     else:
         lowest = min(c.reward[0].reward for c, _ in finals)
         value = lowest + fraction * (best - lowest)
@@ -234,9 +231,7 @@ def _interp(xs: Sequence[float], ys: Sequence[float], x: float) -> float:
     return y0 if x1 == x0 else y0 + (y1 - y0) * (x - x0) / (x1 - x0)
 
 
-def band(
-    curves: Sequence[Sequence[tuple[float, float]]], samples: int = 80
-) -> list[tuple[float, float, float, float]]:
+def band(curves: Sequence[Sequence[tuple[float, float]]], samples: int = 80) -> list[tuple[float, float, float, float]]:
     """(x, mean, min, max) over curves interpolated on a common grid where all of them have data;
     empty unless two or more curves overlap."""
     usable = [sorted(c) for c in curves if len(c) >= 2]
@@ -258,9 +253,7 @@ def band(
 # throughput scaling
 
 
-def scaling_curve(
-    label: str, points: Iterable[tuple[float, float]], *, fraction: float = 0.9
-) -> ScalingCurve | None:
+def scaling_curve(label: str, points: Iterable[tuple[float, float]], *, fraction: float = 0.9) -> ScalingCurve | None:
     """Mean and spread of rate at each x, the peak mean, and the fewest x reaching fraction·peak."""
     by_x: dict[float, list[float]] = {}
     for x, rate in points:

@@ -21,14 +21,21 @@ def _spread(g: GroupReport, key: str) -> str:
     return f" ±{100 * s.std / abs(s.mean):.1f}% over {s.n} runs"
 
 
-def _ranked(groups: list[GroupReport], value: Callable[[GroupReport], float | Decimal | None],
-            best_low: bool) -> list[tuple[GroupReport, float]]:
+def _ranked(
+    groups: list[GroupReport], value: Callable[[GroupReport], float | Decimal | None], best_low: bool
+) -> list[tuple[GroupReport, float]]:
     have = [(g, float(v)) for g in groups if (v := value(g)) is not None and float(v) > 0]
     return sorted(have, key=lambda gv: gv[1] if best_low else -gv[1])
 
 
-def _line(what: str, ranked: list[tuple[GroupReport, float]], key: str, fmt: Callable[[float], str],
-          best_low: bool, ratio_word: str) -> str | None:
+def _line(
+    what: str,
+    ranked: list[tuple[GroupReport, float]],
+    key: str,
+    fmt: Callable[[float], str],
+    best_low: bool,
+    ratio_word: str,
+) -> str | None:
     if not ranked:
         return None
     best, top = ranked[0]
@@ -45,19 +52,47 @@ def headline_lines(report: Report) -> list[str]:
     """A few lines that answer the question before any table: cheapest, fastest, by how much."""
     measured = [g for g in report.groups if g.succeeded > 0]
     lines = [
-        _line("Cheapest per million env-steps", _ranked(measured, lambda g: g.usd_per_million_steps, True),
-              "usd_per_million_steps", lambda v: f"${v:.4f}/M", True, "the cost"),
-        _line("Cheapest to the reward target", _ranked(measured, lambda g: g.cost_to_reward_usd, True),
-              "cost_to_reward_usd", lambda v: f"${v:.4f}", True, "the cost"),
-        _line("Fastest", _ranked(measured, lambda g: g.env_steps_per_s, False),
-              "env_steps_per_s", lambda v: f"{v:,.0f} env-steps/s", False, "slower"),
-        _line("Soonest to the reward target", _ranked(measured, lambda g: g.time_to_reward_s, True),
-              "time_to_reward_s", lambda v: f"{v:,.1f}s", True, "the time"),
+        _line(
+            "Cheapest per million env-steps",
+            _ranked(measured, lambda g: g.usd_per_million_steps, True),
+            "usd_per_million_steps",
+            lambda v: f"${v:.4f}/M",
+            True,
+            "the cost",
+        ),
+        _line(
+            "Cheapest to the reward target",
+            _ranked(measured, lambda g: g.cost_to_reward_usd, True),
+            "cost_to_reward_usd",
+            lambda v: f"${v:.4f}",
+            True,
+            "the cost",
+        ),
+        _line(
+            "Fastest",
+            _ranked(measured, lambda g: g.env_steps_per_s, False),
+            "env_steps_per_s",
+            lambda v: f"{v:,.0f} env-steps/s",
+            False,
+            "slower",
+        ),
+        _line(
+            "Soonest to the reward target",
+            _ranked(measured, lambda g: g.time_to_reward_s, True),
+            "time_to_reward_s",
+            lambda v: f"{v:,.1f}s",
+            True,
+            "the time",
+        ),
     ]
     out = [line for line in lines if line is not None]
     missing = [g for g in report.groups if g.succeeded == 0]
     if missing:
-        out.append("No figures from " + ", ".join(
-            f"{_name(g)} ({'never launched' if g.billed_minutes == 0 and g.failed_launches == 0 else 'no run finished'})"
-            for g in missing))
+        out.append(
+            "No figures from "
+            + ", ".join(
+                f"{_name(g)} ({'never launched' if g.billed_minutes == 0 and g.failed_launches == 0 else 'no run finished'})"
+                for g in missing
+            )
+        )
     return out

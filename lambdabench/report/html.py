@@ -97,11 +97,7 @@ def _bar_colours(report: Report, styles: dict[str, Style]) -> tuple[str, ...]:
     out = []
     for g in report.groups:
         style = styles[g.label or g.instance_type]
-        k = (
-            report.sweep_ids.index(g.sweep_id)
-            if report.compare and g.sweep_id in report.sweep_ids
-            else 0
-        )
+        k = report.sweep_ids.index(g.sweep_id) if report.compare and g.sweep_id in report.sweep_ids else 0
         out.append(_tint(style.color, min(0.6, 0.3 * k)))
     return tuple(out)
 
@@ -124,9 +120,7 @@ def report_charts(report: Report) -> list[Chart]:
     colours = _bar_colours(report, group_styles(report))
 
     def series(key: str) -> tuple[float | None, ...]:
-        return tuple(
-            None if getattr(g, key) is None else float(getattr(g, key)) for g in report.groups
-        )
+        return tuple(None if getattr(g, key) is None else float(getattr(g, key)) for g in report.groups)
 
     def spreads(key: str) -> tuple[Spread | None, ...]:
         return tuple(g.spreads.get(key) for g in report.groups)
@@ -377,9 +371,7 @@ def _to_reward_table(report: Report) -> str:
 # scaling
 
 
-def _memory_markers(
-    report: Report, label: str, color: str, pts: tuple[tuple[float, float], ...]
-) -> list[Marker]:
+def _memory_markers(report: Report, label: str, color: str, pts: tuple[tuple[float, float], ...]) -> list[Marker]:
     """The scaling curve's points annotated with the type's steady-state GPU memory there."""
     memory = {t.num_envs: t.gpu_mem_mib for t in report.tails if t.group == label and t.gpu_mem_mib is not None}
     return [
@@ -433,11 +425,7 @@ def scaling_plots(report: Report) -> list[tuple[Plot, str]]:
                 )
             legend.append(LegendItem(curve.label, style.color, style.dash))
             markers.extend(_memory_markers(report, curve.label, style.color, pts))
-        legend.append(
-            LegendItem(
-                f"saturates ({report.saturation_fraction:.0%} of peak)", "#444", kind="diamond"
-            )
-        )
+        legend.append(LegendItem(f"saturates ({report.saturation_fraction:.0%} of peak)", "#444", kind="diamond"))
         out.append(
             (
                 Plot(
@@ -488,8 +476,7 @@ def scaling_plots(report: Report) -> list[tuple[Plot, str]]:
                         p.x,
                         p.rate.lo,
                         p.rate.hi,
-                        f"{curve.label}, {p.x:,.0f} GPUs: {si(p.rate.mean)} env-steps/s,"
-                        f" {eff:.0%} of linear",
+                        f"{curve.label}, {p.x:,.0f} GPUs: {si(p.rate.mean)} env-steps/s, {eff:.0%} of linear",
                     )
                 )
             legend += [LegendItem(curve.label, color), LegendItem("linear", color, "4 4")]
@@ -525,14 +512,10 @@ def timelines(report: Report) -> list[tuple[str, str]]:
             pts = tuple(cv.thin(t.points))
             color = TRACK_COLOURS.get(t.name, PALETTE[0])
             if t.name == "gpu_util_pct":
-                tracks.append(
-                    TimelineTrack("GPU util (%)", color, pts, 100.0, lambda v: f"{v:.0f}%")
-                )
+                tracks.append(TimelineTrack("GPU util (%)", color, pts, 100.0, lambda v: f"{v:.0f}%"))
             elif t.name == "gpu_mem_mib":
                 gib = tuple((x, v / 1024) for x, v in pts)
-                tracks.append(
-                    TimelineTrack("memory (GiB)", color, gib, None, lambda v: f"{v:,.1f} GiB")
-                )
+                tracks.append(TimelineTrack("memory (GiB)", color, gib, None, lambda v: f"{v:,.1f} GiB"))
             elif t.name == "gpu_power_w":
                 tracks.append(TimelineTrack("power (W)", color, pts, None, lambda v: f"{v:,.0f} W"))
         title = f"{_run_name(r)} — billed {r.billed_minutes} min, {format_dollars(r.cost_usd)}"
@@ -589,8 +572,7 @@ def _html_table(
 
     # a compared sweep's name goes on a second line under its type
     head = "".join(
-        f"<th{cls(i)}>" + "<br>".join(esc(part) for part in h.split(" · ", 1)) + "</th>"
-        for i, h in enumerate(header)
+        f"<th{cls(i)}>" + "<br>".join(esc(part) for part in h.split(" · ", 1)) + "</th>" for i, h in enumerate(header)
     )
     body = "".join(
         ('<tr class="sub">' if n in sub_rows else "<tr>")
@@ -613,8 +595,7 @@ _BAR_CAPTIONS = {
     " whisker: min–max over repeats.",
     "Cost per million env-steps": "Billed dollars over env-steps run: what a million steps of"
     " this workload costs on the type.",
-    "Where the time went (mean per run)": "Boot is before billing starts (policy estimate); the"
-    " rest is billed.",
+    "Where the time went (mean per run)": "Boot is before billing starts (policy estimate); the rest is billed.",
     "Time to reward target (from billing start)": "When each run first logged a mean reward at"
     " or above the target, counted from billing start; mean over the runs that reached it.",
     "Cost to reward target (billed per minute)": "What those runs had been billed at that moment:"
@@ -641,8 +622,9 @@ def render_html(report: Report) -> str:
         return "\n".join(parts) + "\n"
     answer = headline_lines(report)
     if answer:  # the answer first, then the charts, then the tables
-        parts.append('<h2>Answer</h2><ul class="answer">'
-                     + "".join(f"<li>{esc(line)}</li>" for line in answer) + "</ul>")
+        parts.append(
+            '<h2>Answer</h2><ul class="answer">' + "".join(f"<li>{esc(line)}</li>" for line in answer) + "</ul>"
+        )
     charts = report_charts(report)
     parts.append('<h2>Cost and throughput</h2><div class="charts">')
     parts.extend(
@@ -666,10 +648,7 @@ def render_html(report: Report) -> str:
             "The same curves against env-steps: lines that coincide learn the same per step,"
             " so the GPUs differ only in speed.",
         ]
-        figures = [
-            _figure(svg_plot(plot, uid=f"lc{k}"), captions[min(k, 2)])
-            for k, plot in enumerate(learning)
-        ]
+        figures = [_figure(svg_plot(plot, uid=f"lc{k}"), captions[min(k, 2)]) for k, plot in enumerate(learning)]
         bars = [
             _figure(svg_bar_chart(chart), _BAR_CAPTIONS.get(chart.title, ""))
             for chart in charts
@@ -714,13 +693,9 @@ def render_html(report: Report) -> str:
         f" {esc(order)}. Where a type ran more than once, ± is the sample standard deviation"
         " over its runs and min–max their range.</p>"
     )
-    subs = [
-        i for i, row in enumerate(rows) if row[0].startswith(("  ±", "  min", "  median", "  95%"))
-    ]
+    subs = [i for i, row in enumerate(rows) if row[0].startswith(("  ±", "  min", "  median", "  95%"))]
     parts.append(_html_table(header, rows, sub_rows=subs))
-    parts.append(
-        "<ul>" + "".join(f"<li>{esc(line)}</li>" for line in _summary_lines(report)) + "</ul>"
-    )
+    parts.append("<ul>" + "".join(f"<li>{esc(line)}</li>" for line in _summary_lines(report)) + "</ul>")
     parts.append(f'<p class="muted">{esc(COST_NOTE)}</p>')
     parts.append(methods.html_fragment(report))
     parts.append("<h2>Runs</h2>")
@@ -728,10 +703,7 @@ def render_html(report: Report) -> str:
         c
         for c in RUN_COLUMNS
         if c.key != "simulated"
-        and (
-            c.key in ("run_id", "instance_type")
-            or any(getattr(r, c.key) is not None for r in report.runs)
-        )
+        and (c.key in ("run_id", "instance_type") or any(getattr(r, c.key) is not None for r in report.runs))
     ]
     parts.append(
         _html_table(

@@ -36,15 +36,26 @@ def tail_lines(report: Report) -> list[str]:
     out = []
     for t in report.tails:
         mem = "—" if t.gpu_mem_mib is None else f"{t.gpu_mem_mib / 1024:,.2f} GiB"
-        out.append(f"{t.group} at {t.num_envs:,.0f} envs: step p50 {_ms(t.p50_s)}, p95 {_ms(t.p95_s)}, "
-                   f"p99 {_ms(t.p99_s)}; GPU memory {mem} ({t.runs} run(s))")
+        out.append(
+            f"{t.group} at {t.num_envs:,.0f} envs: step p50 {_ms(t.p50_s)}, p95 {_ms(t.p95_s)}, "
+            f"p99 {_ms(t.p99_s)}; GPU memory {mem} ({t.runs} run(s))"
+        )
     return out
 
 
 def tails_json(report: Report) -> list[dict[str, Any]]:
-    return [{"group": t.group, "num_envs": t.num_envs, "runs": t.runs, "step_time_p50_s": t.p50_s,
-             "step_time_p95_s": t.p95_s, "step_time_p99_s": t.p99_s, "gpu_mem_steady_mib": t.gpu_mem_mib}
-            for t in report.tails]
+    return [
+        {
+            "group": t.group,
+            "num_envs": t.num_envs,
+            "runs": t.runs,
+            "step_time_p50_s": t.p50_s,
+            "step_time_p95_s": t.p95_s,
+            "step_time_p99_s": t.p99_s,
+            "gpu_mem_steady_mib": t.gpu_mem_mib,
+        }
+        for t in report.tails
+    ]
 
 
 STARTUP_RULE = (
@@ -62,14 +73,26 @@ def startup_lines(report: Report) -> list[str]:
             return "—"
         return format_seconds(s) + (f" ({format_small_dollars(Decimal(repr(usd)))})" if usd is not None else "")
 
-    return [f"{r.group} · {STARTUP_STAGES[r.stage]}: cold {priced(r.cold_s, r.cold_usd)}"
-            + (f", warm {priced(r.warm_s, r.warm_usd)}" if r.warm_s is not None else "")
-            for r in report.startup]
+    return [
+        f"{r.group} · {STARTUP_STAGES[r.stage]}: cold {priced(r.cold_s, r.cold_usd)}"
+        + (f", warm {priced(r.warm_s, r.warm_usd)}" if r.warm_s is not None else "")
+        for r in report.startup
+    ]
 
 
 def startup_json(report: Report) -> list[dict[str, Any]]:
-    return [{"group": r.group, "stage": r.stage, "cold_s": r.cold_s, "cold_usd": r.cold_usd, "warm_s": r.warm_s,
-             "warm_usd": r.warm_usd, "runs": r.runs} for r in report.startup]
+    return [
+        {
+            "group": r.group,
+            "stage": r.stage,
+            "cold_s": r.cold_s,
+            "cold_usd": r.cold_usd,
+            "warm_s": r.warm_s,
+            "warm_usd": r.warm_usd,
+            "runs": r.runs,
+        }
+        for r in report.startup
+    ]
 
 
 REFERENCE_RULE = (
@@ -84,18 +107,31 @@ def reference_lines(report: Report) -> list[str]:
     for p in report.references:
         f = p.figure
         here = f"{p.measured:,.0f}" if p.measured is not None else "—"
-        out.append(f"REFERENCE {f.gpu}, {f.task}, {f.num_envs:,} envs: {f.step_inference_train_fps:,.0f} env-steps/s "
-                   f"step + inference + train ({f.step_fps:,.0f} env step only) — beside {p.group}: {here} "
-                   f"measured here. Source: {f.source}")
+        out.append(
+            f"REFERENCE {f.gpu}, {f.task}, {f.num_envs:,} envs: {f.step_inference_train_fps:,.0f} env-steps/s "
+            f"step + inference + train ({f.step_fps:,.0f} env step only) — beside {p.group}: {here} "
+            f"measured here. Source: {f.source}"
+        )
     return out
 
 
 def references_json(report: Report) -> list[dict[str, Any]]:
-    return [{"reference": True, "group": p.group, "gpu": p.figure.gpu, "task": p.figure.task,
-             "num_envs": p.figure.num_envs, "backend": p.figure.backend, "step_fps": p.figure.step_fps,
-             "step_inference_fps": p.figure.step_inference_fps,
-             "step_inference_train_fps": p.figure.step_inference_train_fps, "measured_here": p.measured,
-             "source": p.figure.source} for p in report.references]
+    return [
+        {
+            "reference": True,
+            "group": p.group,
+            "gpu": p.figure.gpu,
+            "task": p.figure.task,
+            "num_envs": p.figure.num_envs,
+            "backend": p.figure.backend,
+            "step_fps": p.figure.step_fps,
+            "step_inference_fps": p.figure.step_inference_fps,
+            "step_inference_train_fps": p.figure.step_inference_train_fps,
+            "measured_here": p.measured,
+            "source": p.figure.source,
+        }
+        for p in report.references
+    ]
 
 
 COMPAT_RULE = (
@@ -119,8 +155,17 @@ def compat_lines(report: Report) -> list[str]:
 
 
 def compat_json(report: Report) -> list[dict[str, Any]]:
-    return [{"gpu_type": c.gpu_type, "backend": c.backend, "task_class": c.task_class, "succeeded": c.succeeded,
-             "failed": c.failed, "last_error": c.last_error} for c in report.compat]
+    return [
+        {
+            "gpu_type": c.gpu_type,
+            "backend": c.backend,
+            "task_class": c.task_class,
+            "succeeded": c.succeeded,
+            "failed": c.failed,
+            "last_error": c.last_error,
+        }
+        for c in report.compat
+    ]
 
 
 def lock_groups(report: Report) -> dict[str, dict[str, int]]:
@@ -150,13 +195,18 @@ def lock_lines(report: Report) -> list[str]:
     locks = lock_groups(report)
     if set(locks) <= {"none"}:
         return []
-    lines = [f"lock {lock}: " + ", ".join(f"{g} ({n} run(s))" for g, n in groups.items())
-             for lock, groups in locks.items() if lock != "none"]
+    lines = [
+        f"lock {lock}: " + ", ".join(f"{g} ({n} run(s))" for g, n in groups.items())
+        for lock, groups in locks.items()
+        if lock != "none"
+    ]
     if "none" in locks:
         lines.append("no lock recorded: " + ", ".join(f"{g} ({n} run(s))" for g, n in locks["none"].items()))
     for a, b in mixed_pairs(report):
-        lines.append(f"WARNING: {a} vs {b} compares runs under different environment locks (software differs "
-                     "or is unknown): part of the difference may be software, not the GPU")
+        lines.append(
+            f"WARNING: {a} vs {b} compares runs under different environment locks (software differs "
+            "or is unknown): part of the difference may be software, not the GPU"
+        )
     if len(locks) == 1:
         lines.append("every run shares one environment lock: the types differ in hardware only")
     return lines
@@ -188,8 +238,13 @@ def _sections(report: Report) -> list[tuple[str, list[str]]]:
     return out
 
 
-_RULED = {"Differences between types", "Tails and memory", "Compatibility", "Start-up: cold and warm",
-          "Published reference points"}  # sections whose first line states the rule
+_RULED = {
+    "Differences between types",
+    "Tails and memory",
+    "Compatibility",
+    "Start-up: cold and warm",
+    "Published reference points",
+}  # sections whose first line states the rule
 
 
 def text_lines(report: Report) -> list[str]:
@@ -223,16 +278,28 @@ def html_fragment(report: Report) -> str:
 def group_stats_json(stats: Any) -> dict[str, Any]:
     """A group's statistics for JSON: per figure, iqm and ci95 beside its mean."""
     return {
-        key: {"n": s.n, "mean": _machine(s.mean), "median": s.median, "iqm": s.iqm,
-              "ci95": None if s.ci95 is None else [s.ci95[0], s.ci95[1]]}
+        key: {
+            "n": s.n,
+            "mean": _machine(s.mean),
+            "median": s.median,
+            "iqm": s.iqm,
+            "ci95": None if s.ci95 is None else [s.ci95[0], s.ci95[1]],
+        }
         for key, s in stats.items()
     }
 
 
 def comparisons_json(report: Report) -> list[dict[str, Any]]:
     return [
-        {"measure": c.measure, "a": c.a, "b": c.b, "a_mean": c.a_mean, "b_mean": c.b_mean,
-         "larger_than_spread": c.separated, "verdict": c.verdict}
+        {
+            "measure": c.measure,
+            "a": c.a,
+            "b": c.b,
+            "a_mean": c.a_mean,
+            "b_mean": c.b_mean,
+            "larger_than_spread": c.separated,
+            "verdict": c.verdict,
+        }
         for c in report.comparisons
     ]
 

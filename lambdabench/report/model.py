@@ -16,9 +16,7 @@ from lambdabench.report.reference import ReferenceFigure
 from lambdabench.report.stats import Stats
 
 FORMATS = ("table", "json", "csv", "md", "html")
-SIMULATED_NOTE = (
-    "SIMULATED: these runs used the built-in Lambda Cloud simulator; times and costs are not real."
-)
+SIMULATED_NOTE = "SIMULATED: these runs used the built-in Lambda Cloud simulator; times and costs are not real."
 COST_NOTE = (
     "Cost: policy estimate bills first active → terminate (current Lambda docs); upper bound bills"
     " launch accepted → gone. Per-minute, rounded up, at the price the instance carries (the catalog's"

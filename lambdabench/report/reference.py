@@ -52,5 +52,4 @@ def matching(task: str | None, num_envs: float | None, backend: str) -> list[Ref
     """The published rows for the same task, number of envs and backend (none when any is unknown)."""
     if not task or not num_envs:
         return []
-    return [f for f in REFERENCE_FIGURES
-            if f.task == task and f.num_envs == int(num_envs) and f.backend == backend]
+    return [f for f in REFERENCE_FIGURES if f.task == task and f.num_envs == int(num_envs) and f.backend == backend]

@@ -25,9 +25,7 @@ def sparkline(values: Sequence[float | None], lo: float, hi: float) -> str:
     return "".join(out)
 
 
-def _resample(
-    points: Sequence[tuple[float, float]], x_end: float, width: int
-) -> list[float | None]:
+def _resample(points: Sequence[tuple[float, float]], x_end: float, width: int) -> list[float | None]:
     """The last value at or before each of `width` evenly spaced times from 0 to x_end."""
     out: list[float | None] = []
     i = 0
@@ -81,9 +79,7 @@ def learning_lines(report: Report, labels: dict[int, str]) -> list[str]:
     return lines
 
 
-def scaling_lines(
-    title: str, curves: Sequence[ScalingCurve], *, x_name: str, fraction: float
-) -> list[str]:
+def scaling_lines(title: str, curves: Sequence[ScalingCurve], *, x_name: str, fraction: float) -> list[str]:
     """Per curve: throughput over its x values, the peak and where it saturates."""
     if not curves:
         return []
@@ -106,10 +102,7 @@ def scaling_lines(
 def efficiency(curve: ScalingCurve) -> list[float]:
     """Per point: its rate over linear scaling from the fewest GPUs measured (1.0 = perfect)."""
     first = curve.points[0]
-    return [
-        p.rate.mean / (first.rate.mean * p.x / first.x) if first.rate.mean > 0 else math.nan
-        for p in curve.points
-    ]
+    return [p.rate.mean / (first.rate.mean * p.x / first.x) if first.rate.mean > 0 else math.nan for p in curve.points]
 
 
 def gpu_lines(curves: Sequence[ScalingCurve]) -> list[str]:
@@ -120,8 +113,7 @@ def gpu_lines(curves: Sequence[ScalingCurve]) -> list[str]:
     name_w = max(len(c.label) for c in curves)
     for c in curves:
         cells = [
-            f"{p.x:,.0f} GPU{'s' if p.x != 1 else ''} {_short(p.rate.mean)}"
-            + ("" if k == 0 else f" ({eff:.0%})")
+            f"{p.x:,.0f} GPU{'s' if p.x != 1 else ''} {_short(p.rate.mean)}" + ("" if k == 0 else f" ({eff:.0%})")
             for k, (p, eff) in enumerate(zip(c.points, efficiency(c), strict=True))
         ]
         lines.append(f"  {c.label.ljust(name_w)}  " + " · ".join(cells))

@@ -167,9 +167,7 @@ def fit_scale(axis: Axis, values: Sequence[float], target: int = 5) -> Scale:
     unit, div = "", 1.0
     if axis.kind == "seconds":
         span = max(abs(hi), abs(lo))
-        unit, div = (
-            ("s", 1.0) if span <= 150 else ("min", 60.0) if span <= 3 * 3600 else ("h", 3600.0)
-        )
+        unit, div = ("s", 1.0) if span <= 150 else ("min", 60.0) if span <= 3 * 3600 else ("h", 3600.0)
     start, end, ticks = linear_ticks(lo / div, hi / div, target)
     step = ticks[1] - ticks[0] if len(ticks) > 1 else 1.0
     if axis.tight and hi > lo:
@@ -320,9 +318,7 @@ def _legend(items: Sequence[LegendItem], left: float, top: float, width: float) 
                     f'<line x1="{_f(x0)}" y1="{_f(y)}" x2="{_f(x0 + 24)}" y2="{_f(y)}"'
                     f' stroke="{item.color}" stroke-width="2.5"{dash}/>'
                 )
-            parts.append(
-                f'<text x="{_f(x0 + 30)}" y="{_f(y + 4)}" class="legend">{esc(item.label)}</text>'
-            )
+            parts.append(f'<text x="{_f(x0 + 30)}" y="{_f(y + 4)}" class="legend">{esc(item.label)}</text>')
     return parts
 
 
@@ -369,23 +365,18 @@ def svg_plot(plot: Plot, *, uid: str, width: int = 560, height: int = 300) -> st
 
     clip = f"clip-{uid}"
     parts.append(
-        f'<defs><clipPath id="{clip}"><rect x="{left}" y="{top - 2}" width="{pw}" height="{ph + 4}"/>'
-        "</clipPath></defs>"
+        f'<defs><clipPath id="{clip}"><rect x="{left}" y="{top - 2}" width="{pw}" height="{ph + 4}"/></clipPath></defs>'
     )
     # grid and tick labels
     for t, label in zip(sy.ticks, sy.labels, strict=True):
         y = Y(t)
         parts.append(f'<line x1="{left}" y1="{_f(y)}" x2="{left + pw}" y2="{_f(y)}" class="grid"/>')
-        parts.append(
-            f'<text x="{left - 6}" y="{_f(y + 4)}" text-anchor="end" class="tick">{esc(label)}</text>'
-        )
+        parts.append(f'<text x="{left - 6}" y="{_f(y + 4)}" text-anchor="end" class="tick">{esc(label)}</text>')
     for t, label in zip(sx.ticks, sx.labels, strict=True):
         x = X(t)
         parts.append(f'<line x1="{_f(x)}" y1="{top}" x2="{_f(x)}" y2="{top + ph}" class="grid"/>')
         parts.append(_tick_label(x, top + ph + 15, label, width))
-    parts.append(
-        f'<rect x="{left}" y="{top}" width="{pw}" height="{ph}" class="frame" fill="none"/>'
-    )
+    parts.append(f'<rect x="{left}" y="{top}" width="{pw}" height="{ph}" class="frame" fill="none"/>')
     parts.append(
         f'<text x="{_f(left + pw / 2)}" y="{_f(top + ph + 32)}" text-anchor="middle"'
         f' class="axis-label">{esc(sx.title)}</text>'
@@ -400,10 +391,7 @@ def svg_plot(plot: Plot, *, uid: str, width: int = 560, height: int = 300) -> st
             continue
         upper = " ".join(f"{_f(X(x))},{_f(Y(hi))}" for x, _lo, hi in b.points)
         lower = " ".join(f"{_f(X(x))},{_f(Y(lo))}" for x, lo, _hi in reversed(b.points))
-        parts.append(
-            f'<polygon points="{upper} {lower}" fill="{b.color}" fill-opacity="{b.opacity}"'
-            ' stroke="none"/>'
-        )
+        parts.append(f'<polygon points="{upper} {lower}" fill="{b.color}" fill-opacity="{b.opacity}" stroke="none"/>')
     for r in plot.rules:
         y = Y(r.y)
         parts.append(
@@ -438,9 +426,7 @@ def svg_plot(plot: Plot, *, uid: str, width: int = 560, height: int = 300) -> st
     parts.append("</g>")
     for r in plot.rules:
         label = fit(r.label, pw - 8, 11)
-        parts.append(
-            f'<text x="{_f(left + 5)}" y="{_f(Y(r.y) - 5)}" class="rule-label">{esc(label)}</text>'
-        )
+        parts.append(f'<text x="{_f(left + 5)}" y="{_f(Y(r.y) - 5)}" class="rule-label">{esc(label)}</text>')
     for m in plot.markers:
         x, y = X(m.x), Y(m.y)
         if m.shape == "diamond":
@@ -649,9 +635,7 @@ def svg_timeline(
             )
     for t, label in zip(sx.ticks, sx.labels, strict=True):
         x = X(t)
-        parts.append(
-            f'<line x1="{_f(x)}" y1="{top}" x2="{_f(x)}" y2="{top + plot_h}" class="grid"/>'
-        )
+        parts.append(f'<line x1="{_f(x)}" y1="{top}" x2="{_f(x)}" y2="{top + plot_h}" class="grid"/>')
         parts.append(_tick_label(x, top + plot_h + 15, label, width))
     parts.append(
         f'<text x="{_f(left + pw / 2)}" y="{_f(top + plot_h + 32)}" text-anchor="middle"'
@@ -659,8 +643,7 @@ def svg_timeline(
     )
     if not tracks:
         parts.append(
-            f'<text x="{_f(left + 8)}" y="{_f(top + strip / 2)}" class="muted">'
-            "no GPU telemetry recorded</text>"
+            f'<text x="{_f(left + 8)}" y="{_f(top + strip / 2)}" class="muted">no GPU telemetry recorded</text>'
         )
     for k, track in enumerate(tracks):
         y0 = top + k * (strip + gap)
@@ -671,12 +654,9 @@ def svg_timeline(
         def Y(v: float, y0: float = y0, ymax: float = ymax) -> float:
             return y0 + strip * (1 - min(1.0, max(0.0, v / ymax)))
 
+        parts.append(f'<rect x="{left}" y="{_f(y0)}" width="{pw}" height="{strip}" fill="none" class="frame"/>')
         parts.append(
-            f'<rect x="{left}" y="{_f(y0)}" width="{pw}" height="{strip}" fill="none" class="frame"/>'
-        )
-        parts.append(
-            f'<text x="{left - 8}" y="{_f(y0 + 14)}" text-anchor="end" class="track-label">'
-            f"{esc(track.label)}</text>"
+            f'<text x="{left - 8}" y="{_f(y0 + 14)}" text-anchor="end" class="track-label">{esc(track.label)}</text>'
         )
         parts.append(
             f'<text x="{left - 8}" y="{_f(y0 + 28)}" text-anchor="end" class="tick">'
@@ -689,10 +669,7 @@ def svg_timeline(
                 f"peak {esc(track.format_value(max(values)))}</text>"
             )
             pts = " ".join(f"{_f(X(x))},{_f(Y(v))}" for x, v in track.points)
-            area = (
-                f"{_f(X(track.points[0][0]))},{_f(y0 + strip)} {pts}"
-                f" {_f(X(track.points[-1][0]))},{_f(y0 + strip)}"
-            )
+            area = f"{_f(X(track.points[0][0]))},{_f(y0 + strip)} {pts} {_f(X(track.points[-1][0]))},{_f(y0 + strip)}"
             parts.append(
                 f'<g clip-path="url(#clip-{uid})"><polygon points="{area}" fill="{track.color}"'
                 ' fill-opacity="0.14" stroke="none"/>'

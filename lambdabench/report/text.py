@@ -34,17 +34,13 @@ from lambdabench.report.model import (
 from lambdabench.report.summary import curve_lines
 
 
-def _align(
-    header: Sequence[str], rows: Sequence[Sequence[str]], extra: Sequence[Sequence[str]] = ()
-) -> list[str]:
+def _align(header: Sequence[str], rows: Sequence[Sequence[str]], extra: Sequence[Sequence[str]] = ()) -> list[str]:
     """Left-aligned first column, right-aligned others; extra heading lines go under the header."""
     heads = [header, *extra]
     widths = [max(len(r[i]) for r in [*heads, *rows]) for i in range(len(header))]
     out = []
     for n, row in enumerate([*heads, *rows]):
-        cells = [row[0].ljust(widths[0])] + [
-            c.rjust(w) for c, w in zip(row[1:], widths[1:], strict=True)
-        ]
+        cells = [row[0].ljust(widths[0])] + [c.rjust(w) for c, w in zip(row[1:], widths[1:], strict=True)]
         out.append("  ".join(cells).rstrip())
         if n == len(heads) - 1:
             out.append("  ".join("-" * w for w in widths))
@@ -76,20 +72,11 @@ def render_table(report: Report, *, runs: bool = False) -> str:
         cols = [c for c in RUN_COLUMNS if c.key in _RUN_TABLE_KEYS]
         lines.append("")
         run_rows = [[format_cell(getattr(r, c.key), c.kind) for c in cols] for r in report.runs]
-        widths = [
-            max(len(x) for x in [c.label, *(row[i] for row in run_rows)])
-            for i, c in enumerate(cols)
-        ]
-        labels = [
-            c.label.ljust(w) if c.kind == "text" else c.label.rjust(w)
-            for c, w in zip(cols, widths, strict=True)
-        ]
+        widths = [max(len(x) for x in [c.label, *(row[i] for row in run_rows)]) for i, c in enumerate(cols)]
+        labels = [c.label.ljust(w) if c.kind == "text" else c.label.rjust(w) for c, w in zip(cols, widths, strict=True)]
         lines.append("  ".join(labels).rstrip())
         for row in run_rows:
-            cells = [
-                x.ljust(w) if c.kind == "text" else x.rjust(w)
-                for x, w, c in zip(row, widths, cols, strict=True)
-            ]
+            cells = [x.ljust(w) if c.kind == "text" else x.rjust(w) for x, w, c in zip(row, widths, cols, strict=True)]
             lines.append("  ".join(cells).rstrip())
     return "\n".join(lines) + "\n"
 
@@ -158,8 +145,11 @@ def render_json(report: Report) -> str:
             "still_billing": report.still_billing,
         },
         "groups": [
-            {**obj(g, GROUP_COLUMNS), "spread": {k: _spread(s) for k, s in g.spreads.items()},
-             "stats": methods.group_stats_json(g.stats)}
+            {
+                **obj(g, GROUP_COLUMNS),
+                "spread": {k: _spread(s) for k, s in g.spreads.items()},
+                "stats": methods.group_stats_json(g.stats),
+            }
             for g in report.groups
         ],
         "runs": [obj(r, RUN_COLUMNS) for r in report.runs],
@@ -176,8 +166,10 @@ def render_json(report: Report) -> str:
         "compatibility": methods.compat_json(report),
         "startup": methods.startup_json(report),
         "references": methods.references_json(report),
-        "environment_locks": {"by_lock": methods.lock_groups(report),
-                              "mixed": [list(p) for p in methods.mixed_pairs(report)]},
+        "environment_locks": {
+            "by_lock": methods.lock_groups(report),
+            "mixed": [list(p) for p in methods.mixed_pairs(report)],
+        },
         "scaling": {
             "saturation_fraction": report.saturation_fraction,
             "by_num_envs": [_scaling(c) for c in report.num_envs_scaling],
@@ -197,8 +189,9 @@ def render_csv(report: Report, *, level: Literal["types", "runs"] = "types") -> 
     types = level == "types"
     writer.writerow([c.key for c in cols] + (methods.csv_stat_columns(report) if types else []))
     for row in rows:
-        writer.writerow([_machine_text(getattr(row, c.key)) for c in cols]
-                        + (methods.csv_stat_values(row) if types else []))
+        writer.writerow(
+            [_machine_text(getattr(row, c.key)) for c in cols] + (methods.csv_stat_values(row) if types else [])
+        )
     return buf.getvalue()
 
 
@@ -235,15 +228,9 @@ def render_markdown(report: Report, *, runs: bool = True) -> str:
         out.append("| " + " | ".join(c.label for c in cols) + " |")
         out.append("|" + "---|" * len(cols))
         for r in report.runs:
-            out.append(
-                "| "
-                + " | ".join(_md_cell(format_cell(getattr(r, c.key), c.kind)) for c in cols)
-                + " |"
-            )
+            out.append("| " + " | ".join(_md_cell(format_cell(getattr(r, c.key), c.kind)) for c in cols) + " |")
         out.append("")
     return "\n".join(out)
 
 
 # -- dry-run projection ----------------------------------------------------------------------------
-
-

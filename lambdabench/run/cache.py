@@ -64,8 +64,10 @@ class CachePlan:
             return f"--cache {self.name}: no region to make it in; every run runs cold"
         used = f", {self.bytes_used / 1e9:.1f} GB used" if self.bytes_used else ""
         state = f"exists in {self.region}{used}" if self.exists else f"will be made in {self.region}"
-        return (f"--cache {self.name}: {state} (a filesystem, billed per GiB-month until `lambdabench cache rm "
-                f"{self.name}`); runs launched in {self.region} mount it, runs elsewhere run cold")
+        return (
+            f"--cache {self.name}: {state} (a filesystem, billed per GiB-month until `lambdabench cache rm "
+            f"{self.name}`); runs launched in {self.region} mount it, runs elsewhere run cold"
+        )
 
     def to_json(self) -> dict[str, Any]:
         return {"name": self.name, "region": self.region}
@@ -73,12 +75,20 @@ class CachePlan:
 
 def check_name(name: str) -> None:
     if not (1 <= len(name) <= 60 and CACHE_NAME.match(name)):
-        raise UsageError(f"--cache {name!r} is not a filesystem name",
-                         "Use letters first, then letters, digits and dashes (at most 60), e.g. --cache isaac-cache.")
+        raise UsageError(
+            f"--cache {name!r} is not a filesystem name",
+            "Use letters first, then letters, digits and dashes (at most 60), e.g. --cache isaac-cache.",
+        )
 
 
-def plan_cache(name: str, filesystems: Sequence[Filesystem], *, region: str | None,
-               availability: Sequence[TypeAvailability], type_names: Sequence[str]) -> CachePlan:
+def plan_cache(
+    name: str,
+    filesystems: Sequence[Filesystem],
+    *,
+    region: str | None,
+    availability: Sequence[TypeAvailability],
+    type_names: Sequence[str],
+) -> CachePlan:
     """The cache's region: the filesystem's own if it exists; else --region, else where the types have capacity."""
     check_name(name)
     for fs in filesystems:

@@ -109,11 +109,11 @@ class Cluster:
             "--max_restarts=0",
         ]
 
-    def torchrun_command(self, rank: int, program: Sequence[str], *, python: str = "python3",
-                         nproc_per_node: int | None = None) -> str:
+    def torchrun_command(
+        self, rank: int, program: Sequence[str], *, python: str = "python3", nproc_per_node: int | None = None
+    ) -> str:
         """One shell line: `python3 -m torch.distributed.run <flags> <program...>`, every word quoted."""
-        return shell.join([python, "-m", "torch.distributed.run", *self.torchrun_args(rank, nproc_per_node),
-                           *program])
+        return shell.join([python, "-m", "torch.distributed.run", *self.torchrun_args(rank, nproc_per_node), *program])
 
 
 # templates the rewritten launcher flags use (facts come from Cluster.facts)
@@ -143,8 +143,12 @@ def node_address(instance: Instance) -> NodeAddress:
         return NodeAddress(private, "private")
     if not public:
         raise RemoteError(f"{instance.name or instance.id} has neither a private nor a public IP")
-    return NodeAddress(public, "public", f"{instance.name or instance.id} has no private_ip: the nodes talk over "
-                                         f"the public network ({public}); expect slower collectives")
+    return NodeAddress(
+        public,
+        "public",
+        f"{instance.name or instance.id} has no private_ip: the nodes talk over "
+        f"the public network ({public}); expect slower collectives",
+    )
 
 
 def is_multinode_aware(text: str) -> bool:
@@ -187,7 +191,7 @@ FREE_PORT_PAIR = (
     "python3 -c 'import socket\n"
     "for p in range(29400, 29800, 2):\n"
     "  try:\n"
-    "    a, b = socket.socket(), socket.socket(); a.bind((\"\", p)); b.bind((\"\", p + 1))\n"
+    '    a, b = socket.socket(), socket.socket(); a.bind(("", p)); b.bind(("", p + 1))\n'
     "  except OSError: continue\n"
     "  finally:\n"
     "    a.close(); b.close()\n"

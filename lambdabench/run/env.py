@@ -103,7 +103,6 @@ class RunEnv:
     ngc_api_key: Secret | None = None
     ssh_config: Path | None = None  # the user's ~/.ssh/config, for BYO host aliases
 
-
     @classmethod
     def from_settings(cls, settings: Settings, *, verbose: bool = False) -> RunEnv:
         return cls(

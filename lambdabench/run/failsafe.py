@@ -32,15 +32,22 @@ def arm(session: Transport, *, api_url: str, api_key: Secret, instance_id: str, 
     url = api_url.rstrip("/") + "/instance-operations/terminate"
     body = json.dumps({"instance_ids": [instance_id]})
     header = Secret(f"Authorization: Bearer {api_key.reveal()}\n")
-    session.run(f"umask 077 && mkdir -p {DIR} && cat > {DIR}/auth && chmod 600 {DIR}/auth", stdin=header,
-                timeout=30)
-    fire = (f"sleep {max(1, round(after_s))}; curl -sS --max-time 30 -X POST -H @$HOME/{DIR}/auth "
-            f"-H 'Content-Type: application/json' --data {shlex.quote(body)} {shlex.quote(url)}")
-    session.run(f"cd {DIR} && {{ setsid nohup bash -c {shlex.quote(fire)} > log 2>&1 < /dev/null & "
-                "echo $! > pid; }", timeout=30)
+    session.run(f"umask 077 && mkdir -p {DIR} && cat > {DIR}/auth && chmod 600 {DIR}/auth", stdin=header, timeout=30)
+    fire = (
+        f"sleep {max(1, round(after_s))}; curl -sS --max-time 30 -X POST -H @$HOME/{DIR}/auth "
+        f"-H 'Content-Type: application/json' --data {shlex.quote(body)} {shlex.quote(url)}"
+    )
+    session.run(
+        f"cd {DIR} && {{ setsid nohup bash -c {shlex.quote(fire)} > log 2>&1 < /dev/null & echo $! > pid; }}",
+        timeout=30,
+    )
 
 
 def disarm(session: Transport) -> None:
     """Stop the timer and remove the key file (teardown, before its own terminate)."""
-    session.run(f"if [ -f {DIR}/pid ]; then kill -- -$(cat {DIR}/pid) 2>/dev/null || kill $(cat {DIR}/pid) "
-                f"2>/dev/null; fi; rm -f {DIR}/auth {DIR}/pid", timeout=30, check=False)
+    session.run(
+        f"if [ -f {DIR}/pid ]; then kill -- -$(cat {DIR}/pid) 2>/dev/null || kill $(cat {DIR}/pid) "
+        f"2>/dev/null; fi; rm -f {DIR}/auth {DIR}/pid",
+        timeout=30,
+        check=False,
+    )

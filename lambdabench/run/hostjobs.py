@@ -64,8 +64,7 @@ class Stopped:
 def stop_tagged(session: Transport, tag: str, *, grace: float) -> int | None:
     """TERM, then KILL, every process of the run `tag` on the session's machine; how many are left."""
     seconds = max(1, int(grace))
-    out = session.run(shell.join(["bash", "-c", _STOP, "stop", tag, str(seconds)]), timeout=seconds + 60,
-                      check=False)
+    out = session.run(shell.join(["bash", "-c", _STOP, "stop", tag, str(seconds)]), timeout=seconds + 60, check=False)
     for line in out.stdout.splitlines():
         if line.startswith("left="):
             count = line.removeprefix("left=").strip()
@@ -78,23 +77,31 @@ def stop_run_on(connect: Connector, node: Node, *, grace: float, connect_timeout
     try:
         session = connect(node, timeout=connect_timeout)
     except LambdabenchError as exc:
-        return Stopped(node.name, None, f"could not reach {node.name} to stop this run's processes there "
-                                        f"({exc.one_line()})")
+        return Stopped(
+            node.name, None, f"could not reach {node.name} to stop this run's processes there ({exc.one_line()})"
+        )
     try:
         left = stop_tagged(session, node.name, grace=grace)
     except LambdabenchError as exc:
         left, problem = None, f"stopping this run's processes on {node.name} failed ({exc.one_line()})"
     else:
-        problem = "" if left == 0 else (
-            f"{left} process(es) of this run still running on {node.name} after TERM and KILL"
-            if left is not None else f"could not tell whether this run's processes on {node.name} stopped")
+        problem = (
+            ""
+            if left == 0
+            else (
+                f"{left} process(es) of this run still running on {node.name} after TERM and KILL"
+                if left is not None
+                else f"could not tell whether this run's processes on {node.name} stopped"
+            )
+        )
     finally:
         session.close()
     return Stopped(node.name, left, problem)
 
 
-def end_run_on(connect: Connector, nodes: Sequence[Node], phase: threading.Thread | None,
-               timeouts: Timeouts) -> list[str]:
+def end_run_on(
+    connect: Connector, nodes: Sequence[Node], phase: threading.Thread | None, timeouts: Timeouts
+) -> list[str]:
     """A run on machines you brought is over: stop its processes on each, and say what could not be.
 
     The remote phase may still be running (Ctrl-C, the run's cap): it starts no further step once the

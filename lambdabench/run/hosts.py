@@ -24,7 +24,9 @@ from lambdabench.errors import UsageError
 
 LOCAL = "local"
 _LABEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,39}$")
-_HOSTPART = re.compile(r"^(?:(?P<user>[A-Za-z0-9._-]+)@)?(?P<addr>\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._-]+)(?::(?P<port>\d{1,5}))?$")
+_HOSTPART = re.compile(
+    r"^(?:(?P<user>[A-Za-z0-9._-]+)@)?(?P<addr>\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._-]+)(?::(?P<port>\d{1,5}))?$"
+)
 
 
 @dataclass(frozen=True)
@@ -52,8 +54,7 @@ class HostSpec:
 
     def facts(self) -> dict[str, Any]:
         """Type facts before preflight: nothing is known, so no requirement refuses it yet."""
-        return {"name": self.type_name, "gpus": None, "gpu_model": None, "vram_gb": None, "rtx": None,
-                "arch": None}
+        return {"name": self.type_name, "gpus": None, "gpu_model": None, "vram_gb": None, "rtx": None, "arch": None}
 
 
 def parse_hosts(specs: Sequence[str], *, local: bool = False, ssh_config: Path | None = None) -> list[HostSpec]:
@@ -76,8 +77,10 @@ def parse_host(spec: str, *, ssh_config: Path | None = None) -> HostSpec:
         key, sep, value = opt.partition("=")
         key = key.strip()
         if not sep or key not in ("label", "price", "key"):
-            raise UsageError(f"--host {spec!r}: {opt!r} is not label=, price= or key=",
-                             "Write e.g. --host ubuntu@10.0.0.5:22,label=ws4090,price=0.")
+            raise UsageError(
+                f"--host {spec!r}: {opt!r} is not label=, price= or key=",
+                "Write e.g. --host ubuntu@10.0.0.5:22,label=ws4090,price=0.",
+            )
         if key in opts:
             raise UsageError(f"--host {spec!r}: {key}= is given twice", f"Give {key}= once.")
         if not value.strip():
@@ -86,8 +89,10 @@ def parse_host(spec: str, *, ssh_config: Path | None = None) -> HostSpec:
     price = _price(spec, opts.get("price", "0"))
     if head == LOCAL:
         if "key" in opts:
-            raise UsageError(f"--host {spec!r}: this machine is reached without SSH, so key= means nothing",
-                             "Leave key= out for local.")
+            raise UsageError(
+                f"--host {spec!r}: this machine is reached without SSH, so key= means nothing",
+                "Leave key= out for local.",
+            )
         label = _label(spec, opts.get("label", LOCAL))
         return HostSpec(text, "local", label, price)
     m = _HOSTPART.match(head)
@@ -102,8 +107,10 @@ def parse_host(spec: str, *, ssh_config: Path | None = None) -> HostSpec:
         alias = addr
         for key, shown in (("proxyjump", "ProxyJump"), ("proxycommand", "ProxyCommand")):
             if key in resolved:
-                raise UsageError(f"--host {spec!r}: ~/.ssh/config gives {alias} a {shown}, "
-                                 "which lambdabench does not follow", "Give the host's own address instead.")
+                raise UsageError(
+                    f"--host {spec!r}: ~/.ssh/config gives {alias} a {shown}, which lambdabench does not follow",
+                    "Give the host's own address instead.",
+                )
         addr = resolved.get("hostname", addr)
         user = user or resolved.get("user")
         port = port or resolved.get("port")
@@ -152,8 +159,10 @@ def _check_key(host: HostSpec) -> None:
         except (paramiko.SSHException, ValueError, TypeError, IndexError, UnicodeError):
             continue
     if encrypted:
-        raise UsageError(f"{what} is protected by a passphrase, which lambdabench cannot type (it uses no agent)",
-                         "Use a key without a passphrase for this host (ssh-keygen -t ed25519 -N '').")
+        raise UsageError(
+            f"{what} is protected by a passphrase, which lambdabench cannot type (it uses no agent)",
+            "Use a key without a passphrase for this host (ssh-keygen -t ed25519 -N '').",
+        )
     raise UsageError(f"{what} is not an Ed25519, ECDSA or RSA private key", fix)
 
 
@@ -177,8 +186,11 @@ def _price(spec: str, text: str) -> int:
 def _label(spec: str, label: str) -> str:
     """A label the user gave: used as written, or refused."""
     if not _LABEL.match(label):
-        raise UsageError(f"--host {spec!r}: label {label!r} must be 1-40 letters, digits, '.', '_' or '-', "
-                         "starting with a letter or digit", "e.g. label=ws4090")
+        raise UsageError(
+            f"--host {spec!r}: label {label!r} must be 1-40 letters, digits, '.', '_' or '-', "
+            "starting with a letter or digit",
+            "e.g. label=ws4090",
+        )
     return label
 
 
@@ -211,11 +223,15 @@ def _ssh_config_entry(spec: str, name: str, path: Path | None) -> dict[str, str]
         except sshconfig.ConfigProblem as problem:
             raise UsageError(f"--host {spec!r}: {problem}", "Fix ~/.ssh/config, or give the host's address.") from None
         if found is None:
-            raise UsageError(f"--host {spec!r}: ~/.ssh/config uses {exc}, which only ssh evaluates, and no ssh "
-                             "binary is installed", "Give the host's own address (user@addr:port,key=PATH).") from None
+            raise UsageError(
+                f"--host {spec!r}: ~/.ssh/config uses {exc}, which only ssh evaluates, and no ssh binary is installed",
+                "Give the host's own address (user@addr:port,key=PATH).",
+            ) from None
         return found
     except sshconfig.ConfigProblem as exc:
-        raise UsageError(f"--host {spec!r}: ~/.ssh/config: {exc}", "Fix the file, or give the host's address.") from None
+        raise UsageError(
+            f"--host {spec!r}: ~/.ssh/config: {exc}", "Fix the file, or give the host's address."
+        ) from None
 
 
 def _from_ssh_g(name: str, path: Path, home: Path) -> dict[str, str] | None:
@@ -228,8 +244,9 @@ def _from_ssh_g(name: str, path: Path, home: Path) -> dict[str, str] | None:
     defaults = sshconfig.ssh_g(name, Path(os.devnull))
     if given is None or defaults is None:
         return None
-    out: dict[str, str] = {k: given[k][0] for k in ("hostname", "user", "port")
-                           if k in given and given[k] != defaults.get(k)}
+    out: dict[str, str] = {
+        k: given[k][0] for k in ("hostname", "user", "port") if k in given and given[k] != defaults.get(k)
+    }
     for k in ("proxyjump", "proxycommand"):
         if k in given and given[k][0].lower() != "none":
             out[k] = given[k][0]

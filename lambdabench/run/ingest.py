@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from lambdabench.ledger import Ledger
     from lambdabench.run.context import RunContext
 
+
 def ingest_run(rc: RunContext) -> dict[str, Any]:
     """Record env-steps/s, steps, reward, curves, utilisation, energy and start-up times; keep the record body."""
     ledger, run_id, run_dir = rc.ledger, rc.run_id, rc.run_dir
@@ -69,8 +70,12 @@ def ingest_run(rc: RunContext) -> dict[str, Any]:
             ledger.record_metric(run_id, MetricKey.CONTAINER_START_S, seconds, unit="s", source="steps")
         # install steps of this pass only (with --seeds the earlier passes' steps are in the ledger too)
         name = step.name.rsplit(": ", 1)[-1]
-        if (name.startswith("install") and step.ended and step.started
-                and (rc.pass_started is None or step.started >= rc.pass_started)):
+        if (
+            name.startswith("install")
+            and step.ended
+            and step.started
+            and (rc.pass_started is None or step.started >= rc.pass_started)
+        ):
             install += step.ended - step.started
             installed = True
     if installed:
@@ -83,9 +88,16 @@ def ingest_run(rc: RunContext) -> dict[str, Any]:
     if env_steps and mjx_stats is not None and math.isfinite(env_steps):
         mjx_stats["total_env_steps"] = int(env_steps)
     notes.extend(ledger.unknown_figures(run_id))  # NaN or ±inf: not stored, said here
-    rc_record = {"training": training, "telemetry": telemetry, "startup": startup, "notes": notes,
-                 "mjx_stats": mjx_stats, "mjx_timed": timed,
-                 "mjx_hardware": mjx_doc.get("hardware") or {}, "environment_lock": lock}
+    rc_record = {
+        "training": training,
+        "telemetry": telemetry,
+        "startup": startup,
+        "notes": notes,
+        "mjx_stats": mjx_stats,
+        "mjx_timed": timed,
+        "mjx_hardware": mjx_doc.get("hardware") or {},
+        "environment_lock": lock,
+    }
     rc.record_parts = rc_record
     return rc_record
 
@@ -101,16 +113,25 @@ def _mjx(ledger: Ledger, run_id: int, doc: dict[str, Any]) -> tuple[dict[str, An
         return None, None
     best = max(runs, key=lambda r: r.get("num_envs_total", r.get("num_envs", 0)))
     rate = best["env_steps_per_s"]
-    stats = {"mean": rate["mean"], "std": rate.get("std", 0.0), "peak": rate.get("peak", rate["mean"]),
-             "samples": rate.get("samples"), "source": "mjx", "warmup_rule": doc.get("warmup_rule")}
+    stats = {
+        "mean": rate["mean"],
+        "std": rate.get("std", 0.0),
+        "peak": rate.get("peak", rate["mean"]),
+        "samples": rate.get("samples"),
+        "source": "mjx",
+        "warmup_rule": doc.get("warmup_rule"),
+    }
     ledger.record_metric(run_id, MetricKey.ENV_STEPS_PER_S, float(stats["mean"]), unit="steps/s", source="mjx")
-    ledger.record_metric(run_id, "num_envs", float(best.get("num_envs_total", best.get("num_envs", 0))),
-                         source="mjx")
+    ledger.record_metric(run_id, "num_envs", float(best.get("num_envs_total", best.get("num_envs", 0))), source="mjx")
     # the scaling curve: env-steps/s for every N the benchmark measured
-    curve = sorted((float(r.get("num_envs_total", r.get("num_envs", 0))), float(r["env_steps_per_s"]["mean"]))
-                   for r in runs if r.get("env_steps_per_s"))
-    ledger.record_series(run_id, "env_steps_per_s_by_num_envs", [(None, n, v) for n, v in curve],
-                         unit="steps/s", source="mjx")
+    curve = sorted(
+        (float(r.get("num_envs_total", r.get("num_envs", 0))), float(r["env_steps_per_s"]["mean"]))
+        for r in runs
+        if r.get("env_steps_per_s")
+    )
+    ledger.record_series(
+        run_id, "env_steps_per_s_by_num_envs", [(None, n, v) for n, v in curve], unit="steps/s", source="mjx"
+    )
     compile_s = (doc.get("startup_s") or {}).get("compile")
     if compile_s is not None:
         ledger.record_metric(run_id, "compile_s", float(compile_s), unit="s", source="mjx")
@@ -138,24 +159,31 @@ def _mjx_timed(rc: RunContext, doc: dict[str, Any], samples: list[Any], notes: l
     for run in _mjx_runs(doc):
         span, steps = telemetry_window(run), run.get("total_env_steps")
         if span is not None and steps:
-            windows.append(TimedWindow(span[0], span[1], float(steps),
-                                       float(run.get("num_envs_total", run.get("num_envs", 0)))))
+            windows.append(
+                TimedWindow(span[0], span[1], float(steps), float(run.get("num_envs_total", run.get("num_envs", 0))))
+            )
     figures = in_windows(samples, windows)
     out: dict[str, float] = {}
     ledger, run_id = rc.ledger, rc.run_id
     if figures.utilization_pct is not None:
         out["gpu_util_timed_pct"] = figures.utilization_pct
-        ledger.record_metric(run_id, "gpu_util_timed_pct", figures.utilization_pct, unit="%",
-                             source="nvidia-smi+mjx")
+        ledger.record_metric(run_id, "gpu_util_timed_pct", figures.utilization_pct, unit="%", source="nvidia-smi+mjx")
     if figures.wh_per_million_steps is not None:
         out["wh_per_million_steps"] = figures.wh_per_million_steps
-        ledger.record_metric(run_id, "wh_per_million_steps", figures.wh_per_million_steps, unit="Wh/M steps",
-                             source="nvidia-smi+mjx")
-        ledger.record_series(run_id, "wh_per_million_steps_by_num_envs",
-                             [(None, n, v) for n, v in figures.by_window], unit="Wh/M steps",
-                             source="nvidia-smi+mjx")
-        notes.append("Wh per million env-steps and timed utilisation: inside the timed windows only "
-                     "(compile and warm-up left out); GPU energy and utilisation are the whole run's")
+        ledger.record_metric(
+            run_id, "wh_per_million_steps", figures.wh_per_million_steps, unit="Wh/M steps", source="nvidia-smi+mjx"
+        )
+        ledger.record_series(
+            run_id,
+            "wh_per_million_steps_by_num_envs",
+            [(None, n, v) for n, v in figures.by_window],
+            unit="Wh/M steps",
+            source="nvidia-smi+mjx",
+        )
+        notes.append(
+            "Wh per million env-steps and timed utilisation: inside the timed windows only "
+            "(compile and warm-up left out); GPU energy and utilisation are the whole run's"
+        )
     return out
 
 
@@ -195,8 +223,9 @@ def _percentile(values: list[float], q: float) -> float:
     return ordered[lo] + (ordered[hi] - ordered[lo]) * (pos - lo)
 
 
-def record_tails(ledger: Ledger, run_id: int, runs: list[dict[str, Any]], samples: list[Any],
-                 notes: list[str]) -> dict[float, dict[str, float]]:
+def record_tails(
+    ledger: Ledger, run_id: int, runs: list[dict[str, Any]], samples: list[Any], notes: list[str]
+) -> dict[float, dict[str, float]]:
     """Per N: step-time p50/p95/p99 after warm-up and steady-state GPU memory, as series "<key>_by_num_envs".
 
     The benchmark's own keys when its result has them (step_time_p50_s …, gpu_mem_steady_mib); else step
@@ -211,10 +240,14 @@ def record_tails(ledger: Ledger, run_id: int, runs: list[dict[str, Any]], sample
     derived_tails = derived_memory = False
     for run in runs:
         n = float(run.get("num_envs_total", run.get("num_envs", 0)))
-        figures: dict[str, float] = {k: float(run[k]) for k in (*TAIL_KEYS, MEMORY_KEY)
-                                     if isinstance(run.get(k), int | float)}
-        per_step = [float(r["seconds"]) / (int(run.get("calls_per_rep") or 1) * int(run.get("steps_per_call") or 1))
-                    for r in run.get("reps") or [] if isinstance(r.get("seconds"), int | float)]
+        figures: dict[str, float] = {
+            k: float(run[k]) for k in (*TAIL_KEYS, MEMORY_KEY) if isinstance(run.get(k), int | float)
+        }
+        per_step = [
+            float(r["seconds"]) / (int(run.get("calls_per_rep") or 1) * int(run.get("steps_per_call") or 1))
+            for r in run.get("reps") or []
+            if isinstance(r.get("seconds"), int | float)
+        ]
         if per_step and not all(k in figures for k in TAIL_KEYS):
             derived_tails = True
             for key, q in zip(TAIL_KEYS, (0.50, 0.95, 0.99), strict=True):
@@ -233,11 +266,14 @@ def record_tails(ledger: Ledger, run_id: int, runs: list[dict[str, Any]], sample
     for key in (*TAIL_KEYS, MEMORY_KEY):
         points = [(None, n, f[key]) for n, f in sorted(out.items()) if key in f]
         if points:
-            ledger.record_series(run_id, f"{key}_by_num_envs", points, unit="MiB" if key == MEMORY_KEY else "s",
-                                 source="mjx")
+            ledger.record_series(
+                run_id, f"{key}_by_num_envs", points, unit="MiB" if key == MEMORY_KEY else "s", source="mjx"
+            )
     if derived_tails:
-        notes.append("step-time percentiles from the timed repetitions (seconds per physics step of all envs, "
-                     "per repetition): the benchmark's result gave no per-step percentiles")
+        notes.append(
+            "step-time percentiles from the timed repetitions (seconds per physics step of all envs, "
+            "per repetition): the benchmark's result gave no per-step percentiles"
+        )
     if derived_memory:
         notes.append("steady-state GPU memory: median memory.used inside each N's timed window, summed over GPUs")
     return out
@@ -267,23 +303,30 @@ def _training_timed(rc: RunContext, training: Any, samples: list[Any], notes: li
     start, end, steps = training.timed_window
     offset = utc_offset_s({**rc.rank0.facts, **rc.facts.get(0, {})})
     num_envs = resolved_vars(rc).get("num_envs")
-    figures = in_windows(samples, [TimedWindow(start + offset, end + offset, float(steps),
-                                               float(num_envs or 0))])
+    figures = in_windows(samples, [TimedWindow(start + offset, end + offset, float(steps), float(num_envs or 0))])
     out: dict[str, float] = {}
     ledger, run_id = rc.ledger, rc.run_id
     if figures.utilization_pct is not None:
         out["gpu_util_timed_pct"] = figures.utilization_pct
-        ledger.record_metric(run_id, "gpu_util_timed_pct", figures.utilization_pct, unit="%",
-                             source="nvidia-smi+tensorboard")
+        ledger.record_metric(
+            run_id, "gpu_util_timed_pct", figures.utilization_pct, unit="%", source="nvidia-smi+tensorboard"
+        )
     if figures.wh_per_million_steps is not None:
         out["wh_per_million_steps"] = figures.wh_per_million_steps
-        ledger.record_metric(run_id, "wh_per_million_steps", figures.wh_per_million_steps, unit="Wh/M steps",
-                             source="nvidia-smi+tensorboard")
+        ledger.record_metric(
+            run_id,
+            "wh_per_million_steps",
+            figures.wh_per_million_steps,
+            unit="Wh/M steps",
+            source="nvidia-smi+tensorboard",
+        )
     if out:
         out["timed_window_s"] = end - start
-        notes.append(f"GPU utilisation and Wh per million env-steps: over the {end - start:.1f} s of training "
-                     "iterations the rate counts (start-up, kernel compile and warm-up left out); GPU energy and "
-                     "utilisation are the whole run's")
+        notes.append(
+            f"GPU utilisation and Wh per million env-steps: over the {end - start:.1f} s of training "
+            "iterations the rate counts (start-up, kernel compile and warm-up left out); GPU energy and "
+            "utilisation are the whole run's"
+        )
     return out
 
 
@@ -294,8 +337,10 @@ def _training_startup(rc: RunContext, training: Any, notes: list[str]) -> dict[s
     state = facts.get("il3_warp_cache_state")
     if state in ("cold", "warm"):
         rc.ledger.record_metric(rc.run_id, "warp_cache_cold", 1.0 if state == "cold" else 0.0, source="facts")
-        notes.append(f"Warp kernel cache {facts.get('il3_warp_cache')}: {state} at the start "
-                     f"({facts.get('il3_warp_cache_modules_before', '?')} compiled modules there)")
+        notes.append(
+            f"Warp kernel cache {facts.get('il3_warp_cache')}: {state} at the start "
+            f"({facts.get('il3_warp_cache_modules_before', '?')} compiled modules there)"
+        )
     if rc.wall_window is None or training.first_interval_start is None:
         return out
     seconds = training.first_interval_start - rc.wall_window[0]
@@ -346,8 +391,13 @@ def _training(rc: RunContext, library: str | None, notes: list[str]) -> tuple[An
         return None, None, ""
     num_envs = resolved_vars(rc).get("num_envs")
     try:
-        tr = read_training(artifacts, library=library, num_envs=int(num_envs) if num_envs else None,
-                           world_size=world_size(rc), wall_window=rc.wall_window)
+        tr = read_training(
+            artifacts,
+            library=library,
+            num_envs=int(num_envs) if num_envs else None,
+            world_size=world_size(rc),
+            wall_window=rc.wall_window,
+        )
     except MetricsError as exc:
         notes.append(f"training: {exc.message}")
         return None, None, ""
@@ -375,7 +425,8 @@ def _telemetry(rc: RunContext, notes: list[str]) -> tuple[Any, list[Any]]:
     skipped = 0
     for rank, node in enumerate(rc.nodes):
         found = sorted(rc.node_dir(node).glob("telemetry/**/telemetry.csv")) or (
-            sorted((rc.run_dir / "results").glob("telemetry.csv")) if rank == 0 else [])
+            sorted((rc.run_dir / "results").glob("telemetry.csv")) if rank == 0 else []
+        )
         for csv in found[:1]:
             try:
                 parsed = load_telemetry(csv)
@@ -394,8 +445,9 @@ def _telemetry(rc: RunContext, notes: list[str]) -> tuple[Any, list[Any]]:
         return None, []
     ledger, run_id = rc.ledger, rc.run_id
     if telemetry.mean_utilization_pct is not None:
-        ledger.record_metric(run_id, MetricKey.GPU_UTIL_PCT, telemetry.mean_utilization_pct, unit="%",
-                             source="nvidia-smi")
+        ledger.record_metric(
+            run_id, MetricKey.GPU_UTIL_PCT, telemetry.mean_utilization_pct, unit="%", source="nvidia-smi"
+        )
     ledger.record_metric(run_id, MetricKey.ENERGY_WH, telemetry.energy_wh, unit="Wh", source="nvidia-smi")
     if telemetry.peak_memory_mib is not None:
         ledger.record_metric(run_id, "peak_memory_mib", telemetry.peak_memory_mib, unit="MiB", source="nvidia-smi")
@@ -542,8 +594,9 @@ def write_record(rc: RunContext) -> dict[str, Any]:
         "isaaclab_ref": facts.get("isaaclab_commit") or facts.get("il3_isaaclab") or variables.get("ref") or None,
         "library": f"{library} (rsl-rl-lib {facts['il3_rsl_rl']})" if facts.get("il3_rsl_rl") else library,
     }
-    gpu_count = sum(int(f.get("gpu_count") or n.gpus or 0) for n, f in
-                    ((n, rc.facts.get(n.rank, n.facts)) for n in rc.nodes))
+    gpu_count = sum(
+        int(f.get("gpu_count") or n.gpus or 0) for n, f in ((n, rc.facts.get(n.rank, n.facts)) for n in rc.nodes)
+    )
     vram = facts.get("vram_gb")
     hardware = {
         "gpu_model": facts.get("gpu_name") or facts.get("gpu_model") or None,
@@ -555,15 +608,25 @@ def write_record(rc: RunContext) -> dict[str, Any]:
     _fill_from_mjx(hardware, parts.get("mjx_hardware") or {})
     notes = list(parts.get("notes") or [])
     try:
-        record = build_record(run=run, simulated=rc.env.simulated, versions=versions, hardware=hardware,
-                              startup_s=parts.get("startup") or {}, training=parts.get("training"),
-                              telemetry=parts.get("telemetry"), cost=_cost_section(rc), notes=notes)
+        record = build_record(
+            run=run,
+            simulated=rc.env.simulated,
+            versions=versions,
+            hardware=hardware,
+            startup_s=parts.get("startup") or {},
+            training=parts.get("training"),
+            telemetry=parts.get("telemetry"),
+            cost=_cost_section(rc),
+            notes=notes,
+        )
         if parts.get("environment_lock"):
             record["environment_lock"] = parts["environment_lock"]
         timed = parts.get("mjx_timed") or {}
         if parts.get("mjx_stats") is None and timed and record["resources"]:
-            for key, name in (("wh_per_million_steps", "wh_per_million_steps"),
-                              ("gpu_util_timed_pct", "timed_utilization_pct")):
+            for key, name in (
+                ("wh_per_million_steps", "wh_per_million_steps"),
+                ("gpu_util_timed_pct", "timed_utilization_pct"),
+            ):
                 if key in timed:
                     record["resources"][name] = timed[key]
             validate_or_note(record)
@@ -575,8 +638,12 @@ def write_record(rc: RunContext) -> dict[str, Any]:
                 record["resources"]["timed_utilization_pct"] = timed["gpu_util_timed_pct"]
             validate_or_note(record)
     except Exception as exc:  # noqa: BLE001 - a record problem must not fail a finished run
-        record = {"schema_version": 1, "simulated": rc.env.simulated, "run": run,
-                  "error": f"{type(exc).__name__}: {exc}"}
+        record = {
+            "schema_version": 1,
+            "simulated": rc.env.simulated,
+            "run": run,
+            "error": f"{type(exc).__name__}: {exc}",
+        }
     path = rc.run_dir / "result.json"
     try:
         rc.run_dir.mkdir(parents=True, exist_ok=True)
@@ -585,8 +652,10 @@ def write_record(rc: RunContext) -> dict[str, Any]:
         # a full disk here killed the run's thread with a traceback (issue 23 item 18): one line instead
         from lambdabench.errors import LambdabenchError
 
-        raise LambdabenchError(f"could not write the run record {path}: {exc.strerror or exc}",
-                               "Free space in the run folder; the ledger has the run's figures.") from None
+        raise LambdabenchError(
+            f"could not write the run record {path}: {exc.strerror or exc}",
+            "Free space in the run folder; the ledger has the run's figures.",
+        ) from None
     return record
 
 

@@ -48,8 +48,10 @@ class TeardownSignals:
         self.count += 1
         name = signal.Signals(signum).name
         if self.count == 1:
-            self.notify(f"{name}: still terminating and proving every instance gone (they bill until then); "
-                        "Ctrl-C again to stop waiting")
+            self.notify(
+                f"{name}: still terminating and proving every instance gone (they bill until then); "
+                "Ctrl-C again to stop waiting"
+            )
         elif self.count == 2:
             self.notify(f"{name} again: stopping; what is not proven gone is named next")
 

@@ -71,9 +71,14 @@ def summarise(ledger: Ledger, env: RunEnv, row: SweepRow) -> SweepSummary:
     runs = ledger.runs(row.id)
     report = env.sweep_dir(row.id) / "report.html"
     return SweepSummary(
-        id=row.id, name=row.name, started=_stamp(row.created), status=_status(row),
-        types=list(dict.fromkeys(r.instance_type for r in runs)), runs=len(runs),
-        cost_usd=spent_cents(ledger, row.id) / 100, simulated=row.simulated,
+        id=row.id,
+        name=row.name,
+        started=_stamp(row.created),
+        status=_status(row),
+        types=list(dict.fromkeys(r.instance_type for r in runs)),
+        runs=len(runs),
+        cost_usd=spent_cents(ledger, row.id) / 100,
+        simulated=row.simulated,
         report=str(report) if report.exists() else None,
     )
 
@@ -87,8 +92,11 @@ def unfinished(ledger: Ledger) -> list[int]:
     """Sweeps with runs left to do: what `resume` takes."""
     from lambdabench.run.recovery import resumable_runs
 
-    return [row.id for row in ledger.sweeps() if is_sweep(row) and _status(row) != "running"
-            and resumable_runs(ledger, row.id)]
+    return [
+        row.id
+        for row in ledger.sweeps()
+        if is_sweep(row) and _status(row) != "running" and resumable_runs(ledger, row.id)
+    ]
 
 
 def _phase(inst: InstanceRow | None) -> str:
@@ -96,10 +104,17 @@ def _phase(inst: InstanceRow | None) -> str:
     if inst is None:
         return "waiting"
     steps = [
-        (inst.gone, "gone"), (inst.terminate_called, "terminating"), (inst.pull_end, "pulled"),
-        (inst.bench_end, "pulling results"), (inst.bench_start, "benchmark"), (inst.setup_end, "benchmark next"),
-        (inst.setup_start, "set-up"), (inst.ssh_ready, "preflight"), (inst.first_active, "active, waiting for SSH"),
-        (inst.launch_accepted, "booting"), (inst.launch_requested, "launching"),
+        (inst.gone, "gone"),
+        (inst.terminate_called, "terminating"),
+        (inst.pull_end, "pulled"),
+        (inst.bench_end, "pulling results"),
+        (inst.bench_start, "benchmark"),
+        (inst.setup_end, "benchmark next"),
+        (inst.setup_start, "set-up"),
+        (inst.ssh_ready, "preflight"),
+        (inst.first_active, "active, waiting for SSH"),
+        (inst.launch_accepted, "booting"),
+        (inst.launch_requested, "launching"),
     ]
     return next((name for stamp, name in steps if stamp is not None), "waiting")
 
@@ -113,8 +128,10 @@ def sweep_status(ledger: Ledger, env: RunEnv, sweep_id: int | None = None) -> Sw
         raise UsageError("no sweep in the ledger yet", "Start one with `lambdabench sweep --gpus ...`.")
     row = rows[-1] if sweep_id is None else next((r for r in rows if r.id == sweep_id), None)
     if row is None:
-        raise UsageError(f"no sweep {sweep_id} in the ledger",
-                         f"Sweeps: {', '.join(str(r.id) for r in reversed(rows[-10:]))} (see `lambdabench sweeps`).")
+        raise UsageError(
+            f"no sweep {sweep_id} in the ledger",
+            f"Sweeps: {', '.join(str(r.id) for r in reversed(rows[-10:]))} (see `lambdabench sweeps`).",
+        )
     by_run: dict[int, InstanceRow] = {}
     for one in ledger.instances(sweep_id=row.id):
         by_run[one.run_id] = one  # the latest instance of each run (after a failed launch, the retry)
@@ -124,7 +141,14 @@ def sweep_status(ledger: Ledger, env: RunEnv, sweep_id: int | None = None) -> Sw
         inst = by_run.get(run.id)
         began = inst.launch_requested if inst is not None else None
         end = (inst.gone if inst is not None else None) or now
-        board.append(RunStatus(run.id, run.instance_type, run.status, _phase(inst),
-                               inst.name if inst is not None else None,
-                               None if began is None else max(0.0, end - began)))
+        board.append(
+            RunStatus(
+                run.id,
+                run.instance_type,
+                run.status,
+                _phase(inst),
+                inst.name if inst is not None else None,
+                None if began is None else max(0.0, end - began),
+            )
+        )
     return SweepStatus(summarise(ledger, env, row), board)

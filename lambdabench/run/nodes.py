@@ -118,8 +118,14 @@ class Availability:
     """The instance-types snapshot a plan was made from, refreshed only when a launch finds no capacity
     (and then at most once per `min_age` for the whole sweep): one fetch per plan, plus what launching needs."""
 
-    def __init__(self, cloud: LambdaCloud, snapshot: Sequence[TypeAvailability], *, min_age: float = 30.0,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        cloud: LambdaCloud,
+        snapshot: Sequence[TypeAvailability],
+        *,
+        min_age: float = 30.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.cloud = cloud
         self._snapshot = list(snapshot)
         self._min_age = min_age
@@ -212,12 +218,16 @@ def launch_nodes(
                 ledger.reserve_instance(run_id, name, itype.name, region, itype.price_cents_per_hour, label=label)
                 launched = Launched(name, None, itype, region)
                 group.nodes.append(launched)
-                notify(f"launching {itype.name} in {region} as {name}"
-                       + (f" (node {i + 1}/{count})" if count > 1 else ""))
-                for extra in _launch_one(cloud, ledger, run_id, launched, ssh_key_name, tags, ruleset,
-                                         (file_systems or {}).get(region, ())):
-                    notify(f"WARNING: the launch of {name} answered a second id {extra}; it bills too, "
-                           "and is terminated with the run")
+                notify(
+                    f"launching {itype.name} in {region} as {name}" + (f" (node {i + 1}/{count})" if count > 1 else "")
+                )
+                for extra in _launch_one(
+                    cloud, ledger, run_id, launched, ssh_key_name, tags, ruleset, (file_systems or {}).get(region, ())
+                ):
+                    notify(
+                        f"WARNING: the launch of {name} answered a second id {extra}; it bills too, "
+                        "and is terminated with the run"
+                    )
                     group.twins.append(Launched(record_twin(ledger, name, extra), extra, itype, region))
             return group
         except CapacityError as exc:
@@ -230,8 +240,7 @@ def launch_nodes(
             continue
         except LaunchOutcomeUnknown:
             # the ambiguous one is the caller's to reconcile (in the background); the rest go now
-            _rollback(cloud, ledger, LaunchedGroup([n for n in group.nodes if n.id], region, ruleset),
-                      timeouts, notify)
+            _rollback(cloud, ledger, LaunchedGroup([n for n in group.nodes if n.id], region, ruleset), timeouts, notify)
             raise
         except BaseException:
             _rollback(cloud, ledger, group, timeouts, notify)
@@ -242,16 +251,28 @@ def launch_nodes(
     )
 
 
-def _launch_one(cloud: LambdaCloud, ledger: Ledger, run_id: int, launched: Launched, ssh_key_name: str,
-                tags: list[tuple[str, str]], ruleset: str | None, file_system_names: Sequence[str] = ()) -> list[str]:
+def _launch_one(
+    cloud: LambdaCloud,
+    ledger: Ledger,
+    run_id: int,
+    launched: Launched,
+    ssh_key_name: str,
+    tags: list[tuple[str, str]],
+    ruleset: str | None,
+    file_system_names: Sequence[str] = (),
+) -> list[str]:
     """One launch call; the id lands in memory before the ledger, so a failed write cannot hide it.
 
     Returns any further ids the answer named (one launch, two instances): the caller tracks them.
     """
     try:
         ids = cloud.launch_all(
-            instance_type=launched.instance_type.name, region=launched.region, ssh_key_name=ssh_key_name,
-            name=launched.name, tags=tags, firewall_ruleset_ids=[ruleset] if ruleset else [],
+            instance_type=launched.instance_type.name,
+            region=launched.region,
+            ssh_key_name=ssh_key_name,
+            name=launched.name,
+            tags=tags,
+            firewall_ruleset_ids=[ruleset] if ruleset else [],
             file_system_names=file_system_names,
         )
         launched.id = ids[0]
@@ -284,8 +305,10 @@ def _rollback(cloud: LambdaCloud, ledger: Ledger, group: LaunchedGroup, timeouts
     if live:
         outcome = terminate_and_verify(cloud, ledger, live, timeouts=timeouts, notify=notify)
         if outcome.failed:
-            raise LambdabenchError(f"rolling back a short group left {', '.join(outcome.failed)} unconfirmed",
-                                   "Run `lambdabench gc`; they are flagged in the ledger.")
+            raise LambdabenchError(
+                f"rolling back a short group left {', '.join(outcome.failed)} unconfirmed",
+                "Run `lambdabench gc`; they are flagged in the ledger.",
+            )
     if group.ruleset_id:
         delete_ruleset(cloud, ledger, group.ruleset_id, notify, delay=timeouts.poll)
 
@@ -325,8 +348,10 @@ def wait_active(
         inst = poller.snapshot().get(launched.id)
         if inst is None:
             if now - started > timeouts.missing_grace:
-                raise BootError(f"{launched.name} ({launched.id}) is not listed by the API",
-                                "Terminating it by id; `lambdabench gc` checks again later.")
+                raise BootError(
+                    f"{launched.name} ({launched.id}) is not listed by the API",
+                    "Terminating it by id; `lambdabench gc` checks again later.",
+                )
         else:
             if inst.status != last_status:
                 ledger.set_instance_status(launched.name, inst.status, ip=inst.ip)
@@ -338,8 +363,10 @@ def wait_active(
                 # a status outside the spec ("Alert" after an in-OS shutdown still bills, FIELD-NOTES
                 # "Lifecycle"): never polled until the boot timeout; it is billing, so end it now
                 ledger.mark(launched.name, "first_active")
-                raise BootError(f"{launched.name} is in status {inst.status!r}, which the API spec does not list",
-                                "Treated as billing: terminating it and proving it gone.")
+                raise BootError(
+                    f"{launched.name} is in status {inst.status!r}, which the API spec does not list",
+                    "Treated as billing: terminating it and proving it gone.",
+                )
             if inst.status == "active":
                 ledger.mark(launched.name, "first_active")
                 if inst.ip:
@@ -349,16 +376,22 @@ def wait_active(
                 ledger.mark(launched.name, "first_active")
                 unhealthy_since = unhealthy_since or now
                 if now - unhealthy_since > timeouts.unhealthy:
-                    raise BootError(f"{launched.name} stayed unhealthy for {now - unhealthy_since:.0f}s",
-                                    "It is billed while unhealthy; terminating it.")
+                    raise BootError(
+                        f"{launched.name} stayed unhealthy for {now - unhealthy_since:.0f}s",
+                        "It is billed while unhealthy; terminating it.",
+                    )
             elif inst.is_ending:
                 raise BootError(f"{launched.name} went {inst.status} while booting")
         if now > deadline:
-            raise BootError(f"{launched.name} still {last_status or 'not listed'} at the run's maximum duration",
-                            "Terminating it; raise --max-run-minutes if boots take longer here.")
+            raise BootError(
+                f"{launched.name} still {last_status or 'not listed'} at the run's maximum duration",
+                "Terminating it; raise --max-run-minutes if boots take longer here.",
+            )
         if now - started > timeouts.boot:
-            raise BootError(f"{launched.name} not active after {timeouts.boot:.0f}s (last: {last_status})",
-                            "Terminating it; try another region or type.")
+            raise BootError(
+                f"{launched.name} not active after {timeouts.boot:.0f}s (last: {last_status})",
+                "Terminating it; try another region or type.",
+            )
         poller.tick()
 
 
@@ -372,8 +405,10 @@ def _record_price(ledger: Ledger, launched: Launched, inst: Instance, notify: No
     except LambdabenchError as exc:
         notify(f"warning: ledger: the instance's own price was not recorded ({exc.one_line()})")
         return
-    notify(f"{launched.name}: the instance carries ${price / 100:.2f}/h "
-           f"(the catalog said ${launched.instance_type.price_cents_per_hour / 100:.2f}/h); costed at its own")
+    notify(
+        f"{launched.name}: the instance carries ${price / 100:.2f}/h "
+        f"(the catalog said ${launched.instance_type.price_cents_per_hour / 100:.2f}/h); costed at its own"
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -451,8 +486,7 @@ def record_twin(ledger: Ledger, name: str, instance_id: str, status: str = "boot
         return known.name
     row = ledger.instance(name)
     twin = f"{cloud_name(name)}{TWIN_MARK}{instance_id[:8]}"
-    ledger.reserve_instance(row.run_id, twin, row.instance_type, row.region, row.price_cents_per_hour,
-                            label=row.label)
+    ledger.reserve_instance(row.run_id, twin, row.instance_type, row.region, row.price_cents_per_hour, label=row.label)
     ledger.record_launch_accepted(twin, instance_id, status=status)
     return twin
 
@@ -538,10 +572,14 @@ def terminate_and_verify(
                 if other.id in known or p.id is None:
                     continue
                 known.add(other.id)
-                twin = book(f"a second instance under {p.name}", record_twin, ledger, p.name, other.id,
-                            other.status) or f"{cloud_name(p.name)}{TWIN_MARK}{other.id[:8]}"
-                notify(f"WARNING: {other.id} also carries the name {cloud_name(p.name)} (a second instance of one "
-                       "launch); terminating it too")
+                twin = (
+                    book(f"a second instance under {p.name}", record_twin, ledger, p.name, other.id, other.status)
+                    or f"{cloud_name(p.name)}{TWIN_MARK}{other.id[:8]}"
+                )
+                notify(
+                    f"WARNING: {other.id} also carries the name {cloud_name(p.name)} (a second instance of one "
+                    "launch); terminating it too"
+                )
                 pending[twin] = _Pending(twin, other.id, now)
                 out.twins.append(twin)
         for p in pending.values():
@@ -551,8 +589,17 @@ def terminate_and_verify(
                 p.seen_at, p.status = now, shown.status
                 p.waiting = None if shown.is_ending else shown.terminate_refused
         try:
-            _send_terminates(cloud, ledger, [p for p in pending.values() if p.id and not p.accepted and not p.waiting],
-                             out, book, notify, wall, round_no, now)
+            _send_terminates(
+                cloud,
+                ledger,
+                [p for p in pending.values() if p.id and not p.accepted and not p.waiting],
+                out,
+                book,
+                notify,
+                wall,
+                round_no,
+                now,
+            )
         except Cancelled:
             out.interrupted = True
             _abandon(pending, out, book, "stopped by repeated Ctrl-C")
@@ -561,8 +608,7 @@ def terminate_and_verify(
             if p.id is None:
                 if now >= p.reconcile_until and listed is not None:
                     out.never_listed.append(p.name)
-                    book("the unknown launch of " + p.name, _close_never_listed, ledger, p.name,
-                         now - started)
+                    book("the unknown launch of " + p.name, _close_never_listed, ledger, p.name, now - started)
                     del pending[p.name]
                 continue
             if not p.accepted or p.accepted_round == round_no:
@@ -588,17 +634,27 @@ def terminate_and_verify(
                 continue
             unseen = now - p.seen_at
             if (not outage and unseen >= timeouts.terminate) or now >= patience_end:
-                why = (f"not shown by the API for {unseen:.0f}s after {_state(p)}" if unseen >= timeouts.terminate
-                       else f"{_state(p)} after {now - started:.0f}s")
-                book(f"attention for {p.name}", _flag, ledger, p.name,
-                     f"not proven gone ({why}); id {p.id} may still bill")
+                why = (
+                    f"not shown by the API for {unseen:.0f}s after {_state(p)}"
+                    if unseen >= timeouts.terminate
+                    else f"{_state(p)} after {now - started:.0f}s"
+                )
+                book(
+                    f"attention for {p.name}",
+                    _flag,
+                    ledger,
+                    p.name,
+                    f"not proven gone ({why}); id {p.id} may still bill",
+                )
                 out.failed.append(p.name)
                 del pending[p.name]
         if pending and now - said_at >= max(timeouts.poll * 6, 10.0):
             said_at = now
-            notify(f"still proving {len(pending)} instance(s) gone after {now - started:.0f}s: "
-                   + ", ".join(f"{p.name} ({_state(p)})" for p in pending.values())
-                   + " — Ctrl-C twice to stop waiting")
+            notify(
+                f"still proving {len(pending)} instance(s) gone after {now - started:.0f}s: "
+                + ", ".join(f"{p.name} ({_state(p)})" for p in pending.values())
+                + " — Ctrl-C twice to stop waiting"
+            )
         if pending:
             sleep(timeouts.poll)
     return out
@@ -645,8 +701,17 @@ def _get(cloud: LambdaCloud, instance_id: str) -> Instance | None:
         return None
 
 
-def _send_terminates(cloud: LambdaCloud, ledger: Ledger, todo: list[_Pending], out: TerminateOutcome,
-                     book: _Book, notify: Notify, wall: Callable[[], float], round_no: int, now: float) -> None:
+def _send_terminates(
+    cloud: LambdaCloud,
+    ledger: Ledger,
+    todo: list[_Pending],
+    out: TerminateOutcome,
+    book: _Book,
+    notify: Notify,
+    wall: Callable[[], float],
+    round_no: int,
+    now: float,
+) -> None:
     """A terminate for every id in todo: one batch, else one request per id; accepted ones are stamped."""
     if not todo:
         return
@@ -702,10 +767,14 @@ def _close_never_listed(ledger: Ledger, name: str, waited: float) -> None:
     row = ledger.instance(name)
     if row.id is None and row.gone is None:
         ledger.record_launch_failed(name)
-        ledger.record_error("terminate", "launch-unknown",
-                            f"{name}: an ambiguous launch answer, and the name was not listed for {waited:.0f}s; "
-                            "if it appears later, `lambdabench gc` finds it by name", run_id=row.run_id,
-                            instance_name=name)
+        ledger.record_error(
+            "terminate",
+            "launch-unknown",
+            f"{name}: an ambiguous launch answer, and the name was not listed for {waited:.0f}s; "
+            "if it appears later, `lambdabench gc` finds it by name",
+            run_id=row.run_id,
+            instance_name=name,
+        )
 
 
 def _flag(ledger: Ledger, name: str, reason: str) -> None:
@@ -717,15 +786,18 @@ def _flag(ledger: Ledger, name: str, reason: str) -> None:
 # firewall: one ruleset per multi-node run, attached at launch, rules filled once addresses are known
 
 
-def create_ruleset(cloud: LambdaCloud, ledger: Ledger, region: str, run_id: int, label: str,
-                   notify: Notify) -> str | None:
+def create_ruleset(
+    cloud: LambdaCloud, ledger: Ledger, region: str, run_id: int, label: str, notify: Notify
+) -> str | None:
     """An empty ruleset in the region to attach at launch (recorded as this process's); None when refused."""
     name = make_name(f"{label}-rdzv")[:64]
     try:
         ruleset = cloud.create_firewall_ruleset(name, region, [])
     except CloudError as exc:
-        notify(f"warning: could not create a firewall ruleset in {region} ({exc.one_line()}); "
-               "launching without one: the nodes may not reach each other")
+        notify(
+            f"warning: could not create a firewall ruleset in {region} ({exc.one_line()}); "
+            "launching without one: the nodes may not reach each other"
+        )
         return None
     ledger.record_ruleset(ruleset.id, name, region, run_id)
     return ruleset.id
@@ -751,8 +823,16 @@ def open_ruleset(cloud: LambdaCloud, ruleset_id: str, addrs: Sequence[str], port
         return False
 
 
-def delete_ruleset(cloud: LambdaCloud, ledger: Ledger, ruleset_id: str, notify: Notify, *, tries: int = 10,
-                   delay: float = 1.0, sleep: Callable[[float], None] = time.sleep) -> bool:
+def delete_ruleset(
+    cloud: LambdaCloud,
+    ledger: Ledger,
+    ruleset_id: str,
+    notify: Notify,
+    *,
+    tries: int = 10,
+    delay: float = 1.0,
+    sleep: Callable[[float], None] = time.sleep,
+) -> bool:
     """Delete after teardown; 'in use' while terminating instances still hold it, so retry a while."""
     for attempt in range(tries):
         try:
@@ -760,8 +840,10 @@ def delete_ruleset(cloud: LambdaCloud, ledger: Ledger, ruleset_id: str, notify: 
         except CloudError as exc:
             if exc.code != "global/object-does-not-exist":
                 if attempt == tries - 1:
-                    notify(f"warning: firewall ruleset {ruleset_id} not deleted ({exc.one_line()}); "
-                           "`lambdabench gc` deletes it later")
+                    notify(
+                        f"warning: firewall ruleset {ruleset_id} not deleted ({exc.one_line()}); "
+                        "`lambdabench gc` deletes it later"
+                    )
                     return False
                 sleep(delay)
                 continue

@@ -112,14 +112,23 @@ class _SeedPasses:
         ingest_run(rc)
         fresh: dict[str, tuple[float, int, float]] = {}
         for m in rc.ledger.metrics(run_id=rc.run_id):
-            if m.key in self.points and m.recorded >= started and (m.key not in fresh or
-                                                                   (m.recorded, m.id) > fresh[m.key][:2]):
+            if (
+                m.key in self.points
+                and m.recorded >= started
+                and (m.key not in fresh or (m.recorded, m.id) > fresh[m.key][:2])
+            ):
                 fresh[m.key] = (m.recorded, m.id, m.value)
         for key, (_, _, value) in fresh.items():
             self.points[key].append((None, float(seed), value))
             rc.ledger.record_series(rc.run_id, f"seed:{key}", self.points[key], source="seeds")
-        rc.notify(f"seed {seed}: " + (f"{fresh['env_steps_per_s'][2]:,.0f} env-steps/s"
-                                      if "env_steps_per_s" in fresh else "no env-steps/s recorded"))
+        rc.notify(
+            f"seed {seed}: "
+            + (
+                f"{fresh['env_steps_per_s'][2]:,.0f} env-steps/s"
+                if "env_steps_per_s" in fresh
+                else "no env-steps/s recorded"
+            )
+        )
 
     def keep_files(self, seed: str) -> None:
         """A finished pass's pulled results, copied under seeds/seed-<s>/ (the next pass's pull replaces them)."""
@@ -135,8 +144,9 @@ class _SeedPasses:
         rates = [p[2] for p in self.points["env_steps_per_s"]]
         steps = [p[2] for p in self.points["env_steps"]]
         if len(rates) > 1:
-            self.rc.ledger.record_metric(self.rc.run_id, "env_steps_per_s", sum(rates) / len(rates),
-                                         unit="steps/s", source="seeds")
+            self.rc.ledger.record_metric(
+                self.rc.run_id, "env_steps_per_s", sum(rates) / len(rates), unit="steps/s", source="seeds"
+            )
         if len(steps) > 1:
             self.rc.ledger.record_metric(self.rc.run_id, "env_steps", sum(steps), unit="steps", source="seeds")
         if len(rates) > 1:
@@ -157,8 +167,11 @@ class PlaybookPhase:
                 self._rendezvous(rc, runs)
             sampling = sampling and all(int(runs[n.rank].facts.get("gpu_count") or n.gpus or 0) > 0 for n in rc.nodes)
             if sampling:
-                raise_first(rc.nodes, parallel(rc.nodes, lambda n: self._sampler(runs[n.rank], "start", rc.tag(n))),
-                            "telemetry start")
+                raise_first(
+                    rc.nodes,
+                    parallel(rc.nodes, lambda n: self._sampler(runs[n.rank], "start", rc.tag(n))),
+                    "telemetry start",
+                )
             seeds: list[str | None] = list(rc.plan.seed_values()) if rc.plan is not None else []
             for seed in seeds or [None]:
                 started = time.time()
@@ -178,8 +191,9 @@ class PlaybookPhase:
                     if exc is not None:  # named in the run's notes, never silently absent (issue 23 item 14)
                         why = exc.one_line() if isinstance(exc, LambdabenchError) else f"{type(exc).__name__}: {exc}"
                         who = f"node {node.rank}'s" if len(rc.nodes) > 1 else "the"
-                        rc.notes.append(f"telemetry: pulling {who} GPU samples failed ({why}); its GPU figures "
-                                        "are unknown")
+                        rc.notes.append(
+                            f"telemetry: pulling {who} GPU samples failed ({why}); its GPU figures are unknown"
+                        )
             for node in rc.nodes:
                 rc.ledger.mark(node.name, "pull_end")
         finally:
@@ -235,12 +249,13 @@ class PlaybookPhase:
             return
         assert nr.session is not None
         try:
-            out = nr.session.run(shell.join(["sh", "-c", PROBE, "sh", rc.cache_dir, LAYOUT]), timeout=120,
-                                 check=False).stdout
+            out = nr.session.run(
+                shell.join(["sh", "-c", PROBE, "sh", rc.cache_dir, LAYOUT]), timeout=120, check=False
+            ).stdout
         except LambdabenchError as exc:
             out = f"cache=unusable the probe failed ({exc.one_line()})"
         line = next((ln for ln in out.splitlines() if ln.startswith("cache=")), "cache=unusable no answer")
-        state, _, why = line[len("cache="):].partition(" ")
+        state, _, why = line[len("cache=") :].partition(" ")
         nr.facts["cache_state"] = state
         if nr.node.rank == 0:
             rc.ledger.record_metric(rc.run_id, "cache_warm", 1.0 if state == "warm" else 0.0, source="cache")
@@ -298,9 +313,14 @@ class PlaybookPhase:
 
         parallel(rc.nodes, ifname)
         gpus = max(1, int(runs[0].facts.get("gpu_count") or rc.nodes[0].gpus or 1))
-        rc.cluster = Cluster(f"lambdabench-{rc.sweep_id}-{rc.run_id}", tuple(n.peer_addr for n in rc.nodes), gpus,
-                             port=port, join_timeout=rc.env.timeouts.rendezvous_join,
-                             ifnames=tuple(ifnames.get(n.rank, "") for n in rc.nodes))
+        rc.cluster = Cluster(
+            f"lambdabench-{rc.sweep_id}-{rc.run_id}",
+            tuple(n.peer_addr for n in rc.nodes),
+            gpus,
+            port=port,
+            join_timeout=rc.env.timeouts.rendezvous_join,
+            ifnames=tuple(ifnames.get(n.rank, "") for n in rc.nodes),
+        )
         if rc.on_rendezvous is not None:
             rc.on_rendezvous(rc.cluster)
 
@@ -346,8 +366,9 @@ class PlaybookPhase:
         if len(rc.nodes) == 1:
             bench(rc.nodes[0])
         else:
-            threads = [threading.Thread(target=bench, args=(n,), name=f"bench-node-{n.rank}", daemon=True)
-                       for n in rc.nodes]
+            threads = [
+                threading.Thread(target=bench, args=(n,), name=f"bench-node-{n.rank}", daemon=True) for n in rc.nodes
+            ]
             for t in threads:
                 t.start()
             while any(t.is_alive() for t in threads) and not done.is_set():
@@ -398,8 +419,7 @@ class PlaybookPhase:
         also = [f"node {r.node.rank}" for r in failed[1:]]
         extra = f" (then also failed: {', '.join(also)})" if also else ""
         extra += f"; stopped: {', '.join(f'node {r.node.rank}' for r in stopped)}" if stopped else ""
-        return RemoteError(f"multi-node step failed on {root.node.label}: {msg}{extra}",
-                           f"see {rc.log_dir(root.node)}")
+        return RemoteError(f"multi-node step failed on {root.node.label}: {msg}{extra}", f"see {rc.log_dir(root.node)}")
 
     def _job_end(self, nr: _NodeRun) -> float | None:
         """When the node's most recent failed job ended (its status file's time on the node)."""
@@ -431,9 +451,22 @@ class PlaybookPhase:
         try:
             session.run(_STOP_JOBS.replace("GRACE", f"{t.stop_grace:g}"), timeout=60 + t.stop_grace, check=False)
             for container in sorted({s.container for s in rc.benchmark.playbook.steps if s.container}):
-                session.run(shell.join(["docker", "exec", container, "pkill", "-INT", "-f",
-                                        "torch.distributed.run|torchrun|train.py|play.py"]) + " || true",
-                            timeout=60, check=False)
+                session.run(
+                    shell.join(
+                        [
+                            "docker",
+                            "exec",
+                            container,
+                            "pkill",
+                            "-INT",
+                            "-f",
+                            "torch.distributed.run|torchrun|train.py|play.py",
+                        ]
+                    )
+                    + " || true",
+                    timeout=60,
+                    check=False,
+                )
         except LambdabenchError as exc:
             rc.notify(f"stopping the step on {node.label} failed ({exc.one_line()}); teardown will")
         finally:
@@ -449,8 +482,10 @@ class PlaybookPhase:
             session.run(f"rm -rf -- {TELEMETRY_DIR} && mkdir -p {TELEMETRY_DIR}", timeout=60)
             session.put(SAMPLER, REMOTE_SAMPLER, 0o755)
             tagged = shell.env_prefix({RUN_TAG_ENV: tag}) + " " if tag else ""  # stopped with the run's processes
-            session.run(f"{tagged}sh {REMOTE_SAMPLER} start {TELEMETRY_DIR}/telemetry.csv {TELEMETRY_DIR}/sampler.pid "
-                        "1000", timeout=60)
+            session.run(
+                f"{tagged}sh {REMOTE_SAMPLER} start {TELEMETRY_DIR}/telemetry.csv {TELEMETRY_DIR}/sampler.pid 1000",
+                timeout=60,
+            )
         else:
             session.run(f"sh {REMOTE_SAMPLER} stop {TELEMETRY_DIR}/sampler.pid", timeout=60, check=False)
 
@@ -462,8 +497,9 @@ class PlaybookPhase:
         pulled = pull(nr.session, TELEMETRY_DIR, rc.node_dir(nr.node) / "telemetry")
         prefix = (rc.node_dir(nr.node).relative_to(rc.run_dir) / "telemetry").as_posix()
         for f in pulled.files:
-            rc.ledger.record_artifact(rc.run_id, f"{prefix}/{f.display_path}", size=f.size, sha256=f.sha256,
-                                      verified=f.verified)
+            rc.ledger.record_artifact(
+                rc.run_id, f"{prefix}/{f.display_path}", size=f.size, sha256=f.sha256, verified=f.verified
+            )
         if not pulled.ok:
             raise RemoteError(f"{len(pulled.failed)} file(s) failed verification: {(pulled.problems or ['?'])[0]}")
 
@@ -474,8 +510,9 @@ class PlaybookPhase:
         result.raise_for_status()
         return dict(result.facts)
 
-    def _run_result(self, rc: RunContext, nr: _NodeRun, playbook: Playbook,
-                    variables: dict[str, str]) -> PlaybookResult:
+    def _run_result(
+        self, rc: RunContext, nr: _NodeRun, playbook: Playbook, variables: dict[str, str]
+    ) -> PlaybookResult:
         from lambdabench.remote.runner import run_playbook
 
         node = nr.node
@@ -490,15 +527,29 @@ class PlaybookPhase:
             if step.skipped:
                 return
             who = f"node {node.rank} " if many else ""
-            sid = rc.ledger.start_step(rc.run_id, f"{who}{playbook.name}: {step.name}",
-                                       log_path=str(step.log_path) if step.log_path else None, ts=step.started)
+            sid = rc.ledger.start_step(
+                rc.run_id,
+                f"{who}{playbook.name}: {step.name}",
+                log_path=str(step.log_path) if step.log_path else None,
+                ts=step.started,
+            )
             rc.ledger.end_step(sid, step.exit_status, ts=step.ended)
             if node.rank == 0:
                 for f in step.pulled:  # the files as verified, never re-read from a log
                     path = f"{step.pulled_into.rstrip('/')}/{f.display_path}" if step.pulled_into else f.display_path
                     rc.ledger.record_artifact(rc.run_id, path, size=f.size, sha256=f.sha256, verified=f.verified)
 
-        return run_playbook(nr.session, playbook, variables, nr.facts, secrets, log_dir, on_step,
-                            local_dir=rc.node_dir(node), poll_s=rc.env.timeouts.playbook_poll,
-                            reattach_timeout=rc.env.timeouts.reattach, tag=rc.tag(node),
-                            should_stop=rc.should_stop)
+        return run_playbook(
+            nr.session,
+            playbook,
+            variables,
+            nr.facts,
+            secrets,
+            log_dir,
+            on_step,
+            local_dir=rc.node_dir(node),
+            poll_s=rc.env.timeouts.playbook_poll,
+            reattach_timeout=rc.env.timeouts.reattach,
+            tag=rc.tag(node),
+            should_stop=rc.should_stop,
+        )

@@ -53,15 +53,20 @@ def check_sweep_name(name: str | None) -> None:
     if len(name) > SWEEP_NAME_MAX:
         raise UsageError(f"--name is {len(name):,} characters long", f"Keep it to {SWEEP_NAME_MAX}.")
     if not name.strip() or not name.isprintable():
-        raise UsageError(f"--name {name[:60]!r} must be printable text (no control characters), not blank",
-                         "e.g. --name 'h100 vs a100, 4096 envs'")
+        raise UsageError(
+            f"--name {name[:60]!r} must be printable text (no control characters), not blank",
+            "e.g. --name 'h100 vs a100, 4096 envs'",
+        )
 
 
 def check_playbook_name(name: str | None) -> None:
     """--playbook "" is a mistake (an unset shell variable), not a request for the default."""
     if name is not None and not name.strip():
-        raise UsageError("--playbook is empty", f"Name one (see `lambdabench playbooks list`), or leave "
-                         f"--playbook out for the default ({DEFAULT_BENCHMARK}).")
+        raise UsageError(
+            "--playbook is empty",
+            f"Name one (see `lambdabench playbooks list`), or leave "
+            f"--playbook out for the default ({DEFAULT_BENCHMARK}).",
+        )
 
 
 def parse_sets(pairs: Sequence[str]) -> dict[str, str]:
@@ -158,9 +163,13 @@ class Benchmark:
 
         dirs = default_dirs(home)
         playbook = find_playbook(name, dirs)
-        return cls(playbook, [find_playbook(n, dirs) for n in playbook.before],
-                   [find_playbook(n, dirs) for n in playbook.after], dict(variables),
-                   find_playbook("gpu-preflight", dirs))
+        return cls(
+            playbook,
+            [find_playbook(n, dirs) for n in playbook.before],
+            [find_playbook(n, dirs) for n in playbook.after],
+            dict(variables),
+            find_playbook("gpu-preflight", dirs),
+        )
 
 
 @dataclass
@@ -258,6 +267,7 @@ class SweepPlan:
     def followers(self) -> set[str]:
         """Labels of the runs that launch nothing: they run on a lead's instance."""
         return {f.label for rs in self.leads().values() for f in rs}
+
     seeds: int = 1  # benchmark passes per run, one seed each, on the same instance
 
     def seed_values(self) -> list[str]:
@@ -321,8 +331,11 @@ class SweepPlan:
         runs = [r for r in self.runs if r.target.launched and r.label not in left]
         rate = sum(r.target.price_cents_per_hour * self.nodes for r in runs)
         types = ", ".join(dict.fromkeys(r.target.name for r in runs))
-        return Spend(f"a sweep of {len(runs)} run(s) on {types or 'no instance'}", rate,
-                     sum(self.worst_case_cents(r) for r in runs))
+        return Spend(
+            f"a sweep of {len(runs)} run(s) on {types or 'no instance'}",
+            rate,
+            sum(self.worst_case_cents(r) for r in runs),
+        )
 
     def budget_hint(self) -> str:
         """The flags that would admit every run: a budget that covers them, or a run cap short enough."""
@@ -364,19 +377,21 @@ class SweepPlan:
             itype = r.target.itype
             nodes = self.nodes if r.target.launched else 1
             gpus = (itype.gpus if itype else (r.target.host.gpus if r.target.host else 0)) or 0
-            out.append({
-                "order": i + 1,
-                "run": r.label,
-                "type": r.target.name,
-                "nodes": nodes,
-                "gpus": gpus * nodes,
-                "price_per_hour": r.target.price_cents_per_hour / 100,
-                "expected_boot_min": round(expected_boot_seconds(itype) / 60) if itype else 0,
-                "max_minutes": self.max_minutes,
-                "worst_case": self.worst_case_cents(r) / 100,
-                "terminated_by_lambdabench": r.target.launched,
-                "on": on.get(r.label),
-            })
+            out.append(
+                {
+                    "order": i + 1,
+                    "run": r.label,
+                    "type": r.target.name,
+                    "nodes": nodes,
+                    "gpus": gpus * nodes,
+                    "price_per_hour": r.target.price_cents_per_hour / 100,
+                    "expected_boot_min": round(expected_boot_seconds(itype) / 60) if itype else 0,
+                    "max_minutes": self.max_minutes,
+                    "worst_case": self.worst_case_cents(r) / 100,
+                    "terminated_by_lambdabench": r.target.launched,
+                    "on": on.get(r.label),
+                }
+            )
         return out
 
     def to_json(self) -> dict[str, Any]:
@@ -405,13 +420,8 @@ class SweepPlan:
         }
 
 
-def plan_sweep(req: SweepRequest, *, availability: Sequence[TypeAvailability], regions: Sequence[str],
-               env: RunEnv, ngc_key_present: bool, filesystems: Sequence[Filesystem] = ()) -> SweepPlan:
-    """Resolve names against one instance-types snapshot and price the plan; raises before anything launches."""
-    from lambdabench.cloud.gpus import parse_gpu_list, resolve_gpu
-    from lambdabench.cost import parse_dollars
-    from lambdabench.run.hosts import check_host_keys, parse_hosts
-
+def check_request_numbers(req: SweepRequest) -> None:
+    """The sweep's numeric flags and the ones that do not go together, before anything else is read."""
     if req.repeat < 1 or req.repeat > 100:
         raise UsageError(f"--repeat {req.repeat} is out of range", "Use 1 to 100.")
     if req.seeds < 1 or req.seeds > 100:
@@ -423,11 +433,30 @@ def plan_sweep(req: SweepRequest, *, availability: Sequence[TypeAvailability], r
     if req.failsafe and req.reuse:
         raise UsageError("--failsafe times one run's cap; it does not take --reuse yet", "Drop --reuse, or --failsafe.")
     if req.reuse and req.nodes > 1:
-        raise UsageError("--reuse runs on one instance per type; it does not take --nodes yet",
-                         "Drop --reuse, or --nodes.")
+        raise UsageError(
+            "--reuse runs on one instance per type; it does not take --nodes yet", "Drop --reuse, or --nodes."
+        )
     if req.max_run_minutes is not None and not (0 < req.max_run_minutes <= 7 * 24 * 60):
-        raise UsageError(f"--max-run-minutes {req.max_run_minutes:g} is out of range",
-                         "Use more than 0, at most a week (10080).")
+        raise UsageError(
+            f"--max-run-minutes {req.max_run_minutes:g} is out of range", "Use more than 0, at most a week (10080)."
+        )
+
+
+def plan_sweep(
+    req: SweepRequest,
+    *,
+    availability: Sequence[TypeAvailability],
+    regions: Sequence[str],
+    env: RunEnv,
+    ngc_key_present: bool,
+    filesystems: Sequence[Filesystem] = (),
+) -> SweepPlan:
+    """Resolve names against one instance-types snapshot and price the plan; raises before anything launches."""
+    from lambdabench.cloud.gpus import parse_gpu_list, resolve_gpu
+    from lambdabench.cost import parse_dollars
+    from lambdabench.run.hosts import check_host_keys, parse_hosts
+
+    check_request_numbers(req)
     check_sweep_name(req.name)
     check_playbook_name(req.playbook)
     hosts = parse_hosts(req.hosts, local=req.local, ssh_config=env.ssh_config)
@@ -436,8 +465,10 @@ def plan_sweep(req: SweepRequest, *, availability: Sequence[TypeAvailability], r
         raise UsageError("nothing to benchmark", "Give --gpus (e.g. a10,h100), --host user@addr or --local.")
     names = parse_gpu_list(req.gpus) if req.gpus.strip() else []
     if req.nodes > 1 and not names:
-        raise UsageError(f"--nodes {req.nodes} applies to Lambda types only: your own machines run one node each",
-                         "Add --gpus (e.g. --gpus 8xh100 --nodes 2), or drop --nodes.")
+        raise UsageError(
+            f"--nodes {req.nodes} applies to Lambda types only: your own machines run one node each",
+            "Add --gpus (e.g. --gpus 8xh100 --nodes 2), or drop --nodes.",
+        )
     max_cost_cents = None
     if req.max_cost is not None:
         max_cost_cents = int(parse_dollars(req.max_cost) * Decimal(100))
@@ -455,15 +486,18 @@ def plan_sweep(req: SweepRequest, *, availability: Sequence[TypeAvailability], r
     targets = [Target(itype=t) for t in types] + [Target(host=h) for h in hosts]
     check_benchmark(benchmark, targets, nodes=req.nodes, ngc_key_present=ngc_key_present)
     if req.seeds > 1 and "seed" not in benchmark.playbook.vars:
-        raise UsageError(f"--seeds {req.seeds}: playbook {benchmark.name} has no `seed` variable to vary",
-                         "Use a playbook with one (mjx-locomotion, isaaclab-train, isaaclab3-train), or --repeat.")
+        raise UsageError(
+            f"--seeds {req.seeds}: playbook {benchmark.name} has no `seed` variable to vary",
+            "Use a playbook with one (mjx-locomotion, isaaclab-train, isaaclab3-train), or --repeat.",
+        )
     runs = [PlannedRun(t, k) for k in range(1, req.repeat + 1) for t in targets]
     cache = None
     if req.cache is not None:
         from lambdabench.run.cache import plan_cache
 
-        cache = plan_cache(req.cache, filesystems, region=req.region, availability=availability,
-                           type_names=[t.name for t in types])
+        cache = plan_cache(
+            req.cache, filesystems, region=req.region, availability=availability, type_names=[t.name for t in types]
+        )
     # slow boots launch first (launches are paced 12 s apart); BYO hosts need no launch
     runs.sort(key=lambda r: (-(expected_boot_seconds(r.itype) if r.itype else 0.0), r.repeat, r.target.name))
     plan = SweepPlan(
@@ -489,8 +523,11 @@ def plan_sweep(req: SweepRequest, *, availability: Sequence[TypeAvailability], r
     left_out = plan.left_out_for_budget()
     if left_out and len(left_out) == len(runs) and max_cost_cents is not None:
         cheapest = min(plan.worst_case_cents(r) for r in runs)
-        raise UsageError(f"--max-cost {max_cost_cents / 100:.2f} admits none of the {len(runs)} run(s): the cheapest "
-                         f"worst case is ${cheapest / 100:.2f} ({plan.max_minutes}-minute run cap)", plan.budget_hint())
+        raise UsageError(
+            f"--max-cost {max_cost_cents / 100:.2f} admits none of the {len(runs)} run(s): the cheapest "
+            f"worst case is ${cheapest / 100:.2f} ({plan.max_minutes}-minute run cap)",
+            plan.budget_hint(),
+        )
     return plan
 
 
@@ -503,14 +540,17 @@ def _run_cap(req: SweepRequest, benchmark: Benchmark, types: Sequence[InstanceTy
         return env.real_seconds(req.max_run_minutes * 60), "--max-run-minutes"
     work = benchmark.expected_minutes(req.seeds)
     if work is None:
-        return (env.timeouts.max_run_default,
-                f"the {DEFAULT_MAX_RUN_CLOUD_SECONDS / 60:.0f}-minute default: {', '.join(benchmark.undeclared())} "
-                "declare(s) no expected_minutes; --max-run-minutes sets it")
+        return (
+            env.timeouts.max_run_default,
+            f"the {DEFAULT_MAX_RUN_CLOUD_SECONDS / 60:.0f}-minute default: {', '.join(benchmark.undeclared())} "
+            "declare(s) no expected_minutes; --max-run-minutes sets it",
+        )
     boot = max((expected_boot_seconds(t) for t in types), default=0.0) / 60
     minutes = math.ceil(boot + RUN_CAP_MARGIN * work)
-    return (run_cap_seconds(minutes * 60.0, env.time_scale),
-            f"boot ~{boot:.0f} min + the playbooks' expected {work:g} min × {RUN_CAP_MARGIN:g}; "
-            "--max-run-minutes sets it")
+    return (
+        run_cap_seconds(minutes * 60.0, env.time_scale),
+        f"boot ~{boot:.0f} min + the playbooks' expected {work:g} min × {RUN_CAP_MARGIN:g}; --max-run-minutes sets it",
+    )
 
 
 def check_benchmark(benchmark: Benchmark, targets: Sequence[Target], *, nodes: int, ngc_key_present: bool) -> None:
@@ -562,11 +602,16 @@ def check_multinode(benchmark: Benchmark, targets: Sequence[Target], nodes: int)
             )
 
 
-def plan_from_json(doc: dict[str, Any], runs: list[PlannedRun], *, max_cost_cents: int | None,
-                   availability: Sequence[TypeAvailability], home: Path | None = None) -> SweepPlan:
+def plan_from_json(
+    doc: dict[str, Any],
+    runs: list[PlannedRun],
+    *,
+    max_cost_cents: int | None,
+    availability: Sequence[TypeAvailability],
+    home: Path | None = None,
+) -> SweepPlan:
     """The plan of a sweep being resumed: same benchmark, region, parallelism and cap; only these runs."""
-    benchmark = Benchmark.load(str(doc.get("playbook") or DEFAULT_BENCHMARK), dict(doc.get("vars") or {}),
-                               home=home)
+    benchmark = Benchmark.load(str(doc.get("playbook") or DEFAULT_BENCHMARK), dict(doc.get("vars") or {}), home=home)
     parallel = int(doc.get("max_parallel") or 0)
     return SweepPlan(
         runs=runs,

@@ -17,8 +17,9 @@ if TYPE_CHECKING:
     from lambdabench.remote.playbook import Playbook
 
 
-def check_secrets(books: Sequence[Playbook], vars_for: Callable[[Playbook], Mapping[str, str]],
-                  present: Iterable[str]) -> None:
+def check_secrets(
+    books: Sequence[Playbook], vars_for: Callable[[Playbook], Mapping[str, str]], present: Iterable[str]
+) -> None:
     """Refuse playbooks that need a secret that is not set, with the vars each will run with."""
     from lambdabench.remote.playbook import missing_secrets
 

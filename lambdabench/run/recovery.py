@@ -61,8 +61,16 @@ def _owner_alive(row: object) -> bool:
     return owner is not None and bool(is_process_alive(owner))
 
 
-def gc(cloud: LambdaCloud, ledger: Ledger, env: RunEnv, *, dry_run: bool = False, notify: Notify = lambda m: None,
-       include_kept: bool = False, give_up: Callable[[], bool] = lambda: False) -> GcResult:
+def gc(
+    cloud: LambdaCloud,
+    ledger: Ledger,
+    env: RunEnv,
+    *,
+    dry_run: bool = False,
+    notify: Notify = lambda m: None,
+    include_kept: bool = False,
+    give_up: Callable[[], bool] = lambda: False,
+) -> GcResult:
     """Terminate what this machine's lambdabench launched and nothing live owns; prove each gone."""
     from lambdabench.names import NAME_PREFIX
 
@@ -111,8 +119,9 @@ def gc(cloud: LambdaCloud, ledger: Ledger, env: RunEnv, *, dry_run: bool = False
     for name in targets:
         ledger.adopt_instance(name)
     if targets:
-        outcome = terminate_and_verify(cloud, ledger, list(targets.values()), timeouts=env.timeouts, notify=notify,
-                                       give_up=give_up)
+        outcome = terminate_and_verify(
+            cloud, ledger, list(targets.values()), timeouts=env.timeouts, notify=notify, give_up=give_up
+        )
         out.terminated, out.failed, out.never_listed = outcome.gone, outcome.failed, outcome.never_listed
         out.failed_described = describe(ledger, outcome.failed)
         out.interrupted, out.auth_error = outcome.interrupted, outcome.auth_error
@@ -163,8 +172,14 @@ def check_resumable(ledger: Ledger, sweep_id: int) -> None:
         raise UsageError(f"sweep {sweep_id} has nothing left to run", f"See `lambdabench report {sweep_id}`.")
 
 
-def release_hosts(ledger: Ledger, sweep_id: int, hosts: dict[str, HostSpec], connect: Connector, env: RunEnv,
-                  notify: Notify = lambda m: None) -> list[str]:
+def release_hosts(
+    ledger: Ledger,
+    sweep_id: int,
+    hosts: dict[str, HostSpec],
+    connect: Connector,
+    env: RunEnv,
+    notify: Notify = lambda m: None,
+) -> list[str]:
     """After a crash: machines you brought that a dead run left unreleased get that run's processes stopped.
 
     A kill -9 skips the run's own end, so its benchmark and sampler keep running there (issue 23 item 11);
@@ -182,12 +197,24 @@ def release_hosts(ledger: Ledger, sweep_id: int, hosts: dict[str, HostSpec], con
         run = runs.get(row.run_id)
         spec = hosts.get(run.instance_type) if run is not None else None
         if row.kind == "host" and spec is None:
-            problems.append(f"{row.name}: the machine is no longer in this sweep's plan; its processes were not "
-                            "checked")
+            problems.append(
+                f"{row.name}: the machine is no longer in this sweep's plan; its processes were not checked"
+            )
             continue
         addr = (spec.addr if spec else "") or "localhost"
-        node = Node(0, row.name, row.kind, addr, addr, {}, None, "private", spec.user if spec else None,
-                    spec.port if spec else None, spec.key_path if spec else None)
+        node = Node(
+            0,
+            row.name,
+            row.kind,
+            addr,
+            addr,
+            {},
+            None,
+            "private",
+            spec.user if spec else None,
+            spec.port if spec else None,
+            spec.key_path if spec else None,
+        )
         notify(f"{row.name}: stopping what the interrupted run left running there")
         left = end_run_on(connect, [node], None, env.timeouts)
         problems.extend(left)
@@ -207,15 +234,19 @@ def resumed_hosts(sweep: SweepRow, env: RunEnv) -> dict[str, HostSpec]:
     return {h.type_name: h for h in specs}
 
 
-def replan(ledger: Ledger, sweep: SweepRow, hosts: dict[str, HostSpec],
-           list_types: Callable[[], list[TypeAvailability]], home: Path) -> tuple[SweepPlan, bool]:
+def replan(
+    ledger: Ledger,
+    sweep: SweepRow,
+    hosts: dict[str, HostSpec],
+    list_types: Callable[[], list[TypeAvailability]],
+    home: Path,
+) -> tuple[SweepPlan, bool]:
     """The plan of what a sweep has left to run, with its own benchmark, region, parallelism and cap; the runs
     go back to pending. Also whether it needs the cloud (the types are listed only then)."""
     from lambdabench.run.plan import PlannedRun, Target, plan_from_json
 
     todo = set(resumable_runs(ledger, sweep.id))
-    need_cloud = any(not r.instance_type.startswith(("host:", "local")) for r in ledger.runs(sweep.id)
-                     if r.id in todo)
+    need_cloud = any(not r.instance_type.startswith(("host:", "local")) for r in ledger.runs(sweep.id) if r.id in todo)
     availability = list_types() if need_cloud else []
     offered = {a.instance_type.name: a.instance_type for a in availability}
     runs = []
@@ -230,6 +261,7 @@ def replan(ledger: Ledger, sweep: SweepRow, hosts: dict[str, HostSpec],
             raise UsageError(f"type {run.instance_type} of run {run.id} is no longer offered")
         ledger.set_run_status(run.id, "pending")
         runs.append(PlannedRun(target, int((run.params or {}).get("repeat", 1)), run_id=run.id))
-    plan = plan_from_json(sweep.plan or {}, runs, max_cost_cents=sweep.max_cost_cents, availability=availability,
-                          home=home)
+    plan = plan_from_json(
+        sweep.plan or {}, runs, max_cost_cents=sweep.max_cost_cents, availability=availability, home=home
+    )
     return plan, need_cloud

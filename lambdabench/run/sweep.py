@@ -189,8 +189,9 @@ class SweepRunner:
         self.install_signal_handlers = install_signal_handlers
         self._log_path = log_path
         self.poller = Poller(cloud, self.timeouts.poll) if cloud is not None else None
-        self.availability = Availability(cloud, plan.availability, min_age=self.timeouts.poll * 6) \
-            if cloud is not None else None
+        self.availability = (
+            Availability(cloud, plan.availability, min_age=self.timeouts.poll * 6) if cloud is not None else None
+        )
         self.stop = threading.Event()
         self.force = threading.Event()
         self.result = SweepResult(sweep_id=0)
@@ -273,14 +274,22 @@ class SweepRunner:
         ledger, plan = self.ledger, self.plan
         if self._resume is not None:
             return self._resume
-        sweep_id = ledger.create_sweep(self.name, simulated=self.env.simulated, plan=plan.to_json(),
-                                       max_cost_cents=plan.max_cost_cents)
+        sweep_id = ledger.create_sweep(
+            self.name, simulated=self.env.simulated, plan=plan.to_json(), max_cost_cents=plan.max_cost_cents
+        )
         for r in plan.runs:
             r.run_id = ledger.add_run(
-                sweep_id, instance_type=r.target.name, region=plan.region, workload=plan.playbook,
-                params={"vars": plan.variables, "repeat": r.repeat, "label": r.label,
-                        **({"nodes": plan.nodes} if plan.nodes > 1 and r.target.launched else {}),
-                        **({"host": r.target.host.spec} if r.target.host is not None else {})},
+                sweep_id,
+                instance_type=r.target.name,
+                region=plan.region,
+                workload=plan.playbook,
+                params={
+                    "vars": plan.variables,
+                    "repeat": r.repeat,
+                    "label": r.label,
+                    **({"nodes": plan.nodes} if plan.nodes > 1 and r.target.launched else {}),
+                    **({"host": r.target.host.spec} if r.target.host is not None else {}),
+                },
             )
         return sweep_id
 
@@ -303,22 +312,38 @@ class SweepRunner:
         if not self.stop.is_set():
             self.stop.set()
             if launches:
-                self.emit("alert", f"{name}: stopping; every instance of this sweep will be terminated and proven "
-                                   "gone (Ctrl-C again to skip the remaining work and terminate now)")
+                self.emit(
+                    "alert",
+                    f"{name}: stopping; every instance of this sweep will be terminated and proven "
+                    "gone (Ctrl-C again to skip the remaining work and terminate now)",
+                )
             else:
-                self.emit("alert", f"{name}: stopping the runs on your machines (they are left as they are: this "
-                                   "sweep launched no instance); Ctrl-C again to stop at once")
+                self.emit(
+                    "alert",
+                    f"{name}: stopping the runs on your machines (they are left as they are: this "
+                    "sweep launched no instance); Ctrl-C again to stop at once",
+                )
         elif not self.force.is_set():
             self.force.set()
-            self.emit("alert", f"{name} again: terminating every instance of this sweep now" if launches
-                      else f"{name} again: stopping now")
+            self.emit(
+                "alert",
+                f"{name} again: terminating every instance of this sweep now"
+                if launches
+                else f"{name} again: stopping now",
+            )
         elif self._signals == GIVE_UP_AT:
-            self.emit("alert", f"{name} again: no longer waiting for proof; what is not proven gone is "
-                               "named next (`lambdabench gc` finishes the job)")
+            self.emit(
+                "alert",
+                f"{name} again: no longer waiting for proof; what is not proven gone is "
+                "named next (`lambdabench gc` finishes the job)",
+            )
         else:
             live = sum(1 for g in self._groups.values() for n in g.nodes)
-            self.emit("alert", f"{name}: teardown in progress ({live} instance(s) being proven gone); once more "
-                               "stops waiting for the proof and names them; kill -9 would leave them unnamed")
+            self.emit(
+                "alert",
+                f"{name}: teardown in progress ({live} instance(s) being proven gone); once more "
+                "stops waiting for the proof and names them; kill -9 would leave them unnamed",
+            )
 
     @staticmethod
     def _restore_handlers(previous: dict[int, Any]) -> None:
@@ -372,8 +397,10 @@ class SweepRunner:
                 queue.append(run)
                 continue
             if not self._budget_allows(run):
-                why = (f"not launched: its worst case ${self._worst_case(run) / 100:.2f} would pass --max-cost "
-                       f"{(self.plan.max_cost_cents or 0) / 100:.2f}")
+                why = (
+                    f"not launched: its worst case ${self._worst_case(run) / 100:.2f} would pass --max-cost "
+                    f"{(self.plan.max_cost_cents or 0) / 100:.2f}"
+                )
                 self._skip(run, why)
                 self._skip_followers(run, why)
                 continue
@@ -419,14 +446,24 @@ class SweepRunner:
         self.emit("stage", f"launching {nodes} nodes" if nodes > 1 else "launching", run.label)
         preferred = [self.plan.region] if self.plan.region else []
         # a cache's region first: there the run mounts it (elsewhere it runs cold)
-        regions = preferred or self.availability.regions(run.itype.name,
-                                                         [self.cache.region] if self.cache and self.cache.region else [])
+        regions = preferred or self.availability.regions(
+            run.itype.name, [self.cache.region] if self.cache and self.cache.region else []
+        )
         file_systems = {self.cache.region: [self.cache.name]} if self.cache and self.cache.region else None
         try:
             group = launch_nodes(
-                self.cloud, self.ledger, run.run_id, run.itype, nodes, ssh_key_name=self.key_name(),
-                label=run.label.replace("#", "-"), regions=regions, timeouts=self.timeouts,
-                notify=self._say(run.label), stop=self.stop, file_systems=file_systems,
+                self.cloud,
+                self.ledger,
+                run.run_id,
+                run.itype,
+                nodes,
+                ssh_key_name=self.key_name(),
+                label=run.label.replace("#", "-"),
+                regions=regions,
+                timeouts=self.timeouts,
+                notify=self._say(run.label),
+                stop=self.stop,
+                file_systems=file_systems,
             )
         except CapacityError as exc:
             self._slots.release()
@@ -461,14 +498,16 @@ class SweepRunner:
         return "ok"
 
     def _reconcile_later(self, target: TerminateTarget, label: str) -> None:
-        t = threading.Thread(target=self._terminate, args=([target], self._say(label)), name=f"reconcile-{label}",
-                             daemon=True)
+        t = threading.Thread(
+            target=self._terminate, args=([target], self._say(label)), name=f"reconcile-{label}", daemon=True
+        )
         self._reconcilers.append(t)
         t.start()
 
     def _start_worker(self, run: PlannedRun, group: LaunchedGroup | None, deadline: float) -> None:
-        worker = threading.Thread(target=self._worker, args=(run, group, deadline), name=f"run-{run.label}",
-                                  daemon=True)
+        worker = threading.Thread(
+            target=self._worker, args=(run, group, deadline), name=f"run-{run.label}", daemon=True
+        )
         self._workers.append(worker)
         worker.start()
 
@@ -543,7 +582,7 @@ class SweepRunner:
                 self._conclude(run, None if cancelled else failed, completed)
                 records += self._follow(run, rc, followers)
             if group is not None:
-                keep = (failed is not None or any(f.label in self.result.failed for f in followers))
+                keep = failed is not None or any(f.label in self.result.failed for f in followers)
                 self._end_group(run, group, keep=keep and self.plan.keep_on_failure and not self.stop.is_set())
             if host_row is not None:
                 self._stop_host_work(run, host_nodes, rc)
@@ -557,9 +596,17 @@ class SweepRunner:
     def _follow(self, lead: PlannedRun, lead_rc: RunContext | None, followers: list[PlannedRun]) -> list[RunContext]:
         """--reuse: the lead's type's other repeats, one after another on its instance, each its own run."""
         contexts: list[RunContext] = []
-        if lead.run_id is not None:  # the lead's instance carries every run that followed it: the report splits its time
-            self._guard("the reuse", self.ledger.record_metric, lead.run_id, "reuse_runs", float(1 + len(followers)),
-                        source="reuse")
+        if (
+            lead.run_id is not None
+        ):  # the lead's instance carries every run that followed it: the report splits its time
+            self._guard(
+                "the reuse",
+                self.ledger.record_metric,
+                lead.run_id,
+                "reuse_runs",
+                float(1 + len(followers)),
+                source="reuse",
+            )
         # a failed benchmark leaves the instance usable; a failed boot, preflight or set-up does not
         ready = lead_rc is not None and (lead_rc.setup_facts is not None or lead.label in self.result.succeeded)
         for run in followers:
@@ -580,16 +627,23 @@ class SweepRunner:
                 rc.cache_dir, rc.cache_note = lead_rc.cache_dir, lead_rc.cache_note
                 contexts.append(rc)
                 self.emit("stage", f"on {lead.label}'s instance ({lead_rc.rank0.address})", run.label)
-                self._guard("the reuse", self.ledger.record_metric, run.run_id, "reused_instance_of_run",
-                            float(lead_rc.run_id), source="reuse")
+                self._guard(
+                    "the reuse",
+                    self.ledger.record_metric,
+                    run.run_id,
+                    "reused_instance_of_run",
+                    float(lead_rc.run_id),
+                    source="reuse",
+                )
                 self._run_remote(rc)
                 completed = True
             except Cancelled:
                 cancelled = True
             except LambdabenchError as exc:
                 failed = exc.one_line()
-                self._guard("the error", self.ledger.record_error, "remote", type(exc).__name__, failed,
-                            run_id=run.run_id)
+                self._guard(
+                    "the error", self.ledger.record_error, "remote", type(exc).__name__, failed, run_id=run.run_id
+                )
             except Exception as exc:  # noqa: BLE001 - a bug must not skip teardown
                 failed = f"internal error: {type(exc).__name__}: {exc}"
                 self._guard("the error", self.ledger.record_error, "remote", "internal", failed, run_id=run.run_id)
@@ -598,8 +652,9 @@ class SweepRunner:
 
     def _wait_active(self, run: PlannedRun, launched: Any, deadline: float) -> Instance:
         assert self.poller is not None
-        return wait_active(self.poller, self.ledger, launched, timeouts=self.timeouts, deadline=deadline,
-                           stop=self.stop)
+        return wait_active(
+            self.poller, self.ledger, launched, timeouts=self.timeouts, deadline=deadline, stop=self.stop
+        )
 
     def _lambda_nodes(self, run: PlannedRun, group: LaunchedGroup, instances: list[Instance]) -> list[Node]:
         from lambdabench.cloud.gpus import type_facts
@@ -610,15 +665,35 @@ class SweepRunner:
         facts = type_facts(run.itype)
         if len(instances) == 1:
             inst = instances[0]
-            return [Node(0, group.nodes[0].name, "lambda", inst.ip or "", inst.private_ip or inst.ip or "",
-                         dict(facts), inst.id)]
+            return [
+                Node(
+                    0,
+                    group.nodes[0].name,
+                    "lambda",
+                    inst.ip or "",
+                    inst.private_ip or inst.ip or "",
+                    dict(facts),
+                    inst.id,
+                )
+            ]
         addresses = [node_address(inst) for inst in instances]
         for a in addresses:
             if a.warning:
                 self.emit("say", f"warning: {a.warning}", run.label)
         order = rank_order([a.addr for a in addresses])
-        return [Node(rank, group.nodes[i].name, "lambda", instances[i].ip or addresses[i].addr, addresses[i].addr,
-                     dict(facts), instances[i].id, addresses[i].network) for rank, i in enumerate(order)]
+        return [
+            Node(
+                rank,
+                group.nodes[i].name,
+                "lambda",
+                instances[i].ip or addresses[i].addr,
+                addresses[i].addr,
+                dict(facts),
+                instances[i].id,
+                addresses[i].network,
+            )
+            for rank, i in enumerate(order)
+        ]
 
     def _host_nodes(self, run: PlannedRun) -> tuple[str, list[Node]]:
         """A BYO machine as the run's one node; its ledger row says it is not ours to terminate."""
@@ -629,13 +704,15 @@ class SweepRunner:
         assert host is not None and run.run_id is not None
         name = make_name(f"{host.kind}-{host.label}")
         self.ledger.set_run_status(run.run_id, "running")
-        self.ledger.reserve_instance(run.run_id, name, run.target.name, None, host.price_cents_per_hour,
-                                     kind=host.kind, label=host.label)
+        self.ledger.reserve_instance(
+            run.run_id, name, run.target.name, None, host.price_cents_per_hour, kind=host.kind, label=host.label
+        )
         self.ledger.record_launch_accepted(name, name, status="active")  # a host has no Lambda id: its name
         self.ledger.mark(name, "first_active")
         addr = host.addr or "localhost"
-        return name, [Node(0, name, host.kind, addr, addr, host.facts(), None, "private",
-                           host.user, host.port, host.key_path)]
+        return name, [
+            Node(0, name, host.kind, addr, addr, host.facts(), None, "private", host.user, host.port, host.key_path)
+        ]
 
     def _stop_host_work(self, run: PlannedRun, nodes: list[Node], rc: RunContext | None) -> None:
         """Nothing terminates a machine you brought: what the run started there is stopped, and checked."""
@@ -658,10 +735,22 @@ class SweepRunner:
         run_dir = self.env.run_dir(self.result.sweep_id, run.run_id, run.label)
         run_dir.mkdir(parents=True, exist_ok=True)
         rc = RunContext(
-            sweep_id=self.result.sweep_id, run_id=run.run_id, label=run.label, nodes=nodes, plan=self.plan,
-            benchmark=self.plan.benchmark, env=self.env, ledger=self.ledger, connect=self.connect,
-            run_dir=run_dir, stop=self.stop, deadline=deadline, notify=self._say(run.label),
-            secrets=self.secrets, target_name=run.target.name, region=group.region if group else None,
+            sweep_id=self.result.sweep_id,
+            run_id=run.run_id,
+            label=run.label,
+            nodes=nodes,
+            plan=self.plan,
+            benchmark=self.plan.benchmark,
+            env=self.env,
+            ledger=self.ledger,
+            connect=self.connect,
+            run_dir=run_dir,
+            stop=self.stop,
+            deadline=deadline,
+            notify=self._say(run.label),
+            secrets=self.secrets,
+            target_name=run.target.name,
+            region=group.region if group else None,
         )
         if len(nodes) > 1:
             self.ledger.record_metric(run.run_id, "nodes", float(len(nodes)), source="multinode")
@@ -695,11 +784,21 @@ class SweepRunner:
             # rules name each node's PUBLIC address: the spec's FirewallRule.source_network is "a public
             # IPv4 address" (whether rules filter the private network at all is undocumented, FIELD-NOTES)
             open_ruleset(self.cloud, group.ruleset_id, [n.address for n in rc.nodes], cluster.port, rc.notify)
-        (rc.run_dir / "cluster.json").write_text(json.dumps(
-            {"nodes": [{"rank": n.rank, "name": n.name, "id": n.instance_id, "addr": n.peer_addr,
-                        "network": n.network} for n in rc.nodes],
-             "region": group.region, "rdzv_endpoint": cluster.rdzv_endpoint, "rdzv_id": cluster.run_key,
-             "firewall_ruleset": group.ruleset_id}, indent=2))
+        (rc.run_dir / "cluster.json").write_text(
+            json.dumps(
+                {
+                    "nodes": [
+                        {"rank": n.rank, "name": n.name, "id": n.instance_id, "addr": n.peer_addr, "network": n.network}
+                        for n in rc.nodes
+                    ],
+                    "region": group.region,
+                    "rdzv_endpoint": cluster.rdzv_endpoint,
+                    "rdzv_id": cluster.run_key,
+                    "firewall_ruleset": group.ruleset_id,
+                },
+                indent=2,
+            )
+        )
 
     def _run_remote(self, rc: RunContext) -> None:
         """The remote phase under the run's maximum duration: past it, the run fails and is torn down."""
@@ -745,8 +844,9 @@ class SweepRunner:
             finally:
                 session.close()
         self._failsafes[run.label] = rc
-        self.emit("say", f"failsafe armed: the instance terminates itself in {after:.0f}s unless torn down first",
-                  run.label)
+        self.emit(
+            "say", f"failsafe armed: the instance terminates itself in {after:.0f}s unless torn down first", run.label
+        )
 
     def _disarm_failsafe(self, run: PlannedRun) -> None:
         """Teardown removes the key from the instance (best effort: the terminate wipes its disk anyway)."""
@@ -763,8 +863,11 @@ class SweepRunner:
                 finally:
                     session.close()
             except LambdabenchError as exc:
-                self.emit("say", f"failsafe: key not removed from {node.name} ({exc.one_line()}); the terminate "
-                                 "wipes the disk", run.label)
+                self.emit(
+                    "say",
+                    f"failsafe: key not removed from {node.name} ({exc.one_line()}); the terminate wipes the disk",
+                    run.label,
+                )
 
     def _end_group(self, run: PlannedRun, group: LaunchedGroup, *, keep: bool) -> None:
         self._disarm_failsafe(run)
@@ -773,15 +876,23 @@ class SweepRunner:
                 self._guard("a kept instance", self.ledger.set_kept, n.name)
             with self._lock:
                 self.result.kept.extend(group.names)
-            self.emit("alert", f"kept for debugging (--keep-on-failure): {', '.join(group.names)} — "
-                               f"`lambdabench down {group.names[0]}` when done; it bills until then", run.label)
+            self.emit(
+                "alert",
+                f"kept for debugging (--keep-on-failure): {', '.join(group.names)} — "
+                f"`lambdabench down {group.names[0]}` when done; it bills until then",
+                run.label,
+            )
             self._groups.pop(run.label, None)
             return
-        self.emit("stage", "terminating" if len(group.nodes) == 1 else f"terminating {len(group.nodes)} nodes",
-                  run.label)
+        self.emit(
+            "stage", "terminating" if len(group.nodes) == 1 else f"terminating {len(group.nodes)} nodes", run.label
+        )
         self._terminate([TerminateTarget(n.name, n.id) for n in group.nodes + group.twins], self._say(run.label))
-        if group.ruleset_id and self.cloud is not None and not any(n in self.result.not_terminated
-                                                                     for n in group.names):
+        if (
+            group.ruleset_id
+            and self.cloud is not None
+            and not any(n in self.result.not_terminated for n in group.names)
+        ):
             delete_ruleset(self.cloud, self.ledger, group.ruleset_id, self._say(run.label), delay=self.timeouts.poll)
         self._groups.pop(run.label, None)
 
@@ -789,11 +900,20 @@ class SweepRunner:
         assert self.cloud is not None
         # the first signal stops the work, the second skips waiting for it, the third is told what is
         # left; only a fourth stops the proof (a booting instance may refuse terminate for many minutes)
-        outcome = terminate_and_verify(self.cloud, self.ledger, targets, timeouts=self.timeouts, notify=notify,
-                                       give_up=lambda: self._signals >= GIVE_UP_AT)
+        outcome = terminate_and_verify(
+            self.cloud,
+            self.ledger,
+            targets,
+            timeouts=self.timeouts,
+            notify=notify,
+            give_up=lambda: self._signals >= GIVE_UP_AT,
+        )
         if outcome.auth_error:
-            self.emit("alert", f"the Lambda API refused the API key ({outcome.auth_error}): "
-                               "instances cannot be ended from here until a valid key is set")
+            self.emit(
+                "alert",
+                f"the Lambda API refused the API key ({outcome.auth_error}): "
+                "instances cannot be ended from here until a valid key is set",
+            )
         with self._lock:
             for name in outcome.failed:
                 if name not in self.result.not_terminated:
@@ -863,11 +983,17 @@ class SweepRunner:
 
     def _report_leftovers(self) -> None:
         for name in self.result.never_listed:
-            self.emit("alert", f"{name}: its launch was answered ambiguously and the name never appeared; "
-                               "`lambdabench gc` looks for it by name")
+            self.emit(
+                "alert",
+                f"{name}: its launch was answered ambiguously and the name never appeared; "
+                "`lambdabench gc` looks for it by name",
+            )
         if self.result.not_terminated:
             self.emit("alert", "!" * 78)
-            self.emit("alert", "!! NOT PROVEN TERMINATED — these may still be billing: "
-                      + "; ".join(describe(self.ledger, self.result.not_terminated)))
+            self.emit(
+                "alert",
+                "!! NOT PROVEN TERMINATED — these may still be billing: "
+                + "; ".join(describe(self.ledger, self.result.not_terminated)),
+            )
             self.emit("alert", f"!! Run `lambdabench gc` (with a valid key) or terminate them at {CONSOLE_URL}")
             self.emit("alert", "!" * 78)

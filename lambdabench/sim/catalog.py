@@ -282,7 +282,5 @@ class Catalog:
     """The types, regions and images one simulated cloud offers."""
 
     types: dict[str, SimType] = field(default_factory=lambda: {t.name: t for t in DEFAULT_TYPES})
-    regions: dict[str, SimRegion] = field(
-        default_factory=lambda: {r.name: r for r in DEFAULT_REGIONS}
-    )
+    regions: dict[str, SimRegion] = field(default_factory=lambda: {r.name: r for r in DEFAULT_REGIONS})
     images: tuple[SimImage, ...] = DEFAULT_IMAGES

@@ -268,13 +268,9 @@ class SimCloud:
                     inst.starting = True
                     to_start.append(inst)
                 elif inst.status == "terminating" and inst.terminate_called_at is not None:
-                    if now >= inst.terminate_called_at + self._real(
-                        self.scenario.terminate_seconds
-                    ):
+                    if now >= inst.terminate_called_at + self._real(self.scenario.terminate_seconds):
                         inst.status = "terminated"
-                        inst.gone_at = inst.terminate_called_at + self._real(
-                            self.scenario.terminate_seconds
-                        )
+                        inst.gone_at = inst.terminate_called_at + self._real(self.scenario.terminate_seconds)
                         if inst.has_host:
                             to_stop.append(inst.id)
                             inst.has_host = False
@@ -486,9 +482,7 @@ class SimCloud:
 
     def _available(self, type_name: str, region: str, now: float) -> int:
         used = sum(
-            1
-            for i in self._instances.values()
-            if i.type.name == type_name and i.region == region and i.status in LIVE
+            1 for i in self._instances.values() if i.type.name == type_name and i.region == region and i.status in LIVE
         )
         return self._capacity(type_name, region, now) - used
 
@@ -507,9 +501,7 @@ class SimCloud:
         method = method.upper()
         headers = {k.lower(): v for k, v in headers.items()}
         if not path.startswith(API_PREFIX + "/") and path != API_PREFIX:
-            return _json(
-                404, _error_body("global/not-found", "The requested resource was not found.")
-            )
+            return _json(404, _error_body("global/not-found", "The requested resource was not found."))
         rel = path[len(API_PREFIX) :].rstrip("/") or "/"
         if rel.startswith("/_sim/"):
             return self._sim_endpoint(method, rel, headers, body)
@@ -523,15 +515,9 @@ class SimCloud:
                 kind = fault.kind if fault else None
                 if fault is not None and kind == "transport_timeout":
                     delay = self._real(
-                        fault.seconds
-                        if fault.seconds is not None
-                        else self.scenario.transport_timeout_seconds
+                        fault.seconds if fault.seconds is not None else self.scenario.transport_timeout_seconds
                     )
-                    resp = (
-                        _hangup()
-                        if fault.mode == "hangup"
-                        else _html(fault.status or 504, _GATEWAY_TIMEOUT)
-                    )
+                    resp = _hangup() if fault.mode == "hangup" else _html(fault.status or 504, _GATEWAY_TIMEOUT)
                 elif fault is not None and kind == "http_429":
                     resp = self._too_many(now)
                     if fault.seconds is not None and "Retry-After" in resp.headers:
@@ -694,10 +680,7 @@ class SimCloud:
             "hangup": resp.hangup,
             "body": self._scrub(body),
         }
-        if (
-            resp.headers.get("Content-Type", "").startswith("application/json")
-            and resp.status >= 400
-        ):
+        if resp.headers.get("Content-Type", "").startswith("application/json") and resp.status >= 400:
             with contextlib.suppress(ValueError, KeyError, TypeError):
                 entry["error_code"] = json.loads(resp.body)["error"]["code"]
         self._log.append(entry)
@@ -727,9 +710,7 @@ class SimCloud:
 
     # ---- simulator-only endpoints -----------------------------------------------------------
 
-    def _sim_endpoint(
-        self, method: str, rel: str, headers: dict[str, str], body: bytes
-    ) -> SimResponse:
+    def _sim_endpoint(self, method: str, rel: str, headers: dict[str, str], body: bytes) -> SimResponse:
         if not self._authorized(headers):
             return _json(
                 401,
@@ -764,9 +745,7 @@ class SimCloud:
 
     # ---- API routing ------------------------------------------------------------------------
 
-    def _route(
-        self, method: str, rel: str, query: dict[str, str], body: bytes, now: float
-    ) -> SimResponse:
+    def _route(self, method: str, rel: str, query: dict[str, str], body: bytes, now: float) -> SimResponse:
         parts = rel.strip("/").split("/")
         try:
             handler = self._dispatch(method, parts)
@@ -821,12 +800,8 @@ class SimCloud:
             "status": inst.status,
             "ssh_key_names": [inst.ssh_key_name],
             "file_system_names": list(inst.file_system_names),
-            "file_system_mounts": [
-                {**m, "mount_point": self._mounted_at(m)} for m in inst.file_system_mounts
-            ],
-            "region": region.api_json()
-            if region
-            else {"name": inst.region, "description": inst.region},
+            "file_system_mounts": [{**m, "mount_point": self._mounted_at(m)} for m in inst.file_system_mounts],
+            "region": region.api_json() if region else {"name": inst.region, "description": inst.region},
             "instance_type": type_json,
             "is_reserved": False,
             "actions": _actions(inst.status, refuse_terminate=self._refuses_terminate([inst])),
@@ -839,9 +814,7 @@ class SimCloud:
             data["ip"] = inst.ip
             data["hostname"] = inst.hostname or inst.ip.replace(".", "-")
             data["jupyter_token"] = inst.jupyter_token
-            data["jupyter_url"] = (
-                f"https://jupyter-{inst.id}.lambdaspaces.com/?token={inst.jupyter_token}"
-            )
+            data["jupyter_url"] = f"https://jupyter-{inst.id}.lambdaspaces.com/?token={inst.jupyter_token}"
             if inst.private_ip is not None:
                 data["private_ip"] = inst.private_ip
         if self.scenario.extra_fields:
@@ -861,9 +834,7 @@ class SimCloud:
             raise _instance_not_found()
         return inst
 
-    def _list_instances(
-        self, parts: list[str], query: dict[str, str], body: bytes, now: float
-    ) -> Any:
+    def _list_instances(self, parts: list[str], query: dict[str, str], body: bytes, now: float) -> Any:
         if query.get("cluster_id"):
             return []  # the simulator has no clusters
         out = []
@@ -875,14 +846,10 @@ class SimCloud:
             out.append(self._instance_json(inst))
         return out
 
-    def _get_instance(
-        self, parts: list[str], query: dict[str, str], body: bytes, now: float
-    ) -> Any:
+    def _get_instance(self, parts: list[str], query: dict[str, str], body: bytes, now: float) -> Any:
         return self._instance_json(self._find(parts[1], now))
 
-    def _update_instance(
-        self, parts: list[str], query: dict[str, str], body: bytes, now: float
-    ) -> Any:
+    def _update_instance(self, parts: list[str], query: dict[str, str], body: bytes, now: float) -> Any:
         inst = self._find(parts[1], now)
         data = _object(body)
         if "name" in data:
@@ -923,9 +890,7 @@ class SimCloud:
             raise _invalid("hostname must match ^[a-z0-9][0-9a-z-]{0,62}$.")
         tags = self._validate_tags(data.get("tags", []))
         user_data = data.get("user_data")
-        if user_data is not None and (
-            not isinstance(user_data, str) or len(user_data.encode()) > USER_DATA_LIMIT
-        ):
+        if user_data is not None and (not isinstance(user_data, str) or len(user_data.encode()) > USER_DATA_LIMIT):
             raise _invalid("user_data must be plain text of at most 1 MB.")
         self._validate_image(data.get("image"), sim_type)
         ssh_key = next((k for k in self._ssh_keys.values() if k["name"] == keys[0]), None)
@@ -939,11 +904,7 @@ class SimCloud:
         fs_names, fs_mounts = self._validate_filesystems(data, region)
         rulesets = self._validate_rulesets(data.get("firewall_rulesets", []), region)
         if self.scenario.quota is not None:
-            live = sum(
-                1
-                for i in self._instances.values()
-                if i.status in ("booting", "active", "unhealthy")
-            )
+            live = sum(1 for i in self._instances.values() if i.status in ("booting", "active", "unhealthy"))
             if live >= self.scenario.quota:
                 raise _ApiError(
                     400,
@@ -961,8 +922,14 @@ class SimCloud:
         args = (sim_type, region, ssh_key, name, hostname, tags, fs_names, fs_mounts, rulesets, now)
         first = self._create(*args)
         ids = [first.id]
-        twin = next((f for f in self.scenario.instance_faults
-                     if f.kind == "twin" and f.matches(sim_type.name, first.nth, name or "")), None)
+        twin = next(
+            (
+                f
+                for f in self.scenario.instance_faults
+                if f.kind == "twin" and f.matches(sim_type.name, first.nth, name or "")
+            ),
+            None,
+        )
         if twin is not None:
             # one launch, two instances under the same name (issue #23 item 2: the spec's
             # `instance_ids` is a list; whether the service ever creates two is unconfirmed).
@@ -1028,8 +995,11 @@ class SimCloud:
             elif fault.kind == "alert":
                 # `start`: seconds after launch (even while booting); else `after` seconds past boot end
                 start = fault.params.get("start")
-                inst.alert_at = (now + self._real(start) if start is not None
-                                 else inst.boot_end_at + self._real(fault.params.get("after") or 0.0))
+                inst.alert_at = (
+                    now + self._real(start)
+                    if start is not None
+                    else inst.boot_end_at + self._real(fault.params.get("after") or 0.0)
+                )
             elif fault.kind == "missing_from_list":
                 start = fault.params.get("start")
                 begin = now + self._real(start) if start is not None else inst.boot_end_at
@@ -1059,9 +1029,7 @@ class SimCloud:
             ):
                 raise _invalid("Each tag needs a string key and a string value.")
             if not TAG_KEY.match(tag["key"]) or len(tag["key"]) > 55:
-                raise _invalid(
-                    f"Invalid tag key {tag['key']!r}: keys must match ^[a-z][a-z0-9-:]+$."
-                )
+                raise _invalid(f"Invalid tag key {tag['key']!r}: keys must match ^[a-z][a-z0-9-:]+$.")
             if len(tag["value"]) > 128:
                 raise _invalid("Tag values must be at most 128 characters.")
             out.append({"key": tag["key"], "value": tag["value"]})
@@ -1085,14 +1053,9 @@ class SimCloud:
                 "List images with GET /images.",
             )
         if all(i["architecture"] != sim_type.arch for i in match):
-            raise _invalid(
-                f"Image architecture does not match instance type {sim_type.name} "
-                f"({sim_type.arch})."
-            )
+            raise _invalid(f"Image architecture does not match instance type {sim_type.name} ({sim_type.arch}).")
 
-    def _validate_filesystems(
-        self, data: dict[str, Any], region: str
-    ) -> tuple[list[str], list[dict[str, str]]]:
+    def _validate_filesystems(self, data: dict[str, Any], region: str) -> tuple[list[str], list[dict[str, str]]]:
         names = data.get("file_system_names", [])
         mounts = data.get("file_system_mounts", [])
         if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
@@ -1176,8 +1139,10 @@ class SimCloud:
         if self._refuses_terminate(found):
             # spec: actions.terminate {available: false, reason_code: vm-has-not-launched}; the error a
             # refused terminate gets is undocumented (the spec lists a 400 for this operation): a guess
-            raise _invalid("Instance has not launched yet and cannot be terminated.",
-                           "Wait until the instance has launched, then try again.")
+            raise _invalid(
+                "Instance has not launched yet and cannot be terminated.",
+                "Wait until the instance has launched, then try again.",
+            )
         for inst in found:
             inst.status = "terminating"
             inst.terminate_called_at = now
@@ -1208,20 +1173,14 @@ class SimCloud:
         catalog = self.scenario.catalog
         out: dict[str, Any] = {}
         for t in catalog.types.values():
-            regions = [
-                r.api_json()
-                for r in catalog.regions.values()
-                if self._available(t.name, r.name, now) > 0
-            ]
+            regions = [r.api_json() for r in catalog.regions.values() if self._available(t.name, r.name, now) > 0]
             out[t.name] = {
                 "instance_type": t.api_json(),
                 "regions_with_capacity_available": regions,
             }
         return out
 
-    def _list_regions(
-        self, parts: list[str], query: dict[str, str], body: bytes, now: float
-    ) -> Any:
+    def _list_regions(self, parts: list[str], query: dict[str, str], body: bytes, now: float) -> Any:
         return [r.api_json() for r in self.scenario.catalog.regions.values()]
 
     def _images_json(self) -> list[dict[str, Any]]:
@@ -1230,11 +1189,7 @@ class SimCloud:
             for img in self.scenario.catalog.images:
                 out.append(
                     {
-                        "id": str(
-                            uuid.uuid5(
-                                uuid.NAMESPACE_URL, f"lambdabench-sim/{img.family}/{region.name}"
-                            )
-                        ),
+                        "id": str(uuid.uuid5(uuid.NAMESPACE_URL, f"lambdabench-sim/{img.family}/{region.name}")),
                         "created_time": img.created_time,
                         "updated_time": img.updated_time,
                         "name": img.name,
@@ -1258,9 +1213,7 @@ class SimCloud:
             data["workspace_id"] = "ws-" + key["id"][:12]
         return data
 
-    def _list_ssh_keys(
-        self, parts: list[str], query: dict[str, str], body: bytes, now: float
-    ) -> Any:
+    def _list_ssh_keys(self, parts: list[str], query: dict[str, str], body: bytes, now: float) -> Any:
         return [self._key_json(k) for k in self._ssh_keys.values()]
 
     def _add_ssh_key(self, parts: list[str], query: dict[str, str], body: bytes, now: float) -> Any:
@@ -1295,9 +1248,7 @@ class SimCloud:
             out["private_key"] = private_key
         return out
 
-    def _delete_ssh_key(
-        self, parts: list[str], query: dict[str, str], body: bytes, now: float
-    ) -> Any:
+    def _delete_ssh_key(self, parts: list[str], query: dict[str, str], body: bytes, now: float) -> Any:
         key_id = parts[1]
         if not HEX32.match(key_id):
             raise _invalid(f"Invalid SSH key ID {key_id!r}.", "Pass the key's ID, not its name.")
@@ -1343,9 +1294,7 @@ class SimCloud:
         return None
 
     def _fs_json(self, fs: dict[str, Any]) -> dict[str, Any]:
-        in_use = any(
-            fs["name"] in i.file_system_names and i.status in LIVE for i in self._instances.values()
-        )
+        in_use = any(fs["name"] in i.file_system_names and i.status in LIVE for i in self._instances.values())
         return {
             "id": fs["id"],
             "name": fs["name"],
@@ -1361,14 +1310,10 @@ class SimCloud:
             "bytes_used": self._fs_bytes(fs["id"]),
         }
 
-    def _list_filesystems(
-        self, parts: list[str], query: dict[str, str], body: bytes, now: float
-    ) -> Any:
+    def _list_filesystems(self, parts: list[str], query: dict[str, str], body: bytes, now: float) -> Any:
         return [self._fs_json(f) for f in self._filesystems.values()]
 
-    def _create_filesystem(
-        self, parts: list[str], query: dict[str, str], body: bytes, now: float
-    ) -> Any:
+    def _create_filesystem(self, parts: list[str], query: dict[str, str], body: bytes, now: float) -> Any:
         data = _object(body)
         name, region = data.get("name"), data.get("region")
         if not isinstance(name, str) or not 1 <= len(name) <= 60 or not FS_NAME.match(name):
@@ -1389,9 +1334,7 @@ class SimCloud:
             folder.mkdir(parents=True, exist_ok=True)
         return self._fs_json(fs)
 
-    def _delete_filesystem(
-        self, parts: list[str], query: dict[str, str], body: bytes, now: float
-    ) -> Any:
+    def _delete_filesystem(self, parts: list[str], query: dict[str, str], body: bytes, now: float) -> Any:
         fs_id = parts[1]
         if not HEX32.match(fs_id):
             raise _invalid(f"Invalid filesystem ID {fs_id!r}.", "Pass the filesystem's ID.")
@@ -1413,14 +1356,10 @@ class SimCloud:
 
     # ---- firewall ---------------------------------------------------------------------------
 
-    def _get_firewall_rules(
-        self, parts: list[str], query: dict[str, str], body: bytes, now: float
-    ) -> Any:
+    def _get_firewall_rules(self, parts: list[str], query: dict[str, str], body: bytes, now: float) -> Any:
         return [dict(r) for r in self._global_rules]
 
-    def _put_firewall_rules(
-        self, parts: list[str], query: dict[str, str], body: bytes, now: float
-    ) -> Any:
+    def _put_firewall_rules(self, parts: list[str], query: dict[str, str], body: bytes, now: float) -> Any:
         data = _object(body)
         self._global_rules = _validate_rules(data.get("data"))
         return [dict(r) for r in self._global_rules]
@@ -1438,14 +1377,10 @@ class SimCloud:
     def _global_ruleset_json(self) -> dict[str, Any]:
         return {"id": "global", "name": "Global", "rules": [dict(r) for r in self._global_rules]}
 
-    def _list_rulesets(
-        self, parts: list[str], query: dict[str, str], body: bytes, now: float
-    ) -> Any:
+    def _list_rulesets(self, parts: list[str], query: dict[str, str], body: bytes, now: float) -> Any:
         return [self._ruleset_json(r) for r in self._rulesets.values()]
 
-    def _create_ruleset(
-        self, parts: list[str], query: dict[str, str], body: bytes, now: float
-    ) -> Any:
+    def _create_ruleset(self, parts: list[str], query: dict[str, str], body: bytes, now: float) -> Any:
         data = _object(body)
         name, region = data.get("name"), data.get("region")
         if not isinstance(name, str) or not 1 <= len(name) <= 64:
@@ -1479,9 +1414,7 @@ class SimCloud:
             return self._global_ruleset_json()
         return self._ruleset_json(self._ruleset(parts[1]))
 
-    def _patch_ruleset(
-        self, parts: list[str], query: dict[str, str], body: bytes, now: float
-    ) -> Any:
+    def _patch_ruleset(self, parts: list[str], query: dict[str, str], body: bytes, now: float) -> Any:
         data = _object(body)
         if parts[1] == "global":
             if "rules" in data:
@@ -1496,9 +1429,7 @@ class SimCloud:
             rs["rules"] = _validate_rules(data["rules"])
         return self._ruleset_json(rs)
 
-    def _delete_ruleset(
-        self, parts: list[str], query: dict[str, str], body: bytes, now: float
-    ) -> Any:
+    def _delete_ruleset(self, parts: list[str], query: dict[str, str], body: bytes, now: float) -> Any:
         if parts[1] == "global":
             raise _invalid("The global ruleset cannot be deleted.")
         rs = self._ruleset(parts[1])
@@ -1562,9 +1493,7 @@ def _ok(data: Any) -> SimResponse:
 
 
 def _html(status: int, body: bytes) -> SimResponse:
-    return SimResponse(
-        status, {"Content-Type": "text/html; charset=UTF-8", "Server": "cloudflare"}, body
-    )
+    return SimResponse(status, {"Content-Type": "text/html; charset=UTF-8", "Server": "cloudflare"}, body)
 
 
 def _hangup() -> SimResponse:
@@ -1581,8 +1510,9 @@ def _object(body: bytes) -> dict[str, Any]:
     return data
 
 
-_NON_PUBLIC = tuple(ipaddress.IPv4Network(n) for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16",
-                                                      "100.64.0.0/10"))
+_NON_PUBLIC = tuple(
+    ipaddress.IPv4Network(n) for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10")
+)
 
 
 def _in(window: tuple[float, float] | None, now: float) -> bool:
@@ -1598,13 +1528,11 @@ def _actions(status: str, *, refuse_terminate: bool = False) -> dict[str, Any]:
     if status == "active":
         return {n: dict(yes) for n in (*names, "terminate")}
     if status in ("terminating", "terminated", "preempted"):
-        return {
-            n: no("vm-is-terminating", "The instance is terminating.")
-            for n in (*names, "terminate")
-        }
+        return {n: no("vm-is-terminating", "The instance is terminating.") for n in (*names, "terminate")}
     out = {n: no("vm-has-not-launched", "The instance has not launched yet.") for n in names}
-    out["terminate"] = (no("vm-has-not-launched", "The instance has not launched yet.") if refuse_terminate
-                        else dict(yes))
+    out["terminate"] = (
+        no("vm-has-not-launched", "The instance has not launched yet.") if refuse_terminate else dict(yes)
+    )
     return out
 
 
@@ -1633,8 +1561,10 @@ def _validate_rules(rules: Any) -> list[dict[str, Any]]:
             # slash and an integer mask". Whether the service refuses private ranges is unconfirmed on
             # the live service; modelled as refused, so a client that names private IPs is seen. (The
             # simulator's own instance addresses, 127.0.0.x, stand for public ones.)
-            raise _invalid(f"source_network {source!r} is not a public IPv4 range.",
-                           "Name the public IPv4 address of the source, or 0.0.0.0/0.")
+            raise _invalid(
+                f"source_network {source!r} is not a public IPv4 range.",
+                "Name the public IPv4 address of the source, or 0.0.0.0/0.",
+            )
         clean: dict[str, Any] = {
             "protocol": protocol,
             "source_network": str(net),
@@ -1680,9 +1610,5 @@ def _generate_keypair(comment: str) -> tuple[str, str]:
         serialization.PrivateFormat.OpenSSH,
         serialization.NoEncryption(),
     ).decode()
-    public = (
-        key.public_key()
-        .public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH)
-        .decode()
-    )
+    public = key.public_key().public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH).decode()
     return f"{public} {comment}", private

@@ -157,9 +157,7 @@ class HostManager:
             raise SimulatorError(f"instance id {instance_id!r} is not a safe folder name")
         key = authorized_key.strip()
         if not key or "\n" in key or not key.startswith(("ssh-", "ecdsa-", "sk-")):
-            raise SimulatorError(
-                f"instance {instance_id}: the launch's SSH public key is not one OpenSSH key line"
-            )
+            raise SimulatorError(f"instance {instance_id}: the launch's SSH public key is not one OpenSSH key line")
         plan = _parse_faults(faults or {})
         if not Path(self.sshd_path).is_file():
             raise SimulatorError(
@@ -372,9 +370,7 @@ class HostManager:
             if mounted:
                 _umount(disk)
             raise
-        return _Host(
-            instance_id, ip, hdir, disk, proc, fingerprint, time.monotonic(), plan, mounted, log=log
-        )
+        return _Host(instance_id, ip, hdir, disk, proc, fingerprint, time.monotonic(), plan, mounted, log=log)
 
     def _write_state(self, hdir: Path, instance_id: str, itype: Any, plan: _Faults) -> None:
         gpus = int(getattr(itype, "gpus", 0) or 0)
@@ -431,9 +427,7 @@ class HostManager:
         }
         if plan.slow_bps is not None:
             env["LAMBDABENCH_SIM_SLOW_DISK_BPS"] = str(plan.slow_bps)
-        (hdir / "session.env").write_text(
-            "".join(f"{k}={shlex.quote(v)}\n" for k, v in env.items())
-        )
+        (hdir / "session.env").write_text("".join(f"{k}={shlex.quote(v)}\n" for k, v in env.items()))
 
     def _sshd_config(self, hdir: Path, ip: str) -> str:
         sftp = SFTP_SERVER if Path(SFTP_SERVER).is_file() else "internal-sftp"
@@ -522,9 +516,7 @@ class HostManager:
                 if _bindable(ip, self.port):
                     self._reserved.add(ip)
                     return ip
-        raise SimulatorError(
-            f"no free loopback address for port {self.port}", "stop some simulated instances"
-        )
+        raise SimulatorError(f"no free loopback address for port {self.port}", "stop some simulated instances")
 
     def _ensure_watchdog(self) -> None:
         with self._lock:
@@ -582,9 +574,7 @@ class HostManager:
 
     def _ensure_monitor(self) -> None:
         if self._monitor is None:
-            self._monitor = threading.Thread(
-                target=self._watch_drops, name="sim-ssh-drop", daemon=True
-            )
+            self._monitor = threading.Thread(target=self._watch_drops, name="sim-ssh-drop", daemon=True)
             self._monitor.start()
 
     def _watch_drops(self) -> None:
@@ -644,22 +634,16 @@ def _parse_faults(faults: dict[str, Any]) -> _Faults:
             plan.drop_phase = None if phase is None else str(phase)
         elif kind == "cuda_802":
             plan.cuda_802 = True
-            plan.cuda_802_seconds = _seconds(
-                kind, params.get("seconds", params.get("_")), forever_ok=True
-            )
+            plan.cuda_802_seconds = _seconds(kind, params.get("seconds", params.get("_")), forever_ok=True)
         elif kind == "disk_full":
             _only(kind, params, {"bytes", "_"})
             value = params.get("bytes", params.get("_"))
-            plan.disk_bytes = (
-                DEFAULT_DISK_FULL_BYTES if value is None or value is True else _size(value)
-            )
+            plan.disk_bytes = DEFAULT_DISK_FULL_BYTES if value is None or value is True else _size(value)
         elif kind == "slow_disk":
             _only(kind, params, {"bytes_per_second", "_"})
             value = params.get("bytes_per_second", params.get("_"))
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise SimulatorError(
-                    f"host fault slow_disk needs bytes_per_second >= 1, got {value!r}"
-                )
+                raise SimulatorError(f"host fault slow_disk needs bytes_per_second >= 1, got {value!r}")
             plan.slow_bps = value
     return plan
 
@@ -683,12 +667,8 @@ def _size(value: Any) -> int:
         return value
     match = _SIZE.match(str(value))
     if not match or int(match.group(1)) <= 0:
-        raise SimulatorError(
-            f"host fault disk_full: bytes must be a size like 16777216 or '16M', got {value!r}"
-        )
-    return (
-        int(match.group(1)) * {"": 1, "K": 1024, "M": 1024**2, "G": 1024**3}[match.group(2).upper()]
-    )
+        raise SimulatorError(f"host fault disk_full: bytes must be a size like 16777216 or '16M', got {value!r}")
+    return int(match.group(1)) * {"": 1, "K": 1024, "M": 1024**2, "G": 1024**3}[match.group(2).upper()]
 
 
 def _ngc_reference(key: Any) -> dict[str, str] | None:
@@ -773,9 +753,7 @@ def _wait_listening(proc: subprocess.Popen[bytes], ip: str, port: int, timeout: 
     while True:
         if proc.poll() is not None:
             return f"sshd exited with status {proc.returncode}"
-        listening = {
-            row[9] for row in _tcp_rows() if len(row) > 9 and row[1] == local and row[3] == "0A"
-        }
+        listening = {row[9] for row in _tcp_rows() if len(row) > 9 and row[1] == local and row[3] == "0A"}
         if listening and listening & _socket_inodes(proc.pid):
             return "ok"
         if time.monotonic() > deadline:
@@ -919,9 +897,7 @@ _versions: dict[str, tuple[int, int]] = {}
 
 def _sshd_version(sshd_path: str) -> tuple[int, int]:
     if sshd_path not in _versions:
-        out = subprocess.run(
-            [sshd_path, "-V"], capture_output=True, text=True, check=False, timeout=10
-        )
+        out = subprocess.run([sshd_path, "-V"], capture_output=True, text=True, check=False, timeout=10)
         match = re.search(r"OpenSSH_(\d+)\.(\d+)", out.stdout + out.stderr)
         _versions[sshd_path] = (int(match.group(1)), int(match.group(2))) if match else (0, 0)
     return _versions[sshd_path]

@@ -94,9 +94,7 @@ def git_url_env(repos: dict[str, Path]) -> dict[str, str]:
 def write_tree(tree: Path, layout: str) -> None:
     """Lay out one repository's files: common + the layout's own + generated workflow scripts."""
     shutil.copytree(TEMPLATE_DIR / "common", tree, ignore=shutil.ignore_patterns("__pycache__"))
-    shutil.copytree(
-        TEMPLATE_DIR / layout, tree, dirs_exist_ok=True, ignore=shutil.ignore_patterns("__pycache__")
-    )
+    shutil.copytree(TEMPLATE_DIR / layout, tree, dirs_exist_ok=True, ignore=shutil.ignore_patterns("__pycache__"))
     base = tree / ("source/standalone" if layout == "v1" else "scripts")
     workflows = base / ("workflows" if layout == "v1" else "reinforcement_learning")
     for lib in LIBRARIES:
@@ -127,8 +125,7 @@ def write_tree(tree: Path, layout: str) -> None:
 def _script(path: Path, title: str, body: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(
-        f'"""{title} (Isaac Lab as simulated by lambdabench: a numpy cart-pole workload)."""\n\n'
-        f"import sys\n\n{body}\n"
+        f'"""{title} (Isaac Lab as simulated by lambdabench: a numpy cart-pole workload)."""\n\nimport sys\n\n{body}\n'
     )
 
 
@@ -147,15 +144,12 @@ def _git(args: list[str], cwd: Path) -> None:
         "GIT_CONFIG_GLOBAL": "/dev/null",
         **_COMMIT_ENV,
     }
-    done = subprocess.run(
-        [REAL_GIT, *args], cwd=cwd, env=env, capture_output=True, text=True, check=False, timeout=60
-    )
+    done = subprocess.run([REAL_GIT, *args], cwd=cwd, env=env, capture_output=True, text=True, check=False, timeout=60)
     if done.returncode != 0:
         from lambdabench.errors import SimulatorError
 
         raise SimulatorError(
-            f"building the simulated Isaac Lab repository failed: git {args[0]}: "
-            f"{done.stderr.strip()[-300:]}",
+            f"building the simulated Isaac Lab repository failed: git {args[0]}: {done.stderr.strip()[-300:]}",
             "check that git is installed at /usr/bin/git",
         )
 

@@ -182,9 +182,7 @@ class Scenario:
         except yaml.YAMLError as exc:
             mark = getattr(exc, "problem_mark", None)
             where = f" line {mark.line + 1}" if mark is not None else ""
-            raise SimulatorError(
-                f"scenario {path}{where} is not valid YAML", "fix the YAML syntax"
-            ) from exc
+            raise SimulatorError(f"scenario {path}{where} is not valid YAML", "fix the YAML syntax") from exc
         if data is None:
             data = {}
         if isinstance(data, dict):
@@ -233,9 +231,7 @@ class _Parser:
         self.source = source
 
     def fail(self, problem: str) -> SimulatorError:
-        return SimulatorError(
-            f"scenario {self.source}: {problem}", "see docs/scenarios.md for the schema"
-        )
+        return SimulatorError(f"scenario {self.source}: {problem}", "see docs/scenarios.md for the schema")
 
     def mapping(self, value: Any, where: str) -> dict[str, Any]:
         if not isinstance(value, dict):
@@ -333,9 +329,7 @@ class _Parser:
         if "missing_private_ip" in data:
             value = data["missing_private_ip"]
             sc.missing_private_ip = (
-                (1.0 if value else 0.0)
-                if isinstance(value, bool)
-                else self.probability(value, "missing_private_ip")
+                (1.0 if value else 0.0) if isinstance(value, bool) else self.probability(value, "missing_private_ip")
             )
         if "extra_fields" in data:
             if not isinstance(data["extra_fields"], bool):
@@ -344,13 +338,10 @@ class _Parser:
         if "rate_limits" in data:
             sc.rate_limits = self.rate_limits(data["rate_limits"])
         if "faults" in data:
-            sc.faults = [
-                self.api_fault(f, i) for i, f in enumerate(self.seq(data["faults"], "faults"))
-            ]
+            sc.faults = [self.api_fault(f, i) for i, f in enumerate(self.seq(data["faults"], "faults"))]
         if "instance_faults" in data:
             sc.instance_faults = [
-                self.instance_fault(f, i)
-                for i, f in enumerate(self.seq(data["instance_faults"], "instance_faults"))
+                self.instance_fault(f, i) for i, f in enumerate(self.seq(data["instance_faults"], "instance_faults"))
             ]
         return sc
 
@@ -384,9 +375,7 @@ class _Parser:
             if unknown:
                 raise self.fail(f"types.{type_name}: unknown field(s) {', '.join(unknown)}")
             if "boot_seconds" in spec:
-                spec["boot_seconds"] = self.boot_range(
-                    spec["boot_seconds"], f"types.{type_name}.boot_seconds"
-                )
+                spec["boot_seconds"] = self.boot_range(spec["boot_seconds"], f"types.{type_name}.boot_seconds")
             if type_name in out:
                 try:
                     out[type_name] = dataclasses.replace(out[type_name], **spec)
@@ -397,9 +386,7 @@ class _Parser:
                 try:
                     out[type_name] = SimType(**spec)
                 except TypeError as exc:
-                    raise self.fail(
-                        f"types.{type_name} is a new type and needs every field: {exc}"
-                    ) from exc
+                    raise self.fail(f"types.{type_name} is a new type and needs every field: {exc}") from exc
         return out
 
     def capacity(
@@ -462,15 +449,11 @@ class _Parser:
         endpoint = value.get("endpoint", "any")
         kind = value.get("kind")
         if endpoint not in API_ENDPOINTS:
-            raise self.fail(
-                f"{where}.endpoint {endpoint!r} is not one of {', '.join(API_ENDPOINTS)}"
-            )
+            raise self.fail(f"{where}.endpoint {endpoint!r} is not one of {', '.join(API_ENDPOINTS)}")
         if kind not in API_FAULT_KINDS:
             raise self.fail(f"{where}.kind {kind!r} is not one of {', '.join(API_FAULT_KINDS)}")
         count_raw = value.get("count", 1)
-        count = (
-            None if count_raw in (None, "forever") else self.integer(count_raw, f"{where}.count")
-        )
+        count = None if count_raw in (None, "forever") else self.integer(count_raw, f"{where}.count")
         fault = ApiFault(
             endpoint=endpoint,
             kind=kind,
@@ -493,9 +476,7 @@ class _Parser:
         value = dict(self.mapping(value, where))
         kind = value.pop("kind", None)
         if kind not in INSTANCE_FAULT_KINDS:
-            raise self.fail(
-                f"{where}.kind {kind!r} is not one of {', '.join(INSTANCE_FAULT_KINDS)}"
-            )
+            raise self.fail(f"{where}.kind {kind!r} is not one of {', '.join(INSTANCE_FAULT_KINDS)}")
         match = self.mapping(value.pop("match", {}) or {}, f"{where}.match")
         unknown = sorted(set(match) - {"type", "nth", "name_contains"})
         if unknown:
@@ -511,9 +492,7 @@ class _Parser:
         for key, raw in value.items():
             if key in ("seconds", "after", "start"):
                 # `seconds: forever` (or null) means the fault never clears
-                params[key] = (
-                    None if raw in (None, "forever") else self.number(raw, f"{where}.{key}")
-                )
+                params[key] = None if raw in (None, "forever") else self.number(raw, f"{where}.{key}")
             elif key == "bytes_per_second":
                 params[key] = self.integer(raw, f"{where}.bytes_per_second", minimum=1)
             elif key in ("phase", "path"):

@@ -211,9 +211,7 @@ def run_serve(
 ) -> int:
     """Entry point for `lambdabench sim serve`: load the scenario, build hosts, serve."""
     if time_scale <= 0:
-        raise SimulatorError(
-            f"time scale must be positive, got {time_scale:g}", "pass e.g. --time-scale 60"
-        )
+        raise SimulatorError(f"time scale must be positive, got {time_scale:g}", "pass e.g. --time-scale 60")
     scenario = Scenario.load(scenario_path) if scenario_path is not None else Scenario()
     hosts = hosts_factory(scenario, time_scale) if hosts_factory is not None else None
     # the host backend adds its SSH settings (user, port, key) to what clients are told

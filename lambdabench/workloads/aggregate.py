@@ -140,8 +140,7 @@ def aggregate_ranks(rank_results: Sequence[Mapping[str, Any]]) -> dict[str, Any]
         (count,) = counts
         # rep i started on every rank right after the same barrier, so rep i's rates add up
         total_per_rep = [
-            sum_rank_rates({r: reps[r][i]["env_steps_per_s"] for r in reps}, world_size)
-            for i in range(count)
+            sum_rank_rates({r: reps[r][i]["env_steps_per_s"] for r in reps}, world_size) for i in range(count)
         ]
         steps = sum(rep["env_steps"] for r in reps for rep in reps[r])
         starts = [run.get("window_start_unix") for run in per_rank.values()]
@@ -163,9 +162,7 @@ def aggregate_ranks(rank_results: Sequence[Mapping[str, Any]]) -> dict[str, Any]
                 "window_env_steps_per_s": window,
                 "window_start_local": min((s for s in stamps_start if s), default=None),
                 "window_end_local": max((s for s in stamps_end if s), default=None),
-                "compile_s_max": max(
-                    (run.get("compile_s") or 0.0 for run in per_rank.values()), default=None
-                ),
+                "compile_s_max": max((run.get("compile_s") or 0.0 for run in per_rank.values()), default=None),
                 "per_rank": [
                     {
                         "rank": r,
@@ -218,9 +215,7 @@ def to_run_record(
         "finished_at": run.get("finished_at"),
         "vars": {"num_envs_per_rank": chosen["num_envs"], "world_size": world},
     }
-    library = ", ".join(
-        f"{k} {versions[k]}" for k in ("jax", "jaxlib", "mujoco", "mujoco_mjx") if versions.get(k)
-    )
+    library = ", ".join(f"{k} {versions[k]}" for k in ("jax", "jaxlib", "mujoco", "mujoco_mjx") if versions.get(k))
     total_steps = chosen.get("total_env_steps")
     if total_steps is None:
         total_steps = sum(rep["env_steps"] for rep in chosen.get("reps", []))
@@ -240,10 +235,7 @@ def to_run_record(
             "isaaclab_ref": None,
             "library": library or None,
         },
-        "hardware": {
-            k: hardware.get(k)
-            for k in ("gpu_model", "gpu_count", "gpu_memory_mib", "vcpus", "ram_gib")
-        },
+        "hardware": {k: hardware.get(k) for k in ("gpu_model", "gpu_count", "gpu_memory_mib", "vcpus", "ram_gib")},
         "startup_s": startup,
         "throughput": {
             "unit": "env_steps_per_s",
@@ -258,6 +250,5 @@ def to_run_record(
         },
         "resources": {},
         "cost": {},
-        "notes": [f"mjx_bench N={chosen['num_envs']} per rank x {world} rank(s)"]
-        + list(result.get("notes", [])),
+        "notes": [f"mjx_bench N={chosen['num_envs']} per rank x {world} rank(s)"] + list(result.get("notes", [])),
     }

@@ -65,10 +65,15 @@ def main(argv: list[str] | None = None) -> int:
     rank, world = dist.get_rank(), dist.get_world_size()
     local = int(os.environ.get("LOCAL_RANK", "0"))
     device = torch.device(f"cuda:{local}") if cuda else torch.device("cpu")
-    print(f"[ddp_tiny] rank {rank}/{world} on {socket.gethostname()} node {os.environ.get('GROUP_RANK', '?')} "
-          f"({backend}, {device})", flush=True)
+    print(
+        f"[ddp_tiny] rank {rank}/{world} on {socket.gethostname()} node {os.environ.get('GROUP_RANK', '?')} "
+        f"({backend}, {device})",
+        flush=True,
+    )
     torch.manual_seed(0)  # the same initial weights everywhere (DDP also broadcasts rank 0's)
-    model = torch.nn.Sequential(torch.nn.Linear(args.width, args.width), torch.nn.Tanh(), torch.nn.Linear(args.width, 1))
+    model = torch.nn.Sequential(
+        torch.nn.Linear(args.width, args.width), torch.nn.Tanh(), torch.nn.Linear(args.width, 1)
+    )
     ddp = DistributedDataParallel(model.to(device), device_ids=[local] if cuda else None)
     opt = torch.optim.SGD(ddp.parameters(), lr=0.05)
     gen = torch.Generator().manual_seed(1000 + rank)  # each rank its own data: gradients differ before averaging
@@ -87,8 +92,12 @@ def main(argv: list[str] | None = None) -> int:
             time.sleep(args.step_sleep)
     elapsed = time.perf_counter() - started
     params = [p for p in model.parameters()]
-    mine = {"rank": rank, "params_sha256": digest(params),
-            "grads_sha256": digest([p.grad for p in params if p.grad is not None]), "loss": float(loss)}
+    mine = {
+        "rank": rank,
+        "params_sha256": digest(params),
+        "grads_sha256": digest([p.grad for p in params if p.grad is not None]),
+        "loss": float(loss),
+    }
     gathered: list[Any] = [None] * world
     dist.all_gather_object(gathered, mine)
     agree = len({g["params_sha256"] for g in gathered}) == 1 and len({g["grads_sha256"] for g in gathered}) == 1
@@ -96,13 +105,24 @@ def main(argv: list[str] | None = None) -> int:
     (args.out / f"rank-{rank}.json").write_text(json.dumps(mine))
     if rank == 0:
         samples = args.steps * args.batch * world
-        result = {"world_size": world, "steps": args.steps, "agree": agree, "ranks": gathered,
-                  "samples": samples, "seconds": elapsed, "samples_per_s": samples / max(elapsed, 1e-9)}
+        result = {
+            "world_size": world,
+            "steps": args.steps,
+            "agree": agree,
+            "ranks": gathered,
+            "samples": samples,
+            "seconds": elapsed,
+            "samples_per_s": samples / max(elapsed, 1e-9),
+        }
         (args.out / "ddp_result.json").write_text(json.dumps(result, indent=2))
-        (args.out / "metrics.json").write_text(json.dumps(
-            {"env_steps_per_s": result["samples_per_s"], "env_steps": samples, "world_size": world}))
-        print(f"[ddp_tiny] world {world}: parameters and gradients {'AGREE' if agree else 'DISAGREE'} "
-              f"across ranks; {result['samples_per_s']:.0f} samples/s", flush=True)
+        (args.out / "metrics.json").write_text(
+            json.dumps({"env_steps_per_s": result["samples_per_s"], "env_steps": samples, "world_size": world})
+        )
+        print(
+            f"[ddp_tiny] world {world}: parameters and gradients {'AGREE' if agree else 'DISAGREE'} "
+            f"across ranks; {result['samples_per_s']:.0f} samples/s",
+            flush=True,
+        )
     dist.barrier()
     dist.destroy_process_group()
     return 0 if agree else 1

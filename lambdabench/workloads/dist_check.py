@@ -86,9 +86,7 @@ def main(argv: list[str] | None = None) -> int:
         backend = "nccl" if usable else "gloo"
     if backend == "nccl":
         if torch.cuda.device_count() <= local_rank:
-            raise RuntimeError(
-                f"rank {rank}: LOCAL_RANK {local_rank} but only {torch.cuda.device_count()} GPU(s)"
-            )
+            raise RuntimeError(f"rank {rank}: LOCAL_RANK {local_rank} but only {torch.cuda.device_count()} GPU(s)")
         torch.cuda.set_device(local_rank)
         if torch.cuda.current_device() != local_rank:
             raise RuntimeError(f"rank {rank}: current_device {torch.cuda.current_device()}")
@@ -116,9 +114,7 @@ def main(argv: list[str] | None = None) -> int:
     # every rank's device identity, so duplicates are caught before timing anything
     identities: list[Any] = [None] * world
     dist.all_gather_object(identities, ident)
-    aggregate.check_distinct_devices(
-        {r: (i["uuid"] or i["pci_bus_id"]) for r, i in enumerate(identities)}
-    )
+    aggregate.check_distinct_devices({r: (i["uuid"] or i["pci_bus_id"]) for r, i in enumerate(identities)})
 
     torch.manual_seed(args.seed)
     model = torch.nn.Sequential(
@@ -151,8 +147,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.fail_rank == rank and step == args.steps // 2:
             # a crash mid-run: the others are inside a collective and must not wait forever
             raise SystemExit(
-                f"rank {rank}: --fail-rank {rank} set, exiting 1 at step {step} "
-                f"(unix time {time.time():.3f})"
+                f"rank {rank}: --fail-rank {rank} set, exiting 1 at step {step} (unix time {time.time():.3f})"
             )
         loss = train_step()
     sync()
@@ -181,10 +176,7 @@ def main(argv: list[str] | None = None) -> int:
             "world_size": world,
             "batch_per_rank": args.batch,
             "steps": args.steps,
-            "per_rank": [
-                {"rank": r, "samples_per_s": rates[r], "device": identities[r]}
-                for r in range(world)
-            ],
+            "per_rank": [{"rank": r, "samples_per_s": rates[r], "device": identities[r]} for r in range(world)],
             "total_samples_per_s": total,
             "rule": "total = sum of each rank's own samples/s over one barrier-synchronised window",
             "param_checksums": params,

@@ -53,8 +53,9 @@ def collect(container_image: str = "") -> dict[str, Any]:
     for line in _run(["nvidia-smi", f"--query-gpu={QUERY}", "--format=csv,noheader,nounits"]).splitlines():
         parts = [p.strip() for p in line.split(",")]
         if len(parts) == 4:
-            gpus.append({"name": parts[0], "power_limit_w": parts[1], "max_sm_mhz": parts[2],
-                         "max_memory_mhz": parts[3]})
+            gpus.append(
+                {"name": parts[0], "power_limit_w": parts[1], "max_sm_mhz": parts[2], "max_memory_mhz": parts[3]}
+            )
     software = {
         "python": platform.python_version(),
         "packages": dict(sorted(packages.items())),
@@ -65,8 +66,12 @@ def collect(container_image: str = "") -> dict[str, Any]:
         "kernel": platform.release(),
     }
     canonical = json.dumps(software, sort_keys=True, separators=(",", ":"))
-    return {"schema_version": 1, "software": software, "gpus": gpus,
-            "software_sha256": hashlib.sha256(canonical.encode()).hexdigest()}
+    return {
+        "schema_version": 1,
+        "software": software,
+        "gpus": gpus,
+        "software_sha256": hashlib.sha256(canonical.encode()).hexdigest(),
+    }
 
 
 if __name__ == "__main__":

@@ -143,9 +143,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--out", type=Path, default=Path("results"), help="folder for the JSON files")
     p.add_argument("--run-id", default=None)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument(
-        "--timeout", type=float, default=600.0, help="seconds any rank waits at a barrier"
-    )
+    p.add_argument("--timeout", type=float, default=600.0, help="seconds any rank waits at a barrier")
     p.add_argument("--coord", choices=["auto", "gloo", "file"], default="auto")
     p.add_argument("--compile-cache", type=Path, default=None, help="JAX persistent cache dir")
     p.add_argument("--fail-rank", type=int, default=None, help="testing: this rank fails mid-run")
@@ -211,8 +209,7 @@ class FileCoordinator(Coordinator):
             if time.monotonic() > deadline:
                 missing = [r for r, p in enumerate(paths) if not p.exists()]
                 raise BenchError(
-                    f"timed out after {self.timeout:.0f}s at barrier {name!r} "
-                    f"waiting for rank(s) {missing}"
+                    f"timed out after {self.timeout:.0f}s at barrier {name!r} waiting for rank(s) {missing}"
                 )
             time.sleep(0.002)
 
@@ -251,9 +248,7 @@ class GlooCoordinator(Coordinator):
         try:
             self.dist.all_gather_object(out, value)
         except RuntimeError as exc:
-            raise BenchError(
-                f"all-gather {name!r} failed: {str(exc).splitlines()[0][:300]}"
-            ) from exc
+            raise BenchError(f"all-gather {name!r} failed: {str(exc).splitlines()[0][:300]}") from exc
         return out
 
     def close(self) -> None:
@@ -280,9 +275,7 @@ def pin_gpu(local_rank: int) -> str:
     if visible:
         choices = [v.strip() for v in visible.split(",") if v.strip()]
         if local_rank >= len(choices):
-            raise BenchError(
-                f"LOCAL_RANK {local_rank} but CUDA_VISIBLE_DEVICES lists {len(choices)} device(s)"
-            )
+            raise BenchError(f"LOCAL_RANK {local_rank} but CUDA_VISIBLE_DEVICES lists {len(choices)} device(s)")
         chosen = choices[local_rank]
     else:
         chosen = str(local_rank)
@@ -302,10 +295,7 @@ def make_coordinator(args: argparse.Namespace, rank: int, world: int) -> Coordin
     if use_gloo:
         return GlooCoordinator(rank, world, args.timeout)
     run_key = (
-        os.environ.get("TORCHELASTIC_RUN_ID")
-        or os.environ.get("LAMBDABENCH_LAUNCH_ID")
-        or args.run_id
-        or "default"
+        os.environ.get("TORCHELASTIC_RUN_ID") or os.environ.get("LAMBDABENCH_LAUNCH_ID") or args.run_id or "default"
     )
     return FileCoordinator(args.out / f".barrier-{run_key}", rank, world, args.timeout)
 
@@ -567,14 +557,15 @@ def run(args: argparse.Namespace) -> int:
             import mujoco  # noqa: F401
             from mujoco import mjx  # noqa: F401
         except ImportError as exc:
-            _log(
-                f"cannot import jax/mujoco.mjx ({exc}); install: pip install 'jax[cuda12]' mujoco-mjx"
-            )
+            _log(f"cannot import jax/mujoco.mjx ({exc}); install: pip install 'jax[cuda12]' mujoco-mjx")
             coord.fail(f"import failed: {exc}")
             return 3
         # --compile-cache, else JAX's own JAX_COMPILATION_CACHE_DIR; cold vs warm is what the folder held
-        cache_dir = str(args.compile_cache) if args.compile_cache is not None else (
-            os.environ.get("JAX_COMPILATION_CACHE_DIR") or None)
+        cache_dir = (
+            str(args.compile_cache)
+            if args.compile_cache is not None
+            else (os.environ.get("JAX_COMPILATION_CACHE_DIR") or None)
+        )
         cache = compile_cache_state(cache_dir)
         if cache_dir is not None:
             Path(cache_dir).mkdir(parents=True, exist_ok=True)
@@ -683,9 +674,7 @@ def run(args: argparse.Namespace) -> int:
                 combined["dist"] = dict(result_doc["dist"], device_id=None)
                 _write_json(args.out / "mjx-result.json", combined)
                 for total in combined["aggregate"]["runs"]:
-                    rates = ", ".join(
-                        f"{p['env_steps_per_s']['mean']:.4g}" for p in total["per_rank"]
-                    )
+                    rates = ", ".join(f"{p['env_steps_per_s']['mean']:.4g}" for p in total["per_rank"])
                     _log(
                         f"TOTAL N={total['num_envs']}x{world}: "
                         f"{total['env_steps_per_s']['mean']:.4g} env-steps/s "
@@ -738,9 +727,7 @@ def launch(argv: list[str], procs: int, poll_s: float = 0.1) -> int:
             LAMBDABENCH_LAUNCH_ID=launch_id,
         )
         env.pop("MASTER_ADDR", None)  # no rendezvous: these ranks meet through files
-        children.append(
-            subprocess.Popen([sys.executable, str(Path(__file__).resolve()), *argv], env=env)
-        )
+        children.append(subprocess.Popen([sys.executable, str(Path(__file__).resolve()), *argv], env=env))
     failed: tuple[int, int] | None = None
     while failed is None and any(c.poll() is None for c in children):
         for rank, child in enumerate(children):

@@ -22,7 +22,9 @@ class SpecChecker:
         from referencing.jsonschema import DRAFT202012
 
         self.spec = spec
-        self._registry = Registry().with_resource("urn:lambda", Resource.from_contents(spec, default_specification=DRAFT202012))
+        self._registry = Registry().with_resource(
+            "urn:lambda", Resource.from_contents(spec, default_specification=DRAFT202012)
+        )
         self._validator_cls = Draft202012Validator
         self._routes: list[tuple[re.Pattern[str], str]] = []
         for path in spec["paths"]:
@@ -50,7 +52,9 @@ class SpecChecker:
         op = self.spec["paths"][path][request.method.lower()]
         if request.content:
             body = json.loads(request.content)
-            schema_at = _pointer("paths", path, request.method.lower(), "requestBody", "content", "application/json", "schema")
+            schema_at = _pointer(
+                "paths", path, request.method.lower(), "requestBody", "content", "application/json", "schema"
+            )
             assert "requestBody" in op, f"{request.method} {path} takes no body"
             self._validate(schema_at, body)
             self.checked_requests += 1
@@ -72,7 +76,12 @@ class SpecChecker:
         content = op["responses"][status].get("content", {}).get("application/json")
         if content is None:
             return
-        self._validate(_pointer("paths", path, request.method.lower(), "responses", status, "content", "application/json", "schema"), response.json())
+        self._validate(
+            _pointer(
+                "paths", path, request.method.lower(), "responses", status, "content", "application/json", "schema"
+            ),
+            response.json(),
+        )
         self.checked_responses += 1
 
 

@@ -38,8 +38,9 @@ def _ledger_with_results() -> None:
     led = Ledger(Path(os.environ["LAMBDABENCH_HOME"]), clock=lambda: L.T0)
     sweep = led.create_sweep("earlier", plan={"playbook": "isaaclab-train", "vars": {"video": "true"}})
     ok, _ = L.add_run(led, sweep, L.Gpu("gpu_1x_a10", 75, 1.0, 1.0), start=L.T0, bench_s=60, name="lb-a")
-    bad, _ = L.add_run(led, sweep, L.Gpu("gpu_1x_a10", 75, 1.0, 1.0), start=L.T0 + 9, bench_s=60, name="lb-b",
-                       status="failed")
+    bad, _ = L.add_run(
+        led, sweep, L.Gpu("gpu_1x_a10", 75, 1.0, 1.0), start=L.T0 + 9, bench_s=60, name="lb-b", status="failed"
+    )
     led.record_error("bench", "RemoteError", "Vulkan: no RTX device for the video recorder", run_id=bad)
     led.close()
 
@@ -77,7 +78,12 @@ def test_the_report_has_the_measured_matrix_in_every_format() -> None:
     rep = build_report(led, now=L.T0 + 86_400)
     (cell,) = rep.compat
     assert (cell.gpu_type, cell.backend, cell.task_class, cell.succeeded, cell.failed) == (
-        "gpu_1x_a10", "Isaac Sim PhysX container", "video", 1, 1)
+        "gpu_1x_a10",
+        "Isaac Sim PhysX container",
+        "video",
+        1,
+        1,
+    )
     for fmt in ("table", "md", "html"):
         text = render(rep, fmt)
         assert "Compatibility" in text and "gpu_1x_a10 · Isaac Sim PhysX container · video" in text, fmt

@@ -51,15 +51,23 @@ def test_version_and_shell_completion() -> None:
     import sys
 
     assert run(["--version"]).stdout.strip() == f"lambdabench {importlib.metadata.version('lambdabench')}"
-    for shell, needle in (("bash", "complete -o nosort -F _lambdabench_completion lambdabench"),
-                          ("zsh", "#compdef lambdabench"), ("fish", "complete --no-files --command lambdabench")):
+    for shell, needle in (
+        ("bash", "complete -o nosort -F _lambdabench_completion lambdabench"),
+        ("zsh", "#compdef lambdabench"),
+        ("fish", "complete --no-files --command lambdabench"),
+    ):
         result = run(["completion", shell])
         assert result.exit_code == 0 and needle in result.stdout and "_LAMBDABENCH_COMPLETE" in result.stdout
     assert_one_line_error(run(["completion", "tcsh"]), "'tcsh' is not one of 'bash', 'zsh', 'fish'")
     # what the shell asks at a <TAB> after `lambdabench swe`: the installed entry point answers
     env = {**os.environ, "COMP_WORDS": "lambdabench swe", "COMP_CWORD": "1", "_LAMBDABENCH_COMPLETE": "bash_complete"}
-    out = subprocess.run([sys.executable, "-c", "from lambdabench.cli import main; main()"], env=env,
-                         capture_output=True, text=True, timeout=60)
+    out = subprocess.run(
+        [sys.executable, "-c", "from lambdabench.cli import main; main()"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert "plain,sweep" in out.stdout.split()
 
 
@@ -100,13 +108,28 @@ def test_down_all_mine_never_touches_others(server: tuple[SimCloud, dict[str, st
 
     key = env["LAMBDA_API_KEY"]
     api = httpx.Client(base_url=env["LAMBDABENCH_API_URL"], headers={"Authorization": f"Bearer {key}"})
-    api.post("/ssh-keys", json={"name": "hand", "public_key": "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIB7yOBv3+dxcbT8m5n3ZcdmSjAmvaRnBaCcNyq6i7p0M x"})
-    region = next(t for t in json.loads(run(["types", "--json"], env).stdout) if t["name"] == "gpu_1x_a10")["regions"][0]
+    api.post(
+        "/ssh-keys",
+        json={
+            "name": "hand",
+            "public_key": "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIB7yOBv3+dxcbT8m5n3ZcdmSjAmvaRnBaCcNyq6i7p0M x",
+        },
+    )
+    region = next(t for t in json.loads(run(["types", "--json"], env).stdout) if t["name"] == "gpu_1x_a10")["regions"][
+        0
+    ]
     import time
 
     time.sleep(12.6 / SCALE * 2)
-    hand = api.post("/instance-operations/launch", json={"region_name": region, "instance_type_name": "gpu_1x_a10",
-                                                         "ssh_key_names": ["hand"], "name": "my-own-box"})
+    hand = api.post(
+        "/instance-operations/launch",
+        json={
+            "region_name": region,
+            "instance_type_name": "gpu_1x_a10",
+            "ssh_key_names": ["hand"],
+            "name": "my-own-box",
+        },
+    )
     assert hand.status_code == 200, hand.text
     mine = json.loads(run(["launch", "--gpu", "a10", "--json"], env).stdout)
     out = run(["down", "--all-mine"], env)
@@ -144,8 +167,9 @@ def test_unknown_gpu_lists_choices(server: tuple[SimCloud, dict[str, str]]) -> N
 
 def test_bad_api_key_401(server: tuple[SimCloud, dict[str, str]]) -> None:
     core, env = server
-    err = assert_one_line_error(run(["launch", "--gpu", "a10"], {**env, "LAMBDA_API_KEY": "not-the-key-42"}),
-                                "invalid-api-key")
+    err = assert_one_line_error(
+        run(["launch", "--gpu", "a10"], {**env, "LAMBDA_API_KEY": "not-the-key-42"}), "invalid-api-key"
+    )
     assert "not-the-key-42" not in err
     assert core.billing() == []
 
@@ -164,8 +188,9 @@ def test_api_400_from_lambda_is_one_line(server: tuple[SimCloud, dict[str, str]]
 
 
 def test_429_storm_outlasting_the_budget() -> None:
-    core = SimCloud(Scenario.from_dict({"faults": [{"endpoint": "any", "kind": "http_429", "count": "forever"}]}),
-                    time_scale=SCALE)
+    core = SimCloud(
+        Scenario.from_dict({"faults": [{"endpoint": "any", "kind": "http_429", "count": "forever"}]}), time_scale=SCALE
+    )
     srv = SimServer(core, extra_env=client_env(SCALE)).start()
     try:
         env = {**srv.env(), "LAMBDABENCH_RETRY_BUDGET": "0.5"}
@@ -192,13 +217,15 @@ def test_traceback_only_when_asked(server: tuple[SimCloud, dict[str, str]]) -> N
 
 def test_dry_run_shows_nodes_gpus_and_what_will_run(server: tuple[SimCloud, dict[str, str]]) -> None:
     core, env = server
-    out = run(["sweep", "--gpus", "8xh100", "--nodes", "2", "--playbook", "torchrun", "--set", "script=t.py",
-               "--dry-run"], env)
+    out = run(
+        ["sweep", "--gpus", "8xh100", "--nodes", "2", "--playbook", "torchrun", "--set", "script=t.py", "--dry-run"],
+        env,
+    )
     assert out.exit_code == 0, out.stderr
     header, row = out.stdout.splitlines()[:2]
     assert "NODES" in header and "GPUS" in header
     cells = row.split()
-    assert cells[cells.index("gpu_8x_h100_sxm5") + 1: cells.index("gpu_8x_h100_sxm5") + 3] == ["2", "16"]
+    assert cells[cells.index("gpu_8x_h100_sxm5") + 1 : cells.index("gpu_8x_h100_sxm5") + 3] == ["2", "16"]
     assert "benchmark: playbook torchrun" in out.stdout and "boot, set-up, benchmark and pull all count" in out.stdout
     assert not [r for r in core.requests() if r["path"].endswith("/launch")]
 

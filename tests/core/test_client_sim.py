@@ -22,8 +22,14 @@ SCALE = 1000.0
 
 
 class Sim:
-    def __init__(self, spec: dict[str, Any] | None, scenario: dict[str, Any] | None = None, *, key: str | None = None,
-                 budget: float = 30.0) -> None:
+    def __init__(
+        self,
+        spec: dict[str, Any] | None,
+        scenario: dict[str, Any] | None = None,
+        *,
+        key: str | None = None,
+        budget: float = 30.0,
+    ) -> None:
         self.core = SimCloud(Scenario.from_dict(scenario) if scenario else None, time_scale=SCALE)
         inner: httpx.BaseTransport = httpx.WSGITransport(app=make_wsgi_app(self.core))  # type: ignore[arg-type]
         self.checker = SpecChecker(spec) if spec else None
@@ -34,8 +40,13 @@ class Sim:
             "http://sim.local/api/v1",
             transport=self.transport,
             pacer=Pacer(rl.request_interval / SCALE * 1.05, rl.launch_interval / SCALE * 1.05),
-            retry=RetryPolicy(base_s=0.001, max_backoff_s=0.02, rate_limit_s=rl.lockout_seconds / SCALE,
-                              launch_lookup_s=60 / SCALE * 3, budget_s=budget),
+            retry=RetryPolicy(
+                base_s=0.001,
+                max_backoff_s=0.02,
+                rate_limit_s=rl.lockout_seconds / SCALE,
+                launch_lookup_s=60 / SCALE * 3,
+                budget_s=budget,
+            ),
         )
 
     def launch(self, type_name: str = "gpu_1x_a10", region: str | None = None, name: str = "lambdabench-t-1") -> str:
@@ -44,8 +55,13 @@ class Sim:
         if region is None:
             avail = {a.instance_type.name: a for a in self.client.list_instance_types()}
             region = avail[type_name].regions[0].name
-        return self.client.launch(instance_type=type_name, region=region, ssh_key_name=key_name, name=name,
-                                  tags=[("lambdabench-tool", "lambdabench")])
+        return self.client.launch(
+            instance_type=type_name,
+            region=region,
+            ssh_key_name=key_name,
+            name=name,
+            tags=[("lambdabench-tool", "lambdabench")],
+        )
 
     def wait_status(self, iid: str, status: str, timeout: float = 5.0) -> Any:
         deadline = time.monotonic() + timeout
@@ -71,8 +87,16 @@ def sim(openapi_spec: dict[str, Any]):  # type: ignore[no-untyped-def]
 def test_types_resolve_every_documented_short_name(sim: Sim) -> None:
     types = [a.instance_type for a in sim.client.list_instance_types()]
     names = {t.name for t in types}
-    for required in ["gpu_1x_a10", "gpu_1x_a100_sxm4", "gpu_1x_h100_pcie", "gpu_1x_h100_sxm5",
-                     "gpu_8x_a100_80gb_sxm4", "gpu_8x_h100_sxm5", "gpu_1x_gh200", "cpu_4x_general"]:
+    for required in [
+        "gpu_1x_a10",
+        "gpu_1x_a100_sxm4",
+        "gpu_1x_h100_pcie",
+        "gpu_1x_h100_sxm5",
+        "gpu_8x_a100_80gb_sxm4",
+        "gpu_8x_h100_sxm5",
+        "gpu_1x_gh200",
+        "cpu_4x_general",
+    ]:
         assert required in names
     for short in ["a10", "a100", "a100-80gb", "h100", "h100-pcie", "8xh100", "gh200", "8xa100"]:
         assert resolve_gpu(short, types).gpus >= 1
@@ -129,7 +153,9 @@ def test_capacity_error_and_failover(sim: Sim) -> None:
 
 
 def test_lost_launch_response_is_found_by_name_not_resent(openapi_spec: dict[str, Any]) -> None:
-    s = Sim(openapi_spec, {"visibility_delay": 5, "faults": [{"endpoint": "launch", "kind": "lost_response", "count": 2}]})
+    s = Sim(
+        openapi_spec, {"visibility_delay": 5, "faults": [{"endpoint": "launch", "kind": "lost_response", "count": 2}]}
+    )
     iid = s.launch(name="lambdabench-lost-1")
     s.wait_status(iid, "active")
     launched = s.core.billing()
@@ -162,10 +188,15 @@ def test_5xx_html_is_retried(openapi_spec: dict[str, Any]) -> None:
 
 
 def test_terminate_failures_end_in_success(openapi_spec: dict[str, Any]) -> None:
-    s = Sim(openapi_spec, {"faults": [
-        {"endpoint": "terminate", "kind": "http_5xx", "count": 1},
-        {"endpoint": "terminate", "kind": "http_429", "count": 1},
-    ]})
+    s = Sim(
+        openapi_spec,
+        {
+            "faults": [
+                {"endpoint": "terminate", "kind": "http_5xx", "count": 1},
+                {"endpoint": "terminate", "kind": "http_429", "count": 1},
+            ]
+        },
+    )
     iid = s.launch(name="lambdabench-term-1")
     s.wait_status(iid, "active")
     s.client.terminate([iid])

@@ -44,8 +44,12 @@ def _closure(roots: set[str]) -> set[str]:
 
 def _type_checking_only(tree: ast.Module) -> set[int]:
     """ids of the import nodes under `if TYPE_CHECKING:` (never run)."""
-    return {id(n) for node in ast.walk(tree) if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test)
-            for n in ast.walk(node)}
+    return {
+        id(n)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test)
+        for n in ast.walk(node)
+    }
 
 
 def _imports(path: Path) -> set[str]:

@@ -60,8 +60,14 @@ def test_garbage_bodies_never_crash(raw: bytes) -> None:
 
 def test_instance_is_lenient() -> None:
     inst = Instance.from_api(
-        {"id": "a" * 32, "status": "booting", "brand_new_field": {"x": 1}, "region": {"name": "us-east-1"},
-         "instance_type": {"name": "gpu_1x_a10", "price_cents_per_hour": "129"}, "tags": [{"key": "k", "value": "v"}, 7]}
+        {
+            "id": "a" * 32,
+            "status": "booting",
+            "brand_new_field": {"x": 1},
+            "region": {"name": "us-east-1"},
+            "instance_type": {"name": "gpu_1x_a10", "price_cents_per_hour": "129"},
+            "tags": [{"key": "k", "value": "v"}, 7],
+        }
     )
     assert inst.ip is None and inst.private_ip is None and inst.hostname is None
     assert inst.extra == {"brand_new_field": {"x": 1}}

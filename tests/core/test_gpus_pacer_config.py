@@ -20,9 +20,18 @@ from lambdabench.sshkeys import ensure_local_key
 TYPES = [
     InstanceType(n, gpus=int(n.split("_")[1].rstrip("x")) if n.startswith("gpu") else 0)
     for n in [
-        "gpu_1x_a10", "gpu_1x_a100", "gpu_1x_a100_sxm4", "gpu_8x_a100_80gb_sxm4", "gpu_1x_h100_pcie",
-        "gpu_1x_h100_sxm5", "gpu_8x_h100_sxm5", "gpu_1x_gh200", "gpu_8x_b200_sxm6", "cpu_4x_general",
-        "gpu_2x_x1_alpha", "gpu_2x_x1_beta",
+        "gpu_1x_a10",
+        "gpu_1x_a100",
+        "gpu_1x_a100_sxm4",
+        "gpu_8x_a100_80gb_sxm4",
+        "gpu_1x_h100_pcie",
+        "gpu_1x_h100_sxm5",
+        "gpu_8x_h100_sxm5",
+        "gpu_1x_gh200",
+        "gpu_8x_b200_sxm6",
+        "cpu_4x_general",
+        "gpu_2x_x1_alpha",
+        "gpu_2x_x1_beta",
     ]
 ]
 
@@ -30,11 +39,22 @@ TYPES = [
 @pytest.mark.parametrize(
     ("spec", "name"),
     [
-        ("a10", "gpu_1x_a10"), ("A10", "gpu_1x_a10"), ("a100", "gpu_1x_a100"), ("a100-sxm4", "gpu_1x_a100_sxm4"),
-        ("8xa100", "gpu_8x_a100_80gb_sxm4"), ("8xa100-80gb", "gpu_8x_a100_80gb_sxm4"), ("a100-80gb", "gpu_8x_a100_80gb_sxm4"),
-        ("h100", "gpu_1x_h100_sxm5"), ("h100-pcie", "gpu_1x_h100_pcie"), ("8xh100", "gpu_8x_h100_sxm5"),
-        ("8x h100", "gpu_8x_h100_sxm5"), ("gh200", "gpu_1x_gh200"), ("8xb200", "gpu_8x_b200_sxm6"), ("b200", "gpu_8x_b200_sxm6"),
-        ("gpu_1x_h100_pcie", "gpu_1x_h100_pcie"), ("1xa10", "gpu_1x_a10"),
+        ("a10", "gpu_1x_a10"),
+        ("A10", "gpu_1x_a10"),
+        ("a100", "gpu_1x_a100"),
+        ("a100-sxm4", "gpu_1x_a100_sxm4"),
+        ("8xa100", "gpu_8x_a100_80gb_sxm4"),
+        ("8xa100-80gb", "gpu_8x_a100_80gb_sxm4"),
+        ("a100-80gb", "gpu_8x_a100_80gb_sxm4"),
+        ("h100", "gpu_1x_h100_sxm5"),
+        ("h100-pcie", "gpu_1x_h100_pcie"),
+        ("8xh100", "gpu_8x_h100_sxm5"),
+        ("8x h100", "gpu_8x_h100_sxm5"),
+        ("gh200", "gpu_1x_gh200"),
+        ("8xb200", "gpu_8x_b200_sxm6"),
+        ("b200", "gpu_8x_b200_sxm6"),
+        ("gpu_1x_h100_pcie", "gpu_1x_h100_pcie"),
+        ("1xa10", "gpu_1x_a10"),
     ],
 )
 def test_resolve(spec: str, name: str) -> None:
@@ -149,8 +169,14 @@ def test_bad_env_line_names_file_and_line(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     ("key", "value"),
-    [("LAMBDABENCH_SSH_PORT", "ssh"), ("LAMBDABENCH_SSH_PORT", "70000"), ("LAMBDABENCH_API_URL", "ftp://x"),
-     ("LAMBDABENCH_MIN_REQUEST_INTERVAL", "-1"), ("LAMBDABENCH_TIME_SCALE", "0"), ("LAMBDABENCH_RETRY_BUDGET", "nan")],
+    [
+        ("LAMBDABENCH_SSH_PORT", "ssh"),
+        ("LAMBDABENCH_SSH_PORT", "70000"),
+        ("LAMBDABENCH_API_URL", "ftp://x"),
+        ("LAMBDABENCH_MIN_REQUEST_INTERVAL", "-1"),
+        ("LAMBDABENCH_TIME_SCALE", "0"),
+        ("LAMBDABENCH_RETRY_BUDGET", "nan"),
+    ],
 )
 def test_bad_settings_one_line(key: str, value: str, tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as info:

@@ -30,7 +30,9 @@ def _reads_error_text(node: ast.AST) -> bool:
         if isinstance(sub, ast.Call) and isinstance(sub.func, ast.Name):
             if sub.func.id == "getattr" and any(isinstance(a, ast.Constant) and a.value == "message" for a in sub.args):
                 return True
-            if sub.func.id in ("str", "repr") and any(isinstance(a, ast.Name) and a.id in _ERROR_NAMES for a in sub.args):
+            if sub.func.id in ("str", "repr") and any(
+                isinstance(a, ast.Name) and a.id in _ERROR_NAMES for a in sub.args
+            ):
                 return True
     return False
 
@@ -39,14 +41,21 @@ def message_matches(source: str, filename: str = "<src>") -> list[str]:
     """Every place that tests an error's text: `"…" in exc.message`, `str(err).startswith(…)`, `==` on it."""
     found = []
     for node in ast.walk(ast.parse(source, filename=filename)):
-        if isinstance(node, ast.Compare) and any(isinstance(op, (ast.In, ast.NotIn, ast.Eq, ast.NotEq))
-                                                 for op in node.ops):
+        if isinstance(node, ast.Compare) and any(
+            isinstance(op, (ast.In, ast.NotIn, ast.Eq, ast.NotEq)) for op in node.ops
+        ):
             if any(_reads_error_text(side) for side in node.comparators) or (
-                    not isinstance(node.left, ast.Constant) and _reads_error_text(node.left)
-                    and any(isinstance(c, ast.Constant) and isinstance(c.value, str) for c in node.comparators)):
+                not isinstance(node.left, ast.Constant)
+                and _reads_error_text(node.left)
+                and any(isinstance(c, ast.Constant) and isinstance(c.value, str) for c in node.comparators)
+            ):
                 found.append(f"{filename}:{node.lineno}")
-        elif (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
-              and node.func.attr in ("startswith", "endswith") and _reads_error_text(node.func.value)):
+        elif (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute)
+            and node.func.attr in ("startswith", "endswith")
+            and _reads_error_text(node.func.value)
+        ):
             found.append(f"{filename}:{node.lineno}")
     return found
 
@@ -56,12 +65,15 @@ def test_no_error_is_recognised_by_its_message() -> None:
     assert not found, "tell these errors apart by class (a subclass, or StepFailed.cause):\n" + "\n".join(found)
 
 
-@pytest.mark.parametrize("src", [
-    'lost = "lost SSH" in str(getattr(r.error, "message", ""))\n',
-    'if "unauthorized" in str(exc): pass\n',
-    'ok = err.message.startswith("lost")\n',
-    'same = exc.message == "gone"\n',
-])
+@pytest.mark.parametrize(
+    "src",
+    [
+        'lost = "lost SSH" in str(getattr(r.error, "message", ""))\n',
+        'if "unauthorized" in str(exc): pass\n',
+        'ok = err.message.startswith("lost")\n',
+        'same = exc.message == "gone"\n',
+    ],
+)
 def test_the_message_rule_can_fail(src: str) -> None:
     assert message_matches(src)
 
@@ -75,7 +87,6 @@ LONG_FUNCTIONS_ALLOWED = {
     "report/html.py:scaling_plots": "report/ was being reworked by Report.render (issue 27 item 5) in parallel",
     "report/html.py:render_html": "report/ was being reworked by Report.render (issue 27 item 5) in parallel",
     "report/svg.py:svg_plot": "report/ was being reworked by Report.render (issue 27 item 5) in parallel",
-    "report/svg.py:svg_timeline": "report/ was being reworked by Report.render (issue 27 item 5) in parallel",
     "run/nodes.py:terminate_and_verify": "the proof of 'gone': to split only with the teardown fault matrix run in full",
 }
 
@@ -92,8 +103,12 @@ def long_functions(source: str, filename: str = "<src>", limit: int = MAX_FUNCTI
 
 
 def test_no_library_function_outside_sim_and_workloads_is_longer_than_100_lines() -> None:
-    found = {hit for path in _library_files() if path.relative_to(PKG).parts[0] not in ("sim", "workloads")
-             for hit in long_functions(path.read_text(), path.relative_to(PKG).as_posix())}
+    found = {
+        hit
+        for path in _library_files()
+        if path.relative_to(PKG).parts[0] not in ("sim", "workloads")
+        for hit in long_functions(path.read_text(), path.relative_to(PKG).as_posix())
+    }
     over = sorted(found - set(LONG_FUNCTIONS_ALLOWED))
     assert not over, f"split these (at most {MAX_FUNCTION_LINES} lines each):\n" + "\n".join(over)
     fixed = sorted(set(LONG_FUNCTIONS_ALLOWED) - found)

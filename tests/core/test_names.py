@@ -33,4 +33,4 @@ def test_the_api_address_is_written_once_in_the_library() -> None:
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.Constant) and isinstance(node.value, str) and DEFAULT_API_URL in node.value:
                 owners.append(f"{path.relative_to(PKG)}:{node.lineno}")
-    assert owners == ["names.py:6"], owners
+    assert [o.split(":")[0] for o in owners] == ["names.py"], owners

@@ -26,11 +26,15 @@ def plan(tmp_path: Path, gpus: str = "a10", **kw: Any) -> SweepPlan:
     from lambdabench.run.env import RunEnv, Timeouts
     from lambdabench.run.plan import plan_sweep
 
-    avail = [TypeAvailability(InstanceType("gpu_1x_a10", "1x A10 (24 GB PCIe)", "A10 (24 GB PCIe)", 129, gpus=1),
-                              (Region("us-east-1"),))]
+    avail = [
+        TypeAvailability(
+            InstanceType("gpu_1x_a10", "1x A10 (24 GB PCIe)", "A10 (24 GB PCIe)", 129, gpus=1), (Region("us-east-1"),)
+        )
+    ]
     env = RunEnv(tmp_path, Timeouts.for_scale(1), ssh_config=kw.pop("ssh_config", None))
-    return plan_sweep(SweepRequest(gpus, **kw), availability=avail, regions=["us-east-1"], env=env,
-                      ngc_key_present=False)
+    return plan_sweep(
+        SweepRequest(gpus, **kw), availability=avail, regions=["us-east-1"], env=env, ngc_key_present=False
+    )
 
 
 @pytest.fixture
@@ -45,14 +49,17 @@ def server() -> Iterator[tuple[SimCloud, dict[str, str]]]:
 # ---- item 3: playbook variables, --reward-target, --playbook "", types --gpu "", --name ----------------
 
 
-@pytest.mark.parametrize(("sets", "needle"), [
-    ({"num_envs": "-5"}, "num_envs must be 1 to 2147483647"),
-    ({"num_envs": "0"}, "num_envs must be 1 to"),
-    ({"num_envs": "99999999999999999999999"}, "num_envs must be 1 to 2147483647"),
-    ({"num_envs": "9" * 100_000}, "num_envs must be int"),
-    ({"seed": "-2"}, "seed must be -1 to"),
-    ({"max_iterations": "-1"}, "max_iterations must be 0 to"),
-])
+@pytest.mark.parametrize(
+    ("sets", "needle"),
+    [
+        ({"num_envs": "-5"}, "num_envs must be 1 to 2147483647"),
+        ({"num_envs": "0"}, "num_envs must be 1 to"),
+        ({"num_envs": "99999999999999999999999"}, "num_envs must be 1 to 2147483647"),
+        ({"num_envs": "9" * 100_000}, "num_envs must be int"),
+        ({"seed": "-2"}, "seed must be -1 to"),
+        ({"max_iterations": "-1"}, "max_iterations must be 0 to"),
+    ],
+)
 def test_int_vars_have_ranges(tmp_path: Path, sets: dict[str, str], needle: str) -> None:
     with pytest.raises(UsageError, match=needle) as err:
         plan(tmp_path, playbook="isaaclab3-train", sets=sets)
@@ -74,9 +81,13 @@ def test_playbook_min_max_are_validated(tmp_path: Path) -> None:
     from lambdabench.remote.playbook import load_playbook
 
     book = tmp_path / "b.yaml"
-    for vars_, needle in [("{type: str, min: 1}", "int and float vars only"), ("{type: int, min: 1.5}", "finite int"),
-                          ("{type: int, min: 5, max: 1}", "above"), ("{type: int, default: 0, min: 1}", "default"),
-                          ("{type: float, max: .inf}", "finite float")]:
+    for vars_, needle in [
+        ("{type: str, min: 1}", "int and float vars only"),
+        ("{type: int, min: 1.5}", "finite int"),
+        ("{type: int, min: 5, max: 1}", "above"),
+        ("{type: int, default: 0, min: 1}", "default"),
+        ("{type: float, max: .inf}", "finite float"),
+    ]:
         book.write_text(f"name: b\nvars:\n  n: {vars_}\nsteps: []\n")
         with pytest.raises(PlaybookError, match=needle):
             load_playbook(book)
@@ -127,16 +138,19 @@ def test_labels_derived_from_addresses_are_always_valid(tmp_path: Path) -> None:
     assert plan(tmp_path, gpus="", hosts=["[::1]:2201"]).runs[0].target.name == "host:ipv6-1"
 
 
-@pytest.mark.parametrize(("spec", "needle"), [
-    ("h1,label=a,label=b", "label= is given twice"),
-    ("h1,price=1,price=2", "price= is given twice"),
-    ("h1,key=/a,key=/b", "key= is given twice"),
-    ("h1,label=", "label= is empty"),
-    ("h1,key=", "key= is empty"),
-    ("local,key=/tmp/id", "without SSH"),
-    ("h1,label=-x", "starting with a letter"),
-    ("h1,label=" + "x" * 41, "1-40"),
-])
+@pytest.mark.parametrize(
+    ("spec", "needle"),
+    [
+        ("h1,label=a,label=b", "label= is given twice"),
+        ("h1,price=1,price=2", "price= is given twice"),
+        ("h1,key=/a,key=/b", "key= is given twice"),
+        ("h1,label=", "label= is empty"),
+        ("h1,key=", "key= is empty"),
+        ("local,key=/tmp/id", "without SSH"),
+        ("h1,label=-x", "starting with a letter"),
+        ("h1,label=" + "x" * 41, "1-40"),
+    ],
+)
 def test_host_options_once_and_meaningful(tmp_path: Path, spec: str, needle: str) -> None:
     from lambdabench.run.hosts import parse_host
 
@@ -159,8 +173,9 @@ def _write_key(path: Path, passphrase: bytes | None = None) -> Path:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
     enc = serialization.BestAvailableEncryption(passphrase) if passphrase else serialization.NoEncryption()
-    path.write_bytes(Ed25519PrivateKey.generate().private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.OpenSSH, enc))
+    path.write_bytes(
+        Ed25519PrivateKey.generate().private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.OpenSSH, enc)
+    )
     path.chmod(0o600)
     return path
 
@@ -179,13 +194,20 @@ def _ssh_home(tmp_path: Path, config: str) -> Path:
 
 @pytest.mark.parametrize("kind", ["missing", "folder", "passwd", "public", "passphrase"])
 def test_unusable_keys_are_refused_at_plan_time(tmp_path: Path, kind: str) -> None:
-    key = {"missing": lambda: tmp_path / "nonexistent",
-           "folder": lambda: tmp_path,
-           "passwd": lambda: Path("/etc/passwd"),
-           "public": lambda: _text(tmp_path / "id.pub", "ssh-ed25519 AAAA x\n"),
-           "passphrase": lambda: _write_key(tmp_path / "id_enc", b"secret")}[kind]()
-    needle = {"missing": "does not exist", "folder": "is a folder", "passwd": "not an Ed25519, ECDSA or RSA",
-              "public": "not an Ed25519", "passphrase": "passphrase"}[kind]
+    key = {
+        "missing": lambda: tmp_path / "nonexistent",
+        "folder": lambda: tmp_path,
+        "passwd": lambda: Path("/etc/passwd"),
+        "public": lambda: _text(tmp_path / "id.pub", "ssh-ed25519 AAAA x\n"),
+        "passphrase": lambda: _write_key(tmp_path / "id_enc", b"secret"),
+    }[kind]()
+    needle = {
+        "missing": "does not exist",
+        "folder": "is a folder",
+        "passwd": "not an Ed25519, ECDSA or RSA",
+        "public": "not an Ed25519",
+        "passphrase": "passphrase",
+    }[kind]
     with pytest.raises(UsageError, match=needle):
         plan(tmp_path, gpus="", hosts=[f"ubuntu@10.0.0.5,key={key}"])
     # the same key named by ~/.ssh/config's IdentityFile
@@ -199,11 +221,14 @@ def test_unusable_keys_are_refused_at_plan_time(tmp_path: Path, kind: str) -> No
 def test_include_match_and_tokens_are_followed(tmp_path: Path) -> None:
     from lambdabench.run.hosts import parse_host
 
-    cfg = _ssh_home(tmp_path, "Include conf.d/*.conf\n"
-                              "Host ws\n  HostName %h.local\n  User alice\n"
-                              "Match originalhost jumpy\n  HostName 10.0.0.6\n  ProxyJump bastion\n"
-                              "Match host 10.0.0.7\n  User carol\n"
-                              "Host *\n  Port 2200\n")
+    cfg = _ssh_home(
+        tmp_path,
+        "Include conf.d/*.conf\n"
+        "Host ws\n  HostName %h.local\n  User alice\n"
+        "Match originalhost jumpy\n  HostName 10.0.0.6\n  ProxyJump bastion\n"
+        "Match host 10.0.0.7\n  User carol\n"
+        "Host *\n  Port 2200\n",
+    )
     (cfg.parent / "conf.d").mkdir()
     (cfg.parent / "conf.d" / "lab.conf").write_text("Host inc\n  HostName 10.0.0.7\n  IdentityFile ~/.ssh/id_%h\n")
     ws = parse_host("ws", ssh_config=cfg)
@@ -224,9 +249,11 @@ def test_a_cli_dry_run_says_the_real_cause(server: tuple[SimCloud, dict[str, str
     (home / ".ssh").mkdir(exist_ok=True)
     (home / ".ssh" / "config").write_text("Include ~/.ssh/more\n")
     (home / ".ssh" / "more").write_text("Match originalhost gpubox\n  HostName 10.0.0.5\n  ProxyJump bastion\n")
-    for args, needle in [(["--host", "ubuntu@127.0.0.1:2222,key=/nonexistent"], "does not exist"),
-                         (["--host", "ubuntu@127.0.0.1:2222,key=/etc/passwd"], "not an Ed25519"),
-                         (["--host", "gpubox"], "ProxyJump")]:
+    for args, needle in [
+        (["--host", "ubuntu@127.0.0.1:2222,key=/nonexistent"], "does not exist"),
+        (["--host", "ubuntu@127.0.0.1:2222,key=/etc/passwd"], "not an Ed25519"),
+        (["--host", "gpubox"], "ProxyJump"),
+    ]:
         assert_one_line_error(run(["sweep", *args, "--dry-run"], {**env, "HOME": str(home)}), needle)
     assert not [r for r in core.requests() if r["path"].endswith("/launch")]
 
@@ -241,7 +268,7 @@ CONFIGS = [
     "Host ws\n  Include {inc}\nHost other\n  Include {inc2}\n",
     "Match final host 10.3.3.3\n  User fin\nHost ws\n  HostName 10.3.3.3\n",
     "HostName=10.4.4.4\nPort=2204\n",
-    "Host \"ws\"\n  HostName \"10.5.5.5\"\n  IdentityFile \"/k/with space\"\n",
+    'Host "ws"\n  HostName "10.5.5.5"\n  IdentityFile "/k/with space"\n',
     "Match user root\n  Port 2206\nHost ws\n  HostName 10.6.6.6\n",
 ]
 
@@ -329,8 +356,10 @@ def test_cli_dry_run_catches_label_and_node_mistakes(server: tuple[SimCloud, dic
     ok = run(["sweep", "--host", "[::1]:2201", "--host", "u@gpu-box-" + "a" * 50 + ".example.com", "--dry-run"], env)
     assert ok.exit_code == 0, ok.stderr
     assert "host:ipv6-1" in ok.stdout and "host:gpu-box-aaaa" in ok.stdout
-    for args, needle in [(["--host", "h1,label=a,label=b"], "label= is given twice"),
-                         (["--local", "--nodes", "2"], "--nodes 2 applies to Lambda types only"),
-                         (["--host", "local,key=/tmp/k"], "without SSH")]:
+    for args, needle in [
+        (["--host", "h1,label=a,label=b"], "label= is given twice"),
+        (["--local", "--nodes", "2"], "--nodes 2 applies to Lambda types only"),
+        (["--host", "local,key=/tmp/k"], "without SSH"),
+    ]:
         assert_one_line_error(run(["sweep", *args, "--dry-run"], env), needle)
     assert not [r for r in core.requests() if r["path"].endswith("/launch")]

@@ -56,8 +56,11 @@ def test_an_unreachable_api_is_said_at_the_first_failure() -> None:
     said: list[tuple[float, str]] = []
     start = time.monotonic()
     # nothing listens on this loopback port: every connect is refused at once
-    cloud = LambdaCloud("secret_key_x", "http://127.0.0.1:9/api/v1",
-                        retry=RetryPolicy(attempts=3, budget_s=600, base_s=0.01, max_backoff_s=0.02))
+    cloud = LambdaCloud(
+        "secret_key_x",
+        "http://127.0.0.1:9/api/v1",
+        retry=RetryPolicy(attempts=3, budget_s=600, base_s=0.01, max_backoff_s=0.02),
+    )
     cloud.on_wait = lambda message: said.append((time.monotonic() - start, message))
     try:
         cloud.list_instance_types()

@@ -51,7 +51,9 @@ class SimProcess:
         deadline = time.monotonic() + 30
         while not self.env_file.exists():
             if self.proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"sim serve did not start: {self.proc.stderr.read().decode() if self.proc.stderr else ''}")
+                raise RuntimeError(
+                    f"sim serve did not start: {self.proc.stderr.read().decode() if self.proc.stderr else ''}"
+                )
             time.sleep(0.05)
         time.sleep(0.1)
         self.env = {**parse_env_file(self.env_file), "LAMBDABENCH_HOME": str(self.home)}
@@ -64,10 +66,12 @@ class SimProcess:
         (Retry-After on a 429; the refused request had no effect). Unpaced, three POSTs in a row tripped
         the simulated limit on a fast run."""
         for _ in range(10):
-            req = urllib.request.Request(self.env["LAMBDABENCH_API_URL"] + path, method=method,
-                                         data=json.dumps(body).encode() if body is not None else None,
-                                         headers={"Authorization": f"Bearer {self.env['LAMBDA_API_KEY']}",
-                                                  "Content-Type": "application/json"})
+            req = urllib.request.Request(
+                self.env["LAMBDABENCH_API_URL"] + path,
+                method=method,
+                data=json.dumps(body).encode() if body is not None else None,
+                headers={"Authorization": f"Bearer {self.env['LAMBDA_API_KEY']}", "Content-Type": "application/json"},
+            )
             try:
                 with urllib.request.urlopen(req, timeout=10) as resp:
                     return json.loads(resp.read())["data"]
@@ -81,12 +85,12 @@ class SimProcess:
         return [b for b in self.api("/_sim/billing") if b["status"] not in ("terminated", "terminating")]
 
     def cli(self, *args: str, timeout: float = 120, **env: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([*LB, *args], env=self.client_env(**env), capture_output=True, text=True,
-                              timeout=timeout)
+        return subprocess.run([*LB, *args], env=self.client_env(**env), capture_output=True, text=True, timeout=timeout)
 
     def popen(self, *args: str, **env: str) -> subprocess.Popen[str]:
-        return subprocess.Popen([*LB, *args], env=self.client_env(**env), stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, text=True)
+        return subprocess.Popen(
+            [*LB, *args], env=self.client_env(**env), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
 
     def stop(self) -> None:
         if self.proc.poll() is None:

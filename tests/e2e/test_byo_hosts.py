@@ -36,20 +36,66 @@ def test_a_sweep_with_two_lambda_types_and_a_byo_host(tmp_path: Path) -> None:
         home = tmp_path / "home"
         spec, _ = _byo_host(sim, home)
         env = {**sim.client_env(home)}
-        dry = subprocess.run([*LB, "sweep", "--gpus", "a10,a100", "--host", f"{spec},label=ws,price=0.5",
-                              "--playbook", "gpu-probe", "--dry-run"], env=env, capture_output=True, text=True, timeout=60)
+        dry = subprocess.run(
+            [
+                *LB,
+                "sweep",
+                "--gpus",
+                "a10,a100",
+                "--host",
+                f"{spec},label=ws,price=0.5",
+                "--playbook",
+                "gpu-probe",
+                "--dry-run",
+            ],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         assert dry.returncode == 0, dry.stderr
         assert "host:ws" in dry.stdout and "never terminated" in dry.stdout
-        out = subprocess.run([*LB, "sweep", "--gpus", "a10,a100", "--host", f"{spec},label=ws,price=0.5",
-                              "--playbook", "gpu-probe", "--format", "json"], env=env, capture_output=True, text=True, timeout=240)
+        out = subprocess.run(
+            [
+                *LB,
+                "sweep",
+                "--gpus",
+                "a10,a100",
+                "--host",
+                f"{spec},label=ws,price=0.5",
+                "--playbook",
+                "gpu-probe",
+                "--format",
+                "json",
+            ],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=240,
+        )
         assert out.returncode == 0, out.stderr
         assert "1 × NVIDIA A10" in out.stderr  # the host's GPUs, from its own nvidia-smi
         assert [b for b in sim.core.billing() if b["status"] not in ("terminated", "terminating")] == []
         assert sim.hosts._hosts, "the BYO host was stopped"
-        probe = subprocess.run(["ssh", "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no", "-o",
-                                f"UserKnownHostsFile={tmp_path / 'kh'}", "-i", str(home / "keys" / "id_ed25519"),
-                                "-p", spec.rsplit(":", 1)[1], spec.split(":")[0], "true"],
-                               capture_output=True, timeout=30)
+        probe = subprocess.run(
+            [
+                "ssh",
+                "-o",
+                "BatchMode=yes",
+                "-o",
+                "StrictHostKeyChecking=no",
+                "-o",
+                f"UserKnownHostsFile={tmp_path / 'kh'}",
+                "-i",
+                str(home / "keys" / "id_ed25519"),
+                "-p",
+                spec.rsplit(":", 1)[1],
+                spec.split(":")[0],
+                "true",
+            ],
+            capture_output=True,
+            timeout=30,
+        )
         assert probe.returncode == 0, probe.stderr  # still up: nothing terminated it
         terminates = [r for r in sim.core.requests() if r["path"].endswith("/terminate")]
         assert terminates and all("127." not in json.dumps(r.get("body")) for r in terminates)
@@ -73,9 +119,13 @@ def _local_env(sim: Sim, home: Path, instance_id: str) -> dict[str, str]:
     _, state = _byo_host(sim, home, instance_id)
     session = dict(line.split("=", 1) for line in (state / "session.env").read_text().splitlines() if "=" in line)
     session = {k: v.strip("'") for k, v in session.items()}
-    return {**sim.client_env(home), "LAMBDABENCH_SIM_STATE": session["LAMBDABENCH_SIM_STATE"],
-            "LAMBDABENCH_SIM_PYTHON": session["LAMBDABENCH_SIM_PYTHON"], "JAX_PLATFORMS": "cpu",
-            "PATH": session["LAMBDABENCH_SIM_PATH"] + os.pathsep + os.environ.get("PATH", "")}
+    return {
+        **sim.client_env(home),
+        "LAMBDABENCH_SIM_STATE": session["LAMBDABENCH_SIM_STATE"],
+        "LAMBDABENCH_SIM_PYTHON": session["LAMBDABENCH_SIM_PYTHON"],
+        "JAX_PLATFORMS": "cpu",
+        "PATH": session["LAMBDABENCH_SIM_PATH"] + os.pathsep + os.environ.get("PATH", ""),
+    }
 
 
 def test_this_machine_through_the_local_transport(tmp_path: Path) -> None:
@@ -83,8 +133,13 @@ def test_this_machine_through_the_local_transport(tmp_path: Path) -> None:
     with simulator(None, scale=300.0) as sim:
         home = tmp_path / "home"
         env = _local_env(sim, home, "c" * 32)
-        out = subprocess.run([*LB, "sweep", "--local", "--playbook", "gpu-probe", "--format", "json"], env=env,
-                             capture_output=True, text=True, timeout=240)
+        out = subprocess.run(
+            [*LB, "sweep", "--local", "--playbook", "gpu-probe", "--format", "json"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=240,
+        )
         assert out.returncode == 0, out.stderr
         assert "ssh" not in out.stderr.lower().replace("ssh ready", "")
         assert sim.core.requests() == [] or not [r for r in sim.core.requests() if r["path"].endswith("/launch")]
@@ -97,8 +152,10 @@ def test_this_machine_through_the_local_transport(tmp_path: Path) -> None:
         assert (home / "local" / "home").is_dir()  # its playbooks' files stayed out of the real $HOME
 
 
-@pytest.mark.skipif(importlib.util.find_spec("jax") is None or importlib.util.find_spec("mujoco") is None,
-                    reason="jax and mujoco-mjx are not installed (bash .ci/setup installs the [mjx] extra)")
+@pytest.mark.skipif(
+    importlib.util.find_spec("jax") is None or importlib.util.find_spec("mujoco") is None,
+    reason="jax and mujoco-mjx are not installed (bash .ci/setup installs the [mjx] extra)",
+)
 def test_an_earlier_runs_files_on_a_machine_you_bring_are_not_this_runs(tmp_path: Path) -> None:
     """A machine you bring is not fresh: what an earlier run left in the benchmark's folder must not be
     pulled as this run's. Seen on the real H200 (bench/device/run_lambdabench_h200.sh, 2026-12-02): the
@@ -112,13 +169,19 @@ def test_an_earlier_runs_files_on_a_machine_you_bring_are_not_this_runs(tmp_path
         (stale / "telemetry.csv").write_text(
             "timestamp, index, name, utilization.gpu [%], memory.used [MiB], memory.total [MiB], power.draw [W], "
             "clocks.current.sm [MHz], temperature.gpu\n"
-            "2020/01/01 00:00:00.000, 0, NVIDIA A10, 100 %, 1 MiB, 24000 MiB, 150.00 W, 1695 MHz, 60\n")
+            "2020/01/01 00:00:00.000, 0, NVIDIA A10, 100 %, 1 MiB, 24000 MiB, 150.00 W, 1695 MHz, 60\n"
+        )
         (stale / "mjx-partial-rank7.json").write_text("{}")
         left = subprocess.Popen(["sleep", "600"], start_new_session=True)  # a sampler an interrupted run left
         (stale.parent / "sampler.pid").write_text(f"{left.pid}\n")
         try:
-            out = subprocess.run([*LB, "sweep", "--local", "--set", "cpu_envs=16", "--format", "json"], env=env,
-                                 capture_output=True, text=True, timeout=240)
+            out = subprocess.run(
+                [*LB, "sweep", "--local", "--set", "cpu_envs=16", "--format", "json"],
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=240,
+            )
             assert out.returncode == 0, out.stderr[-3000:]
             pulled = next((home / "runs").glob("sweep-*/run-*/results"))
             assert not (pulled / "mjx-partial-rank7.json").exists()

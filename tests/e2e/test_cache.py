@@ -13,16 +13,36 @@ from tests.e2e.conftest import SimProcess, needs_sshd
 
 pytestmark = needs_sshd
 
-IL3 = ("sweep", "--gpus", "a10", "--playbook", "isaaclab3-train", "--set", "num_envs=16", "--set", "max_iterations=2",
-       "--max-run-minutes", "1500", "--cache", "il3-cache", "--region", "us-east-1")  # one region: a refused
+IL3 = (
+    "sweep",
+    "--gpus",
+    "a10",
+    "--playbook",
+    "isaaclab3-train",
+    "--set",
+    "num_envs=16",
+    "--set",
+    "max_iterations=2",
+    "--max-run-minutes",
+    "1500",
+    "--cache",
+    "il3-cache",
+    "--region",
+    "us-east-1",
+)  # one region: a refused
 # launch there is retried there (with failover a run may land elsewhere and, rightly, run cold)
 
 
 def fetch_lines(simproc: SimProcess, run_id: int) -> list[str]:
     """The simulated uv's own account of each install: how many packages were downloaded, how many came from the cache."""
     run_dir = next((simproc.home / "runs").glob(f"sweep-*/run-{run_id}-*"))
-    return [ln for log in sorted((run_dir / "logs").rglob("*")) if log.is_file()
-            for ln in log.read_text(errors="replace").splitlines() if ln.startswith("Downloaded ")]
+    return [
+        ln
+        for log in sorted((run_dir / "logs").rglob("*"))
+        if log.is_file()
+        for ln in log.read_text(errors="replace").splitlines()
+        if ln.startswith("Downloaded ")
+    ]
 
 
 def cache_warm(ledger: Ledger, run_id: int) -> float | None:
@@ -86,8 +106,9 @@ def test_a_cache_in_another_region_runs_cold_and_says_so(simproc: SimProcess) ->
     regions = [r["name"] for r in simproc.api("/regions")]
     made = simproc.api("/filesystems", "POST", {"name": "far-cache", "region": regions[-1]})
     assert made["name"] == "far-cache"
-    out = simproc.cli("sweep", "--gpus", "a10", "--playbook", "gpu-probe", "--region", regions[0],
-                      "--cache", "far-cache")
+    out = simproc.cli(
+        "sweep", "--gpus", "a10", "--playbook", "gpu-probe", "--region", regions[0], "--cache", "far-cache"
+    )
     assert out.returncode == 0, out.stderr[-3000:]
     assert f"exists in {regions[-1]}" in out.stderr
     assert f"cache far-cache is in {regions[-1]}; launched in {regions[0]}: running cold" in out.stderr
@@ -97,13 +118,29 @@ def test_a_cache_in_another_region_runs_cold_and_says_so(simproc: SimProcess) ->
 
 @pytest.mark.slow  # three Isaac Lab sweeps: about two minutes
 def test_the_isaac_sim_base_image_is_pulled_once_then_loaded_from_the_cache(simproc: SimProcess) -> None:
-    args = ("sweep", "--gpus", "a10", "--playbook", "isaaclab-train", "--set", "max_iterations=3",
-            "--set", "num_envs=16", "--max-run-minutes", "6000", "--cache", "isaac-cache", "--region", "us-east-1")
+    args = (
+        "sweep",
+        "--gpus",
+        "a10",
+        "--playbook",
+        "isaaclab-train",
+        "--set",
+        "max_iterations=3",
+        "--set",
+        "num_envs=16",
+        "--max-run-minutes",
+        "6000",
+        "--cache",
+        "isaac-cache",
+        "--region",
+        "us-east-1",
+    )
     for _ in range(2):
         out = simproc.cli(*args, timeout=600)
         assert out.returncode == 0, out.stderr[-3000:]
-    hosts = sorted(simproc.state.glob("lambdabench-sim-*/hosts/hosts/*/docker-timings.jsonl"),
-                   key=lambda p: p.stat().st_mtime)
+    hosts = sorted(
+        simproc.state.glob("lambdabench-sim-*/hosts/hosts/*/docker-timings.jsonl"), key=lambda p: p.stat().st_mtime
+    )
     assert len(hosts) == 2, hosts
     first, second = ([json.loads(ln) for ln in p.read_text().splitlines()] for p in hosts)
     isaac_sim = "nvcr.io/nvidia/isaac-sim"
@@ -116,8 +153,9 @@ def test_the_isaac_sim_base_image_is_pulled_once_then_loaded_from_the_cache(simp
     archive.write_text("not an image")
     third = simproc.cli(*args, timeout=600)
     assert third.returncode == 0, third.stderr[-3000:]
-    latest = max(simproc.state.glob("lambdabench-sim-*/hosts/hosts/*/docker-timings.jsonl"),
-                 key=lambda p: p.stat().st_mtime)
+    latest = max(
+        simproc.state.glob("lambdabench-sim-*/hosts/hosts/*/docker-timings.jsonl"), key=lambda p: p.stat().st_mtime
+    )
     events = [json.loads(ln) for ln in latest.read_text().splitlines()]
     assert any(e["event"] == "pull" and e["image"].startswith(isaac_sim) for e in events), events
     assert json.loads(archive.read_text())["images"]  # saved again, whole

@@ -58,8 +58,9 @@ def test_without_a_terminal_a_spend_needs_yes_or_a_budget(simproc: SimProcess) -
 def _on_a_terminal(sim: SimProcess, args: list[str], answer: bytes, extra: dict[str, str]) -> tuple[int, str, str]:
     """Run the CLI with a pseudo-terminal as stdin and stderr; answer its question."""
     main, child = pty.openpty()
-    proc = subprocess.Popen([*LB, *args], stdin=child, stdout=subprocess.PIPE, stderr=child,
-                            env=sim.client_env(**extra))
+    proc = subprocess.Popen(
+        [*LB, *args], stdin=child, stdout=subprocess.PIPE, stderr=child, env=sim.client_env(**extra)
+    )
     os.close(child)
     seen = b""
     deadline = time.monotonic() + 60

@@ -37,8 +37,13 @@ def test_resume_exits_non_zero_when_a_resumed_run_fails(tmp_path: Path) -> None:
         env = _local_env(sim, home, "7" * 32)
         book = tmp_path / "book.yaml"
         book.write_text(FAILS_WHEN_RESUMED)
-        proc = subprocess.Popen([*LB, "sweep", "--local", "--playbook", str(book)], env=env,
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        proc = subprocess.Popen(
+            [*LB, "sweep", "--local", "--playbook", str(book)],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         try:
             work = home / "local" / "home"
             while not (work / "once").exists() and proc.poll() is None:

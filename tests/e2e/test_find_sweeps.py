@@ -10,9 +10,18 @@ from tests.e2e.conftest import SimProcess, wait_for_line
 
 def test_a_sweep_ends_with_its_summary_and_is_found_afterwards(simproc: SimProcess) -> None:
     done = simproc.home / "notified.txt"
-    out = simproc.cli("sweep", "--gpus", "a10,a100", "--playbook", "gpu-probe", "--name", "first look",
-                      "--notify", f'printf "%s|%s|%s" "$LAMBDABENCH_SWEEP" "$LAMBDABENCH_OUTCOME" "${{LAMBDA_API_KEY:-none}}" > {done}',
-                      timeout=240)
+    out = simproc.cli(
+        "sweep",
+        "--gpus",
+        "a10,a100",
+        "--playbook",
+        "gpu-probe",
+        "--name",
+        "first look",
+        "--notify",
+        f'printf "%s|%s|%s" "$LAMBDABENCH_SWEEP" "$LAMBDABENCH_OUTCOME" "${{LAMBDA_API_KEY:-none}}" > {done}',
+        timeout=240,
+    )
     assert out.returncode == 0, out.stderr
     tail = out.stderr.strip().splitlines()[-3:]
     assert tail[0].startswith("gpu_1x_a10: 1/1 succeeded, $") and tail[1].startswith("gpu_1x_a100: 1/1 succeeded")
@@ -22,7 +31,8 @@ def test_a_sweep_ends_with_its_summary_and_is_found_afterwards(simproc: SimProce
 
     listed = json.loads(simproc.cli("sweeps", "--json").stdout)
     assert [(s["id"], s["name"], s["status"], s["types"], s["report"]) for s in listed] == [
-        (1, "first look", "finished", ["gpu_1x_a10", "gpu_1x_a100"], str(report))]
+        (1, "first look", "finished", ["gpu_1x_a10", "gpu_1x_a100"], str(report))
+    ]
     assert listed[0]["cost_usd"] > 0 and listed[0]["started"]
     table = simproc.cli("sweeps").stdout
     assert "first look" in table and "finished (simulated)" in table
@@ -36,8 +46,9 @@ def test_a_sweep_ends_with_its_summary_and_is_found_afterwards(simproc: SimProce
     assert launched.returncode == 0, launched.stderr
     refused = simproc.cli("resume", "2")
     assert refused.returncode != 0
-    assert refused.stderr.strip() == ("error: 2 is not a sweep: it records `launch gpu_1x_a10` — "
-                                      "No sweep is unfinished (see `lambdabench sweeps`).")
+    assert refused.stderr.strip() == (
+        "error: 2 is not a sweep: it records `launch gpu_1x_a10` — No sweep is unfinished (see `lambdabench sweeps`)."
+    )
     assert "nothing left to run" in simproc.cli("resume", "1").stderr
     assert "list sweeps with `lambdabench sweeps`" in simproc.cli("resume", "9").stderr
     assert [s["id"] for s in json.loads(simproc.cli("sweeps", "--json").stdout)] == [1]
@@ -52,9 +63,18 @@ def test_status_watches_a_live_sweep_from_another_terminal(tmp_path) -> None:
         live = simproc.cli("status", "1", "--json")
         board = json.loads(live.stdout)
         assert board["sweep"]["status"] == "running"
-        assert board["runs"][0]["phase"] in ("launching", "booting", "active, waiting for SSH", "preflight",
-                                             "benchmark", "benchmark next", "set-up", "pulling results", "pulled",
-                                             "terminating")
+        assert board["runs"][0]["phase"] in (
+            "launching",
+            "booting",
+            "active, waiting for SSH",
+            "preflight",
+            "benchmark",
+            "benchmark next",
+            "set-up",
+            "pulling results",
+            "pulled",
+            "terminating",
+        )
         watched = simproc.cli("status", "--watch", timeout=180)  # returns once the sweep has ended
         heads = [line for line in watched.stdout.splitlines() if line.startswith("sweep 1")]
         assert watched.returncode == 0 and heads[-1].startswith("sweep 1: finished"), watched.stdout

@@ -65,8 +65,13 @@ def _pids(work: Path, proc: subprocess.Popen[str], timeout: float = 90.0) -> tup
 def _start(tmp_path: Path, env: dict[str, str], *extra: str, limit: int = 7200) -> subprocess.Popen[str]:
     book = tmp_path / "hold.yaml"
     book.write_text(HOLD.format(sampler=SAMPLER_SCRIPT, limit=limit))
-    return subprocess.Popen([*LB, "sweep", "--local", "--playbook", str(book), "--format", "json", *extra],
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [*LB, "sweep", "--local", "--playbook", str(book), "--format", "json", *extra],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def _check_stopped(pids: tuple[int, int], home: Path) -> None:
@@ -131,16 +136,18 @@ def test_kill_9_then_resume_stops_what_the_dead_run_left(tmp_path: Path) -> None
             pids = _pids(home / "local" / "home" / "hold", proc)
             proc.kill()
             proc.wait(timeout=30)
-            report = subprocess.run([*LB, "report", "--format", "json"], env=env, capture_output=True, text=True,
-                                    timeout=60)
+            report = subprocess.run(
+                [*LB, "report", "--format", "json"], env=env, capture_output=True, text=True, timeout=60
+            )
             assert report.returncode == 0, report.stderr
             doc = json.loads(report.stdout)
             assert doc["totals"]["still_billing"] == 0 and not any(r["still_billing"] for r in doc["runs"])
             with Ledger(home) as ledger:
                 sweep = ledger.latest_sweep()
                 assert sweep is not None
-            out = subprocess.run([*LB, "resume", str(sweep.id), "--format", "json"], env=env, capture_output=True,
-                                 text=True, timeout=120)
+            out = subprocess.run(
+                [*LB, "resume", str(sweep.id), "--format", "json"], env=env, capture_output=True, text=True, timeout=120
+            )
             assert out.returncode == 0, out.stderr[-3000:]
             assert json.loads(out.stdout)
         finally:

@@ -12,8 +12,22 @@ pytestmark = needs_sshd
 
 
 def test_isaaclab3_sweep_on_a100_and_h100(simproc: SimProcess) -> None:
-    out = simproc.cli("sweep", "--gpus", "a100,h100", "--playbook", "isaaclab3-train", "--set", "num_envs=16",
-                      "--set", "max_iterations=4", "--max-run-minutes", "1500", "--format", "json", timeout=600)
+    out = simproc.cli(
+        "sweep",
+        "--gpus",
+        "a100,h100",
+        "--playbook",
+        "isaaclab3-train",
+        "--set",
+        "num_envs=16",
+        "--set",
+        "max_iterations=4",
+        "--max-run-minutes",
+        "1500",
+        "--format",
+        "json",
+        timeout=600,
+    )
     assert out.returncode == 0, out.stderr[-3000:]
     assert "RT cores" not in out.stderr
     report = json.loads(out.stdout)
@@ -41,7 +55,9 @@ def test_isaaclab3_sweep_on_a100_and_h100(simproc: SimProcess) -> None:
     assert table.returncode == 0, table.stderr
     rate = next(line for line in table.stdout.splitlines() if line.startswith("env-steps/s")).split()[1:]
     assert len(rate) == 2 and all(cell.replace(",", "").isdigit() for cell in rate), table.stdout
-    assert any(line.startswith("simulated") and line.split()[1:] == ["yes", "yes"] for line in table.stdout.splitlines())
+    assert any(
+        line.startswith("simulated") and line.split()[1:] == ["yes", "yes"] for line in table.stdout.splitlines()
+    )
     assert simproc.running() == []
 
 
@@ -53,8 +69,20 @@ def test_video_with_isaaclab3_is_refused_before_anything_runs(simproc: SimProces
 
 
 def test_isaaclab3_on_8xh100_trains_through_train_multigpu(simproc: SimProcess) -> None:
-    out = simproc.cli("sweep", "--gpus", "8xh100", "--playbook", "isaaclab3-train", "--set", "num_envs=16",
-                      "--set", "max_iterations=3", "--max-run-minutes", "1500", timeout=600)
+    out = simproc.cli(
+        "sweep",
+        "--gpus",
+        "8xh100",
+        "--playbook",
+        "isaaclab3-train",
+        "--set",
+        "num_envs=16",
+        "--set",
+        "max_iterations=3",
+        "--max-run-minutes",
+        "1500",
+        timeout=600,
+    )
     assert out.returncode == 0, out.stderr[-3000:]
     ledger = Ledger(simproc.home)
     run = ledger.runs()[-1]

@@ -31,15 +31,19 @@ def test_a_full_local_disk_during_a_pull_is_one_line(tmp_path: Path) -> None:
         env = _local_env(sim, home, "5" * 32)
         runs = home / "runs"
         runs.mkdir(parents=True)
-        done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "lambdabench-test-disk", str(runs)],
-                              capture_output=True, text=True)
+        done = subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", "size=1m", "lambdabench-test-disk", str(runs)],
+            capture_output=True,
+            text=True,
+        )
         if done.returncode != 0:
             pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip()}")
         try:
             book = tmp_path / "book.yaml"
             book.write_text(BIG_OUTPUT)
-            out = subprocess.run([*LB, "sweep", "--local", "--playbook", str(book)], env=env, capture_output=True,
-                                 text=True, timeout=180)
+            out = subprocess.run(
+                [*LB, "sweep", "--local", "--playbook", str(book)], env=env, capture_output=True, text=True, timeout=180
+            )
         finally:
             subprocess.run(["umount", "-l", str(runs)], capture_output=True)
         assert out.returncode == 1, out.stderr[-3000:]

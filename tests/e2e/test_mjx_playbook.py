@@ -23,8 +23,18 @@ pytestmark = [
 def test_the_headline_command_benchmarks_by_default(simproc: SimProcess) -> None:
     dry = simproc.cli("sweep", "--gpus", "a100,h100", "--dry-run")
     assert dry.returncode == 0 and "benchmark: playbook mjx-locomotion" in dry.stdout, dry.stdout + dry.stderr
-    out = simproc.cli("sweep", "--gpus", "a100,h100", "--max-run-minutes", "1500", "--set", "cpu_envs=16",
-                      "--format", "json", timeout=600)
+    out = simproc.cli(
+        "sweep",
+        "--gpus",
+        "a100,h100",
+        "--max-run-minutes",
+        "1500",
+        "--set",
+        "cpu_envs=16",
+        "--format",
+        "json",
+        timeout=600,
+    )
     assert out.returncode == 0, out.stderr[-3000:]
     report = json.loads(out.stdout)
     assert "simulated" in json.dumps(report).lower()

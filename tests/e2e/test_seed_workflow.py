@@ -25,8 +25,20 @@ def test_seed_workflow_on_a_simulated_a10(simproc: SimProcess) -> None:
     facts = ok(simproc.cli("run", name, "setup", timeout=300))
     assert "gpu_in_docker=ok" in facts and "isaaclab_commit=" in facts
     for lib in LIBRARIES:
-        ok(simproc.cli("run", name, "isaaclab-train", "--set", f"library={lib}", "--set", "max_iterations=3",
-                       "--set", "num_envs=16", timeout=300))
+        ok(
+            simproc.cli(
+                "run",
+                name,
+                "isaaclab-train",
+                "--set",
+                f"library={lib}",
+                "--set",
+                "max_iterations=3",
+                "--set",
+                "num_envs=16",
+                timeout=300,
+            )
+        )
     pulled = ok(simproc.cli("pull", name, "--dest", str(simproc.home / "pulled"), timeout=300))
     assert "all verified" in pulled
     logs = simproc.home / "pulled" / "artifacts"
@@ -36,13 +48,26 @@ def test_seed_workflow_on_a_simulated_a10(simproc: SimProcess) -> None:
     for lib in LIBRARIES:
         events = find_event_files(logs / lib)
         assert events, f"no TensorBoard events for {lib}"
-        series = read_training(events[0].parent if lib not in ("rl_games",) else events[0].parent.parent,
-                               library=lib).series()
+        series = read_training(
+            events[0].parent if lib not in ("rl_games",) else events[0].parent.parent, library=lib
+        ).series()
         assert series.points and any((p.env_steps_per_s or 0) > 0 for p in series.points)
     checkpoint = next(logs.glob("skrl/*/*/checkpoints/*.pt"))
     in_container = "/workspace/isaaclab/logs/" + str(checkpoint.relative_to(logs))
-    ok(simproc.cli("run", name, "isaaclab-play", "--set", "library=skrl", "--set", f"checkpoint={in_container}",
-                   "--set", "play_seconds=8", timeout=300))
+    ok(
+        simproc.cli(
+            "run",
+            name,
+            "isaaclab-play",
+            "--set",
+            "library=skrl",
+            "--set",
+            f"checkpoint={in_container}",
+            "--set",
+            "play_seconds=8",
+            timeout=300,
+        )
+    )
     ok(simproc.cli("pull", name, "--include", "*.mp4", "--dest", str(simproc.home / "videos"), timeout=300))
     videos = list((simproc.home / "videos").rglob("*.mp4"))
     assert videos and all(v.stat().st_size > 0 for v in videos)
@@ -65,8 +90,22 @@ def test_video_on_a_non_rtx_type_is_refused_before_anything_runs(simproc: SimPro
 
 
 def test_sweep_with_video_has_videos_and_reward_in_the_report(simproc: SimProcess, tmp_path: Path) -> None:
-    out = simproc.cli("sweep", "--gpus", "a10", "--playbook", "isaaclab-train", "--set", "video=true",
-                      "--set", "library=rl_games", "--set", "max_iterations=4", "--set", "num_envs=16", timeout=600)
+    out = simproc.cli(
+        "sweep",
+        "--gpus",
+        "a10",
+        "--playbook",
+        "isaaclab-train",
+        "--set",
+        "video=true",
+        "--set",
+        "library=rl_games",
+        "--set",
+        "max_iterations=4",
+        "--set",
+        "num_envs=16",
+        timeout=600,
+    )
     assert out.returncode == 0, out.stderr[-3000:]
     assert "final reward" in out.stdout and "GPU util" in out.stdout
     page = tmp_path / "report.html"
@@ -80,8 +119,20 @@ def test_sweep_with_video_has_videos_and_reward_in_the_report(simproc: SimProces
 def test_isaac_labs_own_benchmark_scripts_are_read_into_the_report(simproc: SimProcess) -> None:
     """isaaclab-benchmark runs scripts/benchmarks/benchmark_non_rl.py; its KPI file's *effective* FPS
     (× num_envs, the env-steps/s) becomes the run's throughput (the reader used to be unreachable)."""
-    out = simproc.cli("sweep", "--gpus", "a10", "--playbook", "isaaclab-benchmark", "--set", "num_envs=16",
-                      "--set", "num_frames=20", "--format", "json", timeout=400)
+    out = simproc.cli(
+        "sweep",
+        "--gpus",
+        "a10",
+        "--playbook",
+        "isaaclab-benchmark",
+        "--set",
+        "num_envs=16",
+        "--set",
+        "num_frames=20",
+        "--format",
+        "json",
+        timeout=400,
+    )
     report = json.loads(ok(out))
     group = report["groups"][0]
     assert group["env_steps_per_s"] and group["env_steps_per_s"] > 0, group

@@ -38,11 +38,24 @@ steps:
 def test_seeds_and_repeats_give_statistics_in_every_format(simproc: SimProcess) -> None:
     (simproc.home / "playbooks").mkdir(parents=True)
     (simproc.home / "playbooks" / "seedy.yaml").write_text(SEEDY.replace("LOCK", str(LOCK_COLLECTOR)))
-    dry = simproc.cli("sweep", "--gpus", "a10,a100", "--playbook", "seedy", "--seeds", "3", "--repeat", "2",
-                      "--dry-run")
+    dry = simproc.cli(
+        "sweep", "--gpus", "a10,a100", "--playbook", "seedy", "--seeds", "3", "--repeat", "2", "--dry-run"
+    )
     assert dry.returncode == 0 and "3 seeds per run" in dry.stdout, dry.stdout + dry.stderr
-    out = simproc.cli("sweep", "--gpus", "a10,a100", "--playbook", "seedy", "--seeds", "3", "--repeat", "2",
-                      "--format", "json", timeout=600)
+    out = simproc.cli(
+        "sweep",
+        "--gpus",
+        "a10,a100",
+        "--playbook",
+        "seedy",
+        "--seeds",
+        "3",
+        "--repeat",
+        "2",
+        "--format",
+        "json",
+        timeout=600,
+    )
     assert out.returncode == 0, out.stderr[-3000:]
     rep = json.loads(out.stdout)
     for g in rep["groups"]:

@@ -16,8 +16,14 @@ def test_shell_launches_runs_and_terminates(simproc: SimProcess) -> None:
 
     from tests.e2e.conftest import LB
 
-    out = subprocess.run([*LB, "shell", "--gpu", "a10"], env=simproc.client_env(), input="echo hello-from-$((6*7)); exit 3\n",
-                         capture_output=True, text=True, timeout=120)
+    out = subprocess.run(
+        [*LB, "shell", "--gpu", "a10"],
+        env=simproc.client_env(),
+        input="echo hello-from-$((6*7)); exit 3\n",
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert out.returncode == 3, out.stderr
     assert "hello-from-42" in out.stdout
     assert "this session cost $" in out.stderr and "terminated" in out.stderr
@@ -30,8 +36,14 @@ def test_a_closed_terminal_ends_the_shell_and_its_instance(simproc: SimProcess) 
 
     from tests.e2e.conftest import LB
 
-    proc = subprocess.Popen([*LB, "shell", "--gpu", "a10"], env=simproc.client_env(), stdin=subprocess.PIPE,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [*LB, "shell", "--gpu", "a10"],
+        env=simproc.client_env(),
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     assert proc.stdin is not None and proc.stdout is not None
     proc.stdin.write("echo in-the-shell\n")
     proc.stdin.flush()
@@ -47,8 +59,14 @@ def test_shell_keep_leaves_it_running(simproc: SimProcess) -> None:
 
     from tests.e2e.conftest import LB
 
-    out = subprocess.run([*LB, "shell", "--gpu", "a10", "--keep"], env=simproc.client_env(), input="exit 0\n",
-                         capture_output=True, text=True, timeout=120)
+    out = subprocess.run(
+        [*LB, "shell", "--gpu", "a10", "--keep"],
+        env=simproc.client_env(),
+        input="exit 0\n",
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert out.returncode == 0, out.stderr
     assert "kept running" in out.stderr
     assert len(simproc.running()) == 1

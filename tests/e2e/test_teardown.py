@@ -101,17 +101,33 @@ def test_gc_never_touches_instances_it_did_not_name(simproc: SimProcess) -> None
     key = env["LAMBDA_API_KEY"]
 
     def post(path: str, body: dict) -> dict:  # type: ignore[type-arg]
-        req = urllib.request.Request(env["LAMBDABENCH_API_URL"] + path, data=json.dumps(body).encode(),
-                                     headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json"})
+        req = urllib.request.Request(
+            env["LAMBDABENCH_API_URL"] + path,
+            data=json.dumps(body).encode(),
+            headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json"},
+        )
         with urllib.request.urlopen(req, timeout=10) as resp:
             return json.loads(resp.read())["data"]
 
-    post("/ssh-keys", {"name": "by-hand", "public_key": "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIB7yOBv3+dxcbT8m5n3ZcdmSjAmvaRnBaCcNyq6i7p0M x"})
+    post(
+        "/ssh-keys",
+        {
+            "name": "by-hand",
+            "public_key": "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIB7yOBv3+dxcbT8m5n3ZcdmSjAmvaRnBaCcNyq6i7p0M x",
+        },
+    )
     types = simproc.cli("types", "--json")
     region = next(t for t in json.loads(types.stdout) if t["name"] == "gpu_1x_a10")["regions"][0]
     time.sleep(0.1)
-    post("/instance-operations/launch", {"region_name": region, "instance_type_name": "gpu_1x_a10",
-                                          "ssh_key_names": ["by-hand"], "name": "lambdabench-lookalike"})
+    post(
+        "/instance-operations/launch",
+        {
+            "region_name": region,
+            "instance_type_name": "gpu_1x_a10",
+            "ssh_key_names": ["by-hand"],
+            "name": "lambdabench-lookalike",
+        },
+    )
     out = simproc.cli("gc")
     assert out.returncode == 0, out.stderr
     assert [b["name"] for b in simproc.running()] == ["lambdabench-lookalike"]
@@ -139,10 +155,12 @@ def test_gc_deletes_only_the_rulesets_its_own_dead_runs_left(simproc: SimProcess
     def call(method: str, path: str, body: dict | None = None) -> dict:  # type: ignore[type-arg]
         return simproc.api(path, method, body)  # type: ignore[no-any-return]
 
-    elsewhere = call("POST", "/firewall-rulesets", {"name": "lambdabench-a10-1-rdzv-0badf00d", "region": "us-east-1",
-                                                   "rules": []})
-    mine = call("POST", "/firewall-rulesets", {"name": "lambdabench-a10-2-rdzv-0dead000", "region": "us-east-1",
-                                              "rules": []})
+    elsewhere = call(
+        "POST", "/firewall-rulesets", {"name": "lambdabench-a10-1-rdzv-0badf00d", "region": "us-east-1", "rules": []}
+    )
+    mine = call(
+        "POST", "/firewall-rulesets", {"name": "lambdabench-a10-2-rdzv-0dead000", "region": "us-east-1", "rules": []}
+    )
     call("POST", "/firewall-rulesets", {"name": "my-own-rules", "region": "us-east-1", "rules": []})
     dead = ProcessIdentity(pid=2**22 + 7, host=__import__("socket").gethostname(), start="0")
     with Ledger(simproc.home, owner=dead) as ledger:

@@ -27,8 +27,9 @@ def test_a_failed_telemetry_pull_is_in_the_runs_notes(tmp_path: Path) -> None:
         env = _local_env(sim, home, "6" * 32)
         book = tmp_path / "book.yaml"
         book.write_text(BREAKS_TELEMETRY)
-        out = subprocess.run([*LB, "sweep", "--local", "--playbook", str(book)], env=env, capture_output=True,
-                             text=True, timeout=180)
+        out = subprocess.run(
+            [*LB, "sweep", "--local", "--playbook", str(book)], env=env, capture_output=True, text=True, timeout=180
+        )
         assert out.returncode == 0, out.stderr[-3000:]
         record = json.loads(next((home / "runs").glob("sweep-*/run-*/result.json")).read_text())
         assert any(n.startswith("telemetry: pulling the GPU samples failed") for n in record["notes"]), record["notes"]

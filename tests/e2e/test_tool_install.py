@@ -25,14 +25,26 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def _source_files() -> list[str]:
     """The repository's files as a fresh clone has them (tracked and new, never ignored build output)."""
-    out = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=ROOT, capture_output=True,
-                         text=True, check=True).stdout.split("\n")
+    out = subprocess.run(
+        ["git", "ls-files", "-co", "--exclude-standard"], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout.split("\n")
     return [f for f in out if f and (ROOT / f).is_file()]
 
 
 def _clean_env(home: Path) -> dict[str, str]:
-    keep = {"PATH", "LANG", "LC_ALL", "TMPDIR", "PIP_INDEX_URL", "PIP_EXTRA_INDEX_URL", "PIP_FIND_LINKS",
-            "PIP_CONFIG_FILE", "PIP_CACHE_DIR", "XDG_CACHE_HOME", "HOME"}
+    keep = {
+        "PATH",
+        "LANG",
+        "LC_ALL",
+        "TMPDIR",
+        "PIP_INDEX_URL",
+        "PIP_EXTRA_INDEX_URL",
+        "PIP_FIND_LINKS",
+        "PIP_CONFIG_FILE",
+        "PIP_CACHE_DIR",
+        "XDG_CACHE_HOME",
+        "HOME",
+    }
     env = {k: v for k, v in os.environ.items() if k in keep}
     env["LAMBDABENCH_HOME"] = str(home)
     return env
@@ -48,19 +60,41 @@ def test_wheel_in_a_fresh_venv_is_a_complete_tool(tmp_path: Path) -> None:
         (src / rel).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(ROOT / rel, src / rel)
     started = time.monotonic()
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--disable-pip-version-check", "--no-deps",
-                    "-w", str(tmp_path / "dist"), str(src)], check=True, capture_output=True, timeout=300)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "-q",
+            "--disable-pip-version-check",
+            "--no-deps",
+            "-w",
+            str(tmp_path / "dist"),
+            str(src),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
     wheel = next((tmp_path / "dist").glob("lambdabench-*.whl"))
     names = set(zipfile.ZipFile(wheel).namelist())
-    wanted = {f if f.startswith("lambdabench/") else "lambdabench/_playbooks/" + f.removeprefix("playbooks/")
-              for f in files if f.startswith(("lambdabench/", "playbooks/"))}
+    wanted = {
+        f if f.startswith("lambdabench/") else "lambdabench/_playbooks/" + f.removeprefix("playbooks/")
+        for f in files
+        if f.startswith(("lambdabench/", "playbooks/"))
+    }
     assert sorted(wanted - names) == []
 
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=120)
     py = venv / "bin" / "python"
-    subprocess.run([sys.executable, "-m", "pip", "--python", str(py), "install", "-q",
-                    "--disable-pip-version-check", str(wheel)], check=True, capture_output=True, timeout=600)
+    subprocess.run(
+        [sys.executable, "-m", "pip", "--python", str(py), "install", "-q", "--disable-pip-version-check", str(wheel)],
+        check=True,
+        capture_output=True,
+        timeout=600,
+    )
     installed = time.monotonic() - started
 
     elsewhere = tmp_path / "elsewhere"
@@ -69,11 +103,18 @@ def test_wheel_in_a_fresh_venv_is_a_complete_tool(tmp_path: Path) -> None:
     tool = str(venv / "bin" / "lambdabench")
 
     def lb(*args: str, extra: dict[str, str] | None = None, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([tool, *args], cwd=elsewhere, env={**env, **(extra or {})}, capture_output=True,
-                              text=True, timeout=timeout)
+        return subprocess.run(
+            [tool, *args], cwd=elsewhere, env={**env, **(extra or {})}, capture_output=True, text=True, timeout=timeout
+        )
 
-    where = subprocess.run([str(py), "-c", "import lambdabench; print(lambdabench.__file__)"], cwd=elsewhere,
-                           env=env, capture_output=True, text=True, check=True).stdout
+    where = subprocess.run(
+        [str(py), "-c", "import lambdabench; print(lambdabench.__file__)"],
+        cwd=elsewhere,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     assert where.startswith(str(venv)), where
 
     listed = lb("playbooks", "list")
@@ -83,8 +124,14 @@ def test_wheel_in_a_fresh_venv_is_a_complete_tool(tmp_path: Path) -> None:
 
     # the installed tool's own simulator, and a dry run of the headline command against it
     env_file = elsewhere / "sim.env"
-    sim = subprocess.Popen([tool, "sim", "serve", "--time-scale", "300", "--env-file", str(env_file)],
-                           cwd=elsewhere, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    sim = subprocess.Popen(
+        [tool, "sim", "serve", "--time-scale", "300", "--env-file", str(env_file)],
+        cwd=elsewhere,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         deadline = time.monotonic() + 60
         while not env_file.exists():

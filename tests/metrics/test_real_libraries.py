@@ -37,8 +37,16 @@ def _reading(name: str) -> dict[str, Any]:
 
 def test_every_situation_is_there() -> None:
     assert set(SITUATIONS) >= {
-        "rl_games_plain", "rl_games_resume", "rl_games_pbt", "rsl_rl_plain", "rsl_rl_resume",
-        "rsl_rl_hparams", "skrl_plain", "skrl_long_episodes", "sb3_plain", "sb3_pr_curve",
+        "rl_games_plain",
+        "rl_games_resume",
+        "rl_games_pbt",
+        "rsl_rl_plain",
+        "rsl_rl_resume",
+        "rsl_rl_hparams",
+        "skrl_plain",
+        "skrl_long_episodes",
+        "sb3_plain",
+        "sb3_pr_curve",
     }
 
 
@@ -94,7 +102,8 @@ def _truth_rate(truth: dict[str, Any], library: str, start_steps: int, end_steps
 
 
 SINGLE_RUN = [n for n in SITUATIONS if len(_truth(n)["benchmark"]["runs"]) == 1] + [
-    "rl_games_resume", "rsl_rl_resume",
+    "rl_games_resume",
+    "rsl_rl_resume",
 ]
 
 

@@ -99,9 +99,7 @@ def test_minimal_record() -> None:
         (lambda r: r.update(extra=1), "(top level)"),
     ],
 )
-def test_invalid_records_name_the_field(
-    mutate: Callable[[dict[str, Any]], object], where: str
-) -> None:
+def test_invalid_records_name_the_field(mutate: Callable[[dict[str, Any]], object], where: str) -> None:
     record = build_record(run={"run_id": "r-3"}, simulated=True)
     mutate(record)
     with pytest.raises(MetricsError) as info:

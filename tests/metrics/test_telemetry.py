@@ -112,9 +112,7 @@ def test_sampler_queries_the_columns_the_parser_reads() -> None:
         st.one_of(
             st.text(max_size=60),
             st.lists(
-                st.sampled_from(
-                    ["2025/03/14 10:00:00.000", "0", "7", "[N/A]", "12 %", "1e999 W", "x", '"', ""]
-                ),
+                st.sampled_from(["2025/03/14 10:00:00.000", "0", "7", "[N/A]", "12 %", "1e999 W", "x", '"', ""]),
                 max_size=10,
             ).map(", ".join),
         ),
@@ -131,9 +129,7 @@ def test_garbage_csv_never_crashes(lines: list[str]) -> None:
 
 
 def _sh(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        ["sh", str(SAMPLER), *args], env=env, capture_output=True, text=True, timeout=20
-    )
+    return subprocess.run(["sh", str(SAMPLER), *args], env=env, capture_output=True, text=True, timeout=20)
 
 
 def _alive(pid: int) -> bool:

@@ -50,8 +50,11 @@ class Sim:
         return [b for b in self.core.billing() if b["status"] not in ("terminated", "terminating")]
 
     def requests(self, suffix: str, method: str | None = None) -> list[dict[str, Any]]:
-        return [r for r in self.core.requests()
-                if r["path"].rstrip("/").endswith(suffix) and (method is None or r["method"] == method)]
+        return [
+            r
+            for r in self.core.requests()
+            if r["path"].rstrip("/").endswith(suffix) and (method is None or r["method"] == method)
+        ]
 
 
 def _free_port() -> int:
@@ -60,8 +63,14 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def start(tmp: Path, scenario: dict[str, Any] | None = None, *, hosts: bool = False,
-          scale: float = SCALE, ngc_api_key: str | None = None) -> tuple[Sim, SimServer]:
+def start(
+    tmp: Path,
+    scenario: dict[str, Any] | None = None,
+    *,
+    hosts: bool = False,
+    scale: float = SCALE,
+    ngc_api_key: str | None = None,
+) -> tuple[Sim, SimServer]:
     manager = None
     if hosts:
         from lambdabench.sim.hosts import HostManager
@@ -102,6 +111,8 @@ def processes_mentioning(marker: str) -> list[str]:
             env = (entry / "environ").read_bytes().decode(errors="replace")
         except OSError:
             continue
-        if f"LAMBDABENCH_SIM_STATE={marker}" in env or (marker in cmd and "sshd" not in cmd and "sim-watchdog" not in cmd):
+        if f"LAMBDABENCH_SIM_STATE={marker}" in env or (
+            marker in cmd and "sshd" not in cmd and "sim-watchdog" not in cmd
+        ):
             out.append(f"{entry.name}: {cmd[:200]}")
     return out

@@ -21,19 +21,31 @@ def test_torchrun_command_and_contract_per_rank() -> None:
     words = shlex.split(c.torchrun_command(1, ["train.py", "--task", "it's"]))
     assert words[:3] == ["python3", "-m", "torch.distributed.run"]
     assert words[3:12] == [
-        "--nnodes=2", "--node_rank=1", "--nproc_per_node=8", "--rdzv_backend=c10d",
-        "--rdzv_endpoint=10.0.0.5:29400", "--rdzv_id=lambdabench-3-7",
-        "--rdzv_conf=join_timeout=120,is_host=false", "--local_addr=10.0.0.9", "--max_restarts=0",
+        "--nnodes=2",
+        "--node_rank=1",
+        "--nproc_per_node=8",
+        "--rdzv_backend=c10d",
+        "--rdzv_endpoint=10.0.0.5:29400",
+        "--rdzv_id=lambdabench-3-7",
+        "--rdzv_conf=join_timeout=120,is_host=false",
+        "--local_addr=10.0.0.9",
+        "--max_restarts=0",
     ]
     assert words[12:] == ["train.py", "--task", "it's"]
     assert "is_host=true" in c.torchrun_args(0)[6]
     env0, env1 = c.env(0), c.env(1)
     assert env1 == {
-        "LAMBDABENCH_NODE_RANK": "1", "LAMBDABENCH_NNODES": "2", "LAMBDABENCH_NODE_ADDR": "10.0.0.9",
-        "LAMBDABENCH_NODE_ADDRS": "10.0.0.5,10.0.0.9", "LAMBDABENCH_MASTER_ADDR": "10.0.0.5",
-        "LAMBDABENCH_MASTER_PORT": "29401", "LAMBDABENCH_GPUS_PER_NODE": "8",
-        "LAMBDABENCH_RDZV_ENDPOINT": "10.0.0.5:29400", "LAMBDABENCH_RDZV_ID": "lambdabench-3-7",
-        "LAMBDABENCH_OUTPUT_DIR": ".lambdabench/outputs", "LAMBDABENCH_SOCKET_IFNAME": "",
+        "LAMBDABENCH_NODE_RANK": "1",
+        "LAMBDABENCH_NNODES": "2",
+        "LAMBDABENCH_NODE_ADDR": "10.0.0.9",
+        "LAMBDABENCH_NODE_ADDRS": "10.0.0.5,10.0.0.9",
+        "LAMBDABENCH_MASTER_ADDR": "10.0.0.5",
+        "LAMBDABENCH_MASTER_PORT": "29401",
+        "LAMBDABENCH_GPUS_PER_NODE": "8",
+        "LAMBDABENCH_RDZV_ENDPOINT": "10.0.0.5:29400",
+        "LAMBDABENCH_RDZV_ID": "lambdabench-3-7",
+        "LAMBDABENCH_OUTPUT_DIR": ".lambdabench/outputs",
+        "LAMBDABENCH_SOCKET_IFNAME": "",
     }
     # only the node's own rank and address differ between nodes
     assert {k for k in env0 if env0[k] != env1[k]} == {"LAMBDABENCH_NODE_RANK", "LAMBDABENCH_NODE_ADDR"}
@@ -54,11 +66,14 @@ def test_private_ip_preferred_public_fallback_warns() -> None:
     sim_lo = Instance(id="d", status="active", ip="127.0.0.7", private_ip="127.0.0.7", name="n3")
     assert node_address(sim_lo).addr == "127.0.0.7"
 
+
 def test_ruleset_opens_only_the_rendezvous_and_nccl_ports_from_each_node() -> None:
     rules = ruleset_rules(["10.0.0.5", "10.0.0.9"], 29400)
     assert {(r.source_network, r.port_range) for r in rules} == {
-        ("10.0.0.5/32", (29400, 29401)), ("10.0.0.5/32", (32768, 60999)),
-        ("10.0.0.9/32", (29400, 29401)), ("10.0.0.9/32", (32768, 60999)),
+        ("10.0.0.5/32", (29400, 29401)),
+        ("10.0.0.5/32", (32768, 60999)),
+        ("10.0.0.9/32", (29400, 29401)),
+        ("10.0.0.9/32", (32768, 60999)),
     }
     assert all(r.protocol == "tcp" for r in rules)
 
@@ -78,8 +93,10 @@ def test_isaaclab_train_multi_gpu_step_becomes_multi_node() -> None:
     assert "--nproc_per_node=8" in words and "--distributed" in words
     assert adapted.env["LAMBDABENCH_NODE_RANK"] == "1" and adapted.env["LAMBDABENCH_PHASE"] == "benchmark"
     # the single-node step and the original playbook are untouched
-    assert next(s for s in adapted.steps if s.name == "train").body == next(
-        s for s in playbook.steps if s.name == "train").body
+    assert (
+        next(s for s in adapted.steps if s.name == "train").body
+        == next(s for s in playbook.steps if s.name == "train").body
+    )
     assert "--nnodes=1" in next(s for s in playbook.steps if s.name == "train (multi-GPU)").body
     # a playbook written for the contract is not rewritten
     torchrun = find_playbook("torchrun")

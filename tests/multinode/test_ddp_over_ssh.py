@@ -18,8 +18,9 @@ DDP = Path(__file__).resolve().parents[2] / "lambdabench" / "workloads" / "ddp_t
 
 def _sweep(sim: Sim, args: str, timeouts: dict[str, float] | None = None, **kw):  # type: ignore[no-untyped-def]
     lab = sim.lab(timeouts=timeouts)
-    plan = lab.plan(SweepRequest("a10", "torchrun", {"local_script": str(DDP), "args": args}, nodes=2,
-                                 max_run_minutes=300, **kw))
+    plan = lab.plan(
+        SweepRequest("a10", "torchrun", {"local_script": str(DDP), "args": args}, nodes=2, max_run_minutes=300, **kw)
+    )
     return lab, plan
 
 
@@ -39,8 +40,10 @@ def test_two_nodes_train_one_ddp_job_and_agree(host_sim: Sim, tmp_path: Path) ->
     # both nodes ran through SSH; each node's own log names its rank; rank 1's log is not in the artifacts
     cluster = json.loads((run_dir / "cluster.json").read_text())
     assert [n["rank"] for n in cluster["nodes"]] == [0, 1] and len({n["addr"] for n in cluster["nodes"]}) == 2
-    logs = {r: "".join(p.read_text() for p in (run_dir / "nodes" / f"node-{r}" / "logs").rglob("*torchrun*.log"))
-            for r in (0, 1)}
+    logs = {
+        r: "".join(p.read_text() for p in (run_dir / "nodes" / f"node-{r}" / "logs").rglob("*torchrun*.log"))
+        for r in (0, 1)
+    }
     assert "rank 0/2" in logs[0] and "rank 1/2" in logs[1], logs
     assert "AGREE" in logs[0]
     metrics = {m.key: m.value for m in lab.ledger.metrics(run_id=lab.ledger.runs(result.sweep_id)[0].id)}

@@ -117,10 +117,16 @@ def test_failed_cluster_step_tears_every_node_down(api_sim: Sim) -> None:
     lab.close()
 
 
-def _run(ledger: Ledger, sweep: int, *, nodes: int, rate: float, library: str = "rl_games",
-         source: str = "tensorboard") -> int:
-    run_id = ledger.add_run(sweep, instance_type="gpu_8x_h100_sxm5", region="r", workload="isaaclab-train",
-                            params={"vars": {"library": library}, "repeat": 1})
+def _run(
+    ledger: Ledger, sweep: int, *, nodes: int, rate: float, library: str = "rl_games", source: str = "tensorboard"
+) -> int:
+    run_id = ledger.add_run(
+        sweep,
+        instance_type="gpu_8x_h100_sxm5",
+        region="r",
+        workload="isaaclab-train",
+        params={"vars": {"library": library}, "repeat": 1},
+    )
     ledger.record_metric(run_id, MetricKey.ENV_STEPS_PER_S, rate, source=source)
     if nodes > 1:
         ledger.record_metric(run_id, "nodes", float(nodes), source="multinode")
@@ -133,7 +139,10 @@ def test_scaling_efficiency_against_the_newest_one_node_run(tmp_path: Path) -> N
     ledger = Ledger(tmp_path / "home")
     sweep = ledger.create_sweep("s", simulated=True, plan={}, max_cost_cents=None)
     assert record_scaling(ledger, _run(ledger, sweep, nodes=2, rate=1000.0)) == {
-        "nodes": 2.0, "env_steps_per_s": 1000.0, "env_steps_per_s_per_node": 500.0}  # no reference yet
+        "nodes": 2.0,
+        "env_steps_per_s": 1000.0,
+        "env_steps_per_s_per_node": 500.0,
+    }  # no reference yet
     _run(ledger, sweep, nodes=1, rate=900.0)
     ref = _run(ledger, sweep, nodes=1, rate=1000.0)
     two = _run(ledger, sweep, nodes=2, rate=1800.0)

@@ -15,8 +15,13 @@ SETS = {"library": "rl_games", "num_envs": "16", "max_iterations": "3", "install
 
 
 def test_isaaclab_train_on_two_8xh100_nodes_reports_scaling(tmp_path: Path) -> None:
-    sim, srv = start(tmp_path, {"capacity": {"gpu_8x_h100_sxm5": {"us-west-3": 2}}}, hosts=True, scale=HOST_SCALE,
-                     ngc_api_key="nvapi-multinode-test-key-0123456789")
+    sim, srv = start(
+        tmp_path,
+        {"capacity": {"gpu_8x_h100_sxm5": {"us-west-3": 2}}},
+        hosts=True,
+        scale=HOST_SCALE,
+        ngc_api_key="nvapi-multinode-test-key-0123456789",
+    )
     try:
         lab = sim.lab()
         one = lab.sweep(SweepRequest("8xh100", "isaaclab-train", SETS, max_run_minutes=600), name="one")

@@ -122,14 +122,18 @@ class StagedPhase:
         try:
             rc.ledger.mark(rc.rank0.name, "ssh_ready")
             session.run("nvidia-smi -L && sim-cuda-init", timeout=30, log_path=logs / "preflight.log")
-            session.run("export LAMBDABENCH_PHASE=setup; mkdir -p work && sleep 0.3 && echo ok > work/setup.done",
-                        timeout=30, log_path=logs / "setup.log")
+            session.run(
+                "export LAMBDABENCH_PHASE=setup; mkdir -p work && sleep 0.3 && echo ok > work/setup.done",
+                timeout=30,
+                log_path=logs / "setup.log",
+            )
             rc.ledger.mark(rc.rank0.name, "bench_start")
             session.run(
                 "export LAMBDABENCH_PHASE=benchmark; mkdir -p results && sleep 0.3 && "
                 f"{{ head -c {self.bench_bytes} /dev/urandom > results/data.bin || true; }} && "
                 "echo '{\"env_steps_per_s\": 1000}' > results/metrics.json",
-                timeout=30, log_path=logs / "benchmark.log",
+                timeout=30,
+                log_path=logs / "benchmark.log",
             )
             rc.ledger.mark(rc.rank0.name, "bench_end")
             sums = session.run("cd results && sha256sum -- *", timeout=30).stdout

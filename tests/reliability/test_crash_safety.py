@@ -71,8 +71,13 @@ def drain(proc: subprocess.Popen[str], sink: list[str]) -> None:
 def kill_and_recover(sim: Sim, kill: Kill, root: Path) -> Kill:
     home = root / f"home-{kill.index}"
     env = sim.client_env(home)
-    proc = subprocess.Popen([*LB, "sweep", "--gpus", GPUS, "--playbook", "gpu-probe"], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [*LB, "sweep", "--gpus", GPUS, "--playbook", "gpu-probe"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     lines: list[str] = []
     reader = threading.Thread(target=drain, args=(proc, lines), daemon=True)
     reader.start()

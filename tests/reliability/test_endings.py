@@ -30,9 +30,14 @@ def _queued(fd: int) -> int:
 
 def _sweep_blocked_in_the_report(sim: Sim, home: Path, *args: str) -> subprocess.Popen[str]:
     """A CLI sweep whose stdout is a 4 KiB pipe nobody reads: the HTML report (over 10 KiB) blocks in its write."""
-    proc = subprocess.Popen([*LB, "sweep", "--gpus", "a10", "--playbook", "gpu-probe", "--format", "html", *args],
-                            env=sim.client_env(home), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True)
+    proc = subprocess.Popen(
+        [*LB, "sweep", "--gpus", "a10", "--playbook", "gpu-probe", "--format", "html", *args],
+        env=sim.client_env(home),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
     assert proc.stdout is not None
     fcntl.fcntl(proc.stdout.fileno(), F_SETPIPE_SZ, 4096)
     return proc
@@ -66,8 +71,10 @@ def test_a_signal_while_the_report_prints_is_told(tmp_path: Path, sig: int) -> N
     name = signal.Signals(sig).name
     last = err.strip().splitlines()[-1]
     assert proc.returncode == 128 + sig, (proc.returncode, err[-2000:])
-    assert last.startswith(f"error: {name} after the sweep ended: 1 run(s) succeeded and every instance it "
-                           "launched was terminated and proven gone"), last
+    assert last.startswith(
+        f"error: {name} after the sweep ended: 1 run(s) succeeded and every instance it "
+        "launched was terminated and proven gone"
+    ), last
     assert "lambdabench report" in last and "Traceback" not in err
     _all_gone(home)
     record(f"leak:ending-late-{name}")
@@ -122,13 +129,25 @@ def test_pull_on_a_kitless_instance_takes_the_work_folder_not_docker_cp(tmp_path
         try:
             empty = cli(["pull", name], env)  # neither a container nor a 3.x work folder: said, not a docker error
             assert "--src" in assert_cli_one_error(empty)
-            made = cli(["exec", name, "--", "sh", "-c", "mkdir -p isaaclab3-work/logs/rsl_rl/cartpole/run1 && "
-                        "echo weights > isaaclab3-work/logs/rsl_rl/cartpole/run1/model_9.pt"], env)
+            made = cli(
+                [
+                    "exec",
+                    name,
+                    "--",
+                    "sh",
+                    "-c",
+                    "mkdir -p isaaclab3-work/logs/rsl_rl/cartpole/run1 && "
+                    "echo weights > isaaclab3-work/logs/rsl_rl/cartpole/run1/model_9.pt",
+                ],
+                env,
+            )
             assert made.returncode == 0, made.stderr
             out = cli(["pull", name, "--dest", str(tmp_path / "got")], env)
             assert out.returncode == 0, out.stderr
             assert "1 file(s)" in out.stdout and "all verified" in out.stdout
-            assert (tmp_path / "got" / "artifacts" / "rsl_rl" / "cartpole" / "run1" / "model_9.pt").read_text() == "weights\n"
+            assert (
+                tmp_path / "got" / "artifacts" / "rsl_rl" / "cartpole" / "run1" / "model_9.pt"
+            ).read_text() == "weights\n"
             argv = "".join(p.read_text() for p in Path(sim.hosts.hosts_dir).glob("*/argv.log"))
             assert '"cp"' not in argv and "docker cp" not in argv, argv[-2000:]
         finally:

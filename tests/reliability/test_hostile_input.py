@@ -30,8 +30,7 @@ def run_property(request: pytest.FixtureRequest, name: str, strategy: Any, check
     """Run check over generated examples (1,000 in CI, 10,000 with --long); count them for the figures."""
     tried = 0
 
-    @settings(max_examples=examples(request), deadline=None, database=None,
-              suppress_health_check=list(HealthCheck))
+    @settings(max_examples=examples(request), deadline=None, database=None, suppress_health_check=list(HealthCheck))
     @given(strategy)
     def prop(value: Any) -> None:
         nonlocal tried
@@ -56,13 +55,26 @@ def expect_value_or_one_line(fn: Callable[[], Any]) -> LambdabenchError | None:
 
 # ---- settings files -----------------------------------------------------------------------------
 
-SETTING_KEYS = ["LAMBDA_API_KEY", "NGC_API_KEY", "LAMBDABENCH_API_URL", "LAMBDABENCH_SSH_PORT",
-                "LAMBDABENCH_TIME_SCALE", "LAMBDABENCH_RETRY_BUDGET", "LAMBDABENCH_MIN_REQUEST_INTERVAL", "OTHER"]
+SETTING_KEYS = [
+    "LAMBDA_API_KEY",
+    "NGC_API_KEY",
+    "LAMBDABENCH_API_URL",
+    "LAMBDABENCH_SSH_PORT",
+    "LAMBDABENCH_TIME_SCALE",
+    "LAMBDABENCH_RETRY_BUDGET",
+    "LAMBDABENCH_MIN_REQUEST_INTERVAL",
+    "OTHER",
+]
 env_line = st.one_of(
     st.text(max_size=60),
-    st.builds(lambda exp, k, sp, v, q: f"{exp}{k}{sp}={sp}{q}{v}{q}",
-              st.sampled_from(["", "export ", "  export\t"]), st.sampled_from(SETTING_KEYS + ["1BAD", "a-b", ""]),
-              st.sampled_from(["", " ", "\t"]), st.text(max_size=40), st.sampled_from(["", "'", '"', "`"])),
+    st.builds(
+        lambda exp, k, sp, v, q: f"{exp}{k}{sp}={sp}{q}{v}{q}",
+        st.sampled_from(["", "export ", "  export\t"]),
+        st.sampled_from(SETTING_KEYS + ["1BAD", "a-b", ""]),
+        st.sampled_from(["", " ", "\t"]),
+        st.text(max_size=40),
+        st.sampled_from(["", "'", '"', "`"]),
+    ),
     st.sampled_from(["# comment", "", "KEY", "=value", "KEY==x", "KEY=a #c", "\ufeffKEY=1", "KEY=\x00"]),
 )
 env_text = st.one_of(st.lists(env_line, max_size=8).map("\n".join), st.binary(max_size=200))
@@ -79,8 +91,7 @@ def test_settings_files(request: pytest.FixtureRequest, tmp_path: Path) -> None:
         else:
             path.write_text(content, encoding="utf-8", errors="surrogateescape")
         expect_value_or_one_line(lambda: parse_env_file(path))
-        err = expect_value_or_one_line(lambda: Settings.load(env={"HOME": str(tmp_path)}, cwd=tmp_path,
-                                                               env_file=path))
+        err = expect_value_or_one_line(lambda: Settings.load(env={"HOME": str(tmp_path)}, cwd=tmp_path, env_file=path))
         if err is not None:
             assert str(path) in err.one_line() or "LAMBDABENCH_" in err.one_line(), err.one_line()
 
@@ -89,8 +100,27 @@ def test_settings_files(request: pytest.FixtureRequest, tmp_path: Path) -> None:
 
 # ---- --gpus and --set ---------------------------------------------------------------------------
 
-gpu_word = st.one_of(st.sampled_from(["a10", "A100", "8xh100", "h100", "gh200", "gpu_1x_a10", "b200", "8x", "x",
-                                      "1xa10", "a10 ", " ", "", "gpu_8x_h100_sxm5"]), st.text(max_size=12))
+gpu_word = st.one_of(
+    st.sampled_from(
+        [
+            "a10",
+            "A100",
+            "8xh100",
+            "h100",
+            "gh200",
+            "gpu_1x_a10",
+            "b200",
+            "8x",
+            "x",
+            "1xa10",
+            "a10 ",
+            " ",
+            "",
+            "gpu_8x_h100_sxm5",
+        ]
+    ),
+    st.text(max_size=12),
+)
 gpu_list = st.one_of(st.lists(gpu_word, max_size=70).map(",".join), st.text(max_size=80))
 
 
@@ -98,10 +128,19 @@ def test_gpu_lists(request: pytest.FixtureRequest) -> None:
     from lambdabench.cloud.gpus import parse_gpu_list, resolve_gpu
     from lambdabench.cloud.models import InstanceType
 
-    types = [InstanceType(n, gpus=g, price_cents_per_hour=p) for n, g, p in (
-        ("gpu_1x_a10", 1, 129), ("gpu_1x_a100", 1, 129), ("gpu_1x_h100_sxm5", 1, 329), ("gpu_1x_h100_pcie", 1, 249),
-        ("gpu_8x_h100_sxm5", 8, 3192), ("gpu_8x_a100_80gb_sxm4", 8, 1432), ("gpu_1x_gh200", 1, 149),
-        ("cpu_4x_general", 0, 10))]
+    types = [
+        InstanceType(n, gpus=g, price_cents_per_hour=p)
+        for n, g, p in (
+            ("gpu_1x_a10", 1, 129),
+            ("gpu_1x_a100", 1, 129),
+            ("gpu_1x_h100_sxm5", 1, 329),
+            ("gpu_1x_h100_pcie", 1, 249),
+            ("gpu_8x_h100_sxm5", 8, 3192),
+            ("gpu_8x_a100_80gb_sxm4", 8, 1432),
+            ("gpu_1x_gh200", 1, 149),
+            ("cpu_4x_general", 0, 10),
+        )
+    ]
 
     def check(text: str) -> None:
         def go() -> None:
@@ -114,8 +153,11 @@ def test_gpu_lists(request: pytest.FixtureRequest) -> None:
 
 
 set_pair = st.one_of(
-    st.builds(lambda k, v: f"{k}={v}", st.sampled_from(["task", "num_envs", "x", "_a", "1a", "a b", "", "a-b"]),
-              st.text(max_size=30)),
+    st.builds(
+        lambda k, v: f"{k}={v}",
+        st.sampled_from(["task", "num_envs", "x", "_a", "1a", "a b", "", "a-b"]),
+        st.text(max_size=30),
+    ),
     st.text(max_size=40),
     st.sampled_from(["=", "==", "a=", "a==b", "task=$(touch /tmp/x)", "k=v;rm -rf /", "k=\n", "k=\x00"]),
 )
@@ -140,15 +182,52 @@ def test_set_values(request: pytest.FixtureRequest) -> None:
 
 # ---- playbook YAML ------------------------------------------------------------------------------
 
-yaml_scalar = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False), st.text(max_size=30),
-                        st.sampled_from(["{{ x }}", "{{", "}}", "{{ facts.gpus }}", "$(touch /tmp/x)", "a;b"]))
-yaml_value = st.recursive(yaml_scalar, lambda c: st.lists(c, max_size=3) | st.dictionaries(
-    st.sampled_from(["name", "run", "script", "timeout", "when", "capture", "vars", "type", "default", "steps",
-                     "detach", "requires", "description", "x"]), c, max_size=4), max_leaves=12)
+yaml_scalar = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(),
+    st.floats(allow_nan=False),
+    st.text(max_size=30),
+    st.sampled_from(["{{ x }}", "{{", "}}", "{{ facts.gpus }}", "$(touch /tmp/x)", "a;b"]),
+)
+yaml_value = st.recursive(
+    yaml_scalar,
+    lambda c: (
+        st.lists(c, max_size=3)
+        | st.dictionaries(
+            st.sampled_from(
+                [
+                    "name",
+                    "run",
+                    "script",
+                    "timeout",
+                    "when",
+                    "capture",
+                    "vars",
+                    "type",
+                    "default",
+                    "steps",
+                    "detach",
+                    "requires",
+                    "description",
+                    "x",
+                ]
+            ),
+            c,
+            max_size=4,
+        )
+    ),
+    max_leaves=12,
+)
 playbook_doc = st.fixed_dictionaries(
     {"name": yaml_scalar},
-    optional={"description": yaml_scalar, "vars": yaml_value, "steps": st.lists(yaml_value, max_size=4),
-              "requires": yaml_value, "extra": yaml_value},
+    optional={
+        "description": yaml_scalar,
+        "vars": yaml_value,
+        "steps": st.lists(yaml_value, max_size=4),
+        "requires": yaml_value,
+        "extra": yaml_value,
+    },
 )
 
 
@@ -172,7 +251,9 @@ def test_playbook_yaml(request: pytest.FixtureRequest, tmp_path: Path) -> None:
 
 json_value = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True, allow_infinity=True) | st.text(max_size=12),
-    lambda c: st.lists(c, max_size=4) | st.dictionaries(st.text(max_size=8), c, max_size=4), max_leaves=15)
+    lambda c: st.lists(c, max_size=4) | st.dictionaries(st.text(max_size=8), c, max_size=4),
+    max_leaves=15,
+)
 STATUSES = [200, 200, 200, 200, 400, 401, 403, 404, 409, 429, 500, 502, 503, 504]
 PRE_LAUNCH = ["/instance-types", "/regions", "/ssh-keys"]
 
@@ -217,8 +298,21 @@ def mutate(data: Any, draw: Callable[[Any], Any], depth: int = 0) -> Any:
 def hostile_response(draw: Callable[[Any], Any], bodies: dict[str, Any]) -> tuple[str, int, bytes, str]:
     target = draw(st.sampled_from(PRE_LAUNCH))
     status = draw(st.sampled_from(STATUSES))
-    kind = draw(st.sampled_from(["mutated", "mutated", "random-data", "no-envelope", "html", "truncated", "binary",
-                                 "error-envelope", "empty"]))
+    kind = draw(
+        st.sampled_from(
+            [
+                "mutated",
+                "mutated",
+                "random-data",
+                "no-envelope",
+                "html",
+                "truncated",
+                "binary",
+                "error-envelope",
+                "empty",
+            ]
+        )
+    )
     valid = bodies[target]
     ctype = "application/json"
     if kind == "mutated":
@@ -228,12 +322,18 @@ def hostile_response(draw: Callable[[Any], Any], bodies: dict[str, Any]) -> tupl
     elif kind == "no-envelope":
         raw = json.dumps(draw(json_value)).encode()
     elif kind == "html":
-        raw, ctype = b"<html><body><h1>502 Bad Gateway</h1>" + draw(st.binary(max_size=40)) + b"</body></html>", "text/html"
+        raw, ctype = (
+            b"<html><body><h1>502 Bad Gateway</h1>" + draw(st.binary(max_size=40)) + b"</body></html>",
+            "text/html",
+        )
     elif kind == "truncated":
         full = json.dumps(valid).encode()
         raw = full[: draw(st.integers(0, max(0, len(full) - 1)))]
     elif kind == "binary":
-        raw, ctype = draw(st.binary(max_size=100)), draw(st.sampled_from(["application/json", "application/octet-stream"]))
+        raw, ctype = (
+            draw(st.binary(max_size=100)),
+            draw(st.sampled_from(["application/json", "application/octet-stream"])),
+        )
     elif kind == "error-envelope":
         raw = json.dumps({"error": draw(json_value)}).encode()
     else:
@@ -258,8 +358,9 @@ class HostileApi:
             return httpx.Response(200, json={"data": {"instance_ids": ["0123456789abcdef"]}})
         if request.method == "POST" and path == "/ssh-keys":
             body = json.loads(request.content)
-            return httpx.Response(200, json={"data": {"id": "k1", "name": body["name"],
-                                                      "public_key": body["public_key"]}})
+            return httpx.Response(
+                200, json={"data": {"id": "k1", "name": body["name"], "public_key": body["public_key"]}}
+            )
         if self.hostile and path == self.hostile[0]:
             _, status, raw, ctype = self.hostile
             return httpx.Response(status, content=raw, headers={"content-type": ctype})
@@ -274,12 +375,23 @@ def hostile_context(tmp_path: Path, api: HostileApi) -> Any:
     from lambdabench.config import Settings
     from lambdabench.lab import Lab
 
-    env = {"HOME": str(tmp_path), "LAMBDABENCH_HOME": str(tmp_path / "home"), "LAMBDA_API_KEY": "hostile-test-key",
-           "LAMBDABENCH_API_URL": "http://api.invalid/api/v1", "LAMBDABENCH_SSH_KEY": str(tmp_path / "id_ed25519")}
+    env = {
+        "HOME": str(tmp_path),
+        "LAMBDABENCH_HOME": str(tmp_path / "home"),
+        "LAMBDA_API_KEY": "hostile-test-key",
+        "LAMBDABENCH_API_URL": "http://api.invalid/api/v1",
+        "LAMBDABENCH_SSH_KEY": str(tmp_path / "id_ed25519"),
+    }
     cloud = LambdaCloud(  # the seam: a client on a mock transport that answers what the test chooses
-        "hostile-test-key", "http://api.invalid/api/v1", transport=httpx.MockTransport(api.handler),
-        pacer=Pacer(0, 0), retry=RetryPolicy(attempts=2, budget_s=0.05, base_s=0.001, max_backoff_s=0.001,
-                                             rate_limit_s=0.001, launch_lookup_s=0.01), sleep=lambda s: None)
+        "hostile-test-key",
+        "http://api.invalid/api/v1",
+        transport=httpx.MockTransport(api.handler),
+        pacer=Pacer(0, 0),
+        retry=RetryPolicy(
+            attempts=2, budget_s=0.05, base_s=0.001, max_backoff_s=0.001, rate_limit_s=0.001, launch_lookup_s=0.01
+        ),
+        sleep=lambda s: None,
+    )
     lab = Lab(Settings.load(env=env, cwd=tmp_path), cloud=cloud)
     lab.local_key  # noqa: B018 - generate the SSH key once, not per example
     return lab
@@ -313,8 +425,11 @@ def test_api_responses_on_instance_calls(request: pytest.FixtureRequest, tmp_pat
     bodies = valid_bodies()
     api = HostileApi(bodies)
     ctx = hostile_context(tmp_path, api)
-    path = {"list_instances": "/instances", "launch": "/instance-operations/launch",
-            "terminate": "/instance-operations/terminate"}[call]
+    path = {
+        "list_instances": "/instances",
+        "launch": "/instance-operations/launch",
+        "terminate": "/instance-operations/terminate",
+    }[call]
     bodies.setdefault(path, {"data": {"instance_ids": ["0123456789abcdef"], "terminated_instances": []}})
 
     @st.composite
@@ -349,12 +464,26 @@ def test_api_responses_on_instance_calls(request: pytest.FixtureRequest, tmp_pat
             from lambdabench.cloud.client import LambdaCloud, RetryPolicy
             from lambdabench.cloud.pacing import Pacer
 
-            c = LambdaCloud("hostile-test-key", "http://api.invalid/api/v1", transport=httpx.MockTransport(counting),
-                            pacer=Pacer(0, 0), retry=RetryPolicy(attempts=3, budget_s=0.05, base_s=0.001,
-                                                                 max_backoff_s=0.001, rate_limit_s=0.001,
-                                                                 launch_lookup_s=0.01), sleep=lambda s: None)
-            expect_value_or_one_line(lambda: c.launch(instance_type="gpu_1x_a10", region="us-east-1",
-                                                      ssh_key_name="k", name="lambdabench-hostile-1"))
+            c = LambdaCloud(
+                "hostile-test-key",
+                "http://api.invalid/api/v1",
+                transport=httpx.MockTransport(counting),
+                pacer=Pacer(0, 0),
+                retry=RetryPolicy(
+                    attempts=3,
+                    budget_s=0.05,
+                    base_s=0.001,
+                    max_backoff_s=0.001,
+                    rate_limit_s=0.001,
+                    launch_lookup_s=0.01,
+                ),
+                sleep=lambda s: None,
+            )
+            expect_value_or_one_line(
+                lambda: c.launch(
+                    instance_type="gpu_1x_a10", region="us-east-1", ssh_key_name="k", name="lambdabench-hostile-1"
+                )
+            )
             c.close()
             # a lost or garbled answer is looked up by name and never resent (SkyPilot PR #3410); a 429
             # means "not processed" (the spec's rate-limit section), so resending it within the budget is safe
@@ -387,8 +516,9 @@ def test_huge_bodies_are_one_line_errors(tmp_path: Path) -> None:
         api.hostile, api.launches = (target, status, raw, ctype), 0
         from lambdabench.run.plan import SweepRequest
 
-        err = expect_value_or_one_line(lambda: (ctx.plan(SweepRequest("a10", "gpu-probe", {}, region="us-east-1")),
-                                                ctx.ssh_key_name()))
+        err = expect_value_or_one_line(
+            lambda: (ctx.plan(SweepRequest("a10", "gpu-probe", {}, region="us-east-1")), ctx.ssh_key_name())
+        )
         assert err is not None and api.launches == 0
         assert len(err.one_line()) < 2000
         record("hypothesis:api-huge")
@@ -422,14 +552,19 @@ def test_cli_hostile_flags_one_error_line_nothing_launched(tmp_path: Path) -> No
             assert sim.launches() == [], (args, line)
             record("hypothesis:cli-flags")
         bad_env = tmp_path / "bad.env"
-        for content, unset in ((b"LAMBDA_API_KEY\n", ""), (b"\xff\xfe\x00garbage", ""),
-                               (b"LAMBDABENCH_SSH_PORT=99999\n", ""), (b"LAMBDABENCH_API_URL=ftp://x\n", "LAMBDABENCH_API_URL"),
-                               (b"LAMBDABENCH_TIME_SCALE=fast\n", "LAMBDABENCH_TIME_SCALE")):
+        for content, unset in (
+            (b"LAMBDA_API_KEY\n", ""),
+            (b"\xff\xfe\x00garbage", ""),
+            (b"LAMBDABENCH_SSH_PORT=99999\n", ""),
+            (b"LAMBDABENCH_API_URL=ftp://x\n", "LAMBDABENCH_API_URL"),
+            (b"LAMBDABENCH_TIME_SCALE=fast\n", "LAMBDABENCH_TIME_SCALE"),
+        ):
             bad_env.write_bytes(content)
             # the environment beats the file: drop the one variable the file is there to break (each of
             # these fails while settings load, before any request could leave the machine)
-            out = cli(["--env-file", str(bad_env), "sweep", "--gpus", "a10"],
-                      {k: v for k, v in env.items() if k != unset})
+            out = cli(
+                ["--env-file", str(bad_env), "sweep", "--gpus", "a10"], {k: v for k, v in env.items() if k != unset}
+            )
             assert_cli_one_error(out)
             assert sim.launches() == []
             record("hypothesis:cli-env-file")

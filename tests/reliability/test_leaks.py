@@ -44,10 +44,17 @@ def settle(sim: Sim, timeout: float = 15.0) -> list[dict[str, Any]]:
     return live(sim)
 
 
-def popen_sweep(sim: Sim, home: Path, *args: str, stdout: Any = subprocess.DEVNULL,
-                stderr: Any = subprocess.PIPE, **env: str) -> subprocess.Popen[str]:
-    return subprocess.Popen([*LB, "sweep", *args], env=sim.client_env(home, **env), stdout=stdout, stderr=stderr,
-                            text=True, start_new_session=True)
+def popen_sweep(
+    sim: Sim, home: Path, *args: str, stdout: Any = subprocess.DEVNULL, stderr: Any = subprocess.PIPE, **env: str
+) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [*LB, "sweep", *args],
+        env=sim.client_env(home, **env),
+        stdout=stdout,
+        stderr=stderr,
+        text=True,
+        start_new_session=True,
+    )
 
 
 def wait_for(proc: subprocess.Popen[str], needle: str, timeout: float = 60) -> str:
@@ -70,6 +77,7 @@ def every_created_instance_is_ended(sim: Sim, home: Path) -> None:
 
 
 # ---- 1. absence from one listing is not "gone" ---------------------------------------------------
+
 
 @pytest.mark.parametrize("hidden", ["accept", "not_found"])
 def test_ctrl_c_while_new_ids_are_invisible_still_terminates_them(tmp_path: Path, hidden: str) -> None:
@@ -110,6 +118,7 @@ def test_down_by_name_while_the_id_is_still_invisible(tmp_path: Path) -> None:
 
 # ---- 2. gc and down trust the cloud, not the ledger ----------------------------------------------
 
+
 def test_gc_and_down_act_on_what_the_cloud_lists_even_if_the_ledger_says_gone(tmp_path: Path) -> None:
     with simulator(None, scale=300.0, hosts=False) as sim:
         home = tmp_path / "home"
@@ -128,19 +137,25 @@ def test_gc_and_down_act_on_what_the_cloud_lists_even_if_the_ledger_says_gone(tm
         assert out.returncode == 0, out.stderr
         assert all(f"terminated (terminate sent, proven gone): {n}" in out.stdout for n in names), out.stdout
         every_created_instance_is_ended(sim, home)
-        sent = [json.loads(r["body"]) if isinstance(r.get("body"), str) else r.get("body")
-                for r in sim.core.requests() if r["path"].endswith("/terminate")]
+        sent = [
+            json.loads(r["body"]) if isinstance(r.get("body"), str) else r.get("body")
+            for r in sim.core.requests()
+            if r["path"].endswith("/terminate")
+        ]
         assert sent, "gc printed 'terminated' without a terminate request"
     record("leak:gc-cloud-scan")
 
 
 # ---- 3. an ambiguous launch answer: reconciled by name, never resent --------------------------------
 
+
 def test_global_unknown_after_the_launch_happened_is_reconciled_and_never_resent(tmp_path: Path) -> None:
     # the first launch creates its instance and is answered 500 global/unknown; the name stays invisible
     # past the client's quick look, so the run retries under a NEW name and the first is found later
-    scenario = {"visibility_delay": 90, "faults": [{"endpoint": "launch", "kind": "lost_response",
-                                                    "mode": "unknown", "count": 1}]}
+    scenario = {
+        "visibility_delay": 90,
+        "faults": [{"endpoint": "launch", "kind": "lost_response", "mode": "unknown", "count": 1}],
+    }
     with simulator(scenario, scale=300.0) as sim:
         lab = sim.lab(tmp_path / "home")
         result = lab.sweep(SweepRequest("a10", "gpu-probe", {}), install_signal_handlers=False)
@@ -157,6 +172,7 @@ def test_global_unknown_after_the_launch_happened_is_reconciled_and_never_resent
 
 
 # ---- 4/5. SIGHUP and output that cannot be written --------------------------------------------------
+
 
 def test_sighup_tears_the_sweep_down(tmp_path: Path) -> None:
     with simulator(None, scale=300.0) as sim:
@@ -175,9 +191,13 @@ def test_a_dead_pipe_and_ctrl_c_still_tear_down(tmp_path: Path) -> None:
     with simulator(None, scale=300.0) as sim:
         home = tmp_path / "home"
         read_end, write_end = os.pipe()
-        proc = subprocess.Popen([*LB, "sweep", "--gpus", "a10,a100", "--playbook", "gpu-probe"],
-                                env=sim.client_env(home), stdout=write_end, stderr=write_end,
-                                start_new_session=True)
+        proc = subprocess.Popen(
+            [*LB, "sweep", "--gpus", "a10,a100", "--playbook", "gpu-probe"],
+            env=sim.client_env(home),
+            stdout=write_end,
+            stderr=write_end,
+            start_new_session=True,
+        )
         os.close(write_end)
         with os.fdopen(read_end, "rb") as reader:
             seen = b""
@@ -196,6 +216,7 @@ def test_a_dead_pipe_and_ctrl_c_still_tear_down(tmp_path: Path) -> None:
 
 
 # ---- 6. a ledger that cannot be written does not block the terminate -----------------------------
+
 
 class _DiskFull:
     """Real SQLite: cap the ledger's file at its current size, so the next growth fails SQLITE_FULL."""
@@ -236,6 +257,7 @@ def test_disk_full_mid_sweep_still_terminates_and_says_so(tmp_path: Path) -> Non
 
 # ---- 8. three Ctrl-Cs while a launch call is in flight ----------------------------------------------
 
+
 def test_three_ctrl_c_during_a_slow_launch_leak_nothing(tmp_path: Path) -> None:
     scenario = {"faults": [{"endpoint": "launch", "kind": "slow_response", "seconds": 600, "count": 1}]}  # 2 s
     with simulator(scenario, scale=300.0) as sim:
@@ -257,6 +279,7 @@ def test_three_ctrl_c_during_a_slow_launch_leak_nothing(tmp_path: Path) -> None:
 
 # ---- money guards -------------------------------------------------------------------------------
 
+
 def test_the_run_cap_bounds_an_unhealthy_boot(tmp_path: Path) -> None:
     """--max-run-minutes did not cover boot: an unhealthy instance billed its 10-minute timeout."""
     scenario = {"instance_faults": [{"match": {"type": "gpu_1x_a10", "nth": 1}, "kind": "unhealthy"}]}
@@ -277,8 +300,9 @@ def test_terminate_called_is_the_accepted_call_not_the_first_refused_one(tmp_pat
     scenario = {"faults": [{"endpoint": "terminate", "kind": "global_unknown", "count": 3}]}
     with simulator(scenario, scale=300.0, hosts=False) as sim:
         lab = sim.lab(tmp_path / "home")
-        result = lab.sweep(SweepRequest("a10", "gpu-probe", {}), phase=lambda rc: time.sleep(0.2),
-                           install_signal_handlers=False)
+        result = lab.sweep(
+            SweepRequest("a10", "gpu-probe", {}), phase=lambda rc: time.sleep(0.2), install_signal_handlers=False
+        )
         assert not result.not_terminated
         row = lab.ledger.instances(sweep_id=result.sweep_id)[0]
         truth = next(b for b in sim.core.billing() if b["id"] == row.id)
@@ -305,8 +329,14 @@ def test_a_redirect_from_an_old_base_url_fails_at_once() -> None:
         calls.append(request.url.path)
         return httpx.Response(301, headers={"location": "https://cloud.lambda.ai/api/v1/instances"})
 
-    client = LambdaCloud("k" * 20, "https://cloud.lambdalabs.com/api/v1", transport=httpx.MockTransport(handler),
-                         pacer=Pacer(0, 0), retry=RetryPolicy(budget_s=30, base_s=0.001), sleep=lambda s: None)
+    client = LambdaCloud(
+        "k" * 20,
+        "https://cloud.lambdalabs.com/api/v1",
+        transport=httpx.MockTransport(handler),
+        pacer=Pacer(0, 0),
+        retry=RetryPolicy(budget_s=30, base_s=0.001),
+        sleep=lambda s: None,
+    )
     with pytest.raises(RedirectedError, match="cloud.lambda.ai"):
         client.list_instances()
     assert len(calls) == 1, calls  # not retried for minutes
@@ -328,16 +358,19 @@ FORGE = "a\nok 1 " + "0" * 64 + " forged.bin"
 def test_file_names_cannot_forge_verified_artifacts(tmp_path: Path) -> None:
     """A newline in a pulled file's name used to forge extra 'verified' rows; a non-UTF-8 name failed the run."""
     maker = tmp_path / "make_files.py"
-    maker.write_text("import os\nos.makedirs('out', exist_ok=True)\n"
-                     "open('out/real.txt', 'w').write('x')\n"
-                     f"open('out/' + {FORGE!r}, 'w').write('y')\n"
-                     "open(b'out/\\xff.bin', 'w').write('z')\n")
+    maker.write_text(
+        "import os\nos.makedirs('out', exist_ok=True)\n"
+        "open('out/real.txt', 'w').write('x')\n"
+        f"open('out/' + {FORGE!r}, 'w').write('y')\n"
+        "open(b'out/\\xff.bin', 'w').write('z')\n"
+    )
     book = tmp_path / "forge.yaml"
     book.write_text(
         "name: forge\nsteps:\n"
         f"  - name: put maker\n    put: {{src: {maker}, dest: make_files.py}}\n"
         "  - name: make files\n    run: python3 make_files.py\n"
-        "  - name: pull\n    get: {src: out, dest: artifacts}\n")
+        "  - name: pull\n    get: {src: out, dest: artifacts}\n"
+    )
     with simulator(None, scale=300.0) as sim:
         lab = sim.lab(tmp_path / "home")
         result = lab.sweep(SweepRequest("a10", str(book), {}), install_signal_handlers=False)
@@ -362,7 +395,8 @@ def test_a_secret_split_across_two_reads_never_reaches_a_log(tmp_path: Path) -> 
         "name: leaky\nsteps:\n"
         f"  - name: print it in halves\n    run: printf %s {key[:half]}; sleep 0.3; printf '%s\\n' {key[half:]}\n"
         "  - name: detached halves\n    detach: true\n"
-        f"    run: printf %s {key[:half]}; sleep 3; printf '%s\\n' {key[half:]}\n")
+        f"    run: printf %s {key[:half]}; sleep 3; printf '%s\\n' {key[half:]}\n"
+    )
     with simulator(None, scale=300.0) as sim:
         home = tmp_path / "home"
         lab = sim.lab(home)
@@ -397,18 +431,24 @@ def test_a_spec_breaking_terminate_answer_is_one_line() -> None:
     from lambdabench.cloud.errors import CloudError
     from lambdabench.cloud.pacing import Pacer
 
-    client = LambdaCloud("k" * 20, "http://api.invalid/api/v1", pacer=Pacer(0, 0),
-                         transport=httpx.MockTransport(lambda r: httpx.Response(
-                             200, json={"data": {"terminated_instances": True}})),
-                         retry=RetryPolicy(attempts=1, budget_s=0.01), sleep=lambda s: None)
+    client = LambdaCloud(
+        "k" * 20,
+        "http://api.invalid/api/v1",
+        pacer=Pacer(0, 0),
+        transport=httpx.MockTransport(lambda r: httpx.Response(200, json={"data": {"terminated_instances": True}})),
+        retry=RetryPolicy(attempts=1, budget_s=0.01),
+        sleep=lambda s: None,
+    )
     with pytest.raises(CloudError, match="terminated_instances"):
         client.terminate(["0" * 32])
 
 
 def test_an_absolute_playbook_path_runs_and_a_playbook_with_no_output_succeeds(tmp_path: Path) -> None:
     book = tmp_path / "quiet.yaml"
-    book.write_text("name: quiet\nsteps:\n  - name: nothing\n    run: 'true'\n"
-                    "  - name: pull\n    get: {src: no-such-output, dest: artifacts}\n")
+    book.write_text(
+        "name: quiet\nsteps:\n  - name: nothing\n    run: 'true'\n"
+        "  - name: pull\n    get: {src: no-such-output, dest: artifacts}\n"
+    )
     with simulator(None, scale=300.0) as sim:
         home = tmp_path / "home"
         out = cli(["sweep", "--gpus", "a10", "--playbook", str(book)], sim.client_env(home))
@@ -426,8 +466,13 @@ def test_names_from_the_api_are_printed_escaped(tmp_path: Path) -> None:
         lab = sim.lab(home)
         key = lab.ssh_key_name()
         evil = "lambdabench-\x1b[2J\x1b[31mred\nfake-row"
-        lab.cloud.launch(instance_type="gpu_1x_a10", region="us-east-1", ssh_key_name=key, name=evil,
-                         tags=[("lambdabench-tool", "lambdabench")])
+        lab.cloud.launch(
+            instance_type="gpu_1x_a10",
+            region="us-east-1",
+            ssh_key_name=key,
+            name=evil,
+            tags=[("lambdabench-tool", "lambdabench")],
+        )
         time.sleep(0.1)
         out = cli(["ls"], sim.client_env(home))
         assert out.returncode == 0, out.stderr
@@ -480,8 +525,14 @@ def test_ctrl_c_during_a_finished_runs_teardown_keeps_it_succeeded(tmp_path: Pat
 _ = socket  # noqa: F841
 
 
-PHASES = ["launching gpu_1x_a10", "booting", "ssh ready", "] playbook gpu-preflight", "] playbook gpu-probe",
-          "terminating"]
+PHASES = [
+    "launching gpu_1x_a10",
+    "booting",
+    "ssh ready",
+    "] playbook gpu-preflight",
+    "] playbook gpu-probe",
+    "terminating",
+]
 
 
 def _signal_cases() -> list[Any]:
@@ -496,8 +547,7 @@ def _signal_cases() -> list[Any]:
 
 
 @pytest.mark.parametrize(("phase", "sig"), _signal_cases())
-def test_a_signal_at_every_phase_ends_with_nothing_billing(tmp_path: Path, shared: Sim, phase: str,
-                                                          sig: int) -> None:
+def test_a_signal_at_every_phase_ends_with_nothing_billing(tmp_path: Path, shared: Sim, phase: str, sig: int) -> None:
     home = tmp_path / "home"
     proc = popen_sweep(shared, home, "--gpus", "a10", "--playbook", "gpu-probe")
     wait_for(proc, phase)
@@ -526,6 +576,7 @@ def shared() -> Any:
 
 
 # ---- issue 29: --reuse keeps one instance across a type's repeats; a signal still tears it down -----
+
 
 def test_a_signal_between_reused_repeats_ends_with_nothing_billing(tmp_path: Path, shared: Sim) -> None:
     home = tmp_path / "home"
@@ -556,11 +607,15 @@ CLOUD_BEHAVIOURS = {
     # one launch, two instances under the run's name; the answer names only one
     "twin": {"instance_faults": [{"kind": "twin", "answer": "one"}], "boot_seconds": {"gpu_1x_a10": 300}},
     # an HTML 503 maintenance page for 4 cloud minutes (0.8 s) from the first terminate on
-    "outage": {"faults": [{"endpoint": "terminate", "kind": "http_5xx", "status": 503, "seconds": 240}],
-               "boot_seconds": {"gpu_1x_a10": 300}},
+    "outage": {
+        "faults": [{"endpoint": "terminate", "kind": "http_5xx", "status": 503, "seconds": 240}],
+        "boot_seconds": {"gpu_1x_a10": 300},
+    },
     # a control-plane failover hides the instance from everything for 2 cloud minutes, then it is back
-    "failover": {"instance_faults": [{"kind": "failover", "start": 30, "seconds": 120}],
-                 "boot_seconds": {"gpu_1x_a10": 300}},
+    "failover": {
+        "instance_faults": [{"kind": "failover", "start": 30, "seconds": 120}],
+        "boot_seconds": {"gpu_1x_a10": 300},
+    },
 }
 
 
@@ -576,8 +631,9 @@ def _cloud_cases() -> list[Any]:
 
 
 @pytest.mark.parametrize(("behaviour", "sig"), _cloud_cases())
-def test_a_signal_while_the_service_misbehaves_ends_with_nothing_billing(tmp_path: Path, behaviour: str,
-                                                                         sig: int) -> None:
+def test_a_signal_while_the_service_misbehaves_ends_with_nothing_billing(
+    tmp_path: Path, behaviour: str, sig: int
+) -> None:
     with simulator(CLOUD_BEHAVIOURS[behaviour], scale=300.0, hosts=False) as sim:
         home = tmp_path / "home"
         proc = popen_sweep(sim, home, "--gpus", "a10", "--playbook", "gpu-probe")
@@ -591,14 +647,19 @@ def test_a_signal_while_the_service_misbehaves_ends_with_nothing_billing(tmp_pat
     record(f"leak:cloud-{behaviour}-{signal.Signals(sig).name}")
 
 
-@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP,
-                                 pytest.param(signal.SIGINT, marks=pytest.mark.slow)])
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP, pytest.param(signal.SIGINT, marks=pytest.mark.slow)])
 def test_launch_wait_hit_by_a_signal_while_booting_terminates_it(tmp_path: Path, sig: int) -> None:
     """Issue 23 item 7: SIGTERM/SIGHUP used to kill `launch --wait` silently, the instance booting and marked kept."""
     with simulator({"boot_seconds": {"gpu_1x_a10": 1500}}, scale=300.0, hosts=False) as sim:
         home = tmp_path / "home"
-        proc = subprocess.Popen([*LB, "launch", "--gpu", "a10", "--wait"], env=sim.client_env(home),
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+        proc = subprocess.Popen(
+            [*LB, "launch", "--gpu", "a10", "--wait"],
+            env=sim.client_env(home),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            start_new_session=True,
+        )
         deadline = time.monotonic() + 30
         while not live(sim):
             assert time.monotonic() < deadline and proc.poll() is None
@@ -618,8 +679,9 @@ def test_the_failsafe_ends_the_instance_after_the_client_is_killed(tmp_path: Pat
     with simulator(None, scale=300.0) as sim:
         home = tmp_path / "home"
         # a 30-cloud-minute cap is 6 s here; the failsafe fires 120 cloud s (0.4 s) past it
-        proc = popen_sweep(sim, home, "--gpus", "a10", "--playbook", "gpu-probe", "--failsafe",
-                           "--max-run-minutes", "30")
+        proc = popen_sweep(
+            sim, home, "--gpus", "a10", "--playbook", "gpu-probe", "--failsafe", "--max-run-minutes", "30"
+        )
         wait_for(proc, "failsafe armed")
         proc.kill()  # no handler, no teardown: only the instance itself can end it now
         proc.wait()
@@ -638,8 +700,10 @@ def test_the_failsafe_ends_the_instance_after_the_client_is_killed(tmp_path: Pat
 def test_a_failsafe_run_that_ends_normally_disarms_it(tmp_path: Path) -> None:
     with simulator(None, scale=300.0) as sim:
         home = tmp_path / "home"
-        out = cli(["sweep", "--gpus", "a10", "--playbook", "gpu-probe", "--failsafe", "--max-run-minutes", "30"],
-                  sim.client_env(home))
+        out = cli(
+            ["sweep", "--gpus", "a10", "--playbook", "gpu-probe", "--failsafe", "--max-run-minutes", "30"],
+            sim.client_env(home),
+        )
         assert out.returncode == 0 and "failsafe armed" in out.stderr, out.stderr
         assert sim.env["LAMBDA_API_KEY"] not in out.stderr + out.stdout
         time.sleep(7)  # past the cap and the grace: a timer left running would send a second terminate

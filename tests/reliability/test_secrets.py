@@ -106,23 +106,51 @@ def s3_client(endpoint: str) -> Any:
     import boto3
     from botocore.config import Config
 
-    return boto3.client("s3", endpoint_url=endpoint, aws_access_key_id="testing", aws_secret_access_key="testing",
-                        region_name="us-east-1", config=Config(s3={"addressing_style": "path"}))
+    return boto3.client(
+        "s3",
+        endpoint_url=endpoint,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+        region_name="us-east-1",
+        config=Config(s3={"addressing_style": "path"}),
+    )
 
 
 def test_sentinel_keys_appear_nowhere(sentinel_sim: Sim, s3_endpoint: str, tmp_path: Path) -> None:
     sim = sentinel_sim
     home = tmp_path / "home"
-    env = sim.client_env(home, NGC_API_KEY=NGC_SENTINEL, AWS_ACCESS_KEY_ID="testing",
-                         AWS_SECRET_ACCESS_KEY="testing", LAMBDABENCH_S3_REGION="us-east-1",
-                         LAMBDABENCH_S3_ENDPOINT_URL=s3_endpoint)
+    env = sim.client_env(
+        home,
+        NGC_API_KEY=NGC_SENTINEL,
+        AWS_ACCESS_KEY_ID="testing",
+        AWS_SECRET_ACCESS_KEY="testing",
+        LAMBDABENCH_S3_REGION="us-east-1",
+        LAMBDABENCH_S3_ENDPOINT_URL=s3_endpoint,
+    )
     s3_client(s3_endpoint).create_bucket(Bucket="lb-secrets")
     outputs: dict[str, str] = {}
     with CmdlineSampler() as sampler:
         # the Isaac Lab playbooks: setup logs in to nvcr.io with the NGC key (on stdin), train, collect, pull
-        sweep = cli(["sweep", "--gpus", "a10,a100,h100", "--playbook", "isaaclab-train", "--set", "library=rsl_rl",
-                     "--set", "max_iterations=3", "--set", "num_envs=16", "--format", "json",
-                     "--export", "s3://lb-secrets/run1"], env)
+        sweep = cli(
+            [
+                "sweep",
+                "--gpus",
+                "a10,a100,h100",
+                "--playbook",
+                "isaaclab-train",
+                "--set",
+                "library=rsl_rl",
+                "--set",
+                "max_iterations=3",
+                "--set",
+                "num_envs=16",
+                "--format",
+                "json",
+                "--export",
+                "s3://lb-secrets/run1",
+            ],
+            env,
+        )
         assert sweep.returncode == 0, sweep.stderr
         outputs["sweep stdout"], outputs["sweep stderr"] = sweep.stdout, sweep.stderr
         for fmt in FORMATS:
@@ -139,8 +167,9 @@ def test_sentinel_keys_appear_nowhere(sentinel_sim: Sim, s3_endpoint: str, tmp_p
         # exception messages: a wrong key the API refuses, and an API that cannot be reached
         bad = cli(["types"], {**env, "LAMBDA_API_KEY": BAD_SENTINEL})
         outputs["bad key"] = assert_cli_one_error(bad) + bad.stdout + bad.stderr
-        gone = cli(["types"], {**env, "LAMBDABENCH_API_URL": "http://127.0.0.1:9/api/v1",
-                               "LAMBDABENCH_RETRY_BUDGET": "0.5"})
+        gone = cli(
+            ["types"], {**env, "LAMBDABENCH_API_URL": "http://127.0.0.1:9/api/v1", "LAMBDABENCH_RETRY_BUDGET": "0.5"}
+        )
         outputs["unreachable"] = assert_cli_one_error(gone) + gone.stdout + gone.stderr
         control = subprocess.Popen(["sh", "-c", f"sleep 0.3; : {CONTROL}"])
         control.wait()
@@ -169,18 +198,25 @@ def test_sentinel_keys_appear_nowhere(sentinel_sim: Sim, s3_endpoint: str, tmp_p
 
     # the simulator's records: request log (memory and over HTTP), its state files, the hosts' argv/session logs
     assert leaks(json.dumps(sim.core.requests())) == []
-    req = urllib.request.Request(sim.env["LAMBDABENCH_API_URL"] + "/_sim/requests",
-                                 headers={"Authorization": f"Bearer {API_SENTINEL}"})
+    req = urllib.request.Request(
+        sim.env["LAMBDABENCH_API_URL"] + "/_sim/requests", headers={"Authorization": f"Bearer {API_SENTINEL}"}
+    )
     with urllib.request.urlopen(req, timeout=10) as resp:
         assert leaks(resp.read()) == []
     state_root = Path(sim.hosts.state_dir).parent
     found = scan_tree(state_root)
     # the one file allowed to hold a key is none: ngc.json keeps a salted hash, the env file is not written here
     assert found == {}, found
-    argv_logs = list(Path(sim.hosts.hosts_dir).glob("*/argv.log")) + list(Path(sim.hosts.hosts_dir).glob("*/sessions.log"))
+    argv_logs = list(Path(sim.hosts.hosts_dir).glob("*/argv.log")) + list(
+        Path(sim.hosts.hosts_dir).glob("*/sessions.log")
+    )
     assert argv_logs, "the hosts recorded no argv/session logs"
-    logins = [line for p in Path(sim.hosts.hosts_dir).glob("*/argv.log") for line in p.read_text().splitlines()
-              if "login" in line and "nvcr.io" in line]
+    logins = [
+        line
+        for p in Path(sim.hosts.hosts_dir).glob("*/argv.log")
+        for line in p.read_text().splitlines()
+        if "login" in line and "nvcr.io" in line
+    ]
     assert logins and all("--password-stdin" in line for line in logins), "docker login did not take the key on stdin"
     record("secrets:sim-files", sum(1 for p in state_root.rglob("*") if p.is_file()))
 
@@ -196,19 +232,33 @@ def test_hostile_server_echoing_the_key_is_redacted() -> None:
     def echo(request: httpx.Request) -> httpx.Response:
         auth = request.headers.get("authorization", "")
         if request.url.path.endswith("/instance-types"):
-            return httpx.Response(401, json={"error": {"code": "global/invalid-api-key", "message": f"bad key {auth}",
-                                                       "suggestion": f"check {auth}"}})
+            return httpx.Response(
+                401,
+                json={
+                    "error": {
+                        "code": "global/invalid-api-key",
+                        "message": f"bad key {auth}",
+                        "suggestion": f"check {auth}",
+                    }
+                },
+            )
         if request.url.path.endswith("/regions"):
             return httpx.Response(502, text=f"<html>upstream said {auth}</html>", headers={"content-type": "text/html"})
         raise httpx.ConnectError(f"refused while sending {auth}")
 
     for path_call in ("types", "regions", "instances"):
-        cloud = LambdaCloud(API_SENTINEL, "http://127.0.0.1:1/api/v1", transport=httpx.MockTransport(echo),
-                            pacer=Pacer(0, 0), retry=RetryPolicy(attempts=2, budget_s=0.2, base_s=0.01,
-                                                                 max_backoff_s=0.01), sleep=lambda s: None)
+        cloud = LambdaCloud(
+            API_SENTINEL,
+            "http://127.0.0.1:1/api/v1",
+            transport=httpx.MockTransport(echo),
+            pacer=Pacer(0, 0),
+            retry=RetryPolicy(attempts=2, budget_s=0.2, base_s=0.01, max_backoff_s=0.01),
+            sleep=lambda s: None,
+        )
         with pytest.raises(LambdabenchError) as info:
-            {"types": cloud.list_instance_types, "regions": cloud.list_regions,
-             "instances": cloud.list_instances}[path_call]()
+            {"types": cloud.list_instance_types, "regions": cloud.list_regions, "instances": cloud.list_instances}[
+                path_call
+            ]()
         shown = info.value.one_line() + str(info.value) + repr(info.value.args)
         assert leaks(shown) == [], (path_call, shown)
         record(f"secrets:echoed-{path_call}")

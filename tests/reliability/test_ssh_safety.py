@@ -28,10 +28,22 @@ def hostile_values(marker: Path) -> list[str]:
     """Values that would create marker if any layer pasted them into a shell line unquoted."""
     m = str(marker)
     return [
-        f"$(touch {m})", f"`touch {m}`", f"; touch {m}", f"a b; touch {m}", f"' ; touch {m}; '",
-        f'" ; touch {m}; "', f"\ntouch {m}\n", f"x\rtouch {m}", f"|| touch {m}", f"&& touch {m} #",
-        f"$(touch${{IFS}}{m})", f"\\'; touch {m}; \\'", f"name with spaces and 'quotes' and \"doubles\" {m}",
-        f"{m}' \"$(touch {m})\" '", f"-n; touch {m}", f"*; touch {m}",
+        f"$(touch {m})",
+        f"`touch {m}`",
+        f"; touch {m}",
+        f"a b; touch {m}",
+        f"' ; touch {m}; '",
+        f'" ; touch {m}; "',
+        f"\ntouch {m}\n",
+        f"x\rtouch {m}",
+        f"|| touch {m}",
+        f"&& touch {m} #",
+        f"$(touch${{IFS}}{m})",
+        f"\\'; touch {m}; \\'",
+        f"name with spaces and 'quotes' and \"doubles\" {m}",
+        f"{m}' \"$(touch {m})\" '",
+        f"-n; touch {m}",
+        f"*; touch {m}",
     ]
 
 
@@ -42,7 +54,7 @@ def host(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Sim, Path, 
     with simulator(None, scale=300.0) as sim:
         home = root / "home"
         env = sim.client_env(home)
-        out = cli(["launch", "--gpu", "a10", "--wait", "--json", "--name", "it's a \"label\"; $(touch x)"], env)
+        out = cli(["launch", "--gpu", "a10", "--wait", "--json", "--name", 'it\'s a "label"; $(touch x)'], env)
         assert out.returncode == 0, out.stderr
         name = json.loads(out.stdout)["name"]
         assert name.startswith("lambdabench-") and all(c.isalnum() or c == "-" for c in name), name
@@ -55,8 +67,9 @@ def test_exec_quotes_every_word(host: tuple[Sim, Path, str], tmp_path: Path) -> 
     marker = tmp_path / "pwned"
     values = hostile_values(marker)
     # bytes, not text: universal newlines would turn the \r value into \n on our side
-    out = subprocess.run([*LB, "exec", name, "--", "printf", "%s\\0", *values], env=sim.client_env(home),
-                         capture_output=True, timeout=60)
+    out = subprocess.run(
+        [*LB, "exec", name, "--", "printf", "%s\\0", *values], env=sim.client_env(home), capture_output=True, timeout=60
+    )
     assert out.returncode == 0, out.stderr
     assert out.stdout.decode().split("\0")[:-1] == values
     assert not marker.exists(), "an injected command ran on the instance"
@@ -99,8 +112,9 @@ def test_changed_host_key_is_refused(host: tuple[Sim, Path, str], tmp_path: Path
     assert pinned.strip(), "exec pinned nothing"
     subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(tmp_path / "other")], check=True)
     other_type, other_b64 = (tmp_path / "other.pub").read_text().split()[:2]
-    known.write_text("".join(f"{line.split()[0]} {other_type} {other_b64}\n" for line in pinned.splitlines()
-                             if line.strip()))
+    known.write_text(
+        "".join(f"{line.split()[0]} {other_type} {other_b64}\n" for line in pinned.splitlines() if line.strip())
+    )
     marker = tmp_path / "ran-after-key-change"
     out = cli(["exec", name, "--", "touch", str(marker)], env)
     line = assert_cli_one_error(out)

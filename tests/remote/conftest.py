@@ -47,9 +47,7 @@ class Host:
 
     def session_children(self) -> list[int]:
         """pids of the per-connection sshd processes (killing one drops that SSH session)."""
-        out = subprocess.run(
-            ["ps", "-o", "pid=", "--ppid", str(self.proc.pid)], capture_output=True, text=True
-        ).stdout
+        out = subprocess.run(["ps", "-o", "pid=", "--ppid", str(self.proc.pid)], capture_output=True, text=True).stdout
         return [int(p) for p in out.split()]
 
     def drop_connections(self) -> None:
@@ -166,9 +164,7 @@ def host(tmp_path: Path) -> Iterator[SimHost]:
     manager = HostManager(tmp_path / "sim")
     instance_id = os.urandom(16).hex()
     try:
-        info = manager.start(
-            instance_id, authorized_key=Path(str(key) + ".pub").read_text(), instance_type=itype
-        )
+        info = manager.start(instance_id, authorized_key=Path(str(key) + ".pub").read_text(), instance_type=itype)
         yield SimHost(manager, info.ip, info.port, manager.disk_dir(instance_id), key, instance_id)
     finally:
         manager.close()

@@ -55,7 +55,9 @@ def _book(tmp_path: Path, body: str) -> pb.Playbook:
 
 def test_the_limit_is_enforced_inside_the_container(raw_host, raw_session, tmp_path: Path) -> None:
     _docker(raw_host)
-    book = _book(tmp_path, "name: limits\nsteps:\n  - name: slow\n    container: c1\n    timeout: 1\n    run: sleep 31.5\n")
+    book = _book(
+        tmp_path, "name: limits\nsteps:\n  - name: slow\n    container: c1\n    timeout: 1\n    run: sleep 31.5\n"
+    )
     started = time.monotonic()
     res = run_playbook(raw_session, book, {}, {}, {}, tmp_path / "logs")
     assert not res.ok and "time limit inside container c1" in res.error.message
@@ -65,7 +67,9 @@ def test_the_limit_is_enforced_inside_the_container(raw_host, raw_session, tmp_p
     assert _alive("31.5") == []
 
 
-def test_a_runner_timeout_stops_the_process_in_the_container(raw_host, raw_session, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_runner_timeout_stops_the_process_in_the_container(
+    raw_host, raw_session, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     _docker(raw_host)
     # the runner's own deadline first (2 s), the in-container limit (60 s) far later
     monkeypatch.setattr(runner, "CONTAINER_GRACE_S", -58)

@@ -32,8 +32,9 @@ def test_a_detached_step_printing_megabytes_between_two_polls_does_not_fail(tmp_
     def sleep(seconds: float) -> None:
         time.sleep(min(seconds, 0.5))  # the job writes its 3 MB long before the next poll
 
-    res = run_playbook(session, load_playbook(book), {}, {}, {}, tmp_path / "logs", poll_s=0.5, sleep=sleep,
-                       local_dir=tmp_path / "run")
+    res = run_playbook(
+        session, load_playbook(book), {}, {}, {}, tmp_path / "logs", poll_s=0.5, sleep=sleep, local_dir=tmp_path / "run"
+    )
     assert res.ok, res.error
     log = res.steps[0].log_path
     assert log is not None
@@ -61,8 +62,9 @@ def test_outputs_are_pulled_after_a_failed_step(tmp_path: Path) -> None:
     session = LocalSession(home=tmp_path / "lb").open()
     book = tmp_path / "failing.yaml"
     book.write_text(FAILING)
-    res = run_playbook(session, load_playbook(book), {}, {}, {}, tmp_path / "logs", poll_s=0.2,
-                       local_dir=tmp_path / "run")
+    res = run_playbook(
+        session, load_playbook(book), {}, {}, {}, tmp_path / "logs", poll_s=0.2, local_dir=tmp_path / "run"
+    )
     assert not res.ok and res.error is not None and "'bench'" in res.error.message
     assert (tmp_path / "run" / "results" / "r.txt").read_text() == "partial\n"
     assert not (session.home / "never-ran").exists()

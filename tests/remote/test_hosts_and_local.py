@@ -14,9 +14,11 @@ from lambdabench.run.hosts import parse_host, parse_hosts
 def test_host_specs_and_ssh_config_aliases(tmp_path: Path) -> None:
     cfg = tmp_path / ".ssh" / "config"
     cfg.parent.mkdir()
-    cfg.write_text("Host ws4090 gpu-*\n  HostName 10.0.0.5\n  User alice\n  Port 2222\n  IdentityFile ~/.ssh/id_ws\n"
-                   "Host jumpy\n  HostName 10.0.0.6\n  ProxyJump bastion\n"
-                   "Host *\n  User nobody\n")
+    cfg.write_text(
+        "Host ws4090 gpu-*\n  HostName 10.0.0.5\n  User alice\n  Port 2222\n  IdentityFile ~/.ssh/id_ws\n"
+        "Host jumpy\n  HostName 10.0.0.6\n  ProxyJump bastion\n"
+        "Host *\n  User nobody\n"
+    )
     h = parse_host("ws4090,price=1.29", ssh_config=cfg)
     assert (h.addr, h.user, h.port, h.label, h.price_cents_per_hour) == ("10.0.0.5", "alice", 2222, "ws4090", 129)
     assert h.key_path == tmp_path / ".ssh" / "id_ws" and h.alias == "ws4090" and h.type_name == "host:ws4090"
@@ -27,8 +29,13 @@ def test_host_specs_and_ssh_config_aliases(tmp_path: Path) -> None:
     assert (plain.addr, plain.user, plain.port, plain.label) == ("192.0.2.7", "ubuntu", None, "192.0.2.7")
     with pytest.raises(UsageError, match="ProxyJump"):
         parse_host("jumpy", ssh_config=cfg)
-    for bad, why in [("a b", "not \\[user@\\]address"), ("h:99999", "port"), ("h,price=0,50", "not label="), ("h,price=1e309", "beyond"),
-                     ("h,colour=red", "label=, price= or key=")]:
+    for bad, why in [
+        ("a b", "not \\[user@\\]address"),
+        ("h:99999", "port"),
+        ("h,price=0,50", "not label="),
+        ("h,price=1e309", "beyond"),
+        ("h,colour=red", "label=, price= or key="),
+    ]:
         with pytest.raises(UsageError, match=why):
             parse_host(bad, ssh_config=cfg)
     local = parse_hosts([], local=True)
@@ -47,8 +54,11 @@ def test_the_local_transport_runs_copies_and_streams_like_ssh(tmp_path: Path) ->
     log = tmp_path / "step.log"
     Secret("local-secret-value-123456")
     # a stderr line between the secret's two pieces (one redactor for both streams let it through in halves)
-    res = s.run("printf local-secret-; sleep 0.3; echo err >&2; sleep 0.3; printf value-123456; echo; exit 3",
-                log_path=log, check=False)
+    res = s.run(
+        "printf local-secret-; sleep 0.3; echo err >&2; sleep 0.3; printf value-123456; echo; exit 3",
+        log_path=log,
+        check=False,
+    )
     assert res.exit_status == 3 and "err" in res.stderr
     text = log.read_text()
     assert "value-123456" not in text and "local-secret" not in text and "***" in text and "err" in text

@@ -124,7 +124,9 @@ def test_2x_play_stops_inside_the_container_after_play_seconds(box: Box) -> None
     res = box.ok("isaaclab-play", isaaclab_version="2", library="skrl", checkpoint=checkpoint,
                  disable_video="true", play_seconds="3")  # fmt: skip
     assert "Closing the app" in _log(res, "play")  # SIGINT from timeout inside the container
-    ps = box.sh("for p in /proc/[0-9]*; do tr '\\0' ' ' < $p/cmdline 2>/dev/null; echo; done | grep -c 'skrl/[p]lay.py' || true")
+    ps = box.sh(
+        "for p in /proc/[0-9]*; do tr '\\0' ' ' < $p/cmdline 2>/dev/null; echo; done | grep -c 'skrl/[p]lay.py' || true"
+    )
     assert ps.strip() == "0"
 
 

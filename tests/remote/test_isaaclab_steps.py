@@ -22,16 +22,29 @@ def _prefix(playbook: str, step: str, values: dict[str, str]) -> str:
     return head + ' echo "PUBLIC_IP=${PUBLIC_IP:-unset}"'
 
 
-@pytest.mark.parametrize(("playbook", "step", "extra"), [
-    ("isaaclab-train", "train", {}),
-    ("isaaclab-play", "play", {"checkpoint": "/x/run/model.pt"}),
-])
+@pytest.mark.parametrize(
+    ("playbook", "step", "extra"),
+    [
+        ("isaaclab-train", "train", {}),
+        ("isaaclab-play", "play", {"checkpoint": "/x/run/model.pt"}),
+    ],
+)
 @pytest.mark.parametrize("mode", ["1", "2"])
 def test_every_livestream_mode_gets_a_public_ip(playbook: str, step: str, extra: dict[str, str], mode: str) -> None:
     # 2.1.0 streams WebRTC with --livestream 2 to PUBLIC_IP (app_launcher.py:719-746), 2.2+ with 1
-    out = subprocess.run(["bash", "-c", _prefix(playbook, step, {**extra, "livestream": mode})],
-                         capture_output=True, text=True, env={"PATH": "/usr/bin:/bin"}, check=True).stdout
+    out = subprocess.run(
+        ["bash", "-c", _prefix(playbook, step, {**extra, "livestream": mode})],
+        capture_output=True,
+        text=True,
+        env={"PATH": "/usr/bin:/bin"},
+        check=True,
+    ).stdout
     assert "PUBLIC_IP=unset" not in out and "PUBLIC_IP=" in out
-    off = subprocess.run(["bash", "-c", _prefix(playbook, step, {**extra, "livestream": "0"})],
-                         capture_output=True, text=True, env={"PATH": "/usr/bin:/bin"}, check=True).stdout
+    off = subprocess.run(
+        ["bash", "-c", _prefix(playbook, step, {**extra, "livestream": "0"})],
+        capture_output=True,
+        text=True,
+        env={"PATH": "/usr/bin:/bin"},
+        check=True,
+    ).stdout
     assert "PUBLIC_IP=unset" in off

@@ -156,11 +156,7 @@ def test_secret_never_in_argv_or_logs(host, session, tmp_path):
     assert (host.home / "got-stdin.txt").read_text() == sentinel
     assert (host.home / "got-file.txt").read_text() == sentinel
     assert (host.home / "mode.txt").read_text().strip() == "600"
-    leftovers = [
-        p
-        for p in (host.home / ".lambdabench").rglob("*")
-        if p.is_file() and sentinel in p.read_text()
-    ]
+    leftovers = [p for p in (host.home / ".lambdabench").rglob("*") if p.is_file() and sentinel in p.read_text()]
     assert leftovers == []  # secret files removed after their step
     for log in (tmp_path / "logs").iterdir():
         assert sentinel not in log.read_text()
@@ -202,9 +198,7 @@ def test_detached_step_survives_a_drop(host, session, tmp_path):
     assert step.exit_status == 7 and not res.ok
     assert "exited 7" in res.error.message
     log = step.log_path.read_text()
-    assert [line for line in log.splitlines() if line.startswith("tick")] == [
-        f"tick {i}" for i in range(1, 7)
-    ]
+    assert [line for line in log.splitlines() if line.startswith("tick")] == [f"tick {i}" for i in range(1, 7)]
 
 
 def test_validation_errors_name_file_and_line(tmp_path):
@@ -260,8 +254,11 @@ def test_shipped_playbooks_are_found_through_the_package_and_reach_nothing_outsi
                     assert package_file(src).is_file()
     mjx = find_playbook("mjx-locomotion")
     assert [s.body["src"] for s in mjx.steps if s.kind == "put"] == [
-        "package:workloads/mjx_bench.py", "package:workloads/aggregate.py", "package:workloads/env_lock.py",
-        "package:remote/telemetry_sampler.sh"]
+        "package:workloads/mjx_bench.py",
+        "package:workloads/aggregate.py",
+        "package:workloads/env_lock.py",
+        "package:remote/telemetry_sampler.sh",
+    ]
 
 
 def test_a_package_reference_that_names_no_packaged_file_is_refused_at_load(tmp_path):

@@ -54,8 +54,7 @@ def test_a_secret_written_in_two_pieces_around_a_stderr_line_is_redacted(session
     transport): each stream is redacted on its own."""
     Secret("split-secret-value-9876")
     log = tmp_path / "s.log"
-    session.run("printf split-secret-; sleep 0.3; echo between >&2; sleep 0.3; printf value-9876; echo",
-                log_path=log)
+    session.run("printf split-secret-; sleep 0.3; echo between >&2; sleep 0.3; printf value-9876; echo", log_path=log)
     text = log.read_text()
     assert "value-9876" not in text and "split-secret" not in text and "***" in text and "between" in text
 
@@ -157,13 +156,9 @@ def test_tunnel_forwards_a_port(host, session, known_hosts):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         local = s.getsockname()[1]
-    server = session.open_stream(
-        "cd /tmp && exec timeout 20 python3 -m http.server 16999 --bind 127.0.0.1"
-    )
+    server = session.open_stream("cd /tmp && exec timeout 20 python3 -m http.server 16999 --bind 127.0.0.1")
     try:
-        tunnel = ssh.start_tunnel(
-            host.target(), known_hosts.path, local_port=local, remote_port=16999
-        )
+        tunnel = ssh.start_tunnel(host.target(), known_hosts.path, local_port=local, remote_port=16999)
         try:
             for _ in range(50):
                 try:

@@ -16,9 +16,7 @@ from lambdabench.remote.transfer import STATE_FILE, pull
 
 def make_tree(root: Path) -> dict[str, bytes]:
     files = {
-        "rl_games/cartpole/2025-01-01_00-00-00/summaries/events.out.tfevents.1": os.urandom(
-            200_000
-        ),
+        "rl_games/cartpole/2025-01-01_00-00-00/summaries/events.out.tfevents.1": os.urandom(200_000),
         "rl_games/cartpole/2025-01-01_00-00-00/nn/cartpole.pth": os.urandom(3_000_000),
         "rl_games/cartpole/2025-01-01_00-00-00/params/env.yaml": b"seed: 42\n",
         "odd names/it's a $(file);\n.txt": b"inert\n",
@@ -62,13 +60,9 @@ def test_pull_verifies_every_file(host, session, tmp_path, transport, compress):
 
 def test_include_globs_and_coreutils_hasher(host, session, tmp_path):
     files = make_tree(host.home / "logs")
-    result = pull(
-        session, "logs", tmp_path / "run", include=["*.yaml", "*/nn/*"], hasher="coreutils"
-    )
+    result = pull(session, "logs", tmp_path / "run", include=["*.yaml", "*/nn/*"], hasher="coreutils")
     assert result.ok, result.problems
-    assert sorted(f.path for f in result.files) == sorted(
-        p for p in files if p.endswith((".yaml", ".pth"))
-    )
+    assert sorted(f.path for f in result.files) == sorted(p for p in files if p.endswith((".yaml", ".pth")))
     # every file, odd names included, through sha256sum --zero and stat
     everything = pull(session, "logs", tmp_path / "all", hasher="coreutils")
     assert everything.ok, everything.problems
@@ -168,9 +162,7 @@ def test_non_regular_members_are_skipped(raw_host, raw_session, tmp_path):
     fifo.type = tarfile.FIFOTYPE
     members = [tarfile.TarInfo("./a.txt"), link, hard, folder, fifo, tarfile.TarInfo("./sub/b.txt")]
     crafted = raw_host.home / "crafted.tar"
-    crafted.write_bytes(
-        _tar_bytes(members, {"./a.txt": files["a.txt"], "./sub/b.txt": files["sub/b.txt"]})
-    )
+    crafted.write_bytes(_tar_bytes(members, {"./a.txt": files["a.txt"], "./sub/b.txt": files["sub/b.txt"]}))
     _wrap_tar(raw_host, f"cat {crafted}\n")
     local = tmp_path / "run"
     result = pull(raw_session, "logs", local)

@@ -116,9 +116,7 @@ def add_run(
     return run, times
 
 
-def reward_curve(
-    gpu: Gpu, *, iterations: int, num_envs: int, plateau: float, seed: int
-) -> list[tuple[float, float]]:
+def reward_curve(gpu: Gpu, *, iterations: int, num_envs: int, plateau: float, seed: int) -> list[tuple[float, float]]:
     """(env-steps, mean reward) per logged iteration: a saturating rise with a little noise."""
     rng = random.Random(seed)
     steps_per_it = num_envs * STEPS_PER_ENV
@@ -196,12 +194,8 @@ def training_sweep(
                 unit="steps/s",
                 source="tensorboard",
             )
-            led.record_metric(
-                run, MetricKey.ENV_STEPS_PER_S, rate, unit="steps/s", source="tensorboard"
-            )
-            led.record_metric(
-                run, MetricKey.ENV_STEPS, float(total_steps), unit="steps", source="tensorboard"
-            )
+            led.record_metric(run, MetricKey.ENV_STEPS_PER_S, rate, unit="steps/s", source="tensorboard")
+            led.record_metric(run, MetricKey.ENV_STEPS, float(total_steps), unit="steps", source="tensorboard")
             led.record_metric(run, "reward", reward[-1][2], source="tensorboard")
             led.record_metric(run, "num_envs", float(num_envs), source="tensorboard")
             if telemetry:
@@ -211,9 +205,7 @@ def training_sweep(
                 led.record_series(run, "gpu_power_w", power, unit="W", source="nvidia-smi")
                 mean_util = sum(v for _t, _x, v in util) / len(util)
                 energy = sum(v for _t, _x, v in power) * 5.0 / 3600.0
-                led.record_metric(
-                    run, MetricKey.GPU_UTIL_PCT, mean_util, unit="%", source="nvidia-smi"
-                )
+                led.record_metric(run, MetricKey.GPU_UTIL_PCT, mean_util, unit="%", source="nvidia-smi")
                 led.record_metric(run, MetricKey.ENERGY_WH, energy, unit="Wh", source="nvidia-smi")
             made.runs[run] = {
                 **times,
@@ -229,9 +221,7 @@ def training_sweep(
 Points = list[tuple[float | None, float | None, float]]
 
 
-def telemetry_series(
-    gpu: Gpu, times: dict[str, float], *, seed: int
-) -> tuple[Points, Points, Points]:
+def telemetry_series(gpu: Gpu, times: dict[str, float], *, seed: int) -> tuple[Points, Points, Points]:
     """nvidia-smi every 5 s from the sampler's start (ssh ready) to the pull: idle through set-up,
     busy through the benchmark."""
     rng = random.Random(seed)
@@ -241,13 +231,9 @@ def telemetry_series(
     t = times["ssh_ready"]
     while t <= times["pull_end"]:
         busy = times["bench_start"] + 15 <= t <= times["bench_end"]
-        util.append(
-            (t, None, min(100.0, rng.gauss(94, 2.5)) if busy else max(0.0, rng.gauss(2, 1)))
-        )
+        util.append((t, None, min(100.0, rng.gauss(94, 2.5)) if busy else max(0.0, rng.gauss(2, 1))))
         mem.append((t, None, gpu.memory_mib * rng.uniform(0.97, 1.0) if busy else 480.0))
-        power.append(
-            (t, None, gpu.watts * rng.uniform(0.92, 1.02) if busy else 55.0 + rng.uniform(0, 6))
-        )
+        power.append((t, None, gpu.watts * rng.uniform(0.92, 1.02) if busy else 55.0 + rng.uniform(0, 6)))
         t += 5.0
     return util, mem, power
 
@@ -301,9 +287,7 @@ def scaling_sweep(
             for n in (256, 1024, 4096, 16384, 65536):
                 rate = peak * n / (n + half) * rng.uniform(0.97, 1.03)
                 points.append((None, float(n), rate))
-            led.record_series(
-                run, "env_steps_per_s_by_num_envs", points, unit="steps/s", source="mjx"
-            )
+            led.record_series(run, "env_steps_per_s_by_num_envs", points, unit="steps/s", source="mjx")
             best = points[-1]
             led.record_metric(run, MetricKey.ENV_STEPS_PER_S, best[2], unit="steps/s", source="mjx")
             led.record_metric(run, MetricKey.ENV_STEPS, best[2] * 120.0, unit="steps", source="mjx")

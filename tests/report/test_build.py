@@ -61,12 +61,8 @@ def test_time_and_cost_to_reward_per_run(trained: tuple[Ledger, L.Made]) -> None
     a10 = next(g for g in rep.groups if g.instance_type == "gpu_1x_a10")
     assert (a10.reward_runs, a10.reward_reached, a10.reached_target) == (3, 2, "2 of 3")
     reached = [r for r in rep.runs if r.instance_type == "gpu_1x_a10" and r.reward_reached]
-    assert a10.time_to_reward_s == pytest.approx(
-        statistics.fmean(r.time_to_reward_s or 0.0 for r in reached)
-    )
-    assert (
-        a10.cost_to_reward_usd == sum((r.cost_to_reward_usd or 0 for r in reached), Decimal(0)) / 2
-    )
+    assert a10.time_to_reward_s == pytest.approx(statistics.fmean(r.time_to_reward_s or 0.0 for r in reached))
+    assert a10.cost_to_reward_usd == sum((r.cost_to_reward_usd or 0 for r in reached), Decimal(0)) / 2
     spread = a10.spreads["time_to_reward_s"]
     assert spread.n == 2
 
@@ -98,9 +94,7 @@ def test_explicit_target_and_one_nobody_reaches(trained: tuple[Ledger, L.Made]) 
     assert all(r.reward_reached for r in low.runs)
     high = build_report(led, [made.sweep_id], now=NOW, reward_target=1e6)
     assert all(r.reward_reached is False for r in high.runs)
-    assert all(
-        g.time_to_reward_s is None and g.reached_target.startswith("0 of") for g in high.groups
-    )  # type: ignore[union-attr]
+    assert all(g.time_to_reward_s is None and g.reached_target.startswith("0 of") for g in high.groups)  # type: ignore[union-attr]
     half = build_report(led, [made.sweep_id], now=NOW, reward_fraction=0.5)
     assert half.reward_target is not None
     finals = [v["final_reward"] for v in made.runs.values()]
@@ -211,9 +205,7 @@ def test_compare_sweeps_side_by_side(hermetic_env: Path) -> None:
     assert [g.runs for g in merged.groups] == [4, 4, 4]
     # one target across both days: the best final reward of all runs in the report
     finals = [v["final_reward"] for v in (day1.runs | day2.runs).values()]
-    assert rep.reward_target is not None and rep.reward_target.value == pytest.approx(
-        0.9 * max(finals)
-    )
+    assert rep.reward_target is not None and rep.reward_target.value == pytest.approx(0.9 * max(finals))
 
 
 def test_scaling_over_envs_and_gpus(hermetic_env: Path) -> None:
@@ -253,9 +245,7 @@ def test_gpu_count_from_the_type_name_when_not_recorded(hermetic_env: Path) -> N
     with Ledger(hermetic_env, clock=lambda: L.T0) as led:
         sweep = led.create_sweep("n")
         for itype, rate in (("gpu_1x_a100_sxm4", 1.0e6), ("gpu_8x_a100_sxm4", 7.2e6)):
-            run, _ = L.add_run(
-                led, sweep, L.Gpu(itype, 100, 0, 0), start=L.T0, bench_s=60, name=f"lb-{itype}"
-            )
+            run, _ = L.add_run(led, sweep, L.Gpu(itype, 100, 0, 0), start=L.T0, bench_s=60, name=f"lb-{itype}")
             led.record_metric(run, MetricKey.ENV_STEPS_PER_S, rate)
         rep = build_report(led, [sweep], now=NOW)
     assert [r.gpu_count for r in rep.runs] == [1, 8]

@@ -48,8 +48,10 @@ def test_a_bundle_from_one_home_merges_into_anothers_report(tmp_path: Path) -> N
     assert doc["tables"]["sweeps"][0]["plan_json"] and len(doc["tables"]["runs"]) == 6
     assert all("owner_host" not in row for row in doc["tables"]["instances"])  # this machine's processes stay here
     folder = tmp_path / "alice-folder"
-    assert run(["export", str(sweep), str(folder), "--origin", "alice@lab-a"],
-               {"LAMBDABENCH_HOME": str(alice)}).exit_code == 0
+    assert (
+        run(["export", str(sweep), str(folder), "--origin", "alice@lab-a"], {"LAMBDABENCH_HOME": str(alice)}).exit_code
+        == 0
+    )
     for where in (bundle, folder):
         merged = run(["report", "--merge", str(where), "--format", "json"], {"LAMBDABENCH_HOME": str(bob)})
         assert merged.exit_code == 0, merged.output

@@ -169,11 +169,7 @@ def test_html_charts_are_inline_svg_with_every_section(reports: dict[str, Report
         assert attrs["role"] == "img" and attrs.get("aria-label")
         assert 300 <= int(attrs["width"] or 0) <= 600 and 80 <= int(attrs["height"] or 0) <= 700
         assert attrs["viewbox"] == f"0 0 {attrs['width']} {attrs['height']}"
-    time_plot = next(
-        s
-        for s in p.svgs
-        if s["svg"][0]["aria-label"] == "Mean reward against time since billing start"
-    )
+    time_plot = next(s for s in p.svgs if s["svg"][0]["aria-label"] == "Mean reward against time since billing start")
     # a line per run, plus a mean line per type with repeats; a band per type; a ring per hit
     assert len(time_plot["polyline"]) == 9 + 3
     assert len(time_plot["polygon"]) == 3
@@ -211,11 +207,7 @@ def test_html_scaling_section(reports: dict[str, Report]) -> None:
     page = render(reports["scaling"], "html")
     assert "<h2>Scaling</h2>" in page and "<h2>Learning curves</h2>" not in page
     p = _parse(page)
-    envs = next(
-        s
-        for s in p.svgs
-        if s["svg"][0]["aria-label"] == "Throughput against number of environments"
-    )
+    envs = next(s for s in p.svgs if s["svg"][0]["aria-label"] == "Throughput against number of environments")
     assert len(envs["polyline"]) == 2 and len(envs["circle"]) >= 10  # 5 points per type
     diamonds = [g for g in envs["g"] if g.get("class") == "marker"]
     assert len(diamonds) == 2  # one saturation point per type
@@ -227,11 +219,7 @@ def test_html_compare_shares_colours_by_type(reports: dict[str, Report]) -> None
     page = render(reports["compare"], "html")
     assert "gpu_1x_a10<br>anymal-flat" in page and "gpu_1x_a10<br>day2" in page
     p = _parse(page)
-    plot = next(
-        s
-        for s in p.svgs
-        if s["svg"][0]["aria-label"] == "Mean reward against time since billing start"
-    )
+    plot = next(s for s in p.svgs if s["svg"][0]["aria-label"] == "Mean reward against time since billing start")
     dashed = {pl.get("stroke") for pl in plot["polyline"] if pl.get("stroke-dasharray")}
     solid = {pl.get("stroke") for pl in plot["polyline"] if not pl.get("stroke-dasharray")}
     assert dashed == solid and len(solid) == 3  # day 2 dashed in its type's colour
@@ -258,8 +246,12 @@ def test_the_answer_comes_first_then_charts_then_tables(reports: dict[str, Repor
     text = render(rep, "table").splitlines()
     assert text.index(answer[0]) < min(i for i, line in enumerate(text) if line.startswith("runs "))
     page = render(rep, "html")
-    assert page.index("<h2>Answer</h2>") < page.index("<h2>Cost and throughput</h2>") < page.index(
-        "<h2>By GPU type</h2>") < page.index("<h2>Runs</h2>")
+    assert (
+        page.index("<h2>Answer</h2>")
+        < page.index("<h2>Cost and throughput</h2>")
+        < page.index("<h2>By GPU type</h2>")
+        < page.index("<h2>Runs</h2>")
+    )
     md = render(rep, "md")
     assert md.index("## Answer") < md.index("| ")
 

@@ -30,7 +30,9 @@ def test_cold_and_warm_stages_priced(hermetic_env: Path) -> None:
     a10_price = L.A10.cents_per_hour / 100 / 3600
     compile_a10 = rows[(L.A10.name, "compile_s")]
     assert compile_a10.cold_s == 50.0 and compile_a10.warm_s == pytest.approx(11.0)
-    assert compile_a10.cold_usd == pytest.approx(50.0 * a10_price) and compile_a10.warm_usd == pytest.approx(11 * a10_price)
+    assert compile_a10.cold_usd == pytest.approx(50.0 * a10_price) and compile_a10.warm_usd == pytest.approx(
+        11 * a10_price
+    )
     assert rows[(L.A10.name, "install_s")].cold_s == 90.0 and rows[(L.A10.name, "install_s")].warm_s == 3.0
     assert rows[(L.A10.name, "container_start_s")].warm_s is None  # no warm figure without passes
     h = rows[(L.H100.name, "compile_s")]

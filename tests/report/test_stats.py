@@ -38,13 +38,14 @@ def _seeded_sweep(led: Ledger) -> dict[str, list[int]]:
     start = L.T0
     for gpu in (L.A10, L.H100, L.A100):
         for repeat, rates in enumerate(RATES[gpu.name], 1):
-            run, _ = L.add_run(led, sweep, gpu, start=start, bench_s=600, repeat=repeat,
-                               name=f"lb-{gpu.name}-{repeat}")
+            run, _ = L.add_run(led, sweep, gpu, start=start, bench_s=600, repeat=repeat, name=f"lb-{gpu.name}-{repeat}")
             start += 5
-            led.record_series(run, "seed:env_steps_per_s", [(None, float(s), r) for s, r in enumerate(rates)],
-                              source="seeds")
-            led.record_series(run, "seed:env_steps", [(None, float(s), STEPS_PER_SEED) for s in range(3)],
-                              source="seeds")
+            led.record_series(
+                run, "seed:env_steps_per_s", [(None, float(s), r) for s, r in enumerate(rates)], source="seeds"
+            )
+            led.record_series(
+                run, "seed:env_steps", [(None, float(s), STEPS_PER_SEED) for s in range(3)], source="seeds"
+            )
             led.record_metric(run, MetricKey.ENV_STEPS_PER_S, statistics.fmean(rates), source="seeds")
             led.record_metric(run, MetricKey.ENV_STEPS, 3 * STEPS_PER_SEED, source="seeds")
             runs.setdefault(gpu.name, []).append(run)

@@ -43,10 +43,11 @@ def test_derived_from_the_real_h200_reps_and_telemetry(hermetic_env: Path) -> No
         assert per_step[3] <= series["step_time_p95_s_by_num_envs"][n] <= per_step[4]
         lo, hi = telemetry_seconds(r["window_start_local"]), telemetry_seconds(r["window_end_local"])
         inside = sorted(s.memory_used_mib for s in samples if lo <= s.time_s <= hi)
-        assert series["gpu_mem_steady_mib_by_num_envs"][n] == pytest.approx(inside[(len(inside) - 1) // 2]
-                                                                            if len(inside) % 2 else
-                                                                            (inside[len(inside) // 2 - 1]
-                                                                             + inside[len(inside) // 2]) / 2)
+        assert series["gpu_mem_steady_mib_by_num_envs"][n] == pytest.approx(
+            inside[(len(inside) - 1) // 2]
+            if len(inside) % 2
+            else (inside[len(inside) // 2 - 1] + inside[len(inside) // 2]) / 2
+        )
     mem = series["gpu_mem_steady_mib_by_num_envs"]
     assert mem[65536.0] > mem[1024.0] > 0  # more envs hold more memory on the real H200
     assert any("timed repetitions" in n for n in notes) and any("memory.used" in n for n in notes)
@@ -61,8 +62,12 @@ def test_derived_from_the_real_h200_reps_and_telemetry(hermetic_env: Path) -> No
 def test_the_benchmarks_own_keys_win(hermetic_env: Path) -> None:
     doc = copy.deepcopy(json.loads((H200 / "mjx-result.json").read_text()))
     for k, r in enumerate(doc["runs"]):
-        r.update(step_time_p50_s=0.001 * (k + 1), step_time_p95_s=0.002 * (k + 1), step_time_p99_s=0.003 * (k + 1),
-                 gpu_mem_steady_mib=1000.0 * (k + 1))
+        r.update(
+            step_time_p50_s=0.001 * (k + 1),
+            step_time_p95_s=0.002 * (k + 1),
+            step_time_p99_s=0.003 * (k + 1),
+            gpu_mem_steady_mib=1000.0 * (k + 1),
+        )
     led = Ledger(hermetic_env, clock=lambda: L.T0)
     notes: list[str] = []
     run = _h200_run(led, doc, notes)
@@ -77,7 +82,8 @@ def test_the_scaling_chart_is_annotated_with_memory(hermetic_env: Path) -> None:
     sweep = led.create_sweep("scaling", plan={"type_order": [L.A10.name]})
     run, _ = L.add_run(led, sweep, L.A10, start=L.T0, bench_s=60, name="lb-a10")
     led.record_series(run, "env_steps_per_s_by_num_envs", [(None, 1024.0, 1e5), (None, 4096.0, 3e5)], source="mjx")
-    led.record_series(run, "gpu_mem_steady_mib_by_num_envs", [(None, 1024.0, 2048.0), (None, 4096.0, 6144.0)],
-                      source="mjx")
+    led.record_series(
+        run, "gpu_mem_steady_mib_by_num_envs", [(None, 1024.0, 2048.0), (None, 4096.0, 6144.0)], source="mjx"
+    )
     html = render(build_report(led, now=L.T0 + 86_400), "html")
     assert "2.0 GiB" in html and "6.0 GiB" in html and "GPU memory after warm-up" in html

@@ -17,8 +17,9 @@ def test_cold_then_warm_cache_and_tool_added_time(hermetic_env: Path) -> None:
     led = Ledger(hermetic_env, clock=lambda: L.T0)
     sweep = led.create_sweep("cache", simulated=True)
     cold, _ = L.add_run(led, sweep, L.A10, start=L.T0, bench_s=600, name="c", timing=L.Timing(setup=900.0))
-    warm, _ = L.add_run(led, sweep, L.A10, start=L.T0 + 3600, bench_s=600, name="w", repeat=2,
-                        timing=L.Timing(setup=60.0))
+    warm, _ = L.add_run(
+        led, sweep, L.A10, start=L.T0 + 3600, bench_s=600, name="w", repeat=2, timing=L.Timing(setup=60.0)
+    )
     led.record_metric(cold, "cache_warm", 0.0, source="cache")
     led.record_metric(warm, "cache_warm", 1.0, source="cache")
     for run in (cold, warm):
@@ -39,8 +40,9 @@ def test_reuse_shows_runs_per_instance_and_what_it_saved(hermetic_env: Path) -> 
     lead, _ = L.add_run(led, sweep, L.A100, start=L.T0, bench_s=300, name="lead")
     led.record_metric(lead, "reuse_runs", 2.0, source="reuse")
     led.record_metric(lead, "ingest_s", 3.0, unit="s", source="overhead")
-    follower = led.add_run(sweep, instance_type=L.A100.name, region="us-east-1", workload="isaaclab-train",
-                           params={"repeat": 2})
+    follower = led.add_run(
+        sweep, instance_type=L.A100.name, region="us-east-1", workload="isaaclab-train", params={"repeat": 2}
+    )
     led.set_run_status(follower, "running", ts=L.T0 + 800)
     led.record_metric(follower, "reused_instance_of_run", float(lead), source="reuse")
     led.record_metric(follower, "ingest_s", 3.0, unit="s", source="overhead")

@@ -51,9 +51,7 @@ class RecordingHosts:
         instance_type: SimType,
         faults: dict[str, dict[str, Any]],
     ) -> HostInfo:
-        self.started.append(
-            {"id": instance_id, "key": authorized_key, "type": instance_type, "faults": faults}
-        )
+        self.started.append({"id": instance_id, "key": authorized_key, "type": instance_type, "faults": faults})
         self._next += 1
         return HostInfo(f"127.0.0.{self._next}", 2222)
 
@@ -83,9 +81,7 @@ def client_for(core: SimCloud, *, key: str | None = None, **kwargs: Any) -> http
     )
 
 
-def make_sim(
-    scenario: Scenario | None = None, **kwargs: Any
-) -> tuple[SimCloud, httpx.Client, FakeClock]:
+def make_sim(scenario: Scenario | None = None, **kwargs: Any) -> tuple[SimCloud, httpx.Client, FakeClock]:
     """A SimCloud on a fake clock with one SSH key named k, and a client for it."""
     clock = FakeClock()
     core = SimCloud(scenario or quiet_scenario(), clock=clock, sleep=clock.sleep, **kwargs)

@@ -129,9 +129,7 @@ def test_capacity_schedule_follows_cloud_time() -> None:
 
     def listed() -> bool:
         types = client.get("/instance-types").json()["data"]
-        return any(
-            r["name"] == "us-east-1" for r in types["gpu_1x_a10"]["regions_with_capacity_available"]
-        )
+        return any(r["name"] == "us-east-1" for r in types["gpu_1x_a10"]["regions_with_capacity_available"])
 
     assert not listed()
     clock.advance(60)  # 600 cloud seconds at 10x
@@ -328,9 +326,7 @@ def test_missing_from_list_window() -> None:
     core, client, clock = make_sim(
         quiet_scenario(
             boot_seconds={"gpu_1x_a10": 100},
-            instance_faults=[
-                {"match": {"name_contains": "ghost"}, "kind": "missing_from_list", "seconds": 50}
-            ],
+            instance_faults=[{"match": {"name_contains": "ghost"}, "kind": "missing_from_list", "seconds": 50}],
         )
     )
     instance_id = launch_id(client, name="ghost-1")

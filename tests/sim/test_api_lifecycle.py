@@ -53,9 +53,7 @@ def test_catalog_has_the_types_the_project_needs() -> None:
         ("gpu_8x_h100_sxm5", "us-south-2", 1200, 1500),
     ],
 )
-def test_boot_takes_the_types_time_scaled(
-    type_name: str, region: str, low: float, high: float
-) -> None:
+def test_boot_takes_the_types_time_scaled(type_name: str, region: str, low: float, high: float) -> None:
     clock = FakeClock()
     core = SimCloud(quiet_scenario(), time_scale=10, clock=clock, sleep=clock.sleep)
     client = client_for(core)

@@ -130,9 +130,7 @@ def test_scenario_overrides_types_regions_and_keys() -> None:
     clock = FakeClock()
     core = SimCloud(scenario, clock=clock, sleep=clock.sleep)
     client = client_for(core)
-    assert client.get("/regions").json()["data"] == [
-        {"name": "us-east-1", "description": "Virginia, USA"}
-    ]
+    assert client.get("/regions").json()["data"] == [{"name": "us-east-1", "description": "Virginia, USA"}]
     types = client.get("/instance-types").json()["data"]
     assert types["gpu_1x_a10"]["instance_type"]["price_cents_per_hour"] == 150
     assert "gpu_8x_b200_sxm6" not in types

@@ -111,9 +111,7 @@ def test_every_success_response_matches_the_spec(checked: Any) -> None:
     client.put("/firewall-rules", json={"data": rules})
     client.get("/firewall-rulesets/global")
     client.patch("/firewall-rulesets/global", json={"rules": rules})
-    rs = client.post(
-        "/firewall-rulesets", json={"name": "bench", "region": "us-east-1", "rules": rules}
-    ).json()["data"]
+    rs = client.post("/firewall-rulesets", json={"name": "bench", "region": "us-east-1", "rules": rules}).json()["data"]
     client.get("/firewall-rulesets")
     client.get(f"/firewall-rulesets/{rs['id']}")
     client.patch(f"/firewall-rulesets/{rs['id']}", json={"name": "bench2"})

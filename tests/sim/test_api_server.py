@@ -40,17 +40,10 @@ def test_two_servers_side_by_side_keep_separate_state() -> None:
         assert a.port != b.port and a.url.endswith("/api/v1") and b.url.endswith("/api/v1")
         with _client(a) as ca, _client(b) as cb:
             ca.post("/ssh-keys", json={"name": "k", "public_key": PUBLIC_KEY})
-            instance_id = ca.post("/instance-operations/launch", json=LAUNCH).json()["data"][
-                "instance_ids"
-            ][0]
+            instance_id = ca.post("/instance-operations/launch", json=LAUNCH).json()["data"]["instance_ids"][0]
             assert cb.get("/instances").json()["data"] == []
             assert cb.get("/ssh-keys").json()["data"] == []
-            assert (
-                ca.get(
-                    "/ssh-keys", headers={"Authorization": "Bearer sim-second-key-456"}
-                ).status_code
-                == 401
-            )
+            assert ca.get("/ssh-keys", headers={"Authorization": "Bearer sim-second-key-456"}).status_code == 401
             deadline = time.monotonic() + 5
             status = "booting"
             while status != "active" and time.monotonic() < deadline:

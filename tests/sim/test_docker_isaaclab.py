@@ -67,7 +67,9 @@ class Box:
         values = {"pull_seconds": 0.2, "small_pull_seconds": 0.0, "build_seconds": 0.0, **extra}
         (self.state / "docker.json").write_text(json.dumps(values))
 
-    def sh(self, command: str, *, input: str | None = None, cwd: str = "", timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    def sh(
+        self, command: str, *, input: str | None = None, cwd: str = "", timeout: float = 60
+    ) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
             ["bash", "-c", command],
             cwd=self.home / cwd,
@@ -101,7 +103,7 @@ class Box:
     def patch_rsl_rl(self, repo: str) -> None:
         """What setup.yaml does: pin the fork's unpinned rsl_rl git extra to v2.0.1."""
         setup = self.home / repo / "source/extensions/omni.isaac.lab_tasks/setup.py"
-        setup.write_text(setup.read_text().replace("rsl_rl.git\"", "rsl_rl.git@v2.0.1\""))
+        setup.write_text(setup.read_text().replace('rsl_rl.git"', 'rsl_rl.git@v2.0.1"'))
 
     def patch_skrl(self, repo: str) -> None:
         """What setup.yaml does: keep the fork's skrl extra in the 1.x era (skrl 2.x lacks its imports)."""
@@ -243,7 +245,15 @@ def test_fork_start_needs_a_terminal_type_yq_and_its_own_x11_key(box: Box) -> No
     box.patch_rsl_rl(repo)
     out = box.ok("TERM=xterm ./docker/container.sh start", cwd=repo)
     assert "X11 Forwarding is configured as 0" in out
-    assert ["compose", "--file", "docker-compose.yaml", "--env-file", ".env.base", "build", "isaac-lab-base"] in box.compose_calls()
+    assert [
+        "compose",
+        "--file",
+        "docker-compose.yaml",
+        "--env-file",
+        ".env.base",
+        "build",
+        "isaac-lab-base",
+    ] in box.compose_calls()
     assert "isaac-lab-base" in box.ok("docker ps --format '{{.Names}}'")
     assert box.check("import omni.isaac.lab, rsl_rl, skrl, rl_games, stable_baselines3").returncode == 0
 
@@ -253,14 +263,18 @@ def test_fork_python_gets_its_arguments_split(box: Box) -> None:
     # the fork's `-p` runs `${python_exe} $@` unquoted (isaaclab.sh:347): `-c 'import x'` is `-c import x`
     split = box.sh(f"{EXEC} -p -c 'import omni.isaac.lab'")
     assert split.returncode == 1 and "SyntaxError" in split.stderr, split.stderr
-    assert box.check("import omni.isaac.lab", "from skrl.agents.torch.ppo import PPO, PPO_DEFAULT_CONFIG").returncode == 0
+    assert (
+        box.check("import omni.isaac.lab", "from skrl.agents.torch.ppo import PPO, PPO_DEFAULT_CONFIG").returncode == 0
+    )
 
 
 def test_fork_skrl_unpinned_resolves_to_2x_without_the_forks_imports(box: Box) -> None:
     box.started_1x(skrl=False)  # the image's `isaaclab.sh --install` takes skrl>=1.2.0: 2.1.1 today
     assert box.check("import skrl").returncode == 0
-    for line in ("from skrl.agents.torch.ppo import PPO, PPO_DEFAULT_CONFIG",
-                 "from skrl.utils.model_instantiators.torch import Shape"):
+    for line in (
+        "from skrl.agents.torch.ppo import PPO, PPO_DEFAULT_CONFIG",
+        "from skrl.utils.model_instantiators.torch import Shape",
+    ):
         gone = box.check(line)
         assert gone.returncode == 1 and "cannot import name" in gone.stderr, gone.stderr
 
@@ -308,7 +322,16 @@ def test_seed_workflow_on_the_fork(box: Box) -> None:
     copied = box.home / repo / "docker" / "artifacts" / "logs"
     assert list(copied.glob("skrl/cartpole/*/events.out.tfevents.*")) and not (copied / "logs").exists()
     box.ok("TERM=xterm ./docker/container.sh stop", cwd=repo)
-    assert ["compose", "--file", "docker-compose.yaml", "--profile", "base", "--env-file", ".env.base", "down"] in box.compose_calls()
+    assert [
+        "compose",
+        "--file",
+        "docker-compose.yaml",
+        "--profile",
+        "base",
+        "--env-file",
+        ".env.base",
+        "down",
+    ] in box.compose_calls()
     assert box.volume().is_dir() and list(box.volume().glob("skrl/*/*"))
     gone = box.sh(f"{EXEC} -i none")
     assert gone.returncode == 1 and "No such container" in gone.stderr
@@ -325,7 +348,9 @@ def test_fork_play_flags_per_library(box: Box) -> None:
     # rsl_rl: --checkpoint is a file-name regex inside --load_run; a full path matches nothing
     run = _run_dir(box, "rsl_rl")
     full = f"/workspace/isaaclab/logs/rsl_rl/cartpole/{run.name}/model_5.pt"
-    wrong = box.sh(f"timeout -s INT 5 {EXEC} -p {play.format(lib='rsl_rl')} --disable_video --checkpoint {full}", timeout=30)
+    wrong = box.sh(
+        f"timeout -s INT 5 {EXEC} -p {play.format(lib='rsl_rl')} --disable_video --checkpoint {full}", timeout=30
+    )
     assert wrong.returncode == 1 and "No checkpoints in the directory" in wrong.stderr
     right = box.sh(
         f"timeout -s INT 4 {EXEC} -p {play.format(lib='rsl_rl')} --video_length 10 "
@@ -372,7 +397,9 @@ def test_upstream_2x_layout_trains_and_plays(box: Box) -> None:
     box.ok(f"{EXEC} -p scripts/reinforcement_learning/sb3/train.py {SMALL}")
     assert list(_run_dir(box, "sb3").glob("events.out.tfevents.*"))  # 2.1: no PPO_1/ yet
     # without --video, 2.x play runs until interrupted; with it, it stops after video_length steps
-    endless = box.sh(f"timeout -s INT 3 {EXEC} -p {script}/play.py --task Isaac-Cartpole-v0 --num_envs 4 --headless", timeout=30)
+    endless = box.sh(
+        f"timeout -s INT 3 {EXEC} -p {script}/play.py --task Isaac-Cartpole-v0 --num_envs 4 --headless", timeout=30
+    )
     assert endless.returncode == 124
     box.ok(f"{EXEC} -p {script}/play.py --task Isaac-Cartpole-v0 --num_envs 4 --headless --video --video_length 10")
     assert (run / "videos" / "play" / "rl-video-step-0.mp4").exists()
@@ -394,15 +421,23 @@ def test_upstream_2x_benchmark_writes_the_real_kpi_shape(box: Box) -> None:
     spaced = box.sh(f"{EXEC} -p {script} --kit_args '{setting}'")
     assert spaced.returncode == 2 and "--kit_args: expected one argument" in spaced.stderr
     folder = f"'--kit_args={setting}'"
-    box.ok(f"{EXEC} -p scripts/benchmarks/benchmark_non_rl.py --task Isaac-Cartpole-v0 --num_envs 32 --num_frames 20 --headless {folder}")
+    box.ok(
+        f"{EXEC} -p scripts/benchmarks/benchmark_non_rl.py --task Isaac-Cartpole-v0 --num_envs 32 --num_frames 20 --headless {folder}"
+    )
     kpi = json.loads((box.volume() / "benchmarks" / "kpis_benchmark_non_rl.json").read_text())
     assert {"App Info", "timestamp", "Kit", "startup", "runtime"} <= set(kpi)
     runtime = kpi["runtime"]
-    assert runtime["Mean Environment step effective FPS"] == pytest.approx(runtime["Mean Environment step FPS"] * 32, rel=0.05)
-    box.ok(f"{EXEC} -p scripts/benchmarks/benchmark_rsl_rl.py --task Isaac-Cartpole-v0 --num_envs 32 --max_iterations 3 --headless")
+    assert runtime["Mean Environment step effective FPS"] == pytest.approx(
+        runtime["Mean Environment step FPS"] * 32, rel=0.05
+    )
+    box.ok(
+        f"{EXEC} -p scripts/benchmarks/benchmark_rsl_rl.py --task Isaac-Cartpole-v0 --num_envs 32 --max_iterations 3 --headless"
+    )
     assert (box.home / ".sim-docker/containers/isaac-lab-base/rootfs/tmp/kpis_benchmark_rsl_rl.json").exists()
     summary = read_benchmark_artifacts(box.volume())
-    assert summary is not None and summary.env_steps_per_s == pytest.approx(runtime["Mean Environment step effective FPS"])
+    assert summary is not None and summary.env_steps_per_s == pytest.approx(
+        runtime["Mean Environment step effective FPS"]
+    )
 
 
 def test_list_envs_of_the_fork_includes_its_tasks(box: Box) -> None:
@@ -416,17 +451,13 @@ def test_multi_gpu_emulation_runs_one_copy_per_rank(tmp_path: Path, repos: Path)
     box = Box(tmp_path, repos, H100X2)
     box.started_1x()
     train = TRAIN_1X.format(lib="rl_games")
-    out = box.ok(
-        f"{EXEC} -p -m torch.distributed.run --nnodes=1 --nproc_per_node=2 {train} {SMALL} --distributed"
-    )
+    out = box.ok(f"{EXEC} -p -m torch.distributed.run --nnodes=1 --nproc_per_node=2 {train} {SMALL} --distributed")
     assert "Using device: cuda:0" in out and "Using device: cuda:1" in out
     runs = list(box.volume().glob("rl_games/cartpole/*"))
     assert len(runs) == 1  # only rank 0 writes logs
     single = box.sh(f"{EXEC} -p {train} {SMALL} --distributed")  # no torchrun: no rendezvous
     assert single.returncode == 1 and "RANK expected" in single.stderr
-    too_many = box.sh(
-        f"{EXEC} -p -m torch.distributed.run --nnodes=1 --nproc_per_node=3 {train} {SMALL} --distributed"
-    )
+    too_many = box.sh(f"{EXEC} -p -m torch.distributed.run --nnodes=1 --nproc_per_node=3 {train} {SMALL} --distributed")
     assert too_many.returncode == 1
     assert "invalid device ordinal" in too_many.stderr and "ChildFailedError" in too_many.stderr
     # the fork's rsl_rl train.py has no --distributed
@@ -493,9 +524,7 @@ def test_login_and_clone_over_ssh_through_the_host_manager(tmp_path: Path) -> No
             "docker run --rm --gpus all ubuntu nvidia-smi -L && "
             f"git clone --quiet {FORK_URL} && ls IsaacLab-Fork/docker"
         )
-        done = subprocess.run(
-            [*ssh, command], input=NGC_KEY + "\n", capture_output=True, text=True, timeout=120
-        )
+        done = subprocess.run([*ssh, command], input=NGC_KEY + "\n", capture_output=True, text=True, timeout=120)
         assert done.returncode == 0, done.stderr
         assert "Login Succeeded" in done.stdout and "NVIDIA A10" in done.stdout
         assert "container.sh" in done.stdout

@@ -22,15 +22,9 @@ from lambdabench.sim.hosts import IMAGE_DIR, HostInfo, HostManager
 
 SSHD = "/usr/sbin/sshd"
 REPO = Path(__file__).resolve().parents[2]
-requires_sshd = pytest.mark.skipif(
-    not Path(SSHD).is_file(), reason=f"OpenSSH sshd not installed at {SSHD}"
-)
-A10 = SimpleNamespace(
-    name="gpu_1x_a10", gpus=1, gpu_model="NVIDIA A10", gpu_memory_mib=23028, rtx=True
-)
-H100X8 = SimpleNamespace(
-    name="gpu_8x_h100_sxm5", gpus=8, gpu_model="NVIDIA H100 80GB HBM3", gpu_memory_mib=81559
-)
+requires_sshd = pytest.mark.skipif(not Path(SSHD).is_file(), reason=f"OpenSSH sshd not installed at {SSHD}")
+A10 = SimpleNamespace(name="gpu_1x_a10", gpus=1, gpu_model="NVIDIA A10", gpu_memory_mib=23028, rtx=True)
+H100X8 = SimpleNamespace(name="gpu_8x_h100_sxm5", gpus=8, gpu_model="NVIDIA H100 80GB HBM3", gpu_memory_mib=81559)
 CPU = SimpleNamespace(name="cpu_4x_general", gpus=0)
 
 
@@ -142,9 +136,7 @@ def manager(tmp_path: Path) -> Iterator[HostManager]:
     finally:
         hosts.close()
         marker = str(tmp_path / "sim")
-        assert _wait_for(lambda: not _processes_mentioning(marker), 5), _processes_mentioning(
-            marker
-        )
+        assert _wait_for(lambda: not _processes_mentioning(marker), 5), _processes_mentioning(marker)
 
 
 @pytest.fixture
@@ -152,12 +144,8 @@ def client(tmp_path: Path, key: Path, manager: HostManager) -> Client:
     return Client(key, tmp_path / "known_hosts", manager.user)
 
 
-def _start(
-    manager: HostManager, key: Path, iid: str, itype: object = A10, **faults: object
-) -> HostInfo:
-    return manager.start(
-        iid, authorized_key=key.with_suffix(".pub").read_text(), instance_type=itype, faults=faults
-    )
+def _start(manager: HostManager, key: Path, iid: str, itype: object = A10, **faults: object) -> HostInfo:
+    return manager.start(iid, authorized_key=key.with_suffix(".pub").read_text(), instance_type=itype, faults=faults)
 
 
 def _argv_log(manager: HostManager, iid: str) -> list[dict[str, object]]:
@@ -195,7 +183,9 @@ def _gpu_state(tmp_path: Path, gpus: int, model: str = "NVIDIA A10", memory: int
 
 def test_nvidia_smi_query_csv_matches_the_real_formats(tmp_path: Path) -> None:
     state = _gpu_state(tmp_path, 2, "NVIDIA H100 80GB HBM3", 81559)
-    fields = "index,name,uuid,driver_version,memory.total,memory.used,utilization.gpu,power.draw,clocks.sm,temperature.gpu"
+    fields = (
+        "index,name,uuid,driver_version,memory.total,memory.used,utilization.gpu,power.draw,clocks.sm,temperature.gpu"
+    )
     out = _image(state, "nvidia-smi", f"--query-gpu={fields}", "--format=csv").stdout.splitlines()
     assert out[0] == (
         "index, name, uuid, driver_version, memory.total [MiB], memory.used [MiB], "
@@ -223,17 +213,13 @@ def test_nvidia_smi_query_csv_matches_the_real_formats(tmp_path: Path) -> None:
     assert len(bare.stdout.splitlines()) == 2
 
     listed = _image(state, "nvidia-smi", "-L").stdout.splitlines()
-    assert (
-        listed[1] == "GPU 1: NVIDIA H100 80GB HBM3 (UUID: GPU-00000001-aaaa-bbbb-cccc-000000000001)"
-    )
+    assert listed[1] == "GPU 1: NVIDIA H100 80GB HBM3 (UUID: GPU-00000001-aaaa-bbbb-cccc-000000000001)"
     table = _image(state, "nvidia-smi").stdout
     assert "CUDA Version: 13.0" in table and table.count("NVIDIA H100 80GB HBM3") == 2
     assert {len(line) for line in table.splitlines()[1:] if line} == {91}
 
     bad = _image(state, "nvidia-smi", "--query-gpu=index,bogus.field", "--format=csv")
-    assert (
-        bad.returncode == 2 and 'Field "bogus.field" is not a valid field to query.' in bad.stdout
-    )
+    assert bad.returncode == 2 and 'Field "bogus.field" is not a valid field to query.' in bad.stdout
 
 
 def test_nvidia_smi_utilization_rises_with_a_workload_and_loops(tmp_path: Path) -> None:
@@ -258,9 +244,7 @@ def test_nvidia_smi_utilization_rises_with_a_workload_and_loops(tmp_path: Path) 
     lines = [loop.stdout.readline() for _ in range(4)] if loop.stdout else []
     loop.send_signal(signal.SIGINT)
     assert loop.wait(timeout=10) == 0
-    assert lines[0].strip() == "timestamp, index" and all(
-        line.endswith(", 0\n") for line in lines[1:]
-    )
+    assert lines[0].strip() == "timestamp, index" and all(line.endswith(", 0\n") for line in lines[1:])
     assert len({line for line in lines[1:]}) == 3  # timestamps move on
 
 
@@ -268,10 +252,7 @@ def test_nvidia_smi_on_a_cpu_type_fails_like_without_a_driver(tmp_path: Path) ->
     state = _gpu_state(tmp_path, 0)
     done = _image(state, "nvidia-smi")
     assert done.returncode == 9
-    assert (
-        "NVIDIA-SMI has failed because it couldn't communicate with the NVIDIA driver"
-        in done.stdout
-    )
+    assert "NVIDIA-SMI has failed because it couldn't communicate with the NVIDIA driver" in done.stdout
     cuda = _image(state, "sim-cuda-init")
     assert cuda.returncode != 0 and "no CUDA-capable device" in cuda.stderr
 
@@ -296,9 +277,7 @@ def test_fault_parameters_are_validated(tmp_path: Path, key: Path) -> None:
         with pytest.raises(SimulatorError, match="SSH public key"):
             hosts.start("i1", authorized_key="not a key", instance_type=A10, faults={})
         with pytest.raises(SimulatorError, match="safe folder name"):
-            hosts.start(
-                "../x", authorized_key=key.with_suffix(".pub").read_text(), instance_type=A10
-            )
+            hosts.start("../x", authorized_key=key.with_suffix(".pub").read_text(), instance_type=A10)
         assert hosts.running() == []
         if os.geteuid() == 0:
             assert hosts.port == 22  # root serves on the real SSH port unless told otherwise
@@ -422,9 +401,7 @@ def test_sftp_scp_and_rsync_go_through_the_session_wrapper(
 
 @pytest.mark.sshd
 @requires_sshd
-def test_sudo_systemctl_nvidia_ctk_and_dpkg(
-    manager: HostManager, client: Client, key: Path
-) -> None:
+def test_sudo_systemctl_nvidia_ctk_and_dpkg(manager: HostManager, client: Client, key: Path) -> None:
     info = _start(manager, key, "sudo0001")
     state = manager.host_dir("sudo0001")
     real_daemon_json = Path("/etc/docker/daemon.json")
@@ -455,14 +432,9 @@ def test_sudo_systemctl_nvidia_ctk_and_dpkg(
     assert daemon["runtimes"]["nvidia"]["path"] == "nvidia-container-runtime"
     assert daemon["exec-opts"] == ["native.cgroupdriver=cgroupfs"]  # merged, not replaced
     systemd = json.loads((state / "systemd.json").read_text())
-    assert (
-        systemd["docker"]["restarts"] == 1
-        and "nvidia" in systemd["docker"]["daemon_json"]["runtimes"]
-    )
+    assert systemd["docker"]["restarts"] == 1 and "nvidia" in systemd["docker"]["daemon_json"]["runtimes"]
     missing = client.ssh(info, "dpkg -l no-such-package")
-    assert (
-        missing.returncode == 1 and "no packages found matching no-such-package" in missing.stderr
-    )
+    assert missing.returncode == 1 and "no packages found matching no-such-package" in missing.stderr
     assert client.ssh(info, "apt-get install -y jq").returncode == 100  # needs sudo
     assert "1 newly installed" in client.ok(info, "sudo apt-get install -y jq")
 
@@ -473,9 +445,7 @@ def test_sudo_systemctl_nvidia_ctk_and_dpkg(
 
 @pytest.mark.sshd
 @requires_sshd
-def test_docker_group_shows_only_in_a_new_session(
-    manager: HostManager, client: Client, key: Path
-) -> None:
+def test_docker_group_shows_only_in_a_new_session(manager: HostManager, client: Client, key: Path) -> None:
     info = _start(manager, key, "group001")
     old = subprocess.Popen(
         client.ssh_argv(info, "id -nG; read _; id -nG; groups; groups $USER"),
@@ -499,9 +469,7 @@ def test_docker_group_shows_only_in_a_new_session(
 
 @pytest.mark.sshd
 @requires_sshd
-def test_cuda_802_until_its_deadline_or_forever(
-    manager: HostManager, client: Client, key: Path
-) -> None:
+def test_cuda_802_until_its_deadline_or_forever(manager: HostManager, client: Client, key: Path) -> None:
     started = time.monotonic()
     # a window wide enough to observe on a loaded 2-core CI machine
     window = 6.0
@@ -521,9 +489,7 @@ def test_cuda_802_until_its_deadline_or_forever(
 
 @pytest.mark.sshd
 @requires_sshd
-def test_sshd_late_returns_at_once_and_listens_later(
-    manager: HostManager, client: Client, key: Path
-) -> None:
+def test_sshd_late_returns_at_once_and_listens_later(manager: HostManager, client: Client, key: Path) -> None:
     t0 = time.monotonic()
     info = _start(manager, key, "late0001", sshd_late={"seconds": 1.5})
     assert time.monotonic() - t0 < 1.0
@@ -546,9 +512,7 @@ def _pid_file(path: Path) -> int:
 
 @pytest.mark.sshd
 @requires_sshd
-def test_drop_sessions_kills_the_session_but_not_detached_work(
-    manager: HostManager, client: Client, key: Path
-) -> None:
+def test_drop_sessions_kills_the_session_but_not_detached_work(manager: HostManager, client: Client, key: Path) -> None:
     info = _start(manager, key, "drop0001")
     disk = manager.disk_dir("drop0001")
     script = (
@@ -557,12 +521,8 @@ def test_drop_sessions_kills_the_session_but_not_detached_work(
         "sh -c 'echo $$ > plain.pid; exec sleep 60' & "
         "echo $$ > shell.pid; sleep 60"
     )
-    running = subprocess.Popen(
-        client.ssh_argv(info, script), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
-    pids = {
-        name: _pid_file(disk / f"{name}.pid") for name in ("detached", "nohup", "plain", "shell")
-    }
+    running = subprocess.Popen(client.ssh_argv(info, script), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    pids = {name: _pid_file(disk / f"{name}.pid") for name in ("detached", "nohup", "plain", "shell")}
     connections = _children(info.pid)
     assert connections and manager.drop_sessions("drop0001") == len(connections)
     assert running.wait(timeout=15) == 255  # the client saw the connection go, not an exit status
@@ -580,9 +540,7 @@ def test_drop_sessions_kills_the_session_but_not_detached_work(
 
 @pytest.mark.sshd
 @requires_sshd
-def test_ssh_drop_fault_waits_for_its_phase_and_fires_once(
-    manager: HostManager, client: Client, key: Path
-) -> None:
+def test_ssh_drop_fault_waits_for_its_phase_and_fires_once(manager: HostManager, client: Client, key: Path) -> None:
     info = _start(manager, key, "drop0002", ssh_drop={"phase": "benchmark", "after": 0.2})
     assert client.ok(info, "export LAMBDABENCH_PHASE=setup; sleep 0.8; echo set").strip() == "set"
     dropped = client.ssh(info, "export LAMBDABENCH_PHASE=benchmark; sleep 20; echo never")
@@ -613,18 +571,12 @@ def test_disk_full_is_a_real_quota(manager: HostManager, client: Client, key: Pa
 
 @pytest.mark.sshd
 @requires_sshd
-def test_slow_disk_throttles_what_the_instance_sends(
-    manager: HostManager, client: Client, key: Path
-) -> None:
+def test_slow_disk_throttles_what_the_instance_sends(manager: HostManager, client: Client, key: Path) -> None:
     info = _start(manager, key, "slow0001", slow_disk={"bytes_per_second": 400_000})
     client.ok(info, "head -c 600000 /dev/urandom > artifact.bin")
-    digest = hashlib.sha256(
-        (manager.disk_dir("slow0001") / "artifact.bin").read_bytes()
-    ).hexdigest()
+    digest = hashlib.sha256((manager.disk_dir("slow0001") / "artifact.bin").read_bytes()).hexdigest()
     t0 = time.monotonic()
-    pulled = subprocess.run(
-        client.ssh_argv(info, "cat artifact.bin"), capture_output=True, timeout=30
-    )
+    pulled = subprocess.run(client.ssh_argv(info, "cat artifact.bin"), capture_output=True, timeout=30)
     elapsed = time.monotonic() - t0
     assert pulled.returncode == 0 and hashlib.sha256(pulled.stdout).hexdigest() == digest
     assert elapsed >= 1.3  # 600 kB at 400 kB/s
@@ -634,24 +586,17 @@ def test_slow_disk_throttles_what_the_instance_sends(
 
 @pytest.mark.sshd
 @requires_sshd
-def test_stop_and_close_leave_no_process_and_reuse_addresses(
-    manager: HostManager, client: Client, key: Path
-) -> None:
+def test_stop_and_close_leave_no_process_and_reuse_addresses(manager: HostManager, client: Client, key: Path) -> None:
     a = _start(manager, key, "stop0001")
     b = _start(manager, key, "stop0002")
-    session = subprocess.Popen(
-        client.ssh_argv(a, "echo $$ > s.pid; sleep 60"), stdout=subprocess.DEVNULL
-    )
+    session = subprocess.Popen(client.ssh_argv(a, "echo $$ > s.pid; sleep 60"), stdout=subprocess.DEVNULL)
     shell = _pid_file(manager.disk_dir("stop0001") / "s.pid")
     connection = _children(a.pid)
     (manager.host_dir("stop0001") / "keep").write_text("state survives, disk does not")
     manager.stop("stop0001")
     assert session.wait(timeout=10) == 255
     assert not any(_alive(p) for p in [a.pid, shell, *connection])
-    assert (
-        not manager.disk_dir("stop0001").exists()
-        and (manager.host_dir("stop0001") / "keep").exists()
-    )
+    assert not manager.disk_dir("stop0001").exists() and (manager.host_dir("stop0001") / "keep").exists()
     manager.stop("stop0001")  # idempotent
     c = _start(manager, key, "stop0003")
     assert c.ip == a.ip  # the freed address is reused
@@ -687,9 +632,7 @@ def test_hosts_die_with_the_simulator_process(tmp_path: Path, key: Path) -> None
 
 @pytest.mark.sshd
 @requires_sshd
-def test_paramiko_client_connects_and_sees_the_reported_host_key(
-    manager: HostManager, key: Path
-) -> None:
+def test_paramiko_client_connects_and_sees_the_reported_host_key(manager: HostManager, key: Path) -> None:
     import base64
 
     import paramiko
@@ -704,12 +647,8 @@ def test_paramiko_client_connects_and_sees_the_reported_host_key(
     try:
         server_key = ssh.get_transport().get_remote_server_key()  # type: ignore[union-attr]
         digest = hashlib.sha256(server_key.asbytes()).digest()
-        assert info.host_key_fingerprint == "SHA256:" + base64.b64encode(digest).decode().rstrip(
-            "="
-        )
-        _, stdout, _ = ssh.exec_command(
-            "echo $HOME; nvidia-smi --query-gpu=index --format=csv,noheader | wc -l"
-        )
+        assert info.host_key_fingerprint == "SHA256:" + base64.b64encode(digest).decode().rstrip("=")
+        _, stdout, _ = ssh.exec_command("echo $HOME; nvidia-smi --query-gpu=index --format=csv,noheader | wc -l")
         assert stdout.read().decode().split() == [str(manager.disk_dir("para0001")), "8"]
         assert stdout.channel.recv_exit_status() == 0
         sftp = ssh.open_sftp()

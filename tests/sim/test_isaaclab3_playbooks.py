@@ -37,8 +37,10 @@ def problems(playbook: str, type_name: str, **sets: str) -> list[str]:
 # ---- gates -------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("type_name", ["gpu_1x_a100", "gpu_1x_h100_sxm5", "gpu_8x_a100_80gb_sxm4",
-                                       "gpu_8x_b200_sxm6", "gpu_1x_gh200", "gpu_1x_a10"])
+@pytest.mark.parametrize(
+    "type_name",
+    ["gpu_1x_a100", "gpu_1x_h100_sxm5", "gpu_8x_a100_80gb_sxm4", "gpu_8x_b200_sxm6", "gpu_1x_gh200", "gpu_1x_a10"],
+)
 @pytest.mark.parametrize("playbook", ["isaaclab3-train", "isaaclab3-play"])
 def test_kitless_training_and_playback_run_on_gpus_without_rt_cores_and_on_gh200(playbook: str, type_name: str) -> None:
     assert problems(playbook, type_name) == []
@@ -62,7 +64,9 @@ def test_presets_default_to_the_tasks_own_and_rl_games_is_refused_before_launch(
 
 
 @pytest.mark.parametrize("sets", [{"video": "true"}, {"livestream": "2"}, {"presets": "newton_mjwarp,isaacsim_rtx"}])
-def test_what_needs_rtx_is_refused_on_h100_with_the_reason_and_on_a10_because_kit_is_absent(sets: dict[str, str]) -> None:
+def test_what_needs_rtx_is_refused_on_h100_with_the_reason_and_on_a10_because_kit_is_absent(
+    sets: dict[str, str],
+) -> None:
     on_h100 = problems("isaaclab3-train", "gpu_1x_h100_sxm5", **sets)
     assert "H100 has no RT cores" in on_h100[0]
     on_a10 = problems("isaaclab3-train", "gpu_1x_a10", **sets)
@@ -97,8 +101,9 @@ class SimBox:
         subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
         self.root = root
         self.manager = HostManager(root / "sim", port=_free_port())
-        spec = SimpleNamespace(name=t.name, gpus=t.gpus, gpu_model=t.gpu_model, gpu_memory_mib=t.gpu_memory_mib,
-                               rtx=t.rtx, arch=t.arch)
+        spec = SimpleNamespace(
+            name=t.name, gpus=t.gpus, gpu_model=t.gpu_model, gpu_memory_mib=t.gpu_memory_mib, rtx=t.rtx, arch=t.arch
+        )
         info = self.manager.start("i-il3", authorized_key=key.with_suffix(".pub").read_text(), instance_type=spec)
         self.home = self.manager.host_dir("i-il3") / "disk"
         self.state = self.manager.host_dir("i-il3")
@@ -107,8 +112,16 @@ class SimBox:
         self.facts: dict[str, Any] = facts_of(type_name)
 
     def play(self, name: str, **sets: str) -> PlaybookResult:
-        result = run_playbook(self.session, find_playbook(name), sets, self.facts, {}, self.root / "logs" / name,
-                              local_dir=self.root / "local", poll_s=0.1)
+        result = run_playbook(
+            self.session,
+            find_playbook(name),
+            sets,
+            self.facts,
+            {},
+            self.root / "logs" / name,
+            local_dir=self.root / "local",
+            poll_s=0.1,
+        )
         self.facts.update(result.facts)
         return result
 
@@ -137,7 +150,12 @@ def test_setup_train_play_collect_on_a_simulated_a100(a100: SimBox) -> None:
     assert f["il3_python_version"].startswith("3.12.") and f["il3_venv"] == f"{a100.home}/isaaclab3-venv"
     assert f["il3_installer"] == f"{a100.home}/.local/bin/uv"  # no uv on the image: astral's installer put it there
     assert (f["il3_isaaclab"], f["il3_torch"], f["il3_warp"], f["il3_newton"], f["il3_rsl_rl"]) == (
-        "3.0.0", "2.11.0", "1.17.0", "1.6.1", "5.5.1")
+        "3.0.0",
+        "2.11.0",
+        "1.17.0",
+        "1.6.1",
+        "5.5.1",
+    )
     again = a100.play("isaaclab3-setup")  # a second set-up reuses the venv and skips the install
     assert again.ok and again.facts["il3_venv_reused"] == "true" and again.facts["il3_install"] == "skipped"
     train = a100.play("isaaclab3-train", num_envs="16", max_iterations="3")
@@ -154,8 +172,15 @@ def test_setup_train_play_collect_on_a_simulated_a100(a100: SimBox) -> None:
     assert collect.ok, collect.error
     (run,) = (a100.root / "local" / "artifacts" / "rsl_rl" / "cartpole_direct").iterdir()
     names = {p.relative_to(run).as_posix() for p in run.rglob("*") if p.is_file()}
-    assert {"run.json", "params/env.yaml", "params/agent.yaml", "model_0.pt", "model_2.pt",
-            "exported/policy.pt", "exported/policy.onnx"} <= names
+    assert {
+        "run.json",
+        "params/env.yaml",
+        "params/agent.yaml",
+        "model_0.pt",
+        "model_2.pt",
+        "exported/policy.pt",
+        "exported/policy.onnx",
+    } <= names
     assert any(n.startswith("events.out.tfevents.") for n in names)
 
 
@@ -172,8 +197,11 @@ def test_setup_offline_needs_a_312_and_installs_from_the_wheel_folder(a100: SimB
     assert "no Python 3.12 and no uv on this box, and wheels= means no network to fetch them: set python=" in log
     # a 3.12 the user provides (here: one uv made earlier, while the box had network)
     (a100.state / "network").write_text("on\n")
-    made = a100.session.run("curl -LsSf https://astral.sh/uv/install.sh | sh >/dev/null && "
-                            "~/.local/bin/uv python install 3.12 && ~/.local/bin/uv python find 3.12", timeout=120)
+    made = a100.session.run(
+        "curl -LsSf https://astral.sh/uv/install.sh | sh >/dev/null && "
+        "~/.local/bin/uv python install 3.12 && ~/.local/bin/uv python find 3.12",
+        timeout=120,
+    )
     python = made.stdout.strip().splitlines()[-1]
     a100.session.run("rm -rf ~/.local/bin", timeout=30)
     (a100.state / "network").write_text("off\n")
@@ -204,12 +232,14 @@ def test_setup_offline_needs_a_312_and_installs_from_the_wheel_folder(a100: SimB
 def test_setup_never_installs_into_an_activated_venv(a100: SimBox) -> None:
     import dataclasses
 
-    a100.session.run("curl -LsSf https://astral.sh/uv/install.sh | sh >/dev/null && ~/.local/bin/uv venv decoy",
-                     timeout=120)
+    a100.session.run(
+        "curl -LsSf https://astral.sh/uv/install.sh | sh >/dev/null && ~/.local/bin/uv venv decoy", timeout=120
+    )
     playbook = find_playbook("isaaclab3-setup")
     activated = dataclasses.replace(playbook, env={**playbook.env, "VIRTUAL_ENV": f"{a100.home}/decoy"})
-    result = run_playbook(a100.session, activated, {}, a100.facts, {}, a100.root / "l", local_dir=a100.root / "local",
-                          poll_s=0.1)
+    result = run_playbook(
+        a100.session, activated, {}, a100.facts, {}, a100.root / "l", local_dir=a100.root / "local", poll_s=0.1
+    )
     assert result.ok, result.error
     assert result.facts["il3_venv"] == f"{a100.home}/isaaclab3-venv"
     assert not list((a100.home / "decoy").rglob("isaaclab-3.0.0.dist-info"))
@@ -236,15 +266,21 @@ def test_setup_skips_the_install_where_isaaclab_already_imports_even_offline_wit
 @needs_sshd
 def test_setup_installs_a_wheelhouse_as_it_is_with_no_deps(a100: SimBox) -> None:
     # issue 26.1: a wheelhouse that holds only what the kitless path imports (torch from the image)
-    made = a100.session.run("curl -LsSf https://astral.sh/uv/install.sh | sh >/dev/null && "
-                            "~/.local/bin/uv python install 3.12 && ~/.local/bin/uv python find 3.12", timeout=120)
+    made = a100.session.run(
+        "curl -LsSf https://astral.sh/uv/install.sh | sh >/dev/null && "
+        "~/.local/bin/uv python install 3.12 && ~/.local/bin/uv python find 3.12",
+        timeout=120,
+    )
     python = made.stdout.strip().splitlines()[-1]
     a100.session.run("rm -rf ~/.local/bin", timeout=30)
     (a100.state / "network").write_text("off\n")
     folder = a100.home / "wheels"
     folder.mkdir()
-    for name in ("isaaclab-3.0.0-py3-none-any.whl", "rsl_rl_lib-5.5.1-py3-none-any.whl",
-                 "warp_lang-1.17.0-py3-none-manylinux_2_28_x86_64.whl"):
+    for name in (
+        "isaaclab-3.0.0-py3-none-any.whl",
+        "rsl_rl_lib-5.5.1-py3-none-any.whl",
+        "warp_lang-1.17.0-py3-none-manylinux_2_28_x86_64.whl",
+    ):
         (folder / name).write_bytes(b"")
     resolving = a100.play("isaaclab3-setup", wheels=str(folder), python=python)
     assert not resolving.ok  # isaaclab's whole closure is not in the folder: pip's resolver stops
@@ -285,8 +321,11 @@ def test_setup_reuses_the_images_torch_through_system_site_packages_even_from_a_
     # issue 26.2: the GPU machine's python3 is itself a venv's (/opt/torch/.venv) holding torch 2.11+cu130;
     # a venv made from it with --system-site-packages sees only the base interpreter's packages, so the
     # set-up chains that venv's site-packages in with a .pth file
-    made = a100.session.run("curl -LsSf https://astral.sh/uv/install.sh | sh >/dev/null && "
-                            "~/.local/bin/uv python install 3.12 && ~/.local/bin/uv venv --seed image-venv", timeout=120)
+    made = a100.session.run(
+        "curl -LsSf https://astral.sh/uv/install.sh | sh >/dev/null && "
+        "~/.local/bin/uv python install 3.12 && ~/.local/bin/uv venv --seed image-venv",
+        timeout=120,
+    )
     assert made.exit_status == 0, made.stderr
     a100.session.run("rm -rf ~/.local/bin", timeout=30)
     parent_site = a100.home / "image-venv" / "lib" / "python3.12" / "site-packages"
@@ -296,11 +335,20 @@ def test_setup_reuses_the_images_torch_through_system_site_packages_even_from_a_
     (a100.state / "network").write_text("off\n")
     folder = a100.home / "wheels"
     folder.mkdir()
-    for name in ("isaaclab-3.0.0-py3-none-any.whl", "rsl_rl_lib-5.5.1-py3-none-any.whl", "newton-1.6.1-py3-none-any.whl",
-                 "warp_lang-1.17.0-py3-none-manylinux_2_28_x86_64.whl"):
+    for name in (
+        "isaaclab-3.0.0-py3-none-any.whl",
+        "rsl_rl_lib-5.5.1-py3-none-any.whl",
+        "newton-1.6.1-py3-none-any.whl",
+        "warp_lang-1.17.0-py3-none-manylinux_2_28_x86_64.whl",
+    ):
         (folder / name).write_bytes(b"")
-    setup = a100.play("isaaclab3-setup", python=str(a100.home / "image-venv" / "bin" / "python"),
-                      system_site_packages="true", wheels=str(folder), no_deps="true")
+    setup = a100.play(
+        "isaaclab3-setup",
+        python=str(a100.home / "image-venv" / "bin" / "python"),
+        system_site_packages="true",
+        wheels=str(folder),
+        no_deps="true",
+    )
     assert setup.ok, setup.error
     f = setup.facts
     assert f["il3_system_site_packages"] == "true" and f["il3_parent_site"] == str(parent_site)

@@ -48,9 +48,17 @@ class Box:
             "LANG": "C.UTF-8",
         }
 
-    def sh(self, command: str, *, timeout: float = 120, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(["bash", "-o", "pipefail", "-c", command], cwd=self.home, env={**self.env, **(env or {})},
-                              capture_output=True, text=True, timeout=timeout)
+    def sh(
+        self, command: str, *, timeout: float = 120, env: dict[str, str] | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            ["bash", "-o", "pipefail", "-c", command],
+            cwd=self.home,
+            env={**self.env, **(env or {})},
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
 
     def ok(self, command: str, **kwargs: Any) -> str:
         done = self.sh(command, **kwargs)
@@ -77,8 +85,10 @@ def box(tmp_path: Path) -> Box:
 @pytest.fixture
 def installed(box: Box) -> Box:
     uv_venv(box)
-    box.ok(f"~/.local/bin/uv pip install --python isaaclab3-venv/bin/python isaaclab==3.0.0 {NVIDIA} "
-           "--index-strategy unsafe-best-match")
+    box.ok(
+        f"~/.local/bin/uv pip install --python isaaclab3-venv/bin/python isaaclab==3.0.0 {NVIDIA} "
+        "--index-strategy unsafe-best-match"
+    )
     return box
 
 
@@ -102,17 +112,23 @@ def test_uv_comes_from_the_astral_installer_and_fetches_cpython_312(box: Box) ->
 
 
 def test_pypi_alone_lacks_usd_exchange_301_and_the_nvidia_index_completes_the_install(box: Box) -> None:
-    box.ok("curl -LsSf https://astral.sh/uv/install.sh | env UV_NO_MODIFY_PATH=1 sh && ~/.local/bin/uv python install 3.12")
+    box.ok(
+        "curl -LsSf https://astral.sh/uv/install.sh | env UV_NO_MODIFY_PATH=1 sh && ~/.local/bin/uv python install 3.12"
+    )
     py = box.ok("~/.local/bin/uv python find 3.12").strip()
     box.ok(f"{py} -m venv v && test -x v/bin/pip")
     failed = box.sh("v/bin/pip install isaaclab==3.0.0")
     assert failed.returncode == 1
     # what pip said against pypi.org when this closure was resolved (usd-exchange's newest there: 3.0.0)
-    assert ("ERROR: Could not find a version that satisfies the requirement usd-exchange==3.0.1 (from isaaclab==3.0.0) "
-            "(from versions: 2.0.1, 2.1.0a3,") in failed.stderr and "3.0.0rc4, 3.0.0)" in failed.stderr
+    assert (
+        "ERROR: Could not find a version that satisfies the requirement usd-exchange==3.0.1 (from isaaclab==3.0.0) "
+        "(from versions: 2.0.1, 2.1.0a3,"
+    ) in failed.stderr and "3.0.0rc4, 3.0.0)" in failed.stderr
     box.ok(f"v/bin/pip install -q isaaclab==3.0.0 {NVIDIA}")
-    versions = box.ok("v/bin/python -c 'import importlib.metadata as m; "
-                      "print(*(m.version(d) for d in (\"isaaclab\", \"torch\", \"warp-lang\", \"newton\", \"rsl-rl-lib\")))'")
+    versions = box.ok(
+        "v/bin/python -c 'import importlib.metadata as m; "
+        'print(*(m.version(d) for d in ("isaaclab", "torch", "warp-lang", "newton", "rsl-rl-lib")))\''
+    )
     assert versions.split() == ["3.0.0", "2.11.0", "1.17.0", "1.6.1", "5.5.1"]
     listed = box.ok("v/bin/pip list").splitlines()
     assert len(listed) - 2 == len(INDEX["distributions"]) + 1  # the closure and the venv's pip
@@ -138,12 +154,16 @@ def test_no_network_no_uv_and_a_wheel_folder_installs_offline(box: Box) -> None:
     for dist in INDEX["distributions"]:
         if dist["name"] != "warp-lang":
             (wheels / dist["wheel"]).write_bytes(b"")
-    out = box.sh("~/.local/bin/uv pip install --offline --python isaaclab3-venv/bin/python --no-index "
-                 "--find-links wheels isaaclab==3.0.0")
+    out = box.sh(
+        "~/.local/bin/uv pip install --offline --python isaaclab3-venv/bin/python --no-index "
+        "--find-links wheels isaaclab==3.0.0"
+    )
     assert out.returncode == 1 and "no version of warp-lang==1.17.0 and isaaclab==3.0.0 depends on" in out.stderr
     (wheels / "warp_lang-1.17.0-py3-none-manylinux_2_28_x86_64.whl").write_bytes(b"")
-    box.ok("~/.local/bin/uv pip install --offline --python isaaclab3-venv/bin/python --no-index --find-links wheels "
-           "isaaclab==3.0.0")
+    box.ok(
+        "~/.local/bin/uv pip install --offline --python isaaclab3-venv/bin/python --no-index --find-links wheels "
+        "isaaclab==3.0.0"
+    )
     assert box.ok("isaaclab3-venv/bin/isaaclab --help").startswith("usage: isaaclab")
 
 
@@ -163,8 +183,16 @@ def test_train_writes_the_3x_layout_and_rsl_rl_5_tags(installed: Box) -> None:
     # checkpoints: every save_interval (50) from 0, then the last iteration's (on_policy_runner.py:128-133)
     assert sorted(p.name for p in run.glob("model_*.pt")) == ["model_0.pt", "model_3.pt"]
     scalars = read_scalars(run)
-    for tag in ("Perf/total_fps", "Perf/collection_time", "Perf/learning_time", "Loss/value", "Loss/surrogate",
-                "Loss/entropy", "Loss/learning_rate", "Policy/mean_std"):
+    for tag in (
+        "Perf/total_fps",
+        "Perf/collection_time",
+        "Perf/learning_time",
+        "Loss/value",
+        "Loss/surrogate",
+        "Loss/entropy",
+        "Loss/learning_rate",
+        "Policy/mean_std",
+    ):
         assert [s.step for s in scalars[tag]] == [0, 1, 2, 3], tag
     series = read_training(run, library="rsl_rl").series()
     assert series.total_env_steps == 4 * 16 * 16
@@ -180,8 +208,12 @@ def test_train_writes_the_3x_layout_and_rsl_rl_5_tags(installed: Box) -> None:
         ("--headless", 2, "isaaclab: error: unrecognized arguments: --headless"),
         ("--enable_cameras", 2, "isaaclab: error: unrecognized arguments: --enable_cameras"),
         # the 2.x task id: gymnasium's DeprecatedEnv for the unversioned 3.x id
-        ("--task Isaac-Cartpole-v0", 1, "DeprecatedEnv: Environment version `v0` for environment `Isaac-Cartpole` "
-         "doesn't exist. It provides the default version `Isaac-Cartpole`."),
+        (
+            "--task Isaac-Cartpole-v0",
+            1,
+            "DeprecatedEnv: Environment version `v0` for environment `Isaac-Cartpole` "
+            "doesn't exist. It provides the default version `Isaac-Cartpole`.",
+        ),
         ("--video", 1, "Isaac Sim is not installed or not found on PYTHONPATH"),
         ("--livestream 2", 1, "Isaac Sim is not installed or not found on PYTHONPATH"),
         ("presets=isaacsim_physx", 1, "Isaac Sim is not installed or not found on PYTHONPATH"),
@@ -220,8 +252,10 @@ def test_train_on_a_box_without_gpus_or_during_cuda_802_fails(tmp_path: Path) ->
 
 
 def test_train_multigpu_runs_one_rank_per_gpu_into_one_run_folder(installed: Box) -> None:
-    out = installed.ok("isaaclab3-venv/bin/isaaclab train_multigpu --num_gpus 2 --task Isaac-Cartpole-Direct "
-                       "--num_envs 16 --max_iterations 3 presets=newton_mjwarp")
+    out = installed.ok(
+        "isaaclab3-venv/bin/isaaclab train_multigpu --num_gpus 2 --task Isaac-Cartpole-Direct "
+        "--num_envs 16 --max_iterations 3 presets=newton_mjwarp"
+    )
     launch = next(line for line in out.splitlines() if line.startswith("[INFO] Launching distributed workers with: "))
     assert "-m torch.distributed.run --nproc_per_node 2 --local_ranks_filter 0 " in launch
     assert launch.endswith(" --distributed") and "--rl_library rsl_rl" in launch and "--run_timestamp=" in launch
@@ -240,16 +274,27 @@ def test_train_multigpu_runs_one_rank_per_gpu_into_one_run_folder(installed: Box
 
 
 def test_play_latest_loads_the_newest_run_exports_and_stops_cleanly_on_sigint(installed: Box) -> None:
-    missing = installed.sh("isaaclab3-venv/bin/isaaclab play --rl_library rsl_rl --task Isaac-Cartpole-Direct "
-                           "--checkpoint latest")
+    missing = installed.sh(
+        "isaaclab3-venv/bin/isaaclab play --rl_library rsl_rl --task Isaac-Cartpole-Direct --checkpoint latest"
+    )
     assert missing.returncode == 1 and "No compatible manifested run with a checkpoint was found" in missing.stderr
     installed.ok(f"{TRAIN} --max_iterations 2")
     time.sleep(1.1)  # run folders are named by the second
     installed.ok(f"{TRAIN} --max_iterations 3")
     newest = installed.run_dirs()[-1]
-    proc = subprocess.Popen(["bash", "-c", "exec isaaclab3-venv/bin/isaaclab play --rl_library rsl_rl --task "
-                             "Isaac-Cartpole-Direct --num_envs 4 --checkpoint latest"], cwd=installed.home,
-                            env=installed.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [
+            "bash",
+            "-c",
+            "exec isaaclab3-venv/bin/isaaclab play --rl_library rsl_rl --task "
+            "Isaac-Cartpole-Direct --num_envs 4 --checkpoint latest",
+        ],
+        cwd=installed.home,
+        env=installed.env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     deadline = time.monotonic() + 60
     while not (newest / "exported" / "policy.onnx").exists() and time.monotonic() < deadline:
         time.sleep(0.1)
@@ -266,11 +311,17 @@ def test_the_robot_usd_comes_from_the_asset_root_which_offline_boxes_must_mirror
     url = "https://omniverse-content-production.s3-us-west-2.amazonaws.com/Assets/Isaac/6.2"
     installed.network(False)
     out = installed.sh(f"{TRAIN} --max_iterations 1")
-    assert out.returncode == 1 and f"Failed to download {url}/Isaac/IsaacLab/Robots/Classic/Cartpole/cartpole.usd" in out.stderr
+    assert (
+        out.returncode == 1
+        and f"Failed to download {url}/Isaac/IsaacLab/Robots/Classic/Cartpole/cartpole.usd" in out.stderr
+    )
     mirror = installed.home / "assets"
     out = installed.sh(f"{TRAIN} --max_iterations 1", env={"ISAACSIM_ASSET_ROOT": f"{mirror}/"})
     assert out.returncode == 1
-    assert f"FileNotFoundError: Unable to resolve the file: {mirror}/Isaac/IsaacLab/Robots/Classic/Cartpole/cartpole.usd" in out.stderr
+    assert (
+        f"FileNotFoundError: Unable to resolve the file: {mirror}/Isaac/IsaacLab/Robots/Classic/Cartpole/cartpole.usd"
+        in out.stderr
+    )
     usd = mirror / "Isaac/IsaacLab/Robots/Classic/Cartpole/cartpole.usd"
     usd.parent.mkdir(parents=True)
     usd.write_text("#usda 1.0\n")

@@ -119,20 +119,34 @@ def test_down_stopped_by_two_ctrl_c_names_what_bills_and_gc_finishes_it(sim: Any
 
 @pytest.mark.parametrize("answer", ["both", "one"])
 def test_every_instance_under_the_runs_name_is_ended(sim: Any, answer: str) -> None:
-    simenv = sim({"instance_faults": [{"kind": "twin", "answer": answer, "match": {"nth": 1}}],
-                  "boot_seconds": {"gpu_1x_a10": 60}})
+    simenv = sim(
+        {
+            "instance_faults": [{"kind": "twin", "answer": answer, "match": {"nth": 1}}],
+            "boot_seconds": {"gpu_1x_a10": 60},
+        }
+    )
     lab = lab_of(simenv)
     avail = next(a for a in lab.cloud.list_instance_types() if a.instance_type.name == "gpu_1x_a10")
     itype, led = avail.instance_type, lab.ledger
     run = led.add_run(led.create_sweep("twins", simulated=True), instance_type=itype.name)
-    group = launch_nodes(lab.cloud, led, run, itype, 1, ssh_key_name=lab.ssh_key_name(), label="a10",
-                         regions=[avail.regions[0].name], timeouts=lab.env.timeouts)
+    group = launch_nodes(
+        lab.cloud,
+        led,
+        run,
+        itype,
+        1,
+        ssh_key_name=lab.ssh_key_name(),
+        label="a10",
+        regions=[avail.regions[0].name],
+        timeouts=lab.env.timeouts,
+    )
     both = [b for b in simenv.core.billing() if b["name"] == group.nodes[0].name]
     assert len(both) == 2
     assert len(group.twins) == (1 if answer == "both" else 0)
     wait_for(lambda: len(lab.cloud.find_by_name(group.nodes[0].name)) == 2)
-    out = terminate_and_verify(lab.cloud, led, [TerminateTarget(group.nodes[0].name, group.nodes[0].id)],
-                               timeouts=lab.env.timeouts)
+    out = terminate_and_verify(
+        lab.cloud, led, [TerminateTarget(group.nodes[0].name, group.nodes[0].id)], timeouts=lab.env.timeouts
+    )
     assert not out.failed and len(out.gone) == 2, out
     assert {status_of(simenv, b["id"]) for b in both} == {"terminated"}
     assert len(led.instances(run_id=run)) == 2 and all(r.gone for r in led.instances(run_id=run))
@@ -140,8 +154,12 @@ def test_every_instance_under_the_runs_name_is_ended(sim: Any, answer: str) -> N
 
 
 def test_gc_ends_a_second_instance_under_one_name(sim: Any) -> None:
-    simenv = sim({"instance_faults": [{"kind": "twin", "answer": "one", "match": {"nth": 1}}],
-                  "boot_seconds": {"gpu_1x_a10": 60}})
+    simenv = sim(
+        {
+            "instance_faults": [{"kind": "twin", "answer": "one", "match": {"nth": 1}}],
+            "boot_seconds": {"gpu_1x_a10": 60},
+        }
+    )
     lab = lab_of(simenv, owner=DEAD)
     res = lab.launch("a10", wait=True, keep=False)
     wait_for(lambda: len(lab.cloud.find_by_name(res.name)) == 2)
@@ -156,8 +174,9 @@ def test_gc_ends_a_second_instance_under_one_name(sim: Any) -> None:
 
 def test_gc_never_calls_an_instance_gone_that_a_failover_hid(sim: Any) -> None:
     # hidden from everything (list, GET, terminate all 404) 0.2 s after launch for 1.5 s, then back
-    simenv = sim({"boot_seconds": {"gpu_1x_a10": 60},
-                  "instance_faults": [{"kind": "failover", "start": 120, "seconds": 900}]})
+    simenv = sim(
+        {"boot_seconds": {"gpu_1x_a10": 60}, "instance_faults": [{"kind": "failover", "start": 120, "seconds": 900}]}
+    )
     lab = lab_of(simenv, owner=DEAD)
     res = lab.launch("a10", keep=False)
     wait_for(lambda: not lab.cloud.list_instances())  # the failover began
@@ -170,8 +189,12 @@ def test_gc_never_calls_an_instance_gone_that_a_failover_hid(sim: Any) -> None:
 
 
 def test_an_id_never_shown_again_is_not_proven_gone(sim: Any) -> None:
-    simenv = sim({"boot_seconds": {"gpu_1x_a10": 60},
-                  "instance_faults": [{"kind": "failover", "start": 120, "seconds": "forever"}]})
+    simenv = sim(
+        {
+            "boot_seconds": {"gpu_1x_a10": 60},
+            "instance_faults": [{"kind": "failover", "start": 120, "seconds": "forever"}],
+        }
+    )
     lab = lab_of(simenv, terminate=0.5)
     res = lab.launch("a10", keep=False)
     wait_for(lambda: not lab.cloud.list_instances())
@@ -232,8 +255,12 @@ def test_a_revoked_key_stops_at_once_names_what_bills_and_gc_finishes(sim: Any, 
     from lambdabench.run.plan import SweepRequest
 
     # the key is refused for 1800 cloud seconds (3 s) once armed: mid-boot, or mid-benchmark
-    simenv = sim({"boot_seconds": {"gpu_1x_a10": 300},
-                  "faults": [{"endpoint": "any", "kind": "invalid_api_key", "count": 0, "seconds": 1800}]})
+    simenv = sim(
+        {
+            "boot_seconds": {"gpu_1x_a10": 300},
+            "faults": [{"endpoint": "any", "kind": "invalid_api_key", "count": 0, "seconds": 1800}],
+        }
+    )
     lab = lab_of(simenv, owner=DEAD)
     fault = simenv.core._faults[0].spec
 
@@ -266,8 +293,12 @@ def test_a_revoked_key_stops_at_once_names_what_bills_and_gc_finishes(sim: Any, 
 
 def test_an_outage_longer_than_the_terminate_window_is_waited_out(sim: Any) -> None:
     # an HTML 503 maintenance page for 12 cloud minutes (1.2 s), from the first terminate on
-    simenv = sim({"boot_seconds": {"gpu_1x_a10": 60},
-                  "faults": [{"endpoint": "any", "kind": "http_5xx", "status": 503, "seconds": 720, "count": 0}]})
+    simenv = sim(
+        {
+            "boot_seconds": {"gpu_1x_a10": 60},
+            "faults": [{"endpoint": "any", "kind": "http_5xx", "status": 503, "seconds": 720, "count": 0}],
+        }
+    )
     lab = lab_of(simenv, terminate=0.3)
     res = lab.launch("a10", wait=True, keep=False)
     simenv.core._faults[0].spec.count = 1
@@ -325,8 +356,17 @@ def test_the_instance_price_wins_over_the_catalog_seen_at_plan_time(sim: Any) ->
     assert isinstance(stale, InstanceType)
     led = lab.ledger
     run = led.add_run(led.create_sweep("price", simulated=True), instance_type=stale.name)
-    group = launch_nodes(lab.cloud, led, run, stale, 1, ssh_key_name=lab.ssh_key_name(), label="a10",
-                         regions=[real.regions[0].name], timeouts=lab.env.timeouts)
+    group = launch_nodes(
+        lab.cloud,
+        led,
+        run,
+        stale,
+        1,
+        ssh_key_name=lab.ssh_key_name(),
+        label="a10",
+        regions=[real.regions[0].name],
+        timeouts=lab.env.timeouts,
+    )
     node: Launched = group.nodes[0]
     wait_active(Poller(lab.cloud, 0.02), led, node, timeouts=lab.env.timeouts, deadline=time.monotonic() + 30)
     assert led.instance(node.name).price_cents_per_hour == real.instance_type.price_cents_per_hour
@@ -362,8 +402,9 @@ def test_a_later_pass_that_proves_gone_clears_the_may_still_bill_banner(sim: Any
     lab = lab_of(simenv)
     res = lab.launch("a10", wait=True, keep=False)
     events: list[Any] = []
-    runner = lab.runner(lab.plan(SweepRequest("a10", "gpu-probe", {})), events=events.append,
-                        install_signal_handlers=False)
+    runner = lab.runner(
+        lab.plan(SweepRequest("a10", "gpu-probe", {})), events=events.append, install_signal_handlers=False
+    )
     runner.result.not_terminated.append(res.name)  # a first pass that could not prove it
     runner._terminate([TerminateTarget(res.name, res.id)], lambda m: None)
     assert runner.result.not_terminated == []
@@ -384,6 +425,8 @@ def test_the_simulator_refuses_private_source_networks_as_the_spec_reads(sim: An
     region = lab.cloud.list_regions()[0].name
     with pytest.raises(InvalidParametersError, match="public"):
         lab.cloud.create_firewall_ruleset("rdzv", region, [FirewallRule("tcp", "10.19.0.2/32", "peer", (29400, 29401))])
-    rs = lab.cloud.create_firewall_ruleset("rdzv", region, [FirewallRule("tcp", "203.0.113.5/32", "peer", (29400, 29401))])
+    rs = lab.cloud.create_firewall_ruleset(
+        "rdzv", region, [FirewallRule("tcp", "203.0.113.5/32", "peer", (29400, 29401))]
+    )
     assert rs.id
     lab.close()

@@ -12,8 +12,7 @@ from lambdabench.run.plan import SweepRequest
 from tests.sweep.conftest import SimEnv
 
 
-def test_one_instance_types_fetch_per_plan_and_each_playbook_parsed_once(simenv: SimEnv,
-                                                                        monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_one_instance_types_fetch_per_plan_and_each_playbook_parsed_once(simenv: SimEnv, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     import lambdabench.remote.playbook as pb
 
     parsed: list[str] = []
@@ -66,8 +65,11 @@ def test_resume_keeps_the_region_and_the_parallelism(simenv: SimEnv) -> None:
 
 def test_every_run_record_is_written_once_after_teardown_with_its_cost(simenv: SimEnv) -> None:
     lab = simenv.lab()
-    result = lab.sweep(SweepRequest("a10", "torchrun", {"script": "t.py"}, nodes=2),
-                       phase=lambda rc: None, install_signal_handlers=False)
+    result = lab.sweep(
+        SweepRequest("a10", "torchrun", {"script": "t.py"}, nodes=2),
+        phase=lambda rc: None,
+        install_signal_handlers=False,
+    )
     assert result.succeeded, result.failed
     record = json.loads(next(lab.sweep_dir(result.sweep_id).glob("run-*/result.json")).read_text())
     assert record["run"]["status"] == "succeeded"

@@ -107,9 +107,7 @@ def png_pixels(data: bytes) -> tuple[int, int, list[bytes]]:
     return width, channels, rows
 
 
-@pytest.mark.skipif(
-    CHROMIUM is None, reason="Debian's chromium is not installed (bash .ci/setup installs it)"
-)
+@pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (bash .ci/setup installs it)")
 def test_html_report_charts_render_in_chromium(simenv: SimEnv, tmp_path: Path) -> None:
     lab = simenv.lab()
     result = lab.sweep(SweepRequest("a10,h100", "gpu-probe", {}), phase=Work(), install_signal_handlers=False)
@@ -156,9 +154,7 @@ def measure(page: Path, tmp: Path) -> dict[str, Any]:
     """Open the report with the measuring script in Chromium and read back what it found."""
     probe = tmp / f"measure-{page.name}"
     text = page.read_text()
-    probe.write_text(
-        text.replace("<head>", "<head>" + CATCH, 1).replace("</body>", MEASURE + "</body>", 1)
-    )
+    probe.write_text(text.replace("<head>", "<head>" + CATCH, 1).replace("</body>", MEASURE + "</body>", 1))
     proc = subprocess.run(
         [
             CHROMIUM or "chromium",
@@ -206,12 +202,8 @@ def colour_counts(channels: int, rows: list[bytes], colours: dict[str, str]) -> 
     return counts
 
 
-@pytest.mark.skipif(
-    CHROMIUM is None, reason="Debian's chromium is not installed (bash .ci/setup installs it)"
-)
-def test_curves_timelines_and_scaling_render_in_chromium(
-    hermetic_env: Path, tmp_path: Path
-) -> None:
+@pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (bash .ci/setup installs it)")
+def test_curves_timelines_and_scaling_render_in_chromium(hermetic_env: Path, tmp_path: Path) -> None:
     with Ledger(hermetic_env, clock=lambda: L.T0) as led:
         train = L.training_sweep(led, iterations=300)
         scaling = L.scaling_sweep(led)

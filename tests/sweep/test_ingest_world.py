@@ -19,10 +19,22 @@ def _rc(tmp_path: Path, playbook: str, sets: dict[str, str], itype: InstanceType
     node_list = [Node(i, f"n{i}", "lambda", f"127.0.0.{i + 2}", f"127.0.0.{i + 2}", dict(facts)) for i in range(nodes)]
     bench = Benchmark.load(playbook, sets)
     rc_facts: dict[int, dict[str, Any]] = {i: {"gpu_count": str(itype.gpus), "nnodes": nodes} for i in range(nodes)}
-    return RunContext(sweep_id=1, run_id=1, label="x#1", nodes=node_list, plan=None,  # type: ignore[arg-type]
-                      benchmark=bench, env=RunEnv(tmp_path, Timeouts()), ledger=None,  # type: ignore[arg-type]
-                      connect=None, run_dir=tmp_path, stop=threading.Event(), deadline=0.0,  # type: ignore[arg-type]
-                      notify=print, facts=rc_facts)
+    return RunContext(
+        sweep_id=1,
+        run_id=1,
+        label="x#1",
+        nodes=node_list,
+        plan=None,  # type: ignore[arg-type]
+        benchmark=bench,
+        env=RunEnv(tmp_path, Timeouts()),
+        ledger=None,  # type: ignore[arg-type]
+        connect=None,
+        run_dir=tmp_path,
+        stop=threading.Event(),
+        deadline=0.0,  # type: ignore[arg-type]
+        notify=print,
+        facts=rc_facts,
+    )
 
 
 def test_world_size_counts_every_gpu_of_every_node_when_the_training_is_distributed(tmp_path: Path) -> None:

@@ -13,10 +13,21 @@ from lambdabench.run.phases import PlaybookPhase, _NodeRun
 
 def _rc(tmp_path: Path, nodes: int) -> RunContext:
     node_list = [Node(i, f"n{i}", "lambda", f"127.0.0.{i + 2}", f"127.0.0.{i + 2}", {}) for i in range(nodes)]
-    return RunContext(sweep_id=1, run_id=1, label="x#1", nodes=node_list, plan=None,  # type: ignore[arg-type]
-                      benchmark=None, env=RunEnv(tmp_path, Timeouts()), ledger=None,  # type: ignore[arg-type]
-                      connect=None, run_dir=tmp_path / "run", stop=threading.Event(), deadline=0.0,  # type: ignore[arg-type]
-                      notify=print)
+    return RunContext(
+        sweep_id=1,
+        run_id=1,
+        label="x#1",
+        nodes=node_list,
+        plan=None,  # type: ignore[arg-type]
+        benchmark=None,
+        env=RunEnv(tmp_path, Timeouts()),
+        ledger=None,  # type: ignore[arg-type]
+        connect=None,
+        run_dir=tmp_path / "run",
+        stop=threading.Event(),
+        deadline=0.0,  # type: ignore[arg-type]
+        notify=print,
+    )
 
 
 def test_one_node_logs_in_the_run_folder_every_rank_of_many_under_its_own(tmp_path: Path) -> None:

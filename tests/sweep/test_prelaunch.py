@@ -18,8 +18,13 @@ A10 = [TypeAvailability(InstanceType("gpu_1x_a10", gpus=1, price_cents_per_hour=
 
 
 def plan(tmp_path: Path, playbook: str, sets: dict[str, str], *, ngc: bool = True) -> SweepPlan:
-    return plan_sweep(SweepRequest("a10", playbook, sets, max_run_minutes=30), availability=A10,
-                      regions=["us-east-1"], env=RunEnv(tmp_path, Timeouts.for_scale(1)), ngc_key_present=ngc)
+    return plan_sweep(
+        SweepRequest("a10", playbook, sets, max_run_minutes=30),
+        availability=A10,
+        regions=["us-east-1"],
+        env=RunEnv(tmp_path, Timeouts.for_scale(1)),
+        ngc_key_present=ngc,
+    )
 
 
 def test_no_ngc_key_is_refused_before_launch_with_the_way_out(tmp_path: Path) -> None:
@@ -38,17 +43,24 @@ def test_run_playbook_refuses_a_missing_secret_before_any_step(tmp_path: Path) -
         run_playbook(None, setup, {}, {}, {}, tmp_path)  # type: ignore[arg-type]  # nothing is reached
 
 
-@pytest.mark.parametrize(("playbook", "sets", "suggests"), [
-    ("isaaclab-train", {"task": "Isaac-Cartpol-v0"}, "Isaac-Cartpole-v0"),
-    # a 3.x id on the fork, a 1.x id on Isaac Lab 3: the other generation's spelling
-    ("isaaclab-train", {"task": "Isaac-Cartpole-Direct"}, "Isaac-Cartpole-Direct-v0"),
-    ("isaaclab3-train", {"task": "Isaac-Cartpole-v0"}, "Isaac-Cartpole"),
-    # 2.3's Digit task is not in 2.1.0 (the default ref)
-    ("isaaclab-train", {"isaaclab_version": "2", "task": "Isaac-Velocity-Flat-Digit-v0"},
-     "Isaac-Velocity-Flat-H1-v0"),
-])
-def test_unknown_task_ids_are_refused_with_close_matches(tmp_path: Path, playbook: str, sets: dict[str, str],
-                                                          suggests: str) -> None:
+@pytest.mark.parametrize(
+    ("playbook", "sets", "suggests"),
+    [
+        ("isaaclab-train", {"task": "Isaac-Cartpol-v0"}, "Isaac-Cartpole-v0"),
+        # a 3.x id on the fork, a 1.x id on Isaac Lab 3: the other generation's spelling
+        ("isaaclab-train", {"task": "Isaac-Cartpole-Direct"}, "Isaac-Cartpole-Direct-v0"),
+        ("isaaclab3-train", {"task": "Isaac-Cartpole-v0"}, "Isaac-Cartpole"),
+        # 2.3's Digit task is not in 2.1.0 (the default ref)
+        (
+            "isaaclab-train",
+            {"isaaclab_version": "2", "task": "Isaac-Velocity-Flat-Digit-v0"},
+            "Isaac-Velocity-Flat-H1-v0",
+        ),
+    ],
+)
+def test_unknown_task_ids_are_refused_with_close_matches(
+    tmp_path: Path, playbook: str, sets: dict[str, str], suggests: str
+) -> None:
     with pytest.raises(UsageError) as err:
         plan(tmp_path, playbook, sets)
     assert "has no task" in str(err.value) and suggests in str(err.value.hint)
@@ -74,8 +86,9 @@ def test_task_lists_follow_the_release(tmp_path: Path) -> None:
         values = load_playbook(shipped_dir() / f"{name}.yaml").resolve_vars({})
         release = isaaclab_release(name, values)
         assert release is not None and values["task"] in known_tasks(release), name
-    assert plan(tmp_path, "isaaclab-train", {"isaaclab_version": "2", "ref": "v2.3.0",
-                                      "task": "Isaac-Velocity-Flat-Digit-v0"}).runs
+    assert plan(
+        tmp_path, "isaaclab-train", {"isaaclab_version": "2", "ref": "v2.3.0", "task": "Isaac-Velocity-Flat-Digit-v0"}
+    ).runs
 
 
 def test_b200_is_refused_for_isaac_sim_4_checkouts() -> None:

@@ -50,8 +50,14 @@ def test_reuse_repeat_3_launches_one_instance_per_type(simenv: SimEnv) -> None:
     assert sorted(result.succeeded) == sorted(r.label for r in plan.runs) and not result.failed, result
     assert len(accepted(simenv)) == 2  # one per type, not one per run
     assert phase.on["a10#1"] == phase.on["a10#2"] == phase.on["a10#3"] != phase.on["h100-sxm5#1"]
-    assert phase.reused == {"a10#1": None, "a10#2": "a10#1", "a10#3": "a10#1",
-                            "h100-sxm5#1": None, "h100-sxm5#2": "h100-sxm5#1", "h100-sxm5#3": "h100-sxm5#1"}
+    assert phase.reused == {
+        "a10#1": None,
+        "a10#2": "a10#1",
+        "a10#3": "a10#1",
+        "h100-sxm5#1": None,
+        "h100-sxm5#2": "h100-sxm5#1",
+        "h100-sxm5#3": "h100-sxm5#1",
+    }
     assert simenv.live() == []
     runs = lab.ledger.runs(result.sweep_id)
     assert len(runs) == 6 and all(r.status == "succeeded" and r.started and r.ended for r in runs)
@@ -115,8 +121,11 @@ def test_a_failed_set_up_skips_the_repeats_a_failed_benchmark_does_not(simenv: S
     result = lab.sweep(plan, phase=SetUpThenFail(setup_ok=False), install_signal_handlers=False)
     assert list(result.failed) == ["a10#1"] and sorted(result.skipped) == ["a10#2", "a10#3"], result
     assert "never finished its set-up" in result.skipped["a10#2"]
-    result = lab.sweep(lab.plan(SweepRequest("a10", "gpu-probe", {}, repeat=3, reuse=True)),
-                       phase=SetUpThenFail(setup_ok=True), install_signal_handlers=False)
+    result = lab.sweep(
+        lab.plan(SweepRequest("a10", "gpu-probe", {}, repeat=3, reuse=True)),
+        phase=SetUpThenFail(setup_ok=True),
+        install_signal_handlers=False,
+    )
     assert list(result.failed) == ["a10#1"] and sorted(result.succeeded) == ["a10#2", "a10#3"], result
     assert simenv.live() == []
     lab.close()

@@ -86,8 +86,9 @@ def test_the_cli_exits_non_zero_naming_a_run_left_out(tmp_path) -> None:
             plan = lab.plan(SweepRequest(gpus="a10,a100", playbook="gpu-probe"))
             first = plan.runs[0]
             budget = plan.worst_case_cents(first) / 100
-        out = sim.cli("sweep", "--gpus", "a10,a100", "--playbook", "gpu-probe", "--max-cost", f"{budget:.2f}",
-                      timeout=240)
+        out = sim.cli(
+            "sweep", "--gpus", "a10,a100", "--playbook", "gpu-probe", "--max-cost", f"{budget:.2f}", timeout=240
+        )
         assert out.returncode != 0, out.stderr
         other = next(r for r in plan.runs if r is not first)
         assert f"left out: {other.label}" in out.stderr
@@ -104,7 +105,9 @@ def test_the_readme_states_the_headline_commands_figures(realtime: SimEnv) -> No
     readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
     first_block = readme.split("```bash\n", 1)[1].split("```", 1)[0].splitlines()
     assert [line.split("#")[0].strip() for line in first_block] == [
-        "bash .ci/setup && .venv/bin/lambdabench demo", "bash .ci/setup && .venv/bin/python -m pytest -q"]
+        "bash .ci/setup && .venv/bin/lambdabench demo",
+        "bash .ci/setup && .venv/bin/python -m pytest -q",
+    ]
     assert readme.index("## Install it as a tool") < readme.index("## Your first real sweep")
     with realtime.lab() as lab:
         plan = lab.plan(SweepRequest(gpus="a100,h100", max_cost="5"))

@@ -138,22 +138,32 @@ def test_plan_orders_slow_boots_first_and_bounds_every_billed_minute(tmp_path) -
     from lambdabench.run.env import RunEnv, Timeouts
     from lambdabench.run.plan import plan_sweep
 
-    types = [InstanceType("gpu_1x_a10", gpus=1, price_cents_per_hour=129),
-             InstanceType("gpu_8x_a100_80gb_sxm4", gpus=8, price_cents_per_hour=1432),
-             InstanceType("gpu_8x_h100_sxm5", gpus=8, price_cents_per_hour=3192)]
+    types = [
+        InstanceType("gpu_1x_a10", gpus=1, price_cents_per_hour=129),
+        InstanceType("gpu_8x_a100_80gb_sxm4", gpus=8, price_cents_per_hour=1432),
+        InstanceType("gpu_8x_h100_sxm5", gpus=8, price_cents_per_hour=3192),
+    ]
     avail = [TypeAvailability(t, (Region("us-east-1"),)) for t in types]
-    plan = plan_sweep(SweepRequest("a10,8xa100-80gb,8xh100", "gpu-probe", {}, repeat=2, max_run_minutes=10),
-                      availability=avail, regions=["us-east-1"], env=RunEnv(tmp_path, Timeouts.for_scale(1)),
-                      ngc_key_present=False)
+    plan = plan_sweep(
+        SweepRequest("a10,8xa100-80gb,8xh100", "gpu-probe", {}, repeat=2, max_run_minutes=10),
+        availability=avail,
+        regions=["us-east-1"],
+        env=RunEnv(tmp_path, Timeouts.for_scale(1)),
+        ngc_key_present=False,
+    )
     names = [r.itype.name for r in plan.runs]
     assert names == ["gpu_8x_h100_sxm5"] * 2 + ["gpu_8x_a100_80gb_sxm4"] * 2 + ["gpu_1x_a10"] * 2
     # the cap (boot included) plus a slow teardown (30 min: a boot that refuses terminate), rounded up per run
     assert plan.teardown_minutes == 30
     assert plan.worst_case_cents(plan.runs[0]) == 2128
     assert plan.total_worst_case_cents == 2 * (2128 + 955 + 86)
-    kept = plan_sweep(SweepRequest("a10", "gpu-probe", {}, max_run_minutes=10, keep_on_failure=True),
-                      availability=avail, regions=["us-east-1"], env=RunEnv(tmp_path, Timeouts.for_scale(1)),
-                      ngc_key_present=False)
+    kept = plan_sweep(
+        SweepRequest("a10", "gpu-probe", {}, max_run_minutes=10, keep_on_failure=True),
+        availability=avail,
+        regions=["us-east-1"],
+        env=RunEnv(tmp_path, Timeouts.for_scale(1)),
+        ngc_key_present=False,
+    )
     assert kept.worst_case_cents(kept.runs[0]) == 215  # and a kept failed run's instance for an hour
     assert plan.type_order == ["gpu_1x_a10", "gpu_8x_a100_80gb_sxm4", "gpu_8x_h100_sxm5"]
 

@@ -60,8 +60,13 @@ def _ledger(tmp_path: Path, *names: tuple[str, str | None]) -> Ledger:
 def test_an_invisible_id_is_terminated_by_id_once_the_api_knows_it(tmp_path: Path) -> None:
     cloud = Cloud({"i1": Instance(id="i1", status="booting", name="lambdabench-a")}, hidden=5)
     led = _ledger(tmp_path, ("lambdabench-a", "i1"))
-    out = terminate_and_verify(cloud, led, [TerminateTarget("lambdabench-a", "i1")], timeouts=T,  # type: ignore[arg-type]
-                               sleep=lambda s: None)
+    out = terminate_and_verify(
+        cloud,
+        led,
+        [TerminateTarget("lambdabench-a", "i1")],
+        timeouts=T,  # type: ignore[arg-type]
+        sleep=lambda s: None,
+    )
     assert out.gone == ["lambdabench-a"] and cloud.terminated == ["i1"] and not out.failed
     row = led.instance("lambdabench-a")
     assert row.gone is not None and row.terminate_called is not None
@@ -70,8 +75,13 @@ def test_an_invisible_id_is_terminated_by_id_once_the_api_knows_it(tmp_path: Pat
 def test_absent_from_every_listing_is_not_gone_without_a_terminate(tmp_path: Path) -> None:
     cloud = Cloud({"i1": Instance(id="i1", status="active", name="lambdabench-a")}, hidden=10**9)
     led = _ledger(tmp_path, ("lambdabench-a", "i1"))
-    out = terminate_and_verify(cloud, led, [TerminateTarget("lambdabench-a", "i1")],  # type: ignore[arg-type]
-                               timeouts=Timeouts(terminate=0.05, poll=0.001), sleep=lambda s: None)
+    out = terminate_and_verify(
+        cloud,
+        led,
+        [TerminateTarget("lambdabench-a", "i1")],  # type: ignore[arg-type]
+        timeouts=Timeouts(terminate=0.05, poll=0.001),
+        sleep=lambda s: None,
+    )
     assert out.failed == ["lambdabench-a"] and out.gone == []  # never claimed gone
     assert led.instance("lambdabench-a").needs_attention
 
@@ -91,15 +101,26 @@ def test_an_id_less_reservation_is_found_by_name_or_closed_after_its_window(tmp_
     cloud = Cloud({"i9": Instance(id="i9", status="active", name="lambdabench-late")}, hidden=3)
     led = _ledger(tmp_path, ("lambdabench-late", None), ("lambdabench-never", None))
     start = time.time()
-    out = terminate_and_verify(cloud, led, [TerminateTarget("lambdabench-late", None, requested_at=start),  # type: ignore[arg-type]
-                                            TerminateTarget("lambdabench-never", None, requested_at=start)],
-                               timeouts=T, sleep=lambda s: time.sleep(0.01))
+    out = terminate_and_verify(
+        cloud,
+        led,
+        [
+            TerminateTarget("lambdabench-late", None, requested_at=start),  # type: ignore[arg-type]
+            TerminateTarget("lambdabench-never", None, requested_at=start),
+        ],
+        timeouts=T,
+        sleep=lambda s: time.sleep(0.01),
+    )
     assert out.gone == ["lambdabench-late"] and cloud.terminated == ["i9"]
     assert out.never_listed == ["lambdabench-never"]
     assert led.instance("lambdabench-late").id == "i9"
     # an old reservation is looked for once, not for the whole window
     old = _ledger(tmp_path / "old", ("lambdabench-old", None))
     t0 = time.monotonic()
-    out = terminate_and_verify(Cloud({}), old, [TerminateTarget("lambdabench-old", None, requested_at=start - 3600)],  # type: ignore[arg-type]
-                               timeouts=Timeouts(terminate=30, launch_reconcile=600, poll=0.01))
+    out = terminate_and_verify(
+        Cloud({}),
+        old,
+        [TerminateTarget("lambdabench-old", None, requested_at=start - 3600)],  # type: ignore[arg-type]
+        timeouts=Timeouts(terminate=30, launch_reconcile=600, poll=0.01),
+    )
     assert out.never_listed == ["lambdabench-old"] and time.monotonic() - t0 < 1

@@ -27,10 +27,22 @@ def _rc(tmp_path: Path, ledger: Ledger, playbook: str, sets: dict[str, str]) -> 
     run_dir = tmp_path / "run"
     run_dir.mkdir()
     node = Node(0, "n0", "lambda", "127.0.0.2", "127.0.0.2", dict(type_facts(itype)))
-    return RunContext(sweep_id=sweep, run_id=run_id, label="a10#1", nodes=[node], plan=None,  # type: ignore[arg-type]
-                      benchmark=Benchmark.load(playbook, sets), env=RunEnv(tmp_path, Timeouts()), ledger=ledger,
-                      connect=None, run_dir=run_dir, stop=threading.Event(), deadline=0.0,  # type: ignore[arg-type]
-                      notify=print, facts={0: {"gpu_count": "1"}})
+    return RunContext(
+        sweep_id=sweep,
+        run_id=run_id,
+        label="a10#1",
+        nodes=[node],
+        plan=None,  # type: ignore[arg-type]
+        benchmark=Benchmark.load(playbook, sets),
+        env=RunEnv(tmp_path, Timeouts()),
+        ledger=ledger,
+        connect=None,
+        run_dir=run_dir,
+        stop=threading.Event(),
+        deadline=0.0,  # type: ignore[arg-type]
+        notify=print,
+        facts={0: {"gpu_count": "1"}},
+    )
 
 
 @pytest.mark.parametrize("bad", [math.nan, math.inf, -math.inf])
@@ -55,24 +67,29 @@ def test_a_reward_that_is_not_a_number_is_unknown_with_a_note(tmp_path: Path, ba
         assert all(math.isfinite(p[2]) for s in curve for p in s.points)
 
 
-@pytest.mark.parametrize("text, note", [
-    ('{"runs": [{"num_envs": 16, "env_steps_per_s": {"mean": NaN}, "total_env_steps": 1000}]}', "env_steps_per_s"),
-    ('{"runs": [{"num_envs": 16, "env_steps_per_s": {"mean": 5.0}, "total_env_steps": Infinity}]}', "env_steps"),
-    ('{"runs": [{"num_envs": 16, "env_steps_per_s": ', "mjx-result.json unreadable"),
-    ('{"runs": [{"num_envs": 16}]}', "mjx-result.json unreadable"),
-    ('[1, 2]', "mjx-result.json unreadable"),
-    (b'\xff\xfe{"runs"', "mjx-result.json unreadable"),
-])
-def test_a_result_file_with_nan_or_malformed_leaves_figures_unknown(tmp_path: Path, text: str | bytes,
-                                                                     note: str) -> None:
+@pytest.mark.parametrize(
+    "text, note",
+    [
+        ('{"runs": [{"num_envs": 16, "env_steps_per_s": {"mean": NaN}, "total_env_steps": 1000}]}', "env_steps_per_s"),
+        ('{"runs": [{"num_envs": 16, "env_steps_per_s": {"mean": 5.0}, "total_env_steps": Infinity}]}', "env_steps"),
+        ('{"runs": [{"num_envs": 16, "env_steps_per_s": ', "mjx-result.json unreadable"),
+        ('{"runs": [{"num_envs": 16}]}', "mjx-result.json unreadable"),
+        ("[1, 2]", "mjx-result.json unreadable"),
+        (b'\xff\xfe{"runs"', "mjx-result.json unreadable"),
+    ],
+)
+def test_a_result_file_with_nan_or_malformed_leaves_figures_unknown(
+    tmp_path: Path, text: str | bytes, note: str
+) -> None:
     with Ledger(tmp_path / "home") as ledger:
         rc = _rc(tmp_path, ledger, "mjx-locomotion", {})
         result = rc.run_dir / "results" / "mjx-result.json"
         result.parent.mkdir()
         result.write_bytes(text if isinstance(text, bytes) else text.encode())
         record = ingest_run(rc)
-        assert any(n.split(":")[0] == note or (note.endswith("unreadable") and note in n) for n in record["notes"]), \
+        assert any(n.split(":")[0] == note or (note.endswith("unreadable") and note in n) for n in record["notes"]), (
             record["notes"]
+        )
         assert all(math.isfinite(m.value) for m in ledger.metrics(run_id=rc.run_id))
         json.dumps(record["notes"])  # one line each
         assert all("\n" not in n for n in record["notes"])

@@ -90,8 +90,10 @@ def test_a_window_without_power_readings_is_left_out_of_the_energy() -> None:
     telemetry = load_telemetry(DATA / run / "telemetry.csv")
     windows = _windows(_load(run, "mjx-result.json"))
     first = windows[0]
-    blind = [s if not (first.start_s <= s.time_s <= first.end_s) else type(s)(**{**s.__dict__, "power_w": None})
-             for s in telemetry.samples]
+    blind = [
+        s if not (first.start_s <= s.time_s <= first.end_s) else type(s)(**{**s.__dict__, "power_w": None})
+        for s in telemetry.samples
+    ]
     figures = in_windows(blind, windows)
     assert [n for n, _ in figures.by_window] == [4096, 16384, 65536]
     assert figures.utilization_pct is not None  # utilisation was still read there
@@ -105,5 +107,6 @@ def test_a_window_shorter_than_the_sampling_interval_reads_its_neighbours() -> N
     middle = (a.time_s + b.time_s) / 2
     figures = in_windows(telemetry.samples, [TimedWindow(middle - 0.05, middle + 0.05, 1e5, 1.0)])
     assert figures.wh_per_million_steps == pytest.approx(
-        ((a.power_w or 0) + (b.power_w or 0)) / 2 * 0.1 / 3600 / 1e5 * 1e6)
+        ((a.power_w or 0) + (b.power_w or 0)) / 2 * 0.1 / 3600 / 1e5 * 1e6
+    )
     assert figures.utilization_pct == pytest.approx(((a.utilization_pct or 0) + (b.utilization_pct or 0)) / 2)

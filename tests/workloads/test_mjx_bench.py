@@ -32,11 +32,7 @@ def _has(python: str, *modules: str) -> bool:
 
 
 _MJX_PYTHON = next(
-    (
-        p
-        for p in (sys.executable, os.environ.get("LAMBDABENCH_TEST_MJX_PYTHON"))
-        if p and _has(p, "jax", "mujoco")
-    ),
+    (p for p in (sys.executable, os.environ.get("LAMBDABENCH_TEST_MJX_PYTHON")) if p and _has(p, "jax", "mujoco")),
     None,
 )
 needs_mjx = pytest.mark.skipif(
@@ -113,9 +109,7 @@ def test_file_barrier_fails_fast_on_a_failed_rank_and_times_out_naming_the_missi
 
 
 def test_bad_arguments_exit_2() -> None:
-    proc = subprocess.run(
-        [sys.executable, str(SCRIPT), "--envs", "0,5"], capture_output=True, text=True, timeout=60
-    )
+    proc = subprocess.run([sys.executable, str(SCRIPT), "--envs", "0,5"], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2
     assert "need positive integers" in proc.stderr
 

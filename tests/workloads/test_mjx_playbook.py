@@ -18,9 +18,7 @@ def _active(overrides: dict[str, Any], facts: dict[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for step in pb.steps:
         if step.when is None or step.when.evaluate(names):
-            out[step.name] = (
-                playbook.render(step.body, names) if isinstance(step.body, str) else step
-            )
+            out[step.name] = playbook.render(step.body, names) if isinstance(step.body, str) else step
     return out
 
 
@@ -28,7 +26,7 @@ def test_a_fresh_box_installs_with_user_and_runs_one_process_per_gpu() -> None:
     fresh = {"gpus": 8, "has_mjx": "false", "python_venv": "false", "jax_backend": "gpu"}
     steps = _active({"gpus": 8, "jax_package": "jax[cuda13]"}, fresh)
     install = steps["install jax and mujoco-mjx"]
-    assert "'jax[cuda13]' mujoco-mjx" in install and 'where=(--user)' in install
+    assert "'jax[cuda13]' mujoco-mjx" in install and "where=(--user)" in install
     bench = steps["benchmark"]
     assert "mjx_bench.py --envs 1024,4096,16384" in bench and "--launch 8" in bench
     assert "torch.distributed" not in bench and "benchmark (JAX on the CPU)" not in steps

@@ -152,9 +152,7 @@ def test_real_telemetry_shows_one_busy_gpu_then_two() -> None:
     for run in single["runs"]:
         window = aggregate.telemetry_window(run)
         assert window is not None
-        gpus = {
-            g.index: g for g in summarize(telemetry, start_s=window[0], end_s=window[1]).per_gpu
-        }
+        gpus = {g.index: g for g in summarize(telemetry, start_s=window[0], end_s=window[1]).per_gpu}
         assert (gpus[0].mean_utilization_pct or 0) > 80
         assert (gpus[1].mean_utilization_pct or 0) == 0  # the single run stayed on GPU 0
     for run in multi["aggregate"]["runs"]:

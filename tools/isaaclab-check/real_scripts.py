@@ -66,11 +66,11 @@ A10 = {"name": "gpu_1x_a10", "gpus": 1, "gpu_model": "NVIDIA A10", "vram_gb": 24
 STUB_ROOTS = ("omni", "isaaclab", "isaaclab_rl", "isaaclab_tasks", "isaaclab_assets", "isaacsim", "skrl",
               "rsl_rl", "rl_games", "stable_baselines3", "torch", "gymnasium", "carb")  # fmt: skip
 
-FAKE_PYTHON = r'''#!/usr/bin/env bash
+FAKE_PYTHON = r"""#!/usr/bin/env bash
 # the Isaac Sim python.sh stand-in of tools/isaaclab-check: record argv (JSON, one line), then act
 exec "$ISAACLAB_CHECK_PY" "$ISAACLAB_CHECK_DIR/fake_python.py" "$@"
-'''
-FAKE_PYTHON_PY = r'''
+"""
+FAKE_PYTHON_PY = r"""
 import json, os, sys
 argv = sys.argv[1:]
 with open(os.environ["ISAACLAB_CHECK_LOG"], "a") as log:
@@ -86,8 +86,8 @@ if argv and argv[0].endswith(".py") and os.path.abspath(argv[0]).startswith(chec
     sys.exit(0 if os.path.isfile(argv[0]) else 2)
 os.environ["PYTHONPATH"] = os.environ["ISAACLAB_CHECK_STUBS"]
 os.execv(sys.executable, [sys.executable, *argv])
-'''
-STUB_FINDER = rf'''
+"""
+STUB_FINDER = rf"""
 import importlib.abc, importlib.machinery, sys, types
 ROOTS = set({STUB_ROOTS!r})
 class Stub(importlib.abc.MetaPathFinder, importlib.abc.Loader):
@@ -98,14 +98,14 @@ class Stub(importlib.abc.MetaPathFinder, importlib.abc.Loader):
     def exec_module(self, module):
         module.__getattr__ = lambda n: (_ for _ in ()).throw(AttributeError(n)) if n.startswith("__") else types.SimpleNamespace()
 sys.meta_path.insert(0, Stub())
-'''
-REFERENCE_SH = r'''#!/usr/bin/env bash
+"""
+REFERENCE_SH = r"""#!/usr/bin/env bash
 # reference isaaclab.sh: what the step meant, "$@" after -p kept as the step's words
 if [ "$1" = -p ] || [ "$1" = --python ]; then shift
   "$ISAACLAB_CHECK_PY" -c 'import json, os, sys; open(os.environ["ISAACLAB_CHECK_LOG"], "a").write(json.dumps({"argv": sys.argv[1:]}) + "\n")' "$@"
 fi
 exit 0
-'''
+"""
 
 
 class Report:
@@ -144,7 +144,9 @@ def patch(repo: Path, version: str) -> str:
     book = load_playbook(PROJECT_PLAYBOOKS / "setup.yaml")
     names = book.namespace(book.resolve_vars({"isaaclab_version": version, "repo_dir": str(repo)}), {})
     step = next(s for s in book.steps if s.name == "patch known image-build breakers")
-    done = subprocess.run(["bash", "-c", render(str(step.body), names)], cwd=repo.parent, capture_output=True, text=True)
+    done = subprocess.run(
+        ["bash", "-c", render(str(step.body), names)], cwd=repo.parent, capture_output=True, text=True
+    )
     return done.stdout.strip() if done.returncode == 0 else f"patch step failed: {done.stderr.strip()}"
 
 
@@ -157,7 +159,9 @@ def calls_isaaclab_sh(body: str) -> bool:
 
 def step_cases(version: str) -> list[tuple[Playbook, dict[str, str], str]]:
     """(playbook, vars, step name) for every step that calls isaaclab.sh, per library where it matters."""
-    names = ["setup", "isaaclab-train", "isaaclab-play", "list-envs"] + (["isaaclab-benchmark"] if version != "1" else [])
+    names = ["setup", "isaaclab-train", "isaaclab-play", "list-envs"] + (
+        ["isaaclab-benchmark"] if version != "1" else []
+    )
     out = []
     for name in names:
         book = load_playbook(PROJECT_PLAYBOOKS / f"{name}.yaml")
@@ -165,8 +169,10 @@ def step_cases(version: str) -> list[tuple[Playbook, dict[str, str], str]]:
         if "library" in book.vars:
             variants = [{"library": lib} for lib in book.vars["library"].choices if lib != "none"]
         if "benchmark" in book.vars:
-            variants = [{"benchmark": b, "library": {"rlgames": "rl_games"}.get(b, b if b != "non_rl" else "none")}
-                        for b in book.vars["benchmark"].choices]
+            variants = [
+                {"benchmark": b, "library": {"rlgames": "rl_games"}.get(b, b if b != "non_rl" else "none")}
+                for b in book.vars["benchmark"].choices
+            ]
         for extra in variants:
             values = {"isaaclab_version": version, **extra}
             if "checkpoint" in book.vars:
@@ -206,13 +212,27 @@ def run_scripts(report: Report, rel: str, repo: Path, work: Path) -> None:
             log = work / f"{which}.log"
             log.write_text("")
             # TERM: the fork's isaaclab.sh runs `tabs 4` under set -e (isaaclab.sh:13-16)
-            env = {"PATH": os.environ["PATH"], "HOME": str(work), "LANG": "C.UTF-8", "TERM": "xterm",
-                   "ISAACLAB_CHECK_PY": sys.executable, "ISAACLAB_CHECK_DIR": str(work),
-                   "ISAACLAB_CHECK_LOG": str(log), "ISAACLAB_CHECK_STUBS": str(stubs)}
+            env = {
+                "PATH": os.environ["PATH"],
+                "HOME": str(work),
+                "LANG": "C.UTF-8",
+                "TERM": "xterm",
+                "ISAACLAB_CHECK_PY": sys.executable,
+                "ISAACLAB_CHECK_DIR": str(work),
+                "ISAACLAB_CHECK_LOG": str(log),
+                "ISAACLAB_CHECK_STUBS": str(stubs),
+            }
             text = body.replace("/workspace/isaaclab/isaaclab.sh", f"{root}/isaaclab.sh")
             text = text.replace("./isaaclab.sh", f"{root}/isaaclab.sh").replace("/workspace/isaaclab", str(repo))
-            done = subprocess.run(["bash", "-c", text], cwd=repo, env=env, capture_output=True, text=True,
-                                  stdin=subprocess.DEVNULL, timeout=120)
+            done = subprocess.run(
+                ["bash", "-c", text],
+                cwd=repo,
+                env=env,
+                capture_output=True,
+                text=True,
+                stdin=subprocess.DEVNULL,
+                timeout=120,
+            )
             calls = [json.loads(line)["argv"] for line in log.read_text().splitlines()]
             logs.append((done, calls))
         (real, real_calls), (_, meant) = logs
@@ -230,7 +250,9 @@ def run_scripts(report: Report, rel: str, repo: Path, work: Path) -> None:
 
 # ---- git requirements ----------------------------------------------------------------------------
 
-GIT_REQ = re.compile(r"^\s*(?P<name>[\w.\-]+)\s*@\s*git\+https://github\.com/(?P<repo>[\w.\-]+/[\w.\-]+?)(?:\.git)?(?:@(?P<ref>[\w.\-/]+))?\s*$")
+GIT_REQ = re.compile(
+    r"^\s*(?P<name>[\w.\-]+)\s*@\s*git\+https://github\.com/(?P<repo>[\w.\-]+/[\w.\-]+?)(?:\.git)?(?:@(?P<ref>[\w.\-/]+))?\s*$"
+)
 
 
 def setup_literals(path: Path) -> dict[str, Any]:
@@ -243,8 +265,12 @@ def setup_literals(path: Path) -> dict[str, Any]:
         if isinstance(target, ast.Name) and target.id in out:
             with contextlib.suppress(ValueError):
                 out[target.id] = ast.literal_eval(node.value)
-        elif (isinstance(target, ast.Subscript) and isinstance(target.value, ast.Name)
-              and target.value.id == "EXTRAS_REQUIRE" and isinstance(node.value, ast.Subscript)):
+        elif (
+            isinstance(target, ast.Subscript)
+            and isinstance(target.value, ast.Name)
+            and target.value.id == "EXTRAS_REQUIRE"
+            and isinstance(node.value, ast.Subscript)
+        ):
             key, src = ast.literal_eval(target.slice), ast.literal_eval(node.value.slice)
             if src in out["EXTRAS_REQUIRE"]:
                 out["EXTRAS_REQUIRE"][key] = out["EXTRAS_REQUIRE"][src]
@@ -252,12 +278,17 @@ def setup_literals(path: Path) -> dict[str, Any]:
 
 
 def rl_setup(repo: Path, version: str) -> Path:
-    return repo / ("source/extensions/omni.isaac.lab_tasks/setup.py" if version == "1" else "source/isaaclab_rl/setup.py")
+    return repo / (
+        "source/extensions/omni.isaac.lab_tasks/setup.py" if version == "1" else "source/isaaclab_rl/setup.py"
+    )
 
 
 def project_name(git_dir: str, ref: str) -> str | None:
     """The project name a repository declares at ref (pyproject [project] name, else setup(name=…))."""
-    for path, pattern in (("pyproject.toml", r'(?m)^name\s*=\s*"([^"]+)"'), ("setup.py", r"name\s*=\s*['\"]([^'\"]+)['\"]")):
+    for path, pattern in (
+        ("pyproject.toml", r'(?m)^name\s*=\s*"([^"]+)"'),
+        ("setup.py", r"name\s*=\s*['\"]([^'\"]+)['\"]"),
+    ):
         try:
             text = git(git_dir, "show", f"{ref}:{path}").stdout.decode()
         except subprocess.CalledProcessError:
@@ -292,7 +323,9 @@ def check_git_requirements(report: Report, rel: str, repo: Path, mirrors: dict[s
             if declared is None:
                 report.fail(f"{rel} {lib}: {req}: no ref {ref} (or no project name) in {match.group('repo')}")
             elif canonical(declared) != canonical(match.group("name")):
-                report.fail(f"{rel} {lib}: {req}: {match.group('repo')}@{ref} declares {declared!r}; pip: inconsistent name")
+                report.fail(
+                    f"{rel} {lib}: {req}: {match.group('repo')}@{ref} declares {declared!r}; pip: inconsistent name"
+                )
             else:
                 report.ok(f"{rel} {lib}: {req} declares {declared}")
 
@@ -302,13 +335,26 @@ def check_git_requirements(report: Report, rel: str, repo: Path, mirrors: dict[s
 
 def pip(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
     # --isolated: this machine's pip.conf (local indexes, constraints) must not decide
-    return subprocess.run([sys.executable, "-m", "pip", "--isolated", "--disable-pip-version-check", *args],
-                          capture_output=True, text=True, cwd=cwd, timeout=1800)
+    return subprocess.run(
+        [sys.executable, "-m", "pip", "--isolated", "--disable-pip-version-check", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=1800,
+    )
 
 
 # the images' glibc: Ubuntu 22.04 (2.35) under Isaac Sim 4.x/5.x; every older manylinux tag fits too
-PLATFORMS = ("manylinux_2_35_x86_64", "manylinux_2_34_x86_64", "manylinux_2_28_x86_64", "manylinux_2_17_x86_64",
-             "manylinux2014_x86_64", "manylinux2010_x86_64", "manylinux1_x86_64", "linux_x86_64")
+PLATFORMS = (
+    "manylinux_2_35_x86_64",
+    "manylinux_2_34_x86_64",
+    "manylinux_2_28_x86_64",
+    "manylinux_2_17_x86_64",
+    "manylinux2014_x86_64",
+    "manylinux2010_x86_64",
+    "manylinux1_x86_64",
+    "linux_x86_64",
+)
 
 
 def platform_args() -> list[str]:
@@ -317,7 +363,9 @@ def platform_args() -> list[str]:
 
 def interpreter(python: str) -> str | None:
     """A local CPython of that version (PATH, then pyenv), to resolve with sdists allowed."""
-    pyenv = sorted(Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv"), "versions").glob(f"{python}.*/bin/python"))
+    pyenv = sorted(
+        Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv"), "versions").glob(f"{python}.*/bin/python")
+    )
     if pyenv:
         return str(pyenv[-1])
     found = shutil.which(f"python{python}")
@@ -333,18 +381,48 @@ def resolve(reqs: list[str], python: str, platform: str, work: Path) -> tuple[di
     """
     out = work / "report.json"
     work.mkdir(parents=True, exist_ok=True)
-    done = pip("install", "--dry-run", "--ignore-installed", "--report", str(out), "--quiet",
-               "--only-binary", ":all:", "--python-version", python, *platform_args(),
-               "--target", str(work / "target"), *reqs)
+    done = pip(
+        "install",
+        "--dry-run",
+        "--ignore-installed",
+        "--report",
+        str(out),
+        "--quiet",
+        "--only-binary",
+        ":all:",
+        "--python-version",
+        python,
+        *platform_args(),
+        "--target",
+        str(work / "target"),
+        *reqs,
+    )
     note = ""
     if done.returncode != 0:
         local = interpreter(python)
         if local is None:
             err = [ln for ln in done.stderr.splitlines() if ln.startswith("ERROR")] or done.stderr.splitlines()[-1:]
             return None, " / ".join(err)[:300]
-        done = subprocess.run([local, "-m", "pip", "--isolated", "--disable-pip-version-check", "install", "--dry-run",
-                               "--ignore-installed", "--report", str(out), "--quiet", "--prefer-binary", *reqs],
-                              capture_output=True, text=True, timeout=1800)
+        done = subprocess.run(
+            [
+                local,
+                "-m",
+                "pip",
+                "--isolated",
+                "--disable-pip-version-check",
+                "install",
+                "--dry-run",
+                "--ignore-installed",
+                "--report",
+                str(out),
+                "--quiet",
+                "--prefer-binary",
+                *reqs,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=1800,
+        )
         note = f" (sdists allowed, resolved with {Path(local).name} {python})"
         if done.returncode != 0:
             err = [ln for ln in done.stderr.splitlines() if ln.startswith("ERROR")] or done.stderr.splitlines()[-1:]
@@ -364,8 +442,12 @@ def workflow_imports(repo: Path, version: str, lib: str) -> list[tuple[str, str,
         if not path.exists():
             continue
         for node in ast.walk(ast.parse(path.read_text())):
-            if (isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] == MODULE[lib]
-                    and ".jax" not in node.module):
+            if (
+                isinstance(node, ast.ImportFrom)
+                and node.module
+                and node.module.split(".")[0] == MODULE[lib]
+                and ".jax" not in node.module
+            ):
                 out += [(node.module, a.name, f"{path.relative_to(repo)}:{node.lineno}") for a in node.names]
     return out
 
@@ -378,7 +460,11 @@ def defined_names(files: dict[str, str], module: str, seen: set[str] | None = No
     if text is None or module in seen:
         return None
     seen.add(module)
-    names = {p.split("/")[-1].removesuffix(".py") for p in files if p.startswith(path + "/") and p.count("/") == path.count("/") + 1}
+    names = {
+        p.split("/")[-1].removesuffix(".py")
+        for p in files
+        if p.startswith(path + "/") and p.count("/") == path.count("/") + 1
+    }
     for node in ast.walk(ast.parse(text)):
         if isinstance(node, (ast.FunctionDef, ast.ClassDef, ast.AsyncFunctionDef)):
             names.add(node.name)
@@ -391,7 +477,11 @@ def defined_names(files: dict[str, str], module: str, seen: set[str] | None = No
         elif isinstance(node, ast.ImportFrom):
             for a in node.names:
                 if a.name == "*" and node.module:
-                    src = node.module if node.level == 0 else ".".join(module.split(".")[: len(module.split(".")) - node.level + 1] + [node.module])
+                    src = (
+                        node.module
+                        if node.level == 0
+                        else ".".join(module.split(".")[: len(module.split(".")) - node.level + 1] + [node.module])
+                    )
                     names |= defined_names(files, src, seen) or set()
                 else:
                     names.add(a.asname or a.name)
@@ -401,8 +491,18 @@ def defined_names(files: dict[str, str], module: str, seen: set[str] | None = No
 def wheel_files(name: str, version: str, python: str, platform: str, work: Path) -> dict[str, str] | None:
     folder = work / "wheels"
     folder.mkdir(parents=True, exist_ok=True)
-    done = pip("download", "--no-deps", "--only-binary", ":all:", "--python-version", python, *platform_args(),
-               "-d", str(folder), f"{name}=={version}")
+    done = pip(
+        "download",
+        "--no-deps",
+        "--only-binary",
+        ":all:",
+        "--python-version",
+        python,
+        *platform_args(),
+        "-d",
+        str(folder),
+        f"{name}=={version}",
+    )
     if done.returncode != 0:
         return sdist_files(name, version, folder)
     wheel = sorted(folder.glob(f"{canonical(name).replace('-', '_')}-{version}-*.whl"), key=lambda p: p.stat().st_mtime)
@@ -414,16 +514,31 @@ def wheel_files(name: str, version: str, python: str, platform: str, work: Path)
 
 def sdist_files(name: str, version: str, folder: Path) -> dict[str, str] | None:
     """The .py files of a release that is only an sdist (paths without the archive's top folder)."""
-    if pip("download", "--no-deps", "--no-binary", ":all:", "--ignore-requires-python", "-d", str(folder),
-           f"{name}=={version}").returncode != 0:
+    if (
+        pip(
+            "download",
+            "--no-deps",
+            "--no-binary",
+            ":all:",
+            "--ignore-requires-python",
+            "-d",
+            str(folder),
+            f"{name}=={version}",
+        ).returncode
+        != 0
+    ):
         pass  # pip may fail preparing metadata with this Python; the archive is downloaded first
     archives = sorted(folder.glob(f"{canonical(name).replace('-', '_')}-{version}.tar.gz")) + sorted(
-        folder.glob(f"{name}-{version}.tar.gz"))
+        folder.glob(f"{name}-{version}.tar.gz")
+    )
     if not archives:
         return None
     with tarfile.open(archives[0]) as tf:
-        return {m.name.split("/", 1)[1]: (tf.extractfile(m) or io.BytesIO()).read().decode("utf-8", "replace")
-                for m in tf.getmembers() if m.isfile() and m.name.endswith(".py") and "/" in m.name}
+        return {
+            m.name.split("/", 1)[1]: (tf.extractfile(m) or io.BytesIO()).read().decode("utf-8", "replace")
+            for m in tf.getmembers()
+            if m.isfile() and m.name.endswith(".py") and "/" in m.name
+        }
 
 
 def git_files(git_dir: str, ref: str) -> dict[str, str]:
@@ -445,7 +560,10 @@ def check_index(report: Report, rel: str, repo: Path, python: str, mirrors: dict
             match = GIT_REQ.match(req)
             assert match is not None
             mirror = mirrors.get(match.group("repo").lower())
-            if canonical(match.group("name")) in (canonical(MODULE[lib]), canonical(lib), "rsl-rl", "rl-games") and mirror:
+            if (
+                canonical(match.group("name")) in (canonical(MODULE[lib]), canonical(lib), "rsl-rl", "rl-games")
+                and mirror
+            ):
                 try:
                     sources = git_files(mirror, match.group("ref") or "HEAD")
                 except subprocess.CalledProcessError:
@@ -454,8 +572,14 @@ def check_index(report: Report, rel: str, repo: Path, python: str, mirrors: dict
         if resolved is None:
             report.fail(f"{rel} {lib}: {' '.join(index_reqs + pins)} does not resolve for Python {python}: {err}")
             continue
-        library_pkg = next((n for n in resolved if n in (canonical(MODULE[lib]), canonical(lib), "rsl-rl-lib",
-                                                         "stable-baselines3", "rl-games")), None)
+        library_pkg = next(
+            (
+                n
+                for n in resolved
+                if n in (canonical(MODULE[lib]), canonical(lib), "rsl-rl-lib", "stable-baselines3", "rl-games")
+            ),
+            None,
+        )
         if library_pkg is not None:
             sources = wheel_files(library_pkg, resolved[library_pkg], python, platform, work)
             got = f"{library_pkg} {resolved[library_pkg]}"
@@ -479,8 +603,21 @@ def check_index(report: Report, rel: str, repo: Path, python: str, mirrors: dict
         name, _, pinned = req.replace(" ", "").partition("==")
         if not pinned or ";" in pinned:
             continue
-        if pip("download", "--no-deps", "--only-binary", ":all:", "--python-version", python, *platform_args(),
-               "-d", str(work / "wheels"), req).returncode == 0:
+        if (
+            pip(
+                "download",
+                "--no-deps",
+                "--only-binary",
+                ":all:",
+                "--python-version",
+                python,
+                *platform_args(),
+                "-d",
+                str(work / "wheels"),
+                req,
+            ).returncode
+            == 0
+        ):
             continue
         built = pip("wheel", "--no-deps", "--no-binary", name, "-w", str(work / "built"), req)
         if built.returncode != 0:
@@ -510,8 +647,10 @@ def check_isaaclab3(report: Report, wheel: Path | None, index: bool, work: Path)
         wanted = re.findall(r"[\w-]+", str(names.get("extra") or ""))
         unknown = [e for e in wanted if e not in extras]
         if unknown:
-            report.fail(f"3.0 {lib}: isaaclab3-setup installs isaaclab[{','.join(unknown)}]; 3.0.0 has no such extra "
-                        f"(pip only warns; its extras: {', '.join(sorted(extras & {'sb3', 'skrl', 'rsl-rl', 'rl-games', 'all'}))})")
+            report.fail(
+                f"3.0 {lib}: isaaclab3-setup installs isaaclab[{','.join(unknown)}]; 3.0.0 has no such extra "
+                f"(pip only warns; its extras: {', '.join(sorted(extras & {'sb3', 'skrl', 'rsl-rl', 'rl-games', 'all'}))})"
+            )
             continue
         if index:
             spec = f"isaaclab[{','.join(wanted)}]==3.0.0" if wanted else "isaaclab==3.0.0"
@@ -525,13 +664,18 @@ def check_isaaclab3(report: Report, wheel: Path | None, index: bool, work: Path)
                 continue
             report.ok(f"3.0 {lib}: {spec} resolves for Python 3.12 with {need} {resolved[need]}")
         else:
-            report.ok(f"3.0 {lib}: " + (f"isaaclab[{','.join(wanted)}]: a 3.0.0 extra" if wanted else "isaaclab (no extra needed)"))
+            report.ok(
+                f"3.0 {lib}: "
+                + (f"isaaclab[{','.join(wanted)}]: a 3.0.0 extra" if wanted else "isaaclab (no extra needed)")
+            )
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0] if __doc__ else None)
     parser.add_argument("--fork", required=True, help="git dir of RajitGhosh/IsaacLab-Fork")
-    parser.add_argument("--upstream", required=True, help="git dir holding upstream Isaac Lab's history (ooctipus/IsaacLab)")
+    parser.add_argument(
+        "--upstream", required=True, help="git dir holding upstream Isaac Lab's history (ooctipus/IsaacLab)"
+    )
     parser.add_argument("--rsl-rl", help="git dir of leggedrobotics/rsl_rl")
     parser.add_argument("--rl-games", help="git dir of isaac-sim/rl_games")
     parser.add_argument("--il3-wheel", type=Path, help="isaaclab-3.0.0-py3-none-any.whl")
@@ -544,8 +688,15 @@ def main(argv: list[str] | None = None) -> int:
         global PROJECT_PLAYBOOKS
         PROJECT_PLAYBOOKS = args.playbooks.resolve()
     only = set(filter(None, args.only.split(","))) or {*REFS, "3.0"}
-    mirrors = {k: v for k, v in {"leggedrobotics/rsl_rl": args.rsl_rl, "isaac-sim/rl_games": args.rl_games,
-                                 "kellyguo11/rl_games": args.rl_games}.items() if v}
+    mirrors = {
+        k: v
+        for k, v in {
+            "leggedrobotics/rsl_rl": args.rsl_rl,
+            "isaac-sim/rl_games": args.rl_games,
+            "kellyguo11/rl_games": args.rl_games,
+        }.items()
+        if v
+    }
     report = Report()
     work = Path(tempfile.mkdtemp(prefix="isaaclab-check-"))
     try:

@@ -71,8 +71,15 @@ def step_times_ms(stamps: list[float]) -> list[int]:
 
 
 def run_record(
-    artifacts: Path, run_dir: Path, env_steps: int, started: float, ended: float,
-    stamps: list[float], per_call: int, num_envs: int, **extra: Any,
+    artifacts: Path,
+    run_dir: Path,
+    env_steps: int,
+    started: float,
+    ended: float,
+    stamps: list[float],
+    per_call: int,
+    num_envs: int,
+    **extra: Any,
 ) -> dict[str, Any]:
     return {
         "folder": str(run_dir.relative_to(artifacts)),
@@ -117,27 +124,58 @@ def rl_games_cfg(name: str, num_envs: int, max_epochs: int, **config: Any) -> di
             "network": {
                 "name": "actor_critic",
                 "separate": False,
-                "space": {"continuous": {
-                    "mu_activation": "None", "sigma_activation": "None",
-                    "mu_init": {"name": "default"},
-                    "sigma_init": {"name": "const_initializer", "val": 0}, "fixed_sigma": True,
-                }},
-                "mlp": {"units": [32, 32], "activation": "elu", "d2rl": False,
-                        "initializer": {"name": "default"}, "regularizer": {"name": "None"}},
+                "space": {
+                    "continuous": {
+                        "mu_activation": "None",
+                        "sigma_activation": "None",
+                        "mu_init": {"name": "default"},
+                        "sigma_init": {"name": "const_initializer", "val": 0},
+                        "fixed_sigma": True,
+                    }
+                },
+                "mlp": {
+                    "units": [32, 32],
+                    "activation": "elu",
+                    "d2rl": False,
+                    "initializer": {"name": "default"},
+                    "regularizer": {"name": "None"},
+                },
             },
             "load_checkpoint": False,
             "load_path": "",
             "config": {
-                "name": name, "env_name": "toy", "device": "cpu", "device_name": "cpu",
-                "multi_gpu": False, "ppo": True, "mixed_precision": False,
-                "normalize_input": False, "normalize_value": False, "num_actors": num_envs,
-                "reward_shaper": {"scale_value": 1.0}, "normalize_advantage": False,
-                "gamma": 0.99, "tau": 0.95, "learning_rate": 3e-4, "lr_schedule": "adaptive",
-                "kl_threshold": 0.008, "score_to_win": 20000, "max_epochs": max_epochs,
-                "save_best_after": 10**6, "save_frequency": 0, "grad_norm": 1.0,
-                "entropy_coef": 0.0, "truncate_grads": True, "e_clip": 0.2,
-                "horizon_length": 16, "minibatch_size": num_envs * 16 // 2, "mini_epochs": 4,
-                "critic_coef": 4, "clip_value": True, "seq_length": 4, "bounds_loss_coef": 0.0001,
+                "name": name,
+                "env_name": "toy",
+                "device": "cpu",
+                "device_name": "cpu",
+                "multi_gpu": False,
+                "ppo": True,
+                "mixed_precision": False,
+                "normalize_input": False,
+                "normalize_value": False,
+                "num_actors": num_envs,
+                "reward_shaper": {"scale_value": 1.0},
+                "normalize_advantage": False,
+                "gamma": 0.99,
+                "tau": 0.95,
+                "learning_rate": 3e-4,
+                "lr_schedule": "adaptive",
+                "kl_threshold": 0.008,
+                "score_to_win": 20000,
+                "max_epochs": max_epochs,
+                "save_best_after": 10**6,
+                "save_frequency": 0,
+                "grad_norm": 1.0,
+                "entropy_coef": 0.0,
+                "truncate_grads": True,
+                "e_clip": 0.2,
+                "horizon_length": 16,
+                "minibatch_size": num_envs * 16 // 2,
+                "mini_epochs": 4,
+                "critic_coef": 4,
+                "clip_value": True,
+                "seq_length": 4,
+                "bounds_loss_coef": 0.0001,
                 **config,
             },
         }
@@ -145,8 +183,13 @@ def rl_games_cfg(name: str, num_envs: int, max_epochs: int, **config: Any) -> di
 
 
 def rl_games_train(
-    artifacts: Path, *, num_envs: int, max_epochs: int, checkpoint: Path | None = None,
-    substeps: int = 8, **config: Any,
+    artifacts: Path,
+    *,
+    num_envs: int,
+    max_epochs: int,
+    checkpoint: Path | None = None,
+    substeps: int = 8,
+    **config: Any,
 ) -> dict[str, Any]:
     from rl_games.common import env_configurations, vecenv
     from rl_games.common.algo_observer import IsaacAlgoObserver
@@ -170,8 +213,11 @@ def rl_games_train(
             return 1
 
         def get_env_info(self) -> dict[str, Any]:
-            return {"observation_space": env.single_observation_space["policy"],
-                    "action_space": env.single_action_space, "state_space": None}
+            return {
+                "observation_space": env.single_observation_space["policy"],
+                "action_space": env.single_action_space,
+                "state_space": None,
+            }
 
     vecenv.register("TOY", lambda config_name, num_actors, **kw: ToyRlg(config_name, num_actors, **kw))
     env_configurations.register("toy", {"vecenv_type": "TOY", "env_creator": lambda **kw: env})
@@ -194,8 +240,17 @@ def rl_games_train(
         args["checkpoint"] = str(checkpoint)
     runner.run(args)
     ended = time.time()
-    return run_record(artifacts, run_dir, env.env_steps, started, ended, env.stamps, num_envs, num_envs,
-                      frames_per_epoch=num_envs * 16)
+    return run_record(
+        artifacts,
+        run_dir,
+        env.env_steps,
+        started,
+        ended,
+        env.stamps,
+        num_envs,
+        num_envs,
+        frames_per_epoch=num_envs * 16,
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -213,19 +268,35 @@ def rsl_rl_cfg(num_steps_per_env: int) -> dict[str, Any]:
         "experiment_name": "toy",
         "run_name": "",
         "algorithm": {
-            "class_name": "PPO", "num_learning_epochs": 4, "num_mini_batches": 2,
-            "learning_rate": 1e-3, "schedule": "adaptive", "gamma": 0.99, "lam": 0.95,
-            "entropy_coef": 0.005, "desired_kl": 0.01, "max_grad_norm": 1.0,
+            "class_name": "PPO",
+            "num_learning_epochs": 4,
+            "num_mini_batches": 2,
+            "learning_rate": 1e-3,
+            "schedule": "adaptive",
+            "gamma": 0.99,
+            "lam": 0.95,
+            "entropy_coef": 0.005,
+            "desired_kl": 0.01,
+            "max_grad_norm": 1.0,
         },
-        "actor": {"class_name": "MLPModel", "hidden_dims": [32, 32], "activation": "elu",
-                  "distribution_cfg": {"class_name": "GaussianDistribution", "init_std": 1.0}},
+        "actor": {
+            "class_name": "MLPModel",
+            "hidden_dims": [32, 32],
+            "activation": "elu",
+            "distribution_cfg": {"class_name": "GaussianDistribution", "init_std": 1.0},
+        },
         "critic": {"class_name": "MLPModel", "hidden_dims": [32, 32], "activation": "elu"},
     }
 
 
 def rsl_rl_train(
-    artifacts: Path, *, num_envs: int, iterations: int, resume: Path | None = None,
-    hparams: bool = False, substeps: int = 8,
+    artifacts: Path,
+    *,
+    num_envs: int,
+    iterations: int,
+    resume: Path | None = None,
+    hparams: bool = False,
+    substeps: int = 8,
 ) -> dict[str, Any]:
     from rsl_rl.env import VecEnv
     from rsl_rl.runners import OnPolicyRunner
@@ -284,34 +355,64 @@ def skrl_cfg(directory: str, timesteps: int, rollouts: int) -> dict[str, Any]:
         "seed": 42,
         "models": {
             "separate": False,
-            "policy": {"class": "GaussianMixin", "clip_actions": False, "clip_log_std": True,
-                       "min_log_std": -20.0, "max_log_std": 2.0, "initial_log_std": 0.0,
-                       "network": [{"name": "net", "input": "OBSERVATIONS", "layers": [32, 32],
-                                    "activations": "elu"}],
-                       "output": "ACTIONS"},
-            "value": {"class": "DeterministicMixin", "clip_actions": False,
-                      "network": [{"name": "net", "input": "OBSERVATIONS", "layers": [32, 32],
-                                   "activations": "elu"}],
-                      "output": "ONE"},
+            "policy": {
+                "class": "GaussianMixin",
+                "clip_actions": False,
+                "clip_log_std": True,
+                "min_log_std": -20.0,
+                "max_log_std": 2.0,
+                "initial_log_std": 0.0,
+                "network": [{"name": "net", "input": "OBSERVATIONS", "layers": [32, 32], "activations": "elu"}],
+                "output": "ACTIONS",
+            },
+            "value": {
+                "class": "DeterministicMixin",
+                "clip_actions": False,
+                "network": [{"name": "net", "input": "OBSERVATIONS", "layers": [32, 32], "activations": "elu"}],
+                "output": "ONE",
+            },
         },
         "memory": {"class": "RandomMemory", "memory_size": -1},
         "agent": {
-            "class": "PPO", "rollouts": rollouts, "learning_epochs": 4, "mini_batches": 2,
-            "discount_factor": 0.99, "lambda": 0.95, "learning_rate": 5e-4,
-            "grad_norm_clip": 1.0, "ratio_clip": 0.2, "value_clip": 0.2,
-            "entropy_loss_scale": 0.0, "value_loss_scale": 2.0, "rewards_shaper_scale": 1.0,
+            "class": "PPO",
+            "rollouts": rollouts,
+            "learning_epochs": 4,
+            "mini_batches": 2,
+            "discount_factor": 0.99,
+            "lambda": 0.95,
+            "learning_rate": 5e-4,
+            "grad_norm_clip": 1.0,
+            "ratio_clip": 0.2,
+            "value_clip": 0.2,
+            "entropy_loss_scale": 0.0,
+            "value_loss_scale": 2.0,
+            "rewards_shaper_scale": 1.0,
             "time_limit_bootstrap": False,
-            "experiment": {"directory": directory, "experiment_name": "",
-                           "write_interval": "auto", "checkpoint_interval": "auto"},
+            "experiment": {
+                "directory": directory,
+                "experiment_name": "",
+                "write_interval": "auto",
+                "checkpoint_interval": "auto",
+            },
         },
-        "trainer": {"class": "SequentialTrainer", "timesteps": timesteps, "environment_info": "log",
-                    "disable_progressbar": True},
+        "trainer": {
+            "class": "SequentialTrainer",
+            "timesteps": timesteps,
+            "environment_info": "log",
+            "disable_progressbar": True,
+        },
     }
 
 
 def skrl_train(
-    artifacts: Path, *, num_envs: int, timesteps: int, rollouts: int, episode_length: int,
-    lockstep: bool, substeps: int = 8,
+    artifacts: Path,
+    *,
+    num_envs: int,
+    timesteps: int,
+    rollouts: int,
+    episode_length: int,
+    lockstep: bool,
+    substeps: int = 8,
 ) -> dict[str, Any]:
     from skrl.envs.wrappers.torch import wrap_env
     from skrl.utils.runner.torch import Runner
@@ -328,16 +429,27 @@ def skrl_train(
     started = time.time()
     runner.run("train")
     ended = time.time()
-    return run_record(artifacts, run_dir, env.env_steps, started, ended, env.stamps, num_envs, num_envs,
-                      timesteps=timesteps, write_interval=timesteps // 100)
+    return run_record(
+        artifacts,
+        run_dir,
+        env.env_steps,
+        started,
+        ended,
+        env.stamps,
+        num_envs,
+        num_envs,
+        timesteps=timesteps,
+        write_interval=timesteps // 100,
+    )
 
 
 # ---------------------------------------------------------------------------------------------
 # stable-baselines3 (PPO.learn with Isaac Lab's sb3/train.py callbacks and log_interval=None)
 
 
-def sb3_train(artifacts: Path, *, num_envs: int, n_timesteps: int, log_interval: int,
-              pr_curve: bool = False) -> dict[str, Any]:
+def sb3_train(
+    artifacts: Path, *, num_envs: int, n_timesteps: int, log_interval: int, pr_curve: bool = False
+) -> dict[str, Any]:
     from stable_baselines3 import PPO
     from stable_baselines3.common.callbacks import CheckpointCallback, LogEveryNTimesteps
     from stable_baselines3.common.env_util import make_vec_env
@@ -345,14 +457,35 @@ def sb3_train(artifacts: Path, *, num_envs: int, n_timesteps: int, log_interval:
     tally: dict[str, Any] = {"env_steps": 0, "stamps": []}
     vec = make_vec_env(lambda: PointMassGym(tally, episode_length=16), n_envs=num_envs, seed=0)
     run_dir = artifacts / "logs" / "sb3" / "Isaac-Toy-v0" / stamp()
-    agent_cfg = {"seed": 42, "n_timesteps": n_timesteps, "policy": "MlpPolicy", "n_steps": 64,
-                 "batch_size": 256, "n_epochs": 4, "learning_rate": 3e-4, "gamma": 0.99,
-                 "policy_kwargs": {"net_arch": [32, 32]}}
+    agent_cfg = {
+        "seed": 42,
+        "n_timesteps": n_timesteps,
+        "policy": "MlpPolicy",
+        "n_steps": 64,
+        "batch_size": 256,
+        "n_epochs": 4,
+        "learning_rate": 3e-4,
+        "gamma": 0.99,
+        "policy_kwargs": {"net_arch": [32, 32]},
+    }
     dump_params(run_dir, num_envs, agent_cfg)
-    agent = PPO("MlpPolicy", vec, verbose=0, tensorboard_log=str(run_dir), n_steps=64, batch_size=256,
-                n_epochs=4, learning_rate=3e-4, gamma=0.99, policy_kwargs={"net_arch": [32, 32]}, seed=42)
-    callbacks = [CheckpointCallback(save_freq=1000, save_path=str(run_dir), name_prefix="model", verbose=0),
-                 LogEveryNTimesteps(n_steps=log_interval)]
+    agent = PPO(
+        "MlpPolicy",
+        vec,
+        verbose=0,
+        tensorboard_log=str(run_dir),
+        n_steps=64,
+        batch_size=256,
+        n_epochs=4,
+        learning_rate=3e-4,
+        gamma=0.99,
+        policy_kwargs={"net_arch": [32, 32]},
+        seed=42,
+    )
+    callbacks = [
+        CheckpointCallback(save_freq=1000, save_path=str(run_dir), name_prefix="model", verbose=0),
+        LogEveryNTimesteps(n_steps=log_interval),
+    ]
     started = time.time()
     agent.learn(total_timesteps=n_timesteps, callback=callbacks, progress_bar=False, log_interval=None)
     ended = time.time()
@@ -370,15 +503,26 @@ def sb3_train(artifacts: Path, *, num_envs: int, n_timesteps: int, log_interval:
     stamps = tally["stamps"]
     # one vector step is num_envs gymnasium steps: keep the time of each vector step's last env
     vector_stamps = stamps[num_envs - 1 :: num_envs]
-    return run_record(artifacts, run_dir, int(tally["env_steps"]), started, ended, vector_stamps, num_envs,
-                      num_envs, n_timesteps=n_timesteps, log_interval=log_interval)
+    return run_record(
+        artifacts,
+        run_dir,
+        int(tally["env_steps"]),
+        started,
+        ended,
+        vector_stamps,
+        num_envs,
+        num_envs,
+        n_timesteps=n_timesteps,
+        log_interval=log_interval,
+    )
 
 
 # ---------------------------------------------------------------------------------------------
 
 
-def situation(out: Path, name: str, library: str, runs: list[dict[str, Any]], *, benchmark: list[int],
-              notes: str) -> None:
+def situation(
+    out: Path, name: str, library: str, runs: list[dict[str, Any]], *, benchmark: list[int], notes: str
+) -> None:
     """Write truth.json (the benchmark step = the runs listed in `benchmark`) and the tensorboard reading."""
     artifacts = out / name / "artifacts"
     chosen = [runs[i] for i in benchmark]
@@ -477,14 +621,33 @@ def main() -> None:
         first = rl_games_train(a, num_envs=64, max_epochs=20)
         ckpt = next((a / first["folder"] / "nn").glob("last_*.pth"))
         second = rl_games_train(a, num_envs=64, max_epochs=80, checkpoint=ckpt)
-        situation(out, "rl_games_resume", "rl_games", [first, second], benchmark=[1],
-                  notes="20 epochs, then 60 more from its last checkpoint (max_epochs 80) in a new run folder")
+        situation(
+            out,
+            "rl_games_resume",
+            "rl_games",
+            [first, second],
+            benchmark=[1],
+            notes="20 epochs, then 60 more from its last checkpoint (max_epochs 80) in a new run folder",
+        )
 
     if a := fresh("rl_games_pbt"):
-        r = rl_games_train(a, num_envs=64, max_epochs=150, population_based_training=True, pbt_idx=0,
-                           summaries_interval_sec_min=1, substeps=16)
-        situation(out, "rl_games_pbt", "rl_games", [r], benchmark=[0],
-                  notes="population_based_training: rl_games' IntervalSummaryWriter drops most points")
+        r = rl_games_train(
+            a,
+            num_envs=64,
+            max_epochs=150,
+            population_based_training=True,
+            pbt_idx=0,
+            summaries_interval_sec_min=1,
+            substeps=16,
+        )
+        situation(
+            out,
+            "rl_games_pbt",
+            "rl_games",
+            [r],
+            benchmark=[0],
+            notes="population_based_training: rl_games' IntervalSummaryWriter drops most points",
+        )
 
     if a := fresh("rsl_rl_plain"):
         r = rsl_rl_train(a, num_envs=64, iterations=40)
@@ -494,13 +657,25 @@ def main() -> None:
         first = rsl_rl_train(a, num_envs=64, iterations=20)
         ckpt = max((a / first["folder"]).glob("model_*.pt"), key=lambda p: int(p.stem.split("_")[1]))
         second = rsl_rl_train(a, num_envs=64, iterations=20, resume=ckpt)
-        situation(out, "rsl_rl_resume", "rsl_rl", [first, second], benchmark=[1],
-                  notes="20 iterations, then --resume from its last model for 20 more in a new run folder")
+        situation(
+            out,
+            "rsl_rl_resume",
+            "rsl_rl",
+            [first, second],
+            benchmark=[1],
+            notes="20 iterations, then --resume from its last model for 20 more in a new run folder",
+        )
 
     if a := fresh("rsl_rl_hparams"):
         r = rsl_rl_train(a, num_envs=64, iterations=40, hparams=True)
-        situation(out, "rsl_rl_hparams", "rsl_rl", [r], benchmark=[0],
-                  notes="add_hparams after training: a newer sub-folder with its own event file")
+        situation(
+            out,
+            "rsl_rl_hparams",
+            "rsl_rl",
+            [r],
+            benchmark=[0],
+            notes="add_hparams after training: a newer sub-folder with its own event file",
+        )
 
     if a := fresh("skrl_plain"):
         r = skrl_train(a, num_envs=64, timesteps=1600, rollouts=16, episode_length=16, lockstep=False)
@@ -508,8 +683,14 @@ def main() -> None:
 
     if a := fresh("skrl_long_episodes"):
         r = skrl_train(a, num_envs=64, timesteps=1600, rollouts=16, episode_length=360, lockstep=True)
-        situation(out, "skrl_long_episodes", "skrl", [r], benchmark=[0],
-                  notes="lock-step time-outs every 360 steps, writes every 16: total reward at 4 writes only")
+        situation(
+            out,
+            "skrl_long_episodes",
+            "skrl",
+            [r],
+            benchmark=[0],
+            notes="lock-step time-outs every 360 steps, writes every 16: total reward at 4 writes only",
+        )
 
     if a := fresh("sb3_plain"):
         r = sb3_train(a, num_envs=16, n_timesteps=40_000, log_interval=2048)
@@ -517,8 +698,14 @@ def main() -> None:
 
     if a := fresh("sb3_pr_curve"):
         r = sb3_train(a, num_envs=16, n_timesteps=20_000, log_interval=2048, pr_curve=True)
-        situation(out, "sb3_pr_curve", "sb3", [r], benchmark=[0],
-                  notes="a second writer adds a pr-curve tensor and a histogram to PPO_1")
+        situation(
+            out,
+            "sb3_pr_curve",
+            "sb3",
+            [r],
+            benchmark=[0],
+            notes="a second writer adds a pr-curve tensor and a histogram to PPO_1",
+        )
 
 
 if __name__ == "__main__":

@@ -23,9 +23,35 @@ import simhost  # noqa: E402
 
 REAL_CURL = "/usr/bin/curl"
 INSTALLER = re.compile(r"^https?://astral\.sh/uv/(?:(\d+\.\d+\.\d+)/)?install\.sh$")
-_VALUED = {"-o", "--output", "-H", "--header", "-d", "--data", "-X", "--request", "-u", "--user", "-A",
-           "--user-agent", "-e", "--referer", "-m", "--max-time", "--connect-timeout", "--retry", "-w",
-           "--write-out", "-T", "--upload-file", "-x", "--proxy", "--cacert", "-E", "--cert"}
+_VALUED = {
+    "-o",
+    "--output",
+    "-H",
+    "--header",
+    "-d",
+    "--data",
+    "-X",
+    "--request",
+    "-u",
+    "--user",
+    "-A",
+    "--user-agent",
+    "-e",
+    "--referer",
+    "-m",
+    "--max-time",
+    "--connect-timeout",
+    "--retry",
+    "-w",
+    "--write-out",
+    "-T",
+    "--upload-file",
+    "-x",
+    "--proxy",
+    "--cacert",
+    "-E",
+    "--cert",
+}
 
 SCRIPT = r"""#!/bin/sh
 # uv installer (lambdabench's simulated mirror of https://astral.sh/uv/install.sh)

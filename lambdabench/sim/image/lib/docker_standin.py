@@ -100,8 +100,13 @@ def _write(path: Path, data: Any, mode: int = 0o644) -> None:
 
 def settings() -> dict[str, Any]:
     """docker.json in the host state, over the defaults."""
-    values = {"pull_seconds": 3.0, "small_pull_seconds": 0.3, "build_seconds": 0.5, "save_seconds": 0.3,
-              "load_seconds": 0.3}
+    values = {
+        "pull_seconds": 3.0,
+        "small_pull_seconds": 0.3,
+        "build_seconds": 0.5,
+        "save_seconds": 0.3,
+        "load_seconds": 0.3,
+    }
     values.update(simhost.load_json("docker.json", {}))
     return values
 
@@ -150,9 +155,7 @@ def daemon() -> None:
     """Fail like the client does when the daemon is down or the socket is not ours."""
     unit = simhost.load_json("systemd.json", {}).get("docker", {})
     if not unit.get("active", True):
-        raise DockerError(
-            f"Cannot connect to the Docker daemon at {SOCKET}. Is the docker daemon running?"
-        )
+        raise DockerError(f"Cannot connect to the Docker daemon at {SOCKET}. Is the docker daemon running?")
     if simhost.privileged() or simhost.session_user() == "root":
         return
     if "docker" not in simhost.session_groups():
@@ -240,7 +243,7 @@ def pull(ref: str, *, quiet: bool = False, out: Any = None) -> dict[str, Any]:
     registry = full.split("/", 1)[0]
     if registry == NVCR and not _logged_in(NVCR):
         raise DockerError(
-            f"Error response from daemon: Head \"https://{NVCR}/v2/{full.split('/', 1)[1]}/manifests/"
+            f'Error response from daemon: Head "https://{NVCR}/v2/{full.split("/", 1)[1]}/manifests/'
             f'{tag}": unauthorized: authentication required'
         )
     if known is None:
@@ -250,13 +253,11 @@ def pull(ref: str, *, quiet: bool = False, out: Any = None) -> dict[str, Any]:
                 "exist or may require 'docker login': denied: requested access to the resource is denied"
             )
         raise DockerError(
-            f"Error response from daemon: manifest for {short}:{tag} not found: manifest unknown: "
-            "manifest unknown"
+            f"Error response from daemon: manifest for {short}:{tag} not found: manifest unknown: manifest unknown"
         )
     if full == "nvcr.io/nvidia/isaac-sim" and tag not in ISAAC_SIM_TAGS:
         raise DockerError(
-            f"Error response from daemon: manifest for {short}:{tag} not found: manifest unknown: "
-            "manifest unknown"
+            f"Error response from daemon: manifest for {short}:{tag} not found: manifest unknown: manifest unknown"
         )
     size, layers, large, workdir, command = known
     digest = "sha256:" + hashlib.sha256(f"{full}:{tag}".encode()).hexdigest()
@@ -771,7 +772,9 @@ def cmd_pull(args: list[str]) -> int:
 
 
 def cmd_images(args: list[str]) -> int:
-    opts, rest = parse_opts(args, {"-q", "--quiet", "-a", "--all", "--no-trunc", "--digests"}, {"--format", "-f", "--filter"})
+    opts, rest = parse_opts(
+        args, {"-q", "--quiet", "-a", "--all", "--no-trunc", "--digests"}, {"--format", "-f", "--filter"}
+    )
     daemon()
     rows = sorted(images().values(), key=lambda e: -e["created"])
     if rest:
@@ -883,7 +886,11 @@ def cmd_rmi(args: list[str]) -> int:
 
 def _container_obj(c: dict[str, Any]) -> dict[str, Any]:
     running = c["state"] == "running"
-    status = f"Up {_ago(c['started'])}" if running else f"Exited ({c.get('exit_code', 0)}) {_ago(c.get('finished', c['created']))} ago"
+    status = (
+        f"Up {_ago(c['started'])}"
+        if running
+        else f"Exited ({c.get('exit_code', 0)}) {_ago(c.get('finished', c['created']))} ago"
+    )
     return {
         "Id": c["id"], "ID": c["id"][:12], "Name": "/" + c["name"], "Names": c["name"],
         "Image": c["image"], "Command": '"' + " ".join(c.get("command", []))[:20] + '"',
@@ -902,7 +909,9 @@ def _container_obj(c: dict[str, Any]) -> dict[str, Any]:
 
 
 def cmd_ps(args: list[str]) -> int:
-    opts, _ = parse_opts(args, {"-a", "--all", "-q", "--quiet", "--no-trunc", "-s"}, {"--format", "-f", "--filter", "-n"})
+    opts, _ = parse_opts(
+        args, {"-a", "--all", "-q", "--quiet", "--no-trunc", "-s"}, {"--format", "-f", "--filter", "-n"}
+    )
     daemon()
     rows = [c for c in all_containers() if _opt(opts, "-a", "--all") or c["state"] == "running"]
     for flt in _opt(opts, "-f", "--filter"):
@@ -925,7 +934,9 @@ def cmd_ps(args: list[str]) -> int:
     print(f"{'CONTAINER ID':<15}{'IMAGE':<20}{'COMMAND':<22}{'CREATED':<20}{'STATUS':<22}{'PORTS':<8}NAMES")
     for c in rows:
         o = _container_obj(c)
-        print(f"{o['ID']:<15}{o['Image']:<20}{o['Command']:<22}{o['RunningFor']:<20}{o['Status']:<22}{'':<8}{o['Names']}")
+        print(
+            f"{o['ID']:<15}{o['Image']:<20}{o['Command']:<22}{o['RunningFor']:<20}{o['Status']:<22}{'':<8}{o['Names']}"
+        )
     return 0
 
 
@@ -989,7 +1000,9 @@ def cmd_run(args: list[str]) -> int:
     if gpus:
         problem = _gpu_request_error("")
         if problem:
-            raise DockerError(f"docker: Error response from daemon: {problem}.\nRun 'docker run --help' for more information", 125)
+            raise DockerError(
+                f"docker: Error response from daemon: {problem}.\nRun 'docker run --help' for more information", 125
+            )
     name = (_opt(opts, "--name") or [f"sim_{secrets.token_hex(4)}"])[0]
     if load_container(name) is not None:
         raise DockerError(
@@ -1003,7 +1016,9 @@ def cmd_run(args: list[str]) -> int:
             source = parts[0] if parts[0].startswith(("/", ".")) else str(volume_dir(parts[0]))
             mounts.append((parts[1], os.path.abspath(source)))
     entrypoint = _opt(opts, "--entrypoint")
-    command = (entrypoint[:1] if entrypoint else []) + (rest[1:] or (image.get("command", ["/bin/bash"]) if not entrypoint else []))
+    command = (entrypoint[:1] if entrypoint else []) + (
+        rest[1:] or (image.get("command", ["/bin/bash"]) if not entrypoint else [])
+    )
     started = time.monotonic()
     c = create_container(name, image, mounts=mounts, env=dict(image.get("env", {})), gpus=gpus, command=command)
     record_timing("start", time.monotonic() - started, container=name, image=image["ref"])
@@ -1012,10 +1027,18 @@ def cmd_run(args: list[str]) -> int:
         remove_container(c)
         raise DockerError("the input device is not a TTY")
     try:
-        program, argv, env, cwd = _prepare(c, command, _opt(opts, "-e", "--env"), (_opt(opts, "-w", "--workdir") or [None])[0], tty)
+        program, argv, env, cwd = _prepare(
+            c, command, _opt(opts, "-e", "--env"), (_opt(opts, "-w", "--workdir") or [None])[0], tty
+        )
     except DockerError as exc:
         remove_container(c)
-        raise DockerError(str(exc).replace("OCI runtime exec failed: exec failed:", "docker: Error response from daemon: failed to create task for container: failed to create shim task: OCI runtime create failed: runc create failed:"), 127) from None
+        raise DockerError(
+            str(exc).replace(
+                "OCI runtime exec failed: exec failed:",
+                "docker: Error response from daemon: failed to create task for container: failed to create shim task: OCI runtime create failed: runc create failed:",
+            ),
+            127,
+        ) from None
     stdin = None if _opt(opts, "-i", "--interactive") else subprocess.DEVNULL
     if _opt(opts, "-d", "--detach"):
         subprocess.Popen(argv, executable=program, env=env, cwd=cwd, stdin=subprocess.DEVNULL,
@@ -1046,7 +1069,9 @@ def cmd_exec(args: list[str]) -> int:
     tty = bool(_opt(opts, "-t", "--tty"))
     if tty and not os.isatty(0):
         raise DockerError("the input device is not a TTY")
-    program, argv, env, cwd = _prepare(c, rest[1:], _opt(opts, "-e", "--env"), (_opt(opts, "-w", "--workdir") or [None])[0], tty)
+    program, argv, env, cwd = _prepare(
+        c, rest[1:], _opt(opts, "-e", "--env"), (_opt(opts, "-w", "--workdir") or [None])[0], tty
+    )
     if _opt(opts, "-d", "--detach"):
         subprocess.Popen(argv, executable=program, env=env, cwd=cwd, stdin=subprocess.DEVNULL,
                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)  # fmt: skip
@@ -1089,7 +1114,9 @@ def cmd_cp(args: list[str]) -> int:
     container_side = re.compile(r"^([A-Za-z0-9][A-Za-z0-9_.-]*):(.*)$")
     m_src, m_dst = container_side.match(src), container_side.match(dst)
     if bool(m_src) == bool(m_dst):
-        raise DockerError("copying between containers is not supported" if m_src else "must specify at least one container source")
+        raise DockerError(
+            "copying between containers is not supported" if m_src else "must specify at least one container source"
+        )
     match = m_src or m_dst
     assert match is not None
     c = _require(match.group(1))
@@ -1104,7 +1131,9 @@ def cmd_cp(args: list[str]) -> int:
     contents_only = inner.endswith("/.")
     if m_src:
         if not mapped.exists():
-            raise DockerError(f"Error response from daemon: Could not find the file {inner} in container {match.group(1)}")
+            raise DockerError(
+                f"Error response from daemon: Could not find the file {inner} in container {match.group(1)}"
+            )
         size = _copy(mapped, Path(dst).absolute(), contents_only)
         shown = dst
     else:
@@ -1177,19 +1206,27 @@ def cmd_volume(args: list[str]) -> int:
         opts, rest = parse_opts(rest, {"-f", "--force"}, set())
         code = 0
         for name in rest:
-            users = [c["id"] for c in all_containers() if any(s == str(volume_dir(name)) for _, s in c.get("mounts", []))]
+            users = [
+                c["id"] for c in all_containers() if any(s == str(volume_dir(name)) for _, s in c.get("mounts", []))
+            ]
             if name not in names:
                 sys.stderr.write(f"Error response from daemon: get {name}: no such volume\n")
                 code = 1
             elif users:
-                sys.stderr.write(f"Error response from daemon: remove {name}: volume is in use - [{', '.join(users)}]\n")
+                sys.stderr.write(
+                    f"Error response from daemon: remove {name}: volume is in use - [{', '.join(users)}]\n"
+                )
                 code = 1
             else:
                 shutil.rmtree(root / name)
                 print(name)
         return code
     if sub == "inspect":
-        out = [{"Driver": "local", "Mountpoint": f"/var/lib/docker/volumes/{n}/_data", "Name": n} for n in rest if n in names]
+        out = [
+            {"Driver": "local", "Mountpoint": f"/var/lib/docker/volumes/{n}/_data", "Name": n}
+            for n in rest
+            if n in names
+        ]
         print(json.dumps(out, indent=4))
         return 0 if len(out) == len(rest) else 1
     if sub == "create":
@@ -1406,8 +1443,7 @@ def build(project: Project, name: str, service: dict[str, Any]) -> dict[str, Any
     time.sleep(float(settings()["build_seconds"]))
     # COPY sources cannot leave the build context: "../" is the context itself
     copies = [
-        [str(context / os.path.normpath("/" + src).lstrip("/")).rstrip("/"), dst]
-        for src, dst in parsed["copies"]
+        [str(context / os.path.normpath("/" + src).lstrip("/")).rstrip("/"), dst] for src, dst in parsed["copies"]
     ]
     full, itag, short = parse_ref(tag)
     entry = {
@@ -1451,7 +1487,9 @@ def compose_up(project: Project, opts: dict[str, list[str]], names: list[str]) -
         ):
             sys.stderr.write(f"[+] Running 1/1\n ✔ Container {cname}  Running\n")
             continue
-        devices = (((service.get("deploy") or {}).get("resources") or {}).get("reservations") or {}).get("devices") or []
+        devices = (((service.get("deploy") or {}).get("resources") or {}).get("reservations") or {}).get(
+            "devices"
+        ) or []
         gpus = any("gpu" in str(d.get("capabilities")) for d in devices) or bool(service.get("gpus"))
         if gpus:
             problem = _gpu_request_error("nvidia")
@@ -1467,7 +1505,11 @@ def compose_up(project: Project, opts: dict[str, list[str]], names: list[str]) -
                 vdir.mkdir(parents=True)
                 lines.append(f' ✔ Volume "{project.volume_name(volume)}"  Created')
         env = {**image.get("env", {}), **project.service_env(service)}
-        command = ([service["entrypoint"]] if isinstance(service.get("entrypoint"), str) else list(service.get("entrypoint") or []))
+        command = (
+            [service["entrypoint"]]
+            if isinstance(service.get("entrypoint"), str)
+            else list(service.get("entrypoint") or [])
+        )
         create_container(
             cname, image, mounts=project.mounts(service), env=env, gpus=gpus,
             command=command or image.get("command", ["/bin/bash"]), project=project.name, service=name,
@@ -1541,7 +1583,12 @@ def cmd_compose(args: list[str]) -> int:
     if sub == "config":
         import yaml
 
-        print(yaml.safe_dump({"name": project.name, "services": project.services, "volumes": project.data.get("volumes")}, sort_keys=False))
+        print(
+            yaml.safe_dump(
+                {"name": project.name, "services": project.services, "volumes": project.data.get("volumes")},
+                sort_keys=False,
+            )
+        )
         return 0
     raise DockerError(f"docker compose {sub}: not simulated")
 

@@ -52,9 +52,7 @@ class Gpu:
         self.name = str(spec.get("model") or "NVIDIA GPU")
         self.count = int(spec["gpus"])
         uuids = spec.get("uuids") or []
-        self.uuid = (
-            uuids[index] if index < len(uuids) else f"GPU-00000000-0000-0000-0000-{index:012x}"
-        )
+        self.uuid = uuids[index] if index < len(uuids) else f"GPU-00000000-0000-0000-0000-{index:012x}"
         self.serial = str(1650000000000 + int(self.uuid[4:12], 16) % 10**9)
         self.driver = str(spec.get("driver", "580.95.05"))
         self.cuda = str(spec.get("cuda", "13.0"))
@@ -102,9 +100,7 @@ def _sample(indices: list[int] | None) -> list[Gpu]:
 
 def _timestamp() -> str:
     now = time.time()
-    return (
-        time.strftime("%Y/%m/%d %H:%M:%S", time.localtime(now)) + f".{int(now * 1000) % 1000:03d}"
-    )
+    return time.strftime("%Y/%m/%d %H:%M:%S", time.localtime(now)) + f".{int(now * 1000) % 1000:03d}"
 
 
 # field name -> (canonical name, unit, value getter); the getter returns the bare number/text
@@ -364,9 +360,7 @@ def _apps(fields: list[str], gpus: list[Gpu], header: bool, units: bool) -> str:
     }
     rows = []
     if header:
-        rows.append(
-            ", ".join(f"{f} [{known.get(f, '')}]" if units and known.get(f) else f for f in fields)
-        )
+        rows.append(", ".join(f"{f} [{known.get(f, '')}]" if units and known.get(f) else f for f in fields))
     pid = _busy_pid()
     if pid:
         for gpu in gpus:
@@ -380,10 +374,7 @@ def _apps(fields: list[str], gpus: list[Gpu], header: bool, units: bool) -> str:
                 "gpu_bus_id": gpu.bus_id,
             }
             rows.append(
-                ", ".join(
-                    values.get(f, "[N/A]") + (f" {known[f]}" if units and known.get(f) else "")
-                    for f in fields
-                )
+                ", ".join(values.get(f, "[N/A]") + (f" {known[f]}" if units and known.get(f) else "") for f in fields)
             )
     return "\n".join(rows)
 

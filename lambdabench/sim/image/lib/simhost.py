@@ -87,9 +87,7 @@ def state_dir() -> Path:
     """The host's state folder, from the session environment."""
     value = os.environ.get("LAMBDABENCH_SIM_STATE")
     if not value:
-        sys.stderr.write(
-            "simulated instance: LAMBDABENCH_SIM_STATE is not set (not in a sim session)\n"
-        )
+        sys.stderr.write("simulated instance: LAMBDABENCH_SIM_STATE is not set (not in a sim session)\n")
         raise SystemExit(127)
     return Path(value)
 
@@ -332,9 +330,7 @@ def cmd_sudo(args: list[str]) -> int:
         return err(f"sudo: unknown user {target}", 1)
     if "l" in flags:
         user = session_user()
-        print(
-            f"User {user} may run the following commands on this host:\n    (ALL : ALL) NOPASSWD: ALL"
-        )
+        print(f"User {user} may run the following commands on this host:\n    (ALL : ALL) NOPASSWD: ALL")
         return 0
     if "v" in flags or (not command and ("k" in flags or "K" in flags)):
         return 0
@@ -376,9 +372,7 @@ def _shell_escape(arg: str) -> str:
     return re.sub(r"([^\w@%+=:,./-])", r"\\\1", arg) if arg else "''"
 
 
-_SYSTEM_PATH_RE = re.compile(
-    r"(?<![\w/.~-])(" + "|".join(re.escape(p) for p in SYSTEM_PATHS) + r")(?=/|\b|$)"
-)
+_SYSTEM_PATH_RE = re.compile(r"(?<![\w/.~-])(" + "|".join(re.escape(p) for p in SYSTEM_PATHS) + r")(?=/|\b|$)")
 
 
 def _remap_arg(arg: str) -> str:
@@ -424,9 +418,7 @@ def cmd_usermod(args: list[str]) -> int:
     if user is None or groups is None:
         return err("Usage: usermod [options] LOGIN\n  -a, --append  -G, --groups GROUPS", 2)
     if not privileged():
-        return err(
-            "usermod: Permission denied.\nusermod: cannot lock /etc/passwd; try again later.", 1
-        )
+        return err("usermod: Permission denied.\nusermod: cannot lock /etc/passwd; try again later.", 1)
     if not known_user(user):
         return err(f"usermod: user '{user}' does not exist", 6)
     for group in groups:
@@ -580,9 +572,7 @@ def cmd_systemctl(args: list[str]) -> int:
                 if unit == "docker":
                     # what the docker daemon would have loaded: the stand-in decides GPU access on it
                     daemon = Path(sysroot_path(DAEMON_JSON))
-                    entry["daemon_json"] = (
-                        json.loads(daemon.read_text()) if daemon.exists() else None
-                    )
+                    entry["daemon_json"] = json.loads(daemon.read_text()) if daemon.exists() else None
         save_json("systemd.json", state)
         return 0
     if verb == "is-active":
@@ -615,9 +605,7 @@ def cmd_systemctl(args: list[str]) -> int:
 def cmd_nvidia_ctk(args: list[str]) -> int:
     """`nvidia-ctk runtime configure --runtime=docker [--set-as-default] [--config=PATH]`."""
     if args[:1] in (["--version"], ["-v"], ["version"]):
-        print(
-            f"NVIDIA Container Toolkit CLI version {CTK_VERSION}\ncommit: 4b2ccb4d2c1b2a6e0e7b2b5a0ed4a3e5f6d7c8b9"
-        )
+        print(f"NVIDIA Container Toolkit CLI version {CTK_VERSION}\ncommit: 4b2ccb4d2c1b2a6e0e7b2b5a0ed4a3e5f6d7c8b9")
         return 0
     words = [a for a in args if not a.startswith("-")]
     if words[:2] != ["runtime", "configure"]:
@@ -637,17 +625,14 @@ def cmd_nvidia_ctk(args: list[str]) -> int:
             opts[arg[2:]] = "true"
     runtime = opts.get("runtime", "docker")
     if runtime != "docker":
-        return err(
-            f"level=error msg=\"unrecognized runtime '{runtime}'\" (simulated: docker only)", 1
-        )
+        return err(f"level=error msg=\"unrecognized runtime '{runtime}'\" (simulated: docker only)", 1)
     shown = opts.get("config", DAEMON_JSON)
     real = Path(sysroot_path(shown)) if shown.startswith("/etc/") else Path(shown)
     if str(state_dir() / "sysroot") in shown:
         shown = shown.replace(str(state_dir() / "sysroot"), "", 1)
     if not privileged() and shown.startswith("/etc/"):
         return err(
-            f"ERRO[0000] unable to flush config: unable to open {shown} for writing: "
-            f"open {shown}: permission denied",
+            f"ERRO[0000] unable to flush config: unable to open {shown} for writing: open {shown}: permission denied",
             1,
         )
     sys.stderr.write(f"INFO[0000] Loading config from {shown}\n")
@@ -661,8 +646,7 @@ def cmd_nvidia_ctk(args: list[str]) -> int:
     real.parent.mkdir(parents=True, exist_ok=True)
     real.write_text(json.dumps(config, indent=4) + "\n")
     sys.stderr.write(
-        f"INFO[0000] Wrote updated config to {shown}\n"
-        "INFO[0000] It is recommended that docker daemon be restarted.\n"
+        f"INFO[0000] Wrote updated config to {shown}\nINFO[0000] It is recommended that docker daemon be restarted.\n"
     )
     return 0
 
@@ -778,9 +762,7 @@ def _dpkg_status(names: list[str]) -> int:
     code = 0
     for name in names:
         if name not in installed:
-            code = err(
-                f"dpkg-query: package '{name}' is not installed and no information is available", 1
-            )
+            code = err(f"dpkg-query: package '{name}' is not installed and no information is available", 1)
             continue
         version, description, _ = PACKAGES[name]
         print(

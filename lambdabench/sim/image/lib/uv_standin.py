@@ -161,8 +161,9 @@ def site_packages(prefix: Path) -> Path:
     return prefix / "lib" / f"python{major_minor}" / "site-packages"
 
 
-def make_venv(target: Path, base_exe: str, version: str, *, with_pip: bool, tool: str,
-              system_site: bool = False) -> None:
+def make_venv(
+    target: Path, base_exe: str, version: str, *, with_pip: bool, tool: str, system_site: bool = False
+) -> None:
     """A venv: pyvenv.cfg, bin/python* (stand-in interpreters), activate, empty site-packages."""
     target = target.absolute()
     (target / "bin").mkdir(parents=True, exist_ok=True)
@@ -182,7 +183,7 @@ def make_venv(target: Path, base_exe: str, version: str, *, with_pip: bool, tool
             link.unlink()
         link.symlink_to(f"python{minor}")
     (target / "bin" / "activate").write_text(
-        f'# simulated venv activate script\nVIRTUAL_ENV={quote(target)}\nexport VIRTUAL_ENV\n'
+        f"# simulated venv activate script\nVIRTUAL_ENV={quote(target)}\nexport VIRTUAL_ENV\n"
         'PATH="$VIRTUAL_ENV/bin:$PATH"\nexport PATH\n'
     )
     (target / "lib" / f"python{minor}" / "site-packages").mkdir(parents=True, exist_ok=True)
@@ -247,8 +248,9 @@ def wheel_dists(folders: list[str]) -> set[tuple[str, str]]:
 class Resolution:
     """What an install request resolves to, or the first error pip/uv would print."""
 
-    def __init__(self, requests: list[str], *, indexes: set[str], find_links: list[str], tool: str,
-                 python_version: str) -> None:
+    def __init__(
+        self, requests: list[str], *, indexes: set[str], find_links: list[str], tool: str, python_version: str
+    ) -> None:
         self.tool = tool
         self.index = load_index()
         self.indexes = indexes
@@ -307,8 +309,10 @@ class Resolution:
             supported = self.index["extras"]["isaaclab"]
             for extra in extras:
                 if extra not in supported:
-                    die(f"[simulated] lambdabench's package index serves isaaclab 3.0.0 with its base "
-                        f"dependencies (rsl_rl included) only, not the [{extra}] extra")
+                    die(
+                        f"[simulated] lambdabench's package index serves isaaclab 3.0.0 with its base "
+                        f"dependencies (rsl_rl included) only, not the [{extra}] extra"
+                    )
             if not self.available(dist):
                 self.fail_missing(name, version, None)
             for dep in self.index["distributions"]:
@@ -333,9 +337,11 @@ class NoDeps:
             if not text.endswith(".whl"):
                 die("ERROR: (simulated) --no-deps takes wheel files here: " + text)
             if not Path(text).is_file():
-                die(f"WARNING: Requirement '{text}' looks like a filename, but the file does not exist\n"
+                die(
+                    f"WARNING: Requirement '{text}' looks like a filename, but the file does not exist\n"
                     f"ERROR: Could not install packages due to an OSError: [Errno 2] No such file or directory: "
-                    f"'{os.path.abspath(text)}'")
+                    f"'{os.path.abspath(text)}'"
+                )
             name, version = Path(text).name.split("-")[:2]
             self.dists[norm(name)] = {"name": norm(name), "version": version, "wheel": Path(text).name}
             self.top.append(norm(name))
@@ -362,8 +368,11 @@ def write_dist_info(prefix: Path, name: str, version: str, *, installer: str, fi
     site = site_packages(prefix)
     folder = site / f"{name.replace('-', '_')}-{version}.dist-info"
     folder.mkdir(parents=True, exist_ok=True)
-    summary = "lambdabench stand-in (a numpy cart-pole, not Newton)" if name == "isaaclab" else (
-        "simulated install: metadata only (lambdabench's instance image)")
+    summary = (
+        "lambdabench stand-in (a numpy cart-pole, not Newton)"
+        if name == "isaaclab"
+        else ("simulated install: metadata only (lambdabench's instance image)")
+    )
     (folder / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\nSummary: {summary}\n")
     (folder / "INSTALLER").write_text(installer + "\n")
     (folder / "RECORD").write_text("".join(f"{f},,\n" for f in [*(files or []), f"{folder.name}/METADATA"]))
@@ -383,13 +392,20 @@ def install_dists(prefix: Path, res: Resolution, *, installer: str) -> list[str]
         files: list[str] = []
         if name == "isaaclab":
             for package in sorted(p for p in SITE_SOURCE.iterdir() if p.is_dir() and not p.name.startswith("_")):
-                shutil.copytree(package, site / package.name, dirs_exist_ok=True,
-                                ignore=shutil.ignore_patterns("__pycache__"))
+                shutil.copytree(
+                    package, site / package.name, dirs_exist_ok=True, ignore=shutil.ignore_patterns("__pycache__")
+                )
                 files += [str(p.relative_to(site)) for p in (site / package.name).rglob("*.py")]
             script = prefix / "bin" / "isaaclab"
-            script.write_text(CONSOLE_SCRIPT.format(dist="isaaclab", entry="isaaclab.__main__:main",
-                                                    installer=installer, python=quote(prefix / "bin" / "python"),
-                                                    module="isaaclab"))
+            script.write_text(
+                CONSOLE_SCRIPT.format(
+                    dist="isaaclab",
+                    entry="isaaclab.__main__:main",
+                    installer=installer,
+                    python=quote(prefix / "bin" / "python"),
+                    module="isaaclab",
+                )
+            )
             script.chmod(0o755)
             files.append("../../../bin/isaaclab")
             folder = site / "isaaclab-3.0.0.dist-info"
@@ -437,8 +453,15 @@ def fetch(prefix: Path, res: Resolution, *, tool: str) -> None:
     except OSError as exc:  # a cache that cannot be written is not an install failure (pip and uv warn)
         sys.stderr.write(f"warning: the cache {root} is not writable ({exc}); continuing without it\n")
     sys.stderr.write(f"Downloaded {len(fresh)} packages, {len(cached)} from the cache {root}\n")
-    line = {"t": round(time.time(), 3), "event": "fetch", "tool": tool, "downloaded": len(fresh),
-            "cached": len(cached), "seconds": round(seconds, 3), "cache": str(root)}
+    line = {
+        "t": round(time.time(), 3),
+        "event": "fetch",
+        "tool": tool,
+        "downloaded": len(fresh),
+        "cached": len(cached),
+        "seconds": round(seconds, 3),
+        "cache": str(root),
+    }
     with open(simhost.state_dir() / "uv-timings.jsonl", "a") as fh:
         fh.write(json.dumps(line) + "\n")
 
@@ -447,12 +470,32 @@ def fetch(prefix: Path, res: Resolution, *, tool: str) -> None:
 
 
 def parse_install(args: list[str]) -> dict[str, Any]:
-    opts: dict[str, Any] = {"reqs": [], "find_links": [], "index_urls": [], "extra_urls": [], "no_index": False,
-                            "quiet": False, "python": None, "unknown": []}
-    valued = {"--find-links": "find_links", "-f": "find_links", "--index-url": "index_urls", "-i": "index_urls",
-              "--extra-index-url": "extra_urls", "--python": "python", "-p": "python",
-              "--index-strategy": None, "--torch-backend": None, "--reinstall-package": None,
-              "--overrides": None, "-c": None, "--constraint": None, "--prerelease": None}
+    opts: dict[str, Any] = {
+        "reqs": [],
+        "find_links": [],
+        "index_urls": [],
+        "extra_urls": [],
+        "no_index": False,
+        "quiet": False,
+        "python": None,
+        "unknown": [],
+    }
+    valued = {
+        "--find-links": "find_links",
+        "-f": "find_links",
+        "--index-url": "index_urls",
+        "-i": "index_urls",
+        "--extra-index-url": "extra_urls",
+        "--python": "python",
+        "-p": "python",
+        "--index-strategy": None,
+        "--torch-backend": None,
+        "--reinstall-package": None,
+        "--overrides": None,
+        "-c": None,
+        "--constraint": None,
+        "--prerelease": None,
+    }
     i = 0
     while i < len(args):
         arg = args[i]
@@ -472,8 +515,11 @@ def parse_install(args: list[str]) -> dict[str, Any]:
             opts["quiet"] = True
         elif arg in ("-r", "--requirement"):
             i += 1
-            opts["reqs"] += [line.split("#")[0].strip() for line in Path(args[i]).read_text().splitlines()
-                             if line.split("#")[0].strip()]
+            opts["reqs"] += [
+                line.split("#")[0].strip()
+                for line in Path(args[i]).read_text().splitlines()
+                if line.split("#")[0].strip()
+            ]
         elif arg.startswith("-"):
             opts["unknown"].append(arg)  # --upgrade, --no-cache-dir, --pre, ...: no effect here
         else:
@@ -498,31 +544,46 @@ def indexes_of(opts: dict[str, Any]) -> set[str]:
 def offline_failure(tool: str, first: str) -> NoReturn:
     name = parse_requirement(first)[0]
     if tool == "uv":
-        die(f"error: Failed to fetch: `https://pypi.org/simple/{name}/`\n"
+        die(
+            f"error: Failed to fetch: `https://pypi.org/simple/{name}/`\n"
             "  Caused by: Request failed after 3 retries\n"
             "  Caused by: error sending request for url (https://pypi.org/simple/{name}/)\n"
-            "  Caused by: dns error: failed to lookup address information: Temporary failure in name resolution"
-            .replace("{name}", name), 2)
-    die("WARNING: Retrying (Retry(total=4, connect=None, read=None, redirect=None, status=None)) after connection "
+            "  Caused by: dns error: failed to lookup address information: Temporary failure in name resolution".replace(
+                "{name}", name
+            ),
+            2,
+        )
+    die(
+        "WARNING: Retrying (Retry(total=4, connect=None, read=None, redirect=None, status=None)) after connection "
         "broken by 'NewConnectionError('<pip._vendor.urllib3.connection.HTTPSConnection object>: Failed to "
         f"establish a new connection: [Errno -3] Temporary failure in name resolution')': /simple/{name}/\n"
         f"ERROR: Could not find a version that satisfies the requirement {first} (from versions: none)\n"
-        f"ERROR: No matching distribution found for {first}")
+        f"ERROR: No matching distribution found for {first}"
+    )
 
 
 def pip_install(prefix: Path, args: list[str], *, tool: str) -> int:
     opts = parse_install(args)
     if not opts["reqs"]:
-        die("ERROR: You must give at least one requirement to install (see \"pip help install\")"
-            if tool == "pip" else "error: the following required arguments were not provided:\n  <PACKAGE|--requirements <REQUIREMENTS>|--editable <EDITABLE>>", 2)
+        die(
+            'ERROR: You must give at least one requirement to install (see "pip help install")'
+            if tool == "pip"
+            else "error: the following required arguments were not provided:\n  <PACKAGE|--requirements <REQUIREMENTS>|--editable <EDITABLE>>",
+            2,
+        )
     indexes = indexes_of(opts)
     if indexes and not online():
         offline_failure(tool, opts["reqs"][0])
     if "--no-deps" in opts["unknown"]:
         res: Any = NoDeps(opts["reqs"])
     else:
-        res = Resolution(opts["reqs"], indexes=indexes, find_links=opts["find_links"], tool=tool,
-                         python_version=prefix_version(prefix))
+        res = Resolution(
+            opts["reqs"],
+            indexes=indexes,
+            find_links=opts["find_links"],
+            tool=tool,
+            python_version=prefix_version(prefix),
+        )
     started = time.monotonic()
     if indexes:
         fetch(prefix, res, tool=tool)
@@ -531,7 +592,9 @@ def pip_install(prefix: Path, args: list[str], *, tool: str) -> int:
         took = time.monotonic() - started
         sys.stderr.write(f"Resolved {len(res.dists)} packages in {took:.2f}s\n")
         if new:
-            sys.stderr.write(f"Prepared {len(new)} packages in {took:.2f}s\nInstalled {len(new)} packages in {took:.2f}s\n")
+            sys.stderr.write(
+                f"Prepared {len(new)} packages in {took:.2f}s\nInstalled {len(new)} packages in {took:.2f}s\n"
+            )
             sys.stderr.write("".join(f" + {n}=={res.dists[n]['version']}\n" for n in sorted(new)))
         else:
             sys.stderr.write(f"Audited {len(res.dists)} packages in {took:.2f}s\n")
@@ -609,9 +672,12 @@ def python_main(prefix: Path, argv0: str, args: list[str]) -> int:
         if module == "venv":
             targets = [a for a in margs if not a.startswith("-")]
             if not targets:
-                die("usage: venv [-h] [--system-site-packages] [--symlinks | --copies] [--clear] [--upgrade] "
+                die(
+                    "usage: venv [-h] [--system-site-packages] [--symlinks | --copies] [--clear] [--upgrade] "
                     "[--without-pip] [--prompt PROMPT] [--upgrade-deps] ENV_DIR [ENV_DIR ...]\n"
-                    "venv: error: the following arguments are required: ENV_DIR", 2)
+                    "venv: error: the following arguments are required: ENV_DIR",
+                    2,
+                )
             # venv builds on sys._base_executable: from a venv's python, the BASE interpreter (its
             # pyvenv.cfg `home`), so --system-site-packages means the base's packages, not that venv's
             base_exe = argv0
@@ -622,23 +688,34 @@ def python_main(prefix: Path, argv0: str, args: list[str]) -> int:
             for target in targets:
                 if "--clear" in margs and Path(target).exists():
                     shutil.rmtree(target)
-                make_venv(Path(target), base_exe, version, with_pip="--without-pip" not in margs, tool="venv",
-                          system_site="--system-site-packages" in margs)
+                make_venv(
+                    Path(target),
+                    base_exe,
+                    version,
+                    with_pip="--without-pip" not in margs,
+                    tool="venv",
+                    system_site="--system-site-packages" in margs,
+                )
             return 0
         if module == "pip":
             if not (prefix / "pyvenv.cfg").exists():
-                die("error: externally-managed-environment\n\n× This environment is externally managed\n"
-                    "╰─> This Python installation is managed by uv and should not be modified.")
+                die(
+                    "error: externally-managed-environment\n\n× This environment is externally managed\n"
+                    "╰─> This Python installation is managed by uv and should not be modified."
+                )
             return pip_main(prefix, margs)
         if module in ("torch.distributed.run", "torch.distributed.launch"):
             if "torch" not in installed(prefix):
-                die(f"{argv0}: Error while finding module specification for '{module}' "
-                    "(ModuleNotFoundError: No module named 'torch')")
+                die(
+                    f"{argv0}: Error while finding module specification for '{module}' "
+                    "(ModuleNotFoundError: No module named 'torch')"
+                )
             return torchrun(argv0, margs)
     env = dict(os.environ)
     site = str(site_packages(prefix))
     env["PYTHONPATH"] = os.pathsep.join([site, *extra_paths(prefix)]) + (
-        os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+        os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else ""
+    )
     env["LAMBDABENCH_SIM_PY_PREFIX"] = str(prefix)
     env["LAMBDABENCH_SIM_PY_EXE"] = os.path.abspath(argv0) if "/" in argv0 else argv0
     os.execve(sys.executable, [sys.executable, *args], env)
@@ -704,8 +781,11 @@ def torchrun(python: str, args: list[str]) -> int:
     master, port = opts.get("master_addr", "127.0.0.1"), opts.get("master_port", "")
     if nnodes > 1:
         if opts.get("rdzv_backend", "static") != "static" or not port:
-            die("[simulated torchrun] multi-node launches need the static rendezvous "
-                "(--master_addr/--master_port, --node_rank); c10d is not simulated here", 1)
+            die(
+                "[simulated torchrun] multi-node launches need the static rendezvous "
+                "(--master_addr/--master_port, --node_rank); c10d is not simulated here",
+                1,
+            )
         if not static_rendezvous(master, int(port), nnodes, node_rank):
             return 1
     elif not port:
@@ -716,9 +796,17 @@ def torchrun(python: str, args: list[str]) -> int:
     script, script_args = rest[0], rest[1:]
     procs = []
     for local in range(nproc):
-        env = dict(os.environ, RANK=str(node_rank * nproc + local), LOCAL_RANK=str(local),
-                   WORLD_SIZE=str(nproc * nnodes), LOCAL_WORLD_SIZE=str(nproc), GROUP_RANK=str(node_rank),
-                   MASTER_ADDR=master, MASTER_PORT=port, TORCHELASTIC_RUN_ID=opts.get("rdzv_id", "none"))
+        env = dict(
+            os.environ,
+            RANK=str(node_rank * nproc + local),
+            LOCAL_RANK=str(local),
+            WORLD_SIZE=str(nproc * nnodes),
+            LOCAL_WORLD_SIZE=str(nproc),
+            GROUP_RANK=str(node_rank),
+            MASTER_ADDR=master,
+            MASTER_PORT=port,
+            TORCHELASTIC_RUN_ID=opts.get("rdzv_id", "none"),
+        )
         quiet = shown is not None and str(local) not in shown.split(",")
         out = subprocess.DEVNULL if quiet else None
         procs.append(subprocess.Popen([python, script, *script_args], env=env, stdout=out, stderr=out))
@@ -747,10 +835,15 @@ def torchrun(python: str, args: list[str]) -> int:
         return 0
     local, code = failed
     sys.stderr.write(
-        "torch.distributed.elastic.multiprocessing.errors.ChildFailedError: \n" + "=" * 60 + f"\n{script} FAILED\n"
-        + "-" * 60 + "\nRoot Cause (first observed failure):\n[0]:\n"
+        "torch.distributed.elastic.multiprocessing.errors.ChildFailedError: \n"
+        + "=" * 60
+        + f"\n{script} FAILED\n"
+        + "-" * 60
+        + "\nRoot Cause (first observed failure):\n[0]:\n"
         + f"  rank      : {node_rank * nproc + local} (local_rank: {local})\n  exitcode  : {code} (pid: {procs[local].pid})\n"
-        + "=" * 60 + "\n")
+        + "=" * 60
+        + "\n"
+    )
     return 1
 
 
@@ -782,10 +875,14 @@ def static_rendezvous(master: str, port: int, nnodes: int, node_rank: int, timeo
             except OSError:
                 time.sleep(0.1)
     except OSError as exc:
-        sys.stderr.write(f"torch.distributed.DistNetworkError: (simulated) static rendezvous at {master}:{port}: {exc}\n")
+        sys.stderr.write(
+            f"torch.distributed.DistNetworkError: (simulated) static rendezvous at {master}:{port}: {exc}\n"
+        )
         return False
-    sys.stderr.write(f"torch.distributed.DistStoreError: (simulated) timed out after {timeout:g}s waiting for "
-                     f"the store at {master}:{port}\n")
+    sys.stderr.write(
+        f"torch.distributed.DistStoreError: (simulated) timed out after {timeout:g}s waiting for "
+        f"the store at {master}:{port}\n"
+    )
     return False
 
 
@@ -800,14 +897,20 @@ def uv_target(python: str | None) -> Path:
             return path.absolute()
         if (path.parent.parent / "pyvenv.cfg").exists():
             return path.parent.parent.absolute()
-        die(f"error: No virtual environment or system Python installation found for path `{python}`; "
-            "run `uv venv` to create an environment", 2)
+        die(
+            f"error: No virtual environment or system Python installation found for path `{python}`; "
+            "run `uv venv` to create an environment",
+            2,
+        )
     if os.environ.get("VIRTUAL_ENV"):
         return Path(os.environ["VIRTUAL_ENV"])
     if (Path(".venv") / "pyvenv.cfg").exists():
         return Path(".venv").absolute()
-    die("error: No virtual environment found; run `uv venv` to create an environment, or pass `--system` to "
-        "install into a non-virtual environment", 2)
+    die(
+        "error: No virtual environment found; run `uv venv` to create an environment, or pass `--system` to "
+        "install into a non-virtual environment",
+        2,
+    )
 
 
 def uv_main(args: list[str]) -> int:
@@ -817,8 +920,10 @@ def uv_main(args: list[str]) -> int:
         OFFLINE = True
         args = [a for a in args if a != "--offline"]
     if not args or args[0] in ("-h", "--help", "help"):
-        print("An extremely fast Python package manager.\n\nUsage: uv [OPTIONS] <COMMAND>\n\n"
-              "(simulated by lambdabench: python install|find|list, venv, pip install|list|freeze|show)")
+        print(
+            "An extremely fast Python package manager.\n\nUsage: uv [OPTIONS] <COMMAND>\n\n"
+            "(simulated by lambdabench: python install|find|list, venv, pip install|list|freeze|show)"
+        )
         return 0 if args else 2
     if args[0] in ("-V", "--version") or args[:2] == ["self", "version"]:
         print(f"uv {UV_VERSION}")
@@ -849,14 +954,19 @@ def uv_python(args: list[str]) -> int:
         return 0
     if sub == "install":
         if not request.startswith("3.12"):
-            die(f"error: No download found for request: cpython-{request}-linux-{machine()}-gnu "
-                "(simulated: only 3.12 is served)", 2)
+            die(
+                f"error: No download found for request: cpython-{request}-linux-{machine()}-gnu "
+                "(simulated: only 3.12 is served)",
+                2,
+            )
         if managed_python() is not None:
             sys.stderr.write(f"Python {request} is already installed\n")
             return 0
         if not online():
-            die(f"error: Failed to install {managed_key()}\n  Caused by: Failed to download "
-                "https://github.com/astral-sh/python-build-standalone/releases/download/ (no network)")
+            die(
+                f"error: Failed to install {managed_key()}\n  Caused by: Failed to download "
+                "https://github.com/astral-sh/python-build-standalone/releases/download/ (no network)"
+            )
         install_managed()
         sys.stderr.write(f"Installed Python {PY_VERSION} in 1.02s\n + {managed_key()}\n")
         return 0
@@ -890,15 +1000,20 @@ def uv_venv(args: list[str]) -> int:
     found = find_interpreter(request or "3.12")
     if found is None and (request or "3.12").startswith("3.12") and "/" not in (request or ""):
         if not online():
-            die(f"error: No interpreter found for Python {request or '3.12'} in managed installations or search path", 2)
+            die(
+                f"error: No interpreter found for Python {request or '3.12'} in managed installations or search path", 2
+            )
         sys.stderr.write(f"Downloading {managed_key()} (download)\n")
         found = (str(install_managed()), PY_VERSION)
     if found is None:
         die(f"error: No interpreter found for {request} in managed installations or search path", 2)
     path = Path(target)
     if path.exists() and any(path.iterdir()) and not clear:
-        die(f"error: Failed to create virtual environment\n  Caused by: A directory already exists at: {target}\n\n"
-            "hint: Use the `--clear` flag or set `UV_VENV_CLEAR=1` to replace the existing directory", 2)
+        die(
+            f"error: Failed to create virtual environment\n  Caused by: A directory already exists at: {target}\n\n"
+            "hint: Use the `--clear` flag or set `UV_VENV_CLEAR=1` to replace the existing directory",
+            2,
+        )
     if path.exists() and clear:
         shutil.rmtree(path)
     exe, version = found

@@ -78,7 +78,16 @@ def main() -> int:
         x11 = x11_enabled()
         print(f"[INFO] Building the docker image and starting the container '{name}' in the background...\n")
         subprocess.run(
-            ["docker", "compose", "--file", "docker-compose.yaml", "--env-file", ".env.base", "build", "isaac-lab-base"],
+            [
+                "docker",
+                "compose",
+                "--file",
+                "docker-compose.yaml",
+                "--env-file",
+                ".env.base",
+                "build",
+                "isaac-lab-base",
+            ],
             check=False,
             cwd=DOCKER_DIR,
         )

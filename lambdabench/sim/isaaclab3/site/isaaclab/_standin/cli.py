@@ -11,8 +11,20 @@ import sys
 
 from isaaclab._standin.host import die
 
-SUBCOMMANDS = ("benchmark", "leapp", "microbenchmark", "train", "train_multigpu", "play", "zero_agent",
-               "random_agent", "list_envs", "demo", "example", "teleop")
+SUBCOMMANDS = (
+    "benchmark",
+    "leapp",
+    "microbenchmark",
+    "train",
+    "train_multigpu",
+    "play",
+    "zero_agent",
+    "random_agent",
+    "list_envs",
+    "demo",
+    "example",
+    "teleop",
+)
 
 HELP = """usage: isaaclab [-h] [-i [INSTALL]] [-f] [-p ...] [-s ...] [-t ...] [-o ...] [--editor ...] [-d]
                 [--docs_multi] [-n ...] [-c [CONDA]] [-u [UV]] [--isaacsim_source PATH]
@@ -52,7 +64,10 @@ def cli() -> None:
 
         raise SystemExit(rl.list_envs())
     if command in SUBCOMMANDS:
-        die(f"[simulated] `isaaclab {command}` exists in Isaac Lab 3.0.0 but lambdabench's stand-in does not "
-            "simulate it (train, train_multigpu, play, list_envs)", 2)
+        die(
+            f"[simulated] `isaaclab {command}` exists in Isaac Lab 3.0.0 but lambdabench's stand-in does not "
+            "simulate it (train, train_multigpu, play, list_envs)",
+            2,
+        )
     # the real parser (isaaclab/cli/__init__.py:230-386) rejects what it does not know
     die(HELP.split("\n\n")[0] + f"\nisaaclab: error: unrecognized arguments: {' '.join(argv)}", 2)

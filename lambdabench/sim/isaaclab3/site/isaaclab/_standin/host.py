@@ -24,7 +24,7 @@ def die(text: str, code: int = 1) -> NoReturn:
 
 def traceback_exit(kind: str, message: str, where: str) -> NoReturn:
     """An uncaught exception as Python prints it (exit status 1)."""
-    die(f"Traceback (most recent call last):\n  File \"{where}\"\n{kind}: {message}")
+    die(f'Traceback (most recent call last):\n  File "{where}"\n{kind}: {message}')
 
 
 def _state_json(name: str, default: Any) -> Any:
@@ -55,15 +55,22 @@ def check_device(device: str) -> None:
     count = int(gpu_spec().get("gpus", 0))
     if device.startswith("cuda"):
         if count == 0:
-            traceback_exit("RuntimeError", f"Warp CUDA error: no CUDA device available for '{device}' (guess)",
-                           "warp/_src/context.py")
+            traceback_exit(
+                "RuntimeError",
+                f"Warp CUDA error: no CUDA device available for '{device}' (guess)",
+                "warp/_src/context.py",
+            )
         if cuda_802():
-            traceback_exit("RuntimeError", "CUDA error: system not yet initialized (error 802)",
-                           "torch/cuda/__init__.py")
+            traceback_exit(
+                "RuntimeError", "CUDA error: system not yet initialized (error 802)", "torch/cuda/__init__.py"
+            )
         index = int(device.split(":")[1]) if ":" in device else 0
         if index >= count:
-            traceback_exit("RuntimeError", f"Invalid device identifier '{device}' ({count} CUDA device(s) visible)",
-                           "warp/_src/context.py")
+            traceback_exit(
+                "RuntimeError",
+                f"Invalid device identifier '{device}' ({count} CUDA device(s) visible)",
+                "warp/_src/context.py",
+            )
 
 
 def mark_busy() -> None:
@@ -149,8 +156,11 @@ def load_asset(asset_root: str, asset: str) -> None:
     path = f"{root}/{asset}"
     if root.startswith(("http://", "https://")):
         if network_off():
-            traceback_exit("RuntimeError", f"Failed to download {path} (guess: no network; mirror the assets and set "
-                           "ISAACSIM_ASSET_ROOT)", "isaaclab/utils/assets.py")
+            traceback_exit(
+                "RuntimeError",
+                f"Failed to download {path} (guess: no network; mirror the assets and set ISAACSIM_ASSET_ROOT)",
+                "isaaclab/utils/assets.py",
+            )
         return
     if not Path(path).is_file():
         traceback_exit("FileNotFoundError", f"Unable to resolve the file: {path}", "isaaclab/utils/assets.py")

@@ -21,16 +21,33 @@ import sys
 import time
 from datetime import datetime
 
-TORCHRUN_ARGS = ("nnodes", "node_rank", "master_addr", "master_port", "rdzv_backend", "rdzv_endpoint", "rdzv_id",
-                 "max_restarts", "monitor_interval", "start_method", "role", "tee", "redirects",
-                 "local_ranks_filter", "log_dir")  # isaaclab/cli/multigpu.py:28-44
+TORCHRUN_ARGS = (
+    "nnodes",
+    "node_rank",
+    "master_addr",
+    "master_port",
+    "rdzv_backend",
+    "rdzv_endpoint",
+    "rdzv_id",
+    "max_restarts",
+    "monitor_interval",
+    "start_method",
+    "role",
+    "tee",
+    "redirects",
+    "local_ranks_filter",
+    "log_dir",
+)  # isaaclab/cli/multigpu.py:28-44
 MULTI_GPU_BACKENDS = ("rl_games", "rsl_rl", "skrl")  # isaaclab_rl/entrypoints/api.py:46
 WORKER_SCRIPT = os.path.abspath(__file__)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="train_multigpu", allow_abbrev=False,
-                                     description="Launch multi-GPU RL training with the selected distributed launcher.")
+    parser = argparse.ArgumentParser(
+        prog="train_multigpu",
+        allow_abbrev=False,
+        description="Launch multi-GPU RL training with the selected distributed launcher.",
+    )
     parser.add_argument("--rl_library", choices=MULTI_GPU_BACKENDS, default="rsl_rl")
     parser.add_argument("--num_gpus", "--nproc_per_node", dest="nproc_per_node", default="gpu")
     parser.add_argument("--nnodes", default=None)
@@ -73,11 +90,15 @@ def run_train_multigpu_cli(argv: list[str]) -> int:
     if requested is not None:  # multigpu.py:300-318
         visible = _visible_gpus()
         if visible == 0:
-            parser.error(f"--num_gpus/--nproc_per_node={requested} was requested but no CUDA devices are visible. "
-                         "Verify the CUDA installation and CUDA_VISIBLE_DEVICES.")
+            parser.error(
+                f"--num_gpus/--nproc_per_node={requested} was requested but no CUDA devices are visible. "
+                "Verify the CUDA installation and CUDA_VISIBLE_DEVICES."
+            )
         if requested > visible:
-            parser.error(f"--num_gpus/--nproc_per_node={requested} exceeds the {visible} CUDA device(s) visible to "
-                         "this process. Lower --num_gpus or expose more devices via CUDA_VISIBLE_DEVICES.")
+            parser.error(
+                f"--num_gpus/--nproc_per_node={requested} exceeds the {visible} CUDA device(s) visible to "
+                "this process. Lower --num_gpus or expose more devices via CUDA_VISIBLE_DEVICES."
+            )
     from isaaclab._standin.host import python_executable
 
     command = [python_executable(), "-m", "torch.distributed.run", "--nproc_per_node", str(args.nproc_per_node)]

@@ -24,16 +24,25 @@ from isaaclab._standin import host, tasks
 
 # isaaclab_rl/entrypoints/dispatch.py:244-267
 BACKENDS = ("rl_games", "rlinf", "rsl_rl", "sb3", "skrl", "torchrl")
-MODULE_OF = {"rl_games": "rl_games", "rlinf": "rlinf", "sb3": "stable_baselines3", "skrl": "skrl",
-             "torchrl": "torchrl"}
-DISTRIBUTION_OF = {"rl_games": "rl-games", "rlinf": "rlinf", "sb3": "stable-baselines3", "skrl": "skrl",
-                   "torchrl": "torchrl"}
-WHERE = {"train": "isaaclab_rl/entrypoints/backends/train_rsl_rl.py", "play": "isaaclab_rl/entrypoints/backends/play_rsl_rl.py"}
+MODULE_OF = {"rl_games": "rl_games", "rlinf": "rlinf", "sb3": "stable_baselines3", "skrl": "skrl", "torchrl": "torchrl"}
+DISTRIBUTION_OF = {
+    "rl_games": "rl-games",
+    "rlinf": "rlinf",
+    "sb3": "stable-baselines3",
+    "skrl": "skrl",
+    "torchrl": "torchrl",
+}
+WHERE = {
+    "train": "isaaclab_rl/entrypoints/backends/train_rsl_rl.py",
+    "play": "isaaclab_rl/entrypoints/backends/play_rsl_rl.py",
+}
 # hydra/_internal/utils.py:501-599 (hydra-core 1.3.8): its argparse parser ends every Isaac Lab run's parsing
-HYDRA_USAGE = ("usage: isaaclab [--help] [--hydra-help] [--version] [--cfg {job,hydra,all}] [--resolve] "
-               "[--package PACKAGE] [--run] [--multirun] [--shell-completion] [--config-path CONFIG_PATH] "
-               "[--config-name CONFIG_NAME] [--config-dir CONFIG_DIR] [--experimental-rerun EXPERIMENTAL_RERUN] "
-               "[--info [{all,config,defaults,defaults-tree,plugins,searchpath}]] [overrides ...]")
+HYDRA_USAGE = (
+    "usage: isaaclab [--help] [--hydra-help] [--version] [--cfg {job,hydra,all}] [--resolve] "
+    "[--package PACKAGE] [--run] [--multirun] [--shell-completion] [--config-path CONFIG_PATH] "
+    "[--config-name CONFIG_NAME] [--config-dir CONFIG_DIR] [--experimental-rerun EXPERIMENTAL_RERUN] "
+    "[--info [{all,config,defaults,defaults-tree,plugins,searchpath}]] [overrides ...]"
+)
 AGENT_SEED = 42  # isaaclab_rl/rsl_rl/rl_cfg.py:239
 RUN_MANIFEST = "run.json"  # isaaclab_rl/entrypoints/common.py:42-43
 
@@ -47,8 +56,10 @@ def run_cli(action: str, argv: list[str]) -> int:
     selected, backend_argv = selector.parse_known_args(argv)
     library = selected.rl_library or _default_library(argv)
     if library is None:
-        print(f"usage: isaaclab [-h] --rl_library {{{','.join(BACKENDS)}}} ...\n\n"
-              f"{action.capitalize()} an RL agent with a selected backend.")
+        print(
+            f"usage: isaaclab [-h] --rl_library {{{','.join(BACKENDS)}}} ...\n\n"
+            f"{action.capitalize()} an RL agent with a selected backend."
+        )
         if "-h" in argv or "--help" in argv:
             return 0
         print(f"\n{action}: error: the following argument is required: --rl_library", file=sys.stderr)
@@ -56,8 +67,11 @@ def run_cli(action: str, argv: list[str]) -> int:
     if library != "rsl_rl":
         if not host.installed(DISTRIBUTION_OF[library]):
             # the backend module imports its library at the top (e.g. train_skrl.py imports skrl)
-            host.traceback_exit("ModuleNotFoundError", f"No module named '{MODULE_OF[library]}'",
-                                f"isaaclab_rl/entrypoints/backends/{action}_{library}.py")
+            host.traceback_exit(
+                "ModuleNotFoundError",
+                f"No module named '{MODULE_OF[library]}'",
+                f"isaaclab_rl/entrypoints/backends/{action}_{library}.py",
+            )
         host.die(f"[simulated] lambdabench's Isaac Lab 3 stand-in trains and plays rsl_rl only, not {library}", 2)
     return train(backend_argv) if action == "train" else play(backend_argv)
 
@@ -185,14 +199,22 @@ def _resolve_presets(task: tasks.Task, selected: dict[str, list[str]], where: st
     requested = selected["presets"] + selected["physics"] + selected["renderer"]
     unknown = sorted(set(requested) - set(task.presets))
     if unknown:
-        host.traceback_exit("ValueError", f"Unknown preset(s): {', '.join(unknown)}\n\nAvailable presets: "
-                            f"{', '.join(sorted(task.presets))}", where)
+        host.traceback_exit(
+            "ValueError",
+            f"Unknown preset(s): {', '.join(unknown)}\n\nAvailable presets: {', '.join(sorted(task.presets))}",
+            where,
+        )
     mistyped = [f"physics={n}" for n in selected["physics"] if n not in tasks.PHYSICS_PRESETS] + [
-        f"renderer={n}" for n in selected["renderer"] if n not in tasks.RENDERER_PRESETS]
+        f"renderer={n}" for n in selected["renderer"] if n not in tasks.RENDERER_PRESETS
+    ]
     if mistyped:
-        host.traceback_exit("ValueError", f"Typed preset selector(s) {', '.join(mistyped)} did not match a "
-                            "selectable preset of that type for this task. Choose a declared preset, or remove the "
-                            "selector(s) to use the task's registered default configuration.", where)
+        host.traceback_exit(
+            "ValueError",
+            f"Typed preset selector(s) {', '.join(mistyped)} did not match a "
+            "selectable preset of that type for this task. Choose a declared preset, or remove the "
+            "selector(s) to use the task's registered default configuration.",
+            where,
+        )
     physics = next((n for n in reversed(requested) if n in tasks.PHYSICS_PRESETS), "newton_mjwarp")
     renderer = None
     if task.cameras:
@@ -218,8 +240,9 @@ def _kit_sources(args: argparse.Namespace, physics: str, renderer: str | None) -
     return sources
 
 
-def _launch(args: argparse.Namespace, task: tasks.Task, remaining: list[str], where: str,
-            action: str) -> tuple[str, str | None, str]:
+def _launch(
+    args: argparse.Namespace, task: tasks.Task, remaining: list[str], where: str, action: str
+) -> tuple[str, str | None, str]:
     """Presets, Hydra's parse, then launch_simulation (sim_launcher.py:594-693) for a kitless install."""
     selected, unknown = _hydra_tokens(remaining)
     physics, renderer = _resolve_presets(task, selected, where)
@@ -230,16 +253,24 @@ def _launch(args: argparse.Namespace, task: tasks.Task, remaining: list[str], wh
             "\n[ERROR] Isaac Sim is not installed or not found on PYTHONPATH.\n\n"
             "  This environment requires Isaac Sim and Omniverse Kit.\n"
             "    PhysX backend and Kit visualizer currently requires Isaac Sim.\n\n"
-            "  To fix this, ensure Isaac Sim is installed and available in the current environment.\n", 1)
+            "  To fix this, ensure Isaac Sim is installed and available in the current environment.\n",
+            1,
+        )
     if physics in ("ovphysx", "physx") and not host.installed("ovphysx"):
         # physx resolves to OvPhysX without Kit (sim_launcher.py:123-124); isaaclab_ov/_runtime.py:13-17
         host.traceback_exit(
-            "ModuleNotFoundError", "The OvPhysX backend requires the optional 'ovphysx' runtime wheel, which is not "
+            "ModuleNotFoundError",
+            "The OvPhysX backend requires the optional 'ovphysx' runtime wheel, which is not "
             "installed. Run your command with: uv run --extra ovphysx <command> (or, manually: python -m pip install "
-            "--extra-index-url https://pypi.nvidia.com ovphysx).", "isaaclab_ov/_runtime.py")
+            "--extra-index-url https://pypi.nvidia.com ovphysx).",
+            "isaaclab_ov/_runtime.py",
+        )
     if renderer in ("ovrtx", "rtx") and not host.installed("ovrtx"):
-        host.traceback_exit("ModuleNotFoundError", "No module named 'ovrtx' (guess: the OVRTX renderer's optional "
-                            "runtime wheel, extra `ovrtx`)", "isaaclab_ov/renderers")
+        host.traceback_exit(
+            "ModuleNotFoundError",
+            "No module named 'ovrtx' (guess: the OVRTX renderer's optional runtime wheel, extra `ovrtx`)",
+            "isaaclab_ov/renderers",
+        )
     device = args.device or "cuda:0"
     if getattr(args, "distributed", False):
         device = f"cuda:{int(os.environ.get('LOCAL_RANK', '0'))}"  # sim_launcher.py:565-591
@@ -248,9 +279,12 @@ def _launch(args: argparse.Namespace, task: tasks.Task, remaining: list[str], wh
     # the loading screen off a terminal: a summary, then one line per stage (loading_screen.py:378-409)
     num_envs = args.num_envs or task.num_envs
     print(host.BANNER, flush=True)
-    print(f"\n Isaac Lab · {action}\n   Task: {task.id}\n   Workflow: {task.workflow}\n   RL library: rsl_rl\n"
-          f"   Physics: {physics}\n   Renderer: {renderer or 'n/a (no camera sensors)'}\n"
-          f"   Visualizer: none (headless)\n   Device: {device}\n   Environments: {num_envs}\n", flush=True)
+    print(
+        f"\n Isaac Lab · {action}\n   Task: {task.id}\n   Workflow: {task.workflow}\n   RL library: rsl_rl\n"
+        f"   Physics: {physics}\n   Renderer: {renderer or 'n/a (no camera sensors)'}\n"
+        f"   Visualizer: none (headless)\n   Device: {device}\n   Environments: {num_envs}\n",
+        flush=True,
+    )
     print("[1/3] Launching simulation", flush=True)
     return physics, renderer, device
 
@@ -266,8 +300,12 @@ def train(argv: list[str]) -> int:
     task = tasks.find(args.task, where)
     physics, _, device = _launch(args, task, remaining, where, "train")
     if args.distributed and device.startswith("cpu"):
-        host.traceback_exit("ValueError", "Distributed training is not supported when using CPU device. Please use "
-                            "GPU device (e.g., --device cuda) for distributed training.", "isaaclab_rl/entrypoints/common.py")
+        host.traceback_exit(
+            "ValueError",
+            "Distributed training is not supported when using CPU device. Please use "
+            "GPU device (e.g., --device cuda) for distributed training.",
+            "isaaclab_rl/entrypoints/common.py",
+        )
     experiment = args.experiment_name or task.experiment
     iterations = args.max_iterations if args.max_iterations is not None else task.max_iterations
     num_envs = args.num_envs or task.num_envs
@@ -306,30 +344,65 @@ def train(argv: list[str]) -> int:
 def write_run_manifest(log_dir: Path, task_id: str) -> None:
     """common.py:645-672: {version, library, task, created_at, metadata}, written atomically."""
     log_dir.mkdir(parents=True, exist_ok=True)
-    manifest = {"version": 1, "library": "rsl_rl", "task": task_id, "created_at": datetime.now(timezone.utc).isoformat(),
-                "metadata": {"agent": "rsl_rl_cfg_entry_point"}}
+    manifest = {
+        "version": 1,
+        "library": "rsl_rl",
+        "task": task_id,
+        "created_at": datetime.now(timezone.utc).isoformat(),
+        "metadata": {"agent": "rsl_rl_cfg_entry_point"},
+    }
     tmp = log_dir / f".{RUN_MANIFEST}.{os.getpid()}.tmp"
     tmp.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n", encoding="utf-8")
     os.replace(tmp, log_dir / RUN_MANIFEST)
 
 
-def _dump_params(rank_dir: Path, task: tasks.Task, num_envs: int, seed: int, device: str, physics: str,
-                 experiment: str, iterations: int) -> None:
+def _dump_params(
+    rank_dir: Path,
+    task: tasks.Task,
+    num_envs: int,
+    seed: int,
+    device: str,
+    physics: str,
+    experiment: str,
+    iterations: int,
+) -> None:
     """params/env.yaml and params/agent.yaml (common.py:774-783); the stand-in's values, marked simulated."""
     import yaml
 
-    env_cfg = {"simulated": "lambdabench stand-in: numpy cart-pole on the CPU, not Isaac Lab / Newton",
-               "seed": seed, "scene": {"num_envs": num_envs}, "sim": {"device": device, "physics": physics}}
-    agent_cfg = {"simulated": True, "class_name": "OnPolicyRunner", "seed": seed, "device": device,
-                 "num_steps_per_env": task.num_steps_per_env, "max_iterations": iterations,
-                 "save_interval": task.save_interval, "experiment_name": experiment, "logger": "tensorboard"}
+    env_cfg = {
+        "simulated": "lambdabench stand-in: numpy cart-pole on the CPU, not Isaac Lab / Newton",
+        "seed": seed,
+        "scene": {"num_envs": num_envs},
+        "sim": {"device": device, "physics": physics},
+    }
+    agent_cfg = {
+        "simulated": True,
+        "class_name": "OnPolicyRunner",
+        "seed": seed,
+        "device": device,
+        "num_steps_per_env": task.num_steps_per_env,
+        "max_iterations": iterations,
+        "save_interval": task.save_interval,
+        "experiment_name": experiment,
+        "logger": "tensorboard",
+    }
     (rank_dir / "params").mkdir(parents=True, exist_ok=True)
     (rank_dir / "params" / "env.yaml").write_text(yaml.safe_dump(env_cfg, sort_keys=False))
     (rank_dir / "params" / "agent.yaml").write_text(yaml.safe_dump(agent_cfg, sort_keys=False))
 
 
-def _learn(cartpole: Any, env: Any, policy: Any, task: tasks.Task, iterations: int, log_dir: Path, world: int,
-           *, writer: bool, rank: int | None) -> None:
+def _learn(
+    cartpole: Any,
+    env: Any,
+    policy: Any,
+    task: tasks.Task,
+    iterations: int,
+    log_dir: Path,
+    world: int,
+    *,
+    writer: bool,
+    rank: int | None,
+) -> None:
     """OnPolicyRunner.learn (rsl_rl/runners/on_policy_runner.py:56-134) with Logger.log (logger.py:156-288).
 
     Only rank 0 writes (logger.py:67): events, console blocks and checkpoints model_<it>.pt every
@@ -374,9 +447,14 @@ def _learn(cartpole: Any, env: Any, policy: Any, task: tasks.Task, iterations: i
         events.scalar("Perf/total_fps", fps, it)
         events.scalar("Perf/collection_time", collect, it)
         events.scalar("Perf/learning_time", learn, it)
-        lines = [f"{'#' * width}", f"\033[1m{f' Learning iteration {it}/{iterations} '.center(width)}\033[0m \n",
-                 f"{'Total steps:':>{pad}} {tot_timesteps} ", f"{'Steps per second:':>{pad}} {fps:.0f} ",
-                 f"{'Collection time:':>{pad}} {collect:.3f}s ", f"{'Learning time:':>{pad}} {learn:.3f}s "]
+        lines = [
+            f"{'#' * width}",
+            f"\033[1m{f' Learning iteration {it}/{iterations} '.center(width)}\033[0m \n",
+            f"{'Total steps:':>{pad}} {tot_timesteps} ",
+            f"{'Steps per second:':>{pad}} {fps:.0f} ",
+            f"{'Collection time:':>{pad}} {collect:.3f}s ",
+            f"{'Learning time:':>{pad}} {learn:.3f}s ",
+        ]
         lines += [f"{f'Mean {key} loss:':>{pad}} {value:.4f}" for key, value in losses.items()]
         if rewards:
             mean_reward, mean_length = statistics.mean(rewards), statistics.mean(lengths)
@@ -384,11 +462,18 @@ def _learn(cartpole: Any, env: Any, policy: Any, task: tasks.Task, iterations: i
             events.scalar("Train/mean_episode_length", mean_length, it)
             events.scalar("Train/mean_reward/time", mean_reward, int(tot_time))
             events.scalar("Train/mean_episode_length/time", mean_length, int(tot_time))
-            lines += [f"{'Mean reward:':>{pad}} {mean_reward:.2f}", f"{'Mean episode length:':>{pad}} {mean_length:.2f}"]
+            lines += [
+                f"{'Mean reward:':>{pad}} {mean_reward:.2f}",
+                f"{'Mean episode length:':>{pad}} {mean_length:.2f}",
+            ]
         eta = tot_time / (it + 1) * (iterations - it - 1)
-        lines += [f"{'Mean action std:':>{pad}} {policy.sigma:.2f}", "-" * width,
-                  f"{'Iteration time:':>{pad}} {collect + learn:.2f}s",
-                  f"{'Time elapsed:':>{pad}} {_hms(tot_time)}", f"{'ETA:':>{pad}} {_hms(eta)}"]
+        lines += [
+            f"{'Mean action std:':>{pad}} {policy.sigma:.2f}",
+            "-" * width,
+            f"{'Iteration time:':>{pad}} {collect + learn:.2f}s",
+            f"{'Time elapsed:':>{pad}} {_hms(tot_time)}",
+            f"{'ETA:':>{pad}} {_hms(eta)}",
+        ]
         print("\n".join(lines) + "\n", flush=True)
         if it % task.save_interval == 0:
             cartpole.save_weights(log_dir / f"model_{it}.pt", policy, {"iter": it, "library": "rsl_rl"})
@@ -421,17 +506,27 @@ def _checkpoint_file(value: str | None, log_root: Path, task: tasks.Task, where:
                 manifest = json.loads((run / RUN_MANIFEST).read_text())
             except (OSError, ValueError):
                 continue
-            if (manifest.get("version") == 1 and manifest.get("library") == "rsl_rl" and manifest.get("task") == task.id
-                    and manifest.get("metadata", {}).get("agent") == "rsl_rl_cfg_entry_point"):
+            if (
+                manifest.get("version") == 1
+                and manifest.get("library") == "rsl_rl"
+                and manifest.get("task") == task.id
+                and manifest.get("metadata", {}).get("agent") == "rsl_rl_cfg_entry_point"
+            ):
                 runs.append((manifest["created_at"], run))
         for _, run in sorted(runs, reverse=True):
-            found = sorted((p for p in run.iterdir() if p.is_file() and p.name.startswith("model_") and p.suffix == ".pt"),
-                           key=lambda p: _natural(p.name))
+            found = sorted(
+                (p for p in run.iterdir() if p.is_file() and p.name.startswith("model_") and p.suffix == ".pt"),
+                key=lambda p: _natural(p.name),
+            )
             if found:
                 return found[-1].resolve()
-        host.traceback_exit("ValueError", f"No compatible manifested run with a checkpoint was found in '{log_root}'. "
-                            f"Run training with the current unified training entrypoint before using '--checkpoint "
-                            f"{value}'.", where)
+        host.traceback_exit(
+            "ValueError",
+            f"No compatible manifested run with a checkpoint was found in '{log_root}'. "
+            f"Run training with the current unified training entrypoint before using '--checkpoint "
+            f"{value}'.",
+            where,
+        )
     if value:
         path = Path(value)
         if path.is_dir():
@@ -445,7 +540,9 @@ def _checkpoint_file(value: str | None, log_root: Path, task: tasks.Task, where:
         runs_re = ".*"
     import re
 
-    runs = sorted(str(p) for p in (log_root.iterdir() if log_root.is_dir() else []) if p.is_dir() and re.match(runs_re, p.name))
+    runs = sorted(
+        str(p) for p in (log_root.iterdir() if log_root.is_dir() else []) if p.is_dir() and re.match(runs_re, p.name)
+    )
     if not runs:
         host.traceback_exit("ValueError", f"No runs present in the directory: '{log_root}' match: '{runs_re}'.", where)
     run = Path(runs[-1])
@@ -499,8 +596,10 @@ def play(argv: list[str]) -> int:
 
 
 def list_envs() -> int:
-    rows = [(str(i), t.id, "isaaclab.envs:ManagerBasedRLEnv" if t.workflow == "manager-based" else "(direct)",
-             "rsl_rl") for i, t in enumerate(tasks.TASKS, 1)]
+    rows = [
+        (str(i), t.id, "isaaclab.envs:ManagerBasedRLEnv" if t.workflow == "manager-based" else "(direct)", "rsl_rl")
+        for i, t in enumerate(tasks.TASKS, 1)
+    ]
     header = ("S. No.", "Task Name", "Entry Point", "RL Libraries")
     widths = [max(len(r[c]) for r in [header, *rows]) for c in range(4)]
     rule = "+" + "+".join("-" * (w + 2) for w in widths) + "+"

@@ -44,18 +44,76 @@ class Task:
 TASKS = [
     # cartpole/__init__.py:21-83; agents/rsl_rl_ppo_cfg.py:22-26,55-56,84-90,128-129;
     # cartpole_direct_env_cfg.py:58, cartpole_manager_env_cfg.py:165, *_camera_env_cfg.py:56,140
-    Task("Isaac-Cartpole-Direct", "cartpole_direct", 16, 150, 50, 4096, "direct", "Isaac/IsaacLab/Robots/Classic/Cartpole/cartpole.usd"),
-    Task("Isaac-Cartpole", "cartpole", 16, 150, 50, 4096, "manager-based", "Isaac/IsaacLab/Robots/Classic/Cartpole/cartpole.usd"),
-    Task("Isaac-Cartpole-Camera-Direct", "cartpole_camera_direct", 64, 200, 50, 512, "direct", "Isaac/IsaacLab/Robots/Classic/Cartpole/cartpole.usd", cameras=True,
-         presets=PHYSICS_PRESETS + RENDERER_PRESETS),
-    Task("Isaac-Cartpole-Camera", "cartpole_camera", 64, 200, 50, 512, "manager-based", "Isaac/IsaacLab/Robots/Classic/Cartpole/cartpole.usd", cameras=True,
-         presets=PHYSICS_PRESETS + RENDERER_PRESETS),
+    Task(
+        "Isaac-Cartpole-Direct",
+        "cartpole_direct",
+        16,
+        150,
+        50,
+        4096,
+        "direct",
+        "Isaac/IsaacLab/Robots/Classic/Cartpole/cartpole.usd",
+    ),
+    Task(
+        "Isaac-Cartpole",
+        "cartpole",
+        16,
+        150,
+        50,
+        4096,
+        "manager-based",
+        "Isaac/IsaacLab/Robots/Classic/Cartpole/cartpole.usd",
+    ),
+    Task(
+        "Isaac-Cartpole-Camera-Direct",
+        "cartpole_camera_direct",
+        64,
+        200,
+        50,
+        512,
+        "direct",
+        "Isaac/IsaacLab/Robots/Classic/Cartpole/cartpole.usd",
+        cameras=True,
+        presets=PHYSICS_PRESETS + RENDERER_PRESETS,
+    ),
+    Task(
+        "Isaac-Cartpole-Camera",
+        "cartpole_camera",
+        64,
+        200,
+        50,
+        512,
+        "manager-based",
+        "Isaac/IsaacLab/Robots/Classic/Cartpole/cartpole.usd",
+        cameras=True,
+        presets=PHYSICS_PRESETS + RENDERER_PRESETS,
+    ),
     # locomotion/ant/__init__.py:21,38; agents/rsl_rl_ppo_cfg.py:12-16,45-46; ant_*_env_cfg.py:58,171
-    Task("Isaac-Ant-Direct", "ant_direct", 32, 1000, 50, 4096, "direct", "Isaac/Robots/IsaacSim/Ant/ant_instanceable.usd"),
+    Task(
+        "Isaac-Ant-Direct", "ant_direct", 32, 1000, 50, 4096, "direct", "Isaac/Robots/IsaacSim/Ant/ant_instanceable.usd"
+    ),
     Task("Isaac-Ant", "ant", 32, 1000, 50, 4096, "manager-based", "Isaac/Robots/IsaacSim/Ant/ant_instanceable.usd"),
     # locomotion/humanoid/__init__.py:39; agents/rsl_rl_ppo_cfg.py:22-26,55-56; humanoid_*_env_cfg.py:52,182
-    Task("Isaac-Humanoid-Direct", "humanoid_direct", 32, 1000, 100, 4096, "direct", "Isaac/Robots/IsaacSim/Humanoid/humanoid_instanceable.usd"),
-    Task("Isaac-Humanoid", "humanoid", 32, 1000, 100, 4096, "manager-based", "Isaac/Robots/IsaacSim/Humanoid/humanoid_instanceable.usd"),
+    Task(
+        "Isaac-Humanoid-Direct",
+        "humanoid_direct",
+        32,
+        1000,
+        100,
+        4096,
+        "direct",
+        "Isaac/Robots/IsaacSim/Humanoid/humanoid_instanceable.usd",
+    ),
+    Task(
+        "Isaac-Humanoid",
+        "humanoid",
+        32,
+        1000,
+        100,
+        4096,
+        "manager-based",
+        "Isaac/Robots/IsaacSim/Humanoid/humanoid_instanceable.usd",
+    ),
 ]
 
 
@@ -75,9 +133,12 @@ def find(task_id: str | None, where: str) -> Task:
     base, _, version = name.rpartition("-v")
     if base and version.isdigit():
         if any(t.id == base for t in TASKS):
-            traceback_exit("gymnasium.error.DeprecatedEnv",
-                           f"Environment version `v{version}` for environment `{base}` doesn't exist. "
-                           f"It provides the default version `{base}`.", where)
+            traceback_exit(
+                "gymnasium.error.DeprecatedEnv",
+                f"Environment version `v{version}` for environment `{base}` doesn't exist. "
+                f"It provides the default version `{base}`.",
+                where,
+            )
         name = base
     match = difflib.get_close_matches(name, [t.id for t in TASKS], n=1)
     suggestion = f" Did you mean: `{match[0]}`?" if match else ""

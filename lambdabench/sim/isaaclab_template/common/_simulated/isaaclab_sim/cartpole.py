@@ -50,9 +50,7 @@ class CartPole:
         total = CART_MASS + POLE_MASS
         cos, sin = np.cos(theta), np.sin(theta)
         temp = (force + POLE_MASS * POLE_HALF_LENGTH * theta_dot**2 * sin) / total
-        theta_acc = (GRAVITY * sin - cos * temp) / (
-            POLE_HALF_LENGTH * (4.0 / 3.0 - POLE_MASS * cos**2 / total)
-        )
+        theta_acc = (GRAVITY * sin - cos * temp) / (POLE_HALF_LENGTH * (4.0 / 3.0 - POLE_MASS * cos**2 / total))
         x_acc = temp - POLE_MASS * POLE_HALF_LENGTH * theta_acc * cos / total
         self.state = np.stack(
             [x + DT * x_dot, x_dot + DT * x_acc, theta + DT * theta_dot, theta_dot + DT * theta_acc],
@@ -63,12 +61,16 @@ class CartPole:
         timeout = self.episode_length >= MAX_EPISODE_LENGTH
         # Isaac-Cartpole's reward terms: alive, terminated, pole angle, cart and pole velocity
         reward = (
-            1.0
-            - 2.0 * failed
-            - self.state[:, 2] ** 2
-            - 0.01 * np.abs(self.state[:, 1])
-            - 0.005 * np.abs(self.state[:, 3])
-        ) * DT * 2
+            (
+                1.0
+                - 2.0 * failed
+                - self.state[:, 2] ** 2
+                - 0.01 * np.abs(self.state[:, 1])
+                - 0.005 * np.abs(self.state[:, 3])
+            )
+            * DT
+            * 2
+        )
         self.episode_return += reward
         done = failed | timeout
         finished = {
@@ -145,9 +147,7 @@ def rollout(
         "mean_reward": float(ended_r.mean()) if ended_r.size else float(env.episode_return.mean()),
         "max_reward": float(ended_r.max()) if ended_r.size else float(env.episode_return.max()),
         "min_reward": float(ended_r.min()) if ended_r.size else float(env.episode_return.min()),
-        "mean_length": float(ended_l.mean())
-        if ended_l.size
-        else float(env.episode_length.mean()),
+        "mean_length": float(ended_l.mean()) if ended_l.size else float(env.episode_length.mean()),
         "loss": step_norm,
     }
 
@@ -208,12 +208,7 @@ def _png(frame: np.ndarray) -> bytes:
         return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
 
     header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", header)
-        + chunk(b"IDAT", zlib.compress(raw, 6))
-        + chunk(b"IEND", b"")
-    )
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(raw, 6)) + chunk(b"IEND", b"")
 
 
 def _box(kind: bytes, *parts: bytes) -> bytes:

@@ -291,7 +291,9 @@ def _torchrun(args: list[str]) -> int:
 def _rendezvous(opts: dict[str, str], nnodes: int, node_rank: int) -> tuple[str, str, str] | None:
     """c10d rendezvous, simulated: node 0 (or is_host) listens on the endpoint until every node has joined."""
     if opts.get("rdzv_backend", "static") != "c10d" or not opts.get("rdzv_endpoint"):
-        sys.stderr.write("torchrun: error: --nnodes > 1 needs --rdzv_backend=c10d --rdzv_endpoint=HOST:PORT (simulated)\n")
+        sys.stderr.write(
+            "torchrun: error: --nnodes > 1 needs --rdzv_backend=c10d --rdzv_endpoint=HOST:PORT (simulated)\n"
+        )
         return None
     host, _, port_text = opts["rdzv_endpoint"].rpartition(":")
     conf = dict(kv.partition("=")[::2] for kv in opts.get("rdzv_conf", "").split(",") if kv)
@@ -367,7 +369,9 @@ def python(args: list[str]) -> int:
         # a script of one's own (a check file): the stand-in's packages importable, as for -c
         sys.meta_path.insert(0, _SimulatedPackages(app.installed_libraries()))
     if not Path(script).is_file():
-        sys.stderr.write(f"{sys.executable}: can't open file '{app.shown(script)}': [Errno 2] No such file or directory\n")
+        sys.stderr.write(
+            f"{sys.executable}: can't open file '{app.shown(script)}': [Errno 2] No such file or directory\n"
+        )
         return 2
     sys.argv = [script, *args[1:]]
     sys.path.insert(0, str(Path(script).parent))

@@ -207,16 +207,16 @@ def train(lib: str, script: str) -> int:
         _dump_params(run, task, lib, num_envs, seed, agent_cfg)
     trainer = {"rl_games": _rl_games, "rsl_rl": _rsl_rl, "skrl": _skrl, "sb3": _sb3}[lib]
     try:
-        trainer(
-            run, env, policy, horizon, iterations, experiment, recorder, launched.world_size, writer_rank
-        )
+        trainer(run, env, policy, horizon, iterations, experiment, recorder, launched.world_size, writer_rank)
     finally:
         if recorder is not None:
             recorder.finish()
     return 0
 
 
-def _run(env: cartpole.CartPole, policy: cartpole.LinearPolicy, horizon: int, recorder: Recorder | None) -> dict[str, Any]:
+def _run(
+    env: cartpole.CartPole, policy: cartpole.LinearPolicy, horizon: int, recorder: Recorder | None
+) -> dict[str, Any]:
     return cartpole.rollout(env, policy, horizon, on_step=recorder.step if recorder else None)
 
 
@@ -352,10 +352,14 @@ def _skrl(run: Path, env, policy, horizon, iterations, name, recorder, world, wr
         ):
             events.scalar(tag, value, timestep)
         if timestep % checkpoint_every == 0:
-            cartpole.save_weights(run / "checkpoints" / f"agent_{timestep}.pt", policy, {"timestep": timestep, "library": "skrl"})
+            cartpole.save_weights(
+                run / "checkpoints" / f"agent_{timestep}.pt", policy, {"timestep": timestep, "library": "skrl"}
+            )
         if stats["mean_reward"] > best:
             best = stats["mean_reward"]
-            cartpole.save_weights(run / "checkpoints" / "best_agent.pt", policy, {"timestep": timestep, "library": "skrl"})
+            cartpole.save_weights(
+                run / "checkpoints" / "best_agent.pt", policy, {"timestep": timestep, "library": "skrl"}
+            )
     if events is not None:
         events.close()
 
@@ -435,7 +439,11 @@ def _latest_checkpoint(lib: str, root: Path, run_dir: str = ".*", checkpoint: st
     sub = {"rl_games": "nn", "skrl": "checkpoints"}.get(lib)
     folder = runs[-1] / sub if sub else runs[-1]
     pattern = checkpoint or {"rl_games": ".*", "rsl_rl": "model_.*.pt", "skrl": ".*", "sb3": "model.zip"}[lib]
-    found = sorted((p for p in folder.iterdir() if re.match(pattern, p.name)), key=lambda p: f"{p.name:0>15}") if folder.is_dir() else []
+    found = (
+        sorted((p for p in folder.iterdir() if re.match(pattern, p.name)), key=lambda p: f"{p.name:0>15}")
+        if folder.is_dir()
+        else []
+    )
     if not found:
         app.die(f"ValueError: No checkpoints in the directory: '{app.shown(folder)}' match '{pattern}'.")
     return found[-1]
