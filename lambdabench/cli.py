@@ -134,6 +134,11 @@ def ls_(click_ctx: click.Context, as_json: bool) -> None:
 @click.option("--gpu", required=True, help="GPU type (a10, a100, h100, 8xh100, gh200, or a full type name).")
 @click.option("--region", help="Region; default: the first with capacity.")
 @click.option(
+    "--image",
+    metavar="FAMILY",
+    help="Image family to launch (e.g. lambda-stack-22-04); default: Lambda's (the latest Lambda Stack).",
+)
+@click.option(
     "--name", "label", help="A label: the instance is named lambdabench-<label>-<random>; `down <label>` finds it."
 )
 @click.option("--wait/--no-wait", default=False, help="Wait until the instance is active.")
@@ -141,13 +146,20 @@ def ls_(click_ctx: click.Context, as_json: bool) -> None:
 @json_option
 @click.pass_context
 def launch(
-    click_ctx: click.Context, gpu: str, region: str | None, label: str | None, wait: bool, yes: bool, as_json: bool
+    click_ctx: click.Context,
+    gpu: str,
+    region: str | None,
+    image: str | None,
+    label: str | None,
+    wait: bool,
+    yes: bool,
+    as_json: bool,
 ) -> None:
     """Launch one instance (recorded in the ledger before the call); it runs until `lambdabench down`."""
     from dataclasses import asdict
 
     lab = _lab(click_ctx)
-    res = lab.launch(gpu, region=region, label=label, wait=wait, confirm=_consent(lab, yes))
+    res = lab.launch(gpu, region=region, label=label, wait=wait, confirm=_consent(lab, yes), image=image)
     if as_json:
         _out(asdict(res), True)
     else:
@@ -278,6 +290,11 @@ def sim_serve(port: int, scenario: Path | None, time_scale: float, out_env: Path
     "--max-run-minutes", type=float, help="Per-run maximum, every billed minute: boot, set-up, benchmark, pull."
 )
 @click.option("--region", help="Only this region (default: any with capacity, with failover).")
+@click.option(
+    "--image",
+    metavar="FAMILY",
+    help="Image family to launch (e.g. lambda-stack-22-04); default: the playbook's, else Lambda's.",
+)
 @click.option("--keep-on-failure", is_flag=True, help="Leave failed runs' instances up for debugging.")
 @click.option(
     "--failsafe",
@@ -332,6 +349,7 @@ def sweep(
     notify: str | None,
     bell: bool,
     failsafe: bool,
+    image: str | None,
 ) -> None:
     """Benchmark several GPU types side by side; every instance is torn down, whatever happens."""
     from lambdabench.errors import LambdabenchError
@@ -356,6 +374,7 @@ def sweep(
         seeds=seeds,
         cache=cache,
         failsafe=failsafe,
+        image=image,
     )
     plan = lab.plan(req)
     if export_uri:
@@ -506,6 +525,12 @@ def _print_plan(plan: SweepPlan, dry_run: bool) -> None:
     )
     if plan.cap_reason:
         out(f"run cap: {plan.max_minutes} min ({plan.cap_reason})")
+    if any(r.target.launched for r in plan.runs):
+        out(
+            f"image: {plan.image} ({plan.image_source})"
+            if plan.image
+            else "image: Lambda's default (the latest Lambda Stack); pin one with --image"
+        )
     out(
         f"benchmark: playbook {plan.playbook}"
         + (f" after {', '.join(b.name for b in plan.benchmark.before)}" if plan.benchmark.before else "")

@@ -287,6 +287,7 @@ class Lab:
         wait: bool = False,
         keep: bool = True,
         confirm: Callable[[Spend], None] | None = None,
+        image: str | None = None,
     ) -> LaunchResult:
         """Launch one instance (ledger first); kept on purpose unless keep=False: gc leaves it, `down` ends it.
         confirm sees what it will bill before anything is launched, and raises to stop it."""
@@ -301,6 +302,10 @@ class Lab:
             raise UsageError(f"Unknown region {region!r}", "List regions with `lambdabench types`.")
         if label is not None:
             _check_label(label)
+        if image is not None:
+            from lambdabench.run.plan import check_image
+
+            check_image(image, "--image", [i.family for i in self.cloud.list_images()])
         if confirm is not None:
             from lambdabench.consent import Spend
 
@@ -313,7 +318,13 @@ class Lab:
         key_name = self.ssh_key_name()
         ledger = self.ledger
         sweep = ledger.create_sweep(f"launch {itype.name}", simulated=self.settings.simulated)
-        run = ledger.add_run(sweep, instance_type=itype.name, region=region, workload="interactive")
+        run = ledger.add_run(
+            sweep,
+            instance_type=itype.name,
+            region=region,
+            workload="interactive",
+            params={"image": image} if image else None,
+        )
         ledger.set_run_status(run, "running")
         group = launch_nodes(
             self.cloud,
@@ -326,6 +337,7 @@ class Lab:
             regions=regions,
             timeouts=self.env.timeouts,
             notify=self.notify,
+            image_family=image,
         )
         launched = group.nodes[0]
         assert launched.id is not None
@@ -579,6 +591,7 @@ class Lab:
             env=self.env,
             ngc_key_present=self.settings.ngc_api_key is not None,
             filesystems=filesystems,
+            image_families=[i.family for i in self.cloud.list_images()] if needs_cloud and request.image else None,
         )
 
     def sweep(

@@ -226,6 +226,8 @@ class Playbook:
     after: list[str] = field(default_factory=list)
     # typical wall minutes on a fresh instance (boot apart): a sweep's default run cap is made of these
     expected_minutes: float | None = None
+    # the machine image family it was checked on (the launch request's `image: {"family": ...}`); None: Lambda's default
+    image: str | None = None
 
     def resolve_vars(self, overrides: Mapping[str, Any]) -> dict[str, Any]:
         """Defaults overlaid with overrides, typed; unknown names refused."""
@@ -258,9 +260,12 @@ class Playbook:
 # ---------------------------------------------------------------------------------------------
 # loading and validation
 
+# an image family as GET /images lists them (the spec's example: ubuntu-lts; FIELD-NOTES: lambda-stack-…)
+IMAGE_FAMILY_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
+
 _TOP_KEYS = {
     "name", "description", "vars", "derived", "requires", "secrets", "env", "steps", "before", "after",
-    "expected_minutes",
+    "expected_minutes", "image",
 }  # fmt: skip
 _STEP_KEYS = set(STEP_KINDS) | {
     "name", "when", "timeout", "retries", "env", "detach", "container", "stdin", "secret_files",
@@ -307,6 +312,9 @@ def _load_playbook(path: Path) -> Playbook:
         isinstance(expected, bool) or not isinstance(expected, (int, float)) or not 0 < expected <= 7 * 24 * 60
     ):
         raise ld.fail(data, "`expected_minutes` must be a number of minutes, more than 0", "expected_minutes")
+    image = data.get("image")
+    if image is not None and not (isinstance(image, str) and IMAGE_FAMILY_RE.match(image)):
+        raise ld.fail(data, "`image` must be an image family name, e.g. lambda-stack-22-04", "image")
     return Playbook(
         name=name,
         description=str(data.get("description", "")).strip(),
@@ -320,6 +328,7 @@ def _load_playbook(path: Path) -> Playbook:
         before=around["before"],
         after=around["after"],
         expected_minutes=float(expected) if expected is not None else None,
+        image=image,
     )
 
 

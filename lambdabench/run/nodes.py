@@ -193,6 +193,7 @@ def launch_nodes(
     notify: Notify = _quiet,
     stop: threading.Event | None = None,
     file_systems: Mapping[str, Sequence[str]] | None = None,
+    image_family: str | None = None,
 ) -> LaunchedGroup:
     """Launch `count` instances of `itype` in ONE region, trying `regions` in order; all or none.
 
@@ -222,7 +223,15 @@ def launch_nodes(
                     f"launching {itype.name} in {region} as {name}" + (f" (node {i + 1}/{count})" if count > 1 else "")
                 )
                 for extra in _launch_one(
-                    cloud, ledger, run_id, launched, ssh_key_name, tags, ruleset, (file_systems or {}).get(region, ())
+                    cloud,
+                    ledger,
+                    run_id,
+                    launched,
+                    ssh_key_name,
+                    tags,
+                    ruleset,
+                    (file_systems or {}).get(region, ()),
+                    image_family,
                 ):
                     notify(
                         f"WARNING: the launch of {name} answered a second id {extra}; it bills too, "
@@ -260,6 +269,7 @@ def _launch_one(
     tags: list[tuple[str, str]],
     ruleset: str | None,
     file_system_names: Sequence[str] = (),
+    image_family: str | None = None,
 ) -> list[str]:
     """One launch call; the id lands in memory before the ledger, so a failed write cannot hide it.
 
@@ -274,6 +284,7 @@ def _launch_one(
             tags=tags,
             firewall_ruleset_ids=[ruleset] if ruleset else [],
             file_system_names=file_system_names,
+            image_family=image_family,
         )
         launched.id = ids[0]
     except CapacityError as exc:

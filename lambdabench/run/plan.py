@@ -104,6 +104,7 @@ class SweepRequest:
     seeds: int = 1  # benchmark passes per run on the same instance, seed, seed + 1, … (the playbook's `seed`)
     cache: str | None = None  # a filesystem's name: set-up keeps there what a warm start needs
     failsafe: bool = False  # each instance terminates itself once its run's cap passed (the key goes there)
+    image: str | None = None  # --image: the launch's image family, over what the playbooks declare
 
 
 @dataclass
@@ -253,6 +254,8 @@ class SweepPlan:
     kept_seconds: float = KEPT_CLOUD_SECONDS  # real seconds (scaled): a kept instance, counted until `down`
     cap_reason: str = ""  # where max_run_seconds came from, for the plan's one line about it
     time_scale: float = 1.0  # cloud seconds per real second (a simulated cloud fast-forwards)
+    image: str | None = None  # the image family every launch asks for; None: Lambda's default (latest Lambda Stack)
+    image_source: str = ""  # where image came from: --image, or the playbook that declares it
 
     def leads(self) -> dict[str, list[PlannedRun]]:
         """With --reuse: each launched type's first run (by label) and the runs that follow it on its instance."""
@@ -442,6 +445,31 @@ def check_request_numbers(req: SweepRequest) -> None:
         )
 
 
+def check_image(image: str, source: str, families: Sequence[str] | None = None) -> None:
+    """An image family name, offered (GET /images lists it) when families are known; one line if not."""
+    from lambdabench.remote.playbook import IMAGE_FAMILY_RE
+
+    if not IMAGE_FAMILY_RE.match(image):
+        raise UsageError(f"{source} {image!r} is not an image family name", "e.g. --image lambda-stack-22-04")
+    if families is not None and image not in families:
+        raise UsageError(
+            f"image family {image!r} ({source}) is not offered",
+            f"offered: {', '.join(sorted(set(families))) or '(none)'}",
+        )
+
+
+def choose_image(
+    asked: str | None, benchmark: Benchmark, families: Sequence[str] | None = None
+) -> tuple[str | None, str]:
+    """The image family the launches ask for, and why: --image, else the first playbook that declares one
+    (the benchmark, then its set-up and collect). families (GET /images), when known, must list it."""
+    declared = [(b.image, f"playbook {b.name}") for b in [benchmark.playbook, *benchmark.all] if b.image]
+    image, source = (asked, "--image") if asked is not None else declared[0] if declared else (None, "")
+    if image is not None:
+        check_image(image, source, families)
+    return image, source
+
+
 def plan_sweep(
     req: SweepRequest,
     *,
@@ -450,6 +478,7 @@ def plan_sweep(
     env: RunEnv,
     ngc_key_present: bool,
     filesystems: Sequence[Filesystem] = (),
+    image_families: Sequence[str] | None = None,
 ) -> SweepPlan:
     """Resolve names against one instance-types snapshot and price the plan; raises before anything launches."""
     from lambdabench.cloud.gpus import parse_gpu_list, resolve_gpu
@@ -482,6 +511,7 @@ def plan_sweep(
             raise UsageError(f"--gpus names {itype.name} twice", "Use --repeat to run a type more than once.")
         types.append(itype)
     benchmark = Benchmark.load(req.playbook or DEFAULT_BENCHMARK, req.sets, home=env.home)
+    image, image_source = choose_image(req.image, benchmark, image_families)
     max_run, cap_reason = _run_cap(req, benchmark, types, env)
     targets = [Target(itype=t) for t in types] + [Target(host=h) for h in hosts]
     check_benchmark(benchmark, targets, nodes=req.nodes, ngc_key_present=ngc_key_present)
@@ -519,6 +549,8 @@ def plan_sweep(
         cache=cache,
         cap_reason=cap_reason,
         time_scale=env.time_scale,
+        image=image,
+        image_source=image_source,
     )
     left_out = plan.left_out_for_budget()
     if left_out and len(left_out) == len(runs) and max_cost_cents is not None:

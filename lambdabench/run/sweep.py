@@ -287,6 +287,7 @@ class SweepRunner:
                     "vars": plan.variables,
                     "repeat": r.repeat,
                     "label": r.label,
+                    **({"image": plan.image} if plan.image and r.target.launched else {}),
                     **({"nodes": plan.nodes} if plan.nodes > 1 and r.target.launched else {}),
                     **({"host": r.target.host.spec} if r.target.host is not None else {}),
                 },
@@ -464,6 +465,7 @@ class SweepRunner:
                 notify=self._say(run.label),
                 stop=self.stop,
                 file_systems=file_systems,
+                image_family=self.plan.image,
             )
         except CapacityError as exc:
             self._slots.release()

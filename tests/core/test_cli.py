@@ -237,3 +237,30 @@ def test_each_refusal_says_what_to_do_about_its_own_reason(server: tuple[SimClou
     sb3 = run(["sweep", "--gpus", "8xh100", "--playbook", "isaaclab-train", "--set", "library=sb3", "--dry-run"], env)
     line = assert_one_line_error(sb3)
     assert "sb3" in line and "RTX" not in line, line  # its hint is about GPUs, not RT cores
+
+
+def test_launch_image_pinned_sent_and_recorded(server: tuple[SimCloud, dict[str, str]]) -> None:
+    """--image FAMILY goes in the launch body as the spec's ImageSpecificationFamily ({"family": ...}), checked
+    against GET /images first; an unknown one is one line and launches nothing."""
+    core, env = server
+    bad = run(["launch", "--gpu", "a10", "--image", "ubuntu-18-04", "-y"], env)
+    assert_one_line_error(bad, "image family 'ubuntu-18-04'", "not offered")
+    assert not [r for r in core.requests() if r["path"].endswith("/instance-operations/launch")]
+    assert_one_line_error(run(["launch", "--gpu", "a10", "--image", "Bad Name", "-y"], env), "not an image family")
+    res = run(["launch", "--gpu", "a10", "--image", "lambda-stack-22-04", "-y", "--json"], env)
+    assert res.exit_code == 0, res.stderr
+    sent = [r for r in core.requests() if r["path"].endswith("/instance-operations/launch")]
+    assert [r["body"]["image"] for r in sent] == [{"family": "lambda-stack-22-04"}]
+    assert run(["down", json.loads(res.stdout)["name"]], env).exit_code == 0
+    assert live(core) == []
+
+
+def test_sweep_plan_shows_the_image(server: tuple[SimCloud, dict[str, str]]) -> None:
+    _, env = server
+    default = run(["sweep", "--gpus", "a10", "--dry-run"], env)
+    assert default.exit_code == 0, default.stderr
+    assert "image: Lambda's default (the latest Lambda Stack)" in default.stdout
+    pinned = run(["sweep", "--gpus", "a10", "--image", "lambda-stack-24-04", "--dry-run"], env)
+    assert pinned.exit_code == 0, pinned.stderr
+    assert "image: lambda-stack-24-04 (--image)" in pinned.stdout
+    assert_one_line_error(run(["sweep", "--gpus", "a10", "--image", "nope-1", "--dry-run"], env), "not offered")

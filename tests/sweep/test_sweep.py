@@ -177,3 +177,15 @@ def test_bad_plans_launch_nothing(simenv: SimEnv, bad: dict) -> None:  # type: i
         plan_for(simenv, lab, "a10", **bad)
     assert simenv.launches() == []
     lab.close()
+
+
+def test_sweep_launches_the_pinned_image_and_records_it(simenv: SimEnv) -> None:
+    """--image reaches every launch body ({"family": ...}, the spec's ImageSpecificationFamily) and the run's record."""
+    lab = simenv.lab()
+    plan = plan_for(simenv, lab, "a10", image="lambda-stack-22-04")
+    assert (plan.image, plan.image_source) == ("lambda-stack-22-04", "--image")
+    result = run(lab, plan, Work())
+    assert result.succeeded == ["a10#1"] and simenv.live() == []
+    assert [r["body"]["image"] for r in simenv.launches()] == [{"family": "lambda-stack-22-04"}]
+    assert [r.params["image"] for r in lab.ledger.runs(sweep_id=result.sweep_id) if r.params] == ["lambda-stack-22-04"]
+    lab.close()
