@@ -31,6 +31,7 @@ from lambdabench.report.model import (
     SIMULATED_NOTE,
     Report,
     RewardPoint,
+    RewardTarget,
     RunCurves,
     RunReport,
     Spread,
@@ -212,6 +213,39 @@ def _run_name(r: RunReport) -> str:
     return f"{r.group or r.instance_type} (run {r.run_id}{rep})"
 
 
+def _group_reward_runs(
+    pairs: list[tuple[RunReport, RunCurves]], label: str, which: str
+) -> list[tuple[RunReport, RunCurves, list[tuple[float, float]]]]:
+    """The runs of one group with their reward points on the x axis `which` (points without an x dropped)."""
+    runs = []
+    for r, c in pairs:
+        if (r.group or r.instance_type) != label:
+            continue
+        pts = [(_x(p, which), p.reward) for p in c.reward]
+        pts2 = [(x, y) for x, y in pts if x is not None]
+        if pts2:
+            runs.append((r, c, pts2))
+    return runs
+
+
+def _reach_marker(r: RunReport, c: RunCurves, target: RewardTarget | None, which: str, color: str) -> Marker | None:
+    """The marker where run r first reached the reward target, or None (no target, never reached, no x)."""
+    if target is None:
+        return None
+    hit = cv.first_reach(c, target.value)
+    hit_x = None if hit is None else _x(hit, which)
+    if hit is None or hit_x is None:
+        return None
+    return Marker(
+        color,
+        hit_x,
+        hit.reward,
+        f"{_run_name(r)} reached {target.value:,.4g} after"
+        f" {format_seconds(r.time_to_reward_s or 0.0)},"
+        f" {format_dollars(r.cost_to_reward_usd)} billed",
+    )
+
+
 def learning_plots(report: Report) -> list[Plot]:
     """Mean reward against time since billing start, dollars billed, and env-steps."""
     styles = group_styles(report)
@@ -245,14 +279,7 @@ def learning_plots(report: Report) -> list[Plot]:
         for g in report.groups:
             label = g.label or g.instance_type
             style = styles[label]
-            runs = []
-            for r, c in pairs:
-                if (r.group or r.instance_type) != label:
-                    continue
-                pts = [(_x(p, which), p.reward) for p in c.reward]
-                pts2 = [(x, y) for x, y in pts if x is not None]
-                if pts2:
-                    runs.append((r, c, pts2))
+            runs = _group_reward_runs(pairs, label, which)
             if not runs:
                 continue
             many = len(runs) > 1
@@ -267,19 +294,9 @@ def learning_plots(report: Report) -> list[Plot]:
                         opacity=0.55 if many else 1.0,
                     )
                 )
-                hit = cv.first_reach(c, target.value) if target is not None else None
-                hit_x = None if hit is None else _x(hit, which)
-                if hit is not None and hit_x is not None and target is not None:
-                    markers.append(
-                        Marker(
-                            style.color,
-                            hit_x,
-                            hit.reward,
-                            f"{_run_name(r)} reached {target.value:,.4g} after"
-                            f" {format_seconds(r.time_to_reward_s or 0.0)},"
-                            f" {format_dollars(r.cost_to_reward_usd)} billed",
-                        )
-                    )
+                marker = _reach_marker(r, c, target, which, style.color)
+                if marker is not None:
+                    markers.append(marker)
             if many:
                 b = cv.band([pts2 for _r, _c, pts2 in runs])
                 if b:
@@ -390,111 +407,117 @@ def _memory_markers(report: Report, label: str, color: str, pts: tuple[tuple[flo
 
 def scaling_plots(report: Report) -> list[tuple[Plot, str]]:
     """env-steps/s against number of envs (per type) and against GPU count (per GPU model)."""
-    styles = group_styles(report)
     out = []
     if report.num_envs_scaling:
-        lines, whiskers, markers, legend = [], [], [], []
-        for curve in report.num_envs_scaling:
-            style = styles.get(curve.label, Style(PALETTE[0]))
-            pts = tuple((p.x, p.rate.mean) for p in curve.points)
-            lines.append(Line(curve.label, style.color, pts, dash=style.dash, dots=True))
-            for p in curve.points:
-                if p.rate.n > 1:
-                    whiskers.append(
-                        Whisker(
-                            style.color,
-                            p.x,
-                            p.rate.lo,
-                            p.rate.hi,
-                            f"{curve.label}, {p.x:,.0f} envs: {si(p.rate.lo)}–{si(p.rate.hi)}"
-                            f" env-steps/s over {p.rate.n} runs",
-                        )
-                    )
-            if curve.saturates_at is not None:
-                y = next(p.rate.mean for p in curve.points if p.x == curve.saturates_at)
-                markers.append(
-                    Marker(
-                        style.color,
-                        curve.saturates_at,
-                        y,
-                        f"{curve.label}: {report.saturation_fraction:.0%} of its peak"
-                        f" ({si(curve.peak)} env-steps/s) from {curve.saturates_at:,.0f} envs",
-                        shape="diamond",
-                        label=f"{curve.saturates_at:,.0f}",
-                    )
-                )
-            legend.append(LegendItem(curve.label, style.color, style.dash))
-            markers.extend(_memory_markers(report, curve.label, style.color, pts))
-        legend.append(LegendItem(f"saturates ({report.saturation_fraction:.0%} of peak)", "#444", kind="diamond"))
-        out.append(
-            (
-                Plot(
-                    "Throughput against number of environments",
-                    Axis("number of environments (log scale)", "log2"),
-                    Axis("env-steps/s", zero=True),
-                    lines=tuple(lines),
-                    whiskers=tuple(whiskers),
-                    markers=tuple(markers),
-                    legend=tuple(legend),
-                ),
-                "Each point is the mean over the runs that measured that many environments"
-                " (bars: min–max). The diamond marks the fewest environments reaching"
-                f" {report.saturation_fraction:.0%} of the type's peak: past it, more environments"
-                " add little throughput."
-                + (
-                    " Dots are labelled with the steady-state GPU memory at that many environments."
-                    if any(t.gpu_mem_mib is not None for t in report.tails)
-                    else ""
-                ),
-            )
-        )
+        out.append(_num_envs_plot(report))
     if report.gpu_scaling:
-        lines, whiskers, legend = [], [], []
-        for k, curve in enumerate(report.gpu_scaling):
-            color = PALETTE[k % len(PALETTE)]
-            pts = tuple((p.x, p.rate.mean) for p in curve.points)
-            effs = efficiency(curve)
-            lines.append(Line(curve.label, color, pts, dots=True))
-            first = curve.points[0]
-            ideal = tuple((p.x, first.rate.mean * p.x / first.x) for p in curve.points)
-            lines.append(
-                Line(
-                    f"{curve.label}: linear scaling from {first.x:,.0f} GPU(s)",
-                    color,
-                    ideal,
-                    dash="4 4",
-                    width=1.2,
-                    opacity=0.7,
-                )
-            )
-            for p, eff in zip(curve.points, effs, strict=True):
-                if p.rate.n < 2:
-                    continue
+        out.append(_gpu_count_plot(report))
+    return out
+
+
+def _num_envs_plot(report: Report) -> tuple[Plot, str]:
+    """env-steps/s against number of envs, one line per type, with saturation and memory markers."""
+    styles = group_styles(report)
+    lines, whiskers, markers, legend = [], [], [], []
+    for curve in report.num_envs_scaling:
+        style = styles.get(curve.label, Style(PALETTE[0]))
+        pts = tuple((p.x, p.rate.mean) for p in curve.points)
+        lines.append(Line(curve.label, style.color, pts, dash=style.dash, dots=True))
+        for p in curve.points:
+            if p.rate.n > 1:
                 whiskers.append(
                     Whisker(
-                        color,
+                        style.color,
                         p.x,
                         p.rate.lo,
                         p.rate.hi,
-                        f"{curve.label}, {p.x:,.0f} GPUs: {si(p.rate.mean)} env-steps/s, {eff:.0%} of linear",
+                        f"{curve.label}, {p.x:,.0f} envs: {si(p.rate.lo)}–{si(p.rate.hi)}"
+                        f" env-steps/s over {p.rate.n} runs",
                     )
                 )
-            legend += [LegendItem(curve.label, color), LegendItem("linear", color, "4 4")]
-        out.append(
-            (
-                Plot(
-                    "Throughput against GPU count",
-                    Axis("GPUs in the run, all nodes (log scale)", "log2"),
-                    Axis("env-steps/s", zero=True),
-                    lines=tuple(lines),
-                    whiskers=tuple(whiskers),
-                    legend=tuple(legend),
-                ),
-                "Solid: measured env-steps/s of all GPUs together; dashed: perfect linear scaling"
-                " from the fewest GPUs measured. The gap is what communication and set-up cost.",
+        if curve.saturates_at is not None:
+            y = next(p.rate.mean for p in curve.points if p.x == curve.saturates_at)
+            markers.append(
+                Marker(
+                    style.color,
+                    curve.saturates_at,
+                    y,
+                    f"{curve.label}: {report.saturation_fraction:.0%} of its peak"
+                    f" ({si(curve.peak)} env-steps/s) from {curve.saturates_at:,.0f} envs",
+                    shape="diamond",
+                    label=f"{curve.saturates_at:,.0f}",
+                )
+            )
+        legend.append(LegendItem(curve.label, style.color, style.dash))
+        markers.extend(_memory_markers(report, curve.label, style.color, pts))
+    legend.append(LegendItem(f"saturates ({report.saturation_fraction:.0%} of peak)", "#444", kind="diamond"))
+    return (
+        Plot(
+            "Throughput against number of environments",
+            Axis("number of environments (log scale)", "log2"),
+            Axis("env-steps/s", zero=True),
+            lines=tuple(lines),
+            whiskers=tuple(whiskers),
+            markers=tuple(markers),
+            legend=tuple(legend),
+        ),
+        "Each point is the mean over the runs that measured that many environments"
+        " (bars: min–max). The diamond marks the fewest environments reaching"
+        f" {report.saturation_fraction:.0%} of the type's peak: past it, more environments"
+        " add little throughput."
+        + (
+            " Dots are labelled with the steady-state GPU memory at that many environments."
+            if any(t.gpu_mem_mib is not None for t in report.tails)
+            else ""
+        ),
+    )
+
+
+def _gpu_count_plot(report: Report) -> tuple[Plot, str]:
+    """env-steps/s against GPU count, one line per GPU model, each beside its linear scaling."""
+    lines, whiskers, legend = [], [], []
+    for k, curve in enumerate(report.gpu_scaling):
+        color = PALETTE[k % len(PALETTE)]
+        pts = tuple((p.x, p.rate.mean) for p in curve.points)
+        effs = efficiency(curve)
+        lines.append(Line(curve.label, color, pts, dots=True))
+        first = curve.points[0]
+        ideal = tuple((p.x, first.rate.mean * p.x / first.x) for p in curve.points)
+        lines.append(
+            Line(
+                f"{curve.label}: linear scaling from {first.x:,.0f} GPU(s)",
+                color,
+                ideal,
+                dash="4 4",
+                width=1.2,
+                opacity=0.7,
             )
         )
-    return out
+        for p, eff in zip(curve.points, effs, strict=True):
+            if p.rate.n < 2:
+                continue
+            whiskers.append(
+                Whisker(
+                    color,
+                    p.x,
+                    p.rate.lo,
+                    p.rate.hi,
+                    f"{curve.label}, {p.x:,.0f} GPUs: {si(p.rate.mean)} env-steps/s, {eff:.0%} of linear",
+                )
+            )
+        legend += [LegendItem(curve.label, color), LegendItem("linear", color, "4 4")]
+    return (
+        Plot(
+            "Throughput against GPU count",
+            Axis("GPUs in the run, all nodes (log scale)", "log2"),
+            Axis("env-steps/s", zero=True),
+            lines=tuple(lines),
+            whiskers=tuple(whiskers),
+            legend=tuple(legend),
+        ),
+        "Solid: measured env-steps/s of all GPUs together; dashed: perfect linear scaling"
+        " from the fewest GPUs measured. The gap is what communication and set-up cost.",
+    )
 
 
 # --------------------------------------------------------------------------------------------------
@@ -604,6 +627,61 @@ _BAR_CAPTIONS = {
 }
 
 
+def _learning_section(report: Report, charts: Sequence[Chart]) -> list[str]:
+    """The learning curves, their to-reward bars and table; nothing when no run logged a reward."""
+    learning = learning_plots(report)
+    if not learning:
+        return []
+    parts: list[str] = []
+    parts.append("<h2>Learning curves</h2>")
+    if report.reward_target is not None:
+        parts.append(f'<p class="lead">{esc(report.reward_target.rule)}.</p>')
+    parts.append('<div class="charts">')
+    captions = [
+        "Mean episode reward (as the RL library logs it) against wall-clock time since the"
+        " run's billing start. Thin lines: repeats; band: their min–max; bold: their mean;"
+        " rings: where each run first reached the target.",
+        "The same curves against what the run had been billed at each moment (per minute,"
+        " rounded up, at its price): the cheapest way to a reward is the leftmost curve.",
+        "The same curves against env-steps: lines that coincide learn the same per step,"
+        " so the GPUs differ only in speed.",
+    ]
+    figures = [_figure(svg_plot(plot, uid=f"lc{k}"), captions[min(k, 2)]) for k, plot in enumerate(learning)]
+    bars = [
+        _figure(svg_bar_chart(chart), _BAR_CAPTIONS.get(chart.title, ""))
+        for chart in charts
+        if chart.title.startswith(("Time to reward", "Cost to reward"))
+    ]
+    # two to a row: the curves on time and on dollars, then their to-reward bars beneath
+    parts.extend(figures[:2] + bars + figures[2:])
+    parts.append("</div>")
+    parts.append(_to_reward_table(report))
+    return parts
+
+
+def _timelines_section(report: Report) -> list[str]:
+    """The GPU timelines (at most MAX_TIMELINES); nothing when no run recorded telemetry."""
+    lines = timelines(report)
+    if not lines:
+        return []
+    parts: list[str] = []
+    parts.append("<h2>GPU timelines</h2>")
+    parts.append(
+        '<p class="lead">Utilisation (mean over the run\'s GPUs), memory and power (summed)'
+        " over the billed time, from billing start to terminate, with the phases shaded:"
+        " where the billed minutes went.</p>"
+    )
+    parts.append('<div class="charts">')
+    parts.extend(_figure(svg, caption) for svg, caption in lines[:MAX_TIMELINES])
+    parts.append("</div>")
+    if len(lines) > MAX_TIMELINES:
+        parts.append(
+            f'<p class="muted">{len(lines) - MAX_TIMELINES} more runs recorded telemetry;'
+            " their series are in the ledger.</p>"
+        )
+    return parts
+
+
 def render_html(report: Report) -> str:
     """One self-contained HTML file: inline CSS, inline SVG charts, videos as data: URIs or relative links."""
     title = esc(report.title)
@@ -633,53 +711,14 @@ def render_html(report: Report) -> str:
         if not chart.title.startswith(("Time to reward", "Cost to reward"))
     )
     parts.append("</div>")
-    learning = learning_plots(report)
-    if learning:
-        parts.append("<h2>Learning curves</h2>")
-        if report.reward_target is not None:
-            parts.append(f'<p class="lead">{esc(report.reward_target.rule)}.</p>')
-        parts.append('<div class="charts">')
-        captions = [
-            "Mean episode reward (as the RL library logs it) against wall-clock time since the"
-            " run's billing start. Thin lines: repeats; band: their min–max; bold: their mean;"
-            " rings: where each run first reached the target.",
-            "The same curves against what the run had been billed at each moment (per minute,"
-            " rounded up, at its price): the cheapest way to a reward is the leftmost curve.",
-            "The same curves against env-steps: lines that coincide learn the same per step,"
-            " so the GPUs differ only in speed.",
-        ]
-        figures = [_figure(svg_plot(plot, uid=f"lc{k}"), captions[min(k, 2)]) for k, plot in enumerate(learning)]
-        bars = [
-            _figure(svg_bar_chart(chart), _BAR_CAPTIONS.get(chart.title, ""))
-            for chart in charts
-            if chart.title.startswith(("Time to reward", "Cost to reward"))
-        ]
-        # two to a row: the curves on time and on dollars, then their to-reward bars beneath
-        parts.extend(figures[:2] + bars + figures[2:])
-        parts.append("</div>")
-        parts.append(_to_reward_table(report))
+    parts.extend(_learning_section(report, charts))
     scaling = scaling_plots(report)
     if scaling:
         parts.append('<h2>Scaling</h2><div class="charts">')
         for k, (plot, caption) in enumerate(scaling):
             parts.append(_figure(svg_plot(plot, uid=f"sc{k}"), caption))
         parts.append("</div>")
-    lines = timelines(report)
-    if lines:
-        parts.append("<h2>GPU timelines</h2>")
-        parts.append(
-            '<p class="lead">Utilisation (mean over the run\'s GPUs), memory and power (summed)'
-            " over the billed time, from billing start to terminate, with the phases shaded:"
-            " where the billed minutes went.</p>"
-        )
-        parts.append('<div class="charts">')
-        parts.extend(_figure(svg, caption) for svg, caption in lines[:MAX_TIMELINES])
-        parts.append("</div>")
-        if len(lines) > MAX_TIMELINES:
-            parts.append(
-                f'<p class="muted">{len(lines) - MAX_TIMELINES} more runs recorded telemetry;'
-                " their series are in the ledger.</p>"
-            )
+    parts.extend(_timelines_section(report))
     header, rows = _transposed(report)
     if report.sort_by:
         order = f"sorted by {report.sort_by}"
