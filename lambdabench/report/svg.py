@@ -322,8 +322,8 @@ def _legend(items: Sequence[LegendItem], left: float, top: float, width: float) 
     return parts
 
 
-def svg_plot(plot: Plot, *, uid: str, width: int = 560, height: int = 300) -> str:
-    """A line plot as inline SVG; uid keeps its clip path's id unique in the page."""
+def _extent(plot: Plot) -> tuple[list[float], list[float]]:
+    """Every x and y the plot draws (lines, bands, whiskers, markers, rules), to fit its scales to."""
     xs: list[float] = []
     ys: list[float] = []
     for line in plot.lines:
@@ -339,6 +339,38 @@ def svg_plot(plot: Plot, *, uid: str, width: int = 560, height: int = 300) -> st
         xs.append(m.x)
         ys.append(m.y)
     ys += [r.y for r in plot.rules]
+    return xs, ys
+
+
+def _marker(m: Marker, x: float, y: float, width: int) -> list[str]:
+    """One marker at (x, y) in chart pixels, with its label beside it when it has one."""
+    if m.shape == "diamond":
+        shape = (
+            f'<polygon points="{_f(x)},{_f(y - 6)} {_f(x + 6)},{_f(y)} {_f(x)},{_f(y + 6)}'
+            f' {_f(x - 6)},{_f(y)}" fill="{m.color}" stroke="#fff" stroke-width="1.2"/>'
+        )
+    elif m.shape == "dot":
+        shape = f'<circle cx="{_f(x)}" cy="{_f(y)}" r="4" fill="{m.color}"/>'
+    else:
+        shape = (
+            f'<circle cx="{_f(x)}" cy="{_f(y)}" r="5.5" fill="#fff" fill-opacity="0.6"'
+            f' stroke="{m.color}" stroke-width="2.2"/>'
+        )
+    parts = [f'<g class="marker"><title>{esc(m.title)}</title>{shape}</g>']
+    if m.label:
+        # beside the marker, on its left where the right would run off the chart
+        right = x + 7 + text_width(m.label, 11) <= width - 2
+        anchor = "" if right else ' text-anchor="end"'
+        parts.append(
+            f'<text x="{_f(x + 7 if right else x - 7)}" y="{_f(y - 7)}"{anchor}'
+            f' class="marker-label">{esc(m.label)}</text>'
+        )
+    return parts
+
+
+def svg_plot(plot: Plot, *, uid: str, width: int = 560, height: int = 300) -> str:
+    """A line plot as inline SVG; uid keeps its clip path's id unique in the page."""
+    xs, ys = _extent(plot)
     left, right, top = 62.0, 18.0, 34.0
     legend_rows = len(_legend_rows(plot.legend, width - left - right))
     bottom = 46.0 + 17 * legend_rows
@@ -428,28 +460,7 @@ def svg_plot(plot: Plot, *, uid: str, width: int = 560, height: int = 300) -> st
         label = fit(r.label, pw - 8, 11)
         parts.append(f'<text x="{_f(left + 5)}" y="{_f(Y(r.y) - 5)}" class="rule-label">{esc(label)}</text>')
     for m in plot.markers:
-        x, y = X(m.x), Y(m.y)
-        if m.shape == "diamond":
-            shape = (
-                f'<polygon points="{_f(x)},{_f(y - 6)} {_f(x + 6)},{_f(y)} {_f(x)},{_f(y + 6)}'
-                f' {_f(x - 6)},{_f(y)}" fill="{m.color}" stroke="#fff" stroke-width="1.2"/>'
-            )
-        elif m.shape == "dot":
-            shape = f'<circle cx="{_f(x)}" cy="{_f(y)}" r="4" fill="{m.color}"/>'
-        else:
-            shape = (
-                f'<circle cx="{_f(x)}" cy="{_f(y)}" r="5.5" fill="#fff" fill-opacity="0.6"'
-                f' stroke="{m.color}" stroke-width="2.2"/>'
-            )
-        parts.append(f'<g class="marker"><title>{esc(m.title)}</title>{shape}</g>')
-        if m.label:
-            # beside the marker, on its left where the right would run off the chart
-            right = x + 7 + text_width(m.label, 11) <= width - 2
-            anchor = "" if right else ' text-anchor="end"'
-            parts.append(
-                f'<text x="{_f(x + 7 if right else x - 7)}" y="{_f(y - 7)}"{anchor}'
-                f' class="marker-label">{esc(m.label)}</text>'
-            )
+        parts += _marker(m, X(m.x), Y(m.y), width)
     parts += _legend(plot.legend, left, top + ph + 50, pw)
     parts.append("</svg>")
     return "".join(parts)
