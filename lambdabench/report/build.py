@@ -566,6 +566,65 @@ def _gpu_scaling(lines: Sequence[RunReport], fraction: float) -> list[ScalingCur
     return out
 
 
+def _check_targets(reward_target: float | None, reward_fraction: float, saturation_fraction: float) -> None:
+    """UsageError for a fraction outside (0, 1] or a reward target that is not a finite number."""
+    if not 0 < reward_fraction <= 1 or not 0 < saturation_fraction <= 1:
+        raise UsageError("reward and saturation fractions must lie in (0, 1]", "e.g. 0.9 for 90 %")
+    if reward_target is not None and not math.isfinite(reward_target):
+        # -inf is "reached" by every run at its first point, nan by none: both would report nonsense
+        raise UsageError(f"--reward-target {reward_target} is not a finite number", "e.g. --reward-target 250.")
+
+
+def _instances_and_series(
+    ledger: Ledger, sweep_id: int
+) -> tuple[dict[int, list[InstanceRow]], dict[int, list[SeriesRow]]]:
+    """One sweep's instance rows and series rows, each by run id."""
+    by_run: dict[int, list[InstanceRow]] = {}
+    for inst in ledger.instances(sweep_id=sweep_id):
+        by_run.setdefault(inst.run_id, []).append(inst)
+    series: dict[int, list[SeriesRow]] = {}
+    for row in ledger.series(sweep_id=sweep_id):
+        series.setdefault(row.run_id, []).append(row)
+    return by_run, series
+
+
+def _errors_by_run(ledger: Ledger, sweep_id: int) -> tuple[dict[int, int], dict[int, str]]:
+    """One sweep's error count and last error message, by run id (errors of no run left out)."""
+    error_counts: dict[int, int] = {}
+    last_error: dict[int, str] = {}
+    for err in ledger.errors(sweep_id=sweep_id):
+        if err.run_id is not None:
+            error_counts[err.run_id] = error_counts.get(err.run_id, 0) + 1
+            last_error[err.run_id] = err.message
+    return error_counts, last_error
+
+
+def _count_compat(
+    compat: dict[tuple[str, str, str], list[Any]], run: RunRow, klass: str, last_error: dict[int, str]
+) -> None:
+    """Count a finished run into its (type, backend, task class) cell: [ok, failed, last error]."""
+    if run.status in ("succeeded", "failed"):
+        cell = compat.setdefault((run.instance_type, backend_of(run.workload), klass), [0, 0, None])
+        cell[0 if run.status == "succeeded" else 1] += 1
+        if run.status == "failed" and run.id in last_error:
+            cell[2] = last_error[run.id]
+
+
+def _with_saturation(groups: list[GroupReport], num_envs: Sequence[ScalingCurve]) -> list[GroupReport]:
+    """The groups with the peak and saturation point of their number-of-envs curve, where they have one."""
+    by_label = {c.label: c for c in num_envs}
+    return [
+        dataclasses.replace(
+            g,
+            peak_env_steps_per_s=by_label[g.label].peak,
+            saturation_num_envs=by_label[g.label].saturates_at,
+        )
+        if g.label in by_label
+        else g
+        for g in groups
+    ]
+
+
 def build_report(
     ledger: Ledger,
     sweep_ids: Sequence[int] | None = None,
@@ -587,11 +646,7 @@ def build_report(
     when several sweeps are given). saturation_fraction: the share of its peak throughput at which
     a type counts as saturated in the number-of-envs sweep.
     """
-    if not 0 < reward_fraction <= 1 or not 0 < saturation_fraction <= 1:
-        raise UsageError("reward and saturation fractions must lie in (0, 1]", "e.g. 0.9 for 90 %")
-    if reward_target is not None and not math.isfinite(reward_target):
-        # -inf is "reached" by every run at its first point, nan by none: both would report nonsense
-        raise UsageError(f"--reward-target {reward_target} is not a finite number", "e.g. --reward-target 250.")
+    _check_targets(reward_target, reward_fraction, saturation_fraction)
     now = time.time() if now is None else now
     if sweep_ids is None:
         latest = ledger.latest_sweep()
@@ -604,11 +659,9 @@ def build_report(
     plans: list[Any] = []
     curves: dict[int, RunCurves] = {}
     all_series: dict[int, list[SeriesRow]] = {}
-    compat: dict[tuple[str, str, str], list[Any]] = {}
+    compat: dict[tuple[str, str, str], list[Any]] = {}  # (type, backend, task class) → [ok, failed, last error]
     all_metrics: dict[int, dict[str, float]] = {}
-    ref_runs: dict[
-        tuple[str, Any], list[float | None]
-    ] = {}  # (group, reference figure) → runs' env-steps/s  # (type, backend, task class) → [ok, failed, last error]
+    ref_runs: dict[tuple[str, Any], list[float | None]] = {}  # (group, reference figure) → runs' env-steps/s
     for sweep_id in sweep_ids:
         sweep = ledger.sweep(sweep_id)
         name = sweep.name or f"sweep {sweep.id}"
@@ -616,19 +669,9 @@ def build_report(
         plans.append(sweep.plan)
         metrics = _latest_metrics(ledger.metrics(sweep_id=sweep_id))
         all_metrics.update(metrics)
-        by_run: dict[int, list[InstanceRow]] = {}
-        for inst in ledger.instances(sweep_id=sweep_id):
-            by_run.setdefault(inst.run_id, []).append(inst)
-        series: dict[int, list[SeriesRow]] = {}
-        for row in ledger.series(sweep_id=sweep_id):
-            series.setdefault(row.run_id, []).append(row)
+        by_run, series = _instances_and_series(ledger, sweep_id)
         all_series.update(series)
-        error_counts: dict[int, int] = {}
-        last_error: dict[int, str] = {}
-        for err in ledger.errors(sweep_id=sweep_id):
-            if err.run_id is not None:
-                error_counts[err.run_id] = error_counts.get(err.run_id, 0) + 1
-                last_error[err.run_id] = err.message
+        error_counts, last_error = _errors_by_run(ledger, sweep_id)
         klass = task_class((sweep.plan.get("vars") or {}) if isinstance(sweep.plan, dict) else {})
         for run in ledger.runs(sweep_id):
             line = build_run_report(
@@ -642,11 +685,7 @@ def build_report(
             line = dataclasses.replace(line, group=group, sweep_name=name, provenance=_provenance(sweep.plan))
             for figure in _references(run.workload, sweep.plan, line.num_envs):
                 ref_runs.setdefault((group, figure), []).append(line.env_steps_per_s)
-            if run.status in ("succeeded", "failed"):
-                cell = compat.setdefault((run.instance_type, backend_of(run.workload), klass), [0, 0, None])
-                cell[0 if run.status == "succeeded" else 1] += 1
-                if run.status == "failed" and run.id in last_error:
-                    cell[2] = last_error[run.id]
+            _count_compat(compat, run, klass, last_error)
             seeds = seed_samples(line, series.get(run.id, []))
             if seeds:
                 n_seeds = max(len(v) for v in seeds.values())
@@ -659,24 +698,11 @@ def build_report(
     groups = _in_type_order(group_runs(lines), lines, _type_order(plans), sweep_ids)
     # saturation per group comes from its runs' curves
     num_envs = _num_envs_scaling(groups, lines, curves, saturation_fraction)
-    by_label = {c.label: c for c in num_envs}
-    groups = [
-        dataclasses.replace(
-            g,
-            peak_env_steps_per_s=by_label[g.label].peak,
-            saturation_num_envs=by_label[g.label].saturates_at,
-        )
-        if g.label in by_label
-        else g
-        for g in groups
-    ]
+    groups = _with_saturation(groups, num_envs)
     if sort_by:
         groups = sort_groups(groups, sort_by)
     rank = {g.label: i for i, g in enumerate(groups)}
     lines.sort(key=lambda r: (rank.get(r.group, len(rank)), r.run_id))
-    ordered_curves = tuple(curves[r.run_id] for r in lines)
-    comparisons = tuple(compare_groups(groups))
-    tails = tuple(tail_rows(lines, all_series, groups))
     return Report(
         title=title or ("lambdabench: " + ", ".join(names) if names else "lambdabench: no sweeps"),
         generated_at=now,
@@ -684,7 +710,7 @@ def build_report(
         groups=tuple(groups),
         runs=tuple(lines),
         videos=tuple(videos),
-        curves=ordered_curves,
+        curves=tuple(curves[r.run_id] for r in lines),
         reward_target=target,
         num_envs_scaling=tuple(sorted(num_envs, key=lambda c: rank.get(c.label, 0))),
         gpu_scaling=tuple(_gpu_scaling(lines, saturation_fraction)),
@@ -692,8 +718,8 @@ def build_report(
         compare=compare,
         sort_by=sort_by,
         order_given=bool(plans) and all(isinstance(p, dict) and p.get("type_order") for p in plans),
-        comparisons=comparisons,
-        tails=tails,
+        comparisons=tuple(compare_groups(groups)),
+        tails=tuple(tail_rows(lines, all_series, groups)),
         references=tuple(ReferencePoint(g, f, _mean(v)) for (g, f), v in ref_runs.items()),
         startup=tuple(startup_rows(lines, all_metrics, all_series, groups)),
         compat=tuple(CompatCell(t, b, k, ok, bad, err) for (t, b, k), (ok, bad, err) in compat.items()),
