@@ -16,7 +16,7 @@ import math
 import re
 import statistics
 import zipfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -430,21 +430,20 @@ def _by_step(scalars: Scalars, *tags: str) -> tuple[str | None, dict[int, Scalar
 # rl_games 1.6.5 (rl_games/common/a2c_common.py)
 
 
-def _rl_games(run: RunFolder, scalars: Scalars, origin: dict[str, str], num_envs: int | None, world: int) -> _Derived:
-    d = _Derived()
-    agent = _yaml(run.path / "params" / "agent.yaml")
-    config = _get(agent, "params", "config") or {}
-    pbt = bool(config.get("population_based_training"))
-    if pbt:
-        # IntervalSummaryWriter (interval_summary_writer.py:47-63): per-tag time throttle, step 0
-        # and the first defer_summaries_sec dropped, so logged points are irregular
-        d.notes.append("rl_games: population_based_training: points are throttled per tag")
-    fps_tag = find_tag(scalars, RL_GAMES_FPS)
-    epochs_tag, epochs = _by_step(scalars, "info/epochs")
+def _rl_games_frames_per_epoch(
+    d: _Derived,
+    epochs_tag: str | None,
+    epochs: dict[int, Scalar],
+    origin: dict[str, str],
+    config: dict[str, Any],
+    num_envs: int | None,
+    world: int,
+) -> tuple[int | None, int]:
+    """Frames per epoch F (None: unknown) and the offset: logged frame = (epoch - 1) × F + offset × F."""
     # frames per epoch F: curr_frames × world_size (a2c_common.py:1396), logged on rank 0 only
     # (a2c_common.py:309). Two (frame, epoch) pairs of info/epochs give it exactly.
     frames_per_epoch: int | None = None
-    offset = 0  # logged frame = (epoch - 1) × F + offset × F
+    offset = 0
     pairs = sorted((step, int(s.value)) for step, s in epochs.items())
     ratios = {(f2 - f1) / (e2 - e1) for (f1, e1), (f2, e2) in zip(pairs, pairs[1:], strict=False) if e2 > e1}
     if ratios:
@@ -469,17 +468,11 @@ def _rl_games(run: RunFolder, scalars: Scalars, origin: dict[str, str], num_envs
                 "frames_per_epoch",
                 f"params/agent.yaml horizon_length × num_envs × world_size ({horizon}×{actors}×{world})",
             )
-    if frames_per_epoch is None:
-        d.unknown["env_steps"] = "rl_games: frames per epoch unknown (one info/epochs point, no params)"
-        return d
-    F = frames_per_epoch
+    return frames_per_epoch, offset
 
-    def end_of(frame: int) -> int:  # frames counted once the epoch logged at `frame` finished
-        return frame + F * (1 - offset)
 
-    # where this run folder's training started: 0 unless it loaded a checkpoint, whose frame and
-    # epoch it continues from (a2c_common.py:666-667, torch_runner.py _restore)
-    logged_frames = sorted({s.step for tag, values in scalars.items() if _frame_tag(tag) for s in values})
+def _rl_games_start(agent: Any, F: int, offset: int, logged_frames: list[int], pbt: bool) -> tuple[int | None, str]:
+    """The frame this run folder's training started at (None: unknown) and the rule that gave it."""
     resumed = bool(_get(agent, "params", "load_checkpoint"))
     start: int | None
     if not resumed:
@@ -497,9 +490,11 @@ def _rl_games(run: RunFolder, scalars: Scalars, origin: dict[str, str], num_envs
         else:
             start = None
             start_rule = ""
-    # where it ended: the final checkpoint rl_games names after the last epoch or frame
-    # (a2c_common.py:1453 last_<name>_ep_<N>_rew_..., :1463 last_<name>_frame_<F>_...);
-    # the writer is never closed, so the last epochs' events may be missing from the file
+    return start, start_rule
+
+
+def _rl_games_final_checkpoint(run: RunFolder, F: int) -> tuple[int | None, str]:
+    """The frame the final checkpoint nn/last_*.pth names (None: no such checkpoint) and its rule."""
     end: int | None = None
     end_rule = ""
     for ckpt in sorted((run.path / "nn").glob("last_*.pth")):
@@ -508,6 +503,62 @@ def _rl_games(run: RunFolder, scalars: Scalars, origin: dict[str, str], num_envs
             value = int(m.group(2)) * (F if m.group(1) == "ep" else 1)
             if end is None or value > end:
                 end, end_rule = value, f"final checkpoint nn/{ckpt.name}"
+    return end, end_rule
+
+
+def _rl_games_rewards(
+    d: _Derived, scalars: Scalars, origin: dict[str, str], F: int, base: int, end_of: Callable[[int], int]
+) -> str | None:
+    """Append the reward series to d (rewards/step, else rewards/iter by epoch); the frame-stepped tag or None."""
+    reward_tag = find_tag(scalars, "rewards/step")
+    if reward_tag is not None:
+        for s in scalars[reward_tag]:
+            d.rewards.append((s.wall_time, end_of(s.step) - base, s.value))
+        d.provenance["reward"] = Provenance(
+            "reward",
+            "rewards/step: mean of the last games at the epoch's frame",
+            reward_tag,
+            _file(origin, reward_tag),
+        )
+    else:
+        iter_tag, by_epoch = _by_step(scalars, "rewards/iter")
+        for epoch, s in sorted(by_epoch.items()):
+            d.rewards.append((s.wall_time, epoch * F - base, s.value))
+        if iter_tag:
+            d.provenance["reward"] = Provenance(
+                "reward", "rewards/iter × frames per epoch", iter_tag, _file(origin, iter_tag)
+            )
+    return reward_tag
+
+
+def _rl_games(run: RunFolder, scalars: Scalars, origin: dict[str, str], num_envs: int | None, world: int) -> _Derived:
+    d = _Derived()
+    agent = _yaml(run.path / "params" / "agent.yaml")
+    config = _get(agent, "params", "config") or {}
+    pbt = bool(config.get("population_based_training"))
+    if pbt:
+        # IntervalSummaryWriter (interval_summary_writer.py:47-63): per-tag time throttle, step 0
+        # and the first defer_summaries_sec dropped, so logged points are irregular
+        d.notes.append("rl_games: population_based_training: points are throttled per tag")
+    fps_tag = find_tag(scalars, RL_GAMES_FPS)
+    epochs_tag, epochs = _by_step(scalars, "info/epochs")
+    frames_per_epoch, offset = _rl_games_frames_per_epoch(d, epochs_tag, epochs, origin, config, num_envs, world)
+    if frames_per_epoch is None:
+        d.unknown["env_steps"] = "rl_games: frames per epoch unknown (one info/epochs point, no params)"
+        return d
+    F = frames_per_epoch
+
+    def end_of(frame: int) -> int:  # frames counted once the epoch logged at `frame` finished
+        return frame + F * (1 - offset)
+
+    # where this run folder's training started: 0 unless it loaded a checkpoint, whose frame and
+    # epoch it continues from (a2c_common.py:666-667, torch_runner.py _restore)
+    logged_frames = sorted({s.step for tag, values in scalars.items() if _frame_tag(tag) for s in values})
+    start, start_rule = _rl_games_start(agent, F, offset, logged_frames, pbt)
+    # where it ended: the final checkpoint rl_games names after the last epoch or frame
+    # (a2c_common.py:1453 last_<name>_ep_<N>_rew_..., :1463 last_<name>_frame_<F>_...);
+    # the writer is never closed, so the last epochs' events may be missing from the file
+    end, end_rule = _rl_games_final_checkpoint(run, F)
     last_logged = end_of(logged_frames[-1]) if logged_frames else None
     if end is None and last_logged is not None:
         end, end_rule = last_logged, "last logged frame + one epoch (no final checkpoint: lower bound)"
@@ -546,24 +597,7 @@ def _rl_games(run: RunFolder, scalars: Scalars, origin: dict[str, str], num_envs
         )
     else:
         d.unknown["env_steps_per_s"] = f"rl_games: {RL_GAMES_FPS} not logged"
-    reward_tag = find_tag(scalars, "rewards/step")
-    if reward_tag is not None:
-        for s in scalars[reward_tag]:
-            d.rewards.append((s.wall_time, end_of(s.step) - base, s.value))
-        d.provenance["reward"] = Provenance(
-            "reward",
-            "rewards/step: mean of the last games at the epoch's frame",
-            reward_tag,
-            _file(origin, reward_tag),
-        )
-    else:
-        iter_tag, by_epoch = _by_step(scalars, "rewards/iter")
-        for epoch, s in sorted(by_epoch.items()):
-            d.rewards.append((s.wall_time, epoch * F - base, s.value))
-        if iter_tag:
-            d.provenance["reward"] = Provenance(
-                "reward", "rewards/iter × frames per epoch", iter_tag, _file(origin, iter_tag)
-            )
+    reward_tag = _rl_games_rewards(d, scalars, origin, F, base, end_of)
     lengths_tag, lengths = _by_step(scalars, "episode_lengths/step")
     fps_by_frame = {s.step: s for s in scalars[fps_tag]} if fps_tag else {}
     rewards_by_frame = {s.step: s for s in scalars[reward_tag]} if reward_tag else {}

@@ -81,7 +81,6 @@ def test_the_message_rule_can_fail(src: str) -> None:
 MAX_FUNCTION_LINES = 100
 # functions still over the limit, each with why it was not split yet (issue 27 item 5: the allow-list only shrinks)
 LONG_FUNCTIONS_ALLOWED = {
-    "metrics/training.py:_rl_games": "one library's tag semantics read top to bottom; to split with the rl_games tests",
     "run/nodes.py:terminate_and_verify": "the proof of 'gone': to split only with the teardown fault matrix run in full",
 }
 
