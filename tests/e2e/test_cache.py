@@ -4,6 +4,7 @@ a stale or missing cache runs cold and never fails the run; gc never deletes it;
 from __future__ import annotations
 
 import json
+import tarfile
 from pathlib import Path
 
 import pytest
@@ -47,6 +48,18 @@ def fetch_lines(simproc: SimProcess, run_id: int) -> list[str]:
 
 def cache_warm(ledger: Ledger, run_id: int) -> float | None:
     return next((m.value for m in ledger.metrics(run_id=run_id) if m.key == "cache_warm"), None)
+
+
+def argv_calls(host: Path) -> list[list[str]]:
+    """What reached the simulated host's command lines (the stand-ins' argv.log)."""
+    return [json.loads(ln)["argv"] for ln in (host / "argv.log").read_text().splitlines()]
+
+
+def restores(argv: list[str]) -> str:
+    """The volume archive a `docker run … tar -xzf /archive/<volume>.tgz` restores ('' for any other call)."""
+    if argv[:2] != ["docker", "run"] or "-xzf" not in argv:
+        return ""
+    return argv[-1].rsplit("/", 1)[-1]
 
 
 def fs_folder(simproc: SimProcess) -> Path:
@@ -148,9 +161,22 @@ def test_the_isaac_sim_base_image_is_pulled_once_then_loaded_from_the_cache(simp
     assert any(e["event"] == "save" and any(i.startswith(isaac_sim) for i in e["images"]) for e in first), first
     assert not any(e["event"] == "pull" and e["image"].startswith(isaac_sim) for e in second), second
     assert any(e["event"] == "load" for e in second), second
+    # Isaac Sim's cache volumes and the Isaac Lab clone: saved by the first run, restored by the second
+    first_argv, second_argv = (argv_calls(p.parent) for p in hosts)
+    assert any(a[:2] == ["git", "clone"] for a in first_argv), first_argv
+    assert not any(a[:2] == ["git", "clone"] for a in second_argv), second_argv
+    assert any(a[:2] == ["git", "-C"] and "fetch" in a and "/git/" in a[2] for a in second_argv), second_argv
+    volumes = sorted(p.name for p in fs_folder(simproc).rglob("isaac-sim/*.tgz"))
+    assert any(v.endswith("isaac-cache-kit.tgz") for v in volumes), volumes
+    assert not any(restores(a) for a in first_argv)
+    assert {restores(a) for a in second_argv} >= set(volumes), second_argv
     # a broken archive: removed, the image pulled again, the run fine
     archive = next(fs_folder(simproc).rglob("*.tar"))
     archive.write_text("not an image")
+    kit = next(fs_folder(simproc).rglob("isaac-sim/*isaac-cache-kit.tgz"))
+    kit.write_text("not an archive")
+    clone = next(p.parent for p in fs_folder(simproc).rglob("git/*/.git"))
+    (clone / ".git" / "HEAD").write_text("garbage")
     third = simproc.cli(*args, timeout=600)
     assert third.returncode == 0, third.stderr[-3000:]
     latest = max(
@@ -159,4 +185,9 @@ def test_the_isaac_sim_base_image_is_pulled_once_then_loaded_from_the_cache(simp
     events = [json.loads(ln) for ln in latest.read_text().splitlines()]
     assert any(e["event"] == "pull" and e["image"].startswith(isaac_sim) for e in events), events
     assert json.loads(archive.read_text())["images"]  # saved again, whole
+    with tarfile.open(kit) as tar:  # the broken volume archive: cold, then saved again, whole
+        tar.getnames()
+    third_argv = argv_calls(latest.parent)
+    assert any(a[:2] == ["git", "clone"] for a in third_argv), third_argv  # the broken clone: cloned cold
+    assert (clone / ".git" / "HEAD").read_text() != "garbage"  # and kept again
     assert simproc.running() == []
