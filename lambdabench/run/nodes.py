@@ -570,35 +570,9 @@ def terminate_and_verify(
             if i.name and not i.is_gone:
                 by_name.setdefault(i.name, []).append(i)
         known = {p.id for p in pending.values() if p.id} | handled
-        for p in pending.values():
-            if p.id is None:
-                fresh = [i for i in by_name.get(p.name, []) if i.id not in known]
-                if fresh:
-                    p.id = fresh[0].id
-                    known.add(p.id)
-                    book("the id of " + p.name, ledger.record_launch_accepted, p.name, p.id, status=fresh[0].status)
-        for p in list(pending.values()):
-            # every instance that carries a target's unique name is the run's: a twin bills too
-            for other in by_name.get(cloud_name(p.name), []):
-                if other.id in known or p.id is None:
-                    continue
-                known.add(other.id)
-                twin = (
-                    book(f"a second instance under {p.name}", record_twin, ledger, p.name, other.id, other.status)
-                    or f"{cloud_name(p.name)}{TWIN_MARK}{other.id[:8]}"
-                )
-                notify(
-                    f"WARNING: {other.id} also carries the name {cloud_name(p.name)} (a second instance of one "
-                    "launch); terminating it too"
-                )
-                pending[twin] = _Pending(twin, other.id, now)
-                out.twins.append(twin)
-        for p in pending.values():
-            p.waiting = None  # only this round's answer says "not yet"
-            shown = by_id.get(p.id) if p.id else None
-            if shown is not None and not shown.is_gone:
-                p.seen_at, p.status = now, shown.status
-                p.waiting = None if shown.is_ending else shown.terminate_refused
+        _match_ids(pending, by_name, known, book)
+        _adopt_twins(pending, by_name, known, book, now)
+        _note_shown(pending, by_id, now)
         try:
             _send_terminates(
                 cloud,
@@ -615,50 +589,10 @@ def terminate_and_verify(
             out.interrupted = True
             _abandon(pending, out, book, "stopped by repeated Ctrl-C")
             break
-        for p in list(pending.values()):
-            if p.id is None:
-                if now >= p.reconcile_until and listed is not None:
-                    out.never_listed.append(p.name)
-                    book("the unknown launch of " + p.name, _close_never_listed, ledger, p.name, now - started)
-                    del pending[p.name]
-                continue
-            if not p.accepted or p.accepted_round == round_no:
-                continue  # this round's listing predates the terminate: check it next round
-            inst = by_id.get(p.id) if listed is not None else None
-            if inst is None:
-                inst = _get(cloud, p.id)
-            if inst is not None and inst.is_gone:
-                book(f"{p.name} gone", _record_gone, ledger, p.name, inst.status)
-                out.gone.append(p.name)
-                handled.add(p.id)
-                del pending[p.name]
-            elif inst is not None:
-                p.seen_at, p.status = now, inst.status
-                if inst.status != "terminating":
-                    p.accepted = False  # still running (or a status outside the spec): the terminate did not take
-            # unlisted and 404: proves nothing either way; the id is asked about again next round
+        _check_gone(cloud, pending, by_id if listed is not None else None, book, handled, round_no, now, started)
         if not pending:
             break
-        outage = listed is None
-        for p in list(pending.values()):
-            if p.id is None:
-                continue
-            unseen = now - p.seen_at
-            if (not outage and unseen >= timeouts.terminate) or now >= patience_end:
-                why = (
-                    f"not shown by the API for {unseen:.0f}s after {_state(p)}"
-                    if unseen >= timeouts.terminate
-                    else f"{_state(p)} after {now - started:.0f}s"
-                )
-                book(
-                    f"attention for {p.name}",
-                    _flag,
-                    ledger,
-                    p.name,
-                    f"not proven gone ({why}); id {p.id} may still bill",
-                )
-                out.failed.append(p.name)
-                del pending[p.name]
+        _give_up_unseen(pending, listed is None, book, timeouts, now, started, patience_end)
         if pending and now - said_at >= max(timeouts.poll * 6, 10.0):
             said_at = now
             notify(
@@ -669,6 +603,116 @@ def terminate_and_verify(
         if pending:
             sleep(timeouts.poll)
     return out
+
+
+def _match_ids(pending: dict[str, _Pending], by_name: dict[str, list[Instance]], known: set[str], book: _Book) -> None:
+    """Give each id-less target the first listed instance under its name whose id is not yet known."""
+    for p in pending.values():
+        if p.id is None:
+            fresh = [i for i in by_name.get(p.name, []) if i.id not in known]
+            if fresh:
+                p.id = fresh[0].id
+                known.add(p.id)
+                book("the id of " + p.name, book.ledger.record_launch_accepted, p.name, p.id, status=fresh[0].status)
+
+
+def _adopt_twins(
+    pending: dict[str, _Pending], by_name: dict[str, list[Instance]], known: set[str], book: _Book, now: float
+) -> None:
+    """Every other instance carrying a target's name joins the targets (and TerminateOutcome.twins)."""
+    for p in list(pending.values()):
+        # every instance that carries a target's unique name is the run's: a twin bills too
+        for other in by_name.get(cloud_name(p.name), []):
+            if other.id in known or p.id is None:
+                continue
+            known.add(other.id)
+            twin = (
+                book(f"a second instance under {p.name}", record_twin, book.ledger, p.name, other.id, other.status)
+                or f"{cloud_name(p.name)}{TWIN_MARK}{other.id[:8]}"
+            )
+            book.notify(
+                f"WARNING: {other.id} also carries the name {cloud_name(p.name)} (a second instance of one "
+                "launch); terminating it too"
+            )
+            pending[twin] = _Pending(twin, other.id, now)
+            book.out.twins.append(twin)
+
+
+def _note_shown(pending: dict[str, _Pending], by_id: dict[str, Instance], now: float) -> None:
+    """Stamp each target this listing shows (seen, status) and whether its own actions refuse a terminate now."""
+    for p in pending.values():
+        p.waiting = None  # only this round's answer says "not yet"
+        shown = by_id.get(p.id) if p.id else None
+        if shown is not None and not shown.is_gone:
+            p.seen_at, p.status = now, shown.status
+            p.waiting = None if shown.is_ending else shown.terminate_refused
+
+
+def _check_gone(
+    cloud: LambdaCloud,
+    pending: dict[str, _Pending],
+    by_id: dict[str, Instance] | None,
+    book: _Book,
+    handled: set[str],
+    round_no: int,
+    now: float,
+    started: float,
+) -> None:
+    """Close each target proven gone (or, id-less past its reconcile time, never listed); by_id None: no listing."""
+    ledger, out = book.ledger, book.out
+    for p in list(pending.values()):
+        if p.id is None:
+            if now >= p.reconcile_until and by_id is not None:
+                out.never_listed.append(p.name)
+                book("the unknown launch of " + p.name, _close_never_listed, ledger, p.name, now - started)
+                del pending[p.name]
+            continue
+        if not p.accepted or p.accepted_round == round_no:
+            continue  # this round's listing predates the terminate: check it next round
+        inst = by_id.get(p.id) if by_id is not None else None
+        if inst is None:
+            inst = _get(cloud, p.id)
+        if inst is not None and inst.is_gone:
+            book(f"{p.name} gone", _record_gone, ledger, p.name, inst.status)
+            out.gone.append(p.name)
+            handled.add(p.id)
+            del pending[p.name]
+        elif inst is not None:
+            p.seen_at, p.status = now, inst.status
+            if inst.status != "terminating":
+                p.accepted = False  # still running (or a status outside the spec): the terminate did not take
+        # unlisted and 404: proves nothing either way; the id is asked about again next round
+
+
+def _give_up_unseen(
+    pending: dict[str, _Pending],
+    outage: bool,
+    book: _Book,
+    timeouts: Timeouts,
+    now: float,
+    started: float,
+    patience_end: float,
+) -> None:
+    """Flag and drop each id unseen for timeouts.terminate (never counted in an outage), or every id at patience_end."""
+    for p in list(pending.values()):
+        if p.id is None:
+            continue
+        unseen = now - p.seen_at
+        if (not outage and unseen >= timeouts.terminate) or now >= patience_end:
+            why = (
+                f"not shown by the API for {unseen:.0f}s after {_state(p)}"
+                if unseen >= timeouts.terminate
+                else f"{_state(p)} after {now - started:.0f}s"
+            )
+            book(
+                f"attention for {p.name}",
+                _flag,
+                book.ledger,
+                p.name,
+                f"not proven gone ({why}); id {p.id} may still bill",
+            )
+            book.out.failed.append(p.name)
+            del pending[p.name]
 
 
 def _state(p: _Pending) -> str:
