@@ -3,7 +3,9 @@ targets, throughput scaling, GPU telemetry with the run's phases.
 
 Time is measured from a run's billing start — the first of its instances to pass health checks
 (``first_active``), where cost.py's policy estimate starts billing — and money is what the run
-had been billed had it stopped at that moment, by cost.py's own per-minute rule.
+had been billed had it stopped at that moment, by cost.py's own per-minute rule; the dollars axis of
+the charts uses the same money accrued by the second (accrued_until), so short runs do not collapse
+onto the first minute's step.
 """
 
 from __future__ import annotations
@@ -90,6 +92,20 @@ def cost_until(instances: Sequence[InstanceRow], t: float) -> Decimal:
     return dollars(cent_minutes)
 
 
+def accrued_until(instances: Sequence[InstanceRow], t: float) -> float:
+    """Dollars the run had accrued by t at its price, by the second (seconds × $/h ÷ 3600, summed over
+    instances from each one's billing start to t or its end): cost_until without the per-minute rounding,
+    so that a run of a few minutes still spreads along a dollars axis. For charts; bills are cost_until's."""
+    total = 0.0
+    for inst in billed(instances):
+        if inst.first_active is None or inst.first_active > t:
+            continue  # not billing yet
+        end = inst.terminate_called if inst.terminate_called is not None else inst.gone
+        stop = t if end is None else min(end, t)
+        total += max(0.0, stop - inst.first_active) * inst.price_cents_per_hour / 100 / 3600
+    return total
+
+
 def phases(instances: Sequence[InstanceRow], origin: float) -> tuple[Phase, ...]:
     """The billed stretches of a run: SSH wait, set-up, benchmark, pull, teardown; a multi-node
     run's stretch spans its earliest start to its slowest node's end."""
@@ -140,7 +156,8 @@ def run_curves(
             if t is None or origin is None:
                 reward.append(RewardPoint(None, None, x, v))
             else:
-                reward.append(RewardPoint(t - origin, cost_until(instances, t), x, v))
+                usd, accrued = cost_until(instances, t), accrued_until(instances, t)
+                reward.append(RewardPoint(t - origin, usd, x, v, usd_accrued=accrued))
     by_n: dict[float, list[float]] = {}
     row = _pick(series, BY_NUM_ENVS)
     if row is not None:

@@ -236,18 +236,20 @@ def _reach_marker(r: RunReport, c: RunCurves, target: RewardTarget | None, which
     hit_x = None if hit is None else _x(hit, which)
     if hit is None or hit_x is None:
         return None
+    # on the dollars axis the ring sits at the money accrued by the second; the bill (per minute) is the table's
+    accrued = "" if hit.usd_accrued is None else f"{format_small_dollars(Decimal(repr(hit.usd_accrued)))} accrued, "
     return Marker(
         color,
         hit_x,
         hit.reward,
         f"{_run_name(r)} reached {target.value:,.4g} after"
         f" {format_seconds(r.time_to_reward_s or 0.0)},"
-        f" {format_dollars(r.cost_to_reward_usd)} billed",
+        f" {accrued}{format_dollars(r.cost_to_reward_usd)} billed",
     )
 
 
 def learning_plots(report: Report) -> list[Plot]:
-    """Mean reward against time since billing start, dollars billed, and env-steps."""
+    """Mean reward against time since billing start, dollars accrued (by the second), and env-steps."""
     styles = group_styles(report)
     pairs = [(r, c) for r, c in _curve_runs(report) if c.reward]
     if not pairs:
@@ -261,8 +263,8 @@ def learning_plots(report: Report) -> list[Plot]:
             "time",
         ),
         (
-            "Mean reward against dollars billed",
-            Axis("dollars billed so far", "dollars", lo=0.0),
+            "Mean reward against dollars spent",
+            Axis("dollars accrued at the run's price (by the second)", "dollars", lo=0.0),
             "usd",
         ),
         (
@@ -342,7 +344,7 @@ def _x(p: RewardPoint, which: str) -> float | None:
     if which == "time":
         return p.elapsed_s
     if which == "usd":
-        return None if p.usd is None else float(p.usd)
+        return p.usd_accrued  # continuous: per-minute billed dollars would stack a short run on one x
     return p.env_steps
 
 
@@ -641,8 +643,10 @@ def _learning_section(report: Report, charts: Sequence[Chart]) -> list[str]:
         "Mean episode reward (as the RL library logs it) against wall-clock time since the"
         " run's billing start. Thin lines: repeats; band: their min–max; bold: their mean;"
         " rings: where each run first reached the target.",
-        "The same curves against what the run had been billed at each moment (per minute,"
-        " rounded up, at its price): the cheapest way to a reward is the leftmost curve.",
+        "The same curves against the dollars the run had accrued at each moment: seconds since"
+        " billing start × its price per hour ÷ 3,600, without the per-minute rounding of the bill, so"
+        " a run of a few minutes still spreads out. The cheapest way to a reward is the leftmost curve;"
+        " the bills (per minute, rounded up) are in the tables.",
         "The same curves against env-steps: lines that coincide learn the same per step,"
         " so the GPUs differ only in speed.",
     ]

@@ -64,6 +64,8 @@ class RewardPoint:
     usd: Decimal | None  # what the run had been billed had it stopped here (cost.py's rules)
     env_steps: float | None
     reward: float
+    # dollars accrued by the second at the run's price (no per-minute rounding): the charts' dollars axis
+    usd_accrued: float | None = None
 
 
 @dataclass(frozen=True)

@@ -137,3 +137,31 @@ def test_thin_keeps_spikes() -> None:
     assert (2345.0, 99.0) in out and (4000.0, -5.0) in out
     assert out == sorted(out)
     assert cv.thin(pts[:10]) == pts[:10]
+
+
+def test_short_run_spreads_along_the_dollars_axis(hermetic_env: Path) -> None:
+    """Issue 24 item 8: a 90-second run's points on the dollars axis are the money accrued by the second
+    (distinct, rising), not its per-minute bill (two steps); the ring and the bill stay consistent."""
+    from lambdabench.report import build_report
+    from lambdabench.report.html import learning_plots
+
+    with Ledger(hermetic_env, clock=lambda: T) as led:
+        sweep = led.create_sweep("short")
+        run = led.add_run(sweep, instance_type="gpu_1x_a10")
+        led.reserve_instance(run, "lb-0", "gpu_1x_a10", None, 120, ts=T)
+        led.record_launch_accepted("lb-0", "id-0", T + 1)
+        led.mark("lb-0", "first_active", T + 100)
+        led.mark("lb-0", "terminate_called", T + 190)  # billed 90 s: two minutes
+        led.mark("lb-0", "gone", T + 200)
+        points = [(T + 100 + 10 * k, 1000.0 * k, float(k)) for k in range(1, 10)]  # a reward every 10 s
+        led.record_series(run, "reward", points, unit="", source="tensorboard")
+        report = build_report(led, [sweep], now=T + 300, reward_target=5.0)
+    plot = next(p for p in learning_plots(report) if p.x.kind == "dollars")
+    xs = [x for x, _y in plot.lines[0].points]
+    assert len(xs) == 9 and len(set(xs)) == 9 and xs == sorted(xs)
+    assert xs[0] == pytest.approx(10 * 1.20 / 3600) and xs[-1] == pytest.approx(90 * 1.20 / 3600)
+    assert "accrued" in plot.x.label
+    # the ring sits on the line where the run reached 5 (50 s in); the table keeps the bill: one minute
+    assert [m.x for m in plot.markers] == [pytest.approx(50 * 1.20 / 3600)]
+    assert report.runs[0].cost_to_reward_usd == Decimal(120) / 6000
+    assert "$0.0167 accrued, $0.0200 billed" in plot.markers[0].title

@@ -183,7 +183,7 @@ def test_html_charts_are_inline_svg_with_every_section(reports: dict[str, Report
     # on every axis a ring sits where the run crossed the target: at or above the target line
     for label in (
         "Mean reward against time since billing start",
-        "Mean reward against dollars billed",
+        "Mean reward against dollars spent",
         "Mean reward against env-steps (same learning, any GPU?)",
     ):
         plot = next(s for s in p.svgs if s["svg"][0]["aria-label"] == label)
