@@ -156,6 +156,7 @@ def test_this_machine_through_the_local_transport(tmp_path: Path) -> None:
     importlib.util.find_spec("jax") is None or importlib.util.find_spec("mujoco") is None,
     reason="jax and mujoco-mjx are not installed (bash .ci/setup installs the [mjx] extra)",
 )
+@pytest.mark.slow  # default-suite time (issue rule: ~15 min on 2 cores); a sibling covers the core path
 def test_an_earlier_runs_files_on_a_machine_you_bring_are_not_this_runs(tmp_path: Path) -> None:
     """A machine you bring is not fresh: what an earlier run left in the benchmark's folder must not be
     pulled as this run's. Seen on the real H200 (bench/device/run_lambdabench_h200.sh, 2026-12-02): the

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from tests.e2e.conftest import SimProcess, wait_for_line
 
 
@@ -55,6 +57,7 @@ def test_a_sweep_ends_with_its_summary_and_is_found_afterwards(simproc: SimProce
     assert simproc.cli("down", launched.stdout.split()[0]).returncode == 0
 
 
+@pytest.mark.slow  # default-suite time (issue rule: ~15 min on 2 cores); a sibling covers the core path
 def test_status_watches_a_live_sweep_from_another_terminal(tmp_path) -> None:
     simproc = SimProcess(tmp_path, time_scale=30)  # a 10-second boot: the sweep is still running when looked at
     proc = simproc.popen("sweep", "--gpus", "a10", "--playbook", "gpu-probe")

@@ -116,6 +116,7 @@ def test_sweep_with_video_has_videos_and_reward_in_the_report(simproc: SimProces
     assert "http://" not in html and "https://" not in html
 
 
+@pytest.mark.slow  # default-suite time (issue rule: ~15 min on 2 cores); a sibling covers the core path
 def test_isaac_labs_own_benchmark_scripts_are_read_into_the_report(simproc: SimProcess) -> None:
     """isaaclab-benchmark runs scripts/benchmarks/benchmark_non_rl.py; its KPI file's *effective* FPS
     (× num_envs, the env-steps/s) becomes the run's throughput (the reader used to be unreachable)."""

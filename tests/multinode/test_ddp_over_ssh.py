@@ -53,6 +53,7 @@ def test_two_nodes_train_one_ddp_job_and_agree(host_sim: Sim, tmp_path: Path) ->
     lab.close()
 
 
+@pytest.mark.slow  # default-suite time (issue rule: ~15 min on 2 cores); a sibling covers the core path
 def test_one_rank_exiting_fails_the_step_names_the_node_and_stops_the_other(host_sim: Sim, tmp_path: Path) -> None:
     # node 1's rank fails at step 3; node 0 would otherwise train far longer (50 × 0.2 s)
     lab, plan = _sweep(host_sim, "--steps 50 --step-sleep 0.2 --fail-rank 1 --fail-step 3")
