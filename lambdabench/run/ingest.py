@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 def ingest_run(rc: RunContext) -> dict[str, Any]:
     """Record env-steps/s, steps, reward, curves, utilisation, energy and start-up times; keep the record body."""
     ledger, run_id, run_dir = rc.ledger, rc.run_id, rc.run_dir
-    library = resolved_vars(rc).get("library")
+    library = rc.benchmark.values.get("library")
     notes: list[str] = list(rc.notes)  # the remote phase's first (a telemetry pull that failed)
     training = None
     mjx_stats: dict[str, Any] | None = None
@@ -302,7 +302,7 @@ def _training_timed(rc: RunContext, training: Any, samples: list[Any], notes: li
         return {}
     start, end, steps = training.timed_window
     offset = utc_offset_s({**rc.rank0.facts, **rc.facts.get(0, {})})
-    num_envs = resolved_vars(rc).get("num_envs")
+    num_envs = rc.benchmark.values.get("num_envs")
     figures = in_windows(samples, [TimedWindow(start + offset, end + offset, float(steps), float(num_envs or 0))])
     out: dict[str, float] = {}
     ledger, run_id = rc.ledger, rc.run_id
@@ -365,17 +365,11 @@ def _kpi(rc: RunContext, notes: list[str]) -> bool:
     return summary.env_steps_per_s is not None
 
 
-def resolved_vars(rc: RunContext) -> dict[str, Any]:
-    """The benchmark playbook's variables as the run used them (defaults filled in, typed)."""
-    book = rc.benchmark.playbook
-    return book.resolve_vars(rc.benchmark.vars_for(book))
-
-
 def world_size(rc: RunContext) -> int:
     """Training processes of the job: one per GPU over every node when the playbook trains distributed."""
     book = rc.benchmark.playbook
     facts0 = {**rc.rank0.facts, **rc.facts.get(0, {})}
-    if not book.namespace(resolved_vars(rc), facts0).get("distributed"):
+    if not book.namespace(rc.benchmark.values, facts0).get("distributed"):
         return 1
     return max(1, sum(int(rc.facts.get(n.rank, {}).get("gpu_count") or n.gpus or 1) for n in rc.nodes))
 
@@ -389,7 +383,7 @@ def _training(rc: RunContext, library: str | None, notes: list[str]) -> tuple[An
     artifacts = rc.run_dir / "artifacts"
     if not artifacts.is_dir():
         return None, None, ""
-    num_envs = resolved_vars(rc).get("num_envs")
+    num_envs = rc.benchmark.values.get("num_envs")
     try:
         tr = read_training(
             artifacts,
@@ -566,7 +560,7 @@ def write_record(rc: RunContext) -> dict[str, Any]:
     node0 = rc.rank0
     facts = rc.facts.get(0, node0.facts)
     variables = dict(rc.benchmark.variables)
-    values = resolved_vars(rc)
+    values = rc.benchmark.values
     library = values.get("library")
     num_envs = values.get("num_envs")
     row = rc.ledger.run(rc.run_id)

@@ -116,6 +116,7 @@ class Benchmark:
     after: list[Playbook]
     variables: dict[str, str]
     preflight: Playbook  # gpu-preflight, on every node first
+    _values: dict[str, dict[str, Any]] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def name(self) -> str:
@@ -148,6 +149,17 @@ class Benchmark:
         benchmark playbook's own defaults (so `setup` clones the Isaac Lab version the benchmark means)."""
         merged = {**self._benchmark_defaults(), **(extra or {}), **self.variables}
         return {k: v for k, v in merged.items() if k in playbook.vars}
+
+    def values_for(self, playbook: Playbook) -> dict[str, Any]:
+        """The values a playbook runs with (vars_for, typed, defaults filled in): resolved once, here only."""
+        if playbook.name not in self._values:
+            self._values[playbook.name] = playbook.resolve_vars(self.vars_for(playbook))
+        return dict(self._values[playbook.name])
+
+    @property
+    def values(self) -> dict[str, Any]:
+        """The benchmark playbook's values (num_envs, task, library, seed, max_iterations …) as every run uses them."""
+        return self.values_for(self.playbook)
 
     def _benchmark_defaults(self) -> dict[str, str]:
         out = {}
@@ -277,8 +289,7 @@ class SweepPlan:
         """The seed of each benchmark pass: the playbook's `seed` (--set or default), then one more each."""
         if self.seeds <= 1:
             return []
-        book = self.benchmark.playbook
-        base = int(book.resolve_vars(self.benchmark.vars_for(book)).get("seed") or 0)
+        base = int(self.benchmark.values.get("seed") or 0)
         return [str(base + k) for k in range(self.seeds)]
 
     @property
@@ -599,7 +610,7 @@ def check_benchmark(benchmark: Benchmark, targets: Sequence[Target], *, nodes: i
             f"(see `lambdabench playbooks show {benchmark.name}`).",
         )
     for book in books:
-        book.resolve_vars(benchmark.vars_for(book))  # type errors as one line, before launch
+        benchmark.values_for(book)  # type errors as one line, before launch
     for target in targets:
         facts = target.facts()
         problems = check_requirements(benchmark.playbook, benchmark.vars_for(benchmark.playbook), facts)
@@ -607,8 +618,8 @@ def check_benchmark(benchmark: Benchmark, targets: Sequence[Target], *, nodes: i
             raise UsageError(problems[0], f"Nothing was launched. {problems[0].hint}")
     from lambdabench.run.prelaunch import check_secrets, check_task
 
-    check_task(benchmark.playbook, benchmark.vars_for(benchmark.playbook))
-    check_secrets(benchmark.all, benchmark.vars_for, ["NGC_API_KEY"] if ngc_key_present else [])
+    check_task(benchmark.playbook, benchmark.values)
+    check_secrets(benchmark.all, benchmark.values_for, ["NGC_API_KEY"] if ngc_key_present else [])
     if nodes > 1:
         check_multinode(benchmark, [t for t in targets if t.itype is not None], nodes)
 
@@ -621,7 +632,7 @@ def check_multinode(benchmark: Benchmark, targets: Sequence[Target], nodes: int)
     book = benchmark.playbook
     if book.name == "gpu-probe":
         return
-    values = book.resolve_vars(benchmark.vars_for(book))
+    values = benchmark.values
     spec = Cluster("plan", tuple(f"10.0.0.{i + 1}" for i in range(nodes)), 1)
     for target in targets:
         assert target.itype is not None

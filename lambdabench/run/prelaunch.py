@@ -9,7 +9,7 @@ from __future__ import annotations
 import difflib
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from lambdabench.errors import UsageError
 
@@ -18,14 +18,14 @@ if TYPE_CHECKING:
 
 
 def check_secrets(
-    books: Sequence[Playbook], vars_for: Callable[[Playbook], Mapping[str, str]], present: Iterable[str]
+    books: Sequence[Playbook], values_for: Callable[[Playbook], Mapping[str, Any]], present: Iterable[str]
 ) -> None:
-    """Refuse playbooks that need a secret that is not set, with the vars each will run with."""
+    """Refuse playbooks that need a secret that is not set, with the values each will run with (the plan's)."""
     from lambdabench.remote.playbook import missing_secrets
 
     have = set(present)
     for book in books:
-        values = book.resolve_vars(vars_for(book))
+        values = dict(values_for(book))
         missing = missing_secrets(book, book.namespace(values, {}), have)
         if not missing:
             continue
@@ -35,7 +35,7 @@ def check_secrets(
         raise UsageError(f"playbook {book.name} needs {missing[0]}{why}", f"Nothing was launched. {hint}")
 
 
-def isaaclab_release(playbook_name: str, values: dict[str, object]) -> str | None:
+def isaaclab_release(playbook_name: str, values: Mapping[str, object]) -> str | None:
     """The task list a playbook's task runs against: '1' (the fork), '2.0' … '2.3', '3.0'; None: not Isaac Lab.
 
     2.x with an empty ref is setup's default v2.1.0; a ref naming no 2.x minor (a branch) gives '2'.
@@ -61,11 +61,10 @@ def known_tasks(release: str) -> set[str]:
     return {t for rel, ids in TASKS.items() if rel.startswith(release + ".") for t in ids}
 
 
-def check_task(book: Playbook, variables: Mapping[str, str]) -> None:
+def check_task(book: Playbook, values: Mapping[str, Any]) -> None:
     """Refuse a task id the playbook's Isaac Lab version does not register (close matches as the hint)."""
     if "task" not in book.vars:
         return
-    values = book.resolve_vars(variables)
     release = isaaclab_release(book.name, values)
     task = str(values.get("task") or "")
     if release is None or not task or values.get("custom_task"):
