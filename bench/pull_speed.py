@@ -32,7 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from lambdabench.remote.ssh import KnownHosts, Session, SshTarget, openssh_argv  # noqa: E402
 from lambdabench.remote.transfer import pull  # noqa: E402
-from lambdabench.sim.hosts import HostManager  # noqa: E402
+from lambdabench.sim.hosts.manager import HostManager  # noqa: E402
 
 
 def fill(root: Path, count: int, size: int) -> int:

@@ -25,7 +25,7 @@ def main() -> int:
 
     import httpx
 
-    from lambdabench.sim.scenario import Scenario
+    from lambdabench.sim.api.scenario import Scenario
     from lambdabench.simulate import running_simulator
     from lambdabench.sshkeys import ensure_local_key
 

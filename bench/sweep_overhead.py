@@ -25,7 +25,7 @@ def lower_bound(boots: list[float], launch_interval: float) -> float:
 
 def one_sweep(gpus: str, repeat: int, scale: float) -> tuple[float, float, int, int]:
     from lambdabench import Lab, Settings, SweepRequest
-    from lambdabench.sim.scenario import Scenario
+    from lambdabench.sim.api.scenario import Scenario
     from lambdabench.simulate import running_simulator
 
     home = Path(tempfile.mkdtemp(prefix="lb-bench-"))

@@ -29,7 +29,7 @@ from pathlib import Path
 
 GOAL_S = 18.0  # 1 % of a 30-minute run (the issue)
 CLOSURE_MIB = 3557  # Isaac Lab 3.0.0's x86_64 closure: 187 distributions (docs/isaaclab-contract.md:155)
-CLOSURE_PACKAGES = 188  # as lambdabench/sim/isaaclab3/index.json resolves it (isaaclab included)
+CLOSURE_PACKAGES = 188  # as lambdabench/sim/isaaclab/isaaclab3/index.json resolves it (isaaclab included)
 ISAAC_SIM_IMAGE_GB = 16.7  # nvcr.io/nvidia/isaac-sim (the docker stand-in's REGISTRY, docker_standin.py:58)
 SHADERS_COLD_S = 600.0  # Isaac Sim's shader compile on a fresh box: ~600 s (IsaacLab PR #6905, the issue)
 SHADERS_WARM_S = 107.0  # IsaacLab-Arena PR #618: 13 min -> 1 min 47 s with cached shaders (the issue)
@@ -46,7 +46,7 @@ TYPES = {"gpu_1x_a10": 129, "gpu_1x_h100_sxm5": 329, "gpu_8x_h100_sxm5": 3192}  
 def part1(runs: int, scale: float) -> list[dict[str, float]]:
     """gpu-probe on one type, `runs` times, through `lambdabench sweep` on the simulator."""
     from lambdabench import Lab, Settings, SweepRequest
-    from lambdabench.sim.scenario import Scenario
+    from lambdabench.sim.api.scenario import Scenario
     from lambdabench.simulate import running_simulator
 
     home = Path(tempfile.mkdtemp(prefix="lb-bench-"))
@@ -124,7 +124,7 @@ def part2(rate_mbps: float, fs_mbps: float) -> list[tuple[str, str, float, float
 def part3(scale: float, rate_mbps: float) -> tuple[list[float], list[str]]:
     """Two isaaclab3-train sweeps with one --cache; the simulated index downloads at the stated rate."""
     from lambdabench import Lab, Settings, SweepRequest
-    from lambdabench.sim.scenario import Scenario
+    from lambdabench.sim.api.scenario import Scenario
     from lambdabench.simulate import running_simulator
 
     home = Path(tempfile.mkdtemp(prefix="lb-bench-"))

@@ -12,7 +12,7 @@ from lambdabench.errors import SimulatorError
 
 
 def _host_manager(state_dir: Path, ngc_api_key: str | None) -> Any:
-    from lambdabench.sim.hosts import HostManager
+    from lambdabench.sim.hosts.manager import HostManager
 
     if not Path("/usr/sbin/sshd").exists():
         raise SimulatorError(
@@ -41,8 +41,8 @@ def host_env(manager: Any) -> dict[str, str]:
 
 def serve(*, port: int, scenario: Path | None, time_scale: float, env_file: Path | None, hosts: bool) -> int:
     """`lambdabench sim serve`: block serving until SIGINT/SIGTERM, hosts included."""
-    from lambdabench.sim.scenario import Scenario
-    from lambdabench.sim.server import run_serve
+    from lambdabench.sim.api.scenario import Scenario
+    from lambdabench.sim.api.server import run_serve
 
     state_dir = Path(tempfile.mkdtemp(prefix="lambdabench-sim-"))
 
@@ -61,8 +61,8 @@ def serve(*, port: int, scenario: Path | None, time_scale: float, env_file: Path
 
     if not hosts:
         sc = Scenario.load(scenario) if scenario else Scenario()
-        from lambdabench.sim.core import SimCloud
-        from lambdabench.sim.server import serve_forever
+        from lambdabench.sim.api.core import SimCloud
+        from lambdabench.sim.api.server import serve_forever
 
         core = SimCloud(sc, time_scale=time_scale, state_dir=state_dir)
         try:
@@ -100,9 +100,9 @@ def running_simulator(
     state_dir: Path | None = None,
 ) -> Iterator[RunningSim]:
     """Start API + hosts in-process; yields the env pointing a client at it; stops everything after."""
-    from lambdabench.sim.core import SimCloud
-    from lambdabench.sim.scenario import Scenario
-    from lambdabench.sim.server import SimServer
+    from lambdabench.sim.api.core import SimCloud
+    from lambdabench.sim.api.scenario import Scenario
+    from lambdabench.sim.api.server import SimServer
 
     sc = scenario if isinstance(scenario, Scenario) else (Scenario.load(scenario) if scenario else Scenario())
     own_dir = state_dir is None

@@ -1,17 +1,5 @@
-"""The Lambda Cloud simulator: the API (core, app, server), scenarios, and the instance hosts."""
+"""The Lambda Cloud simulator, in three rooms behind one door (`lambdabench.simulate`).
 
-from __future__ import annotations
-
-from lambdabench.sim.catalog import DEFAULT_TYPES, SimType
-from lambdabench.sim.core import HostBackend, HostInfo, SimCloud, SimResponse
-from lambdabench.sim.scenario import Scenario
-
-__all__ = [
-    "DEFAULT_TYPES",
-    "HostBackend",
-    "HostInfo",
-    "Scenario",
-    "SimCloud",
-    "SimResponse",
-    "SimType",
-]
+api/ the HTTP API (core state and rules, catalog, scenarios, WSGI app, server) · hosts/ one real sshd
+per instance and the instance image · isaaclab/ the Isaac Lab stand-ins (git repositories, the 3.x closure).
+"""

@@ -12,9 +12,9 @@ from lambdabench.cloud import errors as E
 from lambdabench.cloud.client import LambdaCloud, RetryPolicy
 from lambdabench.cloud.gpus import resolve_gpu
 from lambdabench.cloud.pacing import Pacer
-from lambdabench.sim.app import make_wsgi_app
-from lambdabench.sim.core import SimCloud
-from lambdabench.sim.scenario import Scenario
+from lambdabench.sim.api.app import make_wsgi_app
+from lambdabench.sim.api.core import SimCloud
+from lambdabench.sim.api.scenario import Scenario
 from lambdabench.sshkeys import ensure_local_key, register_key
 from tests.core.spec_check import CheckingTransport, SpecChecker
 

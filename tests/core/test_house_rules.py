@@ -16,7 +16,11 @@ def _library_files() -> list[Path]:
     for path in sorted(PKG.rglob("*.py")):
         rel = path.relative_to(PKG)
         # scripts run on (simulated) instances, not library code
-        if rel.parts[0] == "sim" and len(rel.parts) > 2 and rel.parts[1] in ("image", "isaaclab_template", "isaaclab3"):
+        if rel.parts[:3] in (
+            ("sim", "hosts", "image"),
+            ("sim", "isaaclab", "template"),
+            ("sim", "isaaclab", "isaaclab3"),
+        ):
             continue
         out.append(path)
     return out

@@ -47,7 +47,11 @@ def library_modules() -> dict[str, Path]:
     for path in PKG.rglob("*.py"):
         rel = path.relative_to(PKG)
         # scripts run on (simulated) instances under whatever python is there, not library code
-        if rel.parts[0] == "sim" and len(rel.parts) > 2 and rel.parts[1] in ("image", "isaaclab_template", "isaaclab3"):
+        if rel.parts[:3] in (
+            ("sim", "hosts", "image"),
+            ("sim", "isaaclab", "template"),
+            ("sim", "isaaclab", "isaaclab3"),
+        ):
             continue
         found[module_name(path)] = path
     return found
@@ -159,7 +163,7 @@ def test_the_rules_can_fail(tmp_path: Path, rule: str) -> None:
     src = {
         "up": "from lambdabench.lab import Lab\n",
         "run": "from lambdabench.cli import main\n",
-        "sim": "from lambdabench.sim.core import SimCloud\n",
+        "sim": "from lambdabench.sim.api.core import SimCloud\n",
         "click": "import click\n",
     }[rule]
     bad = tmp_path / "bad.py"

@@ -11,9 +11,9 @@ import pytest
 
 from lambdabench.errors import UsageError
 from lambdabench.run.plan import SweepPlan, SweepRequest
-from lambdabench.sim.core import SimCloud
-from lambdabench.sim.scenario import Scenario
-from lambdabench.sim.server import SimServer
+from lambdabench.sim.api.core import SimCloud
+from lambdabench.sim.api.scenario import Scenario
+from lambdabench.sim.api.server import SimServer
 from lambdabench.simulate import client_env
 from tests.core.clihelp import assert_one_line_error, run
 

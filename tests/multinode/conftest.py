@@ -14,9 +14,9 @@ import pytest
 
 from lambdabench.config import Settings
 from lambdabench.lab import Lab
-from lambdabench.sim.core import SimCloud
-from lambdabench.sim.scenario import Scenario
-from lambdabench.sim.server import SimServer
+from lambdabench.sim.api.core import SimCloud
+from lambdabench.sim.api.scenario import Scenario
+from lambdabench.sim.api.server import SimServer
 from lambdabench.simulate import client_env, host_env
 
 SCALE = 600.0
@@ -73,7 +73,7 @@ def start(
 ) -> tuple[Sim, SimServer]:
     manager = None
     if hosts:
-        from lambdabench.sim.hosts import HostManager
+        from lambdabench.sim.hosts.manager import HostManager
 
         manager = HostManager(tmp / "sim", port=_free_port(), ngc_api_key=ngc_api_key)
     core = SimCloud(Scenario.from_dict(scenario) if scenario else Scenario(), time_scale=scale, hosts=manager)

@@ -84,7 +84,7 @@ class Sim:
 @contextmanager
 def simulator(scenario: dict[str, Any] | None = None, *, scale: float = 300.0, hosts: bool = True) -> Iterator[Sim]:
     """A simulator for one test; every host is stopped afterwards."""
-    from lambdabench.sim.scenario import Scenario
+    from lambdabench.sim.api.scenario import Scenario
     from lambdabench.simulate import running_simulator
 
     sc = Scenario.from_dict(scenario) if scenario else Scenario()

@@ -212,7 +212,7 @@ def test_packaged_scenarios(name: str, scope: str, tmp_path: Path) -> None:
     """The packaged scenario files as shipped: whatever each run's outcome, nothing leaks and costs hold."""
     import yaml
 
-    src = Path(__file__).resolve().parents[2] / "lambdabench" / "sim" / "scenarios" / f"{name}.yaml"
+    src = Path(__file__).resolve().parents[2] / "lambdabench" / "sim" / "api" / "scenarios" / f"{name}.yaml"
     data = yaml.safe_load(src.read_text())
     gpus = {"single": SINGLE, "sweep": SWEEP, "sweep-repeat": SWEEP}[scope]
     if name == "cuda-802":

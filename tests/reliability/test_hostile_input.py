@@ -260,8 +260,8 @@ PRE_LAUNCH = ["/instance-types", "/regions", "/ssh-keys"]
 
 def valid_bodies() -> dict[str, Any]:
     """Spec-shaped answers from the simulator core, to mutate."""
-    from lambdabench.sim.core import SimCloud
-    from lambdabench.sim.scenario import Scenario
+    from lambdabench.sim.api.core import SimCloud
+    from lambdabench.sim.api.scenario import Scenario
 
     core = SimCloud(Scenario.from_dict({"rate_limits": {"enabled": False}}))
     key = core.scenario.api_key

@@ -117,7 +117,7 @@ def _start_sshd(config: Path, ip: str, port: int) -> subprocess.Popen[bytes]:
 
 @dataclass
 class SimHost:
-    """An instance host from the simulator (lambdabench.sim.hosts.HostManager)."""
+    """An instance host from the simulator (lambdabench.sim.hosts.manager.HostManager)."""
 
     manager: Any
     ip: str
@@ -144,7 +144,7 @@ def host(tmp_path: Path) -> Iterator[SimHost]:
     """A simulated instance (gpu_1x_a10): real sshd, image tools such as sudo and nvidia-smi."""
     from types import SimpleNamespace
 
-    from lambdabench.sim.hosts import HostManager
+    from lambdabench.sim.hosts.manager import HostManager
 
     if not Path(SSHD).exists():
         pytest.skip("needs OpenSSH sshd")

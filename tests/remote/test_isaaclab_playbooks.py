@@ -53,7 +53,7 @@ class Box:
 
 @pytest.fixture
 def box(tmp_path: Path, known_hosts: KnownHosts) -> Iterator[Box]:
-    from lambdabench.sim.hosts import HostManager
+    from lambdabench.sim.hosts.manager import HostManager
 
     if not Path(SSHD).exists():
         pytest.skip("needs OpenSSH sshd")

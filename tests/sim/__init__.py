@@ -6,10 +6,10 @@ from typing import Any
 
 import httpx
 
-from lambdabench.sim.app import make_wsgi_app
-from lambdabench.sim.catalog import SimType
-from lambdabench.sim.core import HostInfo, SimCloud
-from lambdabench.sim.scenario import Scenario
+from lambdabench.sim.api.app import make_wsgi_app
+from lambdabench.sim.api.catalog import SimType
+from lambdabench.sim.api.core import HostInfo, SimCloud
+from lambdabench.sim.api.scenario import Scenario
 
 BASE_URL = "http://sim.local/api/v1"
 LAUNCH = {"region_name": "us-east-1", "instance_type_name": "gpu_1x_a10", "ssh_key_names": ["k"]}

@@ -8,8 +8,8 @@ import random
 import httpx
 import pytest
 
-from lambdabench.sim.core import SimCloud
-from lambdabench.sim.scenario import Scenario
+from lambdabench.sim.api.core import SimCloud
+from lambdabench.sim.api.scenario import Scenario
 
 from . import (
     PUBLIC_KEY,

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from lambdabench.sim.catalog import DEFAULT_TYPES
-from lambdabench.sim.core import SimCloud
+from lambdabench.sim.api.catalog import DEFAULT_TYPES
+from lambdabench.sim.api.core import SimCloud
 
 from . import (
     PUBLIC_KEY,

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from lambdabench.errors import SimulatorError
-from lambdabench.sim.core import SimCloud
-from lambdabench.sim.scenario import Scenario, packaged_names
+from lambdabench.sim.api.core import SimCloud
+from lambdabench.sim.api.scenario import Scenario, packaged_names
 
 from . import PUBLIC_KEY, FakeClock, client_for, error_code, launch, launch_id
 

@@ -10,7 +10,7 @@ import httpx
 import jsonschema
 import pytest
 
-from lambdabench.sim.core import SimCloud
+from lambdabench.sim.api.core import SimCloud
 
 from . import FakeClock, client_for, launch_id, quiet_scenario
 

@@ -15,9 +15,9 @@ import httpx
 import pytest
 
 from lambdabench.errors import SimulatorError
-from lambdabench.sim.core import SimCloud
-from lambdabench.sim.scenario import Scenario
-from lambdabench.sim.server import SimServer, run_serve
+from lambdabench.sim.api.core import SimCloud
+from lambdabench.sim.api.scenario import Scenario
+from lambdabench.sim.api.server import SimServer, run_serve
 
 from . import LAUNCH, PUBLIC_KEY, quiet_scenario
 
@@ -108,9 +108,9 @@ def test_sigterm_shuts_serve_forever_down_cleanly(tmp_path: Path) -> None:
     state = tmp_path / "state"
     code = textwrap.dedent(f"""
         from pathlib import Path
-        from lambdabench.sim.core import SimCloud
-        from lambdabench.sim.scenario import Scenario
-        from lambdabench.sim.server import serve_forever
+        from lambdabench.sim.api.core import SimCloud
+        from lambdabench.sim.api.scenario import Scenario
+        from lambdabench.sim.api.server import serve_forever
         core = SimCloud(Scenario(), time_scale=30, state_dir=Path({str(state)!r}))
         raise SystemExit(serve_forever(core, 0, Path({str(env_file)!r})))
     """)

@@ -18,8 +18,8 @@ import pytest
 
 from lambdabench.metrics.tensorboard import read_scalars
 from lambdabench.metrics.training import read_training
-from lambdabench.sim.hosts import IMAGE_DIR
-from lambdabench.sim.isaaclab_repo import FORK_URL, UPSTREAM_URL, ensure_repos
+from lambdabench.sim.hosts.manager import IMAGE_DIR
+from lambdabench.sim.isaaclab.repo import FORK_URL, UPSTREAM_URL, ensure_repos
 
 NGC_KEY = "nvapi-sim-" + "k3y" * 8
 FORK = FORK_URL.removesuffix(".git")  # the seed clones with .git; without must work too
@@ -507,7 +507,7 @@ def _free_port() -> int:
 
 @pytest.mark.skipif(not Path("/usr/sbin/sshd").is_file(), reason="OpenSSH sshd not installed")
 def test_login_and_clone_over_ssh_through_the_host_manager(tmp_path: Path) -> None:
-    from lambdabench.sim.hosts import HostManager
+    from lambdabench.sim.hosts.manager import HostManager
 
     key = tmp_path / "id_ed25519"
     subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)

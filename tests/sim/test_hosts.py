@@ -18,7 +18,7 @@ from types import SimpleNamespace
 import pytest
 
 from lambdabench.errors import SimulatorError
-from lambdabench.sim.hosts import IMAGE_DIR, HostInfo, HostManager
+from lambdabench.sim.hosts.manager import IMAGE_DIR, HostInfo, HostManager
 
 SSHD = "/usr/sbin/sshd"
 REPO = Path(__file__).resolve().parents[2]
@@ -611,7 +611,7 @@ def test_stop_and_close_leave_no_process_and_reuse_addresses(manager: HostManage
 @requires_sshd
 def test_hosts_die_with_the_simulator_process(tmp_path: Path, key: Path) -> None:
     code = (
-        "import sys, types; from lambdabench.sim.hosts import HostManager\n"
+        "import sys, types; from lambdabench.sim.hosts.manager import HostManager\n"
         "m = HostManager(sys.argv[1])\n"
         "t = types.SimpleNamespace(name='gpu_1x_a10', gpus=1, gpu_model='NVIDIA A10')\n"
         "info = m.start('orphan01', authorized_key=open(sys.argv[2]).read(), instance_type=t, faults={})\n"

@@ -17,12 +17,12 @@ from lambdabench.cloud.gpus import type_facts
 from lambdabench.cloud.models import InstanceType
 from lambdabench.remote.playbook import check_requirements, find_playbook
 from lambdabench.remote.runner import PlaybookResult, run_playbook
-from lambdabench.sim.catalog import DEFAULT_TYPES
-from lambdabench.sim.hosts import HostManager
+from lambdabench.sim.api.catalog import DEFAULT_TYPES
+from lambdabench.sim.hosts.manager import HostManager
 
 needs_sshd = pytest.mark.skipif(not Path("/usr/sbin/sshd").exists(), reason="OpenSSH sshd not installed")
 TYPES = {t.name: t for t in DEFAULT_TYPES}
-INDEX = json.loads((Path(__file__).resolve().parents[2] / "lambdabench/sim/isaaclab3/index.json").read_text())
+INDEX = json.loads((Path(__file__).resolve().parents[2] / "lambdabench/sim/isaaclab/isaaclab3/index.json").read_text())
 
 
 def facts_of(name: str) -> dict[str, Any]:

@@ -19,10 +19,10 @@ import pytest
 from lambdabench.metrics import throughput_stats
 from lambdabench.metrics.tensorboard import read_scalars
 from lambdabench.metrics.training import read_training
-from lambdabench.sim.hosts import IMAGE_DIR
+from lambdabench.sim.hosts.manager import IMAGE_DIR
 
 H100X2 = {"instance_type": "gpu_2x_h100", "gpus": 2, "model": "NVIDIA H100 80GB HBM3", "rtx": False, "arch": "x86_64"}
-INDEX = json.loads((IMAGE_DIR.parent / "isaaclab3" / "index.json").read_text())
+INDEX = json.loads((IMAGE_DIR.parents[1] / "isaaclab" / "isaaclab3" / "index.json").read_text())
 NVIDIA = "--extra-index-url https://pypi.nvidia.com"
 TRAIN = "isaaclab3-venv/bin/isaaclab train --rl_library rsl_rl --task Isaac-Cartpole-Direct --num_envs 16"
 

@@ -11,9 +11,9 @@ import pytest
 
 from lambdabench.config import Settings
 from lambdabench.lab import Lab
-from lambdabench.sim.core import SimCloud
-from lambdabench.sim.scenario import Scenario
-from lambdabench.sim.server import SimServer
+from lambdabench.sim.api.core import SimCloud
+from lambdabench.sim.api.scenario import Scenario
+from lambdabench.sim.api.server import SimServer
 from lambdabench.simulate import client_env
 
 SCALE = 600.0

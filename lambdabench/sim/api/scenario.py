@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from lambdabench.errors import SimulatorError
-from lambdabench.sim.catalog import DEFAULT_CAPACITY, Catalog, SimRegion, SimType
+from lambdabench.sim.api.catalog import DEFAULT_CAPACITY, Catalog, SimRegion, SimType
 
 DEFAULT_API_KEY = "sim-5e1f0c3a9d2b4c7e8f60a1b2c3d4e5f6"
 DEFAULT_NGC_API_KEY = "nvapi-sim-0f9e8d7c6b5a49382716a5b4c3d2e1f0"
@@ -175,7 +175,7 @@ class Scenario:
         except OSError as exc:
             raise SimulatorError(
                 f"cannot read scenario {path}: {exc.strerror or exc}",
-                "check the path, or use a packaged one (lambdabench/sim/scenarios/)",
+                "check the path, or use a packaged one (lambdabench/sim/api/scenarios/)",
             ) from exc
         try:
             data = yaml.safe_load(text)
@@ -191,8 +191,8 @@ class Scenario:
 
     @classmethod
     def packaged(cls, name: str) -> Scenario:
-        """Load one of the example scenarios shipped in lambdabench/sim/scenarios/."""
-        ref = resources.files("lambdabench.sim").joinpath("scenarios", f"{name}.yaml")
+        """Load one of the example scenarios shipped in lambdabench/sim/api/scenarios/."""
+        ref = resources.files("lambdabench.sim.api").joinpath("scenarios", f"{name}.yaml")
         with resources.as_file(ref) as path:
             if not path.exists():
                 raise SimulatorError(
@@ -209,7 +209,7 @@ class Scenario:
 
 def packaged_names() -> list[str]:
     """Names of the example scenarios that ship with the package."""
-    folder = resources.files("lambdabench.sim").joinpath("scenarios")
+    folder = resources.files("lambdabench.sim.api").joinpath("scenarios")
     return sorted(p.name[:-5] for p in folder.iterdir() if p.name.endswith(".yaml"))
 
 

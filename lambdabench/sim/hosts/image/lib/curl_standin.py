@@ -66,7 +66,7 @@ mkdir -p "$dir" || exit 1
 for tool in uv uvx; do
   cat >"$dir/$tool" <<'EOF'
 #!/bin/sh
-# uv, simulated by lambdabench (lambdabench/sim/image/lib/uv_standin.py)
+# uv, simulated by lambdabench (lambdabench/sim/hosts/image/lib/uv_standin.py)
 exec "${LAMBDABENCH_SIM_PYTHON:-python3}" -I -S "${LAMBDABENCH_SIM_IMAGE:?not a simulated instance}/lib/uv_standin.py" uv "$@"
 EOF
   chmod 755 "$dir/$tool"

@@ -21,8 +21,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Protocol
 
-from lambdabench.sim.catalog import SimType
-from lambdabench.sim.scenario import HOST_FAULT_DURATIONS, HOST_FAULT_KINDS, ApiFault, Scenario
+from lambdabench.sim.api.catalog import SimType
+from lambdabench.sim.api.scenario import HOST_FAULT_DURATIONS, HOST_FAULT_KINDS, ApiFault, Scenario
 
 API_PREFIX = "/api/v1"
 HEX32 = re.compile(r"^[0-9a-f]{32}$")
@@ -44,7 +44,7 @@ class HostInfo:
 
 
 class HostBackend(Protocol):
-    """Runs the machines behind instances (real sshd hosts live in lambdabench.sim.hosts)."""
+    """Runs the machines behind instances (real sshd hosts live in lambdabench.sim.hosts.manager)."""
 
     def start(
         self,

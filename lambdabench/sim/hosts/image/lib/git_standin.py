@@ -3,7 +3,7 @@
 Simulated instances have no network, as if behind a mirror: `git clone` (or fetch, pull,
 ls-remote) of https://github.com/RajitGhosh/IsaacLab-Fork(.git) or
 https://github.com/isaac-sim/IsaacLab(.git) reaches the bare repositories that
-lambdabench/sim/isaaclab_repo.py builds, through `url.<local>.insteadOf` passed in GIT_CONFIG_*
+lambdabench/sim/isaaclab/repo.py builds, through `url.<local>.insteadOf` passed in GIT_CONFIG_*
 variables (argv untouched, origin stays the GitHub URL). Everything else goes to real git.
 Where the repositories live: $LAMBDABENCH_SIM_REPOS if set, else <simulator state>/isaaclab-repos
 (the parent of $LAMBDABENCH_SIM_ROOT, or two levels above $LAMBDABENCH_SIM_STATE); built on
@@ -21,7 +21,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import simhost  # noqa: E402
 
-PACKAGE_ROOT = Path(__file__).resolve().parents[4]  # the folder holding lambdabench/
+PACKAGE_ROOT = Path(__file__).resolve().parents[5]  # the folder holding lambdabench/
 REAL_GIT = "/usr/bin/git"
 
 
@@ -39,7 +39,7 @@ def repos_root() -> Path:
 def url_env() -> dict[str, str]:
     """GIT_CONFIG_* entries pointing the GitHub URLs at the local repositories."""
     spec = importlib.util.spec_from_file_location(
-        "_lambdabench_isaaclab_repo", PACKAGE_ROOT / "lambdabench" / "sim" / "isaaclab_repo.py"
+        "_lambdabench_isaaclab_repo", PACKAGE_ROOT / "lambdabench" / "sim" / "isaaclab" / "repo.py"
     )
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)

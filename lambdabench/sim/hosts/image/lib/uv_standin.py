@@ -14,8 +14,8 @@ Python with the prefix's site-packages first on sys.path (so `python -c`, `-m is
 work; `sys.version` stays the simulator's: the playbooks read `--version`). "Installing" a
 distribution writes its dist-info (name, version, INSTALLER, RECORD) so `importlib.metadata` and
 `pip list` see the real closure; only `isaaclab` brings code: lambdabench's stand-in package in
-lambdabench/sim/isaaclab3/site (a numpy cart-pole, not Newton). What resolves comes from
-lambdabench/sim/isaaclab3/index.json (pip's real resolution of isaaclab 3.0.0 for x86_64/py3.12).
+lambdabench/sim/isaaclab/isaaclab3/site (a numpy cart-pole, not Newton). What resolves comes from
+lambdabench/sim/isaaclab/isaaclab3/index.json (pip's real resolution of isaaclab 3.0.0 for x86_64/py3.12).
 
 No network: the index is always "reachable" unless the host's state has a file `network`
 containing `off` (tests use that for the no-network path); `--no-index --find-links DIR` then
@@ -43,17 +43,17 @@ import simhost  # noqa: E402
 
 UV_VERSION = "0.11.15"  # guess
 PY_VERSION = "3.12.12"  # guess: the 3.12 patch release uv installs in late 2026
-SIM_ROOT = Path(__file__).resolve().parents[2]  # lambdabench/sim
-INDEX = SIM_ROOT / "isaaclab3" / "index.json"
-SITE_SOURCE = SIM_ROOT / "isaaclab3" / "site"
+SIM_ROOT = Path(__file__).resolve().parents[3]  # lambdabench/sim
+INDEX = SIM_ROOT / "isaaclab" / "isaaclab3" / "index.json"
+SITE_SOURCE = SIM_ROOT / "isaaclab" / "isaaclab3" / "site"
 NVIDIA_INDEX = "pypi.nvidia.com"
 
 WRAPPER = """#!/bin/sh
-# lambdabench's simulated CPython {version} ({what}): lambdabench/sim/image/lib/uv_standin.py
+# lambdabench's simulated CPython {version} ({what}): lambdabench/sim/hosts/image/lib/uv_standin.py
 exec "${{LAMBDABENCH_SIM_PYTHON:-python3}}" "${{LAMBDABENCH_SIM_IMAGE:?not a simulated instance}}/lib/uv_standin.py" python {prefix} "$0" "$@"
 """
 PIP_WRAPPER = """#!/bin/sh
-# lambdabench's simulated pip of the venv {prefix}: lambdabench/sim/image/lib/uv_standin.py
+# lambdabench's simulated pip of the venv {prefix}: lambdabench/sim/hosts/image/lib/uv_standin.py
 exec "${{LAMBDABENCH_SIM_PYTHON:-python3}}" "${{LAMBDABENCH_SIM_IMAGE:?not a simulated instance}}/lib/uv_standin.py" pip {prefix} "$@"
 """
 CONSOLE_SCRIPT = """#!/bin/sh

@@ -1,6 +1,6 @@
 """Local git repositories standing in for Isaac Lab on simulated instances (no network there).
 
-`ensure_repos(root)` builds two bare repositories from isaaclab_template/: the seed's fork
+`ensure_repos(root)` builds two bare repositories from template/: the seed's fork
 (RajitGhosh/IsaacLab-Fork, Isaac Lab 1.x layout, tag v1.0.0) and upstream isaac-sim/IsaacLab
 (2.x layout, tag v2.1.0). Builds are cached under root by a hash of the template, are
 deterministic (fixed author and dates), and are safe against concurrent callers (a lock file).
@@ -21,7 +21,7 @@ import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
-TEMPLATE_DIR = Path(__file__).resolve().parent / "isaaclab_template"
+TEMPLATE_DIR = Path(__file__).resolve().parent / "template"
 REAL_GIT = "/usr/bin/git"
 FORK_URL = "https://github.com/RajitGhosh/IsaacLab-Fork.git"
 UPSTREAM_URL = "https://github.com/isaac-sim/IsaacLab.git"

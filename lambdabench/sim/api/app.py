@@ -7,7 +7,7 @@ from http import HTTPStatus
 from typing import Any
 from urllib.parse import parse_qsl
 
-from lambdabench.sim.core import SimCloud
+from lambdabench.sim.api.core import SimCloud
 
 StartResponse = Callable[..., Any]
 

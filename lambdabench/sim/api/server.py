@@ -15,8 +15,8 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from lambdabench.errors import SimulatorError
-from lambdabench.sim.core import API_PREFIX, HostBackend, SimCloud
-from lambdabench.sim.scenario import Scenario
+from lambdabench.sim.api.core import API_PREFIX, HostBackend, SimCloud
+from lambdabench.sim.api.scenario import Scenario
 
 TICK_SECONDS = 0.1
 # clients pace 5 % slower than the limit so jitter in scheduling never trips it

@@ -433,7 +433,7 @@ class HostManager:
         sftp = SFTP_SERVER if Path(SFTP_SERVER).is_file() else "internal-sftp"
         session = shlex.quote(str(IMAGE_DIR / "libexec" / "sim-session"))
         lines = [
-            f"# sshd for simulated instance {hdir.name} (written by lambdabench.sim.hosts)",
+            f"# sshd for simulated instance {hdir.name} (written by lambdabench.sim.hosts.manager)",
             f"ListenAddress {ip}",
             f"Port {self.port}",
             "AddressFamily inet",

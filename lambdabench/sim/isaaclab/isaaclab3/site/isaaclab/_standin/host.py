@@ -88,11 +88,11 @@ def mark_busy() -> None:
 
 
 def cartpole() -> ModuleType:
-    """The simulator's numpy cart-pole (lambdabench/sim/isaaclab_template/common/_simulated), reused as is."""
+    """The simulator's numpy cart-pole (lambdabench/sim/isaaclab/template/common/_simulated), reused as is."""
     image = os.environ.get("LAMBDABENCH_SIM_IMAGE")
     if not image:
         die("[simulated] LAMBDABENCH_SIM_IMAGE is not set: the Isaac Lab 3 stand-in runs on simulated instances only")
-    path = Path(image).parent / "isaaclab_template" / "common" / "_simulated" / "isaaclab_sim" / "cartpole.py"
+    path = Path(image).parents[1] / "isaaclab" / "template" / "common" / "_simulated" / "isaaclab_sim" / "cartpole.py"
     if "_lambdabench_cartpole" in sys.modules:
         return sys.modules["_lambdabench_cartpole"]
     spec = importlib.util.spec_from_file_location("_lambdabench_cartpole", path)
