@@ -1,17 +1,31 @@
-"""The built-in simulator wired up: API server + sshd hosts, as `sim serve` or in-process for demo and tests."""
+"""The simulator's one door: API server + sshd hosts wired up, as `sim serve` or in-process for demo and tests.
+
+Nothing outside `lambdabench/sim/` imports its rooms (api/, hosts/, isaaclab/); they are reached through here.
+"""
 
 from __future__ import annotations
 
+import shutil
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lambdabench.errors import SimulatorError
 
+if TYPE_CHECKING:
+    from lambdabench.sim.api.catalog import SimType
+    from lambdabench.sim.api.core import SimCloud
+    from lambdabench.sim.api.scenario import Scenario
+    from lambdabench.sim.api.server import SimServer
+    from lambdabench.sim.hosts.manager import HostInfo, HostManager
 
-def _host_manager(state_dir: Path, ngc_api_key: str | None) -> Any:
+__all__ = ["RunningSim", "client_env", "host_env", "running_simulator", "serve"]
+
+
+def _host_manager(state_dir: Path, ngc_api_key: str | None) -> HostManager:
     from lambdabench.sim.hosts.manager import HostManager
 
     if not Path("/usr/sbin/sshd").exists():
@@ -34,9 +48,34 @@ def client_env(time_scale: float, lockout_seconds: float = 60.0, ngc_api_key: st
     return env
 
 
-def host_env(manager: Any) -> dict[str, str]:
+def host_env(manager: HostManager) -> dict[str, str]:
     """How to reach the simulator's sshd hosts: the local user they accept, and their port."""
     return {"LAMBDABENCH_SSH_USER": str(manager.user), "LAMBDABENCH_SSH_PORT": str(manager.port)}
+
+
+class _HostsWithEnv:
+    """The host backend `sim serve` hands the server: the manager, plus the settings clients are told."""
+
+    def __init__(self, manager: HostManager, extra: dict[str, str]) -> None:
+        self.manager = manager
+        self.extra = extra
+        self.state_dir = manager.state_dir  # where the core keeps filesystems' folders (SimCloud._fs_dir)
+
+    def start(
+        self, instance_id: str, *, authorized_key: str, instance_type: SimType, faults: dict[str, dict[str, Any]]
+    ) -> HostInfo:
+        return self.manager.start(
+            instance_id, authorized_key=authorized_key, instance_type=instance_type, faults=faults
+        )
+
+    def stop(self, instance_id: str) -> None:
+        self.manager.stop(instance_id)
+
+    def close(self) -> None:
+        self.manager.close()
+
+    def env(self) -> dict[str, str]:
+        return self.extra
 
 
 def serve(*, port: int, scenario: Path | None, time_scale: float, env_file: Path | None, hosts: bool) -> int:
@@ -46,18 +85,11 @@ def serve(*, port: int, scenario: Path | None, time_scale: float, env_file: Path
 
     state_dir = Path(tempfile.mkdtemp(prefix="lambdabench-sim-"))
 
-    def factory(sc: Scenario, scale: float) -> Any:
+    def factory(sc: Scenario, scale: float) -> _HostsWithEnv:
         manager = _host_manager(state_dir, sc.ngc_api_key)
-        extra = {**client_env(scale, sc.rate_limits.lockout_seconds, sc.ngc_api_key), **host_env(manager)}
-
-        class _WithEnv:
-            def __getattr__(self, name: str) -> Any:
-                return getattr(manager, name)
-
-            def env(self) -> dict[str, str]:
-                return extra
-
-        return _WithEnv()
+        return _HostsWithEnv(
+            manager, {**client_env(scale, sc.rate_limits.lockout_seconds, sc.ngc_api_key), **host_env(manager)}
+        )
 
     if not hosts:
         sc = Scenario.load(scenario) if scenario else Scenario()
@@ -70,31 +102,27 @@ def serve(*, port: int, scenario: Path | None, time_scale: float, env_file: Path
                 core, port, env_file, extra_env=client_env(time_scale, sc.rate_limits.lockout_seconds, sc.ngc_api_key)
             )
         finally:
-            import shutil
-
             shutil.rmtree(state_dir, ignore_errors=True)
     try:
         return run_serve(port, scenario, time_scale, env_file, factory, state_dir=state_dir)
     finally:
-        import shutil
-
         shutil.rmtree(state_dir, ignore_errors=True)
 
 
+@dataclass
 class RunningSim:
     """A simulator running in this process (threads): its core, server, hosts and client env."""
 
-    def __init__(self, core: Any, server: Any, hosts: Any, env: dict[str, str]) -> None:
-        self.core = core
-        self.server = server
-        self.hosts = hosts
-        self.env = env
+    core: SimCloud
+    server: SimServer
+    hosts: HostManager | None
+    env: dict[str, str]
 
 
 @contextmanager
 def running_simulator(
     *,
-    scenario: Any = None,
+    scenario: Scenario | Path | str | None = None,
     time_scale: float = 60.0,
     hosts: bool = True,
     state_dir: Path | None = None,
@@ -104,10 +132,9 @@ def running_simulator(
     from lambdabench.sim.api.scenario import Scenario
     from lambdabench.sim.api.server import SimServer
 
-    sc = scenario if isinstance(scenario, Scenario) else (Scenario.load(scenario) if scenario else Scenario())
+    sc = scenario if isinstance(scenario, Scenario) else (Scenario.load(Path(scenario)) if scenario else Scenario())
     own_dir = state_dir is None
-    state = Path(tempfile.mkdtemp(prefix="lambdabench-sim-")) if own_dir else state_dir
-    assert state is not None
+    state = Path(tempfile.mkdtemp(prefix="lambdabench-sim-")) if state_dir is None else state_dir
     manager = _host_manager(state, sc.ngc_api_key) if hosts else None
     core = SimCloud(sc, time_scale=time_scale, hosts=manager, state_dir=state / "api")
     extra = client_env(time_scale, sc.rate_limits.lockout_seconds, sc.ngc_api_key)
@@ -123,6 +150,4 @@ def running_simulator(
         if manager is not None:
             manager.close()
         if own_dir:
-            import shutil
-
             shutil.rmtree(state, ignore_errors=True)

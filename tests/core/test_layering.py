@@ -128,6 +128,32 @@ def test_only_the_simulators_door_is_imported_from_outside_it() -> None:
     assert not bad, "\n".join(bad)
 
 
+def test_the_simulators_door_is_typed() -> None:
+    """The door lists what it offers (`__all__`) and every public function and method there is fully annotated."""
+    path = PKG / "simulate.py"
+    tree = ast.parse(path.read_text(), filename=str(path))
+    listed = next(
+        (
+            [ast.literal_eval(e) for e in node.value.elts]  # type: ignore[attr-defined]
+            for node in tree.body
+            if isinstance(node, ast.Assign) and any(getattr(t, "id", "") == "__all__" for t in node.targets)
+        ),
+        None,
+    )
+    assert listed, "lambdabench/simulate.py has no __all__"
+    defined = {n.name for n in tree.body if isinstance(n, (ast.FunctionDef, ast.ClassDef))}
+    assert set(listed) <= defined, set(listed) - defined
+    bare = []
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.FunctionDef) or (node.name.startswith("_") and node.name != "__init__"):
+            continue
+        args = [*node.args.posonlyargs, *node.args.args, *node.args.kwonlyargs]
+        missing = [a.arg for a in args if a.annotation is None and a.arg != "self"]
+        if missing or node.returns is None:
+            bare.append(f"{node.name}: {missing or 'return'}")
+    assert not bare, bare
+
+
 def test_only_the_cli_imports_click() -> None:
     users = sorted(m for m, p in library_modules().items() if "click" in third_party(p))
     assert users == ["cli"], users

@@ -43,6 +43,16 @@ class HostInfo:
     port: int = 22
 
 
+class HostAddress(Protocol):
+    """What the core reads of a started machine (HostInfo here, or a backend's richer record)."""
+
+    @property
+    def ip(self) -> str: ...
+
+    @property
+    def port(self) -> int: ...
+
+
 class HostBackend(Protocol):
     """Runs the machines behind instances (real sshd hosts live in lambdabench.sim.hosts.manager)."""
 
@@ -53,7 +63,7 @@ class HostBackend(Protocol):
         authorized_key: str,
         instance_type: SimType,
         faults: dict[str, dict[str, Any]],
-    ) -> HostInfo:
+    ) -> HostAddress:
         """Bring the instance's machine up; host fault durations are real (scaled) seconds."""
         ...
 
@@ -295,7 +305,7 @@ class SimCloud:
         # stamp transitions at their due time, so a late tick (or a test's clock jump) does not
         # shift billing; the host's own start-up time still counts
         began = self.clock()
-        info: HostInfo | None = None
+        info: HostAddress | None = None
         error: str | None = None
         if self.hosts is not None:
             try:
