@@ -1,11 +1,11 @@
-"""Progress on stderr for the CLI: the run wing's events as lines, and on a terminal a live board below.
+"""Progress on stderr for the CLI: the run wing's events as lines, and on a terminal rich's live board below.
 
 The board shows, per run, what it waits for now (the latest thing said of it: booting with the
-type's typical range, a playbook with its usual minutes) and for how long. It is drawn only on a
-terminal that can move the cursor (not piped, not TERM=dumb), each line cut to the terminal's
-width so a narrow window never wraps it (a wrapped line is one the redraw cannot erase), and dimmed
-only without NO_COLOR. The hand-drawn board stays: rich's live display would add an import the
-CLI's start-up budget (bench/startup.py) has no room for.
+type's typical range, a playbook with its usual minutes) and for how long. It is drawn by rich's
+live display only on a terminal that can move the cursor (not piped, not TERM=dumb), each row cut
+to the terminal's width with an ellipsis so a narrow window never wraps it, dimmed only without
+NO_COLOR, and erased when the command ends. rich is imported only when a board is drawn, so
+`--help`, `--version` and piped runs never pay for it (bench/startup.py).
 
 Writing can fail — a closed terminal (SIGHUP), `| head`, a `tee` killed by the same Ctrl-C — and
 nothing here may take a teardown down with it: the first failed write turns this renderer off.
@@ -14,13 +14,16 @@ nothing here may take a teardown down with it: the first failed write turns this
 from __future__ import annotations
 
 import os
-import shutil
 import sys
 import threading
 import time
-from typing import TYPE_CHECKING, TextIO
+from typing import TYPE_CHECKING, TextIO, cast
 
 if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.constrain import Constrain
+    from rich.live import Live
+
     from lambdabench.run.sweep import Event
 
 
@@ -29,8 +32,45 @@ def _elapsed(seconds: float) -> str:
     return f"{s // 60}m{s % 60:02d}s" if s >= 60 else f"{s}s"
 
 
+class _Guarded:
+    """The stream as rich and the line writer see it: the first failed write marks it dead, later ones are dropped."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+        self.dead = False
+
+    def write(self, text: str) -> int:
+        if not self.dead:
+            try:
+                self.stream.write(text)
+                self.stream.flush()
+            except (OSError, ValueError):
+                self.dead = True  # the terminal or pipe is gone: teardown goes on without us
+        return len(text)
+
+    def flush(self) -> None:
+        pass  # every write is flushed as it is made
+
+    def isatty(self) -> bool:
+        return False if self.dead else _isatty(self.stream)
+
+    def fileno(self) -> int:
+        return self.stream.fileno()
+
+    @property
+    def encoding(self) -> str:
+        return getattr(self.stream, "encoding", None) or "utf-8"
+
+
+def _isatty(stream: TextIO) -> bool:
+    try:
+        return stream.isatty()
+    except (OSError, ValueError):
+        return False
+
+
 class Progress:
-    """Per-run stage lines (stdout stays for the report); on a terminal, a board of every run's stage."""
+    """Per-run stage lines (stdout stays for the report); on a terminal, a live board of every run's stage."""
 
     def __init__(
         self,
@@ -41,20 +81,22 @@ class Progress:
         width: int | None = None,
     ) -> None:
         self.stream = stream or sys.stderr
-        env = os.environ if environ is None else environ
+        self._environ = dict(os.environ if environ is None else environ)
         self._lock = threading.RLock()
         self.stages: dict[str, tuple[str, float]] = {}
-        try:
-            tty = self.stream.isatty()
-        except (OSError, ValueError):
-            tty = False
-        self.live = (tty and env.get("TERM") != "dumb") if live is None else live
-        self.color = "NO_COLOR" not in env and env.get("TERM") != "dumb"
+        dumb = self._environ.get("TERM") == "dumb"
+        self.live = (_isatty(self.stream) and not dumb) if live is None else live
+        self.color = "NO_COLOR" not in self._environ and not dumb
         self._width = width
-        self._drawn = 0
-        self._dead = False
+        self._out = _Guarded(self.stream)
+        self._console: Console | None = None
+        self._board: Live | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+
+    @property
+    def _dead(self) -> bool:
+        return self._out.dead
 
     def __call__(self, event: Event) -> None:
         from lambdabench.secrets import redact
@@ -63,62 +105,123 @@ class Progress:
             if event.label and (event.kind == "stage" or event.label in self.stages):
                 # what a run waits for now: its stage, or the latest thing said of it (a playbook, SSH)
                 self.stages[event.label] = (event.message, time.monotonic())
-            text = f"[{event.label}] {event.message}" if event.label else event.message
-            self._erase()
-            self._write(redact(text) + "\n")
-            self._draw()
-        if self.live and self._thread is None and not self._dead:
-            self._thread = threading.Thread(target=self._tick, name="progress", daemon=True)
-            self._thread.start()
+            text = redact(f"[{event.label}] {event.message}" if event.label else event.message)
+            if self.live and self._board is None and self.stages and not self._stop.is_set() and not self._dead:
+                self._start()
+            if self._board is not None:
+                self._above_board(text)
+            else:
+                self._out.write(text + "\n")
+            if self._dead:
+                self._end_board()
 
     def close(self) -> None:
+        """Erase the board and stop drawing it; later events are still said as lines."""
         self._stop.set()
         with self._lock:
-            self._erase()
+            self._end_board()
 
-    def _write(self, text: str) -> None:
-        if self._dead:
-            return
+    def board(self) -> list[str]:
+        """The board's rows as the terminal shows them, each cut to its width (never wrapped)."""
+        console = self._console or self._make_console()
+        lines = console.render_lines(self._table(console), console.options, pad=False)
+        return ["".join(seg.text for seg in line if not seg.control).rstrip() for line in lines]
+
+    def _make_console(self) -> Console:
+        from rich.console import Console
+
+        return Console(
+            file=cast(TextIO, self._out),
+            force_terminal=True,
+            force_interactive=True,
+            no_color=not self.color,
+            width=self._width,
+            markup=False,
+            emoji=False,
+            highlight=False,
+            _environ=self._environ,
+        )
+
+    def _table(self, console: Console) -> Constrain:
+        """One row per run: label, what it waits for (cut with …), elapsed; one column spare at the right edge."""
+        from rich.constrain import Constrain
+        from rich.table import Table
+
+        from lambdabench.secrets import redact
+
+        now = time.monotonic()
+        rows = [(label, redact(stage), _elapsed(now - since)) for label, (stage, since) in sorted(self.stages.items())]
+        label_w = max(len(label) for label, _, _ in rows)
+        clock_w = max(len(clock) for _, _, clock in rows)
+        room = max(8, console.width - 1 - (2 + label_w) - (2 + clock_w) - 2)
+        table = Table.grid(padding=(0, 0, 0, 2), pad_edge=True)
+        table.add_column(no_wrap=True, overflow="ellipsis")
+        table.add_column(no_wrap=True, overflow="ellipsis", width=2 + room)  # a width counts its padding
+        table.add_column(no_wrap=True, overflow="ellipsis", justify="right")
+        for label, stage, clock in rows:
+            table.add_row(label, stage, clock, style="dim" if self.color else None)
+        return Constrain(table, console.width - 1)
+
+    def _renderable(self) -> Constrain:
+        with self._lock:
+            return self._table(cast("Console", self._console))
+
+    def _start(self) -> None:
         try:
-            self.stream.write(text)
-            self.stream.flush()
-        except (OSError, ValueError):
-            self._dead = True  # the terminal or pipe is gone: teardown goes on without us
+            from rich.live import Live
+
+            self._console = self._make_console()
+            self._board = Live(
+                console=self._console,
+                get_renderable=self._renderable,
+                auto_refresh=False,  # our own ticker: it stops at the first failed write
+                transient=True,
+                redirect_stdout=False,  # stdout is the report's
+                redirect_stderr=False,
+            )
+            self._board.start()
+        except Exception:  # a renderer's fault never reaches the run wing: the board is off, lines go on
+            self._board = None
+            self.live = False
+            return
+        self._thread = threading.Thread(target=self._tick, name="progress", daemon=True)
+        self._thread.start()
+
+    def _above_board(self, text: str) -> None:
+        board = cast("Live", self._board)
+        try:
+            with board.console:  # one write: the line above, then the board as it is now (not as at the last tick)
+                board.refresh()
+                board.console.print(text, soft_wrap=True)  # the terminal wraps it: copy-paste stays intact
+        except Exception:  # a renderer's fault never reaches the run wing: the board is off, lines go on
+            self._fall_back()
+            self._out.write(text + "\n")
 
     def _tick(self) -> None:
         while not self._stop.wait(1.0) and not self._dead:
             with self._lock:
-                self._erase()
-                self._draw()
+                if self._board is None:
+                    return
+                try:
+                    self._board.refresh()
+                except Exception:  # a renderer's fault never reaches the run wing: the board is off
+                    self._fall_back()
+                    return
+        with self._lock:
+            if self._dead:
+                self._end_board()
 
-    def _erase(self) -> None:
-        if self.live and self._drawn:
-            self._write(f"\x1b[{self._drawn}F\x1b[J")
-            self._drawn = 0
+    def _end_board(self) -> None:
+        board, self._board = self._board, None
+        if board is not None:
+            try:
+                board.stop()
+            except Exception:  # a renderer's fault never reaches the run wing
+                self._fall_back()
 
-    def board(self) -> list[str]:
-        """The board's lines, each cut to the terminal's width (never wrapped)."""
-        from lambdabench.secrets import redact
-
-        now = time.monotonic()
-        cols = self._width or shutil.get_terminal_size((80, 24)).columns
-        width = max(len(k) for k in self.stages)
-        lines = []
-        for label, (stage, since) in sorted(self.stages.items()):
-            clock = _elapsed(now - since)
-            room = max(8, cols - 1 - (2 + width + 2) - (2 + len(clock)))
-            what = redact(stage)
-            what = what if len(what) <= room else what[: room - 1] + "…"
-            lines.append(f"  {label.ljust(width)}  {what.ljust(room)}  {clock}"[: cols - 1].rstrip())
-        return lines
-
-    def _draw(self) -> None:
-        if not self.live or self._stop.is_set() or not self.stages or self._dead:
-            return
-        lines = self.board()
-        text = "\n".join(lines)
-        self._write(("\x1b[2m" + text + "\x1b[0m\n") if self.color else text + "\n")
-        self._drawn = len(lines)
+    def _fall_back(self) -> None:
+        self._board = None
+        self.live = False
 
 
 def notify(stream: TextIO | None = None) -> Progress:

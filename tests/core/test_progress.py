@@ -4,7 +4,10 @@ API is said at once, not after a silent minute of retries."""
 
 from __future__ import annotations
 
+import errno
 import io
+import subprocess
+import sys
 import time
 
 from lambdabench.cloud.client import LambdaCloud, RetryPolicy
@@ -50,6 +53,74 @@ def test_no_color_and_dumb_terminals_and_pipes() -> None:
         progress.close()
         assert "\x1b" not in stream.getvalue()  # lines only: no cursor movement, no colour
         assert stream.getvalue().splitlines()[1] == "[8xh100-sxm5#1] booting (us-west-3; typically 15–25 min)"
+
+
+RICH_LOADED = """
+import io, sys
+import lambdabench.cli
+from lambdabench.progress import Progress
+from lambdabench.run.sweep import Event
+
+def rich() -> bool:
+    return any(m == "rich" or m.startswith("rich.") for m in sys.modules)
+
+for args in (["--help"], ["--version"], ["types", "--help"], ["sweep", "--help"]):
+    try:
+        lambdabench.cli.cli.main(args, prog_name="lambdabench", standalone_mode=False)
+    except SystemExit:
+        pass
+piped = Progress(io.StringIO(), environ={"TERM": "xterm"})
+piped(Event("stage", "booting", "a10#1"))
+piped.close()
+before = rich()
+live = Progress(io.StringIO(), live=True, environ={"TERM": "xterm"}, width=60)
+live(Event("stage", "booting", "a10#1"))
+live.close()
+print(before, rich())
+"""
+
+
+def test_rich_is_imported_only_when_a_board_is_drawn() -> None:
+    """--help, --version and lines-only progress never import rich (the start-up budget); a board does."""
+    out = subprocess.run([sys.executable, "-c", RICH_LOADED], capture_output=True, text=True, check=True, timeout=60)
+    assert out.stdout.split()[-2:] == ["False", "True"], out.stdout + out.stderr
+
+
+class Hangup(Tty):
+    """A terminal that closes (SIGHUP) after `ok` writes: every later write fails with EIO."""
+
+    def __init__(self, ok: int) -> None:
+        super().__init__()
+        self.ok = ok
+        self.failed = 0
+
+    def write(self, text: str) -> int:
+        if self.ok <= 0:
+            self.failed += 1
+            raise OSError(errno.EIO, "Input/output error")
+        self.ok -= 1
+        return super().write(text)
+
+
+def test_the_first_failed_write_turns_the_renderer_off_and_nothing_raises() -> None:
+    for ok in range(8):  # the terminal goes at each point: before the board, while drawing it, between lines
+        out = Hangup(ok)
+        progress = Progress(out, environ={"TERM": "xterm"}, width=60)
+        _boot(progress)
+        progress(Event("alert", "SIGHUP: stopping; every instance of this sweep will be terminated"))
+        progress.close()
+        assert out.failed == 1, ok  # one failed write, then silence: nothing raised into the run wing
+    out = Hangup(1000)
+    progress = Progress(out, environ={"TERM": "xterm"}, width=60)
+    _boot(progress)
+    ticker = progress._thread
+    assert ticker is not None and "rich" in sys.modules  # the live board is rich's
+    out.ok = 0  # gone between two ticks: the ticker's redraw fails and the ticker ends
+    ticker.join(timeout=5)
+    assert not ticker.is_alive() and out.failed == 1
+    progress(Event("say", "terminate accepted for lambdabench-a10-1", "a10#1"))
+    progress.close()
+    assert out.failed == 1
 
 
 def test_an_unreachable_api_is_said_at_the_first_failure() -> None:

@@ -1,0 +1,138 @@
+"""The progress board in a real terminal (issue 24 item 7): `lambdabench demo` inside tmux, its screen read back.
+
+Each case runs the demo's one-A10 sweep (gpu-probe; time x120, so the boot is a wait of a few seconds)
+in a 60-column tmux pane, stdout into a file as `sweep > report.txt` would have it, and reads the
+pane a few times a second: a colour terminal shows a dimmed board whose rows never wrap and whose
+clocks tick; NO_COLOR shows it without any colour or attribute; TERM=dumb and a piped stderr show
+lines only. At the end the board is gone from the screen and every line was said once.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.conftest import needs_sshd
+
+pytestmark = [
+    needs_sshd,
+    pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux not installed"),
+]
+
+ROOT = Path(__file__).resolve().parents[2]
+COLUMNS = 60
+BOARD_ROW = re.compile(r"^  a10#1  +(?P<what>\S.*?)  +(?P<clock>\d+s|\d+m\d\ds)$")
+LONE_CLOCK = re.compile(r"^\s*(\d+s|\d+m\d\ds)$")  # what is left of a row the terminal wrapped
+BOOT_LINE = "[a10#1] booting (us-east-1; typically 3–5 min)"  # the A10's typical boot, as said and shown
+SGR = re.compile(r"\x1b\[[0-9;]*m")
+
+
+CASES: dict[str, tuple[dict[str, str], bool]] = {
+    "colour": ({"TERM": "xterm-256color"}, False),
+    "no_color": ({"TERM": "xterm-256color", "NO_COLOR": "1"}, False),
+    "dumb": ({"TERM": "dumb"}, False),
+    "piped": ({"TERM": "xterm-256color"}, True),
+}
+
+
+@dataclass
+class Seen:
+    frames: list[str]  # every distinct screen, with tmux's SGR codes
+    history: str  # the whole scrollback at the end, wrapped lines joined
+    report: str  # what the command wrote to stdout
+
+
+@pytest.fixture(scope="module")
+def seen(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Seen]:
+    """The four cases side by side (each demo has its own simulator and hosts), in 60×30 panes."""
+    tmp = tmp_path_factory.mktemp("terminal")
+    tmux = ["tmux", "-S", str(tmp / "tmux.sock"), "-f", "/dev/null"]
+    # the pane's size is the terminal's, never an exported COLUMNS/LINES: readline, once loaded in this
+    # process, exports COLUMNS=80 LINES=24 into the C environment, which a child inherits unless told
+    scrub = ("COLUMNS", "LINES", "LAMBDA_API_KEY", "NGC_API_KEY")
+    clean = {k: v for k, v in os.environ.items() if k not in scrub and not k.startswith("LAMBDABENCH_")}
+    for case, (env, pipe) in CASES.items():
+        out = tmp / f"{case}.txt"
+        assigns = " ".join(f"{k}={v}" for k, v in env.items())
+        demo = f"{sys.executable} -m lambdabench.cli demo --gpus a10 --playbook gpu-probe --time-scale 120"
+        demo += f" 2>&1 > {out} | cat" if pipe else f" > {out}"  # piped: stderr into the pipe, stdout to the file
+        command = f"cd {ROOT} && env LAMBDABENCH_HOME={tmp / case} {assigns} {demo}; echo EXIT=$?; sleep 600"
+        size = ["-x", str(COLUMNS), "-y", "30"]
+        subprocess.run([*tmux, "new-session", "-d", "-s", case, *size, "sh", "-c", command], env=clean, check=True)
+    frames: dict[str, list[str]] = {case: [] for case in CASES}
+    try:
+        deadline = time.monotonic() + 240
+        while time.monotonic() < deadline and not all(f and "EXIT=" in f[-1] for f in frames.values()):
+            for case, seen in frames.items():
+                screen = subprocess.run(
+                    [*tmux, "capture-pane", "-p", "-e", "-t", case], capture_output=True, text=True, check=True
+                ).stdout
+                if not seen or seen[-1] != screen:
+                    seen.append(screen)
+            time.sleep(0.1)
+        histories = {
+            case: subprocess.run(
+                [*tmux, "capture-pane", "-p", "-J", "-S", "-", "-t", case], capture_output=True, text=True, check=True
+            ).stdout
+            for case in CASES
+        }
+    finally:
+        subprocess.run([*tmux, "kill-server"], capture_output=True, timeout=30)
+    return {case: Seen(frames[case], histories[case], (tmp / f"{case}.txt").read_text()) for case in CASES}
+
+
+def _rows(frame: str) -> list[re.Match[str]]:
+    return [m for line in SGR.sub("", frame).splitlines() if (m := BOARD_ROW.match(line.rstrip()))]
+
+
+def _said_once_in_order(history: str) -> None:
+    assert "EXIT=0" in history, history
+    lines = [line.rstrip() for line in history.splitlines()]
+    assert lines.count(BOOT_LINE) == 1, history
+    said = [line for line in lines if line.startswith("[a10#1] ")]
+    assert said[0] == "[a10#1] launching" and said[-1] == "[a10#1] done", history
+    assert not [line for line in lines if BOARD_ROW.match(line) or LONE_CLOCK.match(line)], history
+
+
+def test_at_60_columns_the_board_shows_the_wait_its_clock_and_typical_range_without_wrapping(
+    seen: dict[str, Seen],
+) -> None:
+    frames, history, report = seen["colour"].frames, seen["colour"].history, seen["colour"].report
+    for frame in frames:
+        plain = SGR.sub("", frame).splitlines()
+        assert len(_rows(frame)) <= 1, frame  # one run, one row: never a row repeated by a missed erase
+        assert not [line for line in plain if LONE_CLOCK.match(line)], frame  # never a wrapped row
+    boot = [m for f in frames for m in _rows(f) if m["what"] == "booting (us-east-1; typically 3–5 min)"]
+    assert boot, "the board never showed the boot and its typical range:\n" + "\n".join(frames)
+    assert len({m["clock"] for m in boot}) >= 2, boot  # the elapsed time ticks while the boot is waited for
+    assert any("\x1b[2m" in f for f in frames if _rows(f))  # dimmed on a colour terminal
+    _said_once_in_order(history)
+    assert "gpu_1x_a10" in report and "\x1b" not in report  # stdout is the report's alone
+
+
+def test_no_color_shows_the_board_without_colour_or_attributes(seen: dict[str, Seen]) -> None:
+    frames, history = seen["no_color"].frames, seen["no_color"].history
+    assert any(_rows(f) for f in frames), "NO_COLOR should keep the board:\n" + "\n".join(frames)
+    assert not [f for f in frames if SGR.search(f)], [f for f in frames if SGR.search(f)][:1]
+    _said_once_in_order(history)
+
+
+def test_a_dumb_terminal_gets_lines_only(seen: dict[str, Seen]) -> None:
+    frames, history = seen["dumb"].frames, seen["dumb"].history
+    assert not [f for f in frames if _rows(f)], [f for f in frames if _rows(f)][:1]
+    _said_once_in_order(history)
+
+
+def test_a_piped_stderr_gets_lines_only(seen: dict[str, Seen]) -> None:
+    frames, history = seen["piped"].frames, seen["piped"].history
+    assert not [f for f in frames if _rows(f)], [f for f in frames if _rows(f)][:1]
+    assert not [f for f in frames if SGR.search(f)]  # a pipe gets no colour either
+    _said_once_in_order(history)
