@@ -26,7 +26,15 @@ from typing import Any
 
 from lambdabench.metrics import MetricsError
 
-__all__ = ["BenchmarkSummary", "KpiReport", "load_kpi", "parse_kpi", "read_benchmark_artifacts"]
+__all__ = [
+    "BenchmarkSummary",
+    "IsaacLabBundle",
+    "KpiReport",
+    "load_kpi",
+    "parse_kpi",
+    "read_benchmark_artifacts",
+    "read_isaaclab_bundle",
+]
 
 # 2.x start-up measurement names (values in ms) → our keys (seconds)
 STARTUP_NAMES = {
@@ -326,17 +334,90 @@ class BenchmarkSummary:
         return rows
 
 
-def read_benchmark_artifacts(folder: Path) -> BenchmarkSummary | None:
+BUNDLE_NAME = re.compile(r"^benchmark_(training|runtime)_.+\.json$")
+
+
+@dataclass
+class IsaacLabBundle:
+    """Isaac Lab 3's own figures from its TrainingBundle, beside (never instead of) lambdabench's wall clock."""
+
+    file: str  # relative to the folder searched
+    schema_version: str
+    report: KpiReport
+    iterations: int | None
+    versions: dict[str, Any]
+
+    @property
+    def provenance(self) -> str:
+        """How the report names the figure: 'Isaac Lab benchmark total_fps, schema 1.4'."""
+        return f"Isaac Lab benchmark total_fps, schema {self.schema_version}"
+
+    def metrics(self) -> list[tuple[str, float, str]]:
+        """(name, value, unit) rows for the ledger, every key prefixed isaaclab_."""
+        rows: list[tuple[str, float, str]] = []
+        for name, key in (("Total FPS", "env_steps_per_s"), ("Collection FPS", "collection_env_steps_per_s")):
+            stats = self.report.throughput.get(name, {})
+            if "mean" in stats:
+                rows.append((f"isaaclab_{key}", stats["mean"], "env-steps/s"))
+        if "iteration_time_s" in self.report.train:
+            rows.append(("isaaclab_iteration_time_s", self.report.train["iteration_time_s"], "s"))
+        rows += [(f"isaaclab_startup_{k}", v, "s") for k, v in sorted(self.report.startup_s.items())]
+        return rows
+
+    def record_section(self) -> dict[str, Any]:
+        """The run record's "isaaclab_benchmark" part."""
+        total = self.report.throughput.get("Total FPS", {})
+        return {
+            "file": self.file,
+            "schema_version": self.schema_version,
+            "provenance": self.provenance,
+            "env_steps_per_s": total.get("mean"),
+            "env_steps_per_s_std": total.get("std"),
+            "env_steps_per_s_peak": total.get("max"),
+            "collection_env_steps_per_s": self.report.throughput.get("Collection FPS", {}).get("mean"),
+            "iteration_time_s": self.report.train.get("iteration_time_s"),
+            "iterations": self.iterations,
+            "startup_s": dict(self.report.startup_s),
+            "versions": dict(self.versions),
+        }
+
+
+def read_isaaclab_bundle(folder: Path) -> IsaacLabBundle | None:
+    """The newest TrainingBundle (schema.py, `isaaclab benchmark training`) under folder; None when there is none."""
+    found: list[tuple[str, Path, dict[str, Any]]] = []
+    for path in sorted(Path(folder).rglob("benchmark_training_*.json")):
+        try:
+            data = json.loads(path.read_text())
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+            continue
+        if BUNDLE_NAME.match(path.name) and _is_typed_bundle(data) and "learning" in data:
+            found.append((str(_dict(data.get("run")).get("end_time_utc") or ""), path, data))
+    if not found:
+        return None
+    _, path, data = max(found, key=lambda item: (item[0], item[1].name))
+    iterations = _finite(data["runtime"].get("iterations_completed"))
+    versions = {k: v for k, v in _dict(data.get("versions")).items() if isinstance(v, str) and v}
+    return IsaacLabBundle(
+        file=str(path.relative_to(folder)),
+        schema_version=str(data.get("schema_version")),
+        report=_from_typed_bundle(data),
+        iterations=int(iterations) if iterations is not None else None,
+        versions=versions,
+    )
+
+
+def read_benchmark_artifacts(folder: Path, *, bundles: bool = True) -> BenchmarkSummary | None:
     """Every ``kpis_*.json`` and 3.x benchmark bundle under folder (e.g. a run's pulled artifacts/); None when there is none.
 
     Files that do not parse are skipped (their problem is in the summary's report notes only when
     at least one other file parsed); env-steps/s comes from the best measure across the files.
+    bundles=False: 2.x KPI files only (3.x bundles are read beside the training: read_isaaclab_bundle).
     """
     # 2.x kpis_*.json; 3.x `isaaclab benchmark training|runtime` bundles (benchmark_<workflow>_<task>_<time>_<id>.json)
     files = sorted(
         p
         for p in Path(folder).rglob("*.json")
-        if p.is_file() and (p.name.startswith("kpis_") or re.match(r"^benchmark_(training|runtime)_.+\.json$", p.name))
+        if p.is_file() and (p.name.startswith("kpis_") or (bundles and BUNDLE_NAME.match(p.name)))
     )
     if not files:
         return None

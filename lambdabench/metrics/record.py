@@ -175,6 +175,24 @@ RECORD_SCHEMA: dict[str, Any] = {
             },
             ["library", "env_steps", "env_steps_per_s", "provenance", "unknown"],
         ),
+        # Isaac Lab 3's own TrainingBundle figures (isaaclab3-train benchmark=isaaclab), beside throughput
+        "isaaclab_benchmark": _object(
+            {
+                "file": {"type": "string"},
+                "schema_version": {"type": "string"},
+                "provenance": {"type": "string"},
+                "env_steps_per_s": _num,
+                "env_steps_per_s_std": _num,
+                "env_steps_per_s_peak": _num,
+                "collection_env_steps_per_s": _num,
+                "iteration_time_s": _num,
+                "iterations": _int,
+                "startup_s": {"type": "object", "additionalProperties": _num},
+                "versions": {"type": "object", "additionalProperties": {"type": "string"}},
+                "lambdabench_env_steps_per_s": _num,
+            },
+            ["file", "schema_version", "provenance", "env_steps_per_s"],
+        ),
         "notes": {"type": "array", "items": {"type": "string"}},
         # the machine's environment lock (lambdabench/workloads/env_lock.py), when the playbook collected one
         "environment_lock": {

@@ -19,6 +19,7 @@ from lambdabench.report.model import (
     Comparison,
     CompatCell,
     GroupReport,
+    IsaacLabFigure,
     ReferencePoint,
     Report,
     RewardTarget,
@@ -156,6 +157,7 @@ def build_run_report(
         cache=None if metrics.get("cache_warm") is None else ("warm" if metrics["cache_warm"] else "cold"),
         reused_from=int(metrics["reused_instance_of_run"]) if metrics.get("reused_instance_of_run") else None,
         reuse_runs=int(metrics.get("reuse_runs") or 1),
+        isaaclab_env_steps_per_s=metrics.get(ISAACLAB_RATE),
     )
 
 
@@ -291,6 +293,7 @@ def group_runs(runs: Sequence[RunReport]) -> tuple[GroupReport, ...]:
                 if launched < len(rs)
                 else None,
                 saved_usd=saved,
+                isaaclab_env_steps_per_s=_mean(r.isaaclab_env_steps_per_s for r in rs),
             )
         )
     return tuple(groups)
@@ -377,6 +380,53 @@ STARTUP_STAGES: Mapping[str, str] = {
     "shader_compile_s": "shader compile",
     "first_step_s": "first step",
 }
+
+
+ISAACLAB_RATE = "isaaclab_env_steps_per_s"  # Isaac Lab's own TrainingBundle total_fps (run/ingest.py)
+ISAACLAB_STARTUP = "isaaclab_startup_"
+
+
+def isaaclab_figures(
+    lines: Sequence[RunReport], metrics: Mapping[int, Mapping[str, float]], sources: Mapping[int, str]
+) -> list[IsaacLabFigure]:
+    """Per run with Isaac Lab's own benchmark figure: it and lambdabench's wall-clock one, each with its provenance."""
+    out = []
+    for line in lines:
+        mine = metrics.get(line.run_id, {})
+        if line.isaaclab_env_steps_per_s is None:
+            continue
+        schema = sources.get(line.run_id, "").removeprefix("isaaclab-bundle-") or "unknown"
+        startup = tuple(
+            (key.removeprefix(ISAACLAB_STARTUP).removesuffix("_s").replace("_", " "), value)
+            for key, value in mine.items()
+            if key.startswith(ISAACLAB_STARTUP)
+        )
+        out.append(
+            IsaacLabFigure(
+                group=line.group or line.instance_type,
+                run_id=line.run_id,
+                provenance=f"Isaac Lab benchmark total_fps, schema {schema}",
+                isaaclab_env_steps_per_s=line.isaaclab_env_steps_per_s,
+                lambdabench_env_steps_per_s=line.env_steps_per_s,
+                startup_s=tuple(sorted(startup, key=lambda kv: _STARTUP_ORDER.get(kv[0], len(_STARTUP_ORDER)))),
+                iteration_time_s=mine.get("isaaclab_iteration_time_s"),
+            )
+        )
+    return out
+
+
+def _isaaclab_sources(ledger: Ledger, sweep_ids: Sequence[int]) -> dict[int, str]:
+    """Per run, the source its Isaac Lab figure was recorded under ("isaaclab-bundle-1.4")."""
+    return {
+        m.run_id: m.source
+        for sweep_id in sweep_ids
+        for m in ledger.metrics(sweep_id=sweep_id)
+        if m.key == ISAACLAB_RATE and m.source
+    }
+
+
+# isaaclab/benchmark/schema.py:193-200 (StartupTime), in the order a run passes through them
+_STARTUP_ORDER = {"python imports": 0, "task config": 1, "app launch": 2, "env creation": 3, "first step": 4}
 
 
 def startup_rows(
@@ -722,6 +772,7 @@ def build_report(
         tails=tuple(tail_rows(lines, all_series, groups)),
         references=tuple(ReferencePoint(g, f, _mean(v)) for (g, f), v in ref_runs.items()),
         startup=tuple(startup_rows(lines, all_metrics, all_series, groups)),
+        isaaclab=tuple(isaaclab_figures(lines, all_metrics, _isaaclab_sources(ledger, sweep_ids))),
         compat=tuple(CompatCell(t, b, k, ok, bad, err) for (t, b, k), (ok, bad, err) in compat.items()),
     )
 

@@ -33,6 +33,7 @@ GROUP_COLUMNS: tuple[Column, ...] = (
     Column("usd_per_run", "$/run", "money"),
     Column("usd_per_hour", "$/h", "money"),
     Column("env_steps_per_s", "env-steps/s", "rate"),
+    Column("isaaclab_env_steps_per_s", "  Isaac Lab's own (total_fps)", "rate"),
     Column("env_steps_per_s_per_node", "  per node", "rate"),
     Column("scaling_efficiency", "  scaling efficiency", "pct_ratio"),
     Column("usd_per_million_steps", "$/M env-steps", "small_money"),
@@ -83,6 +84,7 @@ RUN_COLUMNS: tuple[Column, ...] = (
     Column("still_billing", "still billing", "bool"),
     Column("env_steps", "env-steps", "rate"),
     Column("env_steps_per_s", "env-steps/s", "rate"),
+    Column("isaaclab_env_steps_per_s", "Isaac Lab env-steps/s", "rate"),
     Column("nodes", "nodes", "int"),
     Column("env_steps_per_s_per_node", "env-steps/s per node", "rate"),
     Column("scaling_efficiency", "scaling efficiency", "pct_ratio"),
@@ -119,6 +121,7 @@ RUN_COLUMNS: tuple[Column, ...] = (
 
 # summary rows that only add noise when no run recorded them
 _OPTIONAL = {
+    "isaaclab_env_steps_per_s",
     "reward",
     "reached_target",
     "time_to_reward_s",

@@ -95,6 +95,46 @@ def startup_json(report: Report) -> list[dict[str, Any]]:
     ]
 
 
+ISAACLAB_RULE = (
+    "Two env-steps/s per run, never mixed: lambdabench wall clock is Σ env-steps / Σ wall seconds between the RL "
+    "library's logged iterations after warm-up (TensorBoard events); Isaac Lab benchmark total_fps is the mean of "
+    "its per-iteration rates (steps ÷ collection + learning time) from `isaaclab benchmark training`'s "
+    "TrainingBundle (isaaclab/benchmark/schema.py), which leaves out the time between iterations."
+)
+
+
+def isaaclab_lines(report: Report) -> list[str]:
+    from lambdabench.report.cells import format_cell, format_seconds
+
+    lines = []
+    for f in report.isaaclab:
+        ours = format_cell(f.lambdabench_env_steps_per_s, "rate")
+        text = (
+            f"{f.group} · run {f.run_id}: {f.provenance}: {format_cell(f.isaaclab_env_steps_per_s, 'rate')} "
+            f"env-steps/s; lambdabench wall clock: {ours} env-steps/s"
+        )
+        if f.startup_s:
+            text += "; Isaac Lab start-up: " + ", ".join(f"{k} {format_seconds(v)}" for k, v in f.startup_s)
+        if f.iteration_time_s is not None:
+            text += f"; iteration {format_seconds(f.iteration_time_s)} mean"
+        lines.append(text)
+    return lines
+
+
+def isaaclab_json(report: Report) -> list[dict[str, Any]]:
+    return [
+        {
+            "group": f.group,
+            "run_id": f.run_id,
+            "isaaclab": {"env_steps_per_s": f.isaaclab_env_steps_per_s, "provenance": f.provenance},
+            "lambdabench": {"env_steps_per_s": f.lambdabench_env_steps_per_s, "provenance": "lambdabench wall clock"},
+            "isaaclab_startup_s": dict(f.startup_s),
+            "isaaclab_iteration_time_s": f.iteration_time_s,
+        }
+        for f in report.isaaclab
+    ]
+
+
 REFERENCE_RULE = (
     "Published figures for the same task, number of envs and backend, marked REFERENCE: measured by their "
     "publisher on their hardware, not by lambdabench. A training run's env-steps/s compares with the "
@@ -223,6 +263,8 @@ def _sections(report: Report) -> list[tuple[str, list[str]]]:
         out.append(("Environment locks", locks))
     if report.startup:
         out.append(("Start-up: cold and warm", [STARTUP_RULE, *startup_lines(report)]))
+    if report.isaaclab:
+        out.append(("Isaac Lab's own benchmark", [ISAACLAB_RULE, *isaaclab_lines(report)]))
     if report.references:
         out.append(("Published reference points", [REFERENCE_RULE, *reference_lines(report)]))
     if report.compat:
@@ -243,6 +285,7 @@ _RULED = {
     "Tails and memory",
     "Compatibility",
     "Start-up: cold and warm",
+    "Isaac Lab's own benchmark",
     "Published reference points",
 }  # sections whose first line states the rule
 

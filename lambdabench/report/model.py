@@ -192,6 +192,8 @@ class RunReport:
     reused_from: int | None = None  # run id
     reuse_runs: int = 1  # runs on this run's instance (--reuse), this one included
     env_lock: str | None = None  # the environment lock's software SHA-256, first 12 hex digits
+    # Isaac Lab 3's own figure (isaaclab3-train benchmark=isaaclab): its TrainingBundle's total_fps mean
+    isaaclab_env_steps_per_s: float | None = None
 
 
 @dataclass(frozen=True)
@@ -246,6 +248,7 @@ class GroupReport:
     setup_warm_s: float | None = None
     reuse: str | None = None  # "3 runs on 1 instance"
     saved_usd: Decimal | None = None  # estimated: set-up a warm cache skipped, boot and set-up reuse skipped
+    isaaclab_env_steps_per_s: float | None = None  # Isaac Lab's own total_fps, mean over the runs that have it
 
     @property
     def reached_target(self) -> str | None:
@@ -285,6 +288,19 @@ class StartupRow:
     warm_s: float | None  # mean over the runs' later passes on the same instance; None without --seeds
     warm_usd: float | None
     runs: int
+
+
+@dataclass(frozen=True)
+class IsaacLabFigure:
+    """One run's two env-steps/s figures, each with its provenance: Isaac Lab's own bundle and lambdabench's."""
+
+    group: str
+    run_id: int
+    provenance: str  # "Isaac Lab benchmark total_fps, schema 1.4"
+    isaaclab_env_steps_per_s: float
+    lambdabench_env_steps_per_s: float | None  # "lambdabench wall clock"
+    startup_s: tuple[tuple[str, float], ...]  # Isaac Lab's start-up phases (StartupTime), in its order
+    iteration_time_s: float | None
 
 
 @dataclass(frozen=True)
@@ -377,6 +393,7 @@ class Report:
     compat: tuple[CompatCell, ...] = ()  # the measured compatibility matrix of the report's runs
     startup: tuple[StartupRow, ...] = ()  # start-up stages per type, cold and warm, priced
     references: tuple[ReferencePoint, ...] = ()  # published figures matching the report's runs
+    isaaclab: tuple[IsaacLabFigure, ...] = ()  # runs with Isaac Lab's own benchmark figure beside ours
 
     @property
     def simulated(self) -> bool:

@@ -166,6 +166,7 @@ def render_json(report: Report) -> str:
         "compatibility": methods.compat_json(report),
         "startup": methods.startup_json(report),
         "references": methods.references_json(report),
+        "isaaclab_benchmark": methods.isaaclab_json(report),
         "environment_locks": {
             "by_lock": methods.lock_groups(report),
             "mixed": [list(p) for p in methods.mixed_pairs(report)],

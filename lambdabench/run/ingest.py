@@ -83,6 +83,7 @@ def ingest_run(rc: RunContext) -> dict[str, Any]:
         ledger.record_metric(run_id, "install_s", install, unit="s", source="steps")
     if training is not None:
         startup.update(_training_startup(rc, training, notes))
+    isaaclab = _isaaclab_bundle(rc, training, notes)
     if len(rc.nodes) > 1:
         record_scaling(ledger, run_id)
     if env_steps and mjx_stats is not None and math.isfinite(env_steps):
@@ -97,6 +98,7 @@ def ingest_run(rc: RunContext) -> dict[str, Any]:
         "mjx_timed": timed,
         "mjx_hardware": mjx_doc.get("hardware") or {},
         "environment_lock": lock,
+        "isaaclab_benchmark": isaaclab,
     }
     rc.record_parts = rc_record
     return rc_record
@@ -355,7 +357,8 @@ def _kpi(rc: RunContext, notes: list[str]) -> bool:
     from lambdabench.metrics.kpi import read_benchmark_artifacts
 
     artifacts = rc.run_dir / "artifacts"
-    summary = read_benchmark_artifacts(artifacts) if artifacts.is_dir() else None
+    # 2.x KPI files only: a 3.x TrainingBundle goes beside the training's own figures (_isaaclab_bundle)
+    summary = read_benchmark_artifacts(artifacts, bundles=False) if artifacts.is_dir() else None
     if summary is None:
         return False
     for name, value, unit in summary.metrics():
@@ -363,6 +366,37 @@ def _kpi(rc: RunContext, notes: list[str]) -> bool:
     if summary.env_steps_source:
         notes.append(f"env-steps/s from Isaac Lab's KPI file {summary.env_steps_source}")
     return summary.env_steps_per_s is not None
+
+
+def _isaaclab_bundle(rc: RunContext, training: Any, notes: list[str]) -> dict[str, Any] | None:
+    """Isaac Lab 3's own TrainingBundle (isaaclab3-train benchmark=isaaclab): its figures under isaaclab_* keys,
+    beside lambdabench's wall-clock env-steps/s (which stays the run's env_steps_per_s)."""
+    from lambdabench.metrics.kpi import read_isaaclab_bundle
+
+    artifacts = rc.run_dir / "artifacts"
+    bundle = read_isaaclab_bundle(artifacts) if artifacts.is_dir() else None
+    if bundle is None:
+        if rc.benchmark.values.get("benchmark") == "isaaclab":
+            notes.append(
+                "benchmark=isaaclab but no Isaac Lab TrainingBundle was pulled: Isaac Lab's own figure is unknown"
+            )
+        return None
+    source = f"isaaclab-bundle-{bundle.schema_version}"
+    for name, value, unit in bundle.metrics():
+        rc.ledger.record_metric(rc.run_id, name, value, unit=unit, source=source)
+    section = bundle.record_section()
+    section["lambdabench_env_steps_per_s"] = getattr(training, "rate", None)
+    ours = (
+        "unknown"
+        if section["lambdabench_env_steps_per_s"] is None
+        else f"{section['lambdabench_env_steps_per_s']:,.0f}"
+    )
+    theirs = section["env_steps_per_s"]
+    notes.append(
+        f"{bundle.provenance} ({bundle.file}): {'unknown' if theirs is None else f'{theirs:,.0f}'} env-steps/s "
+        f"(mean of per-iteration rates); lambdabench wall clock: {ours} env-steps/s"
+    )
+    return section
 
 
 def world_size(rc: RunContext) -> int:
@@ -613,8 +647,7 @@ def write_record(rc: RunContext) -> dict[str, Any]:
             cost=_cost_section(rc),
             notes=notes,
         )
-        if parts.get("environment_lock"):
-            record["environment_lock"] = parts["environment_lock"]
+        _add_parts(record, parts)
         timed = parts.get("mjx_timed") or {}
         if parts.get("mjx_stats") is None and timed and record["resources"]:
             for key, name in (
@@ -651,6 +684,17 @@ def write_record(rc: RunContext) -> dict[str, Any]:
             "Free space in the run folder; the ledger has the run's figures.",
         ) from None
     return record
+
+
+def _add_parts(record: dict[str, Any], parts: dict[str, Any]) -> None:
+    """The record's optional parts: the environment lock, Isaac Lab's own benchmark figures."""
+    from lambdabench.metrics.record import validate_or_note
+
+    if parts.get("environment_lock"):
+        record["environment_lock"] = parts["environment_lock"]
+    if parts.get("isaaclab_benchmark"):
+        record["isaaclab_benchmark"] = parts["isaaclab_benchmark"]
+        validate_or_note(record)
 
 
 def _fill_from_mjx(hardware: dict[str, Any], seen: dict[str, Any]) -> None:

@@ -332,3 +332,63 @@ def test_the_robot_usd_comes_from_the_asset_root_which_offline_boxes_must_mirror
     ground.parent.mkdir(parents=True)
     ground.write_text("#usda 1.0\n")
     installed.ok(f"{TRAIN} --max_iterations 1", env={"ISAACSIM_ASSET_ROOT": str(mirror)})
+
+
+# ---- isaaclab benchmark training (issue 25) ------------------------------------------------------------
+
+REAL_BUNDLE = Path(__file__).parents[1] / "workloads" / "data" / "h100-il3" / "isaaclab-benchmark-training-n4096.json"
+
+
+def _shape(value: Any) -> Any:
+    """A JSON document's key tree, leaves reduced to their kind (None matches any leaf)."""
+    if isinstance(value, dict):
+        return {k: _shape(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_shape(value[0])] if value else []
+    return "number" if isinstance(value, (int, float)) and not isinstance(value, bool) else type(value).__name__
+
+
+def _same_shape(ours: Any, real: Any, where: str = "") -> list[str]:
+    if real == "NoneType" or ours == "NoneType":
+        return []
+    if isinstance(real, dict) and isinstance(ours, dict):
+        problems = [f"{where}.{k}: missing" for k in real if k not in ours]
+        problems += [f"{where}.{k}: not in the real bundle" for k in ours if k not in real]
+        for key in set(real) & set(ours):
+            problems += _same_shape(ours[key], real[key], f"{where}.{key}")
+        return problems
+    if isinstance(real, list) and isinstance(ours, list):
+        return _same_shape(ours[0], real[0], where + "[]") if ours and real else []
+    return [] if ours == real else [f"{where}: {ours} where the real bundle has {real}"]
+
+
+def test_benchmark_training_writes_a_bundle_of_the_real_shape(installed: Box) -> None:
+    out = installed.ok(
+        "isaaclab3-venv/bin/isaaclab benchmark training --rl_library rsl_rl --task Isaac-Cartpole-Direct "
+        "--num_envs 16 --max_iterations 4 --seed 7 --output_path logs/benchmark"
+    )
+    assert "bundle written to" in out
+    (path,) = (installed.home / "logs" / "benchmark").glob("benchmark_training_Isaac-Cartpole-Direct_*.json")
+    bundle = json.loads(path.read_text())
+    real = json.loads(REAL_BUNDLE.read_text())
+    # the `devices` map is keyed by GPU index: the stand-in samples none (an empty map)
+    real["resources"]["devices"] = {}
+    assert _same_shape(_shape(bundle), _shape(real)) == []
+    assert bundle["schema_version"] == "1.4" and bundle["run"]["num_envs"] == 16 and bundle["run"]["seed"] == 7
+    # the same training as `isaaclab train`: rsl_rl's run folder beside the bundle, its tags read back
+    (run,) = installed.run_dirs()
+    fps = [s.value for s in read_scalars(run)["Perf/total_fps"]]
+    assert bundle["runtime"]["total_fps"]["mean"] == pytest.approx(sum(fps) / len(fps))
+    assert bundle["runtime"]["iterations_completed"] == 4 and bundle["runtime"]["steps_per_iteration"] == 16 * 16
+    assert bundle["checkpoint_path"] == str(run / "model_3.pt")
+
+
+def test_benchmark_training_refuses_what_the_real_parser_refuses(installed: Box) -> None:
+    bench = "isaaclab3-venv/bin/isaaclab benchmark training --task Isaac-Cartpole-Direct --num_envs 16"
+    out = installed.sh(bench + " --rl_library rsl_rl --max_iterations 0")
+    assert out.returncode == 2 and "--max_iterations: must be greater than zero" in out.stderr
+    out = installed.sh(bench)
+    assert out.returncode == 2 and "the following argument is required: --rl_library" in out.stderr
+    out = installed.sh(bench + " --rl_library skrl")
+    assert out.returncode == 1 and "No module named 'skrl'" in out.stderr
+    assert not (installed.home / "logs").exists()

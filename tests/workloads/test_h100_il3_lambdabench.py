@@ -148,3 +148,28 @@ def test_mjx_tails_and_steady_memory_per_n(name: str) -> None:
     record = _mjx(name.replace("mjx-result", "result"))
     validate_record(record)
     assert record["resources"]["timed_utilization_pct"] > 90
+
+
+def test_the_real_bundle_goes_beside_lambdabenchs_figure_with_its_provenance(tmp_path: Path) -> None:
+    """Issue 25: isaaclab3-train benchmark=isaaclab pulls this file; its figures land under isaaclab_* keys and
+    in the record's isaaclab_benchmark part, never as the run's env_steps_per_s."""
+    from lambdabench.metrics.kpi import read_benchmark_artifacts, read_isaaclab_bundle
+
+    folder = tmp_path / "artifacts" / "benchmark"
+    folder.mkdir(parents=True)
+    name = "benchmark_training_Isaac-Cartpole-Direct_2026-12-05_15-07-55-860049_63e10411.json"
+    shutil.copy(IL3 / "isaaclab-benchmark-training-n4096.json", folder / name)
+    assert read_benchmark_artifacts(tmp_path / "artifacts", bundles=False) is None  # 2.x KPI files only
+    bundle = read_isaaclab_bundle(tmp_path / "artifacts")
+    assert bundle is not None and bundle.file == f"benchmark/{name}"
+    assert bundle.provenance == "Isaac Lab benchmark total_fps, schema 1.4" and bundle.iterations == 100
+    rows = {key: value for key, value, _ in bundle.metrics()}
+    assert "env_steps_per_s" not in rows and rows["isaaclab_env_steps_per_s"] == 278569.56
+    assert rows["isaaclab_collection_env_steps_per_s"] == pytest.approx(615375.47)
+    assert rows["isaaclab_iteration_time_s"] == pytest.approx(0.32162, abs=1e-4)
+    assert rows["isaaclab_startup_python_imports_s"] == pytest.approx(8.9257, abs=1e-3)
+    section = bundle.record_section()
+    assert section["versions"]["rsl_rl"] == "5.5.1" and section["versions"]["torch"] == "2.11.0+cu130"
+    record = _record(4096)
+    record["isaaclab_benchmark"] = {**section, "lambdabench_env_steps_per_s": record["throughput"]["mean"]}
+    validate_record(record)

@@ -1,7 +1,7 @@
 """The `isaaclab` command of the 3.0.0 wheel (isaaclab/cli/__init__.py:183-431), simulated.
 
-`train`, `train_multigpu`, `play` and `list_envs` behave as the real ones do for the rsl_rl
-library (rsl-rl-lib 5.5.1 is a base dependency of isaaclab 3.0.0); the other subcommands exist in
+`train`, `train_multigpu`, `play`, `list_envs` and `benchmark training` behave as the real ones do for
+the rsl_rl library (rsl-rl-lib 5.5.1 is a base dependency of isaaclab 3.0.0); the other subcommands exist in
 the real CLI and answer here with one line saying they are not simulated (exit 2).
 """
 
@@ -29,7 +29,7 @@ SUBCOMMANDS = (
 HELP = """usage: isaaclab [-h] [-i [INSTALL]] [-f] [-p ...] [-s ...] [-t ...] [-o ...] [--editor ...] [-d]
                 [--docs_multi] [-n ...] [-c [CONDA]] [-u [UV]] [--isaacsim_source PATH]
 
-Isaac Lab CLI (simulated by lambdabench: train, train_multigpu, play, list_envs)
+Isaac Lab CLI (simulated by lambdabench: train, train_multigpu, play, list_envs, benchmark training)
 
 commands:
   benchmark       Run a runtime, startup, training, or play benchmark
@@ -59,6 +59,10 @@ def cli() -> None:
         from isaaclab._standin import multigpu
 
         raise SystemExit(multigpu.run_train_multigpu_cli(rest))
+    if command == "benchmark":  # cli/__init__.py:165-173 → isaaclab/benchmark/dispatch.py:70-107
+        from isaaclab._standin import benchmark
+
+        raise SystemExit(benchmark.run_cli(rest))
     if command == "list_envs":
         from isaaclab._standin import rl
 
@@ -66,7 +70,7 @@ def cli() -> None:
     if command in SUBCOMMANDS:
         die(
             f"[simulated] `isaaclab {command}` exists in Isaac Lab 3.0.0 but lambdabench's stand-in does not "
-            "simulate it (train, train_multigpu, play, list_envs)",
+            "simulate it (train, train_multigpu, play, list_envs, benchmark training)",
             2,
         )
     # the real parser (isaaclab/cli/__init__.py:230-386) rejects what it does not know

@@ -293,8 +293,14 @@ def _launch(
 
 
 def train(argv: list[str]) -> int:
-    where = WHERE["train"]
+    """`isaaclab train --rl_library rsl_rl ...`."""
     args, remaining = _train_parser().parse_known_args(argv)
+    train_parsed(args, remaining, WHERE["train"])
+    return 0
+
+
+def train_parsed(args: argparse.Namespace, remaining: list[str], where: str) -> dict[str, Any]:
+    """Train from parsed arguments; what ran (for the benchmark's bundle: benchmark.py)."""
     if args.video or args.capture_env_sensors > 0:
         args.enable_cameras = True  # common.py:264-271
     task = tasks.find(args.task, where)
@@ -329,16 +335,28 @@ def train(argv: list[str]) -> int:
     host.load_asset(tasks.ASSET_ROOT, tasks.GROUND_PLANE)
     cartpole = host.cartpole()
     env = cartpole.CartPole(num_envs, seed)
+    env_created = time.perf_counter()
     policy = cartpole.LinearPolicy(seed)
     if args.checkpoint:
         policy.w = cartpole.load_weights(_checkpoint_file(args.checkpoint, log_root, task, where))
     print("[3/3] Preparing agent", flush=True)
     started = time.time()
     _dump_params(rank_dir, task, num_envs, seed, device, physics, experiment, iterations)
+    logged: list[dict[str, float]] = []
     with contextlib.suppress(KeyboardInterrupt):  # train_rsl_rl.py:202-207
-        _learn(cartpole, env, policy, task, iterations, log_dir, world, writer=rank in (None, 0), rank=rank)
+        logged = _learn(cartpole, env, policy, task, iterations, log_dir, world, writer=rank in (None, 0), rank=rank)
         print(f"Training time: {round(time.time() - started, 2)} seconds", flush=True)
-    return 0
+    return {
+        "task": task,
+        "physics": physics,
+        "num_envs": num_envs,
+        "seed": seed,
+        "iterations": iterations,
+        "log_dir": log_dir,
+        "log_root": log_root,
+        "logged": logged,
+        "env_created": env_created,
+    }
 
 
 def write_run_manifest(log_dir: Path, task_id: str) -> None:
@@ -402,13 +420,15 @@ def _learn(
     *,
     writer: bool,
     rank: int | None,
-) -> None:
+) -> list[dict[str, float]]:
     """OnPolicyRunner.learn (rsl_rl/runners/on_policy_runner.py:56-134) with Logger.log (logger.py:156-288).
 
     Only rank 0 writes (logger.py:67): events, console blocks and checkpoints model_<it>.pt every
     save_interval iterations from 0, then model_<last it>.pt. Throughput counts every rank:
-    collection size = num_steps_per_env × num_envs × world size (logger.py:176, 214).
+    collection size = num_steps_per_env × num_envs × world size (logger.py:176, 214). Returns what
+    rank 0 logged per iteration (the tags Isaac Lab's benchmark reads back: benchmark_train_rsl_rl.py:286-307).
     """
+    logged: list[dict[str, float]] = []
     if rank is not None:
         print(f"Synchronizing parameters for rank {rank}...", flush=True)  # on_policy_runner.py:69-71
     events = None
@@ -435,6 +455,7 @@ def _learn(
         learn = time.time() - start
         if events is None:
             continue
+        logged.append({"collection_time": collect, "learning_time": learn})
         collection_size = horizon * env.num_envs * world
         tot_timesteps += collection_size
         tot_time += collect + learn
@@ -445,6 +466,7 @@ def _learn(
         events.scalar("Loss/learning_rate", policy.lr, it)
         events.scalar("Policy/mean_std", policy.sigma, it)
         events.scalar("Perf/total_fps", fps, it)
+        logged[-1]["total_fps"] = fps
         events.scalar("Perf/collection_time", collect, it)
         events.scalar("Perf/learning_time", learn, it)
         lines = [
@@ -459,6 +481,7 @@ def _learn(
         if rewards:
             mean_reward, mean_length = statistics.mean(rewards), statistics.mean(lengths)
             events.scalar("Train/mean_reward", mean_reward, it)
+            logged[-1].update(reward=mean_reward, episode_length=mean_length)
             events.scalar("Train/mean_episode_length", mean_length, it)
             events.scalar("Train/mean_reward/time", mean_reward, int(tot_time))
             events.scalar("Train/mean_episode_length/time", mean_length, int(tot_time))
@@ -481,6 +504,7 @@ def _learn(
         last = max(iterations - 1, 0)
         cartpole.save_weights(log_dir / f"model_{last}.pt", policy, {"iter": last, "library": "rsl_rl"})
         events.close()
+    return logged
 
 
 def _hms(seconds: float) -> str:
