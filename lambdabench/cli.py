@@ -376,11 +376,11 @@ def sweep(
         failsafe=failsafe,
         image=image,
     )
-    plan = lab.plan(req)
-    if export_uri:
+    if export_uri:  # a bad URI is refused before the cloud is asked
         from lambdabench.export import parse_s3_uri
 
         parse_s3_uri(export_uri)
+    plan = lab.plan(req)
     _print_plan(plan, dry_run)
     if dry_run:
         return

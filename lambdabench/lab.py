@@ -573,25 +573,25 @@ class Lab:
         return check(benchmark.playbook, benchmark.vars_for(benchmark.playbook), types, self.ledger)
 
     def plan(self, request: SweepRequest) -> SweepPlan:
-        """Resolve and price a sweep; raises (one line) before anything launches. One types fetch."""
-        from lambdabench.run.plan import plan_sweep
+        """Resolve and price a sweep; raises (one line) before anything launches. One types fetch, after
+        every check that needs no cloud data (a bad flag is refused at once, even with the API unreachable)."""
+        from lambdabench.run.plan import check_request, plan_sweep
 
+        ngc_key_present = self.settings.ngc_api_key is not None
+        checked = check_request(request, env=self.env, ngc_key_present=ngc_key_present)
         needs_cloud = bool(request.gpus.strip())
         availability = self.cloud.list_instance_types() if needs_cloud else []
         regions = [r.name for r in self.cloud.list_regions()] if needs_cloud and request.region else []
-        if request.cache is not None:
-            from lambdabench.run.cache import check_name
-
-            check_name(request.cache)
         filesystems = self.cloud.list_filesystems() if needs_cloud and request.cache else []
         return plan_sweep(
             request,
             availability=availability,
             regions=regions,
             env=self.env,
-            ngc_key_present=self.settings.ngc_api_key is not None,
+            ngc_key_present=ngc_key_present,
             filesystems=filesystems,
             image_families=[i.family for i in self.cloud.list_images()] if needs_cloud and request.image else None,
+            checked=checked,
         )
 
     def sweep(

@@ -481,24 +481,30 @@ def choose_image(
     return image, source
 
 
-def plan_sweep(
-    req: SweepRequest,
-    *,
-    availability: Sequence[TypeAvailability],
-    regions: Sequence[str],
-    env: RunEnv,
-    ngc_key_present: bool,
-    filesystems: Sequence[Filesystem] = (),
-    image_families: Sequence[str] | None = None,
-) -> SweepPlan:
-    """Resolve names against one instance-types snapshot and price the plan; raises before anything launches."""
-    from lambdabench.cloud.gpus import parse_gpu_list, resolve_gpu
+@dataclass(frozen=True)
+class CheckedRequest:
+    """A sweep request once every check that needs no cloud data has passed: what planning goes on from."""
+
+    hosts: list[HostSpec]
+    names: list[str]
+    max_cost_cents: int | None
+    benchmark: Benchmark
+
+
+def check_request(req: SweepRequest, *, env: RunEnv, ngc_key_present: bool) -> CheckedRequest:
+    """Every check that needs no cloud data: a bad flag, name, variable, task or a missing secret is
+    refused in one line before any API call (an unreachable API would first spend its retry window)."""
+    from lambdabench.cloud.gpus import parse_gpu_list
     from lambdabench.cost import parse_dollars
     from lambdabench.run.hosts import check_host_keys, parse_hosts
 
     check_request_numbers(req)
     check_sweep_name(req.name)
     check_playbook_name(req.playbook)
+    if req.cache is not None:
+        from lambdabench.run.cache import check_name
+
+        check_name(req.cache)
     hosts = parse_hosts(req.hosts, local=req.local, ssh_config=env.ssh_config)
     check_host_keys(hosts)
     if not req.gpus.strip() and not hosts:
@@ -512,6 +518,32 @@ def plan_sweep(
     max_cost_cents = None
     if req.max_cost is not None:
         max_cost_cents = int(parse_dollars(req.max_cost) * Decimal(100))
+    benchmark = Benchmark.load(req.playbook or DEFAULT_BENCHMARK, req.sets, home=env.home)
+    check_variables(benchmark, ngc_key_present=ngc_key_present)
+    if req.seeds > 1 and "seed" not in benchmark.playbook.vars:
+        raise UsageError(
+            f"--seeds {req.seeds}: playbook {benchmark.name} has no `seed` variable to vary",
+            "Use a playbook with one (mjx-locomotion, isaaclab-train, isaaclab3-train), or --repeat.",
+        )
+    return CheckedRequest(hosts, names, max_cost_cents, benchmark)
+
+
+def plan_sweep(
+    req: SweepRequest,
+    *,
+    availability: Sequence[TypeAvailability],
+    regions: Sequence[str],
+    env: RunEnv,
+    ngc_key_present: bool,
+    filesystems: Sequence[Filesystem] = (),
+    image_families: Sequence[str] | None = None,
+    checked: CheckedRequest | None = None,
+) -> SweepPlan:
+    """Resolve names against one instance-types snapshot and price the plan; raises before anything launches."""
+    from lambdabench.cloud.gpus import resolve_gpu
+
+    checked = checked or check_request(req, env=env, ngc_key_present=ngc_key_present)
+    hosts, names, max_cost_cents, benchmark = checked.hosts, checked.names, checked.max_cost_cents, checked.benchmark
     if req.region and req.region not in regions:
         raise UsageError(f"Unknown region {req.region!r}", "See `lambdabench types` for regions.")
     offered = [a.instance_type for a in availability]
@@ -521,16 +553,10 @@ def plan_sweep(
         if itype.name in {t.name for t in types}:
             raise UsageError(f"--gpus names {itype.name} twice", "Use --repeat to run a type more than once.")
         types.append(itype)
-    benchmark = Benchmark.load(req.playbook or DEFAULT_BENCHMARK, req.sets, home=env.home)
     image, image_source = choose_image(req.image, benchmark, image_families)
     max_run, cap_reason = _run_cap(req, benchmark, types, env)
     targets = [Target(itype=t) for t in types] + [Target(host=h) for h in hosts]
-    check_benchmark(benchmark, targets, nodes=req.nodes, ngc_key_present=ngc_key_present)
-    if req.seeds > 1 and "seed" not in benchmark.playbook.vars:
-        raise UsageError(
-            f"--seeds {req.seeds}: playbook {benchmark.name} has no `seed` variable to vary",
-            "Use a playbook with one (mjx-locomotion, isaaclab-train, isaaclab3-train), or --repeat.",
-        )
+    check_targets(benchmark, targets, nodes=req.nodes)
     runs = [PlannedRun(t, k) for k in range(1, req.repeat + 1) for t in targets]
     cache = None
     if req.cache is not None:
@@ -596,9 +622,9 @@ def _run_cap(req: SweepRequest, benchmark: Benchmark, types: Sequence[InstanceTy
     )
 
 
-def check_benchmark(benchmark: Benchmark, targets: Sequence[Target], *, nodes: int, ngc_key_present: bool) -> None:
-    """Refuse before launch: unknown var, bad value, a type that cannot run it, a missing secret."""
-    from lambdabench.remote.playbook import check_requirements
+def check_variables(benchmark: Benchmark, *, ngc_key_present: bool) -> None:
+    """Refuse before launch (and before the cloud is asked): unknown var, bad value, unknown task, missing secret."""
+    from lambdabench.run.prelaunch import check_secrets, check_task
 
     books = benchmark.all
     known = {v for b in books for v in b.vars}
@@ -611,15 +637,19 @@ def check_benchmark(benchmark: Benchmark, targets: Sequence[Target], *, nodes: i
         )
     for book in books:
         benchmark.values_for(book)  # type errors as one line, before launch
+    check_task(benchmark.playbook, benchmark.values)
+    check_secrets(benchmark.all, benchmark.values_for, ["NGC_API_KEY"] if ngc_key_present else [])
+
+
+def check_targets(benchmark: Benchmark, targets: Sequence[Target], *, nodes: int) -> None:
+    """Refuse before launch: a type or machine that cannot run the benchmark, a multi-node plan that would not."""
+    from lambdabench.remote.playbook import check_requirements
+
     for target in targets:
         facts = target.facts()
         problems = check_requirements(benchmark.playbook, benchmark.vars_for(benchmark.playbook), facts)
         if problems:
             raise UsageError(problems[0], f"Nothing was launched. {problems[0].hint}")
-    from lambdabench.run.prelaunch import check_secrets, check_task
-
-    check_task(benchmark.playbook, benchmark.values)
-    check_secrets(benchmark.all, benchmark.values_for, ["NGC_API_KEY"] if ngc_key_present else [])
     if nodes > 1:
         check_multinode(benchmark, [t for t in targets if t.itype is not None], nodes)
 
