@@ -548,6 +548,9 @@ def _print_plan(plan: SweepPlan, dry_run: bool) -> None:
         )
     if plan.cache is not None:
         out(plan.cache.line())
+    firewall = plan.firewall_change()
+    if firewall:
+        out(firewall)
     left_out = plan.left_out_for_budget()
     for run in left_out:
         out(

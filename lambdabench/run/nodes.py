@@ -173,6 +173,7 @@ class LaunchedGroup:
     region: str
     ruleset_id: str | None = None
     twins: list[Launched] = field(default_factory=list)  # extra ids a launch answered: billed, ended with the run
+    stream_rules: list[FirewallRule] = field(default_factory=list)  # the livestream's, kept beside the rendezvous'
 
     @property
     def names(self) -> list[str]:
@@ -194,12 +195,14 @@ def launch_nodes(
     stop: threading.Event | None = None,
     file_systems: Mapping[str, Sequence[str]] | None = None,
     image_family: str | None = None,
+    firewall: bool = False,
 ) -> LaunchedGroup:
     """Launch `count` instances of `itype` in ONE region, trying `regions` in order; all or none.
 
     Each instance is reserved under a fresh unique name BEFORE its launch call. A region that runs
     out of capacity part-way is rolled back (its instances terminated and proven gone) before the
-    next is tried. A group of several gets one firewall ruleset for its rendezvous. An ambiguous
+    next is tried. A group of several, or one whose run opens the firewall (firewall: a WebRTC
+    livestream), gets one firewall ruleset, empty until its rules are known. An ambiguous
     launch answer (LaunchOutcomeUnknown) keeps its reservation open for teardown to reconcile.
     """
     if not regions:
@@ -209,7 +212,10 @@ def launch_nodes(
     for region in regions:
         if stop is not None and stop.is_set():
             raise Cancelled("launch cancelled")
-        ruleset = create_ruleset(cloud, ledger, region, run_id, label, notify) if count > 1 else None
+        suffix = "rdzv" if count > 1 else "stream"
+        ruleset = (
+            create_ruleset(cloud, ledger, region, run_id, label, notify, suffix) if count > 1 or firewall else None
+        )
         group = LaunchedGroup([], region, ruleset)
         try:
             for i in range(count):
@@ -842,16 +848,16 @@ def _flag(ledger: Ledger, name: str, reason: str) -> None:
 
 
 def create_ruleset(
-    cloud: LambdaCloud, ledger: Ledger, region: str, run_id: int, label: str, notify: Notify
+    cloud: LambdaCloud, ledger: Ledger, region: str, run_id: int, label: str, notify: Notify, suffix: str = "rdzv"
 ) -> str | None:
     """An empty ruleset in the region to attach at launch (recorded as this process's); None when refused."""
-    name = make_name(f"{label}-rdzv")[:64]
+    name = make_name(f"{label}-{suffix}")[:64]
     try:
         ruleset = cloud.create_firewall_ruleset(name, region, [])
     except CloudError as exc:
+        what = "the nodes may not reach each other" if suffix == "rdzv" else "the livestream viewer cannot connect"
         notify(
-            f"warning: could not create a firewall ruleset in {region} ({exc.one_line()}); "
-            "launching without one: the nodes may not reach each other"
+            f"warning: could not create a firewall ruleset in {region} ({exc.one_line()}); launching without one: {what}"
         )
         return None
     ledger.record_ruleset(ruleset.id, name, region, run_id)
@@ -869,9 +875,34 @@ def ruleset_rules(addrs: Sequence[str], port: int) -> list[FirewallRule]:
     return rules
 
 
-def open_ruleset(cloud: LambdaCloud, ruleset_id: str, addrs: Sequence[str], port: int, notify: Notify) -> bool:
+# Isaac Sim's WebRTC livestream (--livestream 2; also 1 on Isaac Lab 2.2+): the client signals on TCP 49100
+# and takes the media on UDP 47998 (Isaac Sim docs, installation/manual_livestream_clients.html, which
+# says to restrict the streaming ports to the client's address; isaac-sim/IsaacSim issue 330 and
+# discussion 891 name both ports; issue #25's field report: the viewer stayed black until udp 47998 was open)
+WEBRTC_PORTS = (("tcp", 49100, 49100), ("udp", 47998, 47998))
+
+
+def livestream_rules(source: str) -> list[FirewallRule]:
+    """The WebRTC ports, from one public address (/32) only: the machine that runs lambdabench."""
+    from lambdabench.cloud.models import FirewallRule
+
+    return [
+        FirewallRule(proto, f"{source}/32", f"lambdabench WebRTC livestream from {source}", (lo, hi))
+        for proto, lo, hi in WEBRTC_PORTS
+    ]
+
+
+def open_ruleset(
+    cloud: LambdaCloud,
+    ruleset_id: str,
+    addrs: Sequence[str],
+    port: int,
+    notify: Notify,
+    extra: Sequence[FirewallRule] = (),
+) -> bool:
+    """The rendezvous rules (and extra: a livestream's, already open) into the run's ruleset."""
     try:
-        cloud.update_firewall_ruleset(ruleset_id, rules=ruleset_rules(addrs, port))
+        cloud.update_firewall_ruleset(ruleset_id, rules=[*ruleset_rules(addrs, port), *extra])
         return True
     except CloudError as exc:
         notify(f"warning: could not open the rendezvous ports between the nodes ({exc.one_line()})")

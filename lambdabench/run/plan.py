@@ -140,6 +140,11 @@ class Benchmark:
         return [b.name for b in [self.preflight, *self.all] if b.expected_minutes is None]
 
     @property
+    def livestream_webrtc(self) -> bool:
+        """The benchmark streams over WebRTC (--livestream 2): its viewer needs the instance's firewall opened."""
+        return str(self.values.get("livestream", "0")) == "2"
+
+    @property
     def own_telemetry(self) -> bool:
         """The playbook samples the GPUs itself (the MJX benchmark), so the run does not."""
         return any("telemetry_sampler.sh" in str(s.body) for s in self.playbook.steps)
@@ -337,6 +342,19 @@ class SweepPlan:
                 committed += worst
         return out
 
+    def firewall_change(self) -> str | None:
+        """The account change beside the money, when a launched run opens the firewall for its livestream."""
+        from lambdabench.run.nodes import WEBRTC_PORTS
+
+        if not (self.benchmark.livestream_webrtc and any(r.target.launched for r in self.runs)):
+            return None
+        ports = ", ".join(f"{proto} {lo}" if lo == hi else f"{proto} {lo}-{hi}" for proto, lo, hi in WEBRTC_PORTS)
+        return (
+            f"firewall: each run gets its own ruleset opening {ports} (Isaac Sim's WebRTC livestream) to its "
+            "instance from this machine's public address only, for the run's life; deleted after its teardown "
+            "(`lambdabench gc` deletes one a forced exit leaves)"
+        )
+
     def spend(self) -> Spend:
         """What this plan may spend on the account: the launched runs --max-cost admits."""
         from lambdabench.consent import Spend
@@ -345,8 +363,9 @@ class SweepPlan:
         runs = [r for r in self.runs if r.target.launched and r.label not in left]
         rate = sum(r.target.price_cents_per_hour * self.nodes for r in runs)
         types = ", ".join(dict.fromkeys(r.target.name for r in runs))
+        firewall = " and a livestream firewall ruleset per run" if self.firewall_change() else ""
         return Spend(
-            f"a sweep of {len(runs)} run(s) on {types or 'no instance'}",
+            f"a sweep of {len(runs)} run(s) on {types or 'no instance'}{firewall}",
             rate,
             sum(self.worst_case_cents(r) for r in runs),
         )

@@ -466,6 +466,7 @@ class SweepRunner:
                 stop=self.stop,
                 file_systems=file_systems,
                 image_family=self.plan.image,
+                firewall=self.plan.benchmark.livestream_webrtc,
             )
         except CapacityError as exc:
             self._slots.release()
@@ -562,6 +563,8 @@ class SweepRunner:
                 self._arm_failsafe(run, rc)
             if group is not None:
                 self._cache_for(rc, group, instances)
+                if self.plan.benchmark.livestream_webrtc:
+                    self._open_livestream(rc, group)
             self.emit("stage", "active at " + ", ".join(n.address for n in nodes), run.label)
             self._run_remote(rc)
             completed = True
@@ -779,13 +782,39 @@ class SweepRunner:
             rc.notify(rc.cache_note)
             self._guard("the cache miss", self.ledger.record_metric, rc.run_id, "cache_warm", 0.0, source="cache")
 
+    def _open_livestream(self, rc: RunContext, group: LaunchedGroup) -> None:
+        """--livestream 2: the WebRTC ports into the run's ruleset, from this machine's address as the instance
+        sees it (the SSH client's: no third-party lookup); deleted with the ruleset after teardown."""
+        from lambdabench.cloud.errors import CloudError
+        from lambdabench.run.nodes import livestream_rules
+
+        if group.ruleset_id is None or self.cloud is None:
+            rc.notify("warning: no firewall ruleset for this run: the livestream viewer cannot connect")
+            return
+        session = rc.connect(rc.nodes[0], timeout=self.timeouts.ssh_ready)
+        try:
+            caller = session.run('printf %s "${SSH_CLIENT%% *}"', timeout=30).stdout.strip()
+        finally:
+            session.close()
+        if not caller:
+            rc.notify("warning: could not tell this machine's address as the instance sees it: no livestream rule")
+            return
+        group.stream_rules = livestream_rules(caller)
+        try:
+            self.cloud.update_firewall_ruleset(group.ruleset_id, rules=group.stream_rules)
+        except CloudError as exc:
+            rc.notify(f"warning: the livestream ports were not opened ({exc.one_line()}): the viewer cannot connect")
+            return
+        rc.notify(f"firewall: livestream ports opened for {caller}/32 only, until the run's teardown")
+
     def _rendezvous(self, rc: RunContext, group: LaunchedGroup, cluster: Cluster) -> None:
         import json
 
         if group.ruleset_id and self.cloud is not None:
             # rules name each node's PUBLIC address: the spec's FirewallRule.source_network is "a public
             # IPv4 address" (whether rules filter the private network at all is undocumented, FIELD-NOTES)
-            open_ruleset(self.cloud, group.ruleset_id, [n.address for n in rc.nodes], cluster.port, rc.notify)
+            addrs = [n.address for n in rc.nodes]
+            open_ruleset(self.cloud, group.ruleset_id, addrs, cluster.port, rc.notify, group.stream_rules)
         (rc.run_dir / "cluster.json").write_text(
             json.dumps(
                 {
