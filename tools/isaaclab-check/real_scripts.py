@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import concurrent.futures
 import contextlib
 import io
 import json
@@ -109,9 +110,12 @@ exit 0
 
 
 class Report:
-    def __init__(self) -> None:
+    """ok/FAIL lines; echo=False holds them (a ref checked in parallel prints when it is done, in order)."""
+
+    def __init__(self, echo: bool = True) -> None:
         self.failed = 0
         self.lines: list[str] = []
+        self.echo = echo
 
     def ok(self, what: str) -> None:
         self.say(f"  ok    {what}")
@@ -122,7 +126,17 @@ class Report:
 
     def say(self, line: str) -> None:
         self.lines.append(line)
-        print(line, flush=True)
+        if self.echo:
+            print(line, flush=True)
+
+    def add(self, other: Report) -> None:
+        """other's lines and failures, printed now where other held them."""
+        self.failed += other.failed
+        if other.echo:
+            self.lines += other.lines
+        else:
+            for line in other.lines:
+                self.say(line)
 
 
 def git(git_dir: str, *args: str, **kw: Any) -> subprocess.CompletedProcess[bytes]:
@@ -224,15 +238,20 @@ def run_scripts(report: Report, rel: str, repo: Path, work: Path) -> None:
             }
             text = body.replace("/workspace/isaaclab/isaaclab.sh", f"{root}/isaaclab.sh")
             text = text.replace("./isaaclab.sh", f"{root}/isaaclab.sh").replace("/workspace/isaaclab", str(repo))
-            done = subprocess.run(
-                ["bash", "-c", text],
-                cwd=repo,
-                env=env,
-                capture_output=True,
-                text=True,
-                stdin=subprocess.DEVNULL,
-                timeout=120,
-            )
+            try:
+                done = subprocess.run(
+                    ["bash", "-c", text],
+                    cwd=repo,
+                    env=env,
+                    capture_output=True,
+                    text=True,
+                    stdin=subprocess.DEVNULL,
+                    timeout=120,
+                )
+            except subprocess.TimeoutExpired:
+                done = subprocess.CompletedProcess(
+                    text, 124, "", f"timed out after 120 s through the {which} isaaclab.sh"
+                )
             calls = [json.loads(line)["argv"] for line in log.read_text().splitlines()]
             logs.append((done, calls))
         (real, real_calls), (_, meant) = logs
@@ -333,28 +352,63 @@ def check_git_requirements(report: Report, rel: str, repo: Path, mirrors: dict[s
 # ---- the index -----------------------------------------------------------------------------------
 
 
-def pip(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    # --isolated: this machine's pip.conf (local indexes, constraints) must not decide
-    return subprocess.run(
-        [sys.executable, "-m", "pip", "--isolated", "--disable-pip-version-check", *args],
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        timeout=1800,
-    )
+# --cache: released files on the index never change under their name, so downloads are kept across runs
+CACHE: Path | None = None
+TIMEOUT = 900  # seconds for one pip call (--timeout)
 
 
-# the images' glibc: Ubuntu 22.04 (2.35) under Isaac Sim 4.x/5.x; every older manylinux tag fits too
+class Timeout(Exception):
+    """A pip call ran past TIMEOUT; its text names what it was doing."""
+
+
+def pip(
+    *args: str, what: str, cwd: Path | None = None, python: str = sys.executable
+) -> subprocess.CompletedProcess[str]:
+    """pip against https://pypi.org only: --isolated keeps this machine's pip.conf (local indexes) out."""
+    cache = ["--cache-dir", str(CACHE / "pip")] if CACHE else []
+    try:
+        return subprocess.run(
+            [python, "-m", "pip", "--isolated", "--disable-pip-version-check", *cache, *args],
+            capture_output=True,
+            text=True,
+            cwd=cwd,
+            timeout=TIMEOUT,
+        )
+    except subprocess.TimeoutExpired:
+        raise Timeout(f"pip {what} timed out after {TIMEOUT} s (--timeout)") from None
+
+
+def download(folder: Path, pattern: str, what: str, *args: str) -> list[Path]:
+    """Files matching pattern in folder, downloaded by `pip download *args` where none is there yet.
+
+    Parallel-safe: pip writes into a private folder, whose files are then renamed into place (atomic).
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    found = sorted(folder.glob(pattern))
+    if found:
+        return found
+    private = Path(tempfile.mkdtemp(prefix=".part-", dir=folder))
+    try:
+        pip("download", "--no-deps", "-d", str(private), *args, what=what)
+        for path in private.iterdir():
+            os.replace(path, folder / path.name)
+    finally:
+        shutil.rmtree(private, ignore_errors=True)
+    return sorted(folder.glob(pattern))
+
+
+# the images' glibc: Ubuntu 22.04 (2.35) under Isaac Sim 4.x/5.x; every older manylinux tag fits too (pip
+# matches tags exactly: nvidia-cudnn-cu13 9.19.0.56, in torch 2.11.0's closure, is manylinux_2_27 only)
 PLATFORMS = (
-    "manylinux_2_35_x86_64",
-    "manylinux_2_34_x86_64",
-    "manylinux_2_28_x86_64",
-    "manylinux_2_17_x86_64",
+    *(f"manylinux_2_{minor}_x86_64" for minor in range(35, 4, -1)),
     "manylinux2014_x86_64",
     "manylinux2010_x86_64",
     "manylinux1_x86_64",
     "linux_x86_64",
 )
+# what pip names when a project has no usable wheel: no distribution at all, or a conflict with a
+# dependency it could only build (rl-games 1.6.1 -> wandb 0.12 -> pathtools, an sdist)
+NO_WHEEL = re.compile(r"(?:No matching distribution found for|depends on) ([A-Za-z0-9][A-Za-z0-9._-]*)")
 
 
 def platform_args() -> list[str]:
@@ -375,58 +429,36 @@ def interpreter(python: str) -> str | None:
 def resolve(reqs: list[str], python: str, platform: str, work: Path) -> tuple[dict[str, str] | None, str]:
     """name -> version pip picks for reqs for the image's Python, or None and pip's error.
 
-    First wheels only for the image's platform (`--python-version --only-binary :all:`, metadata only);
-    where that fails and a local CPython of that version exists, again with it, sdists allowed and built
-    as pip on the box would (rl-games 1.6.1 and gym 0.23 are sdists).
+    First wheels only for the image's platform (`--python-version --only-binary :all:`, metadata only).
+    Where a requirement has no wheel (rl-games 1.6.1 and gym 0.26 are sdists) and a local CPython of that
+    version exists, again with it, sdists allowed for exactly those projects and built as pip on the box
+    would; every other project stays wheels-only (sdists everywhere let pip backtrack into building old
+    releases for many minutes).
     """
     out = work / "report.json"
     work.mkdir(parents=True, exist_ok=True)
-    done = pip(
-        "install",
-        "--dry-run",
-        "--ignore-installed",
-        "--report",
-        str(out),
-        "--quiet",
-        "--only-binary",
-        ":all:",
-        "--python-version",
-        python,
-        *platform_args(),
-        "--target",
-        str(work / "target"),
-        *reqs,
-    )
+    what = f"resolve of {' '.join(reqs)} for Python {python}"
+    target = ["--python-version", python, *platform_args(), "--target", str(work / "target")]
+    dry_run = ["install", "--dry-run", "--ignore-installed", "--report", str(out), "--quiet", "--only-binary", ":all:"]
+    done = pip(*dry_run, *target, *reqs, what=what)
     note = ""
-    if done.returncode != 0:
-        local = interpreter(python)
-        if local is None:
-            err = [ln for ln in done.stderr.splitlines() if ln.startswith("ERROR")] or done.stderr.splitlines()[-1:]
-            return None, " / ".join(err)[:300]
-        done = subprocess.run(
-            [
-                local,
-                "-m",
-                "pip",
-                "--isolated",
-                "--disable-pip-version-check",
-                "install",
-                "--dry-run",
-                "--ignore-installed",
-                "--report",
-                str(out),
-                "--quiet",
-                "--prefer-binary",
-                *reqs,
-            ],
-            capture_output=True,
-            text=True,
-            timeout=1800,
-        )
+    sdists: list[str] = []
+    local = interpreter(python)
+    # pip names the projects without a usable wheel only in its messages
+    for _ in range(6):
+        new = [n for n in map(canonical, NO_WHEEL.findall(done.stderr)) if n not in sdists]
+        if done.returncode == 0 or local is None or not new:
+            break
+        sdists += sorted(set(new))
+        note = f" (sdists of {', '.join(sdists)}, resolved with {Path(local).name} {python})"
+        done = pip(*dry_run, "--no-binary", ",".join(sdists), *reqs, what=f"{what}{note}", python=local)
+    if done.returncode != 0 and local is not None:
         note = f" (sdists allowed, resolved with {Path(local).name} {python})"
-        if done.returncode != 0:
-            err = [ln for ln in done.stderr.splitlines() if ln.startswith("ERROR")] or done.stderr.splitlines()[-1:]
-            return None, (" / ".join(err) + note)[:300]
+        dry_run[-2:] = ["--prefer-binary"]
+        done = pip(*dry_run, *reqs, what=f"{what}{note}", python=local)
+    if done.returncode != 0:
+        err = [ln for ln in done.stderr.splitlines() if ln.startswith("ERROR")] or done.stderr.splitlines()[-1:]
+        return None, (" / ".join(err) + note)[:300]
     data = json.loads(out.read_text())
     return {canonical(i["metadata"]["name"]): i["metadata"]["version"] for i in data["install"]}, note
 
@@ -450,6 +482,70 @@ def workflow_imports(repo: Path, version: str, lib: str) -> list[tuple[str, str,
             ):
                 out += [(node.module, a.name, f"{path.relative_to(repo)}:{node.lineno}") for a in node.names]
     return out
+
+
+# the agent classes a skrl workflow calls methods on (PPO, the default algorithm, over its base class)
+SKRL_AGENT_CLASSES = (("skrl/agents/torch/base.py", "Agent"), ("skrl/agents/torch/ppo/ppo.py", "PPO"))
+
+
+def agent_calls(repo: Path, version: str) -> list[tuple[str, ast.Call, str]]:
+    """(method, call, where) of every `agent.m(…)` / `runner.agent.m(…)` in the skrl workflow's train/play."""
+    base = repo / ("source/standalone/workflows" if version == "1" else "scripts/reinforcement_learning") / "skrl"
+    out = []
+    for path in (base / "train.py", base / "play.py"):
+        if not path.exists():
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)):
+                continue
+            owner = ast.unparse(node.func.value)
+            if owner in ("agent", "runner.agent"):
+                out.append((node.func.attr, node, f"{path.relative_to(repo)}:{node.lineno}"))
+    return out
+
+
+def agent_methods(files: dict[str, str]) -> dict[str, ast.FunctionDef]:
+    """The methods of skrl's torch PPO agent (its own over its base class's) in a release's sources."""
+    methods: dict[str, ast.FunctionDef] = {}
+    for path, cls in SKRL_AGENT_CLASSES:
+        for node in ast.walk(ast.parse(files.get(path, ""))):
+            if isinstance(node, ast.ClassDef) and node.name == cls:
+                methods |= {f.name: f for f in node.body if isinstance(f, ast.FunctionDef)}
+    return methods
+
+
+def call_problem(call: ast.Call, fn: ast.FunctionDef) -> str | None:
+    """Why Python would refuse call against fn's signature (a TypeError), or None where it binds."""
+    if any(isinstance(a, ast.Starred) for a in call.args) or any(k.arg is None for k in call.keywords):
+        return None  # *args / **kwargs at the call: not decidable here
+    params = [a.arg for a in fn.args.posonlyargs + fn.args.args][1:]  # without self
+    required = params[: len(params) - len(fn.args.defaults)]
+    given = {k.arg for k in call.keywords if k.arg}
+    if len(call.args) > len(params) and fn.args.vararg is None:
+        return f"takes {len(params)} positional arguments, {len(call.args)} given"
+    missing = [p for p in required[len(call.args) :] if p not in given]
+    missing += [
+        a.arg for a, d in zip(fn.args.kwonlyargs, fn.args.kw_defaults, strict=True) if d is None and a.arg not in given
+    ]
+    if missing:
+        return "missing " + ", ".join(missing)
+    known = set(params) | {a.arg for a in fn.args.kwonlyargs}
+    unknown = sorted(given - known) if fn.args.kwarg is None else []
+    return f"no parameter {', '.join(unknown)}" if unknown else None
+
+
+def agent_call_problems(repo: Path, version: str, files: dict[str, str]) -> list[str]:
+    """The skrl workflow's calls on its agent that the resolved skrl's PPO cannot take (play.py's eval mode)."""
+    methods = agent_methods(files)
+    if not methods:
+        return []
+    problems = []
+    for name, call, where in agent_calls(repo, version):
+        fn = methods.get(name)
+        why = "no such method" if fn is None else call_problem(call, fn)
+        if why:
+            problems.append(f"agent.{name}() ({where}): {why}")
+    return problems
 
 
 def defined_names(files: dict[str, str], module: str, seen: set[str] | None = None) -> set[str] | None:
@@ -489,47 +585,35 @@ def defined_names(files: dict[str, str], module: str, seen: set[str] | None = No
 
 
 def wheel_files(name: str, version: str, python: str, platform: str, work: Path) -> dict[str, str] | None:
-    folder = work / "wheels"
-    folder.mkdir(parents=True, exist_ok=True)
-    done = pip(
-        "download",
-        "--no-deps",
+    """The .py files of name==version's wheel for the image's Python (its sdist's where it has no wheel)."""
+    wheels = download(
+        (CACHE or work) / "wheels" / f"py{python}" / canonical(name),
+        f"*-{version}-*.whl",
+        f"download of the {name} {version} wheel for Python {python}",
         "--only-binary",
         ":all:",
         "--python-version",
         python,
         *platform_args(),
-        "-d",
-        str(folder),
         f"{name}=={version}",
     )
-    if done.returncode != 0:
-        return sdist_files(name, version, folder)
-    wheel = sorted(folder.glob(f"{canonical(name).replace('-', '_')}-{version}-*.whl"), key=lambda p: p.stat().st_mtime)
-    if not wheel:
-        return None
-    with zipfile.ZipFile(wheel[-1]) as zf:
+    if not wheels:
+        return sdist_files(name, version, (CACHE or work) / "sdists" / canonical(name))
+    with zipfile.ZipFile(wheels[-1]) as zf:
         return {n: zf.read(n).decode("utf-8", "replace") for n in zf.namelist() if n.endswith(".py")}
 
 
 def sdist_files(name: str, version: str, folder: Path) -> dict[str, str] | None:
     """The .py files of a release that is only an sdist (paths without the archive's top folder)."""
-    if (
-        pip(
-            "download",
-            "--no-deps",
-            "--no-binary",
-            ":all:",
-            "--ignore-requires-python",
-            "-d",
-            str(folder),
-            f"{name}=={version}",
-        ).returncode
-        != 0
-    ):
-        pass  # pip may fail preparing metadata with this Python; the archive is downloaded first
-    archives = sorted(folder.glob(f"{canonical(name).replace('-', '_')}-{version}.tar.gz")) + sorted(
-        folder.glob(f"{name}-{version}.tar.gz")
+    # pip may fail preparing metadata with this machine's Python; the archive is downloaded first
+    archives = download(
+        folder,
+        f"*-{version}.tar.gz",
+        f"download of the {name} {version} sdist",
+        "--no-binary",
+        ":all:",
+        "--ignore-requires-python",
+        f"{name}=={version}",
     )
     if not archives:
         return None
@@ -547,79 +631,109 @@ def git_files(git_dir: str, ref: str) -> dict[str, str]:
 
 
 def check_index(report: Report, rel: str, repo: Path, python: str, mirrors: dict[str, str], work: Path) -> None:
+    """Each library's extra resolved for the image's Python, its import lines (and skrl's agent calls) checked."""
+    version = "1" if rel == "1" else "2"
+    data = setup_literals(rl_setup(repo, version))
+    # pip resolves the package's own requirements with the extra (torch==2.5.1, numpy<2 …)
+    base = [r for r in data["INSTALL_REQUIRES"] if not GIT_REQ.match(r) and "://" not in r]
+    for lib in LIBRARIES:
+        try:
+            check_library(
+                report, rel, repo, python, lib, data["EXTRAS_REQUIRE"].get(EXTRA[lib], []), base, mirrors, work
+            )
+        except Timeout as timeout:
+            report.fail(f"{rel} {lib}: {timeout}")
+    try:
+        check_core_sdists(report, rel, repo, python, work)
+    except Timeout as timeout:
+        report.fail(f"{rel} core: {timeout}")
+
+
+def check_library(
+    report: Report,
+    rel: str,
+    repo: Path,
+    python: str,
+    lib: str,
+    reqs: list[str],
+    base: list[str],
+    mirrors: dict[str, str],
+    work: Path,
+) -> None:
     version = "1" if rel == "1" else "2"
     platform = "manylinux2014_x86_64"
-    data = setup_literals(rl_setup(repo, version))
-    pins = [r for r in data["INSTALL_REQUIRES"] if r.replace(" ", "").startswith("torch==")]
-    for lib in LIBRARIES:
-        reqs = data["EXTRAS_REQUIRE"].get(EXTRA[lib], [])
-        git_reqs = [r for r in reqs if GIT_REQ.match(r)]
-        index_reqs = [r for r in reqs if not GIT_REQ.match(r)]
-        sources: dict[str, str] | None = None
-        for req in git_reqs:
-            match = GIT_REQ.match(req)
-            assert match is not None
-            mirror = mirrors.get(match.group("repo").lower())
-            if (
-                canonical(match.group("name")) in (canonical(MODULE[lib]), canonical(lib), "rsl-rl", "rl-games")
-                and mirror
-            ):
-                try:
-                    sources = git_files(mirror, match.group("ref") or "HEAD")
-                except subprocess.CalledProcessError:
-                    sources = None
-        resolved, err = resolve(index_reqs + pins, python, platform, work) if index_reqs else ({}, "")
-        if resolved is None:
-            report.fail(f"{rel} {lib}: {' '.join(index_reqs + pins)} does not resolve for Python {python}: {err}")
-            continue
-        library_pkg = next(
-            (
-                n
-                for n in resolved
-                if n in (canonical(MODULE[lib]), canonical(lib), "rsl-rl-lib", "stable-baselines3", "rl-games")
-            ),
-            None,
-        )
-        if library_pkg is not None:
-            sources = wheel_files(library_pkg, resolved[library_pkg], python, platform, work)
-            got = f"{library_pkg} {resolved[library_pkg]}"
-        else:
-            got = "from git" if sources is not None else "unresolved"
-        if sources is None:
-            report.say(f"  skip  {rel} {lib}: imports not checked ({got})")
-            continue
-        missing = []
-        for module, name, where in workflow_imports(repo, version, lib):
-            names = defined_names(sources, module)
-            if names is None or name not in names:
-                missing.append(f"{name} from {module} ({where})")
-        if missing:
-            report.fail(f"{rel} {lib}: {got} (Python {python}{err}) lacks " + "; ".join(missing))
-        else:
-            report.ok(f"{rel} {lib}: {got} for Python {python} has every name the workflow imports{err}")
-    # core pins that exist only as sdists must build in pip's isolated build env (flatdict 4.0.1)
+    git_reqs = [r for r in reqs if GIT_REQ.match(r)]
+    index_reqs = [r for r in reqs if not GIT_REQ.match(r)]
+    sources: dict[str, str] | None = None
+    for req in git_reqs:
+        match = GIT_REQ.match(req)
+        assert match is not None
+        mirror = mirrors.get(match.group("repo").lower())
+        if canonical(match.group("name")) in (canonical(MODULE[lib]), canonical(lib), "rsl-rl", "rl-games") and mirror:
+            try:
+                sources = git_files(mirror, match.group("ref") or "HEAD")
+            except subprocess.CalledProcessError:
+                sources = None
+    resolved, err = resolve(index_reqs + base, python, platform, work / lib) if index_reqs else ({}, "")
+    if resolved is None:
+        report.fail(f"{rel} {lib}: {' '.join(index_reqs + base)} does not resolve for Python {python}: {err}")
+        return
+    library_pkg = next(
+        (n for n in resolved if n in (canonical(MODULE[lib]), canonical(lib), "rsl-rl-lib", "stable-baselines3")),
+        None,
+    )
+    if library_pkg is not None:
+        sources = wheel_files(library_pkg, resolved[library_pkg], python, platform, work)
+        got = f"{library_pkg} {resolved[library_pkg]}"
+    else:
+        got = "from git" if sources is not None else "unresolved"
+    if sources is None:
+        report.say(f"  skip  {rel} {lib}: imports not checked ({got})")
+        return
+    missing = []
+    for module, name, where in workflow_imports(repo, version, lib):
+        names = defined_names(sources, module)
+        if names is None or name not in names:
+            missing.append(f"{name} from {module} ({where})")
+    if lib == "skrl":
+        missing += agent_call_problems(repo, version, sources)
+    calls = " and takes its agent calls" if lib == "skrl" else ""
+    if missing:
+        report.fail(f"{rel} {lib}: {got} (Python {python}{err}) lacks " + "; ".join(missing))
+    else:
+        report.ok(f"{rel} {lib}: {got} for Python {python} has every name the workflow imports{calls}{err}")
+
+
+def check_core_sdists(report: Report, rel: str, repo: Path, python: str, work: Path) -> None:
+    """Core `==` pins with no wheel for the image must build in pip's isolated build env (flatdict 4.0.1)."""
+    version = "1" if rel == "1" else "2"
     core = repo / ("source/extensions/omni.isaac.lab/setup.py" if version == "1" else "source/isaaclab/setup.py")
     for req in setup_literals(core)["INSTALL_REQUIRES"] if core.exists() else []:
         name, _, pinned = req.replace(" ", "").partition("==")
         if not pinned or ";" in pinned:
             continue
-        if (
-            pip(
-                "download",
-                "--no-deps",
-                "--only-binary",
-                ":all:",
-                "--python-version",
-                python,
-                *platform_args(),
-                "-d",
-                str(work / "wheels"),
-                req,
-            ).returncode
-            == 0
-        ):
+        # metadata only (no multi-GB torch download): is there a wheel for the image?
+        has_wheel = pip(
+            "install",
+            "--dry-run",
+            "--no-deps",
+            "--ignore-installed",
+            "--quiet",
+            "--only-binary",
+            ":all:",
+            "--python-version",
+            python,
+            *platform_args(),
+            "--target",
+            str(work / "target"),
+            req,
+            what=f"wheel look-up of {req} for Python {python}",
+        )
+        if has_wheel.returncode == 0:
             continue
-        built = pip("wheel", "--no-deps", "--no-binary", name, "-w", str(work / "built"), req)
+        built = pip(
+            "wheel", "--no-deps", "--no-binary", name, "-w", str(work / "built"), req, what=f"sdist build of {req}"
+        )
         if built.returncode != 0:
             why = [ln.strip() for ln in built.stdout.splitlines() + built.stderr.splitlines() if "Error" in ln]
             report.fail(f"{rel} core: {req} is an sdist that does not build: {(why or ['?'])[-1][:160]}")
@@ -671,6 +785,7 @@ def check_isaaclab3(report: Report, wheel: Path | None, index: bool, work: Path)
 
 
 def main(argv: list[str] | None = None) -> int:
+    global PROJECT_PLAYBOOKS, CACHE, TIMEOUT
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0] if __doc__ else None)
     parser.add_argument("--fork", required=True, help="git dir of RajitGhosh/IsaacLab-Fork")
     parser.add_argument(
@@ -683,10 +798,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", default="", help="releases to check (1,2.0,2.1,2.2,2.3,3.0)")
     parser.add_argument("--keep", type=Path, help="keep the work folder here")
     parser.add_argument("--playbooks", type=Path, help="the playbooks folder to check (default: the shipped ones)")
+    parser.add_argument(
+        "--cache", type=Path, default=HERE / ".cache", help="downloads kept here across runs (default: %(default)s)"
+    )
+    parser.add_argument("--timeout", type=int, default=TIMEOUT, help="seconds for one pip call (default: %(default)s)")
+    parser.add_argument("--jobs", type=int, default=1, help="releases checked at once (default: %(default)s)")
     args = parser.parse_args(argv)
     if args.playbooks:
-        global PROJECT_PLAYBOOKS
         PROJECT_PLAYBOOKS = args.playbooks.resolve()
+    CACHE, TIMEOUT = args.cache.resolve(), args.timeout
     only = set(filter(None, args.only.split(","))) or {*REFS, "3.0"}
     mirrors = {
         k: v
@@ -699,21 +819,29 @@ def main(argv: list[str] | None = None) -> int:
     }
     report = Report()
     work = Path(tempfile.mkdtemp(prefix="isaaclab-check-"))
+
+    def one(rel: str) -> Report:
+        source, commit, python = REFS[rel]
+        out = Report(echo=args.jobs <= 1)
+        out.say(f"Isaac Lab {rel} ({source} {commit}, Python {python})")
+        repo = checkout(args.fork if source == "fork" else args.upstream, commit, work / rel / "IsaacLab")
+        out.say(f"  patches: {patch(repo, '1' if rel == '1' else '2')}")
+        run_scripts(out, rel, repo, work / rel)
+        check_git_requirements(out, rel, repo, mirrors)
+        if args.index:
+            check_index(out, rel, repo, python, mirrors, work / rel)
+        return out
+
     try:
-        for rel, (source, commit, python) in REFS.items():
-            if rel not in only:
-                continue
-            git_dir = args.fork if source == "fork" else args.upstream
-            report.say(f"Isaac Lab {rel} ({source} {commit}, Python {python})")
-            repo = checkout(git_dir, commit, work / rel / "IsaacLab")
-            report.say(f"  patches: {patch(repo, '1' if rel == '1' else '2')}")
-            run_scripts(report, rel, repo, work / rel)
-            check_git_requirements(report, rel, repo, mirrors)
-            if args.index:
-                check_index(report, rel, repo, python, mirrors, work / rel)
+        with concurrent.futures.ThreadPoolExecutor(max(1, args.jobs)) as pool:
+            for done in [pool.submit(one, rel) for rel in REFS if rel in only]:
+                report.add(done.result())
         if "3.0" in only:
             report.say("Isaac Lab 3.0.0 (PyPI wheel)")
-            check_isaaclab3(report, args.il3_wheel, args.index, work / "3.0")
+            try:
+                check_isaaclab3(report, args.il3_wheel, args.index, work / "3.0")
+            except Timeout as timeout:
+                report.fail(f"3.0: {timeout}")
     finally:
         if args.keep:
             shutil.copytree(work, args.keep, dirs_exist_ok=True)
