@@ -127,12 +127,15 @@ class Box:
         self.ok("TERM=xterm ./docker/container.sh start", cwd=repo)
         return repo
 
-    def started_2x(self, *, patch: bool = True) -> str:
-        """Upstream v2.1.0 as setup.yaml prepares it (flatdict pinned unless patch=False); container up."""
+    def started_2x(self, *, patch: bool = True, skrl: bool = True) -> str:
+        """Upstream v2.1.0 as setup.yaml prepares it (flatdict, skrl pinned unless False); container up."""
         self.ok(f"git clone --depth 1 --branch v2.1.0 {UPSTREAM_URL} isaaclab")
         self.login()
         if patch:
             self.patch_flatdict("isaaclab")
+        if skrl:
+            setup = self.home / "isaaclab/source/isaaclab_rl/setup.py"
+            setup.write_text(setup.read_text().replace('"skrl>=1.4.2"', '"skrl>=1.4.2,<2"'))
         (self.home / "isaaclab" / "docker" / ".container.cfg").write_text("[X11]\nX11_FORWARDING_ENABLED = 0\n")
         self.ok("python3 docker/container.py start", cwd="isaaclab")
         return "isaaclab"
@@ -373,6 +376,21 @@ def test_upstream_2x_without_the_flatdict_pin_builds_without_isaaclab(box: Box) 
     box.ok("python3 docker/container.py start", cwd=repo)  # rebuilt: a new image, a new container
     assert box.check("import isaaclab, isaaclab_rl, rsl_rl").returncode == 0
     assert box.sh(f"{EXEC} -p -c 'import isaaclab, rsl_rl'").returncode == 0  # 2.x quotes "$@"
+
+
+def test_upstream_2x_skrl_2_cannot_play_until_pinned_below_2(box: Box) -> None:
+    repo = box.started_2x(skrl=False)  # the image's `isaaclab.sh --install` takes skrl>=1.4.2: 2.1.1 today
+    script = "scripts/reinforcement_learning/skrl"
+    box.ok(f"{EXEC} -p {script}/train.py {SMALL}")  # the Runner takes 2.x's config (its own renames)
+    play = f"{EXEC} -p {script}/play.py --task Isaac-Cartpole-v0 --num_envs 4 --headless --video --video_length 10"
+    died = box.sh(play)
+    assert died.returncode == 1 and "no attribute 'set_running_mode'" in died.stderr, died.stderr
+    # setup.yaml's pin; 2.x's compose binds source/ into the container (v2.1.0 docker-compose.yaml:37-39)
+    setup = box.home / repo / "source/isaaclab_rl/setup.py"
+    setup.write_text(setup.read_text().replace('"skrl>=1.4.2"', '"skrl>=1.4.2,<2"'))
+    box.ok(f"{EXEC} -i skrl")
+    box.ok(play)
+    assert (_run_dir(box, "skrl") / "videos" / "play" / "rl-video-step-0.mp4").exists()
 
 
 def test_upstream_2x_start_exits_0_when_compose_fails(box: Box) -> None:

@@ -182,6 +182,23 @@ def module_missing(lib: str, script: str) -> NoReturn:
     )
 
 
+def installed_version(name: str) -> tuple[int, ...]:
+    """The version of name this container installed where it was recorded (`skrl==2.1.1`), else ()."""
+    pinned = next((i.partition("==")[2] for i in installed_libraries() if i.startswith(name + "==")), "")
+    return tuple(int(p) for p in pinned.split(".") if p.isdigit())
+
+
+def skrl_2_play_dies(script: str) -> NoReturn:
+    """2.x skrl/play.py on skrl 2.x: v2.3.0 play.py:210 calls runner.agent.set_running_mode("eval"),
+    which skrl 2.x's agents no longer have (skrl 2.1.1 agents/torch/base.py: enable_training_mode)."""
+    die(
+        "Traceback (most recent call last):\n"
+        f'  File "{shown(script)}", line 210, in main\n'
+        '    runner.agent.set_running_mode("eval")\n'
+        "AttributeError: 'PPO' object has no attribute 'set_running_mode'"
+    )
+
+
 # ---- the app launcher -------------------------------------------------------------------------
 
 

@@ -473,6 +473,8 @@ def play(lib: str, script: str) -> int:
     else:
         resume = _latest_checkpoint(lib, root)
     print(f"[INFO] Loading model checkpoint from: {app.shown(resume)}")
+    if lib == "skrl" and gen == "2" and app.installed_version("skrl")[:1] >= (2,):
+        app.skrl_2_play_dies(script)
     policy = cartpole.LinearPolicy(0, cartpole.load_weights(resume))
     env = cartpole.CartPole(args.num_envs or 32, 0)
     recorder = None
