@@ -110,6 +110,7 @@ def test_setup_1x_starts_the_fork_on_a_fresh_box(box: Box) -> None:
 def test_setup_2x_pins_flatdict_and_checks_the_import(box: Box) -> None:
     res = box.ok("setup", isaaclab_version="2")
     assert "flatdict==4.0.0:source/isaaclab/setup.py" in res.facts["isaaclab_patches"]
+    assert "skrl<2:source/isaaclab_rl/setup.py" in res.facts["isaaclab_patches"]  # 2.x play.py needs skrl 1.x
     assert res.facts["isaaclab_release"] == "2.1.0"
     unpatched = box.play("setup", isaaclab_version="2", repo_dir="plain", patch_build="false")
     assert not unpatched.ok and "isaac lab imports in the container" in unpatched.error.message
