@@ -31,8 +31,10 @@ LIBRARY_OF = {
 # v2.0.1: setup.py:3/7); from v2.1.1 pyproject.toml:6 names it `rsl-rl-lib`
 RSL_RL_OLD_NAME_REFS = {"v1.0.2", "v2.0.0", "v2.0.1"}
 _RSL_GIT = re.compile(r"rsl-rl@git\+https://github\.com/leggedrobotics/rsl_rl(?:\.git)?(?:@(?P<ref>[\w.\-]+))?")
-# skrl's releases on PyPI (`pip index versions skrl --python-version 3.10`, read 2026-12-05): what an
-# extra such as the fork's `skrl>=1.2.0` resolves to today (2.1.1)
+# skrl's releases on PyPI from 1.2.0 (https://pypi.org/pypi/skrl/json, read 2026-12-05; rc releases left
+# out): what an extra such as the fork's `skrl>=1.2.0` or 2.x's `skrl>=1.4.2` resolves to today (2.1.1).
+# Requires-Python: 1.2.0-1.4.2 >=3.6, 1.4.3 >=3.8, 2.0.0 (2026-04-08) and later >=3.10: every one fits
+# the images' 3.10/3.11, so it plays no part here
 SKRL_RELEASES = ("1.2.0", "1.3.0", "1.4.0", "1.4.1", "1.4.2", "1.4.3", "2.0.0", "2.1.0", "2.1.1")
 # names skrl 1.2-1.4 export that 2.x does not (skrl 2.1.1 wheel: agents/torch/ppo/__init__.py exports
 # PPO, PPO_CFG, PPO_RNN; utils/model_instantiators/torch/__init__.py has no Shape; 1.4.3 has both)
