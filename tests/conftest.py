@@ -7,6 +7,9 @@ from pathlib import Path
 
 import pytest
 
+# the simulator's fixtures (api_sim, host_sim); the handle they yield comes from lambdabench.simulate
+pytest_plugins = ["lambdabench.sim.testing"]
+
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 OPENAPI = SHARED / "lambda-cloud" / "openapi.json"
 

@@ -12,10 +12,7 @@ import pytest
 
 from lambdabench.ledger import Ledger
 from lambdabench.report import build_report, render
-from lambdabench.sim.api.core import SimCloud
-from lambdabench.sim.api.scenario import Scenario
-from lambdabench.sim.api.server import SimServer
-from lambdabench.simulate import client_env
+from lambdabench.simulate import simulator
 from tests.core.clihelp import assert_one_line_error, run
 from tests.report import ledgers as L
 
@@ -25,12 +22,9 @@ TYPES = ("gpu_1x_a10", "gpu_1x_a100", "gpu_1x_gh200")
 
 @pytest.fixture
 def env() -> Iterator[dict[str, str]]:
-    core = SimCloud(Scenario(), time_scale=SCALE)
-    srv = SimServer(core, extra_env=client_env(SCALE)).start()
-    # a made-up NGC key: the dry run must get past the secret check to reach the GPU rules
-    yield {**srv.env(), "LAMBDABENCH_RETRY_BUDGET": "3", "NGC_API_KEY": "nvapi-test-not-a-key"}
-    srv.stop()
-    core.close()
+    with simulator(scale=SCALE, retry_budget=3) as sim:
+        # a made-up NGC key: the dry run must get past the secret check to reach the GPU rules
+        yield {**sim.env, "NGC_API_KEY": "nvapi-test-not-a-key"}
 
 
 def _ledger_with_results() -> None:

@@ -9,9 +9,7 @@ from typing import Any
 import pytest
 
 from lambdabench.sim.api.core import SimCloud
-from lambdabench.sim.api.scenario import Scenario
-from lambdabench.sim.api.server import SimServer
-from lambdabench.simulate import client_env
+from lambdabench.simulate import simulator
 from tests.core.clihelp import assert_one_line_error, run
 
 SCALE = 600.0
@@ -19,12 +17,8 @@ SCALE = 600.0
 
 @pytest.fixture
 def server() -> Iterator[tuple[SimCloud, dict[str, str]]]:
-    core = SimCloud(Scenario(), time_scale=SCALE)
-    srv = SimServer(core, extra_env=client_env(SCALE)).start()
-    env = {**srv.env(), "LAMBDABENCH_RETRY_BUDGET": "3"}
-    yield core, env
-    srv.stop()
-    core.close()
+    with simulator(scale=SCALE, retry_budget=3) as sim:
+        yield sim.core, sim.env
 
 
 def live(core: SimCloud) -> list[dict[str, Any]]:
@@ -188,17 +182,10 @@ def test_api_400_from_lambda_is_one_line(server: tuple[SimCloud, dict[str, str]]
 
 
 def test_429_storm_outlasting_the_budget() -> None:
-    core = SimCloud(
-        Scenario.from_dict({"faults": [{"endpoint": "any", "kind": "http_429", "count": "forever"}]}), time_scale=SCALE
-    )
-    srv = SimServer(core, extra_env=client_env(SCALE)).start()
-    try:
-        env = {**srv.env(), "LAMBDABENCH_RETRY_BUDGET": "0.5"}
-        assert_one_line_error(run(["launch", "--gpu", "a10"], env), "rate limit")
-        assert core.billing() == []
-    finally:
-        srv.stop()
-        core.close()
+    storm = {"faults": [{"endpoint": "any", "kind": "http_429", "count": "forever"}]}
+    with simulator(storm, scale=SCALE, retry_budget=0.5) as sim:
+        assert_one_line_error(run(["launch", "--gpu", "a10"], sim.env), "rate limit")
+        assert sim.core.billing() == []
 
 
 def test_bad_setting_and_usage_errors(server: tuple[SimCloud, dict[str, str]]) -> None:

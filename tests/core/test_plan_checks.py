@@ -12,9 +12,7 @@ import pytest
 from lambdabench.errors import UsageError
 from lambdabench.run.plan import SweepPlan, SweepRequest
 from lambdabench.sim.api.core import SimCloud
-from lambdabench.sim.api.scenario import Scenario
-from lambdabench.sim.api.server import SimServer
-from lambdabench.simulate import client_env
+from lambdabench.simulate import simulator
 from tests.core.clihelp import assert_one_line_error, run
 
 SCALE = 600.0
@@ -39,11 +37,8 @@ def plan(tmp_path: Path, gpus: str = "a10", **kw: Any) -> SweepPlan:
 
 @pytest.fixture
 def server() -> Iterator[tuple[SimCloud, dict[str, str]]]:
-    core = SimCloud(Scenario(), time_scale=SCALE)
-    srv = SimServer(core, extra_env=client_env(SCALE)).start()
-    yield core, {**srv.env(), "LAMBDABENCH_RETRY_BUDGET": "3"}
-    srv.stop()
-    core.close()
+    with simulator(scale=SCALE, retry_budget=3) as sim:
+        yield sim.core, sim.env
 
 
 # ---- item 3: playbook variables, --reward-target, --playbook "", types --gpu "", --name ----------------

@@ -16,8 +16,9 @@ from pathlib import Path
 import pytest
 
 from lambdabench.ledger import Ledger
+from lambdabench.simulate import Sim, needs_sshd
 from lambdabench.sshkeys import ensure_local_key
-from tests.reliability.conftest import Sim, needs_sshd, simulator
+from tests.reliability.conftest import simulator
 
 pytestmark = [needs_sshd, pytest.mark.timeout(300)]
 LB = [sys.executable, "-m", "lambdabench.cli"]

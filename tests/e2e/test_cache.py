@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from lambdabench.ledger import Ledger
-from tests.e2e.conftest import SimProcess, needs_sshd
+from lambdabench.simulate import SimProcess, needs_sshd
 
 pytestmark = needs_sshd
 
@@ -93,7 +93,7 @@ def test_a_second_sweep_with_the_same_cache_starts_warm_and_gc_keeps_it(simproc:
     assert simproc.api("/file-systems") == []
     missing = simproc.cli("cache", "rm", "il3-cache")
     assert missing.returncode != 0 and missing.stderr.count("\n") <= 2 and "cache ls" in missing.stderr
-    assert simproc.running() == []
+    assert simproc.live() == []
 
 
 def test_a_stale_or_missing_cache_runs_cold_and_never_fails_the_run(simproc: SimProcess) -> None:
@@ -112,7 +112,7 @@ def test_a_stale_or_missing_cache_runs_cold_and_never_fails_the_run(simproc: Sim
     gone = simproc.cli(*args)
     assert gone.returncode == 0, gone.stderr[-3000:]
     assert "cache not usable" in gone.stderr and "running cold" in gone.stderr
-    assert simproc.running() == []
+    assert simproc.live() == []
 
 
 def test_a_cache_in_another_region_runs_cold_and_says_so(simproc: SimProcess) -> None:
@@ -190,4 +190,4 @@ def test_the_isaac_sim_base_image_is_pulled_once_then_loaded_from_the_cache(simp
     third_argv = argv_calls(latest.parent)
     assert any(a[:2] == ["git", "clone"] for a in third_argv), third_argv  # the broken clone: cloned cold
     assert (clone / ".git" / "HEAD").read_text() != "garbage"  # and kept again
-    assert simproc.running() == []
+    assert simproc.live() == []

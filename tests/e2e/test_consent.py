@@ -15,7 +15,8 @@ import time
 import pytest
 
 from lambdabench.consent import Spend, decide, free_money, is_loopback
-from tests.e2e.conftest import LB, SimProcess
+from lambdabench.simulate import SimProcess
+from tests.e2e.conftest import LB
 
 BILLS = {"LAMBDABENCH_SIMULATED": "0"}
 
@@ -52,7 +53,7 @@ def test_without_a_terminal_a_spend_needs_yes_or_a_budget(simproc: SimProcess) -
     assert out.returncode == 2 and "1 × gpu_1x_a10: $1.29/h, billed per minute until" in out.stderr
     assert "Pass --yes to agree" in out.stderr
     assert _launches(simproc) == []
-    assert simproc.running() == []
+    assert simproc.live() == []
 
 
 def _on_a_terminal(sim: SimProcess, args: list[str], answer: bytes, extra: dict[str, str]) -> tuple[int, str, str]:

@@ -6,7 +6,7 @@ import subprocess
 from pathlib import Path
 
 from lambdabench.ledger import Ledger
-from tests.e2e.conftest import SimProcess
+from lambdabench.simulate import SimProcess
 from tests.e2e.test_byo_hosts import _local_env
 from tests.e2e.test_host_stop import LB
 from tests.reliability.conftest import simulator

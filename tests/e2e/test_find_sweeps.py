@@ -7,7 +7,8 @@ import json
 
 import pytest
 
-from tests.e2e.conftest import SimProcess, wait_for_line
+from lambdabench.simulate import SimProcess
+from tests.e2e.conftest import wait_for_line
 
 
 def test_a_sweep_ends_with_its_summary_and_is_found_afterwards(simproc: SimProcess) -> None:

@@ -18,8 +18,9 @@ import pytest
 
 from lambdabench.ledger import Ledger
 from lambdabench.run.phases import SAMPLER as SAMPLER_SCRIPT
+from lambdabench.simulate import needs_sshd
 from tests.e2e.test_byo_hosts import _local_env
-from tests.reliability.conftest import needs_sshd, simulator
+from tests.reliability.conftest import simulator
 
 pytestmark = [needs_sshd, pytest.mark.timeout(240)]
 LB = [sys.executable, "-m", "lambdabench.cli"]

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 
 from lambdabench.ledger import Ledger
-from tests.e2e.conftest import SimProcess, needs_sshd
+from lambdabench.simulate import SimProcess, needs_sshd
 
 pytestmark = needs_sshd
 
@@ -58,7 +58,7 @@ def test_isaaclab3_sweep_on_a100_and_h100(simproc: SimProcess) -> None:
     assert any(
         line.startswith("simulated") and line.split()[1:] == ["yes", "yes"] for line in table.stdout.splitlines()
     )
-    assert simproc.running() == []
+    assert simproc.live() == []
 
 
 def test_video_with_isaaclab3_is_refused_before_anything_runs(simproc: SimProcess) -> None:
@@ -97,4 +97,4 @@ def test_isaaclab3_on_8xh100_trains_through_train_multigpu(simproc: SimProcess) 
     log = (run_dir / "logs" / "isaaclab3-train").glob("*train*multi*")
     text = "".join(p.read_text() for p in log)
     assert "[INFO] Launching distributed workers with:" in text and "--nproc_per_node 8 --local_ranks_filter 0" in text
-    assert simproc.running() == []
+    assert simproc.live() == []

@@ -9,9 +9,10 @@ from pathlib import Path
 
 import pytest
 
+from lambdabench.simulate import needs_sshd
 from tests.e2e.test_byo_hosts import _local_env
 from tests.e2e.test_host_stop import LB
-from tests.reliability.conftest import needs_sshd, simulator
+from tests.reliability.conftest import simulator
 
 pytestmark = [needs_sshd, pytest.mark.skipif(os.geteuid() != 0, reason="mounts a size-limited tmpfs (root only)")]
 

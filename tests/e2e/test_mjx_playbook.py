@@ -9,7 +9,7 @@ import json
 import pytest
 
 from lambdabench.ledger import Ledger
-from tests.e2e.conftest import SimProcess, needs_sshd
+from lambdabench.simulate import SimProcess, needs_sshd
 
 pytestmark = [
     needs_sshd,
@@ -57,4 +57,4 @@ def test_the_headline_command_benchmarks_by_default(simproc: SimProcess) -> None
     from lambdabench.metrics.record import validate_record
 
     validate_record(record)
-    assert simproc.running() == []
+    assert simproc.live() == []

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from lambdabench.ledger import Ledger
-from tests.e2e.conftest import SimProcess, needs_sshd
+from lambdabench.simulate import SimProcess, needs_sshd
 
 pytestmark = needs_sshd
 
@@ -12,7 +12,7 @@ def test_reuse_runs_the_repeats_on_one_instance_and_preflights_once(simproc: Sim
     out = simproc.cli("sweep", "--gpus", "a10", "--playbook", "gpu-probe", "--repeat", "2", "--reuse")
     assert out.returncode == 0, out.stderr
     assert "a10#2 (on a10#1)" in out.stderr and "reusing a10#1's instance" in out.stderr
-    assert simproc.running() == []
+    assert simproc.live() == []
     with Ledger(simproc.home) as ledger:
         assert len(ledger.instances()) == 1 and ledger.instances()[0].gone
         runs = sorted(ledger.runs(), key=lambda r: r.params["repeat"])

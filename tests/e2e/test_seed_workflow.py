@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import SimProcess, needs_sshd
+from lambdabench.simulate import SimProcess, needs_sshd
 
 pytestmark = needs_sshd
 
@@ -78,7 +78,7 @@ def test_seed_workflow_on_a_simulated_a10(simproc: SimProcess) -> None:
             data = path.read_bytes()
             assert not any(s in data for s in secrets), f"a key leaked into {path}"
     ok(simproc.cli("down", name))
-    assert simproc.running() == []
+    assert simproc.live() == []
 
 
 def test_video_on_a_non_rtx_type_is_refused_before_anything_runs(simproc: SimProcess) -> None:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import lambdabench
 from lambdabench.ledger import Ledger
-from tests.e2e.conftest import SimProcess, needs_sshd
+from lambdabench.simulate import SimProcess, needs_sshd
 
 pytestmark = [needs_sshd]
 
@@ -89,6 +89,6 @@ def test_seeds_and_repeats_give_statistics_in_every_format(simproc: SimProcess) 
         assert "every run shares one environment lock" in text, fmt
     rows = list(csv.DictReader(io.StringIO(simproc.cli("report", "--format", "csv").stdout)))
     assert rows and all(r["env_steps_per_s_iqm"] == "1060.0" for r in rows)
-    assert simproc.running() == []
+    assert simproc.live() == []
     refused = simproc.cli("sweep", "--gpus", "a10", "--playbook", "gpu-probe", "--seeds", "2", "--dry-run")
     assert refused.returncode != 0 and "no `seed` variable" in refused.stderr

@@ -6,7 +6,8 @@ import json
 import signal
 import time
 
-from tests.e2e.conftest import SimProcess, needs_sshd, wait_for_line
+from lambdabench.simulate import SimProcess, needs_sshd
+from tests.e2e.conftest import wait_for_line
 
 pytestmark = needs_sshd
 
@@ -27,7 +28,7 @@ def test_shell_launches_runs_and_terminates(simproc: SimProcess) -> None:
     assert out.returncode == 3, out.stderr
     assert "hello-from-42" in out.stdout
     assert "this session cost $" in out.stderr and "terminated" in out.stderr
-    assert simproc.running() == []
+    assert simproc.live() == []
 
 
 def test_a_closed_terminal_ends_the_shell_and_its_instance(simproc: SimProcess) -> None:
@@ -51,7 +52,7 @@ def test_a_closed_terminal_ends_the_shell_and_its_instance(simproc: SimProcess) 
     proc.send_signal(signal.SIGHUP)
     _, err = proc.communicate(timeout=120)
     assert "terminated; this session cost" in err, err
-    assert simproc.running() == []
+    assert simproc.live() == []
 
 
 def test_shell_keep_leaves_it_running(simproc: SimProcess) -> None:
@@ -69,7 +70,7 @@ def test_shell_keep_leaves_it_running(simproc: SimProcess) -> None:
     )
     assert out.returncode == 0, out.stderr
     assert "kept running" in out.stderr
-    assert len(simproc.running()) == 1
+    assert len(simproc.live()) == 1
     assert simproc.cli("down", "--all-mine").returncode == 0
 
 

@@ -10,7 +10,8 @@ import time
 import pytest
 
 from lambdabench.ledger import Ledger
-from tests.e2e.conftest import SimProcess, needs_sshd, wait_for_line
+from lambdabench.simulate import SimProcess, needs_sshd
+from tests.e2e.conftest import wait_for_line
 
 pytestmark = needs_sshd
 
@@ -18,11 +19,11 @@ pytestmark = needs_sshd
 def settle(sim: SimProcess, timeout: float = 10) -> list:  # type: ignore[type-arg]
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        running = sim.running()
+        running = sim.live()
         if not running:
             return []
         time.sleep(0.1)
-    return sim.running()
+    return sim.live()
 
 
 def test_sweep_end_to_end_over_ssh(simproc: SimProcess) -> None:
@@ -31,7 +32,7 @@ def test_sweep_end_to_end_over_ssh(simproc: SimProcess) -> None:
     report = json.loads(out.stdout)
     assert report["simulated"] is True or "simulated" in out.stdout.lower()
     assert "ssh ready" in out.stderr
-    assert simproc.running() == []
+    assert simproc.live() == []
     ledger = Ledger(simproc.home)
     assert ledger.integrity_check() == []
     rows = ledger.instances()
@@ -77,7 +78,7 @@ def test_kill9_then_recover(simproc: SimProcess, recover: str) -> None:
     wait_for_line(proc, "active at")
     proc.kill()
     proc.wait()
-    assert simproc.running(), "kill -9 should have left instances behind (the point of gc)"
+    assert simproc.live(), "kill -9 should have left instances behind (the point of gc)"
     if recover == "gc":
         out = simproc.cli("gc")
         assert out.returncode == 0, out.stderr
@@ -130,17 +131,17 @@ def test_gc_never_touches_instances_it_did_not_name(simproc: SimProcess) -> None
     )
     out = simproc.cli("gc")
     assert out.returncode == 0, out.stderr
-    assert [b["name"] for b in simproc.running()] == ["lambdabench-lookalike"]
+    assert [b["name"] for b in simproc.live()] == ["lambdabench-lookalike"]
 
 
 def test_an_instance_launched_by_hand_is_kept_until_down(simproc: SimProcess) -> None:
     """`launch` leaves an instance up on purpose: gc must not reap it (it did), `down <label>` ends it."""
     out = simproc.cli("launch", "--gpu", "a10", "--name", "mybox", "--wait")
     assert out.returncode == 0, out.stderr
-    assert len(simproc.running()) == 1
+    assert len(simproc.live()) == 1
     out = simproc.cli("gc")
     assert out.returncode == 0 and "kept on purpose, left alone" in out.stdout, out.stdout + out.stderr
-    assert len(simproc.running()) == 1
+    assert len(simproc.live()) == 1
     out = simproc.cli("down", "mybox")  # the label the user typed, not the generated name
     assert out.returncode == 0 and "gone: lambdabench-mybox-" in out.stdout, out.stdout + out.stderr
     assert settle(simproc) == []

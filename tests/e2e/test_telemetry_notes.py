@@ -6,9 +6,10 @@ import json
 import subprocess
 from pathlib import Path
 
+from lambdabench.simulate import needs_sshd
 from tests.e2e.test_byo_hosts import _local_env
 from tests.e2e.test_host_stop import LB
-from tests.reliability.conftest import needs_sshd, simulator
+from tests.reliability.conftest import simulator
 
 pytestmark = [needs_sshd]
 

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from lambdabench.config import parse_env_file
-from tests.e2e.conftest import needs_sshd
+from lambdabench.simulate import needs_sshd
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -13,7 +13,7 @@ from lambdabench.remote.playbook import find_playbook
 from lambdabench.run.cluster import Cluster, adapt_playbook, node_address, rank_order
 from lambdabench.run.nodes import ruleset_rules
 from lambdabench.run.plan import Benchmark, SweepRequest, Target, check_multinode
-from tests.multinode.conftest import Sim
+from lambdabench.simulate import Sim
 
 
 def test_torchrun_command_and_contract_per_rank() -> None:

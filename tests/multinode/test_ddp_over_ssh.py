@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from lambdabench.run.plan import SweepRequest
-from tests.multinode.conftest import Sim, needs_sshd, needs_torch, processes_mentioning
+from lambdabench.simulate import Sim, needs_sshd
+from tests.multinode.conftest import needs_torch, processes_mentioning
 
 pytestmark = [needs_sshd, needs_torch, pytest.mark.timeout(240)]
 DDP = Path(__file__).resolve().parents[2] / "lambdabench" / "workloads" / "ddp_tiny.py"

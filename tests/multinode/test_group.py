@@ -13,7 +13,7 @@ from lambdabench.run.cluster import Cluster
 from lambdabench.run.context import RunContext
 from lambdabench.run.ingest import record_scaling
 from lambdabench.run.plan import SweepRequest
-from tests.multinode.conftest import Sim, start
+from lambdabench.simulate import Sim, start
 
 
 class FakeCluster:
@@ -38,10 +38,9 @@ class FakeCluster:
 @pytest.fixture
 def short_sim(tmp_path: Path):  # type: ignore[no-untyped-def]
     # us-east-1 can give only one 8xH100, us-west-3 two: the group must end up in us-west-3
-    sim, srv = start(tmp_path, {"capacity": {"gpu_8x_h100_sxm5": {"us-east-1": 1, "us-west-3": 2}}})
+    sim = start({"capacity": {"gpu_8x_h100_sxm5": {"us-east-1": 1, "us-west-3": 2}}})
     yield sim
-    srv.stop()
-    sim.core.close()
+    sim.close()
 
 
 def test_short_region_is_rolled_back_and_the_group_launches_in_one_region(short_sim: Sim) -> None:
@@ -89,7 +88,7 @@ def test_short_region_is_rolled_back_and_the_group_launches_in_one_region(short_
 
 
 def test_no_region_with_capacity_for_all_fails_and_leaves_nothing(tmp_path: Path) -> None:
-    sim, srv = start(tmp_path, {"capacity": {"gpu_8x_h100_sxm5": {"us-east-1": 1, "us-west-3": 1}}})
+    sim = start({"capacity": {"gpu_8x_h100_sxm5": {"us-east-1": 1, "us-west-3": 1}}})
     try:
         lab = sim.lab(NGC_API_KEY="nvapi-simulated-test-key")
         plan = lab.plan(SweepRequest("8xh100", "isaaclab-train", {}, nodes=2))
@@ -102,8 +101,7 @@ def test_no_region_with_capacity_for_all_fails_and_leaves_nothing(tmp_path: Path
         assert lab.cloud.list_firewall_rulesets() == []
         lab.close()
     finally:
-        srv.stop()
-        sim.core.close()
+        sim.close()
 
 
 def test_failed_cluster_step_tears_every_node_down(api_sim: Sim) -> None:

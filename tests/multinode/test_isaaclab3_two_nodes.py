@@ -8,14 +8,16 @@ from pathlib import Path
 import pytest
 
 from lambdabench.run.plan import SweepRequest
-from tests.multinode.conftest import HOST_SCALE, needs_sshd, start
+from lambdabench.simulate import HOST_SCALE, needs_sshd, start
 
 pytestmark = [needs_sshd, pytest.mark.timeout(600)]
 SETS = {"num_envs": "16", "max_iterations": "3"}
 
 
 def test_isaaclab3_train_on_two_h100_nodes(tmp_path: Path) -> None:
-    sim, srv = start(tmp_path, {"capacity": {"gpu_1x_h100_sxm5": {"us-east-3": 2}}}, hosts=True, scale=HOST_SCALE)
+    sim = start(
+        {"capacity": {"gpu_1x_h100_sxm5": {"us-east-3": 2}}}, hosts=True, scale=HOST_SCALE, state_dir=tmp_path / "sim"
+    )
     try:
         ctx = sim.lab()
         result = ctx.sweep(SweepRequest("h100", "isaaclab3-train", SETS, nodes=2, max_run_minutes=600), name="two")
@@ -33,6 +35,4 @@ def test_isaaclab3_train_on_two_h100_nodes(tmp_path: Path) -> None:
         assert sim.live() == []
         ctx.close()
     finally:
-        srv.stop()
-        sim.core.close()
-        sim.hosts.close()
+        sim.close()

@@ -8,18 +8,18 @@ import pytest
 
 from lambdabench.report import build_report
 from lambdabench.run.plan import SweepRequest
-from tests.multinode.conftest import HOST_SCALE, needs_sshd, start
+from lambdabench.simulate import HOST_SCALE, needs_sshd, start
 
 pytestmark = [needs_sshd, pytest.mark.slow, pytest.mark.timeout(600)]
 SETS = {"library": "rl_games", "num_envs": "16", "max_iterations": "3", "install_library": "true"}
 
 
 def test_isaaclab_train_on_two_8xh100_nodes_reports_scaling(tmp_path: Path) -> None:
-    sim, srv = start(
-        tmp_path,
+    sim = start(
         {"capacity": {"gpu_8x_h100_sxm5": {"us-west-3": 2}}},
         hosts=True,
         scale=HOST_SCALE,
+        state_dir=tmp_path / "sim",
         ngc_api_key="nvapi-multinode-test-key-0123456789",
     )
     try:
@@ -37,6 +37,4 @@ def test_isaaclab_train_on_two_8xh100_nodes_reports_scaling(tmp_path: Path) -> N
         assert sim.live() == []
         lab.close()
     finally:
-        srv.stop()
-        sim.core.close()
-        sim.hosts.close()
+        sim.close()

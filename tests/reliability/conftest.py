@@ -1,4 +1,4 @@
-"""Shared parts of the reliability suite: a simulator harness, the invariants checked after every fault, a results writer."""
+"""Shared parts of the reliability suite: the simulator as the product wires it, the invariants after every fault."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ import os
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -15,14 +14,12 @@ from typing import Any
 
 import pytest
 
-from lambdabench.config import Settings
 from lambdabench.errors import RemoteError
 from lambdabench.lab import Lab
+from lambdabench.simulate import Scenario, Sim, running_simulator
 from tests.reliability.results import record  # noqa: F401 - re-exported to the test modules
 
 LB = [sys.executable, "-m", "lambdabench.cli"]
-needs_sshd = pytest.mark.skipif(not Path("/usr/sbin/sshd").exists(), reason="OpenSSH sshd not installed")
-ENDED = ("terminated", "terminating")
 
 # ---- results: counted by the tests, written at the end of the session --------------------------
 
@@ -49,47 +46,12 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
 # ---- the simulator -----------------------------------------------------------------------------
 
 
-class Sim:
-    """An in-process simulator (API over loopback HTTP + real sshd hosts) and views of its truth."""
-
-    def __init__(self, running: Any) -> None:
-        self.running = running
-        self.core = running.core
-        self.hosts = running.hosts
-        self.env: dict[str, str] = dict(running.env)
-
-    def lab(self, home: Path, **extra: str) -> Lab:
-        env = {**os.environ, **self.env, "LAMBDABENCH_HOME": str(home), **extra}
-        return Lab(Settings.load(env=env))
-
-    def client_env(self, home: Path, **extra: str) -> dict[str, str]:
-        return {**os.environ, **self.env, "LAMBDABENCH_HOME": str(home), **extra}
-
-    def live(self) -> list[dict[str, Any]]:
-        return [b for b in self.core.billing() if b["status"] not in ENDED]
-
-    def settle(self, timeout: float = 10.0) -> list[dict[str, Any]]:
-        """Wait until nothing is running (terminating counts as stopped: billing ends at the call)."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if not self.live():
-                return []
-            time.sleep(0.05)
-        return self.live()
-
-    def launches(self) -> list[dict[str, Any]]:
-        return [r for r in self.core.requests() if r["path"].endswith("/instance-operations/launch")]
-
-
 @contextmanager
 def simulator(scenario: dict[str, Any] | None = None, *, scale: float = 300.0, hosts: bool = True) -> Iterator[Sim]:
-    """A simulator for one test; every host is stopped afterwards."""
-    from lambdabench.sim.api.scenario import Scenario
-    from lambdabench.simulate import running_simulator
-
+    """The product's own wiring (as the demo runs it) for one test, hosts on; every host is stopped afterwards."""
     sc = Scenario.from_dict(scenario) if scenario else Scenario()
     with running_simulator(scenario=sc, time_scale=scale, hosts=hosts) as running:
-        yield Sim(running)
+        yield Sim.of(running)
 
 
 # ---- a staged remote phase: preflight, setup, benchmark, pull (through the RemotePhase seam) ----

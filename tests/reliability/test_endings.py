@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 
 from lambdabench.ledger import Ledger
-from tests.reliability.conftest import LB, Sim, needs_sshd, record, simulator
+from lambdabench.simulate import Sim, needs_sshd
+from tests.reliability.conftest import LB, record, simulator
 
 pytestmark = needs_sshd
 

@@ -10,14 +10,8 @@ from typing import Any
 import pytest
 
 from lambdabench.run.plan import SweepRequest
-from tests.reliability.conftest import (
-    StagedPhase,
-    assert_one_line,
-    check_invariants,
-    needs_sshd,
-    record,
-    simulator,
-)
+from lambdabench.simulate import needs_sshd
+from tests.reliability.conftest import StagedPhase, assert_one_line, check_invariants, record, simulator
 
 pytestmark = needs_sshd
 

@@ -18,15 +18,8 @@ import pytest
 from lambdabench.errors import LambdabenchError
 from lambdabench.ledger import Ledger
 from lambdabench.run.plan import SweepRequest
-from tests.reliability.conftest import (
-    LB,
-    Sim,
-    assert_cli_one_error,
-    cli,
-    needs_sshd,
-    record,
-    simulator,
-)
+from lambdabench.simulate import Sim, needs_sshd
+from tests.reliability.conftest import LB, assert_cli_one_error, cli, record, simulator
 
 pytestmark = needs_sshd
 

@@ -6,7 +6,8 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from tests.reliability.conftest import cli, needs_sshd, simulator
+from lambdabench.simulate import needs_sshd
+from tests.reliability.conftest import cli, simulator
 
 pytestmark = [needs_sshd]
 

@@ -15,7 +15,8 @@ from typing import Any
 
 import pytest
 
-from tests.reliability.conftest import Sim, assert_cli_one_error, cli, needs_sshd, record, simulator
+from lambdabench.simulate import Sim, needs_sshd
+from tests.reliability.conftest import assert_cli_one_error, cli, record, simulator
 
 pytestmark = needs_sshd
 

@@ -11,15 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.reliability.conftest import (
-    LB,
-    Sim,
-    assert_cli_one_error,
-    cli,
-    needs_sshd,
-    record,
-    simulator,
-)
+from lambdabench.simulate import Sim, needs_sshd
+from tests.reliability.conftest import LB, assert_cli_one_error, cli, record, simulator
 
 pytestmark = needs_sshd
 

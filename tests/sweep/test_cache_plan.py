@@ -7,15 +7,15 @@ import pytest
 
 from lambdabench.errors import UsageError
 from lambdabench.run.plan import SweepRequest
-from tests.sweep.conftest import SimEnv
+from lambdabench.simulate import Sim
 
 
-def filesystem_posts(simenv: SimEnv) -> list[object]:
+def filesystem_posts(simenv: Sim) -> list[object]:
     return [r for r in simenv.core.requests() if r["method"] == "POST" and r["path"].endswith("/filesystems")]
 
 
 @pytest.mark.parametrize("name", ["9lives", "has space", "x" * 61, "dash-at-end-is-fine-but-not_underscore"])
-def test_a_bad_cache_name_is_refused_before_anything(simenv: SimEnv, name: str) -> None:
+def test_a_bad_cache_name_is_refused_before_anything(simenv: Sim, name: str) -> None:
     lab = simenv.lab()
     with pytest.raises(UsageError) as err:
         lab.plan(SweepRequest("a10", "gpu-probe", {}, cache=name))
@@ -24,7 +24,7 @@ def test_a_bad_cache_name_is_refused_before_anything(simenv: SimEnv, name: str) 
     lab.close()
 
 
-def test_planning_makes_nothing_and_an_existing_cache_keeps_its_region(simenv: SimEnv) -> None:
+def test_planning_makes_nothing_and_an_existing_cache_keeps_its_region(simenv: Sim) -> None:
     lab = simenv.lab()
     plan = lab.plan(SweepRequest("a10", "gpu-probe", {}, cache="new-cache", region="us-west-1"))
     assert plan.cache is not None and plan.cache.region == "us-west-1" and not plan.cache.exists

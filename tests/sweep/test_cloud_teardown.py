@@ -27,7 +27,7 @@ from lambdabench.run.nodes import (
     terminate_and_verify,
     wait_active,
 )
-from tests.sweep.conftest import SimEnv, start
+from lambdabench.simulate import Sim, start
 
 # a dead lambdabench: this host, this pid, another start time (gc's and down's ownership rule)
 DEAD = ProcessIdentity(os.getpid(), socket.gethostname(), "dead-process:1")
@@ -37,18 +37,16 @@ DEAD = ProcessIdentity(os.getpid(), socket.gethostname(), "dead-process:1")
 def sim() -> Iterator[Any]:
     made: list[Any] = []
 
-    def make(scenario: dict[str, Any] | None = None) -> SimEnv:
-        core, srv = start(scenario)
-        made.append((core, srv))
-        return SimEnv(core, {**srv.env(), "LAMBDABENCH_RETRY_BUDGET": "5"})
+    def make(scenario: dict[str, Any] | None = None) -> Sim:
+        made.append(start(scenario))
+        return made[-1]
 
     yield make
-    for core, srv in made:
-        srv.stop()
-        core.close()
+    for one in made:
+        one.close()
 
 
-def lab_of(simenv: SimEnv, *, owner: ProcessIdentity | None = None, home: str | None = None, **timeouts: float) -> Lab:
+def lab_of(simenv: Sim, *, owner: ProcessIdentity | None = None, home: str | None = None, **timeouts: float) -> Lab:
     env_vars = {**os.environ, **simenv.env, **({"LAMBDABENCH_HOME": home} if home else {})}
     settings = Settings.load(env=env_vars)
     env = RunEnv.from_settings(settings)
@@ -57,11 +55,11 @@ def lab_of(simenv: SimEnv, *, owner: ProcessIdentity | None = None, home: str | 
     return Lab(settings, env=env, ledger=Ledger(settings.home, owner=owner) if owner else None)
 
 
-def status_of(simenv: SimEnv, iid: str) -> str:
+def status_of(simenv: Sim, iid: str) -> str:
     return next(b["status"] for b in simenv.core.billing() if b["id"] == iid)
 
 
-def terminates(simenv: SimEnv) -> list[dict[str, Any]]:
+def terminates(simenv: Sim) -> list[dict[str, Any]]:
     return [r for r in simenv.core.requests() if r["path"].endswith("/instance-operations/terminate")]
 
 

@@ -9,10 +9,10 @@ from pathlib import Path
 
 from lambdabench.run.context import RunContext
 from lambdabench.run.plan import SweepRequest
-from tests.sweep.conftest import SimEnv
+from lambdabench.simulate import Sim
 
 
-def test_one_instance_types_fetch_per_plan_and_each_playbook_parsed_once(simenv: SimEnv, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_one_instance_types_fetch_per_plan_and_each_playbook_parsed_once(simenv: Sim, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     import lambdabench.remote.playbook as pb
 
     parsed: list[str] = []
@@ -35,7 +35,7 @@ def test_one_instance_types_fetch_per_plan_and_each_playbook_parsed_once(simenv:
     lab.close()
 
 
-def test_resume_keeps_the_region_and_the_parallelism(simenv: SimEnv) -> None:
+def test_resume_keeps_the_region_and_the_parallelism(simenv: Sim) -> None:
     lab = simenv.lab()
     plan = lab.plan(SweepRequest("a10", "gpu-probe", {}, repeat=3, region="us-east-1", max_parallel=1))
     runner = lab.runner(plan, phase=lambda rc: time.sleep(0.3), install_signal_handlers=False)
@@ -63,7 +63,7 @@ def test_resume_keeps_the_region_and_the_parallelism(simenv: SimEnv) -> None:
     lab.close()
 
 
-def test_every_run_record_is_written_once_after_teardown_with_its_cost(simenv: SimEnv) -> None:
+def test_every_run_record_is_written_once_after_teardown_with_its_cost(simenv: Sim) -> None:
     lab = simenv.lab()
     result = lab.sweep(
         SweepRequest("a10", "torchrun", {"script": "t.py"}, nodes=2),
@@ -77,7 +77,7 @@ def test_every_run_record_is_written_once_after_teardown_with_its_cost(simenv: S
     lab.close()
 
 
-def test_the_public_face_drives_a_sweep(simenv: SimEnv) -> None:
+def test_the_public_face_drives_a_sweep(simenv: Sim) -> None:
     """The README's Python example, through `lambdabench`'s own names only."""
     import os
 

@@ -18,8 +18,8 @@ from lambdabench.ledger import Ledger
 from lambdabench.report import _PALETTE, build_report, render
 from lambdabench.report.svg import PHASE_FILL
 from lambdabench.run.plan import SweepRequest
+from lambdabench.simulate import Sim
 from tests.report import ledgers as L
-from tests.sweep.conftest import SimEnv
 from tests.sweep.test_sweep import Work
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -108,7 +108,7 @@ def png_pixels(data: bytes) -> tuple[int, int, list[bytes]]:
 
 
 @pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (bash .ci/setup installs it)")
-def test_html_report_charts_render_in_chromium(simenv: SimEnv, tmp_path: Path) -> None:
+def test_html_report_charts_render_in_chromium(simenv: Sim, tmp_path: Path) -> None:
     lab = simenv.lab()
     result = lab.sweep(SweepRequest("a10,h100", "gpu-probe", {}), phase=Work(), install_signal_handlers=False)
     page = tmp_path / "report.html"

@@ -5,10 +5,10 @@ from __future__ import annotations
 import dataclasses
 
 from lambdabench.lab import InstanceInfo, KeysInfo, TypeInfo
-from tests.sweep.conftest import SimEnv
+from lambdabench.simulate import Sim
 
 
-def test_types_instances_and_keys_are_dataclasses(simenv: SimEnv) -> None:
+def test_types_instances_and_keys_are_dataclasses(simenv: Sim) -> None:
     with simenv.lab() as lab:
         types = lab.types(gpu="a10")
         assert len(types) == 1 and isinstance(types[0], TypeInfo)

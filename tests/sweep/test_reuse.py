@@ -10,10 +10,10 @@ import pytest
 from lambdabench.errors import RemoteError, UsageError
 from lambdabench.run.context import RunContext
 from lambdabench.run.plan import SweepRequest
-from tests.sweep.conftest import SimEnv
+from lambdabench.simulate import Sim
 
 
-def accepted(simenv: SimEnv) -> list[dict[str, object]]:
+def accepted(simenv: Sim) -> list[dict[str, object]]:
     """Launches the cloud accepted (a capacity refusal in one region is followed by a launch in the next)."""
     return [r for r in simenv.launches() if r["status"] == 200]
 
@@ -41,7 +41,7 @@ class OnInstance:
         rc.ledger.record_metric(rc.run_id, "env_steps_per_s", 1000.0, unit="steps/s", source="test")
 
 
-def test_reuse_repeat_3_launches_one_instance_per_type(simenv: SimEnv) -> None:
+def test_reuse_repeat_3_launches_one_instance_per_type(simenv: Sim) -> None:
     lab = simenv.lab()
     plan = lab.plan(SweepRequest("a10,h100", "gpu-probe", {}, repeat=3, reuse=True))
     assert {r["run"]: r["on"] for r in plan.describe()}["a10#3"] == "a10#1"
@@ -70,7 +70,7 @@ def test_reuse_repeat_3_launches_one_instance_per_type(simenv: SimEnv) -> None:
     lab.close()
 
 
-def test_a_failed_repeat_does_not_stop_the_next_and_the_instance_is_torn_down(simenv: SimEnv) -> None:
+def test_a_failed_repeat_does_not_stop_the_next_and_the_instance_is_torn_down(simenv: Sim) -> None:
     lab = simenv.lab()
     plan = lab.plan(SweepRequest("a10", "gpu-probe", {}, repeat=3, reuse=True))
     result = lab.sweep(plan, phase=OnInstance(fail="a10#2"), install_signal_handlers=False)
@@ -79,7 +79,7 @@ def test_a_failed_repeat_does_not_stop_the_next_and_the_instance_is_torn_down(si
     lab.close()
 
 
-def test_reuse_interrupted_mid_repeats_leaves_nothing_running(simenv: SimEnv) -> None:
+def test_reuse_interrupted_mid_repeats_leaves_nothing_running(simenv: Sim) -> None:
     lab = simenv.lab()
     plan = lab.plan(SweepRequest("a10", "gpu-probe", {}, repeat=3, reuse=True))
     phase = OnInstance(seconds=2)
@@ -92,7 +92,7 @@ def test_reuse_interrupted_mid_repeats_leaves_nothing_running(simenv: SimEnv) ->
     lab.close()
 
 
-def test_reuse_budget_counts_the_runs_that_follow(simenv: SimEnv) -> None:
+def test_reuse_budget_counts_the_runs_that_follow(simenv: Sim) -> None:
     lab = simenv.lab()
     # 5 cents per run at this cap (see test_max_cost_is_never_exceeded): 3 runs on one instance need 15
     # (a budget that admits none of them is refused at planning: nothing in the ledger, nothing launched)
@@ -115,7 +115,7 @@ class SetUpThenFail(OnInstance):
         super().__call__(rc)
 
 
-def test_a_failed_set_up_skips_the_repeats_a_failed_benchmark_does_not(simenv: SimEnv) -> None:
+def test_a_failed_set_up_skips_the_repeats_a_failed_benchmark_does_not(simenv: Sim) -> None:
     lab = simenv.lab()
     plan = lab.plan(SweepRequest("a10", "gpu-probe", {}, repeat=3, reuse=True))
     result = lab.sweep(plan, phase=SetUpThenFail(setup_ok=False), install_signal_handlers=False)
@@ -131,7 +131,7 @@ def test_a_failed_set_up_skips_the_repeats_a_failed_benchmark_does_not(simenv: S
     lab.close()
 
 
-def test_an_interrupted_reuse_sweep_resumes_its_repeats_on_one_new_instance(simenv: SimEnv) -> None:
+def test_an_interrupted_reuse_sweep_resumes_its_repeats_on_one_new_instance(simenv: Sim) -> None:
     lab = simenv.lab()
     plan = lab.plan(SweepRequest("a10", "gpu-probe", {}, repeat=3, reuse=True))
     phase = OnInstance(seconds=2)

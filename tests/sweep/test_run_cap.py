@@ -11,19 +11,17 @@ from lambdabench.config import Settings
 from lambdabench.errors import UsageError
 from lambdabench.lab import Lab
 from lambdabench.run.plan import SweepRequest
-from tests.sweep.conftest import SimEnv, start
+from lambdabench.simulate import Sim, simulator
 
 
 @pytest.fixture
-def realtime() -> Iterator[SimEnv]:
+def realtime() -> Iterator[Sim]:
     """The simulator at time scale 1: plans priced as on the real cloud (planning waits for nothing)."""
-    core, srv = start(scale=1.0)
-    yield SimEnv(core, {**srv.env(), "LAMBDABENCH_RETRY_BUDGET": "5"})
-    srv.stop()
-    core.close()
+    with simulator(scale=1.0) as sim:
+        yield sim
 
 
-def test_the_headline_command_fits_both_types_in_five_dollars(realtime: SimEnv) -> None:
+def test_the_headline_command_fits_both_types_in_five_dollars(realtime: Sim) -> None:
     with realtime.lab() as lab:
         plan = lab.plan(SweepRequest(gpus="a100,h100", max_cost="5"))
         assert plan.playbook == "mjx-locomotion"
@@ -34,14 +32,14 @@ def test_the_headline_command_fits_both_types_in_five_dollars(realtime: SimEnv) 
         assert sorted(r.target.name for r in plan.runs) == ["gpu_1x_a100", "gpu_1x_h100_sxm5"]
 
 
-def test_a_slow_boot_lengthens_the_cap_and_seeds_add_benchmark_passes(realtime: SimEnv) -> None:
+def test_a_slow_boot_lengthens_the_cap_and_seeds_add_benchmark_passes(realtime: Sim) -> None:
     with realtime.lab() as lab:
         assert lab.plan(SweepRequest(gpus="8xh100")).max_minutes == 25 + 12
         assert lab.plan(SweepRequest(gpus="a100", seeds=3)).max_minutes == 5 + 32  # (1 + 3 × 8) × 1.25
         assert lab.plan(SweepRequest(gpus="a100", max_run_minutes=45)).max_minutes == 45
 
 
-def test_a_playbook_that_declares_no_duration_keeps_the_three_hour_cap(realtime: SimEnv) -> None:
+def test_a_playbook_that_declares_no_duration_keeps_the_three_hour_cap(realtime: Sim) -> None:
     home = realtime.lab().settings.home
     (home / "playbooks").mkdir(parents=True, exist_ok=True)
     (home / "playbooks" / "mine.yaml").write_text("name: mine\nsteps:\n  - run: nvidia-smi -L\n")
@@ -50,7 +48,7 @@ def test_a_playbook_that_declares_no_duration_keeps_the_three_hour_cap(realtime:
         assert plan.max_minutes == 180 and "mine declare(s) no expected_minutes" in plan.cap_reason
 
 
-def test_a_run_left_out_for_budget_is_named_with_the_flags_that_admit_it(realtime: SimEnv) -> None:
+def test_a_run_left_out_for_budget_is_named_with_the_flags_that_admit_it(realtime: Sim) -> None:
     with realtime.lab() as lab:
         plan = lab.plan(SweepRequest(gpus="a100,8xh100", max_cost="5"))
         left = plan.left_out_for_budget()
@@ -67,7 +65,7 @@ def test_a_run_left_out_for_budget_is_named_with_the_flags_that_admit_it(realtim
             assert minutes >= (fitted.expected_cloud_minutes() or 0)
 
 
-def test_a_budget_that_admits_nothing_is_refused_before_the_ledger(realtime: SimEnv) -> None:
+def test_a_budget_that_admits_nothing_is_refused_before_the_ledger(realtime: Sim) -> None:
     with realtime.lab() as lab:
         with pytest.raises(UsageError) as caught:
             lab.plan(SweepRequest(gpus="a100,h100", max_cost="0.50"))
@@ -78,7 +76,7 @@ def test_a_budget_that_admits_nothing_is_refused_before_the_ledger(realtime: Sim
 
 def test_the_cli_exits_non_zero_naming_a_run_left_out(tmp_path) -> None:
     """A sweep that runs what fits still says what it left out, and fails."""
-    from tests.e2e.conftest import SimProcess
+    from lambdabench.simulate import SimProcess
 
     sim = SimProcess(tmp_path)
     try:
@@ -98,7 +96,7 @@ def test_the_cli_exits_non_zero_naming_a_run_left_out(tmp_path) -> None:
         sim.stop()
 
 
-def test_the_readme_states_the_headline_commands_figures(realtime: SimEnv) -> None:
+def test_the_readme_states_the_headline_commands_figures(realtime: Sim) -> None:
     """The README's first-sweep figures are the plan's own, and its first commands stay the set-up two."""
     from pathlib import Path
 

@@ -11,7 +11,7 @@ from lambdabench.cost import instance_cost
 from lambdabench.errors import RemoteError
 from lambdabench.run.context import RunContext
 from lambdabench.run.plan import SweepRequest
-from tests.sweep.conftest import SimEnv
+from lambdabench.simulate import Sim
 
 
 class Work:
@@ -37,7 +37,7 @@ class Work:
         rc.ledger.mark(rc.rank0.name, "bench_end")
 
 
-def plan_for(simenv: SimEnv, lab, gpus: str, **kw):  # type: ignore[no-untyped-def]
+def plan_for(simenv: Sim, lab, gpus: str, **kw):  # type: ignore[no-untyped-def]
     return lab.plan(SweepRequest(gpus, "gpu-probe", {}, **kw))
 
 
@@ -45,7 +45,7 @@ def run(lab, plan, phase):  # type: ignore[no-untyped-def]
     return lab.sweep(plan, phase=phase, install_signal_handlers=False)
 
 
-def test_three_type_sweep_matches_billing_truth(simenv: SimEnv) -> None:
+def test_three_type_sweep_matches_billing_truth(simenv: Sim) -> None:
     lab = simenv.lab()
     plan = plan_for(simenv, lab, "a10,a100,8xh100")
     assert [r.itype.name for r in plan.runs][0] == "gpu_8x_h100_sxm5"  # slowest boot first
@@ -70,7 +70,7 @@ def test_three_type_sweep_matches_billing_truth(simenv: SimEnv) -> None:
     lab.close()
 
 
-def test_failed_run_is_torn_down_others_succeed(simenv: SimEnv) -> None:
+def test_failed_run_is_torn_down_others_succeed(simenv: Sim) -> None:
     lab = simenv.lab()
     plan = plan_for(simenv, lab, "a10,h100")
     result = run(lab, plan, Work(fail_on="a10"))
@@ -82,7 +82,7 @@ def test_failed_run_is_torn_down_others_succeed(simenv: SimEnv) -> None:
     lab.close()
 
 
-def test_interrupt_mid_sweep_leaves_nothing_running(simenv: SimEnv) -> None:
+def test_interrupt_mid_sweep_leaves_nothing_running(simenv: Sim) -> None:
     lab = simenv.lab()
     plan = plan_for(simenv, lab, "a10,a100,8xh100", repeat=2)
     runner = lab.runner(plan, phase=Work(seconds=5), install_signal_handlers=False)
@@ -95,7 +95,7 @@ def test_interrupt_mid_sweep_leaves_nothing_running(simenv: SimEnv) -> None:
     lab.close()
 
 
-def test_run_past_its_maximum_duration_is_stopped(simenv: SimEnv) -> None:
+def test_run_past_its_maximum_duration_is_stopped(simenv: Sim) -> None:
     lab = simenv.lab()
     plan = plan_for(simenv, lab, "a10", max_run_minutes=20)  # 20 cloud minutes = 2 s at x600
     result = run(lab, plan, Work(hang_on="a10"))
@@ -104,7 +104,7 @@ def test_run_past_its_maximum_duration_is_stopped(simenv: SimEnv) -> None:
     lab.close()
 
 
-def test_max_cost_is_never_exceeded(simenv: SimEnv) -> None:
+def test_max_cost_is_never_exceeded(simenv: Sim) -> None:
     lab = simenv.lab()
     # billing is in real minutes: at x600 a 20-cloud-minute cap is 2 s, one billed minute, plus one
     # to terminate: 5 cents at $1.29/h; a cap of 10 cents fits two of three runs
@@ -118,7 +118,7 @@ def test_max_cost_is_never_exceeded(simenv: SimEnv) -> None:
     lab.close()
 
 
-def test_capacity_failover_to_another_region(simenv: SimEnv) -> None:
+def test_capacity_failover_to_another_region(simenv: Sim) -> None:
     lab = simenv.lab()
     avail = {a.instance_type.name: a for a in lab.cloud.list_instance_types()}
     regions = [r.name for r in avail["gpu_1x_a10"].regions]
@@ -169,7 +169,7 @@ def test_plan_orders_slow_boots_first_and_bounds_every_billed_minute(tmp_path) -
 
 
 @pytest.mark.parametrize("bad", [{"repeat": 0}, {"max_cost": "lots"}, {"region": "mars-1"}])
-def test_bad_plans_launch_nothing(simenv: SimEnv, bad: dict) -> None:  # type: ignore[type-arg]
+def test_bad_plans_launch_nothing(simenv: Sim, bad: dict) -> None:  # type: ignore[type-arg]
     from lambdabench.errors import UsageError
 
     lab = simenv.lab()
@@ -179,7 +179,7 @@ def test_bad_plans_launch_nothing(simenv: SimEnv, bad: dict) -> None:  # type: i
     lab.close()
 
 
-def test_sweep_launches_the_pinned_image_and_records_it(simenv: SimEnv) -> None:
+def test_sweep_launches_the_pinned_image_and_records_it(simenv: Sim) -> None:
     """--image reaches every launch body ({"family": ...}, the spec's ImageSpecificationFamily) and the run's record."""
     lab = simenv.lab()
     plan = plan_for(simenv, lab, "a10", image="lambda-stack-22-04")
