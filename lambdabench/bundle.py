@@ -1,4 +1,4 @@
-"""Results bundles (issue 28.6): one sweep's ledger rows and files, self-contained, for others to merge.
+"""Results bundles: one sweep's ledger rows and files, self-contained, for others to merge.
 
 A bundle is a folder, or the same folder as a .tar.gz, holding `bundle.json` (docs/bundle.md: the
 schema, the sweep's ledger rows with its plan, where it came from, a manifest of every file with its

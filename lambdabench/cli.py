@@ -388,7 +388,7 @@ def sweep(
     result = lab.sweep(plan, name=name)
     from lambdabench.run.sweep import AfterTeardown
 
-    with AfterTeardown() as late:  # a signal now cuts the report short, never the verdict
+    with AfterTeardown() as late:  # from here on a signal cuts the report short, never the verdict
         with late.printing():
             click_ctx.find_root().obj["progress"].close()
             _print_report(lab, [result.sweep_id], fmt)
@@ -773,7 +773,7 @@ def resume(click_ctx: click.Context, sweep_id: int, force: bool, fmt: str, yes: 
 
     lab = _lab(click_ctx)
     result = lab.resume(sweep_id, force=force, confirm=_consent(lab, yes))
-    with AfterTeardown() as late:  # a signal now cuts the report short, never the verdict
+    with AfterTeardown() as late:  # from here on a signal cuts the report short, never the verdict
         with late.printing():
             click_ctx.find_root().obj["progress"].close()
             _print_report(lab, [sweep_id], fmt)

@@ -1,4 +1,4 @@
-"""The compatibility matrix (issue 28.5): GPU type × backend × task class, from the rules and from the ledger.
+"""The compatibility matrix: GPU type × backend × task class, from the rules and from the ledger.
 
 The rules are the playbooks' own `requires` (lambdabench.remote.playbook.check_requirements), the same
 function the plan refuses with, so `check` and a sweep's refusal cannot disagree. The measurements are

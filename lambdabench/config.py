@@ -226,7 +226,7 @@ class Settings:
             )
         bad = next((i for i, c in enumerate(key.reveal()) if not (c.isascii() and c.isprintable())), None)
         if bad is not None:
-            # an HTTP header cannot carry it (it was an internal UnicodeEncodeError); the key itself is never shown
+            # an HTTP header cannot carry it (httpx would fail deep inside with UnicodeEncodeError); the key is never shown
             raise ConfigError(
                 f"LAMBDA_API_KEY has a character that cannot be part of a key (at position {bad + 1})",
                 "Copy the key again from the Lambda console (a pasted quote, dash or space sneaks in).",

@@ -160,7 +160,7 @@ def instance_cost(inst: InstanceRow, now: float | None = None) -> InstanceCost:
     upper_end = inst.gone if inst.gone is not None else inst.terminate_called
     if not inst.launched_here and upper_end is None:
         # a machine you brought is never "still billing": a run killed before releasing it (kill -9) is
-        # costed to the last moment the ledger saw it working (issue 23 item 11)
+        # costed to the last moment the ledger saw it working
         seen = [
             t
             for t in (
@@ -202,7 +202,9 @@ class CostTotals:
     upper_minutes: int
     policy_cent_minutes: int
     upper_cent_minutes: int
-    failed_upper_cent_minutes: int  # what failed launches may have cost under the old policy
+    failed_upper_cent_minutes: (
+        int  # what failed launches may have cost under the older documented policy (billed from launch)
+    )
     open: int  # instances still billing
 
     @property

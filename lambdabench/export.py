@@ -112,7 +112,7 @@ def _relative_keys(local_root: Path, files: Sequence[Path]) -> list[tuple[Path, 
             raise UsageError(f"export file {file} does not exist under {local_root}")
         key = PurePosixPath(*relative.parts).as_posix()
         # S3 keys are UTF-8; a name that is not (the machine's own bytes) is uploaded under its bytes
-        # escaped as \xNN, never a UnicodeEncodeError traceback (issue 23 item 18)
+        # escaped as \xNN, never a UnicodeEncodeError traceback
         pairs.append((path, os.fsencode(key).decode("utf-8", "backslashreplace")))
     return pairs
 

@@ -753,7 +753,7 @@ class Lab:
         report's path (written here, every format)."""
         try:
             where = f"report: {self.write_reports(sweep_id)[2]}"
-        except LambdabenchError as exc:  # a full disk must not hide the sweep's verdict (issue 23 item 18)
+        except LambdabenchError as exc:  # a full disk must not hide the sweep's verdict
             where = f"report files not written: {exc.one_line()}"
         lines = []
         for g in self.report([sweep_id]).groups:

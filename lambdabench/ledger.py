@@ -1161,7 +1161,7 @@ class Ledger:
         """Store a metric; the same (run, key, source) again replaces the value.
 
         NaN and ±inf are not stored (the figure is unknown) and are said by unknown_figures(run_id):
-        a training whose reward diverged must not fail a finished run's record (issue 23 item 13).
+        a training whose reward diverged must not fail a finished run's record.
         """
         if not math.isfinite(float(value)):
             self._note_unknown(

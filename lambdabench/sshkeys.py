@@ -38,9 +38,9 @@ class LocalKey:
 def ensure_local_key(path: Path) -> LocalKey:
     """Load the key at `path`, generating an ed25519 pair there (0600) if absent.
 
-    Two commands on a fresh home used to race here: both generated a key, and once the private key
-    and the .pub came from different runs every later launch was unreachable. Creation now happens
-    under an exclusive lock, and the .pub is always the one derived from the private key.
+    Two commands on a fresh home race here: both would generate a key, and a private key and a .pub
+    from different runs make every later launch unreachable. So creation happens under an exclusive
+    lock, and the .pub is always the one derived from the private key.
     """
     import fcntl
 

@@ -221,8 +221,8 @@ def validate_record(record: Mapping[str, Any]) -> None:
 def validate_or_note(record: dict[str, Any]) -> None:
     """validate_record, or, where jsonschema cannot be imported, a note that the record went unchecked.
 
-    jsonschema is a runtime dependency, but a record is the run's data: an environment that lacks it (the
-    H200's image had none, 2026-12-02, and every record was lost to the ImportError) keeps the record."""
+    jsonschema is a runtime dependency, but a record is the run's data: an environment that lacks it (an
+    H200 image without it, field report 2026-12-02) keeps the record rather than lose it to an ImportError."""
     try:
         validate_record(record)
     except ImportError as exc:

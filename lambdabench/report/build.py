@@ -162,7 +162,7 @@ def build_run_report(
 
 
 def _tool_added(inst: InstanceRow | None, metrics: Mapping[str, float]) -> float | None:
-    """Billed seconds lambdabench itself adds (issue 29 item 4): SSH wait after active, preflight (and the
+    """Billed seconds lambdabench itself adds: SSH wait after active, preflight (and the
     cache probe), then ingest and the gap to the terminate call. A --reuse lead's instance ran its followers
     after its pull, so there only its own ingest counts."""
     ingest = metrics.get("ingest_s")
@@ -701,7 +701,7 @@ def build_report(
     if sweep_ids is None:
         latest = ledger.latest_sweep()
         sweep_ids = [] if latest is None else [latest.id]
-    sweep_ids = list(dict.fromkeys(sweep_ids))  # `report A A` counts A once (issue 23 item 16)
+    sweep_ids = list(dict.fromkeys(sweep_ids))  # `report A A` counts A once
     if compare is None:
         compare = len(sweep_ids) > 1
     lines: list[RunReport] = []

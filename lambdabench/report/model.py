@@ -185,7 +185,7 @@ class RunReport:
     # per measure, one value per seed when the run measured several (ledger series "seed:<key>")
     seed_samples: Mapping[str, tuple[float, ...]] = field(default_factory=dict)
     provenance: str = ""  # where the figures came from: this ledger, or a merged bundle's origin
-    # issue 29: what lambdabench itself added to the bill (SSH wait after active, preflight, ingest and
+    # what lambdabench itself added to the bill (SSH wait after active, preflight, ingest and
     # the gap to the terminate call), the cache's state at set-up, and the run whose instance this one reused
     tool_added_s: float | None = None
     cache: str | None = None  # warm | cold (None: no --cache)
@@ -242,7 +242,7 @@ class GroupReport:
     saturation_num_envs: float | None = None  # fewest envs reaching the saturation fraction of peak
     # per measure (STAT_KEYS), over every seed of every repeat: median, IQM, 95 % bootstrap interval
     stats: Mapping[str, Stats] = field(default_factory=dict)
-    tool_added_s: float | None = None  # issue 29: mean per run
+    tool_added_s: float | None = None  # mean per run
     cache: str | None = None  # "1 of 2 warm"
     setup_cold_s: float | None = None
     setup_warm_s: float | None = None

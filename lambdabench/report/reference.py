@@ -1,4 +1,4 @@
-"""Published reference figures a run can be set beside (issue 28.6): only figures with a source to cite.
+"""Published reference figures a run can be set beside: only figures with a source to cite.
 
 Source of every figure here: Isaac Lab documentation, "Performance Benchmarks", single-GPU tables (RTX 4090
 with an AMD Ryzen 9 7950X; L40 with an Intel Xeon Platinum 8362), RL Games, `--headless`, Ubuntu 22.04,

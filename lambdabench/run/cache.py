@@ -1,4 +1,4 @@
-"""Warm starts (issue 29): a cache on a Lambda persistent filesystem, mounted at launch, that set-up fills.
+"""Warm starts (--cache): a cache on a Lambda persistent filesystem, mounted at launch, that set-up fills.
 
 A filesystem lives in one region and attaches only at launch (FIELD-NOTES "Machines"); it bills per
 GiB-month while it exists (FIELD-NOTES "Money"). `--cache NAME` reuses the filesystem of that name or

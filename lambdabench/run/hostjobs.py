@@ -1,9 +1,8 @@
 """What a run started on a machine you bring (`--host`, `--local`) is stopped there, however the run ends.
 
 An instance's processes end with the instance; a machine you bring is never terminated, so a detached
-benchmark or an `nvidia-smi --loop-ms` sampler left there runs (and holds its GPU) until someone notices
-(issue 23 item 11). Every step of a run is started with LAMBDABENCH_RUN_TAG=<the run's node name> in its
-environment;
+benchmark or an `nvidia-smi --loop-ms` sampler left there runs (and holds its GPU) until someone notices.
+Every step of a run is started with LAMBDABENCH_RUN_TAG=<the run's node name> in its environment;
 its processes and their children inherit it, and stopping the run means TERM, then KILL, to every
 process that carries the tag, then checking that none is left. The scan reads /proc/<pid>/environ
 (Linux, the machines lambdabench benchmarks); the run's unfinished detached jobs are found by their

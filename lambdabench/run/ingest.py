@@ -38,7 +38,7 @@ def ingest_run(rc: RunContext) -> dict[str, Any]:
                 raise TypeError(f"a JSON {type(mjx_doc).__name__}, not an object")
             mjx_stats, env_steps = _mjx(ledger, run_id, mjx_doc)
         except (ValueError, KeyError, TypeError, AttributeError, IndexError) as exc:
-            # a malformed result is a run whose figures are unknown, never a traceback (issue 23 item 18)
+            # a malformed result is a run whose figures are unknown, never a traceback
             why = " ".join(f"{type(exc).__name__}: {exc}".split())[:160]
             notes.append(f"results/mjx-result.json unreadable ({why}): its figures are unknown")
             mjx_doc, mjx_stats, env_steps = {}, None, None
@@ -294,8 +294,8 @@ def utc_offset_s(facts: dict[str, Any]) -> float:
 def _training_timed(rc: RunContext, training: Any, samples: list[Any], notes: list[str]) -> dict[str, float]:
     """GPU utilisation and energy per million env-steps over the training iterations the rate counts.
 
-    Whole-run telemetry also holds start-up: on the real H100 (Isaac Lab 3, Cartpole) a cold Warp compile
-    took ~90 s of a ~2 min benchmark step and the whole-run utilisation read 3 % (issue 26). The window is
+    Whole-run telemetry also holds start-up: on a real H100 (Isaac Lab 3, Cartpole, measured) a cold Warp
+    compile takes ~90 s of a ~2 min benchmark step, and the whole-run utilisation reads 3 %. The window is
     on the events' (epoch) clock; nvidia-smi's samples are local time, hence the instance's UTC offset.
     """
     from lambdabench.metrics.telemetry import TimedWindow, in_windows
@@ -676,7 +676,7 @@ def write_record(rc: RunContext) -> dict[str, Any]:
         rc.run_dir.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(record, indent=2, default=str))
     except OSError as exc:
-        # a full disk here killed the run's thread with a traceback (issue 23 item 18): one line instead
+        # a full disk here is one line, never a traceback that ends the run's thread
         from lambdabench.errors import LambdabenchError
 
         raise LambdabenchError(

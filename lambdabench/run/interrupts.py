@@ -1,7 +1,7 @@
 """Signals while instances are being ended: counted, never raised into a call in flight.
 
 A teardown (`down`, `gc`, `launch --wait` cut short) keeps going on the first Ctrl-C, SIGTERM or
-SIGHUP — stopping then is how instances were left billing (issue #23, items 1 and 7); the second
+SIGHUP — stopping there would leave instances billing; the second
 stops the waiting, and the caller names every instance not proven gone with the command that
 finishes the job. Outside the main thread nothing is installed (signals only reach that thread).
 """

@@ -1,12 +1,12 @@
 """The cloud side of a run: launch N ≥ 1 nodes (ledger first), wait active, terminate and prove gone.
 
-Three rules hold here, each from a way instances were left billing:
+Three rules hold here, each closing a way instances are left billing:
 - every instance is in the ledger before its launch call, and a launch is sent once: an ambiguous
   answer is reconciled by the instance's unique name, never resent (SkyPilot PR #3410, dstack #3453);
 - the only proof that an instance is gone is a terminate request for its id, accepted (or answered
   "already terminating" after a re-check), followed by `terminated`. Absence from a listing and a 404
   prove nothing: new ids are invisible for a while (FIELD-NOTES "Launch"; dstack b78e3b81b), and a
-  control-plane failover hides old ones and brings them back (issue #23, item 3);
+  control-plane failover hides old ones and brings them back (dstack #2342/#2353);
 - teardown runs whatever the ledger does: a write that fails is reported, never a reason to skip
   the terminate call.
 """

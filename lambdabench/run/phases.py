@@ -188,7 +188,7 @@ class PlaybookPhase:
                 failed = parallel(rc.nodes, lambda n: self._pull_telemetry(rc, runs[n.rank]))
                 for node in rc.nodes:
                     exc = failed.get(node.rank)
-                    if exc is not None:  # named in the run's notes, never silently absent (issue 23 item 14)
+                    if exc is not None:  # named in the run's notes, never silently absent
                         why = exc.one_line() if isinstance(exc, LambdabenchError) else f"{type(exc).__name__}: {exc}"
                         who = f"node {node.rank}'s" if len(rc.nodes) > 1 else "the"
                         rc.notes.append(
@@ -208,7 +208,7 @@ class PlaybookPhase:
 
         started = time.time()
         ingest_run(rc)
-        # issue 29 item 4: reading the outputs happens while the instance still bills (it is tool-added time)
+        # reading the outputs happens while the instance still bills: it is tool-added time
         rc.ledger.record_metric(rc.run_id, "ingest_s", time.time() - started, unit="s", source="overhead")
         passes.summarize()
 
@@ -239,7 +239,7 @@ class PlaybookPhase:
             if node.rank == 0:
                 rc.ledger.record_metric(rc.run_id, "setup_s", time.time() - started, unit="s", source="phases")
 
-    # -- the cache (issue 29): probed before set-up, marked warm after a run that finished -----------
+    # -- the cache (--cache): probed before set-up, marked warm after a run that finished -----------
 
     def _probe_cache(self, rc: RunContext, nr: _NodeRun) -> None:
         """Is the cache folder usable, and warm? A cache that is not usable means a cold run, never a failed one."""

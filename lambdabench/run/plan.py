@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 DEFAULT_BENCHMARK = "mjx-locomotion"
 # Billing stops at the accepted terminate (FIELD-NOTES "Money"), but acceptance can take long: an
 # 8×H100 may refuse terminate for its whole ~25-minute boot (spec Instance.actions, vm-has-not-launched)
-# and an outage or a Retry-After lock-out holds it further (issue #23 items 1, 4, 6). A sized guess.
+# and an outage or a Retry-After lock-out holds it further. A sized guess.
 TEARDOWN_CLOUD_SECONDS = 30 * 60.0
 # --keep-on-failure leaves a failed run's instances up until `lambdabench down`: unbounded, so the
 # worst case counts one more hour for each (said in the plan), not zero

@@ -1,4 +1,4 @@
-"""Refusals planning can make for a benchmark's playbooks before anything launches (issue #24 item 4).
+"""Refusals planning can make for a benchmark's playbooks before anything launches.
 
 Kept apart from plan.py's own checks (types, ranges, multinode): the secrets a playbook declares with
 the vars it will run with, and what the Isaac Lab version decides (task ids, library × version).

@@ -182,7 +182,7 @@ def release_hosts(
 ) -> list[str]:
     """After a crash: machines you brought that a dead run left unreleased get that run's processes stopped.
 
-    A kill -9 skips the run's own end, so its benchmark and sampler keep running there (issue 23 item 11);
+    A kill -9 skips the run's own end, so its benchmark and sampler keep running there;
     resume stops them (by the run's tag, lambdabench.run.hostjobs) before anything runs again, then
     releases the row. Returns one line per machine it could not clean.
     """

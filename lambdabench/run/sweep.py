@@ -7,8 +7,8 @@ launched run lives in its own worker thread. Whatever happens — success, failu
 SIGHUP, a closed terminal, a ledger that cannot be written — every instance the sweep launched is
 terminated and proven gone, or named loudly as possibly still billing.
 
-Signals never interrupt a call in flight (a launch cut short by KeyboardInterrupt was how an
-instance escaped the ledger): the handler only sets flags. First signal: stop the work, tear down.
+Signals never interrupt a call in flight (a launch cut short by KeyboardInterrupt leaves an instance
+the ledger never hears of): the handler only sets flags. First signal: stop the work, tear down.
 Second: stop waiting for the workers and terminate everything now. Third: say what is left. Fourth:
 stop waiting for the proof and name every instance not proven gone (`gc` finishes the job).
 Progress leaves as events; a renderer that cannot write (a closed terminal, a dead pipe) is dropped.
@@ -92,7 +92,7 @@ class SweepResult:
     def ok(self) -> bool:
         """Every planned run ran and succeeded, and every instance is proven gone: the only exit-0 outcome.
 
-        A run left out (by --max-cost, or because the account cannot launch) is not a success (issue 23 item 17).
+        A run left out (by --max-cost, or because the account cannot launch) is not a success.
         """
         return self.all_gone and not self.failed and not self.skipped and not self.cancelled and not self.interrupted
 

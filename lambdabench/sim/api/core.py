@@ -162,14 +162,14 @@ class _FaultState:
 
 
 # faults whose `seconds` is an outage window from the first hit: an HTML 503 maintenance page for
-# minutes (issue #23 item 6; Lambda's status page lists maintenance windows), a key revoked for good
+# minutes (Lambda's status page lists maintenance windows), a key revoked for good
 WINDOW_FAULTS = ("http_5xx", "invalid_api_key")
 LINGER_FLOOR_S = 30.0  # real seconds a terminated instance stays listed in a time-scaled cloud, at least
 
 
 def _new_id() -> str:
     """A 32-hex id, unique across simulator starts as Lambda's are (a ledger outlives a simulator:
-    seeded ids repeated on every start and broke the second `lambdabench demo`)."""
+    ids seeded per start would repeat, and a second `lambdabench demo` would meet its first one's ids)."""
     return secrets.token_hex(16)
 
 
@@ -941,7 +941,7 @@ class SimCloud:
             None,
         )
         if twin is not None:
-            # one launch, two instances under the same name (issue #23 item 2: the spec's
+            # one launch, two instances under the same name (the spec's
             # `instance_ids` is a list; whether the service ever creates two is unconfirmed).
             # answer "both" names the second id; "one" hides it: only the name tells
             second = self._create(*args, count_nth=False)
@@ -996,7 +996,7 @@ class SimCloud:
                 inst.never_active = True
             elif fault.kind == "failover":
                 # a control-plane failover: the instance vanishes from everything (list, GET, terminate
-                # all 404) and comes back, still running (issue #23 item 3; dstack #2342/#2353 saw
+                # all 404) and comes back, still running (dstack #2342/#2353 saw
                 # instances vanish and return). A model of the reports: unconfirmed on the live service
                 start = fault.params.get("start")
                 begin = now + self._real(start) if start is not None else inst.boot_end_at
