@@ -327,7 +327,7 @@ class _Runner:
             try:
                 # a poll only ever reports, it never fails the step: `head` closing the pipe early kills
                 # `tail` with SIGPIPE (141 under pipefail) whenever more than a chunk waits, so the
-                # pipeline's own status is dropped (issue 23 item 12)
+                # pipeline's own status is dropped
                 poll = self.session.run(
                     f"cd {qjob} && s=$(cat status 2>/dev/null); z=$(stat -c %s log 2>/dev/null || echo 0); "
                     f'echo "$s"; echo "$z"; n=$((z-{offset})); if [ $n -gt {POLL_CHUNK} ]; then n={POLL_CHUNK}; fi; '
@@ -458,7 +458,7 @@ def run_playbook(
             error = error or RemoteError(f"{playbook.name}: stopped before step {step.name!r}: the run is over")
             break
         if error is not None and step.kind != "get":
-            continue  # after a failure only the pulls run: what the run made is never lost (issue 23 item 12)
+            continue  # after a failure only the pulls run: what the run made is never lost
         runner.names = playbook.namespace(values, all_facts)
         now = time.time()
         if step.when is not None and not step.when.evaluate(runner.names):

@@ -448,7 +448,7 @@ def wait_for_ssh(
     """Open a session once sshd answers (sshd lags `active`): bounded, exponential backoff.
 
     A refused key is retried only for auth_grace seconds after the first refusal (the key may still be
-    being installed at first boot), never for the whole readiness window (issue 23 item 19).
+    being installed at first boot), never for the whole readiness window.
     """
     deadline = clock() + timeout
     delay = first_delay

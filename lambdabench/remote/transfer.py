@@ -484,7 +484,7 @@ def _rel(name: bytes) -> str:
 def _read_manifest(src: _Source) -> _Manifest:
     """The trailer: NUL padding, '#lambdabench-manifest tar=N hash=N', records, '#end'.
 
-    Both are bounded (issue 23 item 15): endless NULs or an endless manifest is a garbled stream, not RAM.
+    Both are bounded: endless NULs or an endless manifest is a garbled stream, not RAM.
     """
     padding = 0
     while True:

@@ -102,7 +102,7 @@ class Transport(Protocol):
 class KeptOutput:
     """A command's stdout as kept in memory: its first and last STDOUT_KEEP bytes (the step log has it all).
 
-    Memory stays bounded whatever a step prints (issue 23 item 15: 1 GB of output must not take GBs of
+    Memory stays bounded whatever a step prints (1 GB of output must not take GBs of
     RAM); what callers read from stdout (facts, a poll's chunk) is small, and at its start or its end.
     """
 

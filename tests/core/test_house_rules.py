@@ -1,8 +1,11 @@
-"""House rules read from the code itself: errors are told apart by class, never by their text."""
+"""House rules read from the code itself: errors are told apart by class, never by their text; comments state rules."""
 
 from __future__ import annotations
 
 import ast
+import io
+import re
+import tokenize
 from pathlib import Path
 
 import pytest
@@ -115,3 +118,41 @@ def test_the_length_rule_can_fail() -> None:
     body = "".join(f"    x{i} = {i}\n" for i in range(MAX_FUNCTION_LINES))
     assert long_functions(f"def f():\n{body}") == ["<src>:f"]
     assert long_functions(f"def f():\n{body[: -len(body.splitlines()[-1]) - 1]}") == []
+
+
+# words that tell how the code got here rather than the rule it keeps (issue numbers belong in commits)
+HISTORY = re.compile(r"\bissues? #?\d|\bused to\b|\bpreviously\b|\bbefore this fix\b|\blast review\b", re.I)
+
+
+def history_lines(src: str, filename: str = "<src>") -> list[str]:
+    """Comments and docstrings of src that narrate history, as `file:line: text`."""
+    out = []
+    for tok in tokenize.generate_tokens(io.StringIO(src).readline):
+        if tok.type == tokenize.COMMENT and HISTORY.search(tok.string):
+            out.append(f"{filename}:{tok.start[0]}: {tok.string.strip()}")
+    for node in ast.walk(ast.parse(src)):
+        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
+            doc = ast.get_docstring(node, clean=False)
+            first = node.body[0] if node.body else None
+            if doc and first is not None and HISTORY.search(doc):
+                out.append(f"{filename}:{first.lineno}: {HISTORY.search(doc).group(0)!r} in a docstring")  # type: ignore[union-attr]
+    return out
+
+
+def test_no_comment_or_docstring_narrates_history() -> None:
+    found = [
+        hit for path in _library_files() for hit in history_lines(path.read_text(), path.relative_to(PKG).as_posix())
+    ]
+    assert not found, "say the rule, not the story (issue numbers go in commit messages):\n" + "\n".join(found)
+
+
+@pytest.mark.parametrize(
+    "src",
+    [
+        "x = 1  # issue 23 item 18: one line instead\n",
+        'def f():\n    """Keys used to race here."""\n',
+        '"""Refusals (issue #24 item 4)."""\n',
+    ],
+)
+def test_the_history_rule_can_fail(src: str) -> None:
+    assert history_lines(src)
