@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 
 from lambdabench.ledger import Ledger
-from tests.e2e.conftest import SimProcess, needs_sshd
+from lambdabench.simulate import SimProcess, needs_sshd
 
 pytestmark = needs_sshd
 
@@ -57,7 +57,7 @@ def test_benchmark_isaaclab_reports_both_figures_with_provenance(simproc: SimPro
     assert rows[ours + 1].strip().startswith("Isaac Lab's own (total_fps)"), table.stdout
     assert "Isaac Lab benchmark total_fps, schema 1.4:" in table.stdout
     assert "lambdabench wall clock:" in table.stdout and "env creation" in table.stdout
-    assert simproc.running() == []
+    assert simproc.live() == []
 
 
 def test_benchmark_isaaclab_on_several_gpus_is_refused_before_launch(simproc: SimProcess) -> None:

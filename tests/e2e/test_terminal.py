@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import needs_sshd
+from lambdabench.simulate import needs_sshd
 
 pytestmark = [
     needs_sshd,
