@@ -25,8 +25,7 @@ def main() -> int:
 
     import httpx
 
-    from lambdabench.sim.api.scenario import Scenario
-    from lambdabench.simulate import running_simulator
+    from lambdabench.simulate import Scenario, running_simulator
     from lambdabench.sshkeys import ensure_local_key
 
     key = ensure_local_key(Path(tempfile.mkdtemp()) / "id_ed25519")

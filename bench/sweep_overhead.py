@@ -25,8 +25,7 @@ def lower_bound(boots: list[float], launch_interval: float) -> float:
 
 def one_sweep(gpus: str, repeat: int, scale: float) -> tuple[float, float, int, int]:
     from lambdabench import Lab, Settings, SweepRequest
-    from lambdabench.sim.api.scenario import Scenario
-    from lambdabench.simulate import running_simulator
+    from lambdabench.simulate import Scenario, running_simulator
 
     home = Path(tempfile.mkdtemp(prefix="lb-bench-"))
     # ample capacity in one region: the bench measures our overhead, not waiting for stock

@@ -46,8 +46,7 @@ TYPES = {"gpu_1x_a10": 129, "gpu_1x_h100_sxm5": 329, "gpu_8x_h100_sxm5": 3192}  
 def part1(runs: int, scale: float) -> list[dict[str, float]]:
     """gpu-probe on one type, `runs` times, through `lambdabench sweep` on the simulator."""
     from lambdabench import Lab, Settings, SweepRequest
-    from lambdabench.sim.api.scenario import Scenario
-    from lambdabench.simulate import running_simulator
+    from lambdabench.simulate import Scenario, running_simulator
 
     home = Path(tempfile.mkdtemp(prefix="lb-bench-"))
     capacity = {"gpu_1x_a10": {"us-east-1": 16}}
@@ -124,8 +123,7 @@ def part2(rate_mbps: float, fs_mbps: float) -> list[tuple[str, str, float, float
 def part3(scale: float, rate_mbps: float) -> tuple[list[float], list[str]]:
     """Two isaaclab3-train sweeps with one --cache; the simulated index downloads at the stated rate."""
     from lambdabench import Lab, Settings, SweepRequest
-    from lambdabench.sim.api.scenario import Scenario
-    from lambdabench.simulate import running_simulator
+    from lambdabench.simulate import Scenario, running_simulator
 
     home = Path(tempfile.mkdtemp(prefix="lb-bench-"))
     # downloads in real seconds at the stated rate (not time-scaled: set-up runs on real hosts in real time)
