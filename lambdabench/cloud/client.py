@@ -57,8 +57,8 @@ class RetryPolicy:
     retry_after_cap_s: float = 60.0
 
 
-# a connect that has not completed by then is said to the user at once (issue 24 item 7: "an unreachable
-# API says so within 10 s") and retried; a guess, not a documented figure: a TCP connect that loses its
+# a connect that has not completed by then is said to the user at once (an unreachable API says so
+# within 10 s) and retried; a guess, not a documented figure: a TCP connect that loses its
 # SYN retries it after 1 s and 3 s on Linux (tcp_syn_retries' backoff), so 5 s still allows two of those
 CONNECT_TIMEOUT_S = 5.0
 
