@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from lambdabench.ledger import Ledger
-from tests.e2e.conftest import SimProcess, needs_sshd
+from lambdabench.simulate import SimProcess, needs_sshd
 
 pytestmark = needs_sshd
 
@@ -71,7 +71,7 @@ def test_webrtc_ports_are_open_during_the_run_only(
     assert simproc.api("/firewall-rulesets") == []
     ledger = Ledger(simproc.home)
     assert ledger.rulesets() and ledger.rulesets(live=True) == []
-    assert simproc.running() == []
+    assert simproc.live() == []
 
 
 def test_no_livestream_no_ruleset(simproc: SimProcess, tmp_path: Path) -> None:
