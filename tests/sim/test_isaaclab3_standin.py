@@ -392,3 +392,38 @@ def test_benchmark_training_refuses_what_the_real_parser_refuses(installed: Box)
     out = installed.sh(bench + " --rl_library skrl")
     assert out.returncode == 1 and "No module named 'skrl'" in out.stderr
     assert not (installed.home / "logs").exists()
+
+
+# ---- the venv's tensorboard (issue 25: a TensorBoard playbook for Isaac Lab 3) ---------------------
+
+
+def test_the_venvs_tensorboard_serves_the_3x_run_folders(installed: Box) -> None:
+    import socket
+    import urllib.request
+
+    installed.ok(f"{TRAIN} --max_iterations 2")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    assert "tensorboard = tensorboard.main:run_main" in installed.ok(
+        "cat isaaclab3-venv/lib/python3.12/site-packages/tensorboard-2.21.0.dist-info/entry_points.txt"
+    )
+    proc = subprocess.Popen(
+        ["isaaclab3-venv/bin/tensorboard", "--logdir", "logs", "--port", str(port)],
+        cwd=installed.home,
+        env=installed.env,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stderr is not None
+        assert "Serving TensorBoard on localhost" in proc.stderr.readline()
+        assert proc.stderr.readline().startswith(f"TensorBoard 2.21.0 at http://localhost:{port}/")
+        runs = json.loads(urllib.request.urlopen(f"http://127.0.0.1:{port}/data/runs", timeout=10).read())
+        (run,) = installed.run_dirs()
+        assert runs == [str(run.relative_to(installed.home / "logs"))]
+        busy = installed.sh(f"isaaclab3-venv/bin/tensorboard --logdir logs --port {port}")
+        assert busy.returncode == 1 and f"could not bind to port {port}, it was already in use" in busy.stderr
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=10)

@@ -13,8 +13,9 @@ The interpreter answers `--version` as CPython 3.12 and runs everything else on 
 Python with the prefix's site-packages first on sys.path (so `python -c`, `-m isaaclab` and scripts
 work; `sys.version` stays the simulator's: the playbooks read `--version`). "Installing" a
 distribution writes its dist-info (name, version, INSTALLER, RECORD) so `importlib.metadata` and
-`pip list` see the real closure; only `isaaclab` brings code: lambdabench's stand-in package in
-lambdabench/sim/isaaclab/isaaclab3/site (a numpy cart-pole, not Newton). What resolves comes from
+`pip list` see the real closure; only `isaaclab` and `tensorboard` bring code: lambdabench's stand-in
+packages in lambdabench/sim/isaaclab/isaaclab3/site (a numpy cart-pole, not Newton; a small HTTP server
+over the logdir, not TensorBoard's app). What resolves comes from
 lambdabench/sim/isaaclab/isaaclab3/index.json (pip's real resolution of isaaclab 3.0.0 for x86_64/py3.12).
 
 No network: the index is always "reachable" unless the host's state has a file `network`
@@ -378,10 +379,39 @@ def write_dist_info(prefix: Path, name: str, version: str, *, installer: str, fi
     (folder / "RECORD").write_text("".join(f"{f},,\n" for f in [*(files or []), f"{folder.name}/METADATA"]))
 
 
+# the distributions that come with code (the rest are metadata only): package under SITE_SOURCE, console
+# script, entry point. isaaclab 3.0.0: its entry_points.txt; tensorboard 2.21.0 (isaaclab's METADATA line
+# 34 requires it): entry_points.txt `tensorboard = tensorboard.main:run_main`
+STANDIN_CODE = {
+    "isaaclab": ("isaaclab", "isaaclab.__main__:main", "isaaclab"),
+    "tensorboard": ("tensorboard", "tensorboard.main:run_main", "tensorboard.main"),
+}
+
+
+def install_standin_code(prefix: Path, name: str, version: str, *, installer: str) -> list[str]:
+    """The stand-in's package and console script of one distribution; the files it wrote (for RECORD)."""
+    site = site_packages(prefix)
+    package, entry, module = STANDIN_CODE[name]
+    shutil.copytree(
+        SITE_SOURCE / package, site / package, dirs_exist_ok=True, ignore=shutil.ignore_patterns("__pycache__")
+    )
+    files = [str(p.relative_to(site)) for p in (site / package).rglob("*.py")]
+    script = prefix / "bin" / name
+    script.write_text(
+        CONSOLE_SCRIPT.format(
+            dist=name, entry=entry, installer=installer, python=quote(prefix / "bin" / "python"), module=module
+        )
+    )
+    script.chmod(0o755)
+    folder = site / f"{name.replace('-', '_')}-{version}.dist-info"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "entry_points.txt").write_text(f"[console_scripts]\n{name} = {entry}\n")
+    return [*files, f"../../../bin/{name}"]
+
+
 def install_dists(prefix: Path, res: Resolution, *, installer: str) -> list[str]:
     """Write the resolved distributions into the environment; returns what was newly installed."""
     have = installed(prefix)
-    site = site_packages(prefix)
     new = []
     for name, dist in res.dists.items():
         if have.get(name) == dist["version"]:
@@ -390,27 +420,8 @@ def install_dists(prefix: Path, res: Resolution, *, installer: str) -> list[str]
         if old is not None:
             shutil.rmtree(old)
         files: list[str] = []
-        if name == "isaaclab":
-            for package in sorted(p for p in SITE_SOURCE.iterdir() if p.is_dir() and not p.name.startswith("_")):
-                shutil.copytree(
-                    package, site / package.name, dirs_exist_ok=True, ignore=shutil.ignore_patterns("__pycache__")
-                )
-                files += [str(p.relative_to(site)) for p in (site / package.name).rglob("*.py")]
-            script = prefix / "bin" / "isaaclab"
-            script.write_text(
-                CONSOLE_SCRIPT.format(
-                    dist="isaaclab",
-                    entry="isaaclab.__main__:main",
-                    installer=installer,
-                    python=quote(prefix / "bin" / "python"),
-                    module="isaaclab",
-                )
-            )
-            script.chmod(0o755)
-            files.append("../../../bin/isaaclab")
-            folder = site / "isaaclab-3.0.0.dist-info"
-            folder.mkdir(parents=True, exist_ok=True)
-            (folder / "entry_points.txt").write_text("[console_scripts]\nisaaclab = isaaclab.__main__:main\n")
+        if name in STANDIN_CODE:
+            files = install_standin_code(prefix, name, dist["version"], installer=installer)
         write_dist_info(prefix, name, dist["version"], installer=installer, files=files)
         new.append(name)
     return new
