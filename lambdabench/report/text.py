@@ -108,6 +108,8 @@ def _curves(c: RunCurves) -> dict[str, Any]:
             {
                 "elapsed_s": p.elapsed_s,
                 "usd": None if p.usd is None else _machine(p.usd),
+                # the HTML chart's dollars axis: accrued by the second, not the per-minute bill
+                "usd_accrued": None if p.usd_accrued is None else round(p.usd_accrued, 6),
                 "env_steps": p.env_steps,
                 "reward": p.reward,
             }

@@ -128,6 +128,21 @@ def test_sparkline() -> None:
     assert sparkline([3, 3], 3, 3) == "▁▁"
 
 
+def test_json_learning_curves_carry_the_accrued_dollars_the_html_chart_plots(reports: dict[str, Report]) -> None:
+    """Issue 24 item 8: each JSON reward point has `usd_accrued` (the chart's dollars axis) beside the billed `usd`."""
+    rep = reports["train"]
+    doc = json.loads(render(rep, "json"))
+    for curve, drawn in zip(doc["curves"], rep.curves, strict=True):
+        points = curve["reward"]
+        assert points and [p["usd_accrued"] for p in points] == [
+            pytest.approx(p.usd_accrued, abs=1e-6) for p in drawn.reward
+        ]
+        accrued = [p["usd_accrued"] for p in points]
+        assert accrued == sorted(accrued) and all(0 <= p["usd_accrued"] <= p["usd"] for p in points)
+        # the bill steps per started minute; the accrued money rises with every point
+        assert len(set(accrued)) == len(points) > len({p["usd"] for p in points})
+
+
 def test_json_and_csv_carry_the_new_figures(reports: dict[str, Report]) -> None:
     rep = reports["train"]
     doc = json.loads(render(rep, "json"))
