@@ -136,3 +136,40 @@ def test_a_piped_stderr_gets_lines_only(seen: dict[str, Seen]) -> None:
     assert not [f for f in frames if _rows(f)], [f for f in frames if _rows(f)][:1]
     assert not [f for f in frames if SGR.search(f)]  # a pipe gets no colour either
     _said_once_in_order(history)
+
+
+def test_closing_the_terminal_under_the_live_board_still_tears_everything_down(tmp_path: Path) -> None:
+    """SIGHUP with rich's board on screen: every later write fails (EIO), the teardown goes on to its proof."""
+    from lambdabench.ledger import Ledger
+    from lambdabench.sim.testing import simulator
+
+    home, pid_file, sock = tmp_path / "home", tmp_path / "pid", tmp_path / "tmux.sock"
+    tmux = ["tmux", "-S", str(sock), "-f", "/dev/null"]
+    with simulator(hosts=True, scale=120) as sim:
+        env = {k: v for k, v in sim.client_env(home).items() if k not in ("COLUMNS", "LINES")}
+        sweep = f"{sys.executable} -m lambdabench.cli sweep --gpus a10 --playbook gpu-probe --yes"
+        command = f"cd {ROOT} && echo $$ > {pid_file} && exec env TERM=xterm-256color {sweep} > {tmp_path / 'out'}"
+        size = ["-x", str(COLUMNS), "-y", "30"]
+        subprocess.run([*tmux, "new-session", "-d", *size, "sh", "-c", command], env=env, check=True)
+        try:
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline:
+                screen = subprocess.run([*tmux, "capture-pane", "-p"], capture_output=True, text=True).stdout
+                if any(m["what"].startswith("booting") for m in _rows(screen)):
+                    break
+                time.sleep(0.1)
+            else:
+                raise AssertionError("the board never showed the boot")
+        finally:
+            subprocess.run([*tmux, "kill-server"], capture_output=True, timeout=30)  # the terminal closes: SIGHUP
+        pid = int(pid_file.read_text())
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline and Path(f"/proc/{pid}").exists():
+            time.sleep(0.2)
+        assert not Path(f"/proc/{pid}").exists(), "the sweep never ended after SIGHUP"
+        assert sim.settle(30) == [], sim.live()
+        with Ledger(home) as ledger:
+            rows = ledger.instances()
+            assert rows and all(r.gone is not None for r in rows), rows  # proven gone, not just asked
+        log = "".join(p.read_text() for p in (home / "logs").glob("sweep-*.log"))
+        assert "SIGHUP: stopping" in log and "terminate accepted" in log, log  # the hang-up came under the board
