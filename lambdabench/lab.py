@@ -685,12 +685,14 @@ class Lab:
         with the same benchmark, region, parallelism and cap (what it already spent counts)."""
         from lambdabench.run.recovery import (
             check_resumable,
+            ingest_left,
             release_hosts,
             replan,
+            resumable_runs,
             resumed_hosts,
             spent_cents,
         )
-        from lambdabench.run.sweep import SweepRunner
+        from lambdabench.run.sweep import SweepResult, SweepRunner
 
         ledger = self.ledger
         self._check_resume_target(sweep_id)
@@ -700,6 +702,11 @@ class Lab:
         for problem in release_hosts(ledger, sweep_id, hosts, self.connect, self.env, self.notify):
             self.notify(f"warning: {problem} — stop them by hand")
         self.gc()
+        # a run that pulled its outputs before the crash is read now, never run again
+        ingested = ingest_left(ledger, sweep, self.env, self.notify)
+        if not resumable_runs(ledger, sweep_id):
+            ledger.finish_sweep(sweep_id, "finished")
+            return SweepResult(sweep_id, succeeded=ingested)
         plan, need_cloud = replan(ledger, sweep, hosts, lambda: self.cloud.list_instance_types(), self.settings.home)
         if confirm is not None:  # what the rest may spend, and whether the sweep had a budget
             confirm(plan.spend(), sweep.max_cost_cents is not None)
@@ -717,7 +724,9 @@ class Lab:
             install_signal_handlers=install_signal_handlers,
         )
         runner.commit_spent(spent_cents(ledger, sweep_id))
-        return runner.run()
+        result = runner.run()
+        result.succeeded[:0] = ingested
+        return result
 
     def _check_resume_target(self, sweep_id: int) -> None:
         """Only an unfinished sweep resumes: a `launch` record or a finished sweep is refused, with the list."""

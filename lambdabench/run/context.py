@@ -49,6 +49,18 @@ class Connector(Protocol):
 
 
 @dataclass
+class PulledPass:
+    """One `--seeds` pass whose outputs are local (under seeds/seed-<s>/): what its ingest reads after teardown."""
+
+    seed: str
+    started: float  # when the pass began (its own start-up steps are the ones after it)
+    ended: float  # when its files were kept (the steps after it are later passes')
+    wall_window: tuple[float, float] | None  # the benchmark steps' window up to this pass's end
+    facts: dict[int, dict[str, Any]]  # per rank, as they were at this pass's end
+    notes: list[str]
+
+
+@dataclass
 class RunContext:
     """Everything the remote phase of one run needs; nodes[0] is rank 0."""
 
@@ -72,8 +84,10 @@ class RunContext:
     facts: dict[int, dict[str, Any]] = field(default_factory=dict)  # per rank, after preflight/setup
     target_name: str = ""  # the instance type's name, or host:<label> / local
     region: str | None = None
-    record_parts: dict[str, Any] | None = None  # what ingest read, for the record written after teardown
     pass_started: float | None = None  # --seeds: when the current benchmark pass began (its own start-up steps)
+    pass_ended: float | None = None  # --seeds: when the pass being read ended (None: the run's last)
+    passes: list[PulledPass] = field(default_factory=list)  # --seeds: every finished pass, ingested after teardown
+    pulled: bool = False  # the remote phase pulled and verified every output: ingest (after teardown) may read them
     setup_facts: dict[int, dict[str, Any]] | None = None  # per rank, once preflight and set-up finished
     reused_from: RunContext | None = None  # --reuse: the run whose instance (and set-up) this one runs on
     cache_dir: str | None = None  # --cache: the cache folder on the nodes (None: this run runs cold)

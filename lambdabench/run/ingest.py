@@ -1,15 +1,20 @@
-"""After a run's pull: its metrics into the ledger (figures and whole curves), and its run record.
+"""After a run's teardown: its metrics into the ledger (figures and whole curves), and its run record.
 
-ingest_run (before teardown) reads what the nodes produced: the MJX result, a training run's
-TensorBoard events, a workload's metrics.json, every node's GPU telemetry, and the set-up steps'
-durations. write_record (after teardown, once) adds the final cost and writes result.json.
+The outputs were pulled and verified before the terminate (`rc.pulled`); nothing here needs the
+instance, so none of it is billed. `ingest` reads each `--seeds` pass's kept files, then the run's:
+the MJX result, a training run's TensorBoard events, a workload's metrics.json, every node's GPU
+telemetry, and the set-up steps' durations (`ingest_run`). write_record (once) adds the final cost
+and writes result.json. A crash between the terminate and the ingest leaves `PENDING` in the run
+folder, from which `resume` ingests the run (`load_pending`).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import re
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -17,7 +22,74 @@ from lambdabench.ledger import MetricKey
 
 if TYPE_CHECKING:
     from lambdabench.ledger import Ledger
-    from lambdabench.run.context import RunContext
+    from lambdabench.run.context import PulledPass, RunContext
+
+
+def ingest(rc: RunContext, *, whole: bool = True) -> dict[str, Any] | None:
+    """After teardown: each finished `--seeds` pass, then (`whole`: the run finished its work) the run's own
+    figures; returns what the run record needs (None: the run pulled nothing whole)."""
+    seeds = _SeedPasses(rc)
+    for p in list(rc.passes):
+        seeds.record(p)
+    if not (whole and rc.pulled):
+        return None
+    started = time.time()
+    parts = ingest_run(rc)
+    # read after the accepted terminate: not billed (the report's tool-added time reads `ingest_s`, billed only)
+    rc.ledger.record_metric(rc.run_id, "ingest_after_teardown_s", time.time() - started, unit="s", source="overhead")
+    seeds.summarize()
+    return parts
+
+
+class _SeedPasses:
+    """`--seeds`: each pass's figures as ledger series "seed:<key>" (x = the seed), read from its kept files."""
+
+    KEYS = ("env_steps_per_s", "env_steps", "reward", "install_s", "compile_s", "first_step_s", "shader_compile_s")
+
+    def __init__(self, rc: RunContext) -> None:
+        self.rc = rc
+        self.points: dict[str, list[tuple[float | None, float | None, float]]] = {k: [] for k in self.KEYS}
+
+    def record(self, p: PulledPass) -> None:
+        """Ingest one pass as it was at its end (its files, facts, window and notes) and keep its figures."""
+        rc = self.rc
+        began = time.time()
+        view = dataclasses.replace(
+            rc,
+            run_dir=rc.run_dir / "seeds" / f"seed-{p.seed}",
+            facts=p.facts,
+            wall_window=p.wall_window,
+            notes=list(p.notes),
+            pass_started=p.started,
+            pass_ended=p.ended,
+        )
+        ingest_run(view)
+        fresh: dict[str, tuple[float, int, float]] = {}
+        for m in rc.ledger.metrics(run_id=rc.run_id):  # what this pass's ingest recorded (a key again: replaced)
+            if (
+                m.key in self.points
+                and m.recorded >= began
+                and (m.key not in fresh or (m.recorded, m.id) > fresh[m.key][:2])
+            ):
+                fresh[m.key] = (m.recorded, m.id, m.value)
+        for key, (_, _, value) in fresh.items():
+            self.points[key].append((None, float(p.seed), value))
+            rc.ledger.record_series(rc.run_id, f"seed:{key}", self.points[key], source="seeds")
+        rate = fresh.get("env_steps_per_s")
+        rc.notify(f"seed {p.seed}: " + (f"{rate[2]:,.0f} env-steps/s" if rate else "no env-steps/s recorded"))
+
+    def summarize(self) -> None:
+        """The run's own figures over its passes: mean env-steps/s, total env-steps (recorded last, so they win)."""
+        rates = [p[2] for p in self.points["env_steps_per_s"]]
+        steps = [p[2] for p in self.points["env_steps"]]
+        if len(rates) > 1:
+            self.rc.ledger.record_metric(
+                self.rc.run_id, "env_steps_per_s", sum(rates) / len(rates), unit="steps/s", source="seeds"
+            )
+        if len(steps) > 1:
+            self.rc.ledger.record_metric(self.rc.run_id, "env_steps", sum(steps), unit="steps", source="seeds")
+        if len(rates) > 1:
+            self.rc.ledger.record_metric(self.rc.run_id, "seeds", float(len(rates)), source="seeds")
 
 
 def ingest_run(rc: RunContext) -> dict[str, Any]:
@@ -64,6 +136,8 @@ def ingest_run(rc: RunContext) -> dict[str, Any]:
     install = 0.0
     installed = False
     for step in ledger.steps(run_id):
+        if rc.pass_ended is not None and step.started is not None and step.started > rc.pass_ended:
+            continue  # a later --seeds pass's step
         if step.name.endswith("start the container") and step.ended and step.started:
             seconds = step.ended - step.started
             startup["container_start"] = seconds
@@ -100,7 +174,6 @@ def ingest_run(rc: RunContext) -> dict[str, Any]:
         "environment_lock": lock,
         "isaaclab_benchmark": isaaclab,
     }
-    rc.record_parts = rc_record
     return rc_record
 
 
@@ -585,12 +658,12 @@ def one_node_reference(ledger: Ledger, run: Any) -> tuple[int, float] | None:
 # the run record: written once, after teardown, with the final cost
 
 
-def write_record(rc: RunContext) -> dict[str, Any]:
-    """The run record (lambdabench.metrics.record schema v1), written to <run dir>/result.json."""
+def write_record(rc: RunContext, parts: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The run record (lambdabench.metrics.record schema v1) from what ingest read, written to <run dir>/result.json."""
     from lambdabench.ledger import iso_utc
     from lambdabench.metrics.record import build_record, validate_or_note
 
-    parts = rc.record_parts or {}
+    parts = parts or {}
     node0 = rc.rank0
     facts = rc.facts.get(0, node0.facts)
     variables = dict(rc.benchmark.variables)
@@ -713,3 +786,81 @@ def _cost_section(rc: RunContext) -> dict[str, Any]:
     steps = [m.value for m in rc.ledger.metrics(run_id=rc.run_id) if m.key == MetricKey.ENV_STEPS]
     itype = rows[-1].instance_type if rows else rc.target_name
     return run_cost(rc.run_id, itype, rows, env_steps=max(steps) if steps else None).record_section()
+
+
+# ---------------------------------------------------------------------------------------------
+# a run that finished its work, between its terminate and its ingest: what `resume` needs
+
+
+PENDING = ".ingest-pending.json"
+
+
+def save_pending(rc: RunContext, ended: float) -> None:
+    """Before the terminate: what this run's ingest reads besides its files, should the process die before it."""
+    doc = {
+        "ended": ended,
+        "label": rc.label,
+        "target_name": rc.target_name,
+        "region": rc.region,
+        "nodes": [
+            {
+                "rank": n.rank,
+                "name": n.name,
+                "kind": n.kind,
+                "address": n.address,
+                "peer_addr": n.peer_addr,
+                "facts": n.facts,
+                "instance_id": n.instance_id,
+                "network": n.network,
+            }
+            for n in rc.nodes
+        ],
+        "facts": {str(rank): f for rank, f in rc.facts.items()},
+        "wall_window": rc.wall_window,
+        "notes": rc.notes,
+        "pass_started": rc.pass_started,
+        "passes": [{**dataclasses.asdict(p), "facts": {str(k): v for k, v in p.facts.items()}} for p in rc.passes],
+    }
+    (rc.run_dir / PENDING).write_text(json.dumps(doc, default=str))
+
+
+def load_pending(rc: RunContext) -> float | None:
+    """The pulled state a dead process saved into rc (a context with the run's ids, folder and benchmark);
+    returns when its work ended, or None when there is none (or it is unreadable: the run is re-run)."""
+    from lambdabench.run.context import Node, PulledPass
+
+    try:
+        doc = json.loads((rc.run_dir / PENDING).read_text())
+        rc.nodes = [
+            Node(
+                int(n["rank"]),
+                str(n["name"]),
+                n["kind"],
+                str(n["address"]),
+                str(n["peer_addr"]),
+                dict(n["facts"]),
+                n.get("instance_id"),
+                str(n.get("network") or "private"),
+            )
+            for n in doc["nodes"]
+        ]
+        rc.label, rc.target_name, rc.region = str(doc["label"]), str(doc["target_name"]), doc.get("region")
+        rc.facts = {int(k): dict(v) for k, v in doc["facts"].items()}
+        window = doc.get("wall_window")
+        rc.wall_window = (float(window[0]), float(window[1])) if window else None
+        rc.notes, rc.pass_started = [str(n) for n in doc.get("notes") or []], doc.get("pass_started")
+        rc.passes = [
+            PulledPass(
+                str(p["seed"]),
+                float(p["started"]),
+                float(p["ended"]),
+                (float(p["wall_window"][0]), float(p["wall_window"][1])) if p.get("wall_window") else None,
+                {int(k): dict(v) for k, v in p["facts"].items()},
+                [str(n) for n in p.get("notes") or []],
+            )
+            for p in doc.get("passes") or []
+        ]
+        rc.pulled = True
+        return float(doc["ended"])
+    except (OSError, ValueError, KeyError, TypeError, IndexError):
+        return None

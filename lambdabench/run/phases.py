@@ -4,7 +4,8 @@ preflight (gpu-preflight) and set-up (the benchmark's `before` playbooks) on eve
 N > 1, the rendezvous (a free port pair on rank 0, each node's interface towards it, the run's
 firewall ruleset opened for the nodes); GPU telemetry on every node; the benchmark on every node
 (the first failure stops the others and names its node); the `after` playbooks (collect) on rank 0;
-telemetry pulled from every node; then the run's metrics are read (lambdabench.run.ingest).
+telemetry pulled from every node. Every output is local and verified when it returns (`rc.pulled`); the
+metrics are read after teardown (lambdabench.run.ingest), so reading them adds no billed time.
 """
 
 from __future__ import annotations
@@ -94,72 +95,24 @@ def raise_first(nodes: Sequence[Node], errors: dict[int, BaseException | None], 
     raise RemoteError(f"{what} failed on {node.label}: {msg}")
 
 
-class _SeedPasses:
-    """`--seeds N`: each pass's figures as ledger series "seed:<key>" (x = the seed), its files kept apart."""
+def keep_pass_files(rc: RunContext, seed: str) -> None:
+    """A finished `--seeds` pass's pulled results, copied under seeds/seed-<s>/ (the next pass's pull replaces them)."""
+    import shutil
 
-    KEYS = ("env_steps_per_s", "env_steps", "reward", "install_s", "compile_s", "first_step_s", "shader_compile_s")
-
-    def __init__(self, rc: RunContext) -> None:
-        self.rc = rc
-        self.points: dict[str, list[tuple[float | None, float | None, float]]] = {k: [] for k in self.KEYS}
-
-    def record(self, seed: str, started: float) -> None:
-        """Read this pass's results (ingest) and keep the figures it recorded since it started."""
-        from lambdabench.run.ingest import ingest_run
-
-        rc = self.rc
-        rc.pass_started = started
-        ingest_run(rc)
-        fresh: dict[str, tuple[float, int, float]] = {}
-        for m in rc.ledger.metrics(run_id=rc.run_id):
-            if (
-                m.key in self.points
-                and m.recorded >= started
-                and (m.key not in fresh or (m.recorded, m.id) > fresh[m.key][:2])
-            ):
-                fresh[m.key] = (m.recorded, m.id, m.value)
-        for key, (_, _, value) in fresh.items():
-            self.points[key].append((None, float(seed), value))
-            rc.ledger.record_series(rc.run_id, f"seed:{key}", self.points[key], source="seeds")
-        rc.notify(
-            f"seed {seed}: "
-            + (
-                f"{fresh['env_steps_per_s'][2]:,.0f} env-steps/s"
-                if "env_steps_per_s" in fresh
-                else "no env-steps/s recorded"
-            )
-        )
-
-    def keep_files(self, seed: str) -> None:
-        """A finished pass's pulled results, copied under seeds/seed-<s>/ (the next pass's pull replaces them)."""
-        import shutil
-
-        for name in ("results", "artifacts"):
-            src = self.rc.run_dir / name
-            if src.is_dir():
-                shutil.copytree(src, self.rc.run_dir / "seeds" / f"seed-{seed}" / name, dirs_exist_ok=True)
-
-    def summarize(self) -> None:
-        """The run's own figures over its passes: mean env-steps/s, total env-steps (recorded last, so they win)."""
-        rates = [p[2] for p in self.points["env_steps_per_s"]]
-        steps = [p[2] for p in self.points["env_steps"]]
-        if len(rates) > 1:
-            self.rc.ledger.record_metric(
-                self.rc.run_id, "env_steps_per_s", sum(rates) / len(rates), unit="steps/s", source="seeds"
-            )
-        if len(steps) > 1:
-            self.rc.ledger.record_metric(self.rc.run_id, "env_steps", sum(steps), unit="steps", source="seeds")
-        if len(rates) > 1:
-            self.rc.ledger.record_metric(self.rc.run_id, "seeds", float(len(rates)), source="seeds")
+    for name in ("results", "artifacts"):
+        src = rc.run_dir / name
+        if src.is_dir():
+            shutil.copytree(src, rc.run_dir / "seeds" / f"seed-{seed}" / name, dirs_exist_ok=True)
 
 
 class PlaybookPhase:
     """A benchmark playbook as a run's remote phase, on N ≥ 1 nodes (N = 1 is the usual case)."""
 
     def __call__(self, rc: RunContext) -> None:
+        from lambdabench.run.context import PulledPass
+
         runs = {n.rank: _NodeRun(n) for n in rc.nodes}
         sampling = not rc.benchmark.own_telemetry
-        passes = _SeedPasses(rc)
         try:
             raise_first(rc.nodes, parallel(rc.nodes, lambda n: self._prepare(rc, runs[n.rank])), "set-up")
             rc.setup_facts = {rank: dict(r.facts) for rank, r in runs.items()}
@@ -179,10 +132,11 @@ class PlaybookPhase:
                 rank0 = runs[0]
                 for after in rc.benchmark.after:
                     self._run(rc, rank0, after, rc.benchmark.vars_for(after, self._cache_vars(rc, rank0)))
-                if seed is not None:
-                    rc.facts = {rank: r.facts for rank, r in runs.items()}
-                    passes.record(seed, started)
-                    passes.keep_files(seed)
+                if seed is not None:  # its files kept apart now, read after teardown (run.ingest)
+                    rc.pass_started = started
+                    keep_pass_files(rc, seed)
+                    facts = {rank: dict(r.facts) for rank, r in runs.items()}
+                    rc.passes.append(PulledPass(seed, started, time.time(), rc.wall_window, facts, list(rc.notes)))
             parallel(rc.nodes, lambda n: self._mark_warm(rc, runs[n.rank]))
             if sampling:
                 failed = parallel(rc.nodes, lambda n: self._pull_telemetry(rc, runs[n.rank]))
@@ -204,13 +158,7 @@ class PlaybookPhase:
                             self._sampler(r, "stop")
                     r.session.close()
         rc.facts = {rank: r.facts for rank, r in runs.items()}
-        from lambdabench.run.ingest import ingest_run
-
-        started = time.time()
-        ingest_run(rc)
-        # reading the outputs happens while the instance still bills: it is tool-added time
-        rc.ledger.record_metric(rc.run_id, "ingest_s", time.time() - started, unit="s", source="overhead")
-        passes.summarize()
+        rc.pulled = True  # every output is local and verified: the ingest needs no instance (it runs after teardown)
 
     # -- stages ---------------------------------------------------------------------------------
 

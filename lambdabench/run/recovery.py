@@ -10,6 +10,7 @@ launched, a host the user brought, or a firewall ruleset it did not create.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -31,7 +32,8 @@ if TYPE_CHECKING:
     from lambdabench.cloud.client import LambdaCloud
     from lambdabench.cloud.models import Instance, TypeAvailability
     from lambdabench.ledger import Ledger, SweepRow
-    from lambdabench.run.context import Connector
+    from lambdabench.remote.transport import Transport
+    from lambdabench.run.context import Connector, Node
     from lambdabench.run.env import RunEnv
     from lambdabench.run.hosts import HostSpec
     from lambdabench.run.plan import SweepPlan
@@ -152,6 +154,59 @@ def _gc_rulesets(cloud: LambdaCloud, ledger: Ledger, listed: list[Instance], not
         if delete_ruleset(cloud, ledger, row.id, notify, tries=3, delay=0.5, sleep=time.sleep):
             closed.append(row.name)
     return closed
+
+
+def ingest_left(ledger: Ledger, sweep: SweepRow, env: RunEnv, notify: Notify = lambda m: None) -> list[str]:
+    """Runs that finished their work (every output pulled and verified) but whose process died before their
+    ingest: ingested now from their folders, their status from what it found, their record written. Their
+    labels; a run with no saved state stays resumable (it runs again)."""
+    from lambdabench.run.context import RunContext
+    from lambdabench.run.ingest import PENDING, ingest, load_pending, write_record
+    from lambdabench.run.plan import plan_from_json
+
+    done: list[str] = []
+    plan: SweepPlan | None = None
+    for run in ledger.runs(sweep.id):
+        label = str((run.params or {}).get("label") or "")
+        run_dir = env.run_dir(sweep.id, run.id, label)
+        if run.status != "running" or not label or not (run_dir / PENDING).exists():
+            continue
+        plan = plan or plan_from_json(sweep.plan or {}, [], max_cost_cents=None, availability=[], home=env.home)
+        rc = RunContext(
+            sweep.id,
+            run.id,
+            label,
+            [],
+            plan,
+            plan.benchmark,
+            env,
+            ledger,
+            _no_instance,
+            run_dir,
+            threading.Event(),
+            0.0,
+            notify,
+        )
+        ended = load_pending(rc)
+        if ended is None:
+            continue
+        notify(f"{label}: its outputs were pulled before the crash; reading them now")
+        try:
+            parts = ingest(rc)
+            ledger.set_run_status(run.id, "succeeded", ts=ended)
+        except LambdabenchError as exc:
+            ledger.record_error("ingest", type(exc).__name__, exc.one_line(), run_id=run.id)
+            ledger.set_run_status(run.id, "failed", ts=ended)
+            parts = None
+        write_record(rc, parts)
+        (run_dir / PENDING).unlink(missing_ok=True)
+        done.append(label)
+    return done
+
+
+def _no_instance(node: Node, *, timeout: float) -> Transport:
+    """An ingest after the teardown reaches no machine."""
+    raise LambdabenchError(f"{node.name}: reading a run's pulled outputs needs no connection")
 
 
 def resumable_runs(ledger: Ledger, sweep_id: int) -> list[int]:

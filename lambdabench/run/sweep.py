@@ -1,9 +1,9 @@
 """The scheduler: many runs under one pacer and one poller; every instance torn down and proven gone.
 
 One run = one target's life: reserve (ledger) → launch N ≥ 1 nodes → wait active → remote phase
-(SSH, preflight, set-up, benchmark, pull) → terminate → proven gone → record. The launcher (this
-thread) launches in plan order — slow boots first, since launches are paced 12 s apart — and each
-launched run lives in its own worker thread. Whatever happens — success, failure, Ctrl-C, SIGTERM,
+(SSH, preflight, set-up, benchmark, pull) → terminate → proven gone → ingest → status, record. The
+launcher (this thread) launches in plan order — slow boots first, since launches are paced 12 s apart —
+and each launched run lives in its own worker thread. Whatever happens — success, failure, Ctrl-C, SIGTERM,
 SIGHUP, a closed terminal, a ledger that cannot be written — every instance the sweep launched is
 terminated and proven gone, or named loudly as possibly still billing.
 
@@ -95,6 +95,18 @@ class SweepResult:
         A run left out (by --max-cost, or because the account cannot launch) is not a success.
         """
         return self.all_gone and not self.failed and not self.skipped and not self.cancelled and not self.interrupted
+
+
+@dataclass
+class _Ending:
+    """How one run's work ended, decided before its teardown; its ingest, status and record come after it."""
+
+    run: PlannedRun
+    rc: RunContext | None
+    failed: str | None
+    completed: bool
+    cancelled: bool
+    ended_at: float | None = None  # a run on a shared instance (--reuse): when its own work ended
 
 
 class LateSignal(BaseException):
@@ -537,8 +549,6 @@ class SweepRunner:
     # -- one run --------------------------------------------------------------------------------------
 
     def _worker(self, run: PlannedRun, group: LaunchedGroup | None, deadline: float) -> None:
-        from lambdabench.run.ingest import write_record
-
         assert run.run_id is not None
         failed: str | None = None
         completed = cancelled = False
@@ -580,27 +590,78 @@ class SweepRunner:
             failed = f"internal error: {type(exc).__name__}: {exc}"
             self._guard("the error", self.ledger.record_error, stage, "internal", failed, run_id=run.run_id)
         finally:
-            records = [rc] if rc is not None else []
             followers = self._followers.get(run.label, []) if group is not None else []
+            # --reuse: each run's own end is when its work on the shared instance ended
+            endings = [self._ending(run, rc, failed, completed, cancelled, shared=bool(followers))]
             if followers:
-                # --reuse: the lead's outcome is its own; the instance stays up for the runs that follow
-                self._conclude(run, None if cancelled else failed, completed)
-                records += self._follow(run, rc, followers)
+                endings += self._follow(run, rc, completed, followers)
             if group is not None:
-                keep = failed is not None or any(f.label in self.result.failed for f in followers)
+                keep = any(e.failed is not None for e in endings)
                 self._end_group(run, group, keep=keep and self.plan.keep_on_failure and not self.stop.is_set())
             if host_row is not None:
                 self._stop_host_work(run, host_nodes, rc)
                 self._release_host(host_row)
             self._slots.release()
-            if not followers:
-                self._conclude(run, None if cancelled else failed, completed)
-            for record in records:
-                self._guard("the run record", write_record, record)
+            for ending in endings:  # after the teardown: reading the outputs bills nothing
+                self._finish(ending)
 
-    def _follow(self, lead: PlannedRun, lead_rc: RunContext | None, followers: list[PlannedRun]) -> list[RunContext]:
-        """--reuse: the lead's type's other repeats, one after another on its instance, each its own run."""
-        contexts: list[RunContext] = []
+    def _ending(
+        self,
+        run: PlannedRun,
+        rc: RunContext | None,
+        failed: str | None,
+        completed: bool,
+        cancelled: bool,
+        *,
+        shared: bool,
+    ) -> _Ending:
+        """How a run's work ended, kept until its teardown; a run that finished its work leaves what its ingest
+        needs in its folder first (`resume` ingests it should this process die before)."""
+        from lambdabench.run.ingest import save_pending
+
+        now = time.time()
+        if completed and rc is not None and rc.pulled:
+            try:
+                save_pending(rc, now)
+            except OSError as exc:
+                self.emit(
+                    "say", f"could not save the run's pulled state ({exc}); a crash now would re-run it", run.label
+                )
+        return _Ending(run, rc, failed, completed, cancelled, now if shared else None)
+
+    def _finish(self, e: _Ending) -> None:
+        """After the teardown: the run's figures (its ingest), its status from what the ingest found, its record."""
+        from lambdabench.run.ingest import PENDING, ingest, write_record
+
+        assert e.run.run_id is not None
+        parts: dict[str, Any] | None = None
+        failed, completed = e.failed, e.completed
+        if e.rc is not None:
+            why: tuple[str, str] | None = None
+            try:
+                parts = ingest(e.rc, whole=e.completed)
+            except LambdabenchError as exc:
+                why = (type(exc).__name__, exc.one_line())
+            except Exception as exc:  # noqa: BLE001 - a bug in reading results must not skip the record
+                why = ("internal", f"internal error: {type(exc).__name__}: {exc}")
+            if why is not None:
+                self._guard("the error", self.ledger.record_error, "ingest", why[0], why[1], run_id=e.run.run_id)
+                if completed:
+                    failed, completed = why[1], False
+        self._conclude(e.run, None if e.cancelled else failed, completed, ts=e.ended_at)
+        if e.rc is not None:
+            self._guard("the run record", write_record, e.rc, parts)
+            with contextlib.suppress(OSError):
+                (e.rc.run_dir / PENDING).unlink(missing_ok=True)
+
+    def _follow(
+        self, lead: PlannedRun, lead_rc: RunContext | None, lead_done: bool, followers: list[PlannedRun]
+    ) -> list[_Ending]:
+        """--reuse: the lead's type's other repeats, one after another on its instance, each its own run.
+
+        They need the lead's set-up (or its whole work) done on the instance, never its ingest: every run of
+        the instance is ingested after its teardown."""
+        endings: list[_Ending] = []
         if (
             lead.run_id is not None
         ):  # the lead's instance carries every run that followed it: the report splits its time
@@ -613,7 +674,7 @@ class SweepRunner:
                 source="reuse",
             )
         # a failed benchmark leaves the instance usable; a failed boot, preflight or set-up does not
-        ready = lead_rc is not None and (lead_rc.setup_facts is not None or lead.label in self.result.succeeded)
+        ready = lead_rc is not None and (lead_rc.setup_facts is not None or lead_done)
         for run in followers:
             assert run.run_id is not None
             if self.stop.is_set():
@@ -624,13 +685,13 @@ class SweepRunner:
                 continue
             failed: str | None = None
             completed = cancelled = False
+            rc: RunContext | None = None
             self._guard("the run's start", self.ledger.set_run_status, run.run_id, "running")
             deadline = time.monotonic() + self.plan.max_run_seconds
             try:
                 rc = self._context(run, None, lead_rc.nodes, deadline)
                 rc.region, rc.reused_from = lead_rc.region, lead_rc
                 rc.cache_dir, rc.cache_note = lead_rc.cache_dir, lead_rc.cache_note
-                contexts.append(rc)
                 self.emit("stage", f"on {lead.label}'s instance ({lead_rc.rank0.address})", run.label)
                 self._guard(
                     "the reuse",
@@ -652,8 +713,8 @@ class SweepRunner:
             except Exception as exc:  # noqa: BLE001 - a bug must not skip teardown
                 failed = f"internal error: {type(exc).__name__}: {exc}"
                 self._guard("the error", self.ledger.record_error, "remote", "internal", failed, run_id=run.run_id)
-            self._conclude(run, None if cancelled else failed, completed)
-        return contexts
+            endings.append(self._ending(run, rc, failed, completed, cancelled, shared=True))
+        return endings
 
     def _wait_active(self, run: PlannedRun, launched: Any, deadline: float) -> Instance:
         assert self.poller is not None
@@ -958,20 +1019,20 @@ class SweepRunner:
                     self.result.never_listed.append(name)
             self.result.ledger_errors.extend(outcome.ledger_errors)
 
-    def _conclude(self, run: PlannedRun, failed: str | None, completed: bool) -> None:
+    def _conclude(self, run: PlannedRun, failed: str | None, completed: bool, *, ts: float | None = None) -> None:
         """A torn-down run's final status: a run that finished its work succeeded, whenever Ctrl-C came."""
         assert run.run_id is not None
         if completed:
             self.result.succeeded.append(run.label)
-            self._guard("the run's end", self.ledger.set_run_status, run.run_id, "succeeded")
+            self._guard("the run's end", self.ledger.set_run_status, run.run_id, "succeeded", ts)
             self.emit("stage", "done", run.label)
         elif failed is not None:
             self.result.failed[run.label] = failed
-            self._guard("the run's end", self.ledger.set_run_status, run.run_id, "failed")
+            self._guard("the run's end", self.ledger.set_run_status, run.run_id, "failed", ts)
             self.emit("stage", f"FAILED: {failed}", run.label)
         else:
             self.result.cancelled.append(run.label)
-            self._guard("the run's end", self.ledger.set_run_status, run.run_id, "cancelled")
+            self._guard("the run's end", self.ledger.set_run_status, run.run_id, "cancelled", ts)
             self.emit("stage", "cancelled", run.label)
 
     # -- teardown -------------------------------------------------------------------------------------

@@ -1,0 +1,79 @@
+"""Issue 27 item 3: the ingest runs after the run's terminate, so an ingest that raises can neither delay
+the terminate nor keep the instance; the run's status still comes from what the ingest found."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from pathlib import Path
+
+from lambdabench.ledger import Ledger
+from lambdabench.run.context import Node, PulledPass, RunContext
+from lambdabench.run.env import RunEnv, Timeouts
+from lambdabench.run.ingest import ingest
+from lambdabench.run.plan import Benchmark, SweepRequest
+from tests.sweep.conftest import SimEnv
+
+
+class PulledUnreadable:
+    """A remote phase that finished its work, but left a result the ingest cannot read (a folder for a file)."""
+
+    def __call__(self, rc: RunContext) -> None:
+        (rc.run_dir / "results" / "mjx-result.json").mkdir(parents=True)
+        rc.pulled = True
+
+
+def test_an_ingest_that_raises_fails_the_run_after_its_terminate_and_keeps_nothing(simenv: SimEnv) -> None:
+    lab = simenv.lab()
+    plan = lab.plan(SweepRequest("a10", "gpu-probe", {}, keep_on_failure=True))
+    result = lab.sweep(plan, phase=PulledUnreadable(), install_signal_handlers=False)
+    assert "IsADirectoryError" in result.failed["a10#1"] and result.kept == [], result
+    assert simenv.live() == [] and result.all_gone
+    (run,) = lab.ledger.runs(result.sweep_id)
+    (inst,) = lab.ledger.instances(sweep_id=result.sweep_id)
+    (error,) = lab.ledger.errors(run_id=run.id)
+    assert run.status == "failed" and error.stage == "ingest" and not inst.kept
+    assert inst.terminate_called is not None and error.ts >= inst.terminate_called
+    run_dir = next(lab.sweep_dir(result.sweep_id).glob("run-*"))
+    assert json.loads((run_dir / "result.json").read_text())["run"]["status"] == "failed"
+    lab.close()
+
+
+def test_each_seed_pass_is_read_after_teardown_as_it_was_at_its_end(tmp_path: Path) -> None:
+    """Two --seeds passes pulled before the terminate: each read from its kept files, with its own steps only."""
+    with Ledger(tmp_path / "home") as ledger:
+        sweep = ledger.create_sweep("seeds", simulated=True)
+        run_id = ledger.add_run(sweep, instance_type="gpu_1x_a10", workload="gpu-probe")
+        run_dir = tmp_path / "run"
+        t0 = time.time() - 100
+        passes = []
+        for k, seed in enumerate(("5", "6")):
+            start = t0 + 10 * k
+            step = ledger.start_step(run_id, "seedy: install the workload", ts=start + 1)
+            ledger.end_step(step, 0, ts=start + 1.5)  # 0.5 s in every pass
+            out = run_dir / "seeds" / f"seed-{seed}" / "artifacts" / "out"
+            out.mkdir(parents=True)
+            (out / "metrics.json").write_text(json.dumps({"env_steps_per_s": 1000 + 10 * int(seed)}))
+            passes.append(PulledPass(seed, start, start + 5, (t0, start + 4), {0: {"gpu_count": 1}}, []))
+        node = Node(0, "n0", "lambda", "127.0.0.2", "127.0.0.2", {"gpus": 1})
+        rc = RunContext(
+            sweep_id=sweep,
+            run_id=run_id,
+            label="a10#1",
+            nodes=[node],
+            plan=None,  # type: ignore[arg-type]
+            benchmark=Benchmark.load("gpu-probe", {}),
+            env=RunEnv(tmp_path, Timeouts()),
+            ledger=ledger,
+            connect=None,
+            run_dir=run_dir,
+            stop=threading.Event(),
+            deadline=0.0,
+            notify=print,
+            passes=passes,
+        )
+        assert ingest(rc, whole=False) is None  # the passes only: the run pulled nothing whole
+        series = {s.name: [(p[1], round(p[2], 3)) for p in s.points] for s in ledger.series(run_id=run_id)}
+        assert series["seed:env_steps_per_s"] == [(5.0, 1050.0), (6.0, 1060.0)]
+        assert series["seed:install_s"] == [(5.0, 0.5), (6.0, 0.5)]  # a later pass's install is not the first's
