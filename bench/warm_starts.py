@@ -67,7 +67,7 @@ def part1(runs: int, scale: float) -> list[dict[str, float]]:
                     "detect": (row.first_active - b["first_active_at"]) * scale,  # a poll: cloud seconds
                     "ssh": row.ssh_ready - row.first_active,
                     "preflight": (row.setup_start or row.bench_start or row.ssh_ready) - row.ssh_ready,
-                    "ingest": metrics.get("ingest_s", 0.0),  # ledgers of before: read while billing
+                    "ingest": metrics.get("ingest_s", 0.0),  # an ingest read while billing (older code)
                     "ingest_after": metrics.get("ingest_after_teardown_s", 0.0),
                     "to_terminate": row.terminate_called - row.pull_end,
                     "terminated_wait": (row.gone or row.terminate_called) - row.terminate_called,

@@ -162,10 +162,10 @@ def build_run_report(
 
 
 def _tool_added(inst: InstanceRow | None, metrics: Mapping[str, float]) -> float | None:
-    """Billed seconds lambdabench itself adds: SSH wait after active, preflight (and the
-    cache probe), then the gap from the pull to the accepted terminate call. The ingest runs after that call;
-    `ingest_s` is a billed ingest (ledgers from before): a --reuse lead's instance ran its followers after
-    its pull, so there only its own ingest counts."""
+    """Billed seconds lambdabench itself adds: SSH wait after active, preflight (and the cache probe), then
+    the gap from the pull to the accepted terminate call. The ingest runs after that call and bills nothing;
+    `ingest_s` (an older ledger's ingest, read while billing) counts: on a --reuse lead's instance, which ran
+    its followers after its pull, only that ingest does."""
     ingest = metrics.get("ingest_s")
     if inst is None:
         return ingest

@@ -35,7 +35,7 @@ def ingest(rc: RunContext, *, whole: bool = True) -> dict[str, Any] | None:
         return None
     started = time.time()
     parts = ingest_run(rc)
-    # read after the accepted terminate: not billed (the report's tool-added time reads `ingest_s`, billed only)
+    # read after the accepted terminate: not billed (`ingest_s`, which the report counts as billed, is not written)
     rc.ledger.record_metric(rc.run_id, "ingest_after_teardown_s", time.time() - started, unit="s", source="overhead")
     seeds.summarize()
     return parts

@@ -7,7 +7,8 @@ import json
 from pathlib import Path
 
 from lambdabench.ledger import Ledger
-from tests.e2e.conftest import SimProcess, needs_sshd, our_sshd_pids, wait_for_line
+from lambdabench.simulate import SimProcess, needs_sshd
+from tests.e2e.conftest import wait_for_line
 
 pytestmark = [needs_sshd]
 
@@ -35,7 +36,7 @@ def test_the_ingest_happens_after_the_accepted_terminate_also_under_reuse(simpro
             assert not (run_dir / ".ingest-pending.json").exists()
         # each run's own time on the shared instance: the first ended before the second started
         assert (runs[0].ended or 0) <= (runs[1].started or 0)
-    assert simproc.running() == []
+    assert simproc.live() == []
 
 
 def test_a_crash_between_terminate_and_ingest_is_read_by_resume_not_run_again(tmp_path: Path) -> None:
@@ -60,12 +61,11 @@ def test_a_crash_between_terminate_and_ingest_is_read_by_resume_not_run_again(tm
             assert again.status == "succeeded" and ledger.live_instances() == []
             assert {m.key for m in ledger.metrics(run_id=run.id)} >= {"gpu_count", "ingest_after_teardown_s"}
             assert ledger.integrity_check() == []
-        launches = [r for r in sim.api("/_sim/requests") if r["path"].endswith("/instance-operations/launch")]
-        assert len(launches) == 1  # read, not run again
+        assert len(sim.requests("/instance-operations/launch")) == 1  # read, not run again
         record = json.loads((run_dir / "result.json").read_text())
         assert record["run"]["status"] == "succeeded" and record["hardware"]["gpu_count"] == 1
         assert not (run_dir / ".ingest-pending.json").exists()
-        assert sim.running() == []
+        assert sim.live() == []
     finally:
         sim.stop()
-    assert our_sshd_pids(str(sim.state)) == []
+    assert sim.proc.returncode == 0

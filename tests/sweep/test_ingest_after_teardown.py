@@ -13,7 +13,7 @@ from lambdabench.run.context import Node, PulledPass, RunContext
 from lambdabench.run.env import RunEnv, Timeouts
 from lambdabench.run.ingest import ingest
 from lambdabench.run.plan import Benchmark, SweepRequest
-from tests.sweep.conftest import SimEnv
+from lambdabench.simulate import Sim
 
 
 class PulledUnreadable:
@@ -24,7 +24,7 @@ class PulledUnreadable:
         rc.pulled = True
 
 
-def test_an_ingest_that_raises_fails_the_run_after_its_terminate_and_keeps_nothing(simenv: SimEnv) -> None:
+def test_an_ingest_that_raises_fails_the_run_after_its_terminate_and_keeps_nothing(simenv: Sim) -> None:
     lab = simenv.lab()
     plan = lab.plan(SweepRequest("a10", "gpu-probe", {}, keep_on_failure=True))
     result = lab.sweep(plan, phase=PulledUnreadable(), install_signal_handlers=False)
