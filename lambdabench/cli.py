@@ -271,6 +271,12 @@ def sim_serve(port: int, scenario: Path | None, time_scale: float, out_env: Path
     help="Benchmark passes per run on the same instance, one seed each (the playbook's seed, +1, …).",
 )
 @click.option(
+    "--find-max-envs",
+    is_flag=True,
+    help="Instead of the N sweep, find the largest num_envs that fits per type: N doubling to a bound on one "
+    "instance, stopping at the first out-of-memory (mjx-locomotion; bound and steps via --set, docs/report.md).",
+)
+@click.option(
     "--nodes",
     type=int,
     default=1,
@@ -350,6 +356,7 @@ def sweep(
     bell: bool,
     failsafe: bool,
     image: str | None,
+    find_max_envs: bool,
 ) -> None:
     """Benchmark several GPU types side by side; every instance is torn down, whatever happens."""
     from lambdabench.errors import LambdabenchError
@@ -375,6 +382,7 @@ def sweep(
         cache=cache,
         failsafe=failsafe,
         image=image,
+        find_max_envs=find_max_envs,
     )
     if export_uri:  # a bad URI is refused before the cloud is asked
         from lambdabench.export import parse_s3_uri
@@ -525,6 +533,12 @@ def _print_plan(plan: SweepPlan, dry_run: bool) -> None:
     )
     if plan.cap_reason:
         out(f"run cap: {plan.max_minutes} min ({plan.cap_reason})")
+    search = plan.benchmark.search_bound()
+    if search:
+        out(
+            f"largest-num_envs search: at most {search[0]} probes × {search[1]:g} s = {search[2]:g} min per run, "
+            "stopping at the first out-of-memory (priced in the run cap unless --max-run-minutes sets it)"
+        )
     if any(r.target.launched for r in plan.runs):
         out(
             f"image: {plan.image} ({plan.image_source})"

@@ -20,6 +20,7 @@ from lambdabench.report.model import (
     CompatCell,
     GroupReport,
     IsaacLabFigure,
+    MaxEnvsRow,
     ReferencePoint,
     Report,
     RewardTarget,
@@ -774,8 +775,39 @@ def build_report(
         references=tuple(ReferencePoint(g, f, _mean(v)) for (g, f), v in ref_runs.items()),
         startup=tuple(startup_rows(lines, all_metrics, all_series, groups)),
         isaaclab=tuple(isaaclab_figures(lines, all_metrics, _isaaclab_sources(ledger, sweep_ids))),
+        max_envs=tuple(max_envs_rows(ledger, sweep_ids, lines, groups)),
         compat=tuple(CompatCell(t, b, k, ok, bad, err) for (t, b, k), (ok, bad, err) in compat.items()),
     )
+
+
+def max_envs_rows(
+    ledger: Ledger, sweep_ids: Sequence[int], lines: Sequence[RunReport], order: Sequence[GroupReport]
+) -> list[MaxEnvsRow]:
+    """Per group, its runs' largest-num_envs searches: the largest N that fit on every run, the smallest N that ran
+    out of memory, the largest bound, and the out-of-memory's evidence (the metric's source)."""
+    group_of = {line.run_id: line.group or line.instance_type for line in lines}
+    acc: dict[str, dict[str, dict[int, MetricRow]]] = {}
+    for sweep_id in sweep_ids:
+        for row in ledger.metrics(sweep_id=sweep_id):
+            if row.run_id in group_of and row.key.startswith("max_num_envs_"):
+                acc.setdefault(group_of[row.run_id], {}).setdefault(row.key, {})[row.run_id] = row
+    rank = {g.label or g.instance_type: i for i, g in enumerate(order)}
+    out = []
+    for group, by_key in sorted(acc.items(), key=lambda kv: rank.get(kv[0], len(rank))):
+        fit, oom, bound = (by_key.get(f"max_num_envs_{k}", {}) for k in ("fit", "first_oom", "bound"))
+        runs = set(fit) | set(oom) | set(bound)
+        out.append(
+            MaxEnvsRow(
+                group,
+                min((r.value for r in fit.values()), default=None),
+                min((r.value for r in oom.values()), default=None),
+                max((r.value for r in bound.values()), default=None),
+                "; ".join(sorted({r.source for r in oom.values()})),
+                any(r.value for r in by_key.get("max_num_envs_modelled", {}).values()),
+                len(runs),
+            )
+        )
+    return out
 
 
 def _references(playbook: str | None, plan: Any, num_envs: float | None) -> list[Any]:

@@ -58,6 +58,61 @@ def tails_json(report: Report) -> list[dict[str, Any]]:
     ]
 
 
+MAX_ENVS_RULE = (
+    "Largest num_envs that fits (sweep --find-max-envs): on one instance per run, N doubled from a start up to a "
+    "bound, stopping at the first out-of-memory (recognised by the workload's error code: JAX's "
+    "RESOURCE_EXHAUSTED, or XLA's autotuner NOT_FOUND at compile), then bisected a bounded number of steps; per "
+    "type the largest N that fit on every run and the smallest N that did not."
+)
+
+
+def _envs(value: float | None) -> str:
+    return "—" if value is None else f"{value:,.0f}"
+
+
+def max_envs_lines(report: Report) -> list[str]:
+    out = []
+    for m in report.max_envs:
+        ended = (
+            f"first out of memory at {_envs(m.first_oom)} ({m.evidence})"
+            if m.first_oom is not None
+            else f"no out-of-memory up to the bound {_envs(m.bound)}"
+        )
+        out.append(
+            f"{m.group}: largest num_envs that fits {_envs(m.largest_fit)}; {ended}"
+            + ("; GPU memory modelled by the simulator" if m.modelled else "")
+            + f" ({m.runs} run(s))"
+        )
+    return out
+
+
+def max_envs_json(report: Report) -> list[dict[str, Any]]:
+    return [
+        {
+            "group": m.group,
+            "largest_fit": m.largest_fit,
+            "first_oom": m.first_oom,
+            "bound": m.bound,
+            "oom_evidence": m.evidence or None,
+            "modelled": m.modelled,
+            "runs": m.runs,
+        }
+        for m in report.max_envs
+    ]
+
+
+def csv_max_envs_columns(report: Report) -> list[str]:
+    """Per group: the search's largest fit and first out-of-memory (only when a run searched)."""
+    return ["max_num_envs_fit", "max_num_envs_first_oom"] if report.max_envs else []
+
+
+def csv_max_envs_values(report: Report, group: Any) -> list[str]:
+    if not report.max_envs:
+        return []
+    row = next((m for m in report.max_envs if m.group == (group.label or group.instance_type)), None)
+    return ["" if v is None else repr(v) for v in ((row.largest_fit, row.first_oom) if row else (None, None))]
+
+
 STARTUP_RULE = (
     "Each start-up stage per type: cold is a run's first benchmark pass on a fresh instance, warm the mean of "
     "its later passes on the same instance (sweep --seeds N); each priced at the run's $/h (seconds × $/h ÷ 3600)."
@@ -258,6 +313,8 @@ def _sections(report: Report) -> list[tuple[str, list[str]]]:
         out.append(("Differences between types", [STATS_RULE, *comparison_lines(report)]))
     if report.tails:
         out.append(("Tails and memory", [TAILS_RULE, *tail_lines(report)]))
+    if report.max_envs:
+        out.append(("Largest num_envs that fits", [MAX_ENVS_RULE, *max_envs_lines(report)]))
     locks = lock_lines(report)
     if locks:
         out.append(("Environment locks", locks))
@@ -287,6 +344,7 @@ _RULED = {
     "Start-up: cold and warm",
     "Isaac Lab's own benchmark",
     "Published reference points",
+    "Largest num_envs that fits",
 }  # sections whose first line states the rule
 
 

@@ -317,6 +317,20 @@ class TailRow:
 
 
 @dataclass(frozen=True)
+class MaxEnvsRow:
+    """One type's largest-num_envs search (sweep --find-max-envs): over its runs, the largest N that fit on every
+    run, the smallest N that ran out of memory, the bound, and the out-of-memory's error type, code and stage."""
+
+    group: str
+    largest_fit: float | None
+    first_oom: float | None  # None: the bound fit (or the search ended on its time cap)
+    bound: float | None
+    evidence: str  # e.g. "mjx JaxRuntimeError RESOURCE_EXHAUSTED at run"
+    modelled: bool  # the simulator's memory model, not a GPU
+    runs: int
+
+
+@dataclass(frozen=True)
 class Comparison:
     """Two types on one figure: how far apart their means are, and whether that beats their spread."""
 
@@ -394,6 +408,7 @@ class Report:
     startup: tuple[StartupRow, ...] = ()  # start-up stages per type, cold and warm, priced
     references: tuple[ReferencePoint, ...] = ()  # published figures matching the report's runs
     isaaclab: tuple[IsaacLabFigure, ...] = ()  # runs with Isaac Lab's own benchmark figure beside ours
+    max_envs: tuple[MaxEnvsRow, ...] = ()  # per type: the largest num_envs that fits (sweep --find-max-envs)
 
     @property
     def simulated(self) -> bool:

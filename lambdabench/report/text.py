@@ -165,6 +165,7 @@ def render_json(report: Report) -> str:
         "curves": [_curves(c) for c in report.curves if c.reward or c.by_num_envs],
         "comparisons": methods.comparisons_json(report),
         "tails": methods.tails_json(report),
+        "max_num_envs": methods.max_envs_json(report),
         "compatibility": methods.compat_json(report),
         "startup": methods.startup_json(report),
         "references": methods.references_json(report),
@@ -190,11 +191,11 @@ def render_csv(report: Report, *, level: Literal["types", "runs"] = "types") -> 
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     types = level == "types"
-    writer.writerow([c.key for c in cols] + (methods.csv_stat_columns(report) if types else []))
+    extra = methods.csv_stat_columns(report) + methods.csv_max_envs_columns(report) if types else []
+    writer.writerow([c.key for c in cols] + extra)
     for row in rows:
-        writer.writerow(
-            [_machine_text(getattr(row, c.key)) for c in cols] + (methods.csv_stat_values(row) if types else [])
-        )
+        values = methods.csv_stat_values(row) + methods.csv_max_envs_values(report, row) if types else []
+        writer.writerow([_machine_text(getattr(row, c.key)) for c in cols] + values)
     return buf.getvalue()
 
 

@@ -109,6 +109,7 @@ def ingest_run(rc: RunContext) -> dict[str, Any]:
             if not isinstance(mjx_doc, dict):
                 raise TypeError(f"a JSON {type(mjx_doc).__name__}, not an object")
             mjx_stats, env_steps = _mjx(ledger, run_id, mjx_doc)
+            record_max_envs(ledger, run_id, mjx_doc)
         except (ValueError, KeyError, TypeError, AttributeError, IndexError) as exc:
             # a malformed result is a run whose figures are unknown, never a traceback
             why = " ".join(f"{type(exc).__name__}: {exc}".split())[:160]
@@ -215,6 +216,31 @@ def _mjx(ledger: Ledger, run_id: int, doc: dict[str, Any]) -> tuple[dict[str, An
         # the first compiled call at the first N: what a cold start waits for before steady stepping
         ledger.record_metric(run_id, "first_step_s", float(first["first_call_s"]), unit="s", source="mjx")
     return stats, float(sum(r.get("total_env_steps", 0) for r in runs))
+
+
+MAX_ENVS_METRICS = ("max_num_envs_fit", "max_num_envs_first_oom", "max_num_envs_bound")
+
+
+def record_max_envs(ledger: Ledger, run_id: int, doc: dict[str, Any]) -> dict[str, Any] | None:
+    """The largest-num_envs search of an MJX result (its "max_envs"): the largest size that fit, the first that did
+    not (the error's type, code and stage as the metric's source), the bound, and every probe as a series."""
+    found = doc.get("max_envs")
+    if not isinstance(found, dict):
+        return None
+    model = "modelled GPU memory (simulator)" if found.get("memory_model") else "measured"
+    oom = found.get("oom_error") or {}
+    evidence = f"mjx {oom.get('error_type')} {oom.get('error_code')} at {oom.get('error_stage')}" if oom else "mjx"
+    for key, field_name, source in zip(
+        MAX_ENVS_METRICS, ("largest_fit", "first_oom", "bound"), (f"mjx ({model})", evidence, "mjx"), strict=True
+    ):
+        if isinstance(found.get(field_name), int | float):
+            ledger.record_metric(run_id, key, float(found[field_name]), unit="envs", source=source)
+    ledger.record_metric(run_id, "max_num_envs_modelled", 1.0 if found.get("memory_model") else 0.0, source="mjx")
+    tries = [t for t in found.get("tries") or [] if isinstance(t.get("num_envs"), int | float)]
+    if tries:
+        points = [(None, float(t["num_envs"]), 1.0 if t.get("fits") else 0.0) for t in tries]
+        ledger.record_series(run_id, "max_envs_probe_fits", points, unit="1 fits, 0 out of memory", source=model)
+    return found
 
 
 def _mjx_timed(rc: RunContext, doc: dict[str, Any], samples: list[Any], notes: list[str]) -> dict[str, float]:

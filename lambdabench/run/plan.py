@@ -105,6 +105,7 @@ class SweepRequest:
     cache: str | None = None  # a filesystem's name: set-up keeps there what a warm start needs
     failsafe: bool = False  # each instance terminates itself once its run's cap passed (the key goes there)
     image: str | None = None  # --image: the launch's image family, over what the playbooks declare
+    find_max_envs: bool = False  # the benchmark searches the largest num_envs that fits instead of its N sweep
 
 
 @dataclass
@@ -127,13 +128,33 @@ class Benchmark:
         return [*self.before, self.playbook, *self.after]
 
     def expected_minutes(self, seeds: int = 1) -> float | None:
-        """What the playbooks declare a run takes after boot (preflight, set-up, each seed's pass, collect);
-        None when one of them declares nothing."""
+        """What the playbooks declare a run takes after boot (preflight, set-up, each seed's pass, collect), and a
+        largest-num_envs search's every probe at its cap; None when one of them declares nothing."""
         books = [self.preflight, *self.all]
         if any(b.expected_minutes is None for b in books):
             return None
         total = sum(b.expected_minutes or 0.0 for b in books)
-        return total + (self.playbook.expected_minutes or 0.0) * (seeds - 1)
+        search = self.search_bound()
+        return total + (self.playbook.expected_minutes or 0.0) * (seeds - 1) + (search[2] if search else 0.0)
+
+    def search_bound(self) -> tuple[int, float, float] | None:
+        """(probes at most, one probe's cap in s, their minutes) of the largest-num_envs search; None without one."""
+        from lambdabench.workloads.envsearch import max_probes
+
+        book = self.playbook
+        if "find_max_envs" not in book.vars:
+            return None
+        values = book.resolve_vars(self.vars_for(book))
+        if str(values.get("find_max_envs")).lower() not in ("true", "1", "yes"):
+            return None
+        start, bound = int(values["max_envs_start"]), int(values["max_envs_bound"])
+        if bound < start:
+            raise UsageError(
+                f"max_envs_bound {bound} is below max_envs_start {start}",
+                "Give a bound at least the start (--set max_envs_bound=N).",
+            )
+        probes, cap = max_probes(start, bound, int(values["bisect_steps"])), float(values["probe_seconds"])
+        return probes, cap, probes * cap / 60
 
     def undeclared(self) -> list[str]:
         """The playbooks of this benchmark with no expected_minutes."""
@@ -538,6 +559,8 @@ def check_request(req: SweepRequest, *, env: RunEnv, ngc_key_present: bool) -> C
     if req.max_cost is not None:
         max_cost_cents = int(parse_dollars(req.max_cost) * Decimal(100))
     benchmark = Benchmark.load(req.playbook or DEFAULT_BENCHMARK, req.sets, home=env.home)
+    if req.find_max_envs:
+        check_search(req, benchmark)
     check_variables(benchmark, ngc_key_present=ngc_key_present)
     if req.seeds > 1 and "seed" not in benchmark.playbook.vars:
         raise UsageError(
@@ -619,6 +642,21 @@ def plan_sweep(
     return plan
 
 
+def check_search(req: SweepRequest, benchmark: Benchmark) -> None:
+    """--find-max-envs: the playbook must have the search, and a search runs once per run (no seeds)."""
+    if "find_max_envs" not in benchmark.playbook.vars:
+        raise UsageError(
+            f"--find-max-envs: playbook {benchmark.name} has no largest-num_envs search",
+            "Use mjx-locomotion (the default), or drop --find-max-envs.",
+        )
+    if req.seeds > 1:
+        raise UsageError(
+            f"--find-max-envs with --seeds {req.seeds}: the search has no seeds to vary",
+            "Drop --seeds (use --repeat to search on separate instances).",
+        )
+    benchmark.variables["find_max_envs"] = "true"
+
+
 def _run_cap(req: SweepRequest, benchmark: Benchmark, types: Sequence[InstanceType], env: RunEnv) -> tuple[float, str]:
     """The run cap in real seconds and where it came from: --max-run-minutes, else the slowest boot and
     the playbooks' expected minutes with a margin, else (a playbook declares none) three hours."""
@@ -635,9 +673,16 @@ def _run_cap(req: SweepRequest, benchmark: Benchmark, types: Sequence[InstanceTy
         )
     boot = max((expected_boot_seconds(t) for t in types), default=0.0) / 60
     minutes = math.ceil(boot + RUN_CAP_MARGIN * work)
+    search = benchmark.search_bound()
+    within = (
+        f" (with the largest-num_envs search: at most {search[0]} probes × {search[1]:g} s = {search[2]:g} min)"
+        if search
+        else ""
+    )
     return (
         run_cap_seconds(minutes * 60.0, env.time_scale),
-        f"boot ~{boot:.0f} min + the playbooks' expected {work:g} min × {RUN_CAP_MARGIN:g}; --max-run-minutes sets it",
+        f"boot ~{boot:.0f} min + the playbooks' expected {work:g} min{within} × {RUN_CAP_MARGIN:g}; "
+        "--max-run-minutes sets it",
     )
 
 

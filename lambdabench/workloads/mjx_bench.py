@@ -6,7 +6,12 @@ aggregate.py, no lambdabench imports. Single process, or one process per GPU und
 LOCAL_RANK before JAX starts, every timed repetition starts after a cross-rank barrier, and rank 0
 writes the total as the sum of the ranks' own rates (aggregate.py).
 
-Exit codes: 0 ok, 2 usage, 3 jax/mujoco missing, 4 benchmark or coordination failure.
+With --find-max-envs BOUND it instead searches the largest N that fits on one GPU (envsearch.py): N doubling
+from the first --envs value up to BOUND, stopping at the first out-of-memory (JAX's RESOURCE_EXHAUSTED, by its
+error code), then --bisect-steps probes between the last fit and that OOM; the result's "max_envs" says what.
+
+Exit codes: 0 ok (an OOM that ends a search too), 2 usage, 3 jax/mujoco missing, 4 benchmark or coordination
+failure.
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import aggregate  # noqa: E402  (sibling file, copied with this script)
+import envsearch  # noqa: E402  (sibling file, copied with this script)
 
 FORMAT = "lambdabench-mjx-result"
 FORMAT_VERSION = 1
@@ -154,7 +160,22 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         metavar="P",
         help="start P ranks of this script (no torch needed; file barriers) and wait for them",
     )
+    p.add_argument(
+        "--find-max-envs",
+        type=int,
+        default=None,
+        metavar="BOUND",
+        help="search the largest N that fits (doubling from the first --envs up to BOUND), one process",
+    )
+    p.add_argument("--bisect-steps", type=int, default=2, help="search: probes between the last fit and the OOM")
+    p.add_argument("--probe-seconds", type=float, default=300.0, help="search: a probe past this ends the search")
     args = p.parse_args(argv)
+    if args.find_max_envs is not None and not 0 < args.envs[0] <= args.find_max_envs:
+        p.error(f"--find-max-envs {args.find_max_envs} must be at least the first --envs value ({args.envs[0]})")
+    if args.find_max_envs is not None and args.launch is not None:
+        p.error("--find-max-envs runs one process: drop --launch")
+    if args.bisect_steps < 0 or args.probe_seconds <= 0:
+        p.error("--bisect-steps must be non-negative and --probe-seconds positive")
     if args.steps_per_call <= 0 or args.reps <= 0 or args.warmup_calls < 0:
         p.error("--steps-per-call and --reps must be positive, --warmup-calls non-negative")
     return args
@@ -531,6 +552,120 @@ def _device_mem_mib() -> float | None:
     return float(used) / 2**20 if isinstance(used, (int, float)) else None
 
 
+def _device_mem_stats_mib() -> dict[str, float]:
+    """The allocator's in-use, peak and limit figures of the first JAX device, in MiB (empty on the CPU)."""
+    import jax
+
+    try:
+        stats = jax.local_devices()[0].memory_stats() or {}
+    except Exception:  # noqa: BLE001 - not every backend reports memory
+        return {}
+    names = {"bytes_in_use": "in_use_mib", "peak_bytes_in_use": "peak_mib", "bytes_limit": "limit_mib"}
+    return {out: float(stats[k]) / 2**20 for k, out in names.items() if isinstance(stats.get(k), (int, float))}
+
+
+# ---------------------------------------------------------------- largest num_envs that fits
+
+
+class ModelledOutOfMemory(RuntimeError):
+    """A simulated host's stand-in for XLA's out-of-memory: its memory model (not the CPU) said N does not fit."""
+
+    error_code_string = envsearch.OOM_CODE
+
+
+def memory_model() -> dict[str, Any] | None:
+    """The simulator's GPU-memory model ($LAMBDABENCH_MEMORY_MODEL, a JSON file its hosts carry); None elsewhere."""
+    path = os.environ.get("LAMBDABENCH_MEMORY_MODEL")
+    if not path:
+        return None
+    doc = json.loads(Path(path).read_text())
+    return doc if isinstance(doc, dict) else None
+
+
+def modelled_footprint_mib(model: dict[str, Any], n: int) -> float:
+    """base + per-env bytes × N, in MiB (the model's own figures)."""
+    return float(model["base_mib"]) + float(model["per_env_bytes"]) * n / 2**20
+
+
+def no_fit_code(exc: BaseException, stage: str) -> str | None:
+    """The error code when exc says this size does not fit (JaxRuntimeError.error_code_string, never its text):
+    RESOURCE_EXHAUSTED at any stage, NOT_FOUND from the compile (XLA's autotuner out of memory); else None."""
+    code = getattr(exc, "error_code_string", None)
+    if code == envsearch.OOM_CODE or (code == envsearch.COMPILE_NO_FIT_CODE and stage == "compile"):
+        return str(code)
+    return None
+
+
+def probe_envs(n: int, args: argparse.Namespace, parts: tuple[Any, Callable[..., Any], Any]) -> dict[str, Any]:
+    """Allocate N envs, compile and run one call; {"fits": False, …} on an out-of-memory, other errors raise."""
+    import gc
+
+    mx, make_batch, step = parts
+    model = memory_model()
+    t0 = time.perf_counter()
+    out: dict[str, Any] = {"fits": True}
+    stage = "allocate"
+    try:
+        if model is not None:
+            need, limit = modelled_footprint_mib(model, n), float(model["limit_mib"])
+            if need > limit:
+                raise ModelledOutOfMemory(
+                    f"{envsearch.OOM_CODE}: out of memory (modelled): {n} envs need ~{need:.0f} MiB, "
+                    f"the modelled GPU allows {limit:.0f} MiB"
+                )
+            # the CPU stands in for the GPU: step a few envs, report the modelled footprint
+            physical = min(n, int(model.get("stand_in_envs") or 16))
+            out.update(modelled=True, gpu_mem_mib=need, physical_envs=physical)
+        else:
+            physical = n
+        data, keys = make_batch(physical)
+        _block((data, keys))
+        stage = "compile"
+        compiled = step.lower(mx, data, keys).compile()
+        stage = "run"
+        data, keys = compiled(mx, data, keys)
+        _block(data)
+        if model is None:
+            mem = _device_mem_stats_mib()
+            out.update(gpu_mem_mib=mem.get("in_use_mib"), gpu_mem_peak_mib=mem.get("peak_mib"))
+            out["gpu_mem_limit_mib"] = mem.get("limit_mib")
+        del data, keys, compiled
+    except Exception as exc:  # noqa: BLE001 - an out-of-memory is an outcome; anything else still raises
+        code = no_fit_code(exc, stage)
+        if code is None:
+            raise
+        first = (str(exc).strip().splitlines() or [""])[0]
+        out = {
+            "fits": False,
+            "error_type": type(exc).__name__,
+            "error_code": code,
+            "error_stage": stage,
+            "modelled": isinstance(exc, ModelledOutOfMemory),
+            "error_line": first[:300],
+        }
+    finally:
+        gc.collect()  # the failed or finished size's buffers go before the next size allocates
+    out["seconds"] = time.perf_counter() - t0
+    _log(f"probe N={n}: {'fits' if out['fits'] else out['error_code']} ({out['seconds']:.1f}s)")
+    return out
+
+
+def find_max_envs(args: argparse.Namespace, parts: tuple[Any, Callable[..., Any], Any]) -> dict[str, Any]:
+    """The bounded search (envsearch.search) over probe_envs, with the memory model it ran under."""
+    result: dict[str, Any] = envsearch.search(
+        args.envs[0],
+        args.find_max_envs,
+        args.bisect_steps,
+        lambda n: probe_envs(n, args, parts),
+        probe_seconds=args.probe_seconds,
+    )
+    model = memory_model()
+    result["steps_per_call"] = args.steps_per_call
+    result["memory_model"] = model
+    result["allocator"] = {k: os.environ.get(k) for k in ("XLA_PYTHON_CLIENT_PREALLOCATE", "XLA_CLIENT_MEM_FRACTION")}
+    return result
+
+
 def compile_cache_state(folder: str | None) -> dict[str, Any]:
     """The persistent JAX compilation cache before the run: its folder, entries, and cold/warm/off."""
     if not folder:
@@ -585,7 +720,8 @@ def run(args: argparse.Namespace) -> int:
         build_s = time.perf_counter() - t0
 
         runs = []
-        for n in args.envs:
+        searched = find_max_envs(args, parts) if args.find_max_envs is not None else None
+        for n in args.envs if searched is None else []:
             _log(f"N={n}: compiling")
             result = bench_one(n, args, coord, parts)
             s = result["env_steps_per_s"]
@@ -661,6 +797,9 @@ def run(args: argparse.Namespace) -> int:
             "runs": runs,
             "notes": [],
         }
+        if searched is not None:
+            result_doc["max_envs"] = searched
+            result_doc["run"]["vars"]["find_max_envs"] = args.find_max_envs
         name = "mjx-result.json" if world == 1 else f"mjx-rank{rank}.json"
         _write_json(args.out / name, result_doc)
 

@@ -45,6 +45,7 @@ from pathlib import Path
 from typing import Any
 
 from lambdabench.errors import SimulatorError
+from lambdabench.sim.memory_model import memory_model as gpu_memory_model
 
 IMAGE_DIR = Path(__file__).resolve().parent / "image"
 HOST_FAULTS = ("sshd_late", "ssh_drop", "cuda_802", "disk_full", "slow_disk")
@@ -389,6 +390,9 @@ class HostManager:
             "uuids": [f"GPU-{d[:8]}-{d[8:12]}-{d[12:16]}-{d[16:20]}-{d[20:32]}" for d in digest],
         }
         (hdir / "gpu.json").write_text(json.dumps(gpu, indent=2) + "\n")
+        model = gpu_memory_model(int(getattr(itype, "gpu_memory_mib", 0) or 0)) if gpus else None
+        if model is not None:
+            (hdir / "memory-model.json").write_text(json.dumps(model, indent=2) + "\n")
         faults: dict[str, Any] = {}
         if plan.cuda_802:
             secs = plan.cuda_802_seconds
@@ -415,6 +419,8 @@ class HostManager:
             # the instance's GPUs are stand-ins (nvidia-smi): JAX here runs on the CPU, and the box
             # says so the way a real one would, with JAX's own variable
             "JAX_PLATFORMS": "cpu",
+            # ... and the MJX workload takes its GPU memory from a model (lambdabench.sim.memory_model)
+            **({"LAMBDABENCH_MEMORY_MODEL": str(hdir / "memory-model.json")} if model is not None else {}),
             "LAMBDABENCH_SIM_PATH": ":".join(
                 [
                     str(IMAGE_DIR / "bin"),

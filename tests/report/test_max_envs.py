@@ -1,0 +1,64 @@
+"""The largest num_envs that fits (issue 28.3): the MJX result's max_envs read into the ledger, per type in every
+report format; the real H100 search (tests/workloads/data/h100-max-envs) read back through it."""
+
+from __future__ import annotations
+
+import copy
+import csv
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+from lambdabench.ledger import Ledger
+from lambdabench.report import build_report, render
+from lambdabench.run.ingest import record_max_envs
+from tests.report import ledgers as L
+
+H100 = Path(__file__).parent.parent / "workloads" / "data" / "h100-max-envs" / "max-envs-result.json"
+
+
+def _search_run(led: Ledger, sweep: int, gpu: str, doc: dict[str, Any]) -> int:
+    run, _ = L.add_run(led, sweep, L.Gpu(gpu, 100, 1.0, 1.0), start=L.T0, bench_s=60, name=f"lb-{gpu}")
+    record_max_envs(led, run, doc)
+    return run
+
+
+def test_the_real_h100_search_in_every_format(hermetic_env: Path) -> None:
+    real = json.loads(H100.read_text())
+    modelled = copy.deepcopy(real)
+    modelled["max_envs"].update(largest_fit=786432, first_oom=1048576, memory_model={"modelled": True})
+    modelled["max_envs"]["oom_error"] = {"error_type": "ModelledOutOfMemory", "error_code": "RESOURCE_EXHAUSTED"}
+    led = Ledger(hermetic_env, clock=lambda: L.T0)
+    sweep = led.create_sweep("search", plan={"type_order": ["gpu_1x_h100_sxm5", "gpu_1x_a10"]})
+    run = _search_run(led, sweep, "gpu_1x_h100_sxm5", real)
+    _search_run(led, sweep, "gpu_1x_a10", modelled)
+    probes = {p[1]: p[2] for s in led.series(run_id=run, name="max_envs_probe_fits") for p in s.points}
+    assert probes[2883584.0] == 1.0 and probes[3145728.0] == 0.0 and probes[4194304.0] == 0.0
+    rep = build_report(led, now=L.T0 + 86_400)
+    doc = json.loads(render(rep, "json"))["max_num_envs"]
+    assert doc[0] == {
+        "group": "gpu_1x_h100_sxm5",
+        "largest_fit": 2883584.0,
+        "first_oom": 4194304.0,
+        "bound": 8388608.0,
+        "oom_evidence": "mjx JaxRuntimeError NOT_FOUND at compile",
+        "modelled": False,
+        "runs": 1,
+    }
+    assert (doc[1]["largest_fit"], doc[1]["modelled"]) == (786432.0, True)
+    for fmt in ("table", "md", "html"):
+        text = render(rep, fmt)
+        assert "Largest num_envs that fits" in text and "2,883,584" in text and "4,194,304" in text, fmt
+    rows = {r["instance_type"]: r for r in csv.DictReader(io.StringIO(render(rep, "csv")))}
+    assert float(rows["gpu_1x_h100_sxm5"]["max_num_envs_fit"]) == 2883584.0
+    assert float(rows["gpu_1x_a10"]["max_num_envs_first_oom"]) == 1048576.0
+
+
+def test_a_report_without_a_search_has_no_such_section(hermetic_env: Path) -> None:
+    led = Ledger(hermetic_env, clock=lambda: L.T0)
+    sweep = led.create_sweep("plain", plan={"type_order": ["gpu_1x_a10"]})
+    L.add_run(led, sweep, L.Gpu("gpu_1x_a10", 100, 1.0, 1.0), start=L.T0, bench_s=60, name="lb-a10")
+    rep = build_report(led, now=L.T0 + 86_400)
+    assert rep.max_envs == () and json.loads(render(rep, "json"))["max_num_envs"] == []
+    assert "max_num_envs_fit" not in render(rep, "csv") and "Largest num_envs" not in render(rep, "table")
