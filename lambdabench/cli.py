@@ -626,7 +626,7 @@ def check(click_ctx: click.Context, gpus: str, playbook: str | None, sets: tuple
 
     verdicts = _lab(click_ctx).check(gpus, playbook, parse_sets(sets))
     _out(
-        [{**asdict(v), "answer": v.answer} for v in verdicts],
+        [{**asdict(v), "answer": v.answer, "too_many_envs": v.too_many_envs} for v in verdicts],
         as_json,
         ["TYPE", "BACKEND", "TASK", "ANSWER", "WHY"],
         [
@@ -637,7 +637,9 @@ def check(click_ctx: click.Context, gpus: str, playbook: str | None, sets: tuple
                 v.answer,
                 v.refused
                 or (f"{v.succeeded} succeeded, {v.failed} failed" if v.succeeded or v.failed else "")
-                + (f"; last failure: {v.last_error}" if v.last_error and not v.refused else ""),
+                + (f"; last failure: {v.last_error}" if v.last_error and not v.refused else "")
+                + (f"; largest num_envs that fit here: {v.largest_num_envs:,.0f}" if v.largest_num_envs else "")
+                + (f" (these values ask {v.asks_num_envs:,.0f}: too many)" if v.too_many_envs else ""),
             ]
             for v in verdicts
         ],

@@ -58,6 +58,15 @@ class Verdict:
     succeeded: int
     failed: int
     last_error: str | None
+    largest_num_envs: float | None = None  # the ledger's largest-num_envs searches here: what fit on every run
+    asks_num_envs: float | None = None  # the most envs these values ask for (num_envs, or the largest of envs)
+
+    @property
+    def too_many_envs(self) -> bool:
+        """The values ask for more envs than the ledger's searches found to fit on this type."""
+        return None not in (self.largest_num_envs, self.asks_num_envs) and (self.asks_num_envs or 0) > (
+            self.largest_num_envs or 0
+        )
 
     @property
     def answer(self) -> str:
@@ -93,6 +102,25 @@ def measured(ledger: Ledger, playbook: str, gpu_type: str, klass: str) -> tuple[
     return ok, bad, last
 
 
+def largest_num_envs(ledger: Ledger, playbook: str, gpu_type: str) -> float | None:
+    """The smallest "largest num_envs that fit" over the ledger's searches of this playbook on this type."""
+    found = [
+        m.value
+        for run in ledger.runs()
+        if run.workload == playbook and run.instance_type == gpu_type and run.status == "succeeded"
+        for m in ledger.metrics(run_id=run.id)
+        if m.key == "max_num_envs_fit"
+    ]
+    return min(found, default=None)
+
+
+def asked_num_envs(values: Mapping[str, Any]) -> float | None:
+    """The most envs a run with these values steps at once: `num_envs`, or the largest of `envs` ("1024,4096")."""
+    sizes = [str(values.get("num_envs") or ""), *str(values.get("envs") or "").split(",")]
+    numbers = [float(x) for x in sizes if x.strip().isdigit()]
+    return max(numbers, default=None)
+
+
 def check(
     book: Playbook, values: Mapping[str, Any], types: Sequence[InstanceType], ledger: Ledger | None
 ) -> list[Verdict]:
@@ -100,7 +128,9 @@ def check(
     from lambdabench.cloud.gpus import type_facts
     from lambdabench.remote.playbook import check_requirements
 
-    klass = task_class(book.resolve_vars(values))
+    resolved = book.resolve_vars(values)
+    klass = task_class(resolved)
+    asks = None if _true(resolved.get("find_max_envs")) else asked_num_envs(resolved)
     out = []
     for itype in types:
         problems = check_requirements(book, values, type_facts(itype))
@@ -115,6 +145,8 @@ def check(
                 ok,
                 bad,
                 last,
+                largest_num_envs(ledger, book.name, itype.name) if ledger is not None else None,
+                asks,
             )
         )
     return out

@@ -83,3 +83,22 @@ def test_the_report_has_the_measured_matrix_in_every_format() -> None:
         assert "Compatibility" in text and "gpu_1x_a10 · Isaac Sim PhysX container · video" in text, fmt
     doc = json.loads(render(rep, "json"))
     assert doc["compatibility"][0]["last_error"].startswith("Vulkan")
+
+
+def test_check_answers_how_many_envs_fit_from_the_ledgers_searches(env: dict[str, str]) -> None:
+    """A search on the A10 found 786,432 (made-up run, the simulator model's figure): check says so per type,
+    and flags values that ask for more; a type never searched says nothing about it."""
+    led = Ledger(Path(os.environ["LAMBDABENCH_HOME"]), clock=lambda: L.T0)
+    sweep = led.create_sweep("search", plan={"playbook": "mjx-locomotion", "vars": {"find_max_envs": "true"}})
+    a10 = L.Gpu("gpu_1x_a10", 75, 1.0, 1.0)
+    run_id, _ = L.add_run(led, sweep, a10, start=L.T0, bench_s=60, name="lb-s", workload="mjx-locomotion")
+    led.record_metric(run_id, "max_num_envs_fit", 786432.0, unit="envs", source="mjx (modelled)")
+    led.close()
+    out = run(["check", "--gpus", "a10,a100", "--set", "envs=1024,1048576", "--json"], env)
+    assert out.exit_code == 0, out.output
+    verdicts = {v["gpu_type"]: v for v in json.loads(out.stdout)}
+    a10, a100 = verdicts["gpu_1x_a10"], verdicts["gpu_1x_a100"]
+    assert (a10["largest_num_envs"], a10["asks_num_envs"], a10["too_many_envs"]) == (786432.0, 1048576.0, True)
+    assert (a100["largest_num_envs"], a100["too_many_envs"]) == (None, False)
+    table = run(["check", "--gpus", "a10", "--set", "envs=4096"], env)
+    assert "largest num_envs that fit here: 786,432" in table.stdout and "too many" not in table.stdout

@@ -70,6 +70,7 @@ def add_run(
     name: str,
     nodes: int = 1,
     status: str = "succeeded",
+    workload: str = "isaaclab-train",
 ) -> tuple[int, dict[str, float]]:
     """One run with an instance per node and every lifecycle timestamp; returns (run id, times)."""
     timing = timing or Timing()
@@ -77,7 +78,7 @@ def add_run(
         sweep,
         instance_type=gpu.name,
         region="us-east-1",
-        workload="isaaclab-train",
+        workload=workload,
         params={"repeat": repeat, **({"nodes": nodes} if nodes > 1 else {})},
     )
     led.set_run_status(run, "running", ts=start)
