@@ -740,8 +740,7 @@ def build_report(
             _count_compat(compat, run, klass, last_error)
             seeds = seed_samples(line, series.get(run.id, []))
             if seeds:
-                n_seeds = max(len(v) for v in seeds.values())
-                line = dataclasses.replace(line, seed_samples=seeds, seeds=n_seeds)
+                line = dataclasses.replace(line, seed_samples=seeds, seeds=max(len(v) for v in seeds.values()))
             lines.append(line)
             curves[run.id] = cv.run_curves(run.id, group, line.repeat, by_run.get(run.id, []), series.get(run.id, []))
     labels = {line.run_id: line.group for line in lines}

@@ -141,11 +141,8 @@ class Benchmark:
         """(probes at most, one probe's cap in s, their minutes) of the largest-num_envs search; None without one."""
         from lambdabench.workloads.envsearch import max_probes
 
-        book = self.playbook
-        if "find_max_envs" not in book.vars:
-            return None
-        values = book.resolve_vars(self.vars_for(book))
-        if str(values.get("find_max_envs")).lower() not in ("true", "1", "yes"):
+        values = self.values
+        if values.get("find_max_envs") is not True:
             return None
         start, bound = int(values["max_envs_start"]), int(values["max_envs_bound"])
         if bound < start:
@@ -655,6 +652,7 @@ def check_search(req: SweepRequest, benchmark: Benchmark) -> None:
             "Drop --seeds (use --repeat to search on separate instances).",
         )
     benchmark.variables["find_max_envs"] = "true"
+    benchmark._values.clear()  # resolved again with the search on
 
 
 def _run_cap(req: SweepRequest, benchmark: Benchmark, types: Sequence[InstanceType], env: RunEnv) -> tuple[float, str]:

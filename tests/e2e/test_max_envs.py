@@ -9,7 +9,7 @@ import json
 import pytest
 
 from lambdabench.ledger import Ledger
-from lambdabench.sim.memory_model import largest_that_fits
+from lambdabench.sim.hosts.memory_model import largest_that_fits
 from lambdabench.workloads.envsearch import max_probes
 from tests.e2e.conftest import SimProcess, needs_sshd
 

@@ -15,7 +15,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from lambdabench.sim.memory_model import PER_ENV_BYTES, largest_that_fits, memory_model
+from lambdabench.sim.hosts.memory_model import PER_ENV_BYTES, largest_that_fits, memory_model
 from lambdabench.workloads import envsearch
 
 SCRIPT = Path(__file__).resolve().parents[2] / "lambdabench" / "workloads" / "mjx_bench.py"

@@ -45,7 +45,7 @@ from pathlib import Path
 from typing import Any
 
 from lambdabench.errors import SimulatorError
-from lambdabench.sim.memory_model import memory_model as gpu_memory_model
+from lambdabench.sim.hosts.memory_model import memory_model as gpu_memory_model
 
 IMAGE_DIR = Path(__file__).resolve().parent / "image"
 HOST_FAULTS = ("sshd_late", "ssh_drop", "cuda_802", "disk_full", "slow_disk")
@@ -419,7 +419,7 @@ class HostManager:
             # the instance's GPUs are stand-ins (nvidia-smi): JAX here runs on the CPU, and the box
             # says so the way a real one would, with JAX's own variable
             "JAX_PLATFORMS": "cpu",
-            # ... and the MJX workload takes its GPU memory from a model (lambdabench.sim.memory_model)
+            # ... and the MJX workload takes its GPU memory from a model (lambdabench.sim.hosts.memory_model)
             **({"LAMBDABENCH_MEMORY_MODEL": str(hdir / "memory-model.json")} if model is not None else {}),
             "LAMBDABENCH_SIM_PATH": ":".join(
                 [

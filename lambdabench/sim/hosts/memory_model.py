@@ -21,7 +21,7 @@ BASE_MIB = 0.0
 USABLE_FRACTION = 0.75
 STAND_IN_ENVS = 16  # what the CPU really steps for a size the model admits
 SOURCE = (
-    "lambdabench.sim.memory_model: peak bytes per env from the real H100 search "
+    "lambdabench.sim.hosts.memory_model: peak bytes per env from the real H100 search "
     "(tests/workloads/data/h100-max-envs), limit 75% of the type's GPU memory (JAX BFC default); a model"
 )
 
