@@ -653,6 +653,7 @@ def check_search(req: SweepRequest, benchmark: Benchmark) -> None:
         )
     benchmark.variables["find_max_envs"] = "true"
     benchmark._values.clear()  # resolved again with the search on
+    benchmark.search_bound()  # a bound below the start is refused here, before any API call
 
 
 def _run_cap(req: SweepRequest, benchmark: Benchmark, types: Sequence[InstanceType], env: RunEnv) -> tuple[float, str]:
