@@ -10,8 +10,8 @@ import pytest
 
 from lambdabench.ledger import Ledger
 from lambdabench.sim.hosts.memory_model import largest_that_fits
+from lambdabench.simulate import SimProcess, needs_sshd
 from lambdabench.workloads.envsearch import max_probes
-from tests.e2e.conftest import SimProcess, needs_sshd
 
 pytestmark = [
     needs_sshd,

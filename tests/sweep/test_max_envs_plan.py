@@ -9,19 +9,18 @@ import pytest
 
 from lambdabench.errors import UsageError
 from lambdabench.run.plan import SweepRequest
+from lambdabench.simulate import Sim, simulator
 from lambdabench.workloads.envsearch import max_probes
-from tests.sweep.conftest import SimEnv, start
 
 
 @pytest.fixture
-def realtime() -> Iterator[SimEnv]:
-    core, srv = start(scale=1.0)
-    yield SimEnv(core, {**srv.env(), "LAMBDABENCH_RETRY_BUDGET": "5"})
-    srv.stop()
-    core.close()
+def realtime() -> Iterator[Sim]:
+    """The simulator at time scale 1: plans priced as on the real cloud."""
+    with simulator(scale=1.0) as sim:
+        yield sim
 
 
-def test_the_search_is_priced_as_its_probes_at_their_cap(realtime: SimEnv) -> None:
+def test_the_search_is_priced_as_its_probes_at_their_cap(realtime: Sim) -> None:
     with realtime.lab() as lab:
         plain = lab.plan(SweepRequest(gpus="a10,h100"))
         search = lab.plan(SweepRequest(gpus="a10,h100", find_max_envs=True))
@@ -38,7 +37,7 @@ def test_the_search_is_priced_as_its_probes_at_their_cap(realtime: SimEnv) -> No
         assert short.benchmark.search_bound() == (4, 120.0, 8.0) and short.max_minutes == 5 + 22
 
 
-def test_a_playbook_without_the_search_or_seeds_are_refused(realtime: SimEnv) -> None:
+def test_a_playbook_without_the_search_or_seeds_are_refused(realtime: Sim) -> None:
     with realtime.lab() as lab:
         with pytest.raises(UsageError, match="has no largest-num_envs search"):
             lab.plan(SweepRequest(gpus="a10", playbook="gpu-preflight", find_max_envs=True))
