@@ -160,6 +160,7 @@ def launch(
 
     lab = _lab(click_ctx)
     res = lab.launch(gpu, region=region, label=label, wait=wait, confirm=_consent(lab, yes), image=image)
+    click_ctx.find_root().obj["progress"].close()  # the board is erased before the result is printed
     if as_json:
         _out(asdict(res), True)
     else:

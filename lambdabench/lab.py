@@ -209,11 +209,18 @@ class Lab:
         return register_key(self.cloud, self.local_key)
 
     def notify(self, message: str) -> None:
+        self._emit("say", message)
+
+    def stage(self, message: str, label: str) -> None:
+        """What `label` waits for now: a row of the progress board, with its elapsed time."""
+        self._emit("stage", message, label)
+
+    def _emit(self, kind: str, message: str, label: str | None = None) -> None:
         if self.events is not None:
             from lambdabench.run.sweep import Event
 
             try:
-                self.events(Event("say", message))
+                self.events(Event(kind, message, label))
             except Exception:  # noqa: BLE001 - output is never worth a failed teardown
                 self.events = None
 
@@ -291,7 +298,7 @@ class Lab:
     ) -> LaunchResult:
         """Launch one instance (ledger first); kept on purpose unless keep=False: gc leaves it, `down` ends it.
         confirm sees what it will bill before anything is launched, and raises to stop it."""
-        from lambdabench.cloud.gpus import resolve_gpu, short_name
+        from lambdabench.cloud.gpus import boot_range, resolve_gpu, short_name
         from lambdabench.run.interrupts import SignalsAsInterrupt
         from lambdabench.run.nodes import Poller, launch_nodes, wait_active
         from lambdabench.run.nodes import TerminateTarget as Target
@@ -347,6 +354,8 @@ class Lab:
             ledger.set_kept(launched.name)  # launched by hand: gc leaves it alone, `down` ends it
         ip, status = None, "booting"
         if wait:
+            # on the board: what it waits for, for how long, and the type's usual range (issue 24 item 7)
+            self.stage(f"booting ({launched.region}; typically {boot_range(itype)})", label or short_name(itype))
             poller = Poller(self.cloud, self.env.timeouts.poll)
             try:
                 with SignalsAsInterrupt():  # SIGTERM/SIGHUP while booting end it as Ctrl-C does

@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 
 from lambdabench.simulate import needs_sshd
+from tests.e2e.conftest import LB
 
 pytestmark = [
     needs_sshd,
@@ -173,3 +174,37 @@ def test_closing_the_terminal_under_the_live_board_still_tears_everything_down(t
             assert rows and all(r.gone is not None for r in rows), rows  # proven gone, not just asked
         log = "".join(p.read_text() for p in (home / "logs").glob("sweep-*.log"))
         assert "SIGHUP: stopping" in log and "terminate accepted" in log, log  # the hang-up came under the board
+
+
+def test_launch_wait_shows_the_boot_its_clock_and_typical_range(tmp_path: Path) -> None:
+    """`launch --wait` used to say "booting" once and nothing more for the whole boot (~24 min on 8×H100)."""
+    from lambdabench.sim.testing import simulator
+
+    home, sock = tmp_path / "home", tmp_path / "tmux.sock"
+    tmux = ["tmux", "-S", str(sock), "-f", "/dev/null"]
+    row = re.compile(r"^  a10  +booting \(us-east-1; typically 3–5 min\)  +(\d+s)$")
+    with simulator(scale=60) as sim:
+        env = {k: v for k, v in sim.client_env(home).items() if k not in ("COLUMNS", "LINES")}
+        launch = f"{sys.executable} -m lambdabench.cli launch --gpu a10 --region us-east-1 --wait --yes"
+        command = f"cd {ROOT} && env TERM=xterm-256color {launch}; echo EXIT=$?; sleep 600"  # stdout on the terminal
+        size = ["-x", str(COLUMNS), "-y", "30"]
+        subprocess.run([*tmux, "new-session", "-d", *size, "sh", "-c", command], env=env, check=True)
+        clocks: set[str] = set()
+        try:
+            deadline = time.monotonic() + 60
+            screen = ""
+            while time.monotonic() < deadline and "EXIT=" not in screen:
+                screen = subprocess.run([*tmux, "capture-pane", "-p"], capture_output=True, text=True).stdout
+                clocks |= {m[1] for line in screen.splitlines() if (m := row.match(line.rstrip()))}
+                time.sleep(0.1)
+            history = subprocess.run(
+                [*tmux, "capture-pane", "-p", "-J", "-S", "-"], capture_output=True, text=True
+            ).stdout
+        finally:
+            subprocess.run([*tmux, "kill-server"], capture_output=True, timeout=30)
+        subprocess.run([*LB, "down", "--all-mine"], env=env, capture_output=True, timeout=120)
+    assert "EXIT=0" in history, history
+    assert len(clocks) >= 2, f"the boot's row and its ticking clock were not shown: {clocks}\n{history}"
+    assert not [line for line in history.splitlines() if row.match(line.rstrip())], history  # erased at the end
+    result = [line.split() for line in history.splitlines() if re.match(r"lambdabench-\S+ +[0-9a-f]{32} ", line)]
+    assert len(result) == 1 and result[0][2:5] == ["gpu_1x_a10", "us-east-1", "active"], history  # after the board
