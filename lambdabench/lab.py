@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     from lambdabench.run.context import Connector, RemotePhase
     from lambdabench.run.env import RunEnv
     from lambdabench.run.listing import SweepStatus, SweepSummary
-    from lambdabench.run.nodes import TerminateTarget
+    from lambdabench.run.nodes import Launched, TerminateTarget
     from lambdabench.run.plan import SweepPlan, SweepRequest
     from lambdabench.run.recovery import GcResult
     from lambdabench.run.sweep import Events, SweepResult, SweepRunner
@@ -299,9 +299,8 @@ class Lab:
         """Launch one instance (ledger first); kept on purpose unless keep=False: gc leaves it, `down` ends it.
         confirm sees what it will bill before anything is launched, and raises to stop it."""
         from lambdabench.cloud.gpus import boot_range, resolve_gpu, short_name
-        from lambdabench.run.interrupts import SignalsAsInterrupt
-        from lambdabench.run.nodes import Poller, launch_nodes, wait_active
         from lambdabench.run.nodes import TerminateTarget as Target
+        from lambdabench.run.nodes import launch_nodes
 
         avail = self.cloud.list_instance_types()
         itype = resolve_gpu(gpu, [a.instance_type for a in avail])
@@ -354,39 +353,48 @@ class Lab:
             ledger.set_kept(launched.name)  # launched by hand: gc leaves it alone, `down` ends it
         ip, status = None, "booting"
         if wait:
-            # on the board: what it waits for, for how long, and the type's usual range (issue 24 item 7)
-            self.stage(f"booting ({launched.region}; typically {boot_range(itype)})", label or short_name(itype))
-            poller = Poller(self.cloud, self.env.timeouts.poll)
-            try:
-                with SignalsAsInterrupt():  # SIGTERM/SIGHUP while booting end it as Ctrl-C does
-                    inst = wait_active(
-                        poller,
-                        ledger,
-                        launched,
-                        timeouts=self.env.timeouts,
-                        deadline=time.monotonic() + self.env.timeouts.boot,
-                        notify=self.notify,
-                    )
-            except BaseException as exc:
-                interrupted = isinstance(exc, KeyboardInterrupt)
-                self.notify(f"{launched.name} did not come up; terminating it")
-                self._guard_ledger(ledger.set_kept, launched.name, False)  # never "kept" once it is being ended
-                self._guard_ledger(ledger.set_run_status, run, "cancelled" if interrupted else "failed")
-                self._end(
-                    [Target(launched.name, launched.id)],
-                    "a launch that did not come up",
-                    signals=1 if interrupted else 0,
-                    cause=exc,
-                )
-                if interrupted:
-                    from lambdabench.errors import Cancelled
-
-                    raise Cancelled(
-                        f"interrupted while {launched.name} booted; it was terminated and proven gone"
-                    ) from None
-                raise
+            inst = self._wait_launched(launched, run, label or short_name(itype), boot_range(itype))
             ip, status = inst.ip, inst.status
         return LaunchResult(launched.name, launched.id, itype.name, launched.region, ip, status)
+
+    def _wait_launched(self, launched: Launched, run: int, label: str, typical: str) -> Instance:
+        """Wait for a launched instance to be active, shown on the board; ended and proven gone if it is not."""
+        from lambdabench.run.interrupts import SignalsAsInterrupt
+        from lambdabench.run.nodes import Poller, wait_active
+        from lambdabench.run.nodes import TerminateTarget as Target
+
+        ledger = self.ledger
+        self.stage(f"booting ({launched.region}; typically {typical})", label)  # waited for, elapsed, usual range
+        poller = Poller(self.cloud, self.env.timeouts.poll)
+        try:
+            with SignalsAsInterrupt():  # SIGTERM/SIGHUP while booting end it as Ctrl-C does
+                inst = wait_active(
+                    poller,
+                    ledger,
+                    launched,
+                    timeouts=self.env.timeouts,
+                    deadline=time.monotonic() + self.env.timeouts.boot,
+                    notify=self.notify,
+                )
+        except BaseException as exc:
+            interrupted = isinstance(exc, KeyboardInterrupt)
+            self.notify(f"{launched.name} did not come up; terminating it")
+            self._guard_ledger(ledger.set_kept, launched.name, False)  # never "kept" once it is being ended
+            self._guard_ledger(ledger.set_run_status, run, "cancelled" if interrupted else "failed")
+            self._end(
+                [Target(launched.name, launched.id)],
+                "a launch that did not come up",
+                signals=1 if interrupted else 0,
+                cause=exc,
+            )
+            if interrupted:
+                from lambdabench.errors import Cancelled
+
+                raise Cancelled(
+                    f"interrupted while {launched.name} booted; it was terminated and proven gone"
+                ) from None
+            raise
+        return inst
 
     def _guard_ledger(self, fn: Any, *args: Any) -> None:
         try:
