@@ -310,10 +310,32 @@ def test_setup_refuses_a_driver_older_than_r580_in_one_line(a100: SimBox) -> Non
     old = a100.play("isaaclab3-setup")
     assert not old.ok and [s.name for s in old.steps if not s.skipped] == ["nvidia driver"]
     (line,) = [x for x in step_log(old, "nvidia driver").splitlines() if "isaaclab3-setup:" in x]
-    assert "NVIDIA driver 570.148.08 is older than R580" in line and "torch_index=" in line
+    assert "NVIDIA driver 570.148.08 is older than R580" in line
+    # issue 25.5: the refusal names the exact setting that works on this box
+    assert "add --set torch_index=https://download.pytorch.org/whl/cu128 " in line
+    # a CUDA 13 build from PyTorch's own index needs R580 as well: the same one line
+    cu130 = a100.play("isaaclab3-setup", torch_index="https://download.pytorch.org/whl/cu130")
+    assert not cu130.ok and "--set torch_index=https://download.pytorch.org/whl/cu128" in step_log(
+        cu130, "nvidia driver"
+    )
+
+
+@needs_sshd
+def test_on_r570_the_cuda_128_torch_sets_up_and_trains_and_pypis_cuda_13_torch_does_not(a100: SimBox) -> None:
+    """Issue 25.5, both outcomes on the simulated R570 box (its nvidia-smi reports the driver)."""
+    spec = json.loads((a100.state / "gpu.json").read_text())
+    a100.play("isaaclab3-setup")  # on R580: PyPI's torch 2.11.0, a CUDA 13.0 build
+    spec["driver"] = "570.148.08"
+    (a100.state / "gpu.json").write_text(json.dumps(spec))
+    dies = a100.play("isaaclab3-train", num_envs="8", max_iterations="1")
+    assert not dies.ok
+    assert "The NVIDIA driver on your system is too old (found version 12080)" in step_log(dies, "train")
     ok = a100.play("isaaclab3-setup", torch_index="https://download.pytorch.org/whl/cu128")
-    assert ok.steps[0].name == "nvidia driver" and not ok.steps[0].skipped and ok.steps[0].exit_status == 0
-    assert ok.facts["driver_version"] == "570.148.08"
+    assert ok.ok, ok.error
+    assert ok.facts["driver_version"] == "570.148.08" and ok.facts["il3_torch"] == "2.11.0+cu128"
+    assert ok.facts["il3_torch_build"] == "2.11.0+cu128"
+    trains = a100.play("isaaclab3-train", num_envs="8", max_iterations="1")
+    assert trains.ok, trains.error
 
 
 @needs_sshd

@@ -288,9 +288,14 @@ class Resolution:
     def add(self, text: str) -> None:
         name, extras, version = parse_requirement(text)
         known = {d["name"]: d for d in self.index["distributions"]}
-        if name not in known or (version and known[name]["version"] != version):
+        if name not in known or (version and known[name]["version"] != version.split("+")[0]):
             self.fail_missing(name, version, None)
         dist = known[name]
+        builds = sorted(i.removeprefix("pytorch-") for i in self.indexes if i.startswith("pytorch-"))
+        if name in PYTORCH_PACKAGES and builds and (not version or "+" not in version or version.endswith(builds[0])):
+            # the PyTorch index's build: the same release with its CUDA build as the local version (PEP 440:
+            # ==2.11.0 matches 2.11.0+cu128)
+            dist = {**dist, "version": f"{dist['version']}+{builds[0]}", "index": f"pytorch-{builds[0]}"}
         if name == "isaaclab":
             wanted = self.index["requires_python"]["isaaclab"]
             if not self.python_version.startswith("3.12."):
@@ -539,6 +544,15 @@ def parse_install(args: list[str]) -> dict[str, Any]:
     return opts
 
 
+# PyTorch's own indexes (https://download.pytorch.org/whl/<build>) serve torch 2.11.0 and torchvision 0.26.0 as
+# local versions (2.11.0+cu130): cu130 is the one Isaac Lab's install CI takes (install_ci/utils.py:189-204,
+# docs/isaaclab-contract.md), cu128 the CUDA 12.8 build issue #25 names for R570 drivers; that other builds
+# lack torch 2.11.0 is a guess (download.pytorch.org was not reachable to check)
+PYTORCH_INDEX = re.compile(r"download\.pytorch\.org/whl/(cu\d+)/?$")
+PYTORCH_BUILDS = ("cu128", "cu130")
+PYTORCH_PACKAGES = ("torch", "torchvision")
+
+
 def indexes_of(opts: dict[str, Any]) -> set[str]:
     if opts["no_index"]:
         return set()
@@ -549,6 +563,9 @@ def indexes_of(opts: dict[str, Any]) -> set[str]:
             found.add("pypi")
         if NVIDIA_INDEX in url:
             found.add("nvidia")
+        torch_index = PYTORCH_INDEX.search(url)
+        if torch_index and torch_index.group(1) in PYTORCH_BUILDS:
+            found.add(f"pytorch-{torch_index.group(1)}")
     return found
 
 
@@ -585,7 +602,7 @@ def pip_install(prefix: Path, args: list[str], *, tool: str) -> int:
     indexes = indexes_of(opts)
     if indexes and not online():
         offline_failure(tool, opts["reqs"][0])
-    if "--no-deps" in opts["unknown"]:
+    if "--no-deps" in opts["unknown"] and all(r.endswith(".whl") for r in opts["reqs"]):
         res: Any = NoDeps(opts["reqs"])
     else:
         res = Resolution(

@@ -47,6 +47,42 @@ def cuda_802() -> bool:
     return bool(until) and (until.get("until") is None or time.time() < float(until["until"]))
 
 
+# the CUDA version each driver branch runs (CUDA Toolkit release notes, Table 3: CUDA 12.8 GA needs >= 570.26,
+# 12.9 >= 575.51, 13.0 GA >= 580.65.06), as cudaDriverGetVersion reports it
+DRIVER_CUDA = ((580, 13000), (575, 12090), (570, 12080), (560, 12060), (550, 12040))
+
+
+def check_torch_build() -> None:
+    """The venv's torch against the box's driver: pypi.org's torch 2.11.0 is a CUDA 13.0 build (its METADATA
+    requires cuda-toolkit 13.0.2: docs/isaaclab-contract.md), a +cu12x one from PyPI's own index runs on R570.
+
+    The message is torch's (c10/cuda/CUDAFunctions.cpp in torch 2.x, recalled: not checked against 2.11.0).
+    """
+    from importlib import metadata
+
+    try:
+        torch = metadata.version("torch")
+    except metadata.PackageNotFoundError:
+        return
+    build = torch.partition("+")[2] or "cu130"
+    digits = build.removeprefix("cu")
+    need = int(digits[:2]) * 1000 + int(digits[2:] or 0) * 10 if digits.isdigit() and len(digits) >= 3 else 13000
+    try:
+        major = int(str(gpu_spec().get("driver", "580")).split(".")[0])
+    except ValueError:
+        return
+    found = next((cuda for branch, cuda in DRIVER_CUDA if major >= branch), 12000)
+    if found < need:
+        traceback_exit(
+            "RuntimeError",
+            f"The NVIDIA driver on your system is too old (found version {found}). Please update your GPU driver "
+            "by downloading and installing a new version from the URL: http://www.nvidia.com/Download/index.aspx "
+            "Alternatively, go to: https://pytorch.org to install a PyTorch version that has been compiled with "
+            "your version of the CUDA driver.",
+            "torch/cuda/__init__.py",
+        )
+
+
 def check_device(device: str) -> None:
     """Where a kitless run on this box would stop before its first step (Warp/torch initialise CUDA).
 
@@ -60,6 +96,7 @@ def check_device(device: str) -> None:
                 f"Warp CUDA error: no CUDA device available for '{device}' (guess)",
                 "warp/_src/context.py",
             )
+        check_torch_build()
         if cuda_802():
             traceback_exit(
                 "RuntimeError", "CUDA error: system not yet initialized (error 802)", "torch/cuda/__init__.py"
