@@ -13,7 +13,7 @@ from lambdabench.run.cluster import Cluster
 from lambdabench.run.context import RunContext
 from lambdabench.run.ingest import record_scaling
 from lambdabench.run.plan import SweepRequest
-from lambdabench.simulate import Sim, start
+from lambdabench.simulate import Sim, needs_sshd, start
 
 
 class FakeCluster:
@@ -157,3 +157,31 @@ def test_scaling_efficiency_against_the_newest_one_node_run(tmp_path: Path) -> N
     assert got["env_steps_per_s"] == pytest.approx(190.0)
     assert got["scaling_efficiency"] == pytest.approx(190.0 / (2 * 100.0))
     ledger.close()
+
+
+@needs_sshd
+def test_a_livestream_keeps_its_webrtc_ports_beside_the_rendezvous_rules(tmp_path: Path) -> None:
+    """Issue 25 item 7: on a multi-node run the rendezvous rules are added to the livestream's, not over them."""
+    book = tmp_path / "stream-probe.yaml"
+    book.write_text(
+        "name: stream-probe\nexpected_minutes: 1  # a probe (a guess)\n"
+        'vars:\n  livestream: {type: choice, choices: ["0", "1", "2"], default: "2"}\n'
+        "steps:\n  - name: stream\n    run: python3 -m torch.distributed.run --nproc_per_node=1 train.py\n"
+    )
+    sim = start({}, hosts=True, state_dir=tmp_path / "sim")
+    try:
+        lab = sim.lab()
+        seen: list[tuple[str, tuple[int, int] | None]] = []
+
+        class Phase(FakeCluster):
+            def __call__(self, rc: RunContext) -> None:
+                super().__call__(rc)
+                seen.extend((r.protocol, r.port_range) for rs in lab.cloud.list_firewall_rulesets() for r in rs.rules)
+
+        plan = lab.plan(SweepRequest("a10", str(book), {}, nodes=2, region=None))
+        result = lab.sweep(plan, phase=Phase(), install_signal_handlers=False)
+        assert result.succeeded, result.failed
+        assert {("udp", (47998, 47998)), ("tcp", (49100, 49100)), ("tcp", (41000, 41001))} <= set(seen), seen
+        assert lab.cloud.list_firewall_rulesets() == [] and sim.live() == []
+    finally:
+        sim.close()
