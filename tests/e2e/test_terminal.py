@@ -1,8 +1,8 @@
 """The progress board in a real terminal (issue 24 item 7): `lambdabench demo` inside tmux, its screen read back.
 
-Each case runs the demo's one-A10 sweep (gpu-probe; time x120, so the boot is a wait of a few seconds)
-in a 60-column tmux pane, stdout into a file as `sweep > report.txt` would have it, and reads the
-pane a few times a second: a colour terminal shows a dimmed board whose rows never wrap and whose
+Each case runs the demo's one-A10 sweep (gpu-probe; time x60, so the boot is a wait of 3–5 s, long
+enough for the clock to tick twice) in a 60-column tmux pane, stdout into a file as `sweep > report.txt`
+would have it, and reads the pane a few times a second: a colour terminal shows a dimmed board whose rows never wrap and whose
 clocks tick; NO_COLOR shows it without any colour or attribute; TERM=dumb and a piped stderr show
 lines only. At the end the board is gone from the screen and every line was said once.
 """
@@ -63,7 +63,7 @@ def seen(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Seen]:
     for case, (env, pipe) in CASES.items():
         out = tmp / f"{case}.txt"
         assigns = " ".join(f"{k}={v}" for k, v in env.items())
-        demo = f"{sys.executable} -m lambdabench.cli demo --gpus a10 --playbook gpu-probe --time-scale 120"
+        demo = f"{sys.executable} -m lambdabench.cli demo --gpus a10 --playbook gpu-probe --time-scale 60"
         demo += f" 2>&1 > {out} | cat" if pipe else f" > {out}"  # piped: stderr into the pipe, stdout to the file
         command = f"cd {ROOT} && env LAMBDABENCH_HOME={tmp / case} {assigns} {demo}; echo EXIT=$?; sleep 600"
         size = ["-x", str(COLUMNS), "-y", "30"]
