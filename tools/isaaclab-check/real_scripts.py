@@ -354,6 +354,7 @@ def check_git_requirements(report: Report, rel: str, repo: Path, mirrors: dict[s
 
 # --cache: released files on the index never change under their name, so downloads are kept across runs
 CACHE: Path | None = None
+INDEX_LIBRARIES = LIBRARIES  # --libraries: the ones the index part resolves
 TIMEOUT = 900  # seconds for one pip call (--timeout)
 
 
@@ -636,7 +637,7 @@ def check_index(report: Report, rel: str, repo: Path, python: str, mirrors: dict
     data = setup_literals(rl_setup(repo, version))
     # pip resolves the package's own requirements with the extra (torch==2.5.1, numpy<2 …)
     base = [r for r in data["INSTALL_REQUIRES"] if not GIT_REQ.match(r) and "://" not in r]
-    for lib in LIBRARIES:
+    for lib in INDEX_LIBRARIES:
         try:
             check_library(
                 report, rel, repo, python, lib, data["EXTRAS_REQUIRE"].get(EXTRA[lib], []), base, mirrors, work
@@ -751,7 +752,7 @@ def check_isaaclab3(report: Report, wheel: Path | None, index: bool, work: Path)
         extras = set(re.findall(r"(?m)^Provides-Extra: (\S+)", zf.read(meta).decode()))
     setup = load_playbook(PROJECT_PLAYBOOKS / "isaaclab3-setup.yaml")
     train = load_playbook(PROJECT_PLAYBOOKS / "isaaclab3-train.yaml")
-    for lib in setup.vars["library"].choices:
+    for lib in [c for c in setup.vars["library"].choices if c in INDEX_LIBRARIES]:
         if "library" in train.vars and lib in train.vars["library"].choices:
             problems = check_requirements(train, {"library": lib}, A10)
             if problems:
@@ -785,7 +786,7 @@ def check_isaaclab3(report: Report, wheel: Path | None, index: bool, work: Path)
 
 
 def main(argv: list[str] | None = None) -> int:
-    global PROJECT_PLAYBOOKS, CACHE, TIMEOUT
+    global PROJECT_PLAYBOOKS, CACHE, TIMEOUT, INDEX_LIBRARIES
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0] if __doc__ else None)
     parser.add_argument("--fork", required=True, help="git dir of RajitGhosh/IsaacLab-Fork")
     parser.add_argument(
@@ -796,6 +797,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--il3-wheel", type=Path, help="isaaclab-3.0.0-py3-none-any.whl")
     parser.add_argument("--index", action="store_true", help="also resolve against https://pypi.org")
     parser.add_argument("--only", default="", help="releases to check (1,2.0,2.1,2.2,2.3,3.0)")
+    parser.add_argument("--libraries", default="", help="libraries the index part checks (default: all four)")
     parser.add_argument("--keep", type=Path, help="keep the work folder here")
     parser.add_argument("--playbooks", type=Path, help="the playbooks folder to check (default: the shipped ones)")
     parser.add_argument(
@@ -807,6 +809,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.playbooks:
         PROJECT_PLAYBOOKS = args.playbooks.resolve()
     CACHE, TIMEOUT = args.cache.resolve(), args.timeout
+    wanted = set(filter(None, args.libraries.split(",")))
+    if wanted - set(LIBRARIES):
+        parser.error(
+            f"--libraries: unknown {', '.join(sorted(wanted - set(LIBRARIES)))}; pick from {', '.join(LIBRARIES)}"
+        )
+    INDEX_LIBRARIES = tuple(lib for lib in LIBRARIES if lib in wanted) or LIBRARIES
     only = set(filter(None, args.only.split(","))) or {*REFS, "3.0"}
     mirrors = {
         k: v
