@@ -7,6 +7,8 @@ import hashlib
 import json
 from pathlib import Path
 
+import pytest
+
 from lambdabench.ledger import Ledger, MetricKey
 from lambdabench.report import build_report, render
 from lambdabench.run.ingest import lock_id, record_lock
@@ -21,6 +23,19 @@ def test_the_fingerprint_is_the_canonical_software_json() -> None:
     assert env_lock.collect("nvcr.io/nvidia/isaac-lab:2.3.0")["software_sha256"] == lock["software_sha256"]
     assert env_lock.collect("nvcr.io/nvidia/isaac-lab:2.2.0")["software_sha256"] != lock["software_sha256"]
     assert lock["software"]["packages"] and lock["software"]["kernel"]
+
+
+def test_a_containers_packages_come_from_its_own_line_amid_banners() -> None:
+    """The Isaac Sim playbooks: --packages runs in the container, the host's lock takes its Python and packages."""
+    inside = {"python": "3.11.13", "packages": {"isaacsim": "4.5.0", "torch": "2.5.1"}}
+    output = f"[Isaac Sim] banner\n{env_lock.MARKER}{json.dumps(inside)}\nwarning: a trailing line\n"
+    found = env_lock.read_environment(output)
+    lock = env_lock.collect("isaac-lab-base:latest@sha256:1234", found)
+    assert lock["software"]["packages"] == inside["packages"] and lock["software"]["python"] == "3.11.13"
+    assert lock["software"]["container_image"] == "isaac-lab-base:latest@sha256:1234"
+    assert lock["software_sha256"] != env_lock.collect("isaac-lab-base:latest@sha256:1234")["software_sha256"]
+    with pytest.raises(ValueError, match="no environment line"):
+        env_lock.read_environment("[Isaac Sim] banner only\n")
 
 
 def _run(led: Ledger, sweep: int, gpu: L.Gpu, k: int, lock: str | None) -> int:

@@ -547,3 +547,44 @@ def test_login_and_clone_over_ssh_through_the_host_manager(tmp_path: Path) -> No
         assert "Login Succeeded" in done.stdout and "NVIDIA A10" in done.stdout
         assert "container.sh" in done.stdout
         assert NGC_KEY not in (hosts.host_dir("i-ssh") / "argv.log").read_text()
+
+
+@pytest.mark.parametrize("version", ["1.x", "2.x"])
+def test_collect_records_the_containers_environment_lock(box: Box, version: str) -> None:
+    """collect's lock step as the playbook renders it: the container's Python and packages, the host's driver
+    and CUDA, the container's image reference and id; a box whose container cannot answer costs the lock only."""
+    import shutil
+
+    from lambdabench.remote.expr import render
+    from lambdabench.remote.playbook import default_dirs, find_playbook
+    from lambdabench.workloads import env_lock
+
+    box.started_1x() if version == "1.x" else box.started_2x()
+    book = find_playbook("collect", default_dirs(None))
+    step = next(s for s in book.steps if s.name == "record the environment lock")
+    (box.home / "lambdabench-artifacts" / "logs").mkdir(parents=True)
+    shutil.copy(env_lock.__file__, box.home / "lambdabench-artifacts" / "env_lock.py")
+    command = render(str(step.body), book.resolve_vars({}))
+    box.ok(command)
+    lock = json.loads((box.home / "lambdabench-artifacts" / "logs" / "env-lock.json").read_text())
+    software = lock["software"]
+    calls = [json.loads(line)["argv"] for line in box.argv_log().splitlines()]
+    inside = [
+        "docker",
+        "exec",
+        "isaac-lab-base",
+        "/workspace/isaaclab/isaaclab.sh",
+        "-p",
+        "/tmp/lambdabench-env-lock.py",
+    ]
+    assert [*inside, "--packages"] in calls  # the packages are the container interpreter's, run as training runs
+    image = json.loads(box.ok("docker image inspect isaac-lab-base"))[0]
+    ref = json.loads(box.ok("docker inspect isaac-lab-base"))[0]["Config"]["Image"]
+    assert software["container_image"] == f"{ref}@{image['Id']}"
+    assert software["driver"] == "580.95.05" and software["cuda"] and software["packages"]
+    assert len(lock["software_sha256"]) == 64 and lock["gpus"][0]["name"] == "NVIDIA A10"
+    # the container gone: no lock file, a line on stderr, and the step still succeeds
+    box.ok("docker rm -f isaac-lab-base")
+    failed = box.sh(command)
+    assert failed.returncode == 0 and "no environment lock" in failed.stderr
+    assert not (box.home / "lambdabench-artifacts" / "logs" / "env-lock.json").exists()
