@@ -256,9 +256,12 @@ def test_shipped_playbooks_are_found_through_the_package_and_reach_nothing_outsi
     assert [s.body["src"] for s in mjx.steps if s.kind == "put"] == [
         "package:workloads/mjx_bench.py",
         "package:workloads/aggregate.py",
+        "package:workloads/envsearch.py",
         "package:workloads/env_lock.py",
         "package:remote/telemetry_sampler.sh",
     ]
+    collect = find_playbook("collect")
+    assert [s.body["src"] for s in collect.steps if s.kind == "put"] == ["package:workloads/env_lock.py"]
 
 
 def test_a_package_reference_that_names_no_packaged_file_is_refused_at_load(tmp_path):
