@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from lambdabench.errors import SimulatorError
 
 if TYPE_CHECKING:
-    from lambdabench.sim.api.catalog import SimType
+    from lambdabench.sim.api.catalog import SimImage, SimType
     from lambdabench.sim.api.core import SimCloud
     from lambdabench.sim.api.scenario import Scenario
     from lambdabench.sim.api.server import SimServer
@@ -59,10 +59,16 @@ class _HostsWithEnv:
         self.state_dir = manager.state_dir  # where the core keeps filesystems' folders (SimCloud._fs_dir)
 
     def start(
-        self, instance_id: str, *, authorized_key: str, instance_type: SimType, faults: dict[str, dict[str, Any]]
+        self,
+        instance_id: str,
+        *,
+        authorized_key: str,
+        instance_type: SimType,
+        faults: dict[str, dict[str, Any]],
+        image: SimImage | None = None,
     ) -> HostInfo:
         return self.manager.start(
-            instance_id, authorized_key=authorized_key, instance_type=instance_type, faults=faults
+            instance_id, authorized_key=authorized_key, instance_type=instance_type, faults=faults, image=image
         )
 
     def stop(self, instance_id: str) -> None:

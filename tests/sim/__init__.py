@@ -7,7 +7,7 @@ from typing import Any
 import httpx
 
 from lambdabench.sim.api.app import make_wsgi_app
-from lambdabench.sim.api.catalog import SimType
+from lambdabench.sim.api.catalog import SimImage, SimType
 from lambdabench.sim.api.core import HostInfo, SimCloud
 from lambdabench.sim.api.scenario import Scenario
 
@@ -50,8 +50,11 @@ class RecordingHosts:
         authorized_key: str,
         instance_type: SimType,
         faults: dict[str, dict[str, Any]],
+        image: SimImage | None = None,
     ) -> HostInfo:
-        self.started.append({"id": instance_id, "key": authorized_key, "type": instance_type, "faults": faults})
+        self.started.append(
+            {"id": instance_id, "key": authorized_key, "type": instance_type, "faults": faults, "image": image}
+        )
         self._next += 1
         return HostInfo(f"127.0.0.{self._next}", 2222)
 

@@ -162,7 +162,7 @@ def test_terminated_while_booting_is_never_billed_and_price_is_fixed_at_launch()
         ({"tags": [{"key": "Bad_Key", "value": "x"}]}, "tag key"),
         ({"name": "x" * 65}, "64"),
         ({"hostname": "Not_A_Host"}, "hostname"),
-        ({"image": {"family": "lambda-stack-24-04-arm"}}, "architecture"),
+        ({"instance_type_name": "gpu_1x_gh200", "region_name": "us-east-3", "image": {"family": "ubuntu-lts"}}, "arch"),
         ({"user_data": "x" * (1024 * 1024 + 1)}, "1 MB"),
     ],
 )
@@ -191,7 +191,7 @@ def test_gh200_launches_with_the_arm_image_and_names_are_not_ids() -> None:
         client,
         instance_type_name="gpu_1x_gh200",
         region_name="us-east-3",
-        image={"family": "lambda-stack-24-04-arm"},
+        image={"family": "lambda-stack-22-04"},  # the same family names as x86_64 (catalog.py: a real /images)
         name="arm-box",
     )
     resp = client.get("/instances/arm-box")

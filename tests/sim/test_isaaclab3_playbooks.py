@@ -17,7 +17,7 @@ from lambdabench.cloud.gpus import type_facts
 from lambdabench.cloud.models import InstanceType
 from lambdabench.remote.playbook import check_requirements, find_playbook
 from lambdabench.remote.runner import PlaybookResult, run_playbook
-from lambdabench.sim.api.catalog import DEFAULT_TYPES
+from lambdabench.sim.api.catalog import DEFAULT_IMAGES, DEFAULT_TYPES
 from lambdabench.sim.hosts.manager import HostManager
 
 needs_sshd = pytest.mark.skipif(not Path("/usr/sbin/sshd").exists(), reason="OpenSSH sshd not installed")
@@ -93,10 +93,11 @@ def _free_port() -> int:
 class SimBox:
     """One simulated instance (HostManager: sshd, image, disk) and a lambdabench SSH session to it."""
 
-    def __init__(self, root: Path, type_name: str) -> None:
+    def __init__(self, root: Path, type_name: str, image: str = "lambda-stack-22-04") -> None:
         from lambdabench.remote.ssh import KnownHosts, SshTarget, wait_for_ssh
 
         t = TYPES[type_name]
+        booted = next(i for i in DEFAULT_IMAGES if i.family == image and i.architecture == t.arch)
         key = root / "id_ed25519"
         subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
         self.root = root
@@ -104,7 +105,9 @@ class SimBox:
         spec = SimpleNamespace(
             name=t.name, gpus=t.gpus, gpu_model=t.gpu_model, gpu_memory_mib=t.gpu_memory_mib, rtx=t.rtx, arch=t.arch
         )
-        info = self.manager.start("i-il3", authorized_key=key.with_suffix(".pub").read_text(), instance_type=spec)
+        info = self.manager.start(
+            "i-il3", authorized_key=key.with_suffix(".pub").read_text(), instance_type=spec, image=booted
+        )
         self.home = self.manager.host_dir("i-il3") / "disk"
         self.state = self.manager.host_dir("i-il3")
         target = SshTarget(host=info.ip, port=info.port, user=self.manager.user, key_path=key, instance_id="i-il3")
@@ -132,7 +135,14 @@ class SimBox:
 
 @pytest.fixture
 def a100(tmp_path: Path) -> Iterator[SimBox]:
-    box = SimBox(tmp_path, "gpu_1x_a100")
+    box = SimBox(tmp_path, "gpu_1x_a100")  # Lambda Stack 22.04: Python 3.10, no python3.12
+    yield box
+    box.close()
+
+
+@pytest.fixture
+def noble(tmp_path: Path) -> Iterator[SimBox]:
+    box = SimBox(tmp_path, "gpu_1x_h100_sxm5", image="lambda-stack-24-04")  # python3.12 without ensurepip
     yield box
     box.close()
 
@@ -378,3 +388,17 @@ def test_setup_reuses_the_images_torch_through_system_site_packages_even_from_a_
     site = a100.home / "isaaclab3-venv" / "lib" / "python3.12" / "site-packages"
     assert not list(site.glob("torch-*.dist-info"))
     assert (site / "lambdabench-parent-venv.pth").read_text().strip() == str(parent_site)
+
+
+@needs_sshd
+def test_setup_on_ubuntu_24_04_without_python3_12_venv_makes_the_venv_with_uv(noble: SimBox) -> None:
+    # issue 25.6: Lambda Stack 24.04's python3.12 has no ensurepip (python3.12-venv): venv stops, uv takes over
+    made = noble.session.run("python3.12 -m venv probe", timeout=60, check=False)
+    assert made.exit_status == 1 and "ensurepip is not" in made.stdout and "apt install python3.12-venv" in made.stdout
+    setup = noble.play("isaaclab3-setup")
+    assert setup.ok, setup.error
+    f = noble.facts
+    assert f["il3_venv_fallback"] == "uv" and f["il3_installer"] == f"{noble.home}/.local/bin/uv"
+    assert f["il3_python_version"] == "3.12.3" and f["il3_isaaclab"] == "3.0.0"  # the image's own 3.12
+    train = noble.play("isaaclab3-train", num_envs="8", max_iterations="1")
+    assert train.ok, train.error

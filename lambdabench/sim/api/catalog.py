@@ -52,8 +52,63 @@ class SimRegion:
 
 
 @dataclass(frozen=True)
+class UbuntuRelease:
+    """What a host booted from an image runs: its Ubuntu release and that release's own Python."""
+
+    version: str  # the point release, e.g. 24.04.4 (VERSION in /etc/os-release)
+    codename: str
+    nickname: str
+    python: str  # the system python3's version (Ubuntu's python3.X package)
+    # the packages that make `python3.X -m venv` work (ensurepip) and give the system python a pip: which
+    # of them a Lambda Stack image installs is a guess per release (see DEFAULT_RELEASES)
+    venv_installed: bool
+    pip_installed: bool
+
+    @property
+    def version_id(self) -> str:
+        """VERSION_ID in /etc/os-release: 24.04."""
+        return ".".join(self.version.split(".")[:2])
+
+    @property
+    def python_minor(self) -> str:
+        return ".".join(self.python.split(".")[:2])
+
+    def os_release(self) -> str:
+        """/etc/os-release as Ubuntu's base-files writes it: fields and order as `cat /etc/os-release` showed
+        on real 24.04.3 and 22.04.5 boxes (public logs, e.g. a GitHub runner's; jammy has no LOGO line)."""
+        lines = [
+            f'PRETTY_NAME="Ubuntu {self.version} LTS"',
+            'NAME="Ubuntu"',
+            f'VERSION_ID="{self.version_id}"',
+            f'VERSION="{self.version} LTS ({self.nickname})"',
+            f"VERSION_CODENAME={self.codename}",
+            "ID=ubuntu",
+            "ID_LIKE=debian",
+            'HOME_URL="https://www.ubuntu.com/"',
+            'SUPPORT_URL="https://help.ubuntu.com/"',
+            'BUG_REPORT_URL="https://bugs.launchpad.net/ubuntu/"',
+            'PRIVACY_POLICY_URL="https://www.ubuntu.com/legal/terms-and-policies/privacy-policy"',
+            f"UBUNTU_CODENAME={self.codename}",
+        ]
+        if self.codename != "jammy":
+            lines.append("LOGO=ubuntu-logo")
+        return "\n".join(lines) + "\n"
+
+
+# Ubuntu 22.04 ships Python 3.10.12, 24.04 Python 3.12.3 (their python3.10 / python3.12 packages). Which of
+# python3.X-venv and python3-pip a Lambda Stack image installs is not documented: guesses. 22.04 gets both
+# (Lambda's docs have users run `python3 -m venv` on their instances); 24.04 gets neither (issue 25 item 6:
+# `python3.12 -m venv` there needs python3.12-venv; Ubuntu's server images ship no python3-pip either).
+DEFAULT_RELEASES: dict[str, UbuntuRelease] = {
+    "22.04": UbuntuRelease("22.04.5", "jammy", "Jammy Jellyfish", "3.10.12", True, True),
+    "24.04": UbuntuRelease("24.04.4", "noble", "Noble Numbat", "3.12.3", False, False),
+}
+
+
+@dataclass(frozen=True)
 class SimImage:
-    """A machine image family offered in every region."""
+    """A machine image family for one architecture, offered in every region (a simplification: Lambda lists
+    arm64 images only where arm64 types are, see DEFAULT_IMAGES)."""
 
     family: str
     name: str
@@ -62,6 +117,11 @@ class SimImage:
     architecture: str
     created_time: str = "2026-03-02T17:04:11+00:00"
     updated_time: str = "2026-03-02T17:04:11+00:00"
+    ubuntu: str = "24.04"  # the release a host booted from it runs (a DEFAULT_RELEASES key)
+
+    @property
+    def release(self) -> UbuntuRelease:
+        return DEFAULT_RELEASES[self.ubuntu]
 
 
 _SINGLE = (180.0, 300.0)
@@ -236,29 +296,49 @@ DEFAULT_REGIONS: tuple[SimRegion, ...] = (
     SimRegion("me-west-1", "Israel"),
 )
 
+# A real GET /images (seckinozbek1/project-shimmer-deployment@550b9144
+# docs/fix/auditor_classifier_lora_run/images.json, reduced to family, version, architecture, region): the
+# families lambda-stack-22-04 and lambda-stack-24-04 (also gpu-base-*, ubuntu-*), each listed per region
+# in several versions ("24.4.4-2141", "22.4.5-2141", older builds); x86_64 in every region, and the SAME two
+# Lambda Stack family names with architecture arm64 in us-east-3 (GH200's region). The version's first
+# part is the Ubuntu point release (24.4.4: 24.04.4). Names and descriptions: guesses (the capture drops
+# them). Lambda's default with no image in the launch: the latest Lambda Stack (FIELD-NOTES "Machines").
+DEFAULT_IMAGE_FAMILY = "lambda-stack-24-04"
 DEFAULT_IMAGES: tuple[SimImage, ...] = (
     SimImage(
         "lambda-stack-24-04",
         "lambda-stack-24.04",
         "Lambda Stack on Ubuntu 24.04 LTS",
-        "24.04.3",
+        "24.4.4-2141",
         "x86_64",
+        ubuntu="24.04",
     ),
     SimImage(
         "lambda-stack-22-04",
         "lambda-stack-22.04",
         "Lambda Stack on Ubuntu 22.04 LTS",
-        "22.04.5",
+        "22.4.5-2141",
         "x86_64",
+        ubuntu="22.04",
     ),
     SimImage(
-        "lambda-stack-24-04-arm",
-        "lambda-stack-24.04-arm64",
-        "Lambda Stack on Ubuntu 24.04 LTS (arm64)",
-        "24.04.3",
+        "lambda-stack-24-04",
+        "lambda-stack-24.04",
+        "Lambda Stack on Ubuntu 24.04 LTS",
+        "24.4.4-2141",
         "arm64",
+        ubuntu="24.04",
     ),
-    SimImage("ubuntu-lts", "ubuntu-24.04.01", "Ubuntu LTS", "24.04.01", "x86_64"),
+    SimImage(
+        "lambda-stack-22-04",
+        "lambda-stack-22.04",
+        "Lambda Stack on Ubuntu 22.04 LTS",
+        "22.4.5-2141",
+        "arm64",
+        ubuntu="22.04",
+    ),
+    # the spec's own example image (Image: name ubuntu-24.04.01, family ubuntu-lts)
+    SimImage("ubuntu-lts", "ubuntu-24.04.01", "Ubuntu LTS", "24.04.01", "x86_64", ubuntu="24.04"),
 )
 
 # Where each type is stocked and how many, before any scenario says otherwise. Big 8-GPU boxes are

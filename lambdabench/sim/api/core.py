@@ -21,7 +21,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Protocol
 
-from lambdabench.sim.api.catalog import SimType
+from lambdabench.sim.api.catalog import DEFAULT_IMAGE_FAMILY, SimImage, SimType
 from lambdabench.sim.api.scenario import HOST_FAULT_DURATIONS, HOST_FAULT_KINDS, ApiFault, Scenario
 
 API_PREFIX = "/api/v1"
@@ -63,8 +63,9 @@ class HostBackend(Protocol):
         authorized_key: str,
         instance_type: SimType,
         faults: dict[str, dict[str, Any]],
+        image: SimImage | None = None,
     ) -> HostAddress:
-        """Bring the instance's machine up; host fault durations are real (scaled) seconds."""
+        """Bring the instance's machine up (booted from image); host fault durations are real (scaled) seconds."""
         ...
 
     def stop(self, instance_id: str) -> None:
@@ -99,6 +100,12 @@ class _ApiError(Exception):
         self.code = code
         self.message = message
         self.suggestion = suggestion
+
+
+def _image_id(img: SimImage, region: str) -> str:
+    """A stable id per image family, architecture and region (GET /images lists one image per region)."""
+    arch = "" if img.architecture == "x86_64" else f"/{img.architecture}"
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"lambdabench-sim/{img.family}{arch}/{region}"))
 
 
 def _invalid(message: str, suggestion: str | None = None) -> _ApiError:
@@ -151,6 +158,7 @@ class _Instance:
     gone_at: float | None = None
     removed: bool = False
     host_error: str | None = None
+    image: SimImage | None = None  # what it booted (Lambda's default when the launch named none)
 
 
 @dataclass
@@ -314,6 +322,7 @@ class SimCloud:
                     authorized_key=inst.public_key,
                     instance_type=inst.type,
                     faults=inst.host_faults,
+                    image=inst.image,
                 )
             except Exception as exc:  # a broken host is an unhealthy instance, not a dead sim
                 error = f"{type(exc).__name__}: {exc}"
@@ -902,7 +911,7 @@ class SimCloud:
         user_data = data.get("user_data")
         if user_data is not None and (not isinstance(user_data, str) or len(user_data.encode()) > USER_DATA_LIMIT):
             raise _invalid("user_data must be plain text of at most 1 MB.")
-        self._validate_image(data.get("image"), sim_type)
+        image = self._validate_image(data.get("image"), sim_type)
         ssh_key = next((k for k in self._ssh_keys.values() if k["name"] == keys[0]), None)
         if ssh_key is None:
             raise _ApiError(
@@ -929,7 +938,7 @@ class SimCloud:
                 "Not enough capacity to fulfill launch request.",
                 "Try a different region or instance type.",
             )
-        args = (sim_type, region, ssh_key, name, hostname, tags, fs_names, fs_mounts, rulesets, now)
+        args = (sim_type, region, ssh_key, name, hostname, tags, fs_names, fs_mounts, rulesets, now, image)
         first = self._create(*args)
         ids = [first.id]
         twin = next(
@@ -961,6 +970,7 @@ class SimCloud:
         fs_mounts: list[dict[str, str]],
         rulesets: list[str],
         now: float,
+        image: SimImage | None,
         count_nth: bool = True,
     ) -> _Instance:
         nth = self._launch_counts.get(sim_type.name, 0) + (1 if count_nth else 0)
@@ -986,6 +996,7 @@ class SimCloud:
             visible_at=now + self._real(self.scenario.visibility_delay),
             boot_end_at=now + self._real(boot),
             jupyter_token=f"{self._rng.getrandbits(128):032x}",
+            image=image,
         )
         for fault in self.scenario.instance_faults:
             if not count_nth or not fault.matches(sim_type.name, nth, name or ""):
@@ -1045,16 +1056,20 @@ class SimCloud:
             out.append({"key": tag["key"], "value": tag["value"]})
         return out
 
-    def _validate_image(self, image: Any, sim_type: SimType) -> None:
+    def _validate_image(self, image: Any, sim_type: SimType) -> SimImage | None:
+        """The image the instance boots: the one asked for (by family or id) for the type's architecture, else
+        Lambda's default, the latest Lambda Stack (FIELD-NOTES "Machines")."""
+        catalog = self.scenario.catalog.images
         if image is None:
-            return
+            default = [i for i in catalog if i.family == DEFAULT_IMAGE_FAMILY and i.architecture == sim_type.arch]
+            return default[0] if default else None
         if not isinstance(image, dict) or not (("family" in image) ^ ("id" in image)):
             raise _invalid('image must be {"family": ...} or {"id": ...}.')
-        images = self._images_json()
         if "family" in image:
-            match = [i for i in images if i["family"] == image["family"]]
+            match = [i for i in catalog if i.family == image["family"]]
         else:
-            match = [i for i in images if i["id"] == image["id"]]
+            regions = self.scenario.catalog.regions
+            match = [i for i in catalog if any(_image_id(i, r) == image["id"] for r in regions)]
         if not match:
             raise _ApiError(
                 404,
@@ -1062,8 +1077,10 @@ class SimCloud:
                 "Image does not exist.",
                 "List images with GET /images.",
             )
-        if all(i["architecture"] != sim_type.arch for i in match):
-            raise _invalid(f"Image architecture does not match instance type {sim_type.name} ({sim_type.arch}).")
+        for img in match:
+            if img.architecture == sim_type.arch:
+                return img
+        raise _invalid(f"Image architecture does not match instance type {sim_type.name} ({sim_type.arch}).")
 
     def _validate_filesystems(self, data: dict[str, Any], region: str) -> tuple[list[str], list[dict[str, str]]]:
         names = data.get("file_system_names", [])
@@ -1199,7 +1216,7 @@ class SimCloud:
             for img in self.scenario.catalog.images:
                 out.append(
                     {
-                        "id": str(uuid.uuid5(uuid.NAMESPACE_URL, f"lambdabench-sim/{img.family}/{region.name}")),
+                        "id": _image_id(img, region.name),
                         "created_time": img.created_time,
                         "updated_time": img.updated_time,
                         "name": img.name,

@@ -45,6 +45,7 @@ from pathlib import Path
 from typing import Any
 
 from lambdabench.errors import SimulatorError
+from lambdabench.sim.api.catalog import DEFAULT_IMAGE_FAMILY, DEFAULT_IMAGES, SimImage
 from lambdabench.sim.hosts.memory_model import memory_model as gpu_memory_model
 
 IMAGE_DIR = Path(__file__).resolve().parent / "image"
@@ -152,8 +153,10 @@ class HostManager:
         authorized_key: str,
         instance_type: Any,
         faults: dict[str, Any] | None = None,
+        image: SimImage | None = None,
     ) -> HostInfo:
-        """Bring up the instance's host; returns once sshd accepts TCP (at once with sshd_late)."""
+        """Bring up the instance's host, booted from image (None: Lambda's default, the latest Lambda Stack for
+        the type's architecture); returns once sshd accepts TCP (at once with sshd_late)."""
         if not _INSTANCE_ID.match(instance_id):
             raise SimulatorError(f"instance id {instance_id!r} is not a safe folder name")
         key = authorized_key.strip()
@@ -172,7 +175,7 @@ class HostManager:
                 raise SimulatorError(f"instance {instance_id} already has a running host")
             self._starting.add(instance_id)
         try:
-            host = self._bring_up(instance_id, key, instance_type, plan)
+            host = self._bring_up(instance_id, key, instance_type, plan, image or default_image(instance_type))
         finally:
             with self._lock:
                 self._starting.discard(instance_id)
@@ -281,7 +284,7 @@ class HostManager:
 
     # ---- bring-up -----------------------------------------------------------------------------
 
-    def _bring_up(self, instance_id: str, key: str, itype: Any, plan: _Faults) -> _Host:
+    def _bring_up(self, instance_id: str, key: str, itype: Any, plan: _Faults, image: SimImage) -> _Host:
         hdir = self.hosts_dir / instance_id
         disk = hdir / "disk"
         if _is_mounted(disk):  # left by a simulator that died before its watchdog could act
@@ -317,6 +320,7 @@ class HostManager:
         auth.write_text(key + "\n")
         auth.chmod(0o600)
         self._write_state(hdir, instance_id, itype, plan)
+        _write_image(hdir, image)
         mounted = False
         if plan.disk_bytes is not None:
             _mount_tmpfs(disk, plan.disk_bytes, self._pw)
@@ -421,6 +425,8 @@ class HostManager:
             "JAX_PLATFORMS": "cpu",
             # ... and the MJX workload takes its GPU memory from a model (lambdabench.sim.hosts.memory_model)
             **({"LAMBDABENCH_MEMORY_MODEL": str(hdir / "memory-model.json")} if model is not None else {}),
+            # Python reads the host's /etc/os-release (image/lib/pyhost/sitecustomize.py), not this machine's
+            "PYTHONPATH": str(IMAGE_DIR / "lib" / "pyhost"),
             "LAMBDABENCH_SIM_PATH": ":".join(
                 [
                     str(IMAGE_DIR / "bin"),
@@ -614,6 +620,33 @@ class HostManager:
 
 
 # ---- faults ------------------------------------------------------------------------------------
+
+
+def default_image(itype: Any) -> SimImage:
+    """What Lambda boots when the launch names no image: the latest Lambda Stack for the type's architecture."""
+    arch = getattr(itype, "arch", "x86_64")
+    return next(i for i in DEFAULT_IMAGES if i.family == DEFAULT_IMAGE_FAMILY and i.architecture == arch)
+
+
+def _write_image(hdir: Path, image: SimImage) -> None:
+    """The host's image: image.json and image.env (the stand-ins read them) and its sysroot/etc/os-release."""
+    release = image.release
+    facts = {
+        "family": image.family,
+        "version": image.version,
+        "architecture": image.architecture,
+        "ubuntu": release.version,
+        "version_id": release.version_id,
+        "codename": release.codename,
+        "python": release.python,
+    }
+    (hdir / "image.json").write_text(json.dumps(facts, indent=2) + "\n")
+    (hdir / "image.env").write_text(
+        f"SIM_IMAGE_FAMILY={shlex.quote(image.family)}\nSIM_PYTHON_VERSION={shlex.quote(release.python)}\n"
+    )
+    (hdir / "sysroot" / "etc" / "os-release").write_text(release.os_release())
+    packages = {f"python{release.python_minor}-venv": release.venv_installed, "python3-pip": release.pip_installed}
+    (hdir / "image-packages.json").write_text(json.dumps(packages, indent=2) + "\n")
 
 
 def _parse_faults(faults: dict[str, Any]) -> _Faults:

@@ -78,6 +78,22 @@ PACKAGES: dict[str, tuple[str, str, bool]] = {
     "yq": ("3.1.0-3", "Command-line YAML processor - jq wrapper for YAML documents", False),
     "nvtop": ("1.2.2-1", "Interactive NVIDIA GPU process monitor", False),
 }
+# packages whose presence depends on the image (the host's image-packages.json says which it has and which
+# are installed from the start, lambdabench/sim/api/catalog.py DEFAULT_RELEASES). Ubuntu's python3.X-venv holds
+# ensurepip (without it venv fails; Ubuntu's python3.12 packaging, debian/patches: "ensurepip is not
+# available"); python3-pip gives the system python a pip. Versions: the releases' python3.10 3.10.12 and
+# python3.12 3.12.3 and pip 22.0.2 / 24.0; the Ubuntu revision suffixes are guesses.
+IMAGE_PACKAGES: dict[str, tuple[str, str]] = {
+    "python3.10-venv": (
+        "3.10.12-1~22.04.10",
+        "Interactive high-level object-oriented language (pyvenv binary, version 3.10)",
+    ),
+    "python3.12-venv": (
+        "3.12.3-1ubuntu0.8",
+        "Interactive high-level object-oriented language (pyvenv binary, version 3.12)",
+    ),
+    "python3-pip": ("24.0+dfsg-1ubuntu1.2", "Python package installer"),
+}
 
 
 # ---- shared helpers (the docker stand-in imports these too) ----------------------------------
@@ -656,11 +672,32 @@ def cmd_nvidia_ctk(args: list[str]) -> int:
 PACKAGE_FILES = {"/usr/share/vulkan/icd.d/nvidia_icd.json": "libnvidia-gl-580-server"}
 
 
+def catalogue() -> dict[str, tuple[str, str, bool]]:
+    """Every package this host's apt knows: name -> (version, description, installed from the start)."""
+    out = dict(PACKAGES)
+    for name, default in load_json("image-packages.json", {}).items():
+        version, description = IMAGE_PACKAGES[name]
+        if name == "python3-pip" and load_json("image.json", {}).get("version_id") == "22.04":
+            version = "22.0.2+dfsg-1ubuntu0.5"
+        out[name] = (version, description, bool(default))
+    return out
+
+
+def catalogue_installed() -> dict[str, str]:
+    """Installed packages (name -> version) as dpkg would list them."""
+    return _installed()
+
+
 def _installed() -> dict[str, str]:
+    known = catalogue()
     names = load_json("packages.json", None)
     if names is None:
-        names = [n for n, (_, _, default) in PACKAGES.items() if default]
-    return {n: PACKAGES[n][0] for n in names if n in PACKAGES}
+        names = [n for n, (_, _, default) in known.items() if default]
+    return {n: known[n][0] for n in names if n in known}
+
+
+def _codename() -> str:
+    return str(load_json("image.json", {}).get("codename", "jammy"))
 
 
 def _arch() -> str:
@@ -735,7 +772,7 @@ def _dpkg_list(patterns: list[str]) -> int:
     names = (
         sorted(installed)
         if not patterns
-        else sorted(n for n in PACKAGES if any(fnmatch.fnmatch(n, p) for p in patterns))
+        else sorted(n for n in catalogue() if any(fnmatch.fnmatch(n, p) for p in patterns))
     )
     missing = [p for p in patterns if not any(fnmatch.fnmatch(n, p) for n in names)]
     if names:
@@ -748,7 +785,7 @@ def _dpkg_list(patterns: list[str]) -> int:
             "==============================================="
         )
         for name in names:
-            version, description, _ = PACKAGES[name]
+            version, description, _ = catalogue()[name]
             mark = "ii" if name in installed else "un"
             shown = version if name in installed else "<none>"
             print(f"{mark}  {name:<29} {shown:<28} {_arch():<12} {description}")
@@ -764,7 +801,7 @@ def _dpkg_status(names: list[str]) -> int:
         if name not in installed:
             code = err(f"dpkg-query: package '{name}' is not installed and no information is available", 1)
             continue
-        version, description, _ = PACKAGES[name]
+        version, description, _ = catalogue()[name]
         print(
             f"Package: {name}\nStatus: install ok installed\nArchitecture: {_arch()}\n"
             f"Version: {version}\nDescription: {description}\n"
@@ -795,7 +832,7 @@ def cmd_dpkg_query(args: list[str]) -> int:
     installed = _installed()
     code = 0
     for name in names:
-        if name not in PACKAGES:
+        if name not in catalogue():
             code = err(f"dpkg-query: no packages found matching {name}", 1)
             continue
         fields = {
@@ -830,13 +867,13 @@ def cmd_apt_get(args: list[str]) -> int:
         )
     if verb == "update":
         print(
-            "Hit:1 http://archive.ubuntu.com/ubuntu jammy InRelease\n"
+            f"Hit:1 http://archive.ubuntu.com/ubuntu {_codename()} InRelease\n"
             "Hit:2 https://nvidia.github.io/libnvidia-container/stable/deb/amd64  InRelease\n"
             "Reading package lists... Done"
         )
         return 0
     print("Reading package lists... Done\nBuilding dependency tree... Done")
-    unknown = [n for n in names if n.split("=")[0] not in PACKAGES]
+    unknown = [n for n in names if n.split("=")[0] not in catalogue()]
     if unknown:
         return err(f"E: Unable to locate package {unknown[0]}", 100)
     installed = _installed()

@@ -8,6 +8,8 @@ a venv and installs the wheel. This file plays those parts, run by the simulator
   uv_standin.py uv ARGS...                  `uv` (installed into ~/.local/bin by the installer)
   uv_standin.py python PREFIX ARGV0 ARGS... an interpreter (a venv's or a uv-managed bin/python*)
   uv_standin.py pip PREFIX ARGS...          a venv's bin/pip (venvs made with `python -m venv`)
+  uv_standin.py system NAME -m venv|pip ... the image's own python3 (lib/system-python.sh): Ubuntu's venv
+                                            and pip, present only with python3.X-venv / python3-pip
 
 The interpreter answers `--version` as CPython 3.12 and runs everything else on the simulator's own
 Python with the prefix's site-packages first on sys.path (so `python -c`, `-m isaaclab` and scripts
@@ -731,6 +733,8 @@ def python_main(prefix: Path, argv0: str, args: list[str]) -> int:
                     "error: externally-managed-environment\n\n× This environment is externally managed\n"
                     "╰─> This Python installation is managed by uv and should not be modified."
                 )
+            if "pip" not in installed(prefix):  # a venv made --without-pip, or by uv without --seed
+                die(f"{argv0}: No module named pip")
             return pip_main(prefix, margs)
         if module in ("torch.distributed.run", "torch.distributed.launch"):
             if "torch" not in installed(prefix):
@@ -1051,6 +1055,61 @@ def uv_venv(args: list[str]) -> int:
     return 0
 
 
+# Ubuntu's venv when ensurepip is missing (python3.X-venv not installed): Ubuntu's python3.12 packaging patches
+# Lib/venv to print this (debian/patches/ensurepip-disabled.diff; its first sentence as users report it,
+# e.g. "The virtual environment was not created successfully because ensurepip is not available.") and exit 1,
+# leaving the half-made environment (no pip) behind
+ENSUREPIP_MISSING = """The virtual environment was not created successfully because ensurepip is not
+available.  On Debian/Ubuntu systems, you need to install the python3-venv
+package using the following command.
+
+    apt install python{minor}-venv
+
+You may need to use sudo with that command.  After installing the python3-venv
+package, recreate your virtual environment.
+
+Failing command: {command}
+"""
+
+
+def system_main(name: str, args: list[str]) -> int:
+    """The image's python3 `-m venv` / `-m pip` (lib/system-python.sh): Ubuntu's, with its packages."""
+    simhost.log_argv(name, args)
+    version = str(simhost.load_json("image.json", {}).get("python", PY_VERSION))
+    minor = ".".join(version.split(".")[:2])
+    have = simhost.catalogue_installed()
+    module, margs = args[1], args[2:]
+    if module == "pip":
+        if "python3-pip" not in have:
+            die(f"/usr/bin/{name}: No module named pip")
+        os.execv(sys.executable, [sys.executable, *args])
+    targets = [a for a in margs if not a.startswith("-")]
+    if not targets:
+        die(
+            "usage: venv [-h] [--system-site-packages] [--symlinks | --copies] [--clear] [--upgrade] "
+            "[--without-pip] [--prompt PROMPT] [--upgrade-deps] ENV_DIR [ENV_DIR ...]\n"
+            "venv: error: the following arguments are required: ENV_DIR",
+            2,
+        )
+    wants_pip = "--without-pip" not in margs
+    ensurepip = f"python{minor}-venv" in have
+    for target in targets:
+        if "--clear" in margs and Path(target).exists():
+            shutil.rmtree(target)
+        make_venv(
+            Path(target),
+            f"/usr/bin/python{minor}",
+            version,
+            with_pip=wants_pip and ensurepip,
+            tool="venv",
+            system_site="--system-site-packages" in margs,
+        )
+        if wants_pip and not ensurepip:
+            sys.stdout.write(ENSUREPIP_MISSING.format(minor=minor, command=f"{Path(target).absolute()}/bin/{name}"))
+            return 1
+    return 0
+
+
 def main(argv: list[str]) -> int:
     if not argv:
         die("usage: uv_standin.py uv|python|pip ...", 2)
@@ -1061,6 +1120,8 @@ def main(argv: list[str]) -> int:
         return python_main(Path(rest[0]), rest[1], rest[2:])
     if mode == "pip":
         return pip_main(Path(rest[0]), rest[1:])
+    if mode == "system":
+        return system_main(rest[0], rest[1:])
     die(f"uv_standin.py: unknown mode {mode}", 2)
 
 
