@@ -309,9 +309,9 @@ class Lab:
         if label is not None:
             _check_label(label)
         if image is not None:
-            from lambdabench.run.plan import check_image
+            from lambdabench.run.plan import check_image_offered
 
-            check_image(image, "--image", [i.family for i in self.cloud.list_images()])
+            check_image_offered(image, "--image", [itype], self.cloud.list_images)
         if confirm is not None:
             from lambdabench.consent import Spend
 
@@ -607,7 +607,7 @@ class Lab:
             env=self.env,
             ngc_key_present=ngc_key_present,
             filesystems=filesystems,
-            image_families=[i.family for i in self.cloud.list_images()] if needs_cloud and request.image else None,
+            list_images=self.cloud.list_images if needs_cloud else None,
             checked=checked,
         )
 

@@ -19,7 +19,9 @@ from lambdabench.cloud.gpus import expected_boot_seconds
 from lambdabench.errors import UsageError
 
 if TYPE_CHECKING:
-    from lambdabench.cloud.models import Filesystem, InstanceType, TypeAvailability
+    from collections.abc import Callable
+
+    from lambdabench.cloud.models import Filesystem, Image, InstanceType, TypeAvailability
     from lambdabench.consent import Spend
     from lambdabench.remote.playbook import Playbook
     from lambdabench.run.cache import CachePlan
@@ -506,6 +508,27 @@ def check_image(image: str, source: str, families: Sequence[str] | None = None) 
         )
 
 
+def check_image_offered(
+    image: str, source: str, types: Sequence[InstanceType], list_images: Callable[[], Sequence[Image]]
+) -> None:
+    """GET /images lists the family for each launched type's architecture (GH200 is arm64); one line if not.
+    A name that is no family name is refused before the call."""
+    from lambdabench.cloud.gpus import type_facts
+
+    check_image(image, source)
+    images = list_images()
+    check_image(image, source, [i.family for i in images])
+    archs = {i.architecture for i in images if i.family == image}
+    for itype in types:
+        arch = type_facts(itype)["arch"]
+        if arch not in archs and "" not in archs:  # an image listed without its architecture fits any
+            offered = sorted({i.family for i in images if i.architecture == arch})
+            raise UsageError(
+                f"image family {image!r} ({source}) is not offered for {itype.name} ({arch})",
+                f"offered for {arch}: {', '.join(offered) or '(none)'}; pick one with --image",
+            )
+
+
 def choose_image(
     asked: str | None, benchmark: Benchmark, families: Sequence[str] | None = None
 ) -> tuple[str | None, str]:
@@ -559,6 +582,7 @@ def check_request(req: SweepRequest, *, env: RunEnv, ngc_key_present: bool) -> C
     if req.find_max_envs:
         check_search(req, benchmark)
     check_variables(benchmark, ngc_key_present=ngc_key_present)
+    choose_image(req.image, benchmark)  # a name that is no image family (offered or not: GET /images, later)
     if req.seeds > 1 and "seed" not in benchmark.playbook.vars:
         raise UsageError(
             f"--seeds {req.seeds}: playbook {benchmark.name} has no `seed` variable to vary",
@@ -575,7 +599,7 @@ def plan_sweep(
     env: RunEnv,
     ngc_key_present: bool,
     filesystems: Sequence[Filesystem] = (),
-    image_families: Sequence[str] | None = None,
+    list_images: Callable[[], Sequence[Image]] | None = None,
     checked: CheckedRequest | None = None,
 ) -> SweepPlan:
     """Resolve names against one instance-types snapshot and price the plan; raises before anything launches."""
@@ -592,7 +616,9 @@ def plan_sweep(
         if itype.name in {t.name for t in types}:
             raise UsageError(f"--gpus names {itype.name} twice", "Use --repeat to run a type more than once.")
         types.append(itype)
-    image, image_source = choose_image(req.image, benchmark, image_families)
+    image, image_source = choose_image(req.image, benchmark)
+    if image is not None and types and list_images is not None:
+        check_image_offered(image, image_source, types, list_images)
     max_run, cap_reason = _run_cap(req, benchmark, types, env)
     targets = [Target(itype=t) for t in types] + [Target(host=h) for h in hosts]
     check_targets(benchmark, targets, nodes=req.nodes)

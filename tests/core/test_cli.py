@@ -246,7 +246,9 @@ def test_sweep_plan_shows_the_image(server: tuple[SimCloud, dict[str, str]]) -> 
     _, env = server
     default = run(["sweep", "--gpus", "a10", "--dry-run"], env)
     assert default.exit_code == 0, default.stderr
-    assert "image: Lambda's default (the latest Lambda Stack)" in default.stdout
+    assert "image: lambda-stack-22-04 (playbook mjx-locomotion)" in default.stdout  # the shipped pin
+    unpinned = run(["sweep", "--gpus", "a10", "--playbook", "gpu-probe", "--dry-run"], env)
+    assert "image: Lambda's default (the latest Lambda Stack)" in unpinned.stdout
     pinned = run(["sweep", "--gpus", "a10", "--image", "lambda-stack-24-04", "--dry-run"], env)
     assert pinned.exit_code == 0, pinned.stderr
     assert "image: lambda-stack-24-04 (--image)" in pinned.stdout

@@ -8,7 +8,7 @@ import time
 import pytest
 
 from lambdabench.cost import instance_cost
-from lambdabench.errors import RemoteError
+from lambdabench.errors import LambdabenchError, RemoteError
 from lambdabench.run.context import RunContext
 from lambdabench.run.plan import SweepRequest
 from lambdabench.simulate import Sim
@@ -188,4 +188,29 @@ def test_sweep_launches_the_pinned_image_and_records_it(simenv: Sim) -> None:
     assert result.succeeded == ["a10#1"] and simenv.live() == []
     assert [r["body"]["image"] for r in simenv.launches()] == [{"family": "lambda-stack-22-04"}]
     assert [r.params["image"] for r in lab.ledger.runs(sweep_id=result.sweep_id) if r.params] == ["lambda-stack-22-04"]
+    lab.close()
+
+
+def test_a_shipped_playbook_pins_its_image_for_x86_and_gh200_alike(simenv: Sim) -> None:
+    """mjx-locomotion declares the family it was checked on: every launch sends it ({"family": ...}) and each run
+    records it; GH200 (arm64) plans and launches with it, Lambda listing the same family for arm64."""
+    lab = simenv.lab()
+    plan = lab.plan(SweepRequest("a10,gh200", "mjx-locomotion", {}))
+    assert (plan.image, plan.image_source) == ("lambda-stack-22-04", "playbook mjx-locomotion")
+    result = run(lab, plan, Work())
+    assert sorted(result.succeeded) == ["a10#1", "gh200#1"] and simenv.live() == []
+    sent = [r["body"]["image"] for r in simenv.launches()]  # a refused launch's failover retries count too
+    assert len(sent) >= 2 and all(i == {"family": "lambda-stack-22-04"} for i in sent)
+    assert [r.params["image"] for r in lab.ledger.runs(sweep_id=result.sweep_id) if r.params] == [
+        "lambda-stack-22-04"
+    ] * 2
+    lab.close()
+
+
+def test_an_image_lambda_lists_only_for_x86_is_refused_for_gh200_before_launch(simenv: Sim) -> None:
+    lab = simenv.lab()
+    with pytest.raises(LambdabenchError, match=r"'ubuntu-lts' \(--image\) is not offered for gpu_1x_gh200 \(arm64\)"):
+        plan_for(simenv, lab, "a10,gh200", image="ubuntu-lts")
+    assert plan_for(simenv, lab, "a10", image="ubuntu-lts").image == "ubuntu-lts"
+    assert simenv.launches() == []
     lab.close()
