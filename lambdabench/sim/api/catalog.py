@@ -97,7 +97,7 @@ class UbuntuRelease:
 
 # Ubuntu 22.04 ships Python 3.10.12, 24.04 Python 3.12.3 (their python3.10 / python3.12 packages). Which of
 # python3.X-venv and python3-pip a Lambda Stack image installs is not documented: guesses. 22.04 gets both
-# (Lambda's docs have users run `python3 -m venv` on their instances); 24.04 gets neither (issue 25 item 6:
+# (so venv and pip work there); 24.04 gets neither (the report this models:
 # `python3.12 -m venv` there needs python3.12-venv; Ubuntu's server images ship no python3-pip either).
 DEFAULT_RELEASES: dict[str, UbuntuRelease] = {
     "22.04": UbuntuRelease("22.04.5", "jammy", "Jammy Jellyfish", "3.10.12", True, True),
