@@ -54,4 +54,4 @@ def test_the_search_finds_each_types_maximum_and_stops_at_the_first_oom(simproc:
         assert len(probed) <= probes and max(probed) == first_oom  # nothing larger after the first OOM
     spent = {g["instance_type"]: float(g["cost_usd"]) for g in report["groups"]}
     assert spent and all(spent[t] <= worst.get(t, 0) for t in spent), (spent, worst)
-    assert simproc.running() == []
+    assert simproc.live() == []
