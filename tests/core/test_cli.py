@@ -219,6 +219,8 @@ def test_dry_run_shows_nodes_gpus_and_what_will_run(server: tuple[SimCloud, dict
 
 def test_each_refusal_says_what_to_do_about_its_own_reason(server: tuple[SimCloud, dict[str, str]]) -> None:
     _, env = server
+    # the key is present, so the refusal under test is the GPU's (a missing secret is refused first, before the network)
+    env = {**env, "NGC_API_KEY": "nvapi-test-key-not-a-secret"}
     rtx = run(["sweep", "--gpus", "a100", "--playbook", "isaaclab-train", "--set", "video=true", "--dry-run"], env)
     assert "RT cores" in assert_one_line_error(rtx) and "Pick an RTX type" in rtx.stderr
     sb3 = run(["sweep", "--gpus", "8xh100", "--playbook", "isaaclab-train", "--set", "library=sb3", "--dry-run"], env)
