@@ -239,3 +239,11 @@ def test_firewall_filesystem_images_regions(sim: Sim) -> None:
     assert any(r.port_range == (22, 22) for r in rules)
     glob = sim.client.get_global_firewall_ruleset()
     assert glob.id
+
+
+def test_stream_mode_2_opens_every_port_a_webrtc_run_opens() -> None:
+    """`lambdabench stream --mode 2` and a run's --livestream 2 are the same WebRTC stream: the same ports."""
+    from lambdabench.interactive import LIVESTREAM_PORTS
+    from lambdabench.run.nodes import WEBRTC_PORTS
+
+    assert set(WEBRTC_PORTS) <= set(LIVESTREAM_PORTS["2"])
