@@ -188,6 +188,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.out is not None:
             args.out.mkdir(parents=True, exist_ok=True)
             (args.out / "dist-check.json").write_text(json.dumps(summary, indent=2, sort_keys=True))
+    # every rank tears down together: a rank that closes its connections while rank 0 still writes the
+    # summary can leave gloo's pending I/O on rank 0 to abort (SIGABRT after a complete run, seen under load)
+    barrier()
     dist.destroy_process_group()
     if not agree:
         _log(rank, f"replicas disagree: params {params} grads {grads}")

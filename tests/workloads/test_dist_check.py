@@ -36,6 +36,20 @@ pytestmark = pytest.mark.skipif(
 
 
 def _launch(*args: str, timeout: float = 240) -> subprocess.CompletedProcess[str]:
+    proc = _launch_once(*args, timeout=timeout)
+    if proc.returncode != 0 and "--fail-rank" not in args and _aborted_after_a_complete_run(proc):
+        # CPU gloo under a loaded test machine: now and then one rank dies by SIGABRT in its teardown after
+        # the run completed and the summary was written (seen about once in 8 launches with 4 in parallel,
+        # never in 24 standalone); GPU runs use NCCL. One retry, and only for exactly that ending.
+        proc = _launch_once(*args, timeout=timeout)
+    return proc
+
+
+def _aborted_after_a_complete_run(proc: subprocess.CompletedProcess[str]) -> bool:
+    return "DIST_CHECK {" in proc.stdout and "(SIGABRT)" in proc.stderr
+
+
+def _launch_once(*args: str, timeout: float) -> subprocess.CompletedProcess[str]:
     assert _TORCH_PYTHON is not None
     return subprocess.run(
         [
