@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lambdabench.errors import RemoteError, UsageError
+from lambdabench.run.nodes import WEBRTC_PORTS
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -329,9 +330,8 @@ LIVESTREAM_PORTS = {  # Isaac Sim's native streaming client (1) and WebRTC (2)
         ("udp", 49000, 49007),
         ("tcp", 49100, 49100),
     ],
-    # WebRTC: the browser client on 8211, and the ports a run's --livestream 2 opens (signalling tcp 49100,
-    # media udp 47998: run/nodes.py WEBRTC_PORTS cites them); without udp 47998 the viewer stays black
-    "2": [("tcp", 8211, 8211), ("udp", 8211, 8211), ("tcp", 49100, 49100), ("udp", 47998, 47998)],
+    # WebRTC: the browser client on 8211, and the ports a run's --livestream 2 opens (cited where defined)
+    "2": [("tcp", 8211, 8211), ("udp", 8211, 8211), *WEBRTC_PORTS],
 }
 
 
