@@ -334,6 +334,7 @@ class _Runner:
                     f"if [ $n -gt 0 ]; then tail -c +{offset + 1} log 2>/dev/null | head -c $n; fi; true",
                     timeout=60,
                     check=False,
+                    echo=False,  # the poll's status and size are its own; the log's new text is echoed below
                 )
             except ConnectionLost:
                 self.reattach(step)

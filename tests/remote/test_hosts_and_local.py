@@ -85,3 +85,31 @@ def test_a_local_command_past_its_limit_is_a_remote_timeout(tmp_path: Path) -> N
     s = LocalSession(home=tmp_path / "lb").open()
     with pytest.raises(RemoteTimeout, match="timed out after 0.3s"):
         s.run("sleep 10", timeout=0.3)
+
+
+CHATTY = """
+name: chatty
+steps:
+  - name: talk
+    run: echo said 1; echo said 2 >&2
+  - name: bench
+    run: for i in 1 2 3; do echo tick $i; sleep 0.2; done
+    detach: true
+    timeout: 60
+"""
+
+
+def test_verbose_echoes_each_line_of_a_step_once_and_nothing_of_the_polls(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """-v: a detached step's output as it comes, once (the poll's own status and size figures are not the step's)."""
+    from lambdabench.remote.playbook import load_playbook
+    from lambdabench.remote.runner import run_playbook
+
+    book = tmp_path / "chatty.yaml"
+    book.write_text(CHATTY)
+    session = LocalSession(home=tmp_path / "lb", verbose=True).open()
+    res = run_playbook(session, load_playbook(book), {}, {}, {}, tmp_path / "logs", poll_s=0.1)
+    assert res.ok, res.error
+    echoed = capsys.readouterr().err.splitlines()
+    assert sorted(echoed) == ["said 1", "said 2", "tick 1", "tick 2", "tick 3"], echoed
