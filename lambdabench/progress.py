@@ -7,6 +7,11 @@ to the terminal's width with an ellipsis so a narrow window never wraps it, dimm
 NO_COLOR, and erased when the command ends. rich is imported only when a board is drawn, so
 `--help`, `--version` and piped runs never pay for it (bench/startup.py).
 
+While the board is drawn, whatever this process writes to sys.stderr (remote output with `-v`, a
+warning) goes above it a whole line at a time, each thread's lines kept whole: a write straight to
+the terminal would be erased or repeated by the board's next redraw. The cursor is never hidden: no
+code runs after a `kill -9`, so a hidden cursor would stay hidden in the user's shell.
+
 Writing can fail — a closed terminal (SIGHUP), `| head`, a `tee` killed by the same Ctrl-C — and
 nothing here may take a teardown down with it: the first failed write turns this renderer off.
 """
@@ -62,11 +67,39 @@ class _Guarded:
         return getattr(self.stream, "encoding", None) or "utf-8"
 
 
+class _AboveBoard:
+    """sys.stderr while a board is drawn: what is written goes to Progress.write_above, a line at a time."""
+
+    def __init__(self, progress: Progress, original: TextIO) -> None:
+        self.progress = progress
+        self.original = original
+
+    def write(self, text: str) -> int:
+        self.progress.write_above(text)
+        return len(text)
+
+    def flush(self) -> None:
+        pass  # a partial line waits for its end: flushed, it would be torn by the next line of another run
+
+    def isatty(self) -> bool:
+        return _isatty(self.original)
+
+    def fileno(self) -> int:
+        return self.original.fileno()
+
+    @property
+    def encoding(self) -> str:
+        return getattr(self.original, "encoding", None) or "utf-8"
+
+
 def _isatty(stream: TextIO) -> bool:
     try:
         return stream.isatty()
     except (OSError, ValueError):
         return False
+
+
+PARTIAL_MAX = 4096  # characters of a stderr line held back for its end while the board is drawn
 
 
 class Progress:
@@ -93,6 +126,7 @@ class Progress:
         self._board: Live | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._partial: dict[int, str] = {}  # per thread: the start of a stderr line whose end is still to come
 
     @property
     def _dead(self) -> bool:
@@ -121,6 +155,27 @@ class Progress:
         with self._lock:
             self._end_board()
 
+    def write_above(self, text: str) -> None:
+        """stderr text while the board is drawn: each whole line above it (as the terminal would show a line
+        that ends in carriage returns: its last part), a partial one kept for its thread until its end."""
+        with self._lock:
+            thread = threading.get_ident()
+            pending = self._partial.pop(thread, "") + text
+            if self._board is None:  # the board is gone: say it as it comes
+                self._out.write(pending)
+                return
+            *lines, rest = pending.split("\n")
+            if len(rest) > PARTIAL_MAX:  # a line with no end in sight (a progress bar) is said in pieces
+                lines, rest = [*lines, rest], ""
+            if rest:
+                self._partial[thread] = rest
+            for line in lines:
+                shown = line.rstrip("\r").rsplit("\r", 1)[-1]
+                if self._board is not None:
+                    self._above_board(shown)
+                else:  # the board turned itself off on the way
+                    self._out.write(shown + "\n")
+
     def board(self) -> list[str]:
         """The board's rows as the terminal shows them, each cut to its width (never wrapped)."""
         console = self._console or self._make_console()
@@ -128,19 +183,7 @@ class Progress:
         return ["".join(seg.text for seg in line if not seg.control).rstrip() for line in lines]
 
     def _make_console(self) -> Console:
-        from rich.console import Console
-
-        return Console(
-            file=cast(TextIO, self._out),
-            force_terminal=True,
-            force_interactive=True,
-            no_color=not self.color,
-            width=self._width,
-            markup=False,
-            emoji=False,
-            highlight=False,
-            _environ=self._environ,
-        )
+        return make_console(self._out, color=self.color, width=self._width, environ=self._environ)
 
     def _table(self, console: Console) -> Constrain:
         """One row per run: label, what it waits for (cut with …), elapsed; one column spare at the right edge."""
@@ -184,6 +227,8 @@ class Progress:
             self._board = None
             self.live = False
             return
+        if sys.stderr is self.stream:  # lines that other code writes to stderr go above the board
+            sys.stderr = cast(TextIO, _AboveBoard(self, self.stream))
         self._thread = threading.Thread(target=self._tick, name="progress", daemon=True)
         self._thread.start()
 
@@ -213,15 +258,53 @@ class Progress:
 
     def _end_board(self) -> None:
         board, self._board = self._board, None
+        if isinstance(sys.stderr, _AboveBoard) and sys.stderr.progress is self:
+            sys.stderr = self.stream
         if board is not None:
             try:
                 board.stop()
             except Exception:  # a renderer's fault never reaches the run wing
                 self._fall_back()
+        partial, self._partial = self._partial, {}
+        for rest in partial.values():
+            self._out.write(rest + "\n")  # the command is over: a line that never ended is said as it is
 
     def _fall_back(self) -> None:
         self._board = None
         self.live = False
+        if isinstance(sys.stderr, _AboveBoard) and sys.stderr.progress is self:
+            sys.stderr = self.stream
+
+
+def make_console(out: object, *, color: bool, width: int | None, environ: dict[str, str]) -> Console:
+    """A rich console for a board on out: a terminal's, coloured unless told not, the cursor never hidden."""
+    return _console_class()(
+        file=cast(TextIO, out),
+        force_terminal=True,
+        force_interactive=True,
+        no_color=not color,
+        width=width,
+        markup=False,
+        emoji=False,
+        highlight=False,
+        _environ=environ,
+    )
+
+
+_CONSOLE: list[type[Console]] = []
+
+
+def _console_class() -> type[Console]:
+    """rich's Console, except that it never hides the cursor (no code runs after a `kill -9` to show it again)."""
+    if not _CONSOLE:
+        from rich.console import Console
+
+        class ShownCursor(Console):
+            def show_cursor(self, show: bool = True) -> bool:
+                return False
+
+        _CONSOLE.append(ShownCursor)
+    return _CONSOLE[0]
 
 
 def notify(stream: TextIO | None = None) -> Progress:

@@ -6,14 +6,20 @@ from __future__ import annotations
 
 import errno
 import io
+import re
 import subprocess
 import sys
+import threading
 import time
+
+import pytest
 
 from lambdabench.cloud.client import LambdaCloud, RetryPolicy
 from lambdabench.cloud.errors import TransportError
 from lambdabench.progress import Progress
 from lambdabench.run.sweep import Event
+
+SGR = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
 
 class Tty(io.StringIO):
@@ -102,13 +108,20 @@ class Hangup(Tty):
         return super().write(text)
 
 
+def _hang_up_after(ok: int) -> Hangup:
+    out = Hangup(ok)
+    progress = Progress(out, environ={"TERM": "xterm"}, width=60)
+    _boot(progress)
+    progress(Event("alert", "SIGHUP: stopping; every instance of this sweep will be terminated"))
+    progress.close()
+    return out
+
+
 def test_the_first_failed_write_turns_the_renderer_off_and_nothing_raises() -> None:
-    for ok in range(8):  # the terminal goes at each point: before the board, while drawing it, between lines
-        out = Hangup(ok)
-        progress = Progress(out, environ={"TERM": "xterm"}, width=60)
-        _boot(progress)
-        progress(Event("alert", "SIGHUP: stopping; every instance of this sweep will be terminated"))
-        progress.close()
+    writes = 1000 - _hang_up_after(1000).ok
+    assert writes >= 6
+    for ok in range(writes):  # the terminal goes at each point: before the board, while drawing it, between lines
+        out = _hang_up_after(ok)
         assert out.failed == 1, ok  # one failed write, then silence: nothing raised into the run wing
     out = Hangup(1000)
     progress = Progress(out, environ={"TERM": "xterm"}, width=60)
@@ -144,3 +157,29 @@ def test_an_unreachable_api_is_said_at_the_first_failure() -> None:
     assert when < 10
     assert message.startswith("Could not reach the Lambda API at http://127.0.0.1:9/api/v1")
     assert "retrying for up to 600s (Ctrl-C to stop)" in message and "secret_key_x" not in message
+
+
+def test_stderr_lines_written_while_the_board_is_drawn_go_above_it_whole(monkeypatch: pytest.MonkeyPatch) -> None:
+    """-v's remote output (sys.stderr) under the board: each thread's lines kept whole, what a terminal shows of
+    carriage returns, a line with no end said at the end; stderr is the terminal's again once the board is gone."""
+    terminal = Tty()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    progress = Progress(environ={"TERM": "xterm"}, width=60)
+    _boot(progress)
+    assert sys.stderr is not terminal
+    sys.stderr.write("the first run says one ")
+    other = threading.Thread(target=lambda: sys.stderr.write("the other run says its line\n"))
+    other.start()
+    other.join()
+    sys.stderr.write("whole line\ndownload 10%\rdownload 90%\rdownload done\r\nno end in sight")
+    progress.close()
+    assert sys.stderr is terminal
+    shown = [SGR.sub("", line).strip() for line in re.split(r"\r\n|\n|\r|\x1b\[2K", terminal.getvalue())]
+    said = [line for line in shown if line.startswith(("the", "download", "no end"))]
+    assert said == [
+        "the other run says its line",
+        "the first run says one whole line",
+        "download done",
+        "no end in sight",
+    ], terminal.getvalue()
+    assert "\x1b[?25l" not in terminal.getvalue()  # the cursor is never hidden: a kill -9 cannot show it again

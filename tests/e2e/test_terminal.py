@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -208,3 +209,86 @@ def test_launch_wait_shows_the_boot_its_clock_and_typical_range(tmp_path: Path) 
     assert not [line for line in history.splitlines() if row.match(line.rstrip())], history  # erased at the end
     result = [line.split() for line in history.splitlines() if re.match(r"lambdabench-\S+ +[0-9a-f]{32} ", line)]
     assert len(result) == 1 and result[0][2:5] == ["gpu_1x_a10", "us-east-1", "active"], history  # after the board
+
+
+CHATTY = """
+name: chatty
+expected_minutes: 1  # a guess: a few lines a second for two seconds
+steps:
+  - name: talk
+    timeout: 60
+    run: for i in 1 2 3 4 5; do echo "remote line $i of the talk step"; sleep 0.2; done
+  - name: bench
+    detach: true
+    timeout: 60
+    run: for i in 1 2 3 4 5; do echo "remote line $i of the bench step"; sleep 0.2; done
+"""
+
+
+def test_verbose_remote_output_goes_above_the_board_which_stays_whole(tmp_path: Path) -> None:
+    """`-v` under the board: the remote lines appear once each, whole, and the board is never torn (its row is
+    never repeated, nor left behind in the scrollback, nor glued to a remote line)."""
+    from lambdabench.sim.testing import simulator
+
+    home, sock, book = tmp_path / "home", tmp_path / "tmux.sock", tmp_path / "chatty.yaml"
+    book.write_text(CHATTY)
+    tmux = ["tmux", "-S", str(sock), "-f", "/dev/null"]
+    with simulator(hosts=True, scale=120) as sim:
+        env = {k: v for k, v in sim.client_env(home).items() if k not in ("COLUMNS", "LINES")}
+        sweep = f"{sys.executable} -m lambdabench.cli -v sweep --gpus a10 --playbook {book} --yes"
+        command = f"cd {ROOT} && env TERM=xterm-256color {sweep} > {tmp_path / 'out'}; echo EXIT=$?; sleep 600"
+        subprocess.run([*tmux, "new-session", "-d", "-x", str(COLUMNS), "-y", "30", "sh", "-c", command], env=env)
+        frames: list[str] = []
+        try:
+            deadline = time.monotonic() + 90
+            while time.monotonic() < deadline and not (frames and "EXIT=" in frames[-1]):
+                screen = subprocess.run([*tmux, "capture-pane", "-p"], capture_output=True, text=True).stdout
+                if not frames or frames[-1] != screen:
+                    frames.append(screen)
+                time.sleep(0.05)
+            history = subprocess.run(
+                [*tmux, "capture-pane", "-p", "-J", "-S", "-"], capture_output=True, text=True
+            ).stdout
+        finally:
+            subprocess.run([*tmux, "kill-server"], capture_output=True, timeout=30)
+        assert sim.settle(30) == [], sim.live()
+    assert "EXIT=0" in history, history
+    lines = [line.rstrip() for line in history.splitlines()]
+    for step in ("talk", "bench"):
+        for i in range(1, 6):
+            assert lines.count(f"remote line {i} of the {step} step") == 1, history  # once each, whole, alone
+    assert any(len(_rows(f)) == 1 and "remote line 3 of the talk step" in f for f in frames), frames  # both at once
+    for frame in frames:
+        assert len(_rows(frame)) <= 1, frame  # one run, one row
+        assert not [line for line in frame.splitlines() if "a10#1  " in line and "remote line" in line], frame
+    assert not [line for line in lines if BOARD_ROW.match(line) or LONE_CLOCK.match(line)], history
+
+
+def test_a_kill_9_under_the_board_leaves_the_cursor_visible(tmp_path: Path) -> None:
+    """No code runs after SIGKILL, so the board never hides the cursor: the shell's prompt comes back with it."""
+    from lambdabench.sim.testing import simulator
+
+    home, pid_file, sock = tmp_path / "home", tmp_path / "pid", tmp_path / "tmux.sock"
+    tmux = ["tmux", "-S", str(sock), "-f", "/dev/null"]
+    with simulator(scale=60) as sim:
+        env = {k: v for k, v in sim.client_env(home).items() if k not in ("COLUMNS", "LINES")}
+        launch = f"{sys.executable} -m lambdabench.cli launch --gpu a10 --region us-east-1 --wait --yes"
+        inner = f"echo $$ > {pid_file}; exec env TERM=xterm-256color {launch}"  # its pid is the command's
+        command = f"cd {ROOT} && sh -c '{inner}'; sleep 600"  # the pane's shell outlives the kill
+        subprocess.run([*tmux, "new-session", "-d", "-x", str(COLUMNS), "-y", "30", "sh", "-c", command], env=env)
+        try:
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline:
+                screen = subprocess.run([*tmux, "capture-pane", "-p"], capture_output=True, text=True).stdout
+                if re.search(r"^  a10  +booting", screen, re.M):
+                    break
+                time.sleep(0.05)
+            else:
+                raise AssertionError("the board never showed the boot")
+            os.kill(int(pid_file.read_text()), signal.SIGKILL)
+            time.sleep(0.3)
+            cursor = subprocess.run([*tmux, "display", "-p", "#{cursor_flag}"], capture_output=True, text=True)
+        finally:
+            subprocess.run([*tmux, "kill-server"], capture_output=True, timeout=30)
+            subprocess.run([*LB, "down", "--all-mine"], env=env, capture_output=True, timeout=120)
+    assert cursor.stdout.strip() == "1", "the cursor is hidden after the kill -9"
