@@ -13,6 +13,7 @@ import click
 if TYPE_CHECKING:
     from lambdabench.consent import Spend
     from lambdabench.lab import Lab
+    from lambdabench.run.listing import SweepStatus
     from lambdabench.run.plan import SweepPlan
     from lambdabench.run.sweep import SweepResult
 
@@ -1035,44 +1036,51 @@ def sweeps(click_ctx: click.Context, as_json: bool) -> None:
 @click.pass_context
 def status(click_ctx: click.Context, sweep_id: int | None, watch: bool, as_json: bool) -> None:
     """A sweep's board (default: the newest), from the ledger: works from another terminal while it runs."""
-    import time
-    from dataclasses import asdict
+    from lambdabench import progress
 
     lab = _lab(click_ctx)
-    redraw = watch and sys.stdout.isatty() and os.environ.get("TERM") != "dumb"
-    while True:
-        board = lab.status(sweep_id)
-        if redraw:
-            click.echo("\x1b[H\x1b[2J", nl=False)
-        s = board.sweep
-        if not as_json:
-            click.echo(
-                f"sweep {s.id}{f' ({s.name})' if s.name else ''}: {s.status}, started {s.started} UTC, "
-                f"${s.cost_usd:.2f} so far" + (f"; report {s.report}" if s.report else "")
-            )
-        _out(
-            asdict(board),
-            as_json,
-            ["RUN", "TYPE", "STATUS", "NOW", "ELAPSED", "INSTANCE"],
-            [
-                [
-                    r.run_id,
-                    r.instance_type,
-                    r.status,
-                    r.phase,
-                    "" if r.elapsed_s is None else f"{int(r.elapsed_s // 60)}m{int(r.elapsed_s % 60):02d}s",
-                    r.instance or "",
-                ]
-                for r in board.runs
-            ],
-        )
-        if not watch or s.status != "running":
-            return
-        try:
-            time.sleep(2)
-        except KeyboardInterrupt:
-            return
-        sweep_id = s.id
+    board = lab.status(sweep_id)
+    if not watch:
+        click.echo(_status_text(board, as_json))
+        return
+    shown = board.sweep.id  # watched by id: a sweep started meanwhile is not switched to
+
+    def frame() -> tuple[str, bool]:
+        board = lab.status(shown)
+        return _status_text(board, as_json), board.sweep.status == "running"
+
+    outcome = progress.watch(frame, sys.stdout, live=False if as_json else None)
+    if outcome == "interrupted":
+        click.echo(f"stopped watching sweep {shown} (the sweep itself goes on)", err=True)
+    elif outcome == "gone":
+        sys.exit(1)  # stdout went away: nothing left to say
+
+
+def _status_text(board: SweepStatus, as_json: bool) -> str:
+    from dataclasses import asdict
+
+    from lambdabench import render
+
+    if as_json:
+        return render.to_json(asdict(board))
+    s = board.sweep
+    head = (
+        f"sweep {s.id}{f' ({s.name})' if s.name else ''}: {s.status}, started {s.started} UTC, "
+        f"${s.cost_usd:.2f} so far" + (f"; report {s.report}" if s.report else "")
+    )
+    rows = [
+        [
+            r.run_id,
+            r.instance_type,
+            r.status,
+            r.phase,
+            "" if r.elapsed_s is None else f"{int(r.elapsed_s // 60)}m{int(r.elapsed_s % 60):02d}s",
+            r.instance or "",
+        ]
+        for r in board.runs
+    ]
+    table = render.table(["RUN", "TYPE", "STATUS", "NOW", "ELAPSED", "INSTANCE"], rows) if rows else "(none)"
+    return f"{head}\n{table}"
 
 
 @cli.command()

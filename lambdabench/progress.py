@@ -18,10 +18,12 @@ nothing here may take a teardown down with it: the first failed write turns this
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import threading
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, TextIO, cast
 
 if TYPE_CHECKING:
@@ -310,3 +312,75 @@ def _console_class() -> type[Console]:
 def notify(stream: TextIO | None = None) -> Progress:
     """A renderer for commands other than sweep: lines only."""
     return Progress(stream, live=False)
+
+
+def watch(
+    frame: Callable[[], tuple[str, bool]],
+    stream: TextIO | None = None,
+    *,
+    live: bool | None = None,
+    every: float = 2.0,
+    environ: dict[str, str] | None = None,
+    width: int | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+) -> str:
+    """`status --watch`: frame() (the text, and whether to go on) redrawn in place on a terminal, every line
+    cut to its width with …, or said in full each time when piped or on TERM=dumb.
+
+    Returns "ended" (frame said stop), "interrupted" (Ctrl-C) or "gone" (the first failed write: nobody reads).
+    """
+    stream = stream or sys.stdout
+    env = dict(os.environ if environ is None else environ)
+    dumb = env.get("TERM") == "dumb"
+    out = _Guarded(stream)
+    if not ((_isatty(stream) and not dumb) if live is None else live):
+        return _watch_lines(frame, out, every, sleep)
+    from rich.live import Live
+
+    console = make_console(out, color="NO_COLOR" not in env and not dumb, width=width, environ=env)
+    board = Live(console=console, auto_refresh=False, transient=False, redirect_stdout=False, redirect_stderr=False)
+    outcome = "ended"
+    try:
+        text, more = frame()
+        board.start()
+        while True:
+            board.update(_cut(console, text), refresh=True)
+            if out.dead:
+                return "gone"
+            if not more:
+                break
+            sleep(every)
+            text, more = frame()
+    except KeyboardInterrupt:
+        outcome = "interrupted"
+    finally:
+        with contextlib.suppress(Exception):  # the last frame stays on screen; a renderer's fault ends nothing
+            board.stop()
+    return outcome
+
+
+def _watch_lines(
+    frame: Callable[[], tuple[str, bool]], out: _Guarded, every: float, sleep: Callable[[float], None]
+) -> str:
+    try:
+        while True:
+            text, more = frame()
+            out.write(text + "\n")
+            if out.dead:
+                return "gone"
+            if not more:
+                return "ended"
+            sleep(every)
+    except KeyboardInterrupt:
+        return "interrupted"
+
+
+def _cut(console: Console, text: str) -> Constrain:
+    """text's lines, each cut with … one column short of the terminal's width (a full last column wraps on some),
+    and an empty line for the cursor: the terminal's echo of a Ctrl-C (`^C`) lands there, not past a full row."""
+    from rich.console import Group
+    from rich.constrain import Constrain
+    from rich.text import Text
+
+    lines = [Text(line, no_wrap=True, overflow="ellipsis") for line in [*text.splitlines(), ""]]
+    return Constrain(Group(*lines), console.width - 1)

@@ -183,3 +183,16 @@ def test_stderr_lines_written_while_the_board_is_drawn_go_above_it_whole(monkeyp
         "no end in sight",
     ], terminal.getvalue()
     assert "\x1b[?25l" not in terminal.getvalue()  # the cursor is never hidden: a kill -9 cannot show it again
+
+
+def test_a_watch_ends_at_the_first_failed_write_on_a_terminal_or_a_pipe() -> None:
+    from lambdabench.progress import watch
+
+    def frame() -> tuple[str, bool]:
+        return "sweep 1: running\nRUN  TYPE\n  1  gpu_1x_a10", True  # a sweep that never ends
+
+    for live in (True, False):
+        for ok in range(4):
+            out = Hangup(ok)
+            assert watch(frame, out, live=live, environ={"TERM": "xterm"}, width=60, sleep=lambda s: None) == "gone"
+            assert out.failed == 1, (live, ok)
