@@ -27,7 +27,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, TextIO, cast
 
 if TYPE_CHECKING:
-    from rich.console import Console
+    from rich.console import Console, Group
     from rich.constrain import Constrain
     from rich.live import Live
 
@@ -207,9 +207,13 @@ class Progress:
             table.add_row(label, stage, clock, style="dim" if self.color else None)
         return Constrain(table, console.width - 1)
 
-    def _renderable(self) -> Constrain:
+    def _renderable(self) -> Group:
+        """The board and an empty line for the cursor: a Ctrl-C's echoed `^C` lands there, not past a full row
+        (where it wrapped, and the next redraw, one line short, left the board's top row behind)."""
+        from rich.console import Group
+
         with self._lock:
-            return self._table(cast("Console", self._console))
+            return Group(self._table(cast("Console", self._console)), "")
 
     def _start(self) -> None:
         try:

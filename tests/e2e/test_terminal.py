@@ -292,3 +292,34 @@ def test_a_kill_9_under_the_board_leaves_the_cursor_visible(tmp_path: Path) -> N
             subprocess.run([*tmux, "kill-server"], capture_output=True, timeout=30)
             subprocess.run([*LB, "down", "--all-mine"], env=env, capture_output=True, timeout=120)
     assert cursor.stdout.strip() == "1", "the cursor is hidden after the kill -9"
+
+
+def test_ctrl_c_under_the_board_leaves_no_row_of_it_behind(tmp_path: Path) -> None:
+    """The terminal echoes `^C` at the cursor: past a full row it wrapped, and the board's top row stayed behind."""
+    from lambdabench.sim.testing import simulator
+
+    home, sock = tmp_path / "home", tmp_path / "tmux.sock"
+    tmux = ["tmux", "-S", str(sock), "-f", "/dev/null"]
+    with simulator(scale=60) as sim:
+        env = {k: v for k, v in sim.client_env(home).items() if k not in ("COLUMNS", "LINES")}
+        sweep = f"{sys.executable} -m lambdabench.cli sweep --gpus a10 --playbook gpu-probe --yes"
+        # a trap (not an ignore, which the sweep would inherit) keeps the pane's shell past the Ctrl-C
+        command = f"trap : INT; cd {ROOT} && env TERM=xterm-256color {sweep} > {tmp_path / 'out'}; echo EXIT=$?"
+        size = ["-x", str(COLUMNS), "-y", "30"]
+        subprocess.run([*tmux, "new-session", "-d", *size, "sh", "-c", command + "; sleep 600"], env=env, check=True)
+        try:
+            deadline, screen, sent = time.monotonic() + 60, "", False
+            while time.monotonic() < deadline and "EXIT=" not in screen:
+                screen = subprocess.run([*tmux, "capture-pane", "-p"], capture_output=True, text=True).stdout
+                if not sent and any(m["what"].startswith("booting") for m in _rows(screen)):
+                    subprocess.run([*tmux, "send-keys", "C-c"], check=True)
+                    sent = True
+                time.sleep(0.05)
+            history = subprocess.run(
+                [*tmux, "capture-pane", "-p", "-J", "-S", "-"], capture_output=True, text=True
+            ).stdout
+        finally:
+            subprocess.run([*tmux, "kill-server"], capture_output=True, timeout=30)
+        assert sim.settle(30) == [], sim.live()
+    assert sent and "EXIT=130" in history and "SIGINT: stopping" in history, history
+    assert not [line for line in history.splitlines() if line.startswith("  a10#1  ")], history  # a row, even torn
