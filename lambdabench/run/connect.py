@@ -46,7 +46,7 @@ class Connect:
         if node.kind == "local":
             from lambdabench.remote.local import LocalSession
 
-            return LocalSession(home=self.env.home).open()
+            return LocalSession(home=self.env.home, verbose=self.env.verbose).open()
         return self.ssh(
             self.target(node.address, node.instance_id, user=node.ssh_user, port=node.ssh_port, key=node.ssh_key),
             timeout=timeout,

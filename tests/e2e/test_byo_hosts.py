@@ -130,18 +130,20 @@ def _local_env(sim: Sim, home: Path, instance_id: str) -> dict[str, str]:
 
 
 def test_this_machine_through_the_local_transport(tmp_path: Path) -> None:
-    """`--local`: the playbooks run here with no SSH (this test's machine looks like a simulated A10)."""
+    """`--local`: the playbooks run here with no SSH (this test's machine looks like a simulated A10); `-v`
+    streams their output as it does from an instance."""
     with simulator(None, scale=300.0) as sim:
         home = tmp_path / "home"
         env = _local_env(sim, home, "c" * 32)
         out = subprocess.run(
-            [*LB, "sweep", "--local", "--playbook", "gpu-probe", "--format", "json"],
+            [*LB, "-v", "sweep", "--local", "--playbook", "gpu-probe", "--format", "json"],
             env=env,
             capture_output=True,
             text=True,
             timeout=240,
         )
         assert out.returncode == 0, out.stderr
+        assert "\ngpu_count=1\n" in out.stderr  # the gpu-probe step's own output, streamed by -v
         assert "ssh" not in out.stderr.lower().replace("ssh ready", "")
         assert sim.core.requests() == [] or not [r for r in sim.core.requests() if r["path"].endswith("/launch")]
         with Ledger(home) as ledger:
