@@ -24,7 +24,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, TextIO, cast
+from typing import TYPE_CHECKING, Any, TextIO, cast
 
 if TYPE_CHECKING:
     from rich.console import Console, Group
@@ -92,6 +92,9 @@ class _AboveBoard:
     @property
     def encoding(self) -> str:
         return getattr(self.original, "encoding", None) or "utf-8"
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.original, name)  # the rest of a stream (closed, errors, buffer …): a caller never fails
 
 
 def _isatty(stream: TextIO) -> bool:

@@ -166,7 +166,7 @@ def test_stderr_lines_written_while_the_board_is_drawn_go_above_it_whole(monkeyp
     monkeypatch.setattr(sys, "stderr", terminal)
     progress = Progress(environ={"TERM": "xterm"}, width=60)
     _boot(progress)
-    assert sys.stderr is not terminal
+    assert sys.stderr is not terminal and sys.stderr.closed is False  # still a whole stream to its callers
     sys.stderr.write("the first run says one ")
     other = threading.Thread(target=lambda: sys.stderr.write("the other run says its line\n"))
     other.start()
