@@ -213,15 +213,15 @@ def test_launch_wait_shows_the_boot_its_clock_and_typical_range(tmp_path: Path) 
 
 CHATTY = """
 name: chatty
-expected_minutes: 1  # a guess: a few lines a second for two seconds
+expected_minutes: 1  # a guess: ten lines in about a second
 steps:
   - name: talk
     timeout: 60
-    run: for i in 1 2 3 4 5; do echo "remote line $i of the talk step"; sleep 0.2; done
+    run: for i in 1 2 3 4 5; do echo "remote line $i of the talk step"; sleep 0.1; done
   - name: bench
     detach: true
     timeout: 60
-    run: for i in 1 2 3 4 5; do echo "remote line $i of the bench step"; sleep 0.2; done
+    run: for i in 1 2 3 4 5; do echo "remote line $i of the bench step"; sleep 0.1; done
 """
 
 
@@ -233,7 +233,7 @@ def test_verbose_remote_output_goes_above_the_board_which_stays_whole(tmp_path: 
     home, sock, book = tmp_path / "home", tmp_path / "tmux.sock", tmp_path / "chatty.yaml"
     book.write_text(CHATTY)
     tmux = ["tmux", "-S", str(sock), "-f", "/dev/null"]
-    with simulator(hosts=True, scale=120) as sim:
+    with simulator(hosts=True, scale=300) as sim:
         env = {k: v for k, v in sim.client_env(home).items() if k not in ("COLUMNS", "LINES")}
         sweep = f"{sys.executable} -m lambdabench.cli -v sweep --gpus a10 --playbook {book} --yes"
         command = f"cd {ROOT} && env TERM=xterm-256color {sweep} > {tmp_path / 'out'}; echo EXIT=$?; sleep 600"
