@@ -460,16 +460,57 @@ def startup_rows(
                 slot.setdefault("warm", []).append(warm)
                 if price is not None:
                     slot.setdefault("warm_usd", []).append(warm * price)
+    notes = _startup_notes(lines, metrics, acc)
     rank = {g.label or g.instance_type: i for i, g in enumerate(order)}
     stages = list(STARTUP_STAGES)
     out = []
-    for (group, key), v in sorted(acc.items(), key=lambda kv: (rank.get(kv[0][0], len(rank)), stages.index(kv[0][1]))):
+    for group, key in sorted(set(acc) | set(notes), key=lambda gk: (rank.get(gk[0], len(rank)), stages.index(gk[1]))):
+        v = acc.get((group, key), {})
 
         def m(name: str, v: dict[str, list[float]] = v) -> float | None:
             return statistics.fmean(v[name]) if v.get(name) else None
 
-        out.append(StartupRow(group, key, m("cold"), m("cold_usd"), m("warm"), m("warm_usd"), len(v["cold"])))
+        if v:
+            out.append(StartupRow(group, key, m("cold"), m("cold_usd"), m("warm"), m("warm_usd"), len(v["cold"])))
+        else:
+            runs, note = notes[(group, key)]
+            out.append(StartupRow(group, key, None, None, None, None, runs, note))
     return out
+
+
+SHADER_NOT_APPLICABLE = "does not apply: kitless Isaac Lab 3 has no RTX renderer on its state tasks (no Isaac Sim)"
+WARP_COMPILE = (
+    "not separated: Warp compiles its kernels inside the start-up to the first iteration ({seconds}; the kernel "
+    "cache was {state} at the start)"
+)
+
+
+def _startup_notes(
+    lines: Sequence[RunReport], metrics: Mapping[int, Mapping[str, float]], figures: Mapping[tuple[str, str], Any]
+) -> dict[tuple[str, str], tuple[int, str]]:
+    """Stages a type's runs have no figure for, and why: shader compile unknown (SHADER_UNKNOWN) or not applicable
+    (kitless), and kitless JIT/compile, which is inside the start-up to the first iteration."""
+    from lambdabench.metrics.kitlog import SHADER_UNKNOWN
+
+    why: dict[tuple[str, str], list[str]] = {}
+    for line in lines:
+        group, mine = line.group or line.instance_type, metrics.get(line.run_id, {})
+        if "shader_compile_unknown" in mine:
+            code = int(mine["shader_compile_unknown"])
+            why.setdefault((group, "shader_compile_s"), []).append(
+                "unknown: " + SHADER_UNKNOWN.get(code, f"reason {code}")
+            )
+        if "shader_compile_not_applicable" in mine:
+            why.setdefault((group, "shader_compile_s"), []).append(SHADER_NOT_APPLICABLE)
+            if "warp_cache_cold" in mine:
+                seconds = mine.get("startup_s")
+                why.setdefault((group, "compile_s"), []).append(
+                    WARP_COMPILE.format(
+                        seconds=f"{seconds:.0f}s" if seconds is not None else "not measured",
+                        state="cold" if mine["warp_cache_cold"] else "warm",
+                    )
+                )
+    return {key: (len(said), "; ".join(dict.fromkeys(said))) for key, said in why.items() if key not in figures}
 
 
 def compare_groups(groups: Sequence[GroupReport], *, max_all_pairs: int = 6) -> list[Comparison]:

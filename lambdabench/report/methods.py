@@ -129,8 +129,13 @@ def startup_lines(report: Report) -> list[str]:
         return format_seconds(s) + (f" ({format_small_dollars(Decimal(repr(usd)))})" if usd is not None else "")
 
     return [
-        f"{r.group} · {STARTUP_STAGES[r.stage]}: cold {priced(r.cold_s, r.cold_usd)}"
-        + (f", warm {priced(r.warm_s, r.warm_usd)}" if r.warm_s is not None else "")
+        f"{r.group} · {STARTUP_STAGES[r.stage]}: "
+        + (
+            r.note
+            if r.note
+            else f"cold {priced(r.cold_s, r.cold_usd)}"
+            + (f", warm {priced(r.warm_s, r.warm_usd)}" if r.warm_s is not None else "")
+        )
         for r in report.startup
     ]
 
@@ -145,9 +150,28 @@ def startup_json(report: Report) -> list[dict[str, Any]]:
             "warm_s": r.warm_s,
             "warm_usd": r.warm_usd,
             "runs": r.runs,
+            "note": r.note or None,
         }
         for r in report.startup
     ]
+
+
+SHADER_CSV = ("shader_compile_cold_s", "shader_compile_warm_s", "shader_compile_note")
+
+
+def csv_shader_columns(report: Report) -> list[str]:
+    """Per group: the shader-compile stage, cold and warm, or why there is no figure (only when a run has the stage)."""
+    return list(SHADER_CSV) if any(r.stage == "shader_compile_s" for r in report.startup) else []
+
+
+def csv_shader_values(report: Report, group: Any) -> list[str]:
+    if not csv_shader_columns(report):
+        return []
+    name = group.label or group.instance_type
+    row = next((r for r in report.startup if r.stage == "shader_compile_s" and r.group == name), None)
+    if row is None:
+        return ["", "", ""]
+    return ["" if v is None else repr(v) for v in (row.cold_s, row.warm_s)] + [row.note]
 
 
 ISAACLAB_RULE = (

@@ -288,6 +288,7 @@ class StartupRow:
     warm_s: float | None  # mean over the runs' later passes on the same instance; None without --seeds
     warm_usd: float | None
     runs: int
+    note: str = ""  # no figure: why (the stage is unknown, or does not apply to these runs)
 
 
 @dataclass(frozen=True)

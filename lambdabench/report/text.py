@@ -191,10 +191,20 @@ def render_csv(report: Report, *, level: Literal["types", "runs"] = "types") -> 
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     types = level == "types"
-    extra = methods.csv_stat_columns(report) + methods.csv_max_envs_columns(report) if types else []
+    extra = (
+        methods.csv_stat_columns(report) + methods.csv_max_envs_columns(report) + methods.csv_shader_columns(report)
+        if types
+        else []
+    )
     writer.writerow([c.key for c in cols] + extra)
     for row in rows:
-        values = methods.csv_stat_values(row) + methods.csv_max_envs_values(report, row) if types else []
+        values = (
+            methods.csv_stat_values(row)
+            + methods.csv_max_envs_values(report, row)
+            + methods.csv_shader_values(report, row)
+            if types
+            else []
+        )
         writer.writerow([_machine_text(getattr(row, c.key)) for c in cols] + values)
     return buf.getvalue()
 

@@ -158,6 +158,9 @@ def ingest_run(rc: RunContext) -> dict[str, Any]:
         ledger.record_metric(run_id, "install_s", install, unit="s", source="steps")
     if training is not None:
         startup.update(_training_startup(rc, training, notes))
+    shader = record_shader_compile(rc, notes)
+    if shader is not None:
+        startup["shader_compile"] = shader
     isaaclab = _isaaclab_bundle(rc, training, notes)
     if len(rc.nodes) > 1:
         record_scaling(ledger, run_id)
@@ -286,6 +289,33 @@ def _mjx_timed(rc: RunContext, doc: dict[str, Any], samples: list[Any], notes: l
             "(compile and warm-up left out); GPU energy and utilisation are the whole run's"
         )
     return out
+
+
+# playbooks that start Isaac Sim (Kit, its RTX renderer) in the container; collect gathers their Kit logs
+ISAAC_SIM_PLAYBOOKS = frozenset({"isaaclab-train", "isaaclab-play", "isaaclab-benchmark"})
+KITLESS_PREFIX = "isaaclab3-"  # Isaac Lab 3 from PyPI: no Kit, no RTX renderer on its state tasks
+
+
+def record_shader_compile(rc: RunContext, notes: list[str]) -> float | None:
+    """The run's shader compile from the Kit logs collect pulled (artifacts/**/kit/kit_*.log): its seconds, or
+    why it is unknown (metric shader_compile_unknown, SHADER_UNKNOWN's code); kitless runs: it does not apply."""
+    from lambdabench.metrics.kitlog import SHADER_UNKNOWN, read_kit_logs, shader_compile
+
+    ledger, run_id, name = rc.ledger, rc.run_id, rc.benchmark.name
+    if name.startswith(KITLESS_PREFIX):
+        ledger.record_metric(run_id, "shader_compile_not_applicable", 1.0, source="kitless")
+        return None
+    if name not in ISAAC_SIM_PLAYBOOKS:
+        return None
+    logs = read_kit_logs(rc.run_dir.glob("artifacts/**/kit/kit_*.log"))
+    seconds, why = shader_compile(logs)
+    if seconds is None:
+        code = why or 1
+        ledger.record_metric(run_id, "shader_compile_unknown", float(code), source="kit-log")
+        notes.append(f"shader compile unknown: {SHADER_UNKNOWN[code]}")
+        return None
+    ledger.record_metric(run_id, "shader_compile_s", seconds, unit="s", source="kit-log")
+    return seconds
 
 
 LOCK_FILE = "env-lock.json"

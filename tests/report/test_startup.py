@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 from pathlib import Path
 
@@ -43,3 +45,42 @@ def test_cold_and_warm_stages_priced(hermetic_env: Path) -> None:
         assert "Start-up: cold and warm" in text and "JIT / compile: cold 50.0s" in text and "warm 11.0s" in text, fmt
     doc = json.loads(render(rep, "json"))
     assert {r["stage"] for r in doc["startup"]} >= {"compile_s", "first_step_s", "install_s"}
+
+
+def test_shader_compile_cold_warm_unknown_and_not_applicable_in_every_format(hermetic_env: Path) -> None:
+    led = Ledger(hermetic_env, clock=lambda: L.T0)
+    sweep = led.create_sweep("shaders", plan={"type_order": [L.A10.name, L.H100.name, L.A100.name]})
+    a10, _ = L.add_run(led, sweep, L.A10, start=L.T0, bench_s=600, name="lb-a10")
+    # made-up figures (by design): Kit's RtPso wait on the first pass, none on the warm rerun
+    led.record_series(a10, "seed:shader_compile_s", [(None, 0.0, 120.0), (None, 1.0, 0.0)], source="seeds")
+    led.record_metric(a10, "shader_compile_s", 0.0, source="kit-log")
+    h100, _ = L.add_run(led, sweep, L.H100, start=L.T0 + 5, bench_s=600, name="lb-h100")
+    led.record_metric(h100, "shader_compile_unknown", 2.0, source="kit-log")
+    a100, _ = L.add_run(led, sweep, L.A100, start=L.T0 + 9, bench_s=600, name="lb-a100", workload="isaaclab3-train")
+    led.record_metric(a100, "shader_compile_not_applicable", 1.0, source="kitless")
+    led.record_metric(a100, "warp_cache_cold", 1.0, source="facts")
+    led.record_metric(a100, "startup_s", 107.0, source="steps+tensorboard")
+    rep = build_report(led, now=L.T0 + 86_400)
+    rows = {(r.group, r.stage): r for r in rep.startup}
+    a10_row = rows[(L.A10.name, "shader_compile_s")]
+    assert (a10_row.cold_s, a10_row.warm_s, a10_row.note) == (120.0, 0.0, "")
+    assert rows[(L.H100.name, "shader_compile_s")].note.startswith("unknown: the Kit log has no info lines")
+    assert rows[(L.H100.name, "shader_compile_s")].cold_s is None
+    assert rows[(L.A100.name, "shader_compile_s")].note.startswith("does not apply: kitless")
+    assert "inside the start-up to the first iteration (107s; the kernel cache was cold" in (
+        rows[(L.A100.name, "compile_s")].note
+    )
+    for fmt in ("table", "md", "html"):
+        text = render(rep, fmt)
+        assert "shader compile: cold 2m00s" in text and "warm 0.0s" in text, fmt
+        assert "shader compile: unknown: the Kit log has no info lines" in text, fmt
+        assert "shader compile: does not apply: kitless" in text, fmt
+    doc = json.loads(render(rep, "json"))
+    shader = {r["group"]: r for r in doc["startup"] if r["stage"] == "shader_compile_s"}
+    assert shader[L.A10.name]["cold_s"] == 120.0 and shader[L.A10.name]["warm_s"] == 0.0
+    assert shader[L.H100.name]["cold_s"] is None and "unknown" in shader[L.H100.name]["note"]
+    csv_rows = {r["instance_type"]: r for r in csv.DictReader(io.StringIO(render(rep, "csv")))}
+    assert csv_rows[L.A10.name]["shader_compile_cold_s"] == "120.0"
+    assert csv_rows[L.A10.name]["shader_compile_warm_s"] == "0.0"
+    assert csv_rows[L.H100.name]["shader_compile_cold_s"] == ""
+    assert csv_rows[L.H100.name]["shader_compile_note"].startswith("unknown")
