@@ -307,7 +307,7 @@ def record_shader_compile(rc: RunContext, notes: list[str]) -> float | None:
         return None
     if name not in ISAAC_SIM_PLAYBOOKS:
         return None
-    logs = read_kit_logs(rc.run_dir.glob("artifacts/**/kit/kit_*.log"))
+    logs = read_kit_logs(kit_log_files(rc.run_dir))
     seconds, why = shader_compile(logs)
     if seconds is None:
         code = why or 1
@@ -316,6 +316,17 @@ def record_shader_compile(rc: RunContext, notes: list[str]) -> float | None:
         return None
     ledger.record_metric(run_id, "shader_compile_s", seconds, unit="s", source="kit-log")
     return seconds
+
+
+def kit_log_files(run_dir: Path) -> list[Path]:
+    """The Kit logs of the run's last collect: collect puts each collect's in kit/<UTC time>/, and a --seeds pass's
+    pulled folder keeps the earlier passes' too (per node: each node's artifacts have their own kit/)."""
+    out: list[Path] = []
+    for kit in run_dir.glob("artifacts/**/kit"):
+        stamps = sorted(p for p in kit.iterdir() if p.is_dir())
+        if stamps:
+            out += stamps[-1].glob("kit_*.log")
+    return out
 
 
 LOCK_FILE = "env-lock.json"

@@ -292,6 +292,9 @@ def launch(args: argparse.Namespace, *, distributed: bool = False) -> App:
         )
     if livestream > 0:
         print(f"[INFO][AppLauncher]: Livestream enabled (mode {livestream}, simulated: no stream)")
+    from isaaclab_sim.kitlog import write_kit_log
+
+    write_kit_log(args, sim_version)
     print("Simulation App Startup Complete", flush=True)
     _mark_busy()
     return App(device, rank, local_rank, world, spec)
