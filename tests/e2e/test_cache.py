@@ -141,6 +141,8 @@ def test_the_isaac_sim_base_image_is_pulled_once_then_loaded_from_the_cache(simp
         "max_iterations=3",
         "--set",
         "num_envs=16",
+        "--set",
+        "isaaclab_version=2",
         "--max-run-minutes",
         "6000",
         "--cache",
@@ -170,6 +172,13 @@ def test_the_isaac_sim_base_image_is_pulled_once_then_loaded_from_the_cache(simp
     assert any(v.endswith("isaac-cache-kit.tgz") for v in volumes), volumes
     assert not any(restores(a) for a in first_argv)
     assert {restores(a) for a in second_argv} >= set(volumes), second_argv
+    # Kit's log: the RtPso wait on the first (cold) start, none once the isaac-cache-kit volume is restored
+    with Ledger(simproc.home) as ledger:
+        shader = [
+            next(m.value for m in ledger.metrics(run_id=r.id) if m.key == "shader_compile_s")
+            for r in sorted(ledger.runs(), key=lambda r: r.id)
+        ]
+    assert shader == [120.0, 0.0], shader
     # a broken archive: removed, the image pulled again, the run fine
     archive = next(fs_folder(simproc).rglob("*.tar"))
     archive.write_text("not an image")
@@ -190,4 +199,7 @@ def test_the_isaac_sim_base_image_is_pulled_once_then_loaded_from_the_cache(simp
     third_argv = argv_calls(latest.parent)
     assert any(a[:2] == ["git", "clone"] for a in third_argv), third_argv  # the broken clone: cloned cold
     assert (clone / ".git" / "HEAD").read_text() != "garbage"  # and kept again
+    with Ledger(simproc.home) as ledger:  # the broken kit cache archive: shaders compiled again
+        last = max(ledger.runs(), key=lambda r: r.id)
+        assert [m.value for m in ledger.metrics(run_id=last.id) if m.key == "shader_compile_s"] == [120.0]
     assert simproc.live() == []
