@@ -93,7 +93,7 @@ def part2(rate_mbps: float, fs_mbps: float) -> list[tuple[str, str, float, float
             "shader compile",
             SHADERS_COLD_S,
             SHADERS_WARM_S,
-            "NOT WIRED: the kit/shader cache volumes on the filesystem",
+            "the isaac-cache-* volumes on --cache (setup restores, collect saves); shader_compile_s from Kit's log",
         ),
         ("isaaclab3-train (kitless)", "closure download", CLOSURE_MIB * mib / rate_mbps, 0.0, "uv cache on --cache"),
         (
