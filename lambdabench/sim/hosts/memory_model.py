@@ -1,4 +1,6 @@
-"""A model of GPU memory for the MJX workload on simulated hosts (their JAX runs on the CPU): a model, not a reading.
+"""Models of GPU memory for the workloads on simulated hosts (they run on the CPU): models, not readings.
+
+MJX (mjx_bench.py reads the top-level figures of $LAMBDABENCH_MEMORY_MODEL):
 
 The footprint of N ant envs is BASE_MIB + PER_ENV_BYTES × N. Both from real H100 runs (jax 0.11.2, mujoco-mjx
 3.17.0, driver 580.159.04): tests/workloads/data/h100-mjx-cache gives steady-state memory 14.3 MiB at 1,024 envs
@@ -10,6 +12,14 @@ JAX's BFC allocator keeps its 75 % limit with XLA_PYTHON_CLIENT_PREALLOCATE=fals
 (docs.jax.dev gpu_memory_allocation.rst: "With the BFC allocator, this retains the default 75% memory limit"; the
 H100 reported bytes_limit 60,810 MiB of 81,559). On the H100 the model admits 2,968,373 envs; the real search fit
 2,883,584 and failed at 3,145,728. Other GPU types are assumed to need the same bytes per env (a guess).
+
+Isaac Lab 3 (kitless Newton; the simulated `isaaclab train` reads the "isaaclab3" part): the peak memory.used that
+nvidia-smi sampled through real 100-iteration Isaac-Cartpole-Direct rsl_rl trainings on an H100 (isaaclab 3.0.0,
+newton_mjwarp; tests/workloads/data/h100-il3/n*/telemetry.csv): 895 MiB at 1,024 envs, 949 at 4,096, 1,173 at
+16,384, 1,981 at 65,536. A least-squares line through them: 884.4 MiB + 17,595 bytes per env (within 14 MiB of every
+point). The limit is the type's whole GPU memory (a guess: torch's and Warp's allocators take memory until a CUDA
+allocation fails); other tasks and GPU types are assumed to need the same (a guess): on the H100 it admits ~4.8
+million Cartpole envs, on the A10 ~1.32 million, neither measured.
 """
 
 from __future__ import annotations
@@ -20,17 +30,41 @@ PER_ENV_BYTES = round(43216.0419921875 * 2**20 / 2097152)  # peak bytes_in_use /
 BASE_MIB = 0.0
 USABLE_FRACTION = 0.75
 STAND_IN_ENVS = 16  # what the CPU really steps for a size the model admits
+IL3_STAND_IN_MAX_ENVS = 65536  # the most cart-poles the simulated Isaac Lab 3 steps on the CPU (larger N: modelled)
+IL3_POINTS = ((1024, 895.0), (4096, 949.0), (16384, 1173.0), (65536, 1981.0))  # (envs, peak MiB): the H100 runs
+IL3_SOURCE = (
+    "lambdabench.sim.hosts.memory_model: Isaac Lab 3 Cartpole's peak GPU memory per env, a line through real H100 "
+    "runs (tests/workloads/data/h100-il3), limit the type's whole GPU memory (a guess); a model"
+)
 SOURCE = (
     "lambdabench.sim.hosts.memory_model: peak bytes per env from the real H100 search "
     "(tests/workloads/data/h100-max-envs), limit 75% of the type's GPU memory (JAX BFC default); a model"
 )
 
 
+def il3_line() -> tuple[float, float]:
+    """(base MiB, bytes per env): the least-squares line through IL3_POINTS."""
+    xs, ys = [float(n) for n, _ in IL3_POINTS], [m for _, m in IL3_POINTS]
+    mx, my = sum(xs) / len(xs), sum(ys) / len(ys)
+    slope = sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)) / sum((x - mx) ** 2 for x in xs)
+    return my - slope * mx, slope * 2**20
+
+
 def memory_model(gpu_memory_mib: int) -> dict[str, Any] | None:
-    """What a simulated host's MJX workload reads ($LAMBDABENCH_MEMORY_MODEL); None for a GPU-less type."""
+    """What a simulated host's workloads read ($LAMBDABENCH_MEMORY_MODEL); None for a GPU-less type."""
     if gpu_memory_mib <= 0:
         return None
+    base, per_env = il3_line()
     return {
+        "isaaclab3": {
+            "modelled": True,
+            "gpu_memory_mib": gpu_memory_mib,
+            "limit_mib": float(gpu_memory_mib),
+            "base_mib": base,
+            "per_env_bytes": per_env,
+            "stand_in_max_envs": IL3_STAND_IN_MAX_ENVS,
+            "source": IL3_SOURCE,
+        },
         "modelled": True,
         "gpu_memory_mib": gpu_memory_mib,
         "usable_fraction": USABLE_FRACTION,
@@ -48,3 +82,9 @@ def largest_that_fits(gpu_memory_mib: int) -> int:
     if model is None:
         return 0
     return int((model["limit_mib"] - BASE_MIB) * 2**20 // PER_ENV_BYTES)
+
+
+def il3_largest_that_fits(gpu_memory_mib: int) -> int:
+    """The largest N the Isaac Lab 3 model admits on this much GPU memory."""
+    base, per_env = il3_line()
+    return max(0, int((gpu_memory_mib - base) * 2**20 // per_env))

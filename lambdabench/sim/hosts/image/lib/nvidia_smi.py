@@ -65,7 +65,12 @@ class Gpu:
         if busy:
             self.util = rng.randint(86, 99)
             self.mem_util = rng.randint(25, 60)
-            self.memory_used = int(self.memory_total * rng.uniform(0.35, 0.62))
+            # a workload with a memory model (the simulated Isaac Lab 3) holds what its model says
+            modelled = simhost.modelled_memory_mib(index)
+            share = rng.uniform(0.35, 0.62)
+            self.memory_used = (
+                int(self.memory_total * share) if modelled is None else min(int(modelled), self.memory_total)
+            )
             self.power = limit * rng.uniform(0.68, 0.93)
             self.sm = max_sm - rng.choice([0, 15, 30, 45, 60])
             self.mem_clock = mem_clock

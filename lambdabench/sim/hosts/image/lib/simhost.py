@@ -10,6 +10,7 @@ State lives in files under $LAMBDABENCH_SIM_STATE, never in the real system:
   packages.json   installed packages (absent: the image defaults)
   sysroot/        where sudo and nvidia-ctk put system config (/etc/docker/daemon.json, ...)
   busy/           a file here (optionally holding a live pid) marks a GPU workload as running
+  gpu-memory/     <name>: "<pid> <MiB> <GPU index>", a running workload's modelled GPU memory (nvidia-smi shows it)
 """
 
 from __future__ import annotations
@@ -183,6 +184,25 @@ def gpu_busy() -> bool:
         if _pid_alive(int(text)):
             return True
     return False
+
+
+def modelled_memory_mib(index: int) -> float | None:
+    """The GPU memory the running workloads' models say they hold on GPU index (gpu-memory/, live pids only);
+    None: no model there."""
+    total, found = 0.0, False
+    try:
+        entries = list((state_dir() / "gpu-memory").iterdir())
+    except FileNotFoundError:
+        return None
+    for entry in entries:
+        try:
+            pid, mib, gpu = entry.read_text().split()
+            mine = int(gpu) == index and _pid_alive(int(pid))
+        except (OSError, ValueError):
+            continue
+        if mine:
+            total, found = total + float(mib), True
+    return total if found else None
 
 
 def _pid_alive(pid: int) -> bool:

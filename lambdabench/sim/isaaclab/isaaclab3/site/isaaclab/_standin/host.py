@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import atexit
+import contextlib
 import importlib.util
 import json
 import os
@@ -108,6 +109,50 @@ def check_device(device: str) -> None:
                 f"Invalid device identifier '{device}' ({count} CUDA device(s) visible)",
                 "warp/_src/context.py",
             )
+
+
+class ModelledOutOfMemory(RuntimeError):
+    """The stand-in's out-of-memory: the simulated host's GPU-memory model said this num_envs does not fit.
+
+    Real Isaac Lab raises its allocator's own type (torch.OutOfMemoryError; what Warp raises is still to be
+    measured); this type stands for them on simulated hosts, and lambdabench's probe wrapper lists it by type.
+    """
+
+
+def memory_model() -> dict[str, Any] | None:
+    """The Isaac Lab 3 part of the host's GPU-memory model ($LAMBDABENCH_MEMORY_MODEL, written by the simulator from
+    real H100 figures: lambdabench/sim/hosts/memory_model.py); None where the host has none."""
+    path = os.environ.get("LAMBDABENCH_MEMORY_MODEL")
+    try:
+        doc = json.loads(Path(path).read_text()) if path else None
+    except (OSError, ValueError):
+        return None
+    part = doc.get("isaaclab3") if isinstance(doc, dict) else None
+    return part if isinstance(part, dict) else None
+
+
+def claim_gpu_memory(num_envs: int, device: str) -> int:
+    """The modelled GPU memory of num_envs envs, held until this process ends (the simulated nvidia-smi reports it);
+    ModelledOutOfMemory past the GPU's memory. Returns how many envs the CPU steps (the rest are modelled)."""
+    model = memory_model()
+    if model is None:
+        return num_envs
+    need = float(model["base_mib"]) + float(model["per_env_bytes"]) * num_envs / 2**20
+    limit = float(model["limit_mib"])
+    if need > limit:
+        raise ModelledOutOfMemory(
+            f"[simulated] out of GPU memory (modelled): {num_envs} envs need ~{need:.0f} MiB, "
+            f"the modelled GPU has {limit:.0f} MiB"
+        )
+    state = os.environ.get("LAMBDABENCH_SIM_STATE")
+    if state:
+        marker = Path(state) / "gpu-memory" / f"isaaclab3-{os.getpid()}"
+        with contextlib.suppress(OSError):
+            marker.parent.mkdir(parents=True, exist_ok=True)
+            index = int(device.split(":")[1]) if ":" in device else 0
+            marker.write_text(f"{os.getpid()} {need:.1f} {index}\n")
+            atexit.register(lambda: marker.unlink(missing_ok=True))
+    return min(num_envs, int(model.get("stand_in_max_envs") or num_envs))
 
 
 def mark_busy() -> None:

@@ -333,8 +333,12 @@ def train_parsed(args: argparse.Namespace, remaining: list[str], where: str) -> 
     print("[2/3] Creating environment", flush=True)
     host.load_asset(tasks.ASSET_ROOT, task.asset)
     host.load_asset(tasks.ASSET_ROOT, tasks.GROUND_PLANE)
+    # Newton allocates every env's state as the env is created: where a size that does not fit fails (the model's)
+    stepped = host.claim_gpu_memory(num_envs, device)
+    if stepped < num_envs:
+        print(f"[simulated] GPU memory modelled for {num_envs} envs; the CPU steps {stepped} of them", flush=True)
     cartpole = host.cartpole()
-    env = cartpole.CartPole(num_envs, seed)
+    env = cartpole.CartPole(stepped, seed)
     env_created = time.perf_counter()
     policy = cartpole.LinearPolicy(seed)
     if args.checkpoint:

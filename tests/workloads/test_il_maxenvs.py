@@ -1,0 +1,194 @@
+"""Isaac Lab's largest-num_envs search (il_maxenvs.py): each probe its own training process, the training called
+in-process so an out-of-memory is recognised by its TYPE (never its text), any other failure ends the search as an
+error, and the search stops at the first out-of-memory. Against the simulated Isaac Lab 3 (its GPU-memory model from
+the real H100 figures) and small entry points that raise what real trainings raise."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from lambdabench.sim.hosts.memory_model import il3_largest_that_fits, memory_model
+from lambdabench.workloads import envsearch
+
+ROOT = Path(__file__).resolve().parents[2]
+SCRIPT = ROOT / "lambdabench" / "workloads" / "il_maxenvs.py"
+SITE = ROOT / "lambdabench" / "sim" / "isaaclab" / "isaaclab3" / "site"
+IMAGE = ROOT / "lambdabench" / "sim" / "hosts" / "image"
+TRAIN = ["train", "--rl_library", "rsl_rl", "--task", "Isaac-Cartpole-Direct", "--max_iterations", "1"]
+
+ENTRIES = """
+import sys, time
+
+def torch_oom():
+    import torch  # a real torch (the CPU build is enough): its own out-of-memory type, with a text that says nothing
+    raise torch.OutOfMemoryError("allocation failed")
+
+def oom_text():
+    raise RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB")  # the words, not the type: a failure
+
+def chained():
+    import torch
+    try:
+        raise torch.cuda.OutOfMemoryError("inner")
+    except RuntimeError as exc:
+        raise ValueError("wrapped by the training") from exc
+
+def fits():
+    print("trained", sys.argv[1:])
+
+def exits_2():
+    raise SystemExit(2)
+
+def vanishes():
+    import os
+    os._exit(0)  # gone before the wrapper could say how it ended
+
+def sleeps():
+    time.sleep(60)
+
+def by_size():
+    n = int(sys.argv[sys.argv.index("--num_envs") + 1])
+    if n >= 64:
+        import torch
+        raise torch.OutOfMemoryError("modelled by the test")
+    if n == 48:
+        raise KeyError("a bug at one size")
+"""
+
+needs_torch = pytest.mark.skipif(importlib.util.find_spec("torch") is None, reason="torch not installed")
+
+
+def run(args: list[str], cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, str(SCRIPT), *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=120
+    )
+
+
+@pytest.fixture
+def entries(tmp_path: Path) -> dict[str, str]:
+    (tmp_path / "il_entries.py").write_text(ENTRIES)
+    return {**os.environ, "PYTHONPATH": str(tmp_path)}
+
+
+def probe(tmp_path: Path, env: dict[str, str], entry: str, n: int = 8) -> tuple[int, dict[str, Any]]:
+    result = tmp_path / f"{entry}.json"
+    done = run(
+        ["probe", "--num-envs", str(n), "--result", str(result), "--entry", f"il_entries:{entry}"], tmp_path, env
+    )
+    return done.returncode, json.loads(result.read_text()) if result.exists() else {}
+
+
+@needs_torch
+def test_an_out_of_memory_is_its_type_and_the_words_alone_are_a_failure(
+    tmp_path: Path, entries: dict[str, str]
+) -> None:
+    code, doc = probe(tmp_path, entries, "torch_oom")
+    assert (code, doc["status"], doc["error_type"], doc["rule"]) == (3, "oom", "torch.OutOfMemoryError", "type")
+    assert doc["fits"] is False and doc["modelled"] is False and doc["argv"][-2:] == ["--num_envs", "8"]
+    code, doc = probe(tmp_path, entries, "oom_text")
+    assert (code, doc["status"], doc["error_type"]) == (4, "failed", "RuntimeError")
+    code, doc = probe(tmp_path, entries, "chained")  # raised from an out-of-memory: the cause's type decides
+    assert (code, doc["status"], doc["error_type"]) == (3, "oom", "torch.OutOfMemoryError")
+
+
+def test_a_finished_training_fits_and_other_endings_are_failures(tmp_path: Path, entries: dict[str, str]) -> None:
+    assert probe(tmp_path, entries, "fits")[1]["status"] == "fits"
+    code, doc = probe(tmp_path, entries, "exits_2")
+    assert (code, doc["status"], doc["exit_status"]) == (4, "failed", 2)
+    assert probe(tmp_path, entries, "vanishes") == (0, {})  # no result: the search must not call it a fit
+
+
+def search(tmp_path: Path, env: dict[str, str], *extra: str, seconds: str = "60") -> tuple[int, dict[str, Any]]:
+    out = tmp_path / "out"
+    args = ["search", "--out", str(out), "--work", str(tmp_path / "work"), "--probe-seconds", seconds, *extra]
+    done = run(args, tmp_path, env)
+    assert done.returncode in (0, 4), done.stderr[-2000:]
+    return done.returncode, json.loads((out / "max-envs-result.json").read_text())
+
+
+@needs_torch
+def test_the_search_stops_at_the_first_out_of_memory(tmp_path: Path, entries: dict[str, str]) -> None:
+    code, doc = search(
+        tmp_path, entries, "--start", "8", "--bound", "1024", "--bisect-steps", "0", "--entry", "il_entries:by_size"
+    )
+    found = doc["max_envs"]
+    assert code == 0 and doc["status"] == "ok" and doc["error"] is None
+    assert [t["num_envs"] for t in found["tries"]] == [8, 16, 32, 64]  # nothing after the first out-of-memory
+    assert (found["largest_fit"], found["first_oom"], found["stopped"]) == (32, 64, "oom")
+    assert found["oom_error"]["error_type"] == "torch.OutOfMemoryError" and found["oom_error"]["error_code"] == "type"
+    assert all(t["window_start_local"] <= t["window_end_local"] for t in found["tries"])  # for the telemetry's peaks
+    assert (tmp_path / "out" / "probes" / "n64.log").read_text().count("OutOfMemoryError") >= 1
+
+
+@needs_torch
+def test_any_other_failure_ends_the_search_as_an_error(tmp_path: Path, entries: dict[str, str]) -> None:
+    code, doc = search(
+        tmp_path, entries, "--start", "8", "--bound", "1024", "--bisect-steps", "1", "--entry", "il_entries:by_size"
+    )
+    found = doc["max_envs"]
+    assert code == 4 and doc["status"] == "error" and "KeyError" in doc["error"] and "48 envs" in doc["error"]
+    assert [t["num_envs"] for t in found["tries"]] == [8, 16, 32, 64, 48]
+    assert (found["largest_fit"], found["first_oom"], found["stopped"]) == (32, 64, "error")
+
+
+def test_a_probe_past_its_cap_is_killed_and_ends_the_search(tmp_path: Path, entries: dict[str, str]) -> None:
+    code, doc = search(tmp_path, entries, "--start", "8", "--bound", "16", "--entry", "il_entries:sleeps", seconds="1")
+    found = doc["max_envs"]
+    assert code == 0 and found["stopped"] == "time" and found["largest_fit"] is None
+    assert [t["status"] for t in found["tries"]] == ["time"] and found["tries"][0]["seconds"] < 30
+
+
+def test_a_probe_that_leaves_no_result_is_no_fit(tmp_path: Path, entries: dict[str, str]) -> None:
+    code, doc = search(tmp_path, entries, "--start", "8", "--bound", "16", "--entry", "il_entries:vanishes")
+    assert code == 4 and doc["max_envs"]["largest_fit"] is None and "no result" in doc["error"]
+
+
+@pytest.fixture
+def standin(tmp_path: Path) -> dict[str, str]:
+    """The simulated Isaac Lab 3 (its `isaaclab` package) on a host whose GPU has 2,048 MiB, by the memory model."""
+    state = tmp_path / "state"
+    state.mkdir()
+    (state / "gpu.json").write_text(json.dumps({"gpus": 1, "model": "NVIDIA H100", "memory_mib": 2048}))
+    model = tmp_path / "memory-model.json"
+    model.write_text(json.dumps(memory_model(2048)))
+    return {
+        **os.environ,
+        "PYTHONPATH": str(SITE),
+        "LAMBDABENCH_SIM_STATE": str(state),
+        "LAMBDABENCH_SIM_IMAGE": str(IMAGE),
+        "LAMBDABENCH_MEMORY_MODEL": str(model),
+    }
+
+
+def test_the_simulated_isaaclab3_runs_out_of_modelled_memory_by_type(tmp_path: Path, standin: dict[str, str]) -> None:
+    fits = il3_largest_that_fits(2048)
+    assert 65536 < fits < 131072
+    code, doc = search(tmp_path, standin, "--start", "32768", "--bound", "1048576", "--bisect-steps", "0", "--", *TRAIN)
+    found = doc["max_envs"]
+    assert code == 0 and (found["largest_fit"], found["first_oom"]) == (65536, 131072)
+    assert [t["num_envs"] for t in found["tries"]] == [32768, 65536, 131072]
+    oom = found["tries"][-1]
+    assert oom["error_type"] == "isaaclab._standin.host.ModelledOutOfMemory" and oom["modelled"] is True
+    # each fitting probe trained in its own folder, through `isaaclab train`'s own entry point
+    assert (tmp_path / "work" / "n65536" / "logs" / "rsl_rl" / "cartpole_direct").is_dir()
+    assert "Training time:" in (tmp_path / "out" / "probes" / "n65536.log").read_text()
+    assert found["max_probes"] == envsearch.max_probes(32768, 1048576, 0)
+
+
+def test_bad_usage_is_one_line_and_exit_2(tmp_path: Path, entries: dict[str, str]) -> None:
+    done = run(
+        ["search", "--start", "8", "--bound", "4", "--probe-seconds", "1", "--out", "o", "--work", "w"],
+        tmp_path,
+        entries,
+    )
+    assert done.returncode == 2 and "--start" in done.stderr.splitlines()[-1]
+    done = run(["probe", "--num-envs", "8", "--result", "r.json", "--", "train", "--num_envs", "4"], tmp_path, entries)
+    assert done.returncode == 2 and "without --num_envs" in done.stderr
