@@ -823,17 +823,17 @@ def build_report(
 def max_envs_rows(
     ledger: Ledger, sweep_ids: Sequence[int], lines: Sequence[RunReport], order: Sequence[GroupReport]
 ) -> list[MaxEnvsRow]:
-    """Per group, its runs' largest-num_envs searches: the largest N that fit on every run, the smallest N that ran
-    out of memory, the largest bound, and the out-of-memory's evidence (the metric's source)."""
-    group_of = {line.run_id: line.group or line.instance_type for line in lines}
-    acc: dict[str, dict[str, dict[int, MetricRow]]] = {}
+    """Per group and playbook, its runs' largest-num_envs searches: the largest N that fit on every run, the smallest
+    N that ran out of memory, the largest bound, and the out-of-memory's evidence (the metric's source)."""
+    key_of = {line.run_id: (line.group or line.instance_type, line.workload or "") for line in lines}
+    acc: dict[tuple[str, str], dict[str, dict[int, MetricRow]]] = {}
     for sweep_id in sweep_ids:
         for row in ledger.metrics(sweep_id=sweep_id):
-            if row.run_id in group_of and row.key.startswith("max_num_envs_"):
-                acc.setdefault(group_of[row.run_id], {}).setdefault(row.key, {})[row.run_id] = row
+            if row.run_id in key_of and row.key.startswith("max_num_envs_"):
+                acc.setdefault(key_of[row.run_id], {}).setdefault(row.key, {})[row.run_id] = row
     rank = {g.label or g.instance_type: i for i, g in enumerate(order)}
     out = []
-    for group, by_key in sorted(acc.items(), key=lambda kv: rank.get(kv[0], len(rank))):
+    for (group, workload), by_key in sorted(acc.items(), key=lambda kv: (rank.get(kv[0][0], len(rank)), kv[0][1])):
         fit, oom, bound = (by_key.get(f"max_num_envs_{k}", {}) for k in ("fit", "first_oom", "bound"))
         runs = set(fit) | set(oom) | set(bound)
         out.append(
@@ -845,6 +845,8 @@ def max_envs_rows(
                 "; ".join(sorted({r.source for r in oom.values()})),
                 any(r.value for r in by_key.get("max_num_envs_modelled", {}).values()),
                 len(runs),
+                workload,
+                backend_of(workload) if workload else "",
             )
         )
     return out

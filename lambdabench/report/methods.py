@@ -60,9 +60,10 @@ def tails_json(report: Report) -> list[dict[str, Any]]:
 
 MAX_ENVS_RULE = (
     "Largest num_envs that fits (sweep --find-max-envs): on one instance per run, N doubled from a start up to a "
-    "bound, stopping at the first out-of-memory (recognised by the workload's error code: JAX's "
-    "RESOURCE_EXHAUSTED, or XLA's autotuner NOT_FOUND at compile), then bisected a bounded number of steps; per "
-    "type the largest N that fit on every run and the smallest N that did not."
+    "bound, stopping at the first out-of-memory, then bisected a bounded number of steps; per type and playbook "
+    "the largest N that fit on every run and the smallest N that did not. The out-of-memory is recognised by the "
+    "workload's error code (MJX: JAX's RESOURCE_EXHAUSTED, or XLA's autotuner NOT_FOUND at compile) or by the "
+    "exception's type (Isaac Lab: each probe a short `isaaclab train` process; torch.OutOfMemoryError)."
 )
 
 
@@ -78,8 +79,9 @@ def max_envs_lines(report: Report) -> list[str]:
             if m.first_oom is not None
             else f"no out-of-memory up to the bound {_envs(m.bound)}"
         )
+        who = f"{m.group} ({m.workload}, {m.backend})" if m.workload else m.group
         out.append(
-            f"{m.group}: largest num_envs that fits {_envs(m.largest_fit)}; {ended}"
+            f"{who}: largest num_envs that fits {_envs(m.largest_fit)}; {ended}"
             + ("; GPU memory modelled by the simulator" if m.modelled else "")
             + f" ({m.runs} run(s))"
         )
@@ -96,6 +98,8 @@ def max_envs_json(report: Report) -> list[dict[str, Any]]:
             "oom_evidence": m.evidence or None,
             "modelled": m.modelled,
             "runs": m.runs,
+            "playbook": m.workload or None,
+            "backend": m.backend or None,
         }
         for m in report.max_envs
     ]

@@ -319,8 +319,8 @@ class TailRow:
 
 @dataclass(frozen=True)
 class MaxEnvsRow:
-    """One type's largest-num_envs search (sweep --find-max-envs): over its runs, the largest N that fit on every
-    run, the smallest N that ran out of memory, the bound, and the out-of-memory's error type, code and stage."""
+    """One type's largest-num_envs search of one playbook (sweep --find-max-envs): over its runs, the largest N that
+    fit on every run, the smallest N that ran out of memory, the bound, and the out-of-memory's type, code, stage."""
 
     group: str
     largest_fit: float | None
@@ -329,6 +329,8 @@ class MaxEnvsRow:
     evidence: str  # e.g. "mjx JaxRuntimeError RESOURCE_EXHAUSTED at run"
     modelled: bool  # the simulator's memory model, not a GPU
     runs: int
+    workload: str = ""  # the playbook that searched (e.g. isaaclab3-train)
+    backend: str = ""  # its simulation backend (compat.backend_of: MJX, kitless Newton, ...)
 
 
 @dataclass(frozen=True)

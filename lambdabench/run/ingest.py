@@ -103,6 +103,7 @@ def ingest_run(rc: RunContext) -> dict[str, Any]:
     source = ""
     mjx = run_dir / "results" / "mjx-result.json"
     mjx_doc: dict[str, Any] = {}
+    searched: dict[str, Any] | None = None
     if mjx.exists():
         try:
             mjx_doc = json.loads(mjx.read_bytes())
@@ -116,6 +117,8 @@ def ingest_run(rc: RunContext) -> dict[str, Any]:
             notes.append(f"results/mjx-result.json unreadable ({why}): its figures are unknown")
             mjx_doc, mjx_stats, env_steps = {}, None, None
         source = "mjx"
+    elif (searched := _il_max_envs(rc, notes)) is not None:
+        source = "max-envs"  # a search trains only probes: no training figures to read
     elif _kpi(rc, notes):
         source = "kpi"
     else:
@@ -123,6 +126,8 @@ def ingest_run(rc: RunContext) -> dict[str, Any]:
     if env_steps:
         ledger.record_metric(run_id, MetricKey.ENV_STEPS, env_steps, unit="steps", source=source or "unknown")
     telemetry, samples = _telemetry(rc, notes)
+    if searched is not None:
+        record_probe_memory(ledger, run_id, searched, samples)
     timed = _mjx_timed(rc, mjx_doc, samples, notes) if mjx_stats is not None else {}
     if mjx_stats is not None:
         record_tails(ledger, run_id, _mjx_runs(mjx_doc), samples, notes)
@@ -232,9 +237,14 @@ def record_max_envs(ledger: Ledger, run_id: int, doc: dict[str, Any]) -> dict[st
         return None
     model = "modelled GPU memory (simulator)" if found.get("memory_model") else "measured"
     oom = found.get("oom_error") or {}
-    evidence = f"mjx {oom.get('error_type')} {oom.get('error_code')} at {oom.get('error_stage')}" if oom else "mjx"
+    workload = str(doc.get("workload") or "mjx")  # the MJX result names none
+    said = (oom.get("error_type"), oom.get("error_code"), "at", oom.get("error_stage")) if oom else ()
+    evidence = " ".join(str(x) for x in (workload, *said) if x)
     for key, field_name, source in zip(
-        MAX_ENVS_METRICS, ("largest_fit", "first_oom", "bound"), (f"mjx ({model})", evidence, "mjx"), strict=True
+        MAX_ENVS_METRICS,
+        ("largest_fit", "first_oom", "bound"),
+        (f"{workload} ({model})", evidence, workload),
+        strict=True,
     ):
         if isinstance(found.get(field_name), int | float):
             ledger.record_metric(run_id, key, float(found[field_name]), unit="envs", source=source)
@@ -244,6 +254,50 @@ def record_max_envs(ledger: Ledger, run_id: int, doc: dict[str, Any]) -> dict[st
         points = [(None, float(t["num_envs"]), 1.0 if t.get("fits") else 0.0) for t in tries]
         ledger.record_series(run_id, "max_envs_probe_fits", points, unit="1 fits, 0 out of memory", source=model)
     return found
+
+
+IL_MAX_ENVS = "max-envs-result.json"  # il_maxenvs.py's result, pulled from the work folder's logs/max-envs/
+
+
+def _il_max_envs(rc: RunContext, notes: list[str]) -> dict[str, Any] | None:
+    """An Isaac Lab largest-num_envs search's result (artifacts/**/max-envs-result.json), into the ledger."""
+    found = sorted((rc.run_dir / "artifacts").glob(f"**/{IL_MAX_ENVS}"))
+    if not found:
+        return None
+    try:
+        doc = json.loads(found[0].read_bytes())
+        if not isinstance(doc, dict) or not isinstance(doc.get("max_envs"), dict):
+            raise TypeError("no max_envs object")
+        record_max_envs(rc.ledger, rc.run_id, doc)
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        why = " ".join(f"{type(exc).__name__}: {exc}".split())[:160]
+        notes.append(f"{found[0].name} unreadable ({why}): the search's figures are unknown")
+        return None
+    if doc.get("error"):
+        notes.append(f"largest-num_envs search: {doc['error']}")
+    return doc
+
+
+def record_probe_memory(ledger: Ledger, run_id: int, doc: dict[str, Any], samples: list[Any]) -> None:
+    """Each probe's peak GPU memory (nvidia-smi's memory.used on GPU 0, the probes' device, sampled inside the probe's
+    window; none there: unknown), as a series by num_envs."""
+    from lambdabench.workloads.aggregate import telemetry_window
+
+    points = []
+    for probe in doc["max_envs"].get("tries") or []:
+        span = telemetry_window(probe) if isinstance(probe, dict) else None
+        if span is None or not isinstance(probe.get("num_envs"), int | float):
+            continue
+        used = [
+            s.memory_used_mib
+            for s in samples
+            if s.index == 0 and span[0] <= s.time_s <= span[1] and s.memory_used_mib is not None
+        ]
+        if used:
+            points.append((None, float(probe["num_envs"]), max(used)))
+    if points:
+        source = f"nvidia-smi in each probe's window ({doc.get('workload')})"
+        ledger.record_series(run_id, "max_envs_probe_gpu_mem_mib", points, unit="MiB", source=source)
 
 
 def _mjx_timed(rc: RunContext, doc: dict[str, Any], samples: list[Any], notes: list[str]) -> dict[str, float]:

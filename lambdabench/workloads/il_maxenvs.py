@@ -9,7 +9,8 @@ Stdlib only: copied beside envsearch.py and aggregate.py onto the instance and r
 A probe runs the training in-process, so an out-of-memory reaches it as the exception object: Isaac Lab 3 through
 the `isaaclab` console script's own entry point (isaaclab 3.0.0 wheel: entry_points.txt `isaaclab =
 isaaclab.__main__:main` → isaaclab/cli/__init__.py:58-62,183-226 `train()` → isaaclab_rl.entrypoints.run_train_cli,
-dispatch.py:48-50; exceptions propagate: sim_launcher.py:676-694 prints and re-raises), a 2.x train script by runpy.
+dispatch.py:48-50; exceptions propagate: sim_launcher.py:676-694 prints and re-raises, and kitless Newton starts no
+launcher that could end the process on the way, physics_manager_cfg.py:37), a 2.x train script by runpy.
 Whether a failure means "does not fit" is decided in one place, no_fit(), by the exception's TYPE, never its text.
 
 probe exits 0 fits, 3 does not fit, 4 failed otherwise (its result file says which); search exits 0 when it ended on
@@ -205,7 +206,9 @@ def run_probe(n: int, args: argparse.Namespace) -> dict[str, Any]:
         outcome.update(status="fits", fits=True)
     elif exit_status == EXIT_NO_FIT and reported == "oom":
         found = outcome["probe"]
-        outcome.update(status="oom", fits=False, error_type=found.get("error_type"), error_code=found.get("rule"))
+        outcome.update(
+            status="oom", fits=False, error_type=found.get("error_type"), error_code=f"by {found.get('rule')}"
+        )
         outcome.update(error_stage="train", modelled=bool(found.get("modelled")))
     else:  # a crash before the wrapper could write (a signal, os._exit) is a failure too, never a fit
         outcome.update(status="failed", fits=False)
@@ -234,6 +237,18 @@ def _ended_early(args: argparse.Namespace, tries: list[dict[str, Any]], last: di
     }
 
 
+def memory_model() -> dict[str, Any] | None:
+    """The simulated host's GPU-memory model of Isaac Lab 3 ($LAMBDABENCH_MEMORY_MODEL's "isaaclab3"), recorded with
+    the result so a modelled maximum is never read as a measured one; None on a real box."""
+    path = os.environ.get("LAMBDABENCH_MEMORY_MODEL")
+    try:
+        doc = json.loads(Path(path).read_text()) if path else None
+    except (OSError, ValueError):
+        return None
+    part = doc.get("isaaclab3") if isinstance(doc, dict) else None
+    return part if isinstance(part, dict) else None
+
+
 def search_main(args: argparse.Namespace) -> int:
     """The bounded search; writes <out>/max-envs-result.json (its "max_envs" in envsearch.search's shape)."""
     tries: list[dict[str, Any]] = []
@@ -260,6 +275,7 @@ def search_main(args: argparse.Namespace) -> int:
                 f"{ended.outcome['exit_status']}): not an out-of-memory, so the search ends (log: {ended.outcome['log']})"
             )
     found["probe_iterations"] = args.probe_iterations
+    found["memory_model"] = memory_model()
     doc = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
@@ -302,6 +318,9 @@ def parse(argv: list[str]) -> argparse.Namespace:
             s.add_argument("--python", default=sys.executable, help="the interpreter of the probes")
     args = p.parse_args(argv)
     args.train = train
+    for name in ("out", "work", "result"):  # each probe runs in its own folder: every path absolute
+        if getattr(args, name, None):
+            setattr(args, name, str(Path(getattr(args, name)).resolve()))
     if "--num_envs" in train or any(a.startswith("--num_envs=") for a in train):
         p.error("give the train arguments without --num_envs: each probe sets its own")
     if args.command == "search" and not 0 < args.start <= args.bound:

@@ -18,8 +18,10 @@ from tests.report import ledgers as L
 H100 = Path(__file__).parent.parent / "workloads" / "data" / "h100-max-envs" / "max-envs-result.json"
 
 
-def _search_run(led: Ledger, sweep: int, gpu: str, doc: dict[str, Any]) -> int:
-    run, _ = L.add_run(led, sweep, L.Gpu(gpu, 100, 1.0, 1.0), start=L.T0, bench_s=60, name=f"lb-{gpu}")
+def _search_run(led: Ledger, sweep: int, gpu: str, doc: dict[str, Any], workload: str = "mjx-locomotion") -> int:
+    run, _ = L.add_run(
+        led, sweep, L.Gpu(gpu, 100, 1.0, 1.0), start=L.T0, bench_s=60, name=f"lb-{gpu}-{workload}", workload=workload
+    )
     record_max_envs(led, run, doc)
     return run
 
@@ -45,6 +47,8 @@ def test_the_real_h100_search_in_every_format(hermetic_env: Path) -> None:
         "oom_evidence": "mjx JaxRuntimeError NOT_FOUND at compile",
         "modelled": False,
         "runs": 1,
+        "playbook": "mjx-locomotion",
+        "backend": "MJX",
     }
     assert (doc[1]["largest_fit"], doc[1]["modelled"]) == (786432.0, True)
     for fmt in ("table", "md", "html"):
@@ -62,3 +66,32 @@ def test_a_report_without_a_search_has_no_such_section(hermetic_env: Path) -> No
     rep = build_report(led, now=L.T0 + 86_400)
     assert rep.max_envs == () and json.loads(render(rep, "json"))["max_num_envs"] == []
     assert "max_num_envs_fit" not in render(rep, "csv") and "Largest num_envs" not in render(rep, "table")
+
+
+def test_each_playbooks_search_is_its_own_row_named_with_its_backend(hermetic_env: Path) -> None:
+    """An Isaac Lab 3 search (il_maxenvs.py's result) beside an MJX one on the same type: never one minimum of both."""
+    mjx = json.loads(H100.read_text())
+    il3 = {
+        "workload": "isaaclab3-train",
+        "max_envs": {
+            "largest_fit": 4194304,
+            "first_oom": 8388608,
+            "bound": 8388608,
+            "memory_model": None,
+            "oom_error": {"error_type": "torch.OutOfMemoryError", "error_code": "by type", "error_stage": "train"},
+            "tries": [{"num_envs": 4194304, "fits": True}, {"num_envs": 8388608, "fits": False}],
+        },
+    }
+    led = Ledger(hermetic_env, clock=lambda: L.T0)
+    sweep = led.create_sweep("search", plan={"type_order": ["gpu_1x_h100_sxm5"]})
+    _search_run(led, sweep, "gpu_1x_h100_sxm5", mjx)
+    _search_run(led, sweep, "gpu_1x_h100_sxm5", il3, workload="isaaclab3-train")
+    rep = build_report(led, now=L.T0 + 86_400)
+    rows = {r["playbook"]: r for r in json.loads(render(rep, "json"))["max_num_envs"]}
+    assert (rows["mjx-locomotion"]["largest_fit"], rows["isaaclab3-train"]["largest_fit"]) == (2883584.0, 4194304.0)
+    assert rows["isaaclab3-train"]["backend"] == "kitless Newton" and rows["isaaclab3-train"]["oom_evidence"] == (
+        "isaaclab3-train torch.OutOfMemoryError by type at train"
+    )
+    assert "gpu_1x_h100_sxm5 (isaaclab3-train, kitless Newton): largest num_envs that fits 4,194,304" in render(
+        rep, "table"
+    )

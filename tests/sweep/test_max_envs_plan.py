@@ -46,3 +46,26 @@ def test_a_playbook_without_the_search_or_seeds_are_refused(realtime: Sim) -> No
         with pytest.raises(UsageError, match="max_envs_bound 512 is below max_envs_start 1024"):
             lab.plan(SweepRequest(gpus="a10", find_max_envs=True, sets={"max_envs_bound": "512"}))
         assert lab.ledger.sweeps() == [] and realtime.launches() == []
+
+
+def test_isaaclab3_train_has_the_search_priced_with_isaac_labs_start_up_in_each_probe(realtime: Sim) -> None:
+    with realtime.lab() as lab:
+        plain = lab.plan(SweepRequest(gpus="a10,h100", playbook="isaaclab3-train"))
+        search = lab.plan(SweepRequest(gpus="a10,h100", playbook="isaaclab3-train", find_max_envs=True))
+        probes = max_probes(4096, 8388608, 3)
+        # each probe's 300 s cap holds a whole `isaaclab train` start-up (103 s to the first iteration cold on an H100)
+        assert probes == 15 and search.benchmark.search_bound() == (probes, 300.0, probes * 5.0)
+        assert f"at most {probes} probes × 300 s = 75 min" in search.cap_reason
+        assert (plain.max_minutes, search.max_minutes) == (65, 65 + 94)  # + 75 min × 1.25, rounded up
+        assert search.total_worst_case_cents > plain.total_worst_case_cents
+        assert search.variables["find_max_envs"] == "true"
+        with pytest.raises(UsageError, match="not Isaac Lab's benchmark"):
+            lab.plan(
+                SweepRequest(
+                    gpus="h100", playbook="isaaclab3-train", find_max_envs=True, sets={"benchmark": "isaaclab"}
+                )
+            )
+        with pytest.raises(UsageError, match="isaaclab-train has no largest-num_envs search") as refused:
+            lab.plan(SweepRequest(gpus="h100", playbook="isaaclab-train", find_max_envs=True))
+        assert "isaaclab3-train" in (refused.value.hint or "")
+        assert lab.ledger.sweeps() == [] and realtime.launches() == []

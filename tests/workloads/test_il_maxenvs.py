@@ -123,7 +123,9 @@ def test_the_search_stops_at_the_first_out_of_memory(tmp_path: Path, entries: di
     assert code == 0 and doc["status"] == "ok" and doc["error"] is None
     assert [t["num_envs"] for t in found["tries"]] == [8, 16, 32, 64]  # nothing after the first out-of-memory
     assert (found["largest_fit"], found["first_oom"], found["stopped"]) == (32, 64, "oom")
-    assert found["oom_error"]["error_type"] == "torch.OutOfMemoryError" and found["oom_error"]["error_code"] == "type"
+    assert (
+        found["oom_error"]["error_type"] == "torch.OutOfMemoryError" and found["oom_error"]["error_code"] == "by type"
+    )
     assert all(t["window_start_local"] <= t["window_end_local"] for t in found["tries"])  # for the telemetry's peaks
     assert (tmp_path / "out" / "probes" / "n64.log").read_text().count("OutOfMemoryError") >= 1
 
@@ -181,6 +183,7 @@ def test_the_simulated_isaaclab3_runs_out_of_modelled_memory_by_type(tmp_path: P
     assert (tmp_path / "work" / "n65536" / "logs" / "rsl_rl" / "cartpole_direct").is_dir()
     assert "Training time:" in (tmp_path / "out" / "probes" / "n65536.log").read_text()
     assert found["max_probes"] == envsearch.max_probes(32768, 1048576, 0)
+    assert found["memory_model"]["limit_mib"] == 2048.0  # a modelled maximum says so
 
 
 def test_bad_usage_is_one_line_and_exit_2(tmp_path: Path, entries: dict[str, str]) -> None:
