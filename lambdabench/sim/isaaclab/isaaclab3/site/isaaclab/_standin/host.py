@@ -131,6 +131,19 @@ def memory_model() -> dict[str, Any] | None:
     return part if isinstance(part, dict) else None
 
 
+def _hold_gpu_memory(mib: float, device: str) -> None:
+    """Tell the simulated nvidia-smi this process holds mib on device's GPU until it ends."""
+    state = os.environ.get("LAMBDABENCH_SIM_STATE")
+    if not state:
+        return
+    marker = Path(state) / "gpu-memory" / f"isaaclab3-{os.getpid()}"
+    index = int(device.split(":")[1]) if ":" in device else 0
+    with contextlib.suppress(OSError):
+        marker.parent.mkdir(parents=True, exist_ok=True)
+        marker.write_text(f"{os.getpid()} {mib:.1f} {index}\n")
+        atexit.register(lambda: marker.unlink(missing_ok=True))
+
+
 def claim_gpu_memory(num_envs: int, device: str) -> int:
     """The modelled GPU memory of num_envs envs, held until this process ends (the simulated nvidia-smi reports it);
     ModelledOutOfMemory past the GPU's memory. Returns how many envs the CPU steps (the rest are modelled)."""
@@ -144,19 +157,16 @@ def claim_gpu_memory(num_envs: int, device: str) -> int:
             f"[simulated] out of GPU memory (modelled): {num_envs} envs need ~{need:.0f} MiB, "
             f"the modelled GPU has {limit:.0f} MiB"
         )
-    state = os.environ.get("LAMBDABENCH_SIM_STATE")
-    if state:
-        marker = Path(state) / "gpu-memory" / f"isaaclab3-{os.getpid()}"
-        with contextlib.suppress(OSError):
-            marker.parent.mkdir(parents=True, exist_ok=True)
-            index = int(device.split(":")[1]) if ":" in device else 0
-            marker.write_text(f"{os.getpid()} {need:.1f} {index}\n")
-            atexit.register(lambda: marker.unlink(missing_ok=True))
+    _hold_gpu_memory(need, device)
     return min(num_envs, int(model.get("stand_in_max_envs") or num_envs))
 
 
-def mark_busy() -> None:
-    """Tell the simulated nvidia-smi a GPU workload runs until this process ends."""
+def mark_busy(device: str = "cuda:0") -> None:
+    """Tell the simulated nvidia-smi a GPU workload runs until this process ends (holding the model's base memory:
+    the CUDA context, torch and Warp before any env exists, where the host has a memory model)."""
+    model = memory_model()
+    if model is not None:
+        _hold_gpu_memory(float(model["base_mib"]), device)
     state = os.environ.get("LAMBDABENCH_SIM_STATE")
     if not state:
         return

@@ -275,7 +275,7 @@ def _launch(
     if getattr(args, "distributed", False):
         device = f"cuda:{int(os.environ.get('LOCAL_RANK', '0'))}"  # sim_launcher.py:565-591
     host.check_device(device)
-    host.mark_busy()
+    host.mark_busy(device)
     # the loading screen off a terminal: a summary, then one line per stage (loading_screen.py:378-409)
     num_envs = args.num_envs or task.num_envs
     print(host.BANNER, flush=True)
