@@ -116,6 +116,10 @@ def _write_json(path: Path, doc: dict[str, Any]) -> None:
 def _call_training(entry: str | None, script: str | None, argv: list[str]) -> None:
     """Isaac Lab's own entry point with argv as its command line, in this process."""
     if script is not None:
+        # 2.x train scripts train inside @hydra_task_config (hydra.main): Hydra's run_and_report prints an exception
+        # and calls sys.exit(1) unless HYDRA_FULL_ERROR is set, then it re-raises (hydra-core 1.3.2
+        # hydra/_internal/utils.py:218-223), which the type rule needs
+        os.environ["HYDRA_FULL_ERROR"] = "1"
         sys.argv = [script, *argv]
         runpy.run_path(script, run_name="__main__")
         return

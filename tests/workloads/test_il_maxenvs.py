@@ -195,3 +195,25 @@ def test_bad_usage_is_one_line_and_exit_2(tmp_path: Path, entries: dict[str, str
     assert done.returncode == 2 and "--start" in done.stderr.splitlines()[-1]
     done = run(["probe", "--num-envs", "8", "--result", "r.json", "--", "train", "--num_envs", "4"], tmp_path, entries)
     assert done.returncode == 2 and "without --num_envs" in done.stderr
+
+
+@needs_torch
+def test_a_train_script_runs_by_runpy_with_hydras_full_errors(tmp_path: Path, entries: dict[str, str]) -> None:
+    """Isaac Lab 2.x's way in (a train script): its out-of-memory reaches the wrapper as the exception, and Hydra
+    is told to re-raise rather than exit 1 (HYDRA_FULL_ERROR)."""
+    script = tmp_path / "train.py"
+    script.write_text(
+        "import os, sys\n"
+        "print('hydra full error:', os.environ.get('HYDRA_FULL_ERROR'), sys.argv[1:])\n"
+        "if int(sys.argv[sys.argv.index('--num_envs') + 1]) > 8:\n"
+        "    import torch\n"
+        "    raise torch.OutOfMemoryError('x')\n"
+    )
+    result = tmp_path / "r.json"
+    args = ["probe", "--num-envs", "16", "--result", str(result), "--script", str(script), "--", "--task", "T"]
+    done = run(args, tmp_path, entries)
+    doc = json.loads(result.read_text())
+    assert (done.returncode, doc["status"], doc["error_type"]) == (3, "oom", "torch.OutOfMemoryError")
+    assert "hydra full error: 1 ['--task', 'T', '--num_envs', '16']" in done.stdout
+    done = run(["probe", "--num-envs", "8", "--result", str(result), "--script", str(script)], tmp_path, entries)
+    assert done.returncode == 0 and json.loads(result.read_text())["status"] == "fits"
