@@ -20,6 +20,7 @@ the first out-of-memory, the bound or a probe's cap, 4 when a probe failed other
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import os
@@ -168,6 +169,18 @@ class ProbeEnded(Exception):
         self.outcome = outcome
 
 
+RUNNING: list[subprocess.Popen[bytes]] = []  # the probe now running, for the signal handler
+
+
+def _stop(signum: int, _frame: object) -> None:
+    """A stop for the search (lambdabench's step cap sends TERM to the job's process group, a container step INT):
+    the probe runs in its own session, out of that group's reach, so it is killed here before the search ends."""
+    for proc in RUNNING:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+    raise SystemExit(128 + signum)
+
+
 def run_probe(n: int, args: argparse.Namespace) -> dict[str, Any]:
     """One probe process at n envs under the per-probe cap; its outcome as envsearch.search reads it."""
     work = Path(args.work) / f"n{n}"
@@ -185,12 +198,15 @@ def run_probe(n: int, args: argparse.Namespace) -> dict[str, Any]:
         proc = subprocess.Popen(
             [*command, "--", *args.train], cwd=work, stdout=sink, stderr=subprocess.STDOUT, start_new_session=True
         )
+        RUNNING.append(proc)
         try:
             exit_status: int | None = proc.wait(timeout=args.probe_seconds)
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)  # its own session: the training and anything it started
             proc.wait()
             exit_status = None
+        finally:
+            RUNNING.remove(proc)
     ended = time.time()
     outcome: dict[str, Any] = {
         "seconds": ended - started,
@@ -336,7 +352,11 @@ def parse(argv: list[str]) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse(sys.argv[1:] if argv is None else argv)
-    return probe_main(args) if args.command == "probe" else search_main(args)
+    if args.command == "probe":
+        return probe_main(args)
+    for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(signum, _stop)
+    return search_main(args)
 
 
 if __name__ == "__main__":

@@ -52,6 +52,9 @@ def vanishes():
     os._exit(0)  # gone before the wrapper could say how it ended
 
 def sleeps():
+    import os
+    with open(os.environ.get("PROBE_PID_FILE", os.devnull), "w") as fh:
+        fh.write(str(os.getpid()))
     time.sleep(60)
 
 def by_size():
@@ -217,3 +220,33 @@ def test_a_train_script_runs_by_runpy_with_hydras_full_errors(tmp_path: Path, en
     assert "hydra full error: 1 ['--task', 'T', '--num_envs', '16']" in done.stdout
     done = run(["probe", "--num-envs", "8", "--result", str(result), "--script", str(script)], tmp_path, entries)
     assert done.returncode == 0 and json.loads(result.read_text())["status"] == "fits"
+
+
+def test_stopping_the_search_kills_the_probe_it_runs(tmp_path: Path, entries: dict[str, str]) -> None:
+    """lambdabench's cap stops a detached step with TERM to the job's process group: the probe, in its own session
+    (so that its own cap can kill it whole), must not outlive the search."""
+    import signal
+    import time
+
+    pid_file = tmp_path / "probe.pid"
+    args = ["search", "--start", "8", "--bound", "16", "--probe-seconds", "60", "--out", "o", "--work", "w"]
+    search = subprocess.Popen(
+        [sys.executable, str(SCRIPT), *args, "--entry", "il_entries:sleeps"],
+        cwd=tmp_path,
+        env={**entries, "PROBE_PID_FILE": str(pid_file)},
+        start_new_session=True,
+    )
+    deadline = time.monotonic() + 30
+    while not (pid_file.exists() and pid_file.read_text()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    probe = int(pid_file.read_text())
+    os.killpg(search.pid, signal.SIGTERM)
+    ended = search.wait(timeout=30)
+    for _ in range(100):
+        if not Path(f"/proc/{probe}").exists() or "zombie" in Path(f"/proc/{probe}/status").read_text():
+            break
+        time.sleep(0.05)
+    else:
+        os.kill(probe, signal.SIGKILL)  # this test's own probe, by its pid
+        raise AssertionError("the probe outlived the search")
+    assert ended == 128 + signal.SIGTERM
