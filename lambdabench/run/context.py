@@ -55,7 +55,7 @@ class PulledPass:
     seed: str
     started: float  # when the pass began (its own start-up steps are the ones after it)
     ended: float  # when its files were kept (the steps after it are later passes')
-    wall_window: tuple[float, float] | None  # the benchmark steps' window up to this pass's end
+    wall_window: tuple[float, float] | None  # this pass's benchmark step: its start and end
     facts: dict[int, dict[str, Any]]  # per rank, as they were at this pass's end
     notes: list[str]
 
@@ -80,7 +80,7 @@ class RunContext:
     secrets: dict[str, Secret] = field(default_factory=dict)
     cluster: Cluster | None = None  # set when N > 1, once the rendezvous is known
     on_rendezvous: Callable[[Cluster], None] | None = None  # the sweep opens the run's firewall ruleset
-    wall_window: tuple[float, float] | None = None  # the benchmark step's wall-clock start and end
+    wall_window: tuple[float, float] | None = None  # the benchmark step's start and end (--seeds: the first pass's)
     facts: dict[int, dict[str, Any]] = field(default_factory=dict)  # per rank, after preflight/setup
     target_name: str = ""  # the instance type's name, or host:<label> / local
     region: str | None = None

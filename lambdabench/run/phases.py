@@ -128,7 +128,7 @@ class PlaybookPhase:
             seeds: list[str | None] = list(rc.plan.seed_values()) if rc.plan is not None else []
             for seed in seeds or [None]:
                 started = time.time()
-                self._benchmark(rc, runs, seed=seed)
+                window = self._benchmark(rc, runs, seed=seed)
                 rank0 = runs[0]
                 for after in rc.benchmark.after:
                     self._run(rc, rank0, after, rc.benchmark.vars_for(after, self._cache_vars(rc, rank0)))
@@ -136,7 +136,8 @@ class PlaybookPhase:
                     rc.pass_started = started
                     keep_pass_files(rc, seed)
                     facts = {rank: dict(r.facts) for rank, r in runs.items()}
-                    rc.passes.append(PulledPass(seed, started, time.time(), rc.wall_window, facts, list(rc.notes)))
+                    # its own window: the instance keeps the earlier passes' log folders, which are not this pass's
+                    rc.passes.append(PulledPass(seed, started, time.time(), window, facts, list(rc.notes)))
             parallel(rc.nodes, lambda n: self._mark_warm(rc, runs[n.rank]))
             if sampling:
                 failed = parallel(rc.nodes, lambda n: self._pull_telemetry(rc, runs[n.rank]))
@@ -283,8 +284,8 @@ class PlaybookPhase:
             values["seed"] = seed  # this pass's, over a --set seed (which is where the passes start)
         return values
 
-    def _benchmark(self, rc: RunContext, runs: dict[int, _NodeRun], *, seed: str | None = None) -> None:
-        """The benchmark on every node at once; the first failure stops the rest and names its node."""
+    def _benchmark(self, rc: RunContext, runs: dict[int, _NodeRun], *, seed: str | None = None) -> tuple[float, float]:
+        """The benchmark on every node at once, returning its wall-clock window; the first failure stops the rest."""
         from lambdabench.run.cluster import adapt_playbook
 
         done = threading.Event()
@@ -328,7 +329,9 @@ class PlaybookPhase:
                     t.join(timeout=max(0.1, grace))
         for node in rc.nodes:
             rc.ledger.mark(node.name, "bench_end", overwrite=seed is not None)  # the last seed's end
-        rc.wall_window = (rc.wall_window[0] if seed is not None and rc.wall_window else started, time.time())
+        # --seeds: the run's own window stays its first (cold) pass's; each pass carries its own (PulledPass)
+        window = (started, time.time())
+        rc.wall_window = (rc.wall_window or window) if seed is not None else window
         failed = [r for r in runs.values() if r.error is not None and not r.stopped]
         if failed:
             if len(rc.nodes) == 1:
@@ -336,6 +339,7 @@ class PlaybookPhase:
                 assert err is not None
                 raise err
             raise self._failure(rc, failed, [r for r in runs.values() if r.stopped])
+        return window
 
     def _stop_the_rest(self, rc: RunContext, runs: dict[int, _NodeRun], lock: threading.Lock) -> None:
         with lock:

@@ -92,3 +92,25 @@ def test_seeds_and_repeats_give_statistics_in_every_format(simproc: SimProcess) 
     assert simproc.live() == []
     refused = simproc.cli("sweep", "--gpus", "a10", "--playbook", "gpu-probe", "--seeds", "2", "--dry-run")
     assert refused.returncode != 0 and "no `seed` variable" in refused.stderr
+
+
+def test_each_seed_pass_reads_its_own_training_only(simproc: SimProcess) -> None:
+    """A training playbook keeps every pass's log folder on the instance (Isaac Lab writes a new timestamped
+    folder per training): pass k must read its own training, not the k trainings so far as one resumed chain."""
+    out = simproc.cli(
+        "sweep", "--gpus", "h100", "--playbook", "isaaclab3-train", "--set", "num_envs=16", "--set",
+        "max_iterations=3", "--seeds", "2", "--format", "json", timeout=600,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr[-3000:]
+    one = 3 * 16 * 16  # iterations × num_steps_per_env × num_envs: one training's env-steps
+    ledger = Ledger(simproc.home)
+    (run,) = ledger.runs()
+    (steps,) = ledger.series(run_id=run.id, name="seed:env_steps")
+    assert [(p[1], p[2]) for p in steps.points] == [(42.0, one), (43.0, one)]
+    metrics = {m.key: m.value for m in ledger.metrics(run_id=run.id)}  # the latest value per key
+    assert metrics["env_steps"] == 2 * one
+    # the run's own curve (time- and cost-to-reward, one cold sample per run) is its first pass's training
+    (curve,) = ledger.series(run_id=run.id, name="reward")
+    assert max(p[1] or 0.0 for p in curve.points) <= one
+    rep = json.loads(out.stdout)
+    assert rep["runs"][0]["env_steps"] == 2 * one
