@@ -53,8 +53,8 @@ OOM_TYPES: tuple[tuple[str, str, str], ...] = (
     # before 2.5 (pytorch.org docs: torch.cuda.OutOfMemoryError "Exception raised when device is out of memory")
     ("torch.cuda", "OutOfMemoryError", "torch"),
     # lambdabench's simulated Isaac Lab 3: its GPU-memory model said N does not fit (simulated hosts only; the model:
-    # lambdabench/sim/hosts/memory_model.py). Warp's and Newton's own allocation failures are not listed yet: what
-    # Isaac Lab 3 raises when Warp runs out of GPU memory is still to be measured on a real GPU.
+    # lambdabench/sim/hosts/memory_model.py). Warp's allocation failures (Newton's and mujoco_warp's arrays) have no
+    # type of their own: by_warp_allocator below recognises them by where they were raised.
     ("isaaclab._standin.host", "ModelledOutOfMemory", "simulated"),
 )
 
@@ -81,10 +81,52 @@ def by_type(exc: BaseException, probe: dict[str, Any]) -> dict[str, Any] | None:
     return None
 
 
+# Warp 1.17.0 (isaaclab 3.0.0's pin) raises a plain RuntimeError when an allocator returns no memory: the CUDA
+# allocators (warp/_src/context.py:4988 CudaDefaultAllocator, 5046 CudaMempoolAllocator, 5091 CudaManagedAllocator)
+# and the host ones (4968 CpuDefaultAllocator, CpuPinnedAllocator), each from its own allocate() and each class
+# naming its memory_kind (MemoryKind.CUDA_DEVICE, HOST …). So the rule is where it was raised, not what it says: the
+# innermost frame is allocate() of an object with a memory_kind, in warp's context module. Newton's and mujoco_warp's
+# model and data arrays are Warp arrays, so this is how a Newton scene too large for the GPU ends. A host allocator
+# failing counts too: the machine, not only its GPU, cannot hold that many envs (the evidence names the memory).
+WARP_ALLOCATOR_MODULE = "warp._src.context"
+
+
+def by_warp_allocator(exc: BaseException, probe: dict[str, Any]) -> dict[str, Any] | None:
+    """The rule: exc, or an exception it was raised from, came out of one of Warp's allocators' allocate()."""
+    seen: set[int] = set()
+    link: BaseException | None = exc
+    while link is not None and id(link) not in seen:
+        seen.add(id(link))
+        tb = link.__traceback__
+        while tb is not None and tb.tb_next is not None:
+            tb = tb.tb_next
+        frame = tb.tb_frame if tb is not None else None
+        if (
+            frame is not None
+            and frame.f_code.co_name == "allocate"
+            and frame.f_globals.get("__name__") == WARP_ALLOCATOR_MODULE
+            and hasattr(frame.f_locals.get("self"), "memory_kind")
+        ):
+            allocator = frame.f_locals["self"]
+            memory = getattr(allocator.memory_kind, "name", str(allocator.memory_kind))
+            return {
+                "rule": "warp-allocator",
+                "modelled": False,
+                "error_type": _qualified(type(link)),
+                "allocator": type(allocator).__qualname__,
+                "memory": memory,
+            }
+        link = link.__cause__ or link.__context__
+    return None
+
+
 # The rules in order; a rule takes the failure and what the probe knows (num_envs, device, started_unix) and says
 # "does not fit" with its evidence, or None. Another rule (e.g. the GPU's memory was full when it failed, by
 # nvidia-smi sampling) is one more function here.
-NO_FIT_RULES: tuple[Callable[[BaseException, dict[str, Any]], dict[str, Any] | None], ...] = (by_type,)
+NO_FIT_RULES: tuple[Callable[[BaseException, dict[str, Any]], dict[str, Any] | None], ...] = (
+    by_type,
+    by_warp_allocator,
+)
 
 
 def no_fit(exc: BaseException, probe: dict[str, Any]) -> dict[str, Any] | None:

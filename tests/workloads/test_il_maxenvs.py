@@ -57,6 +57,14 @@ def sleeps():
         fh.write(str(os.getpid()))
     time.sleep(60)
 
+def warp_oom():
+    import warp as wp  # the real Warp (isaaclab 3.0.0's 1.17.0) on the CPU: its host allocator cannot give 256 TiB
+    wp.init()
+    wp.empty(shape=(2**31 - 1, 2**17), dtype=wp.uint8, device="cpu")
+
+def warp_words():
+    raise RuntimeError("Failed to allocate 1024 bytes on device 'cuda:0'")  # Warp's words from the wrong place
+
 def by_size():
     n = int(sys.argv[sys.argv.index("--num_envs") + 1])
     if n >= 64:
@@ -250,3 +258,14 @@ def test_stopping_the_search_kills_the_probe_it_runs(tmp_path: Path, entries: di
         os.kill(probe, signal.SIGKILL)  # this test's own probe, by its pid
         raise AssertionError("the probe outlived the search")
     assert ended == 128 + signal.SIGTERM
+
+
+def test_warps_allocator_running_out_is_recognised_by_where_it_was_raised(
+    tmp_path: Path, entries: dict[str, str]
+) -> None:
+    code, doc = probe(tmp_path, entries, "warp_oom")
+    assert code == 3, doc
+    assert (doc["status"], doc["rule"], doc["error_type"]) == ("oom", "warp-allocator", "RuntimeError")
+    assert (doc["allocator"], doc["memory"], doc["modelled"]) == ("CpuDefaultAllocator", "HOST", False)
+    code, doc = probe(tmp_path, entries, "warp_words")
+    assert code == 4, doc  # the same words raised anywhere else are a failure, not an out-of-memory
