@@ -269,7 +269,10 @@ def run_probe(n: int, args: argparse.Namespace) -> dict[str, Any]:
     elif exit_status == EXIT_NO_FIT and reported == "oom":
         found = outcome["probe"]
         outcome.update(
-            status="oom", fits=False, error_type=found.get("error_type"), error_code=f"by {found.get('rule')}"
+            status="oom",
+            fits=False,
+            error_type=found.get("error_type"),
+            error_code=" ".join(str(x) for x in ("by", found.get("rule"), found.get("memory")) if x),
         )
         outcome.update(error_stage="train", modelled=bool(found.get("modelled")))
     else:  # a crash before the wrapper could write (a signal, os._exit) is a failure too, never a fit

@@ -62,6 +62,10 @@ def warp_oom():
     wp.init()
     wp.empty(shape=(2**31 - 1, 2**17), dtype=wp.uint8, device="cpu")
 
+def warp_by_size():
+    if int(sys.argv[sys.argv.index("--num_envs") + 1]) >= 32:
+        warp_oom()
+
 def warp_words():
     raise RuntimeError("Failed to allocate 1024 bytes on device 'cuda:0'")  # Warp's words from the wrong place
 
@@ -269,3 +273,9 @@ def test_warps_allocator_running_out_is_recognised_by_where_it_was_raised(
     assert (doc["allocator"], doc["memory"], doc["modelled"]) == ("CpuDefaultAllocator", "HOST", False)
     code, doc = probe(tmp_path, entries, "warp_words")
     assert code == 4, doc  # the same words raised anywhere else are a failure, not an out-of-memory
+    code, doc = search(
+        tmp_path, entries, "--start", "8", "--bound", "64", "--bisect-steps", "2", "--entry", "il_entries:warp_by_size"
+    )
+    found = doc["max_envs"]
+    assert code == 0 and (found["largest_fit"], found["first_oom"], found["stopped"]) == (28, 32, "oom")  # 24, 28 fit
+    assert found["oom_error"]["error_code"] == "by warp-allocator HOST"  # the report's evidence names the memory
