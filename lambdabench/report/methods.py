@@ -433,22 +433,42 @@ def comparisons_json(report: Report) -> list[dict[str, Any]]:
     ]
 
 
+CSV_STAT_PARTS = (
+    "samples",
+    "mean",
+    "median",
+    "iqm",
+    "ci95_low",
+    "ci95_high",
+    "larger_than_spread_vs",
+    "within_spread_vs",
+)
+
+
 def csv_stat_columns(report: Report) -> list[str]:
-    """Extra CSV columns per group: each figure's samples, median, IQM and interval."""
+    """Extra CSV columns per group: each figure's samples, mean, median, IQM and interval, the types it differs
+    from by more than their spread and those within it, and where its runs came from."""
     from lambdabench.report.build import STAT_KEYS
 
-    return [f"{k}_{part}" for k in STAT_KEYS.values() for part in ("samples", "median", "iqm", "ci95_low", "ci95_high")]
+    return [f"{k}_{part}" for k in STAT_KEYS.values() for part in CSV_STAT_PARTS] + ["provenance"]
 
 
-def csv_stat_values(group: Any) -> list[str]:
+def csv_stat_values(report: Report, group: Any) -> list[str]:
     from lambdabench.report.build import STAT_KEYS
 
+    label = group.label or group.instance_type
     out = []
     for key in STAT_KEYS.values():
         s = group.stats.get(key)
         if s is None:
-            out += ["", "", "", "", ""]
+            out += [""] * len(CSV_STAT_PARTS)
             continue
-        lo, hi = s.ci95 if s.ci95 is not None else ("", "")
-        out += [str(s.n), repr(s.median), repr(s.iqm), repr(lo) if lo != "" else "", repr(hi) if hi != "" else ""]
-    return out
+        lo, hi = (repr(s.ci95[0]), repr(s.ci95[1])) if s.ci95 is not None else ("", "")
+        versus: dict[bool, list[str]] = {True: [], False: []}
+        for c in report.comparisons:
+            if c.measure == key and label in (c.a, c.b) and c.separated is not None:
+                versus[c.separated].append(c.b if c.a == label else c.a)
+        out += [str(s.n), repr(s.mean), repr(s.median), repr(s.iqm), lo, hi, ";".join(versus[True])]
+        out.append(";".join(versus[False]))
+    sources = dict.fromkeys(r.provenance for r in report.runs if (r.group or r.instance_type) == label)
+    return [*out, "; ".join(p for p in sources if p)]

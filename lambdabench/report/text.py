@@ -199,7 +199,7 @@ def render_csv(report: Report, *, level: Literal["types", "runs"] = "types") -> 
     writer.writerow([c.key for c in cols] + extra)
     for row in rows:
         values = (
-            methods.csv_stat_values(row)
+            methods.csv_stat_values(report, row)
             + methods.csv_max_envs_values(report, row)
             + methods.csv_shader_values(report, row)
             if types

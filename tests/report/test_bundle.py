@@ -3,6 +3,8 @@ each figure keeping its provenance; a damaged bundle is refused in one line."""
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import tarfile
 from pathlib import Path
@@ -62,6 +64,10 @@ def test_a_bundle_from_one_home_merges_into_anothers_report(tmp_path: Path) -> N
         a10 = next(g for g in rep["groups"] if g["instance_type"] == L.A10.name)
         assert a10["runs"] == 3 and a10["stats"]["env_steps_per_s"]["n"] == 7  # bob's 1 + alice's 2 × 3 seeds
         assert {g["instance_type"] for g in rep["groups"]} == {L.A10.name, L.H100.name, L.A100.name}
+    merged_csv = run(["report", "--merge", str(bundle), "--format", "csv"], {"LAMBDABENCH_HOME": str(bob)}).stdout
+    sources = {r["instance_type"]: r["provenance"] for r in csv.DictReader(io.StringIO(merged_csv))}
+    assert sources[L.A10.name].startswith("this ledger; alice@lab-a, sweep 1"), sources  # pooled: both sources
+    assert sources[L.H100.name].startswith("alice@lab-a, sweep 1"), sources
     table = run(["report", str(bundle)], {"LAMBDABENCH_HOME": str(bob)})
     assert table.exit_code == 0 and "Provenance" in table.stdout and "alice@lab-a" in table.stdout
 

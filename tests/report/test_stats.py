@@ -134,3 +134,19 @@ def test_statistics_stay_inside_the_samples(values: list[float]) -> None:
     assert lo - slack <= s.ci95[0] <= s.ci95[1] <= hi + slack
     assert lo - slack <= s.iqm <= hi + slack and lo - slack <= s.median <= hi + slack
     assert summarize(values) == s  # reproducible: the bootstrap's RNG seed is fixed
+
+
+def test_csv_gives_each_figures_mean_and_which_types_differ_beyond_their_spread(hermetic_env: Path) -> None:
+    led = Ledger(hermetic_env, clock=lambda: L.T0)
+    _seeded_sweep(led)
+    rep = build_report(led, now=NOW)
+    doc = json.loads(render(rep, "json"))
+    rows = {r["instance_type"]: r for r in csv.DictReader(io.StringIO(render(rep, "csv")))}
+    for g in doc["groups"]:
+        for figure, s in g["stats"].items():  # the mean the interval is of, beside it (not the pooled $/M)
+            assert float(rows[g["instance_type"]][f"{figure}_mean"]) == pytest.approx(s["mean"]), figure
+    a10 = rows[L.A10.name]
+    assert a10["env_steps_per_s_larger_than_spread_vs"] == L.H100.name  # 40k against 150k: intervals apart
+    assert a10["env_steps_per_s_within_spread_vs"] == L.A100.name  # 2 % apart: they overlap
+    assert rows[L.H100.name]["env_steps_per_s_larger_than_spread_vs"] == f"{L.A10.name};{L.A100.name}"
+    assert {r["provenance"] for r in rows.values()} == {"this ledger"}
