@@ -149,6 +149,11 @@ _OPTIONAL = {
 }
 
 
+def format_mib(mib: float, digits: int = 2) -> str:
+    """GPU memory: MiB below a GiB (14 MiB, not 0.01 GiB), else GiB to `digits` decimals."""
+    return f"{mib:,.0f} MiB" if mib < 1024 else f"{mib / 1024:,.{digits}f} GiB"
+
+
 def format_seconds(value: float) -> str:
     """42.0s, 3m05s, 1h02m."""
     if value < 60:

@@ -22,6 +22,7 @@ from lambdabench.report.cells import (
     _summary_lines,
     _transposed,
     format_cell,
+    format_mib,
     format_seconds,
     format_small_dollars,
 )
@@ -398,9 +399,9 @@ def _memory_markers(report: Report, label: str, color: str, pts: tuple[tuple[flo
             color,
             x,
             y,
-            f"{label}, {x:,.0f} envs: {mib / 1024:,.2f} GiB GPU memory after warm-up",
+            f"{label}, {x:,.0f} envs: {format_mib(mib)} GPU memory after warm-up",
             shape="dot",
-            label=f"{mib / 1024:,.1f} GiB",
+            label=format_mib(mib, 1),
         )
         for x, y in pts
         if (mib := memory.get(x)) is not None

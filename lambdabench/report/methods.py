@@ -10,7 +10,7 @@ import html
 from decimal import Decimal
 from typing import Any
 
-from lambdabench.report.cells import _machine, comparison_lines
+from lambdabench.report.cells import _machine, comparison_lines, format_mib
 from lambdabench.report.model import Report
 from lambdabench.report.stats import BOOTSTRAP_RESAMPLES, BOOTSTRAP_SEED
 
@@ -35,7 +35,7 @@ def _ms(value: float | None) -> str:
 def tail_lines(report: Report) -> list[str]:
     out = []
     for t in report.tails:
-        mem = "—" if t.gpu_mem_mib is None else f"{t.gpu_mem_mib / 1024:,.2f} GiB"
+        mem = "—" if t.gpu_mem_mib is None else format_mib(t.gpu_mem_mib)
         out.append(
             f"{t.group} at {t.num_envs:,.0f} envs: step p50 {_ms(t.p50_s)}, p95 {_ms(t.p95_s)}, "
             f"p99 {_ms(t.p99_s)}; GPU memory {mem} ({t.runs} run(s))"

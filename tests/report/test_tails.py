@@ -81,9 +81,27 @@ def test_the_scaling_chart_is_annotated_with_memory(hermetic_env: Path) -> None:
     led = Ledger(hermetic_env, clock=lambda: L.T0)
     sweep = led.create_sweep("scaling", plan={"type_order": [L.A10.name]})
     run, _ = L.add_run(led, sweep, L.A10, start=L.T0, bench_s=60, name="lb-a10")
-    led.record_series(run, "env_steps_per_s_by_num_envs", [(None, 1024.0, 1e5), (None, 4096.0, 3e5)], source="mjx")
-    led.record_series(
-        run, "gpu_mem_steady_mib_by_num_envs", [(None, 1024.0, 2048.0), (None, 4096.0, 6144.0)], source="mjx"
-    )
+    rates = [(None, 256.0, 3e4), (None, 1024.0, 1e5), (None, 4096.0, 3e5)]
+    led.record_series(run, "env_steps_per_s_by_num_envs", rates, source="mjx")
+    mib = [(None, 256.0, 14.0), (None, 1024.0, 2048.0), (None, 4096.0, 6144.0)]
+    led.record_series(run, "gpu_mem_steady_mib_by_num_envs", mib, source="mjx")
     html = render(build_report(led, now=L.T0 + 86_400), "html")
     assert "2.0 GiB" in html and "6.0 GiB" in html and "GPU memory after warm-up" in html
+    assert ">14 MiB<" in html and "0.0 GiB" not in html  # a small N's memory labelled in MiB, not as zero
+
+
+def test_the_real_h100s_small_memory_reads_in_mib_not_as_zero(hermetic_env: Path) -> None:
+    """The real H100's steady memory (tests/workloads/data/h100-mjx-cache) is 14 MiB at 1,024 envs: in GiB to
+    two decimals it read 0.01, and on the chart (one decimal) 0.0, as if nothing were held."""
+    doc = json.loads(
+        (Path(__file__).parents[1] / "workloads" / "data" / "h100-mjx-cache" / "cold-mjx-result.json").read_text()
+    )
+    led = Ledger(hermetic_env, clock=lambda: L.T0)
+    run = _h200_run(led, doc, [])
+    mem = {p[1]: p[2] for s in led.series(run_id=run, name="gpu_mem_steady_mib_by_num_envs") for p in s.points}
+    assert round(mem[1024.0]) == 14 and round(mem[65536.0]) == 1016
+    rep = build_report(led, now=L.T0 + 86_400)
+    for fmt in ("table", "md", "html"):
+        text = render(rep, fmt)
+        assert "GPU memory 14 MiB" in text and "GPU memory 1,016 MiB" in text, fmt
+        assert "0.0 GiB" not in text and "0.01 GiB" not in text, fmt
