@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import statistics
 import time
@@ -775,13 +776,10 @@ def build_report(
                 now=now,
             )
             group = f"{line.instance_type} · {name}" if compare else line.instance_type
-            line = dataclasses.replace(line, group=group, sweep_name=name, provenance=_provenance(sweep.plan))
+            line = _placed(line, run.workload, group, name, sweep.plan, series.get(run.id, []))
             for figure in _references(run.workload, sweep.plan, line.num_envs):
                 ref_runs.setdefault((group, figure), []).append(line.env_steps_per_s)
             _count_compat(compat, run, klass, last_error)
-            seeds = seed_samples(line, series.get(run.id, []))
-            if seeds:
-                line = dataclasses.replace(line, seed_samples=seeds, seeds=max(len(v) for v in seeds.values()))
             lines.append(line)
             curves[run.id] = cv.run_curves(run.id, group, line.repeat, by_run.get(run.id, []), series.get(run.id, []))
     labels = {line.run_id: line.group for line in lines}
@@ -857,22 +855,47 @@ def _references(playbook: str | None, plan: Any, num_envs: float | None) -> list
     playbook's defaults (static data of this release, not the machine's)."""
     from lambdabench.report.reference import matching
 
-    variables = dict(plan.get("vars") or {}) if isinstance(plan, dict) else {}
-    if playbook and ("task" not in variables or "num_envs" not in variables):
-        try:
-            from lambdabench.remote.playbook import find_playbook, shipped_dir
-
-            book = find_playbook(playbook, [shipped_dir()])
-            defaults = {k: v.default for k, v in book.vars.items() if v.default is not None}
-            variables = {**defaults, **variables}
-        except Exception:  # noqa: BLE001 - a user's own playbook: only its --set values count
-            pass
+    variables = _plan_values(playbook, plan)
     envs = num_envs if num_envs is not None else variables.get("num_envs")
     try:
         envs_f = float(envs) if envs is not None else None
     except (TypeError, ValueError):
         envs_f = None
     return matching(str(variables.get("task") or ""), envs_f, backend_of(playbook))
+
+
+def _placed(
+    line: RunReport, workload: str | None, group: str, name: str, plan: Any, series: Sequence[SeriesRow]
+) -> RunReport:
+    """A run's line in the report: its column, sweep, provenance and benchmark, and its seeds' samples."""
+    line = dataclasses.replace(
+        line, group=group, sweep_name=name, provenance=_provenance(plan), benchmark=_benchmark_of(workload, plan)
+    )
+    seeds = seed_samples(line, series)
+    return dataclasses.replace(line, seed_samples=seeds, seeds=max(len(v) for v in seeds.values())) if seeds else line
+
+
+def _plan_values(playbook: str | None, plan: Any) -> dict[str, Any]:
+    """The sweep's variables over the shipped playbook's defaults (a user's own playbook: its --set values)."""
+    variables = dict(plan.get("vars") or {}) if isinstance(plan, dict) else {}
+    return {**_shipped_defaults(playbook), **variables} if playbook else variables
+
+
+@functools.lru_cache(maxsize=64)
+def _shipped_defaults(playbook: str | None) -> dict[str, Any]:
+    try:
+        from lambdabench.remote.playbook import find_playbook, shipped_dir
+
+        book = find_playbook(playbook or "", [shipped_dir()])
+    except Exception:  # noqa: BLE001 - not a shipped playbook: no defaults to add
+        return {}
+    return {k: v.default for k, v in book.vars.items() if v.default is not None}
+
+
+def _benchmark_of(playbook: str | None, plan: Any) -> dict[str, str]:
+    """What a run benchmarked, for telling pooled runs apart: the playbook and its values but the seed."""
+    values = {k: str(v) for k, v in _plan_values(playbook, plan).items() if k != "seed"}
+    return {"playbook": playbook or "", **values}
 
 
 def _provenance(plan: Any) -> str:

@@ -7,6 +7,7 @@ with nothing to say returns nothing, so reports of sweeps without seeds or bundl
 from __future__ import annotations
 
 import html
+from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
@@ -313,6 +314,32 @@ def mixed_pairs(report: Report) -> list[tuple[str, str]]:
     return sorted((a, b) for a, b in pairs if len(by_group.get(a, set()) | by_group.get(b, set())) > 1)
 
 
+def mixed_benchmarks(report: Report) -> list[tuple[str, dict[str, list[str]]]]:
+    """Columns that pool runs of different benchmarks (--merge): per column, each differing value's variants."""
+    by_group: dict[str, list[Mapping[str, str]]] = {}
+    for r in report.runs:
+        by_group.setdefault(r.group or r.instance_type, []).append(r.benchmark)
+    out = []
+    for group, benches in by_group.items():
+        keys = sorted({k for b in benches for k in b}, key=lambda k: (k != "playbook", k))
+        differ = {k: sorted({b.get(k, "—") for b in benches}) for k in keys}
+        differ = {k: v for k, v in differ.items() if len(v) > 1}
+        if "playbook" in differ:  # other playbooks: their variables differ by nature, name the playbooks alone
+            differ = {"playbook": differ["playbook"]}
+        if differ:
+            out.append((group, differ))
+    return out
+
+
+def mixed_benchmark_lines(report: Report) -> list[str]:
+    return [
+        f"WARNING: {group} pools runs of different benchmarks ("
+        + "; ".join(f"{k}: {' vs '.join(v)}" for k, v in differ.items())
+        + "): its figures and statistics mix them; report the sweeps side by side (without --merge)"
+        for group, differ in mixed_benchmarks(report)
+    ]
+
+
 def lock_lines(report: Report) -> list[str]:
     """Which runs ran under which lock; a flag on every comparison across different locks."""
     locks = lock_groups(report)
@@ -355,13 +382,14 @@ def _sections(report: Report) -> list[tuple[str, list[str]]]:
     if report.compat:
         out.append(("Compatibility", [COMPAT_RULE, *compat_lines(report)]))
     origins = sorted({r.provenance for r in report.runs if r.provenance and r.provenance != "this ledger"})
-    if origins:
+    pooled = mixed_benchmark_lines(report)
+    if origins or pooled:
         counts = {o: sum(1 for r in report.runs if r.provenance == o) for o in origins}
         local = sum(1 for r in report.runs if not r.provenance or r.provenance == "this ledger")
         lines = [f"{o}: {counts[o]} run(s)" for o in origins]
-        if local:
+        if local and origins:
             lines.insert(0, f"this ledger: {local} run(s)")
-        out.append(("Provenance", lines))
+        out.append(("Provenance", lines + pooled))
     return out
 
 

@@ -185,6 +185,8 @@ class RunReport:
     # per measure, one value per seed when the run measured several (ledger series "seed:<key>")
     seed_samples: Mapping[str, tuple[float, ...]] = field(default_factory=dict)
     provenance: str = ""  # where the figures came from: this ledger, or a merged bundle's origin
+    # the benchmark it ran: playbook and values (--set over the shipped playbook's defaults), the seed left out
+    benchmark: Mapping[str, str] = field(default_factory=dict)
     # what lambdabench itself added to the bill (SSH wait after active, preflight, ingest and
     # the gap to the terminate call), the cache's state at set-up, and the run whose instance this one reused
     tool_added_s: float | None = None

@@ -174,6 +174,7 @@ def render_json(report: Report) -> str:
             "by_lock": methods.lock_groups(report),
             "mixed": [list(p) for p in methods.mixed_pairs(report)],
         },
+        "mixed_benchmarks": [{"group": g, "differences": d} for g, d in methods.mixed_benchmarks(report)],
         "scaling": {
             "saturation_fraction": report.saturation_fraction,
             "by_num_envs": [_scaling(c) for c in report.num_envs_scaling],

@@ -10,6 +10,7 @@ import tarfile
 from pathlib import Path
 
 from lambdabench.ledger import Ledger, MetricKey
+from lambdabench.report import build_report, render
 from tests.core.clihelp import assert_one_line_error, run
 from tests.report import ledgers as L
 from tests.report.test_stats import _seeded_sweep
@@ -86,3 +87,24 @@ def test_a_damaged_or_foreign_bundle_is_refused_in_one_line(tmp_path: Path) -> N
     (tmp_path / "junk").mkdir()
     assert_one_line_error(run(["report", str(tmp_path / "junk")], env), "not a lambdabench bundle")
     assert_one_line_error(run(["report", "no-such-thing"], env), "neither a sweep id nor a bundle")
+
+
+def test_pooling_runs_of_different_benchmarks_is_flagged(hermetic_env: Path) -> None:
+    """--merge pools every run of a type into one statistic: runs of different benchmarks (another playbook, or
+    other values than the seed) would make a mean and interval of unlike things, so the report says so."""
+    led = Ledger(hermetic_env, clock=lambda: L.T0)
+    plans = [{"envs": "1024"}, {"envs": "4096"}, {"envs": "1024", "seed": "7"}]
+    for k, variables in enumerate(plans):
+        sweep = led.create_sweep(f"s{k}", plan={"playbook": "mjx-locomotion", "vars": variables})
+        run, _ = L.add_run(led, sweep, L.A10, start=L.T0 + k, bench_s=60, name=f"lb-{k}", workload="mjx-locomotion")
+        led.record_metric(run, MetricKey.ENV_STEPS_PER_S, 1000.0 * (k + 1), source="mjx")
+    mixed = build_report(led, [1, 2], compare=False, now=L.T0 + 86_400)
+    doc = json.loads(render(mixed, "json"))
+    assert doc["mixed_benchmarks"] == [{"group": L.A10.name, "differences": {"envs": ["1024", "4096"]}}]
+    for fmt in ("table", "md", "html"):
+        assert f"WARNING: {L.A10.name} pools runs of different benchmarks (envs: 1024 vs 4096)" in render(mixed, fmt)
+    same = build_report(led, [1, 3], compare=False, now=L.T0 + 86_400)  # only the seed differs: one benchmark
+    assert json.loads(render(same, "json"))["mixed_benchmarks"] == []
+    assert "pools runs of different benchmarks" not in render(same, "table")
+    side = build_report(led, [1, 2], now=L.T0 + 86_400)  # side by side: nothing pooled
+    assert json.loads(render(side, "json"))["mixed_benchmarks"] == []

@@ -59,10 +59,14 @@ def test_every_json_key_is_named_in_docs_report_md(hermetic_env: Path) -> None:
     led = Ledger(hermetic_env, clock=lambda: L.T0)
     _full_ledger(led)
     every = [s.id for s in led.sweeps()]
-    doc = json.loads(render(build_report(led, every, now=L.T0 + 30 * 86_400), "json"))
-    empty = [k for k, v in doc.items() if isinstance(v, list) and not v]
+    # side by side, and pooled (--merge: columns mixing benchmarks are flagged)
+    docs = [
+        json.loads(render(build_report(led, every, compare=c, now=L.T0 + 30 * 86_400), "json")) for c in (True, False)
+    ]
+    empty = [k for k, v in docs[0].items() if isinstance(v, list) and not v and not docs[1][k]]
     assert not empty, f"sections left empty by the fixture, so unchecked: {empty}"
-    keys = _keys(doc) | {(c.key, ".groups[]") for c in GROUP_COLUMNS} | {(c.key, ".runs[]") for c in RUN_COLUMNS}
+    keys = _keys(docs[0]) | _keys(docs[1])
+    keys |= {(c.key, ".groups[]") for c in GROUP_COLUMNS} | {(c.key, ".runs[]") for c in RUN_COLUMNS}
     named = set(re.findall(r"`([^`]+)`", DOCS.read_text()))
     # a key is named when it is in backticks on its own or as the last part of a path (`groups[].stats`)
     words = named | {re.split(r"[.\[\]]+", n.strip(".[]"))[-1] for n in named}
