@@ -704,6 +704,15 @@ def _count_compat(
             cell[2] = last_error[run.id]
 
 
+def _compat_cells(compat: Mapping[tuple[str, str, str], list[Any]], groups: Sequence[GroupReport]) -> list[CompatCell]:
+    """The matrix's cells in the report's type order (the user's), not the order the runs launched in."""
+    rank: dict[str, int] = {}
+    for i, g in enumerate(groups):
+        rank.setdefault(g.instance_type, i)
+    ordered = sorted(compat.items(), key=lambda kv: rank.get(kv[0][0], len(rank)))  # stable: backend, class as met
+    return [CompatCell(t, b, k, ok, bad, err) for (t, b, k), (ok, bad, err) in ordered]
+
+
 def _with_saturation(groups: list[GroupReport], num_envs: Sequence[ScalingCurve]) -> list[GroupReport]:
     """The groups with the peak and saturation point of their number-of-envs curve, where they have one."""
     by_label = {c.label: c for c in num_envs}
@@ -814,7 +823,7 @@ def build_report(
         startup=tuple(startup_rows(lines, all_metrics, all_series, groups)),
         isaaclab=tuple(isaaclab_figures(lines, all_metrics, _isaaclab_sources(ledger, sweep_ids))),
         max_envs=tuple(max_envs_rows(ledger, sweep_ids, lines, groups)),
-        compat=tuple(CompatCell(t, b, k, ok, bad, err) for (t, b, k), (ok, bad, err) in compat.items()),
+        compat=tuple(_compat_cells(compat, groups)),
     )
 
 

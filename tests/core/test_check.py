@@ -102,3 +102,16 @@ def test_check_answers_how_many_envs_fit_from_the_ledgers_searches(env: dict[str
     assert (a100["largest_num_envs"], a100["too_many_envs"]) == (None, False)
     table = run(["check", "--gpus", "a10", "--set", "envs=4096"], env)
     assert "largest num_envs that fit here: 786,432" in table.stdout and "too many" not in table.stdout
+
+
+def test_the_compatibility_section_follows_the_order_the_user_gave() -> None:
+    """Like every other section: the demo's `a10,a100,8xh100` listed the 8×H100 first (it launches first, the
+    slowest boot), the A10 and A100 after it."""
+    led = Ledger(Path(os.environ["LAMBDABENCH_HOME"]), clock=lambda: L.T0)
+    order = ["gpu_1x_a10", "gpu_1x_a100", "gpu_8x_h100_sxm5"]
+    sweep = led.create_sweep("demo", plan={"playbook": "isaaclab-train", "type_order": order})
+    for k, name in enumerate(reversed(order)):  # launched slowest boot first
+        L.add_run(led, sweep, L.Gpu(name, 100, 1.0, 1.0), start=L.T0 + k, bench_s=60, name=f"lb-{k}")
+    rep = build_report(led, now=L.T0 + 86_400)
+    assert [c.gpu_type for c in rep.compat] == order
+    assert [c["gpu_type"] for c in json.loads(render(rep, "json"))["compatibility"]] == order
