@@ -276,8 +276,8 @@ def sim_serve(port: int, scenario: Path | None, time_scale: float, out_env: Path
     "--find-max-envs",
     is_flag=True,
     help="Instead of the N sweep or the training, find the largest num_envs that fits per type: N doubling to a "
-    "bound on one instance, stopping at the first out-of-memory (mjx-locomotion, isaaclab3-train; bound and steps "
-    "via --set, docs/report.md).",
+    "bound on one instance, stopping at the first out-of-memory (mjx-locomotion, isaaclab3-train, isaaclab-train; bound "
+    "and steps via --set, docs/report.md).",
 )
 @click.option(
     "--nodes",

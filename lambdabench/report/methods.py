@@ -64,7 +64,8 @@ MAX_ENVS_RULE = (
     "bound, stopping at the first out-of-memory, then bisected a bounded number of steps; per type and playbook "
     "the largest N that fit on every run and the smallest N that did not. The out-of-memory is recognised by the "
     "workload's error code (MJX: JAX's RESOURCE_EXHAUSTED, or XLA's autotuner NOT_FOUND at compile) or by the "
-    "exception's type (Isaac Lab: each probe a short `isaaclab train` process; torch.OutOfMemoryError)."
+    "exception's type (Isaac Lab: each probe a short training process, `isaaclab train` or a 2.x train.py; "
+    "torch.OutOfMemoryError)."
 )
 
 

@@ -670,7 +670,7 @@ def check_search(req: SweepRequest, benchmark: Benchmark) -> None:
     if "find_max_envs" not in benchmark.playbook.vars:
         raise UsageError(
             f"--find-max-envs: playbook {benchmark.name} has no largest-num_envs search",
-            "Use mjx-locomotion (the default) or isaaclab3-train, or drop --find-max-envs.",
+            "Use mjx-locomotion (the default), isaaclab3-train or isaaclab-train, or drop --find-max-envs.",
         )
     if req.seeds > 1:
         raise UsageError(

@@ -10,7 +10,8 @@ A probe runs the training in-process, so an out-of-memory reaches it as the exce
 the `isaaclab` console script's own entry point (isaaclab 3.0.0 wheel: entry_points.txt `isaaclab =
 isaaclab.__main__:main` → isaaclab/cli/__init__.py:58-62,183-226 `train()` → isaaclab_rl.entrypoints.run_train_cli,
 dispatch.py:48-50; exceptions propagate: sim_launcher.py:676-694 prints and re-raises, and kitless Newton starts no
-launcher that could end the process on the way, physics_manager_cfg.py:37), a 2.x train script by runpy.
+launcher that could end the process on the way, physics_manager_cfg.py:37), a fork or 2.x train script by runpy
+(isaaclab-train: the driver and the probes start through `isaaclab.sh -p`, --launcher).
 Whether a failure means "does not fit" is decided in one place, no_fit(), by the exception's TYPE, never its text.
 
 probe exits 0 fits, 3 does not fit, 4 failed otherwise (its result file says which); search exits 0 when it ended on
@@ -56,6 +57,8 @@ OOM_TYPES: tuple[tuple[str, str, str], ...] = (
     # lambdabench/sim/hosts/memory_model.py). Warp's allocation failures (Newton's and mujoco_warp's arrays) have no
     # type of their own: by_warp_allocator below recognises them by where they were raised.
     ("isaaclab._standin.host", "ModelledOutOfMemory", "simulated"),
+    # ... and its simulated Isaac Lab 2.x / fork container (lambdabench/sim/isaaclab/template: isaaclab_sim)
+    ("isaaclab_sim", "ModelledOutOfMemory", "simulated"),
 )
 
 
@@ -231,7 +234,8 @@ def run_probe(n: int, args: argparse.Namespace) -> dict[str, Any]:
     result, log = out / "probes" / f"n{n}.json", out / "probes" / f"n{n}.log"
     log.parent.mkdir(parents=True, exist_ok=True)
     result.unlink(missing_ok=True)
-    command = [args.python, str(Path(__file__).resolve()), "probe", "--num-envs", str(n), "--result", str(result)]
+    launcher = args.launcher or [sys.executable]
+    command = [*launcher, str(Path(__file__).resolve()), "probe", "--num-envs", str(n), "--result", str(result)]
     command += ["--entry", args.entry] if args.entry else []
     command += ["--script", args.script] if args.script else []
     started = time.time()
@@ -380,7 +384,12 @@ def parse(argv: list[str]) -> argparse.Namespace:
             s.add_argument("--out", required=True, help="the result and each probe's log and result file")
             s.add_argument("--work", required=True, help="each probe's working folder (its training's logs/)")
             s.add_argument("--workload", default="isaaclab3-train", help="recorded with the result")
-            s.add_argument("--python", default=sys.executable, help="the interpreter of the probes")
+            s.add_argument(
+                "--launcher",
+                action="append",
+                help="how a probe's python starts, one word per flag (e.g. --launcher=./isaaclab.sh --launcher=-p); "
+                "default: this interpreter",
+            )
     args = p.parse_args(argv)
     args.train = train
     for name in ("out", "work", "result"):  # each probe runs in its own folder: every path absolute

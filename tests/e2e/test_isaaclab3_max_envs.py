@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from lambdabench.ledger import Ledger
 from lambdabench.sim.hosts.memory_model import il3_largest_that_fits, il3_line
 from lambdabench.simulate import SimProcess, needs_sshd
@@ -63,4 +65,28 @@ def test_the_search_finds_each_types_maximum_and_stops_at_the_first_oom(simproc:
     assert "gpu_1x_a10 (isaaclab3-train, kitless Newton): largest num_envs that fits 1,048,576" in text.stdout
     spent = {g["instance_type"]: float(g["cost_usd"]) for g in report["groups"]}
     assert spent and all(spent[t] <= worst.get(t, 0) for t in spent), (spent, worst)
+    assert simproc.live() == []
+
+
+@pytest.mark.parametrize("version", ["2", pytest.param("1", marks=pytest.mark.slow)])  # 1: the fork (--long)
+def test_isaaclab_2x_in_its_container_searches_the_same_way(simproc: SimProcess, version: str) -> None:
+    """isaaclab-train (Isaac Sim's container): each probe a train.py run by runpy through isaaclab.sh -p, on 2.x
+    inside Hydra (told to re-raise, else every out-of-memory would read as exit 1); the A10 stops at its first OOM."""
+    sets = ["--set", f"isaaclab_version={version}", "--set", "library=rsl_rl", *SETS]
+    dry = simproc.cli("sweep", "--gpus", "a10", "--playbook", "isaaclab-train", "--find-max-envs", *sets, "--dry-run")
+    assert dry.returncode == 0, dry.stdout + dry.stderr
+    assert f"at most {max_probes(1048576, 8388608, 0)} probes × 600 s" in dry.stdout, dry.stdout
+    worst = float(next(line for line in dry.stdout.splitlines() if line[:1].isdigit()).split()[-1].lstrip("$"))
+    out = simproc.cli(
+        "sweep", "--gpus", "a10", "--playbook", "isaaclab-train", "--find-max-envs", *sets,
+        "--max-run-minutes", "1500", "--format", "json", timeout=600,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr[-3000:]
+    report = json.loads(out.stdout)
+    [a10] = report["max_num_envs"]
+    assert (a10["largest_fit"], a10["first_oom"]) == (1048576, 2097152)
+    assert a10["playbook"] == "isaaclab-train" and a10["backend"] == "Isaac Sim PhysX container"
+    assert "isaaclab_sim.ModelledOutOfMemory by type" in a10["oom_evidence"]
+    [group] = report["groups"]
+    assert float(group["cost_usd"]) <= worst
     assert simproc.live() == []

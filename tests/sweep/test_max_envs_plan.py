@@ -65,7 +65,12 @@ def test_isaaclab3_train_has_the_search_priced_with_isaac_labs_start_up_in_each_
                     gpus="h100", playbook="isaaclab3-train", find_max_envs=True, sets={"benchmark": "isaaclab"}
                 )
             )
-        with pytest.raises(UsageError, match="isaaclab-train has no largest-num_envs search") as refused:
-            lab.plan(SweepRequest(gpus="h100", playbook="isaaclab-train", find_max_envs=True))
+        with pytest.raises(UsageError, match="isaaclab3-play has no largest-num_envs search") as refused:
+            lab.plan(SweepRequest(gpus="h100", playbook="isaaclab3-play", find_max_envs=True))
         assert "isaaclab3-train" in (refused.value.hint or "")
+        assert lab.ledger.sweeps() == [] and realtime.launches() == []
+    # the Isaac Sim container searches too: each probe pays Isaac Sim's start-up, under a 600 s cap
+    with realtime.lab(NGC_API_KEY="nvapi-simulated-test-key") as lab:  # isaaclab-train's setup logs in to nvcr.io
+        container = lab.plan(SweepRequest(gpus="a10", playbook="isaaclab-train", find_max_envs=True))
+        assert container.benchmark.search_bound() == (probes, 600.0, probes * 10.0)
         assert lab.ledger.sweeps() == [] and realtime.launches() == []

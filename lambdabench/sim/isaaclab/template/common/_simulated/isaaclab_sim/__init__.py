@@ -306,6 +306,43 @@ def _has_vulkan_userspace() -> bool:
     return names is None or any(str(n).startswith("libnvidia-gl-") for n in names)
 
 
+class ModelledOutOfMemory(RuntimeError):
+    """The stand-in's out-of-memory: the simulated host's GPU-memory model said this num_envs does not fit (what
+    Isaac Sim's PhysX or torch raise on a real GPU is not measured here; lambdabench's probe lists this type)."""
+
+
+def claim_gpu_memory(num_envs: int, device: str) -> int:
+    """The modelled GPU memory of num_envs envs, held until this process ends (the simulated nvidia-smi reports it);
+    ModelledOutOfMemory past the GPU's memory. Returns how many envs the CPU steps (the rest are modelled).
+
+    The model is the host's ($LAMBDABENCH_SIM_STATE/memory-model.json, lambdabench/sim/hosts/memory_model.py): the
+    kitless Isaac Lab 3 Cartpole figures of a real H100. Isaac Sim's PhysX Cartpole was not measured: that the same
+    footprint stands in for it is a guess.
+    """
+    doc = _state_json("memory-model.json", None)
+    model = doc.get("isaaclab3") if isinstance(doc, dict) else None
+    if not isinstance(model, dict):
+        return num_envs
+    need = float(model["base_mib"]) + float(model["per_env_bytes"]) * num_envs / 2**20
+    limit = float(model["limit_mib"])
+    if need > limit:
+        raise ModelledOutOfMemory(
+            f"[simulated] out of GPU memory (modelled): {num_envs} envs need ~{need:.0f} MiB, "
+            f"the modelled GPU has {limit:.0f} MiB"
+        )
+    state = os.environ.get("LAMBDABENCH_SIM_STATE")
+    if state:
+        marker = Path(state) / "gpu-memory" / f"isaaclab-{os.getpid()}"
+        index = int(device.split(":")[1]) if ":" in device else 0
+        try:
+            marker.parent.mkdir(parents=True, exist_ok=True)
+            marker.write_text(f"{os.getpid()} {need:.1f} {index}\n")
+            atexit.register(lambda: marker.unlink(missing_ok=True))
+        except OSError:
+            pass
+    return min(num_envs, int(model.get("stand_in_max_envs") or num_envs))
+
+
 def _mark_busy() -> None:
     """Tell the simulated nvidia-smi that a GPU workload runs (until this process ends)."""
     state = os.environ.get("LAMBDABENCH_SIM_STATE")

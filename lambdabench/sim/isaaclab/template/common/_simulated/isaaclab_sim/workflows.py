@@ -186,7 +186,10 @@ def train(lib: str, script: str) -> int:
     writer_rank = launched.rank == 0
     print(f"[INFO] Logging experiment in directory: {app.shown(root.absolute())}")
     print(f"Exact experiment name requested from command line: {run_name}")
-    env = cartpole.CartPole(num_envs, seed)
+    stepped = app.claim_gpu_memory(num_envs, launched.device)  # the scene's envs are allocated as it is created
+    if stepped < num_envs:
+        print(f"[simulated] GPU memory modelled for {num_envs} envs; the CPU steps {stepped} of them", flush=True)
+    env = cartpole.CartPole(stepped, seed)
     policy = cartpole.LinearPolicy(seed)
     if args.checkpoint:
         policy.w = cartpole.load_weights(_checkpoint_path(args.checkpoint))
@@ -549,6 +552,17 @@ def main(lib: str, mode: str, script: str) -> int:
         return train(lib, script) if mode == "train" else play(lib, script)
     except KeyboardInterrupt:
         return 130
+    except Exception:
+        # 2.x trains inside @hydra_task_config (hydra.main; ooctipus/IsaacLab scripts/reinforcement_learning/
+        # rsl_rl/train.py): Hydra's run_and_report prints the exception and exits 1 unless HYDRA_FULL_ERROR is set,
+        # then it re-raises (hydra-core 1.3.2 hydra/_internal/utils.py:218-223, 293); the fork parses without Hydra
+        if app.generation() == "2" and not os.environ.get("HYDRA_FULL_ERROR"):
+            import traceback
+
+            traceback.print_exc()
+            sys.stderr.write("\nSet the environment variable HYDRA_FULL_ERROR=1 for a complete stack trace.\n")
+            return 1
+        raise
 
 
 # ---- benchmarks (2.x scripts/benchmarks) --------------------------------------------------------
