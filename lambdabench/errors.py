@@ -4,6 +4,7 @@ Callers tell failures apart by class, never by message text. The tree (exit code
 
     LambdabenchError [1]
     ├── UsageError [2]              bad input: a flag, a name, a value
+    │   └── NotInLedger             an id given (a sweep) that the ledger does not hold
     ├── ConfigError [2]             missing or malformed settings
     ├── PlaybookError [2]           an invalid playbook file (names the file and line)
     ├── BudgetError [3]             a cost cap would be passed
@@ -48,6 +49,10 @@ class UsageError(LambdabenchError):
     """Bad input from the user: a flag, a name, a value."""
 
     exit_code = 2
+
+
+class NotInLedger(UsageError):
+    """An id the user gave (a sweep) that the ledger does not hold: bad input like any other."""
 
 
 class ConfigError(LambdabenchError):

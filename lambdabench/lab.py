@@ -826,7 +826,7 @@ class Lab:
             latest = self.ledger.latest_sweep()
             sweep_ids = [latest.id] if latest else []
         for sid in sweep_ids:
-            self.ledger.sweep(sid)  # a LedgerError if there is no such sweep
+            self.ledger.sweep(sid)  # NotInLedger if there is no such sweep
         with tempfile.TemporaryDirectory(prefix="lambdabench-merge-") as tmp:
             ledger, ids = merged_ledger(Path(tmp), self.ledger, list(sweep_ids), read)
             try:
@@ -840,7 +840,7 @@ class Lab:
 
         from lambdabench.bundle import export_bundle
 
-        self.ledger.sweep(sweep_id)  # a LedgerError if there is no such sweep
+        self.ledger.sweep(sweep_id)  # NotInLedger if there is no such sweep
         self.write_reports(sweep_id)
         return export_bundle(
             self.ledger, sweep_id, self.sweep_dir(sweep_id), dest, origin=origin, version=version("lambdabench")
@@ -889,7 +889,7 @@ class Lab:
         from lambdabench.export import export_to_s3, parse_s3_uri
 
         parse_s3_uri(uri)
-        self.ledger.sweep(sweep_id)  # a LedgerError if there is no such sweep
+        self.ledger.sweep(sweep_id)  # NotInLedger if there is no such sweep
         root = self.sweep_dir(sweep_id)
         self.write_reports(sweep_id)
         files = sorted(p.relative_to(root) for p in root.rglob("*") if p.is_file() and not p.is_symlink())

@@ -39,7 +39,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Literal, TypeVar, get_args
 
-from lambdabench.errors import LedgerError
+from lambdabench.errors import LedgerError, NotInLedger
 from lambdabench.secrets import redact
 
 DB_FILENAME = "ledger.sqlite3"
@@ -759,10 +759,10 @@ class Ledger:
                 raise LedgerError(f"no sweep {sweep_id} in the ledger", "list sweeps with `lambdabench sweeps`")
 
     def sweep(self, sweep_id: int) -> SweepRow:
-        """One sweep by id; LedgerError if absent."""
+        """One sweep by id; NotInLedger (bad input, exit 2) if absent."""
         rows = self._query("SELECT * FROM sweeps WHERE id = ?", (sweep_id,))
         if not rows:
-            raise LedgerError(f"no sweep {sweep_id} in the ledger", "list sweeps with `lambdabench sweeps`")
+            raise NotInLedger(f"no sweep {sweep_id} in the ledger", "list sweeps with `lambdabench sweeps`")
         return _from_row(SweepRow, rows[0])
 
     def sweeps(self) -> list[SweepRow]:

@@ -255,3 +255,27 @@ def test_sweep_plan_shows_the_image(server: tuple[SimCloud, dict[str, str]]) -> 
     assert pinned.exit_code == 0, pinned.stderr
     assert "image: lambda-stack-24-04 (--image)" in pinned.stdout
     assert_one_line_error(run(["sweep", "--gpus", "a10", "--image", "nope-1", "--dry-run"], env), "not offered")
+
+
+def test_a_sweep_id_the_ledger_lacks_is_bad_input_everywhere(
+    server: tuple[SimCloud, dict[str, str]], hermetic_env: Any
+) -> None:
+    from lambdabench.ledger import Ledger
+
+    _, env = server
+    ledger = Ledger(hermetic_env)
+    ledger.finish_sweep(ledger.create_sweep("probe", simulated=True, plan={"runs": []}))
+    before = sorted(p.name for p in hermetic_env.iterdir())
+    for args in (
+        ["report", "99"],
+        ["report", "99", "--format", "json"],
+        ["status", "99"],
+        ["export", "99", "out-bundle"],
+        ["export", "99", "s3://bucket/prefix"],
+        ["resume", "99"],
+    ):
+        result = run(args, env)
+        assert result.exit_code == 2, (args, result.output)  # like every other usage error
+        assert_one_line_error(result, "no sweep 99 in the ledger")
+    assert not (hermetic_env.parent / "out-bundle").exists()
+    assert sorted(p.name for p in hermetic_env.iterdir()) == before  # nothing written for it
