@@ -87,6 +87,7 @@ class VarSpec:
     line: int = 0
     min: float | None = None  # int/float: the smallest value accepted (None: INT_DEFAULT_RANGE for ints)
     max: float | None = None
+    absolute: bool = False  # str: a path on the instance, empty or absolute (steps cd elsewhere; quoting stops ~)
 
     def coerce(self, raw: Any) -> Any:
         """The typed value of raw (a CLI string or a YAML scalar); UsageError when it does not fit."""
@@ -117,6 +118,11 @@ class VarSpec:
                 f"var {self.name} must be {self.type}, got {_shown(raw)}", f"e.g. --set {self.name}=…"
             ) from None
         value = str(raw)
+        if self.absolute and value and not value.startswith("/"):
+            raise UsageError(
+                f"var {self.name} must be an absolute path on the instance (or empty), got {_shown(raw)}",
+                f"e.g. --set {self.name}=/home/ubuntu/{value.removeprefix('~/').lstrip('./') or 'assets'}",
+            )
         if self.type == "choice" and value not in self.choices:
             raise UsageError(
                 f"var {self.name} must be one of {', '.join(self.choices)}, got {_shown(raw)}",
@@ -396,6 +402,10 @@ def _load_var(ld: _Loading, vname: str, spec: Any) -> VarSpec:
     if vtype == "choice" and not choices:
         raise ld.fail(spec, f"var {vname}: a choice needs `choices`", "type")
     v = VarSpec(vname, vtype, spec.get("default"), choices, str(spec.get("description", "")), _line(spec))
+    if "absolute" in spec:
+        if vtype != "str" or not isinstance(spec["absolute"], bool):
+            raise ld.fail(spec, f"var {vname}: `absolute` is true or false, on str vars only", "absolute")
+        v.absolute = spec["absolute"]
     for bound in ("min", "max"):
         if bound not in spec:
             continue

@@ -82,10 +82,24 @@ def test_playbook_min_max_are_validated(tmp_path: Path) -> None:
         ("{type: int, min: 5, max: 1}", "above"),
         ("{type: int, default: 0, min: 1}", "default"),
         ("{type: float, max: .inf}", "finite float"),
+        ("{type: int, absolute: true}", "str vars only"),
+        ("{type: str, absolute: 1}", "true or false"),
     ]:
         book.write_text(f"name: b\nvars:\n  n: {vars_}\nsteps: []\n")
         with pytest.raises(PlaybookError, match=needle):
             load_playbook(book)
+
+
+@pytest.mark.parametrize("book", ["isaaclab3-train", "isaaclab3-play"])
+def test_an_asset_root_must_be_absolute_at_plan_time(tmp_path: Path, book: str) -> None:
+    # the training runs in work_dir and each --find-max-envs probe in a folder of its own, so a relative mirror
+    # would resolve somewhere else on the instance after the money was spent
+    for relative in ("assets", "~/assets", "./il3-assets"):
+        with pytest.raises(UsageError, match="asset_root must be an absolute path") as err:
+            plan(tmp_path, playbook=book, sets={"asset_root": relative})
+        assert "--set asset_root=/home/ubuntu/" in err.value.one_line()
+    assert plan(tmp_path, playbook=book, sets={"asset_root": "/data/assets"}).variables["asset_root"] == "/data/assets"
+    assert plan(tmp_path, playbook=book).runs  # empty: the https root
 
 
 def test_empty_playbook_and_long_or_control_names_are_refused(tmp_path: Path) -> None:
