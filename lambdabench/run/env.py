@@ -28,6 +28,20 @@ def run_cap_seconds(cloud_seconds: float, time_scale: float) -> float:
     return max(cloud_seconds / time_scale, LOCAL_RUN_FLOOR_SECONDS)
 
 
+def run_cap_scaling(cloud_seconds: float, time_scale: float, *, floor: bool = True) -> str:
+    """How a cap in cloud minutes became the one applied on a simulated cloud ("" on the real one)."""
+    if time_scale <= 1:
+        return ""
+    scaled = cloud_seconds / time_scale
+    text = f"{cloud_seconds / 60:g} cloud min ÷ the simulator's time scale {time_scale:g} = {scaled / 60:.1f} min"
+    if floor and scaled < LOCAL_RUN_FLOOR_SECONDS:
+        text += (
+            f", raised to its {LOCAL_RUN_FLOOR_SECONDS / 60:g}-min floor (set-up and benchmarks run at this "
+            "machine's pace)"
+        )
+    return text
+
+
 @dataclass(frozen=True)
 class Timeouts:
     """Per-stage limits in real seconds (cloud durations already divided by the time scale)."""

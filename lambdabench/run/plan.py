@@ -685,16 +685,23 @@ def check_search(req: SweepRequest, benchmark: Benchmark) -> None:
 def _run_cap(req: SweepRequest, benchmark: Benchmark, types: Sequence[InstanceType], env: RunEnv) -> tuple[float, str]:
     """The run cap in real seconds and where it came from: --max-run-minutes, else the slowest boot and
     the playbooks' expected minutes with a margin, else (a playbook declares none) three hours."""
-    from lambdabench.run.env import DEFAULT_MAX_RUN_CLOUD_SECONDS, run_cap_seconds
+    from lambdabench.run.env import DEFAULT_MAX_RUN_CLOUD_SECONDS, run_cap_scaling, run_cap_seconds
+
+    def scaled(cloud_seconds: float, *, floor: bool = True) -> str:
+        note = run_cap_scaling(cloud_seconds, env.time_scale, floor=floor)
+        return f"; {note}" if note else ""
 
     if req.max_run_minutes:
-        return env.real_seconds(req.max_run_minutes * 60), "--max-run-minutes"
+        return (
+            env.real_seconds(req.max_run_minutes * 60),
+            f"--max-run-minutes {req.max_run_minutes:g}{scaled(req.max_run_minutes * 60, floor=False)}",
+        )
     work = benchmark.expected_minutes(req.seeds)
     if work is None:
         return (
             env.timeouts.max_run_default,
             f"the {DEFAULT_MAX_RUN_CLOUD_SECONDS / 60:.0f}-minute default: {', '.join(benchmark.undeclared())} "
-            "declare(s) no expected_minutes; --max-run-minutes sets it",
+            f"declare(s) no expected_minutes{scaled(DEFAULT_MAX_RUN_CLOUD_SECONDS)}; --max-run-minutes sets it",
         )
     boot = max((expected_boot_seconds(t) for t in types), default=0.0) / 60
     minutes = math.ceil(boot + RUN_CAP_MARGIN * work)
@@ -706,8 +713,8 @@ def _run_cap(req: SweepRequest, benchmark: Benchmark, types: Sequence[InstanceTy
     )
     return (
         run_cap_seconds(minutes * 60.0, env.time_scale),
-        f"boot ~{boot:.0f} min + the playbooks' expected {work:g} min{within} × {RUN_CAP_MARGIN:g}; "
-        "--max-run-minutes sets it",
+        f"boot ~{boot:.0f} min + the playbooks' expected {work:g} min{within} × {RUN_CAP_MARGIN:g} = {minutes} min"
+        f"{scaled(minutes * 60.0)}; --max-run-minutes sets it",
     )
 
 

@@ -111,3 +111,21 @@ def test_the_readme_states_the_headline_commands_figures(realtime: Sim) -> None:
         plan = lab.plan(SweepRequest(gpus="a100,h100", max_cost="5"))
     assert f"{plan.max_minutes} minutes for\n`a100,h100`" in readme
     assert f"${plan.total_worst_case_cents / 100:.2f} for both" in readme
+
+
+def test_the_plan_says_how_the_applied_cap_came_from_the_cloud_minutes(realtime: Sim) -> None:
+    with realtime.lab() as lab:  # the real cloud's arithmetic: nothing scaled, the sum is the cap
+        plan = lab.plan(SweepRequest(gpus="a100"))
+        assert plan.max_minutes == 17 and "× 1.25 = 17 min; --max-run-minutes" in plan.cap_reason
+        assert "scale" not in plan.cap_reason and "floor" not in plan.cap_reason
+        assert lab.plan(SweepRequest(gpus="a100", max_run_minutes=45)).cap_reason == "--max-run-minutes 45"
+    with simulator(scale=60.0) as sim, sim.lab() as lab:  # 17 cloud min are 17 s here: the floor applies
+        plan = lab.plan(SweepRequest(gpus="a100"))
+        assert plan.max_minutes == 10, plan.cap_reason
+        assert (
+            "× 1.25 = 17 min; 17 cloud min ÷ the simulator's time scale 60 = 0.3 min, raised to its 10-min floor"
+            in (plan.cap_reason)
+        )
+        forced = lab.plan(SweepRequest(gpus="a100", max_run_minutes=120))  # no floor under an explicit cap
+        assert forced.max_minutes == 2
+        assert forced.cap_reason == "--max-run-minutes 120; 120 cloud min ÷ the simulator's time scale 60 = 2.0 min"
