@@ -322,6 +322,9 @@ def seed_samples(line: RunReport, rows: Sequence[SeriesRow]) -> dict[str, tuple[
     rates = by_name.get("env_steps_per_s")
     if rates is not None and len(rates.points) > 1:
         out["env_steps_per_s"] = tuple(p[2] for p in rates.points)
+    own = by_name.get(ISAACLAB_RATE)  # Isaac Lab's own figure, each pass's bundle
+    if own is not None and len(own.points) > 1:
+        out[ISAACLAB_RATE] = tuple(p[2] for p in own.points)
     # a seed's $/M env-steps: the run's, at that seed's speed (a fixed-step workload's even cost share per
     # seed would hide the spread the seeds measured)
     usd, mean_rate = line.usd_per_million_steps, line.env_steps_per_s
@@ -411,6 +414,8 @@ def isaaclab_figures(
                 provenance=f"Isaac Lab benchmark total_fps, schema {schema}",
                 isaaclab_env_steps_per_s=line.isaaclab_env_steps_per_s,
                 lambdabench_env_steps_per_s=line.env_steps_per_s,
+                isaaclab_passes=line.seed_samples.get(ISAACLAB_RATE, ()),
+                lambdabench_passes=line.seed_samples.get("env_steps_per_s", ()),
                 startup_s=tuple(sorted(startup, key=lambda kv: _STARTUP_ORDER.get(kv[0], len(_STARTUP_ORDER)))),
                 iteration_time_s=mine.get("isaaclab_iteration_time_s"),
             )

@@ -7,11 +7,11 @@ with nothing to say returns nothing, so reports of sweeps without seeds or bundl
 from __future__ import annotations
 
 import html
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
-from lambdabench.report.cells import _machine, comparison_lines, format_mib
+from lambdabench.report.cells import _machine, comparison_lines, format_cell, format_mib
 from lambdabench.report.model import Report
 from lambdabench.report.stats import BOOTSTRAP_RESAMPLES, BOOTSTRAP_SEED
 
@@ -196,7 +196,8 @@ def isaaclab_lines(report: Report) -> list[str]:
         ours = format_cell(f.lambdabench_env_steps_per_s, "rate")
         text = (
             f"{f.group} · run {f.run_id}: {f.provenance}: {format_cell(f.isaaclab_env_steps_per_s, 'rate')} "
-            f"env-steps/s; lambdabench wall clock: {ours} env-steps/s"
+            f"env-steps/s{_passes(f.isaaclab_passes)}; lambdabench wall clock: {ours} env-steps/s"
+            f"{_passes(f.lambdabench_passes)}"
         )
         if f.startup_s:
             text += "; Isaac Lab start-up: " + ", ".join(f"{k} {format_seconds(v)}" for k, v in f.startup_s)
@@ -206,13 +207,27 @@ def isaaclab_lines(report: Report) -> list[str]:
     return lines
 
 
+def _passes(values: Sequence[float]) -> str:
+    if not values:
+        return ""
+    return f" (mean of {len(values)} passes: {', '.join(format_cell(v, 'rate') for v in values)})"
+
+
 def isaaclab_json(report: Report) -> list[dict[str, Any]]:
     return [
         {
             "group": f.group,
             "run_id": f.run_id,
-            "isaaclab": {"env_steps_per_s": f.isaaclab_env_steps_per_s, "provenance": f.provenance},
-            "lambdabench": {"env_steps_per_s": f.lambdabench_env_steps_per_s, "provenance": "lambdabench wall clock"},
+            "isaaclab": {
+                "env_steps_per_s": f.isaaclab_env_steps_per_s,
+                "provenance": f.provenance,
+                "passes": list(f.isaaclab_passes),
+            },
+            "lambdabench": {
+                "env_steps_per_s": f.lambdabench_env_steps_per_s,
+                "provenance": "lambdabench wall clock",
+                "passes": list(f.lambdabench_passes),
+            },
             "isaaclab_startup_s": dict(f.startup_s),
             "isaaclab_iteration_time_s": f.iteration_time_s,
         }

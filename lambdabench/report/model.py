@@ -304,6 +304,9 @@ class IsaacLabFigure:
     lambdabench_env_steps_per_s: float | None  # "lambdabench wall clock"
     startup_s: tuple[tuple[str, float], ...]  # Isaac Lab's start-up phases (StartupTime), in its order
     iteration_time_s: float | None
+    # --seeds: each pass's figure, the two figures above being their means (empty: one pass)
+    isaaclab_passes: tuple[float, ...] = ()
+    lambdabench_passes: tuple[float, ...] = ()
 
 
 @dataclass(frozen=True)

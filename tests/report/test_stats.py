@@ -150,3 +150,18 @@ def test_csv_gives_each_figures_mean_and_which_types_differ_beyond_their_spread(
     assert a10["env_steps_per_s_within_spread_vs"] == L.A100.name  # 2 % apart: they overlap
     assert rows[L.H100.name]["env_steps_per_s_larger_than_spread_vs"] == f"{L.A10.name};{L.A100.name}"
     assert {r["provenance"] for r in rows.values()} == {"this ledger"}
+
+
+def test_isaaclab_own_figure_is_shown_over_the_same_passes_as_ours(hermetic_env: Path) -> None:
+    led = Ledger(hermetic_env, clock=lambda: L.T0)
+    run = _seeded_sweep(led)[L.A10.name][0]  # ours: 40,000, 41,000, 39,500 (mean 40,166.67)
+    own = [(None, float(s), r) for s, r in enumerate((50_000.0, 52_000.0, 54_000.0))]  # made up, each pass's bundle
+    led.record_series(run, "seed:isaaclab_env_steps_per_s", own, source="seeds")
+    led.record_metric(run, "isaaclab_env_steps_per_s", 52_000.0, source="isaaclab-bundle-1.4")
+    rep = build_report(led, [s.id for s in led.sweeps()], now=NOW)
+    text = render(rep, "table")
+    assert "52,000 env-steps/s (mean of 3 passes: 50,000, 52,000, 54,000)" in text, text
+    assert "lambdabench wall clock: 40,167 env-steps/s (mean of 3 passes: 40,000, 41,000, 39,500)" in text
+    (figure,) = json.loads(render(rep, "json"))["isaaclab_benchmark"]
+    assert figure["isaaclab"]["passes"] == [50_000.0, 52_000.0, 54_000.0]
+    assert figure["lambdabench"]["passes"] == [40_000.0, 41_000.0, 39_500.0]

@@ -4,6 +4,7 @@ the terminate nor keep the instance; the run's status still comes from what the 
 from __future__ import annotations
 
 import json
+import shutil
 import threading
 import time
 from pathlib import Path
@@ -77,3 +78,47 @@ def test_each_seed_pass_is_read_after_teardown_as_it_was_at_its_end(tmp_path: Pa
         series = {s.name: [(p[1], round(p[2], 3)) for p in s.points] for s in ledger.series(run_id=run_id)}
         assert series["seed:env_steps_per_s"] == [(5.0, 1050.0), (6.0, 1060.0)]
         assert series["seed:install_s"] == [(5.0, 0.5), (6.0, 0.5)]  # a later pass's install is not the first's
+
+
+BUNDLE = Path(__file__).parents[1] / "workloads" / "data" / "h100-il3" / "isaaclab-benchmark-training-n4096.json"
+
+
+def test_isaaclab_own_figure_under_seeds_is_the_mean_of_each_pass_bundle(tmp_path: Path) -> None:
+    """benchmark=isaaclab --seeds 2: Isaac Lab's total_fps over the same passes and with the same mean as ours."""
+    real = json.loads(BUNDLE.read_text())  # a real H100 bundle (isaaclab 3.0.0), its total_fps set per pass
+    with Ledger(tmp_path / "home") as ledger:
+        sweep = ledger.create_sweep("seeds", simulated=True)
+        run_id = ledger.add_run(sweep, instance_type="gpu_1x_h100_sxm5", workload="isaaclab3-train")
+        run_dir = tmp_path / "run"
+        t0 = time.time() - 100
+        passes = []
+        for k, (seed, fps) in enumerate((("42", 200_000.0), ("43", 300_000.0))):
+            real["runtime"]["total_fps"]["mean"] = fps
+            out = run_dir / "seeds" / f"seed-{seed}" / "artifacts" / "benchmark"
+            out.mkdir(parents=True)
+            (out / f"benchmark_training_Isaac-Cartpole-Direct_{seed}.json").write_text(json.dumps(real))
+            passes.append(PulledPass(seed, t0 + 10 * k, t0 + 10 * k + 5, (t0, t0 + 10 * k + 4), {0: {}}, []))
+        shutil.copytree(out.parent, run_dir / "artifacts")  # the run's own pull is its last pass's
+        node = Node(0, "n0", "lambda", "127.0.0.2", "127.0.0.2", {"gpus": 1})
+        rc = RunContext(
+            sweep_id=sweep,
+            run_id=run_id,
+            label="h100#1",
+            nodes=[node],
+            plan=None,  # type: ignore[arg-type]
+            benchmark=Benchmark.load("isaaclab3-train", {"benchmark": "isaaclab"}),
+            env=RunEnv(tmp_path, Timeouts()),
+            ledger=ledger,
+            connect=None,
+            run_dir=run_dir,
+            stop=threading.Event(),
+            deadline=0.0,
+            notify=print,
+            passes=passes,
+            pulled=True,
+        )
+        ingest(rc)
+        (series,) = ledger.series(run_id=run_id, name="seed:isaaclab_env_steps_per_s")
+        assert [(p[1], p[2]) for p in series.points] == [(42.0, 200_000.0), (43.0, 300_000.0)]
+        (own,) = [m for m in ledger.metrics(run_id=run_id) if m.key == "isaaclab_env_steps_per_s"]
+        assert own.value == 250_000.0 and own.source == "isaaclab-bundle-1.4"  # not the last pass's 300,000
