@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 if TYPE_CHECKING:
+    from lambdabench.compat import Verdict
     from lambdabench.consent import Spend
     from lambdabench.lab import Lab
     from lambdabench.run.listing import SweepStatus
@@ -280,6 +281,12 @@ def sim_serve(port: int, scenario: Path | None, time_scale: float, out_env: Path
     "and steps via --set, docs/report.md).",
 )
 @click.option(
+    "--ignore-max-envs",
+    is_flag=True,
+    help="Launch even where num_envs is above the largest that an earlier --find-max-envs search measured to fit "
+    "on that type for the same task (refused by default: it would run out of memory).",
+)
+@click.option(
     "--nodes",
     type=int,
     default=1,
@@ -360,6 +367,7 @@ def sweep(
     failsafe: bool,
     image: str | None,
     find_max_envs: bool,
+    ignore_max_envs: bool,
 ) -> None:
     """Benchmark several GPU types side by side; every instance is torn down, whatever happens."""
     from lambdabench.errors import LambdabenchError
@@ -386,6 +394,7 @@ def sweep(
         failsafe=failsafe,
         image=image,
         find_max_envs=find_max_envs,
+        ignore_max_envs=ignore_max_envs,
     )
     if export_uri:  # a bad URI is refused before the cloud is asked
         from lambdabench.export import parse_s3_uri
@@ -622,7 +631,8 @@ def _print_report(
 @json_option
 @click.pass_context
 def check(click_ctx: click.Context, gpus: str, playbook: str | None, sets: tuple[str, ...], as_json: bool) -> None:
-    """Will it run? Per GPU type: the playbook's rules (as a sweep would refuse) and the ledger's results."""
+    """Will it run? Per GPU type: the refusal a sweep would give (the playbook's rules, a num_envs above what the
+    ledger's searches found to fit) and the ledger's results. Exit 0 when every type can run, 1 when any is refused."""
     from dataclasses import asdict
 
     from lambdabench.run.plan import parse_sets
@@ -632,21 +642,24 @@ def check(click_ctx: click.Context, gpus: str, playbook: str | None, sets: tuple
         [{**asdict(v), "answer": v.answer, "too_many_envs": v.too_many_envs} for v in verdicts],
         as_json,
         ["TYPE", "BACKEND", "TASK", "ANSWER", "WHY"],
-        [
-            [
-                v.gpu_type,
-                v.backend,
-                v.task_class,
-                v.answer,
-                v.refused
-                or (f"{v.succeeded} succeeded, {v.failed} failed" if v.succeeded or v.failed else "")
-                + (f"; last failure: {v.last_error}" if v.last_error and not v.refused else "")
-                + (f"; largest num_envs that fit here: {v.largest_num_envs:,.0f}" if v.largest_num_envs else "")
-                + (f" (these values ask {v.asks_num_envs:,.0f}: too many)" if v.too_many_envs else ""),
-            ]
-            for v in verdicts
-        ],
+        [[v.gpu_type, v.backend, v.task_class, v.answer, _check_why(v)] for v in verdicts],
     )
+    refused = [v.gpu_type for v in verdicts if v.refused]
+    if refused:
+        click.echo(f"refused on {len(refused)} of {len(verdicts)} type(s): {', '.join(refused)}", err=True)
+        click_ctx.exit(1)
+
+
+def _check_why(v: Verdict) -> str:
+    """The WHY column of `check`: the refusal, else what the ledger measured on the type."""
+    if v.refused:
+        return v.refused
+    why = f"{v.succeeded} succeeded, {v.failed} failed" if v.succeeded or v.failed else ""
+    why += f"; last failure: {v.last_error}" if v.last_error else ""
+    if v.largest_num_envs is not None:
+        ended = f"{v.first_oom:,.0f} ran out of memory" if v.first_oom is not None else "no search ran out of memory"
+        why += f"; largest num_envs that fit here: {v.largest_num_envs:,.0f} ({ended}; {v.largest_from})"
+    return why.lstrip("; ")
 
 
 @cli.command()

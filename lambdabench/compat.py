@@ -1,13 +1,15 @@
 """The compatibility matrix: GPU type × backend × task class, from the rules and from the ledger.
 
-The rules are the playbooks' own `requires` (lambdabench.remote.playbook.check_requirements), the same
-function the plan refuses with, so `check` and a sweep's refusal cannot disagree. The measurements are
-the ledger's runs of that playbook on that type with that task class: how many succeeded, how many
-failed, and the last failure's message.
+A type is refused by `refusal`, the one function the plan refuses with too, so `check` and a sweep cannot disagree:
+the playbooks' own `requires` (lambdabench.remote.playbook.check_requirements), then a num_envs above the largest
+that the ledger's searches (sweep --find-max-envs) measured on that type for the same footprint (task, library,
+presets, Isaac Lab version; MJX: its model). The measurements are the ledger's runs of that playbook on that type
+with that task class: how many succeeded, how many failed, and the last failure's message.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -15,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from lambdabench.cloud.models import InstanceType
     from lambdabench.ledger import Ledger
-    from lambdabench.remote.playbook import Playbook
+    from lambdabench.remote.playbook import Playbook, Problem
 
 _CAMERA_WORDS = ("Camera", "RGB", "Depth", "Vision", "Visuomotor")
 
@@ -60,11 +62,13 @@ class Verdict:
     last_error: str | None
     largest_num_envs: float | None = None  # the ledger's largest-num_envs searches here: what fit on every run
     asks_num_envs: float | None = None  # the most envs these values ask for (num_envs, or the largest of envs)
+    largest_from: str | None = None  # the footprint and the search largest_num_envs comes from (MaxEnvs.words)
+    first_oom: float | None = None  # the smallest N that search ran out of memory at (None: it never did)
 
     @property
     def too_many_envs(self) -> bool:
-        """The values ask for more envs than the ledger's searches found to fit on this type."""
-        return None not in (self.largest_num_envs, self.asks_num_envs) and (self.asks_num_envs or 0) > (
+        """The values ask for more envs than a search measured to fit here (it ran out of memory above them)."""
+        return None not in (self.largest_num_envs, self.asks_num_envs, self.first_oom) and (self.asks_num_envs or 0) > (
             self.largest_num_envs or 0
         )
 
@@ -102,16 +106,109 @@ def measured(ledger: Ledger, playbook: str, gpu_type: str, klass: str) -> tuple[
     return ok, bad, last
 
 
-def largest_num_envs(ledger: Ledger, playbook: str, gpu_type: str) -> float | None:
-    """The smallest "largest num_envs that fit" over the ledger's searches of this playbook on this type."""
-    found = [
-        m.value
-        for run in ledger.runs()
-        if run.workload == playbook and run.instance_type == gpu_type and run.status == "succeeded"
-        for m in ledger.metrics(run_id=run.id)
-        if m.key == "max_num_envs_fit"
-    ]
-    return min(found, default=None)
+# What decides a largest-num_envs search's footprint besides the GPU and N: the variables a search passes to its
+# probes (playbooks/isaaclab3-train.yaml and isaaclab-train.yaml, their "find the largest num_envs that fits" step:
+# the task, the RL library whose rollout buffers scale with N, 3.x's presets that pick the physics, 1.x fork vs
+# 2.x), so a Cartpole maximum never answers for Ant. A playbook keys on those of them it declares.
+FOOTPRINT_VARS = ("model", "isaaclab_version", "task", "presets", "library")
+# mjx-locomotion steps one model, the script's own ant (workloads/mjx_bench.py ANT_XML, model="lambdabench-ant")
+FIXED_MODEL = {"mjx-locomotion": "lambdabench-ant"}
+
+
+def footprint(book: Playbook, variables: Mapping[str, Any]) -> tuple[tuple[str, str], ...]:
+    """What decides this playbook's GPU memory at a given N besides the GPU: (name, value) of FOOTPRINT_VARS it
+    declares, from these --set values over its defaults; MJX: its model."""
+    if book.name in FIXED_MODEL:
+        return (("model", FIXED_MODEL[book.name]),)
+    out = []
+    for name in FOOTPRINT_VARS:
+        if name in book.vars:
+            default = book.vars[name].default
+            out.append((name, str(variables.get(name, "" if default is None else default)).strip()))
+    return tuple(out)
+
+
+def footprint_words(key: tuple[tuple[str, str], ...]) -> str:
+    """e.g. "task=Isaac-Cartpole-Direct, library=rsl_rl" (an empty value: "(default)")."""
+    return ", ".join(f"{k}={v or '(default)'}" for k, v in key)
+
+
+@dataclass(frozen=True)
+class MaxEnvs:
+    """The largest num_envs a type fits for one footprint, from the ledger's largest-num_envs searches."""
+
+    largest_fit: float  # 0: not even the search's first size fit
+    first_oom: float | None  # None: no search ran out of memory (the bound fit, or a probe ran past its cap)
+    run_id: int  # the search this answer comes from
+    day: str  # the UTC date it ended
+    footprint: str  # footprint_words of the key
+    modelled: bool  # the simulator's memory model, not a GPU
+
+    def words(self) -> str:
+        """Where the answer comes from, e.g. "task=Isaac-Cartpole-Direct, library=rsl_rl; run 3 on 2026-12-05"."""
+        model = ", the simulator's memory model" if self.modelled else ""
+        return f"{self.footprint}; run {self.run_id} on {self.day}{model}"
+
+
+def largest_num_envs(ledger: Ledger, book: Playbook, gpu_type: str, key: tuple[tuple[str, str], ...]) -> MaxEnvs | None:
+    """The ledger's answer for this playbook, type and footprint: of the searches that ran out of memory, the one
+    with the smallest fit (a measured maximum); else, of those that did not, the one with the largest fit."""
+    found: list[tuple[bool, float, int, MaxEnvs]] = []
+    for run in ledger.runs():
+        if run.workload != book.name or run.instance_type != gpu_type or run.status != "succeeded":
+            continue
+        params = run.params if isinstance(run.params, dict) else {}
+        if footprint(book, params.get("vars") or {}) != key:
+            continue
+        got = {m.key: m.value for m in ledger.metrics(run_id=run.id) if m.key.startswith("max_num_envs_")}
+        if "max_num_envs_fit" not in got and "max_num_envs_first_oom" not in got:
+            continue
+        fit, oom = got.get("max_num_envs_fit", 0.0), got.get("max_num_envs_first_oom")
+        day = time.strftime("%Y-%m-%d", time.gmtime(run.ended or run.created))
+        answer = MaxEnvs(fit, oom, run.id, day, footprint_words(key), bool(got.get("max_num_envs_modelled")))
+        # measured maxima first, the smallest of them; else the largest that fit; the latest run on a tie
+        found.append((oom is None, fit if oom is not None else -fit, -run.id, answer))
+    return min(found, key=lambda f: f[:3])[3] if found else None
+
+
+def over_max_envs(asks: float | None, gpu_type: str, found: MaxEnvs | None) -> Problem | None:
+    """Values that ask more envs than a search measured to fit on this type (it ran out of memory above), or None."""
+    from lambdabench.remote.playbook import Problem
+
+    if asks is None or found is None or found.first_oom is None or asks <= found.largest_fit:
+        return None
+    return Problem(
+        f"{asks:,.0f} envs is above the largest num_envs that fit on {gpu_type}: {found.largest_fit:,.0f} "
+        f"({found.first_oom:,.0f} ran out of memory; {found.words()})",
+        f"Lower num_envs (mjx-locomotion: envs) to at most {found.largest_fit:,.0f} on {gpu_type}, or pass "
+        "--ignore-max-envs to launch it anyway (re-measure with --find-max-envs).",
+    )
+
+
+def refusal(
+    book: Playbook,
+    values: Mapping[str, Any],
+    facts: Mapping[str, Any],
+    found: MaxEnvs | None,
+    *,
+    ignore_max_envs: bool = False,
+) -> Problem | None:
+    """Why a run of this playbook with these values is refused on this type before launch (None: it is not): the
+    playbook's rules first, then more envs than the ledger's searches found to fit. `check` and the plan both ask."""
+    from lambdabench.remote.playbook import check_requirements
+
+    problems = check_requirements(book, values, facts)
+    if problems:
+        return problems[0]
+    if ignore_max_envs:
+        return None
+    return over_max_envs(asks_num_envs(book, values), str(facts.get("name") or ""), found)
+
+
+def asks_num_envs(book: Playbook, values: Mapping[str, Any]) -> float | None:
+    """The most envs a run with these values steps at once per GPU; None for a largest-num_envs search."""
+    resolved = book.resolve_vars({k: v for k, v in values.items() if k in book.vars})
+    return None if _true(resolved.get("find_max_envs")) else asked_num_envs(resolved)
 
 
 def asked_num_envs(values: Mapping[str, Any]) -> float | None:
@@ -124,29 +221,30 @@ def asked_num_envs(values: Mapping[str, Any]) -> float | None:
 def check(
     book: Playbook, values: Mapping[str, Any], types: Sequence[InstanceType], ledger: Ledger | None
 ) -> list[Verdict]:
-    """Before anything launches: per type, the rules' verdict on this playbook and what the ledger measured."""
+    """Before anything launches: per type, the plan's refusal (compat.refusal) and what the ledger measured."""
     from lambdabench.cloud.gpus import type_facts
-    from lambdabench.remote.playbook import check_requirements
 
-    resolved = book.resolve_vars(values)
-    klass = task_class(resolved)
-    asks = None if _true(resolved.get("find_max_envs")) else asked_num_envs(resolved)
+    klass = task_class(book.resolve_vars(values))
+    asks, key = asks_num_envs(book, values), footprint(book, values)
     out = []
     for itype in types:
-        problems = check_requirements(book, values, type_facts(itype))
+        found = largest_num_envs(ledger, book, itype.name, key) if ledger is not None else None
+        problem = refusal(book, values, type_facts(itype), found)
         ok, bad, last = measured(ledger, book.name, itype.name, klass) if ledger is not None else (0, 0, None)
         out.append(
             Verdict(
                 itype.name,
                 backend_of(book.name),
                 klass,
-                str(problems[0]) if problems else None,
-                problems[0].hint if problems else None,
+                None if problem is None else str(problem),
+                None if problem is None else problem.hint,
                 ok,
                 bad,
                 last,
-                largest_num_envs(ledger, book.name, itype.name) if ledger is not None else None,
+                found.largest_fit if found else None,
                 asks,
+                found.words() if found else None,
+                found.first_oom if found else None,
             )
         )
     return out

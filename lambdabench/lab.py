@@ -609,6 +609,7 @@ class Lab:
             filesystems=filesystems,
             list_images=self.cloud.list_images if needs_cloud else None,
             checked=checked,
+            ledger=self.ledger,
         )
 
     def sweep(

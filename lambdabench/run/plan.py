@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 
     from lambdabench.cloud.models import Filesystem, Image, InstanceType, TypeAvailability
     from lambdabench.consent import Spend
+    from lambdabench.ledger import Ledger
     from lambdabench.remote.playbook import Playbook
     from lambdabench.run.cache import CachePlan
     from lambdabench.run.env import RunEnv
@@ -108,6 +109,7 @@ class SweepRequest:
     failsafe: bool = False  # each instance terminates itself once its run's cap passed (the key goes there)
     image: str | None = None  # --image: the launch's image family, over what the playbooks declare
     find_max_envs: bool = False  # the benchmark searches the largest num_envs that fits instead of its N sweep
+    ignore_max_envs: bool = False  # launch num_envs above the largest the ledger's searches found to fit
 
 
 @dataclass
@@ -601,8 +603,10 @@ def plan_sweep(
     filesystems: Sequence[Filesystem] = (),
     list_images: Callable[[], Sequence[Image]] | None = None,
     checked: CheckedRequest | None = None,
+    ledger: Ledger | None = None,
 ) -> SweepPlan:
-    """Resolve names against one instance-types snapshot and price the plan; raises before anything launches."""
+    """Resolve names against one instance-types snapshot and price the plan; raises before anything launches (the
+    ledger's largest-num_envs searches, when given, refuse more envs than fit)."""
     from lambdabench.cloud.gpus import resolve_gpu
 
     checked = checked or check_request(req, env=env, ngc_key_present=ngc_key_present)
@@ -621,7 +625,7 @@ def plan_sweep(
         check_image_offered(image, image_source, types, list_images)
     max_run, cap_reason = _run_cap(req, benchmark, types, env)
     targets = [Target(itype=t) for t in types] + [Target(host=h) for h in hosts]
-    check_targets(benchmark, targets, nodes=req.nodes)
+    check_targets(benchmark, targets, nodes=req.nodes, ledger=ledger, ignore_max_envs=req.ignore_max_envs)
     runs = [PlannedRun(t, k) for k in range(1, req.repeat + 1) for t in targets]
     cache = None
     if req.cache is not None:
@@ -737,15 +741,35 @@ def check_variables(benchmark: Benchmark, *, ngc_key_present: bool) -> None:
     check_secrets(benchmark.all, benchmark.values_for, ["NGC_API_KEY"] if ngc_key_present else [])
 
 
-def check_targets(benchmark: Benchmark, targets: Sequence[Target], *, nodes: int) -> None:
-    """Refuse before launch: a type or machine that cannot run the benchmark, a multi-node plan that would not."""
-    from lambdabench.remote.playbook import check_requirements
+def check_targets(
+    benchmark: Benchmark,
+    targets: Sequence[Target],
+    *,
+    nodes: int,
+    ledger: Ledger | None = None,
+    ignore_max_envs: bool = False,
+) -> None:
+    """Refuse before launch, naming every refused target in one line (compat.refusal, as `check` words it): a type
+    or machine that cannot run the benchmark, more envs than the ledger's searches found to fit on it; then a
+    multi-node plan that would not start one training."""
+    from lambdabench.compat import footprint, largest_num_envs, refusal
 
+    book, values = benchmark.playbook, benchmark.vars_for(benchmark.playbook)
+    key = footprint(book, values)
+    refused = []
     for target in targets:
-        facts = target.facts()
-        problems = check_requirements(benchmark.playbook, benchmark.vars_for(benchmark.playbook), facts)
-        if problems:
-            raise UsageError(problems[0], f"Nothing was launched. {problems[0].hint}")
+        found = largest_num_envs(ledger, book, target.name, key) if ledger is not None else None
+        problem = refusal(book, values, target.facts(), found, ignore_max_envs=ignore_max_envs)
+        if problem is not None:
+            refused.append((target.name, problem))
+    if len(refused) == 1:
+        raise UsageError(refused[0][1], f"Nothing was launched. {refused[0][1].hint}")
+    if refused:
+        hints = dict.fromkeys(p.hint for _, p in refused if p.hint)
+        raise UsageError(
+            f"refused on {len(refused)} of {len(targets)} type(s): " + " | ".join(f"{n}: {p}" for n, p in refused),
+            f"Nothing was launched. {' '.join(hints)}",
+        )
     if nodes > 1:
         check_multinode(benchmark, [t for t in targets if t.itype is not None], nodes)
 

@@ -43,7 +43,7 @@ def test_check_agrees_with_the_sweeps_refusals_and_reads_the_ledger(env: dict[st
     _ledger_with_results()
     args = ["--playbook", "isaaclab-train", "--set", "video=true"]
     out = run(["check", "--gpus", ",".join(TYPES), *args, "--json"], env)
-    assert out.exit_code == 0, out.output
+    assert out.exit_code == 1, out.output  # two of the three are refused
     verdicts = {v["gpu_type"]: v for v in json.loads(out.stdout)}
     for name in TYPES:
         dry = run(["sweep", "--gpus", name, *args, "--dry-run"], env)
@@ -85,23 +85,86 @@ def test_the_report_has_the_measured_matrix_in_every_format() -> None:
     assert doc["compatibility"][0]["last_error"].startswith("Vulkan")
 
 
-def test_check_answers_how_many_envs_fit_from_the_ledgers_searches(env: dict[str, str]) -> None:
-    """A search on the A10 found 786,432 (made-up run, the simulator model's figure): check says so per type,
-    and flags values that ask for more; a type never searched says nothing about it."""
+def _search(gpu: str, fit: float, oom: float | None, **variables: str) -> int:
+    """An earlier isaaclab3-train --find-max-envs run on this type with these --set values (made-up figures)."""
     led = Ledger(Path(os.environ["LAMBDABENCH_HOME"]), clock=lambda: L.T0)
-    sweep = led.create_sweep("search", plan={"playbook": "mjx-locomotion", "vars": {"find_max_envs": "true"}})
-    a10 = L.Gpu("gpu_1x_a10", 75, 1.0, 1.0)
-    run_id, _ = L.add_run(led, sweep, a10, start=L.T0, bench_s=60, name="lb-s", workload="mjx-locomotion")
-    led.record_metric(run_id, "max_num_envs_fit", 786432.0, unit="envs", source="mjx (modelled)")
+    sets = {"find_max_envs": "true", **variables}
+    sweep = led.create_sweep("search", plan={"playbook": "isaaclab3-train", "vars": sets})
+    run_id, _ = L.add_run(
+        led,
+        sweep,
+        L.Gpu(gpu, 75, 1.0, 1.0),
+        start=L.T0,
+        bench_s=60,
+        name=f"lb-{gpu}-{fit:.0f}",
+        workload="isaaclab3-train",
+        variables=sets,
+    )
+    led.record_metric(run_id, "max_num_envs_fit", fit, unit="envs", source="isaaclab3-train (modelled)")
+    if oom is not None:
+        led.record_metric(run_id, "max_num_envs_first_oom", oom, unit="envs", source="ModelledOutOfMemory")
     led.close()
-    out = run(["check", "--gpus", "a10,a100", "--set", "envs=1024,1048576", "--json"], env)
-    assert out.exit_code == 0, out.output
+    return run_id
+
+
+IL3 = ["--playbook", "isaaclab3-train"]
+
+
+def test_check_answers_how_many_envs_fit_from_the_ledgers_searches(env: dict[str, str]) -> None:
+    """A search on the A10 found 1,048,576 and ran out of memory at 2,097,152 (made-up run, the simulator model's
+    figures): check says so and where it comes from; more envs are refused; a type never searched says nothing."""
+    run_id = _search("gpu_1x_a10", 1048576.0, 2097152.0)
+    out = run(["check", "--gpus", "a10,a100", *IL3, "--set", "num_envs=2000000", "--json"], env)
+    assert out.exit_code == 1, out.output
     verdicts = {v["gpu_type"]: v for v in json.loads(out.stdout)}
     a10, a100 = verdicts["gpu_1x_a10"], verdicts["gpu_1x_a100"]
-    assert (a10["largest_num_envs"], a10["asks_num_envs"], a10["too_many_envs"]) == (786432.0, 1048576.0, True)
-    assert (a100["largest_num_envs"], a100["too_many_envs"]) == (None, False)
-    table = run(["check", "--gpus", "a10", "--set", "envs=4096"], env)
-    assert "largest num_envs that fit here: 786,432" in table.stdout and "too many" not in table.stdout
+    assert (a10["largest_num_envs"], a10["asks_num_envs"], a10["too_many_envs"]) == (1048576.0, 2000000.0, True)
+    assert a10["answer"] == "refused" and f"run {run_id} on 2025-10-09" in a10["refused"], a10
+    assert "--ignore-max-envs" in a10["hint"]
+    assert (a100["largest_num_envs"], a100["too_many_envs"], a100["refused"]) == (None, False, None)
+    table = run(["check", "--gpus", "a10", *IL3, "--set", "num_envs=4096"], env)
+    assert table.exit_code == 0, table.output
+    assert "largest num_envs that fit here: 1,048,576 (2,097,152 ran out of memory; task=" in table.stdout
+
+
+def test_the_largest_num_envs_is_keyed_by_what_decides_the_footprint(env: dict[str, str]) -> None:
+    """A Cartpole search answers for Cartpole only: another task, RL library or preset has its own footprint."""
+    run_id = _search("gpu_1x_a10", 1048576.0, 2097152.0, task="Isaac-Cartpole-Direct")
+    big = ["--set", "num_envs=2000000"]
+    for other in (["--set", "task=Isaac-Ant-Direct"], ["--set", "library=skrl"], ["--set", "presets=newton_kamino"]):
+        v = json.loads(run(["check", "--gpus", "a10", *IL3, *big, *other, "--json"], env).stdout)[0]
+        assert (v["largest_num_envs"], v["refused"]) == (None, None), (other, v)
+    (v,) = json.loads(run(["check", "--gpus", "a10", *IL3, *big, "--json"], env).stdout)  # the default task
+    assert v["largest_num_envs"] == 1048576.0 and v["refused"] is not None
+    assert f"task=Isaac-Cartpole-Direct, presets=(default), library=rsl_rl; run {run_id}" in v["largest_from"]
+
+
+def test_a_sweep_above_the_measured_maximum_is_refused_before_launch() -> None:
+    """The sweep asks the same function as `check`: more envs than a search measured to fit is refused in one line
+    (every refused type named), nothing launched or recorded; --ignore-max-envs launches it anyway."""
+    with simulator(scale=SCALE, retry_budget=3) as sim:
+        run_id = _search("gpu_1x_a10", 1048576.0, 2097152.0)
+        _search("gpu_1x_a100", 2097152.0, 4194304.0)
+        _search("gpu_1x_gh200", 524288.0, None)  # reached its bound: nothing measured above it
+        args = ["--gpus", "a10,a100,gh200", *IL3, "--set", "num_envs=3000000"]
+        check = json.loads(run(["check", *args, "--json"], sim.env).stdout)
+        refused = [v["refused"] for v in check if v["refused"]]
+        assert len(refused) == 2 and f"run {run_id} on 2025-10-09" in refused[0]
+        sweeps = len(Ledger(Path(os.environ["LAMBDABENCH_HOME"])).sweeps())
+        err = assert_one_line_error(
+            run(["sweep", *args, "-y"], sim.env), "refused on 2 of 3 type(s): gpu_1x_a10: ", "nothing was launched"
+        )
+        assert all(r in err for r in refused), err  # the same words as check
+        assert sim.core.billing() == [] and len(Ledger(Path(os.environ["LAMBDABENCH_HOME"])).sweeps()) == sweeps
+        assert run(["sweep", *args, "--ignore-max-envs", "--dry-run"], sim.env).exit_code == 0
+        assert run(["sweep", *args[:-1], "num_envs=1048576", "--dry-run"], sim.env).exit_code == 0
+
+
+def test_check_exits_1_when_any_type_is_refused_and_0_when_all_can_run(env: dict[str, str]) -> None:
+    assert run(["check", "--gpus", "a10,a100", "--playbook", "isaaclab-train", "--json"], env).exit_code == 0
+    some = run(["check", "--gpus", "a10,a100", "--playbook", "isaaclab-train", "--set", "video=true"], env)
+    assert some.exit_code == 1 and "refused on 1 of 2 type(s): gpu_1x_a100" in some.stderr, some.output
+    assert "gpu_1x_a10 " in some.stdout  # the table is still printed
 
 
 def test_the_compatibility_section_follows_the_order_the_user_gave() -> None:
@@ -115,3 +178,12 @@ def test_the_compatibility_section_follows_the_order_the_user_gave() -> None:
     rep = build_report(led, now=L.T0 + 86_400)
     assert [c.gpu_type for c in rep.compat] == order
     assert [c["gpu_type"] for c in json.loads(render(rep, "json"))["compatibility"]] == order
+
+
+def test_a_refused_sweep_names_every_refused_type_in_checks_words(env: dict[str, str]) -> None:
+    """Video on an A10, an A100 and a GH200: the A100 has no RT cores, the GH200 is arm64; one line names both."""
+    args = ["--gpus", ",".join(TYPES), "--playbook", "isaaclab-train", "--set", "video=true"]
+    verdicts = json.loads(run(["check", *args, "--json"], env).stdout)
+    refused = [v["refused"] for v in verdicts if v["refused"]]
+    err = assert_one_line_error(run(["sweep", *args, "--dry-run"], env), "refused on 2 of 3 type(s): gpu_1x_a100: ")
+    assert len(refused) == 2 and all(r in err for r in refused), (refused, err)

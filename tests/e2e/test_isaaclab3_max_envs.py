@@ -50,17 +50,19 @@ def test_the_search_finds_each_types_maximum_and_stops_at_the_first_oom(simproc:
         # each fitting probe's peak GPU memory, sampled by the run's nvidia-smi: the modelled footprint
         peaks = {p[1]: p[2] for s in ledger.series(run_id=run.id, name="max_envs_probe_gpu_mem_mib") for p in s.points}
         assert 1048576.0 in peaks and abs(peaks[1048576.0] - (base + per_env * 1048576 / 2**20)) < 2
-    # `check` answers from these searches before anything launches, and flags a num_envs above the A10's fit
-    check = simproc.cli(
-        "check", "--gpus", "a10,h100", "--playbook", "isaaclab3-train", "--set", "num_envs=2000000", "--json"
-    )
-    assert check.returncode == 0, check.stderr
+    # `check` answers from these searches before anything launches and refuses a num_envs above the A10's fit (exit
+    # 1); the sweep refuses it in the same words, before launch
+    big = ["--gpus", "a10,h100", "--playbook", "isaaclab3-train", "--set", "num_envs=2000000"]
+    check = simproc.cli("check", *big, "--json")
+    assert check.returncode == 1, check.stderr
     verdicts = {v["gpu_type"]: v for v in json.loads(check.stdout)}
     assert (verdicts["gpu_1x_a10"]["largest_num_envs"], verdicts["gpu_1x_a10"]["too_many_envs"]) == (1048576, True)
     assert (verdicts["gpu_1x_h100_sxm5"]["largest_num_envs"], verdicts["gpu_1x_h100_sxm5"]["too_many_envs"]) == (
         4194304,
         False,
     )
+    refused = simproc.cli("sweep", *big, "--dry-run")
+    assert refused.returncode == 2 and verdicts["gpu_1x_a10"]["refused"] in refused.stderr, refused.stderr
     text = simproc.cli("report")
     assert "gpu_1x_a10 (isaaclab3-train, kitless Newton): largest num_envs that fits 1,048,576" in text.stdout
     spent = {g["instance_type"]: float(g["cost_usd"]) for g in report["groups"]}

@@ -71,6 +71,7 @@ def add_run(
     nodes: int = 1,
     status: str = "succeeded",
     workload: str = "isaaclab-train",
+    variables: dict[str, str] | None = None,
 ) -> tuple[int, dict[str, float]]:
     """One run with an instance per node and every lifecycle timestamp; returns (run id, times)."""
     timing = timing or Timing()
@@ -79,7 +80,11 @@ def add_run(
         instance_type=gpu.name,
         region="us-east-1",
         workload=workload,
-        params={"repeat": repeat, **({"nodes": nodes} if nodes > 1 else {})},
+        params={
+            "repeat": repeat,
+            **({"nodes": nodes} if nodes > 1 else {}),
+            **({"vars": variables} if variables is not None else {}),
+        },
     )
     led.set_run_status(run, "running", ts=start)
     times: dict[str, float] = {}
