@@ -115,17 +115,18 @@ FOOTPRINT_VARS = ("model", "isaaclab_version", "task", "presets", "library")
 FIXED_MODEL = {"mjx-locomotion": "lambdabench-ant"}
 
 
+def footprint_of(playbook: str, values: Mapping[str, Any]) -> tuple[tuple[str, str], ...]:
+    """What decides this playbook's GPU memory at a given N besides the GPU: (name, value) of the FOOTPRINT_VARS in
+    values (its defaults filled in); MJX: its model. `check`, the plan and the report key searches by it."""
+    if playbook in FIXED_MODEL:
+        return (("model", FIXED_MODEL[playbook]),)
+    return tuple((name, str(values[name]).strip()) for name in FOOTPRINT_VARS if name in values)
+
+
 def footprint(book: Playbook, variables: Mapping[str, Any]) -> tuple[tuple[str, str], ...]:
-    """What decides this playbook's GPU memory at a given N besides the GPU: (name, value) of FOOTPRINT_VARS it
-    declares, from these --set values over its defaults; MJX: its model."""
-    if book.name in FIXED_MODEL:
-        return (("model", FIXED_MODEL[book.name]),)
-    out = []
-    for name in FOOTPRINT_VARS:
-        if name in book.vars:
-            default = book.vars[name].default
-            out.append((name, str(variables.get(name, "" if default is None else default)).strip()))
-    return tuple(out)
+    """footprint_of these --set values over the playbook's defaults."""
+    values = {name: "" if spec.default is None else spec.default for name, spec in book.vars.items()}
+    return footprint_of(book.name, {**values, **{k: v for k, v in variables.items() if k in book.vars}})
 
 
 def footprint_words(key: tuple[tuple[str, str], ...]) -> str:

@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from lambdabench.compat import backend_of, task_class
+from lambdabench.compat import backend_of, footprint_of, footprint_words, task_class
 from lambdabench.cost import RunCost, run_cost
 from lambdabench.errors import UsageError
 from lambdabench.ledger import InstanceRow, MetricKey, RunRow
@@ -835,17 +835,27 @@ def build_report(
 def max_envs_rows(
     ledger: Ledger, sweep_ids: Sequence[int], lines: Sequence[RunReport], order: Sequence[GroupReport]
 ) -> list[MaxEnvsRow]:
-    """Per group and playbook, its runs' largest-num_envs searches: the largest N that fit on every run, the smallest
-    N that ran out of memory, the largest bound, and the out-of-memory's evidence (the metric's source)."""
-    key_of = {line.run_id: (line.group or line.instance_type, line.workload or "") for line in lines}
-    acc: dict[tuple[str, str], dict[str, dict[int, MetricRow]]] = {}
+    """Per group, playbook and footprint (compat.footprint_of: a Cartpole search is never pooled with Ant's), its runs'
+    largest-num_envs searches: the largest N that fit on every run, the smallest N that ran out of memory, the largest
+    bound, and the out-of-memory's evidence (the metric's source)."""
+    key_of = {
+        line.run_id: (
+            line.group or line.instance_type,
+            line.workload or "",
+            footprint_words(footprint_of(line.workload or "", line.benchmark)),
+        )
+        for line in lines
+    }
+    acc: dict[tuple[str, str, str], dict[str, dict[int, MetricRow]]] = {}
     for sweep_id in sweep_ids:
         for row in ledger.metrics(sweep_id=sweep_id):
             if row.run_id in key_of and row.key.startswith("max_num_envs_"):
                 acc.setdefault(key_of[row.run_id], {}).setdefault(row.key, {})[row.run_id] = row
     rank = {g.label or g.instance_type: i for i, g in enumerate(order)}
     out = []
-    for (group, workload), by_key in sorted(acc.items(), key=lambda kv: (rank.get(kv[0][0], len(rank)), kv[0][1])):
+    for (group, workload, footprint), by_key in sorted(
+        acc.items(), key=lambda kv: (rank.get(kv[0][0], len(rank)), kv[0][1], kv[0][2])
+    ):
         fit, oom, bound = (by_key.get(f"max_num_envs_{k}", {}) for k in ("fit", "first_oom", "bound"))
         runs = set(fit) | set(oom) | set(bound)
         out.append(
@@ -859,6 +869,7 @@ def max_envs_rows(
                 len(runs),
                 workload,
                 backend_of(workload) if workload else "",
+                footprint,
             )
         )
     return out

@@ -83,7 +83,9 @@ def max_envs_lines(report: Report) -> list[str]:
         )
         who = f"{m.group} ({m.workload}, {m.backend})" if m.workload else m.group
         out.append(
-            f"{who}: largest num_envs that fits {_envs(m.largest_fit)}; {ended}"
+            f"{who}: largest num_envs that fits {_envs(m.largest_fit)}"
+            + (f" for {m.footprint}" if m.footprint else "")
+            + f"; {ended}"
             + ("; GPU memory modelled by the simulator" if m.modelled else "")
             + f" ({m.runs} run(s))"
         )
@@ -102,6 +104,7 @@ def max_envs_json(report: Report) -> list[dict[str, Any]]:
             "runs": m.runs,
             "playbook": m.workload or None,
             "backend": m.backend or None,
+            "footprint": m.footprint or None,
         }
         for m in report.max_envs
     ]

@@ -336,6 +336,7 @@ class MaxEnvsRow:
     runs: int
     workload: str = ""  # the playbook that searched (e.g. isaaclab3-train)
     backend: str = ""  # its simulation backend (compat.backend_of: MJX, kitless Newton, ...)
+    footprint: str = ""  # what decides its GPU memory besides N (compat.footprint_of), e.g. "task=…, library=rsl_rl"
 
 
 @dataclass(frozen=True)

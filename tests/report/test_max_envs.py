@@ -49,6 +49,7 @@ def test_the_real_h100_search_in_every_format(hermetic_env: Path) -> None:
         "runs": 1,
         "playbook": "mjx-locomotion",
         "backend": "MJX",
+        "footprint": "model=lambdabench-ant",
     }
     assert (doc[1]["largest_fit"], doc[1]["modelled"]) == (786432.0, True)
     for fmt in ("table", "md", "html"):
@@ -94,4 +95,33 @@ def test_each_playbooks_search_is_its_own_row_named_with_its_backend(hermetic_en
     )
     assert "gpu_1x_h100_sxm5 (isaaclab3-train, kitless Newton): largest num_envs that fits 4,194,304" in render(
         rep, "table"
+    )
+
+
+def test_searches_of_different_tasks_on_one_type_are_separate_rows(hermetic_env: Path) -> None:
+    """Cartpole and Ant searched on the same H100 (made-up figures), pooled per type: two rows, each naming its task,
+    never Ant's fit as Cartpole's (the footprint `check` and the plan key on, compat.footprint_of)."""
+    led = Ledger(hermetic_env, clock=lambda: L.T0)
+    fits = {"Isaac-Cartpole-Direct": 4194304, "Isaac-Ant-Direct": 524288}
+    sweeps = []
+    for task, fit in fits.items():
+        sweeps.append(led.create_sweep(task, plan={"playbook": "isaaclab3-train", "vars": {"task": task}}))
+        doc = {"workload": "isaaclab3-train", "max_envs": {"largest_fit": fit, "first_oom": 2 * fit, "bound": 8388608}}
+        run, _ = L.add_run(
+            led,
+            sweeps[-1],
+            L.Gpu("gpu_1x_h100_sxm5", 100, 1.0, 1.0),
+            start=L.T0,
+            bench_s=60,
+            name=f"lb-{task}",
+            workload="isaaclab3-train",
+        )
+        record_max_envs(led, run, doc)
+    rep = build_report(led, sweeps, now=L.T0 + 86_400, compare=False)  # report --merge: one column per type
+    rows = json.loads(render(rep, "json"))["max_num_envs"]
+    assert sorted(r["largest_fit"] for r in rows) == [524288.0, 4194304.0], rows  # not pooled into one row
+    got = {r["footprint"].split(",")[0]: r["largest_fit"] for r in rows}
+    assert got == {"task=Isaac-Cartpole-Direct": 4194304.0, "task=Isaac-Ant-Direct": 524288.0}, rows
+    assert "largest num_envs that fits 524,288 for task=Isaac-Ant-Direct, presets=(default), library=rsl_rl" in (
+        render(rep, "table")
     )
