@@ -129,6 +129,15 @@ def footprint(book: Playbook, variables: Mapping[str, Any]) -> tuple[tuple[str, 
     return footprint_of(book.name, {**values, **{k: v for k, v in variables.items() if k in book.vars}})
 
 
+def recorded_footprint(plan: Any) -> tuple[tuple[str, str], ...] | None:
+    """The footprint a sweep's plan recorded at launch (SweepPlan.to_json), so a later change of a playbook's defaults
+    never re-keys its searches; None for a sweep recorded before it was."""
+    found = plan.get("footprint") if isinstance(plan, dict) else None
+    if not isinstance(found, dict):
+        return None
+    return tuple((name, str(found[name])) for name in FOOTPRINT_VARS if name in found)  # the ledger sorts JSON keys
+
+
 def footprint_words(key: tuple[tuple[str, str], ...]) -> str:
     """e.g. "task=Isaac-Cartpole-Direct, library=rsl_rl" (an empty value: "(default)")."""
     return ", ".join(f"{k}={v or '(default)'}" for k, v in key)
@@ -155,11 +164,14 @@ def largest_num_envs(ledger: Ledger, book: Playbook, gpu_type: str, key: tuple[t
     """The ledger's answer for this playbook, type and footprint: of the searches that ran out of memory, the one
     with the smallest fit (a measured maximum); else, of those that did not, the one with the largest fit."""
     found: list[tuple[bool, float, int, MaxEnvs]] = []
+    plans: dict[int, Any] = {}
     for run in ledger.runs():
         if run.workload != book.name or run.instance_type != gpu_type or run.status != "succeeded":
             continue
+        if run.sweep_id not in plans:
+            plans[run.sweep_id] = ledger.sweep(run.sweep_id).plan
         params = run.params if isinstance(run.params, dict) else {}
-        if footprint(book, params.get("vars") or {}) != key:
+        if (recorded_footprint(plans[run.sweep_id]) or footprint(book, params.get("vars") or {})) != key:
             continue
         got = {m.key: m.value for m in ledger.metrics(run_id=run.id) if m.key.startswith("max_num_envs_")}
         if "max_num_envs_fit" not in got and "max_num_envs_first_oom" not in got:

@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from lambdabench.compat import backend_of, footprint_of, footprint_words, task_class
+from lambdabench.compat import backend_of, footprint_of, footprint_words, recorded_footprint, task_class
 from lambdabench.cost import RunCost, run_cost
 from lambdabench.errors import UsageError
 from lambdabench.ledger import InstanceRow, MetricKey, RunRow
@@ -838,11 +838,14 @@ def max_envs_rows(
     """Per group, playbook and footprint (compat.footprint_of: a Cartpole search is never pooled with Ant's), its runs'
     largest-num_envs searches: the largest N that fit on every run, the smallest N that ran out of memory, the largest
     bound, and the out-of-memory's evidence (the metric's source)."""
+    plans = {sweep_id: ledger.sweep(sweep_id).plan for sweep_id in {line.sweep_id for line in lines}}
     key_of = {
         line.run_id: (
             line.group or line.instance_type,
             line.workload or "",
-            footprint_words(footprint_of(line.workload or "", line.benchmark)),
+            footprint_words(
+                recorded_footprint(plans[line.sweep_id]) or footprint_of(line.workload or "", line.benchmark)
+            ),
         )
         for line in lines
     }

@@ -452,12 +452,15 @@ class SweepPlan:
     def to_json(self) -> dict[str, Any]:
         """What `resume` needs to rebuild this plan (the playbook by name, or by absolute path)."""
         path = self.benchmark.playbook.path
+        from lambdabench.compat import footprint
         from lambdabench.remote.playbook import shipped_dir
 
         shipped = path.parent.resolve() == shipped_dir().resolve()
         return {
             "playbook": self.playbook if shipped else str(path.resolve()),
             "vars": self.variables,
+            # what decides GPU memory besides N, as launched: later defaults never re-key this sweep's searches
+            "footprint": dict(footprint(self.benchmark.playbook, self.variables)),
             "types": [r.target.name for r in self.runs],
             "type_order": self.type_order,
             "max_run_seconds": self.max_run_seconds,

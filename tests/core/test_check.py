@@ -187,3 +187,30 @@ def test_a_refused_sweep_names_every_refused_type_in_checks_words(env: dict[str,
     refused = [v["refused"] for v in verdicts if v["refused"]]
     err = assert_one_line_error(run(["sweep", *args, "--dry-run"], env), "refused on 2 of 3 type(s): gpu_1x_a100: ")
     assert len(refused) == 2 and all(r in err for r in refused), (refused, err)
+
+
+def test_a_search_is_keyed_by_the_footprint_its_plan_recorded_not_todays_defaults(env: dict[str, str]) -> None:
+    """A search launched when the default task was Ant (its plan recorded the footprint; no --set task): it answers
+    for Ant, not for today's default, Cartpole."""
+    led = Ledger(Path(os.environ["LAMBDABENCH_HOME"]), clock=lambda: L.T0)
+    recorded = {"task": "Isaac-Ant-Direct", "presets": "", "library": "rsl_rl"}
+    plan = {"playbook": "isaaclab3-train", "vars": {"find_max_envs": "true"}, "footprint": recorded}
+    sweep = led.create_sweep("search", plan=plan)
+    run_id, _ = L.add_run(
+        led,
+        sweep,
+        L.Gpu("gpu_1x_a10", 75, 1.0, 1.0),
+        start=L.T0,
+        bench_s=60,
+        name="lb-ant",
+        workload="isaaclab3-train",
+        variables=plan["vars"],
+    )
+    led.record_metric(run_id, "max_num_envs_fit", 262144.0, unit="envs", source="made up")
+    led.record_metric(run_id, "max_num_envs_first_oom", 524288.0, unit="envs", source="made up")
+    led.close()
+    big = ["check", "--gpus", "a10", *IL3, "--set", "num_envs=300000", "--json"]
+    (cartpole,) = json.loads(run(big, env).stdout)
+    assert (cartpole["largest_num_envs"], cartpole["refused"]) == (None, None), cartpole
+    (ant,) = json.loads(run([*big, "--set", "task=Isaac-Ant-Direct"], env).stdout)
+    assert ant["largest_num_envs"] == 262144.0 and ant["refused"] is not None, ant
