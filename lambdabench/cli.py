@@ -658,7 +658,8 @@ def _check_why(v: Verdict) -> str:
     why += f"; last failure: {v.last_error}" if v.last_error else ""
     if v.largest_num_envs is not None:
         ended = f"{v.first_oom:,.0f} ran out of memory" if v.first_oom is not None else "no search ran out of memory"
-        why += f"; largest num_envs that fit here: {v.largest_num_envs:,.0f} ({ended}; {v.largest_from})"
+        fit = f"{v.largest_num_envs:,.0f}" if v.largest_num_envs else "none"
+        why += f"; largest num_envs that fit here: {fit} ({ended}; {v.largest_from})"
     return why.lstrip("; ")
 
 

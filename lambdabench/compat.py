@@ -190,10 +190,14 @@ def over_max_envs(asks: float | None, gpu_type: str, found: MaxEnvs | None) -> P
 
     if asks is None or found is None or found.first_oom is None or asks <= found.largest_fit:
         return None
+    if not found.largest_fit and asks < found.first_oom:
+        return None  # nothing fit, and nothing this small was tried
+    fit = f"{found.largest_fit:,.0f}" if found.largest_fit else "none"
+    lower = f"to at most {fit}" if found.largest_fit else f"below {found.first_oom:,.0f}"
     return Problem(
-        f"{asks:,.0f} envs is above the largest num_envs that fit on {gpu_type}: {found.largest_fit:,.0f} "
+        f"{asks:,.0f} envs is above the largest num_envs that fit on {gpu_type}: {fit} "
         f"({found.first_oom:,.0f} ran out of memory; {found.words()})",
-        f"Lower num_envs (mjx-locomotion: envs) to at most {found.largest_fit:,.0f} on {gpu_type}, or pass "
+        f"Lower num_envs (mjx-locomotion: envs) {lower} on {gpu_type}, or pass "
         "--ignore-max-envs to launch it anyway (re-measure with --find-max-envs).",
     )
 

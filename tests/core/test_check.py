@@ -85,7 +85,7 @@ def test_the_report_has_the_measured_matrix_in_every_format() -> None:
     assert doc["compatibility"][0]["last_error"].startswith("Vulkan")
 
 
-def _search(gpu: str, fit: float, oom: float | None, **variables: str) -> int:
+def _search(gpu: str, fit: float | None, oom: float | None, **variables: str) -> int:
     """An earlier isaaclab3-train --find-max-envs run on this type with these --set values (made-up figures)."""
     led = Ledger(Path(os.environ["LAMBDABENCH_HOME"]), clock=lambda: L.T0)
     sets = {"find_max_envs": "true", **variables}
@@ -96,11 +96,12 @@ def _search(gpu: str, fit: float, oom: float | None, **variables: str) -> int:
         L.Gpu(gpu, 75, 1.0, 1.0),
         start=L.T0,
         bench_s=60,
-        name=f"lb-{gpu}-{fit:.0f}",
+        name=f"lb-{gpu}-{fit}",
         workload="isaaclab3-train",
         variables=sets,
     )
-    led.record_metric(run_id, "max_num_envs_fit", fit, unit="envs", source="isaaclab3-train (modelled)")
+    if fit is not None:
+        led.record_metric(run_id, "max_num_envs_fit", fit, unit="envs", source="isaaclab3-train (modelled)")
     if oom is not None:
         led.record_metric(run_id, "max_num_envs_first_oom", oom, unit="envs", source="ModelledOutOfMemory")
     led.close()
@@ -214,3 +215,16 @@ def test_a_search_is_keyed_by_the_footprint_its_plan_recorded_not_todays_default
     assert (cartpole["largest_num_envs"], cartpole["refused"]) == (None, None), cartpole
     (ant,) = json.loads(run([*big, "--set", "task=Isaac-Ant-Direct"], env).stdout)
     assert ant["largest_num_envs"] == 262144.0 and ant["refused"] is not None, ant
+
+
+def test_a_search_whose_first_size_ran_out_of_memory_refuses_every_size_from_it(env: dict[str, str]) -> None:
+    """Nothing fit (the first probe, 4,096, ran out of memory): 4,096 and more are refused, said as "none"; less was
+    never tried, so it is not."""
+    _search("gpu_1x_a10", None, 4096.0)
+    (v,) = json.loads(run(["check", "--gpus", "a10", *IL3, "--json"], env).stdout)  # the default 4,096
+    assert v["refused"].startswith("4,096 envs is above the largest num_envs that fit on gpu_1x_a10: none"), v
+    assert "below 4,096" in v["hint"]
+    (small,) = json.loads(run(["check", "--gpus", "a10", *IL3, "--set", "num_envs=1024", "--json"], env).stdout)
+    assert small["refused"] is None  # never tried: not known to run out of memory
+    table = run(["check", "--gpus", "a10", *IL3, "--set", "num_envs=1024"], env)
+    assert table.exit_code == 0 and "largest num_envs that fit here: none (4,096 ran out of memory" in table.stdout
