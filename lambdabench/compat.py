@@ -108,8 +108,9 @@ def measured(ledger: Ledger, playbook: str, gpu_type: str, klass: str) -> tuple[
 
 # What decides a largest-num_envs search's footprint besides the GPU and N: the variables a search passes to its
 # probes (playbooks/isaaclab3-train.yaml and isaaclab-train.yaml, their "find the largest num_envs that fits" step:
-# the task, the RL library whose rollout buffers scale with N, 3.x's presets that pick the physics, 1.x fork vs
-# 2.x), so a Cartpole maximum never answers for Ant. A playbook keys on those of them it declares.
+# the task, the RL library, 3.x's presets that pick the physics, 1.x fork vs 2.x), so a Cartpole maximum never
+# answers for Ant. The library because its rollout buffers live on the GPU, sized steps × num_envs × obs (e.g.
+# leggedrobotics/rsl_rl@446aba7 rsl_rl/storage/rollout_storage.py:37-54). A playbook keys on those it declares.
 FOOTPRINT_VARS = ("model", "isaaclab_version", "task", "presets", "library")
 # mjx-locomotion steps one model, the script's own ant (workloads/mjx_bench.py ANT_XML, model="lambdabench-ant")
 FIXED_MODEL = {"mjx-locomotion": "lambdabench-ant"}
