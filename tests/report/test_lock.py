@@ -17,23 +17,36 @@ from tests.report import ledgers as L
 
 
 def test_the_fingerprint_is_the_canonical_software_json() -> None:
-    lock = env_lock.collect("nvcr.io/nvidia/isaac-lab:2.3.0")
+    lock = env_lock.collect()
     canonical = json.dumps(lock["software"], sort_keys=True, separators=(",", ":"))
     assert lock["software_sha256"] == hashlib.sha256(canonical.encode()).hexdigest()
-    assert env_lock.collect("nvcr.io/nvidia/isaac-lab:2.3.0")["software_sha256"] == lock["software_sha256"]
-    assert env_lock.collect("nvcr.io/nvidia/isaac-lab:2.2.0")["software_sha256"] != lock["software_sha256"]
-    assert lock["software"]["packages"] and lock["software"]["kernel"]
+    assert env_lock.collect()["software_sha256"] == lock["software_sha256"]
+    assert lock["software"]["packages"] and lock["software"]["kernel"] and "container" not in lock
 
 
-def test_a_containers_packages_come_from_its_own_line_amid_banners() -> None:
-    """The Isaac Sim playbooks: --packages runs in the container, the host's lock takes its Python and packages."""
+def test_a_containers_lock_compares_its_base_image_and_checkout_never_its_local_image() -> None:
+    """The Isaac Sim playbooks: --packages runs in the container, the host's lock takes its Python and packages,
+    the pulled base image's digest and the checkout's commit; the image built on the box is recorded apart."""
     inside = {"python": "3.11.13", "packages": {"isaacsim": "4.5.0", "torch": "2.5.1"}}
     output = f"[Isaac Sim] banner\n{env_lock.MARKER}{json.dumps(inside)}\nwarning: a trailing line\n"
     found = env_lock.read_environment(output)
-    lock = env_lock.collect("isaac-lab-base:latest@sha256:1234", found)
+    facts = {
+        "base_image": "nvcr.io/nvidia/isaac-sim:4.5.0@sha256:" + "a" * 64,
+        "base_image_pinned_by": "registry digest",
+        "isaaclab_commit": "c" * 40,
+        "image": "isaac-lab-base@sha256:" + "1" * 64,
+        "checkout": "/home/ubuntu/IsaacLab",
+    }
+    lock = env_lock.collect(found, facts)
     assert lock["software"]["packages"] == inside["packages"] and lock["software"]["python"] == "3.11.13"
-    assert lock["software"]["container_image"] == "isaac-lab-base:latest@sha256:1234"
-    assert lock["software_sha256"] != env_lock.collect("isaac-lab-base:latest@sha256:1234")["software_sha256"]
+    assert lock["software"]["base_image"] == facts["base_image"] and lock["software"]["isaaclab_commit"] == "c" * 40
+    assert lock["container"] == facts and "container_image" not in lock["software"]
+    # another box builds the same software into another image id, from another checkout folder: the same lock
+    elsewhere = {**facts, "image": "isaac-lab-base@sha256:" + "2" * 64, "checkout": "/home/ubuntu/other"}
+    assert env_lock.collect(found, elsewhere)["software_sha256"] == lock["software_sha256"]
+    for key, other in (("base_image", facts["base_image"].replace("a" * 64, "b" * 64)), ("isaaclab_commit", "d" * 40)):
+        assert env_lock.collect(found, {**facts, key: other})["software_sha256"] != lock["software_sha256"], key
+    assert lock["software_sha256"] != env_lock.collect(None, facts)["software_sha256"]  # the host's packages
     with pytest.raises(ValueError, match="no environment line"):
         env_lock.read_environment("[Isaac Sim] banner only\n")
 

@@ -580,7 +580,25 @@ def test_collect_records_the_containers_environment_lock(box: Box, version: str)
     assert [*inside, "--packages"] in calls  # the packages are the container interpreter's, run as training runs
     image = json.loads(box.ok("docker image inspect isaac-lab-base"))[0]
     ref = json.loads(box.ok("docker inspect isaac-lab-base"))[0]["Config"]["Image"]
-    assert software["container_image"] == f"{ref}@{image['Id']}"
+    # compared: the pulled Isaac Sim base's registry digest and the checkout's commit; a built image has no
+    # RepoDigests, so its id (another on every box) is recorded beside the software, never in it
+    tag = "4.0.0" if version == "1.x" else "4.5.0"
+    (digest,) = json.loads(box.ok(f"docker image inspect nvcr.io/nvidia/isaac-sim:{tag}"))[0]["RepoDigests"]
+    assert image["RepoDigests"] == [] and digest.startswith("nvcr.io/nvidia/isaac-sim@sha256:")
+    assert software["base_image"] == f"nvcr.io/nvidia/isaac-sim:{tag}@{digest.split('@')[1]}"
+    checkout = lock["container"]["checkout"]
+    assert software["isaaclab_commit"] == box.ok(f"git -C {checkout} rev-parse HEAD").strip()
+    assert lock["container"]["image"] == f"{ref}@{image['Id']}" and "container_image" not in software
+    assert lock["container"]["base_image_pinned_by"] == "registry digest"
+    # a base image loaded from --cache has lost its registry digest (moby/moby#22011): its image id stands in
+    base = f"nvcr.io/nvidia/isaac-sim:{tag}"
+    base_id = json.loads(box.ok(f"docker image inspect {base}"))[0]["Id"]
+    box.ok(f"docker save -o base.tar {base} && docker rmi {base} && docker load -q -i base.tar")
+    assert json.loads(box.ok(f"docker image inspect {base}"))[0]["RepoDigests"] == []
+    box.ok(command)
+    loaded = json.loads((box.home / "lambdabench-artifacts" / "logs" / "env-lock.json").read_text())
+    assert loaded["software"]["base_image"] == f"{base}@{base_id}"
+    assert loaded["container"]["base_image_pinned_by"] == "image id"
     assert software["driver"] == "580.95.05" and software["cuda"] and software["packages"]
     assert len(lock["software_sha256"]) == 64 and lock["gpus"][0]["name"] == "NVIDIA A10"
     # the container gone: no lock file, a line on stderr, and the step still succeeds

@@ -849,6 +849,7 @@ def cmd_load(args: list[str]) -> int:
     time.sleep(float(settings()["load_seconds"]))
     table = images()
     for entry in entries:
+        entry.pop("digest", None)  # `docker load` keeps the image id, not its registry digest (moby/moby#22011)
         table[entry["ref"]] = entry
         if not _opt(opts, "-q", "--quiet"):
             print(f"Loaded image: {entry['ref']}")
@@ -953,7 +954,10 @@ def cmd_inspect(args: list[str]) -> int:
             continue
         entry = find_image(name) if kind in ("", "image") else None
         if entry is not None:
-            objs.append({"Id": entry["id"], "RepoTags": [entry["ref"]], "Size": entry["size"],
+            # RepoDigests: the registry digest a pull recorded; a built image has none, nor a loaded one (the
+            # digest is lost on `docker load`: moby/moby#22011)
+            digests = [f"{entry['repository']}@{entry['digest']}"] if entry.get("digest") else []
+            objs.append({"Id": entry["id"], "RepoTags": [entry["ref"]], "RepoDigests": digests, "Size": entry["size"],
                          "Config": {"WorkingDir": entry.get("workdir", "/"), "Env": [f"{k}={v}" for k, v in entry.get("env", {}).items()]}})  # fmt: skip
             continue
         sys.stderr.write(f"Error response from daemon: No such {kind or 'object'}: {name}\n")
