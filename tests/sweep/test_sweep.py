@@ -114,7 +114,9 @@ def test_max_cost_is_never_exceeded(simenv: Sim) -> None:
     assert len(result.succeeded) == 2 and len(result.skipped) == 1
     spent_cents = sum(b["cost_cents"] for b in simenv.core.billing())
     assert spent_cents <= 10
-    assert len(simenv.launches()) == 2
+    # a 429 is not processed (FIELD-NOTES "Rate limits") and goes again: under load scheduling delay can eat the
+    # launch pacing's margin (2 ms real at x600), so what counts is the launches processed, not the requests
+    assert [r["status"] for r in simenv.launches() if r["status"] != 429] == [200, 200], simenv.launches()
     lab.close()
 
 
