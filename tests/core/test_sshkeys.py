@@ -15,7 +15,9 @@ def _make(path: str, barrier: multiprocessing.synchronize.Barrier, out: multipro
 
 def test_concurrent_commands_on_a_fresh_home_get_one_key(tmp_path: Path) -> None:
     path = tmp_path / "keys" / "id_ed25519"
-    ctx = multiprocessing.get_context("fork")
+    # spawn, not fork: a pytest worker that ran an MJX test holds JAX's threads, and a fork of a threaded process may
+    # deadlock (Python 3.11's popen_fork RuntimeWarning said so in CI, 2026-12-05)
+    ctx = multiprocessing.get_context("spawn")
     barrier = ctx.Barrier(6)
     out: multiprocessing.Queue = ctx.Queue()  # type: ignore[type-arg]
     procs = [ctx.Process(target=_make, args=(str(path), barrier, out)) for _ in range(6)]
