@@ -65,7 +65,7 @@ MAX_ENVS_RULE = (
     "the largest N that fit on every run and the smallest N that did not. The out-of-memory is recognised by the "
     "workload's error code (MJX: JAX's RESOURCE_EXHAUSTED, or XLA's autotuner NOT_FOUND at compile) or by the "
     "exception's type (Isaac Lab: each probe a short training process, `isaaclab train` or a 2.x train.py; "
-    "torch.OutOfMemoryError)."
+    "torch.OutOfMemoryError), or for Warp, which has no such type, by being raised in Warp's own allocator."
 )
 
 

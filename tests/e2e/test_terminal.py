@@ -91,6 +91,16 @@ def seen(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Seen]:
     return {case: Seen(frames[case], histories[case], (tmp / f"{case}.txt").read_text()) for case in CASES}
 
 
+def _screen(tmux: list[str]) -> str:
+    """What the pane shows now."""
+    return subprocess.run([*tmux, "capture-pane", "-p"], capture_output=True, text=True).stdout
+
+
+def _history(tmux: list[str]) -> str:
+    """The pane's whole scrollback, wrapped lines joined."""
+    return subprocess.run([*tmux, "capture-pane", "-p", "-J", "-S", "-"], capture_output=True, text=True).stdout
+
+
 def _rows(frame: str) -> list[re.Match[str]]:
     return [m for line in SGR.sub("", frame).splitlines() if (m := BOARD_ROW.match(line.rstrip()))]
 
@@ -156,7 +166,7 @@ def test_closing_the_terminal_under_the_live_board_still_tears_everything_down(t
         try:
             deadline = time.monotonic() + 60
             while time.monotonic() < deadline:
-                screen = subprocess.run([*tmux, "capture-pane", "-p"], capture_output=True, text=True).stdout
+                screen = _screen(tmux)
                 if any(m["what"].startswith("booting") for m in _rows(screen)):
                     break
                 time.sleep(0.1)
@@ -195,12 +205,10 @@ def test_launch_wait_shows_the_boot_its_clock_and_typical_range(tmp_path: Path) 
             deadline = time.monotonic() + 60
             screen = ""
             while time.monotonic() < deadline and "EXIT=" not in screen:
-                screen = subprocess.run([*tmux, "capture-pane", "-p"], capture_output=True, text=True).stdout
+                screen = _screen(tmux)
                 clocks |= {m[1] for line in screen.splitlines() if (m := row.match(line.rstrip()))}
                 time.sleep(0.1)
-            history = subprocess.run(
-                [*tmux, "capture-pane", "-p", "-J", "-S", "-"], capture_output=True, text=True
-            ).stdout
+            history = _history(tmux)
         finally:
             subprocess.run([*tmux, "kill-server"], capture_output=True, timeout=30)
         subprocess.run([*LB, "down", "--all-mine"], env=env, capture_output=True, timeout=120)
@@ -242,13 +250,11 @@ def test_verbose_remote_output_goes_above_the_board_which_stays_whole(tmp_path: 
         try:
             deadline = time.monotonic() + 90
             while time.monotonic() < deadline and not (frames and "EXIT=" in frames[-1]):
-                screen = subprocess.run([*tmux, "capture-pane", "-p"], capture_output=True, text=True).stdout
+                screen = _screen(tmux)
                 if not frames or frames[-1] != screen:
                     frames.append(screen)
                 time.sleep(0.05)
-            history = subprocess.run(
-                [*tmux, "capture-pane", "-p", "-J", "-S", "-"], capture_output=True, text=True
-            ).stdout
+            history = _history(tmux)
         finally:
             subprocess.run([*tmux, "kill-server"], capture_output=True, timeout=30)
         assert sim.settle(30) == [], sim.live()
@@ -279,7 +285,7 @@ def test_a_kill_9_under_the_board_leaves_the_cursor_visible(tmp_path: Path) -> N
         try:
             deadline = time.monotonic() + 60
             while time.monotonic() < deadline:
-                screen = subprocess.run([*tmux, "capture-pane", "-p"], capture_output=True, text=True).stdout
+                screen = _screen(tmux)
                 if re.search(r"^  a10  +booting", screen, re.M):
                     break
                 time.sleep(0.05)
@@ -310,14 +316,12 @@ def test_ctrl_c_under_the_board_leaves_no_row_of_it_behind(tmp_path: Path) -> No
         try:
             deadline, screen, sent = time.monotonic() + 60, "", False
             while time.monotonic() < deadline and "EXIT=" not in screen:
-                screen = subprocess.run([*tmux, "capture-pane", "-p"], capture_output=True, text=True).stdout
+                screen = _screen(tmux)
                 if not sent and any(m["what"].startswith("booting") for m in _rows(screen)):
                     subprocess.run([*tmux, "send-keys", "C-c"], check=True)
                     sent = True
                 time.sleep(0.05)
-            history = subprocess.run(
-                [*tmux, "capture-pane", "-p", "-J", "-S", "-"], capture_output=True, text=True
-            ).stdout
+            history = _history(tmux)
         finally:
             subprocess.run([*tmux, "kill-server"], capture_output=True, timeout=30)
         assert sim.settle(30) == [], sim.live()

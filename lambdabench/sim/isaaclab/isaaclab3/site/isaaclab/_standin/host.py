@@ -114,8 +114,8 @@ def check_device(device: str) -> None:
 class ModelledOutOfMemory(RuntimeError):
     """The stand-in's out-of-memory: the simulated host's GPU-memory model said this num_envs does not fit.
 
-    Real Isaac Lab raises its allocator's own type (torch.OutOfMemoryError; what Warp raises is still to be
-    measured); this type stands for them on simulated hosts, and lambdabench's probe wrapper lists it by type.
+    Real Isaac Lab raises torch.OutOfMemoryError from torch's allocator, or a RuntimeError from Warp's (which the probe
+    wrapper recognises by where it was raised); this type stands for them on simulated hosts, listed by type.
     """
 
 
