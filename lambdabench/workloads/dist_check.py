@@ -145,10 +145,16 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.perf_counter()
     for step in range(args.steps):
         if args.fail_rank == rank and step == args.steps // 2:
-            # a crash mid-run: the others are inside a collective and must not wait forever
-            raise SystemExit(
-                f"rank {rank}: --fail-rank {rank} set, exiting 1 at step {step} (unix time {time.time():.3f})"
+            # a crash mid-run: the others are inside a collective and must not wait forever. os._exit, not SystemExit:
+            # the interpreter's teardown with the gloo group still up now and then aborted (SIGABRT) instead of
+            # exiting 1 (CI under load, 2026-12-05), and a crash runs no teardown anyway
+            print(
+                f"rank {rank}: --fail-rank {rank} set, exiting 1 at step {step} (unix time {time.time():.3f})",
+                file=sys.stderr,
+                flush=True,
             )
+            sys.stdout.flush()
+            os._exit(1)
         loss = train_step()
     sync()
     seconds = time.perf_counter() - t0
