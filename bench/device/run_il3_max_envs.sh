@@ -28,12 +28,13 @@ if [ ! -d /tmp/il3-wheels ]; then
 fi
 [ -d /tmp/site ] || "$PY" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --target /tmp/site \
     "$C"/run/whl/*.whl || { echo "lambdabench's wheels did not install" >&2; exit 1; }
-export PYTHONPATH=/tmp/site:$C/run/lb LAMBDABENCH_HOME=$R/home
+LB=$C/run/lb; [ -d "$LB" ] || LB=$PWD  # no run/lb: the checkout that travelled (saves 2.5 MB of the 64 MiB)
+export PYTHONPATH=/tmp/site:$LB LAMBDABENCH_HOME=$R/home
 mkdir -p "$R/home" && cd "$R"  # `python -m` puts the cwd first on sys.path: away from the checkout's lambdabench
 s=$SECONDS
 timeout -s TERM 560 "$PY" -m lambdabench.cli sweep --local --playbook isaaclab3-train --find-max-envs \
-    --set max_envs_start=262144 --set max_envs_bound=16777216 --set bisect_steps=2 \
-    --set probe_seconds=150 --set probe_iterations=2 --set "python=$PY" --set system_site_packages=true \
+    --set max_envs_start="${START:-1048576}" --set max_envs_bound=16777216 --set bisect_steps="${BISECT:-1}" \
+    --set probe_seconds="${PROBE_S:-170}" --set probe_iterations=2 --set "python=$PY" --set system_site_packages=true \
     --set wheels=/tmp/il3-wheels --set no_deps=true --set "asset_root=$C/run/assets" \
     --format json >"$R/max-envs.json" 2>"$R/max-envs.err"
 echo "sweep --find-max-envs exit $? in $((SECONDS - s)) s"; tail -5 "$R/max-envs.err"
