@@ -62,11 +62,16 @@ class Gpu:
         limit, idle, max_sm, mem_clock, cc = _model_params(self.name)
         self.power_limit, self.max_sm, self.max_mem, self.compute_cap = limit, max_sm, mem_clock, cc
         self.fan = "0" if spec.get("rtx") or self.name.endswith("A10") else None
+        # a workload with a memory model (the simulated Isaac Lab) holds what its model says
+        modelled = simhost.modelled_memory_mib(index) if busy else None
+        if busy and modelled is None:
+            # busy was read first: a modelled workload may have ended since (its busy marker goes before its memory
+            # marker, both at exit), so read both again; still busy with no model: a workload without one
+            busy = simhost.gpu_busy()
+            modelled = simhost.modelled_memory_mib(index) if busy else None
         if busy:
             self.util = rng.randint(86, 99)
             self.mem_util = rng.randint(25, 60)
-            # a workload with a memory model (the simulated Isaac Lab 3) holds what its model says
-            modelled = simhost.modelled_memory_mib(index)
             share = rng.uniform(0.35, 0.62)
             self.memory_used = (
                 int(self.memory_total * share) if modelled is None else min(int(modelled), self.memory_total)

@@ -131,17 +131,30 @@ def memory_model() -> dict[str, Any] | None:
     return part if isinstance(part, dict) else None
 
 
+_HELD: list[Path] = []  # this process's gpu-memory marker, once written (its removal is registered once)
+
+
 def _hold_gpu_memory(mib: float, device: str) -> None:
-    """Tell the simulated nvidia-smi this process holds mib on device's GPU until it ends."""
+    """Tell the simulated nvidia-smi this process holds mib on device's GPU until it ends.
+
+    The marker is replaced whole (written beside gpu-memory/, then renamed in): the sampler never reads it empty or
+    half-written. Its removal at exit is registered on the first call, before mark_busy registers the busy marker's,
+    so the busy marker goes first (atexit runs last-in first-out): while busy/ names this process, its memory is
+    there. A sampler that read busy, then no memory, took a random share of the card for a modelled probe (CI on
+    daa1e9a: 46,861 MiB read for a 1,048,576-env probe the model puts at 18,480)."""
     state = os.environ.get("LAMBDABENCH_SIM_STATE")
     if not state:
         return
     marker = Path(state) / "gpu-memory" / f"isaaclab3-{os.getpid()}"
+    staged = Path(state) / f".gpu-memory-isaaclab3-{os.getpid()}"
     index = int(device.split(":")[1]) if ":" in device else 0
     with contextlib.suppress(OSError):
         marker.parent.mkdir(parents=True, exist_ok=True)
-        marker.write_text(f"{os.getpid()} {mib:.1f} {index}\n")
-        atexit.register(lambda: marker.unlink(missing_ok=True))
+        staged.write_text(f"{os.getpid()} {mib:.1f} {index}\n")
+        os.replace(staged, marker)
+        if not _HELD:
+            _HELD.append(marker)
+            atexit.register(lambda: marker.unlink(missing_ok=True))
 
 
 def claim_gpu_memory(num_envs: int, device: str) -> int:

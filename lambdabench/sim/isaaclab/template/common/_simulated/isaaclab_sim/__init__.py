@@ -296,7 +296,7 @@ def launch(args: argparse.Namespace, *, distributed: bool = False) -> App:
 
     write_kit_log(args, sim_version)
     print("Simulation App Startup Complete", flush=True)
-    _mark_busy()
+    _mark_busy(int(device.split(":")[1]) if ":" in str(device) else 0)
     return App(device, rank, local_rank, world, spec)
 
 
@@ -330,21 +330,42 @@ def claim_gpu_memory(num_envs: int, device: str) -> int:
             f"[simulated] out of GPU memory (modelled): {num_envs} envs need ~{need:.0f} MiB, "
             f"the modelled GPU has {limit:.0f} MiB"
         )
-    state = os.environ.get("LAMBDABENCH_SIM_STATE")
-    if state:
-        marker = Path(state) / "gpu-memory" / f"isaaclab-{os.getpid()}"
-        index = int(device.split(":")[1]) if ":" in device else 0
-        try:
-            marker.parent.mkdir(parents=True, exist_ok=True)
-            marker.write_text(f"{os.getpid()} {need:.1f} {index}\n")
-            atexit.register(lambda: marker.unlink(missing_ok=True))
-        except OSError:
-            pass
+    _hold_gpu_memory(need, int(device.split(":")[1]) if ":" in device else 0)
     return min(num_envs, int(model.get("stand_in_max_envs") or num_envs))
 
 
-def _mark_busy() -> None:
-    """Tell the simulated nvidia-smi that a GPU workload runs (until this process ends)."""
+_HELD: list[Path] = []  # this process's gpu-memory marker, once written (its removal is registered once)
+
+
+def _hold_gpu_memory(mib: float, index: int) -> None:
+    """Tell the simulated nvidia-smi this process holds mib on GPU index until it ends.
+
+    Replaced whole (written beside gpu-memory/, renamed in), so the sampler never reads it empty; its removal is
+    registered before the busy marker's, so at exit busy/ goes first (atexit: last in, first out). While busy/ names
+    this process its memory is there: a sampler that read busy and then no memory took a random share of the card."""
+    state = os.environ.get("LAMBDABENCH_SIM_STATE")
+    if not state:
+        return
+    marker = Path(state) / "gpu-memory" / f"isaaclab-{os.getpid()}"
+    staged = Path(state) / f".gpu-memory-isaaclab-{os.getpid()}"
+    try:
+        marker.parent.mkdir(parents=True, exist_ok=True)
+        staged.write_text(f"{os.getpid()} {mib:.1f} {index}\n")
+        os.replace(staged, marker)
+    except OSError:
+        return
+    if not _HELD:
+        _HELD.append(marker)
+        atexit.register(lambda: marker.unlink(missing_ok=True))
+
+
+def _mark_busy(index: int = 0) -> None:
+    """Tell the simulated nvidia-smi that a GPU workload runs (until this process ends); where the host has a memory
+    model, holding its base (the process before any env exists: Isaac Lab 3's figure, a guess for Isaac Sim) first."""
+    doc = _state_json("memory-model.json", None)
+    model = doc.get("isaaclab3") if isinstance(doc, dict) else None
+    if isinstance(model, dict):
+        _hold_gpu_memory(float(model["base_mib"]), index)
     state = os.environ.get("LAMBDABENCH_SIM_STATE")
     if not state:
         return
