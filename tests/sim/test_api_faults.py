@@ -354,6 +354,7 @@ def test_host_faults_reach_the_backend_in_real_seconds() -> None:
             },
             {"match": {"type": "gpu_1x_a10"}, "kind": "slow_disk", "bytes_per_second": 1000},
             {"match": {"name_contains": "full"}, "kind": "disk_full"},
+            {"match": {"name_contains": "full"}, "kind": "power_limit", "watts": 500, "gpus": [0]},
         ]
     )
     core = SimCloud(scenario, time_scale=60, hosts=hosts, clock=clock, sleep=clock.sleep)
@@ -371,4 +372,8 @@ def test_host_faults_reach_the_backend_in_real_seconds() -> None:
         "ssh_drop": {"phase": "benchmark", "after": 1.0},
         "slow_disk": {"bytes_per_second": 1000},
     }
-    assert second["faults"] == {"slow_disk": {"bytes_per_second": 1000}, "disk_full": {}}
+    assert second["faults"] == {
+        "slow_disk": {"bytes_per_second": 1000},
+        "disk_full": {},
+        "power_limit": {"watts": 500.0, "gpus": [0]},
+    }

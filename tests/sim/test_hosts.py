@@ -222,6 +222,35 @@ def test_nvidia_smi_query_csv_matches_the_real_formats(tmp_path: Path) -> None:
     assert bad.returncode == 2 and 'Field "bogus.field" is not a valid field to query.' in bad.stdout
 
 
+def test_nvidia_smi_answers_the_lock_query_and_the_power_limit_fault(tmp_path: Path) -> None:
+    """env_lock.py's query (lambdabench/workloads/env_lock.py QUERY); the power_limit fault caps some GPUs as
+    `nvidia-smi -pl` does (power.max_limit unchanged), or makes nvidia-smi answer [N/A] for the limit."""
+    from lambdabench.workloads.env_lock import QUERY
+
+    state = _gpu_state(tmp_path, 2, "NVIDIA H100 80GB HBM3", 81559)
+    query = ["nvidia-smi", f"--query-gpu={QUERY}", "--format=csv,noheader,nounits"]
+    assert _image(state, *query).stdout.splitlines() == ["NVIDIA H100 80GB HBM3, 700.00, 1980, 2619"] * 2
+    head = _image(state, "nvidia-smi", f"--query-gpu={QUERY}", "--format=csv").stdout.splitlines()
+    assert head == [
+        "name, power.limit [W], clocks.max.sm [MHz], clocks.max.memory [MHz]",
+        *["NVIDIA H100 80GB HBM3, 700.00 W, 1980 MHz, 2619 MHz"] * 2,
+    ]
+    (state / "faults.json").write_text(json.dumps({"power_limit": {"watts": 500.0, "gpus": [1]}}))
+    assert _image(state, *query).stdout.splitlines()[1] == "NVIDIA H100 80GB HBM3, 500.00, 1980, 2619"
+    limits = ["nvidia-smi", "--query-gpu=power.limit,enforced.power.limit,power.max_limit", "--format=csv,noheader"]
+    assert _image(state, *limits).stdout.splitlines() == [
+        "700.00 W, 700.00 W, 700.00 W",
+        "500.00 W, 500.00 W, 700.00 W",
+    ]
+    (state / "busy" / "train").write_text(str(os.getpid()))
+    draw = _image(state, "nvidia-smi", "--query-gpu=power.draw", "--format=csv,noheader,nounits").stdout.split()
+    assert float(draw[1]) <= 500.0 * 0.93 + 0.01 and float(draw[0]) >= 700.0 * 0.68  # a capped GPU draws under its cap
+    assert " 500W " in _image(state, "nvidia-smi").stdout
+    (state / "faults.json").write_text(json.dumps({"power_limit": {"watts": None, "gpus": None}}))
+    assert _image(state, *query).stdout.splitlines() == ["NVIDIA H100 80GB HBM3, [N/A], 1980, 2619"] * 2
+    assert _image(state, *limits[:2], "--format=csv,noheader").stdout.splitlines()[0] == "[N/A], [N/A], [N/A]"
+
+
 def test_nvidia_smi_utilization_rises_with_a_workload_and_loops(tmp_path: Path) -> None:
     state = _gpu_state(tmp_path, 1)
     query = [
@@ -266,6 +295,8 @@ def test_fault_parameters_are_validated(tmp_path: Path, key: Path) -> None:
             ({"ssh_drop": {"phase": "bench mark"}}, "phase"),
             ({"disk_full": {"bytes": "lots"}}, "disk_full"),
             ({"cuda_802": {"seconds": -1}}, "seconds"),
+            ({"power_limit": {"watts": 0}}, "watts"),
+            ({"power_limit": {"watts": 500, "gpus": "all"}}, "gpus"),
         ]:
             with pytest.raises(SimulatorError, match=needle):
                 hosts.start(

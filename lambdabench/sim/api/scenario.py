@@ -47,13 +47,14 @@ INSTANCE_FAULT_KINDS = (
     "cuda_802",
     "disk_full",
     "slow_disk",
+    "power_limit",
     "missing_from_list",
     "failover",
     "twin",
     "alert",
 )
 # Faults that live on the machine, not in the API: handed to the host backend at start.
-HOST_FAULT_KINDS = ("sshd_late", "ssh_drop", "cuda_802", "disk_full", "slow_disk")
+HOST_FAULT_KINDS = ("sshd_late", "ssh_drop", "cuda_802", "disk_full", "slow_disk", "power_limit")
 # Parameters of host faults that are durations (cloud seconds, scaled before they reach a host).
 HOST_FAULT_DURATIONS = ("seconds", "after")
 
@@ -497,6 +498,12 @@ class _Parser:
                 params[key] = self.integer(raw, f"{where}.bytes_per_second", minimum=1)
             elif key in ("phase", "path"):
                 params[key] = str(raw)
+            elif key == "watts" and kind == "power_limit":
+                params[key] = None if raw in (None, "N/A") else self.number(raw, f"{where}.watts", minimum=1)
+            elif key == "gpus" and kind == "power_limit":
+                if not isinstance(raw, list):
+                    raise self.fail(f"{where}.gpus must be a list of GPU indices")
+                params[key] = [self.integer(i, f"{where}.gpus[{k}]", minimum=0) for k, i in enumerate(raw)]
             elif key == "answer" and kind == "twin":
                 if raw not in ("both", "one"):
                     raise self.fail(f"{where}.answer must be both or one")

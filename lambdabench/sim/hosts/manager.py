@@ -14,6 +14,8 @@ Host faults (real seconds; the API core has already divided cloud time by its sc
                                      fail with ENOSPC and df reports it (needs root for the mount)
   slow_disk  {bytes_per_second}      everything a session sends back (command output, sftp replies,
                                      so every pull) is throttled to this rate
+  power_limit {watts, gpus}          nvidia-smi's power limit of these GPU indices (default every GPU) is
+                                     `watts`, as after `nvidia-smi -pl`; watts None: it answers [N/A]
 No sshd of ours outlives stop()/close() or the simulator: every host process carries a marker in
 its environment, and a watchdog process kills them all when the simulator's pipe to it closes.
 """
@@ -49,7 +51,7 @@ from lambdabench.sim.api.catalog import DEFAULT_IMAGE_FAMILY, DEFAULT_IMAGES, Si
 from lambdabench.sim.hosts.memory_model import memory_model as gpu_memory_model
 
 IMAGE_DIR = Path(__file__).resolve().parent / "image"
-HOST_FAULTS = ("sshd_late", "ssh_drop", "cuda_802", "disk_full", "slow_disk")
+HOST_FAULTS = ("sshd_late", "ssh_drop", "cuda_802", "disk_full", "slow_disk", "power_limit")
 DRIVER_VERSION = "580.95.05"
 CUDA_VERSION = "13.0"
 DEFAULT_DISK_FULL_BYTES = 16 * 1024 * 1024
@@ -81,6 +83,7 @@ class _Faults:
     cuda_802_seconds: float | None = None  # None with cuda_802: forever
     disk_bytes: int | None = None
     slow_bps: int | None = None
+    power_limit: dict[str, Any] | None = None  # {"watts": W or None, "gpus": [index, ...] or None}
 
 
 @dataclass
@@ -409,6 +412,8 @@ class HostManager:
             faults["ssh_drop"] = {"after": plan.drop_after, "phase": plan.drop_phase}
         if plan.late:
             faults["sshd_late"] = {"seconds": None if plan.late == float("inf") else plan.late}
+        if plan.power_limit is not None:
+            faults["power_limit"] = plan.power_limit
         (hdir / "faults.json").write_text(json.dumps(faults, indent=2) + "\n")
         if self._ngc is not None:
             (hdir / "ngc.json").write_text(json.dumps(self._ngc) + "\n")
@@ -684,7 +689,25 @@ def _parse_faults(faults: dict[str, Any]) -> _Faults:
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise SimulatorError(f"host fault slow_disk needs bytes_per_second >= 1, got {value!r}")
             plan.slow_bps = value
+        elif kind == "power_limit":
+            plan.power_limit = _power_limit(params)
     return plan
+
+
+def _power_limit(params: dict[str, Any]) -> dict[str, Any]:
+    """The power_limit fault: watts > 0 (None or "N/A": nvidia-smi cannot say it), gpus a list of indices."""
+    _only("power_limit", params, {"watts", "gpus", "_"})
+    watts = params.get("watts", params.get("_"))
+    if watts == "N/A":
+        watts = None
+    if watts is not None and (isinstance(watts, bool) or not isinstance(watts, (int, float)) or watts <= 0):
+        raise SimulatorError(f"host fault power_limit: watts must be a number > 0 or N/A, got {watts!r}")
+    gpus = params.get("gpus")
+    if gpus is not None and (
+        not isinstance(gpus, list) or not all(isinstance(i, int) and not isinstance(i, bool) and i >= 0 for i in gpus)
+    ):
+        raise SimulatorError(f"host fault power_limit: gpus must be a list of GPU indices, got {gpus!r}")
+    return {"watts": None if watts is None else float(watts), "gpus": gpus}
 
 
 def _only(kind: str, params: dict[str, Any], allowed: set[str]) -> None:

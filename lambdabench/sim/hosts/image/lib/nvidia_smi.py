@@ -1,6 +1,8 @@
 """Simulated `nvidia-smi`: the instance type's GPUs in the table, -L and --query-gpu CSV forms.
 
 Values vary between samples and rise while a workload runs (a file in $LAMBDABENCH_SIM_STATE/busy).
+The host fault `power_limit` (faults.json) sets some GPUs' software power limit, as `nvidia-smi -pl` does on a
+real box, or makes nvidia-smi answer [N/A] for it, as on GPUs without power management.
 """
 
 from __future__ import annotations
@@ -21,6 +23,9 @@ NO_DRIVER = (
     "Make sure that the latest NVIDIA driver is installed and running.\n"
 )
 # model substring: (power limit W, idle W, max SM MHz, memory MHz, compute capability)
+# H100 (SXM5): idle 71.6 W and 1980 MHz SM under load in real H100 runs' CSVs (tests/metrics/
+# nvidia_smi_h100_driver580.csv, tests/workloads/data/h100x2-telemetry.csv); `--query-gpu=...,power.limit` prints
+# two decimals, "power.limit [W]" in the header and "210.00" with nounits (Quake4/MindMiner#627, an RTX 2080 Ti)
 _MODELS: list[tuple[str, tuple[float, float, int, int, str]]] = [
     ("GH200", (900.0, 95.0, 1980, 2619, "9.0")),
     ("H100 PCIe", (350.0, 48.0, 1755, 1593, "9.0")),
@@ -60,6 +65,8 @@ class Gpu:
         self.bus_id = f"00000000:{bus}:00.0"
         self.memory_total = int(spec.get("memory_mib") or 16384)
         limit, idle, max_sm, mem_clock, cc = _model_params(self.name)
+        self.max_limit = limit
+        limit, self.limit_known = _capped(index, limit)
         self.power_limit, self.max_sm, self.max_mem, self.compute_cap = limit, max_sm, mem_clock, cc
         self.fan = "0" if spec.get("rtx") or self.name.endswith("A10") else None
         # a workload with a memory model (the simulated Isaac Lab) holds what its model says
@@ -98,6 +105,25 @@ class Gpu:
     @property
     def memory_reserved(self) -> int:
         return max(1, self.memory_total // 160)
+
+
+def _capped(index: int, limit: float) -> tuple[float, bool]:
+    """This GPU's power limit under the power_limit fault, and whether nvidia-smi can say it.
+
+    `nvidia-smi -pl W` sets power.limit and so enforced.power.limit (the least of the limiters), never
+    power.max_limit ("Power limit for GPU 00000000:00:10.0 was set to 210.00 W from 350.00 W": influxdata/telegraf
+    #15279); a GPU without power management answers N/A for its limits and max clocks (CFSworks/nvml_fix#35,
+    KrispyCamel4u/SysMonTask#60, both `nvidia-smi -q`). `watts: null` is that answer for the limit.
+    """
+    fault = simhost.load_json("faults.json", {}).get("power_limit")
+    if not isinstance(fault, dict) or (fault.get("gpus") is not None and index not in fault["gpus"]):
+        return limit, True
+    watts = fault.get("watts")
+    return (limit, False) if watts is None else (float(watts), True)
+
+
+def _limit(gpu: Gpu) -> str:
+    return f"{gpu.power_limit:.2f}" if gpu.limit_known else "[N/A]"
 
 
 def _sample(indices: list[int] | None) -> list[Gpu]:
@@ -148,9 +174,9 @@ _field("memory.free", "MiB", lambda g: str(g.memory_free))
 _field("power.draw", "W", lambda g: f"{g.power:.2f}")
 _field("power.draw.instant", "W", lambda g: f"{g.power:.2f}")
 _field("power.draw.average", "W", lambda g: f"{g.power * 0.98:.2f}")
-_field("power.limit", "W", lambda g: f"{g.power_limit:.2f}")
-_field("enforced.power.limit", "W", lambda g: f"{g.power_limit:.2f}")
-_field("power.max_limit", "W", lambda g: f"{g.power_limit:.2f}")
+_field("power.limit", "W", _limit)
+_field("enforced.power.limit", "W", _limit)
+_field("power.max_limit", "W", lambda g: f"{g.max_limit:.2f}" if g.limit_known else "[N/A]")
 _field("clocks.current.sm clocks.sm", "MHz", lambda g: str(g.sm))
 _field("clocks.current.graphics clocks.gr", "MHz", lambda g: str(g.sm))
 _field("clocks.current.memory clocks.mem", "MHz", lambda g: str(g.mem_clock))
@@ -201,7 +227,7 @@ def _table(gpus: list[Gpu], busy_pid: int) -> str:
         fan = f"{gpu.fan}%" if gpu.fan is not None else "N/A"
         mig = "N/A" if "A10" in gpu.name else "Disabled"
         left = f"{fan:>4}  {gpu.temp:>3}C    {gpu.pstate}"
-        power = f"{gpu.power:.0f}W / {gpu.power_limit:>4.0f}W"
+        power = f"{gpu.power:.0f}W / " + (f"{gpu.power_limit:>4.0f}W" if gpu.limit_known else " N/A")
         memory = f"{gpu.memory_used}MiB / {gpu.memory_total:>6}MiB"
         lines += [
             _row(
