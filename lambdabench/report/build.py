@@ -16,6 +16,7 @@ from lambdabench.cost import RunCost, run_cost
 from lambdabench.errors import UsageError
 from lambdabench.ledger import InstanceRow, MetricKey, RunRow
 from lambdabench.report import curves as cv
+from lambdabench.report.gpus import run_gpus
 from lambdabench.report.model import (
     Comparison,
     CompatCell,
@@ -775,7 +776,9 @@ def build_report(
         name = sweep.name or f"sweep {sweep.id}"
         names.append(name)
         plans.append(sweep.plan)
-        metrics = _latest_metrics(ledger.metrics(sweep_id=sweep_id))
+        rows = ledger.metrics(sweep_id=sweep_id)
+        metrics = _latest_metrics(rows)
+        gpus = run_gpus(rows)
         all_metrics.update(metrics)
         by_run, series = _instances_and_series(ledger, sweep_id)
         all_series.update(series)
@@ -789,6 +792,7 @@ def build_report(
                 errors=error_counts.get(run.id, 0),
                 now=now,
             )
+            line = dataclasses.replace(line, gpus=gpus.get(run.id, ()))
             group = f"{line.instance_type} · {name}" if compare else line.instance_type
             line = _placed(line, run.workload, group, name, sweep.plan, series.get(run.id, []))
             for figure in _references(run.workload, sweep.plan, line.num_envs):

@@ -98,6 +98,7 @@ RUN_COLUMNS: tuple[Column, ...] = (
     Column("seeds", "seeds", "int"),
     Column("provenance", "provenance", "text"),
     Column("env_lock", "environment lock", "text"),
+    Column("gpu_settings", "GPU settings", "text"),
     Column("gpu_count", "GPUs", "int"),
     Column("num_envs", "envs", "rate"),
     Column("sweep_name", "sweep", "text"),

@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
+from lambdabench.report import gpus
 from lambdabench.report.cells import _machine, comparison_lines, format_cell, format_mib
 from lambdabench.report.model import Report
 from lambdabench.report.stats import BOOTSTRAP_RESAMPLES, BOOTSTRAP_SEED
@@ -321,16 +322,24 @@ def lock_groups(report: Report) -> dict[str, dict[str, int]]:
     return out
 
 
+def column_pairs(report: Report) -> list[tuple[str, str]]:
+    """Every pair of the report's columns, in column order: side by side, each is a comparison to a reader."""
+    labels = [g.label or g.instance_type for g in report.groups]
+    return [(a, b) for i, a in enumerate(labels) for b in labels[i + 1 :]]
+
+
+def compared_pairs(report: Report) -> list[tuple[str, str]]:
+    """The pairs of types the report compares: its comparisons', else every pair of columns."""
+    pairs = {(c.a, c.b) for c in report.comparisons} or set(column_pairs(report))
+    return sorted(pairs)
+
+
 def mixed_pairs(report: Report) -> list[tuple[str, str]]:
     """Compared pairs of types whose runs did not all share one environment lock."""
     by_group: dict[str, set[str]] = {}
     for r in report.runs:
         by_group.setdefault(r.group or r.instance_type, set()).add(r.env_lock or "none")
-    pairs = {(c.a, c.b) for c in report.comparisons}
-    if not pairs:
-        labels = [g.label or g.instance_type for g in report.groups]
-        pairs = {(a, b) for i, a in enumerate(labels) for b in labels[i + 1 :]}
-    return sorted((a, b) for a, b in pairs if len(by_group.get(a, set()) | by_group.get(b, set())) > 1)
+    return [(a, b) for a, b in compared_pairs(report) if len(by_group.get(a, set()) | by_group.get(b, set())) > 1]
 
 
 def mixed_benchmarks(report: Report) -> list[tuple[str, dict[str, list[str]]]]:
@@ -360,10 +369,11 @@ def mixed_benchmark_lines(report: Report) -> list[str]:
 
 
 def lock_lines(report: Report) -> list[str]:
-    """Which runs ran under which lock; a flag on every comparison across different locks."""
+    """Which runs ran under which lock, and their GPUs' settings; a flag on every comparison across different
+    locks, on every column pooling GPUs of one model set differently, and on every comparison of such GPUs."""
     locks = lock_groups(report)
     if set(locks) <= {"none"}:
-        return []
+        return gpus.lines(report, column_pairs(report))
     lines = [
         f"lock {lock}: " + ", ".join(f"{g} ({n} run(s))" for g, n in groups.items())
         for lock, groups in locks.items()
@@ -378,7 +388,7 @@ def lock_lines(report: Report) -> list[str]:
         )
     if len(locks) == 1:
         lines.append("every run shares one environment lock: the types differ in hardware only")
-    return lines
+    return lines + gpus.lines(report, column_pairs(report))
 
 
 def _sections(report: Report) -> list[tuple[str, list[str]]]:

@@ -131,6 +131,43 @@ class ScalingCurve:
 # rows
 
 
+# a GPU's hardware settings from its environment lock: key → (words, unit)
+GPU_SETTINGS: Mapping[str, tuple[str, str]] = {
+    "power_limit_w": ("power limit", "W"),
+    "max_sm_mhz": ("max SM clock", "MHz"),
+    "max_memory_mhz": ("max memory clock", "MHz"),
+}
+
+
+@dataclass(frozen=True)
+class GpuSetting:
+    """One GPU of a run as its environment lock recorded it; None: unknown (nvidia-smi answered N/A)."""
+
+    index: int
+    model: str  # nvidia-smi's name, "" when the lock gave none
+    power_limit_w: float | None = None
+    max_sm_mhz: float | None = None
+    max_memory_mhz: float | None = None
+
+    def value(self, key: str) -> float | None:
+        found = getattr(self, key)
+        return None if found is None else float(found)
+
+
+def gpu_words(gpus: tuple[GpuSetting, ...]) -> str | None:
+    """A run's GPUs for people: "1 × NVIDIA H100 80GB HBM3: power limit 500 W, …"; None when none were recorded."""
+    if not gpus:
+        return None
+    alike: dict[str, int] = {}
+    for g in gpus:
+        text = f"{g.model or 'unknown model'}: " + ", ".join(
+            f"{words} {'unknown' if g.value(k) is None else f'{g.value(k):g} {unit}'}"
+            for k, (words, unit) in GPU_SETTINGS.items()
+        )
+        alike[text] = alike.get(text, 0) + 1
+    return "; ".join(f"{n} × {text}" for text, n in alike.items())
+
+
 @dataclass(frozen=True)
 class RunReport:
     """One run's line: what it cost, how fast it ran, where the time went."""
@@ -194,8 +231,14 @@ class RunReport:
     reused_from: int | None = None  # run id
     reuse_runs: int = 1  # runs on this run's instance (--reuse), this one included
     env_lock: str | None = None  # the environment lock's software SHA-256, first 12 hex digits
+    gpus: tuple[GpuSetting, ...] = ()  # each GPU's power limit and max clocks, from the environment lock
     # Isaac Lab 3's own figure (isaaclab3-train benchmark=isaaclab): its TrainingBundle's total_fps mean
     isaaclab_env_steps_per_s: float | None = None
+
+    @property
+    def gpu_settings(self) -> str | None:
+        """The run's GPUs' power limit and max clocks, in words (the run column `gpu_settings`)."""
+        return gpu_words(self.gpus)
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ from typing import Any, Literal
 
 from lambdabench.ledger import iso_utc
 from lambdabench.render import printable
-from lambdabench.report import methods
+from lambdabench.report import gpus, methods
 from lambdabench.report.cells import (
     GROUP_COLUMNS,
     RUN_COLUMNS,
@@ -173,6 +173,7 @@ def render_json(report: Report) -> str:
         "environment_locks": {
             "by_lock": methods.lock_groups(report),
             "mixed": [list(p) for p in methods.mixed_pairs(report)],
+            **gpus.json_parts(report, methods.column_pairs(report)),
         },
         "mixed_benchmarks": [{"group": g, "differences": d} for g, d in methods.mixed_benchmarks(report)],
         "scaling": {
@@ -193,7 +194,10 @@ def render_csv(report: Report, *, level: Literal["types", "runs"] = "types") -> 
     writer = csv.writer(buf, lineterminator="\n")
     types = level == "types"
     extra = (
-        methods.csv_stat_columns(report) + methods.csv_max_envs_columns(report) + methods.csv_shader_columns(report)
+        methods.csv_stat_columns(report)
+        + methods.csv_max_envs_columns(report)
+        + methods.csv_shader_columns(report)
+        + gpus.csv_columns(report)
         if types
         else []
     )
@@ -203,6 +207,7 @@ def render_csv(report: Report, *, level: Literal["types", "runs"] = "types") -> 
             methods.csv_stat_values(report, row)
             + methods.csv_max_envs_values(report, row)
             + methods.csv_shader_values(report, row)
+            + gpus.csv_values(report, row)
             if types
             else []
         )

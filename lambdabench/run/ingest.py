@@ -422,7 +422,35 @@ def record_lock(ledger: Ledger, run_id: int, run_dir: Path, notes: list[str]) ->
     except (OSError, ValueError, KeyError, TypeError) as exc:
         notes.append(f"environment lock unreadable ({type(exc).__name__}): not recorded")
         return None
+    if isinstance(lock.get("gpus"), list):
+        record_gpu_settings(ledger, run_id, [g if isinstance(g, dict) else {} for g in lock["gpus"]])
     return lock if isinstance(lock, dict) else None
+
+
+LOCK_GPUS = "env_lock_gpus"  # how many GPUs the lock lists
+GPU_SETTING_UNITS = {"power_limit_w": "W", "max_sm_mhz": "MHz", "max_memory_mhz": "MHz"}
+
+
+def lock_number(text: Any) -> float | None:
+    """A lock's nvidia-smi value as a number; None for what nvidia-smi could not say ([N/A], [Not Supported],
+    [Unknown Error]: Quake4/MindMiner#627) or a missing field."""
+    try:
+        value = float(str(text).strip())
+    except ValueError:
+        return None
+    return value if math.isfinite(value) else None
+
+
+def record_gpu_settings(ledger: Ledger, run_id: int, gpus: list[dict[str, Any]]) -> None:
+    """Each GPU's power limit and max clocks as metrics gpu<i>_<setting>, the GPU model in the source
+    ("env-lock: NVIDIA H100 80GB HBM3"); a value nvidia-smi could not say is not recorded: unknown."""
+    ledger.record_metric(run_id, LOCK_GPUS, float(len(gpus)), source="env-lock")
+    for i, gpu in enumerate(gpus):
+        for key, unit in GPU_SETTING_UNITS.items():
+            value = lock_number(gpu.get(key))
+            if value is not None:
+                source = f"env-lock: {' '.join(str(gpu.get('name') or '').split())}"
+                ledger.record_metric(run_id, f"gpu{i}_{key}", value, unit=unit, source=source)
 
 
 TAIL_KEYS = ("step_time_p50_s", "step_time_p95_s", "step_time_p99_s")

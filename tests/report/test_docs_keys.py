@@ -33,6 +33,12 @@ def _full_ledger(led: Ledger) -> None:
     led.record_series(a10, "seed:compile_s", [(None, 0.0, 50.0), (None, 1.0, 10.0)], source="seeds")
     led.record_metric(a10, MetricKey.CONTAINER_START_S, 30.0, source="steps")
     led.record_metric(a10, "env_lock_id", 1234.0, source="env-lock")
+    # GPU settings from the lock: two A10 columns' runs differ in power limit (pooled, and compared side by side)
+    trained = next(r.id for r in led.runs() if r.instance_type == L.A10.name and r.id != a10)
+    for run, watts in ((a10, 150.0), (runs[L.A10.name][1], 125.0), (trained, 150.0)):
+        led.record_metric(run, "env_lock_gpus", 1.0, source="env-lock")
+        led.record_metric(run, "gpu0_power_limit_w", watts, unit="W", source="env-lock: NVIDIA A10")
+    led.record_metric(runs[L.A10.name][1], "env_lock_gpus", 2.0, source="env-lock")  # one GPU said N/A
     led.record_metric(a10, "isaaclab_env_steps_per_s", 1000.0, source="isaaclab-bundle-1.4")
     led.record_metric(a10, "isaaclab_startup_app_launch_s", 12.0, source="isaaclab-bundle-1.4")
     _h200_run(led, json.loads((H200 / "mjx-result.json").read_text()), [])
@@ -64,6 +70,9 @@ def test_every_json_key_is_named_in_docs_report_md(hermetic_env: Path) -> None:
         json.loads(render(build_report(led, every, compare=c, now=L.T0 + 30 * 86_400), "json")) for c in (True, False)
     ]
     empty = [k for k, v in docs[0].items() if isinstance(v, list) and not v and not docs[1][k]]
+    empty += [
+        k for k, v in docs[0]["environment_locks"].items() if v in ([], {}) and not docs[1]["environment_locks"][k]
+    ]
     assert not empty, f"sections left empty by the fixture, so unchecked: {empty}"
     keys = _keys(docs[0]) | _keys(docs[1])
     keys |= {(c.key, ".groups[]") for c in GROUP_COLUMNS} | {(c.key, ".runs[]") for c in RUN_COLUMNS}

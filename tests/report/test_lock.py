@@ -3,14 +3,16 @@ comparison across different locks (or runs without one)."""
 
 from __future__ import annotations
 
+import csv
 import hashlib
+import io
 import json
 from pathlib import Path
 
 import pytest
 
 from lambdabench.ledger import Ledger, MetricKey
-from lambdabench.report import build_report, render
+from lambdabench.report import build_report, render, render_csv
 from lambdabench.run.ingest import lock_id, record_lock
 from lambdabench.workloads import env_lock
 from tests.report import ledgers as L
@@ -93,3 +95,136 @@ def test_a_pulled_lock_reaches_the_ledger_and_a_bad_one_a_note(hermetic_env: Pat
     assert f"{int(row.value):012x}" == lock["software_sha256"][:12]
     (run_dir / "results" / "env-lock.json").write_text("{not json")
     assert record_lock(led, run, run_dir, notes) is None and "unreadable" in notes[0]
+
+
+# GPU hardware settings in the lock (issue 28.1: "GPU clocks and power limit"): the model's name as nvidia-smi
+# prints it, values as env_lock.py records them (strings, `--format=csv,noheader,nounits`)
+SXM = "NVIDIA H100 80GB HBM3"
+H100_SXM = L.Gpu("gpu_1x_h100_sxm5", 329, 160_000.0, 600.0, 22_000.0)
+H100_8X = L.Gpu("gpu_8x_h100_sxm5", 2392, 900_000.0, 4000.0, 22_000.0)
+
+
+def _gpu(watts: str, name: str = SXM, sm: str = "1980", mem: str = "2619") -> dict[str, str]:
+    return {"name": name, "power_limit_w": watts, "max_sm_mhz": sm, "max_memory_mhz": mem}
+
+
+def _locked(led: Ledger, sweep: int, gpu: L.Gpu, k: int, gpus: list[dict[str, str]] | None, tmp: Path) -> int:
+    """A run whose pulled lock lists these GPUs (None: the run recorded no lock), ingested as a run's is."""
+    run = _run(led, sweep, gpu, k, None)
+    if gpus is not None:
+        run_dir = tmp / f"run-{run}"
+        (run_dir / "results").mkdir(parents=True)
+        lock = {"software_sha256": "ab" * 32, "software": {}, "gpus": gpus}
+        (run_dir / "results" / "env-lock.json").write_text(json.dumps(lock))
+        notes: list[str] = []
+        assert record_lock(led, run, run_dir, notes) == lock and notes == []
+    return run
+
+
+def test_the_locks_gpu_settings_reach_the_ledger_and_the_run(hermetic_env: Path, tmp_path: Path) -> None:
+    led = Ledger(hermetic_env, clock=lambda: L.T0)
+    sweep = led.create_sweep("x")
+    run = _locked(led, sweep, H100_8X, 1, [_gpu("700.00"), _gpu("[N/A]", sm="[Not Supported]")], tmp_path)
+    got = {
+        (m.key, m.value, m.unit, m.source) for m in led.metrics(run_id=run) if m.key.startswith(("gpu", "env_lock_g"))
+    }
+    assert got == {
+        ("env_lock_gpus", 2.0, "", "env-lock"),
+        ("gpu0_power_limit_w", 700.0, "W", f"env-lock: {SXM}"),
+        ("gpu0_max_sm_mhz", 1980.0, "MHz", f"env-lock: {SXM}"),
+        ("gpu0_max_memory_mhz", 2619.0, "MHz", f"env-lock: {SXM}"),
+        ("gpu1_max_memory_mhz", 2619.0, "MHz", f"env-lock: {SXM}"),  # N/A: not recorded, so unknown
+    }
+    (line,) = build_report(led, now=L.T0 + 86_400).runs
+    assert [(g.index, g.model, g.power_limit_w, g.max_sm_mhz) for g in line.gpus] == [
+        (0, SXM, 700.0, 1980.0),
+        (1, SXM, None, None),
+    ]
+    assert line.gpu_settings == (
+        f"1 × {SXM}: power limit 700 W, max SM clock 1980 MHz, max memory clock 2619 MHz; "
+        f"1 × {SXM}: power limit unknown, max SM clock unknown, max memory clock 2619 MHz"
+    )
+
+
+def test_a_column_pooling_h100s_of_different_power_limits_is_flagged_in_every_format(
+    hermetic_env: Path, tmp_path: Path
+) -> None:
+    led = Ledger(hermetic_env, clock=lambda: L.T0)
+    sweep = led.create_sweep("capped", plan={"type_order": [H100_SXM.name, L.A100.name]})
+    _locked(led, sweep, H100_SXM, 1, [_gpu("700.00")], tmp_path)
+    _locked(led, sweep, H100_SXM, 2, [_gpu("500.00")], tmp_path)
+    _locked(led, sweep, L.A100, 1, [_gpu("400.00", "NVIDIA A100-SXM4-40GB", "1410", "1215")], tmp_path)
+    rep = build_report(led, now=L.T0 + 86_400)
+    warning = (
+        f"WARNING: {H100_SXM.name} pools runs whose {SXM} GPUs differ in power limit (500 W vs 700 W): its "
+        "figures mix them"
+    )
+    for fmt in ("table", "md", "html"):
+        text = render(rep, fmt)
+        assert warning in text.replace("&#x27;", "'"), fmt
+        assert text.count("WARNING") == 1, fmt  # the A100 differs from the H100s by model: no flag
+    doc = json.loads(render(rep, "json"))["environment_locks"]
+    assert doc["gpus_pooled"] == [
+        {"group": H100_SXM.name, "gpu": SXM, "setting": "power_limit_w", "values": [500.0, 700.0]}
+    ]
+    assert doc["gpus_mixed"] == [] and doc["gpus_unknown"] == []
+    (h100,) = [g for g in doc["gpus"] if g["group"] == H100_SXM.name]
+    assert h100 == {
+        "group": H100_SXM.name,
+        "gpu": SXM,
+        "runs": 2,
+        "power_limit_w": [500.0, 700.0],
+        "max_sm_mhz": [1980.0],
+        "max_memory_mhz": [2619.0],
+    }
+    rows = {r["instance_type"]: r for r in csv.DictReader(io.StringIO(render(rep, "csv")))}
+    assert (
+        rows[H100_SXM.name]["gpu_power_limit_w"] == "500.0;700.0" and rows[L.A100.name]["gpu_power_limit_w"] == "400.0"
+    )
+    runs = list(csv.DictReader(io.StringIO(render_csv(rep, level="runs"))))
+    assert {r["gpu_settings"].split(": ")[1].split(",")[0] for r in runs} == {
+        "power limit 700 W",
+        "power limit 500 W",
+        "power limit 400 W",
+    }
+
+
+def test_a_comparison_of_one_gpu_model_set_differently_is_flagged_and_unknown_is_no_difference(
+    hermetic_env: Path, tmp_path: Path
+) -> None:
+    led = Ledger(hermetic_env, clock=lambda: L.T0)
+    order = [H100_SXM.name, H100_8X.name, L.A100.name]
+    sweep = led.create_sweep("types", plan={"type_order": order})
+    _locked(led, sweep, H100_SXM, 1, [_gpu("700.00")], tmp_path)
+    _locked(led, sweep, H100_SXM, 2, None, tmp_path)  # no lock: unknown, not a difference
+    _locked(led, sweep, H100_8X, 1, [_gpu("500.00")] * 8, tmp_path)
+    _locked(led, sweep, L.A100, 1, [_gpu("[N/A]", "NVIDIA A100-SXM4-40GB", "1410", "1215")], tmp_path)
+    rep = build_report(led, now=L.T0 + 86_400)
+    text = render(rep, "table")
+    assert (
+        f"WARNING: {H100_SXM.name} vs {H100_8X.name} compares {SXM} GPUs set differently: power limit 700 W on "
+        f"{H100_SXM.name}, 500 W on {H100_8X.name}: part of the difference may be the setting, not the type"
+    ) in text
+    # unknown is no difference, other models differ by nature (the software lock's own warnings: the run without one)
+    assert text.count("GPUs differ in") + text.count("GPUs set differently") == 1, text
+    assert (
+        f"{H100_SXM.name}: power limit, max SM clock, max memory clock unknown for 1 of 2 run(s) (no environment lock"
+        in text
+    )
+    assert f"{L.A100.name}: power limit unknown for 1 of 1 run(s)" in text
+    doc = json.loads(render(rep, "json"))["environment_locks"]
+    assert doc["gpus_mixed"] == [
+        {
+            "a": H100_SXM.name,
+            "b": H100_8X.name,
+            "gpu": SXM,
+            "setting": "power_limit_w",
+            "a_values": [700.0],
+            "b_values": [500.0],
+        }
+    ]
+    assert doc["gpus_pooled"] == []
+    assert {(u["group"], u["setting"], u["unknown_runs"], u["runs"]) for u in doc["gpus_unknown"]} >= {
+        (H100_SXM.name, "power_limit_w", 1, 2),
+        (L.A100.name, "power_limit_w", 1, 1),
+    }
