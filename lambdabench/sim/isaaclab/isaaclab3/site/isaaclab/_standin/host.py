@@ -223,6 +223,32 @@ def installed(distribution: str) -> bool:
     return True
 
 
+def fill_warp_cache() -> bool:
+    """Warp's kernel cache as the first kernels load: returns whether it was cold, and leaves a module folder there.
+
+    NVIDIA/warp@0662da5 warp/_src/build.py init_kernel_cache: the cache is $WARP_CACHE_PATH/<version>, else
+    appdirs' user_cache_dir ($XDG_CACHE_HOME or ~/.cache)/warp/<version>; clear_kernel_cache there: compiled
+    modules are folders named wp_*. The stand-in compiles nothing and does not wait (a real cold compile: ~90 s on
+    an H100, a field report); the folder's name and its one file are guesses.
+    """
+    from importlib import metadata
+
+    try:
+        version = metadata.version("warp-lang")
+    except metadata.PackageNotFoundError:
+        version = "unknown"
+    base = os.environ.get("WARP_CACHE_PATH") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"), "warp"
+    )
+    cache = Path(base) / version
+    cold = not any(cache.glob("wp_*"))
+    if cold:
+        module = cache / "wp_isaaclab_standin_0000000"
+        module.mkdir(parents=True, exist_ok=True)
+        (module / "simulated.txt").write_text("[simulated] no kernels: the stand-in's cache marker\n")
+    return cold
+
+
 class Events:
     """A TensorBoard event file with tags kept verbatim, as torch's SummaryWriter writes them."""
 

@@ -339,6 +339,7 @@ def train_parsed(args: argparse.Namespace, remaining: list[str], where: str) -> 
         print(f"[simulated] GPU memory modelled for {num_envs} envs; the CPU steps {stepped} of them", flush=True)
     cartpole = host.cartpole()
     env = cartpole.CartPole(stepped, seed)
+    host.fill_warp_cache()  # Newton's kernels load as the env is built
     env_created = time.perf_counter()
     policy = cartpole.LinearPolicy(seed)
     if args.checkpoint:
