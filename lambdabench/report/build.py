@@ -394,9 +394,14 @@ ISAACLAB_STARTUP = "isaaclab_startup_"
 
 
 def isaaclab_figures(
-    lines: Sequence[RunReport], metrics: Mapping[int, Mapping[str, float]], sources: Mapping[int, str]
+    lines: Sequence[RunReport],
+    metrics: Mapping[int, Mapping[str, float]],
+    sources: Mapping[int, str],
+    series: Mapping[int, Sequence[SeriesRow]] | None = None,
 ) -> list[IsaacLabFigure]:
-    """Per run with Isaac Lab's own benchmark figure: it and lambdabench's wall-clock one, each with its provenance."""
+    """Per run with Isaac Lab's own benchmark figure: it and lambdabench's wall-clock one, each with its provenance;
+    its start-up phases are the run's first pass's."""
+    series = series or {}
     out = []
     for line in lines:
         mine = metrics.get(line.run_id, {})
@@ -419,6 +424,7 @@ def isaaclab_figures(
                 lambdabench_passes=line.seed_samples.get("env_steps_per_s", ()),
                 startup_s=tuple(sorted(startup, key=lambda kv: _STARTUP_ORDER.get(kv[0], len(_STARTUP_ORDER)))),
                 iteration_time_s=mine.get("isaaclab_iteration_time_s"),
+                startup_from=(first_pass(series.get(line.run_id, [])) or "the run's only pass") if startup else "",
             )
         )
     return out
@@ -444,30 +450,36 @@ def startup_rows(
     series: Mapping[int, Sequence[SeriesRow]],
     order: Sequence[GroupReport],
 ) -> list[StartupRow]:
-    """Per type and stage: the cold figure (a run's first pass) and the warm one (its later passes), priced."""
+    """Per type and stage: the cold figure (a run's first pass) and the warm one (its later passes), priced, and
+    which passes each is from."""
     acc: dict[tuple[str, str], dict[str, list[float]]] = {}
+    origin: dict[tuple[str, str, str], list[str]] = {}  # (group, stage, cold|warm) → each run's passes
     for line in lines:
         price = float(line.price_usd_per_hour) / 3600 if line.price_usd_per_hour is not None else None
-        passes = {
-            row.name.removeprefix(SEED_SERIES): [p[2] for p in row.points]
-            for row in series.get(line.run_id, [])
-            if row.name.startswith(SEED_SERIES)
-        }
+        passes = seed_passes(series.get(line.run_id, []))
+        # a stage without its own series (the container start, before pass 1) is the run's: its first pass's
+        run_from = first_pass(series.get(line.run_id, [])) or "the run's only pass"
         for key in STARTUP_STAGES:
-            seen = passes.get(key)
+            seen = [p[1] for p in passes.get(key, [])]
             cold = seen[0] if seen else metrics.get(line.run_id, {}).get(key)
             if cold is None:
                 continue
             slot = acc.setdefault((line.group or line.instance_type, key), {})
             slot.setdefault("cold", []).append(cold)
+            origin.setdefault((line.group or line.instance_type, key, "cold"), []).append(
+                pass_label(passes[key][:1]) if seen else run_from
+            )
             if price is not None:
                 slot.setdefault("cold_usd", []).append(cold * price)
             if seen and len(seen) > 1:
                 warm = statistics.fmean(seen[1:])
                 slot.setdefault("warm", []).append(warm)
+                origin.setdefault((line.group or line.instance_type, key, "warm"), []).append(
+                    pass_label(passes[key][1:], first=2)
+                )
                 if price is not None:
                     slot.setdefault("warm_usd", []).append(warm * price)
-    notes = _startup_notes(lines, metrics, acc)
+    notes = _startup_notes(lines, metrics, acc, series)
     rank = {g.label or g.instance_type: i for i, g in enumerate(order)}
     stages = list(STARTUP_STAGES)
     out = []
@@ -478,25 +490,56 @@ def startup_rows(
             return statistics.fmean(v[name]) if v.get(name) else None
 
         if v:
-            out.append(StartupRow(group, key, m("cold"), m("cold_usd"), m("warm"), m("warm_usd"), len(v["cold"])))
+            froms = ["; ".join(dict.fromkeys(origin.get((group, key, side), []))) for side in ("cold", "warm")]
+            out.append(
+                StartupRow(group, key, m("cold"), m("cold_usd"), m("warm"), m("warm_usd"), len(v["cold"]), "", *froms)
+            )
         else:
             runs, note = notes[(group, key)]
             out.append(StartupRow(group, key, None, None, None, None, runs, note))
     return out
 
 
+def seed_passes(rows: Sequence[SeriesRow]) -> dict[str, list[tuple[float | None, float]]]:
+    """A run's --seeds passes per key (series seed:<key>): (the pass's seed, its figure), in pass order."""
+    return {
+        row.name.removeprefix(SEED_SERIES): [(p[1], p[2]) for p in row.points]
+        for row in rows
+        if row.name.startswith(SEED_SERIES)
+    }
+
+
+def pass_label(passes: Sequence[tuple[float | None, float]], *, first: int = 1) -> str:
+    """Which --seeds passes a figure is from: "pass 1, seed 42", "passes 2-3, seeds 43, 44"."""
+    seeds = ", ".join("?" if x is None else f"{x:g}" for x, _ in passes)
+    if len(passes) == 1:
+        return f"pass {first}, seed {seeds}"
+    return f"passes {first}-{first + len(passes) - 1}, seeds {seeds}"
+
+
+def first_pass(rows: Sequence[SeriesRow]) -> str:
+    """A --seeds run's first pass ("pass 1, seed 42"), which its own start-up figures are (ingest); "" with one."""
+    passes = max(seed_passes(rows).values(), key=len, default=[])
+    return pass_label(passes[:1]) if len(passes) > 1 else ""
+
+
 SHADER_NOT_APPLICABLE = "does not apply: kitless Isaac Lab 3 has no RTX renderer on its state tasks (no Isaac Sim)"
 WARP_COMPILE = (
     "not separated: Warp compiles its kernels inside the start-up to the first iteration ({seconds}; the kernel "
-    "cache was {state} at the start)"
+    "cache was {state} at the start{cold_from})"
 )
+WARP_WARM = "; warm: {seconds} in {passes}, the kernel cache {state}"
 
 
 def _startup_notes(
-    lines: Sequence[RunReport], metrics: Mapping[int, Mapping[str, float]], figures: Mapping[tuple[str, str], Any]
+    lines: Sequence[RunReport],
+    metrics: Mapping[int, Mapping[str, float]],
+    figures: Mapping[tuple[str, str], Any],
+    series: Mapping[int, Sequence[SeriesRow]],
 ) -> dict[tuple[str, str], tuple[int, str]]:
     """Stages a type's runs have no figure for, and why: shader compile unknown (SHADER_UNKNOWN) or not applicable
-    (kitless), and kitless JIT/compile, which is inside the start-up to the first iteration."""
+    (kitless), and kitless JIT/compile, which is inside the start-up to the first iteration (cold: the run's, which
+    is its first pass's; warm: its later --seeds passes')."""
     from lambdabench.metrics.kitlog import SHADER_UNKNOWN
 
     why: dict[tuple[str, str], list[str]] = {}
@@ -510,14 +553,27 @@ def _startup_notes(
         if "shader_compile_not_applicable" in mine:
             why.setdefault((group, "shader_compile_s"), []).append(SHADER_NOT_APPLICABLE)
             if "warp_cache_cold" in mine:
-                seconds = mine.get("startup_s")
-                why.setdefault((group, "compile_s"), []).append(
-                    WARP_COMPILE.format(
-                        seconds=f"{seconds:.0f}s" if seconds is not None else "not measured",
-                        state="cold" if mine["warp_cache_cold"] else "warm",
-                    )
-                )
+                why.setdefault((group, "compile_s"), []).append(_warp_note(mine, series.get(line.run_id, [])))
     return {key: (len(said), "; ".join(dict.fromkeys(said))) for key, said in why.items() if key not in figures}
+
+
+def _warp_note(mine: Mapping[str, float], rows: Sequence[SeriesRow]) -> str:
+    """Kitless JIT/compile: the start-up to the first iteration and the kernel cache's state, cold and warm."""
+    passes = seed_passes(rows)
+    seconds = mine.get("startup_s")
+    cold_from = f" of {pass_label(passes['startup_s'][:1])}" if len(passes.get("startup_s", [])) > 1 else ""
+    note = WARP_COMPILE.format(
+        seconds=f"{seconds:.0f}s" if seconds is not None else "not measured",
+        state="cold" if mine["warp_cache_cold"] else "warm",
+        cold_from=cold_from,
+    )
+    later, caches = passes.get("startup_s", [])[1:], [v for _, v in passes.get("warp_cache_cold", [])[1:]]
+    if later:
+        state = "cold" if all(caches) else "warm" if caches and not any(caches) else "cold in some"
+        note += WARP_WARM.format(
+            seconds=f"{statistics.fmean(v for _, v in later):.0f}s", passes=pass_label(later, first=2), state=state
+        )
+    return note
 
 
 def compare_groups(groups: Sequence[GroupReport], *, max_all_pairs: int = 6) -> list[Comparison]:
@@ -830,7 +886,7 @@ def build_report(
         tails=tuple(tail_rows(lines, all_series, groups)),
         references=tuple(ReferencePoint(g, f, _mean(v)) for (g, f), v in ref_runs.items()),
         startup=tuple(startup_rows(lines, all_metrics, all_series, groups)),
-        isaaclab=tuple(isaaclab_figures(lines, all_metrics, _isaaclab_sources(ledger, sweep_ids))),
+        isaaclab=tuple(isaaclab_figures(lines, all_metrics, _isaaclab_sources(ledger, sweep_ids), all_series)),
         max_envs=tuple(max_envs_rows(ledger, sweep_ids, lines, groups)),
         compat=tuple(_compat_cells(compat, groups)),
     )

@@ -125,7 +125,8 @@ def csv_max_envs_values(report: Report, group: Any) -> list[str]:
 
 STARTUP_RULE = (
     "Each start-up stage per type: cold is a run's first benchmark pass on a fresh instance, warm the mean of "
-    "its later passes on the same instance (sweep --seeds N); each priced at the run's $/h (seconds × $/h ÷ 3600)."
+    "its later passes on the same instance (sweep --seeds N), each from that pass's own files and named with its "
+    "passes and seeds; each priced at the run's $/h (seconds × $/h ÷ 3600)."
 )
 
 
@@ -133,18 +134,21 @@ def startup_lines(report: Report) -> list[str]:
     from lambdabench.report.build import STARTUP_STAGES
     from lambdabench.report.cells import format_seconds, format_small_dollars
 
-    def priced(s: float | None, usd: float | None) -> str:
+    def priced(s: float | None, usd: float | None, origin: str) -> str:
         if s is None:
             return "—"
-        return format_seconds(s) + (f" ({format_small_dollars(Decimal(repr(usd)))})" if usd is not None else "")
+        said = [format_small_dollars(Decimal(repr(usd)))] if usd is not None else []
+        if origin.startswith("pass"):  # --seeds: which pass(es); a run's only pass goes unsaid
+            said.append(origin)
+        return format_seconds(s) + (f" ({'; '.join(said)})" if said else "")
 
     return [
         f"{r.group} · {STARTUP_STAGES[r.stage]}: "
         + (
             r.note
             if r.note
-            else f"cold {priced(r.cold_s, r.cold_usd)}"
-            + (f", warm {priced(r.warm_s, r.warm_usd)}" if r.warm_s is not None else "")
+            else f"cold {priced(r.cold_s, r.cold_usd, r.cold_from)}"
+            + (f", warm {priced(r.warm_s, r.warm_usd, r.warm_from)}" if r.warm_s is not None else "")
         )
         for r in report.startup
     ]
@@ -159,6 +163,8 @@ def startup_json(report: Report) -> list[dict[str, Any]]:
             "cold_usd": r.cold_usd,
             "warm_s": r.warm_s,
             "warm_usd": r.warm_usd,
+            "cold_from": r.cold_from or None,
+            "warm_from": r.warm_from or None,
             "runs": r.runs,
             "note": r.note or None,
         }
@@ -166,7 +172,13 @@ def startup_json(report: Report) -> list[dict[str, Any]]:
     ]
 
 
-SHADER_CSV = ("shader_compile_cold_s", "shader_compile_warm_s", "shader_compile_note")
+SHADER_CSV = (
+    "shader_compile_cold_s",
+    "shader_compile_warm_s",
+    "shader_compile_note",
+    "shader_compile_cold_from",
+    "shader_compile_warm_from",
+)
 
 
 def csv_shader_columns(report: Report) -> list[str]:
@@ -180,8 +192,8 @@ def csv_shader_values(report: Report, group: Any) -> list[str]:
     name = group.label or group.instance_type
     row = next((r for r in report.startup if r.stage == "shader_compile_s" and r.group == name), None)
     if row is None:
-        return ["", "", ""]
-    return ["" if v is None else repr(v) for v in (row.cold_s, row.warm_s)] + [row.note]
+        return [""] * len(SHADER_CSV)
+    return ["" if v is None else repr(v) for v in (row.cold_s, row.warm_s)] + [row.note, row.cold_from, row.warm_from]
 
 
 ISAACLAB_RULE = (
@@ -204,7 +216,8 @@ def isaaclab_lines(report: Report) -> list[str]:
             f"{_passes(f.lambdabench_passes)}"
         )
         if f.startup_s:
-            text += "; Isaac Lab start-up: " + ", ".join(f"{k} {format_seconds(v)}" for k, v in f.startup_s)
+            origin = f" ({f.startup_from}, cold)" if f.startup_from.startswith("pass") else ""  # --seeds
+            text += f"; Isaac Lab start-up{origin}: " + ", ".join(f"{k} {format_seconds(v)}" for k, v in f.startup_s)
         if f.iteration_time_s is not None:
             text += f"; iteration {format_seconds(f.iteration_time_s)} mean"
         lines.append(text)
@@ -233,6 +246,7 @@ def isaaclab_json(report: Report) -> list[dict[str, Any]]:
                 "passes": list(f.lambdabench_passes),
             },
             "isaaclab_startup_s": dict(f.startup_s),
+            "isaaclab_startup_from": f.startup_from or None,
             "isaaclab_iteration_time_s": f.iteration_time_s,
         }
         for f in report.isaaclab

@@ -334,6 +334,8 @@ class StartupRow:
     warm_usd: float | None
     runs: int
     note: str = ""  # no figure: why (the stage is unknown, or does not apply to these runs)
+    cold_from: str = ""  # which pass: "pass 1, seed 42" (--seeds), "the run's only pass"
+    warm_from: str = ""  # "passes 2-3, seeds 43, 44"; empty without a warm figure
 
 
 @dataclass(frozen=True)
@@ -350,6 +352,7 @@ class IsaacLabFigure:
     # --seeds: each pass's figure, the two figures above being their means (empty: one pass)
     isaaclab_passes: tuple[float, ...] = ()
     lambdabench_passes: tuple[float, ...] = ()
+    startup_from: str = ""  # which pass its start-up phases are from: "pass 1, seed 42" (--seeds)
 
 
 @dataclass(frozen=True)

@@ -34,11 +34,35 @@ def ingest(rc: RunContext, *, whole: bool = True) -> dict[str, Any] | None:
     if not (whole and rc.pulled):
         return None
     started = time.time()
-    parts = ingest_run(rc)
+    parts = seeds.cold_startup(ingest_run(rc))
     # read after the accepted terminate: not billed (`ingest_s`, which the report counts as billed, is not written)
     rc.ledger.record_metric(rc.run_id, "ingest_after_teardown_s", time.time() - started, unit="s", source="overhead")
     seeds.summarize()
     return parts
+
+
+# the run's start-up split and what explains it (metric keys, and those starting with ISAACLAB_STARTUP); under
+# --seeds each is its first (cold) pass's, the later passes' kept as warm figures (series seed:<key>)
+STARTUP_KEYS = frozenset(
+    {
+        "image_pull_s",
+        "container_start_s",
+        "install_s",
+        "compile_s",
+        "shader_compile_s",
+        "first_step_s",
+        "startup_s",
+        "warp_cache_cold",
+        "shader_compile_unknown",
+        "shader_compile_not_applicable",
+    }
+)
+ISAACLAB_STARTUP = "isaaclab_startup_"  # Isaac Lab's own StartupTime phases from its TrainingBundle
+
+
+def startup_metric(key: str) -> bool:
+    """Whether a metric is part of the run's start-up split (a stage, or what explains one)."""
+    return key in STARTUP_KEYS or key.startswith(ISAACLAB_STARTUP)
 
 
 class _SeedPasses:
@@ -53,6 +77,8 @@ class _SeedPasses:
         "compile_s",
         "first_step_s",
         "shader_compile_s",
+        "startup_s",
+        "warp_cache_cold",
         ISAACLAB,
     )
 
@@ -60,23 +86,29 @@ class _SeedPasses:
         self.rc = rc
         self.points: dict[str, list[tuple[float | None, float | None, float]]] = {k: [] for k in self.KEYS}
         self.isaaclab_row: tuple[str, str] = ("", "")  # its unit and source (the bundle's schema), as recorded
+        self.cold: tuple[str, dict[str, Any], list[tuple[str, float, str, str]]] | None = None  # the first pass's
 
     def record(self, p: PulledPass) -> None:
         """Ingest one pass as it was at its end (its files, facts, window and notes) and keep its figures."""
         rc = self.rc
         began = time.time()
+        first = self.cold is None
         view = dataclasses.replace(
             rc,
             run_dir=rc.run_dir / "seeds" / f"seed-{p.seed}",
             facts=p.facts,
             wall_window=p.wall_window,
             notes=list(p.notes),
-            pass_started=p.started,
+            # the first pass is the cold start: the set-up's install steps before it are its own
+            pass_started=None if first else p.started,
             pass_ended=p.ended,
         )
-        ingest_run(view)
+        parts = ingest_run(view)
         fresh: dict[str, tuple[float, int, float]] = {}
+        startup: list[tuple[str, float, str, str]] = []
         for m in rc.ledger.metrics(run_id=rc.run_id):  # what this pass's ingest recorded (a key again: replaced)
+            if m.recorded >= began and startup_metric(m.key):
+                startup.append((m.key, m.value, m.unit, m.source))
             if (
                 m.key in self.points
                 and m.recorded >= began
@@ -85,11 +117,34 @@ class _SeedPasses:
                 fresh[m.key] = (m.recorded, m.id, m.value)
                 if m.key == self.ISAACLAB:
                     self.isaaclab_row = (m.unit, m.source)
+        if first:
+            self.cold = (p.seed, parts, startup)
         for key, (_, _, value) in fresh.items():
             self.points[key].append((None, float(p.seed), value))
             rc.ledger.record_series(rc.run_id, f"seed:{key}", self.points[key], source="seeds")
         rate = fresh.get("env_steps_per_s")
         rc.notify(f"seed {p.seed}: " + (f"{rate[2]:,.0f} env-steps/s" if rate else "no env-steps/s recorded"))
+
+    def cold_startup(self, parts: dict[str, Any]) -> dict[str, Any]:
+        """The run's start-up is its first (cold) pass's: what the user paid. The whole run's ingest read the last
+        pass's files (a warm start), so the first pass's start-up metrics are recorded again (latest wins) and its
+        record's start-up, start-up notes and Isaac Lab start-up phases replace the last pass's."""
+        if self.cold is None:
+            return parts
+        seed, cold, metrics = self.cold
+        for key, value, unit, source in metrics:
+            self.rc.ledger.record_metric(self.rc.run_id, key, value, unit=unit, source=source)
+        last = set(parts.get("startup_notes") or ())
+        notes = [n for n in parts.get("notes") or [] if n not in last] + list(cold.get("startup_notes") or [])
+        notes.append(
+            f"start-up: the first pass's (seed {seed}, cold); the later passes' stages are warm figures "
+            "(series seed:<stage>)"
+        )
+        out = {**parts, "startup": cold.get("startup") or {}, "notes": notes}
+        if parts.get("isaaclab_benchmark") and cold.get("isaaclab_benchmark"):
+            startup = (cold["isaaclab_benchmark"] or {}).get("startup_s") or {}
+            out["isaaclab_benchmark"] = {**parts["isaaclab_benchmark"], "startup_s": startup}
+        return out
 
     def summarize(self) -> None:
         """The run's own figures over its passes: mean env-steps/s (ours and Isaac Lab's), total env-steps (recorded
@@ -180,11 +235,13 @@ def ingest_run(rc: RunContext) -> dict[str, Any]:
     if installed:
         startup["install"] = install
         ledger.record_metric(run_id, "install_s", install, unit="s", source="steps")
+    startup_notes: list[str] = []  # what explains this start-up (under --seeds the first pass's replace these)
     if training is not None:
-        startup.update(_training_startup(rc, training, notes))
-    shader = record_shader_compile(rc, notes)
+        startup.update(_training_startup(rc, training, startup_notes))
+    shader = record_shader_compile(rc, startup_notes)
     if shader is not None:
         startup["shader_compile"] = shader
+    notes.extend(startup_notes)
     isaaclab = _isaaclab_bundle(rc, training, notes)
     if len(rc.nodes) > 1:
         record_scaling(ledger, run_id)
@@ -196,6 +253,7 @@ def ingest_run(rc: RunContext) -> dict[str, Any]:
         "telemetry": telemetry,
         "startup": startup,
         "notes": notes,
+        "startup_notes": startup_notes,
         "mjx_stats": mjx_stats,
         "mjx_timed": timed,
         "mjx_hardware": mjx_doc.get("hardware") or {},

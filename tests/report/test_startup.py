@@ -37,12 +37,17 @@ def test_cold_and_warm_stages_priced(hermetic_env: Path) -> None:
     )
     assert rows[(L.A10.name, "install_s")].cold_s == 90.0 and rows[(L.A10.name, "install_s")].warm_s == 3.0
     assert rows[(L.A10.name, "container_start_s")].warm_s is None  # no warm figure without passes
+    # which passes: the seeds are the series' x; a stage without a series is the run's, i.e. its first pass's
+    assert (compile_a10.cold_from, compile_a10.warm_from) == ("pass 1, seed 0", "passes 2-3, seeds 1, 2")
+    assert rows[(L.A10.name, "container_start_s")].cold_from == "pass 1, seed 0"
     h = rows[(L.H100.name, "compile_s")]
     assert h.cold_s == 40.0 and h.warm_s is None and h.cold_usd == pytest.approx(40 * L.H100.cents_per_hour / 360000)
+    assert (h.cold_from, h.warm_from) == ("the run's only pass", "")
     assert [r.stage for r in rep.startup if r.group == L.A10.name] == ["container_start_s", "install_s", "compile_s"]
     for fmt in ("table", "md", "html"):
         text = render(rep, fmt)
         assert "Start-up: cold and warm" in text and "JIT / compile: cold 50.0s" in text and "warm 11.0s" in text, fmt
+        assert "; pass 1, seed 0), warm 11.0s (" in text and "; passes 2-3, seeds 1, 2)" in text, fmt
     doc = json.loads(render(rep, "json"))
     assert {r["stage"] for r in doc["startup"]} >= {"compile_s", "first_step_s", "install_s"}
 
