@@ -41,8 +41,8 @@ def ingest(rc: RunContext, *, whole: bool = True) -> dict[str, Any] | None:
     return parts
 
 
-# the run's start-up split and what explains it (metric keys, and those starting with ISAACLAB_STARTUP); under
-# --seeds each is its first (cold) pass's, the later passes' kept as warm figures (series seed:<key>)
+# the run's start-up split and what explains it (metric keys, and those starting with ISAACLAB_STARTUP or
+# KPI_STARTUP); under --seeds each is its first (cold) pass's, the later passes' kept as warm figures (seed:<key>)
 STARTUP_KEYS = frozenset(
     {
         "image_pull_s",
@@ -58,11 +58,12 @@ STARTUP_KEYS = frozenset(
     }
 )
 ISAACLAB_STARTUP = "isaaclab_startup_"  # Isaac Lab's own StartupTime phases from its TrainingBundle
+KPI_STARTUP = "startup_"  # Isaac Lab 2.x benchmark scripts' start-up phases from their KPI file (metrics.kpi)
 
 
 def startup_metric(key: str) -> bool:
     """Whether a metric is part of the run's start-up split (a stage, or what explains one)."""
-    return key in STARTUP_KEYS or key.startswith(ISAACLAB_STARTUP)
+    return key in STARTUP_KEYS or key.startswith((ISAACLAB_STARTUP, KPI_STARTUP))
 
 
 class _SeedPasses:

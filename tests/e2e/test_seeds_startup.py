@@ -10,7 +10,7 @@ import json
 from pathlib import Path
 
 from lambdabench.ledger import Ledger
-from lambdabench.metrics.kpi import read_isaaclab_bundle
+from lambdabench.metrics.kpi import read_benchmark_artifacts, read_isaaclab_bundle
 from lambdabench.simulate import SimProcess, needs_sshd
 
 pytestmark = needs_sshd
@@ -96,4 +96,18 @@ def test_kitless_isaaclab3_start_up_is_the_first_pass(simproc: SimProcess) -> No
             "Isaac Lab start-up (pass 1, seed 42, cold): " in text
             and "kernel cache was cold at the start of pass 1" in text
         ), fmt
+    assert simproc.live() == []
+
+
+def test_isaac_labs_benchmark_scripts_start_up_is_the_first_pass(simproc: SimProcess) -> None:
+    """isaaclab-benchmark (2.x container): each pass overwrites its KPI file; the run's start-up phases are pass 1's."""
+    out = simproc.cli(
+        "sweep", "--gpus", "a10", "--playbook", "isaaclab-benchmark", "--set", "num_frames=20", *SMALL, timeout=600,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr[-3000:]
+    metrics, _, run_dir, _ = _run(simproc)
+    first = read_benchmark_artifacts(run_dir / "seeds" / "seed-42" / "artifacts", bundles=False)
+    assert first is not None and first.startup_s
+    assert {k: metrics[f"startup_{k}"] for k in first.startup_s} == first.startup_s
+    assert metrics["shader_compile_s"] == 120.0
     assert simproc.live() == []
