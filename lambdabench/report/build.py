@@ -920,7 +920,8 @@ def max_envs_rows(
         acc.items(), key=lambda kv: (rank.get(kv[0][0], len(rank)), kv[0][1], kv[0][2])
     ):
         fit, oom, bound = (by_key.get(f"max_num_envs_{k}", {}) for k in ("fit", "first_oom", "bound"))
-        runs = set(fit) | set(oom) | set(bound)
+        ended = by_key.get("max_num_envs_ended_early", {})
+        runs = set(fit) | set(oom) | set(bound) | set(ended)
         out.append(
             MaxEnvsRow(
                 group,
@@ -933,6 +934,8 @@ def max_envs_rows(
                 workload,
                 backend_of(workload) if workload else "",
                 footprint,
+                min((r.value for r in ended.values()), default=None),
+                "; ".join(sorted({r.source for r in ended.values()})),
             )
         )
     return out

@@ -77,11 +77,14 @@ def _envs(value: float | None) -> str:
 def max_envs_lines(report: Report) -> list[str]:
     out = []
     for m in report.max_envs:
-        ended = (
-            f"first out of memory at {_envs(m.first_oom)} ({m.evidence})"
-            if m.first_oom is not None
-            else f"no out-of-memory up to the bound {_envs(m.bound)}"
-        )
+        if m.first_oom is not None:
+            ended = f"first out of memory at {_envs(m.first_oom)} ({m.evidence})"
+        elif m.ended_early is None:
+            ended = f"no out-of-memory up to the bound {_envs(m.bound)}"
+        else:
+            ended = "no out-of-memory seen"
+        if m.ended_early is not None:
+            ended += f"; the search ended before memory did: {m.ended_why}"
         who = f"{m.group} ({m.workload}, {m.backend})" if m.workload else m.group
         out.append(
             f"{who}: largest num_envs that fits {_envs(m.largest_fit)}"
@@ -106,6 +109,8 @@ def max_envs_json(report: Report) -> list[dict[str, Any]]:
             "playbook": m.workload or None,
             "backend": m.backend or None,
             "footprint": m.footprint or None,
+            "ended_early_at": m.ended_early,
+            "ended_early": m.ended_why or None,
         }
         for m in report.max_envs
     ]

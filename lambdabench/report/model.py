@@ -383,6 +383,8 @@ class MaxEnvsRow:
     workload: str = ""  # the playbook that searched (e.g. isaaclab3-train)
     backend: str = ""  # its simulation backend (compat.backend_of: MJX, kitless Newton, ...)
     footprint: str = ""  # what decides its GPU memory besides N (compat.footprint_of), e.g. "task=…, library=rsl_rl"
+    ended_early: float | None = None  # the smallest N whose probe ended a search before memory (its cap, a failure)
+    ended_why: str = ""  # e.g. "the probe at 1,048,576 envs ran past its 170 s cap"
 
 
 @dataclass(frozen=True)

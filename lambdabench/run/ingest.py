@@ -305,6 +305,17 @@ def _mjx(ledger: Ledger, run_id: int, doc: dict[str, Any]) -> tuple[dict[str, An
 
 
 MAX_ENVS_METRICS = ("max_num_envs_fit", "max_num_envs_first_oom", "max_num_envs_bound")
+MAX_ENVS_ENDED = "max_num_envs_ended_early"  # the N whose probe ended the search before memory did; source: why
+
+
+def _ended(found: dict[str, Any]) -> str:
+    """Why a search ended before an out-of-memory or its bound, from its last probe (the metric's source)."""
+    last = found["tries"][-1]
+    n, cap = int(last["num_envs"]), found.get("probe_seconds")
+    if found.get("stopped") == "time":
+        past = f"the probe at {n:,} envs ran past its {cap:g} s cap" if cap else f"the probe at {n:,} envs timed out"
+        return past + " (raise probe_seconds to go further)"
+    return f"the probe at {n:,} envs failed (exit status {last.get('exit_status')}, not an out-of-memory)"
 
 
 def record_max_envs(ledger: Ledger, run_id: int, doc: dict[str, Any]) -> dict[str, Any] | None:
@@ -328,6 +339,10 @@ def record_max_envs(ledger: Ledger, run_id: int, doc: dict[str, Any]) -> dict[st
             ledger.record_metric(run_id, key, float(found[field_name]), unit="envs", source=source)
     ledger.record_metric(run_id, "max_num_envs_modelled", 1.0 if found.get("memory_model") else 0.0, source="mjx")
     tries = [t for t in found.get("tries") or [] if isinstance(t.get("num_envs"), int | float)]
+    if found.get("stopped") in ("time", "error") and tries:
+        ledger.record_metric(run_id, MAX_ENVS_ENDED, float(tries[-1]["num_envs"]), unit="envs", source=_ended(found))
+    # a probe that passed its cap or failed neither fit nor ran out of memory: not in the series
+    tries = [t for t in tries if t.get("status") not in ("time", "failed")]
     if tries:
         points = [(None, float(t["num_envs"]), 1.0 if t.get("fits") else 0.0) for t in tries]
         ledger.record_series(run_id, "max_envs_probe_fits", points, unit="1 fits, 0 out of memory", source=model)

@@ -50,6 +50,8 @@ def test_the_real_h100_search_in_every_format(hermetic_env: Path) -> None:
         "playbook": "mjx-locomotion",
         "backend": "MJX",
         "footprint": "model=lambdabench-ant",
+        "ended_early_at": None,
+        "ended_early": None,
     }
     assert (doc[1]["largest_fit"], doc[1]["modelled"]) == (786432.0, True)
     for fmt in ("table", "md", "html"):
@@ -125,3 +127,37 @@ def test_searches_of_different_tasks_on_one_type_are_separate_rows(hermetic_env:
     assert "largest num_envs that fits 524,288 for task=Isaac-Ant-Direct, presets=(default), library=rsl_rl" in (
         render(rep, "table")
     )
+
+
+IL3 = Path(__file__).parent.parent / "workloads" / "data" / "h100-il3-max-envs"
+
+
+def test_the_real_h100_isaac_lab_3_probes_and_a_probe_past_its_cap(hermetic_env: Path) -> None:
+    """Real isaaclab 3.0.0 Cartpole probes on an H100 (bench/device/run_il3_max_envs.sh): 1,048,576 envs fit, 17,097
+    MiB at peak by the run's nvidia-smi; a probe killed at its 170 s cap (scene creation alone took 136 s) neither fit
+    nor ran out of memory, and the report says the search ended there, never "no out-of-memory up to the bound"."""
+    from lambdabench.metrics.telemetry import load_telemetry
+    from lambdabench.run.ingest import record_probe_memory
+
+    led = Ledger(hermetic_env, clock=lambda: L.T0)
+    sweep = led.create_sweep("il3", plan={"type_order": ["gpu_1x_h100_sxm5", "gpu_1x_h100_pcie"]})
+    fit = json.loads((IL3 / "n1048576" / "max-envs-result.json").read_text())
+    run = _search_run(led, sweep, "gpu_1x_h100_sxm5", fit, "isaaclab3-train")
+    record_probe_memory(led, run, fit, load_telemetry(IL3 / "n1048576" / "telemetry.csv").samples)
+    peaks = {p[1]: p[2] for s in led.series(run_id=run, name="max_envs_probe_gpu_mem_mib") for p in s.points}
+    assert peaks == {1048576.0: 17097.0}
+    cut = json.loads((IL3 / "n1048576-cap170" / "max-envs-result.json").read_text())
+    assert cut["max_envs"]["stopped"] == "time" and cut["max_envs"]["tries"][0]["status"] == "time"
+    cut_run = _search_run(led, sweep, "gpu_1x_h100_pcie", cut, "isaaclab3-train")
+    assert not [p for s in led.series(run_id=cut_run, name="max_envs_probe_fits") for p in s.points]
+    rep = build_report(led, now=L.T0 + 86_400)
+    rows = {m["group"]: m for m in json.loads(render(rep, "json"))["max_num_envs"]}
+    real, ended = rows["gpu_1x_h100_sxm5"], rows["gpu_1x_h100_pcie"]
+    assert (real["largest_fit"], real["first_oom"], real["ended_early_at"]) == (1048576.0, None, None)
+    assert (ended["largest_fit"], ended["first_oom"], ended["ended_early_at"]) == (None, None, 1048576.0)
+    assert (
+        ended["ended_early"] == "the probe at 1,048,576 envs ran past its 170 s cap (raise probe_seconds to go further)"
+    )
+    text = render(rep, "table")
+    line = next(x for x in text.splitlines() if "gpu_1x_h100_pcie" in x and "largest num_envs" in x)
+    assert "ran past its 170 s cap" in line and "up to the bound" not in line, line
