@@ -2,7 +2,7 @@
 
 A sample is either idle (0 or 1 MiB) or what the workload's model holds (its base, then its envs): never the random
 share of the card the sampler gives a workload without a model. CI on daa1e9a read 46,861 MiB for a 1,048,576-env
-Isaac Lab 3 probe the model puts at 18,480: the sampler read busy/, then found no memory marker (the stand-in's marker
+Isaac Lab 3 probe the model then put at 18,480: the sampler read busy/, then found no memory marker (the stand-in's marker
 was being rewritten, or already removed at exit while busy/ still named the process). The child here slows
 Path.write_text (the file stays empty 50 ms) and Path.unlink (50 ms after each), widening those windows from
 microseconds to what a loaded 2-core CI machine gives them, so the old writers fail this every run.

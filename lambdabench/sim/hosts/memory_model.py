@@ -16,10 +16,13 @@ H100 reported bytes_limit 60,810 MiB of 81,559). On the H100 the model admits 2,
 Isaac Lab 3 (kitless Newton; the simulated `isaaclab train` reads the "isaaclab3" part): the peak memory.used that
 nvidia-smi sampled through real 100-iteration Isaac-Cartpole-Direct rsl_rl trainings on an H100 (isaaclab 3.0.0,
 newton_mjwarp; tests/workloads/data/h100-il3/n*/telemetry.csv): 895 MiB at 1,024 envs, 949 at 4,096, 1,173 at
-16,384, 1,981 at 65,536. A least-squares line through them: 884.4 MiB + 17,595 bytes per env (within 14 MiB of every
-point). The limit is the type's whole GPU memory (a guess: torch's and Warp's allocators take memory until a CUDA
-allocation fails); other tasks and GPU types are assumed to need the same (a guess): on the H100 it admits ~4.8
-million Cartpole envs, on the A10 ~1.32 million, neither measured.
+16,384, 1,981 at 65,536; and through real 2-iteration probes of the largest-num_envs search on an H100
+(tests/workloads/data/h100-il3-max-envs): 9,015 MiB at 524,288 envs, 17,097 at 1,048,576. A least-squares line
+through the six: 913.5 MiB + 16,190 bytes per env (within 56 MiB of every point; the four small runs alone gave
+884.4 + 17,595, which overstated 1,048,576 envs by 8 %). The limit is the type's whole GPU memory (a guess: torch's
+and Warp's allocators take memory until a CUDA allocation fails; no real probe has reached it: at 1,048,576 envs
+Isaac Lab's start-up alone took 197 s); other tasks and GPU types are assumed to need the same (a guess): on the H100
+the line admits ~5.2 million Cartpole envs, on the A10 ~1.43 million, neither measured.
 """
 
 from __future__ import annotations
@@ -31,7 +34,14 @@ BASE_MIB = 0.0
 USABLE_FRACTION = 0.75
 STAND_IN_ENVS = 16  # what the CPU really steps for a size the model admits
 IL3_STAND_IN_MAX_ENVS = 65536  # the most cart-poles the simulated Isaac Lab 3 steps on the CPU (larger N: modelled)
-IL3_POINTS = ((1024, 895.0), (4096, 949.0), (16384, 1173.0), (65536, 1981.0))  # (envs, peak MiB): the H100 runs
+IL3_POINTS = (  # (envs, peak MiB): the H100 trainings (h100-il3), then the search's probes (h100-il3-max-envs)
+    (1024, 895.0),
+    (4096, 949.0),
+    (16384, 1173.0),
+    (65536, 1981.0),
+    (524288, 9015.0),
+    (1048576, 17097.0),
+)
 IL3_SOURCE = (
     "lambdabench.sim.hosts.memory_model: Isaac Lab 3 Cartpole's peak GPU memory per env, a line through real H100 "
     "runs (tests/workloads/data/h100-il3), limit the type's whole GPU memory (a guess); a model"

@@ -141,7 +141,7 @@ def _hold_gpu_memory(mib: float, device: str) -> None:
     half-written. Its removal at exit is registered on the first call, before mark_busy registers the busy marker's,
     so the busy marker goes first (atexit runs last-in first-out): while busy/ names this process, its memory is
     there. A sampler that read busy, then no memory, took a random share of the card for a modelled probe (CI on
-    daa1e9a: 46,861 MiB read for a 1,048,576-env probe the model puts at 18,480)."""
+    daa1e9a: 46,861 MiB read for a 1,048,576-env probe the model then put at 18,480)."""
     state = os.environ.get("LAMBDABENCH_SIM_STATE")
     if not state:
         return
