@@ -128,23 +128,27 @@ class _SeedPasses:
 
     def cold_startup(self, parts: dict[str, Any]) -> dict[str, Any]:
         """The run's start-up is its first (cold) pass's: what the user paid. The whole run's ingest read the last
-        pass's files (a warm start), so the first pass's start-up metrics are recorded again (latest wins) and its
-        record's start-up, start-up notes and Isaac Lab start-up phases replace the last pass's."""
+        pass's files (a warm start), so the first pass's start-up metrics are recorded again (latest wins), and its
+        record's start-up, Isaac Lab benchmark section (beside the record's throughput, also the first pass's) and
+        their notes replace the last pass's."""
         if self.cold is None:
             return parts
         seed, cold, metrics = self.cold
         for key, value, unit, source in metrics:
             self.rc.ledger.record_metric(self.rc.run_id, key, value, unit=unit, source=source)
-        last = set(parts.get("startup_notes") or ())
-        notes = [n for n in parts.get("notes") or [] if n not in last] + list(cold.get("startup_notes") or [])
+        last = set(parts.get("first_pass_notes") or ())
+        notes = [n for n in parts.get("notes") or [] if n not in last] + list(cold.get("first_pass_notes") or [])
         notes.append(
             f"start-up: the first pass's (seed {seed}, cold); the later passes' stages are warm figures "
             "(series seed:<stage>)"
         )
         out = {**parts, "startup": cold.get("startup") or {}, "notes": notes}
-        if parts.get("isaaclab_benchmark") and cold.get("isaaclab_benchmark"):
-            startup = (cold["isaaclab_benchmark"] or {}).get("startup_s") or {}
-            out["isaaclab_benchmark"] = {**parts["isaaclab_benchmark"], "startup_s": startup}
+        if cold.get("isaaclab_benchmark"):
+            out["isaaclab_benchmark"] = cold["isaaclab_benchmark"]
+            notes.append(
+                f"isaaclab_benchmark: the first pass's bundle (seed {seed}); the metric isaaclab_env_steps_per_s "
+                "is the mean over the passes (series seed:isaaclab_env_steps_per_s)"
+            )
         return out
 
     def summarize(self) -> None:
@@ -236,14 +240,15 @@ def ingest_run(rc: RunContext) -> dict[str, Any]:
     if installed:
         startup["install"] = install
         ledger.record_metric(run_id, "install_s", install, unit="s", source="steps")
-    startup_notes: list[str] = []  # what explains this start-up (under --seeds the first pass's replace these)
+    # notes on the start-up and Isaac Lab's own figures: under --seeds the run's are its first pass's (cold_startup)
+    first_pass_notes: list[str] = []
     if training is not None:
-        startup.update(_training_startup(rc, training, startup_notes))
-    shader = record_shader_compile(rc, startup_notes)
+        startup.update(_training_startup(rc, training, first_pass_notes))
+    shader = record_shader_compile(rc, first_pass_notes)
     if shader is not None:
         startup["shader_compile"] = shader
-    notes.extend(startup_notes)
-    isaaclab = _isaaclab_bundle(rc, training, notes)
+    isaaclab = _isaaclab_bundle(rc, training, first_pass_notes)
+    notes.extend(first_pass_notes)
     if len(rc.nodes) > 1:
         record_scaling(ledger, run_id)
     if env_steps and mjx_stats is not None and math.isfinite(env_steps):
@@ -254,7 +259,7 @@ def ingest_run(rc: RunContext) -> dict[str, Any]:
         "telemetry": telemetry,
         "startup": startup,
         "notes": notes,
-        "startup_notes": startup_notes,
+        "first_pass_notes": first_pass_notes,
         "mjx_stats": mjx_stats,
         "mjx_timed": timed,
         "mjx_hardware": mjx_doc.get("hardware") or {},

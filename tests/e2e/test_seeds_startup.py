@@ -81,6 +81,11 @@ def test_kitless_isaaclab3_start_up_is_the_first_pass(simproc: SimProcess) -> No
     phases = {k: v for k, v, _ in first.metrics() if k.startswith("isaaclab_startup_")}
     assert phases and all(metrics[k] == v for k, v in phases.items()), (phases, metrics)
     assert record["isaaclab_benchmark"]["startup_s"] == first.record_section()["startup_s"]
+    # the record's Isaac Lab section is that one bundle's throughout, beside pass 1's own wall-clock figure
+    assert record["isaaclab_benchmark"]["file"] == first.file
+    assert record["isaaclab_benchmark"]["env_steps_per_s"] == seeds["isaaclab_env_steps_per_s"][0][1]
+    assert record["isaaclab_benchmark"]["lambdabench_env_steps_per_s"] == seeds["env_steps_per_s"][0][1]
+    assert [n for n in record["notes"] if first.file in n], record["notes"]
     rep = json.loads(out.stdout)
     (figure,) = rep["isaaclab_benchmark"]
     assert figure["isaaclab_startup_from"] == "pass 1, seed 42"
