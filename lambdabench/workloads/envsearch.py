@@ -1,7 +1,7 @@
 """The bounded search for the largest num_envs that fits: doubling up to a bound, stop at the first OOM, bisect.
 
 Stdlib only: copied beside mjx_bench.py onto the instance, and imported by the sweep's plan to price the
-search (its worst case is max_probes(...) probes, each under the per-probe cap).
+search (its worst case: worst_case_seconds(...), each probe under its cap, probe_cap(...)).
 """
 
 from __future__ import annotations
@@ -37,6 +37,20 @@ def max_probes(start: int, bound: int, bisect_steps: int) -> int:
     return len(doubling_sizes(start, bound)) + max(0, bisect_steps)
 
 
+def probe_cap(n: int, probe_seconds: float, per_million_envs: float = 0.0) -> float:
+    """One probe's cap at n envs: a fixed part plus a part per env (Isaac Lab's start-up grows with num_envs)."""
+    return probe_seconds + per_million_envs * n / 1e6
+
+
+def worst_case_seconds(
+    start: int, bound: int, bisect_steps: int, probe_seconds: float, per_million_envs: float
+) -> float:
+    """What a search may take at most (the plan prices it): every doubling size at its cap, then bisect_steps probes
+    each at the bound's cap (every bisect size is below the bound). With a fixed cap: max_probes × probe_seconds."""
+    doubling = sum(probe_cap(n, probe_seconds, per_million_envs) for n in doubling_sizes(start, bound))
+    return doubling + max(0, bisect_steps) * probe_cap(bound, probe_seconds, per_million_envs)
+
+
 def search(
     start: int,
     bound: int,
@@ -44,10 +58,12 @@ def search(
     probe: Callable[[int], dict[str, Any]],
     *,
     probe_seconds: float = math.inf,
+    per_million_envs: float = 0.0,
 ) -> dict[str, Any]:
     """Probe doubling sizes until the first that does not fit (probe(n)["fits"] false) or the bound, then bisect.
 
-    A probe that ran longer than probe_seconds ends the search ("time"): the plan priced no more than that.
+    A probe that ran longer than its cap (probe_cap: probe_seconds + per_million_envs per million envs) ends the search
+    ("time"): the plan priced no more than that.
     """
     tries: list[dict[str, Any]] = []
     largest: int | None = None
@@ -60,7 +76,7 @@ def search(
             first_oom, stopped = n, "oom"
             break
         largest = n
-        if float(outcome.get("seconds") or 0.0) > probe_seconds:
+        if float(outcome.get("seconds") or 0.0) > probe_cap(n, probe_seconds, per_million_envs):
             stopped = "time"
             break
     smallest_oom = first_oom
@@ -77,7 +93,7 @@ def search(
                 low = largest = mid
             else:
                 high = smallest_oom = mid
-            if float(outcome.get("seconds") or 0.0) > probe_seconds:
+            if float(outcome.get("seconds") or 0.0) > probe_cap(mid, probe_seconds, per_million_envs):
                 break
     oom = next((t for t in tries if not t["fits"]), None)
     return {

@@ -2,7 +2,8 @@
 
 Stdlib only: copied beside envsearch.py and aggregate.py onto the instance and run with the training's python.
 
-  python il_maxenvs.py search --start S --bound B --bisect-steps K --probe-seconds T --out DIR --work DIR
+  python il_maxenvs.py search --start S --bound B --bisect-steps K --probe-seconds T
+      [--probe-seconds-per-million-envs M] --out DIR --work DIR
       [--entry MODULE:FUNCTION | --script PATH] -- TRAIN_ARGS…   (TRAIN_ARGS without --num_envs)
   python il_maxenvs.py probe --num-envs N --result FILE [--entry … | --script …] -- TRAIN_ARGS…
 
@@ -13,6 +14,8 @@ dispatch.py:48-50; exceptions propagate: sim_launcher.py:676-694 prints and re-r
 launcher that could end the process on the way, physics_manager_cfg.py:37), a fork or 2.x train script by runpy
 (isaaclab-train: the driver and the probes start through `isaaclab.sh -p`, --launcher).
 Whether a failure means "does not fit" is decided in one place, no_fit(), by the exception's TYPE, never its text.
+The probe at N envs is killed at its cap, T + M × N / 1,000,000 s (envsearch.probe_cap): Isaac Lab's start-up grows
+with num_envs (docs/report.md), so a probe past its cap says nothing of memory.
 
 probe exits 0 fits, 3 does not fit, 4 failed otherwise (its result file says which); search exits 0 when it ended on
 the first out-of-memory, the bound or a probe's cap, 4 when a probe failed otherwise (not a fit, not an OOM), 2 usage.
@@ -227,7 +230,7 @@ def _stop(signum: int, _frame: object) -> None:
 
 
 def run_probe(n: int, args: argparse.Namespace) -> dict[str, Any]:
-    """One probe process at n envs under the per-probe cap; its outcome as envsearch.search reads it."""
+    """One probe process at n envs under its cap (envsearch.probe_cap); its outcome as envsearch.search reads it."""
     work = Path(args.work) / f"n{n}"
     work.mkdir(parents=True, exist_ok=True)
     out = Path(args.out)
@@ -238,15 +241,16 @@ def run_probe(n: int, args: argparse.Namespace) -> dict[str, Any]:
     command = [*launcher, str(Path(__file__).resolve()), "probe", "--num-envs", str(n), "--result", str(result)]
     command += ["--entry", args.entry] if args.entry else []
     command += ["--script", args.script] if args.script else []
+    cap = envsearch.probe_cap(n, args.probe_seconds, args.probe_seconds_per_million_envs)
     started = time.time()
-    _log(f"probe N={n}: {' '.join(command[1:])} -- …")
+    _log(f"probe N={n} (cap {cap:.0f} s): {' '.join(command[1:])} -- …")
     with log.open("wb") as sink:
         proc = subprocess.Popen(
             [*command, "--", *args.train], cwd=work, stdout=sink, stderr=subprocess.STDOUT, start_new_session=True
         )
         RUNNING.append(proc)
         try:
-            exit_status: int | None = proc.wait(timeout=args.probe_seconds)
+            exit_status: int | None = proc.wait(timeout=cap)
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)  # its own session: the training and anything it started
             proc.wait()
@@ -256,6 +260,7 @@ def run_probe(n: int, args: argparse.Namespace) -> dict[str, Any]:
     ended = time.time()
     outcome: dict[str, Any] = {
         "seconds": ended - started,
+        "cap_seconds": cap,
         "exit_status": exit_status,
         "window_start_local": aggregate.local_stamp(started),
         "window_end_local": aggregate.local_stamp(ended),
@@ -306,6 +311,21 @@ def _ended_early(args: argparse.Namespace, tries: list[dict[str, Any]], last: di
     }
 
 
+def past_cap(found: dict[str, Any]) -> str | None:
+    """What a search that a probe's cap ended says: that probe's size and cap, and that it measured start-up time, not
+    memory (neither a fit nor an out-of-memory); None when no probe passed its cap."""
+    if found.get("stopped") != "time" or not found.get("tries"):
+        return None
+    last = found["tries"][-1]
+    fit = found.get("largest_fit")
+    below = f"{fit:,} envs fit, a lower bound of the GPU's limit" if fit else "nothing fit before it"
+    return (
+        f"the probe at {int(last['num_envs']):,} envs passed its cap of {float(last.get('cap_seconds') or 0):.0f} s: "
+        f"Isaac Lab's start-up at that size, not an out-of-memory ({below}); raise probe_seconds or "
+        "probe_seconds_per_million_envs (--set) to search further"
+    )
+
+
 def memory_model() -> dict[str, Any] | None:
     """The simulated host's GPU-memory model of Isaac Lab 3 ($LAMBDABENCH_MEMORY_MODEL's "isaaclab3"), recorded with
     the result so a modelled maximum is never read as a measured one; None on a real box."""
@@ -333,7 +353,14 @@ def search_main(args: argparse.Namespace) -> int:
 
     error = None
     try:
-        found = envsearch.search(args.start, args.bound, args.bisect_steps, probe, probe_seconds=args.probe_seconds)
+        found = envsearch.search(
+            args.start,
+            args.bound,
+            args.bisect_steps,
+            probe,
+            probe_seconds=args.probe_seconds,
+            per_million_envs=args.probe_seconds_per_million_envs,
+        )
     except ProbeEnded as ended:
         found = _ended_early(args, tries, ended.outcome)
         if ended.outcome["status"] == "failed":
@@ -343,8 +370,10 @@ def search_main(args: argparse.Namespace) -> int:
                 f"{': ' + str(probe_doc['error_line']) if probe_doc.get('error_line') else ''}; exit status "
                 f"{ended.outcome['exit_status']}): not an out-of-memory, so the search ends (log: {ended.outcome['log']})"
             )
+    found["probe_seconds_per_million_envs"] = args.probe_seconds_per_million_envs
     found["probe_iterations"] = args.probe_iterations
     found["memory_model"] = memory_model()
+    found["past_cap"] = past_cap(found)
     doc = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
@@ -356,7 +385,11 @@ def search_main(args: argparse.Namespace) -> int:
         "max_envs": found,
     }
     _write_json(Path(args.out) / "max-envs-result.json", doc)
-    _log(error or f"largest num_envs that fits: {found['largest_fit']} (stopped: {found['stopped']})")
+    _log(
+        error
+        or found["past_cap"]
+        or f"largest num_envs that fits: {found['largest_fit']} (stopped: {found['stopped']})"
+    )
     return EXIT_FAILED if error else 0
 
 
@@ -379,7 +412,13 @@ def parse(argv: list[str]) -> argparse.Namespace:
             s.add_argument("--start", type=int, required=True)
             s.add_argument("--bound", type=int, required=True)
             s.add_argument("--bisect-steps", type=int, default=3)
-            s.add_argument("--probe-seconds", type=float, required=True)
+            s.add_argument("--probe-seconds", type=float, required=True, help="each probe's cap: its fixed part")
+            s.add_argument(
+                "--probe-seconds-per-million-envs",
+                type=float,
+                default=0.0,
+                help="each probe's cap: seconds added per million envs (start-up grows with num_envs)",
+            )
             s.add_argument("--probe-iterations", type=int, default=None, help="recorded with the result")
             s.add_argument("--out", required=True, help="the result and each probe's log and result file")
             s.add_argument("--work", required=True, help="each probe's working folder (its training's logs/)")
@@ -401,6 +440,9 @@ def parse(argv: list[str]) -> argparse.Namespace:
         p.error(f"need 1 <= --start <= --bound (start {args.start}, bound {args.bound})")
     if args.command == "search" and not (args.probe_seconds > 0 and math.isfinite(args.probe_seconds)):
         p.error("--probe-seconds must be a positive number")
+    per_million = getattr(args, "probe_seconds_per_million_envs", 0.0)
+    if args.command == "search" and not (per_million >= 0 and math.isfinite(per_million)):
+        p.error("--probe-seconds-per-million-envs must be 0 or a positive number")
     return args
 
 

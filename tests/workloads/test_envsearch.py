@@ -82,6 +82,46 @@ def test_a_probe_past_its_cap_ends_the_search() -> None:
     assert out["stopped"] == "time" and out["largest_fit"] == 4 and len(out["tries"]) == 3
 
 
+def test_each_probes_cap_grows_with_its_num_envs() -> None:
+    """Start-up that grows with N (~190 s per million envs for Isaac Lab 3 on an H100): the 4,194,304-env probe's
+    800 s fits its cap of 300 s + 250 s per million envs (1,349 s), where a fixed 300 s cap ended the search."""
+    took = {n: 50 + 190 * n / 1e6 for n in envsearch.doubling_sizes(4096, 1 << 23)}
+    fixed = envsearch.search(4096, 1 << 23, 0, lambda n: {"fits": n < 5_000_000, "seconds": took[n]}, probe_seconds=300)
+    assert (fixed["stopped"], fixed["largest_fit"]) == ("time", 2_097_152)
+    scaled = envsearch.search(
+        4096, 1 << 23, 0, lambda n: {"fits": n < 5_000_000, "seconds": took[n]}, probe_seconds=300, per_million_envs=250
+    )
+    assert (scaled["stopped"], scaled["largest_fit"], scaled["first_oom"]) == ("oom", 4_194_304, 8_388_608)
+    assert envsearch.probe_cap(4_194_304, 300, 250) == 300 + 250 * 4.194304
+
+
+@given(
+    start=st.integers(1, 4096),
+    factor=st.integers(1, 5000),
+    bisect=st.integers(0, 6),
+    capacity=st.integers(0, 30_000_000),
+    fixed=st.floats(1, 1000),
+    per_million=st.floats(0, 1000),
+)
+def test_no_search_takes_longer_than_the_plan_prices(
+    start: int, factor: int, bisect: int, capacity: int, fixed: float, per_million: float
+) -> None:
+    """Every probe at its cap, whichever sizes fit: never more than worst_case_seconds (what the plan prices)."""
+    bound = start * factor
+    probed: list[int] = []
+
+    def probe(n: int) -> dict[str, Any]:
+        probed.append(n)
+        return {"fits": n <= capacity, "seconds": envsearch.probe_cap(n, fixed, per_million)}
+
+    envsearch.search(start, bound, bisect, probe, probe_seconds=fixed, per_million_envs=per_million)
+    spent = sum(envsearch.probe_cap(n, fixed, per_million) for n in probed)
+    assert spent <= envsearch.worst_case_seconds(start, bound, bisect, fixed, per_million) * (1 + 1e-9)
+    if not per_million:  # a fixed cap (MJX): the plan's price is max_probes × the cap, as before
+        worst = envsearch.worst_case_seconds(start, bound, bisect, fixed, 0.0)
+        assert math.isclose(worst, envsearch.max_probes(start, bound, bisect) * fixed)
+
+
 def test_a_search_that_does_not_stop_at_the_oom_is_caught() -> None:
     def no_stop(start: int, bound: int, bisect: int, probe: Callable[[int], dict[str, Any]]) -> dict[str, Any]:
         out = envsearch.search(start, bound, 0, probe)

@@ -57,6 +57,9 @@ def sleeps():
         fh.write(str(os.getpid()))
     time.sleep(60)
 
+def starts_by_size():
+    time.sleep((int(sys.argv[sys.argv.index("--num_envs") + 1]) - 8) * 0.1)  # a start-up that grows with num_envs
+
 def warp_oom():
     import warp as wp  # the real Warp (isaaclab 3.0.0's 1.17.0) on the CPU: its host allocator cannot give 256 TiB
     wp.init()
@@ -163,6 +166,30 @@ def test_a_probe_past_its_cap_is_killed_and_ends_the_search(tmp_path: Path, entr
     assert [t["status"] for t in found["tries"]] == ["time"] and found["tries"][0]["seconds"] < 30
 
 
+def test_each_probes_cap_grows_with_num_envs_as_isaac_labs_start_up_does(
+    tmp_path: Path, entries: dict[str, str]
+) -> None:
+    """A start-up of 0.1 s per env past 8 (0, 0.8, 2.4 s at 8, 16, 32 envs): a fixed 2 s cap ends the search on time
+    at 32, said as that and neither a fit nor an out-of-memory; 2 s + 0.1 s per env lets every size finish."""
+    sizes = ["--start", "8", "--bound", "32", "--bisect-steps", "0", "--entry", "il_entries:starts_by_size"]
+    code, doc = search(tmp_path, entries, *sizes, seconds="2")
+    found = doc["max_envs"]
+    assert code == 0 and doc["status"] == "ok" and found["stopped"] == "time"
+    assert [(t["num_envs"], t["status"]) for t in found["tries"]] == [(8, "fits"), (16, "fits"), (32, "time")]
+    assert (found["largest_fit"], found["first_oom"], found["tries"][-1]["fits"]) == (16, None, False)
+    assert found["tries"][-1]["cap_seconds"] == 2.0
+    assert found["past_cap"] == (
+        "the probe at 32 envs passed its cap of 2 s: Isaac Lab's start-up at that size, not an out-of-memory "
+        "(16 envs fit, a lower bound of the GPU's limit); raise probe_seconds or probe_seconds_per_million_envs "
+        "(--set) to search further"
+    )
+    code, doc = search(tmp_path, entries, *sizes, "--probe-seconds-per-million-envs", "100000", seconds="2")
+    found = doc["max_envs"]
+    assert code == 0 and (found["stopped"], found["largest_fit"], found["past_cap"]) == ("bound", 32, None)
+    assert [t["cap_seconds"] for t in found["tries"]] == [2.8, 3.6, 5.2]  # 2 s + 0.1 s × N
+    assert found["probe_seconds_per_million_envs"] == 100000.0
+
+
 def test_a_probe_that_leaves_no_result_is_no_fit(tmp_path: Path, entries: dict[str, str]) -> None:
     code, doc = search(tmp_path, entries, "--start", "8", "--bound", "16", "--entry", "il_entries:vanishes")
     assert code == 4 and doc["max_envs"]["largest_fit"] is None and "no result" in doc["error"]
@@ -210,6 +237,9 @@ def test_bad_usage_is_one_line_and_exit_2(tmp_path: Path, entries: dict[str, str
     assert done.returncode == 2 and "--start" in done.stderr.splitlines()[-1]
     done = run(["probe", "--num-envs", "8", "--result", "r.json", "--", "train", "--num_envs", "4"], tmp_path, entries)
     assert done.returncode == 2 and "without --num_envs" in done.stderr
+    args = ["search", "--start", "8", "--bound", "16", "--probe-seconds", "1", "--out", "o", "--work", "w"]
+    done = run([*args, "--probe-seconds-per-million-envs", "-5"], tmp_path, entries)
+    assert done.returncode == 2 and "--probe-seconds-per-million-envs must be 0 or" in done.stderr.splitlines()[-1]
 
 
 @needs_torch
