@@ -548,8 +548,7 @@ def _print_plan(plan: SweepPlan, dry_run: bool) -> None:
     search = plan.benchmark.search_bound()
     if search:
         out(
-            f"largest-num_envs search: at most {search[0]} probes × {search[1]:g} s = {search[2]:g} min per run, "
-            "stopping at the first out-of-memory (priced in the run cap unless --max-run-minutes sets it)"
+            f"largest-num_envs search: {search.words} per run, stopping at the first out-of-memory (priced in the run cap unless --max-run-minutes sets it)"
         )
     if any(r.target.launched for r in plan.runs):
         out(

@@ -112,6 +112,26 @@ class SweepRequest:
     ignore_max_envs: bool = False  # launch num_envs above the largest the ledger's searches found to fit
 
 
+@dataclass(frozen=True)
+class SearchBound:
+    """A largest-num_envs search's worst case: how many probes at most, each one's cap, all of them in minutes."""
+
+    probes: int
+    probe_seconds: float  # a probe's cap, or its fixed part
+    per_million_envs: float  # seconds a probe's cap grows per million envs (0: a fixed cap)
+    minutes: float  # every probe of the longest search at its cap (envsearch.worst_case_seconds)
+
+    @property
+    def words(self) -> str:
+        """e.g. "at most 15 probes, capped at 300 s + 250 s per million envs each: ≤ 235 min"."""
+        if not self.per_million_envs:
+            return f"at most {self.probes} probes × {self.probe_seconds:g} s = {self.minutes:g} min"
+        return (
+            f"at most {self.probes} probes, capped at {self.probe_seconds:g} s + {self.per_million_envs:g} s per "
+            f"million envs each: ≤ {math.ceil(self.minutes)} min"
+        )
+
+
 @dataclass
 class Benchmark:
     """The benchmark playbook and those a sweep runs around it (before: set-up; after: collect)."""
@@ -139,11 +159,11 @@ class Benchmark:
             return None
         total = sum(b.expected_minutes or 0.0 for b in books)
         search = self.search_bound()
-        return total + (self.playbook.expected_minutes or 0.0) * (seeds - 1) + (search[2] if search else 0.0)
+        return total + (self.playbook.expected_minutes or 0.0) * (seeds - 1) + (search.minutes if search else 0.0)
 
-    def search_bound(self) -> tuple[int, float, float] | None:
-        """(probes at most, one probe's cap in s, their minutes) of the largest-num_envs search; None without one."""
-        from lambdabench.workloads.envsearch import max_probes
+    def search_bound(self) -> SearchBound | None:
+        """The largest-num_envs search's worst case (every probe at its cap); None without a search."""
+        from lambdabench.workloads.envsearch import max_probes, worst_case_seconds
 
         values = self.values
         if values.get("find_max_envs") is not True:
@@ -154,8 +174,10 @@ class Benchmark:
                 f"max_envs_bound {bound} is below max_envs_start {start}",
                 "Give a bound at least the start (--set max_envs_bound=N).",
             )
-        probes, cap = max_probes(start, bound, int(values["bisect_steps"])), float(values["probe_seconds"])
-        return probes, cap, probes * cap / 60
+        bisect, cap = int(values["bisect_steps"]), float(values["probe_seconds"])
+        per_million = float(values.get("probe_seconds_per_million_envs") or 0.0)  # MJX: a fixed cap
+        seconds = worst_case_seconds(start, bound, bisect, cap, per_million)
+        return SearchBound(max_probes(start, bound, bisect), cap, per_million, seconds / 60)
 
     def undeclared(self) -> list[str]:
         """The playbooks of this benchmark with no expected_minutes."""
@@ -686,7 +708,14 @@ def check_search(req: SweepRequest, benchmark: Benchmark) -> None:
         )
     benchmark.variables["find_max_envs"] = "true"
     benchmark._values.clear()  # resolved again with the search on
-    benchmark.search_bound()  # a bound below the start is refused here, before any API call
+    search = benchmark.search_bound()  # a bound below the start is refused here, before any API call
+    if search and req.max_run_minutes and search.minutes > req.max_run_minutes:
+        raise UsageError(
+            f"--max-run-minutes {req.max_run_minutes:g} is shorter than the largest-num_envs search's worst case "
+            f"({search.words})",
+            f"Give --max-run-minutes {math.ceil(search.minutes)} or more, or search less "
+            "(--set max_envs_bound=N, max_envs_start=N or bisect_steps=N).",
+        )
 
 
 def _run_cap(req: SweepRequest, benchmark: Benchmark, types: Sequence[InstanceType], env: RunEnv) -> tuple[float, str]:
@@ -713,11 +742,7 @@ def _run_cap(req: SweepRequest, benchmark: Benchmark, types: Sequence[InstanceTy
     boot = max((expected_boot_seconds(t) for t in types), default=0.0) / 60
     minutes = math.ceil(boot + RUN_CAP_MARGIN * work)
     search = benchmark.search_bound()
-    within = (
-        f" (with the largest-num_envs search: at most {search[0]} probes × {search[1]:g} s = {search[2]:g} min)"
-        if search
-        else ""
-    )
+    within = f" (with the largest-num_envs search: {search.words})" if search else ""
     return (
         run_cap_seconds(minutes * 60.0, env.time_scale),
         f"boot ~{boot:.0f} min + the playbooks' expected {work:g} min{within} × {RUN_CAP_MARGIN:g} = {minutes} min"

@@ -24,7 +24,9 @@ def test_the_search_finds_each_types_maximum_and_stops_at_the_first_oom(simproc:
     dry = simproc.cli("sweep", "--gpus", "a10,h100", *SEARCH, *SETS, "--dry-run")
     assert dry.returncode == 0, dry.stdout + dry.stderr
     probes = max_probes(1048576, 8388608, 0)
-    assert f"largest-num_envs search: at most {probes} probes × 300 s" in dry.stdout, dry.stdout
+    # each probe's cap grows with its num_envs (Isaac Lab's start-up does): 1, 2, 4 and 8 million envs, ≤ 5,132 s
+    capped = f"at most {probes} probes, capped at 300 s + 250 s per million envs each: ≤ 86 min per run"
+    assert f"largest-num_envs search: {capped}" in dry.stdout, dry.stdout
     rows = [line.split() for line in dry.stdout.splitlines() if line[:1].isdigit()]
     worst = {row[2]: float(row[-1].lstrip("$")) for row in rows}  # the plan's worst case per type
     out = simproc.cli(
@@ -65,6 +67,12 @@ def test_the_search_finds_each_types_maximum_and_stops_at_the_first_oom(simproc:
     assert refused.returncode == 2 and verdicts["gpu_1x_a10"]["refused"] in refused.stderr, refused.stderr
     text = simproc.cli("report")
     assert "gpu_1x_a10 (isaaclab3-train, kitless Newton): largest num_envs that fits 1,048,576" in text.stdout
+    # the playbook hands il_maxenvs.py both parts of the cap: each probe ran under 300 s + 250 s per million envs
+    results = sorted(simproc.home.glob("**/artifacts/**/max-envs-result.json"))
+    assert len(results) == 2, results
+    for path in results:
+        tries = json.loads(path.read_text())["max_envs"]["tries"]
+        assert [t["cap_seconds"] for t in tries] == [300 + 250 * t["num_envs"] / 1e6 for t in tries]
     spent = {g["instance_type"]: float(g["cost_usd"]) for g in report["groups"]}
     assert spent and all(spent[t] <= worst.get(t, 0) for t in spent), (spent, worst)
     assert simproc.live() == []
@@ -77,7 +85,8 @@ def test_isaaclab_2x_in_its_container_searches_the_same_way(simproc: SimProcess,
     sets = ["--set", f"isaaclab_version={version}", "--set", "library=rsl_rl", *SETS]
     dry = simproc.cli("sweep", "--gpus", "a10", "--playbook", "isaaclab-train", "--find-max-envs", *sets, "--dry-run")
     assert dry.returncode == 0, dry.stdout + dry.stderr
-    assert f"at most {max_probes(1048576, 8388608, 0)} probes × 600 s" in dry.stdout, dry.stdout
+    capped = f"at most {max_probes(1048576, 8388608, 0)} probes, capped at 600 s + 250 s per million envs each: ≤ 106"
+    assert capped in dry.stdout, dry.stdout
     worst = float(next(line for line in dry.stdout.splitlines() if line[:1].isdigit()).split()[-1].lstrip("$"))
     out = simproc.cli(
         "sweep", "--gpus", "a10", "--playbook", "isaaclab-train", "--find-max-envs", *sets,
