@@ -27,6 +27,10 @@ def test_the_search_finds_each_types_maximum_and_stops_at_the_first_oom(simproc:
     # each probe's cap grows with its num_envs (Isaac Lab's start-up does): 1, 2, 4 and 8 million envs, ≤ 5,132 s
     capped = f"at most {probes} probes, capped at 300 s + 250 s per million envs each: ≤ 86 min per run"
     assert f"largest-num_envs search: {capped}" in dry.stdout, dry.stdout
+    # a --max-run-minutes the search's worst case does not fit: one line, exit 2, nothing asked of the cloud
+    short = simproc.cli("sweep", "--gpus", "a10,h100", *SEARCH, *SETS, "--max-run-minutes", "60", "--dry-run")
+    assert short.returncode == 2 and short.stderr.count("\n") == 1, short.stderr
+    assert "--max-run-minutes 60 is shorter than the largest-num_envs search's worst case" in short.stderr
     rows = [line.split() for line in dry.stdout.splitlines() if line[:1].isdigit()]
     worst = {row[2]: float(row[-1].lstrip("$")) for row in rows}  # the plan's worst case per type
     out = simproc.cli(
