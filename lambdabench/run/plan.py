@@ -123,7 +123,7 @@ class SearchBound:
 
     @property
     def words(self) -> str:
-        """e.g. "at most 15 probes, capped at 300 s + 250 s per million envs each: ≤ 235 min"."""
+        """e.g. "at most 15 probes, capped at 300 s + 250 s per million envs each: ≤ 250 min"."""
         if not self.per_million_envs:
             return f"at most {self.probes} probes × {self.probe_seconds:g} s = {self.minutes:g} min"
         return (
