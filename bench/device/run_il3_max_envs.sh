@@ -9,7 +9,8 @@
 # run/assets), then fire back to back, carrying one folder each:
 #   bash bench/device/run_il3_lambdabench.sh gather .il3-carry/p1       (carry .il3-carry/p1; then p2)
 #   OUT=$OUT bash bench/device/run_il3_max_envs.sh                        (carry .il3-carry/p3 and .il3-carry/run)
-# Defaults: start 1,048,576, bound 16,777,216, one bisect step, 170 s per probe (at 1,048,576 that cap is passed:
+# Defaults: start 1,048,576, bound 16,777,216, one bisect step, a flat 170 s per probe (PER_M=0; the playbook's own
+# default adds 250 s per million envs) (at 1,048,576 that cap is passed:
 # scene creation alone took 136 s), 2 iterations; run/lb may be left out: lambdabench then comes from the checkout.
 set -uo pipefail
 cd "$(dirname "$0")/../.." 2>/dev/null || true
@@ -35,7 +36,8 @@ mkdir -p "$R/home" && cd "$R"  # `python -m` puts the cwd first on sys.path: awa
 s=$SECONDS
 timeout -s TERM "${LIMIT:-560}" "$PY" -m lambdabench.cli sweep --local --playbook isaaclab3-train --find-max-envs \
     --set max_envs_start="${START:-1048576}" --set max_envs_bound=16777216 --set bisect_steps="${BISECT:-1}" \
-    --set probe_seconds="${PROBE_S:-170}" --set probe_iterations=2 --set "python=$PY" --set system_site_packages=true \
+    --set probe_seconds="${PROBE_S:-170}" --set probe_seconds_per_million_envs="${PER_M:-0}" \
+    --set probe_iterations=2 --set "python=$PY" --set system_site_packages=true \
     --set wheels=/tmp/il3-wheels --set no_deps=true --set "asset_root=$C/run/assets" \
     --format json >"$R/max-envs.json" 2>"$R/max-envs.err"
 echo "sweep --find-max-envs exit $? in $((SECONDS - s)) s"; tail -5 "$R/max-envs.err"

@@ -316,10 +316,10 @@ MAX_ENVS_ENDED = "max_num_envs_ended_early"  # the N whose probe ended the searc
 def _ended(found: dict[str, Any]) -> str:
     """Why a search ended before an out-of-memory or its bound, from its last probe (the metric's source)."""
     last = found["tries"][-1]
-    n, cap = int(last["num_envs"]), found.get("probe_seconds")
+    n, cap = int(last["num_envs"]), last.get("cap_seconds") or found.get("probe_seconds")
     if found.get("stopped") == "time":
-        past = f"the probe at {n:,} envs ran past its {cap:g} s cap" if cap else f"the probe at {n:,} envs timed out"
-        return past + " (raise probe_seconds to go further)"
+        past = f"the probe at {n:,} envs ran past its {cap:.0f} s cap" if cap else f"the probe at {n:,} envs timed out"
+        return past + " (raise probe_seconds or probe_seconds_per_million_envs to go further)"
     return f"the probe at {n:,} envs failed (exit status {last.get('exit_status')}, not an out-of-memory)"
 
 

@@ -156,8 +156,21 @@ def test_the_real_h100_isaac_lab_3_probes_and_a_probe_past_its_cap(hermetic_env:
     assert (real["largest_fit"], real["first_oom"], real["ended_early_at"]) == (1048576.0, None, None)
     assert (ended["largest_fit"], ended["first_oom"], ended["ended_early_at"]) == (None, None, 1048576.0)
     assert (
-        ended["ended_early"] == "the probe at 1,048,576 envs ran past its 170 s cap (raise probe_seconds to go further)"
+        ended["ended_early"]
+        == "the probe at 1,048,576 envs ran past its 170 s cap (raise probe_seconds or probe_seconds_per_million_envs to go further)"
     )
     text = render(rep, "table")
     line = next(x for x in text.splitlines() if "gpu_1x_h100_pcie" in x and "largest num_envs" in x)
     assert "ran past its 170 s cap" in line and "up to the bound" not in line, line
+
+
+def test_a_probe_past_a_cap_that_grows_with_num_envs_names_its_own_cap(hermetic_env: Path) -> None:
+    """probe_seconds is the cap's fixed part; the probe's own cap (cap_seconds, with the per-million-envs part) is
+    what it ran past."""
+    cut = json.loads((IL3 / "n1048576-cap170" / "max-envs-result.json").read_text())
+    cut["max_envs"]["tries"][-1]["cap_seconds"] = 170 + 250 * 1048576 / 1e6
+    led = Ledger(hermetic_env, clock=lambda: L.T0)
+    sweep = led.create_sweep("il3", plan={"type_order": ["gpu_1x_h100_sxm5"]})
+    run = _search_run(led, sweep, "gpu_1x_h100_sxm5", cut, "isaaclab3-train")
+    source = next(m.source for m in led.metrics(run_id=run) if m.key == "max_num_envs_ended_early")
+    assert source.startswith("the probe at 1,048,576 envs ran past its 432 s cap"), source
