@@ -116,12 +116,49 @@ FOOTPRINT_VARS = ("model", "isaaclab_version", "task", "presets", "library")
 FIXED_MODEL = {"mjx-locomotion": "lambdabench-ant"}
 
 
+# Isaac Lab 3's presets=A,B is a set: each name picks that alternative in every PresetCfg declaring it, two names on
+# one config with different values raise, and a config no name picks keeps its `default` (isaaclab 3.0.0 wheel,
+# isaaclab_tasks/utils/hydra.py:310-336), so order and repeats never matter. Deprecated names still resolve
+# (isaaclab_tasks/utils/preset_target.py:62, with a FutureWarning).
+PRESET_ALIASES = {"newton": "newton_mjwarp", "kamino": "newton_kamino"}
+# What an empty presets runs, per task whose only PresetCfg is its physics (the 3.0.0 wheel: core/cartpole,
+# core/locomotion/ant, humanoid declare no other), so presets=<that default> is the same software:
+# cartpole_common.py:53, ant_common.py:67, humanoid_common.py:76 (`default: NewtonCfg = newton_mjwarp`), for the
+# direct and the manager-based task alike. Other tasks (camera tasks: renderer and camera presets too) keep "".
+TASK_DEFAULT_PRESETS = {
+    task: "newton_mjwarp"
+    for task in (
+        "Isaac-Cartpole-Direct",
+        "Isaac-Cartpole",
+        "Isaac-Ant-Direct",
+        "Isaac-Ant",
+        "Isaac-Humanoid-Direct",
+        "Isaac-Humanoid",
+    )
+}
+
+
+def resolved_presets(presets: str, task: str) -> str:
+    """The presets a run with these values runs: its names sorted, once, deprecated names renamed; empty: the task's
+    default where known (TASK_DEFAULT_PRESETS), else empty."""
+    names = {PRESET_ALIASES.get(n.strip(), n.strip()) for n in presets.split(",") if n.strip()}
+    return ",".join(sorted(names)) or TASK_DEFAULT_PRESETS.get(task.strip(), "")
+
+
+def resolved(pairs: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
+    """A footprint as the run resolves it, so equivalent values key alike (the one place footprints normalise)."""
+    out = {name: str(pairs[name]).strip() for name in FOOTPRINT_VARS if name in pairs}
+    if "presets" in out:
+        out["presets"] = resolved_presets(out["presets"], out.get("task", ""))
+    return tuple(out.items())
+
+
 def footprint_of(playbook: str, values: Mapping[str, Any]) -> tuple[tuple[str, str], ...]:
     """What decides this playbook's GPU memory at a given N besides the GPU: (name, value) of the FOOTPRINT_VARS in
-    values (its defaults filled in); MJX: its model. `check`, the plan and the report key searches by it."""
+    values (its defaults filled in), resolved; MJX: its model. `check`, the plan and the report key searches by it."""
     if playbook in FIXED_MODEL:
         return (("model", FIXED_MODEL[playbook]),)
-    return tuple((name, str(values[name]).strip()) for name in FOOTPRINT_VARS if name in values)
+    return resolved({name: str(values[name]) for name in FOOTPRINT_VARS if name in values})
 
 
 def footprint(book: Playbook, variables: Mapping[str, Any]) -> tuple[tuple[str, str], ...]:
@@ -131,12 +168,12 @@ def footprint(book: Playbook, variables: Mapping[str, Any]) -> tuple[tuple[str, 
 
 
 def recorded_footprint(plan: Any) -> tuple[tuple[str, str], ...] | None:
-    """The footprint a sweep's plan recorded at launch (SweepPlan.to_json), so a later change of a playbook's defaults
-    never re-keys its searches; None for a sweep recorded before it was."""
+    """The footprint a sweep's plan recorded at launch (SweepPlan.to_json), resolved as today's are, so a later change
+    of a playbook's defaults never re-keys its searches; None for a sweep recorded before it was."""
     found = plan.get("footprint") if isinstance(plan, dict) else None
     if not isinstance(found, dict):
         return None
-    return tuple((name, str(found[name])) for name in FOOTPRINT_VARS if name in found)  # the ledger sorts JSON keys
+    return resolved({name: str(found[name]) for name in FOOTPRINT_VARS if name in found})  # the ledger sorts keys
 
 
 def footprint_words(key: tuple[tuple[str, str], ...]) -> str:

@@ -137,7 +137,7 @@ def test_the_largest_num_envs_is_keyed_by_what_decides_the_footprint(env: dict[s
         assert (v["largest_num_envs"], v["refused"]) == (None, None), (other, v)
     (v,) = json.loads(run(["check", "--gpus", "a10", *IL3, *big, "--json"], env).stdout)  # the default task
     assert v["largest_num_envs"] == 1048576.0 and v["refused"] is not None
-    assert f"task=Isaac-Cartpole-Direct, presets=(default), library=rsl_rl; run {run_id}" in v["largest_from"]
+    assert f"task=Isaac-Cartpole-Direct, presets=newton_mjwarp, library=rsl_rl; run {run_id}" in v["largest_from"]
 
 
 def test_a_sweep_above_the_measured_maximum_is_refused_before_launch() -> None:
@@ -228,3 +228,48 @@ def test_a_search_whose_first_size_ran_out_of_memory_refuses_every_size_from_it(
     assert small["refused"] is None  # never tried: not known to run out of memory
     table = run(["check", "--gpus", "a10", *IL3, "--set", "num_envs=1024"], env)
     assert table.exit_code == 0 and "largest num_envs that fit here: none (4,096 ran out of memory" in table.stdout
+
+
+def _recorded_search(gpu: str, footprint: dict[str, str] | None, fit: float, oom: float) -> int:
+    """A search whose plan recorded this footprint (None: a plan from before plans recorded one)."""
+    led = Ledger(Path(os.environ["LAMBDABENCH_HOME"]), clock=lambda: L.T0)
+    plan: dict[str, object] = {"playbook": "isaaclab3-train", "vars": {"find_max_envs": "true"}}
+    if footprint is not None:
+        plan["footprint"] = footprint
+    sweep = led.create_sweep("search", plan=plan)
+    run_id, _ = L.add_run(
+        led, sweep, L.Gpu(gpu, 75, 1.0, 1.0), start=L.T0, bench_s=60, name=f"lb-{gpu}-{fit}",
+        workload="isaaclab3-train", variables={"find_max_envs": "true"},
+    )  # fmt: skip
+    led.record_metric(run_id, "max_num_envs_fit", fit, unit="envs", source="made up")
+    led.record_metric(run_id, "max_num_envs_first_oom", oom, unit="envs", source="made up")
+    led.close()
+    return run_id
+
+
+@pytest.mark.parametrize("recorded", [{"task": "Isaac-Cartpole-Direct", "presets": "", "library": "rsl_rl"}, None])
+def test_a_search_with_the_default_presets_answers_the_explicit_default_and_back(
+    env: dict[str, str], recorded: dict[str, str] | None
+) -> None:
+    """Empty presets runs Cartpole's own default physics, newton_mjwarp: a search with the default (its plan recorded
+    presets="" before footprints were resolved, or recorded none) answers `--set presets=newton_mjwarp` (or the
+    deprecated name newton, order and repeats aside), and refuses above it, as check and as the sweep."""
+    run_id = _recorded_search("gpu_1x_a10", recorded, 1048576.0, 2097152.0)
+    big = ["--gpus", "a10", *IL3, "--set", "num_envs=2000000"]
+    for presets in ("newton_mjwarp", " newton_mjwarp,newton ", ""):
+        (v,) = json.loads(run(["check", *big, "--set", f"presets={presets}", "--json"], env).stdout)
+        assert v["largest_num_envs"] == 1048576.0 and v["refused"] is not None, (presets, v)
+        assert f"presets=newton_mjwarp, library=rsl_rl; run {run_id}" in v["largest_from"], v
+    err = assert_one_line_error(run(["sweep", *big, "--set", "presets=newton_mjwarp", "--dry-run"], env))
+    assert f"run {run_id} on 2025-10-09" in err, err
+    (kamino,) = json.loads(run(["check", *big, "--set", "presets=newton_kamino", "--json"], env).stdout)
+    assert (kamino["largest_num_envs"], kamino["refused"]) == (None, None), kamino  # other physics: not answered
+
+
+def test_an_explicit_preset_search_answers_the_default(env: dict[str, str]) -> None:
+    """The other way: a search launched today with `--set presets=newton_mjwarp` answers a check left at the default."""
+    recorded = {"task": "Isaac-Ant-Direct", "presets": "newton_mjwarp", "library": "rsl_rl"}
+    _recorded_search("gpu_1x_a10", recorded, 262144.0, 524288.0)
+    base = ["check", "--gpus", "a10", *IL3, "--set", "num_envs=300000", "--set", "task=Isaac-Ant-Direct", "--json"]
+    (v,) = json.loads(run(base, env).stdout)
+    assert v["largest_num_envs"] == 262144.0 and v["refused"] is not None, v

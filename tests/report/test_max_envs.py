@@ -124,7 +124,7 @@ def test_searches_of_different_tasks_on_one_type_are_separate_rows(hermetic_env:
     assert sorted(r["largest_fit"] for r in rows) == [524288.0, 4194304.0], rows  # not pooled into one row
     got = {r["footprint"].split(",")[0]: r["largest_fit"] for r in rows}
     assert got == {"task=Isaac-Cartpole-Direct": 4194304.0, "task=Isaac-Ant-Direct": 524288.0}, rows
-    assert "largest num_envs that fits 524,288 for task=Isaac-Ant-Direct, presets=(default), library=rsl_rl" in (
+    assert "largest num_envs that fits 524,288 for task=Isaac-Ant-Direct, presets=newton_mjwarp, library=rsl_rl" in (
         render(rep, "table")
     )
 
