@@ -659,6 +659,7 @@ def _check_why(v: Verdict) -> str:
         ended = f"{v.first_oom:,.0f} ran out of memory" if v.first_oom is not None else "no search ran out of memory"
         fit = f"{v.largest_num_envs:,.0f}" if v.largest_num_envs else "none"
         why += f"; largest num_envs that fit here: {fit} ({ended}; {v.largest_from})"
+    why += f"; largest-num_envs search {v.largest_set_aside}" if v.largest_set_aside else ""
     return why.lstrip("; ")
 
 

@@ -2,8 +2,9 @@
 
 A type is refused by `refusal`, the one function the plan refuses with too, so `check` and a sweep cannot disagree:
 the playbooks' own `requires` (lambdabench.remote.playbook.check_requirements), then a num_envs above the largest
-that the ledger's searches (sweep --find-max-envs) measured on that type for the same footprint (task, library,
-presets, Isaac Lab version; MJX: its model). The measurements are the ledger's runs of that playbook on that type
+that the ledger's searches (sweep --find-max-envs) measured on that type for the same resolved footprint (task,
+library, presets, Isaac Lab version; MJX: its model), of the target's kind: the simulator's memory model for a sweep
+aimed at the simulator, a GPU's for the real cloud. The measurements are the ledger's runs of that playbook on that type
 with that task class: how many succeeded, how many failed, and the last failure's message.
 """
 
@@ -64,6 +65,8 @@ class Verdict:
     asks_num_envs: float | None = None  # the most envs these values ask for (num_envs, or the largest of envs)
     largest_from: str | None = None  # the footprint and the search largest_num_envs comes from (MaxEnvs.words)
     first_oom: float | None = None  # the smallest N that search ran out of memory at (None: it never did)
+    largest_kind: str | None = None  # "modelled" (the simulator's memory model) or "measured" (on a GPU)
+    largest_set_aside: str | None = None  # searches of the other kind, not used for this target (set_aside)
 
     @property
     def too_many_envs(self) -> bool:
@@ -193,15 +196,18 @@ class MaxEnvs:
     modelled: bool  # the simulator's memory model, not a GPU
 
     def words(self) -> str:
-        """Where the answer comes from, e.g. "task=Isaac-Cartpole-Direct, library=rsl_rl; run 3 on 2026-12-05"."""
-        model = ", the simulator's memory model" if self.modelled else ""
-        return f"{self.footprint}; run {self.run_id} on {self.day}{model}"
+        """Where the answer comes from and its kind, e.g. "task=…, library=rsl_rl; run 3 on 2026-12-05, measured"."""
+        return f"{self.footprint}; run {self.run_id} on {self.day}, {kind_words(self.modelled)}"
 
 
-def largest_num_envs(ledger: Ledger, book: Playbook, gpu_type: str, key: tuple[tuple[str, str], ...]) -> MaxEnvs | None:
-    """The ledger's answer for this playbook, type and footprint: of the searches that ran out of memory, the one
-    with the smallest fit (a measured maximum); else, of those that did not, the one with the largest fit."""
-    found: list[tuple[bool, float, int, MaxEnvs]] = []
+def kind_words(modelled: bool) -> str:
+    """The kind of a search's answer: its GPU memory was the simulator's model, or a GPU's."""
+    return "the simulator's memory model" if modelled else "measured on a GPU"
+
+
+def max_envs_searches(ledger: Ledger, book: Playbook, gpu_type: str, key: tuple[tuple[str, str], ...]) -> list[MaxEnvs]:
+    """Every largest-num_envs search the ledger holds for this playbook, type and footprint, of either kind."""
+    found: list[MaxEnvs] = []
     plans: dict[int, Any] = {}
     for run in ledger.runs():
         if run.workload != book.name or run.instance_type != gpu_type or run.status != "succeeded":
@@ -214,12 +220,27 @@ def largest_num_envs(ledger: Ledger, book: Playbook, gpu_type: str, key: tuple[t
         got = {m.key: m.value for m in ledger.metrics(run_id=run.id) if m.key.startswith("max_num_envs_")}
         if "max_num_envs_fit" not in got and "max_num_envs_first_oom" not in got:
             continue
-        fit, oom = got.get("max_num_envs_fit", 0.0), got.get("max_num_envs_first_oom")
         day = time.strftime("%Y-%m-%d", time.gmtime(run.ended or run.created))
-        answer = MaxEnvs(fit, oom, run.id, day, footprint_words(key), bool(got.get("max_num_envs_modelled")))
-        # measured maxima first, the smallest of them; else the largest that fit; the latest run on a tie
-        found.append((oom is None, fit if oom is not None else -fit, -run.id, answer))
-    return min(found, key=lambda f: f[:3])[3] if found else None
+        # the search says whether its memory was modelled (ingest's max_num_envs_modelled); else the run's record
+        modelled = bool(got.get("max_num_envs_modelled", run.simulated))
+        fit, oom = got.get("max_num_envs_fit", 0.0), got.get("max_num_envs_first_oom")
+        found.append(MaxEnvs(fit, oom, run.id, day, footprint_words(key), modelled))
+    return found
+
+
+def largest_num_envs(
+    ledger: Ledger, book: Playbook, gpu_type: str, key: tuple[tuple[str, str], ...], *, simulator: bool
+) -> MaxEnvs | None:
+    """The ledger's answer for this playbook, type and footprint, from searches of the target's kind only (modelled
+    ones for a sweep aimed at the simulator, measured ones for the real cloud): of those that ran out of memory, the
+    one with the smallest fit (a measured maximum); else, of those that did not, the one with the largest fit."""
+    same = [m for m in max_envs_searches(ledger, book, gpu_type, key) if m.modelled == simulator]
+    # measured maxima first, the smallest of them; else the largest that fit; the latest run on a tie
+    return min(
+        same,
+        key=lambda m: (m.first_oom is None, m.largest_fit if m.first_oom is not None else -m.largest_fit, -m.run_id),
+        default=None,
+    )
 
 
 def over_max_envs(asks: float | None, gpu_type: str, found: MaxEnvs | None) -> Problem | None:
@@ -274,16 +295,24 @@ def asked_num_envs(values: Mapping[str, Any]) -> float | None:
 
 
 def check(
-    book: Playbook, values: Mapping[str, Any], types: Sequence[InstanceType], ledger: Ledger | None
+    book: Playbook,
+    values: Mapping[str, Any],
+    types: Sequence[InstanceType],
+    ledger: Ledger | None,
+    *,
+    simulator: bool,
 ) -> list[Verdict]:
-    """Before anything launches: per type, the plan's refusal (compat.refusal) and what the ledger measured."""
+    """Before anything launches: per type, the plan's refusal (compat.refusal) and what the ledger measured; a sweep
+    aimed at the simulator reads its modelled searches only, one aimed at the real cloud its measured ones only."""
     from lambdabench.cloud.gpus import type_facts
 
     klass = task_class(book.resolve_vars(values))
     asks, key = asks_num_envs(book, values), footprint(book, values)
     out = []
     for itype in types:
-        found = largest_num_envs(ledger, book, itype.name, key) if ledger is not None else None
+        found = largest_num_envs(ledger, book, itype.name, key, simulator=simulator) if ledger is not None else None
+        searched = max_envs_searches(ledger, book, itype.name, key) if ledger is not None else []
+        others = [m.run_id for m in searched if m.modelled != simulator]
         problem = refusal(book, values, type_facts(itype), found)
         ok, bad, last = measured(ledger, book.name, itype.name, klass) if ledger is not None else (0, 0, None)
         out.append(
@@ -300,6 +329,17 @@ def check(
                 asks,
                 found.words() if found else None,
                 found.first_oom if found else None,
+                None if found is None else ("modelled" if found.modelled else "measured"),
+                set_aside(others, simulator=simulator),
             )
         )
     return out
+
+
+def set_aside(run_ids: Sequence[int], *, simulator: bool) -> str | None:
+    """The searches of the other kind that a check does not use, and why, in one phrase (None: there are none)."""
+    if not run_ids:
+        return None
+    runs = ", ".join(str(r) for r in sorted(run_ids))
+    aimed = "the simulator" if simulator else "the real Lambda Cloud"
+    return f"run(s) {runs} ({kind_words(not simulator)}) not used: this is aimed at {aimed}"

@@ -587,7 +587,8 @@ class Lab:
             )
         offered = [a.instance_type for a in self.cloud.list_instance_types()]
         types = [resolve_gpu(name, offered) for name in parse_gpu_list(gpus)]
-        return check(benchmark.playbook, benchmark.vars_for(benchmark.playbook), types, self.ledger)
+        values = benchmark.vars_for(benchmark.playbook)
+        return check(benchmark.playbook, values, types, self.ledger, simulator=self.env.simulator)
 
     def plan(self, request: SweepRequest) -> SweepPlan:
         """Resolve and price a sweep; raises (one line) before anything launches. One types fetch, after

@@ -110,6 +110,9 @@ class RunEnv:
     timeouts: Timeouts
     time_scale: float = 1.0
     simulated: bool = False  # only labels results; behaviour never branches on it
+    # aimed at the built-in simulator: the simulated setting and an API on loopback (consent.free_money's test), so a
+    # real API URL is always the real cloud; the ledger's modelled largest-num_envs searches answer only such sweeps
+    simulator: bool = False
     ssh_user: str = "ubuntu"
     ssh_port: int = 22
     ssh_key_path: Path | None = None
@@ -119,11 +122,14 @@ class RunEnv:
 
     @classmethod
     def from_settings(cls, settings: Settings, *, verbose: bool = False) -> RunEnv:
+        from lambdabench.consent import free_money
+
         return cls(
             home=settings.home,
             timeouts=Timeouts.for_scale(settings.time_scale),
             time_scale=settings.time_scale,
             simulated=settings.simulated,
+            simulator=free_money(simulated=settings.simulated, api_url=settings.api_url),
             ssh_user=settings.ssh_user,
             ssh_port=settings.ssh_port,
             ssh_key_path=settings.ssh_key_path,

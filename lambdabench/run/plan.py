@@ -650,7 +650,14 @@ def plan_sweep(
         check_image_offered(image, image_source, types, list_images)
     max_run, cap_reason = _run_cap(req, benchmark, types, env)
     targets = [Target(itype=t) for t in types] + [Target(host=h) for h in hosts]
-    check_targets(benchmark, targets, nodes=req.nodes, ledger=ledger, ignore_max_envs=req.ignore_max_envs)
+    check_targets(
+        benchmark,
+        targets,
+        nodes=req.nodes,
+        ledger=ledger,
+        ignore_max_envs=req.ignore_max_envs,
+        simulator=env.simulator,
+    )
     runs = [PlannedRun(t, k) for k in range(1, req.repeat + 1) for t in targets]
     cache = None
     if req.cache is not None:
@@ -776,17 +783,18 @@ def check_targets(
     nodes: int,
     ledger: Ledger | None = None,
     ignore_max_envs: bool = False,
+    simulator: bool = False,
 ) -> None:
     """Refuse before launch, naming every refused target in one line (compat.refusal, as `check` words it): a type
-    or machine that cannot run the benchmark, more envs than the ledger's searches found to fit on it; then a
-    multi-node plan that would not start one training."""
+    or machine that cannot run the benchmark, more envs than the ledger's searches of the target's kind (simulator:
+    modelled; else measured) found to fit on it; then a multi-node plan that would not start one training."""
     from lambdabench.compat import footprint, largest_num_envs, refusal
 
     book, values = benchmark.playbook, benchmark.vars_for(benchmark.playbook)
     key = footprint(book, values)
     refused = []
     for target in targets:
-        found = largest_num_envs(ledger, book, target.name, key) if ledger is not None else None
+        found = largest_num_envs(ledger, book, target.name, key, simulator=simulator) if ledger is not None else None
         problem = refusal(book, values, target.facts(), found, ignore_max_envs=ignore_max_envs)
         if problem is not None:
             refused.append((target.name, problem))

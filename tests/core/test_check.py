@@ -85,8 +85,9 @@ def test_the_report_has_the_measured_matrix_in_every_format() -> None:
     assert doc["compatibility"][0]["last_error"].startswith("Vulkan")
 
 
-def _search(gpu: str, fit: float | None, oom: float | None, **variables: str) -> int:
-    """An earlier isaaclab3-train --find-max-envs run on this type with these --set values (made-up figures)."""
+def _search(gpu: str, fit: float | None, oom: float | None, *, modelled: bool = True, **variables: str) -> int:
+    """An earlier isaaclab3-train --find-max-envs run on this type with these --set values (made-up figures): on the
+    simulator (its memory model, as ingest records it there), or on a GPU (modelled=False)."""
     led = Ledger(Path(os.environ["LAMBDABENCH_HOME"]), clock=lambda: L.T0)
     sets = {"find_max_envs": "true", **variables}
     sweep = led.create_sweep("search", plan={"playbook": "isaaclab3-train", "vars": sets})
@@ -104,6 +105,7 @@ def _search(gpu: str, fit: float | None, oom: float | None, **variables: str) ->
         led.record_metric(run_id, "max_num_envs_fit", fit, unit="envs", source="isaaclab3-train (modelled)")
     if oom is not None:
         led.record_metric(run_id, "max_num_envs_first_oom", oom, unit="envs", source="ModelledOutOfMemory")
+    led.record_metric(run_id, "max_num_envs_modelled", float(modelled), source="made up")
     led.close()
     return run_id
 
@@ -209,6 +211,7 @@ def test_a_search_is_keyed_by_the_footprint_its_plan_recorded_not_todays_default
     )
     led.record_metric(run_id, "max_num_envs_fit", 262144.0, unit="envs", source="made up")
     led.record_metric(run_id, "max_num_envs_first_oom", 524288.0, unit="envs", source="made up")
+    led.record_metric(run_id, "max_num_envs_modelled", 1.0, source="made up")  # on the simulator, as checked here
     led.close()
     big = ["check", "--gpus", "a10", *IL3, "--set", "num_envs=300000", "--json"]
     (cartpole,) = json.loads(run(big, env).stdout)
@@ -243,6 +246,7 @@ def _recorded_search(gpu: str, footprint: dict[str, str] | None, fit: float, oom
     )  # fmt: skip
     led.record_metric(run_id, "max_num_envs_fit", fit, unit="envs", source="made up")
     led.record_metric(run_id, "max_num_envs_first_oom", oom, unit="envs", source="made up")
+    led.record_metric(run_id, "max_num_envs_modelled", 1.0, source="made up")  # on the simulator, as checked here
     led.close()
     return run_id
 
@@ -273,3 +277,63 @@ def test_an_explicit_preset_search_answers_the_default(env: dict[str, str]) -> N
     base = ["check", "--gpus", "a10", *IL3, "--set", "num_envs=300000", "--set", "task=Isaac-Ant-Direct", "--json"]
     (v,) = json.loads(run(base, env).stdout)
     assert v["largest_num_envs"] == 262144.0 and v["refused"] is not None, v
+
+
+def _real(env: dict[str, str]) -> dict[str, str]:
+    """The same loopback API, not marked as the simulator: lambdabench takes it for the real cloud (as consent does)."""
+    return {**env, "LAMBDABENCH_SIMULATED": "0"}
+
+
+def test_a_search_on_the_simulators_memory_model_never_refuses_the_real_cloud(env: dict[str, str]) -> None:
+    """A modelled search (max_num_envs_modelled 1) answers and refuses only what is aimed at the simulator: aimed at
+    the real cloud, the sweep is not refused, and check neither answers nor refuses from it but says it set it aside."""
+    run_id = _search("gpu_1x_a10", 1048576.0, 2097152.0)  # on the simulator
+    big = ["--gpus", "a10", *IL3, "--set", "num_envs=2000000"]
+    assert run(["sweep", *big, "--dry-run"], _real(env)).exit_code == 0
+    real = run(["check", *big, "--json"], _real(env))
+    assert real.exit_code == 0, real.output
+    (v,) = json.loads(real.stdout)
+    assert (v["largest_num_envs"], v["refused"]) == (None, None), v
+    aside = f"run(s) {run_id} (the simulator's memory model) not used: this is aimed at the real Lambda Cloud"
+    assert (v["largest_kind"], v["largest_set_aside"]) == (None, aside), v
+    table = run(["check", *big], _real(env))
+    assert table.exit_code == 0 and aside in table.stdout, table.output
+    assert_one_line_error(run(["sweep", *big, "--dry-run"], env), "2,000,000 envs is above")
+    (sim,) = json.loads(run(["check", *big, "--json"], env).stdout)
+    assert sim["refused"] is not None and sim["largest_kind"] == "modelled", sim
+    assert "the simulator's memory model" in sim["refused"] and sim["largest_set_aside"] is None
+
+
+def test_a_search_on_a_gpu_answers_the_real_cloud_and_modelled_ones_never_override_it(env: dict[str, str]) -> None:
+    """A real A10 search (1,048,576 fit) and a later modelled one with a smaller maximum (524,288) on the same
+    footprint: the real cloud gets the real answer, named "measured on a GPU"; the simulator gets the modelled one."""
+    real_id = _search("gpu_1x_a10", 1048576.0, 2097152.0, modelled=False)
+    model_id = _search("gpu_1x_a10", 524288.0, 1048576.0)
+    big = ["--gpus", "a10", *IL3, "--set", "num_envs=800000"]
+    assert run(["sweep", *big, "--dry-run"], _real(env)).exit_code == 0
+    (real,) = json.loads(run(["check", *big, "--json"], _real(env)).stdout)
+    assert (real["largest_num_envs"], real["refused"]) == (1048576.0, None), real
+    assert real["largest_from"].endswith(f"run {real_id} on 2025-10-09, measured on a GPU"), real
+    assert real["largest_kind"] == "measured", real
+    assert f"run(s) {model_id} (the simulator's memory model) not used" in real["largest_set_aside"]
+    (sim,) = json.loads(run(["check", *big, "--json"], env).stdout)
+    assert (sim["largest_num_envs"], sim["largest_kind"]) == (524288.0, "modelled") and sim["refused"], sim
+    assert f"run(s) {real_id} (measured on a GPU) not used: this is aimed at the simulator" == sim["largest_set_aside"]
+    over = ["--gpus", "a10", *IL3, "--set", "num_envs=2000000"]
+    err = assert_one_line_error(run(["sweep", *over, "--dry-run"], _real(env)), "2,000,000 envs is above")
+    assert f"run {real_id} on 2025-10-09, measured on a GPU" in err, err
+
+
+def test_only_the_simulator_on_loopback_is_the_simulator(tmp_path: Path) -> None:
+    """The simulated setting with a real API URL is the real cloud (consent.free_money's test); nothing is called."""
+    from lambdabench.config import Settings
+    from lambdabench.run.env import RunEnv
+
+    def aimed(**env: str) -> bool:
+        settings = Settings.load(env={"HOME": str(tmp_path), "LAMBDABENCH_HOME": str(tmp_path), **env}, cwd=tmp_path)
+        return RunEnv.from_settings(settings).simulator
+
+    assert aimed(LAMBDABENCH_SIMULATED="1", LAMBDABENCH_API_URL="http://127.0.0.1:8080/api/v1")
+    assert not aimed(LAMBDABENCH_SIMULATED="1", LAMBDABENCH_API_URL="https://cloud.lambda.ai/api/v1")
+    assert not aimed(LAMBDABENCH_SIMULATED="0", LAMBDABENCH_API_URL="http://127.0.0.1:8080/api/v1")
+    assert not aimed()
