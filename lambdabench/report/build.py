@@ -895,9 +895,9 @@ def build_report(
 def max_envs_rows(
     ledger: Ledger, sweep_ids: Sequence[int], lines: Sequence[RunReport], order: Sequence[GroupReport]
 ) -> list[MaxEnvsRow]:
-    """Per group, playbook and footprint (compat.footprint_of: a Cartpole search is never pooled with Ant's), its runs'
-    largest-num_envs searches: the largest N that fit on every run, the smallest N that ran out of memory, the largest
-    bound, and the out-of-memory's evidence (the metric's source)."""
+    """Per group, playbook, footprint (compat.footprint_of: a Cartpole search is never pooled with Ant's) and kind
+    (the simulator's memory model or a GPU's), its runs' largest-num_envs searches: the largest N that fit on every
+    run, the smallest N that ran out of memory, the largest bound, and the out-of-memory's evidence (its source)."""
     plans = {sweep_id: ledger.sweep(sweep_id).plan for sweep_id in {line.sweep_id for line in lines}}
     key_of = {
         line.run_id: (
@@ -909,15 +909,23 @@ def max_envs_rows(
         )
         for line in lines
     }
-    acc: dict[tuple[str, str, str], dict[str, dict[int, MetricRow]]] = {}
+    simulated = {line.run_id: line.simulated for line in lines}
+    got: dict[int, dict[str, MetricRow]] = {}
     for sweep_id in sweep_ids:
         for row in ledger.metrics(sweep_id=sweep_id):
             if row.run_id in key_of and row.key.startswith("max_num_envs_"):
-                acc.setdefault(key_of[row.run_id], {}).setdefault(row.key, {})[row.run_id] = row
+                got.setdefault(row.run_id, {})[row.key] = row
+    acc: dict[tuple[str, str, str, bool], dict[str, dict[int, MetricRow]]] = {}
+    for run_id, rows in got.items():
+        # a search on the simulator's memory model never pools with one measured on a GPU (as compat keeps them apart)
+        flag = rows.get("max_num_envs_modelled")
+        modelled = bool(flag.value) if flag is not None else simulated[run_id]
+        for key, row in rows.items():
+            acc.setdefault((*key_of[run_id], modelled), {}).setdefault(key, {})[run_id] = row
     rank = {g.label or g.instance_type: i for i, g in enumerate(order)}
     out = []
-    for (group, workload, footprint), by_key in sorted(
-        acc.items(), key=lambda kv: (rank.get(kv[0][0], len(rank)), kv[0][1], kv[0][2])
+    for (group, workload, footprint, modelled), by_key in sorted(
+        acc.items(), key=lambda kv: (rank.get(kv[0][0], len(rank)), kv[0][1], kv[0][2], kv[0][3])
     ):
         fit, oom, bound = (by_key.get(f"max_num_envs_{k}", {}) for k in ("fit", "first_oom", "bound"))
         ended = by_key.get("max_num_envs_ended_early", {})
@@ -929,7 +937,7 @@ def max_envs_rows(
                 min((r.value for r in oom.values()), default=None),
                 max((r.value for r in bound.values()), default=None),
                 "; ".join(sorted({r.source for r in oom.values()})),
-                any(r.value for r in by_key.get("max_num_envs_modelled", {}).values()),
+                modelled,
                 len(runs),
                 workload,
                 backend_of(workload) if workload else "",

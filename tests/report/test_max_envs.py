@@ -129,6 +129,29 @@ def test_searches_of_different_tasks_on_one_type_are_separate_rows(hermetic_env:
     )
 
 
+def test_a_modelled_search_never_pools_with_a_measured_one(hermetic_env: Path) -> None:
+    """One H100 searched on a GPU (4,194,304 fit) and on the simulator's memory model (524,288, made up), merged: two
+    rows, each saying its kind, never the modelled fit as the measured one (as `check` keeps them apart)."""
+    led = Ledger(hermetic_env, clock=lambda: L.T0)
+    sweeps = []
+    for modelled, fit in ((False, 4194304), (True, 524288)):
+        sweeps.append(led.create_sweep(f"m{modelled}", simulated=modelled, plan={"playbook": "isaaclab3-train"}))
+        found = {
+            "largest_fit": fit,
+            "first_oom": 2 * fit,
+            "bound": 8388608,
+            "memory_model": {"a": 1} if modelled else None,
+        }
+        run, _ = L.add_run(
+            led, sweeps[-1], L.Gpu("gpu_1x_h100_sxm5", 100, 1.0, 1.0), start=L.T0, bench_s=60, name=f"lb-{modelled}",
+            workload="isaaclab3-train",
+        )  # fmt: skip
+        record_max_envs(led, run, {"workload": "isaaclab3-train", "max_envs": found})
+    rep = build_report(led, sweeps, now=L.T0 + 86_400, compare=False)
+    rows = json.loads(render(rep, "json"))["max_num_envs"]
+    assert sorted((r["modelled"], r["largest_fit"]) for r in rows) == [(False, 4194304.0), (True, 524288.0)], rows
+
+
 IL3 = Path(__file__).parent.parent / "workloads" / "data" / "h100-il3-max-envs"
 
 
