@@ -37,3 +37,11 @@ def test_the_tasks_own_default_is_its_presets_by_name() -> None:
     assert dict(footprint(book, {"task": "Isaac-Cartpole-Camera-Direct"}))["presets"] == ""
     old = {"footprint": {"library": "rsl_rl", "presets": "", "task": "Isaac-Cartpole-Direct"}}
     assert recorded_footprint(old) == footprint(book, {"presets": "newton_mjwarp"})
+
+
+def test_a_default_and_the_same_value_given_key_alike() -> None:
+    """Library and task left at the playbook's default or given as that value: one footprint (the defaults fill in)."""
+    given = {"library": "rsl_rl", "task": "Isaac-Cartpole-Direct", "presets": "newton_mjwarp"}
+    assert footprint(BOOK, {}) == footprint(BOOK, given) == footprint(BOOK, {k: f" {v} " for k, v in given.items()})
+    train2 = find_playbook("isaaclab-train")
+    assert footprint(train2, {}) == footprint(train2, {"library": "skrl", "isaaclab_version": "1"})
