@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
@@ -55,6 +57,43 @@ def test_a_launch_boots_the_image_it_names_else_the_latest_lambda_stack() -> Non
         ("lambda-stack-22-04", "arm64", "22.04"),
         ("lambda-stack-24-04", "arm64", "24.04"),
     ]
+
+
+PYHOST = Path(__file__).resolve().parents[2] / "lambdabench" / "sim" / "hosts" / "image" / "lib" / "pyhost"
+# open() as Python 3.10's pathlib holds it: `open = io.open` on a class, called as a method (Lib/pathlib.py)
+ACCESSOR_OPEN = """
+import io, pathlib, sys
+class Accessor:
+    open = io.open
+with Accessor().open(sys.argv[1]) as f:
+    print(f.read().strip())
+print(pathlib.Path("/etc/os-release").read_text().splitlines()[0])
+"""
+
+
+def _python310() -> list[str]:
+    """A Python 3.10 on this machine, if one runs (lambdabench supports 3.10; the dev venv is 3.11)."""
+    for exe in ["python3.10", *map(str, sorted(Path.home().glob(".pyenv/versions/3.10*/bin/python3.10")))]:
+        try:
+            ok = subprocess.run([exe, "--version"], capture_output=True, timeout=30).returncode == 0
+        except OSError:
+            continue
+        if ok:
+            return [exe]
+    return []
+
+
+@pytest.mark.parametrize("python", [sys.executable, *_python310()])
+def test_the_os_release_redirect_leaves_open_as_a_class_attribute_working(tmp_path: Path, python: str) -> None:
+    state = tmp_path / "state"
+    (state / "sysroot" / "etc").mkdir(parents=True)
+    (state / "sysroot" / "etc" / "os-release").write_text('PRETTY_NAME="Ubuntu 22.04.5 LTS"\n')
+    plain = tmp_path / "plain.txt"
+    plain.write_text("a plain file\n")
+    env = {**os.environ, "PYTHONPATH": str(PYHOST), "LAMBDABENCH_SIM_STATE": str(state)}
+    out = subprocess.run([python, "-c", ACCESSOR_OPEN, str(plain)], env=env, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.splitlines() == ["a plain file", 'PRETTY_NAME="Ubuntu 22.04.5 LTS"']
 
 
 # ---- on hosts (a real sshd each) -----------------------------------------------------------------
