@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -59,3 +61,32 @@ def test_jax_on_the_cpu_runs_small_only_when_asked_for() -> None:
     # a GPU box whose JAX fell back to the CPU is refused, not measured as if it were a GPU
     wrong = _active({}, {"has_mjx": "true", "jax_backend": "cpu", "jax_platforms": ""})
     assert "a GPU machine whose JAX sees no GPU" in wrong
+
+
+# a python whose pip installs only with --break-system-packages (Ubuntu 24.04's PEP 668 guard), or never
+FAKE_PYTHON = """#!/bin/sh
+echo "pip $*" >> "$0.log"
+case " $* " in *" --break-system-packages "*) [ "$PEP668_ONLY" = 1 ] && exit 0 ;; esac
+echo "ERROR: pip could not install" >&2
+exit 1
+"""
+
+
+@pytest.mark.parametrize(
+    ("in_venv", "pep668_only", "status"),
+    [("true", "0", 1), ("false", "0", 1), ("false", "1", 0), ("true", "1", 1)],
+)
+def test_an_install_pip_could_not_do_fails_the_step_with_its_reason(
+    tmp_path: Path, in_venv: str, pep668_only: str, status: int
+) -> None:
+    python = tmp_path / "python"
+    python.write_text(FAKE_PYTHON)
+    python.chmod(0o755)
+    facts = {"has_mjx": "false", "python_venv": in_venv, "jax_backend": "gpu"}
+    install = _active({"python": str(python)}, facts)["install jax and mujoco-mjx"]
+    env = {"PATH": os.environ["PATH"], "IN_VENV": in_venv, "WHEELS": "", "PEP668_ONLY": pep668_only}
+    ran = subprocess.run(["bash", "-c", install], env=env, capture_output=True, text=True, timeout=60)
+    assert ran.returncode == status, ran.stderr
+    assert ("JAX and MuJoCo are not installed here" in ran.stderr) == (status == 1)
+    # a venv is never given --break-system-packages (nor --user): that is for the system python only
+    assert ("--break-system-packages" in Path(f"{python}.log").read_text()) == (in_venv == "false")
