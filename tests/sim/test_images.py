@@ -153,3 +153,29 @@ def test_ubuntu_24_04_venv_needs_python3_12_venv(hosts: tuple[HostManager, Clien
     client.ok(noble, "python3 -m venv --clear v && v/bin/python -m pip --version")
     jammy = boot(hosts, "jammy2", A100, image("lambda-stack-22-04"))
     client.ok(jammy, "python3 -m venv v && test -x v/bin/pip")  # python3.10-venv is there (a guess)
+
+
+@requires_sshd
+def test_the_images_pip_never_installs_into_the_simulators_own_python(
+    hosts: tuple[HostManager, Client, Path],
+) -> None:
+    _, client, _ = hosts
+    jammy = boot(hosts, "jammy3", A100, image("lambda-stack-22-04"))
+    site = subprocess.run(
+        [sys.executable, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    before = sorted(os.listdir(site))
+    # what the simulator's Python has is satisfied, as pip says it
+    have = client.ssh(jammy, "python3 -m pip install -q --user 'httpx>=0.27' pyyaml")
+    assert have.returncode == 0, have.stderr
+    assert f"Requirement already satisfied: httpx in {site}" in have.stdout
+    # anything else is refused in one line naming it, and nothing is fetched (PIP_NO_INDEX: never the index)
+    missing = client.ssh(jammy, "PIP_NO_INDEX=1 python3 -m pip install -q --user httpx lambdabench-sim-absent==1.0")
+    assert missing.returncode == 1
+    assert "lambdabench-sim-absent not installed in the Python this simulator runs" in missing.stderr
+    assert "pip install 'lambdabench[mjx]'" in missing.stderr and "httpx" not in missing.stderr
+    assert client.ssh(jammy, "python3 -m pip uninstall -y lambdabench-sim-absent").returncode == 1
+    assert sorted(os.listdir(site)) == before

@@ -36,7 +36,9 @@ import signal
 import socket
 import subprocess
 import sys
+import sysconfig
 import time
+from importlib import metadata
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -1072,6 +1074,63 @@ Failing command: {command}
 """
 
 
+# `pip install` options whose next word is their value, not a requirement (pip 24.0's `pip install --help`)
+PIP_VALUE_OPTIONS = {
+    "-r", "--requirement", "-c", "--constraint", "-e", "--editable", "-t", "--target", "--prefix", "--root",
+    "-i", "--index-url", "--extra-index-url", "-f", "--find-links", "--cache-dir", "--python", "--platform",
+    "--python-version", "--implementation", "--abi", "--src", "--upgrade-strategy", "--progress-bar", "--log",
+    "--proxy", "--retries", "--timeout", "--exists-action", "--trusted-host", "--cert", "--client-cert",
+    "--config-settings", "-C", "--report", "--root-user-action", "--only-binary", "--no-binary",
+}  # fmt: skip
+
+
+def pip_requirement_names(args: list[str]) -> list[str]:
+    """The distribution names a `pip install ARGS` asks for (extras and version specifiers dropped)."""
+    names: list[str] = []
+    words = iter(args)
+    for word in words:
+        if word in ("-r", "--requirement"):
+            listed = Path(next(words, ""))
+            lines = [ln.split("#")[0].strip() for ln in listed.read_text().splitlines()] if listed.is_file() else []
+            names += pip_requirement_names([ln for ln in lines if ln])
+        elif word in PIP_VALUE_OPTIONS:
+            next(words, None)
+        elif word == "install" or word.startswith("-"):
+            continue
+        elif word.endswith(".whl") or "/" in word:
+            names.append(Path(word).name.split("-")[0])
+        elif match := re.match(r"[A-Za-z0-9][A-Za-z0-9._-]*", word):
+            names.append(match.group(0))
+    return names
+
+
+def system_pip_install(args: list[str]) -> int:
+    """The image's `python3 -m pip install`: satisfied by what the simulator's own Python has, never installed.
+
+    That python3 runs on the simulator's Python (lib/system-python.sh), the user's own lambdabench environment:
+    a real install would change it and fetch from the real package index (jax[cuda12] with mujoco-mjx: ~940 MB
+    in a fresh venv, 2026-12-05), so lambdabench's rule is a refusal naming what is missing. The wording of a
+    satisfied requirement is pip's.
+    """
+    names = pip_requirement_names(args)
+    missing: list[str] = []
+    for name in names:
+        try:
+            metadata.distribution(name)
+        except metadata.PackageNotFoundError:
+            missing.append(name)
+    if missing:
+        die(
+            f"ERROR: simulated instance: {', '.join(missing)} not installed in the Python this simulator runs the "
+            f"image's python3 on ({sys.prefix}); the simulator never installs into it: install it there yourself "
+            "(the MJX benchmark: pip install 'lambdabench[mjx]')"
+        )
+    site = sysconfig.get_paths()["purelib"]
+    for name in names:
+        print(f"Requirement already satisfied: {name} in {site}")
+    return 0
+
+
 def system_main(name: str, args: list[str]) -> int:
     """The image's python3 `-m venv` / `-m pip` (lib/system-python.sh): Ubuntu's, with its packages."""
     simhost.log_argv(name, args)
@@ -1082,7 +1141,12 @@ def system_main(name: str, args: list[str]) -> int:
     if module == "pip":
         if "python3-pip" not in have:
             die(f"/usr/bin/{name}: No module named pip")
-        os.execv(sys.executable, [sys.executable, *args])
+        command = next((a for a in margs if not a.startswith("-")), "")
+        if command == "install":
+            return system_pip_install(margs)
+        if command in ("uninstall", "download", "wheel"):
+            die(f"ERROR: simulated instance: `pip {command}` of the image's python3 is not simulated")
+        os.execv(sys.executable, [sys.executable, *args])  # list, show, freeze, --version: read only
     targets = [a for a in margs if not a.startswith("-")]
     if not targets:
         die(
