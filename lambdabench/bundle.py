@@ -241,16 +241,47 @@ def load_sweep(ledger_file: Path, tables: dict[str, Any], *, provenance: str | N
     return new_sweep
 
 
+def _cloud_ids(tables: dict[str, Any]) -> set[str]:
+    """The cloud instance ids of a dumped sweep's runs (Lambda's, unique across accounts; not BYO machines)."""
+    return {str(r["id"]) for r in tables.get("instances") or [] if r.get("id") and r.get("kind", "lambda") == "lambda"}
+
+
+def refuse_repeated_runs(sources: Sequence[tuple[str, dict[str, Any]]]) -> None:
+    """One sweep given twice (itself and its bundle, or two copies of a bundle) would count its runs twice."""
+    seen: dict[str, str] = {}
+    for name, tables in sources:
+        for iid in sorted(_cloud_ids(tables)):
+            if seen.get(iid, name) != name:
+                raise UsageError(
+                    f"{seen[iid]} and {name} hold the same runs (instance {iid})",
+                    "Give each sweep once: pooled twice, its runs would count twice.",
+                )
+            seen[iid] = name
+
+
 def merged_ledger(
-    home: Path, local: Ledger | None, sweep_ids: Sequence[int], bundles: Sequence[Bundle]
+    home: Path,
+    local: Ledger | None,
+    sweep_ids: Sequence[int],
+    bundles: Sequence[Bundle],
+    *,
+    local_is_default: bool = False,
 ) -> tuple[Ledger, list[int]]:
-    """A new ledger at home holding these local sweeps (provenance: this ledger) and the bundles' sweeps."""
+    """A new ledger at home holding these local sweeps (provenance: this ledger) and the bundles' sweeps.
+
+    The same runs twice are refused; a local sweep taken by default (the latest) that a bundle already holds
+    (its own export) is left out instead.
+    """
+    assert local is not None or not sweep_ids
+    mine = [(sid, dump_sweep(local.path, sid)) for sid in sweep_ids] if local is not None else []
+    theirs = [b.doc["tables"] for b in bundles]
+    if local_is_default:
+        mine = [(sid, t) for sid, t in mine if not any(_cloud_ids(t) & _cloud_ids(o) for o in theirs)]
+    named = [(f"sweep {sid}", tables) for sid, tables in mine] + [(str(b.path), b.doc["tables"]) for b in bundles]
+    refuse_repeated_runs(named)
     Ledger(home).close()  # created and migrated
     target = ledger_path(home)
-    ids = []
-    for sid in sweep_ids:
-        assert local is not None
-        ids.append(load_sweep(target, dump_sweep(local.path, sid), provenance=None, tag=f"local{sid}"))
+    ids = [load_sweep(target, tables, provenance=None, tag=f"local{sid}") for sid, tables in mine]
     for k, b in enumerate(bundles, 1):
         ids.append(load_sweep(target, b.doc["tables"], provenance=b.provenance, tag=f"bundle{k}"))
     return Ledger(home), ids

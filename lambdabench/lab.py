@@ -824,13 +824,16 @@ class Lab:
         from lambdabench.report import build_report
 
         read = [read_bundle(Path(b)) for b in bundles]  # every bundle checked before anything is built
+        local_is_default = not sweep_ids
         if not sweep_ids:
             latest = self.ledger.latest_sweep()
             sweep_ids = [latest.id] if latest else []
         for sid in sweep_ids:
             self.ledger.sweep(sid)  # NotInLedger if there is no such sweep
         with tempfile.TemporaryDirectory(prefix="lambdabench-merge-") as tmp:
-            ledger, ids = merged_ledger(Path(tmp), self.ledger, list(sweep_ids), read)
+            ledger, ids = merged_ledger(
+                Path(tmp), self.ledger, list(sweep_ids), read, local_is_default=local_is_default
+            )
             try:
                 return build_report(ledger, ids, **options)
             finally:

@@ -89,6 +89,23 @@ def test_a_damaged_or_foreign_bundle_is_refused_in_one_line(tmp_path: Path) -> N
     assert_one_line_error(run(["report", "no-such-thing"], env), "neither a sweep id nor a bundle")
 
 
+def test_a_sweep_is_never_pooled_with_its_own_bundle(tmp_path: Path) -> None:
+    alice = tmp_path / "alice"
+    sweep = _home_with_sweep(alice)
+    env = {"LAMBDABENCH_HOME": str(alice)}
+    bundle, copy = tmp_path / "mine.tar.gz", tmp_path / "mine"
+    for where in (bundle, copy):
+        assert run(["export", str(sweep), str(where)], env).exit_code == 0
+    # on the exporting home, the latest sweep (taken by default) is the bundle's own: counted once
+    merged = run(["report", "--merge", str(bundle), "--format", "json"], env)
+    assert merged.exit_code == 0, merged.output
+    a10 = next(g for g in json.loads(merged.stdout)["groups"] if g["instance_type"] == L.A10.name)
+    assert a10["runs"] == 2 and a10["stats"]["env_steps_per_s"]["n"] == 6  # 2 repeats x 3 seeds, not twice that
+    # named twice, side by side or pooled: refused before anything is built
+    for args in ([str(sweep), str(bundle)], [str(bundle), str(copy)], ["--merge", str(sweep), str(copy)]):
+        assert_one_line_error(run(["report", *args], env), "hold the same runs", "give each sweep once")
+
+
 def test_pooling_runs_of_different_benchmarks_is_flagged(hermetic_env: Path) -> None:
     """--merge pools every run of a type into one statistic: runs of different benchmarks (another playbook, or
     other values than the seed) would make a mean and interval of unlike things, so the report says so."""
