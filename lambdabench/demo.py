@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import sys
 from pathlib import Path
 
-from lambdabench.errors import LambdabenchError
+from lambdabench.errors import LambdabenchError, UsageError
 
 DEMO_SETS = {"isaaclab-train": {"library": "skrl", "task": "Isaac-Cartpole-v0", "max_iterations": "20"}}
+# the simulated instance's python3 is this Python (sim/hosts/image/lib/system-python.sh): MJX runs on it, and
+# the simulator never installs into it (its pip stand-in refuses), so without these the run fails after boot
+NEEDS_HERE = {"mjx-locomotion": ("jax", "mujoco")}
 
 
 def run_demo(*, gpus: str, playbook: str | None, time_scale: float, fmt: str, home: Path | None = None) -> int:
@@ -23,6 +27,14 @@ def run_demo(*, gpus: str, playbook: str | None, time_scale: float, fmt: str, ho
     base = Path(os.environ["LAMBDABENCH_HOME"]) if os.environ.get("LAMBDABENCH_HOME") else default_home()
     home = home or base / "demo"
     playbook = playbook or "isaaclab-train"
+    missing = [m for m in NEEDS_HERE.get(playbook, ()) if importlib.util.find_spec(m) is None]
+    if missing:
+        raise UsageError(
+            f"the demo runs {playbook} on this machine's CPU with lambdabench's own Python, which has no "
+            f"{' or '.join(missing)}",
+            "Install lambdabench with its mjx extra (pip install 'lambdabench[mjx]', or uv tool install "
+            "'lambdabench[mjx]'), or leave out --playbook for the default isaaclab-train.",
+        )
     say = Progress()
     print(f"demo: starting the simulated Lambda Cloud (time x{time_scale:g}); state in {home}", file=sys.stderr)
     with running_simulator(time_scale=time_scale) as sim:
