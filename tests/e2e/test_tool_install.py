@@ -1,12 +1,15 @@
 """Installed as a tool: the built wheel in a fresh venv, run from another folder, is a complete lambdabench.
 
-One test on purpose (about a minute: pip's cache makes the dependency install fast after the first run):
-the wheel holds every file the package and the playbooks need, and the installed tool lists the
-playbooks, plans a dry run and runs the demo without the source tree on its path.
+One test by default (about a minute: pip's cache makes the dependency install fast after the first run):
+the wheel holds every file the package and the playbooks need, and the installed tool, without the source
+tree on its path, lists the playbooks, plans a dry run, a check and each largest-num_envs search against its
+own simulator, runs the demo, and exports and merges the demo's sweep and writes its reports. With --long the
+same on Python 3.10 (the oldest supported), its demo Isaac Lab 3's.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -50,8 +53,36 @@ def _clean_env(home: Path) -> dict[str, str]:
     return env
 
 
+def _python310() -> str | None:
+    """A Python 3.10 on this machine (lambdabench's oldest; the dev venv is 3.11), if one runs."""
+    for exe in ["python3.10", *map(str, sorted(Path.home().glob(".pyenv/versions/3.10*/bin/python3.10")))]:
+        try:
+            if subprocess.run([exe, "--version"], capture_output=True, timeout=30).returncode == 0:
+                return exe
+        except OSError:
+            continue
+    return None
+
+
+PYTHON310 = _python310()  # at collection, before a test's HOME is swapped
+
+
 @needs_sshd
 def test_wheel_in_a_fresh_venv_is_a_complete_tool(tmp_path: Path) -> None:
+    _walk_the_first_hour(tmp_path, sys.executable, demo_playbook=None)
+
+
+@needs_sshd
+@pytest.mark.slow
+def test_wheel_on_python_3_10_runs_the_isaaclab3_demo(tmp_path: Path) -> None:
+    if PYTHON310 is None:
+        pytest.skip("no Python 3.10 on this machine")
+    # Isaac Lab 3's set-up reads files with pathlib on the simulated hosts (3.10's pathlib: sitecustomize)
+    _walk_the_first_hour(tmp_path, PYTHON310, demo_playbook="isaaclab3-train")
+
+
+def _walk_the_first_hour(tmp_path: Path, python: str, *, demo_playbook: str | None) -> None:
+    """Build the wheel, install it with its dependencies into a fresh venv of python, and use it from elsewhere."""
     if shutil.which("git") is None:
         pytest.skip("git is needed to copy the source tree as a clone has it")
     src = tmp_path / "src"
@@ -87,7 +118,7 @@ def test_wheel_in_a_fresh_venv_is_a_complete_tool(tmp_path: Path) -> None:
     assert sorted(wanted - names) == []
 
     venv = tmp_path / "venv"
-    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=120)
+    subprocess.run([python, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=120)
     py = venv / "bin" / "python"
     subprocess.run(
         [sys.executable, "-m", "pip", "--python", str(py), "install", "-q", "--disable-pip-version-check", str(wheel)],
@@ -138,14 +169,31 @@ def test_wheel_in_a_fresh_venv_is_a_complete_tool(tmp_path: Path) -> None:
             assert sim.poll() is None and time.monotonic() < deadline, sim.stderr.read() if sim.stderr else ""
             time.sleep(0.1)
         time.sleep(0.1)
-        dry = lb("sweep", "--gpus", "a100,h100", "--dry-run", extra=parse_env_file(env_file))
+        on_sim = parse_env_file(env_file)
+        dry = lb("sweep", "--gpus", "a100,h100", "--dry-run", extra=on_sim)
         assert dry.returncode == 0, dry.stderr
         assert "mjx-locomotion" in dry.stdout + dry.stderr
+        check = lb("check", "--gpus", "a10,h100", "--playbook", "isaaclab3-train", extra=on_sim)
+        assert check.returncode == 0 and "allowed by the rules" in check.stdout, check.stderr
+        for playbook in ("mjx-locomotion", "isaaclab3-train", "isaaclab-train"):
+            search = lb("sweep", "--gpus", "a10", "--playbook", playbook, "--find-max-envs", "--dry-run", extra=on_sim)
+            assert search.returncode == 0 and "largest-num_envs search" in search.stdout + search.stderr, search.stderr
     finally:
         sim.terminate()
         sim.wait(timeout=30)
 
-    demo = lb("demo", "--gpus", "a10", timeout=300)
+    demo = lb("demo", "--gpus", "a10", *(("--playbook", demo_playbook) if demo_playbook else ()), timeout=300)
     assert demo.returncode == 0, demo.stderr[-2000:]
     assert "1 run(s) succeeded, 0 failed; 0 simulated instance(s) still running" in demo.stderr
+
+    # the demo's home: a results bundle, merged back where it came from (its runs once), and the reports
+    at_demo = {"LAMBDABENCH_HOME": str(tmp_path / "home" / "demo")}
+    bundle = elsewhere / "mine.tar.gz"
+    assert lb("export", "1", str(bundle), extra=at_demo).returncode == 0
+    merged = lb("report", "--merge", str(bundle), "--format", "json", extra=at_demo)
+    assert merged.returncode == 0, merged.stderr
+    assert [g["runs"] for g in json.loads(merged.stdout)["groups"]] == [1]
+    for fmt in ("csv", "md", "html"):
+        assert lb("report", "--format", fmt, "-o", str(elsewhere / f"r.{fmt}"), extra=at_demo).returncode == 0
+    assert "<html" in (elsewhere / "r.html").read_text()
     print(f"wheel built and installed in {installed:.1f} s")
