@@ -233,7 +233,11 @@ def sim() -> None:
 
 @sim.command("serve")
 @click.option("--port", type=click.IntRange(0, 65535), default=0, help="API port (0: any free port).")
-@click.option("--scenario", type=click.Path(path_type=Path), help="Scenario YAML (capacity, faults).")
+@click.option(
+    "--scenario",
+    type=click.Path(path_type=Path),
+    help="Scenario YAML (capacity, faults), or a packaged one's name, e.g. lost-launch (docs/scenarios.md).",
+)
 @click.option(
     "--time-scale",
     type=click.FloatRange(min=0.001, max=10000),

@@ -153,10 +153,10 @@ def _walk_the_first_hour(tmp_path: Path, python: str, *, demo_playbook: str | No
     for name in ("mjx-locomotion", "isaaclab-train", "setup", "gpu-preflight"):
         assert name in listed.stdout
 
-    # the installed tool's own simulator, and a dry run of the headline command against it
+    # the installed tool's own simulator (a packaged scenario by name), and a dry run of the headline command
     env_file = elsewhere / "sim.env"
     sim = subprocess.Popen(
-        [tool, "sim", "serve", "--time-scale", "300", "--env-file", str(env_file)],
+        [tool, "sim", "serve", "--time-scale", "300", "--scenario", "default", "--env-file", str(env_file)],
         cwd=elsewhere,
         env=env,
         stdout=subprocess.DEVNULL,

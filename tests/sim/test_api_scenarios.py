@@ -112,10 +112,19 @@ def test_bad_scenarios_name_file_and_problem(tmp_path: Path, text: str, needle: 
 
 
 def test_missing_scenario_file(tmp_path: Path) -> None:
-    with pytest.raises(SimulatorError, match="cannot read scenario"):
+    with pytest.raises(SimulatorError, match="cannot read scenario") as info:
         Scenario.load(tmp_path / "nope.yaml")
+    assert "lost-launch" in info.value.one_line()  # the packaged names, usable from any folder
     with pytest.raises(SimulatorError, match="no packaged scenario"):
         Scenario.packaged("nope")
+
+
+def test_a_packaged_scenario_by_name_from_any_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)  # an installed wheel: no lambdabench/sim/api/scenarios/ under the working folder
+    for arg in ("lost-launch", "lost-launch.yaml"):
+        assert Scenario.load(arg).source == Scenario.packaged("lost-launch").source
+    (tmp_path / "lost-launch.yaml").write_text("description: mine\n")
+    assert Scenario.load("lost-launch.yaml").source == "lost-launch.yaml"  # a file of that name here wins
 
 
 def test_scenario_overrides_types_regions_and_keys() -> None:

@@ -167,16 +167,19 @@ class Scenario:
 
     @classmethod
     def load(cls, path: Path | str) -> Scenario:
-        """Read a YAML scenario file; SimulatorError names the file and the problem."""
+        """Read a YAML scenario file, or a packaged one by name; SimulatorError names the file and the problem."""
         import yaml
 
         path = Path(path)
+        # a bare name with no such file here: the packaged scenario (an installed wheel has no source tree)
+        if not path.exists() and len(path.parts) == 1 and path.name.removesuffix(".yaml") in packaged_names():
+            return cls.packaged(path.name.removesuffix(".yaml"))
         try:
             text = path.read_text()
         except OSError as exc:
             raise SimulatorError(
                 f"cannot read scenario {path}: {exc.strerror or exc}",
-                "check the path, or use a packaged one (lambdabench/sim/api/scenarios/)",
+                f"Give a scenario file, or a packaged scenario's name: {', '.join(packaged_names())}.",
             ) from exc
         try:
             data = yaml.safe_load(text)
