@@ -3,7 +3,7 @@
 A type is refused by `refusal`, the one function the plan refuses with too, so `check` and a sweep cannot disagree:
 the playbooks' own `requires` (lambdabench.remote.playbook.check_requirements), then a num_envs above the largest
 that the ledger's searches (sweep --find-max-envs) measured on that type for the same resolved footprint (task,
-library, presets, Isaac Lab version; MJX: its model), of the target's kind: the simulator's memory model for a sweep
+library, presets, the Isaac Lab version and checkout ref the set-up installs; MJX: its model), of the target's kind: the simulator's memory model for a sweep
 aimed at the simulator, a GPU's for the real cloud. The measurements are the ledger's runs of that playbook on that type
 with that task class: how many succeeded, how many failed, and the last failure's message.
 """
@@ -111,10 +111,20 @@ def measured(ledger: Ledger, playbook: str, gpu_type: str, klass: str) -> tuple[
 
 # What decides a largest-num_envs search's footprint besides the GPU and N: the variables a search passes to its
 # probes (playbooks/isaaclab3-train.yaml and isaaclab-train.yaml, their "find the largest num_envs that fits" step:
-# the task, the RL library, 3.x's presets that pick the physics, 1.x fork vs 2.x), so a Cartpole maximum never
-# answers for Ant. The library because its rollout buffers live on the GPU, sized steps × num_envs × obs (e.g.
-# leggedrobotics/rsl_rl@446aba7 rsl_rl/storage/rollout_storage.py:37-54). A playbook keys on those it declares.
-FOOTPRINT_VARS = ("model", "isaaclab_version", "task", "presets", "library")
+# the task, the RL library, 3.x's presets that pick the physics), so a Cartpole maximum never answers for Ant, and
+# the software the set-up installs: the isaaclab release (isaaclab3-setup's isaaclab_version, which the train declares
+# too and a sweep passes on, Benchmark.vars_for), 1.x fork vs 2.x and the checkout's ref (setup.yaml's), so a 3.1 or
+# a v2.3.0 search never answers for 3.0.0 or v2.1.0. The library because its rollout buffers live on the GPU, sized
+# steps × num_envs × obs (e.g. leggedrobotics/rsl_rl@446aba7 rsl_rl/storage/rollout_storage.py:37-54). A playbook
+# keys on those it declares.
+FOOTPRINT_VARS = ("model", "task", "presets", "library", "isaaclab_version", "ref")
+# The ref an empty `ref` checks out, per isaaclab_version (playbooks/setup.yaml, derived default_ref): the fork's
+# default branch ("", no tag to name) or v2.1.0, so ref=v2.1.0 and ref="" are one footprint on 2.x.
+DEFAULT_REF = {"1": "", "2": "v2.1.0"}
+# Footprint variables added after plans began recording footprints, per playbook, with the value every run had then
+# unless its --set said otherwise (the set-ups' defaults, unchanged since they shipped: isaaclab3-setup.yaml
+# isaaclab_version "3.0.0", setup.yaml ref ""), so an older plan's searches still answer the default.
+ADDED_LATER = {"isaaclab3-train": {"isaaclab_version": "3.0.0"}, "isaaclab-train": {"ref": ""}}
 # mjx-locomotion steps one model, the script's own ant (workloads/mjx_bench.py ANT_XML, model="lambdabench-ant")
 FIXED_MODEL = {"mjx-locomotion": "lambdabench-ant"}
 
@@ -153,6 +163,8 @@ def resolved(pairs: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
     out = {name: str(pairs[name]).strip() for name in FOOTPRINT_VARS if name in pairs}
     if "presets" in out:
         out["presets"] = resolved_presets(out["presets"], out.get("task", ""))
+    if "ref" in out:
+        out["ref"] = out["ref"] or DEFAULT_REF.get(out.get("isaaclab_version", ""), "")
     return tuple(out.items())
 
 
@@ -170,12 +182,16 @@ def footprint(book: Playbook, variables: Mapping[str, Any]) -> tuple[tuple[str, 
     return footprint_of(book.name, {**values, **{k: v for k, v in variables.items() if k in book.vars}})
 
 
-def recorded_footprint(plan: Any) -> tuple[tuple[str, str], ...] | None:
+def recorded_footprint(plan: Any, playbook: str) -> tuple[tuple[str, str], ...] | None:
     """The footprint a sweep's plan recorded at launch (SweepPlan.to_json), resolved as today's are, so a later change
-    of a playbook's defaults never re-keys its searches; None for a sweep recorded before it was."""
+    of a playbook's defaults never re-keys its searches; a variable added since (ADDED_LATER) is the plan's --set
+    value or the value it had then. None for a sweep recorded before plans recorded one."""
     found = plan.get("footprint") if isinstance(plan, dict) else None
     if not isinstance(found, dict):
         return None
+    given = plan.get("vars") if isinstance(plan.get("vars"), dict) else {}
+    then = ADDED_LATER.get(playbook, {})
+    found = {**{k: given.get(k, v) for k, v in then.items()}, **found}
     return resolved({name: str(found[name]) for name in FOOTPRINT_VARS if name in found})  # the ledger sorts keys
 
 
@@ -215,7 +231,7 @@ def max_envs_searches(ledger: Ledger, book: Playbook, gpu_type: str, key: tuple[
         if run.sweep_id not in plans:
             plans[run.sweep_id] = ledger.sweep(run.sweep_id).plan
         params = run.params if isinstance(run.params, dict) else {}
-        if (recorded_footprint(plans[run.sweep_id]) or footprint(book, params.get("vars") or {})) != key:
+        if (recorded_footprint(plans[run.sweep_id], book.name) or footprint(book, params.get("vars") or {})) != key:
             continue
         got = {m.key: m.value for m in ledger.metrics(run_id=run.id) if m.key.startswith("max_num_envs_")}
         if "max_num_envs_fit" not in got and "max_num_envs_first_oom" not in got:

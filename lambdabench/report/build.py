@@ -904,7 +904,8 @@ def max_envs_rows(
             line.group or line.instance_type,
             line.workload or "",
             footprint_words(
-                recorded_footprint(plans[line.sweep_id]) or footprint_of(line.workload or "", line.benchmark)
+                recorded_footprint(plans[line.sweep_id], line.workload or "")
+                or footprint_of(line.workload or "", line.benchmark)
             ),
         )
         for line in lines

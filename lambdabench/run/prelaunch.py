@@ -47,7 +47,9 @@ def isaaclab_release(playbook_name: str, values: Mapping[str, object]) -> str | 
         return "1"
     if version != "2":
         return None
-    ref = str(values.get("ref") or "v2.1.0")
+    from lambdabench.compat import DEFAULT_REF
+
+    ref = str(values.get("ref") or DEFAULT_REF["2"])
     minor = re.search(r"(?<![\d.])v?2\.(\d+)", ref)
     return f"2.{minor.group(1)}" if minor else "2"
 

@@ -139,7 +139,10 @@ def test_the_largest_num_envs_is_keyed_by_what_decides_the_footprint(env: dict[s
         assert (v["largest_num_envs"], v["refused"]) == (None, None), (other, v)
     (v,) = json.loads(run(["check", "--gpus", "a10", *IL3, *big, "--json"], env).stdout)  # the default task
     assert v["largest_num_envs"] == 1048576.0 and v["refused"] is not None
-    assert f"task=Isaac-Cartpole-Direct, presets=newton_mjwarp, library=rsl_rl; run {run_id}" in v["largest_from"]
+    assert (
+        f"task=Isaac-Cartpole-Direct, presets=newton_mjwarp, library=rsl_rl, isaaclab_version=3.0.0; run {run_id}"
+        in v["largest_from"]
+    )
 
 
 def test_a_sweep_above_the_measured_maximum_is_refused_before_launch() -> None:
@@ -233,16 +236,19 @@ def test_a_search_whose_first_size_ran_out_of_memory_refuses_every_size_from_it(
     assert table.exit_code == 0 and "largest num_envs that fit here: none (4,096 ran out of memory" in table.stdout
 
 
-def _recorded_search(gpu: str, footprint: dict[str, str] | None, fit: float, oom: float) -> int:
+def _recorded_search(
+    gpu: str, footprint: dict[str, str] | None, fit: float, oom: float, playbook: str = "isaaclab3-train", **sets: str
+) -> int:
     """A search whose plan recorded this footprint (None: a plan from before plans recorded one)."""
     led = Ledger(Path(os.environ["LAMBDABENCH_HOME"]), clock=lambda: L.T0)
-    plan: dict[str, object] = {"playbook": "isaaclab3-train", "vars": {"find_max_envs": "true"}}
+    variables = {"find_max_envs": "true", **sets}
+    plan: dict[str, object] = {"playbook": playbook, "vars": variables}
     if footprint is not None:
         plan["footprint"] = footprint
     sweep = led.create_sweep("search", plan=plan)
     run_id, _ = L.add_run(
         led, sweep, L.Gpu(gpu, 75, 1.0, 1.0), start=L.T0, bench_s=60, name=f"lb-{gpu}-{fit}",
-        workload="isaaclab3-train", variables={"find_max_envs": "true"},
+        workload=playbook, variables=variables,
     )  # fmt: skip
     led.record_metric(run_id, "max_num_envs_fit", fit, unit="envs", source="made up")
     led.record_metric(run_id, "max_num_envs_first_oom", oom, unit="envs", source="made up")
@@ -263,7 +269,7 @@ def test_a_search_with_the_default_presets_answers_the_explicit_default_and_back
     for presets in ("newton_mjwarp", " newton_mjwarp,newton ", ""):
         (v,) = json.loads(run(["check", *big, "--set", f"presets={presets}", "--json"], env).stdout)
         assert v["largest_num_envs"] == 1048576.0 and v["refused"] is not None, (presets, v)
-        assert f"presets=newton_mjwarp, library=rsl_rl; run {run_id}" in v["largest_from"], v
+        assert f"presets=newton_mjwarp, library=rsl_rl, isaaclab_version=3.0.0; run {run_id}" in v["largest_from"], v
     err = assert_one_line_error(run(["sweep", *big, "--set", "presets=newton_mjwarp", "--dry-run"], env))
     assert f"run {run_id} on 2025-10-09" in err, err
     (kamino,) = json.loads(run(["check", *big, "--set", "presets=newton_kamino", "--json"], env).stdout)
@@ -277,6 +283,54 @@ def test_an_explicit_preset_search_answers_the_default(env: dict[str, str]) -> N
     base = ["check", "--gpus", "a10", *IL3, "--set", "num_envs=300000", "--set", "task=Isaac-Ant-Direct", "--json"]
     (v,) = json.loads(run(base, env).stdout)
     assert v["largest_num_envs"] == 262144.0 and v["refused"] is not None, v
+
+
+CARTPOLE_BEFORE = {"task": "Isaac-Cartpole-Direct", "presets": "newton_mjwarp", "library": "rsl_rl"}
+
+
+def test_a_search_of_another_isaac_lab_release_never_answers_this_one(env: dict[str, str]) -> None:
+    """The isaaclab release isaaclab3-setup installs keys the search: a 3.1.0 search (its plan recorded today) answers
+    and refuses 3.1.0 only, never the default 3.0.0; one recorded before footprints held the release (it ran 3.0.0)
+    answers the default and an explicit 3.0.0. check names the release."""
+    today = {**CARTPOLE_BEFORE, "isaaclab_version": "3.1.0"}
+    new = _recorded_search("gpu_1x_a10", today, 524288.0, 1048576.0, isaaclab_version="3.1.0")
+    old = _recorded_search("gpu_1x_a100", CARTPOLE_BEFORE, 1048576.0, 2097152.0)
+    big = ["--gpus", "a10", *IL3, "--set", "num_envs=800000"]
+    (v,) = json.loads(run(["check", *big, "--json"], env).stdout)
+    assert (v["largest_num_envs"], v["refused"]) == (None, None), v
+    assert run(["sweep", *big, "--dry-run"], env).exit_code == 0
+    (v31,) = json.loads(run(["check", *big, "--set", "isaaclab_version=3.1.0", "--json"], env).stdout)
+    assert v31["largest_num_envs"] == 524288.0 and v31["refused"] is not None, v31
+    assert f"library=rsl_rl, isaaclab_version=3.1.0; run {new}" in v31["largest_from"], v31
+    err = assert_one_line_error(run(["sweep", *big, "--set", "isaaclab_version=3.1.0", "--dry-run"], env))
+    assert f"run {new} on 2025-10-09" in err, err
+    on_a100 = ["--gpus", "a100", *IL3, "--set", "num_envs=2000000"]
+    for given in ([], ["--set", "isaaclab_version=3.0.0"]):
+        (v30,) = json.loads(run(["check", *on_a100, *given, "--json"], env).stdout)
+        assert v30["largest_num_envs"] == 1048576.0 and v30["refused"] is not None, (given, v30)
+        assert f"library=rsl_rl, isaaclab_version=3.0.0; run {old}" in v30["largest_from"], v30
+    (other,) = json.loads(run(["check", *on_a100, "--set", "isaaclab_version=3.1.0", "--json"], env).stdout)
+    assert (other["largest_num_envs"], other["refused"]) == (None, None), other
+
+
+def test_a_search_of_another_checkout_ref_never_answers_this_one(env: dict[str, str]) -> None:
+    """isaaclab-train on 2.x: the checkout's ref keys the search (v2.1.0 and v2.3.0 are both isaaclab_version=2); an
+    empty ref is setup.yaml's v2.1.0, so a search recorded before footprints held the ref answers ref=v2.1.0 too."""
+    before = {"isaaclab_version": "2", "library": "skrl", "task": "Isaac-Cartpole-v0"}
+    old = _recorded_search("gpu_1x_a10", before, 1048576.0, 2097152.0, "isaaclab-train", isaaclab_version="2")
+    ref23 = {**before, "ref": "v2.3.0"}
+    new = _recorded_search("gpu_1x_a100", ref23, 524288.0, 1048576.0, "isaaclab-train", isaaclab_version="2")
+    base = ["--playbook", "isaaclab-train", "--set", "isaaclab_version=2", "--set", "num_envs=2000000", "--json"]
+    for ref in ([], ["--set", "ref=v2.1.0"]):
+        (v,) = json.loads(run(["check", "--gpus", "a10", *base, *ref], env).stdout)
+        assert v["largest_num_envs"] == 1048576.0 and v["refused"] is not None, (ref, v)
+        assert f"isaaclab_version=2, ref=v2.1.0; run {old}" in v["largest_from"], v
+    (v23,) = json.loads(run(["check", "--gpus", "a10", *base, "--set", "ref=v2.3.0"], env).stdout)
+    assert (v23["largest_num_envs"], v23["refused"]) == (None, None), v23
+    (a100,) = json.loads(run(["check", "--gpus", "a100", *base], env).stdout)  # the v2.3.0 search: not v2.1.0's
+    assert (a100["largest_num_envs"], a100["refused"]) == (None, None), a100
+    (a100_23,) = json.loads(run(["check", "--gpus", "a100", *base, "--set", "ref=v2.3.0"], env).stdout)
+    assert a100_23["largest_num_envs"] == 524288.0 and f"ref=v2.3.0; run {new}" in a100_23["largest_from"]
 
 
 def _real(env: dict[str, str]) -> dict[str, str]:

@@ -129,6 +129,31 @@ def test_searches_of_different_tasks_on_one_type_are_separate_rows(hermetic_env:
     )
 
 
+def test_searches_of_different_isaac_lab_releases_are_separate_rows(hermetic_env: Path) -> None:
+    """One H100 searched under isaaclab 3.0.0 and 3.1.0 (made-up figures), merged, plans recording their footprints
+    as a launch does: two rows, each naming its release."""
+    from lambdabench.compat import footprint
+    from lambdabench.remote.playbook import find_playbook
+
+    book = find_playbook("isaaclab3-train")
+    led = Ledger(hermetic_env, clock=lambda: L.T0)
+    sweeps = []
+    for sets, fit in (({}, 4194304), ({"isaaclab_version": "3.1.0"}, 524288)):
+        plan = {"playbook": book.name, "vars": sets, "footprint": dict(footprint(book, sets))}
+        sweeps.append(led.create_sweep(str(fit), plan=plan))
+        run, _ = L.add_run(
+            led, sweeps[-1], L.Gpu("gpu_1x_h100_sxm5", 100, 1.0, 1.0), start=L.T0, bench_s=60, name=f"lb-{fit}",
+            workload=book.name,
+        )  # fmt: skip
+        record_max_envs(led, run, {"workload": book.name, "max_envs": {"largest_fit": fit, "first_oom": 2 * fit}})
+    rep = build_report(led, sweeps, now=L.T0 + 86_400, compare=False)
+    rows = json.loads(render(rep, "json"))["max_num_envs"]
+    got = {r["footprint"].rsplit(", ", 1)[-1]: r["largest_fit"] for r in rows}
+    assert got == {"isaaclab_version=3.0.0": 4194304.0, "isaaclab_version=3.1.0": 524288.0}, rows
+    words = "task=Isaac-Cartpole-Direct, presets=newton_mjwarp, library=rsl_rl, isaaclab_version=3.1.0"
+    assert f"largest num_envs that fits 524,288 for {words}" in render(rep, "table")
+
+
 def test_a_modelled_search_never_pools_with_a_measured_one(hermetic_env: Path) -> None:
     """One H100 searched on a GPU (4,194,304 fit) and on the simulator's memory model (524,288, made up), merged: two
     rows, each saying its kind, never the modelled fit as the measured one (as `check` keeps them apart)."""

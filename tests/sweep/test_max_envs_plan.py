@@ -95,3 +95,15 @@ def test_a_search_longer_than_max_run_minutes_is_refused_before_anything(realtim
         with pytest.raises(UsageError, match=r"worst case \(at most 17 probes × 120 s = 34 min\)"):
             lab.plan(SweepRequest(gpus="h100", find_max_envs=True, max_run_minutes=30))
         assert lab.ledger.sweeps() == [] and realtime.launches() == []
+
+
+def test_the_plan_records_the_isaac_lab_release_its_set_up_installs(realtime: Sim) -> None:
+    """--set isaaclab_version goes to isaaclab3-setup (what it installs) and into the footprint the plan records; left
+    out, both are the set-up's default, 3.0.0 (issue 28.3: a 3.1 search never keys as a 3.0 one)."""
+    with realtime.lab() as lab:
+        req = SweepRequest(gpus="h100", playbook="isaaclab3-train", find_max_envs=True)
+        for sets, version in (({}, "3.0.0"), ({"isaaclab_version": "3.1.0"}, "3.1.0")):
+            plan = lab.plan(replace(req, sets=sets))
+            (setup,) = plan.benchmark.before
+            assert setup.name == "isaaclab3-setup" and plan.benchmark.values_for(setup)["isaaclab_version"] == version
+            assert plan.to_json()["footprint"]["isaaclab_version"] == version, sets
