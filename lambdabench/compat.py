@@ -3,9 +3,10 @@
 A type is refused by `refusal`, the one function the plan refuses with too, so `check` and a sweep cannot disagree:
 the playbooks' own `requires` (lambdabench.remote.playbook.check_requirements), then a num_envs above the largest
 that the ledger's searches (sweep --find-max-envs) measured on that type for the same resolved footprint (task,
-library, presets, the Isaac Lab version and checkout ref the set-up installs; MJX: its model), of the target's kind: the simulator's memory model for a sweep
-aimed at the simulator, a GPU's for the real cloud. The measurements are the ledger's runs of that playbook on that type
-with that task class: how many succeeded, how many failed, and the last failure's message.
+library, presets, the Isaac Lab version and checkout ref the set-up installs; MJX: its model), of the target's kind:
+the simulator's memory model for a sweep aimed at the simulator, a GPU's for the real cloud. The measurements are the
+ledger's runs of that playbook on that type with that task class: how many succeeded, how many failed, and the last
+failure's message.
 """
 
 from __future__ import annotations
