@@ -669,7 +669,7 @@ def _check_why(v: Verdict) -> str:
 
 @cli.command()
 @click.argument("sweeps", nargs=-1, metavar="[SWEEP|BUNDLE]...")
-@click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True)
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True, help="Report format.")
 @click.option("-o", "--output", type=click.Path(path_type=Path), help="Write to a file instead of stdout.")
 @click.option(
     "--reward-target",
@@ -801,7 +801,7 @@ def gc(click_ctx: click.Context, dry_run: bool) -> None:
 @cli.command()
 @click.argument("sweep_id", type=int)
 @click.option("--force", is_flag=True, help="Take over even if the owner may live on another host.")
-@click.option("--format", "fmt", type=click.Choice(FORMATS), default="table")
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", help="Report format printed at the end.")
 @click.option("-y", "--yes", is_flag=True, help="Agree to spend without being asked (the worst case is still shown).")
 @click.pass_context
 def resume(click_ctx: click.Context, sweep_id: int, force: bool, fmt: str, yes: bool) -> None:
@@ -849,8 +849,12 @@ def shell(click_ctx: click.Context, instance: str | None, gpu: str | None, setup
 
 @cli.command()
 @click.argument("instance")
-@click.option("--port", "local_port", type=click.IntRange(1, 65535), default=16006, show_default=True)
-@click.option("--remote-port", type=click.IntRange(1, 65535), default=6006, show_default=True)
+@click.option(
+    "--port", "local_port", type=click.IntRange(1, 65535), default=16006, show_default=True, help="Local port."
+)
+@click.option(
+    "--remote-port", type=click.IntRange(1, 65535), default=6006, show_default=True, help="TensorBoard's port there."
+)
 @click.pass_context
 def tensorboard(click_ctx: click.Context, instance: str, local_port: int, remote_port: int) -> None:
     """Forward localhost:16006 to TensorBoard on the instance (start it with the tensorboard playbook)."""
@@ -923,7 +927,9 @@ def pull(click_ctx: click.Context, instance: str, src: str | None, include: tupl
     show_default=True,
     help="1: the seed's fork (source/standalone/...), 2: upstream 2.x (scripts/...).",
 )
-@click.option("--container", default="isaac-lab-base", show_default=True)
+@click.option(
+    "--container", default="isaac-lab-base", show_default=True, help="The Isaac Lab container to stream from."
+)
 @click.pass_context
 def stream(
     click_ctx: click.Context, instance: str, mode: str, script: str | None, isaaclab_version: str, container: str
@@ -1123,7 +1129,7 @@ def completion(shell: str) -> None:
     show_default=True,
     help="How much faster than real the simulated cloud runs.",
 )
-@click.option("--format", "fmt", type=click.Choice(FORMATS), default="table")
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", help="Report format printed at the end.")
 def demo(gpus: str, playbook: str | None, time_scale: float, fmt: str) -> None:
     """Start the built-in simulator, run a sweep on it end to end, print the report, stop everything."""
     from lambdabench.demo import run_demo

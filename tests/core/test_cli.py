@@ -32,6 +32,20 @@ def test_help_lists_commands() -> None:
         assert cmd in result.output
 
 
+def test_every_option_of_every_command_says_what_it_does() -> None:
+    import click
+
+    from lambdabench.cli import cli
+
+    def bare(cmd: click.Command, path: str) -> list[str]:
+        out = [f"{path} {p.opts[-1]}" for p in cmd.params if isinstance(p, click.Option) and not p.help]
+        for name, sub in getattr(cmd, "commands", {}).items():
+            out += bare(sub, f"{path} {name}")
+        return out
+
+    assert bare(cli, "lambdabench") == []
+
+
 def test_bare_command_prints_usage_and_succeeds() -> None:
     result = run([])
     assert result.exit_code == 0 and result.stdout.startswith("Usage: lambdabench [OPTIONS]")
