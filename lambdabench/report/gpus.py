@@ -107,14 +107,12 @@ def pooled(report: Report) -> list[tuple[GroupGpus, dict[str, tuple[float, ...]]
     return out
 
 
-def mixed(
-    report: Report, pairs: Sequence[tuple[str, str]]
-) -> list[tuple[str, str, str, str, tuple[float, ...], tuple[float, ...]]]:
-    """Compared pairs of columns with GPUs of one model whose known settings differ: (a, b, model, setting, a's
-    values, b's values). A setting unknown on one side is not a difference."""
+def mixed(report: Report) -> list[tuple[str, str, str, str, tuple[float, ...], tuple[float, ...]]]:
+    """Pairs of columns shown (Report.shown_pairs) with GPUs of one model whose known settings differ: (a, b, model,
+    setting, a's values, b's values). A setting unknown on one side is not a difference."""
     rows = {(r.group, r.model): r for r in group_gpus(report)}
     out = []
-    for a, b in pairs:
+    for a, b in report.shown_pairs:
         for model in [m for g, m in rows if g == a and (b, m) in rows]:
             ra, rb = rows[(a, model)], rows[(b, model)]
             for k in GPU_SETTINGS:
@@ -129,7 +127,7 @@ def _values(key: str, values: Sequence[float]) -> str:
     return " vs ".join(f"{v:g} {unit}" for v in values) if values else "unknown"
 
 
-def lines(report: Report, pairs: Sequence[tuple[str, str]]) -> list[str]:
+def lines(report: Report) -> list[str]:
     """The Environment locks section's GPU lines: each column's settings, what is unknown, and the warnings."""
     out = [
         f"{row.group}: {row.model} ({row.runs} run(s)): "
@@ -150,7 +148,7 @@ def lines(report: Report, pairs: Sequence[tuple[str, str]]) -> list[str]:
             + "; ".join(f"{GPU_SETTINGS[k][0]} ({_values(k, v)})" for k, v in differ.items())
             + ": its figures mix them; report runs of one setting apart, or set the GPUs alike"
         )
-    for a, b, model, k, va, vb in mixed(report, pairs):
+    for a, b, model, k, va, vb in mixed(report):
         out.append(
             f"WARNING: {a} vs {b} compares {model} GPUs set differently: {GPU_SETTINGS[k][0]} {_values(k, va)} "
             f"on {a}, {_values(k, vb)} on {b}: part of the difference may be the setting, not the type"
@@ -158,7 +156,7 @@ def lines(report: Report, pairs: Sequence[tuple[str, str]]) -> list[str]:
     return out
 
 
-def json_parts(report: Report, pairs: Sequence[tuple[str, str]]) -> dict[str, Any]:
+def json_parts(report: Report) -> dict[str, Any]:
     """environment_locks' GPU keys: `gpus`, `gpus_unknown`, `gpus_pooled`, `gpus_mixed` (docs/report.md)."""
     return {
         "gpus": [
@@ -173,7 +171,7 @@ def json_parts(report: Report, pairs: Sequence[tuple[str, str]]) -> dict[str, An
         ],
         "gpus_mixed": [
             {"a": a, "b": b, "gpu": model, "setting": k, "a_values": list(va), "b_values": list(vb)}
-            for a, b, model, k, va, vb in mixed(report, pairs)
+            for a, b, model, k, va, vb in mixed(report)
         ],
     }
 

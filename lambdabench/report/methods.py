@@ -341,24 +341,12 @@ def lock_groups(report: Report) -> dict[str, dict[str, int]]:
     return out
 
 
-def column_pairs(report: Report) -> list[tuple[str, str]]:
-    """Every pair of the report's columns, in column order: side by side, each is a comparison to a reader."""
-    labels = [g.label or g.instance_type for g in report.groups]
-    return [(a, b) for i, a in enumerate(labels) for b in labels[i + 1 :]]
-
-
-def compared_pairs(report: Report) -> list[tuple[str, str]]:
-    """The pairs of types the report compares: its comparisons', else every pair of columns."""
-    pairs = {(c.a, c.b) for c in report.comparisons} or set(column_pairs(report))
-    return sorted(pairs)
-
-
 def mixed_pairs(report: Report) -> list[tuple[str, str]]:
-    """Compared pairs of types whose runs did not all share one environment lock."""
+    """Pairs of columns shown (Report.shown_pairs) whose runs did not all share one environment lock."""
     by_group: dict[str, set[str]] = {}
     for r in report.runs:
         by_group.setdefault(r.group or r.instance_type, set()).add(r.env_lock or "none")
-    return [(a, b) for a, b in compared_pairs(report) if len(by_group.get(a, set()) | by_group.get(b, set())) > 1]
+    return [(a, b) for a, b in report.shown_pairs if len(by_group.get(a, set()) | by_group.get(b, set())) > 1]
 
 
 def mixed_benchmarks(report: Report) -> list[tuple[str, dict[str, list[str]]]]:
@@ -388,11 +376,11 @@ def mixed_benchmark_lines(report: Report) -> list[str]:
 
 
 def lock_lines(report: Report) -> list[str]:
-    """Which runs ran under which lock, and their GPUs' settings; a flag on every comparison across different
-    locks, on every column pooling GPUs of one model set differently, and on every comparison of such GPUs."""
+    """Which runs ran under which lock, and their GPUs' settings; a flag on every pair of columns shown across
+    different locks, on every column pooling GPUs of one model set differently, and on every pair of such GPUs."""
     locks = lock_groups(report)
     if set(locks) <= {"none"}:
-        return gpus.lines(report, column_pairs(report))
+        return gpus.lines(report)
     lines = [
         f"lock {lock}: " + ", ".join(f"{g} ({n} run(s))" for g, n in groups.items())
         for lock, groups in locks.items()
@@ -407,7 +395,7 @@ def lock_lines(report: Report) -> list[str]:
         )
     if len(locks) == 1:
         lines.append("every run shares one environment lock: the types differ in hardware only")
-    return lines + gpus.lines(report, column_pairs(report))
+    return lines + gpus.lines(report)
 
 
 def _sections(report: Report) -> list[tuple[str, list[str]]]:

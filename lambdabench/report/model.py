@@ -471,6 +471,13 @@ class Report:
     def simulated(self) -> bool:
         return any(r.simulated for r in self.runs)
 
+    @property
+    def shown_pairs(self) -> list[tuple[str, str]]:
+        """Every pair of columns, in column order, statistics or not: side by side, each is a comparison to a reader,
+        so the software-lock and GPU-settings flags both check these (the one definition)."""
+        labels = [g.label or g.instance_type for g in self.groups]
+        return [(a, b) for i, a in enumerate(labels) for b in labels[i + 1 :]]
+
     def render(self, fmt: str = "table", **options: Any) -> str:
         """This report as text in one of FORMATS (table, json, csv, md, html)."""
         assert RENDERER is not None  # set by lambdabench.report, imported before this module

@@ -173,7 +173,7 @@ def render_json(report: Report) -> str:
         "environment_locks": {
             "by_lock": methods.lock_groups(report),
             "mixed": [list(p) for p in methods.mixed_pairs(report)],
-            **gpus.json_parts(report, methods.column_pairs(report)),
+            **gpus.json_parts(report),
         },
         "mixed_benchmarks": [{"group": g, "differences": d} for g, d in methods.mixed_benchmarks(report)],
         "scaling": {

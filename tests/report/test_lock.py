@@ -81,6 +81,38 @@ def test_comparisons_across_different_locks_are_flagged(hermetic_env: Path) -> N
         assert "Environment locks" in text and f"{L.A10.name} vs {L.A100.name} compares runs under different" in text
 
 
+def test_every_pair_of_columns_shown_is_checked_not_only_those_with_statistics(hermetic_env: Path) -> None:
+    """The A100 column has no figure to compare (its run recorded no env-steps/s), so the report's comparisons pair
+    the A10 and the H100 only; shown beside them under another lock, it is flagged as the GPU settings are."""
+    led = Ledger(hermetic_env, clock=lambda: L.T0)
+    sweep = led.create_sweep("locks", plan={"type_order": [L.A10.name, L.H100.name, L.A100.name]})
+    same, other = "ab" * 32, "cd" * 32
+    _run(led, sweep, L.A10, 1, same)
+    _run(led, sweep, L.H100, 1, same)
+    bare, _ = L.add_run(led, sweep, L.A100, start=L.T0 + 1, bench_s=60, name="lb-bare")
+    led.record_metric(bare, "env_lock_id", lock_id(other), source="env-lock")
+    rep = build_report(led, now=L.T0 + 86_400)
+    assert {(c.a, c.b) for c in rep.comparisons} == {(L.A10.name, L.H100.name)}  # the A100: no statistics
+    assert [g.label or g.instance_type for g in rep.groups] == [L.A10.name, L.H100.name, L.A100.name]
+    mixed = {tuple(p) for p in json.loads(render(rep, "json"))["environment_locks"]["mixed"]}
+    assert mixed == {(L.A10.name, L.A100.name), (L.H100.name, L.A100.name)}
+    assert f"{L.H100.name} vs {L.A100.name} compares runs under different" in render(rep, "table")
+
+
+def test_past_six_columns_every_pair_shown_is_checked_not_only_neighbours(hermetic_env: Path) -> None:
+    """Seven columns: the comparisons pair neighbours only (compare_groups' max_all_pairs); the first column's other
+    lock is flagged beside every column, not only its neighbour."""
+    led = Ledger(hermetic_env, clock=lambda: L.T0)
+    gpus = [L.Gpu(f"gpu_1x_t{i}", 100, 1000.0 * (i + 1), 100.0) for i in range(7)]
+    sweep = led.create_sweep("seven", plan={"type_order": [g.name for g in gpus]})
+    for i, gpu in enumerate(gpus):
+        _run(led, sweep, gpu, 1, "cd" * 32 if i == 0 else "ab" * 32)
+    rep = build_report(led, now=L.T0 + 86_400)
+    assert (gpus[0].name, gpus[2].name) not in {(c.a, c.b) for c in rep.comparisons}
+    mixed = {tuple(p) for p in json.loads(render(rep, "json"))["environment_locks"]["mixed"]}
+    assert mixed == {(gpus[0].name, g.name) for g in gpus[1:]}
+
+
 def test_a_pulled_lock_reaches_the_ledger_and_a_bad_one_a_note(hermetic_env: Path, tmp_path: Path) -> None:
     led = Ledger(hermetic_env, clock=lambda: L.T0)
     sweep = led.create_sweep("x")
