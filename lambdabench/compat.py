@@ -114,10 +114,11 @@ def measured(ledger: Ledger, playbook: str, gpu_type: str, klass: str) -> tuple[
 # probes (playbooks/isaaclab3-train.yaml and isaaclab-train.yaml, their "find the largest num_envs that fits" step:
 # the task, the RL library, 3.x's presets that pick the physics), so a Cartpole maximum never answers for Ant, and
 # the software the set-up installs: the isaaclab release (isaaclab3-setup's isaaclab_version, which the train declares
-# too and a sweep passes on, Benchmark.vars_for), 1.x fork vs 2.x and the checkout's ref (setup.yaml's), so a 3.1 or
-# a v2.3.0 search never answers for 3.0.0 or v2.1.0. The library because its rollout buffers live on the GPU, sized
-# steps × num_envs × obs (e.g. leggedrobotics/rsl_rl@446aba7 rsl_rl/storage/rollout_storage.py:37-54). A playbook
-# keys on those it declares.
+# too and a sweep passes on, Benchmark.vars_for), 1.x fork vs 2.x and the checkout's ref (setup.yaml's; the ref's
+# docker/.env.base also picks the Isaac Sim image, ISAACSIM_VERSION, e.g. ooctipus/IsaacLab@b1907b6
+# docker/.env.base:11, and isaaclab-train.yaml's isaac_sim_4), so a 3.1 or a v2.3.0 search never answers for 3.0.0
+# or v2.1.0. The library because its rollout buffers live on the GPU, sized steps × num_envs × obs (e.g.
+# leggedrobotics/rsl_rl@446aba7 rsl_rl/storage/rollout_storage.py:37-54). A playbook keys on those it declares.
 FOOTPRINT_VARS = ("model", "task", "presets", "library", "isaaclab_version", "ref")
 # The ref an empty `ref` checks out, per isaaclab_version (playbooks/setup.yaml, derived default_ref): the fork's
 # default branch ("", no tag to name) or v2.1.0, so ref=v2.1.0 and ref="" are one footprint on 2.x.
