@@ -67,7 +67,8 @@ def test_jax_on_the_cpu_runs_small_only_when_asked_for() -> None:
 FAKE_PYTHON = """#!/bin/sh
 echo "pip $*" >> "$0.log"
 case " $* " in *" --break-system-packages "*) [ "$PEP668_ONLY" = 1 ] && exit 0 ;; esac
-echo "ERROR: pip could not install" >&2
+echo "ERROR: Could not find a version that satisfies the requirement jax" >&2
+echo "ERROR: No matching distribution found for jax" >&2
 exit 1
 """
 
@@ -88,5 +89,7 @@ def test_an_install_pip_could_not_do_fails_the_step_with_its_reason(
     ran = subprocess.run(["bash", "-c", install], env=env, capture_output=True, text=True, timeout=60)
     assert ran.returncode == status, ran.stderr
     assert ("JAX and MuJoCo are not installed here" in ran.stderr) == (status == 1)
+    if status == 1:  # the last line, the one the user sees, says what pip said
+        assert "(ERROR: No matching distribution found for jax; no network?" in ran.stderr.splitlines()[-1]
     # a venv is never given --break-system-packages (nor --user): that is for the system python only
     assert ("--break-system-packages" in Path(f"{python}.log").read_text()) == (in_venv == "false")
