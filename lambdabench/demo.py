@@ -32,8 +32,8 @@ def run_demo(*, gpus: str, playbook: str | None, time_scale: float, fmt: str, ho
         raise UsageError(
             f"the demo runs {playbook} on this machine's CPU with lambdabench's own Python, which has no "
             f"{' or '.join(missing)}",
-            "Install lambdabench with its mjx extra (pip install 'lambdabench[mjx]', or uv tool install "
-            "'lambdabench[mjx]'), or leave out --playbook for the default isaaclab-train.",
+            "Install lambdabench with its mjx extra (from its clone: uv tool install '.[mjx]', pipx install "
+            "'.[mjx]' or pip install '.[mjx]'), or leave out --playbook for the default isaaclab-train.",
         )
     say = Progress()
     print(f"demo: starting the simulated Lambda Cloud (time x{time_scale:g}); state in {home}", file=sys.stderr)

@@ -1123,7 +1123,7 @@ def system_pip_install(args: list[str]) -> int:
         die(
             f"ERROR: simulated instance: {', '.join(missing)} not installed in the Python this simulator runs the "
             f"image's python3 on ({sys.prefix}); the simulator never installs into it: install it there yourself "
-            "(the MJX benchmark: pip install 'lambdabench[mjx]')"
+            "(the MJX benchmark: lambdabench's mjx extra, e.g. pip install '.[mjx]' in its clone)"
         )
     site = sysconfig.get_paths()["purelib"]
     for name in names:
