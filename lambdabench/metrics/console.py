@@ -9,6 +9,8 @@ Recognised lines:
   learning Ys)``, ``Mean reward:``, ``Mean episode length:``, ``Total timesteps:``.
 - rsl_rl 3 blocks: ``Steps per second: N``, ``Total steps:`` / ``Total timesteps:``, plus the same
   reward and episode-length lines.
+
+`isaaclab_startup` reads Isaac Lab's own start-up timers and rsl_rl's first iteration from the same text.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from pathlib import Path
 
 from lambdabench.metrics import MetricsError, Point, Series
 
-__all__ = ["load_console", "parse_console"]
+__all__ = ["FIRST_STEP_UNKNOWN", "ConsoleStartup", "isaaclab_startup", "load_console", "parse_console"]
 
 _NUM = r"[-+]?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?"
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
@@ -120,6 +122,62 @@ def _parse_rsl_rl(text: str) -> Series:
         "env_steps = 'Total timesteps'/'Total steps'"
     )
     return series
+
+
+# Isaac Lab's Timer around the env's scene creation and simulation start prints, on leaving its context, its message
+# then the time: 3.x "<msg> Last: 131.839675 s, Mean: ..., Std: ..., N: 1" (isaaclab 3.0.0 wheel
+# isaaclab/utils/timer.py:254-261; envs/direct_rl_env.py:146,170, manager_based_env.py:172,193), 2.x and the 1.x fork
+# "<msg> : 1.234567 seconds" (ooctipus/IsaacLab@afdbdea source/isaaclab/isaaclab/utils/timer.py:147-149,
+# envs/direct_rl_env.py:131,163; RajitGhosh/IsaacLab-Fork@b24a0fa source/extensions/omni.isaac.lab/omni/isaac/lab/
+# utils/timer.py:133-135, envs/direct_rl_env.py:111,130)
+_IL_TIMER = re.compile(
+    rf"^\[INFO\]: Time taken for (?P<stage>scene creation|simulation start)"
+    rf"(?: Last: (?P<last>{_NUM}) s,| : (?P<seconds>{_NUM}) seconds$)"
+)
+# rsl_rl's block: "Iteration time: X.XXs" = that iteration's collection + learning time (leggedrobotics/rsl_rl@v2.0.1
+# rsl_rl/runners/on_policy_runner.py:174,249; v5.4.2 rsl_rl/utils/logger.py:177,276)
+_RSL_ITERATION_TIME = re.compile(rf"^\s*Iteration time:\s*(?P<v>{_NUM})s\s*$")
+
+
+# why a training run's first step is unknown (metric first_step_unknown): never 0
+FIRST_STEP_UNKNOWN = {
+    1: "no training console was logged for the pass",
+    2: "the training console shows no first iteration (rsl_rl's 'Iteration time' of iteration 0): it ended before",
+    3: "the RL library's console prints no per-iteration time (only rsl_rl's is read)",
+}
+
+
+@dataclass(frozen=True)
+class ConsoleStartup:
+    """What a training console says of its start-up: Isaac Lab's timers and the first training iteration (seconds)."""
+
+    scene_creation_s: float | None = None
+    simulation_start_s: float | None = None
+    first_iteration_s: float | None = None  # rsl_rl's "Iteration time" of iteration 0
+
+
+def isaaclab_startup(text: str) -> ConsoleStartup:
+    """Isaac Lab's start-up timers and rsl_rl's first iteration time, read by line structure; with several
+    processes in one console (multi-GPU) a timer is the slowest one's, which the training waits for."""
+    timers: dict[str, float] = {}
+    first: float | None = None
+    iteration: int | None = None
+    for line in _ANSI.sub("", text).splitlines():
+        timer = _IL_TIMER.match(line)
+        if timer:
+            value = _number(timer["last"] if timer["last"] is not None else timer["seconds"])
+            key = timer["stage"]
+            if value is not None:
+                timers[key] = max(value, timers.get(key, value))
+            continue
+        start = _RSL_ITERATION.search(line)
+        if start:
+            iteration = int(start["it"])
+            continue
+        spent = _RSL_ITERATION_TIME.match(line)
+        if spent and iteration == 0 and first is None:
+            first = _number(spent["v"])
+    return ConsoleStartup(timers.get("scene creation"), timers.get("simulation start"), first)
 
 
 def load_console(path: Path, library: str | None = None) -> Series:

@@ -378,14 +378,19 @@ def tail_rows(
 
 
 # start-up stages (metric key → label): image pull, the container start (which pulls or builds its image
-# when the image is not there), install steps, JIT/compile, shader compile, the first step
+# when the image is not there), install steps, JIT/compile, shader compile, Isaac Lab's scene creation and
+# simulation start (its own timers, from the training console), the first step
 STARTUP_STAGES: Mapping[str, str] = {
     "image_pull_s": "image pull",
     "container_start_s": "container start (pulls/builds the image if missing)",
     "install_s": "install",
     "compile_s": "JIT / compile",
     "shader_compile_s": "shader compile",
-    "first_step_s": "first step",
+    "scene_creation_s": "scene creation (Isaac Lab's timer: the scene and its envs built)",
+    "simulation_start_s": (
+        "simulation start (Isaac Lab's timer: the physics started; kitless, Warp's kernel compile when its cache is cold)"
+    ),
+    "first_step_s": "first step (MJX: the first compiled call; a training: its first iteration)",
 }
 
 
@@ -540,11 +545,17 @@ def _startup_notes(
     """Stages a type's runs have no figure for, and why: shader compile unknown (SHADER_UNKNOWN) or not applicable
     (kitless), and kitless JIT/compile, which is inside the start-up to the first iteration (cold: the run's, which
     is its first pass's; warm: its later --seeds passes')."""
+    from lambdabench.metrics.console import FIRST_STEP_UNKNOWN
     from lambdabench.metrics.kitlog import SHADER_UNKNOWN
 
     why: dict[tuple[str, str], list[str]] = {}
     for line in lines:
         group, mine = line.group or line.instance_type, metrics.get(line.run_id, {})
+        if "first_step_unknown" in mine:
+            code = int(mine["first_step_unknown"])
+            why.setdefault((group, "first_step_s"), []).append(
+                "unknown: " + FIRST_STEP_UNKNOWN.get(code, f"reason {code}")
+            )
         if "shader_compile_unknown" in mine:
             code = int(mine["shader_compile_unknown"])
             why.setdefault((group, "shader_compile_s"), []).append(

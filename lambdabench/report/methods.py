@@ -177,28 +177,34 @@ def startup_json(report: Report) -> list[dict[str, Any]]:
     ]
 
 
-SHADER_CSV = (
-    "shader_compile_cold_s",
-    "shader_compile_warm_s",
-    "shader_compile_note",
-    "shader_compile_cold_from",
-    "shader_compile_warm_from",
-)
+# the start-up stages the CSV gives per type (each only when some run has the stage): cold, warm, why no figure, passes
+CSV_STAGES = ("shader_compile_s", "scene_creation_s", "simulation_start_s", "first_step_s")
+CSV_STAGE_PARTS = ("cold_s", "warm_s", "note", "cold_from", "warm_from")
+
+
+def _csv_stages(report: Report) -> list[str]:
+    return [stage for stage in CSV_STAGES if any(r.stage == stage for r in report.startup)]
 
 
 def csv_shader_columns(report: Report) -> list[str]:
-    """Per group: the shader-compile stage, cold and warm, or why there is no figure (only when a run has the stage)."""
-    return list(SHADER_CSV) if any(r.stage == "shader_compile_s" for r in report.startup) else []
+    """Per group: each CSV start-up stage, cold and warm, or why there is no figure (only when a run has the stage)."""
+    return [f"{stage.removesuffix('_s')}_{part}" for stage in _csv_stages(report) for part in CSV_STAGE_PARTS]
 
 
 def csv_shader_values(report: Report, group: Any) -> list[str]:
-    if not csv_shader_columns(report):
-        return []
     name = group.label or group.instance_type
-    row = next((r for r in report.startup if r.stage == "shader_compile_s" and r.group == name), None)
-    if row is None:
-        return [""] * len(SHADER_CSV)
-    return ["" if v is None else repr(v) for v in (row.cold_s, row.warm_s)] + [row.note, row.cold_from, row.warm_from]
+    out: list[str] = []
+    for stage in _csv_stages(report):
+        row = next((r for r in report.startup if r.stage == stage and r.group == name), None)
+        if row is None:
+            out += [""] * len(CSV_STAGE_PARTS)
+            continue
+        out += ["" if v is None else repr(v) for v in (row.cold_s, row.warm_s)] + [
+            row.note,
+            row.cold_from,
+            row.warm_from,
+        ]
+    return out
 
 
 ISAACLAB_RULE = (

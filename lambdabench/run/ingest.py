@@ -51,10 +51,13 @@ STARTUP_KEYS = frozenset(
         "compile_s",
         "shader_compile_s",
         "first_step_s",
+        "scene_creation_s",
+        "simulation_start_s",
         "startup_s",
         "warp_cache_cold",
         "shader_compile_unknown",
         "shader_compile_not_applicable",
+        "first_step_unknown",
     }
 )
 ISAACLAB_STARTUP = "isaaclab_startup_"  # Isaac Lab's own StartupTime phases from its TrainingBundle
@@ -77,6 +80,8 @@ class _SeedPasses:
         "install_s",
         "compile_s",
         "first_step_s",
+        "scene_creation_s",
+        "simulation_start_s",
         "shader_compile_s",
         "startup_s",
         "warp_cache_cold",
@@ -244,6 +249,8 @@ def ingest_run(rc: RunContext) -> dict[str, Any]:
     first_pass_notes: list[str] = []
     if training is not None:
         startup.update(_training_startup(rc, training, first_pass_notes))
+    if searched is None and source != "kpi" and rc.benchmark.name in ISAACLAB_TRAINING:
+        startup.update(record_console_startup(rc, library, first_pass_notes))
     shader = record_shader_compile(rc, first_pass_notes)
     if shader is not None:
         startup["shader_compile"] = shader
@@ -670,6 +677,52 @@ def _training_startup(rc: RunContext, training: Any, notes: list[str]) -> dict[s
         out["to_first_iteration"] = seconds
         rc.ledger.record_metric(rc.run_id, "startup_s", seconds, unit="s", source="steps+tensorboard")
     return out
+
+
+ISAACLAB_TRAINING = frozenset({"isaaclab-train", "isaaclab3-train"})  # the training console is the benchmark step's
+
+
+def record_console_startup(rc: RunContext, library: str | None, notes: list[str]) -> dict[str, float]:
+    """Isaac Lab's scene creation and simulation start, and the first step (the first training iteration), from the
+    pass's own training console (rank 0's benchmark step logs); a first step the console cannot give is unknown
+    (metric first_step_unknown, FIRST_STEP_UNKNOWN's code), never 0."""
+    from lambdabench.metrics.console import FIRST_STEP_UNKNOWN, isaaclab_startup
+
+    ledger, run_id = rc.ledger, rc.run_id
+    said = [isaaclab_startup(text) for text in _benchmark_console(rc)]
+    out: dict[str, float] = {}
+    for key, figure in (
+        ("scene_creation", max((s.scene_creation_s for s in said if s.scene_creation_s is not None), default=None)),
+        (
+            "simulation_start",
+            max((s.simulation_start_s for s in said if s.simulation_start_s is not None), default=None),
+        ),
+        ("first_step", next((s.first_iteration_s for s in said if s.first_iteration_s is not None), None)),
+    ):
+        if figure is not None:
+            out[key] = figure
+            ledger.record_metric(run_id, f"{key}_s", figure, unit="s", source="console")
+    if "first_step" not in out:
+        code = 1 if not said else 2 if (library or "rsl_rl") == "rsl_rl" else 3
+        ledger.record_metric(run_id, "first_step_unknown", float(code), source="console")
+        notes.append(f"first step unknown: {FIRST_STEP_UNKNOWN[code]}")
+    return out
+
+
+def _benchmark_console(rc: RunContext) -> list[str]:
+    """The text of rank 0's benchmark step logs in the pass's window (each --seeds pass logs to its own files)."""
+    texts = []
+    for step in rc.ledger.steps(rc.run_id):
+        name = step.name.removeprefix("node 0 ")
+        if not name.startswith(f"{rc.benchmark.name}: ") or not step.log_path:
+            continue
+        if rc.wall_window is not None and not rc.wall_window[0] <= step.started <= rc.wall_window[1]:
+            continue
+        try:
+            texts.append(Path(step.log_path).read_text(errors="replace"))
+        except OSError:
+            continue  # a log that is gone: its figures are unknown (said as such)
+    return texts
 
 
 def _kpi(rc: RunContext, notes: list[str]) -> bool:

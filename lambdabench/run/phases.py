@@ -298,7 +298,7 @@ class PlaybookPhase:
                 playbook = adapt_playbook(playbook, rc.cluster.env(node.rank))
                 nr.facts.update(rc.cluster.facts(node.rank))
             try:
-                nr.result = self._run_result(rc, nr, playbook, self._bench_vars(rc, nr, seed))
+                nr.result = self._run_result(rc, nr, playbook, self._bench_vars(rc, nr, seed), seed=seed)
                 nr.facts.update(nr.result.facts)
                 nr.error = nr.result.error
             except BaseException as exc:  # noqa: BLE001 - decided below
@@ -463,7 +463,7 @@ class PlaybookPhase:
         return dict(result.facts)
 
     def _run_result(
-        self, rc: RunContext, nr: _NodeRun, playbook: Playbook, variables: dict[str, str]
+        self, rc: RunContext, nr: _NodeRun, playbook: Playbook, variables: dict[str, str], *, seed: str | None = None
     ) -> PlaybookResult:
         from lambdabench.remote.runner import run_playbook
 
@@ -471,7 +471,8 @@ class PlaybookPhase:
         assert nr.session is not None
         secrets = {k: v for k, v in rc.secrets.items() if k in playbook.secrets}
         many = len(rc.nodes) > 1
-        log_dir = rc.log_dir(node) / playbook.name
+        # each --seeds pass logs to its own files: its ingest reads its own training console (run.ingest)
+        log_dir = rc.log_dir(node) / playbook.name / (f"seed-{seed}" if seed is not None else "")
         usual = f" (usually ~{playbook.expected_minutes:g} min)" if playbook.expected_minutes else ""
         rc.notify((f"node {node.rank}: playbook {playbook.name}" if many else f"playbook {playbook.name}") + usual)
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from lambdabench.metrics import Point, Series
-from lambdabench.metrics.console import parse_console
+from lambdabench.metrics.console import ConsoleStartup, isaaclab_startup, parse_console
 
 RL_GAMES_LOG = """\
 self.seed = 42
@@ -120,3 +122,48 @@ def test_unknown_library_is_a_clean_error() -> None:
 
     with pytest.raises(MetricsError, match="no console parser for sb3"):
         parse_console("x", "sb3")
+
+
+# ---- Isaac Lab's start-up timers and the first iteration ---------------------------------------------------------
+
+REAL_IL3 = Path(__file__).parent.parent / "workloads" / "data" / "h100-il3-max-envs"
+
+
+def test_isaaclab3_start_up_from_a_real_h100_console() -> None:
+    """isaaclab 3.0.0 on an H100, Cartpole at 1,048,576 envs: its own timers and rsl_rl's first iteration."""
+    text = (REAL_IL3 / "n1048576" / "probes" / "n1048576.log").read_text()
+    said = isaaclab_startup(text)
+    assert said == ConsoleStartup(scene_creation_s=131.839675, simulation_start_s=64.800317, first_iteration_s=5.81)
+    # Warp's kernels cold (killed at its cap before the first iteration): simulation start holds their compile
+    cold = isaaclab_startup((REAL_IL3 / "n524288-cap195-cold" / "probes" / "n524288.log").read_text())
+    warm = isaaclab_startup((REAL_IL3 / "n524288" / "probes" / "n524288.log").read_text())
+    assert (cold.simulation_start_s, cold.first_iteration_s) == (84.820788, None)
+    assert (warm.simulation_start_s, warm.first_iteration_s) == (31.755078, 18.68)
+
+
+def test_isaaclab2_and_fork_timers_and_rsl_rl_2_first_iteration() -> None:
+    """2.x and the 1.x fork print "<msg> : <s> seconds"; rsl_rl 2 blocks carry the same "Iteration time"."""
+    text = (
+        "[INFO]: Time taken for scene creation : 2.500000 seconds\n"
+        "[INFO]: Starting the simulation. This may take a few seconds. Please wait...\n"
+        "[INFO]: Time taken for simulation start : 1.250000 seconds\n" + RSL_RL_2_LOG
+    )
+    said = isaaclab_startup(text)
+    assert (said.scene_creation_s, said.simulation_start_s) == (2.5, 1.25)
+    assert said.first_iteration_s == 1.8
+
+
+def test_start_up_lines_are_read_by_structure_only() -> None:
+    """A timer in another unit, another stage, or text that quotes the line elsewhere is not a figure."""
+    text = (
+        "[INFO]: Time taken for scene creation Last: 12.0 ms, Mean: 12.0 ms\n"
+        "[INFO]: Time taken for replace_newton_builder_shape_colors for 3 shapes Last: 9.0 s, Mean: 9.0 s\n"
+        "echo '[INFO]: Time taken for simulation start : 3.0 seconds'\n"
+        "                         Iteration time: 7.00s\n"  # before any iteration block
+    )
+    assert isaaclab_startup(text) == ConsoleStartup()
+
+
+def test_several_processes_in_one_console_take_the_slowest_timer() -> None:
+    lines = [f"[INFO]: Time taken for simulation start Last: {s} s, Mean: {s} s, Std: 0.0 s, N: 1" for s in (3, 9, 5)]
+    assert isaaclab_startup("\n".join(lines)).simulation_start_s == 9.0

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import csv
+import html
 import io
 import json
 from pathlib import Path
@@ -89,3 +90,56 @@ def test_shader_compile_cold_warm_unknown_and_not_applicable_in_every_format(her
     assert csv_rows[L.A10.name]["shader_compile_warm_s"] == "0.0"
     assert csv_rows[L.H100.name]["shader_compile_cold_s"] == ""
     assert csv_rows[L.H100.name]["shader_compile_note"].startswith("unknown")
+
+
+def test_isaaclab_console_stages_and_an_unknown_first_step_in_every_format(hermetic_env: Path) -> None:
+    """Isaac Lab's scene creation and simulation start, and a training's first iteration, cold and warm (issue 28.4);
+    a library whose console gives no iteration time reads unknown with the reason, never 0."""
+    led = Ledger(hermetic_env, clock=lambda: L.T0)
+    sweep = led.create_sweep("console", plan={"type_order": [L.H100.name, L.A10.name]})
+    h100, _ = L.add_run(led, sweep, L.H100, start=L.T0, bench_s=600, name="lb-h100")
+    # the real H100 figures at 1,048,576 envs as pass 1 (tests/workloads/data/h100-il3-max-envs), a made-up warm pass
+    for key, cold, warm in (
+        ("scene_creation_s", 131.8, 130.0),
+        ("simulation_start_s", 64.8, 31.8),
+        ("first_step_s", 5.81, 0.9),
+    ):
+        led.record_series(h100, f"seed:{key}", [(None, 42.0, cold), (None, 43.0, warm)], source="seeds")
+        led.record_metric(h100, key, cold, unit="s", source="console")
+    a10, _ = L.add_run(led, sweep, L.A10, start=L.T0 + 5, bench_s=600, name="lb-a10")
+    led.record_metric(a10, "scene_creation_s", 3.0, unit="s", source="console")
+    led.record_metric(a10, "first_step_unknown", 3.0, source="console")
+    rep = build_report(led, now=L.T0 + 86_400)
+    rows = {(r.group, r.stage): r for r in rep.startup}
+    first = rows[(L.H100.name, "first_step_s")]
+    assert (first.cold_s, first.warm_s, first.cold_from, first.warm_from) == (
+        5.81,
+        0.9,
+        "pass 1, seed 42",
+        "pass 2, seed 43",
+    )
+    assert [r.stage for r in rep.startup if r.group == L.H100.name] == [
+        "scene_creation_s",
+        "simulation_start_s",
+        "first_step_s",
+    ]
+    unknown = rows[(L.A10.name, "first_step_s")]
+    assert unknown.cold_s is None and unknown.note.startswith(
+        "unknown: the RL library's console prints no per-iteration"
+    )
+    for fmt in ("table", "md", "html"):
+        text = html.unescape(render(rep, fmt))
+        assert (
+            "simulation start (Isaac Lab's timer: the physics started; kitless, Warp's kernel compile when its " in text
+        )
+        assert "first step (MJX: the first compiled call; a training: its first iteration): cold 5.8s" in text, fmt
+        assert "first iteration): unknown: the RL library's console prints no per-iteration time" in text, fmt
+    doc = json.loads(render(rep, "json"))
+    assert {(r["group"], r["stage"]): r["cold_s"] for r in doc["startup"]}[(L.H100.name, "simulation_start_s")] == 64.8
+    out = {r["instance_type"]: r for r in csv.DictReader(io.StringIO(render(rep, "csv")))}
+    assert (out[L.H100.name]["first_step_cold_s"], out[L.H100.name]["first_step_warm_from"]) == (
+        "5.81",
+        "pass 2, seed 43",
+    )
+    assert out[L.A10.name]["first_step_cold_s"] == "" and out[L.A10.name]["first_step_note"].startswith("unknown: ")
+    assert out[L.A10.name]["scene_creation_cold_s"] == "3.0" and out[L.H100.name]["simulation_start_warm_s"] == "31.8"

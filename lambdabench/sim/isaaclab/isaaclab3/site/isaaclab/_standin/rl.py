@@ -331,6 +331,7 @@ def train_parsed(args: argparse.Namespace, remaining: list[str], where: str) -> 
     if rank in (None, 0):
         write_run_manifest(log_dir, task.id)
     print("[2/3] Creating environment", flush=True)
+    scene = time.perf_counter()
     host.load_asset(tasks.ASSET_ROOT, task.asset)
     host.load_asset(tasks.ASSET_ROOT, tasks.GROUND_PLANE)
     # Newton allocates every env's state as the env is created: where a size that does not fit fails (the model's)
@@ -339,7 +340,11 @@ def train_parsed(args: argparse.Namespace, remaining: list[str], where: str) -> 
         print(f"[simulated] GPU memory modelled for {num_envs} envs; the CPU steps {stepped} of them", flush=True)
     cartpole = host.cartpole()
     env = cartpole.CartPole(stepped, seed)
+    _timer("[INFO]: Time taken for scene creation", scene)
+    print("[INFO]: Starting the simulation. This may take a few seconds. Please wait...", flush=True)
+    physics_start = time.perf_counter()
     host.fill_warp_cache()  # Newton's kernels load as the env is built
+    _timer("[INFO]: Time taken for simulation start", physics_start)
     env_created = time.perf_counter()
     policy = cartpole.LinearPolicy(seed)
     if args.checkpoint:
@@ -412,6 +417,13 @@ def _dump_params(
     (rank_dir / "params").mkdir(parents=True, exist_ok=True)
     (rank_dir / "params" / "env.yaml").write_text(yaml.safe_dump(env_cfg, sort_keys=False))
     (rank_dir / "params" / "agent.yaml").write_text(yaml.safe_dump(agent_cfg, sort_keys=False))
+
+
+def _timer(message: str, started: float) -> None:
+    """Isaac Lab's Timer leaving its context (isaaclab 3.0.0 utils/timer.py:254-261), around the env's scene creation
+    and simulation start (envs/direct_rl_env.py:146,170): one timing per process, so N: 1 and Std 0."""
+    spent = time.perf_counter() - started
+    print(f"{message} Last: {spent:0.6f} s, Mean: {spent:0.6f} s, Std: {0.0:0.6f} s, N: 1", flush=True)
 
 
 def _learn(

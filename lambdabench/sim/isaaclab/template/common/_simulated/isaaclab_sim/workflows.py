@@ -186,10 +186,14 @@ def train(lib: str, script: str) -> int:
     writer_rank = launched.rank == 0
     print(f"[INFO] Logging experiment in directory: {app.shown(root.absolute())}")
     print(f"Exact experiment name requested from command line: {run_name}")
+    scene = time.perf_counter()
     stepped = app.claim_gpu_memory(num_envs, launched.device)  # the scene's envs are allocated as it is created
     if stepped < num_envs:
         print(f"[simulated] GPU memory modelled for {num_envs} envs; the CPU steps {stepped} of them", flush=True)
     env = cartpole.CartPole(stepped, seed)
+    _timer("[INFO]: Time taken for scene creation", scene)
+    print("[INFO]: Starting the simulation. This may take a few seconds. Please wait...", flush=True)
+    _timer("[INFO]: Time taken for simulation start", time.perf_counter())  # the stand-in has no physics to start
     policy = cartpole.LinearPolicy(seed)
     if args.checkpoint:
         policy.w = cartpole.load_weights(_checkpoint_path(args.checkpoint))
@@ -215,6 +219,14 @@ def train(lib: str, script: str) -> int:
         if recorder is not None:
             recorder.finish()
     return 0
+
+
+def _timer(message: str, started: float) -> None:
+    """Isaac Lab's Timer leaving its context, around the env's scene creation and simulation start: 2.x and the 1.x
+    fork print the message then ": <seconds> seconds" (ooctipus/IsaacLab@afdbdea source/isaaclab/isaaclab/utils/
+    timer.py:147-149, envs/direct_rl_env.py:131,163; RajitGhosh/IsaacLab-Fork@b24a0fa source/extensions/
+    omni.isaac.lab/omni/isaac/lab/utils/timer.py:133-135, envs/direct_rl_env.py:111,130)."""
+    print(message, f": {time.perf_counter() - started:0.6f} seconds", flush=True)
 
 
 def _run(
