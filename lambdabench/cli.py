@@ -539,7 +539,8 @@ def _print_plan(plan: SweepPlan, dry_run: bool) -> None:
     out(
         f"worst case: ${plan.total_worst_case_cents / 100:.2f} for {len(rows)} run(s){cap} — every run billed for "
         f"its whole {plan.max_minutes}-minute cap (boot, set-up, benchmark and pull all count) plus "
-        f"{plan.teardown_minutes} minutes for a slow teardown (a terminate refused during the boot, an outage)"
+        f"{plan.teardown_minutes} minute{'' if plan.teardown_minutes == 1 else 's'} for a slow teardown (a terminate "
+        "refused during the boot, an outage)"
         + (
             ", a kept failed run's instance counted for an hour (it bills until `lambdabench down`)"
             if plan.keep_on_failure
