@@ -143,7 +143,7 @@ _RSL_ITERATION_TIME = re.compile(rf"^\s*Iteration time:\s*(?P<v>{_NUM})s\s*$")
 FIRST_STEP_UNKNOWN = {
     1: "no training console was logged for the pass",
     2: "the training console shows no first iteration (rsl_rl's 'Iteration time' of iteration 0): it ended before",
-    3: "the RL library's console prints no per-iteration time (only rsl_rl's is read)",
+    3: "the RL library logs no time of one iteration (rsl_rl's console and events, rl_games' events are read)",
 }
 
 

@@ -134,6 +134,9 @@ class TrainingResult:
     # the intervals the rate counts (after warm-up), on the events' wall clock: (start, end, env-steps)
     timed_window: tuple[float, float, int] | None = None
     first_interval_start: float | None = None  # when the first logged iteration began (events' clock)
+    # the first logged run's first iteration, from its library's own timing: rsl_rl's collection + learning time of
+    # iteration 0, rl_games' first epoch (frames ÷ its fps total); None where the tags time no single iteration
+    first_iteration_s: float | None = None
 
     def series(self) -> Series:
         """The common Series (what build_record and the report already take)."""
@@ -1019,4 +1022,7 @@ def _combine(
         library_throughput=library_stats,
         timed_window=timed_window,
         first_interval_start=min((w - s for w, _, _, s in intervals), default=None),
+        first_iteration_s=next((d.first_seconds for _, d in derived if d.first_seconds), None)
+        if lib in ("rsl_rl", "rl_games")
+        else None,
     )

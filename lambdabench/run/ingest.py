@@ -250,7 +250,7 @@ def ingest_run(rc: RunContext) -> dict[str, Any]:
     if training is not None:
         startup.update(_training_startup(rc, training, first_pass_notes))
     if searched is None and source != "kpi" and rc.benchmark.name in ISAACLAB_TRAINING:
-        startup.update(record_console_startup(rc, library, first_pass_notes))
+        startup.update(record_console_startup(rc, library, training, first_pass_notes))
     shader = record_shader_compile(rc, first_pass_notes)
     if shader is not None:
         startup["shader_compile"] = shader
@@ -682,10 +682,10 @@ def _training_startup(rc: RunContext, training: Any, notes: list[str]) -> dict[s
 ISAACLAB_TRAINING = frozenset({"isaaclab-train", "isaaclab3-train"})  # the training console is the benchmark step's
 
 
-def record_console_startup(rc: RunContext, library: str | None, notes: list[str]) -> dict[str, float]:
+def record_console_startup(rc: RunContext, library: str | None, training: Any, notes: list[str]) -> dict[str, float]:
     """Isaac Lab's scene creation and simulation start, and the first step (the first training iteration), from the
-    pass's own training console (rank 0's benchmark step logs); a first step the console cannot give is unknown
-    (metric first_step_unknown, FIRST_STEP_UNKNOWN's code), never 0."""
+    pass's own training console (rank 0's benchmark step logs), else the first iteration its TensorBoard events time
+    (rsl_rl, rl_games); one neither gives is unknown (metric first_step_unknown, FIRST_STEP_UNKNOWN's code), never 0."""
     from lambdabench.metrics.console import FIRST_STEP_UNKNOWN, isaaclab_startup
 
     ledger, run_id = rc.ledger, rc.run_id
@@ -702,6 +702,11 @@ def record_console_startup(rc: RunContext, library: str | None, notes: list[str]
         if figure is not None:
             out[key] = figure
             ledger.record_metric(run_id, f"{key}_s", figure, unit="s", source="console")
+    tensorboard = getattr(training, "first_iteration_s", None)
+    if "first_step" not in out and tensorboard is not None:
+        out["first_step"] = tensorboard
+        ledger.record_metric(run_id, "first_step_s", tensorboard, unit="s", source="tensorboard")
+        notes.append(f"first step: {training.library}'s first iteration as its TensorBoard events time it")
     if "first_step" not in out:
         code = 1 if not said else 2 if (library or "rsl_rl") == "rsl_rl" else 3
         ledger.record_metric(run_id, "first_step_unknown", float(code), source="console")

@@ -98,5 +98,24 @@ def test_a_library_without_an_iteration_time_reads_unknown(simproc: SimProcess) 
     assert "first_step_s" not in metrics and metrics["first_step_unknown"] == 3.0 and "scene_creation_s" in metrics
     assert "first_step" not in record["startup_s"]
     row = next(r for r in json.loads(out.stdout)["startup"] if r["stage"] == "first_step_s")
-    assert row["cold_s"] is None and row["note"].startswith("unknown: the RL library's console prints no per-iteration")
+    assert row["cold_s"] is None and row["note"].startswith("unknown: the RL library logs no time of one iteration")
+    assert simproc.live() == []
+
+
+def test_rl_games_first_step_from_its_events(simproc: SimProcess) -> None:
+    """rl_games' console prints rates, not an epoch's time: its first epoch comes from its TensorBoard events."""
+    out = simproc.cli(
+        "sweep", "--gpus", "a10", "--playbook", "isaaclab-train", "--set", "isaaclab_version=2", "--set",
+        "library=rl_games", "--set", "num_envs=16", "--set", "max_iterations=2", "--max-run-minutes", "1500",
+        "--format", "json", timeout=600,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr[-3000:]
+    with Ledger(simproc.home) as ledger:
+        [run] = ledger.runs()
+        [first] = [m for m in ledger.metrics(run_id=run.id) if m.key == "first_step_s"]
+        assert not [m for m in ledger.metrics(run_id=run.id) if m.key == "first_step_unknown"]
+    assert first.source == "tensorboard" and first.value > 0
+    _, _, _, record = _figures(simproc)
+    assert record["startup_s"]["first_step"] == first.value
+    assert "first step: rl_games's first iteration as its TensorBoard events time it" in record["notes"]
     assert simproc.live() == []

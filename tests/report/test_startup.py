@@ -124,16 +124,14 @@ def test_isaaclab_console_stages_and_an_unknown_first_step_in_every_format(herme
         "first_step_s",
     ]
     unknown = rows[(L.A10.name, "first_step_s")]
-    assert unknown.cold_s is None and unknown.note.startswith(
-        "unknown: the RL library's console prints no per-iteration"
-    )
+    assert unknown.cold_s is None and unknown.note.startswith("unknown: the RL library logs no time of one iteration")
     for fmt in ("table", "md", "html"):
         text = html.unescape(render(rep, fmt))
         assert (
             "simulation start (Isaac Lab's timer: the physics started; kitless, Warp's kernel compile when its " in text
         )
         assert "first step (MJX: the first compiled call; a training: its first iteration): cold 5.8s" in text, fmt
-        assert "first iteration): unknown: the RL library's console prints no per-iteration time" in text, fmt
+        assert "first iteration): unknown: the RL library logs no time of one iteration" in text, fmt
     doc = json.loads(render(rep, "json"))
     assert {(r["group"], r["stage"]): r["cold_s"] for r in doc["startup"]}[(L.H100.name, "simulation_start_s")] == 64.8
     out = {r["instance_type"]: r for r in csv.DictReader(io.StringIO(render(rep, "csv")))}

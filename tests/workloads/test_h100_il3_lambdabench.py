@@ -173,3 +173,12 @@ def test_the_real_bundle_goes_beside_lambdabenchs_figure_with_its_provenance(tmp
     record = _record(4096)
     record["isaaclab_benchmark"] = {**section, "lambdabench_env_steps_per_s": record["throughput"]["mean"]}
     validate_record(record)
+
+
+def test_the_first_iteration_from_the_real_events_holds_the_cold_kernel_compile(tmp_path: Path) -> None:
+    """Issue 28.4: without the console's figure, the first step is rsl_rl's collection + learning time of iteration 0
+    in its events; at 1,024 envs Warp's kernels were cold (the record's note) and it took 39.5 s, then 0.25 s."""
+    first = {n: _training(n, tmp_path / f"n{n}").first_iteration_s for n in SIZES}
+    assert first[1024] == pytest.approx(39.541, abs=0.001)
+    assert any("cold at the start" in note for note in _record(1024)["notes"])
+    assert all(3.0 < first[n] < 4.5 for n in SIZES[1:]), first
