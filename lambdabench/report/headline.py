@@ -86,6 +86,9 @@ def headline_lines(report: Report) -> list[str]:
         ),
     ]
     out = [line for line in lines if line is not None]
+    caution = caution_line(report)
+    if caution:
+        out.append(caution)
     missing = [g for g in report.groups if g.succeeded == 0]
     if missing:
         out.append(
@@ -96,3 +99,30 @@ def headline_lines(report: Report) -> list[str]:
             )
         )
     return out
+
+
+def caution_line(report: Report) -> str | None:
+    """One line when the figures above may differ for reasons other than the GPU type: the sections' warnings
+    (different software locks, GPUs of one model set differently, pooled benchmarks) named where a reader starts."""
+    from lambdabench.report import gpus
+    from lambdabench.report.methods import mixed_benchmarks, mixed_pairs
+
+    parts = []
+    software = mixed_pairs(report) if any(r.env_lock for r in report.runs) else []
+    if software:
+        parts.append(
+            ", ".join(f"{a} vs {b}" for a, b in software[:3])
+            + (", …" if len(software) > 3 else "")
+            + " ran different or unknown software"
+        )
+    settings = sorted({row.group for row, _ in gpus.pooled(report)} | {a for a, *_ in gpus.mixed(report)})
+    if settings:
+        parts.append(", ".join(settings) + " had GPUs of one model set differently (power limit or clocks)")
+    pooled = [group for group, _ in mixed_benchmarks(report)]
+    if pooled:
+        parts.append(", ".join(pooled) + " pool different benchmarks")
+    if not parts:
+        return None
+    return (
+        "Caution: " + "; ".join(parts) + ": part of a difference may not be the GPU type (the warnings below say which)"
+    )

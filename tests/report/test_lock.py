@@ -260,3 +260,24 @@ def test_a_comparison_of_one_gpu_model_set_differently_is_flagged_and_unknown_is
         (H100_SXM.name, "power_limit_w", 1, 2),
         (L.A100.name, "power_limit_w", 1, 1),
     }
+
+
+def test_the_answer_says_when_a_difference_may_not_be_the_gpu(hermetic_env: Path, tmp_path: Path) -> None:
+    """The headline (Answer) names what the sections below warn of, where a reader starts; one shared lock: silent."""
+    led = Ledger(hermetic_env, clock=lambda: L.T0)
+    sweep = led.create_sweep("locks", plan={"type_order": [L.A10.name, L.A100.name]})
+    _run(led, sweep, L.A10, 1, "ab" * 32)
+    _run(led, sweep, L.A100, 1, "ab" * 32)
+    quiet = build_report(led, now=L.T0 + 86_400)
+    assert not any("Caution" in render(quiet, fmt) for fmt in ("table", "md", "html"))
+    _run(led, sweep, L.A100, 2, "cd" * 32)
+    loud = build_report(led, now=L.T0 + 86_400)
+    for fmt in ("table", "md", "html"):
+        head = render(loud, fmt).split("Environment locks")[0]
+        assert f"Caution: {L.A10.name} vs {L.A100.name} ran different or unknown software" in head, fmt
+    led2 = Ledger(tmp_path / "capped", clock=lambda: L.T0)
+    sweep2 = led2.create_sweep("capped", plan={"type_order": [H100_SXM.name]})
+    _locked(led2, sweep2, H100_SXM, 1, [_gpu("700.00")], tmp_path)
+    _locked(led2, sweep2, H100_SXM, 2, [_gpu("500.00")], tmp_path)
+    head = render(build_report(led2, now=L.T0 + 86_400), "md").split("Environment locks")[0]
+    assert f"Caution: {H100_SXM.name} had GPUs of one model set differently (power limit or clocks)" in head
