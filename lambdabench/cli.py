@@ -643,7 +643,7 @@ def check(click_ctx: click.Context, gpus: str, playbook: str | None, sets: tuple
 
     verdicts = _lab(click_ctx).check(gpus, playbook, parse_sets(sets))
     _out(
-        [{**asdict(v), "answer": v.answer, "too_many_envs": v.too_many_envs} for v in verdicts],
+        [{**_whole_envs(asdict(v)), "answer": v.answer, "too_many_envs": v.too_many_envs} for v in verdicts],
         as_json,
         ["TYPE", "BACKEND", "TASK", "ANSWER", "WHY"],
         [[v.gpu_type, v.backend, v.task_class, v.answer, _check_why(v)] for v in verdicts],
@@ -652,6 +652,15 @@ def check(click_ctx: click.Context, gpus: str, playbook: str | None, sets: tuple
     if refused:
         click.echo(f"refused on {len(refused)} of {len(verdicts)} type(s): {', '.join(refused)}", err=True)
         click_ctx.exit(1)
+
+
+def _whole_envs(verdict: dict[str, Any]) -> dict[str, Any]:
+    """Env counts as JSON integers (1048576, not 1048576.0): the ledger keeps them as floats."""
+    for key in ("largest_num_envs", "asks_num_envs"):
+        value = verdict.get(key)
+        if isinstance(value, float) and value.is_integer():
+            verdict[key] = int(value)
+    return verdict
 
 
 def _check_why(v: Verdict) -> str:
