@@ -12,12 +12,11 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from lambdabench.report.model import GPU_SETTINGS, GpuSetting, Report
+from lambdabench.report.model import GPU_SETTINGS, LOCK_GPUS, GpuSetting, Report
 
 if TYPE_CHECKING:
     from lambdabench.ledger import MetricRow
 
-LOCK_GPUS = "env_lock_gpus"  # ingest's metric: how many GPUs the lock lists (lambdabench/run/ingest.py)
 _KEY = re.compile(r"^gpu(\d+)_(" + "|".join(GPU_SETTINGS) + r")$")
 _SOURCE = "env-lock: "
 

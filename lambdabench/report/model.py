@@ -131,7 +131,8 @@ class ScalingCurve:
 # rows
 
 
-# a GPU's hardware settings from its environment lock: key → (words, unit)
+LOCK_GPUS = "env_lock_gpus"  # ingest's metric: how many GPUs a run's environment lock lists
+# a GPU's hardware settings from its environment lock: key → (words, unit); ingest records each as gpu<i>_<key>
 GPU_SETTINGS: Mapping[str, tuple[str, str]] = {
     "power_limit_w": ("power limit", "W"),
     "max_sm_mhz": ("max SM clock", "MHz"),

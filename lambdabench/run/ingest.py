@@ -513,10 +513,6 @@ def record_lock(ledger: Ledger, run_id: int, run_dir: Path, notes: list[str]) ->
     return lock if isinstance(lock, dict) else None
 
 
-LOCK_GPUS = "env_lock_gpus"  # how many GPUs the lock lists
-GPU_SETTING_UNITS = {"power_limit_w": "W", "max_sm_mhz": "MHz", "max_memory_mhz": "MHz"}
-
-
 def lock_number(text: Any) -> float | None:
     """A lock's nvidia-smi value as a number; None for what nvidia-smi could not say ([N/A], [Not Supported],
     [Unknown Error]: Quake4/MindMiner#627) or a missing field."""
@@ -530,9 +526,11 @@ def lock_number(text: Any) -> float | None:
 def record_gpu_settings(ledger: Ledger, run_id: int, gpus: list[dict[str, Any]]) -> None:
     """Each GPU's power limit and max clocks as metrics gpu<i>_<setting>, the GPU model in the source
     ("env-lock: NVIDIA H100 80GB HBM3"); a value nvidia-smi could not say is not recorded: unknown."""
+    from lambdabench.report.model import GPU_SETTINGS, LOCK_GPUS
+
     ledger.record_metric(run_id, LOCK_GPUS, float(len(gpus)), source="env-lock")
     for i, gpu in enumerate(gpus):
-        for key, unit in GPU_SETTING_UNITS.items():
+        for key, (_, unit) in GPU_SETTINGS.items():
             value = lock_number(gpu.get(key))
             if value is not None:
                 source = f"env-lock: {' '.join(str(gpu.get('name') or '').split())}"
@@ -691,13 +689,14 @@ def record_console_startup(rc: RunContext, library: str | None, training: Any, n
     ledger, run_id = rc.ledger, rc.run_id
     said = [isaaclab_startup(text) for text in _benchmark_console(rc)]
     out: dict[str, float] = {}
+    scene = [s.scene_creation_s for s in said if s.scene_creation_s is not None]
+    start = [s.simulation_start_s for s in said if s.simulation_start_s is not None]
+    first = [s.first_iteration_s for s in said if s.first_iteration_s is not None]
+    # several processes (ranks) in one console: the slowest timer; the first iteration the first of them printed
     for key, figure in (
-        ("scene_creation", max((s.scene_creation_s for s in said if s.scene_creation_s is not None), default=None)),
-        (
-            "simulation_start",
-            max((s.simulation_start_s for s in said if s.simulation_start_s is not None), default=None),
-        ),
-        ("first_step", next((s.first_iteration_s for s in said if s.first_iteration_s is not None), None)),
+        ("scene_creation", max(scene, default=None)),
+        ("simulation_start", max(start, default=None)),
+        ("first_step", first[0] if first else None),
     ):
         if figure is not None:
             out[key] = figure

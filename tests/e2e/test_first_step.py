@@ -11,21 +11,9 @@ from pathlib import Path
 
 from lambdabench.ledger import Ledger
 from lambdabench.simulate import SimProcess, needs_sshd
+from tests.e2e.ledger_figures import run_figures
 
 pytestmark = needs_sshd
-
-
-def _figures(simproc: SimProcess) -> tuple[dict[str, float], dict[str, list[tuple[float, float]]], Path, dict]:
-    with Ledger(simproc.home) as ledger:
-        [run] = ledger.runs()
-        metrics = {m.key: m.value for m in ledger.metrics(run_id=run.id)}
-        seeds = {
-            s.name.removeprefix("seed:"): [(p[1], p[2]) for p in s.points]
-            for s in ledger.series(run_id=run.id)
-            if s.name.startswith("seed:")
-        }
-    run_dir = next((simproc.home / "runs").glob(f"sweep-*/run-{run.id}-*"))
-    return metrics, seeds, run_dir, json.loads((run_dir / "result.json").read_text())
 
 
 def _said(log: Path) -> dict[str, float]:
@@ -51,7 +39,7 @@ def test_kitless_isaaclab3_first_step_and_timers_per_pass(simproc: SimProcess) -
         "--seeds", "2", "--max-run-minutes", "1500", "--format", "json", timeout=600,
     )  # fmt: skip
     assert out.returncode == 0, out.stderr[-3000:]
-    metrics, seeds, run_dir, record = _figures(simproc)
+    metrics, seeds, run_dir, record = run_figures(simproc)
     # each pass logged its own console, and each pass's figures are its own
     said = {s: _said(next((run_dir / "logs" / "isaaclab3-train" / f"seed-{s}").glob("*-train.log"))) for s in (42, 43)}
     for key in STAGES:
@@ -77,7 +65,7 @@ def test_isaac_sim_container_first_step_and_timers(simproc: SimProcess) -> None:
         "--set", "num_envs=16", "--set", "max_iterations=2", "--max-run-minutes", "1500", "--format", "json", timeout=600,
     )  # fmt: skip
     assert out.returncode == 0, out.stderr[-3000:]
-    metrics, _, run_dir, record = _figures(simproc)
+    metrics, _, run_dir, record = run_figures(simproc)
     said = _said(next((run_dir / "logs" / "isaaclab-train").glob("*-train*.log")))
     assert {key: metrics[key] for key in STAGES} == said
     assert {k: record["startup_s"][k.removesuffix("_s")] for k in STAGES} == said
@@ -94,7 +82,7 @@ def test_a_library_without_an_iteration_time_reads_unknown(simproc: SimProcess) 
         "--set", "max_iterations=2", "--max-run-minutes", "1500", "--format", "json", timeout=600,
     )  # fmt: skip
     assert out.returncode == 0, out.stderr[-3000:]
-    metrics, _, _, record = _figures(simproc)
+    metrics, _, _, record = run_figures(simproc)
     assert "first_step_s" not in metrics and metrics["first_step_unknown"] == 3.0 and "scene_creation_s" in metrics
     assert "first_step" not in record["startup_s"]
     row = next(r for r in json.loads(out.stdout)["startup"] if r["stage"] == "first_step_s")
@@ -115,7 +103,7 @@ def test_rl_games_first_step_from_its_events(simproc: SimProcess) -> None:
         [first] = [m for m in ledger.metrics(run_id=run.id) if m.key == "first_step_s"]
         assert not [m for m in ledger.metrics(run_id=run.id) if m.key == "first_step_unknown"]
     assert first.source == "tensorboard" and first.value > 0
-    _, _, _, record = _figures(simproc)
+    _, _, _, record = run_figures(simproc)
     assert record["startup_s"]["first_step"] == first.value
     assert "first step: rl_games's first iteration as its TensorBoard events time it" in record["notes"]
     assert simproc.live() == []

@@ -7,28 +7,14 @@ from __future__ import annotations
 import csv
 import io
 import json
-from pathlib import Path
 
-from lambdabench.ledger import Ledger
 from lambdabench.metrics.kpi import read_benchmark_artifacts, read_isaaclab_bundle
 from lambdabench.simulate import SimProcess, needs_sshd
+from tests.e2e.ledger_figures import run_figures
 
 pytestmark = needs_sshd
 
 SMALL = ("--set", "num_envs=16", "--seeds", "2", "--max-run-minutes", "1500", "--format", "json")
-
-
-def _run(simproc: SimProcess) -> tuple[dict[str, float], dict[str, list[tuple[float, float]]], Path, dict]:
-    with Ledger(simproc.home) as ledger:
-        [run] = ledger.runs()
-        metrics = {m.key: m.value for m in ledger.metrics(run_id=run.id)}  # one source per key here
-        seeds = {
-            s.name.removeprefix("seed:"): [(p[1], p[2]) for p in s.points]
-            for s in ledger.series(run_id=run.id)
-            if s.name.startswith("seed:")
-        }
-    run_dir = next((simproc.home / "runs").glob(f"sweep-*/run-{run.id}-*"))
-    return metrics, seeds, run_dir, json.loads((run_dir / "result.json").read_text())
 
 
 def test_isaac_sim_container_start_up_is_the_first_pass(simproc: SimProcess) -> None:
@@ -37,7 +23,7 @@ def test_isaac_sim_container_start_up_is_the_first_pass(simproc: SimProcess) -> 
         "--set", "max_iterations=2", *SMALL, timeout=600,
     )  # fmt: skip
     assert out.returncode == 0, out.stderr[-3000:]
-    metrics, seeds, _, record = _run(simproc)
+    metrics, seeds, _, record = run_figures(simproc)
     # the stand-in's Kit log: a cold shader cache waits 120 s, the second start in the same container none
     assert seeds["shader_compile_s"] == [(42.0, 120.0), (43.0, 0.0)]
     assert metrics["shader_compile_s"] == 120.0 and record["startup_s"]["shader_compile"] == 120.0
@@ -66,7 +52,7 @@ def test_kitless_isaaclab3_start_up_is_the_first_pass(simproc: SimProcess) -> No
         "--set", "benchmark=isaaclab", *SMALL, timeout=600,
     )  # fmt: skip
     assert out.returncode == 0, out.stderr[-3000:]
-    metrics, seeds, run_dir, record = _run(simproc)
+    metrics, seeds, run_dir, record = run_figures(simproc)
     # Warp's kernel cache: empty before pass 1, filled by it (the stand-in leaves a wp_* module folder)
     assert metrics["warp_cache_cold"] == 1.0 and seeds["warp_cache_cold"] == [(42.0, 1.0), (43.0, 0.0)]
     assert any("cold at the start" in n for n in record["notes"]) and not any(
@@ -110,7 +96,7 @@ def test_isaac_labs_benchmark_scripts_start_up_is_the_first_pass(simproc: SimPro
         "sweep", "--gpus", "a10", "--playbook", "isaaclab-benchmark", "--set", "num_frames=20", *SMALL, timeout=600,
     )  # fmt: skip
     assert out.returncode == 0, out.stderr[-3000:]
-    metrics, _, run_dir, _ = _run(simproc)
+    metrics, _, run_dir, _ = run_figures(simproc)
     first = read_benchmark_artifacts(run_dir / "seeds" / "seed-42" / "artifacts", bundles=False)
     assert first is not None and first.startup_s
     assert {k: metrics[f"startup_{k}"] for k in first.startup_s} == first.startup_s

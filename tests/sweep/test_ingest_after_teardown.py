@@ -57,23 +57,7 @@ def test_each_seed_pass_is_read_after_teardown_as_it_was_at_its_end(tmp_path: Pa
             out.mkdir(parents=True)
             (out / "metrics.json").write_text(json.dumps({"env_steps_per_s": 1000 + 10 * int(seed)}))
             passes.append(PulledPass(seed, start, start + 5, (t0, start + 4), {0: {"gpu_count": 1}}, []))
-        node = Node(0, "n0", "lambda", "127.0.0.2", "127.0.0.2", {"gpus": 1})
-        rc = RunContext(
-            sweep_id=sweep,
-            run_id=run_id,
-            label="a10#1",
-            nodes=[node],
-            plan=None,  # type: ignore[arg-type]
-            benchmark=Benchmark.load("gpu-probe", {}),
-            env=RunEnv(tmp_path, Timeouts()),
-            ledger=ledger,
-            connect=None,
-            run_dir=run_dir,
-            stop=threading.Event(),
-            deadline=0.0,
-            notify=print,
-            passes=passes,
-        )
+        rc = _context(ledger, sweep, run_id, run_dir, Benchmark.load("gpu-probe", {}), passes, pulled=False)
         assert ingest(rc, whole=False) is None  # the passes only: the run pulled nothing whole
         series = {s.name: [(p[1], round(p[2], 3)) for p in s.points] for s in ledger.series(run_id=run_id)}
         assert series["seed:env_steps_per_s"] == [(5.0, 1050.0), (6.0, 1060.0)]
@@ -99,26 +83,41 @@ def test_isaaclab_own_figure_under_seeds_is_the_mean_of_each_pass_bundle(tmp_pat
             (out / f"benchmark_training_Isaac-Cartpole-Direct_{seed}.json").write_text(json.dumps(real))
             passes.append(PulledPass(seed, t0 + 10 * k, t0 + 10 * k + 5, (t0, t0 + 10 * k + 4), {0: {}}, []))
         shutil.copytree(out.parent, run_dir / "artifacts")  # the run's own pull is its last pass's
-        node = Node(0, "n0", "lambda", "127.0.0.2", "127.0.0.2", {"gpus": 1})
-        rc = RunContext(
-            sweep_id=sweep,
-            run_id=run_id,
-            label="h100#1",
-            nodes=[node],
-            plan=None,  # type: ignore[arg-type]
-            benchmark=Benchmark.load("isaaclab3-train", {"benchmark": "isaaclab"}),
-            env=RunEnv(tmp_path, Timeouts()),
-            ledger=ledger,
-            connect=None,
-            run_dir=run_dir,
-            stop=threading.Event(),
-            deadline=0.0,
-            notify=print,
-            passes=passes,
-            pulled=True,
+        rc = _context(
+            ledger, sweep, run_id, run_dir, Benchmark.load("isaaclab3-train", {"benchmark": "isaaclab"}), passes
         )
         ingest(rc)
         (series,) = ledger.series(run_id=run_id, name="seed:isaaclab_env_steps_per_s")
         assert [(p[1], p[2]) for p in series.points] == [(42.0, 200_000.0), (43.0, 300_000.0)]
         (own,) = [m for m in ledger.metrics(run_id=run_id) if m.key == "isaaclab_env_steps_per_s"]
         assert own.value == 250_000.0 and own.source == "isaaclab-bundle-1.4"  # not the last pass's 300,000
+
+
+def _context(
+    ledger: Ledger,
+    sweep: int,
+    run_id: int,
+    run_dir: Path,
+    benchmark: Benchmark,
+    passes: list[PulledPass],
+    *,
+    pulled: bool = True,
+) -> RunContext:
+    """A one-node run's context after teardown, as the sweep hands it to ingest (no plan, no connection)."""
+    return RunContext(
+        sweep_id=sweep,
+        run_id=run_id,
+        label="run#1",
+        nodes=[Node(0, "n0", "lambda", "127.0.0.2", "127.0.0.2", {"gpus": 1})],
+        plan=None,  # type: ignore[arg-type]
+        benchmark=benchmark,
+        env=RunEnv(run_dir.parent, Timeouts()),
+        ledger=ledger,
+        connect=None,
+        run_dir=run_dir,
+        stop=threading.Event(),
+        deadline=0.0,
+        notify=print,
+        passes=passes,
+        pulled=pulled,
+    )
